@@ -1,0 +1,389 @@
+/* Backend runner; see backend.h. */
+#include "backend.h"
+
+#include "log.h"
+#include "mem.h"
+#include "px_errors.h"
+#include "resp_write.h"
+#include "sock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BACKOFF_MIN_MS 10
+#define BACKOFF_MAX_MS 1000
+#define BACKEND_READ_MIN 4096
+#define BACKEND_READS_PER_EVENT 4
+
+enum entry_kind { ENTRY_REQ = 0, ENTRY_AUTH, ENTRY_ASKING, ENTRY_READONLY };
+
+struct backend_entry {
+    struct backend_req *r; /* NULL for the runner's own commands */
+    uint64_t end;          /* bytes_queued after this entry: written when bytes_written >= end */
+    uint8_t kind;
+};
+
+struct backend {
+    struct loop *loop;
+    struct buf_pool *pool;
+    const struct backend_ops *ops;
+    void *ctx;
+    const struct backend_opts *opts;
+    char ip[SLOTMAP_IP_MAX];
+    int port;
+    char addr[SLOTMAP_ADDR_MAX];
+
+    int fd;
+    enum backend_state state;
+    struct loop_timer timer; /* connect timeout, then back-off */
+    uint32_t backoff_ms;
+
+    struct obuf out;
+    uint64_t bytes_queued, bytes_written;
+    struct backend_entry *fifo; /* ring */
+    uint32_t fhead, fcount, fcap;
+
+    struct buf_chunk *in;
+    uint32_t in_start;
+    uint32_t need;
+    struct resp_reply_framer framer;
+
+    char last_err[128];
+    struct backend_stats stats;
+};
+
+static const char asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
+static const char readonly_cmd[] = "*1\r\n$8\r\nREADONLY\r\n";
+
+static void backend_on_event(struct loop *l, int fd, int mask, void *ctx);
+static void backend_on_timer(struct loop *l, void *ctx);
+
+struct backend *backend_create(struct loop *l, struct buf_pool *pool, const struct backend_ops *ops,
+                               void *ctx, const struct backend_opts *opts, const char *ip,
+                               int port)
+{
+    struct backend *b = px_calloc(1, sizeof(*b));
+    b->loop = l;
+    b->pool = pool;
+    b->ops = ops;
+    b->ctx = ctx;
+    b->opts = opts;
+    snprintf(b->ip, sizeof(b->ip), "%s", ip);
+    b->port = port;
+    slotmap_format_addr(b->addr, sizeof(b->addr), ip, port);
+    b->fd = -1;
+    b->state = BACKEND_IDLE;
+    b->backoff_ms = BACKOFF_MIN_MS;
+    loop_timer_init(&b->timer, backend_on_timer, b);
+    obuf_init(&b->out);
+    resp_reply_init(&b->framer);
+    return b;
+}
+
+static void fifo_push(struct backend *b, struct backend_req *r, uint8_t kind)
+{
+    if (b->fcount == b->fcap) {
+        uint32_t ncap = b->fcap ? b->fcap * 2 : 16;
+        struct backend_entry *n = px_malloc(ncap * sizeof(*n));
+        for (uint32_t i = 0; i < b->fcount; i++) n[i] = b->fifo[(b->fhead + i) % b->fcap];
+        px_free(b->fifo);
+        b->fifo = n;
+        b->fcap = ncap;
+        b->fhead = 0;
+    }
+    struct backend_entry *e = &b->fifo[(b->fhead + b->fcount) % b->fcap];
+    e->r = r;
+    e->end = b->bytes_queued;
+    e->kind = kind;
+    b->fcount++;
+}
+
+static void queue_bytes(struct backend *b, const char *data, size_t len, uint8_t kind)
+{
+    obuf_append(&b->out, b->pool, data, len);
+    b->bytes_queued += len;
+    fifo_push(b, NULL, kind);
+}
+
+static void queue_auth(struct backend *b)
+{
+    struct sbuf cmd;
+    sbuf_init(&cmd);
+    const char *user = b->opts->user, *pass = b->opts->password;
+    resp_write_array_len(&cmd, user ? 3 : 2);
+    resp_write_bulk(&cmd, "AUTH", 4);
+    if (user) resp_write_bulk(&cmd, user, strlen(user));
+    resp_write_bulk(&cmd, pass, strlen(pass));
+    queue_bytes(b, cmd.buf, cmd.len, ENTRY_AUTH);
+    sbuf_free(&cmd);
+}
+
+/* Closes the connection and hands back everything in flight. err is for logs and /debug. */
+static void backend_fail(struct backend *b, const char *err)
+{
+    int was_up = b->state == BACKEND_UP;
+    snprintf(b->last_err, sizeof(b->last_err), "%s", err);
+    if (b->fd >= 0) {
+        loop_del(b->loop, b->fd);
+        close(b->fd);
+        b->fd = -1;
+        if (was_up) b->stats.disconnects++;
+        else b->stats.connect_failures++;
+    }
+    loop_timer_stop(b->loop, &b->timer);
+    obuf_reset(&b->out);
+    buf_chunk_put(b->in);
+    b->in = NULL;
+    b->in_start = 0;
+    resp_reply_reset(&b->framer);
+
+    /* Detach the FIFO before calling out: callbacks may send again (and get PX_EAGAIN). */
+    struct backend_entry *fifo = b->fifo;
+    uint32_t head = b->fhead, count = b->fcount, cap = b->fcap;
+    uint64_t written = b->bytes_written;
+    b->fifo = NULL;
+    b->fhead = b->fcount = b->fcap = 0;
+    b->bytes_queued = b->bytes_written = 0;
+
+    if (was_up) b->backoff_ms = BACKOFF_MIN_MS; /* a working link that broke: retry soon */
+    b->state = BACKEND_BACKOFF;
+    loop_timer_start(b->loop, &b->timer, b->backoff_ms);
+    b->backoff_ms = b->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b->backoff_ms * 2;
+
+    for (uint32_t i = 0; i < count; i++) {
+        struct backend_entry *e = &fifo[(head + i) % cap];
+        if (e->kind == ENTRY_REQ) b->ops->failed(b, e->r, e->end <= written, b->ctx);
+    }
+    px_free(fifo);
+    b->ops->state(b, BACKEND_EV_DOWN, b->ctx);
+}
+
+static int backend_connect(struct backend *b)
+{
+    int fd = sock_connect_nb(b->ip, b->port);
+    if (fd < 0) {
+        char err[128];
+        snprintf(err, sizeof(err), "connect: %s", strerror(-fd));
+        b->state = BACKEND_CONNECTING; /* so that backend_fail counts a connect failure */
+        backend_fail(b, err);
+        return PX_EAGAIN;
+    }
+    b->fd = fd;
+    b->state = BACKEND_CONNECTING;
+    if (loop_add(b->loop, fd, LOOP_WRITE, backend_on_event, b) < 0) {
+        backend_fail(b, "cannot register the connection");
+        return PX_EAGAIN;
+    }
+    loop_timer_start(b->loop, &b->timer, b->opts->connect_timeout_ms);
+    /* The runner's own commands go first on every new connection. */
+    if (b->opts->password) queue_auth(b);
+    if (b->opts->readonly) queue_bytes(b, readonly_cmd, sizeof(readonly_cmd) - 1, ENTRY_READONLY);
+    return 0;
+}
+
+int backend_send(struct backend *b, struct backend_req *r, int asking)
+{
+    if (b->state == BACKEND_BACKOFF) return PX_EAGAIN;
+    if (b->state == BACKEND_IDLE && backend_connect(b) < 0) return PX_EAGAIN;
+    int was_empty = obuf_empty(&b->out);
+    if (asking) queue_bytes(b, asking_cmd, sizeof(asking_cmd) - 1, ENTRY_ASKING);
+    obuf_append_span(&b->out, b->pool, r->chunk, r->off, r->len);
+    b->bytes_queued += r->len;
+    fifo_push(b, r, ENTRY_REQ);
+    if (was_empty && b->state == BACKEND_UP) b->ops->want_flush(b, b->ctx);
+    return 0;
+}
+
+int backend_flush(struct backend *b)
+{
+    if (b->state != BACKEND_UP || obuf_empty(&b->out)) return 0;
+    ssize_t w = obuf_write(&b->out, b->fd);
+    if (w < 0 && w != -EAGAIN) {
+        char err[128];
+        snprintf(err, sizeof(err), "write: %s", strerror((int)-w));
+        backend_fail(b, err);
+        return 0;
+    }
+    if (w > 0) b->bytes_written += (uint64_t)w;
+    loop_set_mask(b->loop, b->fd, LOOP_READ | (obuf_empty(&b->out) ? 0 : LOOP_WRITE));
+    return 0;
+}
+
+static void backend_connected(struct backend *b)
+{
+    int rc = sock_connect_result(b->fd);
+    if (rc < 0) {
+        char err[128];
+        snprintf(err, sizeof(err), "connect: %s", strerror(-rc));
+        backend_fail(b, err);
+        return;
+    }
+    loop_timer_stop(b->loop, &b->timer);
+    sock_set_nodelay(b->fd);
+    if (b->opts->keepalive_s > 0) sock_set_keepalive(b->fd, b->opts->keepalive_s);
+    b->state = BACKEND_UP;
+    b->stats.connects++;
+    b->last_err[0] = '\0';
+    loop_set_mask(b->loop, b->fd, LOOP_READ);
+    b->ops->state(b, BACKEND_EV_UP, b->ctx);
+    backend_flush(b);
+}
+
+/* Handles one complete reply at b->in[b->in_start]. Returns -1 when the connection was failed. */
+static int backend_dispatch(struct backend *b, const struct resp_reply_info *info)
+{
+    if (b->fcount == 0) {
+        backend_fail(b, "reply without a request (stream out of sync)");
+        return -1;
+    }
+    struct backend_entry e = b->fifo[b->fhead];
+    b->fhead = (b->fhead + 1) % b->fcap;
+    b->fcount--;
+    switch (e.kind) {
+    case ENTRY_REQ:
+        b->stats.replies++;
+        b->ops->reply(b, e.r, b->in, b->in_start, info, b->ctx);
+        return 0;
+    case ENTRY_AUTH:
+        if (info->type == '-') {
+            char err[128];
+            snprintf(err, sizeof(err), "AUTH failed: %.*s", (int)info->line_len,
+                     b->in->data + b->in_start + info->line_off);
+            log_warn("backend %s: %s", b->addr, err);
+            backend_fail(b, err);
+            return -1;
+        }
+        return 0;
+    default: return 0; /* ASKING, READONLY: +OK */
+    }
+}
+
+static void backend_read(struct backend *b)
+{
+    for (int round = 0; round < BACKEND_READS_PER_EVENT; round++) {
+        size_t want = b->need > BACKEND_READ_MIN ? b->need : BACKEND_READ_MIN;
+        buf_chunk_make_room(b->pool, &b->in, &b->in_start, want);
+        struct buf_chunk *c = b->in;
+        size_t room = buf_chunk_room(c);
+        ssize_t n = read(b->fd, c->data + c->len, room);
+        if (n == 0) {
+            backend_fail(b, "connection closed by the node");
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) return;
+            char err[128];
+            snprintf(err, sizeof(err), "read: %s", strerror(errno));
+            backend_fail(b, err);
+            return;
+        }
+        c->len += (uint32_t)n;
+        b->need = 0;
+        for (;;) {
+            struct resp_reply_info info;
+            int rc = resp_reply_frame(&b->framer, c->data + b->in_start, c->len - b->in_start,
+                                      &info);
+            if (rc == PX_EAGAIN) {
+                b->need = info.need;
+                break;
+            }
+            if (rc < 0) {
+                backend_fail(b, "protocol error in a reply");
+                return;
+            }
+            /* Keep the chunk alive across the callback even if the runner drops it. */
+            buf_chunk_ref(c);
+            int gone = backend_dispatch(b, &info);
+            b->in_start += info.len;
+            resp_reply_reset(&b->framer);
+            buf_chunk_put(c);
+            if (gone < 0) return;
+        }
+        if (b->in_start == c->len && c->refcnt == 1) {
+            c->len = 0; /* everything consumed and nobody points in: reuse from the start */
+            b->in_start = 0;
+        }
+        if ((size_t)n < room) return; /* the socket is drained */
+    }
+}
+
+static void backend_on_event(struct loop *l, int fd, int mask, void *ctx)
+{
+    struct backend *b = ctx;
+    if (b->state == BACKEND_CONNECTING) {
+        if (mask & (LOOP_WRITE | LOOP_ERROR)) backend_connected(b);
+        return;
+    }
+    if (mask & LOOP_ERROR) {
+        int rc = sock_connect_result(fd);
+        char err[128];
+        snprintf(err, sizeof(err), "socket error: %s", rc < 0 ? strerror(-rc) : "hang-up");
+        backend_fail(b, err);
+        return;
+    }
+    if (mask & LOOP_READ) {
+        backend_read(b);
+        if (b->state != BACKEND_UP) return;
+    }
+    if (mask & LOOP_WRITE) backend_flush(b);
+}
+
+static void backend_on_timer(struct loop *l, void *ctx)
+{
+    struct backend *b = ctx;
+    if (b->state == BACKEND_CONNECTING) {
+        backend_fail(b, "connect timeout");
+    } else if (b->state == BACKEND_BACKOFF) {
+        b->state = BACKEND_IDLE;
+        b->ops->state(b, BACKEND_EV_RETRY, b->ctx);
+    }
+}
+
+void backend_free(struct backend *b)
+{
+    if (!b) return;
+    if (b->fcount > 0 || b->fd >= 0) backend_fail(b, "backend removed");
+    loop_timer_stop(b->loop, &b->timer);
+    obuf_reset(&b->out);
+    buf_chunk_put(b->in);
+    resp_reply_deinit(&b->framer);
+    px_free(b->fifo);
+    px_free(b);
+}
+
+enum backend_state backend_get_state(const struct backend *b)
+{
+    return b->state;
+}
+
+const char *backend_addr(const struct backend *b)
+{
+    return b->addr;
+}
+
+const char *backend_ip(const struct backend *b)
+{
+    return b->ip;
+}
+
+int backend_port(const struct backend *b)
+{
+    return b->port;
+}
+
+const char *backend_last_error(const struct backend *b)
+{
+    return b->last_err;
+}
+
+uint32_t backend_inflight(const struct backend *b)
+{
+    return b->fcount;
+}
+
+void backend_get_stats(const struct backend *b, struct backend_stats *st)
+{
+    *st = b->stats;
+}

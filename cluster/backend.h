@@ -1,0 +1,101 @@
+/*
+ * Backend runner: one pipelined connection from one worker to one cluster node, shared by all of
+ * that worker's sessions.
+ *
+ * Requests are queued with backend_send() and written in one writev per loop turn when the worker
+ * calls backend_flush() (its before-sleep hook). Every request written is remembered in a FIFO;
+ * replies are framed (never parsed into objects) and matched to the FIFO's head. The runner
+ * authenticates new connections itself and can prefix a request with ASKING.
+ *
+ * When the connection fails, every request in the FIFO is handed back through ops->failed() in
+ * order, saying whether its bytes had been written completely (the node may have run it, so the
+ * client must get an error) or not (it never ran and may be sent again). The runner then backs
+ * off: backend_send() returns PX_EAGAIN until the retry timer fires (ops->state(RETRY)).
+ *
+ * The runner knows nothing of clients: requests are struct backend_req, which the caller embeds
+ * in its own request object.
+ */
+#ifndef PX_BACKEND_H
+#define PX_BACKEND_H
+
+#include "buf.h"
+#include "loop.h"
+#include "resp_reply.h"
+#include "slotmap.h"
+
+#include <stdint.h>
+
+struct backend;
+
+/* The bytes of one request; the owner keeps the chunk referenced until the request ends. */
+struct backend_req {
+    struct buf_chunk *chunk;
+    uint32_t off;
+    uint32_t len;
+};
+
+enum backend_state {
+    BACKEND_IDLE = 0,   /* no connection; the next send connects */
+    BACKEND_CONNECTING,
+    BACKEND_UP,
+    BACKEND_BACKOFF,    /* failed recently; sends are refused until the retry timer */
+};
+
+enum backend_event {
+    BACKEND_EV_UP = 0,  /* connected */
+    BACKEND_EV_DOWN,    /* connection lost or could not be made */
+    BACKEND_EV_RETRY,   /* back-off over: sends are accepted again */
+};
+
+struct backend_ops {
+    /* A reply for r: bytes [off, off + info->len) of chunk c, valid during the call only (take a
+     * chunk reference to keep them). */
+    void (*reply)(struct backend *b, struct backend_req *r, struct buf_chunk *c, uint32_t off,
+                  const struct resp_reply_info *info, void *ctx);
+    /* r will get no reply: the connection failed. written says whether all its bytes went out. */
+    void (*failed)(struct backend *b, struct backend_req *r, int written, void *ctx);
+    void (*state)(struct backend *b, enum backend_event ev, void *ctx);
+    /* The backend has output to write: call backend_flush() before the loop sleeps. */
+    void (*want_flush)(struct backend *b, void *ctx);
+};
+
+struct backend_opts {
+    uint64_t connect_timeout_ms;
+    const char *user;     /* AUTH user, or NULL */
+    const char *password; /* AUTH password, or NULL for no AUTH */
+    int readonly;         /* send READONLY after connecting (replica reads) */
+    int keepalive_s;
+};
+
+struct backend_stats {
+    uint64_t sent;        /* requests written */
+    uint64_t replies;
+    uint64_t connects;
+    uint64_t connect_failures;
+    uint64_t disconnects;
+};
+
+/* Creates a runner for ip:port. ops and opts (and the strings in opts) must outlive it. */
+struct backend *backend_create(struct loop *l, struct buf_pool *pool, const struct backend_ops *ops,
+                               void *ctx, const struct backend_opts *opts, const char *ip,
+                               int port);
+/* Closes the connection, hands every pending request to ops->failed(), and frees the runner. */
+void backend_free(struct backend *b);
+
+/* Queues r (preceded by ASKING when asking is set). Returns 0, or PX_EAGAIN while backing off
+ * (the caller keeps r and tries again after BACKEND_EV_RETRY or a topology change). */
+int backend_send(struct backend *b, struct backend_req *r, int asking);
+/* Writes queued output. Returns 0; on a write error the connection is failed as above. */
+int backend_flush(struct backend *b);
+
+enum backend_state backend_get_state(const struct backend *b);
+const char *backend_addr(const struct backend *b);
+const char *backend_ip(const struct backend *b);
+int backend_port(const struct backend *b);
+/* The last connection error, "" when none. */
+const char *backend_last_error(const struct backend *b);
+/* Requests written or queued and not answered yet. */
+uint32_t backend_inflight(const struct backend *b);
+void backend_get_stats(const struct backend *b, struct backend_stats *st);
+
+#endif

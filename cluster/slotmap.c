@@ -1,0 +1,123 @@
+/* Slot-map snapshots; see slotmap.h. */
+#include "slotmap.h"
+
+#include "mem.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct slotmap *slotmap_create(void)
+{
+    struct slotmap *m = px_calloc(1, sizeof(*m));
+    /* Relaxed: the map is not shared yet. */
+    atomic_init(&m->refcnt, 1);
+    for (int i = 0; i < CRC16_SLOTS; i++) m->slot_shard[i] = -1;
+    return m;
+}
+
+void slotmap_format_addr(char *out, size_t len, const char *ip, int port)
+{
+    if (strchr(ip, ':'))
+        snprintf(out, len, "[%s]:%d", ip, port);
+    else
+        snprintf(out, len, "%s:%d", ip, port);
+}
+
+int slotmap_add_node(struct slotmap *m, const char *id, const char *ip, int port,
+                     enum slotmap_role role, enum slotmap_health health, long long offset)
+{
+    m->nodes = px_realloc(m->nodes, (size_t)(m->nnodes + 1) * sizeof(*m->nodes));
+    struct slotmap_node *n = &m->nodes[m->nnodes];
+    memset(n, 0, sizeof(*n));
+    snprintf(n->id, sizeof(n->id), "%s", id ? id : "");
+    snprintf(n->ip, sizeof(n->ip), "%s", ip);
+    n->port = port;
+    slotmap_format_addr(n->addr, sizeof(n->addr), ip, port);
+    n->role = role;
+    n->health = health;
+    n->repl_offset = offset;
+    n->shard = -1;
+    return m->nnodes++;
+}
+
+int slotmap_add_shard(struct slotmap *m, int master)
+{
+    m->shards = px_realloc(m->shards, (size_t)(m->nshards + 1) * sizeof(*m->shards));
+    struct slotmap_shard *s = &m->shards[m->nshards];
+    s->master = master;
+    s->nreplicas = 0;
+    s->replicas = NULL;
+    m->nodes[master].shard = m->nshards;
+    return m->nshards++;
+}
+
+void slotmap_shard_add_replica(struct slotmap *m, int shard, int node)
+{
+    struct slotmap_shard *s = &m->shards[shard];
+    s->replicas = px_realloc(s->replicas, (size_t)(s->nreplicas + 1) * sizeof(int));
+    s->replicas[s->nreplicas++] = node;
+    m->nodes[node].shard = shard;
+}
+
+void slotmap_assign(struct slotmap *m, int from, int to, int shard)
+{
+    if (from < 0) from = 0;
+    if (to >= CRC16_SLOTS) to = CRC16_SLOTS - 1;
+    for (int i = from; i <= to; i++) {
+        if (m->slot_shard[i] < 0) m->covered++;
+        m->slot_shard[i] = (int16_t)shard;
+    }
+}
+
+int slotmap_find_addr(const struct slotmap *m, const char *addr)
+{
+    for (int i = 0; i < m->nnodes; i++)
+        if (strcmp(m->nodes[i].addr, addr) == 0) return i;
+    return -1;
+}
+
+struct slotmap *slotmap_ref(struct slotmap *m)
+{
+    /* Relaxed: taking a reference needs no ordering; the caller already holds one. */
+    atomic_fetch_add_explicit(&m->refcnt, 1, memory_order_relaxed);
+    return m;
+}
+
+void slotmap_unref(struct slotmap *m)
+{
+    if (!m) return;
+    /* acq_rel: the thread that frees must see every other thread's reads finished. */
+    if (atomic_fetch_sub_explicit(&m->refcnt, 1, memory_order_acq_rel) != 1) return;
+    for (int i = 0; i < m->nshards; i++) px_free(m->shards[i].replicas);
+    px_free(m->shards);
+    px_free(m->nodes);
+    px_free(m);
+}
+
+const struct slotmap_node *slotmap_master(const struct slotmap *m, unsigned slot)
+{
+    if (slot >= CRC16_SLOTS) return NULL;
+    int s = m->slot_shard[slot];
+    return s < 0 ? NULL : &m->nodes[m->shards[s].master];
+}
+
+static int node_same(const struct slotmap_node *a, const struct slotmap_node *b)
+{
+    return strcmp(a->addr, b->addr) == 0 && strcmp(a->id, b->id) == 0 && a->role == b->role &&
+           a->health == b->health;
+}
+
+int slotmap_same(const struct slotmap *a, const struct slotmap *b)
+{
+    if (a->nnodes != b->nnodes || a->nshards != b->nshards || a->covered != b->covered)
+        return 0;
+    for (int i = 0; i < a->nnodes; i++)
+        if (!node_same(&a->nodes[i], &b->nodes[i])) return 0;
+    for (int i = 0; i < a->nshards; i++) {
+        const struct slotmap_shard *x = &a->shards[i], *y = &b->shards[i];
+        if (x->master != y->master || x->nreplicas != y->nreplicas) return 0;
+        for (int j = 0; j < x->nreplicas; j++)
+            if (x->replicas[j] != y->replicas[j]) return 0;
+    }
+    return memcmp(a->slot_shard, b->slot_shard, sizeof(a->slot_shard)) == 0;
+}

@@ -1,0 +1,76 @@
+/*
+ * The slot map: an immutable, refcounted snapshot of the cluster's topology. Each of the 16384
+ * slots points at a shard (a master and its replicas). The topology thread builds a new map on
+ * every change and hands a reference to each worker; a map is never modified after it is
+ * published, so readers need no lock. References are counted atomically because maps cross
+ * threads.
+ */
+#ifndef PX_SLOTMAP_H
+#define PX_SLOTMAP_H
+
+#include "crc16.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define SLOTMAP_ID_LEN   40
+#define SLOTMAP_IP_MAX   64
+#define SLOTMAP_ADDR_MAX 80
+
+enum slotmap_role { SLOTMAP_MASTER = 0, SLOTMAP_REPLICA = 1 };
+enum slotmap_health { SLOTMAP_ONLINE = 0, SLOTMAP_FAILED = 1, SLOTMAP_LOADING = 2 };
+
+struct slotmap_node {
+    char id[SLOTMAP_ID_LEN + 1];
+    char ip[SLOTMAP_IP_MAX];
+    int port;
+    char addr[SLOTMAP_ADDR_MAX]; /* "ip:port", or "[ip]:port" for IPv6 */
+    enum slotmap_role role;
+    enum slotmap_health health;
+    long long repl_offset;
+    int shard; /* index into shards, -1 when the node serves no slot */
+};
+
+struct slotmap_shard {
+    int master;    /* index into nodes */
+    int nreplicas;
+    int *replicas; /* indices into nodes */
+};
+
+struct slotmap {
+    atomic_uint refcnt;
+    uint64_t version;        /* set by the topology thread when published; grows by one */
+    uint64_t fetched_wall_us; /* when it was fetched (wall clock) */
+    char source[SLOTMAP_ADDR_MAX]; /* the node that answered */
+    int nnodes, nshards;
+    struct slotmap_node *nodes;
+    struct slotmap_shard *shards;
+    int covered;             /* slots with an owner */
+    int16_t slot_shard[CRC16_SLOTS]; /* shard serving each slot, -1 when none */
+};
+
+/* An empty map with refcount 1: no nodes, no slot served. */
+struct slotmap *slotmap_create(void);
+/* Adds a node and returns its index. */
+int slotmap_add_node(struct slotmap *m, const char *id, const char *ip, int port,
+                     enum slotmap_role role, enum slotmap_health health, long long offset);
+/* Adds a shard mastered by node index master and returns its index. */
+int slotmap_add_shard(struct slotmap *m, int master);
+void slotmap_shard_add_replica(struct slotmap *m, int shard, int node);
+/* Assigns slots [from, to] to shard. */
+void slotmap_assign(struct slotmap *m, int from, int to, int shard);
+/* Finds a node by "ip:port" address; -1 when absent. */
+int slotmap_find_addr(const struct slotmap *m, const char *addr);
+
+struct slotmap *slotmap_ref(struct slotmap *m);
+/* Drops a reference; frees the map at zero. NULL is ok. Any thread. */
+void slotmap_unref(struct slotmap *m);
+
+/* The master node serving slot, or NULL. */
+const struct slotmap_node *slotmap_master(const struct slotmap *m, unsigned slot);
+/* 1 when both maps describe the same topology (ignores version, time and source). */
+int slotmap_same(const struct slotmap *a, const struct slotmap *b);
+/* Formats "ip:port" (brackets for IPv6) into out. */
+void slotmap_format_addr(char *out, size_t len, const char *ip, int port);
+
+#endif

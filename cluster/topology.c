@@ -1,0 +1,410 @@
+/*
+ * The topology thread; see topology.h. It talks to the cluster with synchronous hiredis calls,
+ * bounded by the connect timeout, and wakes on an eventfd (refresh requests, stop) or when the
+ * next periodic refresh is due.
+ */
+#include "topology.h"
+
+#include "clock.h"
+#include "log.h"
+#include "mem.h"
+#include "px_errors.h"
+#include "slots_reply.h"
+#include "sock.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define TOPO_KNOWN_MAX 256
+#define TOPO_RETRY_MIN_MS 100   /* first retry while no map has been fetched yet */
+#define TOPO_RETRY_MAX_MS 1000
+
+struct topo_addr {
+    char host[SOCK_HOST_MAX];
+    int port;
+};
+
+struct topology {
+    struct topology_config cfg;
+    char **startup;
+    char *user, *password;
+    topology_publish_cb *publish;
+    void *ctx;
+
+    pthread_t thread;
+    int started;
+    int efd;
+    atomic_int stop;
+    atomic_int want_refresh;
+
+    pthread_mutex_t lock; /* guards current and the stats below */
+    pthread_cond_t ready;
+    struct slotmap *current;
+    struct topology_stats stats;
+
+    /* Topology thread only. */
+    redisContext *conn;
+    char conn_host[SOCK_HOST_MAX];
+    int conn_port;
+    struct topo_addr known[TOPO_KNOWN_MAX];
+    int nknown;
+    uint64_t version;
+    struct log_ratelimit rl;
+};
+
+struct topology *topology_create(const struct topology_config *cfg, topology_publish_cb *cb,
+                                 void *ctx)
+{
+    struct topology *t = px_calloc(1, sizeof(*t));
+    t->cfg = *cfg;
+    t->startup = px_calloc((size_t)cfg->nstartup + 1, sizeof(char *));
+    for (int i = 0; i < cfg->nstartup; i++) {
+        char host[SOCK_HOST_MAX];
+        int port;
+        if (sock_split_addr(cfg->startup[i], host, sizeof(host), &port) < 0 || !host[0]) {
+            for (int j = 0; j < i; j++) px_free(t->startup[j]);
+            px_free(t->startup);
+            px_free(t);
+            return NULL;
+        }
+        t->startup[i] = px_strdup(cfg->startup[i]);
+    }
+    t->cfg.startup = (const char *const *)t->startup;
+    t->user = cfg->user ? px_strdup(cfg->user) : NULL;
+    t->password = cfg->password ? px_strdup(cfg->password) : NULL;
+    t->cfg.user = t->user;
+    t->cfg.password = t->password;
+    t->publish = cb;
+    t->ctx = ctx;
+    t->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->ready, NULL);
+    return t;
+}
+
+static void topo_drop_conn(struct topology *t)
+{
+    if (t->conn) redisFree(t->conn);
+    t->conn = NULL;
+    t->conn_host[0] = '\0';
+}
+
+static void topo_remember(struct topology *t, const char *host, int port)
+{
+    for (int i = 0; i < t->nknown; i++)
+        if (t->known[i].port == port && strcmp(t->known[i].host, host) == 0) return;
+    if (t->nknown == TOPO_KNOWN_MAX) {
+        memmove(&t->known[0], &t->known[1], (TOPO_KNOWN_MAX - 1) * sizeof(t->known[0]));
+        t->nknown--;
+    }
+    snprintf(t->known[t->nknown].host, sizeof(t->known[0].host), "%s", host);
+    t->known[t->nknown].port = port;
+    t->nknown++;
+}
+
+/* Connects (or reuses the cached connection) and authenticates. Returns 0 or -1 with err set. */
+static int topo_connect(struct topology *t, const char *host, int port, char *ip, size_t iplen,
+                        char *err, size_t errlen)
+{
+    if (t->conn && t->conn_port == port && strcmp(t->conn_host, host) == 0) {
+        snprintf(ip, iplen, "%s", t->conn->tcp.host ? t->conn->tcp.host : host);
+        return 0;
+    }
+    topo_drop_conn(t);
+    if (sock_resolve(host, ip, iplen) < 0) {
+        snprintf(err, errlen, "cannot resolve %s", host);
+        return -1;
+    }
+    struct timeval tv = {(time_t)(t->cfg.connect_timeout_ms / 1000),
+                         (suseconds_t)((t->cfg.connect_timeout_ms % 1000) * 1000)};
+    redisContext *c = redisConnectWithTimeout(ip, port, tv);
+    if (!c || c->err) {
+        snprintf(err, errlen, "%s", c ? c->errstr : "out of memory");
+        if (c) redisFree(c);
+        return -1;
+    }
+    redisSetTimeout(c, tv);
+    if (t->password) {
+        const char *argv[3] = {"AUTH", t->user ? t->user : t->password, t->password};
+        int argc = t->user ? 3 : 2;
+        redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "AUTH failed: %s", r ? r->str : c->errstr);
+            if (r) freeReplyObject(r);
+            redisFree(c);
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+    t->conn = c;
+    snprintf(t->conn_host, sizeof(t->conn_host), "%s", host);
+    t->conn_port = port;
+    return 0;
+}
+
+/* Asks one node for its view. Returns a new map or NULL with err set. */
+static struct slotmap *topo_fetch(struct topology *t, const char *host, int port, char *err,
+                                  size_t errlen)
+{
+    char ip[SOCK_HOST_MAX];
+    if (topo_connect(t, host, port, ip, sizeof(ip), err, errlen) < 0) return NULL;
+    redisReply *r = redisCommand(t->conn, "CLUSTER SHARDS");
+    if (!r) {
+        snprintf(err, errlen, "%s", t->conn->errstr);
+        topo_drop_conn(t);
+        return NULL;
+    }
+    struct slotmap *m = NULL;
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* Redis before 7.0 has no CLUSTER SHARDS. */
+        freeReplyObject(r);
+        r = redisCommand(t->conn, "CLUSTER SLOTS");
+        if (!r) {
+            snprintf(err, errlen, "%s", t->conn->errstr);
+            topo_drop_conn(t);
+            return NULL;
+        }
+        if (r->type == REDIS_REPLY_ERROR)
+            snprintf(err, errlen, "CLUSTER SLOTS: %s", r->str);
+        else
+            m = slots_reply_from_slots(r, ip, err, errlen);
+    } else {
+        m = slots_reply_from_shards(r, ip, err, errlen);
+    }
+    freeReplyObject(r);
+    if (m) {
+        char addr[SLOTMAP_ADDR_MAX];
+        slotmap_format_addr(addr, sizeof(addr), ip, port);
+        snprintf(m->source, sizeof(m->source), "%s", addr);
+    }
+    return m;
+}
+
+static void topo_publish(struct topology *t, struct slotmap *m)
+{
+    pthread_mutex_lock(&t->lock);
+    int changed = !t->current || !slotmap_same(t->current, m);
+    if (changed) {
+        m->version = ++t->version;
+        struct slotmap *old = t->current;
+        t->current = m;
+        t->stats.version = m->version;
+        pthread_cond_broadcast(&t->ready);
+        pthread_mutex_unlock(&t->lock);
+        slotmap_unref(old);
+        for (int i = 0; i < m->nnodes; i++) topo_remember(t, m->nodes[i].ip, m->nodes[i].port);
+        log_info("slot map v%llu from %s: %d nodes, %d shards, %d of %d slots served",
+                 (unsigned long long)m->version, m->source, m->nnodes, m->nshards, m->covered,
+                 CRC16_SLOTS);
+        t->publish(m, t->ctx);
+    } else {
+        pthread_mutex_unlock(&t->lock);
+        slotmap_unref(m);
+    }
+}
+
+static void cand_add(struct topo_addr *cand, int *n, int max, const char *host, int port)
+{
+    for (int k = 0; k < *n; k++)
+        if (cand[k].port == port && strcmp(cand[k].host, host) == 0) return;
+    if (*n == max) return;
+    snprintf(cand[*n].host, sizeof(cand[*n].host), "%s", host);
+    cand[*n].port = port;
+    (*n)++;
+}
+
+/* Tries candidates in order until one gives a map. Returns 0 on success. */
+static int topo_refresh(struct topology *t)
+{
+    const int max = TOPO_KNOWN_MAX * 2 + 64;
+    struct topo_addr *cand = px_malloc((size_t)max * sizeof(*cand));
+    int n = 0;
+    if (t->conn) cand_add(cand, &n, max, t->conn_host, t->conn_port);
+    struct slotmap *cur = topology_current(t);
+    if (cur) {
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < cur->nnodes; i++)
+                if ((cur->nodes[i].role == SLOTMAP_MASTER) == (pass == 0) &&
+                    cur->nodes[i].health != SLOTMAP_FAILED)
+                    cand_add(cand, &n, max, cur->nodes[i].ip, cur->nodes[i].port);
+        slotmap_unref(cur);
+    }
+    for (int i = 0; i < t->cfg.nstartup; i++) {
+        char host[SOCK_HOST_MAX];
+        int port;
+        if (sock_split_addr(t->cfg.startup[i], host, sizeof(host), &port) == 0)
+            cand_add(cand, &n, max, host, port);
+    }
+    for (int i = 0; i < t->nknown; i++) cand_add(cand, &n, max, t->known[i].host, t->known[i].port);
+
+    char err[256] = "no node to ask";
+    struct slotmap *fallback = NULL;
+    for (int i = 0; i < n && !atomic_load_explicit(&t->stop, memory_order_relaxed); i++) {
+        struct slotmap *m = topo_fetch(t, cand[i].host, cand[i].port, err, sizeof(err));
+        if (!m) {
+            log_debug("topology: %s:%d: %s", cand[i].host, cand[i].port, err);
+            continue;
+        }
+        if (m->covered == 0) {
+            /* A node that knows no slots (just reset, or not joined yet): keep asking. */
+            if (!fallback) fallback = m;
+            else slotmap_unref(m);
+            topo_drop_conn(t);
+            continue;
+        }
+        slotmap_unref(fallback);
+        px_free(cand);
+        topo_publish(t, m);
+        pthread_mutex_lock(&t->lock);
+        t->stats.refresh_ok++;
+        t->stats.last_ok_wall_us = clock_wall_us();
+        pthread_mutex_unlock(&t->lock);
+        return 0;
+    }
+    px_free(cand);
+    if (fallback) {
+        topo_publish(t, fallback);
+        pthread_mutex_lock(&t->lock);
+        t->stats.refresh_ok++;
+        t->stats.last_ok_wall_us = clock_wall_us();
+        pthread_mutex_unlock(&t->lock);
+        return 0;
+    }
+    pthread_mutex_lock(&t->lock);
+    t->stats.refresh_failed++;
+    pthread_mutex_unlock(&t->lock);
+    if (log_ratelimit_ok(&t->rl, 5000))
+        log_warn("topology refresh failed: no reachable node answered (last error: %s)", err);
+    return -1;
+}
+
+static void *topo_main(void *arg)
+{
+    struct topology *t = arg;
+    log_set_thread_name("topology");
+    uint64_t last = 0, retry = TOPO_RETRY_MIN_MS;
+    int have = 0, first = 1;
+    while (!atomic_load_explicit(&t->stop, memory_order_acquire)) {
+        uint64_t now = clock_now_ms();
+        uint64_t due;
+        if (first) {
+            due = now;
+        } else if (!have) {
+            due = last + retry;
+        } else {
+            due = last + t->cfg.reload_interval_ms;
+            /* Acquire: pairs with the release in topology_request_refresh. */
+            if (atomic_load_explicit(&t->want_refresh, memory_order_acquire)) {
+                uint64_t soon = last + t->cfg.min_refresh_interval_ms;
+                if (soon < due) due = soon;
+            }
+        }
+        if (due > now) {
+            struct pollfd pfd = {.fd = t->efd, .events = POLLIN};
+            uint64_t wait = due - now;
+            if (poll(&pfd, 1, (int)(wait > 60000 ? 60000 : wait)) > 0) {
+                uint64_t v;
+                ssize_t r = read(t->efd, &v, sizeof(v));
+                (void)r;
+            }
+            continue; /* recompute: woken early, or the deadline moved */
+        }
+        first = 0;
+        /* Clear before fetching, so a request made during the fetch gets a fetch of its own. */
+        atomic_store_explicit(&t->want_refresh, 0, memory_order_release);
+        last = clock_now_ms();
+        if (topo_refresh(t) == 0) {
+            have = 1;
+            retry = TOPO_RETRY_MIN_MS;
+        } else if (!have) {
+            retry = retry * 2 > TOPO_RETRY_MAX_MS ? TOPO_RETRY_MAX_MS : retry * 2;
+        }
+    }
+    topo_drop_conn(t);
+    return NULL;
+}
+
+int topology_start(struct topology *t)
+{
+    int rc = pthread_create(&t->thread, NULL, topo_main, t);
+    if (rc) return -rc;
+    t->started = 1;
+    return 0;
+}
+
+int topology_wait_ready(struct topology *t, uint64_t timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (timeout_ms % 1000) * 1000000u;
+    ts.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    pthread_mutex_lock(&t->lock);
+    while (!t->current) {
+        if (pthread_cond_timedwait(&t->ready, &t->lock, &ts) == ETIMEDOUT) break;
+    }
+    int ok = t->current != NULL;
+    pthread_mutex_unlock(&t->lock);
+    return ok ? 0 : PX_EAGAIN;
+}
+
+void topology_request_refresh(struct topology *t)
+{
+    /* Release: pairs with the acquire in topo_main; only the first request wakes the thread. */
+    if (atomic_exchange_explicit(&t->want_refresh, 1, memory_order_acq_rel)) return;
+    pthread_mutex_lock(&t->lock);
+    t->stats.refresh_requested++;
+    pthread_mutex_unlock(&t->lock);
+    uint64_t one = 1;
+    ssize_t w = write(t->efd, &one, sizeof(one));
+    (void)w;
+}
+
+struct slotmap *topology_current(struct topology *t)
+{
+    pthread_mutex_lock(&t->lock);
+    struct slotmap *m = t->current ? slotmap_ref(t->current) : NULL;
+    pthread_mutex_unlock(&t->lock);
+    return m;
+}
+
+void topology_get_stats(struct topology *t, struct topology_stats *st)
+{
+    pthread_mutex_lock(&t->lock);
+    *st = t->stats;
+    pthread_mutex_unlock(&t->lock);
+}
+
+void topology_stop(struct topology *t)
+{
+    if (!t->started) return;
+    /* Release: the thread sees stop after waking. */
+    atomic_store_explicit(&t->stop, 1, memory_order_release);
+    uint64_t one = 1;
+    ssize_t w = write(t->efd, &one, sizeof(one));
+    (void)w;
+    pthread_join(t->thread, NULL);
+    t->started = 0;
+}
+
+void topology_free(struct topology *t)
+{
+    if (!t) return;
+    topology_stop(t);
+    slotmap_unref(t->current);
+    for (int i = 0; i < t->cfg.nstartup; i++) px_free(t->startup[i]);
+    px_free(t->startup);
+    px_free(t->user);
+    px_free(t->password);
+    close(t->efd);
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->ready);
+    px_free(t);
+}

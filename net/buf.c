@@ -1,0 +1,241 @@
+/* Chunks, the chunk pool and output queues; see buf.h. */
+#include "buf.h"
+
+#include "mem.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/uio.h>
+
+/* Spans shorter than this are copied into the output queue rather than referenced: copying a
+ * few hundred bytes costs less than pinning a whole input chunk until the write. */
+#define OBUF_COPY_MAX 1024
+#define OBUF_IOV_MAX 128
+
+void buf_pool_init(struct buf_pool *p, uint32_t chunk_size, uint32_t max_free)
+{
+    memset(p, 0, sizeof(*p));
+    p->chunk_size = chunk_size;
+    p->max_free = max_free;
+}
+
+void buf_pool_trim(struct buf_pool *p, uint32_t keep)
+{
+    while (p->nfree > keep) {
+        struct buf_chunk *c = p->free;
+        p->free = c->next;
+        p->nfree--;
+        px_free(c);
+    }
+}
+
+void buf_pool_deinit(struct buf_pool *p)
+{
+    buf_pool_trim(p, 0);
+}
+
+struct buf_chunk *buf_chunk_get(struct buf_pool *p, size_t min_cap)
+{
+    struct buf_chunk *c;
+    if (min_cap <= buf_pool_std_cap(p)) {
+        if (p->free) {
+            c = p->free;
+            p->free = c->next;
+            p->nfree--;
+        } else {
+            c = px_malloc(p->chunk_size);
+            c->cap = buf_pool_std_cap(p);
+        }
+        c->pooled = 1;
+    } else {
+        c = px_malloc(sizeof(*c) + min_cap);
+        c->cap = (uint32_t)min_cap;
+        c->pooled = 0;
+    }
+    c->refcnt = 1;
+    c->len = 0;
+    c->pool = p;
+    c->next = NULL;
+    p->chunks_live++;
+    p->bytes_live += c->cap;
+    return c;
+}
+
+void buf_chunk_put(struct buf_chunk *c)
+{
+    if (!c) return;
+    assert(c->refcnt > 0);
+    if (--c->refcnt > 0) return;
+    struct buf_pool *p = c->pool;
+    p->chunks_live--;
+    p->bytes_live -= c->cap;
+    if (c->pooled && p->nfree < p->max_free) {
+        c->next = p->free;
+        p->free = c;
+        p->nfree++;
+    } else {
+        px_free(c);
+    }
+}
+
+void buf_chunk_make_room(struct buf_pool *p, struct buf_chunk **cp, uint32_t *keep, size_t need)
+{
+    struct buf_chunk *c = *cp;
+    if (!c) {
+        *cp = buf_chunk_get(p, need);
+        *keep = 0;
+        return;
+    }
+    if (buf_chunk_room(c) >= need) return;
+    uint32_t kept = c->len - *keep;
+    if (c->refcnt == 1 && c->cap >= kept + need) {
+        /* Nobody else points into this chunk: slide the kept bytes to the front. */
+        memmove(c->data, c->data + *keep, kept);
+        c->len = kept;
+        *keep = 0;
+        return;
+    }
+    size_t want = (size_t)kept + need;
+    if (want < buf_pool_std_cap(p)) want = buf_pool_std_cap(p);
+    struct buf_chunk *n = buf_chunk_get(p, want);
+    memcpy(n->data, c->data + *keep, kept);
+    n->len = kept;
+    buf_chunk_put(c);
+    *cp = n;
+    *keep = 0;
+}
+
+void obuf_init(struct obuf *o)
+{
+    memset(o, 0, sizeof(*o));
+}
+
+void obuf_reset(struct obuf *o)
+{
+    for (uint32_t i = 0; i < o->count; i++) buf_chunk_put(o->segs[(o->head + i) % o->cap].c);
+    px_free(o->segs);
+    memset(o, 0, sizeof(*o));
+}
+
+static struct obuf_seg *obuf_push(struct obuf *o)
+{
+    if (o->count == o->cap) {
+        uint32_t ncap = o->cap ? o->cap * 2 : 4;
+        struct obuf_seg *n = px_malloc(ncap * sizeof(*n));
+        for (uint32_t i = 0; i < o->count; i++) n[i] = o->segs[(o->head + i) % o->cap];
+        px_free(o->segs);
+        o->segs = n;
+        o->cap = ncap;
+        o->head = 0;
+    }
+    struct obuf_seg *s = &o->segs[(o->head + o->count) % o->cap];
+    o->count++;
+    return s;
+}
+
+static struct obuf_seg *obuf_last(struct obuf *o)
+{
+    return o->count ? &o->segs[(o->head + o->count - 1) % o->cap] : NULL;
+}
+
+void obuf_append(struct obuf *o, struct buf_pool *p, const void *data, size_t len)
+{
+    if (len == 0) return;
+    struct obuf_seg *last = obuf_last(o);
+    if (o->tail && last && last->c == o->tail && last->off + last->len == o->tail->len &&
+        buf_chunk_room(o->tail) >= len) {
+        memcpy(o->tail->data + o->tail->len, data, len);
+        o->tail->len += (uint32_t)len;
+        last->len += (uint32_t)len;
+        o->bytes += len;
+        return;
+    }
+    struct buf_chunk *c = buf_chunk_get(p, len);
+    memcpy(c->data, data, len);
+    c->len = (uint32_t)len;
+    struct obuf_seg *s = obuf_push(o);
+    s->c = c; /* the queue owns the reference from buf_chunk_get */
+    s->off = 0;
+    s->len = (uint32_t)len;
+    o->tail = c;
+    o->bytes += len;
+}
+
+void obuf_append_ref(struct obuf *o, struct buf_chunk *c, uint32_t off, uint32_t len)
+{
+    if (len == 0) return;
+    struct obuf_seg *last = obuf_last(o);
+    if (last && last->c == c && last->off + last->len == off) {
+        last->len += len; /* contiguous with the previous span of the same chunk */
+        o->bytes += len;
+        return;
+    }
+    buf_chunk_ref(c);
+    struct obuf_seg *s = obuf_push(o);
+    s->c = c;
+    s->off = off;
+    s->len = len;
+    o->bytes += len;
+}
+
+void obuf_append_span(struct obuf *o, struct buf_pool *p, struct buf_chunk *c, uint32_t off,
+                      uint32_t len)
+{
+    if (len <= OBUF_COPY_MAX)
+        obuf_append(o, p, c->data + off, len);
+    else
+        obuf_append_ref(o, c, off, len);
+}
+
+static void obuf_consume(struct obuf *o, size_t n)
+{
+    o->bytes -= n;
+    while (n > 0) {
+        struct obuf_seg *s = &o->segs[o->head];
+        if (n < s->len) {
+            s->off += (uint32_t)n;
+            s->len -= (uint32_t)n;
+            return;
+        }
+        n -= s->len;
+        if (s->c == o->tail) o->tail = NULL;
+        buf_chunk_put(s->c);
+        o->head = (o->head + 1) % o->cap;
+        o->count--;
+    }
+    if (o->count == 0) {
+        /* Idle queues hold no memory. */
+        px_free(o->segs);
+        o->segs = NULL;
+        o->cap = o->head = 0;
+        o->tail = NULL;
+    }
+}
+
+ssize_t obuf_write(struct obuf *o, int fd)
+{
+    size_t total = 0;
+    while (o->count > 0) {
+        struct iovec iov[OBUF_IOV_MAX];
+        int n = 0;
+        size_t want = 0;
+        for (uint32_t i = 0; i < o->count && n < OBUF_IOV_MAX; i++) {
+            struct obuf_seg *s = &o->segs[(o->head + i) % o->cap];
+            iov[n].iov_base = s->c->data + s->off;
+            iov[n].iov_len = s->len;
+            want += s->len;
+            n++;
+        }
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return total ? (ssize_t)total : -EAGAIN;
+            return -errno;
+        }
+        obuf_consume(o, (size_t)w);
+        total += (size_t)w;
+        if ((size_t)w < want) break; /* the socket is full */
+    }
+    return (ssize_t)total;
+}

@@ -1,0 +1,66 @@
+/*
+ * Event loop: level-triggered readiness on file descriptors plus one-shot timers kept in a
+ * min-heap, and a before-sleep hook that runs once per turn (where the proxy batches its writes).
+ * The loop knows nothing of what it serves: it calls (fd, mask, ctx) callbacks. One loop belongs
+ * to one thread; none of these functions may be called from another thread (use chan.h).
+ */
+#ifndef PX_LOOP_H
+#define PX_LOOP_H
+
+#include <stdint.h>
+
+struct loop;
+
+/* LOOP_ERROR is only ever reported, never requested: the socket has an error or was hung up in
+ * both directions. It is delivered even when no event is of interest, so owners must handle it
+ * (usually by closing), or a level-triggered loop would report it again and again. */
+enum { LOOP_READ = 1, LOOP_WRITE = 2, LOOP_ERROR = 4 };
+
+typedef void loop_fd_cb(struct loop *l, int fd, int mask, void *ctx);
+typedef void loop_timer_cb(struct loop *l, void *ctx);
+typedef void loop_hook_cb(struct loop *l, void *ctx);
+
+/* A timer is embedded in its owner's struct; the loop never allocates or frees it. */
+struct loop_timer {
+    uint64_t when_ms;   /* deadline on the monotonic clock */
+    uint32_t heap_idx;  /* position in the heap, or LOOP_TIMER_IDLE */
+    loop_timer_cb *cb;
+    void *ctx;
+};
+#define LOOP_TIMER_IDLE UINT32_MAX
+
+/* Creates a loop. Returns NULL (with errno set) when epoll cannot be created. */
+struct loop *loop_create(void);
+/* Frees the loop. Registered fds are not closed; active timers are simply forgotten. */
+void loop_free(struct loop *l);
+
+/* Registers fd with the events in mask (LOOP_READ|LOOP_WRITE, may be 0) and the callback, or
+ * replaces its registration. Returns 0 or -errno. */
+int loop_add(struct loop *l, int fd, int mask, loop_fd_cb *cb, void *ctx);
+/* Changes the events of a registered fd. Returns 0 or -errno. */
+int loop_set_mask(struct loop *l, int fd, int mask);
+int loop_get_mask(struct loop *l, int fd);
+/* Unregisters fd (call before closing it). Events already fetched for fd are dropped. */
+void loop_del(struct loop *l, int fd);
+
+void loop_timer_init(struct loop_timer *t, loop_timer_cb *cb, void *ctx);
+/* (Re)arms t to fire once after delay_ms. */
+void loop_timer_start(struct loop *l, struct loop_timer *t, uint64_t delay_ms);
+void loop_timer_stop(struct loop *l, struct loop_timer *t);
+static inline int loop_timer_active(const struct loop_timer *t)
+{
+    return t->heap_idx != LOOP_TIMER_IDLE;
+}
+
+/* Sets the hook run once per turn, after events and timers and before waiting. */
+void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *ctx);
+
+/* Runs until loop_stop() is called from a callback. */
+void loop_run(struct loop *l);
+void loop_stop(struct loop *l);
+/* Runs one turn, waiting at most timeout_ms (-1: until an event or timer). For tests. */
+void loop_run_once(struct loop *l, int timeout_ms);
+/* The monotonic time cached at the start of the current turn, in milliseconds. */
+uint64_t loop_now_ms(const struct loop *l);
+
+#endif

@@ -1,0 +1,79 @@
+/* Allocator wrapper; see mem.h. */
+#include "mem.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef PX_NO_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+static void px_oom(size_t size)
+{
+    fprintf(stderr, "slotproxy: out of memory allocating %zu bytes\n", size);
+    abort();
+}
+
+void *px_malloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+    if (!p) px_oom(size);
+    return p;
+}
+
+void *px_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) px_oom(n * size);
+    return p;
+}
+
+void *px_realloc(void *ptr, size_t size)
+{
+    void *p = realloc(ptr, size ? size : 1);
+    if (!p) px_oom(size);
+    return p;
+}
+
+char *px_strdup(const char *s)
+{
+    return px_strndup(s, strlen(s));
+}
+
+char *px_strndup(const char *s, size_t n)
+{
+    char *p = px_malloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+void px_free(void *ptr)
+{
+    free(ptr);
+}
+
+void px_mem_stats(struct px_mem_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+#ifndef PX_NO_JEMALLOC
+    uint64_t epoch = 1;
+    size_t sz = sizeof(epoch);
+    mallctl("epoch", &epoch, &sz, &epoch, sz);
+    sz = sizeof(size_t);
+    if (mallctl("stats.allocated", &st->allocated, &sz, NULL, 0) == 0 &&
+        mallctl("stats.resident", &st->resident, &sz, NULL, 0) == 0)
+        st->available = 1;
+#endif
+}
+
+void px_mem_purge(void)
+{
+#ifndef PX_NO_JEMALLOC
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+    mallctl(cmd, NULL, NULL, NULL, 0);
+#endif
+}

@@ -1,0 +1,31 @@
+/*
+ * Allocator wrapper: the only place the allocator is named. Every allocation in slotproxy goes
+ * through px_malloc and friends, which abort with a log line when memory is exhausted (a proxy
+ * that runs out of memory cannot answer anyone correctly). jemalloc is linked as the process
+ * allocator, so hiredis (whose Debian version has no allocator hooks) uses it too.
+ */
+#ifndef PX_MEM_H
+#define PX_MEM_H
+
+#include <stddef.h>
+
+void *px_malloc(size_t size);
+void *px_calloc(size_t n, size_t size);
+void *px_realloc(void *ptr, size_t size);
+char *px_strdup(const char *s);
+char *px_strndup(const char *s, size_t n);
+void px_free(void *ptr);
+
+struct px_mem_stats {
+    size_t allocated; /* bytes handed out to the application */
+    size_t resident;  /* bytes of physical memory the allocator holds */
+    int available;    /* 0 when the allocator cannot report (sanitizer builds) */
+};
+
+/* Fills *st with the allocator's current figures; refreshes jemalloc's epoch first. */
+void px_mem_stats(struct px_mem_stats *st);
+
+/* Asks the allocator to return unused dirty pages to the OS. Safe to call from any thread. */
+void px_mem_purge(void);
+
+#endif

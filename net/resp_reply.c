@@ -1,0 +1,193 @@
+/* RESP reply framer; see resp_reply.h. */
+#include "resp_reply.h"
+
+#include "mem.h"
+#include "px_errors.h"
+#include "resp.h"
+
+#include <string.h>
+
+void resp_reply_init(struct resp_reply_framer *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->bulk = -1;
+    f->stack = f->stack_inline;
+    f->cap = sizeof(f->stack_inline) / sizeof(f->stack_inline[0]);
+}
+
+void resp_reply_deinit(struct resp_reply_framer *f)
+{
+    if (f->stack != f->stack_inline) px_free(f->stack);
+    f->stack = f->stack_inline;
+}
+
+void resp_reply_reset(struct resp_reply_framer *f)
+{
+    f->pos = 0;
+    f->bulk = -1;
+    f->type = 0;
+    f->line_off = f->line_len = 0;
+    f->depth = 0;
+    if (f->stack != f->stack_inline) {
+        px_free(f->stack);
+        f->stack = f->stack_inline;
+        f->cap = sizeof(f->stack_inline) / sizeof(f->stack_inline[0]);
+    }
+}
+
+static int starts(const char *s, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return len >= n && memcmp(s, prefix, n) == 0;
+}
+
+enum resp_err_kind resp_reply_classify(const char *s, size_t len)
+{
+    switch (len ? s[0] : 0) {
+    case 'M':
+        if (starts(s, len, "MOVED ")) return RESP_ERRK_MOVED;
+        if (starts(s, len, "MASTERDOWN")) return RESP_ERRK_MASTERDOWN;
+        break;
+    case 'A':
+        if (starts(s, len, "ASK ")) return RESP_ERRK_ASK;
+        break;
+    case 'T':
+        if (starts(s, len, "TRYAGAIN")) return RESP_ERRK_TRYAGAIN;
+        break;
+    case 'C':
+        if (starts(s, len, "CLUSTERDOWN")) return RESP_ERRK_CLUSTERDOWN;
+        break;
+    case 'L':
+        if (starts(s, len, "LOADING")) return RESP_ERRK_LOADING;
+        break;
+    case 'R':
+        if (starts(s, len, "READONLY")) return RESP_ERRK_READONLY;
+        break;
+    case 'N':
+        if (starts(s, len, "NOSCRIPT")) return RESP_ERRK_NOSCRIPT;
+        break;
+    default: break;
+    }
+    return RESP_ERRK_OTHER;
+}
+
+/* One element finished: count it against the open aggregates. Returns 1 when the whole reply is
+ * complete. */
+static int element_done(struct resp_reply_framer *f)
+{
+    while (f->depth > 0) {
+        struct resp_frame_level *lv = &f->stack[f->depth - 1];
+        if (--lv->remaining > 0) return 0;
+        f->depth--;
+        if (lv->attr) return 0; /* an attribute precedes the element it describes */
+    }
+    return 1;
+}
+
+static int push_level(struct resp_reply_framer *f, int64_t n, int attr)
+{
+    if (f->depth >= RESP_MAX_DEPTH) return PX_EPROTO;
+    if (f->depth == f->cap) {
+        uint32_t ncap = f->cap * 2;
+        struct resp_frame_level *s = px_malloc(ncap * sizeof(*s));
+        memcpy(s, f->stack, f->depth * sizeof(*s));
+        if (f->stack != f->stack_inline) px_free(f->stack);
+        f->stack = s;
+        f->cap = ncap;
+    }
+    f->stack[f->depth].remaining = n;
+    f->stack[f->depth].attr = attr;
+    f->depth++;
+    return 0;
+}
+
+int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
+                     struct resp_reply_info *info)
+{
+    for (;;) {
+        size_t pos = f->pos;
+        if (f->bulk >= 0) {
+            size_t want = (size_t)f->bulk + 2;
+            if (len - pos < want) {
+                info->need = (uint32_t)(want - (len - pos));
+                return PX_EAGAIN;
+            }
+            if (buf[pos + want - 2] != '\r' || buf[pos + want - 1] != '\n') return PX_EPROTO;
+            f->pos = (uint32_t)(pos + want);
+            f->bulk = -1;
+            if (element_done(f)) goto complete;
+            continue;
+        }
+        if (pos >= len) {
+            info->need = 1;
+            return PX_EAGAIN;
+        }
+        const char *cr = memchr(buf + pos, '\r', len - pos);
+        if (!cr || (size_t)(cr - buf) + 2 > len) {
+            info->need = 1;
+            return PX_EAGAIN;
+        }
+        if (cr[1] != '\n') return PX_EPROTO;
+        char t = buf[pos];
+        const char *text = buf + pos + 1;
+        size_t tlen = (size_t)(cr - text);
+        size_t next = (size_t)(cr - buf) + 2;
+        int top = f->depth == 0 && t != '|';
+        if (top && f->type == 0) {
+            f->type = t;
+            f->line_off = (uint32_t)(pos + 1);
+            f->line_len = (uint32_t)tlen;
+        }
+        long long n;
+        switch (t) {
+        case '+':
+        case '-':
+        case ':':
+        case '_':
+        case ',':
+        case '#':
+        case '(':
+            f->pos = (uint32_t)next;
+            if (element_done(f)) goto complete;
+            break;
+        case '$':
+        case '!':
+        case '=':
+            if (!resp_str2ll(text, tlen, &n) || n < -1 || (n == -1 && t != '$')) return PX_EPROTO;
+            f->pos = (uint32_t)next;
+            if (n == -1) {
+                if (element_done(f)) goto complete;
+            } else {
+                f->bulk = n;
+            }
+            break;
+        case '*':
+        case '%':
+        case '~':
+        case '>':
+        case '|':
+            if (!resp_str2ll(text, tlen, &n) || n < -1 || (n == -1 && t != '*' && t != '%'))
+                return PX_EPROTO;
+            f->pos = (uint32_t)next;
+            if (t == '%' || t == '|') n *= 2;
+            if (n <= 0 && t == '|') break; /* an empty attribute describes nothing */
+            if (n <= 0) {
+                if (element_done(f)) goto complete;
+            } else if (push_level(f, n, t == '|') < 0) {
+                return PX_EPROTO;
+            }
+            break;
+        default: return PX_EPROTO;
+        }
+    }
+complete:
+    info->len = f->pos;
+    info->need = 0;
+    info->type = f->type;
+    info->line_off = f->line_off;
+    info->line_len = f->line_len;
+    info->err = RESP_ERRK_NONE;
+    if (f->type == '-') info->err = resp_reply_classify(buf + f->line_off, f->line_len);
+    else if (f->type == '!') info->err = RESP_ERRK_OTHER;
+    return 0;
+}

@@ -1,0 +1,123 @@
+/* RESP writers; see resp_write.h. */
+#include "resp_write.h"
+
+#include "mem.h"
+#include "resp.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void sbuf_init(struct sbuf *s)
+{
+    s->buf = NULL;
+    s->len = s->cap = 0;
+}
+
+void sbuf_free(struct sbuf *s)
+{
+    px_free(s->buf);
+    sbuf_init(s);
+}
+
+static void sbuf_reserve(struct sbuf *s, size_t extra)
+{
+    if (s->len + extra <= s->cap) return;
+    size_t cap = s->cap ? s->cap : 64;
+    while (cap < s->len + extra) cap *= 2;
+    s->buf = px_realloc(s->buf, cap);
+    s->cap = cap;
+}
+
+void sbuf_put(struct sbuf *s, const void *data, size_t len)
+{
+    sbuf_reserve(s, len);
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+}
+
+void sbuf_puts(struct sbuf *s, const char *str)
+{
+    sbuf_put(s, str, strlen(str));
+}
+
+static void sbuf_vprintf(struct sbuf *s, const char *fmt, va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n <= 0) return;
+    sbuf_reserve(s, (size_t)n + 1);
+    vsnprintf(s->buf + s->len, (size_t)n + 1, fmt, ap);
+    s->len += (size_t)n;
+}
+
+void sbuf_printf(struct sbuf *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sbuf_vprintf(s, fmt, ap);
+    va_end(ap);
+}
+
+void resp_write_simple(struct sbuf *s, const char *text)
+{
+    sbuf_put(s, "+", 1);
+    sbuf_puts(s, text);
+    sbuf_put(s, "\r\n", 2);
+}
+
+void resp_write_error(struct sbuf *s, const char *text, size_t len)
+{
+    sbuf_put(s, "-", 1);
+    size_t start = s->len;
+    sbuf_put(s, text, len);
+    for (size_t i = start; i < s->len; i++)
+        if (s->buf[i] == '\r' || s->buf[i] == '\n') s->buf[i] = ' ';
+    sbuf_put(s, "\r\n", 2);
+}
+
+void resp_write_errorf(struct sbuf *s, const char *fmt, ...)
+{
+    struct sbuf tmp;
+    sbuf_init(&tmp);
+    va_list ap;
+    va_start(ap, fmt);
+    sbuf_vprintf(&tmp, fmt, ap);
+    va_end(ap);
+    resp_write_error(s, tmp.buf ? tmp.buf : "", tmp.len);
+    sbuf_free(&tmp);
+}
+
+static void write_len(struct sbuf *s, char type, long long n)
+{
+    char b[32];
+    b[0] = type;
+    int k = 1 + resp_ll2str(b + 1, n);
+    b[k++] = '\r';
+    b[k++] = '\n';
+    sbuf_put(s, b, (size_t)k);
+}
+
+void resp_write_int(struct sbuf *s, long long v)
+{
+    write_len(s, ':', v);
+}
+
+void resp_write_bulk(struct sbuf *s, const void *data, size_t len)
+{
+    write_len(s, '$', (long long)len);
+    sbuf_put(s, data, len);
+    sbuf_put(s, "\r\n", 2);
+}
+
+void resp_write_null_bulk(struct sbuf *s)
+{
+    sbuf_put(s, "$-1\r\n", 5);
+}
+
+void resp_write_array_len(struct sbuf *s, long long n)
+{
+    write_len(s, '*', n);
+}

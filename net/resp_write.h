@@ -1,0 +1,37 @@
+/*
+ * Building RESP replies: a growable byte string (sbuf) and writers for each RESP type. Used for
+ * replies the proxy makes itself (PING, errors, merged replies); forwarded replies never pass here.
+ */
+#ifndef PX_RESP_WRITE_H
+#define PX_RESP_WRITE_H
+
+#include <stddef.h>
+
+struct sbuf {
+    char *buf;
+    size_t len;
+    size_t cap;
+};
+
+void sbuf_init(struct sbuf *s);
+void sbuf_free(struct sbuf *s);
+static inline void sbuf_clear(struct sbuf *s)
+{
+    s->len = 0;
+}
+void sbuf_put(struct sbuf *s, const void *data, size_t len);
+void sbuf_puts(struct sbuf *s, const char *str);
+void sbuf_printf(struct sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "+text\r\n". text must not contain CR or LF. */
+void resp_write_simple(struct sbuf *s, const char *text);
+/* "-text\r\n": text is the whole error line without '-' (e.g. "ERR unknown command ..."). CR and
+ * LF in text become spaces, as Redis does. */
+void resp_write_error(struct sbuf *s, const char *text, size_t len);
+void resp_write_errorf(struct sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void resp_write_int(struct sbuf *s, long long v);
+void resp_write_bulk(struct sbuf *s, const void *data, size_t len);
+void resp_write_null_bulk(struct sbuf *s);
+void resp_write_array_len(struct sbuf *s, long long n);
+
+#endif

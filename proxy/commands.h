@@ -1,0 +1,128 @@
+/*
+ * The command table: every Redis command and subcommand with its arity, flags, request/response
+ * tips and key specifications, generated from Redis's own COMMAND metadata (command_table.c, made
+ * by gen_command_table.py), plus the proxy's overlay that says how each one is routed.
+ */
+#ifndef PX_COMMANDS_H
+#define PX_COMMANDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Command flags, as Redis names them. */
+enum {
+    CMD_WRITE = 1u << 0,
+    CMD_READONLY = 1u << 1,
+    CMD_DENYOOM = 1u << 2,
+    CMD_ADMIN = 1u << 3,
+    CMD_PUBSUB = 1u << 4,
+    CMD_NOSCRIPT = 1u << 5,
+    CMD_BLOCKING = 1u << 6,
+    CMD_LOADING = 1u << 7,
+    CMD_STALE = 1u << 8,
+    CMD_SKIP_MONITOR = 1u << 9,
+    CMD_SKIP_SLOWLOG = 1u << 10,
+    CMD_ASKING = 1u << 11,
+    CMD_FAST = 1u << 12,
+    CMD_NO_AUTH = 1u << 13,
+    CMD_MAY_REPLICATE = 1u << 14,
+    CMD_NO_MANDATORY_KEYS = 1u << 15,
+    CMD_NO_ASYNC_LOADING = 1u << 16,
+    CMD_NO_MULTI = 1u << 17,
+    CMD_MOVABLEKEYS = 1u << 18,
+    CMD_ALLOW_BUSY = 1u << 19,
+};
+
+/* Command tips: how a cluster client should route and merge. */
+enum {
+    CMD_TIP_NONDETERMINISTIC = 1u << 0,
+    CMD_TIP_NONDETERMINISTIC_ORDER = 1u << 1,
+    CMD_REQ_ALL_NODES = 1u << 2,
+    CMD_REQ_ALL_SHARDS = 1u << 3,
+    CMD_REQ_MULTI_SHARD = 1u << 4,
+    CMD_REQ_SPECIAL = 1u << 5,
+    CMD_RESP_ONE_SUCCEEDED = 1u << 6,
+    CMD_RESP_ALL_SUCCEEDED = 1u << 7,
+    CMD_RESP_AGG_LOGICAL_AND = 1u << 8,
+    CMD_RESP_AGG_LOGICAL_OR = 1u << 9,
+    CMD_RESP_AGG_MIN = 1u << 10,
+    CMD_RESP_AGG_MAX = 1u << 11,
+    CMD_RESP_AGG_SUM = 1u << 12,
+    CMD_RESP_SPECIAL = 1u << 13,
+};
+
+/* Key-spec flags. */
+enum {
+    KSF_RO = 1u << 0,
+    KSF_RW = 1u << 1,
+    KSF_OW = 1u << 2,
+    KSF_RM = 1u << 3,
+    KSF_ACCESS = 1u << 4,
+    KSF_UPDATE = 1u << 5,
+    KSF_INSERT = 1u << 6,
+    KSF_DELETE = 1u << 7,
+    KSF_NOT_KEY = 1u << 8,
+    KSF_INCOMPLETE = 1u << 9,
+    KSF_VARIABLE_FLAGS = 1u << 10,
+};
+
+enum keyspec_begin { KS_BEGIN_INVALID = 0, KS_BEGIN_INDEX, KS_BEGIN_KEYWORD, KS_BEGIN_UNKNOWN };
+enum keyspec_find { KS_FIND_INVALID = 0, KS_FIND_RANGE, KS_FIND_KEYNUM, KS_FIND_UNKNOWN };
+
+struct keyspec {
+    uint8_t begin;      /* enum keyspec_begin */
+    uint8_t find;       /* enum keyspec_find */
+    uint16_t flags;     /* KSF_* */
+    int16_t bs_pos;     /* index: argument position; keyword: where the search starts */
+    const char *keyword;
+    /* range: lastkey, keystep, limit; keynum: keynumidx, firstkey, keystep */
+    int16_t fk[3];
+};
+
+/* How the proxy handles a command (the overlay in commands.c). */
+enum cmd_route {
+    ROUTE_FORWARD = 0,  /* by its keys to the slot's master; keyless: any master */
+    ROUTE_LOCAL,        /* answered by the proxy (handler in local.c) */
+    ROUTE_UNSUPPORTED,  /* refused with the overlay's reason */
+};
+
+struct command {
+    const char *name;     /* lower case; "config|get" for a subcommand */
+    int16_t arity;
+    uint32_t flags;       /* CMD_* */
+    uint32_t tips;        /* CMD_TIP_*, CMD_REQ_*, CMD_RESP_* */
+    uint8_t nkeyspecs;
+    uint8_t nsubs;
+    const struct keyspec *keyspecs;
+    const struct command *subs; /* subcommands of a container command */
+};
+
+/* The generated table (command_table.c). */
+extern const struct command command_table[];
+extern const size_t command_table_len;
+extern const char command_table_source[];
+
+/* A command with the proxy's decision attached, built at startup. */
+struct cmd_entry {
+    const struct command *cmd;
+    enum cmd_route route;
+    int local_id;             /* for ROUTE_LOCAL: which handler */
+    const char *unsupported;  /* for ROUTE_UNSUPPORTED: the error text */
+    int blocking_arg;         /* blocking only when this keyword is present (XREAD BLOCK) */
+    const struct cmd_entry *subs;
+    uint32_t nsubs;
+    uint32_t id;              /* dense index for statistics */
+};
+
+/* Builds the lookup structures. Call once at startup, before any worker runs. */
+void commands_init(void);
+/* Finds a command by name (case-insensitive, not NUL-terminated). NULL if unknown. */
+const struct cmd_entry *commands_lookup(const char *name, size_t len);
+/* Finds a subcommand of a container command (case-insensitive). NULL if unknown. */
+const struct cmd_entry *commands_lookup_sub(const struct cmd_entry *parent, const char *name,
+                                            size_t len);
+/* Number of entries (commands and subcommands) for per-command statistics. */
+uint32_t commands_count(void);
+const struct cmd_entry *commands_by_id(uint32_t id);
+
+#endif

@@ -1,0 +1,306 @@
+/* Configuration and command-line flags; see config.h. */
+#include "config.h"
+
+#include "mem.h"
+#include "px_errors.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum opt_type { OPT_ADDR, OPT_NODES, OPT_INT, OPT_DURATION, OPT_STRING, OPT_LOGLEVEL };
+
+struct opt {
+    const char *name;
+    enum opt_type type;
+    size_t off;
+    const char *dflt; /* shown in --help */
+    const char *help;
+    long long min, max; /* for OPT_INT */
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct opt opts[] = {
+    {"addr", OPT_ADDR, OFF(addr), "0.0.0.0:8088", "address the proxy listens on (host:port)", 0, 0},
+    {"startup-nodes", OPT_NODES, OFF(startup_nodes), "127.0.0.1:7001",
+     "comma-separated host:port of cluster nodes to learn the topology from", 0, 0},
+    {"threads", OPT_INT, OFF(threads), "number of CPUs", "worker threads", 1, 1024},
+    {"connect-timeout", OPT_DURATION, OFF(connect_timeout_ms), "3s",
+     "timeout for connecting to a cluster node", 0, 0},
+    {"slots-reload-interval", OPT_DURATION, OFF(slots_reload_interval_ms), "3s",
+     "how often the slot map is fetched again", 0, 0},
+    {"failover-hold", OPT_DURATION, OFF(failover_hold_ms), "5s",
+     "how long a request that cannot be sent yet (node down, slot moving) waits before failing", 0,
+     0},
+    {"password", OPT_STRING, OFF(password), "", "password to AUTH with on the cluster nodes", 0, 0},
+    {"user", OPT_STRING, OFF(user), "", "ACL user to AUTH as on the cluster nodes (with -password)",
+     0, 0},
+    {"tcp-keepalive", OPT_INT, OFF(tcp_keepalive_s), "300",
+     "TCP keepalive interval in seconds for client and node connections (0: off)", 0, 86400},
+    {"max-redirects", OPT_INT, OFF(max_redirects), "16",
+     "MOVED/ASK redirections followed for one request before giving up", 1, 1000},
+    {"log-level", OPT_LOGLEVEL, OFF(log_level), "info", "debug, info, warn or error", 0, 0},
+    {"log-file", OPT_STRING, OFF(log_file), "", "write the log here instead of stderr", 0, 0},
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->addr, sizeof(c->addr), "0.0.0.0:8088");
+    snprintf(c->listen_host, sizeof(c->listen_host), "0.0.0.0");
+    c->listen_port = 8088;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    c->threads = n > 0 ? (int)n : 1;
+    c->connect_timeout_ms = 3000;
+    c->slots_reload_interval_ms = 3000;
+    c->failover_hold_ms = 5000;
+    c->log_level = LOG_INFO;
+    c->tcp_keepalive_s = 300;
+    c->max_redirects = 16;
+}
+
+static void free_nodes(struct config *c)
+{
+    for (int i = 0; i < c->nstartup; i++) px_free(c->startup[i]);
+    px_free(c->startup);
+    c->startup = NULL;
+    c->nstartup = 0;
+}
+
+void config_free(struct config *c)
+{
+    px_free(c->startup_nodes);
+    free_nodes(c);
+    px_free(c->password);
+    px_free(c->user);
+    px_free(c->log_file);
+    memset(c, 0, sizeof(*c));
+}
+
+int config_parse_duration(const char *s, uint64_t *ms)
+{
+    if (!*s) return PX_EINVAL;
+    if (strcmp(s, "0") == 0) {
+        *ms = 0;
+        return 0;
+    }
+    double total = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        if (!(*p >= '0' && *p <= '9') && *p != '.') return PX_EINVAL;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (errno || end == p || v < 0) return PX_EINVAL;
+        p = end;
+        double unit;
+        if (strncmp(p, "ms", 2) == 0) {
+            unit = 1;
+            p += 2;
+        } else if (strncmp(p, "us", 2) == 0) {
+            unit = 0.001;
+            p += 2;
+        } else if (strncmp(p, "ns", 2) == 0) {
+            unit = 0.000001;
+            p += 2;
+        } else if (*p == 's') {
+            unit = 1000;
+            p++;
+        } else if (*p == 'm') {
+            unit = 60000;
+            p++;
+        } else if (*p == 'h') {
+            unit = 3600000;
+            p++;
+        } else {
+            return PX_EINVAL; /* a number needs a unit, as in Go's time.ParseDuration */
+        }
+        total += v * unit;
+        if (total > 1e15) return PX_EINVAL;
+    }
+    uint64_t r = (uint64_t)total;
+    if ((double)r < total) r++; /* round sub-millisecond parts up */
+    *ms = r;
+    return 0;
+}
+
+static int parse_nodes(struct config *c, const char *v)
+{
+    free_nodes(c);
+    char *copy = px_strdup(v);
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        size_t l = strlen(tok);
+        while (l && tok[l - 1] == ' ') tok[--l] = '\0';
+        if (!l) continue;
+        char host[SOCK_HOST_MAX];
+        int port;
+        if (sock_split_addr(tok, host, sizeof(host), &port) < 0 || !host[0]) {
+            px_free(copy);
+            free_nodes(c);
+            return PX_EINVAL;
+        }
+        c->startup = px_realloc(c->startup, (size_t)(c->nstartup + 1) * sizeof(char *));
+        c->startup[c->nstartup++] = px_strdup(tok);
+    }
+    px_free(copy);
+    return c->nstartup ? 0 : PX_EINVAL;
+}
+
+static int set_opt(struct config *c, const struct opt *o, const char *v, char *err, size_t errlen)
+{
+    char *base = (char *)c;
+    switch (o->type) {
+    case OPT_ADDR: {
+        char host[SOCK_HOST_MAX];
+        int port;
+        if (sock_split_addr(v, host, sizeof(host), &port) < 0) {
+            snprintf(err, errlen, "invalid value \"%s\" for flag -%s: expected host:port", v,
+                     o->name);
+            return PX_EINVAL;
+        }
+        snprintf(c->addr, sizeof(c->addr), "%s", v);
+        snprintf(c->listen_host, sizeof(c->listen_host), "%s", host[0] ? host : "0.0.0.0");
+        c->listen_port = port;
+        return 0;
+    }
+    case OPT_NODES:
+        if (parse_nodes(c, v) < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected host:port[,host:port...]", v,
+                     o->name);
+            return PX_EINVAL;
+        }
+        px_free(c->startup_nodes);
+        c->startup_nodes = px_strdup(v);
+        return 0;
+    case OPT_INT: {
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (errno || !*v || *end || n < o->min || n > o->max) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected an integer from %lld to %lld",
+                     v, o->name, o->min, o->max);
+            return PX_EINVAL;
+        }
+        *(int *)(base + o->off) = (int)n;
+        return 0;
+    }
+    case OPT_DURATION: {
+        uint64_t ms;
+        if (config_parse_duration(v, &ms) < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected a duration such as 3s or 500ms",
+                     v, o->name);
+            return PX_EINVAL;
+        }
+        *(uint64_t *)(base + o->off) = ms;
+        return 0;
+    }
+    case OPT_STRING: {
+        char **dst = (char **)(base + o->off);
+        px_free(*dst);
+        *dst = *v ? px_strdup(v) : NULL;
+        return 0;
+    }
+    case OPT_LOGLEVEL: {
+        enum log_level lv;
+        if (log_level_parse(v, &lv) < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected debug, info, warn or error", v,
+                     o->name);
+            return PX_EINVAL;
+        }
+        c->log_level = lv;
+        return 0;
+    }
+    }
+    return PX_EINVAL;
+}
+
+static void print_help(FILE *out)
+{
+    fprintf(out, "slotproxy %s: a Redis Cluster proxy.\n\nUsage: slotproxy [flags]\n\n"
+                 "Flags (one dash or two; -flag value or -flag=value):\n",
+            PX_VERSION);
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        fprintf(out, "  -%-24s %s", o->name, o->help);
+        if (o->dflt[0]) fprintf(out, " (default %s)", o->dflt);
+        fprintf(out, "\n");
+    }
+    fprintf(out, "  -%-24s %s\n  -%-24s %s\n", "h, -help", "show this help and exit", "version",
+            "print the version and exit");
+}
+
+int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen,
+                      void *outp)
+{
+    FILE *out = outp ? outp : stdout;
+    if (!c->startup) parse_nodes(c, "127.0.0.1:7001");
+    if (!c->startup_nodes) c->startup_nodes = px_strdup("127.0.0.1:7001");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] == '\0') {
+            snprintf(err, errlen, "unexpected argument \"%s\" (flags start with -; see --help)", a);
+            return PX_EINVAL;
+        }
+        a += (a[1] == '-') ? 2 : 1;
+        char name[64];
+        const char *eq = strchr(a, '=');
+        size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+        if (nl >= sizeof(name)) nl = sizeof(name) - 1;
+        memcpy(name, a, nl);
+        name[nl] = '\0';
+        if (strcmp(name, "h") == 0 || strcmp(name, "help") == 0) {
+            print_help(out);
+            return CONFIG_EXIT_OK;
+        }
+        if (strcmp(name, "version") == 0) {
+            fprintf(out, "slotproxy %s\n", PX_VERSION);
+            return CONFIG_EXIT_OK;
+        }
+        const struct opt *o = NULL;
+        for (size_t k = 0; k < NOPTS; k++)
+            if (strcmp(opts[k].name, name) == 0) o = &opts[k];
+        if (!o) {
+            snprintf(err, errlen, "unknown flag -%s (see --help)", name);
+            return PX_EINVAL;
+        }
+        const char *v;
+        if (eq) {
+            v = eq + 1;
+        } else if (i + 1 < argc) {
+            v = argv[++i];
+        } else {
+            snprintf(err, errlen, "flag -%s needs a value", name);
+            return PX_EINVAL;
+        }
+        int rc = set_opt(c, o, v, err, errlen);
+        if (rc < 0) return rc;
+    }
+    if (c->user && !c->password) {
+        snprintf(err, errlen, "flag -user needs -password as well");
+        return PX_EINVAL;
+    }
+    return CONFIG_OK;
+}
+
+void config_log(const struct config *c)
+{
+    log_info("config: addr=%s startup-nodes=%s threads=%d connect-timeout=%llums "
+             "slots-reload-interval=%llums failover-hold=%llums user=%s password=%s "
+             "tcp-keepalive=%d max-redirects=%d log-level=%s log-file=%s",
+             c->addr, c->startup_nodes, c->threads, (unsigned long long)c->connect_timeout_ms,
+             (unsigned long long)c->slots_reload_interval_ms,
+             (unsigned long long)c->failover_hold_ms, c->user ? c->user : "(none)",
+             c->password ? "(set)" : "(none)", c->tcp_keepalive_s, c->max_redirects,
+             log_level_name(c->log_level), c->log_file ? c->log_file : "(stderr)");
+}

@@ -1,0 +1,54 @@
+/*
+ * Configuration: one table of options shared by the command line (and, later, the config file).
+ * The parsed struct is immutable once the proxy starts and is passed explicitly to whoever needs
+ * it; nothing reads a global.
+ */
+#ifndef PX_CONFIG_H
+#define PX_CONFIG_H
+
+#include "log.h"
+#include "sock.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config {
+    char addr[SOCK_HOST_MAX + 8]; /* -addr, "host:port" */
+    char listen_host[SOCK_HOST_MAX];
+    int listen_port;
+    char *startup_nodes;          /* -startup-nodes, comma-separated */
+    char **startup;               /* split */
+    int nstartup;
+    int threads;
+    uint64_t connect_timeout_ms;
+    uint64_t slots_reload_interval_ms;
+    uint64_t failover_hold_ms;
+    char *password;               /* AUTH to the backends */
+    char *user;
+    enum log_level log_level;
+    char *log_file;
+    int tcp_keepalive_s;
+    int max_redirects;
+};
+
+enum config_result {
+    CONFIG_OK = 0,
+    CONFIG_EXIT_OK = 1, /* --help or -version was handled: exit 0 */
+};
+
+/* Fills c with the defaults. */
+void config_defaults(struct config *c);
+/*
+ * Parses command-line flags (one dash or two; "-flag value" or "-flag=value"). Returns CONFIG_OK,
+ * CONFIG_EXIT_OK after printing help or the version to out, or PX_EINVAL with a one-line message
+ * naming the flag and what it expects in err.
+ */
+int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen,
+                      void *out /* FILE * */);
+void config_free(struct config *c);
+/* Parses a duration such as "3s", "500ms", "1m30s", "1.5s" or "0". Returns 0 or PX_EINVAL. */
+int config_parse_duration(const char *s, uint64_t *ms);
+/* Logs the effective configuration (passwords masked). */
+void config_log(const struct config *c);
+
+#endif

@@ -1,0 +1,281 @@
+/*
+ * Routing and redirect handling; see dispatch.h.
+ *
+ * A request's life: dispatch_request() decides (local answer, refusal, or a slot); dispatch_send()
+ * gives it to the backend serving the slot, or holds it when there is none usable right now. The
+ * backend answers through dispatch_backend_ops: a normal reply goes to the session; MOVED patches
+ * this worker's view and resends; ASK resends once with ASKING; TRYAGAIN, CLUSTERDOWN and LOADING
+ * mean the node did not run the command, so it is retried after a short back-off until
+ * -failover-hold runs out. A connection that breaks hands its requests back: those written may
+ * have run and get an error, the others are held and sent again.
+ */
+#include "dispatch.h"
+
+#include "clock.h"
+#include "commands.h"
+#include "errors.h"
+#include "keys.h"
+#include "local.h"
+#include "log.h"
+#include "mem.h"
+#include "redirect.h"
+#include "request.h"
+#include "session.h"
+#include "worker.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+#define RETRY_BACKOFF_MIN_MS 5
+#define RETRY_BACKOFF_MAX_MS 200
+
+#define REQ_OF(breq) ((struct request *)((char *)(breq) - offsetof(struct request, breq)))
+
+static void reply_sbuf(struct worker *w, struct request *r)
+{
+    request_reply_bytes(w, r, w->scratch.buf, w->scratch.len);
+}
+
+/* Answers r with an error built by fn into the worker's scratch buffer. */
+#define REPLY_ERROR(w, r, call)                                                                \
+    do {                                                                                       \
+        sbuf_clear(&(w)->scratch);                                                             \
+        call;                                                                                  \
+        reply_sbuf((w), (r));                                                                  \
+    } while (0)
+
+/* 1 when argument word appears among r's arguments (case-insensitive). */
+static int has_arg(const struct request *r, const char *word)
+{
+    size_t l = strlen(word);
+    for (uint32_t i = 1; i < r->argc; i++)
+        if (r->argv[i].len == l && strncasecmp(request_arg(r, i), word, l) == 0) return 1;
+    return 0;
+}
+
+void dispatch_request(struct worker *w, struct request *r)
+{
+    const char *base = r->breq.chunk->data;
+    const struct cmd_entry *e = commands_lookup(base + r->argv[0].off, r->argv[0].len);
+    if (!e) {
+        REPLY_ERROR(w, r, errors_unknown_command(&w->scratch, base, r->argv, r->argc));
+        return;
+    }
+    if (e->nsubs && r->argc >= 2) {
+        const struct cmd_entry *sub = commands_lookup_sub(e, base + r->argv[1].off, r->argv[1].len);
+        if (!sub) {
+            REPLY_ERROR(w, r, errors_unknown_subcommand(&w->scratch, base, r->argv));
+            return;
+        }
+        e = sub;
+    }
+    const struct command *c = e->cmd;
+    if ((c->arity > 0 && (int)r->argc != c->arity) || (int)r->argc < -c->arity) {
+        REPLY_ERROR(w, r, errors_wrong_arity(&w->scratch, c->name));
+        return;
+    }
+    r->cmd = e;
+    switch (e->route) {
+    case ROUTE_LOCAL:
+        local_handle(w, r);
+        return;
+    case ROUTE_UNSUPPORTED:
+        REPLY_ERROR(w, r, errors_unsupported(&w->scratch, c->name, e->unsupported));
+        return;
+    case ROUTE_FORWARD: break;
+    }
+    if (e->blocking_arg && has_arg(r, "block")) {
+        REPLY_ERROR(w, r,
+                    errors_unsupported(&w->scratch, c->name,
+                                       "with BLOCK is not supported by this version of slotproxy"));
+        return;
+    }
+    int n = keys_find(c, base, r->argv, r->argc, &w->keys);
+    int slot = n > 0 ? keys_slot(&w->keys, base, r->argv) : KEYS_SLOT_NONE;
+    if (slot == KEYS_SLOT_CROSS) {
+        REPLY_ERROR(w, r, errors_crossslot(&w->scratch));
+        return;
+    }
+    r->slot = slot;
+    dispatch_send(w, r);
+}
+
+/* Picks a master for a keyless command, round robin. NULL when there is none. */
+static struct backend *any_master(struct worker *w)
+{
+    if (w->nmasters == 0) return NULL;
+    return w->masters[w->rr++ % (uint32_t)w->nmasters];
+}
+
+/* Sends r to b (with ASKING when r->asking), holding it when b cannot take it now. */
+static void send_to(struct worker *w, struct request *r, struct backend *b)
+{
+    r->state = REQ_SENT;
+    if (backend_send(b, &r->breq, r->asking) == 0) return;
+    r->asking = 0; /* a held request goes back to the slot owner, which will say ASK again */
+    r->hold_reason = HOLD_UNREACHABLE;
+    worker_hold(w, r, 0);
+}
+
+void dispatch_send(struct worker *w, struct request *r)
+{
+    struct backend *b;
+    if (r->slot >= 0) {
+        b = w->view[r->slot];
+        if (!b && w->map) {
+            REPLY_ERROR(w, r, errors_slot_unserved(&w->scratch));
+            return;
+        }
+    } else {
+        b = any_master(w);
+    }
+    if (!b) {
+        r->hold_reason = HOLD_UNREACHABLE; /* no slot map yet */
+        worker_hold(w, r, 0);
+        return;
+    }
+    send_to(w, r, b);
+}
+
+void dispatch_process_held(struct worker *w)
+{
+    uint64_t now = clock_now_ms();
+    struct request *list = w->held;
+    w->held = NULL;
+    w->held_kick = 0;
+    while (list) {
+        struct request *r = list;
+        list = r->hnext;
+        r->hnext = NULL;
+        if (!r->sess) {
+            request_put(w, r);
+            continue;
+        }
+        if (now < r->not_before_ms && now < r->deadline_ms) {
+            r->hnext = w->held; /* not yet: back on the list */
+            w->held = r;
+            continue;
+        }
+        r->state = REQ_NEW;
+        dispatch_send(w, r);
+    }
+}
+
+/* The node said to try again later (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN): the command did
+ * not run. Returns 1 when r was held for another try, 0 when time is up. */
+static int retry_later(struct worker *w, struct request *r)
+{
+    uint64_t now = clock_now_ms();
+    if (r->deadline_ms == 0) r->deadline_ms = now + w->cfg->failover_hold_ms;
+    if (now >= r->deadline_ms) return 0;
+    uint64_t delay = RETRY_BACKOFF_MIN_MS << (r->retries < 6 ? r->retries : 6);
+    if (delay > RETRY_BACKOFF_MAX_MS) delay = RETRY_BACKOFF_MAX_MS;
+    r->retries++;
+    r->hold_reason = HOLD_RETRY;
+    worker_hold(w, r, delay);
+    return 1;
+}
+
+static void on_redirect(struct worker *w, struct request *r, struct backend *from,
+                        const char *text, uint32_t len, int ask, struct buf_chunk *c,
+                        uint32_t off, uint32_t rlen)
+{
+    struct redirect rd;
+    if (redirect_parse(text, len, backend_ip(from), &rd) < 0) {
+        request_reply_span(w, r, c, off, rlen); /* not a redirect we understand: pass it on */
+        return;
+    }
+    if (++r->redirects > w->cfg->max_redirects) {
+        REPLY_ERROR(w, r, errors_too_many_redirects(&w->scratch, text, len));
+        return;
+    }
+    struct backend *to = worker_backend(w, rd.ip, rd.port);
+    if (ask) {
+        w->stats.ask++;
+        r->asking = 1;
+    } else {
+        w->stats.moved++;
+        r->asking = 0;
+        if (rd.slot >= 0 && rd.slot < CRC16_SLOTS) w->view[rd.slot] = to; /* believe it now */
+        topology_request_refresh(w->topo);
+    }
+    send_to(w, r, to);
+}
+
+static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chunk *c,
+                     uint32_t off, const struct resp_reply_info *info, void *ctx)
+{
+    struct worker *w = ctx;
+    struct request *r = REQ_OF(breq);
+    if (!r->sess) {
+        request_put(w, r);
+        return;
+    }
+    const char *text = c->data + off + info->line_off;
+    switch (info->err) {
+    case RESP_ERRK_MOVED:
+    case RESP_ERRK_ASK:
+        on_redirect(w, r, b, text, info->line_len, info->err == RESP_ERRK_ASK, c, off, info->len);
+        return;
+    case RESP_ERRK_CLUSTERDOWN:
+        topology_request_refresh(w->topo);
+        /* fall through */
+    case RESP_ERRK_TRYAGAIN:
+    case RESP_ERRK_LOADING:
+    case RESP_ERRK_MASTERDOWN:
+        if (info->err == RESP_ERRK_TRYAGAIN) w->stats.tryagain++;
+        r->asking = 0;
+        if (retry_later(w, r)) return;
+        break;
+    default: break;
+    }
+    request_reply_span(w, r, c, off, info->len);
+}
+
+static void on_failed(struct backend *b, struct backend_req *breq, int written, void *ctx)
+{
+    struct worker *w = ctx;
+    struct request *r = REQ_OF(breq);
+    if (!r->sess) {
+        request_put(w, r);
+        return;
+    }
+    if (written) {
+        /* It may have run: the client must not see it run twice. */
+        w->stats.conn_lost_errors++;
+        REPLY_ERROR(w, r, errors_connection_lost(&w->scratch, backend_addr(b)));
+        return;
+    }
+    r->asking = 0;
+    r->hold_reason = HOLD_UNREACHABLE;
+    worker_hold(w, r, 0);
+}
+
+static void on_state(struct backend *b, enum backend_event ev, void *ctx)
+{
+    struct worker *w = ctx;
+    if (ev == BACKEND_EV_DOWN) {
+        log_debug("backend %s down: %s", backend_addr(b), backend_last_error(b));
+        topology_request_refresh(w->topo);
+    } else {
+        worker_kick_held(w);
+    }
+}
+
+static void on_want_flush(struct backend *b, void *ctx)
+{
+    struct worker *w = ctx;
+    if (w->nbflush == w->bflush_cap) {
+        w->bflush_cap = w->bflush_cap ? w->bflush_cap * 2 : 16;
+        w->bflush = px_realloc(w->bflush, (size_t)w->bflush_cap * sizeof(*w->bflush));
+    }
+    w->bflush[w->nbflush++] = b;
+}
+
+const struct backend_ops dispatch_backend_ops = {
+    .reply = on_reply,
+    .failed = on_failed,
+    .state = on_state,
+    .want_flush = on_want_flush,
+};

@@ -1,0 +1,140 @@
+/*
+ * Key finding; see keys.h. keys_find() follows Redis's getKeysUsingKeySpecs(); the few commands
+ * whose specs cannot find every key (SORT's STORE, whose keyword may appear anywhere) have a
+ * hand-written finder, as Redis itself does.
+ */
+#include "keys.h"
+
+#include "crc16.h"
+#include "mem.h"
+
+#include <string.h>
+#include <strings.h>
+
+void keys_result_init(struct keys_result *k)
+{
+    k->pos = k->inline_pos;
+    k->n = 0;
+    k->cap = KEYS_INLINE;
+}
+
+void keys_result_free(struct keys_result *k)
+{
+    if (k->pos != k->inline_pos) px_free(k->pos);
+    keys_result_init(k);
+}
+
+static void add_key(struct keys_result *k, int pos)
+{
+    if (k->n == k->cap) {
+        uint32_t ncap = k->cap * 2;
+        int *p = px_malloc(ncap * sizeof(int));
+        memcpy(p, k->pos, k->n * sizeof(int));
+        if (k->pos != k->inline_pos) px_free(k->pos);
+        k->pos = p;
+        k->cap = ncap;
+    }
+    k->pos[k->n++] = pos;
+}
+
+static int arg_is(const char *base, const struct resp_span *a, const char *word)
+{
+    size_t l = strlen(word);
+    return a->len == l && strncasecmp(base + a->off, word, l) == 0;
+}
+
+/* SORT key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA] [STORE dst]:
+ * the key, and the destination of STORE (SORT_RO has no STORE). Mirrors Redis's sortGetKeys. */
+static int sort_keys(const struct command *cmd, const char *base, const struct resp_span *argv,
+                     uint32_t argc, struct keys_result *out)
+{
+    if (argc < 2) return -1;
+    add_key(out, 1);
+    if (strcmp(cmd->name, "sort") != 0) return (int)out->n;
+    int store = -1;
+    for (uint32_t i = 2; i < argc; i++) {
+        if (arg_is(base, &argv[i], "limit")) {
+            i += 2;
+        } else if (arg_is(base, &argv[i], "get") || arg_is(base, &argv[i], "by")) {
+            i += 1;
+        } else if (arg_is(base, &argv[i], "store") && i + 1 < argc) {
+            store = (int)i + 1; /* the last STORE wins, as in Redis */
+            i += 1;
+        }
+    }
+    if (store > 0) add_key(out, store);
+    return (int)out->n;
+}
+
+int keys_find(const struct command *cmd, const char *base, const struct resp_span *argv,
+              uint32_t argc, struct keys_result *out)
+{
+    out->n = 0;
+    if (cmd->nkeyspecs == 0) return 0;
+    int has_unknown = 0;
+    for (uint32_t j = 0; j < cmd->nkeyspecs; j++)
+        if (cmd->keyspecs[j].begin == KS_BEGIN_UNKNOWN ||
+            cmd->keyspecs[j].find == KS_FIND_UNKNOWN)
+            has_unknown = 1;
+    if (has_unknown) return sort_keys(cmd, base, argv, argc, out);
+
+    for (uint32_t j = 0; j < cmd->nkeyspecs; j++) {
+        const struct keyspec *ks = &cmd->keyspecs[j];
+        int first = 0;
+        if (ks->begin == KS_BEGIN_INDEX) {
+            first = ks->bs_pos;
+        } else {
+            int start = ks->bs_pos > 0 ? ks->bs_pos : (int)argc + ks->bs_pos;
+            int end = ks->bs_pos > 0 ? (int)argc - 1 : 1;
+            for (int i = start; i != end; i = start <= end ? i + 1 : i - 1) {
+                if (i >= (int)argc || i < 1) break;
+                if (arg_is(base, &argv[i], ks->keyword)) {
+                    first = i + 1;
+                    break;
+                }
+            }
+            if (!first) continue; /* keyword absent: this spec finds nothing */
+        }
+        int last, step;
+        if (ks->find == KS_FIND_RANGE) {
+            int lastkey = ks->fk[0], limit = ks->fk[2];
+            step = ks->fk[1];
+            if (lastkey >= 0)
+                last = first + lastkey;
+            else if (!limit)
+                last = (int)argc + lastkey;
+            else
+                last = first + (((int)argc - first) / limit + lastkey);
+        } else {
+            step = ks->fk[2];
+            int idx = first + ks->fk[0];
+            long long numkeys;
+            if (idx >= (int)argc) goto invalid;
+            if (!resp_str2ll(base + argv[idx].off, argv[idx].len, &numkeys) || numkeys < 0)
+                goto invalid;
+            first += ks->fk[1];
+            last = first + (int)numkeys - 1;
+            if (numkeys == 0) continue;
+        }
+        if (last >= (int)argc || last < first || first >= (int)argc) goto invalid;
+        if (step <= 0) step = 1;
+        for (int i = first; i <= last; i += step) add_key(out, i);
+    }
+    return (int)out->n;
+invalid:
+    out->n = 0;
+    return -1;
+}
+
+int keys_slot(const struct keys_result *k, const char *base, const struct resp_span *argv)
+{
+    if (k->n == 0) return KEYS_SLOT_NONE;
+    int slot = -1;
+    for (uint32_t i = 0; i < k->n; i++) {
+        const struct resp_span *a = &argv[k->pos[i]];
+        int s = (int)crc16_key_slot(base + a->off, a->len);
+        if (slot >= 0 && s != slot) return KEYS_SLOT_CROSS;
+        slot = s;
+    }
+    return slot;
+}

@@ -1,0 +1,41 @@
+/*
+ * Finding a request's keys from the command's key specifications, as Redis does, and the slot
+ * they hash to.
+ */
+#ifndef PX_KEYS_H
+#define PX_KEYS_H
+
+#include "commands.h"
+#include "resp.h"
+
+#include <stdint.h>
+
+#define KEYS_INLINE 16
+
+/* Argument positions of the keys found. Small results stay inline. */
+struct keys_result {
+    int *pos;
+    uint32_t n, cap;
+    int inline_pos[KEYS_INLINE];
+};
+
+void keys_result_init(struct keys_result *k);
+void keys_result_free(struct keys_result *k);
+
+/*
+ * Finds the keys of a request (argv[i] is base + argv[i].off, argv[i].len bytes) with Redis's
+ * rules for key specs, including shard channels. Returns the number found (0 for keyless
+ * commands), or -1 when the arguments do not fit the specs (a syntax error the node will report).
+ */
+int keys_find(const struct command *cmd, const char *base, const struct resp_span *argv,
+              uint32_t argc, struct keys_result *out);
+
+enum keys_slot_result {
+    KEYS_SLOT_NONE = -1,     /* no keys */
+    KEYS_SLOT_CROSS = -2,    /* keys in different slots */
+};
+
+/* The one slot all the keys share, or KEYS_SLOT_NONE / KEYS_SLOT_CROSS. */
+int keys_slot(const struct keys_result *k, const char *base, const struct resp_span *argv);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * slotproxy's entry point: parse the flags, start the topology thread and the workers, wait for a
+ * first slot map (bounded), accept clients until SIGINT/SIGTERM, then stop everything in order.
+ */
+#include "acceptor.h"
+#include "commands.h"
+#include "config.h"
+#include "log.h"
+#include "mem.h"
+#include "topology.h"
+#include "worker.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+struct publish_ctx {
+    struct worker **workers;
+    int n;
+};
+
+/* Runs on the topology thread: every worker gets the new map, with a reference of its own. */
+static void publish_map(struct slotmap *m, void *ctx)
+{
+    struct publish_ctx *p = ctx;
+    for (int i = 0; i < p->n; i++) worker_give_map(p->workers[i], slotmap_ref(m));
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    char err[512];
+    config_defaults(&cfg);
+    int rc = config_parse_args(&cfg, argc, argv, err, sizeof(err), stdout);
+    if (rc == CONFIG_EXIT_OK) {
+        config_free(&cfg);
+        return 0;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "slotproxy: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
+    if (log_init(cfg.log_file, cfg.log_level) < 0) {
+        fprintf(stderr, "slotproxy: cannot open log file %s\n", cfg.log_file);
+        config_free(&cfg);
+        return 1;
+    }
+    /* Signals are taken by the acceptor's signalfd; block them in every thread. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    log_info("slotproxy %s starting", PX_VERSION);
+    config_log(&cfg);
+    commands_init();
+
+    struct worker **workers = px_calloc((size_t)cfg.threads, sizeof(*workers));
+    struct publish_ctx pctx = {workers, cfg.threads};
+    struct topology_config tcfg = {
+        .startup = (const char *const *)cfg.startup,
+        .nstartup = cfg.nstartup,
+        .connect_timeout_ms = cfg.connect_timeout_ms,
+        .reload_interval_ms = cfg.slots_reload_interval_ms,
+        .min_refresh_interval_ms = 100,
+        .user = cfg.user,
+        .password = cfg.password,
+    };
+    struct topology *topo = topology_create(&tcfg, publish_map, &pctx);
+    if (!topo) {
+        fprintf(stderr, "slotproxy: invalid -startup-nodes\n");
+        return 2;
+    }
+    for (int i = 0; i < cfg.threads; i++) {
+        workers[i] = worker_create(i, &cfg, topo);
+        if (!workers[i] || worker_start(workers[i]) < 0) {
+            log_error("cannot start worker %d", i);
+            return 1;
+        }
+    }
+    struct acceptor *acc = acceptor_create(&cfg, workers, cfg.threads, err, sizeof(err));
+    if (!acc) {
+        log_error("%s", err);
+        return 1;
+    }
+    if (topology_start(topo) < 0) {
+        log_error("cannot start the topology thread");
+        return 1;
+    }
+    /* Serve as soon as one node has answered; if none does for a while, serve anyway (requests
+     * wait for a map, then fail with CLUSTERDOWN) while discovery keeps trying. */
+    uint64_t wait = cfg.connect_timeout_ms * 2 + 1000;
+    if (topology_wait_ready(topo, wait) < 0)
+        log_warn("no cluster node has answered yet (startup nodes: %s); serving anyway and "
+                 "retrying",
+                 cfg.startup_nodes);
+    log_info("ready to accept connections on %s (%d worker threads)", cfg.addr, cfg.threads);
+    acceptor_run(acc);
+
+    acceptor_free(acc);
+    for (int i = 0; i < cfg.threads; i++) worker_stop(workers[i]);
+    topology_stop(topo);
+    for (int i = 0; i < cfg.threads; i++) worker_free(workers[i]);
+    topology_free(topo);
+    px_free(workers);
+    log_info("bye");
+    config_free(&cfg);
+    return 0;
+}

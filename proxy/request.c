@@ -1,0 +1,49 @@
+/* Request objects and their per-worker pool; see request.h. */
+#include "request.h"
+
+#include "mem.h"
+#include "worker.h"
+
+#include <string.h>
+
+#define REQ_POOL_MAX 4096 /* free requests a worker keeps; the rest go back to the allocator */
+
+struct request *request_get(struct worker *w)
+{
+    struct request *r = w->free_reqs;
+    if (r) {
+        w->free_reqs = r->next;
+        w->nfree_reqs--;
+    } else {
+        r = px_malloc(sizeof(*r));
+    }
+    memset(r, 0, sizeof(*r));
+    r->argv = r->argv_inline;
+    r->slot = -1;
+    return r;
+}
+
+void request_put(struct worker *w, struct request *r)
+{
+    buf_chunk_put(r->breq.chunk);
+    buf_chunk_put(r->rchunk);
+    if (r->argv != r->argv_inline) px_free(r->argv);
+    if (w->nfree_reqs < REQ_POOL_MAX) {
+        r->next = w->free_reqs;
+        w->free_reqs = r;
+        w->nfree_reqs++;
+    } else {
+        px_free(r);
+    }
+}
+
+void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t argc,
+                      uint32_t base)
+{
+    if (argc > REQ_ARGV_INLINE) r->argv = px_malloc(argc * sizeof(*argv));
+    for (uint32_t i = 0; i < argc; i++) {
+        r->argv[i].off = argv[i].off + base;
+        r->argv[i].len = argv[i].len;
+    }
+    r->argc = argc;
+}

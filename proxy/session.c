@@ -1,0 +1,323 @@
+/*
+ * Client sessions; see session.h.
+ *
+ * Reading: bytes land in a pooled chunk; every complete request becomes a struct request that
+ * references the chunk (its bytes are forwarded from there without copying) and is queued and
+ * dispatched at once. When no partial request is left, the session lets go of the chunk, so an
+ * idle client holds no buffer.
+ *
+ * Replying: a request that is answered while it is at the head of the queue goes straight to the
+ * output queue (short replies copied, long ones referenced); one answered early keeps its reply
+ * until the requests before it are answered. The output is written once per loop turn.
+ */
+#include "session.h"
+
+#include "dispatch.h"
+#include "errors.h"
+#include "log.h"
+#include "mem.h"
+#include "px_errors.h"
+#include "request.h"
+#include "sock.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SESS_READ_MIN 1024        /* read only when at least this much room is free */
+#define SESS_MAX_QUEUED 4096      /* requests in flight before reading pauses */
+#define SESS_RESUME_QUEUED 2048   /* ...and resumes */
+
+static void session_on_event(struct loop *l, int fd, int mask, void *ctx);
+
+static void session_update_mask(struct session *s)
+{
+    int mask = 0;
+    if (!(s->flags & (SESS_READ_EOF | SESS_CLOSE_AFTER | SESS_READ_PAUSED))) mask |= LOOP_READ;
+    if (!obuf_empty(&s->out)) mask |= LOOP_WRITE;
+    loop_set_mask(s->w->loop, s->fd, mask);
+}
+
+struct session *session_create(struct worker *w, int fd)
+{
+    struct session *s = px_calloc(1, sizeof(*s));
+    s->w = w;
+    s->fd = fd;
+    s->id = ((uint64_t)w->id << 48) | ++w->next_session_id;
+    resp_req_init(&s->parser);
+    obuf_init(&s->out);
+    sock_set_nodelay(fd);
+    if (w->cfg->tcp_keepalive_s > 0) sock_set_keepalive(fd, w->cfg->tcp_keepalive_s);
+    if (loop_add(w->loop, fd, LOOP_READ, session_on_event, s) < 0) {
+        resp_req_deinit(&s->parser);
+        px_free(s);
+        return NULL;
+    }
+    s->next = w->sessions;
+    if (w->sessions) w->sessions->prev = s;
+    w->sessions = s;
+    w->stats.sessions_total++;
+    return s;
+}
+
+void session_close(struct session *s)
+{
+    if (s->flags & SESS_CLOSED) return;
+    struct worker *w = s->w;
+    s->flags |= SESS_CLOSED;
+    loop_del(w->loop, s->fd);
+    close(s->fd);
+    s->fd = -1;
+    /* Orphan the queue. Answered requests live only here and go now; the others belong to a
+     * backend FIFO or the held list, which free orphans when they are done with them. */
+    struct request *r = s->head;
+    while (r) {
+        struct request *next = r->next;
+        r->sess = NULL;
+        r->next = NULL;
+        if (r->state == REQ_DONE) request_put(w, r);
+        r = next;
+    }
+    s->head = s->tail = NULL;
+    s->nqueued = 0;
+    obuf_reset(&s->out);
+    buf_chunk_put(s->in);
+    s->in = NULL;
+    resp_req_deinit(&s->parser);
+    if (s->prev) s->prev->next = s->next;
+    else w->sessions = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = NULL;
+    s->next = w->dead;
+    w->dead = s;
+    /* Relaxed: a load hint for the acceptor, not a synchronisation point. */
+    atomic_fetch_sub_explicit(&w->nsessions, 1, memory_order_relaxed);
+}
+
+void session_free(struct session *s)
+{
+    px_free(s);
+}
+
+static void session_enqueue(struct session *s, struct request *r)
+{
+    r->sess = s;
+    if (s->tail) s->tail->next = r;
+    else s->head = r;
+    s->tail = r;
+    s->nqueued++;
+}
+
+static void session_pop_head(struct session *s)
+{
+    struct request *r = s->head;
+    s->head = r->next;
+    if (!s->head) s->tail = NULL;
+    r->next = NULL;
+    s->nqueued--;
+}
+
+/* Moves every answered request at the head of the queue to the output. */
+static void session_deliver(struct worker *w, struct session *s)
+{
+    while (s->head && s->head->state == REQ_DONE) {
+        struct request *r = s->head;
+        session_pop_head(s);
+        obuf_append_span(&s->out, &w->pool, r->rchunk, r->roff, r->rlen);
+        request_put(w, r);
+    }
+    worker_want_flush(w, s);
+}
+
+void request_reply_span(struct worker *w, struct request *r, struct buf_chunk *c, uint32_t off,
+                        uint32_t len)
+{
+    struct session *s = r->sess;
+    if (!s) {
+        request_put(w, r);
+        return;
+    }
+    if (r == s->head) {
+        session_pop_head(s);
+        obuf_append_span(&s->out, &w->pool, c, off, len);
+        request_put(w, r);
+        session_deliver(w, s);
+        return;
+    }
+    buf_chunk_ref(c);
+    r->rchunk = c;
+    r->roff = off;
+    r->rlen = len;
+    r->state = REQ_DONE;
+}
+
+void request_reply_bytes(struct worker *w, struct request *r, const char *data, size_t len)
+{
+    struct session *s = r->sess;
+    if (!s) {
+        request_put(w, r);
+        return;
+    }
+    if (r == s->head) {
+        session_pop_head(s);
+        obuf_append(&s->out, &w->pool, data, len);
+        request_put(w, r);
+        session_deliver(w, s);
+        return;
+    }
+    /* Keep the bytes in the worker's reply arena until the earlier requests are answered. */
+    if (!w->arena || buf_chunk_room(w->arena) < len) {
+        buf_chunk_put(w->arena);
+        w->arena = buf_chunk_get(&w->pool, len);
+    }
+    memcpy(w->arena->data + w->arena->len, data, len);
+    buf_chunk_ref(w->arena);
+    r->rchunk = w->arena;
+    r->roff = w->arena->len;
+    r->rlen = (uint32_t)len;
+    w->arena->len += (uint32_t)len;
+    r->state = REQ_DONE;
+}
+
+/* Replies to a protocol error after the replies already due, then closes, as Redis does. */
+static void session_protocol_error(struct session *s, const struct resp_req_result *res)
+{
+    struct worker *w = s->w;
+    char text[128];
+    resp_req_strerror(res, text, sizeof(text));
+    struct sbuf *sb = &w->scratch;
+    sbuf_clear(sb);
+    errors_protocol(sb, text);
+    struct request *r = request_get(w);
+    session_enqueue(s, r);
+    s->flags |= SESS_CLOSE_AFTER;
+    request_reply_bytes(w, r, sb->buf, sb->len);
+    log_debug("client %llu: %s", (unsigned long long)s->id, text);
+}
+
+/* Parses and dispatches every complete request in the read chunk. */
+static void session_parse(struct session *s)
+{
+    struct worker *w = s->w;
+    static const struct resp_req_limits limits = {RESP_MAX_BULK_DEFAULT, RESP_MAX_ARGS_DEFAULT,
+                                                  RESP_INLINE_MAX};
+    while (s->in && s->in_start < s->in->len &&
+           !(s->flags & (SESS_CLOSE_AFTER | SESS_CLOSED))) {
+        if (s->nqueued >= SESS_MAX_QUEUED) {
+            s->flags |= SESS_READ_PAUSED;
+            break;
+        }
+        struct resp_req_result res;
+        struct buf_chunk *c = s->in;
+        int rc = resp_req_parse(&s->parser, c->data + s->in_start, c->len - s->in_start, &limits,
+                                &res);
+        if (rc == PX_EAGAIN) {
+            s->need = res.need;
+            break;
+        }
+        if (rc < 0) {
+            session_protocol_error(s, &res);
+            break;
+        }
+        uint32_t start = s->in_start;
+        s->in_start += res.len;
+        s->need = 0;
+        if (s->parser.argc == 0) {
+            resp_req_reset(&s->parser);
+            continue;
+        }
+        struct request *r = request_get(w);
+        if (res.is_inline) {
+            /* Inline requests were re-encoded as multibulk by the parser; forward that. */
+            struct buf_chunk *ic = buf_chunk_get(&w->pool, s->parser.inl_len);
+            memcpy(ic->data, s->parser.inl, s->parser.inl_len);
+            ic->len = s->parser.inl_len;
+            r->breq.chunk = ic;
+            r->breq.off = 0;
+            r->breq.len = ic->len;
+            request_set_argv(r, s->parser.argv, s->parser.argc, 0);
+        } else {
+            buf_chunk_ref(c);
+            r->breq.chunk = c;
+            r->breq.off = start;
+            r->breq.len = res.len;
+            request_set_argv(r, s->parser.argv, s->parser.argc, start);
+        }
+        resp_req_reset(&s->parser);
+        session_enqueue(s, r);
+        w->stats.requests++;
+        dispatch_request(w, r);
+    }
+    /* Nothing partial left: let the chunk go, so an idle session holds no buffer. */
+    if (s->in && s->in_start == s->in->len) {
+        buf_chunk_put(s->in);
+        s->in = NULL;
+        s->in_start = 0;
+        resp_req_shrink(&s->parser);
+    }
+}
+
+static void session_read(struct session *s)
+{
+    struct worker *w = s->w;
+    size_t want = s->need > SESS_READ_MIN ? s->need : SESS_READ_MIN;
+    buf_chunk_make_room(&w->pool, &s->in, &s->in_start, want);
+    struct buf_chunk *c = s->in;
+    ssize_t n = read(s->fd, c->data + c->len, buf_chunk_room(c));
+    if (n == 0) {
+        /* Half-closed: answer what was asked, then close. */
+        s->flags |= SESS_READ_EOF;
+        if (s->in && s->in_start == s->in->len) {
+            buf_chunk_put(s->in);
+            s->in = NULL;
+            s->in_start = 0;
+        }
+        session_update_mask(s);
+        worker_want_flush(w, s);
+        return;
+    }
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return;
+        session_close(s);
+        return;
+    }
+    c->len += (uint32_t)n;
+    session_parse(s);
+    if (!(s->flags & SESS_CLOSED)) session_update_mask(s);
+}
+
+void session_flush(struct session *s)
+{
+    s->flags &= ~SESS_FLUSH_QUEUED;
+    if (s->flags & SESS_CLOSED) return;
+    if (!obuf_empty(&s->out)) {
+        ssize_t n = obuf_write(&s->out, s->fd);
+        if (n < 0 && n != -EAGAIN) {
+            session_close(s);
+            return;
+        }
+    }
+    if (obuf_empty(&s->out) && s->nqueued == 0 &&
+        (s->flags & (SESS_CLOSE_AFTER | SESS_READ_EOF))) {
+        session_close(s);
+        return;
+    }
+    if ((s->flags & SESS_READ_PAUSED) && s->nqueued <= SESS_RESUME_QUEUED) {
+        s->flags &= ~SESS_READ_PAUSED;
+        session_parse(s); /* requests already read come first */
+        if (s->flags & SESS_CLOSED) return;
+    }
+    session_update_mask(s);
+}
+
+static void session_on_event(struct loop *l, int fd, int mask, void *ctx)
+{
+    struct session *s = ctx;
+    if (mask & LOOP_ERROR) {
+        session_close(s);
+        return;
+    }
+    if (mask & LOOP_READ) session_read(s);
+    if ((mask & LOOP_WRITE) && !(s->flags & SESS_CLOSED)) session_flush(s);
+}

@@ -1,0 +1,58 @@
+/*
+ * A client connection. It reads bytes, parses requests (arguments are spans into its read chunk),
+ * queues them in arrival order, hands each to the dispatcher, and writes replies strictly in that
+ * order however the nodes answer. Output is batched: a session with something to write is flushed
+ * once per loop turn by the worker.
+ */
+#ifndef PX_SESSION_H
+#define PX_SESSION_H
+
+#include "buf.h"
+#include "resp_req.h"
+
+#include <stdint.h>
+
+struct worker;
+struct request;
+
+enum {
+    SESS_READ_EOF = 1u << 0,     /* the client half-closed; reply, then close */
+    SESS_CLOSE_AFTER = 1u << 1,  /* QUIT or a protocol error: close once replies are out */
+    SESS_CLOSED = 1u << 2,       /* closed; freed at the end of the loop turn */
+    SESS_FLUSH_QUEUED = 1u << 3, /* on the worker's flush list */
+    SESS_READ_PAUSED = 1u << 4,  /* too many requests in flight */
+};
+
+struct session {
+    struct worker *w;
+    int fd;
+    uint32_t flags;
+    uint64_t id;
+    struct request *head, *tail; /* requests in arrival order */
+    uint32_t nqueued;
+    struct buf_chunk *in;        /* read chunk; NULL when idle */
+    uint32_t in_start;           /* first byte of the request being parsed */
+    uint32_t need;
+    struct resp_req_parser parser;
+    struct obuf out;
+    struct session *flush_next;
+    struct session *prev, *next; /* the worker's list of sessions */
+};
+
+/* Creates a session for an accepted socket and starts reading. NULL if it cannot. */
+struct session *session_create(struct worker *w, int fd);
+/* Closes the connection at once; queued requests become orphans. The memory is freed at the end
+ * of the loop turn (session_free_dead). */
+void session_close(struct session *s);
+/* Writes pending output. Called once per loop turn for each session on the flush list. */
+void session_flush(struct session *s);
+/* Frees a closed session. */
+void session_free(struct session *s);
+
+/* A request's reply is ready (bytes [off, off+len) of c, or data). Delivers it now when every
+ * request before it has been answered, keeps it otherwise. Frees orphans. */
+void request_reply_span(struct worker *w, struct request *r, struct buf_chunk *c, uint32_t off,
+                        uint32_t len);
+void request_reply_bytes(struct worker *w, struct request *r, const char *data, size_t len);
+
+#endif

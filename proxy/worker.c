@@ -1,0 +1,273 @@
+/*
+ * Worker threads; see worker.h. Each turn of a worker's loop: client and node sockets are served,
+ * timers fire, then the before-sleep hook re-sends held requests if something changed, writes
+ * every backend's queued requests (one writev each), writes every session's replies, and frees the
+ * sessions closed during the turn.
+ */
+#include "worker.h"
+
+#include "clock.h"
+#include "dispatch.h"
+#include "errors.h"
+#include "log.h"
+#include "mem.h"
+#include "request.h"
+#include "session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WORKER_CHUNK_SIZE (16 * 1024)
+#define WORKER_POOL_KEEP 256      /* free chunks a worker keeps (4 MiB) */
+#define HELD_TICK_MS 50           /* the held list is looked at least this often */
+
+static void worker_on_msg(struct chan_msg *m, void *ctx);
+static void worker_before_sleep(struct loop *l, void *ctx);
+static void worker_held_timer(struct loop *l, void *ctx);
+
+struct worker *worker_create(int id, const struct config *cfg, struct topology *topo)
+{
+    struct worker *w = px_calloc(1, sizeof(*w));
+    w->id = id;
+    w->cfg = cfg;
+    w->topo = topo;
+    w->loop = loop_create();
+    if (!w->loop) {
+        px_free(w);
+        return NULL;
+    }
+    if (chan_init(&w->inbox, w->loop, worker_on_msg, w) < 0) {
+        loop_free(w->loop);
+        px_free(w);
+        return NULL;
+    }
+    buf_pool_init(&w->pool, WORKER_CHUNK_SIZE, WORKER_POOL_KEEP);
+    w->view = px_calloc(CRC16_SLOTS, sizeof(*w->view));
+    w->bopts.connect_timeout_ms = cfg->connect_timeout_ms;
+    w->bopts.user = cfg->user;
+    w->bopts.password = cfg->password;
+    w->bopts.keepalive_s = cfg->tcp_keepalive_s;
+    loop_timer_init(&w->held_timer, worker_held_timer, w);
+    sbuf_init(&w->scratch);
+    keys_result_init(&w->keys);
+    atomic_init(&w->nsessions, 0);
+    loop_set_before_sleep(w->loop, worker_before_sleep, w);
+    return w;
+}
+
+struct backend *worker_backend(struct worker *w, const char *ip, int port)
+{
+    for (int i = 0; i < w->nbackends; i++) {
+        struct backend *b = w->backends[i];
+        if (backend_port(b) == port && strcmp(backend_ip(b), ip) == 0) return b;
+    }
+    if (w->nbackends == w->backends_cap) {
+        w->backends_cap = w->backends_cap ? w->backends_cap * 2 : 16;
+        w->backends = px_realloc(w->backends, (size_t)w->backends_cap * sizeof(*w->backends));
+    }
+    struct backend *b =
+        backend_create(w->loop, &w->pool, &dispatch_backend_ops, w, &w->bopts, ip, port);
+    w->backends[w->nbackends++] = b;
+    return b;
+}
+
+/* Rebuilds the worker's view from a new map. */
+static void worker_apply_map(struct worker *w, struct slotmap *m)
+{
+    struct backend **shard_b = px_calloc((size_t)m->nshards + 1, sizeof(*shard_b));
+    w->nmasters = 0;
+    w->masters = px_realloc(w->masters, (size_t)(m->nshards + 1) * sizeof(*w->masters));
+    for (int i = 0; i < m->nshards; i++) {
+        const struct slotmap_node *n = &m->nodes[m->shards[i].master];
+        shard_b[i] = worker_backend(w, n->ip, n->port);
+        w->masters[w->nmasters++] = shard_b[i];
+    }
+    for (int s = 0; s < CRC16_SLOTS; s++)
+        w->view[s] = m->slot_shard[s] >= 0 ? shard_b[m->slot_shard[s]] : NULL;
+    px_free(shard_b);
+    slotmap_unref(w->map);
+    w->map = m;
+    worker_kick_held(w);
+}
+
+static void worker_on_msg(struct chan_msg *m, void *ctx)
+{
+    struct worker *w = ctx;
+    switch (m->type) {
+    case WORKER_MSG_CONN:
+        if (w->stopping || !session_create(w, m->fd)) {
+            close(m->fd);
+            /* Relaxed: see session_close. */
+            atomic_fetch_sub_explicit(&w->nsessions, 1, memory_order_relaxed);
+        }
+        break;
+    case WORKER_MSG_MAP:
+        if (w->stopping) slotmap_unref(m->ptr);
+        else worker_apply_map(w, m->ptr);
+        break;
+    case WORKER_MSG_STOP:
+        w->stopping = 1;
+        loop_stop(w->loop);
+        break;
+    }
+}
+
+void worker_want_flush(struct worker *w, struct session *s)
+{
+    if (s->flags & (SESS_FLUSH_QUEUED | SESS_CLOSED)) return;
+    s->flags |= SESS_FLUSH_QUEUED;
+    s->flush_next = w->flush_head;
+    w->flush_head = s;
+}
+
+void worker_kick_held(struct worker *w)
+{
+    if (w->held) w->held_kick = 1;
+}
+
+/* The error for a request that waited for its node until -failover-hold ran out. */
+static void worker_hold_expired(struct worker *w, struct request *r)
+{
+    w->stats.hold_expired++;
+    sbuf_clear(&w->scratch);
+    struct backend *b = NULL;
+    if (!w->map) {
+        errors_no_topology(&w->scratch);
+    } else {
+        b = r->slot >= 0 ? w->view[r->slot] : NULL;
+        if (b)
+            errors_node_unreachable(&w->scratch, backend_addr(b), backend_last_error(b));
+        else if (r->slot >= 0)
+            errors_slot_unserved(&w->scratch);
+        else
+            errors_node_unreachable(&w->scratch, "(any master)", "no master is reachable");
+    }
+    request_reply_bytes(w, r, w->scratch.buf, w->scratch.len);
+}
+
+void worker_hold(struct worker *w, struct request *r, uint64_t delay_ms)
+{
+    uint64_t now = clock_now_ms();
+    if (r->deadline_ms == 0) r->deadline_ms = now + w->cfg->failover_hold_ms;
+    if (now >= r->deadline_ms && r->hold_reason == HOLD_UNREACHABLE) {
+        worker_hold_expired(w, r);
+        return;
+    }
+    w->stats.held++;
+    r->state = REQ_HELD;
+    r->not_before_ms = now + delay_ms;
+    r->hnext = w->held;
+    w->held = r;
+    uint64_t wake = r->not_before_ms < r->deadline_ms ? r->not_before_ms : r->deadline_ms;
+    uint64_t in = wake > now ? wake - now : 0;
+    if (in > HELD_TICK_MS) in = HELD_TICK_MS;
+    if (!loop_timer_active(&w->held_timer) || w->held_timer.when_ms > now + in)
+        loop_timer_start(w->loop, &w->held_timer, in);
+}
+
+static void worker_held_timer(struct loop *l, void *ctx)
+{
+    struct worker *w = ctx;
+    dispatch_process_held(w);
+    if (w->held && !loop_timer_active(&w->held_timer))
+        loop_timer_start(w->loop, &w->held_timer, HELD_TICK_MS);
+}
+
+static void worker_before_sleep(struct loop *l, void *ctx)
+{
+    struct worker *w = ctx;
+    if (w->held_kick) dispatch_process_held(w);
+    /* Requests out first, then replies; a flush may queue more of either, so go until quiet. */
+    for (int rounds = 0; rounds < 4 && (w->nbflush || w->flush_head); rounds++) {
+        for (int i = 0; i < w->nbflush; i++) backend_flush(w->bflush[i]);
+        w->nbflush = 0;
+        while (w->flush_head) {
+            struct session *s = w->flush_head;
+            w->flush_head = s->flush_next;
+            s->flush_next = NULL;
+            session_flush(s);
+        }
+    }
+    while (w->dead) {
+        struct session *s = w->dead;
+        w->dead = s->next;
+        session_free(s);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "worker-%d", w->id);
+    log_set_thread_name(name);
+    loop_run(w->loop);
+    /* Stopping: close every client, then every node connection. */
+    while (w->sessions) session_close(w->sessions);
+    worker_before_sleep(w->loop, w);
+    return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    return rc ? -rc : 0;
+}
+
+void worker_stop(struct worker *w)
+{
+    struct chan_msg m = {.type = WORKER_MSG_STOP};
+    chan_send(&w->inbox, &m);
+    pthread_join(w->thread, NULL);
+}
+
+void worker_give_conn(struct worker *w, int fd)
+{
+    struct chan_msg m = {.type = WORKER_MSG_CONN, .fd = fd};
+    chan_send(&w->inbox, &m);
+}
+
+void worker_give_map(struct worker *w, struct slotmap *m)
+{
+    struct chan_msg msg = {.type = WORKER_MSG_MAP, .ptr = m};
+    chan_send(&w->inbox, &msg);
+}
+
+void worker_free(struct worker *w)
+{
+    if (!w) return;
+    w->stopping = 1;
+    /* Connections and maps still queued in the inbox: closed and released. */
+    chan_drain(&w->inbox);
+    /* Runners first: failing their FIFOs frees the requests that were still in flight. */
+    for (int i = 0; i < w->nbackends; i++) backend_free(w->backends[i]);
+    px_free(w->backends);
+    while (w->held) {
+        struct request *r = w->held;
+        w->held = r->hnext;
+        request_put(w, r);
+    }
+    while (w->dead) {
+        struct session *s = w->dead;
+        w->dead = s->next;
+        session_free(s);
+    }
+    while (w->free_reqs) {
+        struct request *r = w->free_reqs;
+        w->free_reqs = r->next;
+        px_free(r);
+    }
+    chan_deinit(&w->inbox, w->loop);
+    slotmap_unref(w->map);
+    buf_chunk_put(w->arena);
+    px_free(w->view);
+    px_free(w->masters);
+    px_free(w->bflush);
+    sbuf_free(&w->scratch);
+    keys_result_free(&w->keys);
+    buf_pool_deinit(&w->pool);
+    loop_free(w->loop);
+    px_free(w);
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Start and stop a throwaway Redis Cluster on loopback: 3 masters + 3 replicas.
+#
+#   tests/cluster.sh start DIR [BASE_PORT] [WATCH_PID]
+#   tests/cluster.sh stop DIR
+#
+# `start` runs six redis-servers on BASE_PORT..BASE_PORT+5 (default 7001), with their data, logs
+# and pid files under DIR, joins them with `redis-cli --cluster create --cluster-replicas 1`, and
+# returns when every node reports cluster_state:ok and agrees on the slot map. When WATCH_PID is
+# given, a small watchdog stops the servers as soon as that process is gone, so a test runner
+# that is killed never leaves servers behind. `stop` kills exactly the pids recorded in DIR
+# (never by name) and waits for them to exit.
+set -euo pipefail
+
+cmd=${1:-}
+dir=${2:-}
+base=${3:-7001}
+watch=${4:-}
+n=6
+node_timeout=${CLUSTER_NODE_TIMEOUT:-2000}
+
+usage() {
+    echo "usage: $0 start DIR [BASE_PORT] [WATCH_PID] | stop DIR" >&2
+    exit 2
+}
+
+[ -n "$cmd" ] && [ -n "$dir" ] || usage
+
+stop_pids() {
+    local d=$1 pids=() p
+    for f in "$d"/node-*/redis.pid "$d"/node-*/extra.pid; do
+        [ -f "$f" ] || continue
+        p=$(cat "$f" 2>/dev/null || true)
+        [ -n "$p" ] && pids+=("$p")
+    done
+    [ -f "$d/watchdog.pid" ] && kill "$(cat "$d/watchdog.pid")" 2>/dev/null || true
+    for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+    for _ in $(seq 1 50); do
+        local alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    rm -f "$d"/node-*/redis.pid "$d/watchdog.pid"
+}
+
+case "$cmd" in
+stop)
+    stop_pids "$dir"
+    exit 0
+    ;;
+start) ;;
+*) usage ;;
+esac
+
+command -v redis-server >/dev/null || { echo "redis-server is not installed" >&2; exit 1; }
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+stop_pids "$dir"
+
+for i in $(seq 0 $((n - 1))); do
+    port=$((base + i))
+    nd="$dir/node-$port"
+    rm -rf "$nd"
+    mkdir -p "$nd"
+    # Started in the foreground of a background subshell so that $! is the server's own pid.
+    (cd "$nd" && exec redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
+        --cluster-config-file nodes.conf --cluster-node-timeout "$node_timeout" \
+        --save '' --appendonly no --daemonize no --logfile "$nd/redis.log" \
+        --cluster-replica-validity-factor 0 --cluster-allow-replica-migration no \
+        --enable-debug-command local --repl-ping-replica-period 1) >/dev/null 2>&1 &
+    echo $! >"$nd/redis.pid"
+done
+
+if [ -n "$watch" ]; then
+    (
+        trap '' HUP
+        while kill -0 "$watch" 2>/dev/null; do sleep 1; done
+        for f in "$dir"/node-*/redis.pid "$dir"/node-*/extra.pid; do
+            [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+        done
+    ) >/dev/null 2>&1 </dev/null &
+    echo $! >"$dir/watchdog.pid"
+fi
+
+for i in $(seq 0 $((n - 1))); do
+    port=$((base + i))
+    for _ in $(seq 1 100); do
+        redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
+        sleep 0.05
+    done
+done
+
+hosts=()
+for i in $(seq 0 $((n - 1))); do hosts+=("127.0.0.1:$((base + i))"); done
+if ! redis-cli --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1; then
+    cat "$dir/create.log" >&2
+    stop_pids "$dir"
+    exit 1
+fi
+
+# Wait until every node says the cluster is ok and every node sees the replicas attached.
+for _ in $(seq 1 300); do
+    ok=1
+    for i in $(seq 0 $((n - 1))); do
+        port=$((base + i))
+        redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
+        [ "$(redis-cli -p "$port" cluster nodes 2>/dev/null | grep -c 'slave')" = 3 ] || ok=0
+        if redis-cli -p "$port" role 2>/dev/null | head -1 | grep -q slave; then
+            redis-cli -p "$port" info replication 2>/dev/null | grep -q 'master_link_status:up' || ok=0
+        fi
+    done
+    # Replicas count as usable once the masters gossip a non-zero replication offset for them.
+    [ "$(redis-cli -p "$base" cluster shards 2>/dev/null | grep -c '^online$')" = "$n" ] || ok=0
+    [ "$ok" = 1 ] && break
+    sleep 0.1
+done
+if [ "$ok" != 1 ]; then
+    echo "cluster on $base did not become healthy" >&2
+    stop_pids "$dir"
+    exit 1
+fi
+echo "cluster up: ${hosts[*]}"
