@@ -1,0 +1,19 @@
+/* Every unit-test suite; run_unit.c adds them all. Each test_<module>.c defines one. */
+#ifndef PX_TEST_SUITES_H
+#define PX_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *crc16_suite(void);
+Suite *resp_req_suite(void);
+Suite *resp_reply_suite(void);
+Suite *resp_write_suite(void);
+Suite *buf_suite(void);
+Suite *loop_suite(void);
+Suite *redirect_suite(void);
+Suite *slots_reply_suite(void);
+Suite *config_suite(void);
+Suite *commands_suite(void);
+Suite *keys_suite(void);
+
+#endif
