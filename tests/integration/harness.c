@@ -1,0 +1,262 @@
+/* Integration-test harness; see harness.h. */
+#include "harness.h"
+
+#include "crc16.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct h_env h_env;
+
+uint64_t h_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void h_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+int h_sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int h_cluster_start(const char *name, int base_port)
+{
+    return h_sh("%s start %s/%s %d %d >%s/%s.start.log 2>&1", PX_CLUSTER_SCRIPT, h_env.workdir,
+                name, base_port, (int)getpid(), h_env.workdir, name) == 0
+               ? 0
+               : -1;
+}
+
+void h_cluster_stop(const char *name)
+{
+    h_sh("%s stop %s/%s >/dev/null 2>&1", PX_CLUSTER_SCRIPT, h_env.workdir, name);
+}
+
+pid_t h_cluster_pid(const char *name, int port)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s/node-%d/redis.pid", h_env.workdir, name, port);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int pid = -1;
+    if (fscanf(f, "%d", &pid) != 1) pid = -1;
+    fclose(f);
+    return pid;
+}
+
+redisContext *h_connect(int port)
+{
+    struct timeval tv = {5, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    ck_assert_msg(c && !c->err, "connect to %d: %s", port, c ? c->errstr : "oom");
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+redisReply *h_cmd(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    ck_assert_msg(r != NULL, "command '%s' failed: %s", fmt, c->errstr);
+    return r;
+}
+
+redisReply *h_cmd_argv(redisContext *c, int argc, const char **argv, const size_t *lens)
+{
+    redisReply *r = redisCommandArgv(c, argc, argv, lens);
+    ck_assert_msg(r != NULL, "command '%s' failed: %s", argv[0], c->errstr);
+    return r;
+}
+
+void h_expect_str(redisReply *r, const char *want)
+{
+    ck_assert_msg(r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING,
+                  "expected \"%s\", got reply type %d (%s)", want, r->type,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "");
+    ck_assert_str_eq(r->str, want);
+    freeReplyObject(r);
+}
+
+void h_expect_int(redisReply *r, long long want)
+{
+    ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "expected :%lld, got type %d (%s)", want,
+                  r->type, r->type == REDIS_REPLY_ERROR ? r->str : "");
+    ck_assert_int_eq(r->integer, want);
+    freeReplyObject(r);
+}
+
+int h_owner_port(int base_port, const char *key, size_t len)
+{
+    unsigned slot = crc16_key_slot(key, len);
+    redisContext *c = h_connect(base_port);
+    redisReply *r = h_cmd(c, "CLUSTER SLOTS");
+    int port = -1;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        redisReply *e = r->element[i];
+        if ((unsigned)e->element[0]->integer <= slot && slot <= (unsigned)e->element[1]->integer)
+            port = (int)e->element[2]->element[1]->integer;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return port;
+}
+
+int h_node_id(int port, char *id)
+{
+    redisContext *c = h_connect(port);
+    redisReply *r = h_cmd(c, "CLUSTER MYID");
+    int rc = -1;
+    if (r->type == REDIS_REPLY_STRING && r->len == 40) {
+        memcpy(id, r->str, 41);
+        rc = 0;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return rc;
+}
+
+static int port_answers(int port)
+{
+    struct timeval tv = {0, 200000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return 0;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r = redisCommand(c, "PING");
+    int ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+pid_t h_proxy_start(int port, const char *startup, const char *const *extra, const char *logname)
+{
+    char addr[64], log[1024];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    snprintf(log, sizeof(log), "%s/%s", h_env.workdir, logname);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        /* The proxy dies with the test that started it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        const char *argv[64];
+        int n = 0;
+        argv[n++] = h_env.bin;
+        argv[n++] = "-addr";
+        argv[n++] = addr;
+        argv[n++] = "-startup-nodes";
+        argv[n++] = startup;
+        for (int i = 0; extra && extra[i] && n < 62; i++) argv[n++] = extra[i];
+        argv[n] = NULL;
+        execv(h_env.bin, (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) return -1; /* it died */
+        if (port_answers(port)) return pid;
+        h_sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+int h_proxy_stop(pid_t pid, const char *logname)
+{
+    if (pid <= 0) return -1;
+    kill(pid, SIGTERM);
+    int st = 0;
+    for (int i = 0; i < 400; i++) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) {
+            if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
+            fprintf(stderr, "slotproxy exited badly (%s %d); log %s/%s:\n",
+                    WIFEXITED(st) ? "status" : "signal",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), h_env.workdir, logname);
+            h_sh("tail -n 60 %s/%s >&2", h_env.workdir, logname);
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        h_sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fprintf(stderr, "slotproxy did not stop on SIGTERM within 20 s\n");
+    return -1;
+}
+
+size_t h_raw(int port, const void *req, size_t len, char *out, size_t cap, int quiet_ms,
+             int shut_wr, int *closed)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect %d: %s", port,
+                  strerror(errno));
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, (const char *)req + off, len - off);
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    if (shut_wr) shutdown(fd, SHUT_WR);
+    size_t got = 0;
+    *closed = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, quiet_ms) <= 0) break;
+        ssize_t n = read(fd, out + got, cap - 1 - got);
+        if (n <= 0) {
+            *closed = 1;
+            break;
+        }
+        got += (size_t)n;
+        if (got == cap - 1) break;
+    }
+    out[got] = '\0';
+    close(fd);
+    return got;
+}

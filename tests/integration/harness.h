@@ -1,0 +1,64 @@
+/*
+ * Integration-test harness: real Redis Clusters started with tests/cluster.sh, the proxy as a
+ * subprocess, hiredis connections, and raw-socket exchanges for byte-exact comparisons. Every
+ * server a test starts is stopped by pid; a watchdog in cluster.sh stops the servers if the
+ * process that started them dies.
+ */
+#ifndef PX_HARNESS_H
+#define PX_HARNESS_H
+
+#include <check.h>
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct h_env {
+    const char *bin;     /* the slotproxy binary */
+    const char *workdir; /* scratch space for clusters and logs */
+    int cluster_port;    /* first port of the shared cluster */
+    int proxy_port;      /* the shared proxy */
+};
+
+extern struct h_env h_env;
+
+/* Starts a 3x1 cluster on base_port..base_port+5 under workdir/name; the servers die with the
+ * calling process. Returns 0 or -1. */
+int h_cluster_start(const char *name, int base_port);
+void h_cluster_stop(const char *name);
+/* The pid of the redis-server on port (from its pid file), or -1. */
+pid_t h_cluster_pid(const char *name, int port);
+
+/* Starts slotproxy on port with the given startup nodes and extra flags (NULL-terminated),
+ * logging to workdir/logname. Waits until it answers PING. Returns its pid or -1. */
+pid_t h_proxy_start(int port, const char *startup, const char *const *extra, const char *logname);
+/* SIGTERM, wait (up to 20 s), SIGKILL if needed. Returns the exit status (0 for a clean exit, as
+ * sanitizers make it non-zero on errors), or -1 when it had to be killed or crashed. */
+int h_proxy_stop(pid_t pid, const char *logname);
+
+redisContext *h_connect(int port);
+/* Runs a command and returns the reply, failing the test on a connection error. */
+redisReply *h_cmd(redisContext *c, const char *fmt, ...);
+redisReply *h_cmd_argv(redisContext *c, int argc, const char **argv, const size_t *lens);
+/* Asserts the reply is a status/string equal to want, frees it. */
+void h_expect_str(redisReply *r, const char *want);
+void h_expect_int(redisReply *r, long long want);
+
+/* The port of the master that serves key in the cluster whose first port is base_port. */
+int h_owner_port(int base_port, const char *key, size_t len);
+/* Node id of the node on port. Returns 0 and fills id[41]. */
+int h_node_id(int port, char *id);
+
+/*
+ * Sends req on a new connection and collects what comes back until the peer closes or nothing
+ * arrives for quiet_ms. Returns the byte count (out is NUL-terminated) and sets *closed when the
+ * peer closed the connection. shut_wr half-closes after sending.
+ */
+size_t h_raw(int port, const void *req, size_t len, char *out, size_t cap, int quiet_ms,
+             int shut_wr, int *closed);
+
+/* Runs a shell command; returns its exit status. */
+int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t h_now_ms(void);
+void h_sleep_ms(int ms);
+
+#endif

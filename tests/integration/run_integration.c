@@ -1,0 +1,66 @@
+/*
+ * Integration-test runner. Starts one shared 3-master/3-replica cluster and one proxy in front of
+ * it for the suites that do not disturb the cluster; the suites that reshard or kill nodes start
+ * clusters of their own. Exits 77 (skipped) when redis-server is not installed. The proxy's exit
+ * status is checked at the end, so a sanitizer report in the proxy fails the run.
+ *
+ * Environment: SLOTPROXY_BIN (the binary under test), PX_WORKDIR (scratch directory),
+ * PX_ITEST_PORT (first port of the shared cluster, default 21001; ports and their cluster-bus
+ * ports, +10000, stay below the kernel's ephemeral range).
+ */
+#include "harness.h"
+#include "suites.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(void)
+{
+    if (system("command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1")) {
+        fprintf(stderr, "redis-server / redis-cli not installed: integration tests skipped\n");
+        return 77;
+    }
+    h_env.bin = getenv("SLOTPROXY_BIN");
+    if (!h_env.bin || access(h_env.bin, X_OK) != 0) {
+        fprintf(stderr, "SLOTPROXY_BIN must name the slotproxy binary\n");
+        return 1;
+    }
+    h_env.workdir = getenv("PX_WORKDIR");
+    if (!h_env.workdir) h_env.workdir = "/tmp/slotproxy-itest";
+    h_sh("mkdir -p %s", h_env.workdir);
+    const char *p = getenv("PX_ITEST_PORT");
+    h_env.cluster_port = p ? atoi(p) : 21001;
+    h_env.proxy_port = h_env.cluster_port + 100;
+
+    if (h_cluster_start("main", h_env.cluster_port) < 0) {
+        fprintf(stderr, "cannot start the test cluster; see %s/main.start.log\n", h_env.workdir);
+        h_sh("cat %s/main.start.log >&2", h_env.workdir);
+        return 1;
+    }
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    const char *extra[] = {"-threads", "2", "-log-level", "info", NULL};
+    pid_t proxy = h_proxy_start(h_env.proxy_port, startup, extra, "proxy-main.log");
+    if (proxy < 0) {
+        fprintf(stderr, "cannot start slotproxy; see %s/proxy-main.log\n", h_env.workdir);
+        h_sh("tail -n 40 %s/proxy-main.log >&2", h_env.workdir);
+        h_cluster_stop("main");
+        return 1;
+    }
+
+    Suite *(*const suites[])(void) = {basic_suite,   pipeline_suite, errors_suite,
+                                      startup_suite, reshard_suite,  failover_suite};
+    SRunner *sr = srunner_create(suites[0]());
+    for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)
+        srunner_add_suite(sr, suites[i]());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+
+    int st = h_proxy_stop(proxy, "proxy-main.log");
+    if (st != 0) fprintf(stderr, "the shared slotproxy did not exit cleanly (%d)\n", st);
+    h_cluster_stop("main");
+    return failed || st ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,14 @@
+/* Integration suites; run_integration.c runs them against the clusters it starts. */
+#ifndef PX_ITEST_SUITES_H
+#define PX_ITEST_SUITES_H
+
+#include <check.h>
+
+Suite *basic_suite(void);
+Suite *pipeline_suite(void);
+Suite *errors_suite(void);
+Suite *startup_suite(void);
+Suite *reshard_suite(void);
+Suite *failover_suite(void);
+
+#endif

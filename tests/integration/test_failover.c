@@ -1,0 +1,139 @@
+/*
+ * Failover: a master is killed with SIGKILL; once its replica is promoted, the proxy must serve
+ * that master's slots again within a few seconds, without a restart, while slots of the other
+ * masters keep working.
+ */
+#include "harness.h"
+#include "suites.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define FO_BASE 21301
+
+/* Finds a key served by the master on port. */
+static void key_on(int port, char *key, size_t len)
+{
+    for (int i = 0;; i++) {
+        snprintf(key, len, "fo:%d", i);
+        if (h_owner_port(FO_BASE, key, strlen(key)) == port) return;
+    }
+}
+
+/* 1 when the node on port says it is a master. */
+static int is_master(int port)
+{
+    struct timeval tv = {0, 300000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return 0;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r = redisCommand(c, "ROLE");
+    int m = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+            strcmp(r->element[0]->str, "master") == 0;
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return m;
+}
+
+/* The port of the replica of the master with id. */
+static int replica_of(const char *id)
+{
+    redisContext *c = h_connect(FO_BASE + 1);
+    redisReply *r = h_cmd(c, "CLUSTER REPLICAS %s", id);
+    int port = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+        const char *colon = strchr(r->element[0]->str, ':');
+        if (colon) port = atoi(colon + 1);
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return port;
+}
+
+START_TEST(test_master_killed)
+{
+    ck_assert_int_eq(h_cluster_start("failover", FO_BASE), 0);
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d,127.0.0.1:%d", FO_BASE, FO_BASE + 1);
+    int port = FO_BASE + 10;
+    const char *extra[] = {"-threads", "2", "-slots-reload-interval", "1s", NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-failover.log");
+    ck_assert_int_gt(pid, 0);
+
+    char victim_key[32], other_key[32], id[41];
+    key_on(FO_BASE, victim_key, sizeof(victim_key));
+    key_on(FO_BASE + 1, other_key, sizeof(other_key));
+    ck_assert_int_eq(h_node_id(FO_BASE, id), 0);
+    int replica = replica_of(id);
+    ck_assert_int_gt(replica, 0);
+
+    redisContext *c = h_connect(port);
+    h_expect_str(h_cmd(c, "SET %s before", victim_key), "OK");
+    h_expect_str(h_cmd(c, "SET %s before", other_key), "OK");
+    h_sleep_ms(500); /* let the replica have it */
+
+    pid_t victim = h_cluster_pid("failover", FO_BASE);
+    ck_assert_int_gt(victim, 0);
+    uint64_t t0 = h_now_ms();
+    ck_assert_int_eq(kill(victim, SIGKILL), 0);
+
+    /* Keep asking through the proxy; note when the replica is promoted and when the proxy
+     * serves the slot again. */
+    uint64_t promoted = 0, served = 0;
+    long long errors = 0;
+    while (h_now_ms() - t0 < 30000 && !served) {
+        if (!promoted && is_master(replica)) promoted = h_now_ms();
+        redisReply *r = redisCommand(c, "SET %s after", victim_key);
+        if (!r) {
+            redisFree(c);
+            c = h_connect(port);
+            errors++;
+            continue;
+        }
+        if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0) {
+            served = h_now_ms();
+        } else {
+            ck_assert_msg(r->type == REDIS_REPLY_ERROR, "unexpected reply type %d", r->type);
+            ck_assert_msg(strncmp(r->str, "MOVED", 5) && strncmp(r->str, "ASK", 3),
+                          "a redirect reached the client: %s", r->str);
+            errors++;
+        }
+        freeReplyObject(r);
+        if (!served) h_sleep_ms(100);
+    }
+    if (!promoted && is_master(replica)) promoted = h_now_ms();
+    fprintf(stderr, "failover: promoted after %llu ms, served after %llu ms, %lld errors\n",
+            (unsigned long long)(promoted ? promoted - t0 : 0),
+            (unsigned long long)(served ? served - t0 : 0), errors);
+    ck_assert_msg(promoted, "the replica was never promoted");
+    ck_assert_msg(served, "the proxy never served the slot again");
+    ck_assert_msg(served <= promoted || served - promoted < 4000,
+                  "served %llu ms after the promotion", (unsigned long long)(served - promoted));
+
+    h_expect_str(h_cmd(c, "GET %s", victim_key), "after");
+    h_expect_str(h_cmd(c, "GET %s", other_key), "before");
+    /* The new master has it. */
+    redisContext *d = h_connect(replica);
+    h_expect_str(h_cmd(d, "GET %s", victim_key), "after");
+    redisFree(d);
+    redisFree(c);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-failover.log"), 0);
+    h_cluster_stop("failover");
+}
+END_TEST
+
+Suite *failover_suite(void)
+{
+    Suite *s = suite_create("failover");
+    TCase *tc = tcase_create("failover");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_master_killed);
+    suite_add_tcase(s, tc);
+    return s;
+}
