@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds and runs every test: unit + integration on the release build, the ASan+UBSan build and
+# the TSan build. Each build has its own folder under build/. Stops at the first failure.
+#   tests/run-all.sh            everything
+#   tests/run-all.sh release    one flavour (release, asan or tsan)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.ci/deps
+
+jobs=$(nproc 2>/dev/null || echo 2)
+flavours=("$@")
+[ ${#flavours[@]} -eq 0 ] && flavours=(release asan tsan)
+
+for f in "${flavours[@]}"; do
+    case "$f" in
+    release) opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+    asan) opts=(-DCMAKE_BUILD_TYPE=Debug -DPX_ASAN=ON) ;;
+    tsan) opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DPX_TSAN=ON) ;;
+    *) echo "unknown flavour $f (release, asan, tsan)" >&2; exit 2 ;;
+    esac
+    echo "=== $f: build"
+    cmake -S . -B "build/$f" -DPX_WERROR=ON "${opts[@]}" >/dev/null
+    cmake --build "build/$f" -j "$jobs"
+    echo "=== $f: tests"
+    start=$(date +%s)
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+    (cd "build/$f" && ctest --output-on-failure)
+    echo "=== $f: passed in $(( $(date +%s) - start ))s"
+done
