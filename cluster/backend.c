@@ -263,8 +263,9 @@ static int backend_dispatch(struct backend *b, const struct resp_reply_info *inf
 static void backend_read(struct backend *b)
 {
     for (int round = 0; round < BACKEND_READS_PER_EVENT; round++) {
-        size_t want = b->need > BACKEND_READ_MIN ? b->need : BACKEND_READ_MIN;
-        buf_chunk_make_room(b->pool, &b->in, &b->in_start, want);
+        size_t kept = b->in ? b->in->len - b->in_start : 0;
+        buf_chunk_make_room(b->pool, &b->in, &b->in_start,
+                            buf_read_want(b->need, kept, BACKEND_READ_MIN));
         struct buf_chunk *c = b->in;
         size_t room = buf_chunk_room(c);
         ssize_t n = read(b->fd, c->data + c->len, room);

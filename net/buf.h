@@ -71,6 +71,19 @@ static inline uint32_t buf_chunk_room(const struct buf_chunk *c)
  */
 void buf_chunk_make_room(struct buf_pool *p, struct buf_chunk **cp, uint32_t *keep, size_t need);
 
+/*
+ * How much room to ask for before a read, given that the parser needs `need` more bytes to finish
+ * the partial message (kept bytes long) it holds: at least min_room, and never more than the
+ * message has shown so far (the buffer at most doubles per read), so a peer that merely announces
+ * a huge length cannot make us allocate it.
+ */
+static inline size_t buf_read_want(size_t need, size_t kept, size_t min_room)
+{
+    size_t cap = kept > min_room ? kept : min_room;
+    size_t want = need < cap ? need : cap;
+    return want > min_room ? want : min_room;
+}
+
 struct obuf_seg {
     struct buf_chunk *c;
     uint32_t off;

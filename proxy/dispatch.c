@@ -160,6 +160,7 @@ void dispatch_process_held(struct worker *w)
         r->state = REQ_NEW;
         dispatch_send(w, r);
     }
+    worker_arm_held_timer(w);
 }
 
 /* The node said to try again later (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN): the command did

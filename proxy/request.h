@@ -44,7 +44,6 @@ struct request {
     uint8_t asking;           /* send with ASKING (after an ASK redirect) */
     uint8_t redirects;
     uint16_t retries;
-    struct backend *target;   /* where an ASK redirect pointed, while it is being sent */
     uint64_t deadline_ms;     /* when holding gives up; 0 until first held */
     uint64_t not_before_ms;   /* held: not re-sent before this */
     struct buf_chunk *rchunk; /* REQ_DONE: the reply's bytes */

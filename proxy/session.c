@@ -261,8 +261,9 @@ static void session_parse(struct session *s)
 static void session_read(struct session *s)
 {
     struct worker *w = s->w;
-    size_t want = s->need > SESS_READ_MIN ? s->need : SESS_READ_MIN;
-    buf_chunk_make_room(&w->pool, &s->in, &s->in_start, want);
+    size_t kept = s->in ? s->in->len - s->in_start : 0;
+    buf_chunk_make_room(&w->pool, &s->in, &s->in_start,
+                        buf_read_want(s->need, kept, SESS_READ_MIN));
     struct buf_chunk *c = s->in;
     ssize_t n = read(s->fd, c->data + c->len, buf_chunk_room(c));
     if (n == 0) {

@@ -167,12 +167,15 @@ void worker_hold(struct worker *w, struct request *r, uint64_t delay_ms)
         loop_timer_start(w->loop, &w->held_timer, in);
 }
 
-static void worker_held_timer(struct loop *l, void *ctx)
+void worker_arm_held_timer(struct worker *w)
 {
-    struct worker *w = ctx;
-    dispatch_process_held(w);
     if (w->held && !loop_timer_active(&w->held_timer))
         loop_timer_start(w->loop, &w->held_timer, HELD_TICK_MS);
+}
+
+static void worker_held_timer(struct loop *l, void *ctx)
+{
+    dispatch_process_held(ctx);
 }
 
 static void worker_before_sleep(struct loop *l, void *ctx)

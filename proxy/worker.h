@@ -101,5 +101,7 @@ void worker_want_flush(struct worker *w, struct session *s);
 void worker_hold(struct worker *w, struct request *r, uint64_t delay_ms);
 /* Something changed (new map, a node came back): look at the held list this turn. */
 void worker_kick_held(struct worker *w);
+/* Makes sure the held list is looked at again while it is not empty. */
+void worker_arm_held_timer(struct worker *w);
 
 #endif

@@ -102,6 +102,8 @@ START_TEST(test_master_killed)
             ck_assert_msg(r->type == REDIS_REPLY_ERROR, "unexpected reply type %d", r->type);
             ck_assert_msg(strncmp(r->str, "MOVED", 5) && strncmp(r->str, "ASK", 3),
                           "a redirect reached the client: %s", r->str);
+            fprintf(stderr, "failover: error after %llu ms: %s\n",
+                    (unsigned long long)(h_now_ms() - t0), r->str);
             errors++;
         }
         freeReplyObject(r);
@@ -124,6 +126,17 @@ START_TEST(test_master_killed)
     redisFree(d);
     redisFree(c);
     ck_assert_int_eq(h_proxy_stop(pid, "proxy-failover.log"), 0);
+
+    /* A new proxy whose first startup node is the dead master starts and serves every slot. */
+    const char *extra2[] = {"-threads", "1", "-connect-timeout", "500ms", NULL};
+    pid_t pid2 = h_proxy_start(port + 1, startup, extra2, "proxy-failover2.log");
+    ck_assert_int_gt(pid2, 0);
+    c = h_connect(port + 1);
+    h_expect_str(h_cmd(c, "GET %s", victim_key), "after");
+    h_expect_str(h_cmd(c, "GET %s", other_key), "before");
+    for (int i = 0; i < 100; i++) h_expect_str(h_cmd(c, "SET fo2:%d x", i), "OK");
+    redisFree(c);
+    ck_assert_int_eq(h_proxy_stop(pid2, "proxy-failover2.log"), 0);
     h_cluster_stop("failover");
 }
 END_TEST
