@@ -19,8 +19,8 @@ struct load {
     int port;
     atomic_int stop;
     int *last;            /* last[k]: the value of the last SET rk:k answered +OK, or -1 */
-    long long writes, reads;
-    long long errors, redirects_seen, wrong_values;
+    _Atomic long long writes, reads;
+    _Atomic long long errors, redirects_seen, wrong_values;
     char last_error[256];
 };
 
