@@ -73,6 +73,26 @@ struct backend *worker_backend(struct worker *w, const char *ip, int port)
     return b;
 }
 
+/* Frees the runners of nodes that left the cluster and have nothing in flight. The view has just
+ * been rebuilt from the map, so nothing else points at them. */
+static void worker_sweep_backends(struct worker *w, const struct slotmap *m)
+{
+    int k = 0;
+    for (int i = 0; i < w->nbackends; i++) {
+        struct backend *b = w->backends[i];
+        if (slotmap_find_addr(m, backend_addr(b)) < 0 && backend_inflight(b) == 0) {
+            int n = 0;
+            for (int j = 0; j < w->nbflush; j++)
+                if (w->bflush[j] != b) w->bflush[n++] = w->bflush[j];
+            w->nbflush = n;
+            backend_free(b);
+            continue;
+        }
+        w->backends[k++] = b;
+    }
+    w->nbackends = k;
+}
+
 /* Rebuilds the worker's view from a new map. */
 static void worker_apply_map(struct worker *w, struct slotmap *m)
 {
@@ -87,6 +107,7 @@ static void worker_apply_map(struct worker *w, struct slotmap *m)
     for (int s = 0; s < CRC16_SLOTS; s++)
         w->view[s] = m->slot_shard[s] >= 0 ? shard_b[m->slot_shard[s]] : NULL;
     px_free(shard_b);
+    worker_sweep_backends(w, m);
     slotmap_unref(w->map);
     w->map = m;
     worker_kick_held(w);
