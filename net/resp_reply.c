@@ -168,6 +168,9 @@ int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
         case '|':
             if (!resp_str2ll(text, tlen, &n) || n < -1 || (n == -1 && t != '*' && t != '%'))
                 return PX_EPROTO;
+            /* A map or attribute holds two elements per entry; a count whose double does not
+             * fit is not a reply anyone can send (and doubling it would overflow). */
+            if ((t == '%' || t == '|') && n > INT64_MAX / 2) return PX_EPROTO;
             f->pos = (uint32_t)next;
             if (t == '%' || t == '|') n *= 2;
             if (n <= 0 && t == '|') break; /* an empty attribute describes nothing */
