@@ -28,6 +28,7 @@ struct loop {
     loop_hook_cb *before_sleep;
     void *before_sleep_ctx;
     uint64_t now_ms;
+    int in_timers; /* loop_run_timers() is calling timer callbacks */
     int stop;
     struct loop_fired fired[256];
 };
@@ -166,6 +167,9 @@ void loop_timer_start(struct loop *l, struct loop_timer *t, uint64_t delay_ms)
         l->heap = px_realloc(l->heap, l->heap_cap * sizeof(*l->heap));
     }
     t->when_ms = clock_now_ms() + delay_ms;
+    /* A timer armed by a timer callback waits for a later turn: one that re-arms itself with no
+     * delay would otherwise fire again and again until the clock ticks, starving fd events. */
+    if (l->in_timers && t->when_ms <= l->now_ms) t->when_ms = l->now_ms + 1;
     t->heap_idx = l->heap_len;
     l->heap[l->heap_len++] = t;
     heap_up(l, t->heap_idx);
@@ -173,11 +177,13 @@ void loop_timer_start(struct loop *l, struct loop_timer *t, uint64_t delay_ms)
 
 static void loop_run_timers(struct loop *l)
 {
+    l->in_timers = 1;
     while (l->heap_len > 0 && l->heap[0]->when_ms <= l->now_ms) {
         struct loop_timer *t = l->heap[0];
         loop_timer_stop(l, t);
         t->cb(l, t->ctx); /* may re-arm t or free its owner */
     }
+    l->in_timers = 0;
 }
 
 void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *ctx)
