@@ -1,0 +1,313 @@
+/*
+ * Unit tests for proxy/config: command-line flags (one dash or two, "-flag value" and
+ * "-flag=value"), defaults, durations, and the one-line error for every kind of bad value.
+ * Help and version output go to a memory stream, so the tests print nothing.
+ */
+#include "suites.h"
+
+#include "config.h"
+#include "px_errors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Parses a NULL-terminated list of flags (argv[0] is added). Output goes to *out when asked. */
+static int parse(struct config *c, const char *const *flags, char *err, size_t errlen,
+                 char **out)
+{
+    char *argv[32];
+    int argc = 0;
+    argv[argc++] = (char *)"slotproxy";
+    for (; *flags; flags++) argv[argc++] = (char *)*flags;
+    argv[argc] = NULL;
+    config_defaults(c);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    err[0] = '\0';
+    int rc = config_parse_args(c, argc, argv, err, errlen, f);
+    fclose(f);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return rc;
+}
+
+#define FLAGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+START_TEST(test_config_defaults)
+{
+    struct config c;
+    char err[256];
+    char *out = NULL;
+    ck_assert_int_eq(parse(&c, (const char *const[]){NULL}, err, sizeof(err), &out), CONFIG_OK);
+    ck_assert_str_eq(out, ""); /* nothing printed */
+    free(out);
+    ck_assert_str_eq(c.addr, "0.0.0.0:8088");
+    ck_assert_str_eq(c.listen_host, "0.0.0.0");
+    ck_assert_int_eq(c.listen_port, 8088);
+    ck_assert_str_eq(c.startup_nodes, "127.0.0.1:7001");
+    ck_assert_int_eq(c.nstartup, 1);
+    ck_assert_str_eq(c.startup[0], "127.0.0.1:7001");
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    ck_assert_int_eq(c.threads, ncpu > 0 ? (int)ncpu : 1);
+    ck_assert_uint_eq(c.connect_timeout_ms, 3000);
+    ck_assert_uint_eq(c.slots_reload_interval_ms, 3000);
+    ck_assert_uint_eq(c.failover_hold_ms, 5000);
+    ck_assert_ptr_null(c.password);
+    ck_assert_ptr_null(c.user);
+    ck_assert_int_eq(c.log_level, LOG_INFO);
+    ck_assert_ptr_null(c.log_file);
+    ck_assert_int_eq(c.tcp_keepalive_s, 300);
+    ck_assert_int_eq(c.max_redirects, 16);
+    config_free(&c);
+}
+END_TEST
+
+START_TEST(test_config_flag_forms)
+{
+    struct config c;
+    char err[256];
+    int rc = parse(&c,
+                   FLAGS("-addr", "127.0.0.1:9000", "--threads=4", "--connect-timeout", "500ms",
+                         "-slots-reload-interval=1m30s", "-failover-hold=1.5s", "--password",
+                         "secret", "-user=bob", "-tcp-keepalive=0", "-max-redirects", "5",
+                         "-log-level=debug", "--log-file", "/tmp/slotproxy.log",
+                         "-startup-nodes=127.0.0.1:7001, 127.0.0.1:7002 ,[::1]:7003"),
+                   err, sizeof(err), NULL);
+    ck_assert_msg(rc == CONFIG_OK, "%s", err);
+    ck_assert_str_eq(c.addr, "127.0.0.1:9000");
+    ck_assert_str_eq(c.listen_host, "127.0.0.1");
+    ck_assert_int_eq(c.listen_port, 9000);
+    ck_assert_int_eq(c.threads, 4);
+    ck_assert_uint_eq(c.connect_timeout_ms, 500);
+    ck_assert_uint_eq(c.slots_reload_interval_ms, 90000);
+    ck_assert_uint_eq(c.failover_hold_ms, 1500);
+    ck_assert_str_eq(c.password, "secret");
+    ck_assert_str_eq(c.user, "bob");
+    ck_assert_int_eq(c.tcp_keepalive_s, 0);
+    ck_assert_int_eq(c.max_redirects, 5);
+    ck_assert_int_eq(c.log_level, LOG_DEBUG);
+    ck_assert_str_eq(c.log_file, "/tmp/slotproxy.log");
+    ck_assert_int_eq(c.nstartup, 3);
+    ck_assert_str_eq(c.startup[0], "127.0.0.1:7001");
+    ck_assert_str_eq(c.startup[1], "127.0.0.1:7002");
+    ck_assert_str_eq(c.startup[2], "[::1]:7003");
+    ck_assert_str_eq(c.startup_nodes, "127.0.0.1:7001, 127.0.0.1:7002 ,[::1]:7003");
+    config_free(&c);
+
+    /* A port alone listens on every address; an IPv6 host in brackets; the last flag wins;
+     * a value may itself contain '='; an empty string value clears a string option. */
+    rc = parse(&c,
+               FLAGS("-addr=7777", "--addr", "[::1]:6000", "-password=a=b", "-log-file=",
+                     "-threads", "2", "-threads=3", "-log-level=WARNING"),
+               err, sizeof(err), NULL);
+    ck_assert_msg(rc == CONFIG_OK, "%s", err);
+    ck_assert_str_eq(c.addr, "[::1]:6000");
+    ck_assert_str_eq(c.listen_host, "::1");
+    ck_assert_int_eq(c.listen_port, 6000);
+    ck_assert_str_eq(c.password, "a=b");
+    ck_assert_ptr_null(c.log_file);
+    ck_assert_int_eq(c.threads, 3);
+    ck_assert_int_eq(c.log_level, LOG_WARN);
+    config_free(&c);
+
+    rc = parse(&c, FLAGS("-addr=7777"), err, sizeof(err), NULL);
+    ck_assert_int_eq(rc, CONFIG_OK);
+    ck_assert_str_eq(c.listen_host, "0.0.0.0");
+    ck_assert_int_eq(c.listen_port, 7777);
+    config_free(&c);
+}
+END_TEST
+
+START_TEST(test_config_durations)
+{
+    static const struct {
+        const char *s;
+        uint64_t ms;
+    } good[] = {
+        {"0", 0},           {"3s", 3000},        {"500ms", 500},        {"1m30s", 90000},
+        {"1.5s", 1500},     {"1h", 3600000},     {"2h45m", 9900000},    {"0s", 0},
+        {"0ms", 0},         {".5s", 500},        {"1m0.5s", 60500},     {"250ms1s", 1250},
+        {"1500us", 2},      {"1us", 1},          {"1ns", 1},            {"999999ns", 1},
+        {"0.4ms", 1},       {"10.0s", 10000},    {"00s", 0},            {"1h1h", 7200000},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        uint64_t ms = 12345;
+        int rc = config_parse_duration(good[i].s, &ms);
+        ck_assert_msg(rc == 0, "\"%s\" rejected", good[i].s);
+        ck_assert_msg(ms == good[i].ms, "\"%s\": %llu ms, want %llu", good[i].s,
+                      (unsigned long long)ms, (unsigned long long)good[i].ms);
+    }
+    static const char *const bad[] = {
+        "",    "3",    "s",     "ms",     "3x",    "-3s",   "+3s",    "3 s",   " 3s",
+        "3s ", "3S",   "3sec",  "1..5s",  "inf",   "nan",   "3s-1s",  "1m30",  "1.5",
+        ".s",  "3ms5", "1e400s", "9999999999999h",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t ms = 12345;
+        ck_assert_msg(config_parse_duration(bad[i], &ms) == PX_EINVAL, "\"%s\" accepted (%llu)",
+                      bad[i], (unsigned long long)ms);
+        ck_assert_uint_eq(ms, 12345); /* untouched on error */
+    }
+}
+END_TEST
+
+/* A bad command line and the exact one-line message it must give. */
+struct bad_case {
+    const char *flags[4];
+    const char *msg;
+};
+
+static const struct bad_case bad_cases[] = {
+    {{"-threads=0"}, "invalid value \"0\" for flag -threads: expected an integer from 1 to 1024"},
+    {{"-threads=1025"},
+     "invalid value \"1025\" for flag -threads: expected an integer from 1 to 1024"},
+    {{"--threads", "abc"},
+     "invalid value \"abc\" for flag -threads: expected an integer from 1 to 1024"},
+    {{"-threads="}, "invalid value \"\" for flag -threads: expected an integer from 1 to 1024"},
+    {{"-threads=1.5"},
+     "invalid value \"1.5\" for flag -threads: expected an integer from 1 to 1024"},
+    {{"-threads=99999999999999999999"},
+     "invalid value \"99999999999999999999\" for flag -threads: expected an integer from 1 to "
+     "1024"},
+    {{"-tcp-keepalive=-1"},
+     "invalid value \"-1\" for flag -tcp-keepalive: expected an integer from 0 to 86400"},
+    {{"-max-redirects=0"},
+     "invalid value \"0\" for flag -max-redirects: expected an integer from 1 to 1000"},
+    {{"-connect-timeout=3"},
+     "invalid value \"3\" for flag -connect-timeout: expected a duration such as 3s or 500ms"},
+    {{"--failover-hold", "soon"},
+     "invalid value \"soon\" for flag -failover-hold: expected a duration such as 3s or 500ms"},
+    {{"-slots-reload-interval=-1s"},
+     "invalid value \"-1s\" for flag -slots-reload-interval: expected a duration such as 3s or "
+     "500ms"},
+    {{"-addr=nohost"}, "invalid value \"nohost\" for flag -addr: expected host:port"},
+    {{"-addr=1.2.3.4:0"}, "invalid value \"1.2.3.4:0\" for flag -addr: expected host:port"},
+    {{"-addr=1.2.3.4:65536"},
+     "invalid value \"1.2.3.4:65536\" for flag -addr: expected host:port"},
+    {{"-addr=1.2.3.4:"}, "invalid value \"1.2.3.4:\" for flag -addr: expected host:port"},
+    {{"-addr=::1:80"}, "invalid value \"::1:80\" for flag -addr: expected host:port"},
+    {{"-startup-nodes="},
+     "invalid value \"\" for flag -startup-nodes: expected host:port[,host:port...]"},
+    {{"-startup-nodes", " , ,"},
+     "invalid value \" , ,\" for flag -startup-nodes: expected host:port[,host:port...]"},
+    {{"-startup-nodes=127.0.0.1:7001,nohost"},
+     "invalid value \"127.0.0.1:7001,nohost\" for flag -startup-nodes: expected "
+     "host:port[,host:port...]"},
+    {{"-startup-nodes=:7001"},
+     "invalid value \":7001\" for flag -startup-nodes: expected host:port[,host:port...]"},
+    {{"-log-level=loud"},
+     "invalid value \"loud\" for flag -log-level: expected debug, info, warn or error"},
+    {{"-nope"}, "unknown flag -nope (see --help)"},
+    {{"--nope=1"}, "unknown flag -nope (see --help)"},
+    {{"-Threads=2"}, "unknown flag -Threads (see --help)"},
+    {{"-threads"}, "flag -threads needs a value"},
+    {{"-threads=2", "--log-level"}, "flag -log-level needs a value"},
+    {{"foo"}, "unexpected argument \"foo\" (flags start with -; see --help)"},
+    {{"-"}, "unexpected argument \"-\" (flags start with -; see --help)"},
+    {{"-threads", "2", "extra"}, "unexpected argument \"extra\" (flags start with -; see --help)"},
+    {{"-user=bob"}, "flag -user needs -password as well"},
+};
+
+START_TEST(test_config_bad_values)
+{
+    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        const struct bad_case *b = &bad_cases[i];
+        const char *flags[5] = {0};
+        for (int k = 0; k < 4 && b->flags[k]; k++) flags[k] = b->flags[k];
+        struct config c;
+        char err[512];
+        char *out = NULL;
+        int rc = parse(&c, flags, err, sizeof(err), &out);
+        ck_assert_msg(rc == PX_EINVAL, "case %zu (%s): rc %d", i, b->flags[0], rc);
+        ck_assert_msg(strcmp(err, b->msg) == 0, "case %zu: message\n  \"%s\"\nwant\n  \"%s\"", i,
+                      err, b->msg);
+        ck_assert_ptr_null(strchr(err, '\n'));
+        ck_assert_str_eq(out, "");
+        free(out);
+        config_free(&c);
+    }
+}
+END_TEST
+
+START_TEST(test_config_help_and_version)
+{
+    static const char *const help_forms[] = {"-h", "--h", "-help", "--help"};
+    for (size_t i = 0; i < sizeof(help_forms) / sizeof(help_forms[0]); i++) {
+        struct config c;
+        char err[256];
+        char *out = NULL;
+        /* Help wins over a bad flag after it, but not over one before it. */
+        ck_assert_int_eq(parse(&c, FLAGS(help_forms[i], "-nope"), err, sizeof(err), &out),
+                         CONFIG_EXIT_OK);
+        ck_assert_str_eq(err, "");
+        ck_assert_ptr_nonnull(strstr(out, "Usage: slotproxy [flags]"));
+        static const char *const names[] = {
+            "-addr",     "-startup-nodes", "-threads",        "-connect-timeout",
+            "-slots-reload-interval",      "-failover-hold",  "-password",
+            "-user",     "-tcp-keepalive", "-max-redirects",  "-log-level",
+            "-log-file", "-version",
+        };
+        for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+            ck_assert_msg(strstr(out, names[k]) != NULL, "help does not mention %s", names[k]);
+        ck_assert_ptr_nonnull(strstr(out, "(default 3s)"));
+        free(out);
+        config_free(&c);
+    }
+    struct config c;
+    char err[256];
+    char *out = NULL;
+    ck_assert_int_eq(parse(&c, FLAGS("-nope", "-h"), err, sizeof(err), &out), PX_EINVAL);
+    ck_assert_str_eq(out, "");
+    free(out);
+    config_free(&c);
+    static const char *const version_forms[] = {"-version", "--version"};
+    for (size_t i = 0; i < 2; i++) {
+        out = NULL;
+        ck_assert_int_eq(parse(&c, FLAGS("-threads=2", version_forms[i]), err, sizeof(err), &out),
+                         CONFIG_EXIT_OK);
+        ck_assert_str_eq(out, "slotproxy " PX_VERSION "\n");
+        free(out);
+        config_free(&c);
+    }
+}
+END_TEST
+
+/* Run only with PX_UNIT_KNOWN_BUGS=1: expectations the code does not meet yet (see the report
+ * that added them). */
+START_TEST(test_config_known_bug_durations)
+{
+    /* Go's time.ParseDuration, which the parser follows, has no exponents or hex floats, but
+     * strtod reads them: "1e3s" is taken as 1000 seconds and "0x10s" as 16 seconds. */
+    static const char *const bad[] = {"1e3s", "0x10s", "1E1ms", "0x1p4s"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t ms = 0;
+        ck_assert_msg(config_parse_duration(bad[i], &ms) == PX_EINVAL, "\"%s\" accepted as %llu ms",
+                      bad[i], (unsigned long long)ms);
+    }
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, test_config_defaults);
+    tcase_add_test(tc, test_config_flag_forms);
+    tcase_add_test(tc, test_config_durations);
+    tcase_add_test(tc, test_config_bad_values);
+    tcase_add_test(tc, test_config_help_and_version);
+    suite_add_tcase(s, tc);
+    const char *kb = getenv("PX_UNIT_KNOWN_BUGS");
+    if (kb && *kb == '1') {
+        TCase *bugs = tcase_create("config_known_bugs");
+        tcase_add_test(bugs, test_config_known_bug_durations);
+        suite_add_tcase(s, bugs);
+    }
+    return s;
+}
