@@ -128,6 +128,7 @@ static void push_arg(struct resp_req_parser *p, uint32_t off, uint32_t len)
 
 static void inl_put(struct resp_req_parser *p, const char *s, size_t n)
 {
+    if (n == 0) return; /* s may be NULL then (an empty inline argument), and memcpy forbids it */
     if (p->inl_len + n > p->inl_cap) {
         size_t cap = p->inl_cap ? p->inl_cap : 256;
         while (cap < p->inl_len + n) cap *= 2;
