@@ -206,6 +206,21 @@ START_TEST(test_buf_make_room)
 }
 END_TEST
 
+START_TEST(test_buf_read_want)
+{
+    /* Room to ask for before a read: at least the minimum, what the parser needs when that is
+     * modest, but never more than the partial message already holds (it at most doubles). */
+    ck_assert_uint_eq(buf_read_want(0, 0, 4096), 4096);
+    ck_assert_uint_eq(buf_read_want(100, 0, 4096), 4096);
+    ck_assert_uint_eq(buf_read_want(5000, 10000, 4096), 5000);
+    ck_assert_uint_eq(buf_read_want(20000, 10000, 4096), 10000);
+    /* A peer announcing a 1 GB bulk gets no 1 GB buffer up front. */
+    ck_assert_uint_eq(buf_read_want(1000000000, 100, 4096), 4096);
+    ck_assert_uint_eq(buf_read_want(1000000000, 1000000, 4096), 1000000);
+    ck_assert_uint_eq(buf_read_want(1000000000, 999999999, 4096), 999999999);
+}
+END_TEST
+
 /* Reads everything currently available from a non-blocking fd, appending to out. */
 static size_t drain(int fd, char *out, size_t off, size_t max)
 {
@@ -514,6 +529,7 @@ Suite *buf_suite(void)
     tcase_add_test(tc, test_buf_pool_get_put);
     tcase_add_test(tc, test_buf_pool_bound_and_trim);
     tcase_add_test(tc, test_buf_make_room);
+    tcase_add_test(tc, test_buf_read_want);
     tcase_add_test(tc, test_obuf_append_coalesces);
     tcase_add_test(tc, test_obuf_write_partial_pipe);
     tcase_add_test(tc, test_obuf_write_socketpair_random);
