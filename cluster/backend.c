@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BACKOFF_MIN_MS 10
-#define BACKOFF_MAX_MS 1000
-#define BACKEND_READ_MIN 4096
+#define BACKOFF_MIN_MS          10
+#define BACKOFF_MAX_MS          1000
+#define BACKEND_READ_MIN        4096
 #define BACKEND_READS_PER_EVENT 4
 
 enum entry_kind { ENTRY_REQ = 0, ENTRY_AUTH, ENTRY_ASKING, ENTRY_READONLY };
@@ -61,8 +61,7 @@ static void backend_on_event(struct loop *l, int fd, int mask, void *ctx);
 static void backend_on_timer(struct loop *l, void *ctx);
 
 struct backend *backend_create(struct loop *l, struct buf_pool *pool, const struct backend_ops *ops,
-                               void *ctx, const struct backend_opts *opts, const char *ip,
-                               int port)
+                               void *ctx, const struct backend_opts *opts, const char *ip, int port)
 {
     struct backend *b = px_calloc(1, sizeof(*b));
     b->loop = l;
@@ -129,8 +128,10 @@ static void backend_fail(struct backend *b, const char *err)
         loop_del(b->loop, b->fd);
         close(b->fd);
         b->fd = -1;
-        if (was_up) b->stats.disconnects++;
-        else b->stats.connect_failures++;
+        if (was_up)
+            b->stats.disconnects++;
+        else
+            b->stats.connect_failures++;
     }
     loop_timer_stop(b->loop, &b->timer);
     obuf_reset(&b->out);
@@ -284,8 +285,8 @@ static void backend_read(struct backend *b)
         b->need = 0;
         for (;;) {
             struct resp_reply_info info;
-            int rc = resp_reply_frame(&b->framer, c->data + b->in_start, c->len - b->in_start,
-                                      &info);
+            int rc =
+                resp_reply_frame(&b->framer, c->data + b->in_start, c->len - b->in_start, &info);
             if (rc == PX_EAGAIN) {
                 b->need = info.need;
                 break;

@@ -35,16 +35,16 @@ struct backend_req {
 };
 
 enum backend_state {
-    BACKEND_IDLE = 0,   /* no connection; the next send connects */
+    BACKEND_IDLE = 0, /* no connection; the next send connects */
     BACKEND_CONNECTING,
     BACKEND_UP,
-    BACKEND_BACKOFF,    /* failed recently; sends are refused until the retry timer */
+    BACKEND_BACKOFF, /* failed recently; sends are refused until the retry timer */
 };
 
 enum backend_event {
-    BACKEND_EV_UP = 0,  /* connected */
-    BACKEND_EV_DOWN,    /* connection lost or could not be made */
-    BACKEND_EV_RETRY,   /* back-off over: sends are accepted again */
+    BACKEND_EV_UP = 0, /* connected */
+    BACKEND_EV_DOWN,   /* connection lost or could not be made */
+    BACKEND_EV_RETRY,  /* back-off over: sends are accepted again */
 };
 
 struct backend_ops {
@@ -68,7 +68,7 @@ struct backend_opts {
 };
 
 struct backend_stats {
-    uint64_t sent;        /* requests written */
+    uint64_t sent; /* requests written */
     uint64_t replies;
     uint64_t connects;
     uint64_t connect_failures;

@@ -109,8 +109,7 @@ static int node_same(const struct slotmap_node *a, const struct slotmap_node *b)
 
 int slotmap_same(const struct slotmap *a, const struct slotmap *b)
 {
-    if (a->nnodes != b->nnodes || a->nshards != b->nshards || a->covered != b->covered)
-        return 0;
+    if (a->nnodes != b->nnodes || a->nshards != b->nshards || a->covered != b->covered) return 0;
     for (int i = 0; i < a->nnodes; i++)
         if (!node_same(&a->nodes[i], &b->nodes[i])) return 0;
     for (int i = 0; i < a->nshards; i++) {

@@ -32,20 +32,20 @@ struct slotmap_node {
 };
 
 struct slotmap_shard {
-    int master;    /* index into nodes */
+    int master; /* index into nodes */
     int nreplicas;
     int *replicas; /* indices into nodes */
 };
 
 struct slotmap {
     atomic_uint refcnt;
-    uint64_t version;        /* set by the topology thread when published; grows by one */
-    uint64_t fetched_wall_us; /* when it was fetched (wall clock) */
+    uint64_t version;              /* set by the topology thread when published; grows by one */
+    uint64_t fetched_wall_us;      /* when it was fetched (wall clock) */
     char source[SLOTMAP_ADDR_MAX]; /* the node that answered */
     int nnodes, nshards;
     struct slotmap_node *nodes;
     struct slotmap_shard *shards;
-    int covered;             /* slots with an owner */
+    int covered;                     /* slots with an owner */
     int16_t slot_shard[CRC16_SLOTS]; /* shard serving each slot, -1 when none */
 };
 

@@ -82,8 +82,10 @@ struct slotmap *slots_reply_from_shards(const redisReply *r, const char *source_
                 kv_str(n, "id", id, sizeof(id));
                 kv_str(n, "health", health, sizeof(health));
                 enum slotmap_health h = SLOTMAP_ONLINE;
-                if (strcmp(health, "failed") == 0) h = SLOTMAP_FAILED;
-                else if (strcmp(health, "loading") == 0) h = SLOTMAP_LOADING;
+                if (strcmp(health, "failed") == 0)
+                    h = SLOTMAP_FAILED;
+                else if (strcmp(health, "loading") == 0)
+                    h = SLOTMAP_LOADING;
                 int idx = slotmap_add_node(m, id, ip, (int)port,
                                            is_master ? SLOTMAP_MASTER : SLOTMAP_REPLICA, h,
                                            kv_int(n, "replication-offset", 0));
@@ -115,8 +117,8 @@ struct slotmap *slots_reply_from_shards(const redisReply *r, const char *source_
 }
 
 /* A node entry of CLUSTER SLOTS: [endpoint, port, id, ...]. */
-static int slots_node(const redisReply *n, const char *source_ip, char *ip, size_t iplen,
-                      int *port, char *id, size_t idlen)
+static int slots_node(const redisReply *n, const char *source_ip, char *ip, size_t iplen, int *port,
+                      char *id, size_t idlen)
 {
     if (n->type != REDIS_REPLY_ARRAY || n->elements < 2) return -1;
     const redisReply *e = n->element[0], *p = n->element[1];

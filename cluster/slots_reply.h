@@ -18,8 +18,8 @@ struct redisReply;
  */
 struct slotmap *slots_reply_from_shards(const struct redisReply *r, const char *source_ip,
                                         char *err, size_t errlen);
-struct slotmap *slots_reply_from_slots(const struct redisReply *r, const char *source_ip,
-                                       char *err, size_t errlen);
+struct slotmap *slots_reply_from_slots(const struct redisReply *r, const char *source_ip, char *err,
+                                       size_t errlen);
 
 /* Orders nodes by address and shards by their master's address, so that two maps of the same
  * topology compare equal however the nodes listed them. Replaces *m. */

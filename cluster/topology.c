@@ -22,8 +22,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define TOPO_KNOWN_MAX 256
-#define TOPO_RETRY_MIN_MS 100   /* first retry while no map has been fetched yet */
+#define TOPO_KNOWN_MAX    256
+#define TOPO_RETRY_MIN_MS 100 /* first retry while no map has been fetched yet */
 #define TOPO_RETRY_MAX_MS 1000
 
 struct topo_addr {
@@ -254,8 +254,10 @@ static int topo_refresh(struct topology *t)
         }
         if (m->covered == 0) {
             /* A node that knows no slots (just reset, or not joined yet): keep asking. */
-            if (!fallback) fallback = m;
-            else slotmap_unref(m);
+            if (!fallback)
+                fallback = m;
+            else
+                slotmap_unref(m);
             topo_drop_conn(t);
             continue;
         }

@@ -11,7 +11,7 @@
 /* Spans shorter than this are copied into the output queue rather than referenced: copying a
  * few hundred bytes costs less than pinning a whole input chunk until the write. */
 #define OBUF_COPY_MAX 1024
-#define OBUF_IOV_MAX 128
+#define OBUF_IOV_MAX  128
 
 void buf_pool_init(struct buf_pool *p, uint32_t chunk_size, uint32_t max_free)
 {
@@ -143,11 +143,20 @@ void obuf_append(struct obuf *o, struct buf_pool *p, const void *data, size_t le
 {
     if (len == 0) return;
     struct obuf_seg *last = obuf_last(o);
-    if (o->tail && last && last->c == o->tail && last->off + last->len == o->tail->len &&
-        buf_chunk_room(o->tail) >= len) {
-        memcpy(o->tail->data + o->tail->len, data, len);
-        o->tail->len += (uint32_t)len;
-        last->len += (uint32_t)len;
+    struct buf_chunk *t = o->tail;
+    if (t && buf_chunk_room(t) >= len) {
+        memcpy(t->data + t->len, data, len);
+        if (last && last->c == t && last->off + last->len == t->len) {
+            last->len += (uint32_t)len; /* extends the last span */
+        } else {
+            /* A referenced span came in between: a new span in the same owned chunk. */
+            buf_chunk_ref(t);
+            struct obuf_seg *s = obuf_push(o);
+            s->c = t;
+            s->off = t->len;
+            s->len = (uint32_t)len;
+        }
+        t->len += (uint32_t)len;
         o->bytes += len;
         return;
     }
@@ -199,7 +208,8 @@ static void obuf_consume(struct obuf *o, size_t n)
             return;
         }
         n -= s->len;
-        if (s->c == o->tail) o->tail = NULL;
+        /* The tail chunk stays appendable while a span still holds it (refcnt > 1 here). */
+        if (s->c == o->tail && s->c->refcnt == 1) o->tail = NULL;
         buf_chunk_put(s->c);
         o->head = (o->head + 1) % o->cap;
         o->count--;

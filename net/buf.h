@@ -22,9 +22,9 @@ struct buf_pool;
 
 struct buf_chunk {
     uint32_t refcnt;
-    uint32_t cap;     /* bytes available in data[] */
-    uint32_t len;     /* bytes filled so far */
-    uint32_t pooled;  /* 1 when the chunk has the pool's standard size */
+    uint32_t cap;    /* bytes available in data[] */
+    uint32_t len;    /* bytes filled so far */
+    uint32_t pooled; /* 1 when the chunk has the pool's standard size */
     struct buf_pool *pool;
     struct buf_chunk *next; /* free-list link while pooled */
     char data[];
@@ -33,8 +33,8 @@ struct buf_chunk {
 struct buf_pool {
     struct buf_chunk *free;
     uint32_t nfree;
-    uint32_t max_free;   /* free chunks kept for reuse; the rest are released */
-    uint32_t chunk_size; /* total size of a standard chunk, header included */
+    uint32_t max_free;    /* free chunks kept for reuse; the rest are released */
+    uint32_t chunk_size;  /* total size of a standard chunk, header included */
     uint64_t chunks_live; /* chunks handed out and not yet released */
     uint64_t bytes_live;
 };

@@ -36,9 +36,9 @@ struct log_ratelimit {
 };
 int log_ratelimit_ok(struct log_ratelimit *rl, uint64_t interval_ms);
 
-#define log_debug(...)                                                                        \
-    do {                                                                                      \
-        if (log_get_level() <= LOG_DEBUG) log_write(LOG_DEBUG, __VA_ARGS__);                  \
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (log_get_level() <= LOG_DEBUG) log_write(LOG_DEBUG, __VA_ARGS__);                       \
     } while (0)
 #define log_info(...)  log_write(LOG_INFO, __VA_ARGS__)
 #define log_warn(...)  log_write(LOG_WARN, __VA_ARGS__)

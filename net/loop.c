@@ -13,8 +13,8 @@
 #include <string.h>
 
 struct loop_fd {
-    int mask;        /* events of interest */
-    int registered;  /* known to the backend */
+    int mask;       /* events of interest */
+    int registered; /* known to the backend */
     loop_fd_cb *cb;
     void *ctx;
 };

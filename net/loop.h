@@ -22,8 +22,8 @@ typedef void loop_hook_cb(struct loop *l, void *ctx);
 
 /* A timer is embedded in its owner's struct; the loop never allocates or frees it. */
 struct loop_timer {
-    uint64_t when_ms;   /* deadline on the monotonic clock */
-    uint32_t heap_idx;  /* position in the heap, or LOOP_TIMER_IDLE */
+    uint64_t when_ms;  /* deadline on the monotonic clock */
+    uint32_t heap_idx; /* position in the heap, or LOOP_TIMER_IDLE */
     loop_timer_cb *cb;
     void *ctx;
 };

@@ -8,12 +8,12 @@
 
 enum px_status {
     PX_OK = 0,
-    PX_EAGAIN = -10001, /* need more input, or would block */
-    PX_EPROTO = -10002, /* malformed protocol data */
-    PX_ENOMEM = -10003, /* allocation failed or a limit was hit */
+    PX_EAGAIN = -10001,  /* need more input, or would block */
+    PX_EPROTO = -10002,  /* malformed protocol data */
+    PX_ENOMEM = -10003,  /* allocation failed or a limit was hit */
     PX_ECLOSED = -10004, /* the peer closed the connection */
-    PX_ELIMIT = -10005, /* a configured limit was exceeded */
-    PX_EINVAL = -10006, /* invalid argument */
+    PX_ELIMIT = -10005,  /* a configured limit was exceeded */
+    PX_EINVAL = -10006,  /* invalid argument */
 };
 
 #endif

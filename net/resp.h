@@ -12,10 +12,10 @@ struct resp_span {
 };
 
 /* Redis's own limits, used as defaults. */
-#define RESP_INLINE_MAX      (64 * 1024)             /* PROTO_INLINE_MAX_SIZE */
-#define RESP_MAX_BULK_DEFAULT (512ll * 1024 * 1024)  /* proto-max-bulk-len */
-#define RESP_MAX_ARGS_DEFAULT 2147483647ll           /* INT_MAX, as Redis 7 */
-#define RESP_MAX_DEPTH       1024                    /* nesting of replies */
+#define RESP_INLINE_MAX       (64 * 1024)           /* PROTO_INLINE_MAX_SIZE */
+#define RESP_MAX_BULK_DEFAULT (512ll * 1024 * 1024) /* proto-max-bulk-len */
+#define RESP_MAX_ARGS_DEFAULT 2147483647ll          /* INT_MAX, as Redis 7 */
+#define RESP_MAX_DEPTH        1024                  /* nesting of replies */
 
 /*
  * Parses a decimal long long with Redis's string2ll rules: optional '-', no '+', no leading

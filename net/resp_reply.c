@@ -190,7 +190,9 @@ complete:
     info->line_off = f->line_off;
     info->line_len = f->line_len;
     info->err = RESP_ERRK_NONE;
-    if (f->type == '-') info->err = resp_reply_classify(buf + f->line_off, f->line_len);
-    else if (f->type == '!') info->err = RESP_ERRK_OTHER;
+    if (f->type == '-')
+        info->err = resp_reply_classify(buf + f->line_off, f->line_len);
+    else if (f->type == '!')
+        info->err = RESP_ERRK_OTHER;
     return 0;
 }

@@ -32,10 +32,10 @@ struct resp_frame_level {
 };
 
 struct resp_reply_framer {
-    uint32_t pos;        /* bytes of the current reply consumed so far */
-    int64_t bulk;        /* >= 0: inside a bulk body of this many bytes; -1 otherwise */
-    char type;           /* type byte of the top-level reply, 0 until seen */
-    uint32_t line_off;   /* top-level simple reply: its text after the type byte */
+    uint32_t pos;      /* bytes of the current reply consumed so far */
+    int64_t bulk;      /* >= 0: inside a bulk body of this many bytes; -1 otherwise */
+    char type;         /* type byte of the top-level reply, 0 until seen */
+    uint32_t line_off; /* top-level simple reply: its text after the type byte */
     uint32_t line_len;
     uint32_t depth;
     uint32_t cap;
@@ -44,11 +44,11 @@ struct resp_reply_framer {
 };
 
 struct resp_reply_info {
-    uint32_t len;   /* bytes of the complete reply */
-    uint32_t need;  /* when incomplete: at least this many more bytes are needed */
-    char type;      /* '+', '-', ':', '$', '*', '%', ... of the top-level reply */
+    uint32_t len;           /* bytes of the complete reply */
+    uint32_t need;          /* when incomplete: at least this many more bytes are needed */
+    char type;              /* '+', '-', ':', '$', '*', '%', ... of the top-level reply */
     enum resp_err_kind err; /* for '-' and '!' replies */
-    uint32_t line_off;       /* for simple top-level replies ('+', '-', ':' ...): the text */
+    uint32_t line_off;      /* for simple top-level replies ('+', '-', ':' ...): the text */
     uint32_t line_len;
 };
 

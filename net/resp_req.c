@@ -60,7 +60,8 @@ int resp_ll2str(char *buf, long long v)
 {
     char tmp[24];
     int n = 0;
-    unsigned long long u = v < 0 ? (unsigned long long)0 - (unsigned long long)v : (unsigned long long)v;
+    unsigned long long u =
+        v < 0 ? (unsigned long long)0 - (unsigned long long)v : (unsigned long long)v;
     do {
         tmp[n++] = (char)('0' + u % 10);
         u /= 10;
@@ -70,6 +71,16 @@ int resp_ll2str(char *buf, long long v)
     while (n) buf[len++] = tmp[--n];
     buf[len] = '\0';
     return len;
+}
+
+/* Finds c in [p, p+n) the way Redis's strchr() over its query buffer does: a NUL byte before c
+ * ends the search, so Redis keeps waiting for a line end it will never see (and, past the size
+ * limit, reports a too-big line). Returns NULL in both cases. */
+static const char *find_line_end(const char *p, size_t n, char c)
+{
+    const char *e = memchr(p, c, n);
+    if (!e) return NULL;
+    return memchr(p, '\0', (size_t)(e - p)) ? NULL : e;
 }
 
 void resp_req_limits_default(struct resp_req_limits *lim)
@@ -253,7 +264,7 @@ static int split_args(const char *s, size_t n, struct split_out *o)
 static int parse_inline(struct resp_req_parser *p, const char *buf, size_t len,
                         const struct resp_req_limits *lim, struct resp_req_result *res)
 {
-    const char *nl = memchr(buf, '\n', len);
+    const char *nl = find_line_end(buf, len, '\n');
     if (!nl) {
         if (len > lim->inline_max) {
             res->err = RESP_REQ_ERR_INLINE_TOO_BIG;
@@ -304,7 +315,7 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
             return PX_EAGAIN;
         }
         if (buf[0] != '*') return parse_inline(p, buf, len, lim, res);
-        const char *cr = memchr(buf, '\r', len);
+        const char *cr = find_line_end(buf, len, '\r');
         if (!cr) {
             if (len > lim->inline_max) {
                 res->err = RESP_REQ_ERR_MBULK_TOO_BIG;
@@ -336,7 +347,7 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
     while ((long long)p->argc < p->nargs) {
         size_t pos = p->pos;
         if (p->bulk < 0) {
-            const char *cr = memchr(buf + pos, '\r', len - pos);
+            const char *cr = find_line_end(buf + pos, len - pos, '\r');
             if (!cr) {
                 if (len - pos > lim->inline_max) {
                     res->err = RESP_REQ_ERR_BULK_TOO_BIG;
@@ -396,7 +407,6 @@ int resp_req_strerror(const struct resp_req_result *res, char *out, size_t outle
         /* Redis turns CR and LF in error messages into spaces, so the reply stays one line. */
         return snprintf(out, outlen, "Protocol error: expected '$', got '%c'",
                         (res->bad_char == '\r' || res->bad_char == '\n') ? ' ' : res->bad_char);
-    default:
-        return snprintf(out, outlen, "Protocol error");
+    default: return snprintf(out, outlen, "Protocol error");
     }
 }

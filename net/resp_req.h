@@ -18,9 +18,9 @@
 #include <stdint.h>
 
 struct resp_req_limits {
-    long long max_bulk;   /* longest argument (proto-max-bulk-len) */
-    long long max_args;   /* most arguments in one multibulk request */
-    uint32_t inline_max;  /* longest inline line / length header */
+    long long max_bulk;  /* longest argument (proto-max-bulk-len) */
+    long long max_args;  /* most arguments in one multibulk request */
+    uint32_t inline_max; /* longest inline line / length header */
 };
 
 enum resp_req_error {
@@ -35,9 +35,9 @@ enum resp_req_error {
 };
 
 struct resp_req_parser {
-    uint32_t pos;       /* bytes of the current request consumed so far */
-    long long nargs;    /* declared argument count, 0 before the header */
-    long long bulk;     /* length of the argument being read, -1 before its header */
+    uint32_t pos;    /* bytes of the current request consumed so far */
+    long long nargs; /* declared argument count, 0 before the header */
+    long long bulk;  /* length of the argument being read, -1 before its header */
     struct resp_span *argv;
     uint32_t argc, argv_cap;
     /* Inline requests are re-encoded here. */
@@ -46,11 +46,11 @@ struct resp_req_parser {
 };
 
 struct resp_req_result {
-    uint32_t len;      /* bytes of buf the request occupies (valid when complete) */
-    uint32_t need;     /* when incomplete: at least this many more bytes are needed */
-    int is_inline;     /* spans point into parser->inl rather than buf */
+    uint32_t len;  /* bytes of buf the request occupies (valid when complete) */
+    uint32_t need; /* when incomplete: at least this many more bytes are needed */
+    int is_inline; /* spans point into parser->inl rather than buf */
     enum resp_req_error err;
-    char bad_char;     /* for RESP_REQ_ERR_EXPECTED_DOLLAR */
+    char bad_char; /* for RESP_REQ_ERR_EXPECTED_DOLLAR */
 };
 
 void resp_req_init(struct resp_req_parser *p);

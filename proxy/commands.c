@@ -20,8 +20,8 @@ static uint32_t nentries;
 static const struct cmd_entry *hash_tab[CMD_HASH_SIZE];
 
 /* Texts after "-ERR '<name>' ". */
-#define NOT_YET "is not supported by this version of slotproxy"
-#define ONE_NODE "cannot be used through slotproxy: it administers a single node"
+#define NOT_YET     "is not supported by this version of slotproxy"
+#define ONE_NODE    "cannot be used through slotproxy: it administers a single node"
 #define REPLICATION "cannot be used through slotproxy: it is part of the replication protocol"
 
 struct overlay {
@@ -71,12 +71,14 @@ static const struct overlay overlays[] = {
     {"wait", ROUTE_UNSUPPORTED, 0, NOT_YET},
     {"lastsave", ROUTE_UNSUPPORTED, 0, NOT_YET},
     /* Cannot work through a proxy. */
-    {"monitor", ROUTE_UNSUPPORTED, 0, "cannot be used through slotproxy: it streams one node's "
-                                      "commands on the connection"},
+    {"monitor", ROUTE_UNSUPPORTED, 0,
+     "cannot be used through slotproxy: it streams one node's "
+     "commands on the connection"},
     {"sync", ROUTE_UNSUPPORTED, 0, REPLICATION},
     {"psync", ROUTE_UNSUPPORTED, 0, REPLICATION},
     {"replconf", ROUTE_UNSUPPORTED, 0, REPLICATION},
-    {"move", ROUTE_UNSUPPORTED, 0, "cannot be used in cluster mode: it needs more than one database"},
+    {"move", ROUTE_UNSUPPORTED, 0,
+     "cannot be used in cluster mode: it needs more than one database"},
     {"swapdb", ROUTE_UNSUPPORTED, 0,
      "cannot be used in cluster mode: it needs more than one database"},
     {"migrate", ROUTE_UNSUPPORTED, 0, ONE_NODE},
@@ -172,13 +174,15 @@ void commands_init(void)
 
 const struct cmd_entry *commands_lookup(const char *name, size_t len)
 {
+    /* A NUL inside the name would let strncasecmp stop early on both sides and compare a name
+     * with the shorter one in the table: no command has one, so it is simply unknown. */
+    if (memchr(name, '\0', len)) return NULL;
     uint32_t h = name_hash(name, len) & (CMD_HASH_SIZE - 1);
     for (;;) {
         const struct cmd_entry *e = hash_tab[h];
         if (!e) return NULL;
         const char *n = e->cmd->name;
-        if (strncasecmp(n, name, len) == 0 && n[len] == '\0' && !memchr(name, '\0', len))
-            return e;
+        if (strncasecmp(n, name, len) == 0 && n[len] == '\0') return e;
         h = (h + 1) & (CMD_HASH_SIZE - 1);
     }
 }

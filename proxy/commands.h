@@ -70,10 +70,10 @@ enum keyspec_begin { KS_BEGIN_INVALID = 0, KS_BEGIN_INDEX, KS_BEGIN_KEYWORD, KS_
 enum keyspec_find { KS_FIND_INVALID = 0, KS_FIND_RANGE, KS_FIND_KEYNUM, KS_FIND_UNKNOWN };
 
 struct keyspec {
-    uint8_t begin;      /* enum keyspec_begin */
-    uint8_t find;       /* enum keyspec_find */
-    uint16_t flags;     /* KSF_* */
-    int16_t bs_pos;     /* index: argument position; keyword: where the search starts */
+    uint8_t begin;  /* enum keyspec_begin */
+    uint8_t find;   /* enum keyspec_find */
+    uint16_t flags; /* KSF_* */
+    int16_t bs_pos; /* index: argument position; keyword: where the search starts */
     const char *keyword;
     /* range: lastkey, keystep, limit; keynum: keynumidx, firstkey, keystep */
     int16_t fk[3];
@@ -81,16 +81,16 @@ struct keyspec {
 
 /* How the proxy handles a command (the overlay in commands.c). */
 enum cmd_route {
-    ROUTE_FORWARD = 0,  /* by its keys to the slot's master; keyless: any master */
-    ROUTE_LOCAL,        /* answered by the proxy (handler in local.c) */
-    ROUTE_UNSUPPORTED,  /* refused with the overlay's reason */
+    ROUTE_FORWARD = 0, /* by its keys to the slot's master; keyless: any master */
+    ROUTE_LOCAL,       /* answered by the proxy (handler in local.c) */
+    ROUTE_UNSUPPORTED, /* refused with the overlay's reason */
 };
 
 struct command {
-    const char *name;     /* lower case; "config|get" for a subcommand */
+    const char *name; /* lower case; "config|get" for a subcommand */
     int16_t arity;
-    uint32_t flags;       /* CMD_* */
-    uint32_t tips;        /* CMD_TIP_*, CMD_REQ_*, CMD_RESP_* */
+    uint32_t flags; /* CMD_* */
+    uint32_t tips;  /* CMD_TIP_*, CMD_REQ_*, CMD_RESP_* */
     uint8_t nkeyspecs;
     uint8_t nsubs;
     const struct keyspec *keyspecs;
@@ -106,12 +106,12 @@ extern const char command_table_source[];
 struct cmd_entry {
     const struct command *cmd;
     enum cmd_route route;
-    int local_id;             /* for ROUTE_LOCAL: which handler */
-    const char *unsupported;  /* for ROUTE_UNSUPPORTED: the error text */
-    int blocking_arg;         /* blocking only when this keyword is present (XREAD BLOCK) */
+    int local_id;            /* for ROUTE_LOCAL: which handler */
+    const char *unsupported; /* for ROUTE_UNSUPPORTED: the error text */
+    int blocking_arg;        /* blocking only when this keyword is present (XREAD BLOCK) */
     const struct cmd_entry *subs;
     uint32_t nsubs;
-    uint32_t id;              /* dense index for statistics */
+    uint32_t id; /* dense index for statistics */
 };
 
 /* Builds the lookup structures. Call once at startup, before any worker runs. */

@@ -92,12 +92,19 @@ int config_parse_duration(const char *s, uint64_t *ms)
     double total = 0;
     const char *p = s;
     while (*p) {
-        char *end;
-        if (!(*p >= '0' && *p <= '9') && *p != '.') return PX_EINVAL;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (errno || end == p || v < 0) return PX_EINVAL;
-        p = end;
+        /* digits, optionally with a fraction: no sign, exponent or hex, as in Go */
+        const char *start = p;
+        double v = 0, scale = 0;
+        for (; *p >= '0' && *p <= '9'; p++) v = v * 10 + (*p - '0');
+        if (*p == '.') {
+            p++;
+            scale = 1;
+            for (; *p >= '0' && *p <= '9'; p++) {
+                scale /= 10;
+                v += (*p - '0') * scale;
+            }
+        }
+        if (p == start || (p - start == 1 && *start == '.')) return PX_EINVAL;
         double unit;
         if (strncmp(p, "ms", 2) == 0) {
             unit = 1;
@@ -186,8 +193,8 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         long long n = strtoll(v, &end, 10);
         if (errno || !*v || *end || n < o->min || n > o->max) {
             snprintf(err, errlen,
-                     "invalid value \"%s\" for flag -%s: expected an integer from %lld to %lld",
-                     v, o->name, o->min, o->max);
+                     "invalid value \"%s\" for flag -%s: expected an integer from %lld to %lld", v,
+                     o->name, o->min, o->max);
             return PX_EINVAL;
         }
         *(int *)(base + o->off) = (int)n;
@@ -227,8 +234,9 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
 
 static void print_help(FILE *out)
 {
-    fprintf(out, "slotproxy %s: a Redis Cluster proxy.\n\nUsage: slotproxy [flags]\n\n"
-                 "Flags (one dash or two; -flag value or -flag=value):\n",
+    fprintf(out,
+            "slotproxy %s: a Redis Cluster proxy.\n\nUsage: slotproxy [flags]\n\n"
+            "Flags (one dash or two; -flag value or -flag=value):\n",
             PX_VERSION);
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &opts[i];
@@ -240,8 +248,7 @@ static void print_help(FILE *out)
             "print the version and exit");
 }
 
-int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen,
-                      void *outp)
+int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen, void *outp)
 {
     FILE *out = outp ? outp : stdout;
     if (!c->startup) parse_nodes(c, "127.0.0.1:7001");

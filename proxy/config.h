@@ -16,14 +16,14 @@ struct config {
     char addr[SOCK_HOST_MAX + 8]; /* -addr, "host:port" */
     char listen_host[SOCK_HOST_MAX];
     int listen_port;
-    char *startup_nodes;          /* -startup-nodes, comma-separated */
-    char **startup;               /* split */
+    char *startup_nodes; /* -startup-nodes, comma-separated */
+    char **startup;      /* split */
     int nstartup;
     int threads;
     uint64_t connect_timeout_ms;
     uint64_t slots_reload_interval_ms;
     uint64_t failover_hold_ms;
-    char *password;               /* AUTH to the backends */
+    char *password; /* AUTH to the backends */
     char *user;
     enum log_level log_level;
     char *log_file;

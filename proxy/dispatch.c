@@ -30,7 +30,7 @@
 #define RETRY_BACKOFF_MIN_MS 5
 #define RETRY_BACKOFF_MAX_MS 200
 
-#define REQ_OF(breq) ((struct request *)((char *)(breq) - offsetof(struct request, breq)))
+#define REQ_OF(breq) ((struct request *)((char *)(breq)-offsetof(struct request, breq)))
 
 static void reply_sbuf(struct worker *w, struct request *r)
 {
@@ -38,11 +38,11 @@ static void reply_sbuf(struct worker *w, struct request *r)
 }
 
 /* Answers r with an error built by fn into the worker's scratch buffer. */
-#define REPLY_ERROR(w, r, call)                                                                \
-    do {                                                                                       \
-        sbuf_clear(&(w)->scratch);                                                             \
-        call;                                                                                  \
-        reply_sbuf((w), (r));                                                                  \
+#define REPLY_ERROR(w, r, call)                                                                    \
+    do {                                                                                           \
+        sbuf_clear(&(w)->scratch);                                                                 \
+        call;                                                                                      \
+        reply_sbuf((w), (r));                                                                      \
     } while (0)
 
 /* 1 when argument word appears among r's arguments (case-insensitive). */
@@ -77,9 +77,7 @@ void dispatch_request(struct worker *w, struct request *r)
     }
     r->cmd = e;
     switch (e->route) {
-    case ROUTE_LOCAL:
-        local_handle(w, r);
-        return;
+    case ROUTE_LOCAL: local_handle(w, r); return;
     case ROUTE_UNSUPPORTED:
         REPLY_ERROR(w, r, errors_unsupported(&w->scratch, c->name, e->unsupported));
         return;
@@ -178,9 +176,8 @@ static int retry_later(struct worker *w, struct request *r)
     return 1;
 }
 
-static void on_redirect(struct worker *w, struct request *r, struct backend *from,
-                        const char *text, uint32_t len, int ask, struct buf_chunk *c,
-                        uint32_t off, uint32_t rlen)
+static void on_redirect(struct worker *w, struct request *r, struct backend *from, const char *text,
+                        uint32_t len, int ask, struct buf_chunk *c, uint32_t off, uint32_t rlen)
 {
     struct redirect rd;
     if (redirect_parse(text, len, backend_ip(from), &rd) < 0) {
@@ -204,8 +201,8 @@ static void on_redirect(struct worker *w, struct request *r, struct backend *fro
     send_to(w, r, to);
 }
 
-static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chunk *c,
-                     uint32_t off, const struct resp_reply_info *info, void *ctx)
+static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chunk *c, uint32_t off,
+                     const struct resp_reply_info *info, void *ctx)
 {
     struct worker *w = ctx;
     struct request *r = REQ_OF(breq);

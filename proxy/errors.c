@@ -41,8 +41,8 @@ void errors_unknown_subcommand(struct sbuf *s, const char *base, const struct re
     cmd[nl] = '\0';
     size_t sl = c_len(base + argv[1].off, argv[1].len);
     if (sl > 128) sl = 128;
-    resp_write_errorf(s, "ERR unknown subcommand '%.*s'. Try %s HELP.", (int)sl,
-                      base + argv[1].off, cmd);
+    resp_write_errorf(s, "ERR unknown subcommand '%.*s'. Try %s HELP.", (int)sl, base + argv[1].off,
+                      cmd);
 }
 
 void errors_wrong_arity(struct sbuf *s, const char *fullname)

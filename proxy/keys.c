@@ -73,8 +73,7 @@ int keys_find(const struct command *cmd, const char *base, const struct resp_spa
     if (cmd->nkeyspecs == 0) return 0;
     int has_unknown = 0;
     for (uint32_t j = 0; j < cmd->nkeyspecs; j++)
-        if (cmd->keyspecs[j].begin == KS_BEGIN_UNKNOWN ||
-            cmd->keyspecs[j].find == KS_FIND_UNKNOWN)
+        if (cmd->keyspecs[j].begin == KS_BEGIN_UNKNOWN || cmd->keyspecs[j].find == KS_FIND_UNKNOWN)
             has_unknown = 1;
     if (has_unknown) return sort_keys(cmd, base, argv, argc, out);
 
@@ -110,8 +109,9 @@ int keys_find(const struct command *cmd, const char *base, const struct resp_spa
             int idx = first + ks->fk[0];
             long long numkeys;
             if (idx >= (int)argc) goto invalid;
-            if (!resp_str2ll(base + argv[idx].off, argv[idx].len, &numkeys) || numkeys < 0)
-                goto invalid;
+            if (!resp_str2ll(base + argv[idx].off, argv[idx].len, &numkeys) || numkeys < 0 ||
+                numkeys > (long long)argc)
+                goto invalid; /* (more keys than arguments cannot fit either) */
             first += ks->fk[1];
             last = first + (int)numkeys - 1;
             if (numkeys == 0) continue;

@@ -31,8 +31,8 @@ int keys_find(const struct command *cmd, const char *base, const struct resp_spa
               uint32_t argc, struct keys_result *out);
 
 enum keys_slot_result {
-    KEYS_SLOT_NONE = -1,     /* no keys */
-    KEYS_SLOT_CROSS = -2,    /* keys in different slots */
+    KEYS_SLOT_NONE = -1,  /* no keys */
+    KEYS_SLOT_CROSS = -2, /* keys in different slots */
 };
 
 /* The one slot all the keys share, or KEYS_SLOT_NONE / KEYS_SLOT_CROSS. */

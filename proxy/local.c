@@ -19,9 +19,7 @@ void local_handle(struct worker *w, struct request *r)
         else
             resp_write_errorf(sb, "ERR wrong number of arguments for 'ping' command");
         break;
-    case LOCAL_ECHO:
-        resp_write_bulk(sb, request_arg(r, 1), r->argv[1].len);
-        break;
+    case LOCAL_ECHO: resp_write_bulk(sb, request_arg(r, 1), r->argv[1].len); break;
     case LOCAL_QUIT:
         resp_write_simple(sb, "OK");
         if (r->sess) r->sess->flags |= SESS_CLOSE_AFTER;

@@ -37,8 +37,7 @@ void request_put(struct worker *w, struct request *r)
     }
 }
 
-void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t argc,
-                      uint32_t base)
+void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t argc, uint32_t base)
 {
     if (argc > REQ_ARGV_INLINE) r->argv = px_malloc(argc * sizeof(*argv));
     for (uint32_t i = 0; i < argc; i++) {

@@ -31,17 +31,17 @@ enum req_hold {
 };
 
 struct request {
-    struct backend_req breq;  /* the request's bytes; breq.chunk is referenced */
-    struct session *sess;     /* NULL once the client is gone */
-    struct request *next;     /* the session's queue, in arrival order */
-    struct request *hnext;    /* the worker's held list */
+    struct backend_req breq; /* the request's bytes; breq.chunk is referenced */
+    struct session *sess;    /* NULL once the client is gone */
+    struct request *next;    /* the session's queue, in arrival order */
+    struct request *hnext;   /* the worker's held list */
     const struct cmd_entry *cmd;
-    struct resp_span *argv;   /* offsets into breq.chunk->data */
+    struct resp_span *argv; /* offsets into breq.chunk->data */
     uint32_t argc;
-    int slot;                 /* -1: no key, any master */
-    uint8_t state;            /* enum req_state */
-    uint8_t hold_reason;      /* enum req_hold */
-    uint8_t asking;           /* send with ASKING (after an ASK redirect) */
+    int slot;            /* -1: no key, any master */
+    uint8_t state;       /* enum req_state */
+    uint8_t hold_reason; /* enum req_hold */
+    uint8_t asking;      /* send with ASKING (after an ASK redirect) */
     uint8_t redirects;
     uint16_t retries;
     uint64_t deadline_ms;     /* when holding gives up; 0 until first held */

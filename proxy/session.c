@@ -25,9 +25,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SESS_READ_MIN 1024        /* read only when at least this much room is free */
-#define SESS_MAX_QUEUED 4096      /* requests in flight before reading pauses */
-#define SESS_RESUME_QUEUED 2048   /* ...and resumes */
+#define SESS_READ_MIN      1024 /* read only when at least this much room is free */
+#define SESS_MAX_QUEUED    4096 /* requests in flight before reading pauses */
+#define SESS_RESUME_QUEUED 2048 /* ...and resumes */
 
 static void session_on_event(struct loop *l, int fd, int mask, void *ctx);
 
@@ -85,8 +85,10 @@ void session_close(struct session *s)
     buf_chunk_put(s->in);
     s->in = NULL;
     resp_req_deinit(&s->parser);
-    if (s->prev) s->prev->next = s->next;
-    else w->sessions = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->sessions = s->next;
     if (s->next) s->next->prev = s->prev;
     s->prev = NULL;
     s->next = w->dead;
@@ -103,8 +105,10 @@ void session_free(struct session *s)
 static void session_enqueue(struct session *s, struct request *r)
 {
     r->sess = s;
-    if (s->tail) s->tail->next = r;
-    else s->head = r;
+    if (s->tail)
+        s->tail->next = r;
+    else
+        s->head = r;
     s->tail = r;
     s->nqueued++;
 }
@@ -202,16 +206,15 @@ static void session_parse(struct session *s)
     struct worker *w = s->w;
     static const struct resp_req_limits limits = {RESP_MAX_BULK_DEFAULT, RESP_MAX_ARGS_DEFAULT,
                                                   RESP_INLINE_MAX};
-    while (s->in && s->in_start < s->in->len &&
-           !(s->flags & (SESS_CLOSE_AFTER | SESS_CLOSED))) {
+    while (s->in && s->in_start < s->in->len && !(s->flags & (SESS_CLOSE_AFTER | SESS_CLOSED))) {
         if (s->nqueued >= SESS_MAX_QUEUED) {
             s->flags |= SESS_READ_PAUSED;
             break;
         }
         struct resp_req_result res;
         struct buf_chunk *c = s->in;
-        int rc = resp_req_parse(&s->parser, c->data + s->in_start, c->len - s->in_start, &limits,
-                                &res);
+        int rc =
+            resp_req_parse(&s->parser, c->data + s->in_start, c->len - s->in_start, &limits, &res);
         if (rc == PX_EAGAIN) {
             s->need = res.need;
             break;
@@ -299,8 +302,7 @@ void session_flush(struct session *s)
             return;
         }
     }
-    if (obuf_empty(&s->out) && s->nqueued == 0 &&
-        (s->flags & (SESS_CLOSE_AFTER | SESS_READ_EOF))) {
+    if (obuf_empty(&s->out) && s->nqueued == 0 && (s->flags & (SESS_CLOSE_AFTER | SESS_READ_EOF))) {
         session_close(s);
         return;
     }

@@ -30,8 +30,8 @@ struct session {
     uint64_t id;
     struct request *head, *tail; /* requests in arrival order */
     uint32_t nqueued;
-    struct buf_chunk *in;        /* read chunk; NULL when idle */
-    uint32_t in_start;           /* first byte of the request being parsed */
+    struct buf_chunk *in; /* read chunk; NULL when idle */
+    uint32_t in_start;    /* first byte of the request being parsed */
     uint32_t need;
     struct resp_req_parser parser;
     struct obuf out;

@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #define WORKER_CHUNK_SIZE (16 * 1024)
-#define WORKER_POOL_KEEP 256      /* free chunks a worker keeps (4 MiB) */
-#define HELD_TICK_MS 50           /* the held list is looked at least this often */
+#define WORKER_POOL_KEEP  256 /* free chunks a worker keeps (4 MiB) */
+#define HELD_TICK_MS      50  /* the held list is looked at least this often */
 
 static void worker_on_msg(struct chan_msg *m, void *ctx);
 static void worker_before_sleep(struct loop *l, void *ctx);
@@ -125,8 +125,10 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
         }
         break;
     case WORKER_MSG_MAP:
-        if (w->stopping) slotmap_unref(m->ptr);
-        else worker_apply_map(w, m->ptr);
+        if (w->stopping)
+            slotmap_unref(m->ptr);
+        else
+            worker_apply_map(w, m->ptr);
         break;
     case WORKER_MSG_STOP:
         w->stopping = 1;

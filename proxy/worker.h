@@ -54,8 +54,8 @@ struct worker {
     uint64_t next_session_id;
 
     struct slotmap *map;
-    struct backend **view;     /* [CRC16_SLOTS]: master backend per slot, NULL when unserved */
-    struct backend **masters;  /* one per shard, for keyless commands */
+    struct backend **view;    /* [CRC16_SLOTS]: master backend per slot, NULL when unserved */
+    struct backend **masters; /* one per shard, for keyless commands */
     int nmasters;
     uint32_t rr;
     struct backend **backends; /* every runner this worker created */
@@ -74,8 +74,8 @@ struct worker {
     struct request *free_reqs;
     uint32_t nfree_reqs;
 
-    struct sbuf scratch;      /* for building local replies */
-    struct buf_chunk *arena;  /* keeps local replies that wait for earlier requests */
+    struct sbuf scratch;     /* for building local replies */
+    struct buf_chunk *arena; /* keeps local replies that wait for earlier requests */
     struct keys_result keys;
 
     struct worker_stats stats;

@@ -109,8 +109,8 @@ void h_expect_str(redisReply *r, const char *want)
 
 void h_expect_int(redisReply *r, long long want)
 {
-    ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "expected :%lld, got type %d (%s)", want,
-                  r->type, r->type == REDIS_REPLY_ERROR ? r->str : "");
+    ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "expected :%lld, got type %d (%s)", want, r->type,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "");
     ck_assert_int_eq(r->integer, want);
     freeReplyObject(r);
 }

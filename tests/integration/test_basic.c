@@ -226,8 +226,8 @@ START_TEST(test_quit_and_many_clients)
 {
     int closed;
     char out[256];
-    size_t n = h_raw(h_env.proxy_port, "PING\r\nQUIT\r\nPING\r\n", 18, out, sizeof(out), 2000, 0,
-                     &closed);
+    size_t n =
+        h_raw(h_env.proxy_port, "PING\r\nQUIT\r\nPING\r\n", 18, out, sizeof(out), 2000, 0, &closed);
     ck_assert_str_eq(out, "+PONG\r\n+OK\r\n");
     ck_assert_int_eq(n, 12);
     ck_assert_int_eq(closed, 1);

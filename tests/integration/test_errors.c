@@ -18,10 +18,10 @@ static void same_as_redis(const char *req, size_t len)
     int ca, cb;
     size_t na = h_raw(h_env.cluster_port, req, len, a, sizeof(a), 300, 0, &ca);
     size_t nb = h_raw(h_env.proxy_port, req, len, b, sizeof(b), 300, 0, &cb);
-    ck_assert_msg(na == nb && memcmp(a, b, na) == 0,
-                  "request %.60s...\nredis: [%s]\nproxy: [%s]", req, a, b);
-    ck_assert_msg(ca == cb, "redis %s the connection, the proxy %s",
-                  ca ? "closed" : "kept", cb ? "closed" : "kept");
+    ck_assert_msg(na == nb && memcmp(a, b, na) == 0, "request %.60s...\nredis: [%s]\nproxy: [%s]",
+                  req, a, b);
+    ck_assert_msg(ca == cb, "redis %s the connection, the proxy %s", ca ? "closed" : "kept",
+                  cb ? "closed" : "kept");
 }
 
 #define SAME(lit) same_as_redis(lit, sizeof(lit) - 1)
@@ -108,8 +108,8 @@ START_TEST(test_unsupported_is_clear)
     redisContext *p = h_connect(h_env.proxy_port);
     redisReply *r = h_cmd(p, "MONITOR");
     ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
-    ck_assert_msg(strncmp(r->str, "ERR 'monitor' cannot be used through slotproxy", 46) == 0,
-                  "%s", r->str);
+    ck_assert_msg(strncmp(r->str, "ERR 'monitor' cannot be used through slotproxy", 46) == 0, "%s",
+                  r->str);
     freeReplyObject(r);
     r = h_cmd(p, "SHUTDOWN");
     ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NCMDS 10000
+#define NCMDS     10000
 #define NCOUNTERS 97
-#define NLISTS 13
+#define NLISTS    13
 
 START_TEST(test_pipeline_10000_mixed)
 {

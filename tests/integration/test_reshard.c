@@ -18,7 +18,7 @@
 struct load {
     int port;
     atomic_int stop;
-    int *last;            /* last[k]: the value of the last SET rk:k answered +OK, or -1 */
+    int *last; /* last[k]: the value of the last SET rk:k answered +OK, or -1 */
     _Atomic long long writes, reads;
     _Atomic long long errors, redirects_seen, wrong_values;
     char last_error[256];
@@ -130,8 +130,8 @@ START_TEST(test_reshard_under_load)
                    "--cluster-slots 1000 --cluster-yes --cluster-pipeline 20 >%s/reshard1.log 2>&1",
                    RS_BASE, a, b, h_env.workdir);
     /* redis-cli refuses to start while the nodes still disagree about the first move. */
-    for (int i = 0; i < 100 && h_sh("redis-cli --cluster check 127.0.0.1:%d >/dev/null 2>&1",
-                                    RS_BASE) != 0;
+    for (int i = 0;
+         i < 100 && h_sh("redis-cli --cluster check 127.0.0.1:%d >/dev/null 2>&1", RS_BASE) != 0;
          i++)
         h_sleep_ms(100);
     int rc2 = h_sh("redis-cli --cluster reshard 127.0.0.1:%d --cluster-from %s --cluster-to %s "
@@ -167,13 +167,13 @@ START_TEST(test_reshard_under_load)
     ck_assert_int_gt(asking, 0);
 
     redisReply *r;
-    for (int i = 0; i < 100 && h_sh("redis-cli --cluster check 127.0.0.1:%d >/dev/null 2>&1",
-                                    RS_BASE) != 0;
+    for (int i = 0;
+         i < 100 && h_sh("redis-cli --cluster check 127.0.0.1:%d >/dev/null 2>&1", RS_BASE) != 0;
          i++)
         h_sleep_ms(100);
-    ck_assert_int_eq(h_sh("redis-cli --cluster check 127.0.0.1:%d >%s/check.log 2>&1", RS_BASE,
-                          h_env.workdir),
-                     0);
+    ck_assert_int_eq(
+        h_sh("redis-cli --cluster check 127.0.0.1:%d >%s/check.log 2>&1", RS_BASE, h_env.workdir),
+        0);
 
     /* Every acknowledged write is there, read through the proxy. */
     long long checked = 0;

@@ -35,7 +35,7 @@ START_TEST(test_no_node_reachable)
 {
     int port = h_env.proxy_port + 301;
     const char *extra[] = {"-threads", "1", "-connect-timeout", "200ms", "-failover-hold",
-                           "300ms", NULL};
+                           "300ms",    NULL};
     pid_t pid = h_proxy_start(port, "127.0.0.1:1", extra, "proxy-nonode.log");
     ck_assert_int_gt(pid, 0);
     redisContext *c = h_connect(port);

@@ -44,9 +44,12 @@ START_TEST(test_commands_lookup_case)
         const char *name;
         int arity;
     } known[] = {
-        {"set", -3},       {"mset", -3},      {"eval", -3},   {"xread", -4},  {"ping", -1},
-        {"echo", 2},       {"quit", -1},      {"georadius", -6}, {"migrate", -6},
-        {"restore-asking", -4}, {"bitfield_ro", -2}, {"sort_ro", -2},
+        {"set", -3},         {"mset", -3},
+        {"eval", -3},        {"xread", -4},
+        {"ping", -1},        {"echo", 2},
+        {"quit", -1},        {"georadius", -6},
+        {"migrate", -6},     {"restore-asking", -4},
+        {"bitfield_ro", -2}, {"sort_ro", -2},
     };
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         const struct cmd_entry *k = lookup(known[i].name);
@@ -61,8 +64,9 @@ END_TEST
 START_TEST(test_commands_unknown_names)
 {
     commands_init();
-    static const char *const unknown[] = {"", "ge", "g", "gets", "get ", " get", "getX", "nosuchcmd",
-                                          "config|get", "CONFIG GET", "pin", "pingg", "é"};
+    static const char *const unknown[] = {"",     "ge",    "g",         "gets",       "get ",
+                                          " get", "getX",  "nosuchcmd", "config|get", "CONFIG GET",
+                                          "pin",  "pingg", "é"};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
         ck_assert_msg(lookup(unknown[i]) == NULL, "\"%s\" was found", unknown[i]);
     /* Embedded NUL bytes never match, wherever they are. */
@@ -92,7 +96,7 @@ static uint32_t fnv1a_lower(const char *s, size_t len)
     return h;
 }
 
-/* Run only with PX_UNIT_KNOWN_BUGS=1 until proxy/commands.c is fixed: commands_lookup() compares
+/* Regression: commands_lookup() once compared a name holding a NUL byte
  * with strncasecmp() (which stops at the NUL) and then reads name[len] of the table's name,
  * past its end, before it checks the request's name for NUL bytes; ASan reports a
  * global-buffer-overflow here. */
@@ -146,10 +150,8 @@ START_TEST(test_commands_subcommands)
         const char *parent, *sub, *name;
         int arity;
     } subs[] = {
-        {"client", "KILL", "client|kill", -3},
-        {"object", "encoding", "object|encoding", 3},
-        {"memory", "usage", "memory|usage", -3},
-        {"xinfo", "STREAM", "xinfo|stream", -3},
+        {"client", "KILL", "client|kill", -3},        {"object", "encoding", "object|encoding", 3},
+        {"memory", "usage", "memory|usage", -3},      {"xinfo", "STREAM", "xinfo|stream", -3},
         {"cluster", "keyslot", "cluster|keyslot", 3},
     };
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
@@ -169,16 +171,16 @@ START_TEST(test_commands_routes)
         enum cmd_route route;
         int local_id;
     } routes[] = {
-        {"ping", ROUTE_LOCAL, LOCAL_PING},     {"echo", ROUTE_LOCAL, LOCAL_ECHO},
-        {"quit", ROUTE_LOCAL, LOCAL_QUIT},     {"get", ROUTE_FORWARD, 0},
-        {"set", ROUTE_FORWARD, 0},             {"eval", ROUTE_FORWARD, 0},
-        {"publish", ROUTE_FORWARD, 0},         {"spublish", ROUTE_FORWARD, 0},
-        {"xread", ROUTE_FORWARD, 0},           {"xreadgroup", ROUTE_FORWARD, 0},
-        {"monitor", ROUTE_UNSUPPORTED, 0},     {"multi", ROUTE_UNSUPPORTED, 0},
-        {"subscribe", ROUTE_UNSUPPORTED, 0},   {"select", ROUTE_UNSUPPORTED, 0},
-        {"migrate", ROUTE_UNSUPPORTED, 0},     {"move", ROUTE_UNSUPPORTED, 0},
-        {"blpop", ROUTE_UNSUPPORTED, 0},       {"keys", ROUTE_UNSUPPORTED, 0},
-        {"shutdown", ROUTE_UNSUPPORTED, 0},    {"asking", ROUTE_UNSUPPORTED, 0},
+        {"ping", ROUTE_LOCAL, LOCAL_PING},   {"echo", ROUTE_LOCAL, LOCAL_ECHO},
+        {"quit", ROUTE_LOCAL, LOCAL_QUIT},   {"get", ROUTE_FORWARD, 0},
+        {"set", ROUTE_FORWARD, 0},           {"eval", ROUTE_FORWARD, 0},
+        {"publish", ROUTE_FORWARD, 0},       {"spublish", ROUTE_FORWARD, 0},
+        {"xread", ROUTE_FORWARD, 0},         {"xreadgroup", ROUTE_FORWARD, 0},
+        {"monitor", ROUTE_UNSUPPORTED, 0},   {"multi", ROUTE_UNSUPPORTED, 0},
+        {"subscribe", ROUTE_UNSUPPORTED, 0}, {"select", ROUTE_UNSUPPORTED, 0},
+        {"migrate", ROUTE_UNSUPPORTED, 0},   {"move", ROUTE_UNSUPPORTED, 0},
+        {"blpop", ROUTE_UNSUPPORTED, 0},     {"keys", ROUTE_UNSUPPORTED, 0},
+        {"shutdown", ROUTE_UNSUPPORTED, 0},  {"asking", ROUTE_UNSUPPORTED, 0},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct cmd_entry *e = lookup(routes[i].name);
@@ -238,12 +240,12 @@ static void check_command(const struct command *c, const char *parent)
             ck_assert_msg(ks->bs_pos >= 1, "%s spec %d: index %d", c->name, k, ks->bs_pos);
             /* A key at a fixed index must fit a command of fixed arity. */
             if (c->arity > 0)
-                ck_assert_msg(ks->bs_pos < c->arity, "%s spec %d: index %d, arity %d", c->name,
-                              k, ks->bs_pos, c->arity);
+                ck_assert_msg(ks->bs_pos < c->arity, "%s spec %d: index %d, arity %d", c->name, k,
+                              ks->bs_pos, c->arity);
         }
         if (ks->begin == KS_BEGIN_KEYWORD)
-            ck_assert_msg(ks->keyword && *ks->keyword && ks->bs_pos != 0,
-                          "%s spec %d: keyword", c->name, k);
+            ck_assert_msg(ks->keyword && *ks->keyword && ks->bs_pos != 0, "%s spec %d: keyword",
+                          c->name, k);
         if (ks->find == KS_FIND_KEYNUM)
             ck_assert_msg(ks->fk[1] >= 1 && ks->fk[2] >= 1, "%s spec %d: keynum", c->name, k);
         if (ks->find == KS_FIND_RANGE)
@@ -301,12 +303,7 @@ Suite *commands_suite(void)
     tcase_add_test(tc, test_commands_subcommands);
     tcase_add_test(tc, test_commands_routes);
     tcase_add_test(tc, test_commands_table_sane);
+    tcase_add_test(tc, test_commands_nul_collision);
     suite_add_tcase(s, tc);
-    const char *kb = getenv("PX_UNIT_KNOWN_BUGS");
-    if (kb && *kb == '1') {
-        TCase *bugs = tcase_create("commands_known_bugs");
-        tcase_add_test(bugs, test_commands_nul_collision);
-        suite_add_tcase(s, bugs);
-    }
     return s;
 }

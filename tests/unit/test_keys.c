@@ -256,18 +256,9 @@ START_TEST(test_keys_invalid_specs)
     /* Arguments that do not fit the specs: -1, and the node reports the syntax error. */
     commands_init();
     static const char *const bad[] = {
-        "EVAL s abc k1",
-        "EVAL s -1",
-        "EVAL s 01 k1",
-        "EVAL s +1 k1",
-        "EVAL s 3 k1 k2",
-        "EVALSHA sha 2 k1",
-        "FCALL f 1",
-        "ZUNIONSTORE d 5 z1 z2",
-        "ZUNION x z1",
-        "ZINTERCARD 3 z1 z2",
-        "LMPOP 2 l1",
-        "BLMPOP 0 abc l1 LEFT",
+        "EVAL s abc k1",  "EVAL s -1",          "EVAL s 01 k1", "EVAL s +1 k1",
+        "EVAL s 3 k1 k2", "EVALSHA sha 2 k1",   "FCALL f 1",    "ZUNIONSTORE d 5 z1 z2",
+        "ZUNION x z1",    "ZINTERCARD 3 z1 z2", "LMPOP 2 l1",   "BLMPOP 0 abc l1 LEFT",
         "BITOP AND",
     };
     int pos[MAX_ARGS];
@@ -290,9 +281,8 @@ START_TEST(test_keys_invalid_specs)
 }
 END_TEST
 
-/* Run only with PX_UNIT_KNOWN_BUGS=1 until proxy/keys.c is fixed: for a KEYNUM spec,
- * keys_find() computes "first + (int)numkeys - 1" in int, so numkeys near INT_MAX overflows
- * (undefined behaviour; UBSan aborts the sanitizer build on "EVAL s 2147483647 k"). */
+/* Regression: keys_find() once computed "first + (int)numkeys - 1" in int, so numkeys near INT_MAX
+ * overflows (undefined behaviour; UBSan aborts the sanitizer build on "EVAL s 2147483647 k"). */
 START_TEST(test_keys_known_bug_numkeys_overflow)
 {
     commands_init();
@@ -311,12 +301,7 @@ Suite *keys_suite(void)
     tcase_add_test(tc, test_keys_many);
     tcase_add_test(tc, test_keys_slot);
     tcase_add_test(tc, test_keys_invalid_specs);
+    tcase_add_test(tc, test_keys_known_bug_numkeys_overflow);
     suite_add_tcase(s, tc);
-    const char *kb = getenv("PX_UNIT_KNOWN_BUGS");
-    if (kb && *kb == '1') {
-        TCase *bugs = tcase_create("keys_known_bugs");
-        tcase_add_test(bugs, test_keys_known_bug_numkeys_overflow);
-        suite_add_tcase(s, bugs);
-    }
     return s;
 }

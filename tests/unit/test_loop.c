@@ -46,7 +46,7 @@ struct tctx {
     uint64_t delay;
     uint64_t when_ms; /* the deadline the loop computed when the timer was started */
     uint64_t fired_ms;
-    int rearm;    /* times left to re-arm from the callback */
+    int rearm; /* times left to re-arm from the callback */
     int fires;
     struct loop_timer t;
 };
@@ -95,8 +95,8 @@ START_TEST(test_loop_timers_in_order)
     for (int i = 0; i < N; i++) {
         if (i > 0) ck_assert_uint_le(c[st.order[i - 1]].when_ms, c[st.order[i]].when_ms);
         if (!stalled)
-            ck_assert_msg(st.order[i] == want[i], "position %d: timer %d, want %d", i,
-                          st.order[i], want[i]);
+            ck_assert_msg(st.order[i] == want[i], "position %d: timer %d, want %d", i, st.order[i],
+                          want[i]);
         ck_assert_uint_ge(c[i].when_ms, t0 + delays[i]);
         ck_assert_uint_ge(c[i].fired_ms, c[i].when_ms);
         ck_assert_int_eq(c[i].fires, 1);
@@ -484,7 +484,7 @@ enum { CHAN_THREADS = 4, CHAN_PER_THREAD = 20000 };
 
 struct chan_test {
     struct chan ch;
-    int *seen;       /* [thread][seq] counts */
+    int *seen; /* [thread][seq] counts */
     uint64_t next[CHAN_THREADS];
     int in_order;
     int received;
@@ -520,8 +520,8 @@ static void *send_thread(void *arg)
 {
     struct sender *s = arg;
     for (int i = 0; i < CHAN_PER_THREAD; i++) {
-        struct chan_msg m = {.type = s->id, .fd = s->id * 1000, .ptr = &s->t->seen[s->id],
-                             .u64 = (uint64_t)i};
+        struct chan_msg m = {
+            .type = s->id, .fd = s->id * 1000, .ptr = &s->t->seen[s->id], .u64 = (uint64_t)i};
         chan_send(&s->t->ch, &m);
         if (i % 1000 == 0) sched_yield();
     }

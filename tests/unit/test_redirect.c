@@ -39,8 +39,8 @@ START_TEST(test_redirect_moved_and_ask)
     assert_redirect("MOVED 16383 127.0.0.1:65535", "x", 16383, "127.0.0.1", 65535,
                     "127.0.0.1:65535");
     /* A hostname endpoint (cluster-preferred-endpoint-type hostname) is kept as it is. */
-    assert_redirect("MOVED 12182 redis-3.example.net:7003", "x", 12182, "redis-3.example.net",
-                    7003, "redis-3.example.net:7003");
+    assert_redirect("MOVED 12182 redis-3.example.net:7003", "x", 12182, "redis-3.example.net", 7003,
+                    "redis-3.example.net:7003");
 }
 END_TEST
 
@@ -98,8 +98,7 @@ START_TEST(test_redirect_rejected)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct redirect rd;
-        ck_assert_msg(parse(bad[i], "127.0.0.1", &rd) == PX_EPROTO, "\"%s\" was accepted",
-                      bad[i]);
+        ck_assert_msg(parse(bad[i], "127.0.0.1", &rd) == PX_EPROTO, "\"%s\" was accepted", bad[i]);
     }
     /* A host that does not fit the ip field is refused rather than cut. */
     char text[128];

@@ -162,8 +162,8 @@ static const struct reply_case reply_cases[] = {
     {S("*3\r\n*0\r\n*-1\r\n*2\r\n*1\r\n$-1\r\n_\r\n"), '*', RESP_ERRK_NONE, 1, 1},
     {S("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:7\r\n"), '*',
      RESP_ERRK_NONE, 1, 1},
-    {S("*3\r\n*2\r\n*2\r\n:1\r\n:2\r\n*0\r\n*1\r\n*1\r\n$1\r\nx\r\n:3\r\n"), '*',
-     RESP_ERRK_NONE, 1, 1},
+    {S("*3\r\n*2\r\n*2\r\n:1\r\n:2\r\n*0\r\n*1\r\n*1\r\n$1\r\nx\r\n:3\r\n"), '*', RESP_ERRK_NONE, 1,
+     1},
     /* RESP3. */
     {S("_\r\n"), '_', RESP_ERRK_NONE, 1, 0},
     {S(",3.14\r\n"), ',', RESP_ERRK_NONE, 1, 4},
@@ -284,7 +284,7 @@ static const struct {
     {"WRONGTYPE Operation against a key holding the wrong kind of value", RESP_ERRK_OTHER},
     {"CROSSSLOT Keys in request don't hash to the same slot", RESP_ERRK_OTHER},
     {"", RESP_ERRK_OTHER},
-    {"MOVED", RESP_ERRK_OTHER},   /* a redirect needs its arguments */
+    {"MOVED", RESP_ERRK_OTHER}, /* a redirect needs its arguments */
     {"ASK", RESP_ERRK_OTHER},
     {"ASKING", RESP_ERRK_OTHER},
     {"MOVEDX 1 a:1", RESP_ERRK_OTHER},
@@ -361,8 +361,8 @@ START_TEST(test_reply_malformed)
     for (size_t i = 0; i < sizeof(bad_replies) / sizeof(bad_replies[0]); i++) {
         check_all_splits(bad_replies[i].s, bad_replies[i].len, &run);
         ck_assert_msg(run.n == 1 && run.rec[0].rc == PX_EPROTO,
-                      "case %zu (\"%s\"): %d replies, rc %d, want PX_EPROTO", i,
-                      bad_replies[i].s, run.n, run.n ? run.rec[0].rc : 0);
+                      "case %zu (\"%s\"): %d replies, rc %d, want PX_EPROTO", i, bad_replies[i].s,
+                      run.n, run.n ? run.rec[0].rc : 0);
     }
 }
 END_TEST
@@ -462,14 +462,16 @@ static void gprintf(struct gbuf *g, const char *fmt, long long v)
 static void gen_reply(struct rng *r, struct gbuf *g, int depth, int max_depth)
 {
     static const char printable[] = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJ0123456789:.-_{}";
-    static const char *const errs[] = {"ERR ", "MOVED 12182 127.0.0.1:7003", "ASK 1 :7002",
-                                       "WRONGTYPE x", "TRYAGAIN", "CLUSTERDOWN y"};
+    static const char *const errs[] = {"ERR ",        "MOVED 12182 127.0.0.1:7003",
+                                       "ASK 1 :7002", "WRONGTYPE x",
+                                       "TRYAGAIN",    "CLUSTERDOWN y"};
     uint32_t kind = rng_below(r, depth < max_depth ? 7 : 5);
     switch (kind) {
     case 0: { /* status */
         gput(g, "+", 1);
         uint32_t n = rng_below(r, 20);
-        for (uint32_t i = 0; i < n; i++) gput(g, &printable[rng_below(r, sizeof(printable) - 1)], 1);
+        for (uint32_t i = 0; i < n; i++)
+            gput(g, &printable[rng_below(r, sizeof(printable) - 1)], 1);
         gput(g, "\r\n", 2);
         break;
     }

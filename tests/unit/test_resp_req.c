@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REC_MAX_ARGS 16
+#define REC_MAX_ARGS  16
 #define REC_MAX_BYTES 512
-#define RUN_MAX_REQS 16
+#define RUN_MAX_REQS  16
 
 /* One parsed request (or the error that ended the stream), copied out of the parser. */
 struct req_rec {
@@ -255,17 +255,15 @@ START_TEST(test_req_empty_requests)
         uint32_t want_len;
         int is_inline;
     } cases[] = {
-        {S("*0\r\n"), 4, 0},   {S("*-1\r\n"), 5, 0}, {S("*-5\r\n"), 5, 0},
-        {S("\r\n"), 2, 1},     {S("\n"), 1, 1},      {S("   \r\n"), 5, 1},
-        {S(" \t \n"), 4, 1},   {S("\x0b\x0c\n"), 3, 1},
+        {S("*0\r\n"), 4, 0}, {S("*-1\r\n"), 5, 0}, {S("*-5\r\n"), 5, 0}, {S("\r\n"), 2, 1},
+        {S("\n"), 1, 1},     {S("   \r\n"), 5, 1}, {S(" \t \n"), 4, 1},  {S("\x0b\x0c\n"), 3, 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         check_all_splits(cases[i].s, cases[i].len, &lim, &run);
         ck_assert_int_eq(run.n, 1);
         ck_assert_int_eq(run.rec[0].rc, 0);
         ck_assert_msg(run.rec[0].argc == 0, "case %zu: argc %u", i, run.rec[0].argc);
-        ck_assert_msg(run.rec[0].len == cases[i].want_len, "case %zu: len %u", i,
-                      run.rec[0].len);
+        ck_assert_msg(run.rec[0].len == cases[i].want_len, "case %zu: len %u", i, run.rec[0].len);
         ck_assert_int_eq(run.rec[0].is_inline, cases[i].is_inline);
     }
     /* Then the next request parses normally: Redis answers one PONG to each of these. */
@@ -340,10 +338,26 @@ struct inline_case {
     size_t lens[4];
 };
 
-#define A1(a) 1, {a}, {sizeof(a) - 1}
-#define A2(a, b) 2, {a, b}, {sizeof(a) - 1, sizeof(b) - 1}
-#define A3(a, b, c) 3, {a, b, c}, {sizeof(a) - 1, sizeof(b) - 1, sizeof(c) - 1}
-#define BAD -1, {NULL}, {0}
+#define A1(a)                                                                                      \
+    1, {a},                                                                                        \
+    {                                                                                              \
+        sizeof(a) - 1                                                                              \
+    }
+#define A2(a, b)                                                                                   \
+    2, {a, b},                                                                                     \
+    {                                                                                              \
+        sizeof(a) - 1, sizeof(b) - 1                                                               \
+    }
+#define A3(a, b, c)                                                                                \
+    3, {a, b, c},                                                                                  \
+    {                                                                                              \
+        sizeof(a) - 1, sizeof(b) - 1, sizeof(c) - 1                                                \
+    }
+#define BAD                                                                                        \
+    -1, {NULL},                                                                                    \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 static const struct inline_case inline_cases[] = {
     {S("SET k v\r\n"), A3("SET", "k", "v")},
@@ -365,11 +379,16 @@ static const struct inline_case inline_cases[] = {
     {S("foo\\x41\r\n"), A1("foo\\x41")},
     {S("\"a\" b\r\n"), A2("a", "b")},
     {S("\"a\"\tb\r\n"), A2("a", "b")},
-    {S("\"a\"\x0b" "b\r\n"), A2("a", "b")},
+    {S("\"a\"\x0b"
+       "b\r\n"),
+     A2("a", "b")},
     {S("a\"b c\"\r\n"), A1("ab c")},
     {S("\"\" ''\r\n"), A2("", "")},
     /* A vertical tab is a blank between tokens but does not end an unquoted one. */
-    {S("a\x0b" "b\r\n"), A1("a\x0b" "b")},
+    {S("a\x0b"
+       "b\r\n"),
+     A1("a\x0b"
+        "b")},
     {S("\x0b a\r\n"), A1("a")},
     /* A quote in the middle of a line that then ends the line: "\r" before "\n" is trimmed. */
     {S("\"a\"\r\n"), A1("a")},
@@ -451,8 +470,8 @@ START_TEST(test_req_errors)
         check_all_splits(c->s, c->len, &lim, &run);
         ck_assert_int_ge(run.n, 1);
         const struct req_rec *r = &run.rec[run.n - 1];
-        ck_assert_msg(r->rc == PX_EPROTO && r->err == c->err, "case %zu: rc %d err %d, want %d",
-                      i, r->rc, r->err, c->err);
+        ck_assert_msg(r->rc == PX_EPROTO && r->err == c->err, "case %zu: rc %d err %d, want %d", i,
+                      r->rc, r->err, c->err);
         struct resp_req_result res = {.err = r->err, .bad_char = r->bad_char};
         char text[128];
         int n = resp_req_strerror(&res, text, sizeof(text));
@@ -524,6 +543,46 @@ START_TEST(test_req_too_big_strings)
     ck_assert_uint_eq(res.len, n + 6);
     resp_req_deinit(&p);
     free(b);
+}
+END_TEST
+
+/* Redis finds line ends with strchr() over its query buffer, which stops at a NUL byte: a NUL
+ * before the CR/LF means "no line end yet" (and past 64 KiB, a too-big line). Checked against
+ * redis-server 7.0.15: it waits on each of these. */
+START_TEST(test_req_nul_hides_line_end)
+{
+    struct resp_req_limits lim = def_limits();
+    struct resp_req_result res;
+    struct resp_req_parser p;
+    static const struct {
+        const char *buf;
+        size_t len;
+    } cases[] = {
+        {S("GET a\0b\r\n")},          {S("\0\r\n")}, {S("*\0\r\n")}, {S("*1\r\n$\0\r\n")},
+        {S("*1\r\n$3\0\r\nfoo\r\n")},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        resp_req_init(&p);
+        ck_assert_msg(resp_req_parse(&p, cases[i].buf, cases[i].len, &lim, &res) == PX_EAGAIN,
+                      "case %zu", i);
+        resp_req_deinit(&p);
+    }
+    /* ...until the unfinished line passes the limit. */
+    size_t n = 65537;
+    char *b = malloc(n);
+    memset(b, 'x', n);
+    b[3] = '\0';
+    b[10] = '\n';
+    resp_req_init(&p);
+    ck_assert_int_eq(resp_req_parse(&p, b, n, &lim, &res), PX_EPROTO);
+    ck_assert_int_eq(res.err, RESP_REQ_ERR_INLINE_TOO_BIG);
+    resp_req_deinit(&p);
+    free(b);
+    /* A NUL after the line end is data of a later request, not in the way. */
+    resp_req_init(&p);
+    ck_assert_int_eq(resp_req_parse(&p, S("PING\r\n\0"), &lim, &res), 0);
+    ck_assert_uint_eq(res.len, 6);
+    resp_req_deinit(&p);
 }
 END_TEST
 
@@ -658,8 +717,8 @@ START_TEST(test_req_str2ll)
         {"-9223372036854775808", 1, LLONG_MIN},
         {"9223372036854775808", 0, 0},
         {"-9223372036854775809", 0, 0},
-        {"18446744073709551615", 0, 0},  /* ULLONG_MAX: 20 digits, fits unsigned, not signed */
-        {"18446744073709551616", 0, 0},  /* 20 digits, overflows unsigned */
+        {"18446744073709551615", 0, 0}, /* ULLONG_MAX: 20 digits, fits unsigned, not signed */
+        {"18446744073709551616", 0, 0}, /* 20 digits, overflows unsigned */
         {"99999999999999999999", 0, 0},
         {"-18446744073709551615", 0, 0}, /* 21 characters */
         {"00", 0, 0},
@@ -715,6 +774,7 @@ Suite *resp_req_suite(void)
     tcase_add_test(tc, test_req_inline_quoting);
     tcase_add_test(tc, test_req_errors);
     tcase_add_test(tc, test_req_too_big_strings);
+    tcase_add_test(tc, test_req_nul_hides_line_end);
     tcase_add_test(tc, test_req_limits);
     tcase_add_test(tc, test_req_moved_between_buffers);
     tcase_add_test(tc, test_req_reset_and_shrink);

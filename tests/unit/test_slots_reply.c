@@ -120,18 +120,18 @@ static void put_slots_node(struct sbuf *b, const char *endpoint, int port, const
 
 #define ID(c) c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
 
-static const struct node_spec n7001 = {ID("a"), "127.0.0.1", "127.0.0.1", 7001, "master",
-                                       "online", 100};
-static const struct node_spec n7002 = {ID("b"), "127.0.0.1", "127.0.0.1", 7002, "master",
-                                       "online", 100};
-static const struct node_spec n7003 = {ID("c"), "127.0.0.1", "127.0.0.1", 7003, "master",
-                                       "online", 100};
-static const struct node_spec n7004 = {ID("d"), "127.0.0.1", "127.0.0.1", 7004, "replica",
-                                       "online", 90};
-static const struct node_spec n7005 = {ID("e"), "127.0.0.1", "127.0.0.1", 7005, "replica",
-                                       "online", 90};
-static const struct node_spec n7006 = {ID("f"), "127.0.0.1", "127.0.0.1", 7006, "replica",
-                                       "online", 90};
+static const struct node_spec n7001 = {ID("a"),  "127.0.0.1", "127.0.0.1", 7001,
+                                       "master", "online",    100};
+static const struct node_spec n7002 = {ID("b"),  "127.0.0.1", "127.0.0.1", 7002,
+                                       "master", "online",    100};
+static const struct node_spec n7003 = {ID("c"),  "127.0.0.1", "127.0.0.1", 7003,
+                                       "master", "online",    100};
+static const struct node_spec n7004 = {ID("d"),   "127.0.0.1", "127.0.0.1", 7004,
+                                       "replica", "online",    90};
+static const struct node_spec n7005 = {ID("e"),   "127.0.0.1", "127.0.0.1", 7005,
+                                       "replica", "online",    90};
+static const struct node_spec n7006 = {ID("f"),   "127.0.0.1", "127.0.0.1", 7006,
+                                       "replica", "online",    90};
 
 /* ---- checks ---- */
 
@@ -345,8 +345,7 @@ static struct slotmap *shards_map(const struct sbuf *b, const char *source, char
     return m;
 }
 
-static struct slotmap *slots_map(const struct sbuf *b, const char *source, char *err,
-                                 size_t errlen)
+static struct slotmap *slots_map(const struct sbuf *b, const char *source, char *err, size_t errlen)
 {
     redisReply *r = reply_from_sbuf(b);
     struct slotmap *m = slots_reply_from_slots(r, source, err, errlen);
@@ -517,8 +516,7 @@ START_TEST(test_slots_endpoints)
 END_TEST
 
 /* A malformed reply and the error text it must produce. */
-static void assert_rejected(struct slotmap *(*fn)(const redisReply *, const char *, char *,
-                                                  size_t),
+static void assert_rejected(struct slotmap *(*fn)(const redisReply *, const char *, char *, size_t),
                             const struct sbuf *b, const char *want)
 {
     redisReply *r = reply_from_sbuf(b);
