@@ -17,7 +17,7 @@
 #define BACKEND_READ_MIN        4096
 #define BACKEND_READS_PER_EVENT 4
 
-enum entry_kind { ENTRY_REQ = 0, ENTRY_AUTH, ENTRY_ASKING, ENTRY_READONLY };
+enum entry_kind { ENTRY_REQ = 0, ENTRY_AUTH, ENTRY_PREFIX, ENTRY_READONLY };
 
 struct backend_entry {
     struct backend_req *r; /* NULL for the runner's own commands */
@@ -54,7 +54,7 @@ struct backend {
     struct backend_stats stats;
 };
 
-static const char asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
+const char backend_asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
 static const char readonly_cmd[] = "*1\r\n$8\r\nREADONLY\r\n";
 
 static void backend_on_event(struct loop *l, int fd, int mask, void *ctx);
@@ -184,12 +184,17 @@ static int backend_connect(struct backend *b)
     return 0;
 }
 
-int backend_send(struct backend *b, struct backend_req *r, int asking)
+int backend_send(struct backend *b, struct backend_req *r, const char *prefix, size_t prefix_len,
+                 int nprefix)
 {
     if (b->state == BACKEND_BACKOFF) return PX_EAGAIN;
     if (b->state == BACKEND_IDLE && backend_connect(b) < 0) return PX_EAGAIN;
     int was_empty = obuf_empty(&b->out);
-    if (asking) queue_bytes(b, asking_cmd, sizeof(asking_cmd) - 1, ENTRY_ASKING);
+    if (nprefix > 0) {
+        obuf_append(&b->out, b->pool, prefix, prefix_len);
+        b->bytes_queued += prefix_len;
+        for (int i = 0; i < nprefix; i++) fifo_push(b, NULL, ENTRY_PREFIX);
+    }
     obuf_append_span(&b->out, b->pool, r->chunk, r->off, r->len);
     b->bytes_queued += r->len;
     fifo_push(b, r, ENTRY_REQ);
@@ -257,7 +262,7 @@ static int backend_dispatch(struct backend *b, const struct resp_reply_info *inf
             return -1;
         }
         return 0;
-    default: return 0; /* ASKING, READONLY: +OK */
+    default: return 0; /* prefix commands and READONLY: the reply is not needed */
     }
 }
 

@@ -82,9 +82,18 @@ struct backend *backend_create(struct loop *l, struct buf_pool *pool, const stru
 /* Closes the connection, hands every pending request to ops->failed(), and frees the runner. */
 void backend_free(struct backend *b);
 
-/* Queues r (preceded by ASKING when asking is set). Returns 0, or PX_EAGAIN while backing off
- * (the caller keeps r and tries again after BACKEND_EV_RETRY or a topology change). */
-int backend_send(struct backend *b, struct backend_req *r, int asking);
+/* "ASKING" as a RESP command, for the prefix of backend_send. */
+extern const char backend_asking_cmd[];
+#define BACKEND_ASKING_LEN 16
+
+/*
+ * Queues r, preceded by prefix: nprefix complete RESP commands whose replies the runner reads and
+ * drops (ASKING after an ASK redirect, SCRIPT LOAD before a retried EVALSHA). Returns 0, or
+ * PX_EAGAIN while backing off (the caller keeps r and tries again after BACKEND_EV_RETRY or a
+ * topology change).
+ */
+int backend_send(struct backend *b, struct backend_req *r, const char *prefix, size_t prefix_len,
+                 int nprefix);
 /* Writes queued output. Returns 0; on a write error the connection is failed as above. */
 int backend_flush(struct backend *b);
 

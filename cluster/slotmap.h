@@ -42,6 +42,7 @@ struct slotmap {
     uint64_t version;              /* set by the topology thread when published; grows by one */
     uint64_t fetched_wall_us;      /* when it was fetched (wall clock) */
     char source[SLOTMAP_ADDR_MAX]; /* the node that answered */
+    char redis_version[32];        /* that node's redis_version (INFO server), "" if unknown */
     int nnodes, nshards;
     struct slotmap_node *nodes;
     struct slotmap_shard *shards;

@@ -57,6 +57,7 @@ struct topology {
     int nknown;
     uint64_t version;
     struct log_ratelimit rl;
+    char redis_version[32];
 };
 
 struct topology *topology_create(const struct topology_config *cfg, topology_publish_cb *cb,
@@ -146,6 +147,19 @@ static int topo_connect(struct topology *t, const char *host, int port, char *ip
     t->conn = c;
     snprintf(t->conn_host, sizeof(t->conn_host), "%s", host);
     t->conn_port = port;
+    /* The version clients see in HELLO and INFO: the cluster's own. */
+    redisReply *info = redisCommand(c, "INFO server");
+    if (info && info->type == REDIS_REPLY_STRING) {
+        const char *v = strstr(info->str, "redis_version:");
+        if (v) {
+            v += strlen("redis_version:");
+            size_t n = strcspn(v, "\r\n");
+            if (n >= sizeof(t->redis_version)) n = sizeof(t->redis_version) - 1;
+            memcpy(t->redis_version, v, n);
+            t->redis_version[n] = '\0';
+        }
+    }
+    if (info) freeReplyObject(info);
     return 0;
 }
 
@@ -183,6 +197,7 @@ static struct slotmap *topo_fetch(struct topology *t, const char *host, int port
         char addr[SLOTMAP_ADDR_MAX];
         slotmap_format_addr(addr, sizeof(addr), ip, port);
         snprintf(m->source, sizeof(m->source), "%s", addr);
+        snprintf(m->redis_version, sizeof(m->redis_version), "%s", t->redis_version);
     }
     return m;
 }

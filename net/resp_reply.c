@@ -196,3 +196,37 @@ complete:
         info->err = RESP_ERRK_OTHER;
     return 0;
 }
+
+int resp_reply_elements(const char *buf, size_t len, struct resp_span *out, uint32_t max,
+                        uint32_t *count)
+{
+    *count = 0;
+    if (len < 4 || (buf[0] != '*' && buf[0] != '~' && buf[0] != '>')) return PX_EPROTO;
+    const char *cr = memchr(buf, '\r', len);
+    long long n;
+    if (!cr || (size_t)(cr - buf) + 2 > len || !resp_str2ll(buf + 1, (size_t)(cr - buf - 1), &n) ||
+        n < -1)
+        return PX_EPROTO;
+    size_t pos = (size_t)(cr - buf) + 2;
+    if (n <= 0) return pos == len ? 0 : PX_EPROTO;
+    struct resp_reply_framer f;
+    resp_reply_init(&f);
+    int rc = 0;
+    for (long long i = 0; i < n; i++) {
+        struct resp_reply_info info;
+        if (resp_reply_frame(&f, buf + pos, len - pos, &info) != 0) {
+            rc = PX_EPROTO;
+            break;
+        }
+        if (*count < max) {
+            out[*count].off = (uint32_t)pos;
+            out[*count].len = info.len;
+        }
+        (*count)++;
+        pos += info.len;
+        resp_reply_reset(&f);
+    }
+    resp_reply_deinit(&f);
+    if (rc == 0 && pos != len) rc = PX_EPROTO;
+    return rc;
+}

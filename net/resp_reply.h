@@ -10,6 +10,8 @@
 #ifndef PX_RESP_REPLY_H
 #define PX_RESP_REPLY_H
 
+#include "resp.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +66,15 @@ void resp_reply_reset(struct resp_reply_framer *f);
  */
 int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
                      struct resp_reply_info *info);
+
+/*
+ * Splits a complete aggregate reply (RESP2 '*' or RESP3 '*', '~', '>') into its top-level
+ * elements: fills up to max spans (offsets relative to buf) and sets *count to the number of
+ * elements. Returns 0, or PX_EPROTO when buf is not one complete aggregate (a null array counts
+ * as zero elements). Allocates only when elements nest deeper than the framer's inline stack.
+ */
+int resp_reply_elements(const char *buf, size_t len, struct resp_span *out, uint32_t max,
+                        uint32_t *count);
 
 /* Classifies an error line (the text after '-'). */
 enum resp_err_kind resp_reply_classify(const char *s, size_t len);

@@ -188,6 +188,25 @@ int sock_local_name(int fd, char *buf, size_t len)
     return sock_format(&ss, buf, len);
 }
 
+int sock_local_addr(int fd, char *ip, size_t iplen, int *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) return -errno;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, (socklen_t)iplen);
+        *port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, (socklen_t)iplen);
+        *port = ntohs(a->sin6_port);
+    } else {
+        return -EAFNOSUPPORT;
+    }
+    return 0;
+}
+
 int sock_peer_is_loopback(int fd)
 {
     struct sockaddr_storage ss;

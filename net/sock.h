@@ -30,6 +30,8 @@ int sock_set_keepalive(int fd, int interval_s);
 /* Writes "ip:port" of the peer (or of the local end) into buf. Returns 0 or -errno. */
 int sock_peer_name(int fd, char *buf, size_t len);
 int sock_local_name(int fd, char *buf, size_t len);
+/* The numeric ip (no brackets) and port of the local end of fd. Returns 0 or -errno. */
+int sock_local_addr(int fd, char *ip, size_t iplen, int *port);
 /* Returns 1 when the peer address of fd is a loopback address (or a Unix socket), else 0. */
 int sock_peer_is_loopback(int fd);
 

@@ -23,6 +23,7 @@ struct acceptor {
     int nworkers;
     struct log_ratelimit rl;
     struct loop_timer pause; /* accept paused after EMFILE */
+    uint64_t next_id;        /* CLIENT ID of the next connection */
 };
 
 static void acceptor_resume(struct loop *l, void *ctx)
@@ -57,7 +58,7 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
             }
         }
         atomic_fetch_add_explicit(&best->nsessions, 1, memory_order_relaxed);
-        worker_give_conn(best, cfd);
+        worker_give_conn(best, cfd, ++a->next_id);
     }
 }
 

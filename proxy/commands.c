@@ -6,6 +6,7 @@
  */
 #include "commands.h"
 
+#include "fanout.h"
 #include "local.h"
 #include "mem.h"
 
@@ -20,69 +21,109 @@ static uint32_t nentries;
 static const struct cmd_entry *hash_tab[CMD_HASH_SIZE];
 
 /* Texts after "-ERR '<name>' ". */
-#define NOT_YET     "is not supported by this version of slotproxy"
-#define ONE_NODE    "cannot be used through slotproxy: it administers a single node"
+#define NOT_YET "is not supported by this version of slotproxy"
+#define ONE_NODE "cannot be used through slotproxy: it administers a single node"
+#define NODE_REPORT "cannot be used through slotproxy: it reports on a single node"
 #define REPLICATION "cannot be used through slotproxy: it is part of the replication protocol"
+#define ONE_DB "cannot be used in cluster mode: it needs more than one database"
 
 struct overlay {
     const char *name;
     enum cmd_route route;
     int local_id;
     const char *reason;
+    enum fan_merge merge;
 };
 
+/*
+ * The exceptions to what Redis's metadata implies (see decide()). Everything not named here is
+ * routed from its flags and tips: keyed commands by slot, multi_shard ones split per slot,
+ * all_shards/all_nodes ones sent to every master and merged by their response policy.
+ */
 static const struct overlay overlays[] = {
     /* Answered by the proxy. */
-    {"ping", ROUTE_LOCAL, LOCAL_PING, NULL},
-    {"echo", ROUTE_LOCAL, LOCAL_ECHO, NULL},
-    {"quit", ROUTE_LOCAL, LOCAL_QUIT, NULL},
-    /* Connection state: the shared backend connections must never see these. */
-    {"auth", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"hello", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"select", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"reset", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"client", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"readonly", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"readwrite", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"asking", ROUTE_UNSUPPORTED, 0, "is used by the proxy itself and cannot be sent by clients"},
-    {"multi", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"exec", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"discard", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"watch", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"unwatch", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"subscribe", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"psubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"ssubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"unsubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"punsubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"sunsubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"pubsub", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    /* Whole-keyspace commands that need a fan-out. */
-    {"dbsize", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"keys", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"scan", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"randomkey", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"flushall", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"flushdb", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"script", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"function", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"info", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"cluster", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"wait", ROUTE_UNSUPPORTED, 0, NOT_YET},
-    {"lastsave", ROUTE_UNSUPPORTED, 0, NOT_YET},
+    {"ping", ROUTE_LOCAL, LOCAL_PING, NULL, FAN_NONE},
+    {"echo", ROUTE_LOCAL, LOCAL_ECHO, NULL, FAN_NONE},
+    {"quit", ROUTE_LOCAL, LOCAL_QUIT, NULL, FAN_NONE},
+    {"time", ROUTE_LOCAL, LOCAL_TIME, NULL, FAN_NONE},
+    {"auth", ROUTE_LOCAL, LOCAL_AUTH, NULL, FAN_NONE},
+    {"hello", ROUTE_LOCAL, LOCAL_HELLO, NULL, FAN_NONE},
+    {"select", ROUTE_LOCAL, LOCAL_SELECT, NULL, FAN_NONE},
+    {"reset", ROUTE_LOCAL, LOCAL_RESET, NULL, FAN_NONE},
+    {"readonly", ROUTE_LOCAL, LOCAL_READONLY, NULL, FAN_NONE},
+    {"readwrite", ROUTE_LOCAL, LOCAL_READWRITE, NULL, FAN_NONE},
+    {"client|setname", ROUTE_LOCAL, LOCAL_CLIENT_SETNAME, NULL, FAN_NONE},
+    {"client|getname", ROUTE_LOCAL, LOCAL_CLIENT_GETNAME, NULL, FAN_NONE},
+    {"client|id", ROUTE_LOCAL, LOCAL_CLIENT_ID, NULL, FAN_NONE},
+    {"client|info", ROUTE_LOCAL, LOCAL_CLIENT_INFO, NULL, FAN_NONE},
+    {"client|list", ROUTE_LOCAL, LOCAL_CLIENT_LIST, NULL, FAN_NONE},
+    {"client|setinfo", ROUTE_LOCAL, LOCAL_CLIENT_SETINFO, NULL, FAN_NONE},
+    {"client|no-evict", ROUTE_LOCAL, LOCAL_CLIENT_NO_EVICT, NULL, FAN_NONE},
+    {"client|no-touch", ROUTE_LOCAL, LOCAL_CLIENT_NO_TOUCH, NULL, FAN_NONE},
+    {"client|reply", ROUTE_LOCAL, LOCAL_CLIENT_REPLY, NULL, FAN_NONE},
+    {"client|help", ROUTE_FORWARD, 0, NULL, FAN_NONE},
+    {"client", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE}, /* KILL, PAUSE, TRACKING, ... */
+    {"cluster|info", ROUTE_LOCAL, LOCAL_CLUSTER_INFO, NULL, FAN_NONE},
+    {"cluster|slots", ROUTE_LOCAL, LOCAL_CLUSTER_SLOTS, NULL, FAN_NONE},
+    {"cluster|shards", ROUTE_LOCAL, LOCAL_CLUSTER_SHARDS, NULL, FAN_NONE},
+    {"cluster|nodes", ROUTE_LOCAL, LOCAL_CLUSTER_NODES, NULL, FAN_NONE},
+    {"cluster|myid", ROUTE_LOCAL, LOCAL_CLUSTER_MYID, NULL, FAN_NONE},
+    {"cluster|keyslot", ROUTE_LOCAL, LOCAL_CLUSTER_KEYSLOT, NULL, FAN_NONE},
+    {"cluster|countkeysinslot", ROUTE_LOCAL, LOCAL_CLUSTER_SLOT_ROUTED, NULL, FAN_NONE},
+    {"cluster|getkeysinslot", ROUTE_LOCAL, LOCAL_CLUSTER_SLOT_ROUTED, NULL, FAN_NONE},
+    {"cluster|help", ROUTE_FORWARD, 0, NULL, FAN_NONE},
+    {"cluster", ROUTE_UNSUPPORTED, 0, ONE_NODE, FAN_NONE},
+    {"info", ROUTE_LOCAL, LOCAL_INFO, NULL, FAN_INFO},
+    {"scan", ROUTE_LOCAL, LOCAL_SCAN, NULL, FAN_SCAN},
+    /* Whole keyspace, where the tips alone do not say it all. */
+    {"randomkey", ROUTE_ALL_MASTERS, 0, NULL, FAN_RANDOM},
+    {"lastsave", ROUTE_ALL_MASTERS, 0, NULL, FAN_MIN},
+    {"keys", ROUTE_ALL_MASTERS, 0, NULL, FAN_CONCAT},
+    {"function|stats", ROUTE_FORWARD, 0, NULL, FAN_NONE}, /* the same on every master */
+    {"memory|purge", ROUTE_ALL_MASTERS, 0, NULL, FAN_ALL_OK},
+    {"memory|doctor", ROUTE_UNSUPPORTED, 0, NODE_REPORT, FAN_NONE},
+    {"memory|stats", ROUTE_UNSUPPORTED, 0, NODE_REPORT, FAN_NONE},
+    {"memory|malloc-stats", ROUTE_UNSUPPORTED, 0, NODE_REPORT, FAN_NONE},
+    /* Keys in different slots would make MSETNX half-applied: it keeps Redis's CROSSSLOT. */
+    {"msetnx", ROUTE_FORWARD, 0, NULL, FAN_NONE},
+    /* Harmless reads of one node's configuration (some libraries ask on connect). */
+    {"config|get", ROUTE_FORWARD, 0, NULL, FAN_NONE},
+    {"config|help", ROUTE_FORWARD, 0, NULL, FAN_NONE},
+    {"asking", ROUTE_UNSUPPORTED, 0, "is used by the proxy itself and cannot be sent by clients",
+     FAN_NONE},
+    /* Not yet: transactions, blocking and Pub/Sub need connections of their own. */
+    {"multi", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"exec", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"discard", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"watch", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"unwatch", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"subscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"psubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"ssubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"unsubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"punsubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"sunsubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"pubsub", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"wait", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    {"script|debug", ROUTE_UNSUPPORTED, 0, "cannot be used through slotproxy: it needs a "
+                                          "debugging session on one node", FAN_NONE},
     /* Cannot work through a proxy. */
-    {"monitor", ROUTE_UNSUPPORTED, 0,
-     "cannot be used through slotproxy: it streams one node's "
-     "commands on the connection"},
-    {"sync", ROUTE_UNSUPPORTED, 0, REPLICATION},
-    {"psync", ROUTE_UNSUPPORTED, 0, REPLICATION},
-    {"replconf", ROUTE_UNSUPPORTED, 0, REPLICATION},
-    {"move", ROUTE_UNSUPPORTED, 0,
-     "cannot be used in cluster mode: it needs more than one database"},
-    {"swapdb", ROUTE_UNSUPPORTED, 0,
-     "cannot be used in cluster mode: it needs more than one database"},
-    {"migrate", ROUTE_UNSUPPORTED, 0, ONE_NODE},
+    {"monitor", ROUTE_UNSUPPORTED, 0, "cannot be used through slotproxy: it streams one node's "
+                                      "commands on the connection", FAN_NONE},
+    {"sync", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
+    {"psync", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
+    {"replconf", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
+    {"move", ROUTE_UNSUPPORTED, 0, ONE_DB, FAN_NONE},
+    {"swapdb", ROUTE_UNSUPPORTED, 0, ONE_DB, FAN_NONE},
+    {"migrate", ROUTE_UNSUPPORTED, 0, ONE_NODE, FAN_NONE},
 };
+
+/* Subcommands newer than the generated table (Redis 7.2) that clients send on connect. */
+static const struct command client_extra[] = {
+    {"client|setinfo", 4, CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, NULL, NULL},
+    {"client|no-touch", 3, CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, NULL, NULL},
+};
+#define NCLIENT_EXTRA (sizeof(client_extra) / sizeof(client_extra[0]))
 
 static uint32_t name_hash(const char *s, size_t len)
 {
@@ -102,21 +143,31 @@ static const struct overlay *find_overlay(const char *name)
     return NULL;
 }
 
-/* The default decision for a command the overlay does not name, from Redis's metadata. */
+static enum fan_merge merge_from_tips(uint32_t tips, enum fan_merge dflt)
+{
+    if (tips & CMD_RESP_AGG_SUM) return FAN_SUM;
+    if (tips & CMD_RESP_ALL_SUCCEEDED) return FAN_ALL_OK;
+    if (tips & CMD_RESP_ONE_SUCCEEDED) return FAN_ONE_OK;
+    if (tips & CMD_RESP_AGG_LOGICAL_AND) return FAN_AND;
+    if (tips & CMD_RESP_AGG_MIN) return FAN_MIN;
+    if (tips & CMD_RESP_SPECIAL) return FAN_NONE;
+    return dflt;
+}
+
+/* The decision for a command, from the overlay or else from Redis's metadata. */
 static void decide(struct cmd_entry *e, const struct cmd_entry *parent)
 {
     const struct command *c = e->cmd;
     const struct overlay *o = find_overlay(c->name);
     if (!o && parent) {
-        /* A subcommand inherits its container's overlay (CLIENT, SCRIPT, ...). */
-        char base[64];
-        snprintf(base, sizeof(base), "%s", parent->cmd->name);
-        o = find_overlay(base);
+        /* A subcommand inherits its container's overlay (CLIENT KILL, CLUSTER SETSLOT, ...). */
+        o = find_overlay(parent->cmd->name);
     }
     if (o) {
         e->route = o->route;
         e->local_id = o->local_id;
         e->unsupported = o->reason;
+        e->merge = o->merge;
         return;
     }
     e->route = ROUTE_FORWARD;
@@ -131,11 +182,17 @@ static void decide(struct cmd_entry *e, const struct cmd_entry *parent)
             e->route = ROUTE_UNSUPPORTED;
             e->unsupported = NOT_YET;
         }
-    } else if (c->flags & CMD_PUBSUB) {
-        /* PUBLISH is broadcast by the cluster and SPUBLISH routes by its channel: both can be
-         * forwarded. */
-    } else if ((c->tips & (CMD_REQ_ALL_NODES | CMD_REQ_ALL_SHARDS | CMD_REQ_SPECIAL)) &&
-               c->nkeyspecs == 0) {
+    } else if (c->tips & CMD_REQ_MULTI_SHARD) {
+        /* Split across slots; no response policy means "the values in key order" (MGET). */
+        e->merge = merge_from_tips(c->tips, FAN_KEY_ORDER);
+    } else if ((c->tips & (CMD_REQ_ALL_SHARDS | CMD_REQ_ALL_NODES)) && c->nkeyspecs == 0) {
+        e->route = ROUTE_ALL_MASTERS;
+        e->merge = merge_from_tips(c->tips, FAN_CONCAT);
+        if (e->merge == FAN_NONE) { /* a special response policy with no merge of ours */
+            e->route = ROUTE_UNSUPPORTED;
+            e->unsupported = NODE_REPORT;
+        }
+    } else if (c->tips & CMD_REQ_SPECIAL) {
         e->route = ROUTE_UNSUPPORTED;
         e->unsupported = NOT_YET;
     }
@@ -146,12 +203,14 @@ static void add_entry(struct cmd_entry *e, const struct command *c, const struct
     e->cmd = c;
     e->id = (uint32_t)(e - entries);
     decide(e, parent);
+    if (strcmp(c->name, "eval") == 0 || strcmp(c->name, "eval_ro") == 0) e->script_arg = 1;
+    if (strcmp(c->name, "script|load") == 0) e->script_arg = 2;
 }
 
 void commands_init(void)
 {
     if (entries) return;
-    uint32_t n = 0;
+    uint32_t n = NCLIENT_EXTRA;
     for (size_t i = 0; i < command_table_len; i++) n += 1 + command_table[i].nsubs;
     entries = px_calloc(n, sizeof(*entries));
     uint32_t k = 0;
@@ -163,6 +222,16 @@ void commands_init(void)
             e->subs = &entries[k];
             e->nsubs = c->nsubs;
             for (uint32_t j = 0; j < c->nsubs; j++) add_entry(&entries[k++], &c->subs[j], e);
+            if (strcmp(c->name, "client") == 0) {
+                for (uint32_t j = 0; j < NCLIENT_EXTRA; j++) {
+                    /* Only when the table does not have them already. */
+                    if (commands_lookup_sub(e, client_extra[j].name + 7,
+                                            strlen(client_extra[j].name + 7)))
+                        continue;
+                    add_entry(&entries[k++], &client_extra[j], e);
+                    e->nsubs++;
+                }
+            }
         }
         size_t len = strlen(c->name);
         uint32_t h = name_hash(c->name, len) & (CMD_HASH_SIZE - 1);

@@ -81,9 +81,26 @@ struct keyspec {
 
 /* How the proxy handles a command (the overlay in commands.c). */
 enum cmd_route {
-    ROUTE_FORWARD = 0, /* by its keys to the slot's master; keyless: any master */
+    ROUTE_FORWARD = 0, /* by its keys to the slot's master (split across slots when merge is
+                          set); keyless: any master */
     ROUTE_LOCAL,       /* answered by the proxy (handler in local.c) */
     ROUTE_UNSUPPORTED, /* refused with the overlay's reason */
+    ROUTE_ALL_MASTERS, /* sent to every master, the replies merged as merge says */
+};
+
+/* How the replies of a fan-out are merged into one (fanout.c). */
+enum fan_merge {
+    FAN_NONE = 0,
+    FAN_KEY_ORDER, /* MGET: one array, elements in the caller's key order */
+    FAN_SUM,       /* DEL, EXISTS, DBSIZE, ...: the sum of the integers */
+    FAN_ALL_OK,    /* MSET, FLUSHALL, SCRIPT LOAD: the first part's reply, or the first error */
+    FAN_ONE_OK,    /* SCRIPT KILL: the first success, or the first error */
+    FAN_AND,       /* SCRIPT EXISTS: element-wise AND of integer arrays */
+    FAN_MIN,       /* LASTSAVE: the smallest integer */
+    FAN_CONCAT,    /* KEYS: every array, concatenated */
+    FAN_RANDOM,    /* RANDOMKEY: one of the non-nil replies, chosen at random */
+    FAN_SCAN,      /* SCAN: one master's page, its cursor rewritten (scan.c) */
+    FAN_INFO,      /* INFO: the proxy's sections plus the masters' keyspace (info.c) */
 };
 
 struct command {
@@ -109,6 +126,8 @@ struct cmd_entry {
     int local_id;            /* for ROUTE_LOCAL: which handler */
     const char *unsupported; /* for ROUTE_UNSUPPORTED: the error text */
     int blocking_arg;        /* blocking only when this keyword is present (XREAD BLOCK) */
+    enum fan_merge merge;    /* ROUTE_ALL_MASTERS, or a ROUTE_FORWARD that may be split */
+    uint32_t script_arg;     /* the argument holding a Lua script body (EVAL, SCRIPT LOAD) */
     const struct cmd_entry *subs;
     uint32_t nsubs;
     uint32_t id; /* dense index for statistics */

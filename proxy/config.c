@@ -35,6 +35,8 @@ static const struct opt opts[] = {
     {"failover-hold", OPT_DURATION, OFF(failover_hold_ms), "5s",
      "how long a request that cannot be sent yet (node down, slot moving) waits before failing", 0,
      0},
+    {"requirepass", OPT_STRING, OFF(requirepass), "",
+     "password clients must AUTH with (none: no AUTH needed)", 0, 0},
     {"password", OPT_STRING, OFF(password), "", "password to AUTH with on the cluster nodes", 0, 0},
     {"user", OPT_STRING, OFF(user), "", "ACL user to AUTH as on the cluster nodes (with -password)",
      0, 0},
@@ -76,6 +78,7 @@ void config_free(struct config *c)
 {
     px_free(c->startup_nodes);
     free_nodes(c);
+    px_free(c->requirepass);
     px_free(c->password);
     px_free(c->user);
     px_free(c->log_file);
@@ -303,11 +306,12 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 void config_log(const struct config *c)
 {
     log_info("config: addr=%s startup-nodes=%s threads=%d connect-timeout=%llums "
-             "slots-reload-interval=%llums failover-hold=%llums user=%s password=%s "
+             "slots-reload-interval=%llums failover-hold=%llums requirepass=%s user=%s password=%s "
              "tcp-keepalive=%d max-redirects=%d log-level=%s log-file=%s",
              c->addr, c->startup_nodes, c->threads, (unsigned long long)c->connect_timeout_ms,
              (unsigned long long)c->slots_reload_interval_ms,
-             (unsigned long long)c->failover_hold_ms, c->user ? c->user : "(none)",
+             (unsigned long long)c->failover_hold_ms, c->requirepass ? "(set)" : "(none)",
+             c->user ? c->user : "(none)",
              c->password ? "(set)" : "(none)", c->tcp_keepalive_s, c->max_redirects,
              log_level_name(c->log_level), c->log_file ? c->log_file : "(stderr)");
 }

@@ -23,7 +23,8 @@ struct config {
     uint64_t connect_timeout_ms;
     uint64_t slots_reload_interval_ms;
     uint64_t failover_hold_ms;
-    char *password; /* AUTH to the backends */
+    char *requirepass; /* clients must AUTH with this */
+    char *password;    /* AUTH to the backends */
     char *user;
     enum log_level log_level;
     char *log_file;

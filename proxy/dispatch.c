@@ -1,25 +1,30 @@
 /*
  * Routing and redirect handling; see dispatch.h.
  *
- * A request's life: dispatch_request() decides (local answer, refusal, or a slot); dispatch_send()
- * gives it to the backend serving the slot, or holds it when there is none usable right now. The
- * backend answers through dispatch_backend_ops: a normal reply goes to the session; MOVED patches
- * this worker's view and resends; ASK resends once with ASKING; TRYAGAIN, CLUSTERDOWN and LOADING
- * mean the node did not run the command, so it is retried after a short back-off until
- * -failover-hold runs out. A connection that breaks hands its requests back: those written may
- * have run and get an error, the others are held and sent again.
+ * A request's life: dispatch_request() decides (local answer, refusal, a slot, a split across
+ * slots, or every master); dispatch_send() gives it to the backend serving its slot (or master),
+ * or holds it when there is none usable right now. The backend answers through
+ * dispatch_backend_ops: a normal reply goes to the session (or to the fan-out it is part of);
+ * MOVED patches this worker's view and resends; ASK resends once with ASKING; TRYAGAIN,
+ * CLUSTERDOWN, LOADING and MASTERDOWN mean the node did not run the command, so it is retried
+ * after a short back-off until -failover-hold runs out; NOSCRIPT for an EVALSHA whose script the
+ * proxy has seen loads the script on that node and runs it again. A connection that breaks hands
+ * its requests back: those written may have run and get an error, the others are held and sent
+ * again.
  */
 #include "dispatch.h"
 
 #include "clock.h"
 #include "commands.h"
 #include "errors.h"
+#include "fanout.h"
 #include "keys.h"
 #include "local.h"
 #include "log.h"
 #include "mem.h"
 #include "redirect.h"
 #include "request.h"
+#include "scripts.h"
 #include "session.h"
 #include "worker.h"
 
@@ -30,19 +35,27 @@
 #define RETRY_BACKOFF_MIN_MS 5
 #define RETRY_BACKOFF_MAX_MS 200
 
-#define REQ_OF(breq) ((struct request *)((char *)(breq)-offsetof(struct request, breq)))
+#define REQ_OF(breq) ((struct request *)((char *)(breq) - offsetof(struct request, breq)))
 
-static void reply_sbuf(struct worker *w, struct request *r)
+/* A top-level request whose client is gone (sub-requests always finish, for their parent). */
+static int orphan(const struct request *r)
 {
-    request_reply_bytes(w, r, w->scratch.buf, w->scratch.len);
+    return !r->parent && !r->sess;
 }
 
-/* Answers r with an error built by fn into the worker's scratch buffer. */
-#define REPLY_ERROR(w, r, call)                                                                    \
-    do {                                                                                           \
-        sbuf_clear(&(w)->scratch);                                                                 \
-        call;                                                                                      \
-        reply_sbuf((w), (r));                                                                      \
+/* Answers r with the error the statement writes into the worker's scratch buffer. */
+#define REPLY_ERROR(w, r, call)                                                                \
+    do {                                                                                       \
+        sbuf_clear(&(w)->scratch);                                                             \
+        call;                                                                                  \
+        request_reply_bytes((w), (r), (w)->scratch.buf, (w)->scratch.len);                     \
+    } while (0)
+
+/* The same for an error the proxy gives before the request reaches a node. */
+#define REJECT(w, r, call)                                                                     \
+    do {                                                                                       \
+        (r)->flags |= REQ_F_REJECTED;                                                          \
+        REPLY_ERROR(w, r, call);                                                               \
     } while (0)
 
 /* 1 when argument word appears among r's arguments (case-insensitive). */
@@ -54,47 +67,73 @@ static int has_arg(const struct request *r, const char *word)
     return 0;
 }
 
+static int cmd_is(const struct command *c, const char *name)
+{
+    return strcmp(c->name, name) == 0;
+}
+
+/* Remembers the body of scripts the client runs (EVAL, SCRIPT LOAD), for NOSCRIPT recovery;
+ * forgets them all on SCRIPT FLUSH. */
+static void note_script(struct worker *w, struct request *r)
+{
+    uint32_t arg = r->cmd->script_arg;
+    if (arg && arg < r->argc) scripts_remember(w, request_arg(r, arg), r->argv[arg].len);
+    if (cmd_is(r->cmd->cmd, "script|flush")) scripts_flush(w);
+}
+
 void dispatch_request(struct worker *w, struct request *r)
 {
     const char *base = r->breq.chunk->data;
     const struct cmd_entry *e = commands_lookup(base + r->argv[0].off, r->argv[0].len);
     if (!e) {
-        REPLY_ERROR(w, r, errors_unknown_command(&w->scratch, base, r->argv, r->argc));
+        REJECT(w, r, errors_unknown_command(&w->scratch, base, r->argv, r->argc));
         return;
     }
     if (e->nsubs && r->argc >= 2) {
         const struct cmd_entry *sub = commands_lookup_sub(e, base + r->argv[1].off, r->argv[1].len);
         if (!sub) {
-            REPLY_ERROR(w, r, errors_unknown_subcommand(&w->scratch, base, r->argv));
+            REJECT(w, r, errors_unknown_subcommand(&w->scratch, base, r->argv));
             return;
         }
         e = sub;
     }
     const struct command *c = e->cmd;
+    r->cmd = e;
+    if (r->sess) r->sess->last_cmd = e->id + 1;
     if ((c->arity > 0 && (int)r->argc != c->arity) || (int)r->argc < -c->arity) {
-        REPLY_ERROR(w, r, errors_wrong_arity(&w->scratch, c->name));
+        REJECT(w, r, errors_wrong_arity(&w->scratch, c->name));
         return;
     }
-    r->cmd = e;
+    if (r->sess && !r->sess->authed && !(c->flags & CMD_NO_AUTH)) {
+        REJECT(w, r, errors_noauth(&w->scratch));
+        return;
+    }
     switch (e->route) {
     case ROUTE_LOCAL: local_handle(w, r); return;
     case ROUTE_UNSUPPORTED:
-        REPLY_ERROR(w, r, errors_unsupported(&w->scratch, c->name, e->unsupported));
+        REJECT(w, r, errors_unsupported(&w->scratch, c->name, e->unsupported));
+        return;
+    case ROUTE_ALL_MASTERS:
+        note_script(w, r);
+        r->flags |= REQ_F_ALL_MASTERS;
+        dispatch_send(w, r);
         return;
     case ROUTE_FORWARD: break;
     }
     if (e->blocking_arg && has_arg(r, "block")) {
-        REPLY_ERROR(w, r,
-                    errors_unsupported(&w->scratch, c->name,
-                                       "with BLOCK is not supported by this version of slotproxy"));
+        REJECT(w, r,
+               errors_unsupported(&w->scratch, c->name,
+                                  "with BLOCK is not supported by this version of slotproxy"));
         return;
     }
     int n = keys_find(c, base, r->argv, r->argc, &w->keys);
     int slot = n > 0 ? keys_slot(&w->keys, base, r->argv) : KEYS_SLOT_NONE;
     if (slot == KEYS_SLOT_CROSS) {
-        REPLY_ERROR(w, r, errors_crossslot(&w->scratch));
+        if (e->merge != FAN_NONE && fanout_split_by_slot(w, r, e->merge) == 0) return;
+        REJECT(w, r, errors_crossslot(&w->scratch));
         return;
     }
+    if (e->script_arg) note_script(w, r);
     r->slot = slot;
     dispatch_send(w, r);
 }
@@ -106,11 +145,20 @@ static struct backend *any_master(struct worker *w)
     return w->masters[w->rr++ % (uint32_t)w->nmasters];
 }
 
-/* Sends r to b (with ASKING when r->asking), holding it when b cannot take it now. */
-static void send_to(struct worker *w, struct request *r, struct backend *b)
+/* Sends r to b, with ASKING first when r->asking, or with prefix (SCRIPT LOAD ...) when given;
+ * holds r when b cannot take it now. */
+static void send_to(struct worker *w, struct request *r, struct backend *b, const char *prefix,
+                    size_t prefix_len)
 {
     r->state = REQ_SENT;
-    if (backend_send(b, &r->breq, r->asking) == 0) return;
+    int rc;
+    if (prefix)
+        rc = backend_send(b, &r->breq, prefix, prefix_len, r->asking ? 2 : 1);
+    else if (r->asking)
+        rc = backend_send(b, &r->breq, backend_asking_cmd, BACKEND_ASKING_LEN, 1);
+    else
+        rc = backend_send(b, &r->breq, NULL, 0, 0);
+    if (rc == 0) return;
     r->asking = 0; /* a held request goes back to the slot owner, which will say ASK again */
     r->hold_reason = HOLD_UNREACHABLE;
     worker_hold(w, r, 0);
@@ -118,8 +166,24 @@ static void send_to(struct worker *w, struct request *r, struct backend *b)
 
 void dispatch_send(struct worker *w, struct request *r)
 {
+    if (r->flags & REQ_F_ALL_MASTERS) {
+        if (!w->map) {
+            r->hold_reason = HOLD_UNREACHABLE; /* no slot map yet: nobody to send to */
+            worker_hold(w, r, 0);
+            return;
+        }
+        r->flags &= ~REQ_F_ALL_MASTERS;
+        fanout_all_masters(w, r, r->cmd->merge, NULL, 0, 0);
+        return;
+    }
     struct backend *b;
-    if (r->slot >= 0) {
+    if (r->shard >= 0) {
+        b = r->shard < w->nmasters ? w->masters[r->shard] : NULL;
+        if (!b && w->map) {
+            REPLY_ERROR(w, r, errors_topology_changed(&w->scratch));
+            return;
+        }
+    } else if (r->slot >= 0) {
         b = w->view[r->slot];
         if (!b && w->map) {
             REPLY_ERROR(w, r, errors_slot_unserved(&w->scratch));
@@ -133,7 +197,7 @@ void dispatch_send(struct worker *w, struct request *r)
         worker_hold(w, r, 0);
         return;
     }
-    send_to(w, r, b);
+    send_to(w, r, b, NULL, 0);
 }
 
 void dispatch_process_held(struct worker *w)
@@ -146,7 +210,7 @@ void dispatch_process_held(struct worker *w)
         struct request *r = list;
         list = r->hnext;
         r->hnext = NULL;
-        if (!r->sess) {
+        if (orphan(r)) {
             request_put(w, r);
             continue;
         }
@@ -156,7 +220,12 @@ void dispatch_process_held(struct worker *w)
             continue;
         }
         r->state = REQ_NEW;
-        dispatch_send(w, r);
+        if (r->flags & REQ_F_ROUTE_AGAIN) {
+            r->flags &= ~REQ_F_ROUTE_AGAIN;
+            dispatch_request(w, r);
+        } else {
+            dispatch_send(w, r);
+        }
     }
     worker_arm_held_timer(w);
 }
@@ -176,8 +245,9 @@ static int retry_later(struct worker *w, struct request *r)
     return 1;
 }
 
-static void on_redirect(struct worker *w, struct request *r, struct backend *from, const char *text,
-                        uint32_t len, int ask, struct buf_chunk *c, uint32_t off, uint32_t rlen)
+static void on_redirect(struct worker *w, struct request *r, struct backend *from,
+                        const char *text, uint32_t len, int ask, struct buf_chunk *c,
+                        uint32_t off, uint32_t rlen)
 {
     struct redirect rd;
     if (redirect_parse(text, len, backend_ip(from), &rd) < 0) {
@@ -190,23 +260,49 @@ static void on_redirect(struct worker *w, struct request *r, struct backend *fro
     }
     struct backend *to = worker_backend(w, rd.ip, rd.port);
     if (ask) {
-        w->stats.ask++;
+        stat_add(&w->stats.ask, 1);
         r->asking = 1;
     } else {
-        w->stats.moved++;
+        stat_add(&w->stats.moved, 1);
         r->asking = 0;
-        if (rd.slot >= 0 && rd.slot < CRC16_SLOTS) w->view[rd.slot] = to; /* believe it now */
+        w->view[rd.slot] = to; /* believe it now; the refresh will confirm */
         topology_request_refresh(w->topo);
     }
-    send_to(w, r, to);
+    send_to(w, r, to, NULL, 0);
 }
 
-static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chunk *c, uint32_t off,
-                     const struct resp_reply_info *info, void *ctx)
+/* NOSCRIPT for an EVALSHA: load the script on that node and run it again, once. Returns 1 when
+ * r was sent again. */
+static int reload_script(struct worker *w, struct request *r, struct backend *b)
+{
+    const struct command *c = r->cmd ? r->cmd->cmd : NULL;
+    if (!c || (r->flags & REQ_F_NOSCRIPT_RETRIED) || r->argc < 2 || r->argv[1].len != 40 ||
+        !(cmd_is(c, "evalsha") || cmd_is(c, "evalsha_ro")))
+        return 0;
+    size_t len;
+    char *body = scripts_lookup(w, request_arg(r, 1), &len);
+    if (!body) return 0;
+    struct sbuf pre;
+    sbuf_init(&pre);
+    resp_write_array_len(&pre, 3);
+    resp_write_bulk(&pre, "SCRIPT", 6);
+    resp_write_bulk(&pre, "LOAD", 4);
+    resp_write_bulk(&pre, body, len);
+    if (r->asking) sbuf_put(&pre, backend_asking_cmd, BACKEND_ASKING_LEN);
+    px_free(body);
+    r->flags |= REQ_F_NOSCRIPT_RETRIED;
+    stat_add(&w->stats.noscript_reloads, 1);
+    send_to(w, r, b, pre.buf, pre.len);
+    sbuf_free(&pre);
+    return 1;
+}
+
+static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chunk *c,
+                     uint32_t off, const struct resp_reply_info *info, void *ctx)
 {
     struct worker *w = ctx;
     struct request *r = REQ_OF(breq);
-    if (!r->sess) {
+    if (orphan(r)) {
         request_put(w, r);
         return;
     }
@@ -216,13 +312,16 @@ static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chu
     case RESP_ERRK_ASK:
         on_redirect(w, r, b, text, info->line_len, info->err == RESP_ERRK_ASK, c, off, info->len);
         return;
+    case RESP_ERRK_NOSCRIPT:
+        if (reload_script(w, r, b)) return;
+        break;
     case RESP_ERRK_CLUSTERDOWN:
         topology_request_refresh(w->topo);
         /* fall through */
     case RESP_ERRK_TRYAGAIN:
     case RESP_ERRK_LOADING:
     case RESP_ERRK_MASTERDOWN:
-        if (info->err == RESP_ERRK_TRYAGAIN) w->stats.tryagain++;
+        if (info->err == RESP_ERRK_TRYAGAIN) stat_add(&w->stats.tryagain, 1);
         r->asking = 0;
         if (retry_later(w, r)) return;
         break;
@@ -235,13 +334,13 @@ static void on_failed(struct backend *b, struct backend_req *breq, int written, 
 {
     struct worker *w = ctx;
     struct request *r = REQ_OF(breq);
-    if (!r->sess) {
+    if (orphan(r)) {
         request_put(w, r);
         return;
     }
     if (written) {
         /* It may have run: the client must not see it run twice. */
-        w->stats.conn_lost_errors++;
+        stat_add(&w->stats.conn_lost_errors, 1);
         REPLY_ERROR(w, r, errors_connection_lost(&w->scratch, backend_addr(b)));
         return;
     }

@@ -94,3 +94,13 @@ void errors_protocol(struct sbuf *s, const char *text)
 {
     resp_write_errorf(s, "ERR %s", text);
 }
+
+void errors_noauth(struct sbuf *s)
+{
+    sbuf_puts(s, "-NOAUTH Authentication required.\r\n");
+}
+
+void errors_topology_changed(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR the cluster's masters changed during the request; retry it\r\n");
+}

@@ -31,6 +31,10 @@ void errors_connection_lost(struct sbuf *s, const char *addr);
 void errors_too_many_redirects(struct sbuf *s, const char *last, uint32_t len);
 /* A command the proxy refuses; reason is the overlay's text after "-ERR ". */
 void errors_unsupported(struct sbuf *s, const char *name, const char *reason);
+/* "-NOAUTH Authentication required." */
+void errors_noauth(struct sbuf *s);
+/* A sub-request for a master that no longer exists (the topology changed under a SCAN). */
+void errors_topology_changed(struct sbuf *s);
 /* "-ERR Protocol error: ..." */
 void errors_protocol(struct sbuf *s, const char *text);
 

@@ -5,7 +5,10 @@
 #include "acceptor.h"
 #include "commands.h"
 #include "config.h"
+#include "info.h"
+#include "local.h"
 #include "log.h"
+#include "scripts.h"
 #include "mem.h"
 #include "topology.h"
 #include "worker.h"
@@ -58,6 +61,7 @@ int main(int argc, char **argv)
     log_info("slotproxy %s starting", PX_VERSION);
     config_log(&cfg);
     commands_init();
+    local_init();
 
     struct worker **workers = px_calloc((size_t)cfg.threads, sizeof(*workers));
     struct publish_ctx pctx = {workers, cfg.threads};
@@ -75,9 +79,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "slotproxy: invalid -startup-nodes\n");
         return 2;
     }
+    info_init(topo);
+    struct script_cache *scripts = scripts_create();
     for (int i = 0; i < cfg.threads; i++) {
-        workers[i] = worker_create(i, &cfg, topo);
-        if (!workers[i] || worker_start(workers[i]) < 0) {
+        workers[i] = worker_create(i, &cfg, topo, scripts);
+        if (!workers[i]) {
+            log_error("cannot create worker %d", i);
+            return 1;
+        }
+    }
+    for (int i = 0; i < cfg.threads; i++) {
+        workers[i]->all = workers;
+        workers[i]->nall = cfg.threads;
+        if (worker_start(workers[i]) < 0) {
             log_error("cannot start worker %d", i);
             return 1;
         }
@@ -106,6 +120,7 @@ int main(int argc, char **argv)
     topology_stop(topo);
     for (int i = 0; i < cfg.threads; i++) worker_free(workers[i]);
     topology_free(topo);
+    scripts_free(scripts);
     px_free(workers);
     log_info("bye");
     config_free(&cfg);

@@ -1,6 +1,7 @@
 /* Request objects and their per-worker pool; see request.h. */
 #include "request.h"
 
+#include "fanout.h"
 #include "mem.h"
 #include "worker.h"
 
@@ -20,11 +21,13 @@ struct request *request_get(struct worker *w)
     memset(r, 0, sizeof(*r));
     r->argv = r->argv_inline;
     r->slot = -1;
+    r->shard = -1;
     return r;
 }
 
 void request_put(struct worker *w, struct request *r)
 {
+    if (r->fan) fanout_free(w, r);
     buf_chunk_put(r->breq.chunk);
     buf_chunk_put(r->rchunk);
     if (r->argv != r->argv_inline) px_free(r->argv);

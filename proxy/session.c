@@ -12,8 +12,11 @@
  */
 #include "session.h"
 
+#include "clock.h"
+#include "commands.h"
 #include "dispatch.h"
 #include "errors.h"
+#include "fanout.h"
 #include "log.h"
 #include "mem.h"
 #include "px_errors.h"
@@ -39,12 +42,15 @@ static void session_update_mask(struct session *s)
     loop_set_mask(s->w->loop, s->fd, mask);
 }
 
-struct session *session_create(struct worker *w, int fd)
+struct session *session_create(struct worker *w, int fd, uint64_t id)
 {
     struct session *s = px_calloc(1, sizeof(*s));
     s->w = w;
     s->fd = fd;
-    s->id = ((uint64_t)w->id << 48) | ++w->next_session_id;
+    s->id = id;
+    s->resp = 2;
+    s->authed = w->cfg->requirepass == NULL;
+    s->created_ms = s->last_ms = loop_now_ms(w->loop);
     resp_req_init(&s->parser);
     obuf_init(&s->out);
     sock_set_nodelay(fd);
@@ -57,8 +63,50 @@ struct session *session_create(struct worker *w, int fd)
     s->next = w->sessions;
     if (w->sessions) w->sessions->prev = s;
     w->sessions = s;
-    w->stats.sessions_total++;
+    stat_add(&w->stats.sessions_total, 1);
     return s;
+}
+
+void session_reset_state(struct session *s)
+{
+    px_free(s->name);
+    px_free(s->lib_name);
+    px_free(s->lib_ver);
+    s->name = s->lib_name = s->lib_ver = NULL;
+    s->resp = 2;
+    s->reply_mode = REPLY_ON;
+    s->readonly = 0;
+    s->no_evict = s->no_touch = 0;
+    if (s->w->cfg->requirepass) s->authed = 0;
+}
+
+void session_describe(struct session *s, struct sbuf *out)
+{
+    char addr[64] = "?", laddr[64] = "?";
+    sock_peer_name(s->fd, addr, sizeof(addr));
+    sock_local_name(s->fd, laddr, sizeof(laddr));
+    uint64_t now = loop_now_ms(s->w->loop);
+    const struct cmd_entry *last = s->last_cmd ? commands_by_id(s->last_cmd - 1) : NULL;
+    char flags[8];
+    int nf = 0;
+    if (s->readonly) flags[nf++] = 'r';
+    if (s->no_evict) flags[nf++] = 'e';
+    if (s->no_touch) flags[nf++] = 'T';
+    if (nf == 0) flags[nf++] = 'N';
+    flags[nf] = '\0';
+    sbuf_printf(out,
+                "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 sub=0 "
+                "psub=0 ssub=0 multi=-1 qbuf=%u qbuf-free=%u argv-mem=0 multi-mem=0 rbs=%u rbp=0 "
+                "obl=0 oll=%u omem=%zu tot-mem=%zu events=r%s cmd=%s user=default redir=-1 "
+                "resp=%d lib-name=%s lib-ver=%s\n",
+                (unsigned long long)s->id, addr, laddr, s->fd, s->name ? s->name : "",
+                (unsigned long long)((now - s->created_ms) / 1000),
+                (unsigned long long)((now - s->last_ms) / 1000), flags,
+                s->in ? s->in->len - s->in_start : 0, s->in ? buf_chunk_room(s->in) : 0,
+                s->in ? s->in->cap : 0, s->out.count, s->out.bytes,
+                sizeof(*s) + s->out.bytes + (s->in ? s->in->cap : 0),
+                obuf_empty(&s->out) ? "" : "w", last ? last->cmd->name : "NULL", s->resp,
+                s->lib_name ? s->lib_name : "", s->lib_ver ? s->lib_ver : "");
 }
 
 void session_close(struct session *s)
@@ -128,23 +176,46 @@ static void session_deliver(struct worker *w, struct session *s)
     while (s->head && s->head->state == REQ_DONE) {
         struct request *r = s->head;
         session_pop_head(s);
-        obuf_append_span(&s->out, &w->pool, r->rchunk, r->roff, r->rlen);
+        if (!(r->flags & REQ_F_NO_REPLY))
+            obuf_append_span(&s->out, &w->pool, r->rchunk, r->roff, r->rlen);
         request_put(w, r);
     }
     worker_want_flush(w, s);
 }
 
+/* Statistics for a request answered with the reply whose first byte is first. */
+static void request_account(struct worker *w, struct request *r, char first)
+{
+    int err = first == '-' || first == '!';
+    if (err) stat_add(&w->stats.error_replies, 1);
+    if (!r->cmd) return;
+    struct cmd_stats *cs = &w->stats.cmds[r->cmd->id];
+    if (r->flags & REQ_F_REJECTED) {
+        stat_add(&cs->rejected, 1);
+        return;
+    }
+    stat_add(&cs->calls, 1);
+    uint64_t now = clock_now_us();
+    stat_add(&cs->usec, now > r->start_us ? now - r->start_us : 0);
+    if (err) stat_add(&cs->failed, 1);
+}
+
 void request_reply_span(struct worker *w, struct request *r, struct buf_chunk *c, uint32_t off,
                         uint32_t len)
 {
+    if (r->parent) {
+        fanout_child_done(w, r, c, off, len);
+        return;
+    }
     struct session *s = r->sess;
     if (!s) {
         request_put(w, r);
         return;
     }
+    request_account(w, r, len ? c->data[off] : 0);
     if (r == s->head) {
         session_pop_head(s);
-        obuf_append_span(&s->out, &w->pool, c, off, len);
+        if (!(r->flags & REQ_F_NO_REPLY)) obuf_append_span(&s->out, &w->pool, c, off, len);
         request_put(w, r);
         session_deliver(w, s);
         return;
@@ -156,32 +227,41 @@ void request_reply_span(struct worker *w, struct request *r, struct buf_chunk *c
     r->state = REQ_DONE;
 }
 
-void request_reply_bytes(struct worker *w, struct request *r, const char *data, size_t len)
+/* Copies data into the worker's reply arena and returns the chunk (with a reference for the
+ * caller) and the offset. */
+static struct buf_chunk *arena_copy(struct worker *w, const char *data, size_t len, uint32_t *off)
 {
-    struct session *s = r->sess;
-    if (!s) {
-        request_put(w, r);
-        return;
-    }
-    if (r == s->head) {
-        session_pop_head(s);
-        obuf_append(&s->out, &w->pool, data, len);
-        request_put(w, r);
-        session_deliver(w, s);
-        return;
-    }
-    /* Keep the bytes in the worker's reply arena until the earlier requests are answered. */
     if (!w->arena || buf_chunk_room(w->arena) < len) {
         buf_chunk_put(w->arena);
         w->arena = buf_chunk_get(&w->pool, len);
     }
     memcpy(w->arena->data + w->arena->len, data, len);
     buf_chunk_ref(w->arena);
-    r->rchunk = w->arena;
-    r->roff = w->arena->len;
-    r->rlen = (uint32_t)len;
+    *off = w->arena->len;
     w->arena->len += (uint32_t)len;
-    r->state = REQ_DONE;
+    return w->arena;
+}
+
+void request_reply_bytes(struct worker *w, struct request *r, const char *data, size_t len)
+{
+    if (r->parent || (r->sess && r != r->sess->head)) {
+        /* Not deliverable yet: keep the bytes in the arena and treat them as a span. */
+        uint32_t off;
+        struct buf_chunk *c = arena_copy(w, data, len, &off);
+        request_reply_span(w, r, c, off, (uint32_t)len);
+        buf_chunk_put(c);
+        return;
+    }
+    struct session *s = r->sess;
+    if (!s) {
+        request_put(w, r);
+        return;
+    }
+    request_account(w, r, len ? data[0] : 0);
+    session_pop_head(s);
+    if (!(r->flags & REQ_F_NO_REPLY)) obuf_append(&s->out, &w->pool, data, len);
+    request_put(w, r);
+    session_deliver(w, s);
 }
 
 /* Replies to a protocol error after the replies already due, then closes, as Redis does. */
@@ -249,7 +329,15 @@ static void session_parse(struct session *s)
         }
         resp_req_reset(&s->parser);
         session_enqueue(s, r);
-        w->stats.requests++;
+        r->start_us = clock_now_us();
+        s->last_ms = loop_now_ms(w->loop);
+        if (s->reply_mode == REPLY_OFF) {
+            r->flags |= REQ_F_NO_REPLY;
+        } else if (s->reply_mode == REPLY_SKIP_NEXT) {
+            r->flags |= REQ_F_NO_REPLY;
+            s->reply_mode = REPLY_ON;
+        }
+        stat_add(&w->stats.requests, 1);
         dispatch_request(w, r);
     }
     /* Nothing partial left: let the chunk go, so an idle session holds no buffer. */
@@ -287,6 +375,7 @@ static void session_read(struct session *s)
         return;
     }
     c->len += (uint32_t)n;
+    stat_add(&w->stats.net_input_bytes, (uint64_t)n);
     session_parse(s);
     if (!(s->flags & SESS_CLOSED)) session_update_mask(s);
 }
@@ -301,6 +390,7 @@ void session_flush(struct session *s)
             session_close(s);
             return;
         }
+        if (n > 0) stat_add(&s->w->stats.net_output_bytes, (uint64_t)n);
     }
     if (obuf_empty(&s->out) && s->nqueued == 0 && (s->flags & (SESS_CLOSE_AFTER | SESS_READ_EOF))) {
         session_close(s);

@@ -23,11 +23,22 @@ enum {
     SESS_READ_PAUSED = 1u << 4,  /* too many requests in flight */
 };
 
+enum sess_reply_mode { REPLY_ON = 0, REPLY_OFF, REPLY_SKIP_NEXT };
+
 struct session {
     struct worker *w;
     int fd;
     uint32_t flags;
-    uint64_t id;
+    uint64_t id;                 /* CLIENT ID: unique in the process */
+    char *name;                  /* CLIENT SETNAME, or NULL */
+    char *lib_name, *lib_ver;    /* CLIENT SETINFO */
+    uint64_t created_ms, last_ms;
+    uint32_t last_cmd;           /* cmd_entry id of the last command + 1 (0: none yet) */
+    uint8_t resp;                /* protocol version: 2 (HELLO 3 is refused for now) */
+    uint8_t authed;              /* AUTH done, or no password required */
+    uint8_t reply_mode;          /* enum sess_reply_mode */
+    uint8_t readonly;            /* READONLY was sent (replica reads, when enabled) */
+    uint8_t no_evict, no_touch;
     struct request *head, *tail; /* requests in arrival order */
     uint32_t nqueued;
     struct buf_chunk *in; /* read chunk; NULL when idle */
@@ -40,7 +51,13 @@ struct session {
 };
 
 /* Creates a session for an accepted socket and starts reading. NULL if it cannot. */
-struct session *session_create(struct worker *w, int fd);
+struct session *session_create(struct worker *w, int fd, uint64_t id);
+/* Forgets the connection state (RESET): name, protocol, reply mode, READONLY; authentication
+ * too when a password is required. */
+void session_reset_state(struct session *s);
+/* Appends this session's CLIENT LIST / CLIENT INFO line (ending in "\n") to out. */
+struct sbuf;
+void session_describe(struct session *s, struct sbuf *out);
 /* Closes the connection at once; queued requests become orphans. The memory is freed at the end
  * of the loop turn (session_free_dead). */
 void session_close(struct session *s);

@@ -11,12 +11,15 @@
 #include "errors.h"
 #include "log.h"
 #include "mem.h"
+#include "commands.h"
 #include "request.h"
+#include "scripts.h"
 #include "session.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define WORKER_CHUNK_SIZE (16 * 1024)
@@ -27,12 +30,14 @@ static void worker_on_msg(struct chan_msg *m, void *ctx);
 static void worker_before_sleep(struct loop *l, void *ctx);
 static void worker_held_timer(struct loop *l, void *ctx);
 
-struct worker *worker_create(int id, const struct config *cfg, struct topology *topo)
+struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
+                             struct script_cache *scripts)
 {
     struct worker *w = px_calloc(1, sizeof(*w));
     w->id = id;
     w->cfg = cfg;
     w->topo = topo;
+    w->scripts = scripts;
     w->loop = loop_create();
     if (!w->loop) {
         px_free(w);
@@ -51,7 +56,12 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->bopts.keepalive_s = cfg->tcp_keepalive_s;
     loop_timer_init(&w->held_timer, worker_held_timer, w);
     sbuf_init(&w->scratch);
+    sbuf_init(&w->merge);
     keys_result_init(&w->keys);
+    w->slot_part = px_malloc(CRC16_SLOTS * sizeof(*w->slot_part));
+    for (int i = 0; i < CRC16_SLOTS; i++) w->slot_part[i] = -1;
+    w->rng = clock_wall_us() ^ ((uint64_t)(id + 1) << 32) ^ 0x9E3779B97F4A7C15ull;
+    w->stats.cmds = px_calloc(commands_count() + 1, sizeof(*w->stats.cmds));
     atomic_init(&w->nsessions, 0);
     loop_set_before_sleep(w->loop, worker_before_sleep, w);
     return w;
@@ -70,6 +80,7 @@ struct backend *worker_backend(struct worker *w, const char *ip, int port)
     struct backend *b =
         backend_create(w->loop, &w->pool, &dispatch_backend_ops, w, &w->bopts, ip, port);
     w->backends[w->nbackends++] = b;
+    stat_add(&w->stats.nbackends, 1);
     return b;
 }
 
@@ -86,6 +97,8 @@ static void worker_sweep_backends(struct worker *w, const struct slotmap *m)
                 if (w->bflush[j] != b) w->bflush[n++] = w->bflush[j];
             w->nbflush = n;
             backend_free(b);
+            atomic_store_explicit(&w->stats.nbackends,
+                                  stat_get(&w->stats.nbackends) - 1, memory_order_relaxed);
             continue;
         }
         w->backends[k++] = b;
@@ -113,12 +126,120 @@ static void worker_apply_map(struct worker *w, struct slotmap *m)
     worker_kick_held(w);
 }
 
+/*
+ * CLIENT LIST across workers: the origin sends the gather to every other worker; each appends
+ * its sessions under the gather's lock and the last one hands it back to the origin, which
+ * answers the request (kept in state REQ_GATHER meanwhile, so a closing session leaves it be).
+ */
+struct gather {
+    pthread_mutex_t lock;
+    int pending;
+    struct worker *origin;
+    struct request *req;
+    struct sbuf out;
+    uint64_t *ids; /* CLIENT LIST ID ...: only these; NULL for all */
+    uint32_t nids;
+    int none;      /* CLIENT LIST TYPE master|replica|pubsub: nothing matches */
+};
+
+static void gather_add(struct worker *w, struct gather *g)
+{
+    pthread_mutex_lock(&g->lock);
+    for (struct session *s = w->sessions; s && !g->none; s = s->next) {
+        int keep = !g->ids;
+        for (uint32_t i = 0; g->ids && i < g->nids; i++)
+            if (g->ids[i] == s->id) keep = 1;
+        if (keep) session_describe(s, &g->out);
+    }
+    int last = --g->pending == 0;
+    pthread_mutex_unlock(&g->lock);
+    if (!last) return;
+    if (g->origin == w) {
+        struct chan_msg m = {.type = WORKER_MSG_GATHER_DONE, .ptr = g};
+        worker_on_msg(&m, w);
+    } else {
+        struct chan_msg m = {.type = WORKER_MSG_GATHER_DONE, .ptr = g};
+        chan_send(&g->origin->inbox, &m);
+    }
+}
+
+static void gather_done(struct worker *w, struct gather *g)
+{
+    struct sbuf *sb = &w->scratch;
+    sbuf_clear(sb);
+    resp_write_bulk(sb, g->out.buf ? g->out.buf : "", g->out.len);
+    g->req->state = REQ_NEW;
+    request_reply_bytes(w, g->req, sb->buf, sb->len);
+    sbuf_free(&g->out);
+    px_free(g->ids);
+    pthread_mutex_destroy(&g->lock);
+    px_free(g);
+}
+
+void worker_client_list(struct worker *w, struct request *r)
+{
+    struct gather *g = px_calloc(1, sizeof(*g));
+    for (uint32_t i = 2; i < r->argc; i++) {
+        const char *a = request_arg(r, i);
+        uint32_t l = r->argv[i].len;
+        if (l == 4 && strncasecmp(a, "type", 4) == 0 && i + 1 < r->argc) {
+            const char *t = request_arg(r, i + 1);
+            uint32_t tl = r->argv[i + 1].len;
+            if (tl == 6 && strncasecmp(t, "normal", 6) == 0) {
+            } else if ((tl == 6 && strncasecmp(t, "master", 6) == 0) ||
+                       (tl == 7 && strncasecmp(t, "replica", 7) == 0) ||
+                       (tl == 5 && strncasecmp(t, "slave", 5) == 0) ||
+                       (tl == 6 && strncasecmp(t, "pubsub", 6) == 0)) {
+                g->none = 1;
+            } else {
+                sbuf_clear(&w->scratch);
+                resp_write_errorf(&w->scratch, "ERR Unknown client type '%.*s'", (int)tl, t);
+                goto fail;
+            }
+            i++;
+        } else if (l == 2 && strncasecmp(a, "id", 2) == 0 && i + 1 < r->argc) {
+            for (i++; i < r->argc; i++) {
+                long long id;
+                if (!resp_str2ll(request_arg(r, i), r->argv[i].len, &id) || id <= 0) {
+                    sbuf_clear(&w->scratch);
+                    resp_write_errorf(&w->scratch, "ERR Invalid client ID");
+                    goto fail;
+                }
+                g->ids = px_realloc(g->ids, (g->nids + 1) * sizeof(uint64_t));
+                g->ids[g->nids++] = (uint64_t)id;
+            }
+        } else {
+            sbuf_clear(&w->scratch);
+            resp_write_errorf(&w->scratch, "ERR syntax error");
+            goto fail;
+        }
+    }
+    pthread_mutex_init(&g->lock, NULL);
+    sbuf_init(&g->out);
+    g->origin = w;
+    g->req = r;
+    g->pending = w->nall;
+    r->state = REQ_GATHER;
+    for (int i = 0; i < w->nall; i++) {
+        if (w->all[i] == w) continue;
+        struct chan_msg m = {.type = WORKER_MSG_GATHER, .ptr = g};
+        chan_send(&w->all[i]->inbox, &m);
+    }
+    gather_add(w, g);
+    return;
+fail:
+    px_free(g->ids);
+    px_free(g);
+    r->flags |= REQ_F_REJECTED;
+    request_reply_bytes(w, r, w->scratch.buf, w->scratch.len);
+}
+
 static void worker_on_msg(struct chan_msg *m, void *ctx)
 {
     struct worker *w = ctx;
     switch (m->type) {
     case WORKER_MSG_CONN:
-        if (w->stopping || !session_create(w, m->fd)) {
+        if (w->stopping || !session_create(w, m->fd, m->u64)) {
             close(m->fd);
             /* Relaxed: see session_close. */
             atomic_fetch_sub_explicit(&w->nsessions, 1, memory_order_relaxed);
@@ -134,6 +255,8 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
         w->stopping = 1;
         loop_stop(w->loop);
         break;
+    case WORKER_MSG_GATHER: gather_add(w, m->ptr); break;
+    case WORKER_MSG_GATHER_DONE: gather_done(w, m->ptr); break;
     }
 }
 
@@ -153,7 +276,7 @@ void worker_kick_held(struct worker *w)
 /* The error for a request that waited for its node until -failover-hold ran out. */
 static void worker_hold_expired(struct worker *w, struct request *r)
 {
-    w->stats.hold_expired++;
+    stat_add(&w->stats.hold_expired, 1);
     sbuf_clear(&w->scratch);
     struct backend *b = NULL;
     if (!w->map) {
@@ -178,7 +301,7 @@ void worker_hold(struct worker *w, struct request *r, uint64_t delay_ms)
         worker_hold_expired(w, r);
         return;
     }
-    w->stats.held++;
+    stat_add(&w->stats.held, 1);
     r->state = REQ_HELD;
     r->not_before_ms = now + delay_ms;
     r->hnext = w->held;
@@ -249,9 +372,19 @@ void worker_stop(struct worker *w)
     pthread_join(w->thread, NULL);
 }
 
-void worker_give_conn(struct worker *w, int fd)
+uint64_t worker_random(struct worker *w)
 {
-    struct chan_msg m = {.type = WORKER_MSG_CONN, .fd = fd};
+    uint64_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    w->rng = x;
+    return x;
+}
+
+void worker_give_conn(struct worker *w, int fd, uint64_t id)
+{
+    struct chan_msg m = {.type = WORKER_MSG_CONN, .fd = fd, .u64 = id};
     chan_send(&w->inbox, &m);
 }
 
@@ -292,6 +425,10 @@ void worker_free(struct worker *w)
     px_free(w->masters);
     px_free(w->bflush);
     sbuf_free(&w->scratch);
+    sbuf_free(&w->merge);
+    px_free(w->slot_part);
+    px_free(w->stats.cmds);
+    scripts_local_free(w->scripts_local);
     keys_result_free(&w->keys);
     buf_pool_deinit(&w->pool);
     loop_free(w->loop);

@@ -16,6 +16,7 @@
 #include "loop.h"
 #include "resp_write.h"
 #include "slotmap.h"
+#include "stats.h"
 #include "topology.h"
 
 #include <pthread.h>
@@ -24,23 +25,16 @@
 
 struct session;
 struct request;
+struct script_cache;
 
 enum worker_msg {
     WORKER_MSG_CONN = 1, /* fd: a new client connection */
     WORKER_MSG_MAP,      /* ptr: a slot map, with a reference for this worker */
     WORKER_MSG_STOP,
+    WORKER_MSG_GATHER,      /* ptr: a CLIENT LIST gather; add this worker's sessions */
+    WORKER_MSG_GATHER_DONE, /* ptr: the gather this worker started is complete */
 };
 
-struct worker_stats {
-    uint64_t sessions_total;
-    uint64_t requests;
-    uint64_t moved;
-    uint64_t ask;
-    uint64_t tryagain;
-    uint64_t held;
-    uint64_t hold_expired;
-    uint64_t conn_lost_errors;
-};
 
 struct worker {
     int id;
@@ -75,6 +69,13 @@ struct worker {
     uint32_t nfree_reqs;
 
     struct sbuf scratch;     /* for building local replies */
+    struct sbuf merge;       /* for merging fan-out replies */
+    int32_t *slot_part;      /* [CRC16_SLOTS], -1: scratch for splitting keys by slot */
+    uint64_t rng;            /* xorshift state */
+    struct script_cache *scripts; /* shared by all workers */
+    void *scripts_local;          /* this worker's own script cache */
+    struct worker **all;          /* every worker (for INFO totals), set before they start */
+    int nall;
     struct buf_chunk *arena; /* keeps local replies that wait for earlier requests */
     struct keys_result keys;
 
@@ -83,13 +84,18 @@ struct worker {
 };
 
 /* Creates a worker (not started). Returns NULL on failure. */
-struct worker *worker_create(int id, const struct config *cfg, struct topology *topo);
+struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
+                             struct script_cache *scripts);
 int worker_start(struct worker *w);
 /* Asks the worker to stop and joins it. */
 void worker_stop(struct worker *w);
 void worker_free(struct worker *w);
-/* Hands an accepted connection to w. Any thread. */
-void worker_give_conn(struct worker *w, int fd);
+/* Hands an accepted connection (with its client id) to w. Any thread. */
+void worker_give_conn(struct worker *w, int fd, uint64_t id);
+/* CLIENT LIST: collects the sessions of every worker, then answers r. */
+void worker_client_list(struct worker *w, struct request *r);
+/* A pseudo-random number (worker thread only). */
+uint64_t worker_random(struct worker *w);
 /* Gives w a slot map (the caller has taken a reference for it). Any thread. */
 void worker_give_map(struct worker *w, struct slotmap *m);
 

@@ -2,6 +2,8 @@
 #include "harness.h"
 
 #include "crc16.h"
+#include "px_errors.h"
+#include "resp_reply.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -259,4 +261,108 @@ size_t h_raw(int port, const void *req, size_t len, char *out, size_t cap, int q
     out[got] = '\0';
     close(fd);
     return got;
+}
+
+pid_t h_single_start(int port)
+{
+    char dir[1024], portstr[16];
+    snprintf(dir, sizeof(dir), "%s/single-%d", h_env.workdir, port);
+    h_sh("rm -rf %s && mkdir -p %s", dir, dir);
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
+        if (chdir(dir) != 0) _exit(127);
+        int fd = open("redis.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1", "--save",
+               "", "--appendonly", "no", "--daemonize", "no", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        if (port_answers(port)) return pid;
+        h_sleep_ms(25);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+void h_single_stop(pid_t pid)
+{
+    if (pid <= 0) return;
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+void h_rc_open(struct h_rc *c, int port)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_msg(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect %d: %s", port,
+                  strerror(errno));
+    c->cap = 1 << 16;
+    c->buf = malloc(c->cap);
+}
+
+void h_rc_close(struct h_rc *c)
+{
+    if (c->fd >= 0) close(c->fd);
+    free(c->buf);
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+}
+
+const char *h_rc_read(struct h_rc *c, size_t *rlen)
+{
+    /* Drop the reply returned last time. */
+    memmove(c->buf, c->buf + c->start, c->len - c->start);
+    c->len -= c->start;
+    c->start = 0;
+    struct resp_reply_framer f;
+    resp_reply_init(&f);
+    uint64_t deadline = h_now_ms() + 10000;
+    for (;;) {
+        struct resp_reply_info info;
+        int rc = c->len ? resp_reply_frame(&f, c->buf, c->len, &info) : PX_EAGAIN;
+        if (rc == 0) {
+            resp_reply_deinit(&f);
+            c->start = info.len;
+            *rlen = info.len;
+            return c->buf;
+        }
+        ck_assert_msg(rc == PX_EAGAIN, "malformed reply");
+        if (c->len == c->cap) {
+            c->cap *= 2;
+            c->buf = realloc(c->buf, c->cap);
+        }
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        int left = (int)(deadline - h_now_ms());
+        ck_assert_msg(left > 0 && poll(&p, 1, left) > 0, "no reply within 10 s");
+        ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
+        ck_assert_msg(n > 0, "connection closed while waiting for a reply");
+        c->len += (size_t)n;
+    }
+}
+
+const char *h_rc_roundtrip(struct h_rc *c, const char *req, size_t len, size_t *rlen)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(c->fd, req + off, len - off);
+        ck_assert_msg(w > 0, "write: %s", strerror(errno));
+        off += (size_t)w;
+    }
+    return h_rc_read(c, rlen);
 }

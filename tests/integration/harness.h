@@ -17,6 +17,7 @@ struct h_env {
     const char *workdir; /* scratch space for clusters and logs */
     int cluster_port;    /* first port of the shared cluster */
     int proxy_port;      /* the shared proxy */
+    int single_port;     /* a standalone redis-server, the reference for byte comparisons */
 };
 
 extern struct h_env h_env;
@@ -27,6 +28,11 @@ int h_cluster_start(const char *name, int base_port);
 void h_cluster_stop(const char *name);
 /* The pid of the redis-server on port (from its pid file), or -1. */
 pid_t h_cluster_pid(const char *name, int port);
+
+/* Starts a standalone (non-cluster) redis-server on port; it dies with the caller. Returns its
+ * pid or -1. */
+pid_t h_single_start(int port);
+void h_single_stop(pid_t pid);
 
 /* Starts slotproxy on port with the given startup nodes and extra flags (NULL-terminated),
  * logging to workdir/logname. Waits until it answers PING. Returns its pid or -1. */
@@ -55,6 +61,23 @@ int h_node_id(int port, char *id);
  */
 size_t h_raw(int port, const void *req, size_t len, char *out, size_t cap, int quiet_ms,
              int shut_wr, int *closed);
+
+/*
+ * A raw connection that sends request bytes and reads back exactly one complete reply (framed
+ * with the proxy's own framer), for comparing replies byte for byte.
+ */
+struct h_rc {
+    int fd;
+    char *buf;
+    size_t len, cap, start;
+};
+void h_rc_open(struct h_rc *c, int port);
+void h_rc_close(struct h_rc *c);
+/* Sends len bytes and returns the next reply (valid until the next call); *rlen is its length.
+ * Fails the test when no complete reply arrives within 10 s. */
+const char *h_rc_roundtrip(struct h_rc *c, const char *req, size_t len, size_t *rlen);
+/* Reads the next reply without sending anything. */
+const char *h_rc_read(struct h_rc *c, size_t *rlen);
 
 /* Runs a shell command; returns its exit status. */
 int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

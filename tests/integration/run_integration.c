@@ -33,10 +33,17 @@ int main(void)
     const char *p = getenv("PX_ITEST_PORT");
     h_env.cluster_port = p ? atoi(p) : 21001;
     h_env.proxy_port = h_env.cluster_port + 100;
+    h_env.single_port = h_env.cluster_port + 90;
 
     if (h_cluster_start("main", h_env.cluster_port) < 0) {
         fprintf(stderr, "cannot start the test cluster; see %s/main.start.log\n", h_env.workdir);
         h_sh("cat %s/main.start.log >&2", h_env.workdir);
+        return 1;
+    }
+    pid_t single = h_single_start(h_env.single_port);
+    if (single < 0) {
+        fprintf(stderr, "cannot start the standalone redis-server on %d\n", h_env.single_port);
+        h_cluster_stop("main");
         return 1;
     }
     char startup[64];
@@ -47,6 +54,7 @@ int main(void)
         fprintf(stderr, "cannot start slotproxy; see %s/proxy-main.log\n", h_env.workdir);
         h_sh("tail -n 40 %s/proxy-main.log >&2", h_env.workdir);
         h_cluster_stop("main");
+        h_single_stop(single);
         return 1;
     }
 
@@ -62,5 +70,6 @@ int main(void)
     int st = h_proxy_stop(proxy, "proxy-main.log");
     if (st != 0) fprintf(stderr, "the shared slotproxy did not exit cleanly (%d)\n", st);
     h_cluster_stop("main");
+    h_single_stop(single);
     return failed || st ? EXIT_FAILURE : EXIT_SUCCESS;
 }

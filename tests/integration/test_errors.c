@@ -53,11 +53,17 @@ END_TEST
 
 START_TEST(test_crossslot)
 {
-    SAME("*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    SAME("*5\r\n$6\r\nMSETNX\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n");
     SAME("*4\r\n$11\r\nSUNIONSTORE\r\n$1\r\nd\r\n$1\r\na\r\n$1\r\nb\r\n");
     SAME("*3\r\n$6\r\nRENAME\r\n$3\r\nfoo\r\n$3\r\nbar\r\n");
-    SAME("*3\r\n$4\r\nMGET\r\n$3\r\nfoo\r\n$3\r\nbar\r\n");
-    SAME("*3\r\n$3\r\nDEL\r\n$3\r\nfoo\r\n$3\r\nbar\r\n");
+    SAME("*3\r\n$6\r\nSINTER\r\n$3\r\nfoo\r\n$3\r\nbar\r\n");
+    SAME("*4\r\n$5\r\nLMOVE\r\n$3\r\nfoo\r\n$3\r\nbar\r\n$4\r\nLEFT\r\n");
+    SAME("*4\r\n$7\r\nPFMERGE\r\n$1\r\nd\r\n$3\r\nfoo\r\n$3\r\nbar\r\n");
+    SAME("*3\r\n$4\r\nCOPY\r\n$3\r\nfoo\r\n$3\r\nbar\r\n");
+    SAME("*4\r\n$10\r\nSINTERCARD\r\n$1\r\n2\r\n$3\r\nfoo\r\n$3\r\nbar\r\n");
+    SAME("*5\r\n$11\r\nZUNIONSTORE\r\n$1\r\nd\r\n$1\r\n2\r\n$3\r\nfoo\r\n$3\r\nbar\r\n");
+    SAME("*4\r\n$6\r\nZINTER\r\n$1\r\n2\r\n$3\r\nfoo\r\n$3\r\nbar\r\n");
+    SAME("*6\r\n$5\r\nFCALL\r\n$1\r\nf\r\n$1\r\n2\r\n$3\r\nfoo\r\n$3\r\nbar\r\n$1\r\nx\r\n");
     SAME("*6\r\n$4\r\nEVAL\r\n$8\r\nreturn 1\r\n$1\r\n2\r\n$3\r\nfoo\r\n$3\r\nbar\r\n$1\r\nx\r\n");
     SAME("*4\r\n$5\r\nBITOP\r\n$3\r\nAND\r\n$3\r\nfoo\r\n$3\r\nbar\r\n");
 }

@@ -12,9 +12,10 @@
 START_TEST(test_startup_node_down)
 {
     char startup[128];
-    /* Nothing listens on the first two; the third is a real node. */
-    snprintf(startup, sizeof(startup), "127.0.0.1:1,127.0.0.1:%d,127.0.0.1:%d",
-             h_env.cluster_port + 90, h_env.cluster_port + 1);
+    /* Nothing listens on the first two; the third is a redis-server without cluster support
+     * (its CLUSTER commands fail); the fourth is a real node. */
+    snprintf(startup, sizeof(startup), "127.0.0.1:1,127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d",
+             h_env.cluster_port + 95, h_env.single_port, h_env.cluster_port + 1);
     int port = h_env.proxy_port + 300;
     const char *extra[] = {"-threads", "1", "-connect-timeout", "500ms", NULL};
     pid_t pid = h_proxy_start(port, startup, extra, "proxy-startup.log");

@@ -177,10 +177,15 @@ START_TEST(test_commands_routes)
         {"publish", ROUTE_FORWARD, 0},       {"spublish", ROUTE_FORWARD, 0},
         {"xread", ROUTE_FORWARD, 0},         {"xreadgroup", ROUTE_FORWARD, 0},
         {"monitor", ROUTE_UNSUPPORTED, 0},   {"multi", ROUTE_UNSUPPORTED, 0},
-        {"subscribe", ROUTE_UNSUPPORTED, 0}, {"select", ROUTE_UNSUPPORTED, 0},
+        {"subscribe", ROUTE_UNSUPPORTED, 0}, {"select", ROUTE_LOCAL, LOCAL_SELECT},
         {"migrate", ROUTE_UNSUPPORTED, 0},   {"move", ROUTE_UNSUPPORTED, 0},
-        {"blpop", ROUTE_UNSUPPORTED, 0},     {"keys", ROUTE_UNSUPPORTED, 0},
+        {"blpop", ROUTE_UNSUPPORTED, 0},     {"keys", ROUTE_ALL_MASTERS, 0},
         {"shutdown", ROUTE_UNSUPPORTED, 0},  {"asking", ROUTE_UNSUPPORTED, 0},
+        {"dbsize", ROUTE_ALL_MASTERS, 0},    {"flushall", ROUTE_ALL_MASTERS, 0},
+        {"mget", ROUTE_FORWARD, 0},          {"msetnx", ROUTE_FORWARD, 0},
+        {"auth", ROUTE_LOCAL, LOCAL_AUTH},   {"hello", ROUTE_LOCAL, LOCAL_HELLO},
+        {"info", ROUTE_LOCAL, LOCAL_INFO},   {"scan", ROUTE_LOCAL, LOCAL_SCAN},
+        {"time", ROUTE_LOCAL, LOCAL_TIME},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct cmd_entry *e = lookup(routes[i].name);
@@ -189,6 +194,29 @@ START_TEST(test_commands_routes)
                       e->route, routes[i].route);
         ck_assert_int_eq(e->local_id, routes[i].local_id);
     }
+    /* Merges come from the response policies in Redis's command tips. */
+    ck_assert_int_eq(lookup("mget")->merge, FAN_KEY_ORDER);
+    ck_assert_int_eq(lookup("mset")->merge, FAN_ALL_OK);
+    ck_assert_int_eq(lookup("del")->merge, FAN_SUM);
+    ck_assert_int_eq(lookup("unlink")->merge, FAN_SUM);
+    ck_assert_int_eq(lookup("exists")->merge, FAN_SUM);
+    ck_assert_int_eq(lookup("touch")->merge, FAN_SUM);
+    ck_assert_int_eq(lookup("dbsize")->merge, FAN_SUM);
+    ck_assert_int_eq(lookup("keys")->merge, FAN_CONCAT);
+    ck_assert_int_eq(lookup("flushdb")->merge, FAN_ALL_OK);
+    ck_assert_int_eq(lookup("msetnx")->merge, FAN_NONE); /* never split: all or nothing */
+    ck_assert_int_eq(lookup("randomkey")->merge, FAN_RANDOM);
+    const struct cmd_entry *script = lookup("script");
+    ck_assert_int_eq(commands_lookup_sub(script, "exists", 6)->merge, FAN_AND);
+    ck_assert_int_eq(commands_lookup_sub(script, "load", 4)->route, ROUTE_ALL_MASTERS);
+    ck_assert_int_eq(commands_lookup_sub(script, "kill", 4)->merge, FAN_ONE_OK);
+    const struct cmd_entry *client = lookup("client");
+    ck_assert_int_eq(commands_lookup_sub(client, "SETINFO", 7)->local_id, LOCAL_CLIENT_SETINFO);
+    ck_assert_int_eq(commands_lookup_sub(client, "no-touch", 8)->local_id, LOCAL_CLIENT_NO_TOUCH);
+    ck_assert_int_eq(commands_lookup_sub(client, "kill", 4)->route, ROUTE_UNSUPPORTED);
+    const struct cmd_entry *config = lookup("config");
+    ck_assert_int_eq(commands_lookup_sub(config, "get", 3)->route, ROUTE_FORWARD);
+    ck_assert_int_eq(commands_lookup_sub(config, "set", 3)->route, ROUTE_UNSUPPORTED);
     ck_assert_str_eq(lookup("monitor")->unsupported,
                      "cannot be used through slotproxy: it streams one node's commands on the "
                      "connection");
@@ -196,8 +224,9 @@ START_TEST(test_commands_routes)
     ck_assert_int_eq(lookup("xread")->blocking_arg, 1);
     ck_assert_int_eq(lookup("get")->blocking_arg, 0);
     /* Subcommands inherit their container's overlay, or are judged on their own flags. */
-    ck_assert_int_eq(lookup_sub("client", "list")->route, ROUTE_UNSUPPORTED);
-    ck_assert_int_eq(lookup_sub("config", "get")->route, ROUTE_UNSUPPORTED);
+    ck_assert_int_eq(lookup_sub("client", "list")->route, ROUTE_LOCAL);
+    ck_assert_int_eq(lookup_sub("client", "pause")->route, ROUTE_UNSUPPORTED);
+    ck_assert_int_eq(lookup_sub("config", "rewrite")->route, ROUTE_UNSUPPORTED);
     ck_assert_int_eq(lookup_sub("object", "encoding")->route, ROUTE_FORWARD);
     ck_assert_int_eq(lookup_sub("memory", "usage")->route, ROUTE_FORWARD);
 }
@@ -278,7 +307,9 @@ START_TEST(test_commands_table_sane)
         }
         total += 1 + c->nsubs;
     }
-    ck_assert_uint_eq(commands_count(), total);
+    /* Plus the CLIENT subcommands newer than the table (SETINFO, NO-TOUCH). */
+    ck_assert_uint_eq(commands_count(), total + 2);
+    total += 2;
     for (uint32_t id = 0; id < total; id++) {
         const struct cmd_entry *e = commands_by_id(id);
         ck_assert_ptr_nonnull(e);

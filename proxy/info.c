@@ -1,0 +1,258 @@
+/* INFO; see info.h. */
+#include "info.h"
+
+#include "clock.h"
+#include "commands.h"
+#include "config.h"
+#include "fanout.h"
+#include "local.h"
+#include "mem.h"
+#include "request.h"
+#include "topology.h"
+#include "worker.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+enum {
+    SEC_SERVER = 1u << 0,
+    SEC_CLIENTS = 1u << 1,
+    SEC_MEMORY = 1u << 2,
+    SEC_STATS = 1u << 3,
+    SEC_REPLICATION = 1u << 4,
+    SEC_CPU = 1u << 5,
+    SEC_COMMANDSTATS = 1u << 6,
+    SEC_CLUSTER = 1u << 7,
+    SEC_KEYSPACE = 1u << 8,
+    SEC_PROXY = 1u << 9,
+};
+#define SEC_DEFAULT                                                                            \
+    (SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_STATS | SEC_REPLICATION | SEC_CPU |           \
+     SEC_CLUSTER | SEC_KEYSPACE | SEC_PROXY)
+#define SEC_ALL (SEC_DEFAULT | SEC_COMMANDSTATS)
+
+static const struct {
+    const char *name;
+    uint32_t bits;
+} section_names[] = {
+    {"server", SEC_SERVER},     {"clients", SEC_CLIENTS},
+    {"memory", SEC_MEMORY},     {"stats", SEC_STATS},
+    {"replication", SEC_REPLICATION}, {"cpu", SEC_CPU},
+    {"commandstats", SEC_COMMANDSTATS}, {"cluster", SEC_CLUSTER},
+    {"keyspace", SEC_KEYSPACE}, {"proxy", SEC_PROXY},
+    {"default", SEC_DEFAULT},   {"all", SEC_ALL},
+    {"everything", SEC_ALL},
+};
+
+static uint64_t start_wall_us;
+static struct topology *info_topo;
+
+void info_init(struct topology *topo)
+{
+    start_wall_us = clock_wall_us();
+    info_topo = topo;
+}
+
+static const char keyspace_cmd[] = "*2\r\n$4\r\nINFO\r\n$8\r\nkeyspace\r\n";
+
+void info_dispatch(struct worker *w, struct request *r)
+{
+    uint32_t sec = r->argc == 1 ? SEC_DEFAULT : 0;
+    for (uint32_t i = 1; i < r->argc; i++)
+        for (size_t k = 0; k < sizeof(section_names) / sizeof(section_names[0]); k++)
+            if (r->argv[i].len == strlen(section_names[k].name) &&
+                strncasecmp(request_arg(r, i), section_names[k].name, r->argv[i].len) == 0)
+                sec |= section_names[k].bits;
+    uint32_t parts = (sec & SEC_KEYSPACE) && w->map ? (uint32_t)w->nmasters : 0;
+    struct fanout *f = fanout_begin(w, r, FAN_INFO, parts);
+    f->info_sections = sec;
+    if (parts) {
+        struct buf_chunk *c = buf_chunk_get(&w->pool, sizeof(keyspace_cmd) - 1);
+        memcpy(c->data, keyspace_cmd, sizeof(keyspace_cmd) - 1);
+        c->len = sizeof(keyspace_cmd) - 1;
+        for (uint32_t i = 0; i < parts; i++) fanout_add(w, r, i, c, 0, c->len, -1, (int)i);
+        buf_chunk_put(c);
+    }
+    fanout_end(w, r);
+}
+
+static void human(char *buf, size_t len, double n)
+{
+    const char *units = "BKMGTP";
+    int u = 0;
+    while (n >= 1024 && u < 5) {
+        n /= 1024;
+        u++;
+    }
+    if (u == 0) snprintf(buf, len, "%.0fB", n);
+    else snprintf(buf, len, "%.2f%c", n, units[u]);
+}
+
+/* The sum over every worker of the counter at offset off in struct worker_stats. */
+static unsigned long long sum_stat(const struct worker *w, size_t off)
+{
+    uint64_t s = 0;
+    for (int i = 0; i < w->nall; i++) s += stat_get((const stat_t *)((const char *)&w->all[i]->stats + off));
+    return (unsigned long long)s;
+}
+#define SUM(field) sum_stat(w, offsetof(struct worker_stats, field))
+
+/* Starts a section when it was asked for: a blank line between sections, then the title. */
+static int section(struct sbuf *t, uint32_t asked, uint32_t bit, const char *title, int *n)
+{
+    if (!(asked & bit)) return 0;
+    if ((*n)++) sbuf_puts(t, "\r\n");
+    sbuf_puts(t, title);
+    return 1;
+}
+
+/* Sums "db0:keys=..,expires=..,avg_ttl=.." over the masters' INFO keyspace replies. */
+static void keyspace(const struct fanout *f, struct sbuf *t)
+{
+    unsigned long long keys = 0, expires = 0;
+    double ttl_weighted = 0;
+    for (uint32_t i = 0; i < f->nparts; i++) {
+        const struct fan_part *p = &f->parts[i];
+        if (!p->c || p->len < 4 || p->c->data[p->off] != '$') continue; /* an error: skip */
+        const char *d = p->c->data + p->off;
+        const char *end = d + p->len;
+        const char *db0 = NULL;
+        for (const char *q = d; q + 4 <= end; q++)
+            if (memcmp(q, "db0:", 4) == 0) {
+                db0 = q;
+                break;
+            }
+        if (!db0) continue;
+        unsigned long long k = 0, e = 0, ttl = 0;
+        if (sscanf(db0, "db0:keys=%llu,expires=%llu,avg_ttl=%llu", &k, &e, &ttl) >= 2) {
+            keys += k;
+            expires += e;
+            ttl_weighted += (double)ttl * (double)e;
+        }
+    }
+    sbuf_puts(t, "# Keyspace\r\n");
+    if (keys > 0)
+        sbuf_printf(t, "db0:keys=%llu,expires=%llu,avg_ttl=%llu\r\n", keys, expires,
+                    expires ? (unsigned long long)(ttl_weighted / (double)expires) : 0ull);
+}
+
+void info_merge(struct worker *w, struct request *r, struct sbuf *out)
+{
+    const struct fanout *f = r->fan;
+    uint32_t sec = f->info_sections;
+    struct sbuf t;
+    sbuf_init(&t);
+    int n = 0;
+    uint64_t now = clock_wall_us();
+    if (section(&t, sec, SEC_SERVER, "# Server\r\n", &n)) {
+        struct utsname u;
+        uname(&u);
+        sbuf_printf(&t,
+                    "redis_version:%s\r\nredis_mode:cluster\r\nslotproxy_version:%s\r\n"
+                    "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:epoll\r\nprocess_id:%d\r\n"
+                    "run_id:%s\r\ntcp_port:%d\r\nserver_time_usec:%llu\r\n"
+                    "uptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\n",
+                    w->map && w->map->redis_version[0] ? w->map->redis_version : "7.0.0",
+                    PX_VERSION, u.sysname, u.release, u.machine, (int)(sizeof(void *) * 8),
+                    (int)getpid(), local_node_id(), w->cfg->listen_port, (unsigned long long)now,
+                    (unsigned long long)((now - start_wall_us) / 1000000u),
+                    (unsigned long long)((now - start_wall_us) / 86400000000ull));
+    }
+    if (section(&t, sec, SEC_CLIENTS, "# Clients\r\n", &n)) {
+        unsigned long long clients = 0;
+        for (int i = 0; i < w->nall; i++)
+            clients += atomic_load_explicit(&w->all[i]->nsessions, memory_order_relaxed);
+        sbuf_printf(&t, "connected_clients:%llu\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
+                    clients);
+    }
+    if (section(&t, sec, SEC_MEMORY, "# Memory\r\n", &n)) {
+        struct px_mem_stats ms;
+        px_mem_stats(&ms);
+        char h1[32], h2[32];
+        human(h1, sizeof(h1), (double)ms.allocated);
+        human(h2, sizeof(h2), (double)ms.resident);
+        sbuf_printf(&t,
+                    "used_memory:%zu\r\nused_memory_human:%s\r\nused_memory_rss:%zu\r\n"
+                    "used_memory_rss_human:%s\r\nmem_allocator:%s\r\n",
+                    ms.allocated, h1, ms.resident, h2, ms.available ? "jemalloc" : "libc");
+    }
+    if (section(&t, sec, SEC_STATS, "# Stats\r\n", &n)) {
+        sbuf_printf(&t,
+                    "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
+                    "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
+                    "rejected_connections:0\r\ntotal_error_replies:%llu\r\n",
+                    SUM(sessions_total), SUM(requests),
+                    SUM(net_input_bytes),
+                    SUM(net_output_bytes),
+                    SUM(error_replies));
+    }
+    if (section(&t, sec, SEC_REPLICATION, "# Replication\r\n", &n)) {
+        sbuf_puts(&t, "role:master\r\nconnected_slaves:0\r\n");
+    }
+    if (section(&t, sec, SEC_CPU, "# CPU\r\n", &n)) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        sbuf_printf(&t, "used_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n",
+                    (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec, (long)ru.ru_utime.tv_sec,
+                    (long)ru.ru_utime.tv_usec);
+    }
+    if (section(&t, sec, SEC_COMMANDSTATS, "# Commandstats\r\n", &n)) {
+        uint32_t nc = commands_count();
+        for (uint32_t id = 0; id < nc; id++) {
+            uint64_t calls = 0, usec = 0, rej = 0, failed = 0;
+            for (int i = 0; i < w->nall; i++) {
+                const struct cmd_stats *cs = &w->all[i]->stats.cmds[id];
+                calls += stat_get(&cs->calls);
+                usec += stat_get(&cs->usec);
+                rej += stat_get(&cs->rejected);
+                failed += stat_get(&cs->failed);
+            }
+            if (!calls && !rej && !failed) continue;
+            sbuf_printf(&t,
+                        "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
+                        "failed_calls=%llu\r\n",
+                        commands_by_id(id)->cmd->name, (unsigned long long)calls,
+                        (unsigned long long)usec, calls ? (double)usec / (double)calls : 0.0,
+                        (unsigned long long)rej, (unsigned long long)failed);
+        }
+    }
+    if (section(&t, sec, SEC_CLUSTER, "# Cluster\r\n", &n)) {
+        sbuf_puts(&t, "cluster_enabled:1\r\n");
+    }
+    if (sec & SEC_KEYSPACE) {
+        if (n++) sbuf_puts(&t, "\r\n");
+        keyspace(f, &t);
+    }
+    if (section(&t, sec, SEC_PROXY, "# Proxy\r\n", &n)) {
+        struct topology_stats ts;
+        topology_get_stats(info_topo, &ts);
+        sbuf_printf(&t,
+                    "proxy_workers:%d\r\nproxy_sessions_total:%llu\r\nproxy_backends:%llu\r\n"
+                    "slot_map_version:%llu\r\nslot_map_source:%s\r\nslot_map_nodes:%d\r\n"
+                    "slot_map_masters:%d\r\nslot_map_slots_served:%d\r\n"
+                    "topology_refreshes_ok:%llu\r\ntopology_refreshes_failed:%llu\r\n"
+                    "topology_refreshes_requested:%llu\r\nredirects_moved:%llu\r\n"
+                    "redirects_ask:%llu\r\ntryagain_retries:%llu\r\nrequests_held:%llu\r\n"
+                    "requests_hold_expired:%llu\r\nconnection_lost_errors:%llu\r\n"
+                    "noscript_reloads:%llu\r\n",
+                    w->nall, SUM(sessions_total),
+                    SUM(nbackends),
+                    (unsigned long long)(w->map ? w->map->version : 0),
+                    w->map ? w->map->source : "", w->map ? w->map->nnodes : 0,
+                    w->map ? w->map->nshards : 0, w->map ? w->map->covered : 0,
+                    (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,
+                    (unsigned long long)ts.refresh_requested, SUM(moved),
+                    SUM(ask), SUM(tryagain),
+                    SUM(held), SUM(hold_expired),
+                    SUM(conn_lost_errors),
+                    SUM(noscript_reloads));
+    }
+    resp_write_bulk(out, t.buf ? t.buf : "", t.len);
+    sbuf_free(&t);
+}

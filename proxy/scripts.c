@@ -1,0 +1,153 @@
+/* The script cache; see scripts.h. */
+#include "scripts.h"
+
+#include "mem.h"
+#include "sha1.h"
+#include "worker.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define LOCAL_SLOTS 256          /* per worker, direct-mapped by SHA-1 */
+#define GLOBAL_MAX 10000         /* scripts kept process-wide */
+#define GLOBAL_MAX_BYTES (64u << 20)
+
+struct script {
+    char sha[41];
+    char *body;
+    size_t len;
+    uint64_t epoch;
+};
+
+/* Process-wide part, shared by all workers. */
+struct script_cache {
+    pthread_mutex_t lock;
+    struct script *all;
+    size_t n, cap, bytes;
+    atomic_uint_fast64_t epoch; /* bumped by SCRIPT FLUSH; stale local entries are ignored */
+};
+
+/* Per-worker part. */
+struct script_local {
+    struct script slot[LOCAL_SLOTS];
+};
+
+struct script_cache *scripts_create(void)
+{
+    struct script_cache *sc = px_calloc(1, sizeof(*sc));
+    pthread_mutex_init(&sc->lock, NULL);
+    atomic_init(&sc->epoch, 1);
+    return sc;
+}
+
+void scripts_free(struct script_cache *sc)
+{
+    if (!sc) return;
+    for (size_t i = 0; i < sc->n; i++) px_free(sc->all[i].body);
+    px_free(sc->all);
+    pthread_mutex_destroy(&sc->lock);
+    px_free(sc);
+}
+
+static struct script_local *local_of(struct worker *w)
+{
+    if (!w->scripts_local) w->scripts_local = px_calloc(1, sizeof(struct script_local));
+    return w->scripts_local;
+}
+
+static unsigned slot_of(const char *sha)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 2; i++) v = v * 16 + (unsigned)(isdigit((unsigned char)sha[i]) ? sha[i] - '0' : (tolower((unsigned char)sha[i]) - 'a' + 10));
+    return v % LOCAL_SLOTS;
+}
+
+static void set_entry(struct script *e, const char *sha, const char *body, size_t len,
+                      uint64_t epoch)
+{
+    px_free(e->body);
+    memcpy(e->sha, sha, 41);
+    e->body = px_malloc(len ? len : 1);
+    memcpy(e->body, body, len);
+    e->len = len;
+    e->epoch = epoch;
+}
+
+static struct script *global_find(struct script_cache *sc, const char *sha)
+{
+    for (size_t i = 0; i < sc->n; i++)
+        if (memcmp(sc->all[i].sha, sha, 40) == 0) return &sc->all[i];
+    return NULL;
+}
+
+void scripts_remember(struct worker *w, const char *body, size_t len)
+{
+    struct script_cache *sc = w->scripts;
+    char sha[41];
+    sha1_hex(body, len, sha);
+    /* Acquire: pairs with the release in scripts_flush, so a flush is seen before new work. */
+    uint64_t epoch = atomic_load_explicit(&sc->epoch, memory_order_acquire);
+    struct script *e = &local_of(w)->slot[slot_of(sha)];
+    if (e->body && e->epoch == epoch && memcmp(e->sha, sha, 40) == 0) return; /* known here */
+    set_entry(e, sha, body, len, epoch);
+    pthread_mutex_lock(&sc->lock);
+    if (!global_find(sc, sha) && sc->n < GLOBAL_MAX && sc->bytes + len <= GLOBAL_MAX_BYTES) {
+        if (sc->n == sc->cap) {
+            sc->cap = sc->cap ? sc->cap * 2 : 64;
+            sc->all = px_realloc(sc->all, sc->cap * sizeof(*sc->all));
+        }
+        struct script *g = &sc->all[sc->n++];
+        memset(g, 0, sizeof(*g));
+        set_entry(g, sha, body, len, epoch);
+        sc->bytes += len;
+    }
+    pthread_mutex_unlock(&sc->lock);
+}
+
+char *scripts_lookup(struct worker *w, const char *sha_in, size_t *len)
+{
+    struct script_cache *sc = w->scripts;
+    char sha[41];
+    for (int i = 0; i < 40; i++) sha[i] = (char)tolower((unsigned char)sha_in[i]);
+    sha[40] = '\0';
+    uint64_t epoch = atomic_load_explicit(&sc->epoch, memory_order_acquire);
+    struct script *e = &local_of(w)->slot[slot_of(sha)];
+    char *out = NULL;
+    if (e->body && e->epoch == epoch && memcmp(e->sha, sha, 40) == 0) {
+        out = px_malloc(e->len ? e->len : 1);
+        memcpy(out, e->body, e->len);
+        *len = e->len;
+        return out;
+    }
+    pthread_mutex_lock(&sc->lock);
+    struct script *g = global_find(sc, sha);
+    if (g) {
+        out = px_malloc(g->len ? g->len : 1);
+        memcpy(out, g->body, g->len);
+        *len = g->len;
+    }
+    pthread_mutex_unlock(&sc->lock);
+    return out;
+}
+
+void scripts_flush(struct worker *w)
+{
+    struct script_cache *sc = w->scripts;
+    pthread_mutex_lock(&sc->lock);
+    for (size_t i = 0; i < sc->n; i++) px_free(sc->all[i].body);
+    sc->n = 0;
+    sc->bytes = 0;
+    /* Release: local entries of the old epoch are ignored from now on by every worker. */
+    atomic_fetch_add_explicit(&sc->epoch, 1, memory_order_release);
+    pthread_mutex_unlock(&sc->lock);
+}
+
+void scripts_local_free(void *p)
+{
+    struct script_local *l = p;
+    if (!l) return;
+    for (int i = 0; i < LOCAL_SLOTS; i++) px_free(l->slot[i].body);
+    px_free(l);
+}

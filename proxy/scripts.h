@@ -1,0 +1,30 @@
+/*
+ * The script cache: bodies of the Lua scripts clients have sent (EVAL, SCRIPT LOAD), by SHA-1, so
+ * that an EVALSHA answered NOSCRIPT by a node that never saw the script (a promoted replica, a
+ * node that took over the slot) can be loaded there and run again, invisibly. Each worker keeps
+ * a small cache of its own (no lock on the request path); a process-wide cache behind a mutex
+ * is consulted only on a worker miss and on NOSCRIPT. SCRIPT FLUSH empties both, so that a client
+ * that flushed its scripts sees NOSCRIPT as it would from Redis.
+ */
+#ifndef PX_SCRIPTS_H
+#define PX_SCRIPTS_H
+
+#include <stddef.h>
+
+struct worker;
+struct script_cache;
+
+struct script_cache *scripts_create(void);
+void scripts_free(struct script_cache *sc);
+
+/* Remembers body (from the worker's thread). */
+void scripts_remember(struct worker *w, const char *body, size_t len);
+/* Finds the body of the script whose SHA-1 is sha (40 hex digits, any case). Returns a copy the
+ * caller frees with px_free, and its length in *len; NULL when unknown. */
+char *scripts_lookup(struct worker *w, const char *sha, size_t *len);
+/* SCRIPT FLUSH: forgets every script, in every worker. */
+void scripts_flush(struct worker *w);
+/* Frees a worker's own part (worker_free). */
+void scripts_local_free(void *local);
+
+#endif
