@@ -195,9 +195,13 @@ static void do_hello(struct worker *w, struct request *r, struct sbuf *sb)
 static void do_select(struct request *r, struct sbuf *sb)
 {
     long long db;
-    if (!resp_str2ll(request_arg(r, 1), r->argv[1].len, &db) || db < -2147483648LL ||
-        db > 2147483647LL) {
+    if (!resp_str2ll(request_arg(r, 1), r->argv[1].len, &db)) {
         resp_write_errorf(sb, "ERR value is not an integer or out of range");
+        return;
+    }
+    if (db < -2147483648LL || db > 2147483647LL) {
+        resp_write_errorf(sb, "ERR value is out of range, value must between -2147483648 and "
+                              "2147483647");
         return;
     }
     if (db != 0) {
@@ -269,6 +273,7 @@ static void do_client(struct worker *w, struct request *r, struct sbuf *sb)
     case LOCAL_CLIENT_REPLY:
         if (arg_is(r, 2, "on")) {
             if (s) s->reply_mode = REPLY_ON;
+            r->flags &= ~REQ_F_NO_REPLY; /* it was read while replies were off: it answers */
             resp_write_simple(sb, "OK");
         } else if (arg_is(r, 2, "off")) {
             if (s) s->reply_mode = REPLY_OFF;

@@ -157,7 +157,9 @@ static int port_answers(int port)
     }
     redisSetTimeout(c, tv);
     redisReply *r = redisCommand(c, "PING");
-    int ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+    /* PONG, or NOAUTH from a server that wants a password: either way it is up. */
+    int ok = r && ((r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0) ||
+                   (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0));
     if (r) freeReplyObject(r);
     redisFree(c);
     return ok;

@@ -10,5 +10,9 @@ Suite *errors_suite(void);
 Suite *startup_suite(void);
 Suite *reshard_suite(void);
 Suite *failover_suite(void);
+Suite *fanout_suite(void);
+Suite *keyspace_suite(void);
+Suite *conn_suite(void);
+Suite *scripts_suite(void);
 
 #endif

@@ -1,0 +1,253 @@
+/*
+ * Connection-level commands answered by the proxy (HELLO, AUTH, SELECT, CLIENT ..., RESET,
+ * READONLY/READWRITE, QUIT), its one-node CLUSTER view, clear refusals for commands that cannot
+ * work through a proxy, and -requirepass. Texts are compared with what a cluster node answers
+ * where the proxy answers as a cluster node would.
+ */
+#include "harness.h"
+#include "suites.h"
+
+#include "crc16.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The same bytes to a cluster node and to the proxy on one connection each: identical replies. */
+static void same_as_node(const char *req)
+{
+    static char a[1 << 14], b[1 << 14];
+    int ca, cb;
+    size_t len = strlen(req);
+    size_t na = h_raw(h_env.cluster_port, req, len, a, sizeof(a), 300, 0, &ca);
+    size_t nb = h_raw(h_env.proxy_port, req, len, b, sizeof(b), 300, 0, &cb);
+    ck_assert_msg(na == nb && memcmp(a, b, na) == 0, "request %s\nnode:  [%s]\nproxy: [%s]", req,
+                  a, b);
+}
+
+START_TEST(test_same_texts_as_a_node)
+{
+    same_as_node("SELECT 0\r\nSELECT 1\r\nSELECT x\r\nSELECT -1\r\nSELECT 99999999999\r\n");
+    same_as_node("HELLO 4\r\nHELLO x\r\nHELLO 2 FOO\r\nHELLO 2 SETNAME \"a b\"\r\n");
+    same_as_node("HELLO 2 AUTH default\r\nHELLO 2 SETNAME\r\n");
+    same_as_node("AUTH foo\r\nAUTH default foo\r\nAUTH bob foo\r\nAUTH a b c\r\n");
+    same_as_node("CLIENT SETNAME \"a b\"\r\nCLIENT SETNAME abc\r\nCLIENT GETNAME\r\n"
+                 "CLIENT SETNAME \"\"\r\nCLIENT GETNAME\r\n");
+    same_as_node("CLIENT REPLY FOO\r\nCLIENT NO-EVICT maybe\r\nCLIENT NO-EVICT on\r\n");
+    same_as_node("RESET\r\nREADONLY\r\nREADWRITE\r\nPING\r\nPING a\r\nPING a b\r\nECHO x\r\n");
+    same_as_node("CLUSTER KEYSLOT foo\r\nCLUSTER KEYSLOT {user1}.x\r\n"
+                 "CLUSTER COUNTKEYSINSLOT 99999\r\nCLUSTER COUNTKEYSINSLOT x\r\n"
+                 "CLUSTER GETKEYSINSLOT 5 x\r\nCLUSTER GETKEYSINSLOT 5 -1\r\n"
+                 "CLUSTER GETKEYSINSLOT 16384 1\r\n");
+    same_as_node("CLIENT LIST TYPE foo\r\nCLIENT LIST ID x\r\nCLIENT LIST TYPE master\r\n");
+}
+END_TEST
+
+START_TEST(test_hello_and_client)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    redisReply *r = h_cmd(p, "HELLO 2 SETNAME myconn");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->elements, 14);
+    ck_assert_str_eq(r->element[0]->str, "server");
+    ck_assert_str_eq(r->element[1]->str, "redis");
+    ck_assert_str_eq(r->element[2]->str, "version");
+    ck_assert(strncmp(r->element[3]->str, "7.", 2) == 0);
+    ck_assert_str_eq(r->element[4]->str, "proto");
+    ck_assert_int_eq(r->element[5]->integer, 2);
+    ck_assert_str_eq(r->element[6]->str, "id");
+    long long id = r->element[7]->integer;
+    ck_assert_str_eq(r->element[9]->str, "cluster");
+    ck_assert_str_eq(r->element[11]->str, "master");
+    ck_assert_int_eq(r->element[13]->elements, 0);
+    freeReplyObject(r);
+    /* RESP3 is refused with the text clients fall back on. */
+    r = h_cmd(p, "HELLO 3");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert_str_eq(r->str, "NOPROTO unsupported protocol version");
+    freeReplyObject(r);
+    h_expect_str(h_cmd(p, "CLIENT GETNAME"), "myconn");
+    h_expect_int(h_cmd(p, "CLIENT ID"), id);
+    h_expect_str(h_cmd(p, "CLIENT SETINFO LIB-NAME mylib"), "OK");
+    h_expect_str(h_cmd(p, "CLIENT SETINFO lib-ver 1.2.3"), "OK");
+    r = h_cmd(p, "CLIENT SETINFO lib-name \"a b\"");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    h_expect_str(h_cmd(p, "CLIENT NO-TOUCH on"), "OK");
+    h_expect_str(h_cmd(p, "READONLY"), "OK");
+    r = h_cmd(p, "CLIENT INFO");
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    char want[64];
+    snprintf(want, sizeof(want), "id=%lld addr=127.0.0.1:", id);
+    ck_assert_msg(strncmp(r->str, want, strlen(want)) == 0, "%s", r->str);
+    ck_assert_ptr_nonnull(strstr(r->str, " name=myconn "));
+    ck_assert_ptr_nonnull(strstr(r->str, " flags=rT "));
+    ck_assert_ptr_nonnull(strstr(r->str, " cmd=client|info "));
+    ck_assert_ptr_nonnull(strstr(r->str, " lib-name=mylib lib-ver=1.2.3\n"));
+    freeReplyObject(r);
+    /* CLIENT LIST shows the clients of every worker. */
+    redisContext *others[6];
+    for (int i = 0; i < 6; i++) {
+        others[i] = h_connect(h_env.proxy_port);
+        h_expect_str(h_cmd(others[i], "CLIENT SETNAME other%d", i), "OK");
+    }
+    r = h_cmd(p, "CLIENT LIST");
+    for (int i = 0; i < 6; i++) {
+        char n[32];
+        snprintf(n, sizeof(n), " name=other%d ", i);
+        ck_assert_msg(strstr(r->str, n) != NULL, "%s missing from\n%s", n, r->str);
+    }
+    ck_assert_ptr_nonnull(strstr(r->str, " name=myconn "));
+    freeReplyObject(r);
+    r = h_cmd(p, "CLIENT LIST ID %lld", id);
+    ck_assert_ptr_nonnull(strstr(r->str, " name=myconn "));
+    ck_assert_ptr_null(strstr(r->str, " name=other0 "));
+    freeReplyObject(r);
+    for (int i = 0; i < 6; i++) redisFree(others[i]);
+    /* RESET forgets the connection state. */
+    h_expect_str(h_cmd(p, "RESET"), "RESET");
+    r = h_cmd(p, "CLIENT GETNAME");
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    r = h_cmd(p, "CLIENT INFO");
+    ck_assert_ptr_nonnull(strstr(r->str, " flags=N "));
+    freeReplyObject(r);
+    redisFree(p);
+}
+END_TEST
+
+START_TEST(test_client_reply)
+{
+    int closed;
+    char out[1024];
+    const char req[] = "CLIENT REPLY OFF\r\nSET cr:1 a\r\nGET cr:1\r\nCLIENT REPLY ON\r\n"
+                       "GET cr:1\r\nCLIENT REPLY SKIP\r\nGET cr:1\r\nECHO after\r\n";
+    h_raw(h_env.proxy_port, req, sizeof(req) - 1, out, sizeof(out), 500, 0, &closed);
+    ck_assert_str_eq(out, "+OK\r\n$1\r\na\r\n$5\r\nafter\r\n");
+}
+END_TEST
+
+START_TEST(test_cluster_view)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    redisReply *r = h_cmd(p, "CLUSTER MYID");
+    ck_assert_int_eq(r->len, 40);
+    char id[41];
+    memcpy(id, r->str, 41);
+    freeReplyObject(r);
+    r = h_cmd(p, "CLUSTER SLOTS");
+    ck_assert_int_eq(r->elements, 1);
+    ck_assert_int_eq(r->element[0]->element[0]->integer, 0);
+    ck_assert_int_eq(r->element[0]->element[1]->integer, 16383);
+    ck_assert_str_eq(r->element[0]->element[2]->element[0]->str, "127.0.0.1");
+    ck_assert_int_eq(r->element[0]->element[2]->element[1]->integer, h_env.proxy_port);
+    ck_assert_str_eq(r->element[0]->element[2]->element[2]->str, id);
+    freeReplyObject(r);
+    r = h_cmd(p, "CLUSTER SHARDS");
+    ck_assert_int_eq(r->elements, 1);
+    ck_assert_str_eq(r->element[0]->element[0]->str, "slots");
+    ck_assert_int_eq(r->element[0]->element[1]->element[1]->integer, 16383);
+    redisReply *node = r->element[0]->element[3]->element[0];
+    ck_assert_str_eq(node->element[1]->str, id);
+    ck_assert_int_eq(node->element[3]->integer, h_env.proxy_port);
+    ck_assert_str_eq(node->element[13]->str, "online");
+    freeReplyObject(r);
+    r = h_cmd(p, "CLUSTER NODES");
+    char want[128];
+    snprintf(want, sizeof(want), "%s 127.0.0.1:%d@0 myself,master - 0 0 1 connected 0-16383\n", id,
+             h_env.proxy_port);
+    ck_assert_str_eq(r->str, want);
+    freeReplyObject(r);
+    r = h_cmd(p, "CLUSTER INFO");
+    ck_assert_ptr_nonnull(strstr(r->str, "cluster_state:ok\r\ncluster_slots_assigned:16384\r\n"));
+    ck_assert_ptr_nonnull(strstr(r->str, "cluster_known_nodes:1\r\ncluster_size:1\r\n"));
+    freeReplyObject(r);
+    /* COUNTKEYSINSLOT and GETKEYSINSLOT ask the node that owns the slot. */
+    h_expect_str(h_cmd(p, "SET {slotkey}1 a"), "OK");
+    h_expect_str(h_cmd(p, "SET {slotkey}2 b"), "OK");
+    int slot = (int)crc16_key_slot("slotkey", 7);
+    h_expect_int(h_cmd(p, "CLUSTER KEYSLOT {slotkey}1"), slot);
+    h_expect_int(h_cmd(p, "CLUSTER COUNTKEYSINSLOT %d", slot), 2);
+    r = h_cmd(p, "CLUSTER GETKEYSINSLOT %d 10", slot);
+    ck_assert_int_eq(r->elements, 2);
+    freeReplyObject(r);
+    redisFree(p);
+}
+END_TEST
+
+START_TEST(test_refused_with_reason)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    const char *cmds[] = {"SHUTDOWN",         "DEBUG SLEEP 0",       "MONITOR",
+                          "SYNC",             "PSYNC ? -1",          "REPLICAOF NO ONE",
+                          "SLAVEOF NO ONE",   "CLUSTER SETSLOT 1 STABLE", "CLUSTER ADDSLOTS 1",
+                          "CLUSTER FAILOVER", "CLUSTER RESET",       "MIGRATE h 1 k 0 1",
+                          "SWAPDB 0 1",       "MOVE k 1",            "CONFIG SET maxmemory 1",
+                          "FAILOVER",         "ACL SETUSER x",       "CLIENT KILL 1.2.3.4:5",
+                          "SCRIPT DEBUG YES", "BGSAVE",              "MEMORY STATS"};
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        redisReply *r = h_cmd(p, cmds[i]);
+        ck_assert_msg(r->type == REDIS_REPLY_ERROR, "%s was not refused", cmds[i]);
+        ck_assert_msg(strncmp(r->str, "ERR '", 5) == 0 &&
+                          (strstr(r->str, "cannot be used") || strstr(r->str, "not supported")),
+                      "%s: %s", cmds[i], r->str);
+        freeReplyObject(r);
+    }
+    /* CONFIG GET is a harmless read of a node's configuration. */
+    redisReply *r = h_cmd(p, "CONFIG GET maxmemory-policy");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->elements, 2);
+    freeReplyObject(r);
+    h_expect_str(h_cmd(p, "PING"), "PONG");
+    redisFree(p);
+}
+END_TEST
+
+START_TEST(test_requirepass)
+{
+    int port = h_env.proxy_port + 50;
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    const char *extra[] = {"-threads", "1", "-requirepass", "s3cret", NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-auth.log");
+    ck_assert_int_gt(pid, 0);
+    int closed;
+    char out[2048];
+    const char req[] = "GET x\r\nFOO\r\nAUTH wrong\r\nAUTH default wrong\r\nAUTH s3cret\r\n"
+                       "SET auth:1 v\r\nGET auth:1\r\nRESET\r\nGET auth:1\r\n"
+                       "HELLO 2 AUTH default s3cret SETNAME n\r\nCLIENT GETNAME\r\nQUIT\r\n";
+    h_raw(port, req, sizeof(req) - 1, out, sizeof(out), 1000, 0, &closed);
+    const char *want_start = "-NOAUTH Authentication required.\r\n"
+                             "-ERR unknown command 'FOO', with args beginning with: \r\n"
+                             "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+                             "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+                             "+OK\r\n+OK\r\n$1\r\nv\r\n+RESET\r\n"
+                             "-NOAUTH Authentication required.\r\n*14\r\n";
+    ck_assert_msg(strncmp(out, want_start, strlen(want_start)) == 0, "got:\n%s", out);
+    const char *tail = "$1\r\nn\r\n+OK\r\n";
+    ck_assert_msg(strlen(out) > strlen(tail) &&
+                      strcmp(out + strlen(out) - strlen(tail), tail) == 0,
+                  "got:\n%s", out);
+    ck_assert_int_eq(closed, 1);
+    /* HELLO before authenticating says how to authenticate. */
+    h_raw(port, "HELLO 2\r\n", 9, out, sizeof(out), 500, 0, &closed);
+    ck_assert(strncmp(out, "-NOAUTH HELLO must be called with the client already authenticated",
+                      66) == 0);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-auth.log"), 0);
+}
+END_TEST
+
+Suite *conn_suite(void)
+{
+    Suite *s = suite_create("conn");
+    TCase *tc = tcase_create("conn");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_same_texts_as_a_node);
+    tcase_add_test(tc, test_hello_and_client);
+    tcase_add_test(tc, test_client_reply);
+    tcase_add_test(tc, test_cluster_view);
+    tcase_add_test(tc, test_refused_with_reason);
+    tcase_add_test(tc, test_requirepass);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,188 @@
+/*
+ * Scripts and functions through the proxy: EVAL/EVALSHA/FCALL routed by their declared keys,
+ * CROSSSLOT when the keys disagree, any master when there are none; SCRIPT LOAD/EXISTS/FLUSH and
+ * FUNCTION LOAD/DELETE/DUMP/RESTORE on every master; and NOSCRIPT recovery: a node that lost a
+ * script the proxy has seen gets it loaded again, invisibly, while SCRIPT FLUSH through the proxy
+ * makes EVALSHA fail as Redis would.
+ */
+#include "harness.h"
+#include "suites.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static long long info_field(redisContext *p, const char *section, const char *name)
+{
+    redisReply *r = h_cmd(p, "INFO %s", section);
+    const char *f = strstr(r->str, name);
+    long long v = f ? atoll(f + strlen(name)) : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+START_TEST(test_eval_routing)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    const char *script = "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[2])";
+    h_expect_str(h_cmd(p, "SET {sc}b old"), "OK");
+    h_expect_str(h_cmd(p, "EVAL %s 2 {sc}a {sc}b new", script), "old");
+    h_expect_str(h_cmd(p, "GET {sc}a"), "new");
+    redisReply *r = h_cmd(p, "EVAL %s 2 a b new", script);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert_str_eq(r->str, "CROSSSLOT Keys in request don't hash to the same slot");
+    freeReplyObject(r);
+    h_expect_int(h_cmd(p, "EVAL %s 0", "return 42"), 42);
+    h_expect_str(h_cmd(p, "EVAL_RO %s 1 {sc}a", "return redis.call('GET', KEYS[1])"), "new");
+    /* Errors in the script come back as the node gives them. */
+    r = h_cmd(p, "EVAL %s 0", "return redis.call('NOSUCH')");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert_ptr_nonnull(strstr(r->str, "Unknown Redis command"));
+    freeReplyObject(r);
+    r = h_cmd(p, "EVAL %s notanumber", "return 1");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert_str_eq(r->str, "ERR value is not an integer or out of range");
+    freeReplyObject(r);
+    redisFree(p);
+}
+END_TEST
+
+START_TEST(test_script_commands_and_noscript_recovery)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    h_expect_str(h_cmd(p, "SCRIPT FLUSH"), "OK");
+    const char *body = "return 'v1:' .. KEYS[1]";
+    redisReply *r = h_cmd(p, "SCRIPT LOAD %s", body);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    char sha[41];
+    memcpy(sha, r->str, 41);
+    freeReplyObject(r);
+    /* Loaded on every master. */
+    for (int i = 0; i < 3; i++) {
+        redisContext *d = h_connect(h_env.cluster_port + i);
+        r = h_cmd(d, "SCRIPT EXISTS %s", sha);
+        ck_assert_int_eq(r->element[0]->integer, 1);
+        freeReplyObject(r);
+        redisFree(d);
+    }
+    /* EXISTS is the AND over masters: a script on one master only does not count. */
+    redisContext *d0 = h_connect(h_env.cluster_port);
+    r = h_cmd(d0, "SCRIPT LOAD %s", "return 'only here'");
+    char only[41];
+    memcpy(only, r->str, 41);
+    freeReplyObject(r);
+    r = h_cmd(p, "SCRIPT EXISTS %s %s ffffffffffffffffffffffffffffffffffffffff", sha, only);
+    ck_assert_int_eq(r->elements, 3);
+    ck_assert_int_eq(r->element[0]->integer, 1);
+    ck_assert_int_eq(r->element[1]->integer, 0);
+    ck_assert_int_eq(r->element[2]->integer, 0);
+    freeReplyObject(r);
+
+    /* A master loses its scripts (as a promoted replica would not have them): EVALSHA of keys
+     * on every master still works, the proxy loads the script where it is missing. */
+    long long before = info_field(p, "proxy", "noscript_reloads:");
+    for (int i = 0; i < 3; i++) {
+        redisContext *d = h_connect(h_env.cluster_port + i);
+        h_expect_str(h_cmd(d, "SCRIPT FLUSH"), "OK");
+        redisFree(d);
+    }
+    for (int i = 0; i < 30; i++) {
+        char key[16], want[32];
+        snprintf(key, sizeof(key), "ns%d", i);
+        snprintf(want, sizeof(want), "v1:%s", key);
+        h_expect_str(h_cmd(p, "EVALSHA %s 1 %s", sha, key), want);
+    }
+    /* Upper-case hex works as in Redis. */
+    char upper[41];
+    for (int i = 0; i < 41; i++) upper[i] = (char)(sha[i] >= 'a' && sha[i] <= 'f' ? sha[i] - 32 : sha[i]);
+    h_expect_str(h_cmd(p, "EVALSHA %s 1 up", upper), "v1:up");
+    long long after = info_field(p, "proxy", "noscript_reloads:");
+    ck_assert_msg(after - before >= 3 && after - before <= 30, "reloads %lld", after - before);
+
+    /* A script the proxy never saw: NOSCRIPT as Redis says it. */
+    r = h_cmd(p, "EVALSHA ffffffffffffffffffffffffffffffffffffffff 0");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert_str_eq(r->str, "NOSCRIPT No matching script. Please use EVAL.");
+    freeReplyObject(r);
+    /* After SCRIPT FLUSH through the proxy, the client must see NOSCRIPT, not a reload. */
+    h_expect_str(h_cmd(p, "SCRIPT FLUSH ASYNC"), "OK");
+    r = h_cmd(p, "EVALSHA %s 1 k", sha);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert_str_eq(r->str, "NOSCRIPT No matching script. Please use EVAL.");
+    freeReplyObject(r);
+    /* EVAL teaches the proxy the body too. */
+    h_expect_str(h_cmd(p, "EVAL %s 1 {e}k", body), "v1:{e}k");
+    for (int i = 0; i < 3; i++) {
+        redisContext *d = h_connect(h_env.cluster_port + i);
+        h_expect_str(h_cmd(d, "SCRIPT FLUSH"), "OK");
+        redisFree(d);
+    }
+    h_expect_str(h_cmd(p, "EVALSHA %s 1 {e}k", sha), "v1:{e}k");
+    redisFree(d0);
+    redisFree(p);
+}
+END_TEST
+
+START_TEST(test_functions)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    freeReplyObject(h_cmd(p, "FUNCTION FLUSH"));
+    const char *lib = "#!lua name=pxlib\n"
+                      "redis.register_function('pxset', function(keys, args) "
+                      "return redis.call('SET', keys[1], args[1]) end)\n"
+                      "redis.register_function{function_name='pxget', callback=function(keys, "
+                      "args) return redis.call('GET', keys[1]) end, flags={'no-writes'}}\n";
+    h_expect_str(h_cmd(p, "FUNCTION LOAD %s", lib), "pxlib");
+    for (int i = 0; i < 3; i++) {
+        redisContext *d = h_connect(h_env.cluster_port + i);
+        redisReply *r = h_cmd(d, "FUNCTION LIST");
+        ck_assert_int_eq(r->elements, 1);
+        freeReplyObject(r);
+        redisFree(d);
+    }
+    for (int i = 0; i < 20; i++) {
+        h_expect_str(h_cmd(p, "FCALL pxset 1 fk%d v%d", i, i), "OK");
+        char want[16];
+        snprintf(want, sizeof(want), "v%d", i);
+        h_expect_str(h_cmd(p, "FCALL_RO pxget 1 fk%d", i), want);
+    }
+    redisReply *r = h_cmd(p, "FCALL pxset 2 a b v");
+    ck_assert_str_eq(r->str, "CROSSSLOT Keys in request don't hash to the same slot");
+    freeReplyObject(r);
+    r = h_cmd(p, "FUNCTION LOAD %s", lib);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert_str_eq(r->str, "ERR Library 'pxlib' already exists");
+    freeReplyObject(r);
+    /* DUMP from the proxy (any master), FLUSH everywhere, RESTORE everywhere. */
+    r = h_cmd(p, "FUNCTION DUMP");
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    char *dump = malloc(r->len);
+    size_t dlen = r->len;
+    memcpy(dump, r->str, dlen);
+    freeReplyObject(r);
+    h_expect_str(h_cmd(p, "FUNCTION DELETE pxlib"), "OK");
+    r = h_cmd(p, "FCALL pxset 1 x y");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    h_expect_str(h_cmd(p, "FUNCTION RESTORE %b", dump, dlen), "OK");
+    h_expect_str(h_cmd(p, "FCALL pxset 1 x y"), "OK");
+    r = h_cmd(p, "FUNCTION LIST");
+    ck_assert_int_eq(r->elements, 1);
+    freeReplyObject(r);
+    h_expect_str(h_cmd(p, "FUNCTION FLUSH"), "OK");
+    free(dump);
+    redisFree(p);
+}
+END_TEST
+
+Suite *scripts_suite(void)
+{
+    Suite *s = suite_create("scripts");
+    TCase *tc = tcase_create("scripts");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_eval_routing);
+    tcase_add_test(tc, test_script_commands_and_noscript_recovery);
+    tcase_add_test(tc, test_functions);
+    suite_add_tcase(s, tc);
+    return s;
+}
