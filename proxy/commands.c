@@ -74,6 +74,8 @@ static const struct overlay overlays[] = {
     {"cluster|help", ROUTE_FORWARD, 0, NULL, FAN_NONE},
     {"cluster", ROUTE_UNSUPPORTED, 0, ONE_NODE, FAN_NONE},
     {"info", ROUTE_LOCAL, LOCAL_INFO, NULL, FAN_INFO},
+    {"role", ROUTE_LOCAL, LOCAL_ROLE, NULL, FAN_NONE},
+    {"acl|whoami", ROUTE_LOCAL, LOCAL_ACL_WHOAMI, NULL, FAN_NONE},
     {"scan", ROUTE_LOCAL, LOCAL_SCAN, NULL, FAN_SCAN},
     /* Whole keyspace, where the tips alone do not say it all. */
     {"randomkey", ROUTE_ALL_MASTERS, 0, NULL, FAN_RANDOM},
@@ -266,6 +268,67 @@ const struct cmd_entry *commands_lookup_sub(const struct cmd_entry *parent, cons
         if (strncasecmp(n, name, len) == 0 && n[len] == '\0') return &parent->subs[i];
     }
     return NULL;
+}
+
+static const char *merge_name(enum fan_merge m)
+{
+    switch (m) {
+    case FAN_KEY_ORDER: return "values in key order";
+    case FAN_SUM: return "sum";
+    case FAN_ALL_OK: return "OK when all succeed, else the first error";
+    case FAN_ONE_OK: return "OK when one succeeds";
+    case FAN_AND: return "logical AND";
+    case FAN_MIN: return "minimum";
+    case FAN_CONCAT: return "arrays concatenated";
+    case FAN_RANDOM: return "a random non-nil reply";
+    case FAN_SCAN: return "cursor over every master";
+    case FAN_INFO: return "proxy sections + keyspace summed";
+    default: return "";
+    }
+}
+
+void commands_print(void *outp)
+{
+    FILE *out = outp;
+    for (uint32_t i = 0; i < nentries; i++) {
+        const struct cmd_entry *e = &entries[i];
+        if (e->nsubs) continue; /* the container itself: its subcommands say it all */
+        const char *how = "";
+        char detail[160] = "";
+        switch (e->route) {
+        case ROUTE_FORWARD:
+            if (e->cmd->nkeyspecs == 0) {
+                how = "forwarded to any master";
+            } else if (e->merge != FAN_NONE) {
+                how = "by slot; split across slots";
+                snprintf(detail, sizeof(detail), " (merge: %s)", merge_name(e->merge));
+            } else {
+                how = "by slot (keys must share one)";
+            }
+            break;
+        case ROUTE_LOCAL:
+            how = "answered by the proxy";
+            if (e->merge != FAN_NONE)
+                snprintf(detail, sizeof(detail), " (%s)", merge_name(e->merge));
+            break;
+        case ROUTE_ALL_MASTERS:
+            how = "every master";
+            snprintf(detail, sizeof(detail), " (merge: %s)", merge_name(e->merge));
+            break;
+        case ROUTE_UNSUPPORTED:
+            how = "refused";
+            snprintf(detail, sizeof(detail), ": %s", e->unsupported);
+            break;
+        }
+        char name[64];
+        snprintf(name, sizeof(name), "%s", e->cmd->name);
+        for (char *p = name; *p; p++) {
+            if (*p == '|') *p = ' ';
+            else if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 32);
+        }
+        fprintf(out, "%-28s %s%s%s\n", name, how, detail,
+                e->blocking_arg ? " (with BLOCK: refused for now)" : "");
+    }
 }
 
 uint32_t commands_count(void)

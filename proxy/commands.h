@@ -140,6 +140,8 @@ const struct cmd_entry *commands_lookup(const char *name, size_t len);
 /* Finds a subcommand of a container command (case-insensitive). NULL if unknown. */
 const struct cmd_entry *commands_lookup_sub(const struct cmd_entry *parent, const char *name,
                                             size_t len);
+/* Writes one line per command and subcommand: its name and how the proxy handles it. */
+void commands_print(void *out /* FILE * */);
 /* Number of entries (commands and subcommands) for per-command statistics. */
 uint32_t commands_count(void);
 const struct cmd_entry *commands_by_id(uint32_t id);

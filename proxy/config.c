@@ -1,6 +1,7 @@
 /* Configuration and command-line flags; see config.h. */
 #include "config.h"
 
+#include "commands.h"
 #include "mem.h"
 #include "px_errors.h"
 
@@ -247,8 +248,9 @@ static void print_help(FILE *out)
         if (o->dflt[0]) fprintf(out, " (default %s)", o->dflt);
         fprintf(out, "\n");
     }
-    fprintf(out, "  -%-24s %s\n  -%-24s %s\n", "h, -help", "show this help and exit", "version",
-            "print the version and exit");
+    fprintf(out, "  -%-24s %s\n  -%-24s %s\n  -%-24s %s\n", "h, -help", "show this help and exit",
+            "version", "print the version and exit", "commands",
+            "list every command and how the proxy handles it, and exit");
 }
 
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen, void *outp)
@@ -275,6 +277,11 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
         }
         if (strcmp(name, "version") == 0) {
             fprintf(out, "slotproxy %s\n", PX_VERSION);
+            return CONFIG_EXIT_OK;
+        }
+        if (strcmp(name, "commands") == 0) {
+            commands_init();
+            commands_print(out);
             return CONFIG_EXIT_OK;
         }
         const struct opt *o = NULL;

@@ -441,6 +441,13 @@ void local_handle(struct worker *w, struct request *r)
         if (s) s->readonly = r->cmd->local_id == LOCAL_READONLY;
         resp_write_simple(sb, "OK");
         break;
+    case LOCAL_ROLE: /* the proxy is a master without replicas, as its CLUSTER view says */
+        resp_write_array_len(sb, 3);
+        resp_write_bulk(sb, "master", 6);
+        resp_write_int(sb, 0);
+        resp_write_array_len(sb, 0);
+        break;
+    case LOCAL_ACL_WHOAMI: resp_write_bulk(sb, "default", 7); break;
     case LOCAL_CLIENT_LIST: worker_client_list(w, r); return;
     case LOCAL_INFO: info_dispatch(w, r); return;
     case LOCAL_SCAN: scan_dispatch(w, r); return;

@@ -40,6 +40,8 @@ enum local_id {
     LOCAL_CLUSTER_SLOT_ROUTED, /* COUNTKEYSINSLOT / GETKEYSINSLOT: validated, sent to the owner */
     LOCAL_INFO,
     LOCAL_SCAN,
+    LOCAL_ROLE,
+    LOCAL_ACL_WHOAMI,
 };
 
 /* Once at startup, before any worker runs: the proxy's node id for the CLUSTER commands. */

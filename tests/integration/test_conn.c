@@ -193,6 +193,13 @@ START_TEST(test_refused_with_reason)
                       "%s: %s", cmds[i], r->str);
         freeReplyObject(r);
     }
+    /* The proxy describes itself: a master, and the default user. */
+    redisReply *role = h_cmd(p, "ROLE");
+    ck_assert_int_eq(role->elements, 3);
+    ck_assert_str_eq(role->element[0]->str, "master");
+    ck_assert_int_eq(role->element[2]->elements, 0);
+    freeReplyObject(role);
+    h_expect_str(h_cmd(p, "ACL WHOAMI"), "default");
     /* CONFIG GET is a harmless read of a node's configuration. */
     redisReply *r = h_cmd(p, "CONFIG GET maxmemory-policy");
     ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
