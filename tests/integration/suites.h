@@ -14,5 +14,6 @@ Suite *fanout_suite(void);
 Suite *keyspace_suite(void);
 Suite *conn_suite(void);
 Suite *scripts_suite(void);
+Suite *compare_suite(void);
 
 #endif
