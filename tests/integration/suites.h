@@ -15,5 +15,6 @@ Suite *keyspace_suite(void);
 Suite *conn_suite(void);
 Suite *scripts_suite(void);
 Suite *compare_suite(void);
+Suite *pyclient_suite(void);
 
 #endif
