@@ -191,6 +191,7 @@ static void same_conversation(const char *req, size_t len)
 }
 
 #define SAME_CONVERSATION(lit) same_conversation(lit, sizeof(lit) - 1)
+#define SAME_INLINE(lit)       same_req(lit, sizeof(lit) - 1, WANT_VALUE)
 
 /* For replies that may differ by a few milliseconds (PTTL): both must be integers in
  * [lo, hi]. */
@@ -1049,6 +1050,7 @@ START_TEST(test_streams)
     same("XRANGE nosuch - +");
     same("XREAD COUNT 2 STREAMS st:1 0");
     same("XREAD STREAMS st:1 5-5");
+    same_as_cluster("st:1", WANT_ERROR, "XREAD STREAMS st:1 st:2 0 0");
     same("XGROUP CREATE st:1 g1 0");
     same_err("XGROUP CREATE st:1 g1 0");
     same("XGROUP CREATE st:2 g1 $ MKSTREAM");
@@ -1197,6 +1199,13 @@ START_TEST(test_keyspace_commands)
     same("PEXPIRE ks:1 100000");
     same("TTL ks:1");
     same("EXPIRE nosuch 10");
+    same("SET ks:short v PX 100");
+    same("SET ks:short2 v");
+    same("PEXPIRE ks:short2 100");
+    h_sleep_ms(250);
+    same("GET ks:short");
+    same("TTL ks:short");
+    same("EXISTS ks:short ks:short2");
     same_err("EXPIRE ks:1 abc");
     same_err("EXPIRE ks:1 10 NX XX");
     same_err("EXPIRE ks:1 10 BAD");
@@ -1324,12 +1333,18 @@ START_TEST(test_scripts)
     r = h_connect(h_env.single_port);
     sha = h_cmd(r, "SCRIPT LOAD %s", body); /* already cached there: changes nothing */
     ck_assert_int_eq(sha->type, REDIS_REPLY_STRING);
+    same("SCRIPT EXISTS %s", sha->str);
     for (int i = 0; i < 20; i++) same("EVALSHA %s 1 k:%d", sha->str, i);
     same("EVALSHA %s 0", sha->str);
     same("SCRIPT EXISTS %s", sha->str);
     freeReplyObject(sha);
     redisFree(r);
     same_err("SCRIPT KILL");
+    /* FLUSHALL keeps scripts. */
+    same("script load %s", "return 'survives flushall'");
+    same("FLUSHALL");
+    same("EVALSHA %s 0", "bd249340d5bf3d862c73707f0c181c6db9106937");
+    same("script exists %s", "bd249340d5bf3d862c73707f0c181c6db9106937");
     same("SCRIPT FLUSH ASYNC");
     same_err("SCRIPT FLUSH BAD");
     same_err("SCRIPT EXISTS");
@@ -1558,8 +1573,44 @@ START_TEST(test_connection_commands)
     same_err("HELLO 2 SETNAME %s", "bad name");
     same_err("HELLO 2 AUTH default");
     same_as_cluster("x", WANT_ERROR, "SELECT 1");
+    same_as_cluster("x", WANT_ERROR, "SELECT -1");
     same_err("SELECT abc");
+    same_err("SELECT 00");
+    same_err("SELECT 99999999999");
+    same_err("RANDOMKEY x");
+    same_err("LASTSAVE x");
+    same_err("TIME x");
+    same_err("CLIENT GETNAME x");
+    same_err("CLIENT SETNAME");
+    same_err("RESET x");
+    same_err("HELLO 2 SETNAME");
+    same_err("HELLO 99999999999999999999");
+    same_err("SCRIPT FLUSH a b");
+    same_err("FUNCTION FLUSH a b");
     same_err("SCAN 18446744073709551616");
+    same("CLIENT NO-EVICT on");
+    same("CLIENT NO-EVICT off");
+    same_err("CLIENT NO-EVICT maybe");
+    const char *helps[] = {"SCRIPT", "FUNCTION", "CLIENT",  "OBJECT", "XINFO",
+                           "XGROUP", "CONFIG",   "COMMAND", "MEMORY"};
+    for (size_t i = 0; i < NELEMS(helps); i++) same("%s HELP", helps[i]);
+    /* Inline requests through the split and fan-out paths. */
+    SAME_INLINE("MSET k:1 a k:2 b k:3 c\r\n");
+    SAME_INLINE("MGET k:1 k:2 k:3 k:4\r\n");
+    SAME_INLINE("EXISTS k:1 k:1 k:2 k:9\r\n");
+    SAME_INLINE("DEL k:1 k:3\r\n");
+    SAME_INLINE("DBSIZE\r\n");
+    SAME_INLINE("KEYS k:2\r\n");
+    /* Fan-out commands in a pipeline with ordinary ones keep their place. */
+    struct batch b = {0};
+    for (int i = 0; i < 20; i++) {
+        batch_add(&b, "SET k:%d %d", i, i);
+        batch_add(&b, "DBSIZE");
+        batch_add(&b, "MGET k:%d k:%d", i, i / 2);
+        batch_add(&b, "KEYS k:%d", i);
+        if (i % 5 == 4) batch_add(&b, "FLUSHDB");
+    }
+    batch_run(&b);
     /* CLIENT REPLY: the skipped and silenced replies never arrive; CLIENT REPLY ON itself is
      * answered. Compared as whole conversations on fresh connections, so a missing reply shows
      * as a difference instead of a wait. */
@@ -1574,6 +1625,10 @@ START_TEST(test_connection_commands)
     SAME_CONVERSATION("*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n"
                       "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n"
                       "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$2\r\nON\r\n");
+    /* RESET turns replies back on, and answers. */
+    SAME_CONVERSATION("*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n"
+                      "*1\r\n$5\r\nRESET\r\n"
+                      "*1\r\n$4\r\nPING\r\n");
     same("GET rep:1");
     same_err("CLIENT REPLY MAYBE");
     same("CLIENT SETNAME before-reset");
