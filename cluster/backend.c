@@ -52,6 +52,7 @@ struct backend {
 
     char last_err[128];
     struct backend_stats stats;
+    int raw;
 };
 
 const char backend_asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
@@ -217,6 +218,22 @@ int backend_flush(struct backend *b)
     return 0;
 }
 
+void backend_set_raw(struct backend *b, int raw)
+{
+    b->raw = raw;
+}
+
+int backend_send_raw(struct backend *b, const char *bytes, size_t len)
+{
+    if (b->state == BACKEND_BACKOFF) return PX_EAGAIN;
+    if (b->state == BACKEND_IDLE && backend_connect(b) < 0) return PX_EAGAIN;
+    int was_empty = obuf_empty(&b->out);
+    obuf_append(&b->out, b->pool, bytes, len);
+    b->bytes_queued += len;
+    if (was_empty && b->state == BACKEND_UP) b->ops->want_flush(b, b->ctx);
+    return 0;
+}
+
 static void backend_connected(struct backend *b)
 {
     int rc = sock_connect_result(b->fd);
@@ -240,6 +257,11 @@ static void backend_connected(struct backend *b)
 /* Handles one complete reply at b->in[b->in_start]. Returns -1 when the connection was failed. */
 static int backend_dispatch(struct backend *b, const struct resp_reply_info *info)
 {
+    if (b->raw && (b->fcount == 0 || b->fifo[b->fhead].kind == ENTRY_REQ)) {
+        b->stats.replies++;
+        b->ops->push(b, b->in, b->in_start, info, b->ctx);
+        return 0;
+    }
     if (b->fcount == 0) {
         backend_fail(b, "reply without a request (stream out of sync)");
         return -1;

@@ -57,6 +57,10 @@ struct backend_ops {
     void (*state)(struct backend *b, enum backend_event ev, void *ctx);
     /* The backend has output to write: call backend_flush() before the loop sleeps. */
     void (*want_flush)(struct backend *b, void *ctx);
+    /* Raw mode only: a reply that answers none of the requests sent with backend_send (Pub/Sub
+     * confirmations and messages), valid during the call only. */
+    void (*push)(struct backend *b, struct buf_chunk *c, uint32_t off,
+                 const struct resp_reply_info *info, void *ctx);
 };
 
 struct backend_opts {
@@ -94,6 +98,12 @@ extern const char backend_asking_cmd[];
  */
 int backend_send(struct backend *b, struct backend_req *r, const char *prefix, size_t prefix_len,
                  int nprefix);
+/* Raw mode (a Pub/Sub connection): every reply that is not for the runner's own commands goes
+ * to ops->push instead of being matched with a request. */
+void backend_set_raw(struct backend *b, int raw);
+/* Queues bytes that expect no reply of their own (in raw mode: SUBSCRIBE ...). Returns 0, or
+ * PX_EAGAIN while backing off. */
+int backend_send_raw(struct backend *b, const char *bytes, size_t len);
 /* Writes queued output. Returns 0; on a write error the connection is failed as above. */
 int backend_flush(struct backend *b);
 

@@ -21,11 +21,11 @@ static uint32_t nentries;
 static const struct cmd_entry *hash_tab[CMD_HASH_SIZE];
 
 /* Texts after "-ERR '<name>' ". */
-#define NOT_YET "is not supported by this version of slotproxy"
-#define ONE_NODE "cannot be used through slotproxy: it administers a single node"
+#define NOT_YET     "is not supported by this version of slotproxy"
+#define ONE_NODE    "cannot be used through slotproxy: it administers a single node"
 #define NODE_REPORT "cannot be used through slotproxy: it reports on a single node"
 #define REPLICATION "cannot be used through slotproxy: it is part of the replication protocol"
-#define ONE_DB "cannot be used in cluster mode: it needs more than one database"
+#define ONE_DB      "cannot be used in cluster mode: it needs more than one database"
 
 struct overlay {
     const char *name;
@@ -107,11 +107,15 @@ static const struct overlay overlays[] = {
     {"sunsubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
     {"pubsub", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
     {"wait", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"script|debug", ROUTE_UNSUPPORTED, 0, "cannot be used through slotproxy: it needs a "
-                                          "debugging session on one node", FAN_NONE},
+    {"script|debug", ROUTE_UNSUPPORTED, 0,
+     "cannot be used through slotproxy: it needs a "
+     "debugging session on one node",
+     FAN_NONE},
     /* Cannot work through a proxy. */
-    {"monitor", ROUTE_UNSUPPORTED, 0, "cannot be used through slotproxy: it streams one node's "
-                                      "commands on the connection", FAN_NONE},
+    {"monitor", ROUTE_UNSUPPORTED, 0,
+     "cannot be used through slotproxy: it streams one node's "
+     "commands on the connection",
+     FAN_NONE},
     {"sync", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
     {"psync", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
     {"replconf", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
@@ -323,8 +327,10 @@ void commands_print(void *outp)
         char name[64];
         snprintf(name, sizeof(name), "%s", e->cmd->name);
         for (char *p = name; *p; p++) {
-            if (*p == '|') *p = ' ';
-            else if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 32);
+            if (*p == '|')
+                *p = ' ';
+            else if (*p >= 'a' && *p <= 'z')
+                *p = (char)(*p - 32);
         }
         fprintf(out, "%-28s %s%s%s\n", name, how, detail,
                 e->blocking_arg ? " (with BLOCK: refused for now)" : "");

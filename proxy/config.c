@@ -318,7 +318,7 @@ void config_log(const struct config *c)
              c->addr, c->startup_nodes, c->threads, (unsigned long long)c->connect_timeout_ms,
              (unsigned long long)c->slots_reload_interval_ms,
              (unsigned long long)c->failover_hold_ms, c->requirepass ? "(set)" : "(none)",
-             c->user ? c->user : "(none)",
-             c->password ? "(set)" : "(none)", c->tcp_keepalive_s, c->max_redirects,
-             log_level_name(c->log_level), c->log_file ? c->log_file : "(stderr)");
+             c->user ? c->user : "(none)", c->password ? "(set)" : "(none)", c->tcp_keepalive_s,
+             c->max_redirects, log_level_name(c->log_level),
+             c->log_file ? c->log_file : "(stderr)");
 }

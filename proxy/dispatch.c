@@ -35,7 +35,7 @@
 #define RETRY_BACKOFF_MIN_MS 5
 #define RETRY_BACKOFF_MAX_MS 200
 
-#define REQ_OF(breq) ((struct request *)((char *)(breq) - offsetof(struct request, breq)))
+#define REQ_OF(breq) ((struct request *)((char *)(breq)-offsetof(struct request, breq)))
 
 /* A top-level request whose client is gone (sub-requests always finish, for their parent). */
 static int orphan(const struct request *r)
@@ -44,18 +44,18 @@ static int orphan(const struct request *r)
 }
 
 /* Answers r with the error the statement writes into the worker's scratch buffer. */
-#define REPLY_ERROR(w, r, call)                                                                \
-    do {                                                                                       \
-        sbuf_clear(&(w)->scratch);                                                             \
-        call;                                                                                  \
-        request_reply_bytes((w), (r), (w)->scratch.buf, (w)->scratch.len);                     \
+#define REPLY_ERROR(w, r, call)                                                                    \
+    do {                                                                                           \
+        sbuf_clear(&(w)->scratch);                                                                 \
+        call;                                                                                      \
+        request_reply_bytes((w), (r), (w)->scratch.buf, (w)->scratch.len);                         \
     } while (0)
 
 /* The same for an error the proxy gives before the request reaches a node. */
-#define REJECT(w, r, call)                                                                     \
-    do {                                                                                       \
-        (r)->flags |= REQ_F_REJECTED;                                                          \
-        REPLY_ERROR(w, r, call);                                                               \
+#define REJECT(w, r, call)                                                                         \
+    do {                                                                                           \
+        (r)->flags |= REQ_F_REJECTED;                                                              \
+        REPLY_ERROR(w, r, call);                                                                   \
     } while (0)
 
 /* 1 when argument word appears among r's arguments (case-insensitive). */
@@ -129,8 +129,12 @@ void dispatch_request(struct worker *w, struct request *r)
     int n = keys_find(c, base, r->argv, r->argc, &w->keys);
     int slot = n > 0 ? keys_slot(&w->keys, base, r->argv) : KEYS_SLOT_NONE;
     if (slot == KEYS_SLOT_CROSS) {
-        if (e->merge != FAN_NONE && fanout_split_by_slot(w, r, e->merge) == 0) return;
-        REJECT(w, r, errors_crossslot(&w->scratch));
+        int rc = e->merge != FAN_NONE ? fanout_split_by_slot(w, r, e->merge) : -1;
+        if (rc == 0) return;
+        if (rc == -2)
+            REJECT(w, r, errors_wrong_arity(&w->scratch, c->name));
+        else
+            REJECT(w, r, errors_crossslot(&w->scratch));
         return;
     }
     if (e->script_arg) note_script(w, r);
@@ -245,9 +249,8 @@ static int retry_later(struct worker *w, struct request *r)
     return 1;
 }
 
-static void on_redirect(struct worker *w, struct request *r, struct backend *from,
-                        const char *text, uint32_t len, int ask, struct buf_chunk *c,
-                        uint32_t off, uint32_t rlen)
+static void on_redirect(struct worker *w, struct request *r, struct backend *from, const char *text,
+                        uint32_t len, int ask, struct buf_chunk *c, uint32_t off, uint32_t rlen)
 {
     struct redirect rd;
     if (redirect_parse(text, len, backend_ip(from), &rd) < 0) {
@@ -297,8 +300,8 @@ static int reload_script(struct worker *w, struct request *r, struct backend *b)
     return 1;
 }
 
-static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chunk *c,
-                     uint32_t off, const struct resp_reply_info *info, void *ctx)
+static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chunk *c, uint32_t off,
+                     const struct resp_reply_info *info, void *ctx)
 {
     struct worker *w = ctx;
     struct request *r = REQ_OF(breq);

@@ -9,6 +9,7 @@
 #include "request.h"
 #include "resp_reply.h"
 #include "scan.h"
+#include "scripts.h"
 #include "session.h"
 #include "worker.h"
 
@@ -102,7 +103,7 @@ int fanout_split_by_slot(struct worker *w, struct request *r, enum fan_merge mer
         ks->fk[0] != -1 || ks->fk[2] != 0 || ks->fk[1] < 1)
         return -1;
     uint32_t step = (uint32_t)ks->fk[1];
-    if (r->argc < 2 || (r->argc - 1) % step) return -1;
+    if (r->argc < 2 || (r->argc - 1) % step) return -2;
     uint32_t nkeys = (r->argc - 1) / step;
     const char *base = r->breq.chunk->data;
 
@@ -124,7 +125,8 @@ int fanout_split_by_slot(struct worker *w, struct request *r, enum fan_merge mer
         }
         key_part[i] = (uint32_t)p;
         key_elem[i] = part_nkeys[p]++;
-        for (uint32_t j = 0; j < step; j++) part_size[p] += bulk_size(r->argv[1 + i * step + j].len);
+        for (uint32_t j = 0; j < step; j++)
+            part_size[p] += bulk_size(r->argv[1 + i * step + j].len);
     }
     for (uint32_t p = 0; p < nparts; p++) w->slot_part[part_slot[p]] = -1;
 
@@ -189,8 +191,8 @@ void fanout_all_masters(struct worker *w, struct request *r, enum fan_merge merg
     fanout_end(w, r);
 }
 
-void fanout_child_done(struct worker *w, struct request *child, struct buf_chunk *c,
-                       uint32_t off, uint32_t len)
+void fanout_child_done(struct worker *w, struct request *child, struct buf_chunk *c, uint32_t off,
+                       uint32_t len)
 {
     struct request *r = child->parent;
     struct fan_part *part = &r->fan->parts[child->child_idx];
@@ -283,13 +285,17 @@ static void merge_ints(struct fanout *f, struct sbuf *out, int min)
             reply_unexpected(out, min ? "a minimum" : "a sum");
             return;
         }
-        if (min) acc = (i == 0 || v < acc) ? v : acc;
-        else acc += v;
+        if (min)
+            acc = (i == 0 || v < acc) ? v : acc;
+        else
+            acc += v;
     }
     resp_write_int(out, acc);
 }
 
-static void merge_and(struct worker *w, struct fanout *f, struct sbuf *out)
+/* SCRIPT EXISTS: a script exists when every master has it, or when the proxy knows its body and
+ * would load it on any master that lacks it (so EVALSHA of it works). */
+static void merge_and(struct worker *w, struct request *r, struct fanout *f, struct sbuf *out)
 {
     uint32_t n0;
     if (resp_reply_elements(part_data(&f->parts[0]), f->parts[0].len, NULL, 0, &n0) < 0) {
@@ -312,7 +318,15 @@ static void merge_and(struct worker *w, struct fanout *f, struct sbuf *out)
         }
     }
     resp_write_array_len(out, n0);
-    for (uint32_t i = 0; i < n0; i++) resp_write_int(out, all[i]);
+    for (uint32_t i = 0; i < n0; i++) {
+        if (!all[i] && i + 2 < r->argc && r->argv[i + 2].len == 40) {
+            size_t len;
+            char *body = scripts_lookup(w, request_arg(r, i + 2), &len);
+            if (body) all[i] = 1;
+            px_free(body);
+        }
+        resp_write_int(out, all[i]);
+    }
 done:
     px_free(el);
     px_free(all);
@@ -389,7 +403,7 @@ static void fan_merge_and_reply(struct worker *w, struct request *r)
     case FAN_SUM: merge_ints(f, out, 0); break;
     case FAN_MIN: merge_ints(f, out, 1); break;
     case FAN_ALL_OK: put_part(out, &f->parts[0]); break;
-    case FAN_AND: merge_and(w, f, out); break;
+    case FAN_AND: merge_and(w, r, f, out); break;
     case FAN_CONCAT: merge_concat(f, out); break;
     case FAN_SCAN: scan_merge(w, r, &f->parts[0], out); break;
     default: reply_unexpected(out, "replies"); break;

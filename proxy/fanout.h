@@ -20,7 +20,6 @@
 struct worker;
 struct request;
 
-
 struct fan_part {
     struct buf_chunk *c; /* the sub-request's reply: c->data[off .. off+len) */
     uint32_t off, len;
@@ -44,7 +43,9 @@ struct fanout {
 /*
  * Splits r, whose keys span slots, into one sub-request per slot and sends them. Only commands
  * whose arguments are all key groups (MGET key..., MSET key value..., DEL key...) can be split.
- * Returns 0, or -1 when r cannot be split (the caller answers CROSSSLOT).
+ * Returns 0; -1 when the command cannot be split (the caller answers CROSSSLOT); -2 when its
+ * arguments do not make whole key groups (MSET k1 v1 k2: the caller answers, as Redis does, that
+ * the number of arguments is wrong).
  */
 int fanout_split_by_slot(struct worker *w, struct request *r, enum fan_merge merge);
 /* Sends bytes [off, off+len) of c (r's own bytes when c is NULL) to every master the worker knows
@@ -65,8 +66,8 @@ void fanout_add(struct worker *w, struct request *r, uint32_t idx, struct buf_ch
 void fanout_end(struct worker *w, struct request *r);
 /* A sub-request's reply: bytes [off, off+len) of c. Frees the sub-request; answers the parent
  * when it was the last part. */
-void fanout_child_done(struct worker *w, struct request *child, struct buf_chunk *c,
-                       uint32_t off, uint32_t len);
+void fanout_child_done(struct worker *w, struct request *child, struct buf_chunk *c, uint32_t off,
+                       uint32_t len);
 /* Releases the merge state of a parent (from request_put). */
 void fanout_free(struct worker *w, struct request *r);
 

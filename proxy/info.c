@@ -32,21 +32,27 @@ enum {
     SEC_KEYSPACE = 1u << 8,
     SEC_PROXY = 1u << 9,
 };
-#define SEC_DEFAULT                                                                            \
-    (SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_STATS | SEC_REPLICATION | SEC_CPU |           \
-     SEC_CLUSTER | SEC_KEYSPACE | SEC_PROXY)
+#define SEC_DEFAULT                                                                                \
+    (SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_STATS | SEC_REPLICATION | SEC_CPU | SEC_CLUSTER | \
+     SEC_KEYSPACE | SEC_PROXY)
 #define SEC_ALL (SEC_DEFAULT | SEC_COMMANDSTATS)
 
 static const struct {
     const char *name;
     uint32_t bits;
 } section_names[] = {
-    {"server", SEC_SERVER},     {"clients", SEC_CLIENTS},
-    {"memory", SEC_MEMORY},     {"stats", SEC_STATS},
-    {"replication", SEC_REPLICATION}, {"cpu", SEC_CPU},
-    {"commandstats", SEC_COMMANDSTATS}, {"cluster", SEC_CLUSTER},
-    {"keyspace", SEC_KEYSPACE}, {"proxy", SEC_PROXY},
-    {"default", SEC_DEFAULT},   {"all", SEC_ALL},
+    {"server", SEC_SERVER},
+    {"clients", SEC_CLIENTS},
+    {"memory", SEC_MEMORY},
+    {"stats", SEC_STATS},
+    {"replication", SEC_REPLICATION},
+    {"cpu", SEC_CPU},
+    {"commandstats", SEC_COMMANDSTATS},
+    {"cluster", SEC_CLUSTER},
+    {"keyspace", SEC_KEYSPACE},
+    {"proxy", SEC_PROXY},
+    {"default", SEC_DEFAULT},
+    {"all", SEC_ALL},
     {"everything", SEC_ALL},
 };
 
@@ -90,15 +96,18 @@ static void human(char *buf, size_t len, double n)
         n /= 1024;
         u++;
     }
-    if (u == 0) snprintf(buf, len, "%.0fB", n);
-    else snprintf(buf, len, "%.2f%c", n, units[u]);
+    if (u == 0)
+        snprintf(buf, len, "%.0fB", n);
+    else
+        snprintf(buf, len, "%.2f%c", n, units[u]);
 }
 
 /* The sum over every worker of the counter at offset off in struct worker_stats. */
 static unsigned long long sum_stat(const struct worker *w, size_t off)
 {
     uint64_t s = 0;
-    for (int i = 0; i < w->nall; i++) s += stat_get((const stat_t *)((const char *)&w->all[i]->stats + off));
+    for (int i = 0; i < w->nall; i++)
+        s += stat_get((const stat_t *)((const char *)&w->all[i]->stats + off));
     return (unsigned long long)s;
 }
 #define SUM(field) sum_stat(w, offsetof(struct worker_stats, field))
@@ -187,9 +196,7 @@ void info_merge(struct worker *w, struct request *r, struct sbuf *out)
                     "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
                     "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
                     "rejected_connections:0\r\ntotal_error_replies:%llu\r\n",
-                    SUM(sessions_total), SUM(requests),
-                    SUM(net_input_bytes),
-                    SUM(net_output_bytes),
+                    SUM(sessions_total), SUM(requests), SUM(net_input_bytes), SUM(net_output_bytes),
                     SUM(error_replies));
     }
     if (section(&t, sec, SEC_REPLICATION, "# Replication\r\n", &n)) {
@@ -241,17 +248,13 @@ void info_merge(struct worker *w, struct request *r, struct sbuf *out)
                     "redirects_ask:%llu\r\ntryagain_retries:%llu\r\nrequests_held:%llu\r\n"
                     "requests_hold_expired:%llu\r\nconnection_lost_errors:%llu\r\n"
                     "noscript_reloads:%llu\r\n",
-                    w->nall, SUM(sessions_total),
-                    SUM(nbackends),
+                    w->nall, SUM(sessions_total), SUM(nbackends),
                     (unsigned long long)(w->map ? w->map->version : 0),
                     w->map ? w->map->source : "", w->map ? w->map->nnodes : 0,
                     w->map ? w->map->nshards : 0, w->map ? w->map->covered : 0,
                     (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,
-                    (unsigned long long)ts.refresh_requested, SUM(moved),
-                    SUM(ask), SUM(tryagain),
-                    SUM(held), SUM(hold_expired),
-                    SUM(conn_lost_errors),
-                    SUM(noscript_reloads));
+                    (unsigned long long)ts.refresh_requested, SUM(moved), SUM(ask), SUM(tryagain),
+                    SUM(held), SUM(hold_expired), SUM(conn_lost_errors), SUM(noscript_reloads));
     }
     resp_write_bulk(out, t.buf ? t.buf : "", t.len);
     sbuf_free(&t);

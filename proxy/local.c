@@ -88,7 +88,8 @@ static int check_auth(struct worker *w, struct session *s, const char *user, siz
     } else {
         size_t wl = strlen(want);
         unsigned diff = (unsigned)(wl ^ plen);
-        for (size_t i = 0; i < plen; i++) diff |= (unsigned char)(pass[i] ^ want[i % (wl ? wl : 1)]);
+        for (size_t i = 0; i < plen; i++)
+            diff |= (unsigned char)(pass[i] ^ want[i % (wl ? wl : 1)]);
         ok = user_ok && diff == 0;
     }
     if (!ok) {
@@ -155,9 +156,8 @@ static void do_hello(struct worker *w, struct request *r, struct sbuf *sb)
             return;
         }
     }
-    if (auth >= 0 &&
-        check_auth(w, s, request_arg(r, (uint32_t)auth), r->argv[auth].len,
-                   request_arg(r, (uint32_t)auth + 1), r->argv[auth + 1].len, sb) < 0)
+    if (auth >= 0 && check_auth(w, s, request_arg(r, (uint32_t)auth), r->argv[auth].len,
+                                request_arg(r, (uint32_t)auth + 1), r->argv[auth + 1].len, sb) < 0)
         return;
     if (s && !s->authed) {
         sbuf_puts(sb, "-NOAUTH HELLO must be called with the client already authenticated, "
@@ -240,8 +240,10 @@ static void do_client(struct worker *w, struct request *r, struct sbuf *sb)
         resp_write_simple(sb, "OK");
         return;
     case LOCAL_CLIENT_GETNAME:
-        if (s && s->name) resp_write_bulk(sb, s->name, strlen(s->name));
-        else resp_write_null_bulk(sb);
+        if (s && s->name)
+            resp_write_bulk(sb, s->name, strlen(s->name));
+        else
+            resp_write_null_bulk(sb);
         return;
     case LOCAL_CLIENT_ID: resp_write_int(sb, s ? (long long)s->id : 0); return;
     case LOCAL_CLIENT_INFO: {
@@ -391,8 +393,8 @@ static int cluster_slot_routed(struct worker *w, struct request *r, struct sbuf 
         return 0;
     }
     if (slot < 0 || slot >= CRC16_SLOTS || count < 0) {
-        resp_write_errorf(sb, r->argc > 3 ? "ERR Invalid slot or number of keys"
-                                          : "ERR Invalid slot");
+        resp_write_errorf(sb,
+                          r->argc > 3 ? "ERR Invalid slot or number of keys" : "ERR Invalid slot");
         return 0;
     }
     r->slot = (int)slot;
@@ -434,6 +436,7 @@ void local_handle(struct worker *w, struct request *r)
     case LOCAL_SELECT: do_select(r, sb); break;
     case LOCAL_RESET:
         if (s) session_reset_state(s);
+        r->flags &= ~REQ_F_NO_REPLY; /* RESET turns replies back on, its own included */
         resp_write_simple(sb, "RESET");
         break;
     case LOCAL_READONLY:

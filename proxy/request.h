@@ -18,6 +18,7 @@
 struct session;
 struct worker;
 struct fanout;
+struct privconn;
 
 enum req_state {
     REQ_NEW = 0, /* parsed, being routed */
@@ -31,9 +32,12 @@ enum req_state {
 enum {
     REQ_F_ALL_MASTERS = 1u << 0, /* fan out to every master when sent (held until a map exists) */
     REQ_F_NOSCRIPT_RETRIED = 1u << 1, /* the script was loaded on the node once already */
-    REQ_F_NO_REPLY = 1u << 2,    /* CLIENT REPLY OFF/SKIP: the reply is dropped */
-    REQ_F_REJECTED = 1u << 3,    /* refused by the proxy before reaching a node (statistics) */
-    REQ_F_ROUTE_AGAIN = 1u << 4, /* held before it could be routed: route it again when sent */
+    REQ_F_NO_REPLY = 1u << 2,         /* CLIENT REPLY OFF/SKIP: the reply is dropped */
+    REQ_F_REJECTED = 1u << 3,         /* refused by the proxy before reaching a node (statistics) */
+    REQ_F_ROUTE_AGAIN = 1u << 4,      /* held before it could be routed: route it again when sent */
+    REQ_F_BLOCKING = 1u << 5,         /* may block: sent on a private connection of its own */
+    REQ_F_TX = 1u << 6,        /* part of a transaction, on the session's private connection */
+    REQ_F_EXECABORT = 1u << 7, /* EXEC of an aborted transaction: sent as DISCARD */
 };
 
 enum req_hold {
@@ -51,7 +55,7 @@ struct request {
     uint32_t argc;
     int slot;            /* -1: no key, any master */
     int16_t shard;       /* >= 0: goes to this master (index in the worker's masters) */
-    uint8_t flags;       /* REQ_F_* */
+    uint16_t flags;      /* REQ_F_* */
     uint8_t state;       /* enum req_state */
     uint8_t hold_reason; /* enum req_hold */
     uint8_t asking;      /* send with ASKING (after an ASK redirect) */
@@ -61,10 +65,11 @@ struct request {
     uint64_t not_before_ms;   /* held: not re-sent before this */
     struct buf_chunk *rchunk; /* REQ_DONE: the reply's bytes */
     uint32_t roff, rlen;
-    struct request *parent;   /* a sub-request: the fan-out it belongs to */
-    struct fanout *fan;       /* a fan-out: its sub-requests' replies and how to merge them */
-    uint32_t child_idx;       /* a sub-request: its place in the parent's fan-out */
-    uint64_t start_us;        /* when it was parsed (statistics) */
+    struct request *parent; /* a sub-request: the fan-out it belongs to */
+    struct fanout *fan;     /* a fan-out: its sub-requests' replies and how to merge them */
+    uint32_t child_idx;     /* a sub-request: its place in the parent's fan-out */
+    uint64_t start_us;      /* when it was parsed (statistics) */
+    struct privconn *priv;  /* a blocking request: the private connection it is sent on */
     struct resp_span argv_inline[REQ_ARGV_INLINE];
 };
 

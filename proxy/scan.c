@@ -60,8 +60,10 @@ void scan_dispatch(struct worker *w, struct request *r)
     sbuf_init(&b);
     resp_write_array_len(&b, r->argc);
     for (uint32_t i = 0; i < r->argc; i++) {
-        if (i == 1) resp_write_bulk(&b, cur, (size_t)cl);
-        else resp_write_bulk(&b, request_arg(r, i), r->argv[i].len);
+        if (i == 1)
+            resp_write_bulk(&b, cur, (size_t)cl);
+        else
+            resp_write_bulk(&b, request_arg(r, i), r->argv[i].len);
     }
     struct buf_chunk *c = buf_chunk_get(&w->pool, b.len);
     memcpy(c->data, b.buf, b.len);

@@ -10,8 +10,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#define LOCAL_SLOTS 256          /* per worker, direct-mapped by SHA-1 */
-#define GLOBAL_MAX 10000         /* scripts kept process-wide */
+#define LOCAL_SLOTS      256   /* per worker, direct-mapped by SHA-1 */
+#define GLOBAL_MAX       10000 /* scripts kept process-wide */
 #define GLOBAL_MAX_BYTES (64u << 20)
 
 struct script {
@@ -60,7 +60,10 @@ static struct script_local *local_of(struct worker *w)
 static unsigned slot_of(const char *sha)
 {
     unsigned v = 0;
-    for (int i = 0; i < 2; i++) v = v * 16 + (unsigned)(isdigit((unsigned char)sha[i]) ? sha[i] - '0' : (tolower((unsigned char)sha[i]) - 'a' + 10));
+    for (int i = 0; i < 2; i++)
+        v = v * 16 + (unsigned)(isdigit((unsigned char)sha[i])
+                                    ? sha[i] - '0'
+                                    : (tolower((unsigned char)sha[i]) - 'a' + 10));
     return v % LOCAL_SLOTS;
 }
 

@@ -49,6 +49,7 @@ struct session *session_create(struct worker *w, int fd, uint64_t id)
     s->fd = fd;
     s->id = id;
     s->resp = 2;
+    s->tx_slot = -1;
     s->authed = w->cfg->requirepass == NULL;
     s->created_ms = s->last_ms = loop_now_ms(w->loop);
     resp_req_init(&s->parser);
@@ -120,19 +121,25 @@ void session_close(struct session *s)
     /* Orphan the queue. Answered requests live only here and go now; the others belong to a
      * backend FIFO or the held list, which free orphans when they are done with them. */
     struct request *r = s->head;
+    int deferred = 0;
     while (r) {
         struct request *next = r->next;
+        if (r == s->deferred) deferred = 1; /* from here on, never dispatched */
         r->sess = NULL;
         r->next = NULL;
-        if (r->state == REQ_DONE) request_put(w, r);
+        if (r->state == REQ_DONE || deferred) request_put(w, r);
         r = next;
     }
-    s->head = s->tail = NULL;
+    s->head = s->tail = s->deferred = NULL;
     s->nqueued = 0;
     obuf_reset(&s->out);
     buf_chunk_put(s->in);
     s->in = NULL;
     resp_req_deinit(&s->parser);
+    px_free(s->name);
+    px_free(s->lib_name);
+    px_free(s->lib_ver);
+    s->name = s->lib_name = s->lib_ver = NULL;
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -183,6 +190,28 @@ static void session_deliver(struct worker *w, struct session *s)
     worker_want_flush(w, s);
 }
 
+/* A blocking command finished: the requests that waited behind it may go now (dispatched at the
+ * end of the turn, outside the reply callback). */
+static void session_blocking_done(struct session *s)
+{
+    if (s->blocking > 0 && --s->blocking == 0 && s->deferred) {
+        s->flags |= SESS_RESUME;
+        worker_want_flush(s->w, s);
+    }
+}
+
+/* Dispatches the requests that waited for a blocking command, up to the next blocking one. As in
+ * Redis, a request after a blocking command on the same connection runs once it is done. */
+static void session_dispatch_deferred(struct session *s)
+{
+    s->flags &= ~SESS_RESUME;
+    while (s->deferred && s->blocking == 0 && !(s->flags & SESS_CLOSED)) {
+        struct request *r = s->deferred;
+        s->deferred = r->next;
+        dispatch_request(s->w, r);
+    }
+}
+
 /* Statistics for a request answered with the reply whose first byte is first. */
 static void request_account(struct worker *w, struct request *r, char first)
 {
@@ -213,6 +242,7 @@ void request_reply_span(struct worker *w, struct request *r, struct buf_chunk *c
         return;
     }
     request_account(w, r, len ? c->data[off] : 0);
+    if (r->flags & REQ_F_BLOCKING) session_blocking_done(s);
     if (r == s->head) {
         session_pop_head(s);
         if (!(r->flags & REQ_F_NO_REPLY)) obuf_append_span(&s->out, &w->pool, c, off, len);
@@ -258,6 +288,7 @@ void request_reply_bytes(struct worker *w, struct request *r, const char *data, 
         return;
     }
     request_account(w, r, len ? data[0] : 0);
+    if (r->flags & REQ_F_BLOCKING) session_blocking_done(s);
     session_pop_head(s);
     if (!(r->flags & REQ_F_NO_REPLY)) obuf_append(&s->out, &w->pool, data, len);
     request_put(w, r);
@@ -338,6 +369,11 @@ static void session_parse(struct session *s)
             s->reply_mode = REPLY_ON;
         }
         stat_add(&w->stats.requests, 1);
+        if (s->blocking > 0 || s->deferred) {
+            /* Waits for the blocking command before it, as it would on a Redis connection. */
+            if (!s->deferred) s->deferred = r;
+            continue;
+        }
         dispatch_request(w, r);
     }
     /* Nothing partial left: let the chunk go, so an idle session holds no buffer. */
@@ -391,6 +427,18 @@ void session_flush(struct session *s)
             return;
         }
         if (n > 0) stat_add(&s->w->stats.net_output_bytes, (uint64_t)n);
+    }
+    if (s->flags & SESS_RESUME) {
+        session_dispatch_deferred(s);
+        if (s->flags & SESS_CLOSED) return;
+        if (!obuf_empty(&s->out)) {
+            ssize_t n = obuf_write(&s->out, s->fd);
+            if (n < 0 && n != -EAGAIN) {
+                session_close(s);
+                return;
+            }
+            if (n > 0) stat_add(&s->w->stats.net_output_bytes, (uint64_t)n);
+        }
     }
     if (obuf_empty(&s->out) && s->nqueued == 0 && (s->flags & (SESS_CLOSE_AFTER | SESS_READ_EOF))) {
         session_close(s);

@@ -9,11 +9,14 @@
 
 #include "buf.h"
 #include "resp_req.h"
+#include "resp_write.h"
 
 #include <stdint.h>
 
 struct worker;
 struct request;
+struct privconn;
+struct pubsub;
 
 enum {
     SESS_READ_EOF = 1u << 0,     /* the client half-closed; reply, then close */
@@ -21,7 +24,10 @@ enum {
     SESS_CLOSED = 1u << 2,       /* closed; freed at the end of the loop turn */
     SESS_FLUSH_QUEUED = 1u << 3, /* on the worker's flush list */
     SESS_READ_PAUSED = 1u << 4,  /* too many requests in flight */
+    SESS_RESUME = 1u << 5,       /* a blocking command finished: dispatch what waited for it */
 };
+
+enum sess_tx { TX_NONE = 0, TX_WATCHING, TX_MULTI };
 
 enum sess_reply_mode { REPLY_ON = 0, REPLY_OFF, REPLY_SKIP_NEXT };
 
@@ -29,15 +35,15 @@ struct session {
     struct worker *w;
     int fd;
     uint32_t flags;
-    uint64_t id;                 /* CLIENT ID: unique in the process */
-    char *name;                  /* CLIENT SETNAME, or NULL */
-    char *lib_name, *lib_ver;    /* CLIENT SETINFO */
+    uint64_t id;              /* CLIENT ID: unique in the process */
+    char *name;               /* CLIENT SETNAME, or NULL */
+    char *lib_name, *lib_ver; /* CLIENT SETINFO */
     uint64_t created_ms, last_ms;
-    uint32_t last_cmd;           /* cmd_entry id of the last command + 1 (0: none yet) */
-    uint8_t resp;                /* protocol version: 2 (HELLO 3 is refused for now) */
-    uint8_t authed;              /* AUTH done, or no password required */
-    uint8_t reply_mode;          /* enum sess_reply_mode */
-    uint8_t readonly;            /* READONLY was sent (replica reads, when enabled) */
+    uint32_t last_cmd;  /* cmd_entry id of the last command + 1 (0: none yet) */
+    uint8_t resp;       /* protocol version: 2 (HELLO 3 is refused for now) */
+    uint8_t authed;     /* AUTH done, or no password required */
+    uint8_t reply_mode; /* enum sess_reply_mode */
+    uint8_t readonly;   /* READONLY was sent (replica reads, when enabled) */
     uint8_t no_evict, no_touch;
     struct request *head, *tail; /* requests in arrival order */
     uint32_t nqueued;
@@ -48,6 +54,17 @@ struct session {
     struct obuf out;
     struct session *flush_next;
     struct session *prev, *next; /* the worker's list of sessions */
+    /* Private connections (private.c) and the state that needs them. */
+    struct privconn *privs;   /* every private connection this session holds */
+    uint32_t blocking;        /* blocking commands in flight (at most one at a time) */
+    struct request *deferred; /* first request that waits for a blocking one to finish */
+    uint8_t tx;               /* enum sess_tx */
+    uint8_t tx_aborted;       /* an error while queuing: EXEC answers EXECABORT */
+    int tx_slot;              /* the transaction's slot, -1 until the first key */
+    struct privconn *tx_priv; /* the transaction's connection, once its node is known */
+    struct sbuf *tx_queued;   /* MULTI and the keyless commands queued before the first key */
+    uint32_t tx_nqueued;      /* commands in tx_queued */
+    struct pubsub *ps;        /* subscriptions (pubsub.c), or NULL */
 };
 
 /* Creates a session for an accepted socket and starts reading. NULL if it cannot. */
@@ -56,7 +73,6 @@ struct session *session_create(struct worker *w, int fd, uint64_t id);
  * too when a password is required. */
 void session_reset_state(struct session *s);
 /* Appends this session's CLIENT LIST / CLIENT INFO line (ending in "\n") to out. */
-struct sbuf;
 void session_describe(struct session *s, struct sbuf *out);
 /* Closes the connection at once; queued requests become orphans. The memory is freed at the end
  * of the loop turn (session_free_dead). */

@@ -97,8 +97,8 @@ static void worker_sweep_backends(struct worker *w, const struct slotmap *m)
                 if (w->bflush[j] != b) w->bflush[n++] = w->bflush[j];
             w->nbflush = n;
             backend_free(b);
-            atomic_store_explicit(&w->stats.nbackends,
-                                  stat_get(&w->stats.nbackends) - 1, memory_order_relaxed);
+            atomic_store_explicit(&w->stats.nbackends, stat_get(&w->stats.nbackends) - 1,
+                                  memory_order_relaxed);
             continue;
         }
         w->backends[k++] = b;
@@ -139,7 +139,7 @@ struct gather {
     struct sbuf out;
     uint64_t *ids; /* CLIENT LIST ID ...: only these; NULL for all */
     uint32_t nids;
-    int none;      /* CLIENT LIST TYPE master|replica|pubsub: nothing matches */
+    int none; /* CLIENT LIST TYPE master|replica|pubsub: nothing matches */
 };
 
 static void gather_add(struct worker *w, struct gather *g)

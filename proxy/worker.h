@@ -35,7 +35,6 @@ enum worker_msg {
     WORKER_MSG_GATHER_DONE, /* ptr: the gather this worker started is complete */
 };
 
-
 struct worker {
     int id;
     const struct config *cfg;
@@ -68,10 +67,10 @@ struct worker {
     struct request *free_reqs;
     uint32_t nfree_reqs;
 
-    struct sbuf scratch;     /* for building local replies */
-    struct sbuf merge;       /* for merging fan-out replies */
-    int32_t *slot_part;      /* [CRC16_SLOTS], -1: scratch for splitting keys by slot */
-    uint64_t rng;            /* xorshift state */
+    struct sbuf scratch;          /* for building local replies */
+    struct sbuf merge;            /* for merging fan-out replies */
+    int32_t *slot_part;           /* [CRC16_SLOTS], -1: scratch for splitting keys by slot */
+    uint64_t rng;                 /* xorshift state */
     struct script_cache *scripts; /* shared by all workers */
     void *scripts_local;          /* this worker's own script cache */
     struct worker **all;          /* every worker (for INFO totals), set before they start */

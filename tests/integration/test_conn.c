@@ -21,8 +21,8 @@ static void same_as_node(const char *req)
     size_t len = strlen(req);
     size_t na = h_raw(h_env.cluster_port, req, len, a, sizeof(a), 300, 0, &ca);
     size_t nb = h_raw(h_env.proxy_port, req, len, b, sizeof(b), 300, 0, &cb);
-    ck_assert_msg(na == nb && memcmp(a, b, na) == 0, "request %s\nnode:  [%s]\nproxy: [%s]", req,
-                  a, b);
+    ck_assert_msg(na == nb && memcmp(a, b, na) == 0, "request %s\nnode:  [%s]\nproxy: [%s]", req, a,
+                  b);
 }
 
 START_TEST(test_same_texts_as_a_node)
@@ -178,13 +178,27 @@ END_TEST
 START_TEST(test_refused_with_reason)
 {
     redisContext *p = h_connect(h_env.proxy_port);
-    const char *cmds[] = {"SHUTDOWN",         "DEBUG SLEEP 0",       "MONITOR",
-                          "SYNC",             "PSYNC ? -1",          "REPLICAOF NO ONE",
-                          "SLAVEOF NO ONE",   "CLUSTER SETSLOT 1 STABLE", "CLUSTER ADDSLOTS 1",
-                          "CLUSTER FAILOVER", "CLUSTER RESET",       "MIGRATE h 1 k 0 1",
-                          "SWAPDB 0 1",       "MOVE k 1",            "CONFIG SET maxmemory 1",
-                          "FAILOVER",         "ACL SETUSER x",       "CLIENT KILL 1.2.3.4:5",
-                          "SCRIPT DEBUG YES", "BGSAVE",              "MEMORY STATS"};
+    const char *cmds[] = {"SHUTDOWN",
+                          "DEBUG SLEEP 0",
+                          "MONITOR",
+                          "SYNC",
+                          "PSYNC ? -1",
+                          "REPLICAOF NO ONE",
+                          "SLAVEOF NO ONE",
+                          "CLUSTER SETSLOT 1 STABLE",
+                          "CLUSTER ADDSLOTS 1",
+                          "CLUSTER FAILOVER",
+                          "CLUSTER RESET",
+                          "MIGRATE h 1 k 0 1",
+                          "SWAPDB 0 1",
+                          "MOVE k 1",
+                          "CONFIG SET maxmemory 1",
+                          "FAILOVER",
+                          "ACL SETUSER x",
+                          "CLIENT KILL 1.2.3.4:5",
+                          "SCRIPT DEBUG YES",
+                          "BGSAVE",
+                          "MEMORY STATS"};
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         redisReply *r = h_cmd(p, cmds[i]);
         ck_assert_msg(r->type == REDIS_REPLY_ERROR, "%s was not refused", cmds[i]);
@@ -232,8 +246,7 @@ START_TEST(test_requirepass)
                              "-NOAUTH Authentication required.\r\n*14\r\n";
     ck_assert_msg(strncmp(out, want_start, strlen(want_start)) == 0, "got:\n%s", out);
     const char *tail = "$1\r\nn\r\n+OK\r\n";
-    ck_assert_msg(strlen(out) > strlen(tail) &&
-                      strcmp(out + strlen(out) - strlen(tail), tail) == 0,
+    ck_assert_msg(strlen(out) > strlen(tail) && strcmp(out + strlen(out) - strlen(tail), tail) == 0,
                   "got:\n%s", out);
     ck_assert_int_eq(closed, 1);
     /* HELLO before authenticating says how to authenticate. */

@@ -94,7 +94,8 @@ START_TEST(test_script_commands_and_noscript_recovery)
     }
     /* Upper-case hex works as in Redis. */
     char upper[41];
-    for (int i = 0; i < 41; i++) upper[i] = (char)(sha[i] >= 'a' && sha[i] <= 'f' ? sha[i] - 32 : sha[i]);
+    for (int i = 0; i < 41; i++)
+        upper[i] = (char)(sha[i] >= 'a' && sha[i] <= 'f' ? sha[i] - 32 : sha[i]);
     h_expect_str(h_cmd(p, "EVALSHA %s 1 up", upper), "v1:up");
     long long after = info_field(p, "proxy", "noscript_reloads:");
     ck_assert_msg(after - before >= 3 && after - before <= 30, "reloads %lld", after - before);
