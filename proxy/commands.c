@@ -93,20 +93,26 @@ static const struct overlay overlays[] = {
     {"config|help", ROUTE_FORWARD, 0, NULL, FAN_NONE},
     {"asking", ROUTE_UNSUPPORTED, 0, "is used by the proxy itself and cannot be sent by clients",
      FAN_NONE},
-    /* Not yet: transactions, blocking and Pub/Sub need connections of their own. */
-    {"multi", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"exec", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"discard", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"watch", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"unwatch", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"subscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"psubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"ssubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"unsubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"punsubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"sunsubscribe", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"pubsub", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
-    {"wait", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE},
+    /* Transactions (txn.c decides first; these answer when no transaction is going on). */
+    {"multi", ROUTE_LOCAL, LOCAL_MULTI, NULL, FAN_NONE},
+    {"exec", ROUTE_LOCAL, LOCAL_EXEC, NULL, FAN_NONE},
+    {"discard", ROUTE_LOCAL, LOCAL_DISCARD, NULL, FAN_NONE},
+    {"watch", ROUTE_LOCAL, LOCAL_WATCH, NULL, FAN_NONE},
+    {"unwatch", ROUTE_LOCAL, LOCAL_UNWATCH, NULL, FAN_NONE},
+    /* Pub/Sub (pubsub.c): subscriptions on private connections; introspection over masters. */
+    {"subscribe", ROUTE_LOCAL, LOCAL_SUBSCRIBE, NULL, FAN_NONE},
+    {"psubscribe", ROUTE_LOCAL, LOCAL_PSUBSCRIBE, NULL, FAN_NONE},
+    {"ssubscribe", ROUTE_LOCAL, LOCAL_SSUBSCRIBE, NULL, FAN_NONE},
+    {"unsubscribe", ROUTE_LOCAL, LOCAL_UNSUBSCRIBE, NULL, FAN_NONE},
+    {"punsubscribe", ROUTE_LOCAL, LOCAL_PUNSUBSCRIBE, NULL, FAN_NONE},
+    {"sunsubscribe", ROUTE_LOCAL, LOCAL_SUNSUBSCRIBE, NULL, FAN_NONE},
+    {"pubsub|channels", ROUTE_ALL_MASTERS, 0, NULL, FAN_UNION},
+    {"pubsub|shardchannels", ROUTE_ALL_MASTERS, 0, NULL, FAN_UNION},
+    {"pubsub|numsub", ROUTE_ALL_MASTERS, 0, NULL, FAN_PAIR_SUM},
+    {"pubsub|shardnumsub", ROUTE_ALL_MASTERS, 0, NULL, FAN_PAIR_SUM},
+    {"pubsub|numpat", ROUTE_ALL_MASTERS, 0, NULL, FAN_SUM},
+    {"pubsub|help", ROUTE_FORWARD, 0, NULL, FAN_NONE},
+    {"wait", ROUTE_ALL_MASTERS, 0, NULL, FAN_MIN},
     {"script|debug", ROUTE_UNSUPPORTED, 0,
      "cannot be used through slotproxy: it needs a "
      "debugging session on one node",
@@ -181,13 +187,10 @@ static void decide(struct cmd_entry *e, const struct cmd_entry *parent)
         e->route = ROUTE_UNSUPPORTED;
         e->unsupported = ONE_NODE;
     } else if (c->flags & CMD_BLOCKING) {
-        /* XREAD and XREADGROUP block only with BLOCK; the rest always may. */
-        if (strcmp(c->name, "xread") == 0 || strcmp(c->name, "xreadgroup") == 0) {
+        /* Sent on a private connection (dispatch.c). XREAD and XREADGROUP block only with
+         * BLOCK; the rest always may. */
+        if (strcmp(c->name, "xread") == 0 || strcmp(c->name, "xreadgroup") == 0)
             e->blocking_arg = 1;
-        } else {
-            e->route = ROUTE_UNSUPPORTED;
-            e->unsupported = NOT_YET;
-        }
     } else if (c->tips & CMD_REQ_MULTI_SHARD) {
         /* Split across slots; no response policy means "the values in key order" (MGET). */
         e->merge = merge_from_tips(c->tips, FAN_KEY_ORDER);
@@ -287,6 +290,8 @@ static const char *merge_name(enum fan_merge m)
     case FAN_RANDOM: return "a random non-nil reply";
     case FAN_SCAN: return "cursor over every master";
     case FAN_INFO: return "proxy sections + keyspace summed";
+    case FAN_UNION: return "union";
+    case FAN_PAIR_SUM: return "counts summed per channel";
     default: return "";
     }
 }

@@ -101,6 +101,8 @@ enum fan_merge {
     FAN_RANDOM,    /* RANDOMKEY: one of the non-nil replies, chosen at random */
     FAN_SCAN,      /* SCAN: one master's page, its cursor rewritten (scan.c) */
     FAN_INFO,      /* INFO: the proxy's sections plus the masters' keyspace (info.c) */
+    FAN_UNION,     /* PUBSUB CHANNELS: every array's elements, each once */
+    FAN_PAIR_SUM,  /* PUBSUB NUMSUB: [name, count, ...] arrays, the counts summed */
 };
 
 struct command {

@@ -9,9 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
-enum opt_type { OPT_ADDR, OPT_NODES, OPT_INT, OPT_DURATION, OPT_STRING, OPT_LOGLEVEL };
+enum opt_type { OPT_ADDR, OPT_NODES, OPT_INT, OPT_DURATION, OPT_STRING, OPT_LOGLEVEL, OPT_SIZE };
 
 struct opt {
     const char *name;
@@ -45,6 +46,13 @@ static const struct opt opts[] = {
      "TCP keepalive interval in seconds for client and node connections (0: off)", 0, 86400},
     {"max-redirects", OPT_INT, OFF(max_redirects), "16",
      "MOVED/ASK redirections followed for one request before giving up", 1, 1000},
+    {"backend-idle-connections", OPT_INT, OFF(backend_idle_connections), "5",
+     "idle private connections (transactions, blocking commands, Pub/Sub) kept per node and "
+     "worker",
+     0, 100000},
+    {"pubsub-output-buffer-limit", OPT_SIZE, OFF(pubsub_buffer_limit), "32mb",
+     "a subscriber that leaves more than this unread is disconnected (sizes: 512kb, 32mb, 1gb)", 0,
+     0},
     {"log-level", OPT_LOGLEVEL, OFF(log_level), "info", "debug, info, warn or error", 0, 0},
     {"log-file", OPT_STRING, OFF(log_file), "", "write the log here instead of stderr", 0, 0},
 };
@@ -65,6 +73,8 @@ void config_defaults(struct config *c)
     c->log_level = LOG_INFO;
     c->tcp_keepalive_s = 300;
     c->max_redirects = 16;
+    c->backend_idle_connections = 5;
+    c->pubsub_buffer_limit = 32ull << 20;
 }
 
 static void free_nodes(struct config *c)
@@ -138,6 +148,30 @@ int config_parse_duration(const char *s, uint64_t *ms)
     if ((double)r < total) r++; /* round sub-millisecond parts up */
     *ms = r;
     return 0;
+}
+
+int config_parse_size(const char *s, unsigned long long *bytes)
+{
+    const char *p = s;
+    unsigned long long v = 0;
+    if (*p < '0' || *p > '9') return PX_EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (~0ull - 9) / 10) return PX_EINVAL;
+        v = v * 10 + (unsigned long long)(*p - '0');
+    }
+    static const struct {
+        const char *unit;
+        unsigned long long mul;
+    } units[] = {{"", 1},        {"b", 1},           {"k", 1000},       {"kb", 1024},
+                 {"m", 1000000}, {"mb", 1ull << 20}, {"g", 1000000000}, {"gb", 1ull << 30}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(p, units[i].unit) == 0) {
+            if (v > ~0ull / units[i].mul) return PX_EINVAL;
+            *bytes = v * units[i].mul;
+            return 0;
+        }
+    }
+    return PX_EINVAL;
 }
 
 static int parse_nodes(struct config *c, const char *v)
@@ -219,6 +253,17 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         char **dst = (char **)(base + o->off);
         px_free(*dst);
         *dst = *v ? px_strdup(v) : NULL;
+        return 0;
+    }
+    case OPT_SIZE: {
+        unsigned long long bytes;
+        if (config_parse_size(v, &bytes) < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected a size such as 32mb or 1gb", v,
+                     o->name);
+            return PX_EINVAL;
+        }
+        *(unsigned long long *)(base + o->off) = bytes;
         return 0;
     }
     case OPT_LOGLEVEL: {

@@ -30,6 +30,8 @@ struct config {
     char *log_file;
     int tcp_keepalive_s;
     int max_redirects;
+    int backend_idle_connections;           /* idle private connections kept per node per worker */
+    unsigned long long pubsub_buffer_limit; /* bytes a subscriber may leave unread */
 };
 
 enum config_result {
@@ -49,6 +51,9 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 void config_free(struct config *c);
 /* Parses a duration such as "3s", "500ms", "1m30s", "1.5s" or "0". Returns 0 or PX_EINVAL. */
 int config_parse_duration(const char *s, uint64_t *ms);
+/* Parses a size as Redis does: bytes, or k/kb/m/mb/g/gb (k = 1000, kb = 1024). Returns 0 or
+ * PX_EINVAL. */
+int config_parse_size(const char *s, unsigned long long *bytes);
 /* Logs the effective configuration (passwords masked). */
 void config_log(const struct config *c);
 

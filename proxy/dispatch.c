@@ -22,10 +22,13 @@
 #include "local.h"
 #include "log.h"
 #include "mem.h"
+#include "private.h"
+#include "pubsub.h"
 #include "redirect.h"
 #include "request.h"
 #include "scripts.h"
 #include "session.h"
+#include "txn.h"
 #include "worker.h"
 
 #include <stddef.h>
@@ -51,10 +54,12 @@ static int orphan(const struct request *r)
         request_reply_bytes((w), (r), (w)->scratch.buf, (w)->scratch.len);                         \
     } while (0)
 
-/* The same for an error the proxy gives before the request reaches a node. */
+/* The same for an error the proxy gives before the request reaches a node (which, inside
+ * MULTI, makes EXEC fail as Redis does). */
 #define REJECT(w, r, call)                                                                         \
     do {                                                                                           \
         (r)->flags |= REQ_F_REJECTED;                                                              \
+        txn_note_error(r);                                                                         \
         REPLY_ERROR(w, r, call);                                                                   \
     } while (0)
 
@@ -108,6 +113,8 @@ void dispatch_request(struct worker *w, struct request *r)
         REJECT(w, r, errors_noauth(&w->scratch));
         return;
     }
+    if (r->sess && r->sess->ps && pubsub_route(w, r)) return; /* subscribed mode */
+    if (r->sess && txn_route(w, r)) return;                   /* MULTI, WATCH and their commands */
     switch (e->route) {
     case ROUTE_LOCAL: local_handle(w, r); return;
     case ROUTE_UNSUPPORTED:
@@ -116,15 +123,19 @@ void dispatch_request(struct worker *w, struct request *r)
     case ROUTE_ALL_MASTERS:
         note_script(w, r);
         r->flags |= REQ_F_ALL_MASTERS;
+        if (c->flags & CMD_BLOCKING) { /* WAIT: each part on a private connection */
+            r->flags |= REQ_F_BLOCKING | REQ_F_BARRIER;
+            if (r->sess) r->sess->barriers++;
+        }
         dispatch_send(w, r);
         return;
     case ROUTE_FORWARD: break;
     }
-    if (e->blocking_arg && has_arg(r, "block")) {
-        REJECT(w, r,
-               errors_unsupported(&w->scratch, c->name,
-                                  "with BLOCK is not supported by this version of slotproxy"));
-        return;
+    if ((c->flags & CMD_BLOCKING) && (!e->blocking_arg || has_arg(r, "block"))) {
+        /* It may block: a private connection of its own, and the session's later requests wait
+         * for it, as they would behind it on a Redis connection. */
+        r->flags |= REQ_F_BLOCKING | REQ_F_BARRIER;
+        if (r->sess) r->sess->barriers++;
     }
     int n = keys_find(c, base, r->argv, r->argc, &w->keys);
     int slot = n > 0 ? keys_slot(&w->keys, base, r->argv) : KEYS_SLOT_NONE;
@@ -155,6 +166,10 @@ static void send_to(struct worker *w, struct request *r, struct backend *b, cons
                     size_t prefix_len)
 {
     r->state = REQ_SENT;
+    if (r->flags & REQ_F_BLOCKING) {
+        r->priv = priv_lease(w, r->parent ? r->parent->sess : r->sess, b);
+        b = r->priv->b;
+    }
     int rc;
     if (prefix)
         rc = backend_send(b, &r->breq, prefix, prefix_len, r->asking ? 2 : 1);
@@ -163,6 +178,10 @@ static void send_to(struct worker *w, struct request *r, struct backend *b, cons
     else
         rc = backend_send(b, &r->breq, NULL, 0, 0);
     if (rc == 0) return;
+    if (r->priv) {
+        priv_release(r->priv);
+        r->priv = NULL;
+    }
     r->asking = 0; /* a held request goes back to the slot owner, which will say ASK again */
     r->hold_reason = HOLD_UNREACHABLE;
     worker_hold(w, r, 0);
@@ -372,6 +391,74 @@ static void on_want_flush(struct backend *b, void *ctx)
     }
     w->bflush[w->nbflush++] = b;
 }
+
+/* ---- private connections (private.c): blocking commands, transactions, Pub/Sub ---- */
+
+static void on_private_reply(struct backend *b, struct backend_req *breq, struct buf_chunk *c,
+                             uint32_t off, const struct resp_reply_info *info, void *ctx)
+{
+    struct privconn *pc = ctx;
+    struct worker *w = pc->w;
+    struct request *r = REQ_OF(breq);
+    if (r->flags & REQ_F_TX) {
+        txn_on_reply(w, pc, r, c, off, info);
+        return;
+    }
+    /* A blocking command: its connection is free again whatever the answer. */
+    r->priv = NULL;
+    priv_release(pc);
+    on_reply(b, breq, c, off, info, w);
+}
+
+static void on_private_failed(struct backend *b, struct backend_req *breq, int written, void *ctx)
+{
+    struct privconn *pc = ctx;
+    struct worker *w = pc->w;
+    struct request *r = REQ_OF(breq);
+    if (r->flags & REQ_F_TX) {
+        txn_on_failed(w, pc, r, written);
+        return;
+    }
+    r->priv = NULL;
+    priv_close(pc);
+    on_failed(b, breq, written, w);
+}
+
+static void on_private_state(struct backend *b, enum backend_event ev, void *ctx)
+{
+    struct privconn *pc = ctx;
+    if (pc->dead) return;
+    if (pc->ps) {
+        pubsub_conn_state(pc->ps, ev);
+    } else if (ev == BACKEND_EV_DOWN) {
+        if (!pc->owner)
+            priv_idle_down(pc);
+        else if (pc->owner->tx_priv == pc)
+            txn_conn_down(pc->owner);
+    }
+    if (ev == BACKEND_EV_DOWN) topology_request_refresh(pc->w->topo);
+}
+
+static void on_private_flush(struct backend *b, void *ctx)
+{
+    struct privconn *pc = ctx;
+    on_want_flush(b, pc->w);
+}
+
+static void on_private_push(struct backend *b, struct buf_chunk *c, uint32_t off,
+                            const struct resp_reply_info *info, void *ctx)
+{
+    struct privconn *pc = ctx;
+    if (pc->ps) pubsub_on_push(pc->ps, c, off, info);
+}
+
+const struct backend_ops dispatch_private_ops = {
+    .reply = on_private_reply,
+    .failed = on_private_failed,
+    .state = on_private_state,
+    .want_flush = on_private_flush,
+    .push = on_private_push,
+};
 
 const struct backend_ops dispatch_backend_ops = {
     .reply = on_reply,

@@ -19,7 +19,8 @@ void dispatch_send(struct worker *w, struct request *r);
 /* Re-sends held requests whose time has come; called by the worker when something changed. */
 void dispatch_process_held(struct worker *w);
 
-/* The backend callbacks of every worker. */
+/* The backend callbacks of every worker: shared connections, and private ones (private.c). */
 extern const struct backend_ops dispatch_backend_ops;
+extern const struct backend_ops dispatch_private_ops;
 
 #endif

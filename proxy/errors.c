@@ -104,3 +104,22 @@ void errors_topology_changed(struct sbuf *s)
 {
     sbuf_puts(s, "-ERR the cluster's masters changed during the request; retry it\r\n");
 }
+
+void errors_not_in_multi(struct sbuf *s, const char *name)
+{
+    resp_write_errorf(s, "ERR '%s' cannot be used inside MULTI through slotproxy", name);
+}
+
+void errors_tx_conn_lost(struct sbuf *s, const char *addr)
+{
+    resp_write_errorf(s,
+                      "ERR connection to node %s lost during the transaction; nothing queued in "
+                      "it will run",
+                      addr);
+}
+
+void errors_tx_moved(struct sbuf *s)
+{
+    resp_write_errorf(s, "ERR the slot moved to another node during the transaction; EXEC will "
+                         "fail, retry the transaction");
+}

@@ -35,6 +35,12 @@ void errors_unsupported(struct sbuf *s, const char *name, const char *reason);
 void errors_noauth(struct sbuf *s);
 /* A sub-request for a master that no longer exists (the topology changed under a SCAN). */
 void errors_topology_changed(struct sbuf *s);
+/* A command that cannot be queued in a transaction through the proxy. */
+void errors_not_in_multi(struct sbuf *s, const char *name);
+/* The transaction's connection broke: nothing queued will run. */
+void errors_tx_conn_lost(struct sbuf *s, const char *addr);
+/* A redirect while the transaction's commands were queued (the slot moved). */
+void errors_tx_moved(struct sbuf *s);
 /* "-ERR Protocol error: ..." */
 void errors_protocol(struct sbuf *s, const char *text);
 

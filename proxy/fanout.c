@@ -11,6 +11,7 @@
 #include "scan.h"
 #include "scripts.h"
 #include "session.h"
+#include "strset.h"
 #include "worker.h"
 
 #include <stdio.h>
@@ -52,6 +53,7 @@ void fanout_add(struct worker *w, struct request *r, uint32_t idx, struct buf_ch
     ch->breq.len = len;
     ch->slot = slot;
     ch->shard = (int16_t)shard;
+    ch->flags |= r->flags & REQ_F_BLOCKING; /* WAIT's parts block on connections of their own */
     dispatch_send(w, ch);
 }
 
@@ -354,6 +356,76 @@ static void merge_concat(struct fanout *f, struct sbuf *out)
     px_free(hdr);
 }
 
+/* PUBSUB CHANNELS: the elements of every array, each once, in the order first seen. */
+static void merge_union(struct fanout *f, struct sbuf *out)
+{
+    struct strset seen;
+    strset_init(&seen);
+    struct sbuf body;
+    sbuf_init(&body);
+    long long n = 0;
+    for (uint32_t p = 0; p < f->nparts; p++) {
+        const char *d = part_data(&f->parts[p]);
+        uint32_t cnt;
+        if (resp_reply_elements(d, f->parts[p].len, NULL, 0, &cnt) < 0) {
+            reply_unexpected(out, "arrays");
+            goto done;
+        }
+        struct resp_span *el = px_malloc((cnt + 1) * sizeof(*el));
+        resp_reply_elements(d, f->parts[p].len, el, cnt, &cnt);
+        for (uint32_t i = 0; i < cnt; i++) {
+            if (strset_add(&seen, d + el[i].off, el[i].len, 0)) {
+                sbuf_put(&body, d + el[i].off, el[i].len);
+                n++;
+            }
+        }
+        px_free(el);
+    }
+    resp_write_array_len(out, n);
+    sbuf_put(out, body.buf ? body.buf : "", body.len);
+done:
+    strset_free(&seen);
+    sbuf_free(&body);
+}
+
+/* PUBSUB NUMSUB: [name, count, name, count ...] from each master; the counts summed. */
+static void merge_pair_sum(struct fanout *f, struct sbuf *out)
+{
+    const char *d0 = part_data(&f->parts[0]);
+    uint32_t n0;
+    if (resp_reply_elements(d0, f->parts[0].len, NULL, 0, &n0) < 0 || n0 % 2) {
+        reply_unexpected(out, "counts");
+        return;
+    }
+    struct resp_span *el = px_malloc((n0 + 1) * sizeof(*el));
+    long long *sum = px_calloc(n0 / 2 + 1, sizeof(long long));
+    for (uint32_t p = 0; p < f->nparts; p++) {
+        const char *d = part_data(&f->parts[p]);
+        uint32_t n;
+        if (resp_reply_elements(d, f->parts[p].len, el, n0, &n) < 0 || n != n0) {
+            reply_unexpected(out, "counts");
+            goto done;
+        }
+        for (uint32_t i = 1; i < n; i += 2) {
+            long long v;
+            if (d[el[i].off] != ':' || !resp_str2ll(d + el[i].off + 1, el[i].len - 3, &v)) {
+                reply_unexpected(out, "counts");
+                goto done;
+            }
+            sum[i / 2] += v;
+        }
+    }
+    resp_reply_elements(d0, f->parts[0].len, el, n0, &n0);
+    resp_write_array_len(out, n0);
+    for (uint32_t i = 0; i < n0; i += 2) {
+        sbuf_put(out, d0 + el[i].off, el[i].len);
+        resp_write_int(out, sum[i / 2]);
+    }
+done:
+    px_free(el);
+    px_free(sum);
+}
+
 static void merge_random(struct worker *w, struct fanout *f, struct sbuf *out)
 {
     uint32_t n = 0;
@@ -406,6 +478,8 @@ static void fan_merge_and_reply(struct worker *w, struct request *r)
     case FAN_AND: merge_and(w, r, f, out); break;
     case FAN_CONCAT: merge_concat(f, out); break;
     case FAN_SCAN: scan_merge(w, r, &f->parts[0], out); break;
+    case FAN_UNION: merge_union(f, out); break;
+    case FAN_PAIR_SUM: merge_pair_sum(f, out); break;
     default: reply_unexpected(out, "replies"); break;
     }
 reply:

@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "info.h"
 #include "mem.h"
+#include "pubsub.h"
 #include "request.h"
 #include "resp_write.h"
 #include "scan.h"
@@ -453,6 +454,12 @@ void local_handle(struct worker *w, struct request *r)
     case LOCAL_ACL_WHOAMI: resp_write_bulk(sb, "default", 7); break;
     case LOCAL_CLIENT_LIST: worker_client_list(w, r); return;
     case LOCAL_INFO: info_dispatch(w, r); return;
+    case LOCAL_SUBSCRIBE:
+    case LOCAL_PSUBSCRIBE:
+    case LOCAL_SSUBSCRIBE:
+    case LOCAL_UNSUBSCRIBE:
+    case LOCAL_PUNSUBSCRIBE:
+    case LOCAL_SUNSUBSCRIBE: pubsub_command(w, r); return;
     case LOCAL_SCAN: scan_dispatch(w, r); return;
     case LOCAL_CLUSTER_SLOT_ROUTED:
         if (cluster_slot_routed(w, r, sb)) return;

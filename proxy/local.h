@@ -42,6 +42,19 @@ enum local_id {
     LOCAL_SCAN,
     LOCAL_ROLE,
     LOCAL_ACL_WHOAMI,
+    /* Handled by txn.c, which sees them first. */
+    LOCAL_MULTI,
+    LOCAL_EXEC,
+    LOCAL_DISCARD,
+    LOCAL_WATCH,
+    LOCAL_UNWATCH,
+    /* Handled by pubsub.c. */
+    LOCAL_SUBSCRIBE,
+    LOCAL_PSUBSCRIBE,
+    LOCAL_SSUBSCRIBE,
+    LOCAL_UNSUBSCRIBE,
+    LOCAL_PUNSUBSCRIBE,
+    LOCAL_SUNSUBSCRIBE,
 };
 
 /* Once at startup, before any worker runs: the proxy's node id for the CLUSTER commands. */

@@ -38,6 +38,10 @@ enum {
     REQ_F_BLOCKING = 1u << 5,         /* may block: sent on a private connection of its own */
     REQ_F_TX = 1u << 6,        /* part of a transaction, on the session's private connection */
     REQ_F_EXECABORT = 1u << 7, /* EXEC of an aborted transaction: sent as DISCARD */
+    REQ_F_BARRIER = 1u << 8,   /* later requests of the session wait until this one is done */
+    REQ_F_TX_END = 1u << 9,    /* EXEC, DISCARD or UNWATCH: the transaction's connection goes */
+    REQ_F_NO_EXEC_RESULT = 1u << 10, /* with EXECABORT: a watched key's connection broke, so EXEC
+                                        answers a null array (as if the key had changed) */
 };
 
 enum req_hold {
@@ -70,6 +74,7 @@ struct request {
     uint32_t child_idx;     /* a sub-request: its place in the parent's fan-out */
     uint64_t start_us;      /* when it was parsed (statistics) */
     struct privconn *priv;  /* a blocking request: the private connection it is sent on */
+    uint32_t ps_pending;    /* a subscribe command: confirmations still owed by the nodes */
     struct resp_span argv_inline[REQ_ARGV_INLINE];
 };
 

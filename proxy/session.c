@@ -17,6 +17,9 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "fanout.h"
+#include "private.h"
+#include "pubsub.h"
+#include "txn.h"
 #include "log.h"
 #include "mem.h"
 #include "px_errors.h"
@@ -70,6 +73,8 @@ struct session *session_create(struct worker *w, int fd, uint64_t id)
 
 void session_reset_state(struct session *s)
 {
+    pubsub_free(s); /* RESET leaves subscribed mode and any transaction, silently */
+    txn_reset(s);
     px_free(s->name);
     px_free(s->lib_name);
     px_free(s->lib_ver);
@@ -136,6 +141,10 @@ void session_close(struct session *s)
     buf_chunk_put(s->in);
     s->in = NULL;
     resp_req_deinit(&s->parser);
+    /* A connection left blocked, mid-transaction or subscribed is closed, never reused. */
+    pubsub_free(s);
+    txn_reset(s);
+    priv_close_all(s);
     px_free(s->name);
     px_free(s->lib_name);
     px_free(s->lib_ver);
@@ -190,22 +199,23 @@ static void session_deliver(struct worker *w, struct session *s)
     worker_want_flush(w, s);
 }
 
-/* A blocking command finished: the requests that waited behind it may go now (dispatched at the
+/* A barrier request (a blocking command, EXEC) is done: the requests that waited behind it may go
+ * now (dispatched at the
  * end of the turn, outside the reply callback). */
-static void session_blocking_done(struct session *s)
+static void session_barrier_done(struct session *s)
 {
-    if (s->blocking > 0 && --s->blocking == 0 && s->deferred) {
+    if (s->barriers > 0 && --s->barriers == 0 && s->deferred) {
         s->flags |= SESS_RESUME;
         worker_want_flush(s->w, s);
     }
 }
 
-/* Dispatches the requests that waited for a blocking command, up to the next blocking one. As in
- * Redis, a request after a blocking command on the same connection runs once it is done. */
+/* Dispatches the requests that waited for a barrier, up to the next barrier. As in Redis, a
+ * request after a blocking command or an EXEC on the same connection runs once it is done. */
 static void session_dispatch_deferred(struct session *s)
 {
     s->flags &= ~SESS_RESUME;
-    while (s->deferred && s->blocking == 0 && !(s->flags & SESS_CLOSED)) {
+    while (s->deferred && s->barriers == 0 && !(s->flags & SESS_CLOSED)) {
         struct request *r = s->deferred;
         s->deferred = r->next;
         dispatch_request(s->w, r);
@@ -242,7 +252,7 @@ void request_reply_span(struct worker *w, struct request *r, struct buf_chunk *c
         return;
     }
     request_account(w, r, len ? c->data[off] : 0);
-    if (r->flags & REQ_F_BLOCKING) session_blocking_done(s);
+    if (r->flags & REQ_F_BARRIER) session_barrier_done(s);
     if (r == s->head) {
         session_pop_head(s);
         if (!(r->flags & REQ_F_NO_REPLY)) obuf_append_span(&s->out, &w->pool, c, off, len);
@@ -288,7 +298,7 @@ void request_reply_bytes(struct worker *w, struct request *r, const char *data, 
         return;
     }
     request_account(w, r, len ? data[0] : 0);
-    if (r->flags & REQ_F_BLOCKING) session_blocking_done(s);
+    if (r->flags & REQ_F_BARRIER) session_barrier_done(s);
     session_pop_head(s);
     if (!(r->flags & REQ_F_NO_REPLY)) obuf_append(&s->out, &w->pool, data, len);
     request_put(w, r);
@@ -369,8 +379,8 @@ static void session_parse(struct session *s)
             s->reply_mode = REPLY_ON;
         }
         stat_add(&w->stats.requests, 1);
-        if (s->blocking > 0 || s->deferred) {
-            /* Waits for the blocking command before it, as it would on a Redis connection. */
+        if (s->barriers > 0 || s->deferred) {
+            /* Waits for the barrier before it, as it would on a Redis connection. */
             if (!s->deferred) s->deferred = r;
             continue;
         }

@@ -24,7 +24,7 @@ enum {
     SESS_CLOSED = 1u << 2,       /* closed; freed at the end of the loop turn */
     SESS_FLUSH_QUEUED = 1u << 3, /* on the worker's flush list */
     SESS_READ_PAUSED = 1u << 4,  /* too many requests in flight */
-    SESS_RESUME = 1u << 5,       /* a blocking command finished: dispatch what waited for it */
+    SESS_RESUME = 1u << 5,       /* a barrier request is done: dispatch what waited for it */
 };
 
 enum sess_tx { TX_NONE = 0, TX_WATCHING, TX_MULTI };
@@ -56,10 +56,11 @@ struct session {
     struct session *prev, *next; /* the worker's list of sessions */
     /* Private connections (private.c) and the state that needs them. */
     struct privconn *privs;   /* every private connection this session holds */
-    uint32_t blocking;        /* blocking commands in flight (at most one at a time) */
-    struct request *deferred; /* first request that waits for a blocking one to finish */
+    uint32_t barriers;        /* barrier requests in flight (blocking commands, EXEC) */
+    struct request *deferred; /* first request that waits for a barrier to be done */
     uint8_t tx;               /* enum sess_tx */
     uint8_t tx_aborted;       /* an error while queuing: EXEC answers EXECABORT */
+    uint8_t tx_watch_lost;    /* the WATCH connection broke: EXEC answers a null array */
     int tx_slot;              /* the transaction's slot, -1 until the first key */
     struct privconn *tx_priv; /* the transaction's connection, once its node is known */
     struct sbuf *tx_queued;   /* MULTI and the keyless commands queued before the first key */

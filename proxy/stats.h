@@ -45,7 +45,10 @@ struct worker_stats {
     stat_t net_input_bytes;
     stat_t net_output_bytes;
     stat_t error_replies;
-    stat_t nbackends; /* runners this worker has */
+    stat_t nbackends;     /* runners this worker has */
+    stat_t private_conns; /* private connections, leased or idle */
+    stat_t pubsub_messages;
+    stat_t pubsub_cut; /* subscribers closed for not reading */
     struct cmd_stats *cmds;
 };
 

@@ -12,6 +12,8 @@
 #include "log.h"
 #include "mem.h"
 #include "commands.h"
+#include "private.h"
+#include "pubsub.h"
 #include "request.h"
 #include "scripts.h"
 #include "session.h"
@@ -124,6 +126,7 @@ static void worker_apply_map(struct worker *w, struct slotmap *m)
     slotmap_unref(w->map);
     w->map = m;
     worker_kick_held(w);
+    pubsub_on_map(w);
 }
 
 /*
@@ -344,6 +347,7 @@ static void worker_before_sleep(struct loop *l, void *ctx)
         w->dead = s->next;
         session_free(s);
     }
+    priv_free_dead(w);
 }
 
 static void *worker_main(void *arg)
@@ -400,6 +404,7 @@ void worker_free(struct worker *w)
     w->stopping = 1;
     /* Connections and maps still queued in the inbox: closed and released. */
     chan_drain(&w->inbox);
+    priv_pool_free(w);
     /* Runners first: failing their FIFOs frees the requests that were still in flight. */
     for (int i = 0; i < w->nbackends; i++) backend_free(w->backends[i]);
     px_free(w->backends);

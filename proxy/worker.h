@@ -26,6 +26,8 @@
 struct session;
 struct request;
 struct script_cache;
+struct priv_pool;
+struct privconn;
 
 enum worker_msg {
     WORKER_MSG_CONN = 1, /* fd: a new client connection */
@@ -77,6 +79,9 @@ struct worker {
     int nall;
     struct buf_chunk *arena; /* keeps local replies that wait for earlier requests */
     struct keys_result keys;
+    struct priv_pool *pools; /* idle private connections per node (private.c) */
+    int npools;
+    struct privconn *priv_dead; /* closed during this turn, freed before sleeping */
 
     struct worker_stats stats;
     int stopping;

@@ -47,15 +47,26 @@ def check_connection(r, port):
     seconds, micros = r.time()
     assert abs(seconds - time.time()) < 5 and 0 <= micros < 1000000
     assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
-    # Transactions are not supported yet: the library must see an error, and the connection
-    # must stay usable.
+    # Transactions: redis-py's default pipeline is MULTI/EXEC; keys share a slot.
     pipe = r.pipeline(transaction=True)
-    pipe.ping()
+    pipe.set("{tx}a", "1").incr("{tx}a").get("{tx}a").ping()
+    assert pipe.execute() == [True, 2, "2", True]
+    # Keys in two slots: Redis Cluster's CROSSSLOT while queuing, then EXECABORT.
+    pipe = r.pipeline(transaction=True)
+    pipe.set("{tx}a", "5").set("{other}b", "6")
     try:
         pipe.execute()
-        raise AssertionError("a MULTI/EXEC pipeline did not fail")
+        raise AssertionError("a cross-slot transaction did not fail")
     except redis.ResponseError as e:
-        assert "not supported" in str(e), e
+        assert "CROSSSLOT" in str(e) or "EXECABORT" in str(e), e
+    assert r.get("{tx}a") == "2"  # nothing of it ran
+    # WATCH: a check-and-set with redis-py's transaction helper.
+    def incr_by_two(p):
+        v = int(p.get("{tx}a"))
+        p.multi()
+        p.set("{tx}a", v + 2)
+    r.transaction(incr_by_two, "{tx}a")
+    assert r.get("{tx}a") == "4"
     assert r.ping() is True
 
 
