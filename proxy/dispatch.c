@@ -125,7 +125,10 @@ void dispatch_request(struct worker *w, struct request *r)
         r->flags |= REQ_F_ALL_MASTERS;
         if (c->flags & CMD_BLOCKING) { /* WAIT: each part on a private connection */
             r->flags |= REQ_F_BLOCKING | REQ_F_BARRIER;
-            if (r->sess) r->sess->barriers++;
+            if (r->sess) {
+                r->sess->barriers++;
+                r->sess->nblocking++;
+            }
         }
         dispatch_send(w, r);
         return;
@@ -135,7 +138,10 @@ void dispatch_request(struct worker *w, struct request *r)
         /* It may block: a private connection of its own, and the session's later requests wait
          * for it, as they would behind it on a Redis connection. */
         r->flags |= REQ_F_BLOCKING | REQ_F_BARRIER;
-        if (r->sess) r->sess->barriers++;
+        if (r->sess) {
+            r->sess->barriers++;
+            r->sess->nblocking++;
+        }
     }
     int n = keys_find(c, base, r->argv, r->argc, &w->keys);
     int slot = n > 0 ? keys_slot(&w->keys, base, r->argv) : KEYS_SLOT_NONE;

@@ -14,6 +14,7 @@
 #include "worker.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,6 +61,13 @@ int main(int argc, char **argv)
 
     log_info("slotproxy %s starting", PX_VERSION);
     config_log(&cfg);
+    /* Every client and every private connection is a descriptor: take what the system allows. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            log_info("open files limit raised to %llu", (unsigned long long)rl.rlim_cur);
+    }
     commands_init();
     local_init();
 

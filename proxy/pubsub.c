@@ -406,6 +406,11 @@ static void ps_tidy(struct pubsub *ps)
     ps->nconns = k;
 }
 
+int pubsub_subscribed(const struct session *s)
+{
+    return subscribed(s->ps);
+}
+
 /* ---- client commands ---- */
 
 /* Keeps the confirmations in r until the nodes have confirmed (request_confirmed). */

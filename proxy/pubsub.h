@@ -32,6 +32,8 @@ struct ps_conn;
 int pubsub_route(struct worker *w, struct request *r);
 /* (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE (from local.c). */
 void pubsub_command(struct worker *w, struct request *r);
+/* 1 when the session is in subscribed mode (has a channel, pattern or shard channel). */
+int pubsub_subscribed(const struct session *s);
 /* Drops every subscription and connection (RESET, session closing). */
 void pubsub_free(struct session *s);
 /* Events on a Pub/Sub connection (dispatch.c's private backend callbacks). */

@@ -253,6 +253,7 @@ void request_reply_span(struct worker *w, struct request *r, struct buf_chunk *c
     }
     request_account(w, r, len ? c->data[off] : 0);
     if (r->flags & REQ_F_BARRIER) session_barrier_done(s);
+    if (r->flags & REQ_F_BLOCKING) s->nblocking--;
     if (r == s->head) {
         session_pop_head(s);
         if (!(r->flags & REQ_F_NO_REPLY)) obuf_append_span(&s->out, &w->pool, c, off, len);
@@ -299,6 +300,7 @@ void request_reply_bytes(struct worker *w, struct request *r, const char *data, 
     }
     request_account(w, r, len ? data[0] : 0);
     if (r->flags & REQ_F_BARRIER) session_barrier_done(s);
+    if (r->flags & REQ_F_BLOCKING) s->nblocking--;
     session_pop_head(s);
     if (!(r->flags & REQ_F_NO_REPLY)) obuf_append(&s->out, &w->pool, data, len);
     request_put(w, r);
@@ -404,6 +406,12 @@ static void session_read(struct session *s)
     struct buf_chunk *c = s->in;
     ssize_t n = read(s->fd, c->data + c->len, buf_chunk_room(c));
     if (n == 0) {
+        /* A client blocked or subscribed that goes away is gone, as Redis treats it: its node
+         * connections are closed at once rather than left blocked or subscribed. */
+        if (s->nblocking > 0 || (s->ps && pubsub_subscribed(s))) {
+            session_close(s);
+            return;
+        }
         /* Half-closed: answer what was asked, then close. */
         s->flags |= SESS_READ_EOF;
         if (s->in && s->in_start == s->in->len) {

@@ -57,6 +57,7 @@ struct session {
     /* Private connections (private.c) and the state that needs them. */
     struct privconn *privs;   /* every private connection this session holds */
     uint32_t barriers;        /* barrier requests in flight (blocking commands, EXEC) */
+    uint32_t nblocking;       /* blocking commands in flight */
     struct request *deferred; /* first request that waits for a barrier to be done */
     uint8_t tx;               /* enum sess_tx */
     uint8_t tx_aborted;       /* an error while queuing: EXEC answers EXECABORT */

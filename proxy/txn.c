@@ -172,6 +172,12 @@ static void do_queued(struct worker *w, struct request *r)
         tx_error(w, r);
         return;
     }
+    if (s->tx_aborted && !s->tx_priv) {
+        /* Already doomed (an error, or its connection broke): nothing is sent anywhere, EXEC
+         * will fail; Redis too answers +QUEUED after a queuing error. */
+        reply_str(w, r, "+QUEUED\r\n");
+        return;
+    }
     int slot = slot_of(w, r);
     if (slot == KEYS_SLOT_CROSS || (slot >= 0 && s->tx_slot >= 0 && slot != s->tx_slot)) {
         sbuf_clear(&w->scratch);

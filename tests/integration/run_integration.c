@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 int main(void)
@@ -21,6 +22,11 @@ int main(void)
     if (system("command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1")) {
         fprintf(stderr, "redis-server / redis-cli not installed: integration tests skipped\n");
         return 77;
+    }
+    struct rlimit rl; /* thousands of client connections in some tests */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
     h_env.bin = getenv("SLOTPROXY_BIN");
     if (!h_env.bin || access(h_env.bin, X_OK) != 0) {
@@ -58,10 +64,12 @@ int main(void)
         return 1;
     }
 
-    Suite *(*const suites[])(void) = {basic_suite,    pipeline_suite, errors_suite,
-                                      fanout_suite,   keyspace_suite, conn_suite,
-                                      scripts_suite,  startup_suite,  reshard_suite,
-                                      failover_suite, compare_suite,  pyclient_suite};
+    /* The suites that kill nodes or move slots (on clusters of their own) come last. */
+    Suite *(*const suites[])(void) = {
+        basic_suite,    pipeline_suite, errors_suite,  fanout_suite,   keyspace_suite,
+        conn_suite,     scripts_suite,  txn_suite,     blocking_suite, compare_suite,
+        pyclient_suite, startup_suite,  reshard_suite, failover_suite,
+    };
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)
         srunner_add_suite(sr, suites[i]());

@@ -14,6 +14,8 @@ Suite *fanout_suite(void);
 Suite *keyspace_suite(void);
 Suite *conn_suite(void);
 Suite *scripts_suite(void);
+Suite *txn_suite(void);
+Suite *blocking_suite(void);
 Suite *compare_suite(void);
 Suite *pyclient_suite(void);
 

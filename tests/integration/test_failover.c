@@ -77,6 +77,17 @@ START_TEST(test_master_killed)
     h_expect_str(h_cmd(c, "SET %s before", victim_key), "OK");
     h_expect_str(h_cmd(c, "SET %s before", other_key), "OK");
     h_sleep_ms(500); /* let the replica have it */
+    /* A transaction open on the master that will die, and a client blocked on it. */
+    redisContext *tx = h_connect(port);
+    h_expect_str(h_cmd(tx, "MULTI"), "OK");
+    h_expect_str(h_cmd(tx, "SET %s during-tx", victim_key), "QUEUED");
+    redisContext *blocked = h_connect(port);
+    char bkey[40];
+    snprintf(bkey, sizeof(bkey), "{%s}list", victim_key);
+    redisAppendCommand(blocked, "BLPOP %s 0", bkey);
+    int wdone = 0;
+    redisBufferWrite(blocked, &wdone);
+    h_sleep_ms(100);
 
     pid_t victim = h_cluster_pid("failover", FO_BASE);
     ck_assert_int_gt(victim, 0);
@@ -120,6 +131,26 @@ START_TEST(test_master_killed)
 
     h_expect_str(h_cmd(c, "GET %s", victim_key), "after");
     h_expect_str(h_cmd(c, "GET %s", other_key), "before");
+    /* The transaction's node died between MULTI and EXEC: EXEC fails, nothing half-applied. */
+    redisReply *er = h_cmd(tx, "EXEC");
+    ck_assert_msg(er->type == REDIS_REPLY_ERROR, "EXEC after the failover answered type %d",
+                  er->type);
+    fprintf(stderr, "failover: EXEC after its master died: %s\n", er->str);
+    freeReplyObject(er);
+    h_expect_str(h_cmd(c, "GET %s", victim_key), "after");
+    h_expect_str(h_cmd(tx, "PING"), "PONG"); /* the session goes on */
+    redisFree(tx);
+    /* The blocked client got an error when its node died (it may or may not have popped), not a
+     * hang; it can block again on the new master. */
+    redisReply *br;
+    ck_assert_int_eq(redisGetReply(blocked, (void **)&br), REDIS_OK);
+    ck_assert_int_eq(br->type, REDIS_REPLY_ERROR);
+    freeReplyObject(br);
+    h_expect_int(h_cmd(c, "RPUSH %s v", bkey), 1);
+    br = h_cmd(blocked, "BLPOP %s 5", bkey);
+    ck_assert_str_eq(br->element[1]->str, "v");
+    freeReplyObject(br);
+    redisFree(blocked);
     /* The new master has it. */
     redisContext *d = h_connect(replica);
     h_expect_str(h_cmd(d, "GET %s", victim_key), "after");
