@@ -387,6 +387,11 @@ enum backend_state backend_get_state(const struct backend *b)
     return b->state;
 }
 
+int backend_readonly(const struct backend *b)
+{
+    return b->opts->readonly;
+}
+
 const char *backend_addr(const struct backend *b)
 {
     return b->addr;

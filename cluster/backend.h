@@ -108,6 +108,8 @@ int backend_send_raw(struct backend *b, const char *bytes, size_t len);
 int backend_flush(struct backend *b);
 
 enum backend_state backend_get_state(const struct backend *b);
+/* 1 when the runner sends READONLY on connecting (a replica used for reads). */
+int backend_readonly(const struct backend *b);
 const char *backend_addr(const struct backend *b);
 const char *backend_ip(const struct backend *b);
 int backend_port(const struct backend *b);

@@ -69,6 +69,13 @@ void slotmap_assign(struct slotmap *m, int from, int to, int shard)
     }
 }
 
+int slotmap_find_id(const struct slotmap *m, const char *id, size_t len)
+{
+    for (int i = 0; i < m->nnodes; i++)
+        if (strlen(m->nodes[i].id) == len && memcmp(m->nodes[i].id, id, len) == 0) return i;
+    return -1;
+}
+
 int slotmap_find_addr(const struct slotmap *m, const char *addr)
 {
     for (int i = 0; i < m->nnodes; i++)
@@ -104,7 +111,7 @@ const struct slotmap_node *slotmap_master(const struct slotmap *m, unsigned slot
 static int node_same(const struct slotmap_node *a, const struct slotmap_node *b)
 {
     return strcmp(a->addr, b->addr) == 0 && strcmp(a->id, b->id) == 0 && a->role == b->role &&
-           a->health == b->health;
+           a->health == b->health && a->usable == b->usable;
 }
 
 int slotmap_same(const struct slotmap *a, const struct slotmap *b)

@@ -29,6 +29,9 @@ struct slotmap_node {
     enum slotmap_health health;
     long long repl_offset;
     int shard; /* index into shards, -1 when the node serves no slot */
+    /* Replicas only, when the topology thread probes them (replica reads): 1 when the cluster
+     * does not flag it fail/pfail, it is not loading, and its link to its master is up. */
+    int usable;
 };
 
 struct slotmap_shard {
@@ -60,6 +63,8 @@ int slotmap_add_shard(struct slotmap *m, int master);
 void slotmap_shard_add_replica(struct slotmap *m, int shard, int node);
 /* Assigns slots [from, to] to shard. */
 void slotmap_assign(struct slotmap *m, int from, int to, int shard);
+/* Finds a node by its 40-character id; -1 when absent. */
+int slotmap_find_id(const struct slotmap *m, const char *id, size_t len);
 /* Finds a node by "ip:port" address; -1 when absent. */
 int slotmap_find_addr(const struct slotmap *m, const char *addr);
 

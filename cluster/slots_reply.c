@@ -223,7 +223,8 @@ void slots_reply_canonicalize(struct slotmap **mp)
     struct slotmap *c = slotmap_create();
     for (int i = 0; i < m->nnodes; i++) {
         const struct slotmap_node *n = &m->nodes[norder[i]];
-        slotmap_add_node(c, n->id, n->ip, n->port, n->role, n->health, n->repl_offset);
+        int k = slotmap_add_node(c, n->id, n->ip, n->port, n->role, n->health, n->repl_offset);
+        c->nodes[k].usable = n->usable;
     }
     for (int i = 0; i < m->nshards; i++) {
         const struct slotmap_shard *s = &m->shards[sorder[i]];

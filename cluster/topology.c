@@ -31,6 +31,13 @@ struct topo_addr {
     int port;
 };
 
+struct topo_probe {
+    char ip[SLOTMAP_IP_MAX];
+    int port;
+    redisContext *c;
+    int seen; /* still in the map */
+};
+
 struct topology {
     struct topology_config cfg;
     char **startup;
@@ -58,6 +65,8 @@ struct topology {
     uint64_t version;
     struct log_ratelimit rl;
     char redis_version[32];
+    struct topo_probe *probes; /* cached connections to replicas (replica health) */
+    int nprobes;
 };
 
 struct topology *topology_create(const struct topology_config *cfg, topology_publish_cb *cb,
@@ -235,6 +244,105 @@ static void cand_add(struct topo_addr *cand, int *n, int max, const char *host, 
     (*n)++;
 }
 
+/* Connects for a probe (cached), with a short timeout, authenticated. NULL when unreachable. */
+static redisContext *probe_conn(struct topology *t, const char *ip, int port)
+{
+    struct topo_probe *p = NULL;
+    for (int i = 0; i < t->nprobes; i++)
+        if (t->probes[i].port == port && strcmp(t->probes[i].ip, ip) == 0) p = &t->probes[i];
+    if (!p) {
+        t->probes = px_realloc(t->probes, (size_t)(t->nprobes + 1) * sizeof(*t->probes));
+        p = &t->probes[t->nprobes++];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->ip, sizeof(p->ip), "%s", ip);
+        p->port = port;
+    }
+    p->seen = 1;
+    if (p->c) return p->c;
+    uint64_t ms = t->cfg.connect_timeout_ms < 1000 ? t->cfg.connect_timeout_ms : 1000;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    redisContext *c = redisConnectWithTimeout(ip, port, tv);
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    if (t->password) {
+        const char *argv[3] = {"AUTH", t->user ? t->user : t->password, t->password};
+        redisReply *r = redisCommandArgv(c, t->user ? 3 : 2, argv, NULL);
+        int ok = r && r->type != REDIS_REPLY_ERROR;
+        if (r) freeReplyObject(r);
+        if (!ok) {
+            redisFree(c);
+            return NULL;
+        }
+    }
+    p->c = c;
+    return c;
+}
+
+static void probe_drop(struct topology *t, const char *ip, int port)
+{
+    for (int i = 0; i < t->nprobes; i++)
+        if (t->probes[i].port == port && strcmp(t->probes[i].ip, ip) == 0 && t->probes[i].c) {
+            redisFree(t->probes[i].c);
+            t->probes[i].c = NULL;
+        }
+}
+
+/* A replica is usable for reads when the cluster does not flag it fail or pfail (CLUSTER NODES
+ * of the node that gave the map), it is not loading, and its own link to its master is up. */
+static void topo_probe_replicas(struct topology *t, struct slotmap *m)
+{
+    char *failed = px_calloc((size_t)m->nnodes + 1, 1);
+    redisReply *r = t->conn ? redisCommand(t->conn, "CLUSTER NODES") : NULL;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        for (char *line = r->str; line && *line;) {
+            char *nl = strchr(line, '\n');
+            /* "<id> <ip:port@cport> <flags> <master> ..." */
+            char *sp1 = strchr(line, ' ');
+            char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+            char *sp3 = sp2 ? strchr(sp2 + 1, ' ') : NULL;
+            if (sp1 && sp3 && (!nl || sp3 < nl)) {
+                int idx = slotmap_find_id(m, line, (size_t)(sp1 - line));
+                char flags[128];
+                size_t fl = (size_t)(sp3 - sp2 - 1);
+                if (fl >= sizeof(flags)) fl = sizeof(flags) - 1;
+                memcpy(flags, sp2 + 1, fl);
+                flags[fl] = '\0';
+                if (idx >= 0 && strstr(flags, "fail")) failed[idx] = 1; /* "fail" or "fail?" */
+            }
+            line = nl ? nl + 1 : NULL;
+        }
+    }
+    if (r) freeReplyObject(r);
+    for (int i = 0; i < t->nprobes; i++) t->probes[i].seen = 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        struct slotmap_node *n = &m->nodes[i];
+        if (n->role != SLOTMAP_REPLICA) continue;
+        n->usable = 0;
+        if (failed[i] || n->health != SLOTMAP_ONLINE) continue;
+        redisContext *c = probe_conn(t, n->ip, n->port);
+        redisReply *info = c ? redisCommand(c, "INFO replication") : NULL;
+        if (info && info->type == REDIS_REPLY_STRING)
+            n->usable = strstr(info->str, "master_link_status:up") != NULL;
+        else
+            probe_drop(t, n->ip, n->port);
+        if (info) freeReplyObject(info);
+    }
+    /* Forget connections to nodes that left the map. */
+    int k = 0;
+    for (int i = 0; i < t->nprobes; i++) {
+        if (!t->probes[i].seen) {
+            if (t->probes[i].c) redisFree(t->probes[i].c);
+            continue;
+        }
+        t->probes[k++] = t->probes[i];
+    }
+    t->nprobes = k;
+    px_free(failed);
+}
+
 /* Tries candidates in order until one gives a map. Returns 0 on success. */
 static int topo_refresh(struct topology *t)
 {
@@ -278,6 +386,7 @@ static int topo_refresh(struct topology *t)
         }
         slotmap_unref(fallback);
         px_free(cand);
+        if (t->cfg.probe_replicas) topo_probe_replicas(t, m);
         topo_publish(t, m);
         pthread_mutex_lock(&t->lock);
         t->stats.refresh_ok++;
@@ -345,6 +454,11 @@ static void *topo_main(void *arg)
         }
     }
     topo_drop_conn(t);
+    for (int i = 0; i < t->nprobes; i++)
+        if (t->probes[i].c) redisFree(t->probes[i].c);
+    px_free(t->probes);
+    t->probes = NULL;
+    t->nprobes = 0;
     return NULL;
 }
 

@@ -23,6 +23,7 @@ struct topology_config {
     uint64_t min_refresh_interval_ms; /* on-demand refreshes are at least this far apart */
     const char *user;                 /* AUTH user (NULL: password only) */
     const char *password;             /* AUTH password (NULL: none) */
+    int probe_replicas;               /* check each replica's health (for replica reads) */
 };
 
 /* Called on the topology thread with each new map; the map is borrowed (take a reference to

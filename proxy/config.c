@@ -5,14 +5,27 @@
 #include "mem.h"
 #include "px_errors.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
-enum opt_type { OPT_ADDR, OPT_NODES, OPT_INT, OPT_DURATION, OPT_STRING, OPT_LOGLEVEL, OPT_SIZE };
+enum opt_type {
+    OPT_ADDR,
+    OPT_NODES,
+    OPT_INT,
+    OPT_DURATION,
+    OPT_STRING,
+    OPT_LOGLEVEL,
+    OPT_SIZE,
+    OPT_READPREFER,
+    OPT_IDC
+};
 
 struct opt {
     const char *name;
@@ -53,6 +66,12 @@ static const struct opt opts[] = {
     {"pubsub-output-buffer-limit", OPT_SIZE, OFF(pubsub_buffer_limit), "32mb",
      "a subscriber that leaves more than this unread is disconnected (sizes: 512kb, 32mb, 1gb)", 0,
      0},
+    {"read-prefer", OPT_READPREFER, OFF(read_prefer), "master",
+     "where reads go: master, replica, prefer-replica or replica-idc (also READ_PREFER_MASTER, "
+     "READ_PREFER_SLAVE, READ_PREFER_SLAVE_IDC or 0, 1, 2)",
+     0, 0},
+    {"idc", OPT_IDC, OFF(idc), "the /16 of the first non-loopback IPv4 address",
+     "the proxy's data centre for replica-idc, as CIDR ranges (10.1.0.0/16,10.2.0.0/16)", 0, 0},
     {"log-level", OPT_LOGLEVEL, OFF(log_level), "info", "debug, info, warn or error", 0, 0},
     {"log-file", OPT_STRING, OFF(log_file), "", "write the log here instead of stderr", 0, 0},
 };
@@ -90,6 +109,8 @@ void config_free(struct config *c)
     px_free(c->startup_nodes);
     free_nodes(c);
     px_free(c->requirepass);
+    px_free(c->idc);
+    px_free(c->cidrs);
     px_free(c->password);
     px_free(c->user);
     px_free(c->log_file);
@@ -148,6 +169,75 @@ int config_parse_duration(const char *s, uint64_t *ms)
     if ((double)r < total) r++; /* round sub-millisecond parts up */
     *ms = r;
     return 0;
+}
+
+int config_parse_cidrs(const char *s, struct cidr **out)
+{
+    struct cidr *v = NULL;
+    int n = 0;
+    char *copy = px_strdup(s), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        char *slash = strchr(tok, '/');
+        long bits = 32;
+        if (slash) {
+            char *end;
+            *slash = '\0';
+            bits = strtol(slash + 1, &end, 10);
+            if (*end || end == slash + 1 || bits < 0 || bits > 32) goto bad;
+        }
+        struct in_addr a;
+        if (inet_pton(AF_INET, tok, &a) != 1) goto bad;
+        v = px_realloc(v, (size_t)(n + 1) * sizeof(*v));
+        v[n].mask = bits == 0 ? 0 : ~0u << (32 - bits);
+        v[n].net = ntohl(a.s_addr) & v[n].mask;
+        n++;
+    }
+    px_free(copy);
+    if (n == 0) {
+        px_free(v);
+        return PX_EINVAL;
+    }
+    *out = v;
+    return n;
+bad:
+    px_free(copy);
+    px_free(v);
+    return PX_EINVAL;
+}
+
+int config_in_idc(const struct config *c, const char *ip)
+{
+    struct in_addr a;
+    if (inet_pton(AF_INET, ip, &a) != 1) return 0;
+    uint32_t h = ntohl(a.s_addr);
+    for (int i = 0; i < c->ncidrs; i++)
+        if ((h & c->cidrs[i].mask) == c->cidrs[i].net) return 1;
+    return 0;
+}
+
+void config_default_idc(struct config *c)
+{
+    if (c->cidrs) return;
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) < 0) return;
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+        uint32_t h = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+        if ((h >> 24) == 127) continue;
+        c->cidrs = px_malloc(sizeof(*c->cidrs));
+        c->cidrs[0].mask = 0xffff0000u;
+        c->cidrs[0].net = h & 0xffff0000u;
+        c->ncidrs = 1;
+        break;
+    }
+    freeifaddrs(ifs);
+}
+
+const char *config_read_prefer_name(enum read_prefer rp)
+{
+    static const char *const names[] = {"master", "replica", "prefer-replica", "replica-idc"};
+    return rp <= RP_REPLICA_IDC ? names[rp] : "?";
 }
 
 int config_parse_size(const char *s, unsigned long long *bytes)
@@ -266,6 +356,50 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         *(unsigned long long *)(base + o->off) = bytes;
         return 0;
     }
+    case OPT_READPREFER: {
+        static const struct {
+            const char *name;
+            enum read_prefer rp;
+        } names[] = {
+            {"master", RP_MASTER},
+            {"replica", RP_REPLICA},
+            {"prefer-replica", RP_PREFER_REPLICA},
+            {"replica-idc", RP_REPLICA_IDC},
+            {"read_prefer_master", RP_MASTER},
+            {"read_prefer_slave", RP_REPLICA},
+            {"read_prefer_slave_idc", RP_REPLICA_IDC},
+            {"0", RP_MASTER},
+            {"1", RP_REPLICA},
+            {"2", RP_REPLICA_IDC},
+        };
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+            if (strcasecmp(v, names[i].name) == 0) {
+                c->read_prefer = names[i].rp;
+                return 0;
+            }
+        snprintf(err, errlen,
+                 "invalid value \"%s\" for flag -%s: expected master, replica, prefer-replica or "
+                 "replica-idc",
+                 v, o->name);
+        return PX_EINVAL;
+    }
+    case OPT_IDC: {
+        struct cidr *cidrs;
+        int n = config_parse_cidrs(v, &cidrs);
+        if (n < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected IPv4 CIDR ranges such as "
+                     "10.1.0.0/16,10.2.0.0/16",
+                     v, o->name);
+            return PX_EINVAL;
+        }
+        px_free(c->cidrs);
+        px_free(c->idc);
+        c->cidrs = cidrs;
+        c->ncidrs = n;
+        c->idc = px_strdup(v);
+        return 0;
+    }
     case OPT_LOGLEVEL: {
         enum log_level lv;
         if (log_level_parse(v, &lv) < 0) {
@@ -366,4 +500,18 @@ void config_log(const struct config *c)
              c->user ? c->user : "(none)", c->password ? "(set)" : "(none)", c->tcp_keepalive_s,
              c->max_redirects, log_level_name(c->log_level),
              c->log_file ? c->log_file : "(stderr)");
+    char idc[256] = "";
+    for (int i = 0; i < c->ncidrs; i++) {
+        struct in_addr a = {htonl(c->cidrs[i].net)};
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &a, ip, sizeof(ip));
+        int bits = 0;
+        for (uint32_t m = c->cidrs[i].mask; m; m <<= 1) bits++;
+        size_t l = strlen(idc);
+        snprintf(idc + l, sizeof(idc) - l, "%s%s/%d", i ? "," : "", ip, bits);
+    }
+    log_info("config: read-prefer=%s idc=%s backend-idle-connections=%d "
+             "pubsub-output-buffer-limit=%llu",
+             config_read_prefer_name(c->read_prefer), c->ncidrs ? idc : "(none)",
+             c->backend_idle_connections, c->pubsub_buffer_limit);
 }

@@ -12,6 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+enum read_prefer { RP_MASTER = 0, RP_REPLICA, RP_PREFER_REPLICA, RP_REPLICA_IDC };
+
+/* An IPv4 network of the proxy's data centre (-idc). */
+struct cidr {
+    uint32_t net, mask; /* host byte order */
+};
+
 struct config {
     char addr[SOCK_HOST_MAX + 8]; /* -addr, "host:port" */
     char listen_host[SOCK_HOST_MAX];
@@ -32,6 +39,10 @@ struct config {
     int max_redirects;
     int backend_idle_connections;           /* idle private connections kept per node per worker */
     unsigned long long pubsub_buffer_limit; /* bytes a subscriber may leave unread */
+    enum read_prefer read_prefer;
+    char *idc;          /* -idc as given, or NULL for the default */
+    struct cidr *cidrs; /* parsed -idc (or the default /16) */
+    int ncidrs;
 };
 
 enum config_result {
@@ -54,6 +65,14 @@ int config_parse_duration(const char *s, uint64_t *ms);
 /* Parses a size as Redis does: bytes, or k/kb/m/mb/g/gb (k = 1000, kb = 1024). Returns 0 or
  * PX_EINVAL. */
 int config_parse_size(const char *s, unsigned long long *bytes);
+/* Parses "10.0.0.0/8,192.168.1.0/24". Returns the count (>= 1) or PX_EINVAL. */
+int config_parse_cidrs(const char *s, struct cidr **out);
+/* 1 when the numeric IPv4 address ip is inside one of the networks. */
+int config_in_idc(const struct config *c, const char *ip);
+/* Fills the default data centre (the /16 of the first non-loopback IPv4 address) when -idc was
+ * not given. */
+void config_default_idc(struct config *c);
+const char *config_read_prefer_name(enum read_prefer rp);
 /* Logs the effective configuration (passwords masked). */
 void config_log(const struct config *c);
 

@@ -159,6 +159,36 @@ void dispatch_request(struct worker *w, struct request *r)
     dispatch_send(w, r);
 }
 
+/* 1 when r may be served by a replica: replica reads are on, Redis flags the command read-only,
+ * it is not part of a transaction, and its client did not pin reads to masters (READWRITE). */
+static int replica_read(const struct worker *w, const struct request *r)
+{
+    if (w->cfg->read_prefer == RP_MASTER || !r->cmd || !(r->cmd->cmd->flags & CMD_READONLY))
+        return 0;
+    if (r->flags & (REQ_F_TX | REQ_F_BLOCKING)) return 0;
+    const struct session *s = r->parent ? r->parent->sess : r->sess;
+    return !(s && s->pin_master);
+}
+
+/* A usable replica of shard for a read, round robin, those in the data centre first for
+ * replica-idc; NULL when none is usable (the read goes to the master). A replica whose
+ * connection just broke is skipped at once. */
+static struct backend *pick_replica(struct worker *w, int shard)
+{
+    if (shard < 0 || shard >= w->nshards) return NULL;
+    struct wshard *ws = &w->shards[shard];
+    int nlocal = w->cfg->read_prefer == RP_REPLICA_IDC ? ws->nlocal : 0;
+    /* Two passes for replica-idc (local ones, then the others); one for the rest. */
+    for (int pass = nlocal > 0 ? 0 : 1; pass < 2; pass++) {
+        int a = pass == 0 ? 0 : nlocal, n = pass == 0 ? nlocal : ws->nreplicas - nlocal;
+        for (int k = 0; k < n; k++) {
+            struct backend *b = ws->replicas[a + (int)(ws->rr++ % (uint32_t)n)];
+            if (backend_get_state(b) != BACKEND_BACKOFF) return b;
+        }
+    }
+    return NULL;
+}
+
 /* Picks a master for a keyless command, round robin. NULL when there is none. */
 static struct backend *any_master(struct worker *w)
 {
@@ -206,20 +236,34 @@ void dispatch_send(struct worker *w, struct request *r)
         return;
     }
     struct backend *b;
+    int shard = -1;
     if (r->shard >= 0) {
         b = r->shard < w->nmasters ? w->masters[r->shard] : NULL;
         if (!b && w->map) {
             REPLY_ERROR(w, r, errors_topology_changed(&w->scratch));
             return;
         }
+        shard = r->shard;
     } else if (r->slot >= 0) {
         b = w->view[r->slot];
         if (!b && w->map) {
             REPLY_ERROR(w, r, errors_slot_unserved(&w->scratch));
             return;
         }
+        shard = w->map ? w->map->slot_shard[r->slot] : -1;
+        /* A slot patched by MOVED has left its shard: its replicas no longer serve it. */
+        if (shard >= 0 && (shard >= w->nshards || w->shards[shard].master != b)) shard = -1;
     } else {
         b = any_master(w);
+    }
+    if (b && replica_read(w, r)) {
+        struct backend *rb = pick_replica(w, shard);
+        if (rb) {
+            b = rb;
+            stat_add(&w->stats.replica_reads, 1);
+        } else {
+            stat_add(&w->stats.replica_fallbacks, 1);
+        }
     }
     if (!b) {
         r->hold_reason = HOLD_UNREACHABLE; /* no slot map yet */
@@ -365,6 +409,11 @@ static void on_failed(struct backend *b, struct backend_req *breq, int written, 
     if (orphan(r)) {
         request_put(w, r);
         return;
+    }
+    if (written && r->cmd && (r->cmd->cmd->flags & CMD_READONLY) && !(r->flags & REQ_F_TX)) {
+        /* A read changes nothing: send it again, to another replica or the master. */
+        stat_add(&w->stats.read_retries, 1);
+        written = 0;
     }
     if (written) {
         /* It may have run: the client must not see it run twice. */

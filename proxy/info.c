@@ -247,14 +247,19 @@ void info_merge(struct worker *w, struct request *r, struct sbuf *out)
                     "topology_refreshes_requested:%llu\r\nredirects_moved:%llu\r\n"
                     "redirects_ask:%llu\r\ntryagain_retries:%llu\r\nrequests_held:%llu\r\n"
                     "requests_hold_expired:%llu\r\nconnection_lost_errors:%llu\r\n"
-                    "noscript_reloads:%llu\r\n",
+                    "noscript_reloads:%llu\r\nread_prefer:%s\r\nreplica_reads:%llu\r\n"
+                    "replica_fallbacks:%llu\r\nread_retries:%llu\r\nprivate_connections:%llu\r\n"
+                    "pubsub_messages:%llu\r\npubsub_clients_cut:%llu\r\n",
                     w->nall, SUM(sessions_total), SUM(nbackends),
                     (unsigned long long)(w->map ? w->map->version : 0),
                     w->map ? w->map->source : "", w->map ? w->map->nnodes : 0,
                     w->map ? w->map->nshards : 0, w->map ? w->map->covered : 0,
                     (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,
                     (unsigned long long)ts.refresh_requested, SUM(moved), SUM(ask), SUM(tryagain),
-                    SUM(held), SUM(hold_expired), SUM(conn_lost_errors), SUM(noscript_reloads));
+                    SUM(held), SUM(hold_expired), SUM(conn_lost_errors), SUM(noscript_reloads),
+                    config_read_prefer_name(w->cfg->read_prefer), SUM(replica_reads),
+                    SUM(replica_fallbacks), SUM(read_retries), SUM(private_conns),
+                    SUM(pubsub_messages), SUM(pubsub_cut));
     }
     resp_write_bulk(out, t.buf ? t.buf : "", t.len);
     sbuf_free(&t);

@@ -442,7 +442,10 @@ void local_handle(struct worker *w, struct request *r)
         break;
     case LOCAL_READONLY:
     case LOCAL_READWRITE:
-        if (s) s->readonly = r->cmd->local_id == LOCAL_READONLY;
+        if (s) {
+            s->readonly = r->cmd->local_id == LOCAL_READONLY;
+            s->pin_master = r->cmd->local_id == LOCAL_READWRITE;
+        }
         resp_write_simple(sb, "OK");
         break;
     case LOCAL_ROLE: /* the proxy is a master without replicas, as its CLUSTER view says */

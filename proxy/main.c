@@ -60,6 +60,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     log_info("slotproxy %s starting", PX_VERSION);
+    config_default_idc(&cfg);
     config_log(&cfg);
     /* Every client and every private connection is a descriptor: take what the system allows. */
     struct rlimit rl;
@@ -81,6 +82,7 @@ int main(int argc, char **argv)
         .min_refresh_interval_ms = 100,
         .user = cfg.user,
         .password = cfg.password,
+        .probe_replicas = cfg.read_prefer != RP_MASTER,
     };
     struct topology *topo = topology_create(&tcfg, publish_map, &pctx);
     if (!topo) {

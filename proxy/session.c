@@ -82,6 +82,7 @@ void session_reset_state(struct session *s)
     s->resp = 2;
     s->reply_mode = REPLY_ON;
     s->readonly = 0;
+    s->pin_master = 0;
     s->no_evict = s->no_touch = 0;
     if (s->w->cfg->requirepass) s->authed = 0;
 }

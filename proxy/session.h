@@ -44,6 +44,7 @@ struct session {
     uint8_t authed;     /* AUTH done, or no password required */
     uint8_t reply_mode; /* enum sess_reply_mode */
     uint8_t readonly;   /* READONLY was sent (replica reads, when enabled) */
+    uint8_t pin_master; /* READWRITE: reads go to masters (read-your-writes) */
     uint8_t no_evict, no_touch;
     struct request *head, *tail; /* requests in arrival order */
     uint32_t nqueued;

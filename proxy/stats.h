@@ -48,7 +48,10 @@ struct worker_stats {
     stat_t nbackends;     /* runners this worker has */
     stat_t private_conns; /* private connections, leased or idle */
     stat_t pubsub_messages;
-    stat_t pubsub_cut; /* subscribers closed for not reading */
+    stat_t pubsub_cut;        /* subscribers closed for not reading */
+    stat_t replica_reads;     /* reads sent to a replica */
+    stat_t replica_fallbacks; /* reads that wanted a replica and got the master */
+    stat_t read_retries;      /* reads sent again after their connection broke */
     struct cmd_stats *cmds;
 };
 

@@ -56,6 +56,8 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->bopts.user = cfg->user;
     w->bopts.password = cfg->password;
     w->bopts.keepalive_s = cfg->tcp_keepalive_s;
+    w->bopts_ro = w->bopts;
+    w->bopts_ro.readonly = 1;
     loop_timer_init(&w->held_timer, worker_held_timer, w);
     sbuf_init(&w->scratch);
     sbuf_init(&w->merge);
@@ -69,21 +71,32 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     return w;
 }
 
-struct backend *worker_backend(struct worker *w, const char *ip, int port)
+static struct backend *backend_for(struct worker *w, const char *ip, int port, int ro)
 {
     for (int i = 0; i < w->nbackends; i++) {
         struct backend *b = w->backends[i];
-        if (backend_port(b) == port && strcmp(backend_ip(b), ip) == 0) return b;
+        if (backend_port(b) == port && strcmp(backend_ip(b), ip) == 0 && backend_readonly(b) == ro)
+            return b;
     }
     if (w->nbackends == w->backends_cap) {
         w->backends_cap = w->backends_cap ? w->backends_cap * 2 : 16;
         w->backends = px_realloc(w->backends, (size_t)w->backends_cap * sizeof(*w->backends));
     }
-    struct backend *b =
-        backend_create(w->loop, &w->pool, &dispatch_backend_ops, w, &w->bopts, ip, port);
+    struct backend *b = backend_create(w->loop, &w->pool, &dispatch_backend_ops, w,
+                                       ro ? &w->bopts_ro : &w->bopts, ip, port);
     w->backends[w->nbackends++] = b;
     stat_add(&w->stats.nbackends, 1);
     return b;
+}
+
+struct backend *worker_backend(struct worker *w, const char *ip, int port)
+{
+    return backend_for(w, ip, port, 0);
+}
+
+struct backend *worker_backend_ro(struct worker *w, const char *ip, int port)
+{
+    return backend_for(w, ip, port, 1);
 }
 
 /* Frees the runners of nodes that left the cluster and have nothing in flight. The view has just
@@ -121,6 +134,24 @@ static void worker_apply_map(struct worker *w, struct slotmap *m)
     }
     for (int s = 0; s < CRC16_SLOTS; s++)
         w->view[s] = m->slot_shard[s] >= 0 ? shard_b[m->slot_shard[s]] : NULL;
+    /* Replicas for reads (only marked usable when the topology thread probes them). */
+    for (int i = 0; i < w->nshards; i++) px_free(w->shards[i].replicas);
+    w->shards = px_realloc(w->shards, (size_t)(m->nshards + 1) * sizeof(*w->shards));
+    w->nshards = m->nshards;
+    for (int i = 0; i < m->nshards; i++) {
+        struct wshard *ws = &w->shards[i];
+        const struct slotmap_shard *sh = &m->shards[i];
+        memset(ws, 0, sizeof(*ws));
+        ws->master = shard_b[i];
+        ws->replicas = px_malloc((size_t)(sh->nreplicas + 1) * sizeof(*ws->replicas));
+        for (int local = 1; local >= 0; local--)
+            for (int j = 0; j < sh->nreplicas; j++) {
+                const struct slotmap_node *n = &m->nodes[sh->replicas[j]];
+                if (!n->usable || config_in_idc(w->cfg, n->ip) != local) continue;
+                ws->replicas[ws->nreplicas++] = worker_backend_ro(w, n->ip, n->port);
+                if (local) ws->nlocal++;
+            }
+    }
     px_free(shard_b);
     worker_sweep_backends(w, m);
     slotmap_unref(w->map);
@@ -428,6 +459,8 @@ void worker_free(struct worker *w)
     buf_chunk_put(w->arena);
     px_free(w->view);
     px_free(w->masters);
+    for (int i = 0; i < w->nshards; i++) px_free(w->shards[i].replicas);
+    px_free(w->shards);
     px_free(w->bflush);
     sbuf_free(&w->scratch);
     sbuf_free(&w->merge);

@@ -37,6 +37,16 @@ enum worker_msg {
     WORKER_MSG_GATHER_DONE, /* ptr: the gather this worker started is complete */
 };
 
+/* A shard as this worker sees it: its master's runner and, for replica reads, the runners of
+ * its usable replicas (those in the proxy's data centre first). */
+struct wshard {
+    struct backend *master;
+    struct backend **replicas;
+    int nreplicas;
+    int nlocal; /* replicas[0 .. nlocal) are in the data centre */
+    uint32_t rr;
+};
+
 struct worker {
     int id;
     const struct config *cfg;
@@ -56,6 +66,9 @@ struct worker {
     struct backend **backends; /* every runner this worker created */
     int nbackends, backends_cap;
     struct backend_opts bopts;
+    struct backend_opts bopts_ro; /* replica runners: READONLY on connect */
+    struct wshard *shards;        /* per shard of the map (index = master index) */
+    int nshards;
 
     struct session *sessions;
     struct session *flush_head;
@@ -105,6 +118,8 @@ void worker_give_map(struct worker *w, struct slotmap *m);
 
 /* On the worker's thread: the runner for ip:port, created on first use. */
 struct backend *worker_backend(struct worker *w, const char *ip, int port);
+/* The same for reads from a replica (its runner sends READONLY when it connects). */
+struct backend *worker_backend_ro(struct worker *w, const char *ip, int port);
 /* Queues a session for the end-of-turn flush. */
 void worker_want_flush(struct worker *w, struct session *s);
 /* Puts r on the held list until not_before_ms (and asks for the list to be looked at). */

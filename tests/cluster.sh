@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Start and stop a throwaway Redis Cluster on loopback: 3 masters + 3 replicas.
 #
+# CLUSTER_REPLICAS=2 gives each master two replicas (9 nodes); CLUSTER_SPREAD_IPS=1 puts the
+# replicas on 127.0.0.2, 127.0.0.3, ... (one address per replica rank), for data-centre tests.
+#
 #   tests/cluster.sh start DIR [BASE_PORT] [WATCH_PID]
 #   tests/cluster.sh stop DIR
 #
@@ -16,8 +19,18 @@ cmd=${1:-}
 dir=${2:-}
 base=${3:-7001}
 watch=${4:-}
-n=6
+replicas=${CLUSTER_REPLICAS:-1}
+n=$((3 * (1 + replicas)))
 node_timeout=${CLUSTER_NODE_TIMEOUT:-2000}
+
+# The address of node i: masters on 127.0.0.1; replicas on 127.0.0.(2 + rank) when spread.
+node_ip() {
+    if [ "${CLUSTER_SPREAD_IPS:-0}" = 1 ] && [ "$1" -ge 3 ]; then
+        echo "127.0.0.$((2 + ($1 - 3) / 3))"
+    else
+        echo 127.0.0.1
+    fi
+}
 
 usage() {
     echo "usage: $0 start DIR [BASE_PORT] [WATCH_PID] | stop DIR" >&2
@@ -65,7 +78,9 @@ for i in $(seq 0 $((n - 1))); do
     rm -rf "$nd"
     mkdir -p "$nd"
     # Started in the foreground of a background subshell so that $! is the server's own pid.
-    (cd "$nd" && exec redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
+    ip=$(node_ip "$i")
+    (cd "$nd" && exec redis-server --port "$port" --bind "$ip" --cluster-announce-ip "$ip" \
+        --cluster-enabled yes \
         --cluster-config-file nodes.conf --cluster-node-timeout "$node_timeout" \
         --save '' --appendonly no --daemonize no --logfile "$nd/redis.log" \
         --cluster-replica-validity-factor 0 --cluster-allow-replica-migration no \
@@ -87,14 +102,15 @@ fi
 for i in $(seq 0 $((n - 1))); do
     port=$((base + i))
     for _ in $(seq 1 100); do
-        redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
+        redis-cli -h "$(node_ip "$i")" -p "$port" ping 2>/dev/null | grep -q PONG && break
         sleep 0.05
     done
 done
 
 hosts=()
-for i in $(seq 0 $((n - 1))); do hosts+=("127.0.0.1:$((base + i))"); done
-if ! redis-cli --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1; then
+for i in $(seq 0 $((n - 1))); do hosts+=("$(node_ip "$i"):$((base + i))"); done
+if ! redis-cli --cluster create "${hosts[@]}" --cluster-replicas "$replicas" --cluster-yes \
+    >"$dir/create.log" 2>&1; then
     cat "$dir/create.log" >&2
     stop_pids "$dir"
     exit 1
@@ -105,10 +121,11 @@ for _ in $(seq 1 300); do
     ok=1
     for i in $(seq 0 $((n - 1))); do
         port=$((base + i))
-        redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
-        [ "$(redis-cli -p "$port" cluster nodes 2>/dev/null | grep -c 'slave')" = 3 ] || ok=0
-        if redis-cli -p "$port" role 2>/dev/null | head -1 | grep -q slave; then
-            redis-cli -p "$port" info replication 2>/dev/null | grep -q 'master_link_status:up' || ok=0
+        cli=(redis-cli -h "$(node_ip "$i")" -p "$port")
+        "${cli[@]}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
+        [ "$("${cli[@]}" cluster nodes 2>/dev/null | grep -c 'slave')" = $((3 * replicas)) ] || ok=0
+        if "${cli[@]}" role 2>/dev/null | head -1 | grep -q slave; then
+            "${cli[@]}" info replication 2>/dev/null | grep -q 'master_link_status:up' || ok=0
         fi
     done
     # Replicas count as usable once the masters gossip a non-zero replication offset for them.

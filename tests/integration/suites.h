@@ -16,6 +16,7 @@ Suite *conn_suite(void);
 Suite *scripts_suite(void);
 Suite *txn_suite(void);
 Suite *blocking_suite(void);
+Suite *readpref_suite(void);
 Suite *compare_suite(void);
 Suite *pyclient_suite(void);
 
