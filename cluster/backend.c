@@ -16,6 +16,8 @@
 #define BACKOFF_MAX_MS          1000
 #define BACKEND_READ_MIN        4096
 #define BACKEND_READS_PER_EVENT 4
+#define BACKEND_LOG_INTERVAL_MS                                                                    \
+    10000 /* a failing node is logged at most this often per connection */
 
 enum entry_kind { ENTRY_REQ = 0, ENTRY_AUTH, ENTRY_PREFIX, ENTRY_READONLY };
 
@@ -53,6 +55,8 @@ struct backend {
     char last_err[128];
     struct backend_stats stats;
     int raw;
+    int removing;                /* backend_free: the failure is ours, not the node's */
+    struct log_ratelimit log_rl; /* failures of a node that stays down are logged sparingly */
 };
 
 const char backend_asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
@@ -125,6 +129,16 @@ static void backend_fail(struct backend *b, const char *err)
 {
     int was_up = b->state == BACKEND_UP;
     snprintf(b->last_err, sizeof(b->last_err), "%s", err);
+    if (!b->removing && log_ratelimit_ok(&b->log_rl, BACKEND_LOG_INTERVAL_MS)) {
+        if (b->log_rl.suppressed)
+            log_warn("node %s: %s (%s; %llu more failure(s) not logged in the last %d s)", b->addr,
+                     err, was_up ? "connection lost" : "cannot connect",
+                     (unsigned long long)b->log_rl.suppressed, BACKEND_LOG_INTERVAL_MS / 1000);
+        else
+            log_warn("node %s: %s (%s)", b->addr, err,
+                     was_up ? "connection lost" : "cannot connect");
+        b->log_rl.suppressed = 0;
+    }
     if (b->fd >= 0) {
         loop_del(b->loop, b->fd);
         close(b->fd);
@@ -279,7 +293,6 @@ static int backend_dispatch(struct backend *b, const struct resp_reply_info *inf
             char err[128];
             snprintf(err, sizeof(err), "AUTH failed: %.*s", (int)info->line_len,
                      b->in->data + b->in_start + info->line_off);
-            log_warn("backend %s: %s", b->addr, err);
             backend_fail(b, err);
             return -1;
         }
@@ -373,6 +386,7 @@ static void backend_on_timer(struct loop *l, void *ctx)
 void backend_free(struct backend *b)
 {
     if (!b) return;
+    b->removing = 1;
     if (b->fcount > 0 || b->fd >= 0) backend_fail(b, "backend removed");
     loop_timer_stop(b->loop, &b->timer);
     obuf_reset(&b->out);

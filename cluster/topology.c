@@ -207,6 +207,7 @@ static struct slotmap *topo_fetch(struct topology *t, const char *host, int port
         slotmap_format_addr(addr, sizeof(addr), ip, port);
         snprintf(m->source, sizeof(m->source), "%s", addr);
         snprintf(m->redis_version, sizeof(m->redis_version), "%s", t->redis_version);
+        m->fetched_wall_us = clock_wall_us();
     }
     return m;
 }

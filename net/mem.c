@@ -1,9 +1,13 @@
 /* Allocator wrapper; see mem.h. */
 #include "mem.h"
 
+#include "px_errors.h"
+
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #ifndef PX_NO_JEMALLOC
@@ -66,6 +70,20 @@ void px_mem_stats(struct px_mem_stats *st)
     if (mallctl("stats.allocated", &st->allocated, &sz, NULL, 0) == 0 &&
         mallctl("stats.resident", &st->resident, &sz, NULL, 0) == 0)
         st->available = 1;
+#endif
+}
+
+int px_mem_heap_profile(const char *path)
+{
+#ifndef PX_NO_JEMALLOC
+    bool prof = false;
+    size_t sz = sizeof(prof);
+    if (mallctl("opt.prof", &prof, &sz, NULL, 0) != 0 || !prof) return PX_EINVAL;
+    int rc = mallctl("prof.dump", NULL, NULL, &path, sizeof(path));
+    return rc == 0 ? 0 : -rc;
+#else
+    (void)path;
+    return -ENOSYS;
 #endif
 }
 

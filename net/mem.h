@@ -27,5 +27,9 @@ void px_mem_stats(struct px_mem_stats *st);
 
 /* Asks the allocator to return unused dirty pages to the OS. Safe to call from any thread. */
 void px_mem_purge(void);
+/* Writes a jemalloc heap profile (for jeprof) to path. Returns 0; PX_EINVAL when heap profiling
+ * is off (start the process with MALLOC_CONF=prof:true); -ENOSYS when the build has no jemalloc
+ * (sanitizer builds); or -errno. */
+int px_mem_heap_profile(const char *path);
 
 #endif

@@ -24,7 +24,9 @@ enum opt_type {
     OPT_LOGLEVEL,
     OPT_SIZE,
     OPT_READPREFER,
-    OPT_IDC
+    OPT_IDC,
+    OPT_HOSTPORT, /* a string that must be host:port */
+    OPT_FILE,     /* -config: read before the other flags */
 };
 
 struct opt {
@@ -72,6 +74,16 @@ static const struct opt opts[] = {
      0, 0},
     {"idc", OPT_IDC, OFF(idc), "the /16 of the first non-loopback IPv4 address",
      "the proxy's data centre for replica-idc, as CIDR ranges (10.1.0.0/16,10.2.0.0/16)", 0, 0},
+    {"debug-addr", OPT_HOSTPORT, OFF(debug_addr), "",
+     "serve /metrics, /debug/... and profiles over HTTP on this host:port (off unless given)", 0,
+     0},
+    {"shutdown-timeout", OPT_DURATION, OFF(shutdown_timeout_ms), "5s",
+     "on SIGTERM/SIGINT, how long requests in flight may take to finish before the proxy exits", 0,
+     0},
+    {"config", OPT_FILE, OFF(config_file), "",
+     "read flags from this file first (\"key value\" per line, # comments); flags given on the "
+     "command line win",
+     0, 0},
     {"log-level", OPT_LOGLEVEL, OFF(log_level), "info", "debug, info, warn or error", 0, 0},
     {"log-file", OPT_STRING, OFF(log_file), "", "write the log here instead of stderr", 0, 0},
 };
@@ -94,6 +106,7 @@ void config_defaults(struct config *c)
     c->max_redirects = 16;
     c->backend_idle_connections = 5;
     c->pubsub_buffer_limit = 32ull << 20;
+    c->shutdown_timeout_ms = 5000;
 }
 
 static void free_nodes(struct config *c)
@@ -109,6 +122,8 @@ void config_free(struct config *c)
     px_free(c->startup_nodes);
     free_nodes(c);
     px_free(c->requirepass);
+    px_free(c->debug_addr);
+    px_free(c->config_file);
     px_free(c->idc);
     px_free(c->cidrs);
     px_free(c->password);
@@ -356,6 +371,20 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         *(unsigned long long *)(base + o->off) = bytes;
         return 0;
     }
+    case OPT_HOSTPORT:
+    case OPT_FILE: {
+        char host[SOCK_HOST_MAX];
+        int port;
+        if (o->type == OPT_HOSTPORT && sock_split_addr(v, host, sizeof(host), &port) < 0) {
+            snprintf(err, errlen, "invalid value \"%s\" for flag -%s: expected host:port", v,
+                     o->name);
+            return PX_EINVAL;
+        }
+        char **dst = (char **)(base + o->off);
+        px_free(*dst);
+        *dst = *v ? px_strdup(v) : NULL;
+        return 0;
+    }
     case OPT_READPREFER: {
         static const struct {
             const char *name;
@@ -432,11 +461,68 @@ static void print_help(FILE *out)
             "list every command and how the proxy handles it, and exit");
 }
 
-int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen, void *outp)
+static const struct opt *find_opt(const char *name)
 {
-    FILE *out = outp ? outp : stdout;
-    if (!c->startup) parse_nodes(c, "127.0.0.1:7001");
-    if (!c->startup_nodes) c->startup_nodes = px_strdup("127.0.0.1:7001");
+    for (size_t k = 0; k < NOPTS; k++)
+        if (strcmp(opts[k].name, name) == 0) return &opts[k];
+    return NULL;
+}
+
+int config_parse_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+        return PX_EINVAL;
+    }
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+            snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+            rc = PX_EINVAL;
+            break;
+        }
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
+                       line[len - 1] == '\t'))
+            line[--len] = '\0';
+        char *p = line;
+        while (*p == ' ' || *p == '\t') p++;
+        if (*p == '\0' || *p == '#') continue; /* blank lines and comments */
+        char *key = p;
+        while (*p && *p != ' ' && *p != '\t') p++;
+        if (*p) *p++ = '\0';
+        while (*p == ' ' || *p == '\t') p++;
+        char *value = p;
+        size_t vl = strlen(value);
+        if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') { /* "a value with spaces" */
+            value[vl - 1] = '\0';
+            value++;
+        }
+        while (*key == '-') key++; /* "addr" or "-addr" */
+        const struct opt *o = find_opt(key);
+        if (!o || o->type == OPT_FILE) {
+            snprintf(err, errlen, "%s:%d: unknown key \"%s\"", path, lineno, key);
+            rc = PX_EINVAL;
+            break;
+        }
+        char msg[512];
+        if (set_opt(c, o, value, msg, sizeof(msg)) < 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+            rc = PX_EINVAL;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* One pass over the command line. With config_only, only -config is applied (the file is read
+ * before the other flags, so that they win); otherwise every flag but -config. */
+static int walk_args(struct config *c, int argc, char **argv, int config_only, char *err,
+                     size_t errlen, FILE *out)
+{
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0') {
@@ -463,9 +549,7 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
             commands_print(out);
             return CONFIG_EXIT_OK;
         }
-        const struct opt *o = NULL;
-        for (size_t k = 0; k < NOPTS; k++)
-            if (strcmp(opts[k].name, name) == 0) o = &opts[k];
+        const struct opt *o = find_opt(name);
         if (!o) {
             snprintf(err, errlen, "unknown flag -%s (see --help)", name);
             return PX_EINVAL;
@@ -479,9 +563,26 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
             snprintf(err, errlen, "flag -%s needs a value", name);
             return PX_EINVAL;
         }
+        if ((o->type == OPT_FILE) != config_only) continue;
         int rc = set_opt(c, o, v, err, errlen);
         if (rc < 0) return rc;
+        if (o->type == OPT_FILE && c->config_file) {
+            rc = config_parse_file(c, c->config_file, err, errlen);
+            if (rc < 0) return rc;
+        }
     }
+    return CONFIG_OK;
+}
+
+int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen, void *outp)
+{
+    FILE *out = outp ? outp : stdout;
+    if (!c->startup) parse_nodes(c, "127.0.0.1:7001");
+    if (!c->startup_nodes) c->startup_nodes = px_strdup("127.0.0.1:7001");
+    int rc = walk_args(c, argc, argv, 1, err, errlen, out);
+    if (rc != CONFIG_OK) return rc;
+    rc = walk_args(c, argc, argv, 0, err, errlen, out);
+    if (rc != CONFIG_OK) return rc;
     if (c->user && !c->password) {
         snprintf(err, errlen, "flag -user needs -password as well");
         return PX_EINVAL;

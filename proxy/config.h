@@ -39,6 +39,9 @@ struct config {
     int max_redirects;
     int backend_idle_connections;           /* idle private connections kept per node per worker */
     unsigned long long pubsub_buffer_limit; /* bytes a subscriber may leave unread */
+    char *debug_addr;                       /* -debug-addr host:port, or NULL: off */
+    uint64_t shutdown_timeout_ms;           /* graceful shutdown: at most this long */
+    char *config_file;                      /* -config */
     enum read_prefer read_prefer;
     char *idc;          /* -idc as given, or NULL for the default */
     struct cidr *cidrs; /* parsed -idc (or the default /16) */
@@ -50,6 +53,9 @@ enum config_result {
     CONFIG_EXIT_OK = 1, /* --help or -version was handled: exit 0 */
 };
 
+/* Reads "key value" lines (# comments; keys are the flag names) from path. Returns 0, or
+ * PX_EINVAL with "path:line: ..." in err. */
+int config_parse_file(struct config *c, const char *path, char *err, size_t errlen);
 /* Fills c with the defaults. */
 void config_defaults(struct config *c);
 /*

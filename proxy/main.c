@@ -3,8 +3,10 @@
  * first slot map (bounded), accept clients until SIGINT/SIGTERM, then stop everything in order.
  */
 #include "acceptor.h"
+#include "clock.h"
 #include "commands.h"
 #include "config.h"
+#include "debug_http.h"
 #include "info.h"
 #include "local.h"
 #include "log.h"
@@ -13,10 +15,12 @@
 #include "topology.h"
 #include "worker.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 struct publish_ctx {
     struct worker **workers;
@@ -28,6 +32,43 @@ static void publish_map(struct slotmap *m, void *ctx)
 {
     struct publish_ctx *p = ctx;
     for (int i = 0; i < p->n; i++) worker_give_map(p->workers[i], slotmap_ref(m));
+}
+
+static atomic_int shutting_down;
+
+static unsigned sessions_open(struct worker **workers, int n)
+{
+    unsigned total = 0;
+    for (int i = 0; i < n; i++)
+        total += atomic_load_explicit(&workers[i]->nsessions, memory_order_relaxed);
+    return total;
+}
+
+/* Graceful shutdown, after the listener is closed: every worker stops reading and closes each
+ * session once the replies to what it has read are written. Waits until no session is left, the
+ * timeout passes, or a second SIGINT/SIGTERM asks for an immediate stop. */
+static void drain_sessions(struct worker **workers, int n, uint64_t timeout_ms,
+                           const sigset_t *signals)
+{
+    unsigned open = sessions_open(workers, n);
+    if (open == 0) return;
+    log_info("shutting down: finishing %u client connection(s), at most %llu ms", open,
+             (unsigned long long)timeout_ms);
+    for (int i = 0; i < n; i++) worker_drain(workers[i]);
+    uint64_t deadline = clock_now_ms() + timeout_ms;
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    while ((open = sessions_open(workers, n)) > 0) {
+        if (clock_now_ms() >= deadline) {
+            log_warn("shutdown timeout: closing %u client connection(s) still open", open);
+            return;
+        }
+        int sig = sigtimedwait(signals, NULL, &tick);
+        if (sig == SIGINT || sig == SIGTERM) {
+            log_warn("second signal: closing %u client connection(s) now", open);
+            return;
+        }
+    }
+    log_info("every client connection finished");
 }
 
 int main(int argc, char **argv)
@@ -122,10 +163,24 @@ int main(int argc, char **argv)
         log_warn("no cluster node has answered yet (startup nodes: %s); serving anyway and "
                  "retrying",
                  cfg.startup_nodes);
+    struct debug_http *dbg = NULL;
+    if (cfg.debug_addr) {
+        struct metrics_ctx mctx = {workers, cfg.threads,     topo,
+                                   &cfg,    clock_wall_us(), &shutting_down};
+        dbg = debug_http_start(cfg.debug_addr, &mctx, err, sizeof(err));
+        if (!dbg) {
+            log_error("%s", err);
+            return 1;
+        }
+        log_info("debug port on %s", cfg.debug_addr);
+    }
     log_info("ready to accept connections on %s (%d worker threads)", cfg.addr, cfg.threads);
     acceptor_run(acc);
 
-    acceptor_free(acc);
+    atomic_store(&shutting_down, 1);
+    acceptor_free(acc); /* no new clients from here on */
+    drain_sessions(workers, cfg.threads, cfg.shutdown_timeout_ms, &set);
+    debug_http_stop(dbg); /* before the workers stop: it may be waiting on their answers */
     for (int i = 0; i < cfg.threads; i++) worker_stop(workers[i]);
     topology_stop(topo);
     for (int i = 0; i < cfg.threads; i++) worker_free(workers[i]);

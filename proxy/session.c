@@ -28,7 +28,10 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define SESS_READ_MIN      1024 /* read only when at least this much room is free */
@@ -40,7 +43,9 @@ static void session_on_event(struct loop *l, int fd, int mask, void *ctx);
 static void session_update_mask(struct session *s)
 {
     int mask = 0;
-    if (!(s->flags & (SESS_READ_EOF | SESS_CLOSE_AFTER | SESS_READ_PAUSED))) mask |= LOOP_READ;
+    if (!(s->flags & (SESS_READ_EOF | SESS_CLOSE_AFTER | SESS_READ_PAUSED)) ||
+        (s->flags & SESS_LINGER))
+        mask |= LOOP_READ;
     if (!obuf_empty(&s->out)) mask |= LOOP_WRITE;
     loop_set_mask(s->w->loop, s->fd, mask);
 }
@@ -68,6 +73,11 @@ struct session *session_create(struct worker *w, int fd, uint64_t id)
     if (w->sessions) w->sessions->prev = s;
     w->sessions = s;
     stat_add(&w->stats.sessions_total, 1);
+    if (log_get_level() <= LOG_DEBUG) {
+        char peer[64] = "?";
+        sock_peer_name(fd, peer, sizeof(peer));
+        log_debug("client %llu connected from %s", (unsigned long long)id, peer);
+    }
     return s;
 }
 
@@ -121,6 +131,8 @@ void session_close(struct session *s)
     if (s->flags & SESS_CLOSED) return;
     struct worker *w = s->w;
     s->flags |= SESS_CLOSED;
+    log_debug("client %llu closed (%u request(s) unanswered)", (unsigned long long)s->id,
+              s->nqueued);
     loop_del(w->loop, s->fd);
     close(s->fd);
     s->fd = -1;
@@ -224,10 +236,13 @@ static void session_dispatch_deferred(struct session *s)
 }
 
 /* Statistics for a request answered with the reply whose first byte is first. */
-static void request_account(struct worker *w, struct request *r, char first)
+static void request_account(struct worker *w, struct request *r, const char *reply, size_t len)
 {
-    int err = first == '-' || first == '!';
-    if (err) stat_add(&w->stats.error_replies, 1);
+    int err = len > 0 && (reply[0] == '-' || reply[0] == '!');
+    if (err) {
+        stat_add(&w->stats.error_replies, 1);
+        stat_add(&w->stats.errors[stats_classify_error(reply + 1, len - 1)], 1);
+    }
     if (!r->cmd) return;
     struct cmd_stats *cs = &w->stats.cmds[r->cmd->id];
     if (r->flags & REQ_F_REJECTED) {
@@ -236,7 +251,9 @@ static void request_account(struct worker *w, struct request *r, char first)
     }
     stat_add(&cs->calls, 1);
     uint64_t now = clock_now_us();
-    stat_add(&cs->usec, now > r->start_us ? now - r->start_us : 0);
+    uint64_t us = now > r->start_us ? now - r->start_us : 0;
+    stat_add(&cs->usec, us);
+    stat_add(&cs->buckets[stats_bucket(us)], 1);
     if (err) stat_add(&cs->failed, 1);
 }
 
@@ -252,7 +269,7 @@ void request_reply_span(struct worker *w, struct request *r, struct buf_chunk *c
         request_put(w, r);
         return;
     }
-    request_account(w, r, len ? c->data[off] : 0);
+    request_account(w, r, c->data + off, len);
     if (r->flags & REQ_F_BARRIER) session_barrier_done(s);
     if (r->flags & REQ_F_BLOCKING) s->nblocking--;
     if (r == s->head) {
@@ -299,7 +316,7 @@ void request_reply_bytes(struct worker *w, struct request *r, const char *data, 
         request_put(w, r);
         return;
     }
-    request_account(w, r, len ? data[0] : 0);
+    request_account(w, r, data, len);
     if (r->flags & REQ_F_BARRIER) session_barrier_done(s);
     if (r->flags & REQ_F_BLOCKING) s->nblocking--;
     session_pop_head(s);
@@ -398,9 +415,28 @@ static void session_parse(struct session *s)
     }
 }
 
+/* A lingering session reads only to throw away: closing with unread input would make the kernel
+ * reset the connection. */
+static void session_discard_input(struct session *s)
+{
+    char junk[16384];
+    for (;;) {
+        ssize_t n = read(s->fd, junk, sizeof(junk));
+        if (n > 0) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+        session_close(s); /* the client closed too */
+        return;
+    }
+    session_linger(s);
+}
+
 static void session_read(struct session *s)
 {
     struct worker *w = s->w;
+    if (s->flags & SESS_LINGER) {
+        session_discard_input(s);
+        return;
+    }
     size_t kept = s->in ? s->in->len - s->in_start : 0;
     buf_chunk_make_room(&w->pool, &s->in, &s->in_start,
                         buf_read_want(s->need, kept, SESS_READ_MIN));
@@ -435,6 +471,30 @@ static void session_read(struct session *s)
     if (!(s->flags & SESS_CLOSED)) session_update_mask(s);
 }
 
+void session_drain(struct session *s)
+{
+    if (s->nblocking > 0 || (s->ps && pubsub_subscribed(s))) {
+        session_close(s);
+        return;
+    }
+    s->flags |= SESS_READ_EOF | SESS_DRAINING; /* no more requests are read */
+    session_update_mask(s);
+    worker_want_flush(s->w, s);
+}
+
+void session_linger(struct session *s)
+{
+    if (s->flags & SESS_CLOSED) return;
+    if (!(s->flags & SESS_LINGER)) {
+        /* The FIN goes after the replies; the client sees them all, then end of stream. */
+        s->flags |= SESS_LINGER;
+        shutdown(s->fd, SHUT_WR);
+        session_update_mask(s);
+    }
+    int unacked = 0;
+    if (ioctl(s->fd, SIOCOUTQ, &unacked) < 0 || unacked == 0) session_close(s);
+}
+
 void session_flush(struct session *s)
 {
     s->flags &= ~SESS_FLUSH_QUEUED;
@@ -459,14 +519,19 @@ void session_flush(struct session *s)
             if (n > 0) stat_add(&s->w->stats.net_output_bytes, (uint64_t)n);
         }
     }
-    if (obuf_empty(&s->out) && s->nqueued == 0 && (s->flags & (SESS_CLOSE_AFTER | SESS_READ_EOF))) {
-        session_close(s);
-        return;
-    }
     if ((s->flags & SESS_READ_PAUSED) && s->nqueued <= SESS_RESUME_QUEUED) {
         s->flags &= ~SESS_READ_PAUSED;
         session_parse(s); /* requests already read come first */
         if (s->flags & SESS_CLOSED) return;
+    }
+    /* Half-closed or draining: close once everything read has been answered and written. */
+    if (obuf_empty(&s->out) && s->nqueued == 0 && !(s->flags & SESS_READ_PAUSED) &&
+        (s->flags & (SESS_CLOSE_AFTER | SESS_READ_EOF))) {
+        if (s->flags & SESS_DRAINING)
+            session_linger(s); /* closes once the client has every reply */
+        else
+            session_close(s);
+        return;
     }
     session_update_mask(s);
 }

@@ -25,6 +25,9 @@ enum {
     SESS_FLUSH_QUEUED = 1u << 3, /* on the worker's flush list */
     SESS_READ_PAUSED = 1u << 4,  /* too many requests in flight */
     SESS_RESUME = 1u << 5,       /* a barrier request is done: dispatch what waited for it */
+    SESS_DRAINING = 1u << 6,     /* graceful shutdown: no more reading; finish, then linger */
+    SESS_LINGER = 1u << 7,       /* replies all written and FIN sent: waiting for the client's
+                                    acknowledgement before closing */
 };
 
 enum sess_tx { TX_NONE = 0, TX_WATCHING, TX_MULTI };
@@ -80,6 +83,11 @@ void session_describe(struct session *s, struct sbuf *out);
 /* Closes the connection at once; queued requests become orphans. The memory is freed at the end
  * of the loop turn (session_free_dead). */
 void session_close(struct session *s);
+/* Graceful shutdown: stop reading; close once every reply read so far is written (at once when
+ * blocked or subscribed, which never finish). */
+void session_drain(struct session *s);
+/* A lingering session: closes it once the client has acknowledged every reply. */
+void session_linger(struct session *s);
 /* Writes pending output. Called once per loop turn for each session on the flush list. */
 void session_flush(struct session *s);
 /* Frees a closed session. */

@@ -8,6 +8,7 @@
 #define PX_STATS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef _Atomic uint64_t stat_t;
@@ -24,13 +25,47 @@ static inline uint64_t stat_get(const stat_t *s)
     return atomic_load_explicit((stat_t *)s, memory_order_relaxed);
 }
 
-/* INFO commandstats, per command and subcommand (indexed by cmd_entry.id). */
+/* Upper bounds of the latency histogram buckets, in microseconds (Prometheus "le"); the last
+ * bucket, +Inf, is implicit. */
+#define STATS_NBUCKETS 16
+extern const uint64_t stats_bucket_us[STATS_NBUCKETS];
+
+/* INFO commandstats and the /metrics histograms, per command and subcommand (indexed by
+ * cmd_entry.id). */
 struct cmd_stats {
     stat_t calls;
     stat_t usec;
-    stat_t rejected; /* refused by the proxy before reaching a node */
-    stat_t failed;   /* answered with an error after being sent */
+    stat_t rejected;                    /* refused by the proxy before reaching a node */
+    stat_t failed;                      /* answered with an error after being sent */
+    stat_t buckets[STATS_NBUCKETS + 1]; /* time from parse to reply, cumulative is computed */
 };
+
+/* Error replies by their first word. */
+enum stats_err {
+    SERR_ERR = 0,
+    SERR_WRONGTYPE,
+    SERR_CROSSSLOT,
+    SERR_CLUSTERDOWN,
+    SERR_TRYAGAIN,
+    SERR_NOAUTH,
+    SERR_WRONGPASS,
+    SERR_NOSCRIPT,
+    SERR_EXECABORT,
+    SERR_NOPROTO,
+    SERR_LOADING,
+    SERR_READONLY,
+    SERR_MASTERDOWN,
+    SERR_BUSY,
+    SERR_OOM,
+    SERR_NOPERM,
+    SERR_OTHER,
+    SERR_COUNT
+};
+extern const char *const stats_err_names[SERR_COUNT];
+/* Which kind an error reply is (text starts after '-'). */
+enum stats_err stats_classify_error(const char *text, size_t len);
+/* The histogram bucket of a duration in microseconds. */
+unsigned stats_bucket(uint64_t us);
 
 struct worker_stats {
     stat_t sessions_total;
@@ -52,6 +87,8 @@ struct worker_stats {
     stat_t replica_reads;     /* reads sent to a replica */
     stat_t replica_fallbacks; /* reads that wanted a replica and got the master */
     stat_t read_retries;      /* reads sent again after their connection broke */
+    stat_t rejected_conns;    /* clients refused (too many clients) */
+    stat_t errors[SERR_COUNT];
     struct cmd_stats *cmds;
 };
 

@@ -17,8 +17,11 @@
 #include "request.h"
 #include "scripts.h"
 #include "session.h"
+#include "sock.h"
+#include "txn.h"
 
 #include <errno.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -27,10 +30,13 @@
 #define WORKER_CHUNK_SIZE (16 * 1024)
 #define WORKER_POOL_KEEP  256 /* free chunks a worker keeps (4 MiB) */
 #define HELD_TICK_MS      50  /* the held list is looked at least this often */
+#define DRAIN_TICK_MS     10  /* graceful shutdown: lingering sessions are looked at this often */
 
 static void worker_on_msg(struct chan_msg *m, void *ctx);
+static void worker_start_drain(struct worker *w);
 static void worker_before_sleep(struct loop *l, void *ctx);
 static void worker_held_timer(struct loop *l, void *ctx);
+static void worker_drain_timer(struct loop *l, void *ctx);
 
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
                              struct script_cache *scripts)
@@ -59,6 +65,7 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->bopts_ro = w->bopts;
     w->bopts_ro.readonly = 1;
     loop_timer_init(&w->held_timer, worker_held_timer, w);
+    loop_timer_init(&w->drain_timer, worker_drain_timer, w);
     sbuf_init(&w->scratch);
     sbuf_init(&w->merge);
     keys_result_init(&w->keys);
@@ -268,12 +275,126 @@ fail:
     request_reply_bytes(w, r, w->scratch.buf, w->scratch.len);
 }
 
+static void snap_unref(struct worker_snap *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int last = --s->refs == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (!last) return;
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->done);
+    px_free(s->backends);
+    sbuf_free(&s->clients);
+    px_free(s->sessions);
+    px_free(s->private_conns);
+    px_free(s);
+}
+
+static void json_str(struct sbuf *o, const char *p, size_t len)
+{
+    sbuf_put(o, "\"", 1);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '"' || c == '\\')
+            sbuf_printf(o, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            sbuf_printf(o, "\\u%04x", c);
+        else
+            sbuf_put(o, &p[i], 1);
+    }
+    sbuf_put(o, "\"", 1);
+}
+
+/* This worker's part of a snapshot, under the snapshot's lock. */
+static void snap_fill(struct worker *w, struct worker_snap *s)
+{
+    for (int i = 0; i < w->nbackends; i++) {
+        struct backend *b = w->backends[i];
+        if (s->nbackends == s->cap) {
+            s->cap = s->cap ? s->cap * 2 : 32;
+            s->backends = px_realloc(s->backends, (size_t)s->cap * sizeof(*s->backends));
+        }
+        struct snap_backend *x = &s->backends[s->nbackends++];
+        x->worker = w->id;
+        snprintf(x->addr, sizeof(x->addr), "%s", backend_addr(b));
+        x->readonly = backend_readonly(b);
+        x->state = backend_get_state(b);
+        x->inflight = backend_inflight(b);
+        backend_get_stats(b, &x->st);
+        snprintf(x->last_error, sizeof(x->last_error), "%s", backend_last_error(b));
+    }
+    int n = 0;
+    uint64_t now = loop_now_ms(w->loop);
+    for (struct session *ss = w->sessions; ss; ss = ss->next, n++) {
+        if (s->clients.len) sbuf_put(&s->clients, ",", 1);
+        char addr[64] = "?";
+        sock_peer_name(ss->fd, addr, sizeof(addr));
+        sbuf_printf(&s->clients, "{\"worker\":%d,\"id\":%llu,\"addr\":\"%s\",\"name\":", w->id,
+                    (unsigned long long)ss->id, addr);
+        json_str(&s->clients, ss->name ? ss->name : "", ss->name ? strlen(ss->name) : 0);
+        sbuf_printf(&s->clients,
+                    ",\"age_seconds\":%llu,\"idle_seconds\":%llu,\"queued\":%u,"
+                    "\"output_bytes\":%zu,\"subscribed\":%s,\"transaction\":%s}",
+                    (unsigned long long)((now - ss->created_ms) / 1000),
+                    (unsigned long long)((now - ss->last_ms) / 1000), ss->nqueued, ss->out.bytes,
+                    ss->ps && pubsub_subscribed(ss) ? "true" : "false",
+                    ss->tx != TX_NONE ? "true" : "false");
+    }
+    s->sessions[w->id] = n;
+    int priv = 0;
+    for (struct session *ss = w->sessions; ss; ss = ss->next)
+        for (struct privconn *pc = ss->privs; pc; pc = pc->next) priv++;
+    s->private_conns[w->id] = priv + (int)priv_pool_idle(w);
+}
+
+static void snap_answer(struct worker *w, struct worker_snap *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->abandoned) snap_fill(w, s);
+    s->pending--;
+    pthread_cond_signal(&s->done);
+    pthread_mutex_unlock(&s->lock);
+    snap_unref(s);
+}
+
+struct worker_snap *worker_snapshot(struct worker **all, int n, uint64_t timeout_ms)
+{
+    struct worker_snap *s = px_calloc(1, sizeof(*s));
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->done, NULL);
+    sbuf_init(&s->clients);
+    s->sessions = px_calloc((size_t)n + 1, sizeof(int));
+    s->private_conns = px_calloc((size_t)n + 1, sizeof(int));
+    s->pending = n;
+    s->refs = n + 1;
+    for (int i = 0; i < n; i++) {
+        struct chan_msg m = {.type = WORKER_MSG_SNAPSHOT, .ptr = s};
+        chan_send(&all[i]->inbox, &m);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (timeout_ms % 1000) * 1000000u;
+    ts.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    pthread_mutex_lock(&s->lock);
+    while (s->pending > 0)
+        if (pthread_cond_timedwait(&s->done, &s->lock, &ts) == ETIMEDOUT) break;
+    s->abandoned = 1; /* late answers add nothing to what the caller reads now */
+    pthread_mutex_unlock(&s->lock);
+    return s;
+}
+
+void worker_snap_put(struct worker_snap *s)
+{
+    snap_unref(s);
+}
+
 static void worker_on_msg(struct chan_msg *m, void *ctx)
 {
     struct worker *w = ctx;
     switch (m->type) {
     case WORKER_MSG_CONN:
-        if (w->stopping || !session_create(w, m->fd, m->u64)) {
+        if (w->stopping || w->draining || !session_create(w, m->fd, m->u64)) {
             close(m->fd);
             /* Relaxed: see session_close. */
             atomic_fetch_sub_explicit(&w->nsessions, 1, memory_order_relaxed);
@@ -290,6 +411,8 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
         loop_stop(w->loop);
         break;
     case WORKER_MSG_GATHER: gather_add(w, m->ptr); break;
+    case WORKER_MSG_SNAPSHOT: snap_answer(w, m->ptr); break;
+    case WORKER_MSG_DRAIN: worker_start_drain(w); break;
     case WORKER_MSG_GATHER_DONE: gather_done(w, m->ptr); break;
     }
 }
@@ -405,6 +528,38 @@ void worker_stop(struct worker *w)
     struct chan_msg m = {.type = WORKER_MSG_STOP};
     chan_send(&w->inbox, &m);
     pthread_join(w->thread, NULL);
+}
+
+/* Graceful shutdown: nothing more is read; each session closes once its replies are out. */
+static void worker_start_drain(struct worker *w)
+{
+    w->draining = 1;
+    struct session *s = w->sessions;
+    while (s) {
+        struct session *next = s->next;
+        session_drain(s);
+        s = next;
+    }
+    loop_timer_start(w->loop, &w->drain_timer, DRAIN_TICK_MS);
+}
+
+/* Lingering sessions close once their clients have acknowledged every reply. */
+static void worker_drain_timer(struct loop *l, void *ctx)
+{
+    struct worker *w = ctx;
+    struct session *s = w->sessions;
+    while (s) {
+        struct session *next = s->next;
+        if (s->flags & SESS_LINGER) session_linger(s);
+        s = next;
+    }
+    loop_timer_start(l, &w->drain_timer, DRAIN_TICK_MS);
+}
+
+void worker_drain(struct worker *w)
+{
+    struct chan_msg m = {.type = WORKER_MSG_DRAIN};
+    chan_send(&w->inbox, &m);
 }
 
 uint64_t worker_random(struct worker *w)

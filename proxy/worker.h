@@ -35,6 +35,33 @@ enum worker_msg {
     WORKER_MSG_STOP,
     WORKER_MSG_GATHER,      /* ptr: a CLIENT LIST gather; add this worker's sessions */
     WORKER_MSG_GATHER_DONE, /* ptr: the gather this worker started is complete */
+    WORKER_MSG_SNAPSHOT,    /* ptr: a struct worker_snap to add this worker's part to */
+    WORKER_MSG_DRAIN,       /* graceful shutdown: stop reading, finish, close */
+};
+
+/* A backend as one worker sees it, for the debug port. */
+struct snap_backend {
+    int worker;
+    char addr[SLOTMAP_ADDR_MAX];
+    int readonly; /* a replica runner */
+    enum backend_state state;
+    uint32_t inflight;
+    struct backend_stats st;
+    char last_error[128];
+};
+
+/* A question the debug port asks every worker, answered on each worker's own thread. */
+struct worker_snap {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    int pending; /* workers yet to answer */
+    int refs;    /* workers yet to answer + the asker */
+    int abandoned;
+    struct snap_backend *backends;
+    int nbackends, cap;
+    struct sbuf clients; /* one JSON object per session, comma-separated */
+    int *sessions;       /* per worker */
+    int *private_conns;  /* per worker */
 };
 
 /* A shard as this worker sees it: its master's runner and, for replica reads, the runners of
@@ -79,6 +106,7 @@ struct worker {
     struct request *held;
     int held_kick;
     struct loop_timer held_timer;
+    struct loop_timer drain_timer; /* graceful shutdown: lingering sessions are looked at */
     struct request *free_reqs;
     uint32_t nfree_reqs;
 
@@ -98,6 +126,7 @@ struct worker {
 
     struct worker_stats stats;
     int stopping;
+    int draining; /* graceful shutdown: sessions close once done */
 };
 
 /* Creates a worker (not started). Returns NULL on failure. */
@@ -111,6 +140,14 @@ void worker_free(struct worker *w);
 void worker_give_conn(struct worker *w, int fd, uint64_t id);
 /* CLIENT LIST: collects the sessions of every worker, then answers r. */
 void worker_client_list(struct worker *w, struct request *r);
+/* Asks every worker for its backends and sessions and waits up to timeout_ms (any thread but a
+ * worker's). Returns the answers (free with worker_snap_put); workers that did not answer in
+ * time are missing from it. */
+struct worker_snap *worker_snapshot(struct worker **all, int n, uint64_t timeout_ms);
+void worker_snap_put(struct worker_snap *s);
+/* Graceful shutdown: the worker stops reading, lets in-flight requests finish and closes every
+ * session once its replies are out. Any thread. */
+void worker_drain(struct worker *w);
 /* A pseudo-random number (worker thread only). */
 uint64_t worker_random(struct worker *w);
 /* Gives w a slot map (the caller has taken a reference for it). Any thread. */

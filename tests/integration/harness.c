@@ -368,3 +368,87 @@ const char *h_rc_roundtrip(struct h_rc *c, const char *req, size_t len, size_t *
     }
     return h_rc_read(c, rlen);
 }
+
+/* Decodes a chunked body in place; returns its length, or (size_t)-1 when malformed. */
+static size_t http_dechunk(char *p, size_t len)
+{
+    size_t in = 0, out = 0;
+    for (;;) {
+        char *end;
+        unsigned long n = strtoul(p + in, &end, 16);
+        char *crlf = memmem(p + in, len - in, "\r\n", 2);
+        if (end == p + in || !crlf) return (size_t)-1;
+        in = (size_t)(crlf - p) + 2;
+        if (n == 0) return out;
+        if (in + n + 2 > len) return (size_t)-1;
+        memmove(p + out, p + in, n);
+        out += n;
+        in += n + 2;
+    }
+}
+
+void h_http(int port, const char *method, const char *path, int timeout_ms, struct h_http *out)
+{
+    memset(out, 0, sizeof(*out));
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
+                  "cannot connect to the debug port %d: %s", port, strerror(errno));
+    char req[1024];
+    int body = strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0;
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n%s\r\n", method,
+                     path, port, body ? "Content-Length: 0\r\n" : "");
+    ck_assert_int_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        uint64_t now = h_now_ms();
+        ck_assert_msg(now < deadline, "%s %s: no complete answer within %d ms", method, path,
+                      timeout_ms);
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, (int)(deadline - now)) <= 0) continue;
+        if (len + 65536 > cap) buf = realloc(buf, cap *= 2);
+        ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r < 0 && errno == EINTR) continue;
+        ck_assert_msg(r >= 0, "%s %s: read: %s", method, path, strerror(errno));
+        if (r == 0) break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = 0;
+    ck_assert_msg(sscanf(buf, "HTTP/1.1 %d", &out->status) == 1, "%s %s: no status line: %.80s",
+                  method, path, buf);
+    char *hend = strstr(buf, "\r\n\r\n");
+    ck_assert_msg(hend != NULL, "%s %s: no end of headers", method, path);
+    *hend = 0;
+    const char *ct = strcasestr(buf, "\r\nContent-Type:");
+    if (ct) sscanf(ct + 15, " %127[^\r\n]", out->ctype);
+    long clen = -1;
+    const char *cl = strcasestr(buf, "\r\nContent-Length:");
+    if (cl) clen = atol(cl + 17);
+    int chunked = strcasestr(buf, "\r\nTransfer-Encoding: chunked") != NULL;
+    size_t blen = len - (size_t)(hend + 4 - buf);
+    memmove(buf, hend + 4, blen);
+    if (chunked) {
+        blen = http_dechunk(buf, blen);
+        ck_assert_msg(blen != (size_t)-1, "%s %s: malformed chunked body", method, path);
+    } else if (clen >= 0 && strcmp(method, "HEAD") != 0) {
+        ck_assert_msg((size_t)clen == blen, "%s %s: Content-Length %ld but %zu bytes", method, path,
+                      clen, blen);
+    }
+    buf[blen] = 0;
+    out->body = buf;
+    out->len = blen;
+}
+
+void h_http_free(struct h_http *h)
+{
+    free(h->body);
+    h->body = NULL;
+}

@@ -79,6 +79,19 @@ const char *h_rc_roundtrip(struct h_rc *c, const char *req, size_t len, size_t *
 /* Reads the next reply without sending anything. */
 const char *h_rc_read(struct h_rc *c, size_t *rlen);
 
+/* An HTTP/1.1 exchange with the debug port: status, Content-Type and the whole body (chunked
+ * bodies decoded; body NUL-terminated, free with h_http_free). */
+struct h_http {
+    int status;
+    char ctype[128];
+    char *body;
+    size_t len;
+};
+/* Sends method path (with an empty body for PUT/POST) and reads the answer; fails the test when
+ * no complete answer arrives within timeout_ms. */
+void h_http(int port, const char *method, const char *path, int timeout_ms, struct h_http *out);
+void h_http_free(struct h_http *h);
+
 /* Runs a shell command; returns its exit status. */
 int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t h_now_ms(void);

@@ -19,5 +19,6 @@ Suite *blocking_suite(void);
 Suite *readpref_suite(void);
 Suite *compare_suite(void);
 Suite *pyclient_suite(void);
+Suite *ops_suite(void);
 
 #endif

@@ -1,0 +1,494 @@
+/* Operator figures; see metrics.h. */
+#include "metrics.h"
+
+#include "clock.h"
+#include "commands.h"
+#include "config.h"
+#include "mem.h"
+#include "topology.h"
+#include "worker.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SNAP_TIMEOUT_MS 1000
+
+static uint64_t sum_off(const struct metrics_ctx *m, size_t off)
+{
+    uint64_t s = 0;
+    for (int i = 0; i < m->nworkers; i++)
+        s += stat_get((const stat_t *)((const char *)&m->workers[i]->stats + off));
+    return s;
+}
+#define SUM(field) sum_off(m, offsetof(struct worker_stats, field))
+
+static uint64_t clients_now(const struct metrics_ctx *m)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < m->nworkers; i++)
+        n += atomic_load_explicit(&m->workers[i]->nsessions, memory_order_relaxed);
+    return n;
+}
+
+/* Per command, summed over workers. */
+struct cmd_sum {
+    uint64_t calls, usec, rejected, failed;
+    uint64_t buckets[STATS_NBUCKETS + 1];
+};
+
+static void cmd_sum(const struct metrics_ctx *m, uint32_t id, struct cmd_sum *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (int i = 0; i < m->nworkers; i++) {
+        const struct cmd_stats *cs = &m->workers[i]->stats.cmds[id];
+        c->calls += stat_get(&cs->calls);
+        c->usec += stat_get(&cs->usec);
+        c->rejected += stat_get(&cs->rejected);
+        c->failed += stat_get(&cs->failed);
+        for (int b = 0; b <= STATS_NBUCKETS; b++) c->buckets[b] += stat_get(&cs->buckets[b]);
+    }
+}
+
+/* Backends grouped by node and role. */
+struct node_sum {
+    char addr[SLOTMAP_ADDR_MAX];
+    int readonly;
+    uint64_t up, conns, inflight, sent, replies, connects, failures, disconnects;
+    char last_error[128];
+};
+
+static int node_sums(const struct worker_snap *s, struct node_sum **out)
+{
+    struct node_sum *v = px_calloc((size_t)s->nbackends + 1, sizeof(*v));
+    int n = 0;
+    for (int i = 0; i < s->nbackends; i++) {
+        const struct snap_backend *b = &s->backends[i];
+        int k;
+        for (k = 0; k < n; k++)
+            if (v[k].readonly == b->readonly && strcmp(v[k].addr, b->addr) == 0) break;
+        if (k == n) {
+            snprintf(v[n].addr, sizeof(v[n].addr), "%s", b->addr);
+            v[n].readonly = b->readonly;
+            n++;
+        }
+        struct node_sum *x = &v[k];
+        x->conns++;
+        x->up += b->state == BACKEND_UP;
+        x->inflight += b->inflight;
+        x->sent += b->st.sent;
+        x->replies += b->st.replies;
+        x->connects += b->st.connects;
+        x->failures += b->st.connect_failures;
+        x->disconnects += b->st.disconnects;
+        if (b->last_error[0]) snprintf(x->last_error, sizeof(x->last_error), "%s", b->last_error);
+    }
+    *out = v;
+    return n;
+}
+
+/* ---- Prometheus text format ---- */
+
+static void family(struct sbuf *o, const char *name, const char *type, const char *help)
+{
+    sbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void label_value(struct sbuf *o, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            sbuf_printf(o, "\\%c", *v);
+        else if (*v == '\n')
+            sbuf_puts(o, "\\n");
+        else
+            sbuf_put(o, v, 1);
+    }
+}
+
+static void sample(struct sbuf *o, const char *name, const char *label, const char *value,
+                   unsigned long long v)
+{
+    sbuf_puts(o, name);
+    if (label) {
+        sbuf_printf(o, "{%s=\"", label);
+        label_value(o, value);
+        sbuf_puts(o, "\"}");
+    }
+    sbuf_printf(o, " %llu\n", v);
+}
+
+static void one(struct sbuf *o, const char *name, const char *type, const char *help,
+                unsigned long long v)
+{
+    family(o, name, type, help);
+    sample(o, name, NULL, NULL, v);
+}
+
+void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
+{
+    uint64_t now = clock_wall_us();
+    family(o, "slotproxy_info", "gauge", "Version of slotproxy (always 1).");
+    sbuf_printf(o, "slotproxy_info{version=\"%s\"} 1\n", PX_VERSION);
+    family(o, "slotproxy_uptime_seconds", "gauge", "Seconds since the proxy started.");
+    sbuf_printf(o, "slotproxy_uptime_seconds %.3f\n", (double)(now - m->start_wall_us) / 1e6);
+    one(o, "slotproxy_workers", "gauge", "Worker threads.", (unsigned long long)m->nworkers);
+    one(o, "slotproxy_client_connections", "gauge", "Client connections open now.", clients_now(m));
+    one(o, "slotproxy_client_connections_total", "counter", "Client connections accepted.",
+        SUM(sessions_total));
+    one(o, "slotproxy_client_connections_rejected_total", "counter",
+        "Client connections refused (too many clients).", SUM(rejected_conns));
+
+    uint32_t nc = commands_count();
+    family(o, "slotproxy_requests_total", "counter",
+           "Requests answered, by command (rejected ones included).");
+    for (uint32_t id = 0; id < nc; id++) {
+        struct cmd_sum c;
+        cmd_sum(m, id, &c);
+        if (c.calls + c.rejected)
+            sample(o, "slotproxy_requests_total", "command", commands_by_id(id)->cmd->name,
+                   c.calls + c.rejected);
+    }
+    family(o, "slotproxy_request_errors_total", "counter",
+           "Requests answered with an error, by command.");
+    for (uint32_t id = 0; id < nc; id++) {
+        struct cmd_sum c;
+        cmd_sum(m, id, &c);
+        if (c.calls + c.rejected)
+            sample(o, "slotproxy_request_errors_total", "command", commands_by_id(id)->cmd->name,
+                   c.failed + c.rejected);
+    }
+    family(o, "slotproxy_request_duration_seconds", "histogram",
+           "Time from a request's parsing to its reply, by command.");
+    for (uint32_t id = 0; id < nc; id++) {
+        struct cmd_sum c;
+        cmd_sum(m, id, &c);
+        if (!c.calls) continue;
+        const char *name = commands_by_id(id)->cmd->name;
+        uint64_t cum = 0;
+        for (int b = 0; b <= STATS_NBUCKETS; b++) {
+            cum += c.buckets[b];
+            sbuf_puts(o, "slotproxy_request_duration_seconds_bucket{command=\"");
+            label_value(o, name);
+            if (b < STATS_NBUCKETS)
+                sbuf_printf(o, "\",le=\"%g\"} %llu\n", (double)stats_bucket_us[b] / 1e6,
+                            (unsigned long long)cum);
+            else
+                sbuf_printf(o, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+        }
+        sbuf_puts(o, "slotproxy_request_duration_seconds_sum{command=\"");
+        label_value(o, name);
+        sbuf_printf(o, "\"} %.6f\n", (double)c.usec / 1e6);
+        sbuf_puts(o, "slotproxy_request_duration_seconds_count{command=\"");
+        label_value(o, name);
+        sbuf_printf(o, "\"} %llu\n", (unsigned long long)c.calls);
+    }
+    family(o, "slotproxy_error_replies_total", "counter",
+           "Error replies sent to clients, by error type (first word).");
+    for (int e = 0; e < SERR_COUNT; e++)
+        sample(o, "slotproxy_error_replies_total", "type", stats_err_names[e],
+               sum_off(m, offsetof(struct worker_stats, errors) + (size_t)e * sizeof(stat_t)));
+    family(o, "slotproxy_redirects_total", "counter", "MOVED and ASK redirections followed.");
+    sample(o, "slotproxy_redirects_total", "type", "moved", SUM(moved));
+    sample(o, "slotproxy_redirects_total", "type", "ask", SUM(ask));
+    one(o, "slotproxy_tryagain_total", "counter", "TRYAGAIN answers retried.", SUM(tryagain));
+    one(o, "slotproxy_requests_held_total", "counter",
+        "Requests held because their node could not be reached yet.", SUM(held));
+    one(o, "slotproxy_requests_hold_expired_total", "counter",
+        "Held requests that failed after -failover-hold.", SUM(hold_expired));
+    one(o, "slotproxy_connection_lost_errors_total", "counter",
+        "Requests failed because their node connection broke after they were written.",
+        SUM(conn_lost_errors));
+    one(o, "slotproxy_noscript_reloads_total", "counter",
+        "Scripts loaded again on a node that answered NOSCRIPT.", SUM(noscript_reloads));
+    one(o, "slotproxy_replica_reads_total", "counter", "Reads sent to replicas.",
+        SUM(replica_reads));
+    one(o, "slotproxy_replica_fallbacks_total", "counter",
+        "Reads that wanted a replica and were served by the master.", SUM(replica_fallbacks));
+    one(o, "slotproxy_read_retries_total", "counter",
+        "Reads sent again after their node connection broke.", SUM(read_retries));
+    one(o, "slotproxy_pubsub_messages_total", "counter", "Pub/Sub messages delivered to clients.",
+        SUM(pubsub_messages));
+    one(o, "slotproxy_pubsub_clients_cut_total", "counter",
+        "Subscribers disconnected for not reading.", SUM(pubsub_cut));
+    one(o, "slotproxy_private_connections", "gauge",
+        "Private node connections (transactions, blocking, Pub/Sub), leased or idle.",
+        SUM(private_conns));
+    one(o, "slotproxy_net_input_bytes_total", "counter", "Bytes read from clients.",
+        SUM(net_input_bytes));
+    one(o, "slotproxy_net_output_bytes_total", "counter", "Bytes written to clients.",
+        SUM(net_output_bytes));
+
+    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS);
+    struct node_sum *ns;
+    int n = node_sums(s, &ns);
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } nf[] = {
+        {"slotproxy_backend_connections", "gauge", "Shared connections to a node that are up.",
+         offsetof(struct node_sum, up)},
+        {"slotproxy_backend_requests_in_flight", "gauge",
+         "Requests written or queued to a node and not answered yet.",
+         offsetof(struct node_sum, inflight)},
+        {"slotproxy_backend_requests_total", "counter", "Replies received from a node.",
+         offsetof(struct node_sum, replies)},
+        {"slotproxy_backend_connects_total", "counter", "Connections made to a node.",
+         offsetof(struct node_sum, connects)},
+        {"slotproxy_backend_connect_failures_total", "counter",
+         "Connections to a node that could not be made.", offsetof(struct node_sum, failures)},
+        {"slotproxy_backend_disconnects_total", "counter",
+         "Working connections to a node that broke (each is followed by a reconnect).",
+         offsetof(struct node_sum, disconnects)},
+    };
+    for (size_t f = 0; f < sizeof(nf) / sizeof(nf[0]); f++) {
+        family(o, nf[f].name, nf[f].type, nf[f].help);
+        for (int i = 0; i < n; i++) {
+            unsigned long long v = *(const uint64_t *)((const char *)&ns[i] + nf[f].off);
+            sbuf_printf(o, "%s{node=\"", nf[f].name);
+            label_value(o, ns[i].addr);
+            sbuf_printf(o, "\",role=\"%s\"} %llu\n", ns[i].readonly ? "replica" : "master", v);
+        }
+    }
+    px_free(ns);
+    worker_snap_put(s);
+
+    struct topology_stats ts;
+    topology_get_stats(m->topo, &ts);
+    family(o, "slotproxy_topology_refreshes_total", "counter", "Slot map fetches, by result.");
+    sample(o, "slotproxy_topology_refreshes_total", "result", "ok", ts.refresh_ok);
+    sample(o, "slotproxy_topology_refreshes_total", "result", "failed", ts.refresh_failed);
+    one(o, "slotproxy_slot_map_version", "gauge",
+        "Version (epoch) of the current slot map; grows by one per change.", ts.version);
+    struct slotmap *map = topology_current(m->topo);
+    one(o, "slotproxy_slot_map_slots_served", "gauge", "Slots with a master in the slot map.",
+        map ? (unsigned long long)map->covered : 0);
+    slotmap_unref(map);
+    struct px_mem_stats ms;
+    px_mem_stats(&ms);
+    one(o, "slotproxy_memory_allocated_bytes", "gauge", "Bytes allocated (jemalloc).",
+        ms.allocated);
+    one(o, "slotproxy_memory_resident_bytes", "gauge", "Resident bytes the allocator holds.",
+        ms.resident);
+}
+
+/* ---- JSON ---- */
+
+static void jstr(struct sbuf *o, const char *p)
+{
+    sbuf_put(o, "\"", 1);
+    for (; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\')
+            sbuf_printf(o, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            sbuf_printf(o, "\\u%04x", c);
+        else
+            sbuf_put(o, p, 1);
+    }
+    sbuf_put(o, "\"", 1);
+}
+
+static void backends_json(struct sbuf *o, const struct worker_snap *s)
+{
+    struct node_sum *ns;
+    int n = node_sums(s, &ns);
+    sbuf_puts(o, "[");
+    for (int i = 0; i < n; i++) {
+        sbuf_printf(o, "%s{\"node\":", i ? "," : "");
+        jstr(o, ns[i].addr);
+        sbuf_printf(o,
+                    ",\"role\":\"%s\",\"connections\":%llu,\"connections_up\":%llu,"
+                    "\"in_flight\":%llu,\"replies\":%llu,\"connects\":%llu,"
+                    "\"connect_failures\":%llu,\"disconnects\":%llu,\"last_error\":",
+                    ns[i].readonly ? "replica" : "master", (unsigned long long)ns[i].conns,
+                    (unsigned long long)ns[i].up, (unsigned long long)ns[i].inflight,
+                    (unsigned long long)ns[i].replies, (unsigned long long)ns[i].connects,
+                    (unsigned long long)ns[i].failures, (unsigned long long)ns[i].disconnects);
+        jstr(o, ns[i].last_error);
+        sbuf_puts(o, ",\"workers\":[");
+        int first = 1;
+        for (int k = 0; k < s->nbackends; k++) {
+            const struct snap_backend *b = &s->backends[k];
+            if (b->readonly != ns[i].readonly || strcmp(b->addr, ns[i].addr)) continue;
+            static const char *const states[] = {"idle", "connecting", "up", "backoff"};
+            sbuf_printf(o, "%s{\"worker\":%d,\"state\":\"%s\",\"in_flight\":%u}", first ? "" : ",",
+                        b->worker, states[b->state], b->inflight);
+            first = 0;
+        }
+        sbuf_puts(o, "]}");
+    }
+    sbuf_puts(o, "]");
+    px_free(ns);
+}
+
+void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
+{
+    uint64_t now = clock_wall_us();
+    struct topology_stats ts;
+    topology_get_stats(m->topo, &ts);
+    struct px_mem_stats ms;
+    px_mem_stats(&ms);
+    sbuf_printf(o,
+                "{\"version\":\"%s\",\"uptime_seconds\":%.3f,\"workers\":%d,"
+                "\"clients\":{\"current\":%llu,\"total\":%llu,\"rejected\":%llu},"
+                "\"requests_total\":%llu,\"error_replies_total\":%llu,",
+                PX_VERSION, (double)(now - m->start_wall_us) / 1e6, m->nworkers,
+                (unsigned long long)clients_now(m), (unsigned long long)SUM(sessions_total),
+                (unsigned long long)SUM(rejected_conns), (unsigned long long)SUM(requests),
+                (unsigned long long)SUM(error_replies));
+    sbuf_puts(o, "\"commands\":{");
+    uint32_t nc = commands_count();
+    int first = 1;
+    for (uint32_t id = 0; id < nc; id++) {
+        struct cmd_sum c;
+        cmd_sum(m, id, &c);
+        if (!c.calls && !c.rejected) continue;
+        sbuf_printf(o, "%s", first ? "" : ",");
+        jstr(o, commands_by_id(id)->cmd->name);
+        sbuf_printf(o, ":{\"calls\":%llu,\"usec\":%llu,\"rejected\":%llu,\"failed\":%llu}",
+                    (unsigned long long)c.calls, (unsigned long long)c.usec,
+                    (unsigned long long)c.rejected, (unsigned long long)c.failed);
+        first = 0;
+    }
+    sbuf_puts(o, "},\"errors\":{");
+    for (int e = 0; e < SERR_COUNT; e++)
+        sbuf_printf(o, "%s\"%s\":%llu", e ? "," : "", stats_err_names[e],
+                    (unsigned long long)sum_off(m, offsetof(struct worker_stats, errors) +
+                                                       (size_t)e * sizeof(stat_t)));
+    sbuf_printf(o,
+                "},\"redirects\":{\"moved\":%llu,\"ask\":%llu},\"tryagain\":%llu,"
+                "\"held\":%llu,\"hold_expired\":%llu,\"connection_lost_errors\":%llu,"
+                "\"noscript_reloads\":%llu,\"replica_reads\":%llu,\"replica_fallbacks\":%llu,"
+                "\"read_retries\":%llu,\"pubsub_messages\":%llu,\"pubsub_clients_cut\":%llu,"
+                "\"private_connections\":%llu,"
+                "\"net\":{\"input_bytes\":%llu,\"output_bytes\":%llu},"
+                "\"memory\":{\"allocated_bytes\":%zu,\"resident_bytes\":%zu},"
+                "\"topology\":{\"refreshes_ok\":%llu,\"refreshes_failed\":%llu,"
+                "\"refreshes_requested\":%llu,\"slot_map_version\":%llu,"
+                "\"last_refresh_unix_ms\":%llu},\"backends\":",
+                (unsigned long long)SUM(moved), (unsigned long long)SUM(ask),
+                (unsigned long long)SUM(tryagain), (unsigned long long)SUM(held),
+                (unsigned long long)SUM(hold_expired), (unsigned long long)SUM(conn_lost_errors),
+                (unsigned long long)SUM(noscript_reloads), (unsigned long long)SUM(replica_reads),
+                (unsigned long long)SUM(replica_fallbacks), (unsigned long long)SUM(read_retries),
+                (unsigned long long)SUM(pubsub_messages), (unsigned long long)SUM(pubsub_cut),
+                (unsigned long long)SUM(private_conns), (unsigned long long)SUM(net_input_bytes),
+                (unsigned long long)SUM(net_output_bytes), ms.allocated, ms.resident,
+                (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,
+                (unsigned long long)ts.refresh_requested, (unsigned long long)ts.version,
+                (unsigned long long)(ts.last_ok_wall_us / 1000));
+    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS);
+    backends_json(o, s);
+    worker_snap_put(s);
+    sbuf_puts(o, "}\n");
+}
+
+static void node_json(struct sbuf *o, const struct slotmap_node *n)
+{
+    static const char *const health[] = {"online", "failed", "loading"};
+    sbuf_puts(o, "{\"addr\":");
+    jstr(o, n->addr);
+    sbuf_puts(o, ",\"id\":");
+    jstr(o, n->id);
+    sbuf_printf(o, ",\"health\":\"%s\"", health[n->health]);
+    if (n->role == SLOTMAP_REPLICA) sbuf_printf(o, ",\"usable\":%s", n->usable ? "true" : "false");
+    sbuf_puts(o, "}");
+}
+
+void metrics_slots(const struct metrics_ctx *m, struct sbuf *o)
+{
+    struct slotmap *map = topology_current(m->topo);
+    if (!map) {
+        sbuf_puts(o, "{\"version\":0,\"slots_served\":0,\"ranges\":[]}\n");
+        return;
+    }
+    struct topology_stats ts;
+    topology_get_stats(m->topo, &ts);
+    sbuf_printf(o,
+                "{\"version\":%llu,\"fetched_unix_ms\":%llu,\"last_refresh_unix_ms\":%llu,"
+                "\"source\":",
+                (unsigned long long)map->version, (unsigned long long)(map->fetched_wall_us / 1000),
+                (unsigned long long)(ts.last_ok_wall_us / 1000));
+    jstr(o, map->source);
+    sbuf_puts(o, ",\"redis_version\":");
+    jstr(o, map->redis_version);
+    sbuf_printf(o, ",\"slots_served\":%d,\"ranges\":[", map->covered);
+    int first = 1;
+    for (int s = 0; s < CRC16_SLOTS;) {
+        int sh = map->slot_shard[s], e = s;
+        while (e + 1 < CRC16_SLOTS && map->slot_shard[e + 1] == sh) e++;
+        if (sh >= 0) {
+            const struct slotmap_shard *shard = &map->shards[sh];
+            sbuf_printf(o, "%s{\"from\":%d,\"to\":%d,\"master\":", first ? "" : ",", s, e);
+            node_json(o, &map->nodes[shard->master]);
+            sbuf_puts(o, ",\"replicas\":[");
+            for (int r = 0; r < shard->nreplicas; r++) {
+                if (r) sbuf_puts(o, ",");
+                node_json(o, &map->nodes[shard->replicas[r]]);
+            }
+            sbuf_puts(o, "]}");
+            first = 0;
+        }
+        s = e + 1;
+    }
+    sbuf_puts(o, "]}\n");
+    slotmap_unref(map);
+}
+
+void metrics_backends(const struct metrics_ctx *m, struct sbuf *o)
+{
+    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS);
+    sbuf_puts(o, "{\"backends\":");
+    backends_json(o, s);
+    sbuf_puts(o, ",\"private_connections\":[");
+    for (int i = 0; i < m->nworkers; i++)
+        sbuf_printf(o, "%s{\"worker\":%d,\"count\":%d}", i ? "," : "", i, s->private_conns[i]);
+    sbuf_puts(o, "]}\n");
+    worker_snap_put(s);
+}
+
+void metrics_clients(const struct metrics_ctx *m, struct sbuf *o)
+{
+    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS);
+    sbuf_puts(o, "{\"workers\":[");
+    for (int i = 0; i < m->nworkers; i++)
+        sbuf_printf(o, "%s{\"worker\":%d,\"sessions\":%d}", i ? "," : "", i, s->sessions[i]);
+    sbuf_puts(o, "],\"clients\":[");
+    sbuf_put(o, s->clients.buf ? s->clients.buf : "", s->clients.len);
+    sbuf_puts(o, "]}\n");
+    worker_snap_put(s);
+}
+
+int metrics_ready(const struct metrics_ctx *m, struct sbuf *why)
+{
+    if (m->shutting_down && atomic_load(m->shutting_down)) {
+        sbuf_puts(why, "shutting down\n");
+        return 0;
+    }
+    struct slotmap *map = topology_current(m->topo);
+    if (!map) {
+        sbuf_puts(why, "no slot map yet: no cluster node has answered\n");
+        return 0;
+    }
+    int ok = 1;
+    if (map->covered != CRC16_SLOTS) {
+        sbuf_printf(why, "the slot map serves %d of %d slots\n", map->covered, CRC16_SLOTS);
+        ok = 0;
+    }
+    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS);
+    for (int i = 0; i < map->nshards; i++) {
+        const struct slotmap_node *mn = &map->nodes[map->shards[i].master];
+        for (int k = 0; k < s->nbackends; k++) {
+            const struct snap_backend *b = &s->backends[k];
+            if (!b->readonly && b->state == BACKEND_BACKOFF && strcmp(b->addr, mn->addr) == 0) {
+                sbuf_printf(why, "master %s is unreachable: %s\n", mn->addr, b->last_error);
+                ok = 0;
+                break;
+            }
+        }
+    }
+    worker_snap_put(s);
+    slotmap_unref(map);
+    return ok;
+}

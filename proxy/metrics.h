@@ -1,0 +1,38 @@
+/*
+ * The proxy's figures for operators: Prometheus text (/metrics) and JSON (/debug/vars), the
+ * slot map (/debug/slots), backends per node (/debug/backends), sessions per worker
+ * (/debug/clients), and readiness (/readyz). Runs on the debug port's threads: counters are read
+ * with relaxed atomics, and what only a worker may touch (its backends and sessions) comes from a
+ * snapshot each worker makes on its own thread (worker_snapshot).
+ */
+#ifndef PX_METRICS_H
+#define PX_METRICS_H
+
+#include "resp_write.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct worker;
+struct topology;
+struct config;
+
+struct metrics_ctx {
+    struct worker **workers;
+    int nworkers;
+    struct topology *topo;
+    const struct config *cfg;
+    uint64_t start_wall_us;
+    const atomic_int *shutting_down; /* set once the proxy stops taking clients; may be NULL */
+};
+
+void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *out);
+void metrics_vars(const struct metrics_ctx *m, struct sbuf *out);
+void metrics_slots(const struct metrics_ctx *m, struct sbuf *out);
+void metrics_backends(const struct metrics_ctx *m, struct sbuf *out);
+void metrics_clients(const struct metrics_ctx *m, struct sbuf *out);
+/* 1 when ready to serve (a slot map covering every slot, refreshed recently, and no master
+ * unreachable); otherwise 0 with the reason in out. */
+int metrics_ready(const struct metrics_ctx *m, struct sbuf *why);
+
+#endif

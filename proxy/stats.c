@@ -1,0 +1,31 @@
+/* Statistics helpers; see stats.h. */
+#include "stats.h"
+
+#include <string.h>
+
+const uint64_t stats_bucket_us[STATS_NBUCKETS] = {
+    100,   250,    500,    1000,   2500,    5000,    10000,   25000,
+    50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+
+const char *const stats_err_names[SERR_COUNT] = {
+    "ERR",        "WRONGTYPE", "CROSSSLOT", "CLUSTERDOWN", "TRYAGAIN", "NOAUTH",
+    "WRONGPASS",  "NOSCRIPT",  "EXECABORT", "NOPROTO",     "LOADING",  "READONLY",
+    "MASTERDOWN", "BUSY",      "OOM",       "NOPERM",      "OTHER"};
+
+enum stats_err stats_classify_error(const char *text, size_t len)
+{
+    size_t w = 0;
+    while (w < len && text[w] != ' ' && text[w] != '\r') w++;
+    for (int i = 0; i < SERR_OTHER; i++) {
+        size_t n = strlen(stats_err_names[i]);
+        if (n == w && memcmp(text, stats_err_names[i], n) == 0) return (enum stats_err)i;
+    }
+    return SERR_OTHER;
+}
+
+unsigned stats_bucket(uint64_t us)
+{
+    unsigned i = 0;
+    while (i < STATS_NBUCKETS && us > stats_bucket_us[i]) i++;
+    return i;
+}
