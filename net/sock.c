@@ -109,9 +109,13 @@ int sock_listen_tcp(const char *host, int port, int backlog)
 
 int sock_accept(int lfd)
 {
-    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    return fd;
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) return fd;
+        /* A signal (a CPU profile's SIGPROF), or a client gone before we took it: next one. */
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
 }
 
 int sock_connect_nb(const char *ip, int port)

@@ -81,8 +81,8 @@ static const struct opt opts[] = {
      "on SIGTERM/SIGINT, how long requests in flight may take to finish before the proxy exits", 0,
      0},
     {"config", OPT_FILE, OFF(config_file), "",
-     "read flags from this file first (\"key value\" per line, # comments); flags given on the "
-     "command line win",
+     "read flags from this file first (\"key value\" per line; lines starting with # are "
+     "comments); flags given on the command line win",
      0, 0},
     {"log-level", OPT_LOGLEVEL, OFF(log_level), "info", "debug, info, warn or error", 0, 0},
     {"log-file", OPT_STRING, OFF(log_file), "", "write the log here instead of stderr", 0, 0},
@@ -615,4 +615,7 @@ void config_log(const struct config *c)
              "pubsub-output-buffer-limit=%llu",
              config_read_prefer_name(c->read_prefer), c->ncidrs ? idc : "(none)",
              c->backend_idle_connections, c->pubsub_buffer_limit);
+    log_info("config: debug-addr=%s shutdown-timeout=%llums config=%s",
+             c->debug_addr ? c->debug_addr : "(off)", (unsigned long long)c->shutdown_timeout_ms,
+             c->config_file ? c->config_file : "(none)");
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEBUG_MAX_CONNECTIONS 32
@@ -98,7 +99,13 @@ static enum MHD_Result cpu_profile(struct debug_http *d, struct MHD_Connection *
         ret = text(c, 500, "the CPU profiler could not start\n");
     } else {
         log_info("CPU profile: %ld seconds", seconds);
-        sleep((unsigned)seconds);
+        /* SIGPROF interrupts sleeps on this thread too: sleep until the deadline. */
+        uint64_t end = clock_now_ms() + (uint64_t)seconds * 1000;
+        for (uint64_t now; (now = clock_now_ms()) < end;) {
+            uint64_t left = end - now;
+            struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000};
+            nanosleep(&ts, NULL);
+        }
         ProfilerStop();
         ret = serve_file(c, path, "application/octet-stream");
     }

@@ -12,7 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SNAP_TIMEOUT_MS 1000
+#define SNAP_TIMEOUT_MS     1000
+#define METRICS_CLIENTS_MAX 10000 /* /debug/clients describes at most this many sessions */
 
 static uint64_t sum_off(const struct metrics_ctx *m, size_t off)
 {
@@ -219,7 +220,7 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     one(o, "slotproxy_net_output_bytes_total", "counter", "Bytes written to clients.",
         SUM(net_output_bytes));
 
-    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS);
+    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS, 0);
     struct node_sum *ns;
     int n = node_sums(s, &ns);
     static const struct {
@@ -378,7 +379,7 @@ void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
                 (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,
                 (unsigned long long)ts.refresh_requested, (unsigned long long)ts.version,
                 (unsigned long long)(ts.last_ok_wall_us / 1000));
-    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS);
+    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS, 0);
     backends_json(o, s);
     worker_snap_put(s);
     sbuf_puts(o, "}\n");
@@ -438,7 +439,7 @@ void metrics_slots(const struct metrics_ctx *m, struct sbuf *o)
 
 void metrics_backends(const struct metrics_ctx *m, struct sbuf *o)
 {
-    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS);
+    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS, 0);
     sbuf_puts(o, "{\"backends\":");
     backends_json(o, s);
     sbuf_puts(o, ",\"private_connections\":[");
@@ -450,13 +451,14 @@ void metrics_backends(const struct metrics_ctx *m, struct sbuf *o)
 
 void metrics_clients(const struct metrics_ctx *m, struct sbuf *o)
 {
-    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS);
+    struct worker_snap *s =
+        worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS, METRICS_CLIENTS_MAX);
     sbuf_puts(o, "{\"workers\":[");
     for (int i = 0; i < m->nworkers; i++)
         sbuf_printf(o, "%s{\"worker\":%d,\"sessions\":%d}", i ? "," : "", i, s->sessions[i]);
     sbuf_puts(o, "],\"clients\":[");
     sbuf_put(o, s->clients.buf ? s->clients.buf : "", s->clients.len);
-    sbuf_puts(o, "]}\n");
+    sbuf_printf(o, "],\"truncated\":%s}\n", s->clients_truncated ? "true" : "false");
     worker_snap_put(s);
 }
 
@@ -476,7 +478,7 @@ int metrics_ready(const struct metrics_ctx *m, struct sbuf *why)
         sbuf_printf(why, "the slot map serves %d of %d slots\n", map->covered, CRC16_SLOTS);
         ok = 0;
     }
-    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS);
+    struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS, 0);
     for (int i = 0; i < map->nshards; i++) {
         const struct slotmap_node *mn = &map->nodes[map->shards[i].master];
         for (int k = 0; k < s->nbackends; k++) {

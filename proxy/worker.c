@@ -326,6 +326,11 @@ static void snap_fill(struct worker *w, struct worker_snap *s)
     int n = 0;
     uint64_t now = loop_now_ms(w->loop);
     for (struct session *ss = w->sessions; ss; ss = ss->next, n++) {
+        if (s->nclients >= s->clients_max) {
+            if (s->clients_max) s->clients_truncated = 1;
+            continue;
+        }
+        s->nclients++;
         if (s->clients.len) sbuf_put(&s->clients, ",", 1);
         char addr[64] = "?";
         sock_peer_name(ss->fd, addr, sizeof(addr));
@@ -357,9 +362,11 @@ static void snap_answer(struct worker *w, struct worker_snap *s)
     snap_unref(s);
 }
 
-struct worker_snap *worker_snapshot(struct worker **all, int n, uint64_t timeout_ms)
+struct worker_snap *worker_snapshot(struct worker **all, int n, uint64_t timeout_ms,
+                                    int clients_max)
 {
     struct worker_snap *s = px_calloc(1, sizeof(*s));
+    s->clients_max = clients_max;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->done, NULL);
     sbuf_init(&s->clients);

@@ -59,9 +59,12 @@ struct worker_snap {
     int abandoned;
     struct snap_backend *backends;
     int nbackends, cap;
-    struct sbuf clients; /* one JSON object per session, comma-separated */
-    int *sessions;       /* per worker */
-    int *private_conns;  /* per worker */
+    int clients_max;       /* sessions to describe in clients, over all workers */
+    int nclients;          /* described so far */
+    int clients_truncated; /* some sessions were left out */
+    struct sbuf clients;   /* one JSON object per session, comma-separated */
+    int *sessions;         /* per worker */
+    int *private_conns;    /* per worker */
 };
 
 /* A shard as this worker sees it: its master's runner and, for replica reads, the runners of
@@ -140,10 +143,11 @@ void worker_free(struct worker *w);
 void worker_give_conn(struct worker *w, int fd, uint64_t id);
 /* CLIENT LIST: collects the sessions of every worker, then answers r. */
 void worker_client_list(struct worker *w, struct request *r);
-/* Asks every worker for its backends and sessions and waits up to timeout_ms (any thread but a
- * worker's). Returns the answers (free with worker_snap_put); workers that did not answer in
- * time are missing from it. */
-struct worker_snap *worker_snapshot(struct worker **all, int n, uint64_t timeout_ms);
+/* Asks every worker for its backends and session counts, and for a description of up to
+ * clients_max sessions, and waits up to timeout_ms (any thread but a worker's). Returns the
+ * answers (free with worker_snap_put); workers that did not answer in time are missing. */
+struct worker_snap *worker_snapshot(struct worker **all, int n, uint64_t timeout_ms,
+                                    int clients_max);
 void worker_snap_put(struct worker_snap *s);
 /* Graceful shutdown: the worker stops reading, lets in-flight requests finish and closes every
  * session once its replies are out. Any thread. */

@@ -25,7 +25,7 @@ for f in "${flavours[@]}"; do
     start=$(date +%s)
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-    export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+    export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp}
     (cd "build/$f" && ctest --output-on-failure)
     echo "=== $f: passed in $(( $(date +%s) - start ))s"
 done

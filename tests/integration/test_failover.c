@@ -61,8 +61,11 @@ START_TEST(test_master_killed)
     ck_assert_int_eq(h_cluster_start("failover", FO_BASE), 0);
     char startup[64];
     snprintf(startup, sizeof(startup), "127.0.0.1:%d,127.0.0.1:%d", FO_BASE, FO_BASE + 1);
-    int port = FO_BASE + 10;
-    const char *extra[] = {"-threads", "2", "-slots-reload-interval", "1s", NULL};
+    int port = FO_BASE + 10, dport = FO_BASE + 12;
+    char dbg[32];
+    snprintf(dbg, sizeof(dbg), "127.0.0.1:%d", dport);
+    const char *extra[] = {"-threads", "2", "-slots-reload-interval", "1s", "-debug-addr",
+                           dbg,        NULL};
     pid_t pid = h_proxy_start(port, startup, extra, "proxy-failover.log");
     ck_assert_int_gt(pid, 0);
 
@@ -98,8 +101,27 @@ START_TEST(test_master_killed)
      * serves the slot again. */
     uint64_t promoted = 0, served = 0;
     long long errors = 0;
+    int saw_unready = 0;
+    struct h_http hh;
     while (h_now_ms() - t0 < 30000 && !served) {
         if (!promoted && is_master(replica)) promoted = h_now_ms();
+        if (!saw_unready) { /* the debug port says why the proxy is not ready */
+            h_http(dport, "GET", "/readyz", 5000, &hh);
+            saw_unready = hh.status == 503 && strstr(hh.body, "unreachable");
+            h_http_free(&hh);
+            if (saw_unready) { /* and /metrics counts the broken connection */
+                h_http(dport, "GET", "/metrics", 5000, &hh);
+                char series[128];
+                snprintf(series, sizeof(series),
+                         "slotproxy_backend_disconnects_total{node=\"127.0.0.1:%d\","
+                         "role=\"master\"} ",
+                         FO_BASE);
+                const char *dis = strstr(hh.body, series);
+                ck_assert_msg(dis && atof(dis + strlen(series)) >= 1,
+                              "no disconnect counted for the dead master");
+                h_http_free(&hh);
+            }
+        }
         redisReply *r = redisCommand(c, "SET %s after", victim_key);
         if (!r) {
             redisFree(c);
@@ -131,6 +153,14 @@ START_TEST(test_master_killed)
 
     h_expect_str(h_cmd(c, "GET %s", victim_key), "after");
     h_expect_str(h_cmd(c, "GET %s", other_key), "before");
+    ck_assert_msg(saw_unready, "/readyz never reported the dead master");
+    int ready = 0;
+    for (uint64_t t1 = h_now_ms(); !ready && h_now_ms() - t1 < 10000; h_sleep_ms(100)) {
+        h_http(dport, "GET", "/readyz", 5000, &hh);
+        ready = hh.status == 200;
+        h_http_free(&hh);
+    }
+    ck_assert_msg(ready, "/readyz not ready 10 s after the failover");
     /* The transaction's node died between MULTI and EXEC: EXEC fails, nothing half-applied. */
     redisReply *er = h_cmd(tx, "EXEC");
     ck_assert_msg(er->type == REDIS_REPLY_ERROR, "EXEC after the failover answered type %d",

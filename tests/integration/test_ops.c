@@ -510,7 +510,7 @@ START_TEST(test_metrics_under_traffic)
     fetch_metrics(&a);
     /* Errors of two kinds, counted by type. */
     redisContext *c = h_connect(ops_port());
-    h_cmd(c, "DEL ops:list");
+    freeReplyObject(h_cmd(c, "DEL ops:list"));
     h_expect_int(h_cmd(c, "RPUSH ops:list x"), 1);
     redisReply *r = h_cmd(c, "GET ops:list");
     ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
