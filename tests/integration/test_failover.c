@@ -161,6 +161,14 @@ START_TEST(test_master_killed)
         h_http_free(&hh);
     }
     ck_assert_msg(ready, "/readyz not ready 10 s after the failover");
+    /* The dead node was retried many times, but its failures are logged sparingly: at most
+     * once per 10 s per connection (2 workers, shared and private connections). */
+    char cmdline[512];
+    snprintf(cmdline, sizeof(cmdline), "test $(grep -c 'node 127.0.0.1:%d:' %s/%s) -le 8", FO_BASE,
+             h_env.workdir, "proxy-failover.log");
+    ck_assert_msg(h_sh("%s", cmdline) == 0, "node failures not rate-limited in the log");
+    ck_assert(h_sh("grep -q 'node 127.0.0.1:%d:' %s/proxy-failover.log", FO_BASE, h_env.workdir) ==
+              0);
     /* The transaction's node died between MULTI and EXEC: EXEC fails, nothing half-applied. */
     redisReply *er = h_cmd(tx, "EXEC");
     ck_assert_msg(er->type == REDIS_REPLY_ERROR, "EXEC after the failover answered type %d",

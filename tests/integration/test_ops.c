@@ -905,6 +905,33 @@ START_TEST(test_config_file)
 }
 END_TEST
 
+START_TEST(test_sighup_reopens_log)
+{
+    int port = ops_port() + 7;
+    char startup[64], logf[1024];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    snprintf(logf, sizeof(logf), "%s/ops-rotate.log", h_env.workdir);
+    h_sh("rm -f %s %s.1", logf, logf);
+    const char *extra[] = {"-threads", "1", "-log-file", logf, NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-ops-rotate.out");
+    ck_assert_int_gt(pid, 0);
+    ck_assert(h_sh("grep -q 'ready to accept' %s", logf) == 0);
+    /* logrotate: rename, then SIGHUP; the proxy writes to a new file of the old name. */
+    ck_assert_int_eq(h_sh("mv %s %s.1", logf, logf), 0);
+    ck_assert_int_eq(kill(pid, SIGHUP), 0);
+    int reopened = 0;
+    for (int i = 0; i < 100 && !reopened; i++, h_sleep_ms(20))
+        reopened = h_sh("grep -q 'SIGHUP' %s 2>/dev/null", logf) == 0;
+    ck_assert_msg(reopened, "no new log file after SIGHUP");
+    ck_assert(h_sh("grep -q 'SIGHUP' %s.1", logf) != 0);
+    redisContext *c = h_connect(port);
+    h_expect_str(h_cmd(c, "PING"), "PONG"); /* still serving */
+    redisFree(c);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-ops-rotate.out"), 0);
+    ck_assert(h_sh("grep -q 'bye' %s", logf) == 0);
+}
+END_TEST
+
 /* ---- graceful shutdown ---- */
 
 struct pipeliner {
@@ -1057,6 +1084,7 @@ Suite *ops_suite(void)
     tcase_set_timeout(lc, 180);
     tcase_add_test(lc, test_readyz_without_cluster);
     tcase_add_test(lc, test_config_file);
+    tcase_add_test(lc, test_sighup_reopens_log);
     tcase_add_test(lc, test_graceful_shutdown);
     suite_add_tcase(s, lc);
     return s;
