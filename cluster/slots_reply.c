@@ -37,6 +37,19 @@ static long long kv_int(const redisReply *r, const char *key, long long dflt)
     return dflt;
 }
 
+/* 1 when the shard's master is flagged failed ("fail" in Redis 7.0, "failed" in the docs). */
+static int shard_master_failed(const redisReply *nodes)
+{
+    for (size_t j = 0; j < nodes->elements; j++) {
+        char role[16] = "", health[16] = "";
+        kv_str(nodes->element[j], "role", role, sizeof(role));
+        kv_str(nodes->element[j], "health", health, sizeof(health));
+        if (strcmp(role, "master") == 0)
+            return strcmp(health, "fail") == 0 || strcmp(health, "failed") == 0;
+    }
+    return 0;
+}
+
 /* Picks the address a node is reached at: its ip, else its endpoint, else the source's. Returns
  * -1 when the node's endpoint is unknown ("?"). */
 static int pick_ip(const redisReply *node, const char *source_ip, char *ip, size_t len)
@@ -67,6 +80,10 @@ struct slotmap *slots_reply_from_shards(const redisReply *r, const char *source_
             slotmap_unref(m);
             return NULL;
         }
+        /* A failed master without slots is one that was failed over and is still listed: left
+         * out, so that commands sent to every master do not wait for a dead node. (A healthy
+         * master without slots stays: keys migrating into it are found by SCAN and DBSIZE.) */
+        if (slots->elements == 0 && shard_master_failed(nodes)) continue;
         int shard = -1;
         /* Masters first, so the shard exists before its replicas are attached. */
         for (int pass = 0; pass < 2; pass++) {
@@ -82,7 +99,7 @@ struct slotmap *slots_reply_from_shards(const redisReply *r, const char *source_
                 kv_str(n, "id", id, sizeof(id));
                 kv_str(n, "health", health, sizeof(health));
                 enum slotmap_health h = SLOTMAP_ONLINE;
-                if (strcmp(health, "failed") == 0)
+                if (strcmp(health, "fail") == 0 || strcmp(health, "failed") == 0)
                     h = SLOTMAP_FAILED;
                 else if (strcmp(health, "loading") == 0)
                     h = SLOTMAP_LOADING;

@@ -189,11 +189,16 @@ static struct backend *pick_replica(struct worker *w, int shard)
     return NULL;
 }
 
-/* Picks a master for a keyless command, round robin. NULL when there is none. */
-static struct backend *any_master(struct worker *w)
+/* Picks a master for a keyless command (PUBLISH, EVAL without keys, ...): the same one for every
+ * request of a session while the masters stay the same, so that a client's PUBLISHes reach the
+ * cluster, and its subscribers, in the order it sent them; sessions are spread over the masters.
+ * NULL when there is none. */
+static struct backend *any_master(struct worker *w, const struct request *r)
 {
     if (w->nmasters == 0) return NULL;
-    return w->masters[w->rr++ % (uint32_t)w->nmasters];
+    const struct session *s = r->parent ? r->parent->sess : r->sess;
+    uint64_t pick = s ? s->id : w->rr++;
+    return w->masters[pick % (uint64_t)w->nmasters];
 }
 
 /* Sends r to b, with ASKING first when r->asking, or with prefix (SCRIPT LOAD ...) when given;
@@ -254,7 +259,7 @@ void dispatch_send(struct worker *w, struct request *r)
         /* A slot patched by MOVED has left its shard: its replicas no longer serve it. */
         if (shard >= 0 && (shard >= w->nshards || w->shards[shard].master != b)) shard = -1;
     } else {
-        b = any_master(w);
+        b = any_master(w, r);
     }
     if (b && replica_read(w, r)) {
         struct backend *rb = pick_replica(w, shard);

@@ -106,6 +106,8 @@ static void confirm(struct sbuf *out, enum ps_kind k, const char *ch, size_t len
     resp_write_int(out, count);
 }
 
+static void ps_rebuild_timer(struct loop *l, void *ctx);
+
 static struct pubsub *ps_get(struct session *s)
 {
     if (!s->ps) {
@@ -115,6 +117,7 @@ static struct pubsub *ps_get(struct session *s)
         strset_init(&ps->patterns);
         strset_init(&ps->shard);
         ps->retry_ms = PS_RETRY_MIN_MS;
+        loop_timer_init(&ps->retry, ps_rebuild_timer, ps);
         s->ps = ps;
     }
     return s->ps;
@@ -234,7 +237,6 @@ static void schedule_rebuild(struct pubsub *ps)
     struct worker *w = ps->s->w;
     ps->broken = 1;
     if (!loop_timer_active(&ps->retry)) {
-        if (!ps->retry.cb) loop_timer_init(&ps->retry, ps_rebuild_timer, ps);
         loop_timer_start(w->loop, &ps->retry, ps->retry_ms);
         ps->retry_ms = ps->retry_ms * 2 > PS_RETRY_MAX_MS ? PS_RETRY_MAX_MS : ps->retry_ms * 2;
     }
@@ -763,6 +765,36 @@ static void deliver(struct worker *w, struct session *s, struct buf_chunk *c, ui
     }
 }
 
+/*
+ * Keyspace notifications are subscribed on every master, but a PUBLISH to a keyspace-looking
+ * channel reaches every node of the cluster: delivered from each, it would arrive once per
+ * master. A real notification comes only from the master that owns its key, so a keyspace message
+ * is passed on only from the connection to that key's master (by the slot map): the key is in
+ * the channel for __keyspace@ and in the payload for __keyevent@. Other messages come from the
+ * main connection only.
+ */
+static int keyspace_from_owner(struct worker *w, const struct ps_conn *pc, const char *d,
+                               const struct resp_span *el, uint32_t n)
+{
+    int pm = el_is(d, &el[0], "pmessage");
+    if (n < (pm ? 4u : 3u)) return pc->role == PS_MAIN;
+    uint32_t cl, pl;
+    const char *ch = el_text(d, &el[pm ? 2 : 1], &cl);
+    const char *payload = el_text(d, &el[pm ? 3 : 2], &pl);
+    if (!keyspace_channel(ch, cl)) return pc->role == PS_MAIN;
+    const char *key = payload;
+    size_t klen = pl;
+    if (starts(ch, cl, "__keyspace@")) { /* __keyspace@<db>__:<key> */
+        const char *sep = memmem(ch, cl, "__:", 3);
+        if (!sep) return pc->role == PS_MAIN;
+        key = sep + 3;
+        klen = cl - (size_t)(key - ch);
+    }
+    struct backend *owner = w->view ? w->view[crc16_key_slot(key, klen)] : NULL;
+    if (!owner) return pc->role == PS_MAIN;
+    return conn_is(pc, owner);
+}
+
 void pubsub_on_push(struct ps_conn *pc, struct buf_chunk *c, uint32_t off,
                     const struct resp_reply_info *info)
 {
@@ -775,12 +807,7 @@ void pubsub_on_push(struct ps_conn *pc, struct buf_chunk *c, uint32_t off,
     if (resp_reply_elements(d, info->len, el, 4, &n) < 0 || n < 2) return;
     if (el_is(d, &el[0], "message") || el_is(d, &el[0], "smessage") ||
         el_is(d, &el[0], "pmessage")) {
-        if (pc->role == PS_KEYSPACE) {
-            /* Only this node's own keyspace events; anything else is a broadcast copy. */
-            uint32_t cl;
-            const char *ch = el_text(d, &el[el_is(d, &el[0], "pmessage") ? 2 : 1], &cl);
-            if (!keyspace_channel(ch, cl)) return;
-        }
+        if (pc->role != PS_SHARD && !keyspace_from_owner(w, pc, d, el, n)) return;
         deliver(w, s, c, off, info->len);
         return;
     }

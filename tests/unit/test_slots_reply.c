@@ -358,7 +358,7 @@ START_TEST(test_slots_failed_master_and_loading)
     struct sbuf b;
     sbuf_init(&b);
     struct node_spec failed = n7001, loading = n7005;
-    failed.health = "failed";
+    failed.health = "fail";
     loading.health = "loading";
     const int r1[] = {0, 16383};
     const struct node_spec s1[] = {failed, loading};
@@ -420,6 +420,22 @@ START_TEST(test_slots_shard_without_slots)
     if (orphan_idx >= 0) ck_assert_int_eq(m->nodes[orphan_idx].shard, -1);
     ck_assert_int_eq(slotmap_master(m, 8191)->port, 7001);
     ck_assert_int_eq(slotmap_master(m, 8192)->port, 7002);
+    slotmap_unref(m);
+
+    /* A failed master without slots (failed over, still listed by Redis 7.0 with health
+     * "fail") is left out with its replicas: nothing may be sent to it. */
+    sbuf_clear(&b);
+    struct node_spec dead = n7003;
+    dead.health = "fail";
+    const struct node_spec s4[] = {dead};
+    resp_write_array_len(&b, 3);
+    put_shard(&b, r1, 1, s1, 2);
+    put_shard(&b, NULL, 0, s4, 1);
+    put_shard(&b, r2, 1, s2, 2);
+    m = shards_map(&b, "127.0.0.1", err, sizeof(err));
+    ck_assert_msg(m != NULL, "%s", err);
+    ck_assert_int_eq(m->nshards, 2);
+    ck_assert_int_eq(slotmap_find_addr(m, "127.0.0.1:7003"), -1);
     slotmap_unref(m);
 
     /* Ranges split over several pairs, and uncovered slots. */
