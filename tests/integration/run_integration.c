@@ -61,7 +61,8 @@ int main(void)
     Suite *(*const suites[])(void) = {basic_suite,    pipeline_suite, errors_suite,
                                       fanout_suite,   keyspace_suite, conn_suite,
                                       scripts_suite,  startup_suite,  reshard_suite,
-                                      failover_suite, compare_suite,  pyclient_suite};
+                                      failover_suite, compare_suite,  pyclient_suite,
+                                      pubsub_suite};
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)
         srunner_add_suite(sr, suites[i]());

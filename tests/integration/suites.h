@@ -16,5 +16,6 @@ Suite *conn_suite(void);
 Suite *scripts_suite(void);
 Suite *compare_suite(void);
 Suite *pyclient_suite(void);
+Suite *pubsub_suite(void);
 
 #endif
