@@ -5,8 +5,10 @@
  * channels and patterns, every master for keyspace notifications, the slot owner for shard
  * channels) and makes the confirmations itself. These tests check what a client sees: the
  * confirmation and message bytes a standalone redis-server (h_env.single_port) or a cluster node
- * sends for the same conversation, and shard channels on all three masters merged into one
- * stream.
+ * sends for the same conversation, shard channels on all three masters merged into one stream,
+ * keyspace events from every master each exactly once, many subscribers and a burst of
+ * publishes, and a subscriber that does not read (cut off at -pubsub-output-buffer-limit without
+ * the proxy's memory growing).
  *
  * Subscribers are raw connections (struct h_rc) so that replies and pushes can be compared byte
  * for byte; publishers and probes are hiredis connections. Waiting for a message is always a
@@ -292,6 +294,39 @@ static void name_on(int port, const char *prefix, char *out, size_t cap, char av
                     int navoid)
 {
     name_on_in(h_env.cluster_port, port, prefix, out, cap, avoid, navoid);
+}
+
+/* An integer from a command on a fresh connection to port (PUBSUB NUMPAT and the like). */
+static long long node_int(int port, const char *cmd)
+{
+    redisContext *c = h_connect(port);
+    redisReply *r = h_cmd(c, cmd);
+    ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "%s on %d: type %d", cmd, port, r->type);
+    long long v = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+/* The count a node gives for one name in PUBSUB NUMSUB / SHARDNUMSUB (sub is the subcommand). */
+static long long node_numsub(int port, const char *sub, const char *name)
+{
+    redisContext *c = h_connect(port);
+    redisReply *r = h_cmd(c, "PUBSUB %s %s", sub, name);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->elements, 2);
+    long long v = r->element[1]->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+/* Sums PUBSUB <sub> name over the three masters of the shared cluster, asked directly. */
+static long long masters_numsub(const char *sub, const char *name)
+{
+    long long v = 0;
+    for (int m = 0; m < 3; m++) v += node_numsub(h_env.cluster_port + m, sub, name);
+    return v;
 }
 
 /* ---- 1. the conversation and messages, byte for byte ---- */
@@ -584,6 +619,507 @@ START_TEST(test_shard_channels_all_masters)
 }
 END_TEST
 
+/* ---- 3. keyspace notifications from the whole cluster ---- */
+
+static char saved_nke[6][64];
+
+/* Sets notify-keyspace-events on every node of the shared cluster (value NULL: back to what each
+ * had). Runs outside the tests' processes, so it cannot use the check assertions. */
+static void set_nke(const char *value)
+{
+    for (int i = 0; i < 6; i++) {
+        struct timeval tv = {2, 0};
+        redisContext *c = redisConnectWithTimeout("127.0.0.1", h_env.cluster_port + i, tv);
+        if (!c || c->err) {
+            fprintf(stderr, "pubsub: cannot reach node %d\n", h_env.cluster_port + i);
+            if (c) redisFree(c);
+            continue;
+        }
+        if (value) {
+            redisReply *r = redisCommand(c, "CONFIG GET notify-keyspace-events");
+            if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+                snprintf(saved_nke[i], sizeof(saved_nke[i]), "%s", r->element[1]->str);
+            if (r) freeReplyObject(r);
+        }
+        redisReply *r =
+            redisCommand(c, "CONFIG SET notify-keyspace-events %s", value ? value : saved_nke[i]);
+        if (!r || r->type != REDIS_REPLY_STATUS)
+            fprintf(stderr, "pubsub: CONFIG SET notify-keyspace-events failed on %d\n",
+                    h_env.cluster_port + i);
+        if (r) freeReplyObject(r);
+        redisFree(c);
+    }
+}
+
+static void keyspace_setup(void)
+{
+    set_nke("KEA");
+}
+
+static void keyspace_teardown(void)
+{
+    set_nke(NULL);
+}
+
+/* Counts of the pmessage/message pushes seen per (channel, payload). */
+struct tally {
+    char chan[256][64], payload[256][64];
+    int count[256];
+    int n, other;
+};
+
+static void tally_add(struct tally *t, const char *ch, const char *payload)
+{
+    for (int i = 0; i < t->n; i++)
+        if (strcmp(t->chan[i], ch) == 0 && strcmp(t->payload[i], payload) == 0) {
+            t->count[i]++;
+            return;
+        }
+    ck_assert_int_lt(t->n, 256);
+    snprintf(t->chan[t->n], sizeof(t->chan[0]), "%.63s", ch);
+    snprintf(t->payload[t->n], sizeof(t->payload[0]), "%.63s", payload);
+    t->count[t->n++] = 1;
+}
+
+static int tally_get(const struct tally *t, const char *ch, const char *payload)
+{
+    for (int i = 0; i < t->n; i++)
+        if (strcmp(t->chan[i], ch) == 0 && strcmp(t->payload[i], payload) == 0) return t->count[i];
+    return 0;
+}
+
+/* Reads pushes from c until it has been quiet for PS_QUIET_MS (at most 10 s), tallying those
+ * whose channel or payload contains mark; the others are counted apart. */
+static void tally_read(struct tally *t, struct h_rc *c, const char *mark)
+{
+    uint64_t end = h_now_ms() + 10000;
+    size_t n;
+    const char *r;
+    while (h_now_ms() < end && (r = rc_next(c, PS_QUIET_MS, &n, NULL)) != NULL) {
+        redisReply *rep = parse(r, n);
+        ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+        int pm = strcmp(rep->element[0]->str, "pmessage") == 0;
+        ck_assert_msg(pm || strcmp(rep->element[0]->str, "message") == 0, "got %s",
+                      rep->element[0]->str);
+        const char *ch = rep->element[pm ? 2 : 1]->str, *payload = rep->element[pm ? 3 : 2]->str;
+        if (strstr(ch, mark) || strstr(payload, mark))
+            tally_add(t, ch, payload);
+        else
+            t->other++;
+        freeReplyObject(rep);
+    }
+}
+
+/* Keys named "ps3:k<i>", at least per of them on each master. Returns how many. */
+static int keys_on_every_master(char keys[][32], int max, int per)
+{
+    int have[3] = {0}, n = 0;
+    for (int i = 0; n < max && (have[0] < per || have[1] < per || have[2] < per); i++) {
+        snprintf(keys[n], 32, "ps3:k%d", i);
+        int port = h_owner_port(h_env.cluster_port, keys[n], strlen(keys[n]));
+        int m = port - h_env.cluster_port;
+        ck_assert(m >= 0 && m < 3);
+        if (have[m] >= per) continue;
+        have[m]++;
+        n++;
+    }
+    ck_assert(have[0] >= per && have[1] >= per && have[2] >= per);
+    return n;
+}
+
+START_TEST(test_keyspace_events_once)
+{
+    char keys[24][32];
+    int nkeys = keys_on_every_master(keys, 24, 4);
+    long long numpat0[3];
+    for (int m = 0; m < 3; m++) numpat0[m] = node_int(h_env.cluster_port + m, "PUBSUB NUMPAT");
+    struct h_rc sub, evsub;
+    h_rc_open(&sub, h_env.proxy_port);
+    rc_send(&sub, "PSUBSCRIBE __key*__:*");
+    expect_confirmation(&sub, "psubscribe", "__key*__:*", 1);
+    h_rc_open(&evsub, h_env.proxy_port); /* an exact keyevent channel */
+    rc_send(&evsub, "SUBSCRIBE __keyevent@0__:set");
+    expect_confirmation(&evsub, "subscribe", "__keyevent@0__:set", 1);
+
+    redisContext *c = h_connect(h_env.proxy_port);
+    for (int i = 0; i < nkeys; i++) h_expect_str(h_cmd(c, "SET %s v", keys[i]), "OK");
+    /* A regular publish to a channel the pattern matches (not a notification channel). */
+    redisReply *pr = h_cmd(c, "PUBLISH __keyps3:plain__:x hello");
+    ck_assert_int_eq(pr->type, REDIS_REPLY_INTEGER); /* the count is that node's own */
+    freeReplyObject(pr);
+    struct tally t = {0};
+    tally_read(&t, &sub, "ps3:");
+    for (int i = 0; i < nkeys; i++) {
+        char ks[64];
+        snprintf(ks, sizeof(ks), "__keyspace@0__:%.31s", keys[i]);
+        ck_assert_msg(tally_get(&t, ks, "set") == 1, "%s set: %d times", ks,
+                      tally_get(&t, ks, "set"));
+        ck_assert_msg(tally_get(&t, "__keyevent@0__:set", keys[i]) == 1,
+                      "__keyevent@0__:set %s: %d times", keys[i],
+                      tally_get(&t, "__keyevent@0__:set", keys[i]));
+    }
+    ck_assert_msg(tally_get(&t, "__keyps3:plain__:x", "hello") == 1,
+                  "PUBLISH __keyps3:plain__:x arrived %d times",
+                  tally_get(&t, "__keyps3:plain__:x", "hello"));
+    ck_assert_int_eq(t.n, 2 * nkeys + 1);
+    struct tally e = {0};
+    tally_read(&e, &evsub, "ps3:");
+    for (int i = 0; i < nkeys; i++)
+        ck_assert_msg(tally_get(&e, "__keyevent@0__:set", keys[i]) == 1,
+                      "SUBSCRIBE __keyevent@0__:set: %s %d times", keys[i],
+                      tally_get(&e, "__keyevent@0__:set", keys[i]));
+    ck_assert_int_eq(e.n, nkeys);
+
+    /* Unsubscribed from every master: the nodes forget it and nothing more arrives. */
+    rc_send(&sub, "PUNSUBSCRIBE");
+    expect_confirmation(&sub, "punsubscribe", "__key*__:*", 0);
+    rc_send(&evsub, "UNSUBSCRIBE __keyevent@0__:set");
+    expect_confirmation(&evsub, "unsubscribe", "__keyevent@0__:set", 0);
+    for (int m = 0; m < 3; m++) {
+        int port = h_env.cluster_port + m;
+        ck_assert_int_eq(node_int(port, "PUBSUB NUMPAT"), numpat0[m]);
+        ck_assert_int_eq(node_numsub(port, "NUMSUB", "__keyevent@0__:set"), 0);
+    }
+    for (int i = 0; i < nkeys; i++) h_expect_str(h_cmd(c, "SET %s w", keys[i]), "OK");
+    rc_quiet(&sub, PS_QUIET_MS, "after PUNSUBSCRIBE");
+    rc_quiet(&evsub, 0, "after UNSUBSCRIBE");
+    redisFree(c);
+    h_rc_close(&sub);
+    h_rc_close(&evsub);
+}
+END_TEST
+
+/* A client's PUBLISH to a channel named like a notification reaches a subscriber once, as it
+ * would on one cluster node. */
+START_TEST(test_keyspace_channel_publish_once)
+{
+    struct h_rc sub;
+    h_rc_open(&sub, h_env.proxy_port);
+    rc_send(&sub, "PSUBSCRIBE __key*__:*");
+    expect_confirmation(&sub, "psubscribe", "__key*__:*", 1);
+    redisContext *c = h_connect(h_env.proxy_port);
+    redisReply *r = h_cmd(c, "PUBLISH __keyspace@0__:ps3:fake published");
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    struct tally t = {0};
+    tally_read(&t, &sub, "ps3:");
+    ck_assert_msg(tally_get(&t, "__keyspace@0__:ps3:fake", "published") == 1,
+                  "PUBLISH __keyspace@0__:ps3:fake published arrived %d times",
+                  tally_get(&t, "__keyspace@0__:ps3:fake", "published"));
+    redisFree(c);
+    h_rc_close(&sub);
+}
+END_TEST
+
+/* ---- 4. many subscribers, a burst of publishes ---- */
+
+#define BURST_CLIENTS  60
+#define BURST_CHANNELS 4
+#define BURST_MSGS     4000 /* in all, spread over the channels */
+
+/* A subscriber of the burst test: a non-blocking socket parsed with hiredis's reader. */
+struct burst_sub {
+    int fd;
+    redisReader *rd;
+    unsigned char seen[BURST_CHANNELS][BURST_MSGS / BURST_CHANNELS];
+    int last[BURST_CHANNELS]; /* the sequence number received last on each channel */
+    int got;                  /* distinct messages */
+    int dups, disorder;       /* repeated messages; messages older than one before them */
+    int closed;
+};
+
+/* A raw, connected TCP socket to port on loopback; rcvbuf > 0 sets SO_RCVBUF first. */
+static int tcp_connect(int port, int rcvbuf)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect %d: %s", port,
+                  strerror(errno));
+    return fd;
+}
+
+/* Reads what is there for b and notes each message: channel i's payloads are "i:seq", seq
+ * counting up from 0 in publishing order. */
+static void burst_read(struct burst_sub *b, int idx)
+{
+    char buf[1 << 16];
+    ssize_t n = read(b->fd, buf, sizeof(buf));
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        b->closed = 1;
+        return;
+    }
+    if (n < 0) return;
+    ck_assert_int_eq(redisReaderFeed(b->rd, buf, (size_t)n), REDIS_OK);
+    void *rep;
+    while (redisReaderGetReply(b->rd, &rep) == REDIS_OK && rep) {
+        redisReply *r = rep;
+        ck_assert_msg(r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                          strcmp(r->element[0]->str, "message") == 0,
+                      "client %d: not a message", idx);
+        int ch = atoi(r->element[1]->str + strlen("ps4:c"));
+        ck_assert(ch >= 0 && ch < BURST_CHANNELS);
+        int pch = -1, seq = -1;
+        ck_assert_int_eq(sscanf(r->element[2]->str, "%d:%d", &pch, &seq), 2);
+        ck_assert_int_eq(pch, ch);
+        ck_assert(seq >= 0 && seq < BURST_MSGS / BURST_CHANNELS);
+        if (b->seen[ch][seq]) {
+            b->dups++;
+        } else {
+            b->seen[ch][seq] = 1;
+            b->got++;
+        }
+        if (seq < b->last[ch]) b->disorder++;
+        b->last[ch] = seq;
+        freeReplyObject(r);
+    }
+}
+
+/* A subscriber of the burst: subscribed through the proxy to every channel, then a
+ * non-blocking socket of its own. */
+static void burst_subscribe(struct burst_sub *b)
+{
+    struct h_rc c;
+    h_rc_open(&c, h_env.proxy_port);
+    rc_send(&c, "SUBSCRIBE ps4:c0 ps4:c1 ps4:c2 ps4:c3");
+    for (int k = 0; k < BURST_CHANNELS; k++) {
+        char ch[16];
+        snprintf(ch, sizeof(ch), "ps4:c%d", k);
+        expect_confirmation(&c, "subscribe", ch, k + 1);
+    }
+    ck_assert_int_eq(c.len, c.start); /* nothing read ahead: the socket carries on alone */
+    memset(b, 0, sizeof(*b));
+    b->fd = dup(c.fd);
+    b->rd = redisReaderCreate();
+    fcntl(b->fd, F_SETFL, fcntl(b->fd, F_GETFL) | O_NONBLOCK);
+    h_rc_close(&c);
+}
+
+/* The burst: every message through pub, pipelined 200 at a time. */
+static void burst_publish(redisContext *pub)
+{
+    for (int i = 0; i < BURST_MSGS; i += 200) {
+        for (int j = i; j < i + 200 && j < BURST_MSGS; j++)
+            redisAppendCommand(pub, "PUBLISH ps4:c%d %d:%d", j % BURST_CHANNELS, j % BURST_CHANNELS,
+                               j / BURST_CHANNELS);
+        for (int j = i; j < i + 200 && j < BURST_MSGS; j++) {
+            void *rep = NULL;
+            ck_assert_int_eq(redisGetReply(pub, &rep), REDIS_OK);
+            redisReply *r = rep;
+            ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "PUBLISH %d: type %d (%s)", j, r->type,
+                          r->type == REDIS_REPLY_ERROR ? r->str : "");
+            freeReplyObject(r);
+        }
+    }
+}
+
+START_TEST(test_many_subscribers_burst)
+{
+    static struct burst_sub subs[BURST_CLIENTS];
+    for (int i = 0; i < BURST_CLIENTS; i++) burst_subscribe(&subs[i]);
+    redisContext *pub = h_connect(h_env.proxy_port);
+    uint64_t t0 = h_now_ms();
+    burst_publish(pub);
+    uint64_t t1 = h_now_ms();
+    /* Every subscriber gets every message, in order per channel. */
+    static struct pollfd pfd[BURST_CLIENTS];
+    int done = 0;
+    uint64_t deadline = h_now_ms() + 60000;
+    while (done < BURST_CLIENTS && h_now_ms() < deadline) {
+        int np = 0, map[BURST_CLIENTS];
+        for (int i = 0; i < BURST_CLIENTS; i++) {
+            if (subs[i].got == BURST_MSGS || subs[i].closed) continue;
+            pfd[np] = (struct pollfd){.fd = subs[i].fd, .events = POLLIN};
+            map[np++] = i;
+        }
+        if (poll(pfd, (nfds_t)np, 1000) <= 0) continue;
+        for (int k = 0; k < np; k++) {
+            if (!(pfd[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            struct burst_sub *b = &subs[map[k]];
+            burst_read(b, map[k]);
+            if (b->got == BURST_MSGS) done++;
+            ck_assert_msg(!b->closed, "subscriber %d was disconnected after %d messages", map[k],
+                          b->got);
+        }
+    }
+    int dups = 0, disorder = 0, out_of_order_clients = 0;
+    for (int i = 0; i < BURST_CLIENTS; i++) {
+        dups += subs[i].dups;
+        disorder += subs[i].disorder;
+        out_of_order_clients += subs[i].disorder > 0;
+    }
+    fprintf(stderr,
+            "pubsub burst: %d publishes in %llu ms, %d of %d subscribers had all %d messages %llu "
+            "ms after the first publish; %d repeated, %d out of order (at %d subscribers)\n",
+            BURST_MSGS, (unsigned long long)(t1 - t0), done, BURST_CLIENTS, BURST_MSGS,
+            (unsigned long long)(h_now_ms() - t0), dups, disorder, out_of_order_clients);
+    for (int i = 0; i < BURST_CLIENTS; i++)
+        ck_assert_msg(subs[i].got == BURST_MSGS, "subscriber %d got %d of %d messages", i,
+                      subs[i].got, BURST_MSGS);
+    ck_assert_msg(dups == 0, "%d messages arrived twice", dups);
+    /* One publisher on one connection: Redis delivers its messages on a channel in order. */
+    ck_assert_msg(disorder == 0,
+                  "%d messages arrived after a later one of the same channel and publisher, at %d "
+                  "of %d subscribers",
+                  disorder, out_of_order_clients, BURST_CLIENTS);
+    /* And nothing more. */
+    for (int i = 0; i < BURST_CLIENTS; i++) {
+        struct pollfd p = {.fd = subs[i].fd, .events = POLLIN};
+        ck_assert_msg(poll(&p, 1, i == 0 ? PS_QUIET_MS : 0) == 0, "subscriber %d: more data", i);
+        redisReaderFree(subs[i].rd);
+        close(subs[i].fd);
+    }
+    redisFree(pub);
+}
+END_TEST
+
+/* ---- 5. a subscriber that does not read ---- */
+
+/* VmRSS of process pid in kB. */
+static long rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    long kb = -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0) kb = strtol(line + 6, NULL, 10);
+    fclose(f);
+    ck_assert_int_gt(kb, 0);
+    return kb;
+}
+
+/* Reads fd until EOF or an error, for at most timeout_ms. Returns the bytes read, or -1 when the
+ * connection was still open at the end. */
+static long long drain_to_eof(int fd, int timeout_ms)
+{
+    static char buf[1 << 16];
+    long long total = 0;
+    uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        int left = (int)((int64_t)end - (int64_t)h_now_ms());
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) <= 0) return -1;
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) return total;
+        if (n < 0) continue;
+        total += n;
+    }
+}
+
+/* A raw connection to port with a small receive buffer, subscribed to ps5:slow. */
+static int slow_subscriber(int port)
+{
+    int fd = tcp_connect(port, 4096);
+    const char sub[] = "SUBSCRIBE ps5:slow\r\n";
+    ck_assert_int_eq(write(fd, sub, sizeof(sub) - 1), (ssize_t)sizeof(sub) - 1);
+    char want[128], conf[128];
+    size_t wl = confirmation(want, sizeof(want), "subscribe", "ps5:slow", 1), got = 0;
+    while (got < wl) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ck_assert_msg(poll(&p, 1, 5000) == 1, "no subscribe confirmation");
+        ssize_t n = read(fd, conf + got, wl - got);
+        ck_assert_int_gt(n, 0);
+        got += (size_t)n;
+    }
+    ck_assert(memcmp(conf, want, wl) == 0);
+    return fd;
+}
+
+#define SLOW_MSG   (64 * 1024)
+#define SLOW_TOTAL (100LL << 20)
+#define SLOW_BATCH 16
+
+START_TEST(test_slow_subscriber_cut)
+{
+    int port = h_env.proxy_port + 60;
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    const char *extra[] = {"-threads", "1", "-pubsub-output-buffer-limit", "256kb", NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-pubsub-slow.log");
+    ck_assert_int_gt(pid, 0);
+
+    /* The slow one: a small receive buffer, subscribed, and never read again. */
+    int slow = slow_subscriber(port);
+    /* A fast one on the same channel keeps up. */
+    struct h_rc fast;
+    h_rc_open(&fast, port);
+    rc_send(&fast, "SUBSCRIBE ps5:slow");
+    expect_confirmation(&fast, "subscribe", "ps5:slow", 1);
+
+    redisContext *normal = h_connect(port);
+    redisContext *pub = h_connect(port);
+    char *msg = malloc(SLOW_MSG);
+    memset(msg, 'x', SLOW_MSG);
+    long rss0 = rss_kb(pid), rss_max = rss0;
+    uint64_t t0 = h_now_ms(), worst_normal = 0;
+    long long sent = 0;
+    int fast_got = 0;
+    for (int round = 0; sent < SLOW_TOTAL; round++) {
+        for (int i = 0; i < SLOW_BATCH; i++)
+            redisAppendCommand(pub, "PUBLISH ps5:slow %b", msg, (size_t)SLOW_MSG);
+        for (int i = 0; i < SLOW_BATCH; i++) {
+            void *rep = NULL;
+            ck_assert_int_eq(redisGetReply(pub, &rep), REDIS_OK);
+            ck_assert_int_eq(((redisReply *)rep)->type, REDIS_REPLY_INTEGER);
+            freeReplyObject(rep);
+        }
+        sent += (long long)SLOW_BATCH * SLOW_MSG;
+        /* The fast subscriber gets every message. */
+        while (fast_got < (round + 1) * SLOW_BATCH) {
+            size_t n;
+            rc_must(&fast, &n, "the fast subscriber's message");
+            ck_assert_int_gt(n, SLOW_MSG);
+            fast_got++;
+        }
+        /* A normal client on the same proxy keeps being served. */
+        uint64_t a = h_now_ms();
+        h_expect_str(h_cmd(normal, "SET ps5:k %d", round), "OK");
+        redisReply *r = h_cmd(normal, "GET ps5:k");
+        ck_assert_int_eq(atoi(r->str), round);
+        freeReplyObject(r);
+        if (h_now_ms() - a > worst_normal) worst_normal = h_now_ms() - a;
+        long rss = rss_kb(pid);
+        if (rss > rss_max) rss_max = rss;
+    }
+    rc_quiet(&fast, PS_QUIET_MS, "the fast subscriber after the last message");
+    long rss1 = rss_kb(pid);
+    long long slow_bytes = drain_to_eof(slow, 10000);
+    fprintf(stderr,
+            "pubsub slow subscriber: %lld MB published in %llu ms; proxy RSS %ld kB before, %ld "
+            "kB at most, %ld kB after; the slow client read %lld bytes before EOF; the fast one "
+            "got %d of %lld messages; worst SET+GET %llu ms\n",
+            sent >> 20, (unsigned long long)(h_now_ms() - t0), rss0, rss_max, rss1, slow_bytes,
+            fast_got, sent / SLOW_MSG, (unsigned long long)worst_normal);
+    ck_assert_msg(slow_bytes >= 0, "the slow subscriber was not disconnected");
+    /* Its private connection is gone from the node too: only the fast one is counted. */
+    uint64_t end = h_now_ms() + 5000;
+    while (masters_numsub("NUMSUB", "ps5:slow") != 1 && h_now_ms() < end) h_sleep_ms(50);
+    ck_assert_int_eq(masters_numsub("NUMSUB", "ps5:slow"), 1);
+    ck_assert_msg(slow_bytes < 16LL << 20, "the slow subscriber read %lld bytes", slow_bytes);
+    /* AddressSanitizer's quarantine keeps freed memory resident: RSS says nothing then. */
+    if (h_sh("grep -q __asan_init %s", h_env.bin) == 0)
+        fprintf(stderr, "pubsub slow subscriber: an ASan build; its RSS is not checked\n");
+    else
+        ck_assert_msg(rss_max - rss0 < 50 * 1024, "proxy RSS grew by %ld kB", rss_max - rss0);
+    ck_assert_int_eq(fast_got, (int)(sent / SLOW_MSG));
+    ck_assert_msg(worst_normal < 2000, "a SET+GET took %llu ms", (unsigned long long)worst_normal);
+    free(msg);
+    close(slow);
+    h_rc_close(&fast);
+    redisFree(normal);
+    redisFree(pub);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-pubsub-slow.log"), 0);
+    ck_assert_int_eq(
+        h_sh("grep -q 'Pub/Sub output buffer over' %s/proxy-pubsub-slow.log", h_env.workdir), 0);
+}
+END_TEST
+
 Suite *pubsub_suite(void)
 {
     Suite *s = suite_create("pubsub");
@@ -595,6 +1131,19 @@ Suite *pubsub_suite(void)
     tcase_add_test(tc, test_many_channels_bytes);
     tcase_add_test(tc, test_shard_same_slot_as_node);
     tcase_add_test(tc, test_shard_channels_all_masters);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("keyspace");
+    tcase_set_timeout(tc, 60);
+    tcase_add_unchecked_fixture(tc, keyspace_setup, keyspace_teardown);
+    tcase_add_test(tc, test_keyspace_events_once);
+    tcase_add_test(tc, test_keyspace_channel_publish_once);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("load");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_many_subscribers_burst);
+    tcase_add_test(tc, test_slow_subscriber_cut);
     suite_add_tcase(s, tc);
     return s;
 }
