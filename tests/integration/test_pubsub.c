@@ -7,8 +7,9 @@
  * confirmation and message bytes a standalone redis-server (h_env.single_port) or a cluster node
  * sends for the same conversation, shard channels on all three masters merged into one stream,
  * keyspace events from every master each exactly once, many subscribers and a burst of
- * publishes, and a subscriber that does not read (cut off at -pubsub-output-buffer-limit without
- * the proxy's memory growing).
+ * publishes, a subscriber that does not read (cut off at -pubsub-output-buffer-limit without the
+ * proxy's memory growing), PUBSUB introspection merged over the masters, resubscription after a
+ * failover, nothing left on the nodes by clients that leave, and RESET/QUIT in subscribed mode.
  *
  * Subscribers are raw connections (struct h_rc) so that replies and pushes can be compared byte
  * for byte; publishers and probes are hiredis connections. Waiting for a message is always a
@@ -326,6 +327,20 @@ static long long masters_numsub(const char *sub, const char *name)
 {
     long long v = 0;
     for (int m = 0; m < 3; m++) v += node_numsub(h_env.cluster_port + m, sub, name);
+    return v;
+}
+
+/* connected_clients from INFO clients of the node on port. */
+static long node_clients(int port)
+{
+    redisContext *c = h_connect(port);
+    redisReply *r = h_cmd(c, "INFO clients");
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    const char *p = strstr(r->str, "connected_clients:");
+    ck_assert_ptr_nonnull(p);
+    long v = strtol(p + strlen("connected_clients:"), NULL, 10);
+    freeReplyObject(r);
+    redisFree(c);
     return v;
 }
 
@@ -1120,6 +1135,772 @@ START_TEST(test_slow_subscriber_cut)
 }
 END_TEST
 
+/* ---- 6. PUBSUB introspection over every master ---- */
+
+/* Asserts the array reply r holds exactly the names want[0..n), in any order. */
+static void expect_names(redisReply *r, const char *const *want, int n, const char *what)
+{
+    ck_assert_msg(r->type == REDIS_REPLY_ARRAY, "%s: type %d (%s)", what, r->type,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "");
+    ck_assert_msg(r->elements == (size_t)n, "%s: %zu names, %d expected", what, r->elements, n);
+    for (int i = 0; i < n; i++) {
+        int hits = 0;
+        for (size_t j = 0; j < r->elements; j++) hits += strcmp(r->element[j]->str, want[i]) == 0;
+        ck_assert_msg(hits == 1, "%s: %s %d times", what, want[i], hits);
+    }
+}
+
+/* Asserts the PUBSUB NUMSUB-style reply r is [want[0], counts[0], ...] in that order. */
+static void expect_pairs(redisReply *r, const char *const *want, const long long *counts, int n,
+                         const char *what)
+{
+    ck_assert_msg(r->type == REDIS_REPLY_ARRAY, "%s: type %d", what, r->type);
+    ck_assert_int_eq(r->elements, (size_t)(2 * n));
+    for (int i = 0; i < n; i++) {
+        ck_assert_str_eq(r->element[2 * i]->str, want[i]);
+        ck_assert_msg(r->element[2 * i + 1]->integer == counts[i], "%s: %s counts %lld, not %lld",
+                      what, want[i], r->element[2 * i + 1]->integer, counts[i]);
+    }
+}
+
+/* PUBSUB NUMPAT through c. */
+static long long numpat(redisContext *c)
+{
+    redisReply *r = h_cmd(c, "PUBSUB NUMPAT");
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* Six clients through the proxy, spread over the masters by the proxy: all on ps6:a, three on
+ * ps6:b, two on a pattern each, four on shard channel sh[0] and one on sh[1]. And one client d
+ * connected to the third master directly: ps6:a, ps6:c, a pattern and sh[2]. */
+static void intro_subscribe(struct h_rc *c, struct h_rc *d, char sh[3][32])
+{
+    for (int i = 0; i < 6; i++) {
+        h_rc_open(&c[i], h_env.proxy_port);
+        rc_send(&c[i], "SUBSCRIBE ps6:a");
+        expect_confirmation(&c[i], "subscribe", "ps6:a", 1);
+        if (i < 3) {
+            rc_send(&c[i], "SUBSCRIBE ps6:b");
+            expect_confirmation(&c[i], "subscribe", "ps6:b", 2);
+        }
+        if (i < 2) {
+            char pat[16];
+            snprintf(pat, sizeof(pat), "ps6:p%d*", i);
+            rc_send(&c[i], "PSUBSCRIBE %s", pat);
+            expect_confirmation(&c[i], "psubscribe", pat, 3);
+        }
+        if (i < 5) {
+            rc_send(&c[i], "SSUBSCRIBE %s", sh[i < 4 ? 0 : 1]);
+            expect_confirmation(&c[i], "ssubscribe", sh[i < 4 ? 0 : 1], 1);
+        }
+    }
+    h_rc_open(d, h_env.cluster_port + 2);
+    rc_send(d, "SUBSCRIBE ps6:a ps6:c");
+    expect_confirmation(d, "subscribe", "ps6:a", 1);
+    expect_confirmation(d, "subscribe", "ps6:c", 2);
+    rc_send(d, "PSUBSCRIBE ps6:p2*");
+    expect_confirmation(d, "psubscribe", "ps6:p2*", 3);
+    rc_send(d, "SSUBSCRIBE %s", sh[2]);
+    expect_confirmation(d, "ssubscribe", sh[2], 1);
+}
+
+START_TEST(test_introspection_merged)
+{
+    char sh[3][32];
+    for (int m = 0; m < 3; m++)
+        name_on(h_env.cluster_port + m, "ps6:s", sh[m], sizeof(sh[m]), sh, m);
+    redisContext *q = h_connect(h_env.proxy_port);
+    long long numpat0 = numpat(q);
+
+    struct h_rc c[6], d;
+    intro_subscribe(c, &d, sh);
+
+    /* The proxy's subscribers sit on more than one master, so the answers must merge. */
+    int used = 0;
+    long long total = 0;
+    for (int m = 0; m < 3; m++) {
+        long long v = node_numsub(h_env.cluster_port + m, "NUMSUB", "ps6:a");
+        total += v;
+        used += v > 0;
+    }
+    ck_assert_int_eq(total, 7);
+    ck_assert_msg(used >= 2, "every subscriber on one master: the merge is not exercised");
+
+    static const char *const chans[] = {"ps6:a", "ps6:b", "ps6:c"};
+    redisReply *r = h_cmd(q, "PUBSUB CHANNELS ps6:*");
+    expect_names(r, chans, 3, "PUBSUB CHANNELS ps6:*");
+    freeReplyObject(r);
+    r = h_cmd(q, "PUBSUB CHANNELS");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    for (int i = 0; i < 3; i++) {
+        int hits = 0;
+        for (size_t j = 0; j < r->elements; j++) hits += strcmp(r->element[j]->str, chans[i]) == 0;
+        ck_assert_msg(hits == 1, "PUBSUB CHANNELS: %s %d times", chans[i], hits);
+    }
+    freeReplyObject(r);
+    static const char *const asked[] = {"ps6:a", "ps6:b", "ps6:c", "ps6:none", "ps6:a"};
+    static const long long counts[] = {7, 3, 1, 0, 7};
+    r = h_cmd(q, "PUBSUB NUMSUB ps6:a ps6:b ps6:c ps6:none ps6:a");
+    expect_pairs(r, asked, counts, 5, "PUBSUB NUMSUB");
+    freeReplyObject(r);
+    r = h_cmd(q, "PUBSUB NUMSUB");
+    expect_pairs(r, asked, counts, 0, "PUBSUB NUMSUB without channels");
+    freeReplyObject(r);
+    ck_assert_int_eq(numpat(q), numpat0 + 3);
+
+    const char *const shards[] = {sh[0], sh[1], sh[2]};
+    r = h_cmd(q, "PUBSUB SHARDCHANNELS ps6:*");
+    expect_names(r, shards, 3, "PUBSUB SHARDCHANNELS ps6:*");
+    freeReplyObject(r);
+    const char *const sasked[] = {sh[0], sh[1], sh[2], "ps6:none"};
+    static const long long scounts[] = {4, 1, 1, 0};
+    r = h_cmd(q, "PUBSUB SHARDNUMSUB %s %s %s ps6:none", sh[0], sh[1], sh[2]);
+    expect_pairs(r, sasked, scounts, 4, "PUBSUB SHARDNUMSUB");
+    freeReplyObject(r);
+
+    /* The proxy's clients leave: only the direct subscriber is counted. */
+    for (int i = 0; i < 6; i++) h_rc_close(&c[i]);
+    static const long long after[] = {1, 0, 1, 0, 1};
+    uint64_t end = h_now_ms() + 5000;
+    for (;;) {
+        r = h_cmd(q, "PUBSUB NUMSUB ps6:a ps6:b ps6:c ps6:none ps6:a");
+        int ok = r->elements == 10;
+        for (int i = 0; ok && i < 5; i++) ok = r->element[2 * i + 1]->integer == after[i];
+        if (ok || h_now_ms() > end) {
+            expect_pairs(r, asked, after, 5, "PUBSUB NUMSUB after the clients left");
+            freeReplyObject(r);
+            break;
+        }
+        freeReplyObject(r);
+        h_sleep_ms(50);
+    }
+    ck_assert_int_eq(numpat(q), numpat0 + 1);
+    static const long long safter[] = {0, 0, 1, 0};
+    r = h_cmd(q, "PUBSUB SHARDNUMSUB %s %s %s ps6:none", sh[0], sh[1], sh[2]);
+    expect_pairs(r, sasked, safter, 4, "PUBSUB SHARDNUMSUB after the clients left");
+    freeReplyObject(r);
+    h_rc_close(&d);
+    redisFree(q);
+}
+END_TEST
+
+/* ---- 7. failover during a subscription ---- */
+
+#define PF_BASE 21501
+
+/* 1 when the node on port says it is a master. */
+static int is_master(int port)
+{
+    struct timeval tv = {0, 300000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return 0;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r = redisCommand(c, "ROLE");
+    int m = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+            strcmp(r->element[0]->str, "master") == 0;
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return m;
+}
+
+/* The port of the replica of the master with id, asking the node on ask_port. */
+static int replica_of(int ask_port, const char *id)
+{
+    redisContext *c = h_connect(ask_port);
+    redisReply *r = h_cmd(c, "CLUSTER REPLICAS %s", id);
+    int port = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+        const char *colon = strchr(r->element[0]->str, ':');
+        if (colon) port = atoi(colon + 1);
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return port;
+}
+
+/* Sends a command through *pub without caring whether it worked (the cluster may be failing
+ * over); reconnects when the connection broke. Returns 1 when it answered without an error. */
+static int try_cmd(redisContext **pub, int port, const char *fmt, const char *a, const char *b)
+{
+    if (!*pub) {
+        struct timeval tv = {1, 0};
+        *pub = redisConnectWithTimeout("127.0.0.1", port, tv);
+        if (!*pub || (*pub)->err) {
+            if (*pub) redisFree(*pub);
+            *pub = NULL;
+            return 0;
+        }
+        redisSetTimeout(*pub, tv);
+    }
+    redisReply *r = redisCommand(*pub, fmt, a, b);
+    if (!r) {
+        redisFree(*pub);
+        *pub = NULL;
+        return 0;
+    }
+    int ok = r->type != REDIS_REPLY_ERROR;
+    freeReplyObject(r);
+    return ok;
+}
+
+enum { PF_MESSAGE, PF_PMESSAGE, PF_SMESSAGE, PF_KEYSPACE, PF_KINDS };
+static const char *const pf_kind[PF_KINDS] = {"message", "pmessage", "smessage", "keyspace event"};
+
+/* What the failover test found wrong, so that one run reports every problem. */
+static char pf_fail[4096];
+
+static void pf_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void pf_note(const char *fmt, ...)
+{
+    char one[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(one, sizeof(one), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "pubsub failover: problem: %s\n", one);
+    size_t o = strlen(pf_fail);
+    snprintf(pf_fail + o, sizeof(pf_fail) - o, "%s%s", o ? "; " : "", one);
+}
+
+/* Reads what c received for up to wait_ms and notes in first[] when the first push of each kind
+ * came: messages whose payload starts with mark, and keyspace events (on the keyspace
+ * subscriber) for key. */
+static void pf_collect(struct h_rc *c, int wait_ms, const char *mark, const char *key,
+                       uint64_t *first)
+{
+    uint64_t end = h_now_ms() + (uint64_t)wait_ms;
+    char ks[64];
+    snprintf(ks, sizeof(ks), "__keyspace@0__:%s", key);
+    for (;;) {
+        int left = (int)((int64_t)end - (int64_t)h_now_ms());
+        size_t n;
+        int closed;
+        const char *r = rc_next(c, left > 0 ? left : 0, &n, &closed);
+        ck_assert_msg(!closed, "a subscriber's connection was closed");
+        if (!r) return;
+        redisReply *rep = parse(r, n);
+        ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+        const char *kind = rep->element[0]->str, *payload = rep->element[rep->elements - 1]->str;
+        int pm = strcmp(kind, "pmessage") == 0;
+        if (pm && strcmp(rep->element[2]->str, ks) == 0) {
+            if (!first[PF_KEYSPACE]) first[PF_KEYSPACE] = h_now_ms();
+        } else if (strncmp(payload, mark, strlen(mark)) == 0) {
+            for (int k = PF_MESSAGE; k <= PF_SMESSAGE; k++)
+                if (strcmp(kind, pf_kind[k]) == 0 && !first[k]) first[k] = h_now_ms();
+        }
+        freeReplyObject(rep);
+    }
+}
+
+/* One round of publishing (and a write to key, for the keyspace event) through *pub. Returns
+ * how many of the four failed. */
+static int pf_publish(redisContext **pub, int port, const char *shard, const char *key,
+                      const char *msg)
+{
+    int errors = !try_cmd(pub, port, "PUBLISH %s %s", "pf:ch", msg);
+    errors += !try_cmd(pub, port, "PUBLISH %s %s", "pf:px", msg);
+    errors += !try_cmd(pub, port, "SPUBLISH %s %s", shard, msg);
+    errors += !try_cmd(pub, port, "SET %s %s", key, msg);
+    return errors;
+}
+
+/* Publishes rounds until sub and ks have seen every kind or timeout_ms passed; fills first[].
+ * Returns the failed publishes. */
+static int pf_until_all(redisContext **pub, int port, struct h_rc *sub, struct h_rc *ks,
+                        const char *shard, const char *key, const char *mark, int timeout_ms,
+                        uint64_t *first)
+{
+    memset(first, 0, PF_KINDS * sizeof(*first));
+    int errors = 0;
+    uint64_t start = h_now_ms();
+    for (int seq = 0; h_now_ms() - start < (uint64_t)timeout_ms; seq++) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "%s%d", mark, seq);
+        errors += pf_publish(pub, port, shard, key, msg);
+        pf_collect(sub, 50, mark, key, first);
+        pf_collect(ks, 50, mark, key, first);
+        int all = 1;
+        for (int k = 0; k < PF_KINDS; k++) all &= first[k] != 0;
+        if (all) break;
+    }
+    return errors;
+}
+
+/* Whether r is a [name, 1] NUMSUB answer; else what it is, in why. */
+static int count_is_one(const redisReply *r, char *why, size_t cap)
+{
+    if (!r)
+        snprintf(why, cap, "no reply");
+    else if (r->type == REDIS_REPLY_ERROR)
+        snprintf(why, cap, "%s", r->str);
+    else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        snprintf(why, cap, "a malformed reply");
+    else if (r->element[1]->integer != 1)
+        snprintf(why, cap, "count %lld", r->element[1]->integer);
+    else
+        return 1;
+    return 0;
+}
+
+/* PUBSUB NUMSUB pf:ch and SHARDNUMSUB shard through the proxy on port answer 1 each (within
+ * 5 s); noted otherwise. */
+static void pf_introspection(int port, const char *shard)
+{
+    char wa[160] = "not asked", wb[160] = "not asked";
+    uint64_t end = h_now_ms() + 5000;
+    int ok = 0;
+    while (!ok && h_now_ms() < end) {
+        struct timeval tv = {2, 0};
+        redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+        if (c && !c->err) {
+            redisSetTimeout(c, tv);
+            redisReply *a = redisCommand(c, "PUBSUB NUMSUB pf:ch");
+            ok = count_is_one(a, wa, sizeof(wa));
+            if (a) freeReplyObject(a);
+            redisReply *b = redisCommand(c, "PUBSUB SHARDNUMSUB %s", shard);
+            ok &= count_is_one(b, wb, sizeof(wb));
+            if (b) freeReplyObject(b);
+        }
+        if (c) redisFree(c);
+        if (!ok) h_sleep_ms(200);
+    }
+    if (!ok)
+        pf_note("PUBSUB through the proxy after the failover: NUMSUB pf:ch: %s; SHARDNUMSUB: %s",
+                wa, wb);
+}
+
+/* Notes in seen[] which pf:steady:<i> key a keyspace event push r names. */
+static void steady_note(const char *r, size_t n, unsigned char *seen, int nseen, int *got,
+                        int *dups)
+{
+    redisReply *rep = parse(r, n);
+    int k = -1;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 &&
+        sscanf(rep->element[2]->str, "__keyspace@0__:pf:steady:%d", &k) == 1 && k >= 0 &&
+        k < nseen) {
+        *dups += seen[k];
+        *got += !seen[k];
+        seen[k] = 1;
+    }
+    freeReplyObject(rep);
+}
+
+/* Keyspace events keep coming after the failover: writes spread over 3 s, to keys on every
+ * master, each reach the keyspace subscriber ks once. */
+static void pf_steady_events(int port, struct h_rc *ks)
+{
+    enum { NSETS = 150 };
+    static unsigned char seen[NSETS];
+    memset(seen, 0, sizeof(seen));
+    redisContext *c = NULL;
+    int failed = 0, got = 0, dups = 0;
+    size_t n;
+    const char *r;
+    for (int i = 0; i < NSETS; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "pf:steady:%d", i);
+        failed += !try_cmd(&c, port, "SET %s %s", key, "v");
+        uint64_t end = h_now_ms() + 20;
+        while ((r = rc_next(ks, (int)((int64_t)end - (int64_t)h_now_ms()), &n, NULL)) != NULL)
+            steady_note(r, n, seen, NSETS, &got, &dups);
+    }
+    while ((r = rc_next(ks, PS_QUIET_MS, &n, NULL)) != NULL)
+        steady_note(r, n, seen, NSETS, &got, &dups);
+    fprintf(stderr,
+            "pubsub failover: %d of %d keyspace events after the recovery (%d failed SETs, %d "
+            "repeated)\n",
+            got, NSETS, failed, dups);
+    if (got != NSETS - failed || dups)
+        pf_note("after the recovery, %d of %d SETs produced no keyspace event (%d repeated)",
+                NSETS - failed - got, NSETS - failed, dups);
+    if (c) redisFree(c);
+}
+
+/* Once recovered, the proxy's Pub/Sub connections on the live masters stay up: none of them is
+ * younger than min_age seconds. */
+static void pf_stable_connections(int victim, int min_age)
+{
+    int young = 0, total = 0;
+    for (int p = PF_BASE; p < PF_BASE + 6; p++) {
+        if (p == victim || !is_master(p)) continue;
+        redisContext *c = h_connect(p);
+        redisReply *r = h_cmd(c, "CLIENT LIST TYPE pubsub");
+        ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+        for (const char *a = strstr(r->str, " age="); a; a = strstr(a + 1, " age=")) {
+            total++;
+            young += atoi(a + 5) < min_age;
+        }
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    fprintf(stderr,
+            "pubsub failover: %d of %d Pub/Sub connections on the live masters are "
+            "younger than %d s\n",
+            young, total, min_age);
+    if (young)
+        pf_note("%d of %d Pub/Sub connections on the live masters were younger than %d s, over 3 "
+                "s after the recovery: the proxy keeps making them again",
+                young, total, min_age);
+}
+
+/* Clients that subscribe after the failover (spread by the proxy over whatever it takes for
+ * masters) are subscribed for real: a PUBLISH reaches each of them. */
+static void pf_new_subscribers(int port, int victim)
+{
+    enum { NNEW = 4 };
+    struct h_rc c[NNEW];
+    char want[128];
+    size_t wl = confirmation(want, sizeof(want), "subscribe", "pf:new", 1);
+    int confirmed = 0;
+    for (int i = 0; i < NNEW; i++) {
+        h_rc_open(&c[i], port);
+        rc_send(&c[i], "SUBSCRIBE pf:new");
+    }
+    for (int i = 0; i < NNEW; i++) {
+        size_t n;
+        const char *r = rc_next(&c[i], 5000, &n, NULL);
+        confirmed += r && n == wl && memcmp(r, want, n) == 0;
+    }
+    if (confirmed != NNEW)
+        pf_note("%d of %d clients got no confirmation of SUBSCRIBE pf:new within 5 s",
+                NNEW - confirmed, NNEW);
+    long long on_nodes = 0;
+    for (int p = PF_BASE; p < PF_BASE + 6; p++)
+        if (p != victim && is_master(p)) on_nodes += node_numsub(p, "NUMSUB", "pf:new");
+    if (on_nodes != confirmed)
+        pf_note("%d clients had SUBSCRIBE pf:new confirmed after the failover, but the live "
+                "masters count %lld subscribers",
+                confirmed, on_nodes);
+    redisContext *pub = NULL;
+    uint64_t end = h_now_ms() + 3000;
+    while (!try_cmd(&pub, port, "PUBLISH %s %s", "pf:new", "hello") && h_now_ms() < end)
+        h_sleep_ms(100);
+    int missing = 0;
+    for (int i = 0; i < NNEW; i++) {
+        size_t n;
+        const char *r = rc_next(&c[i], 3000, &n, NULL);
+        wl = (size_t)snprintf(want, sizeof(want),
+                              "*3\r\n$7\r\nmessage\r\n$6\r\npf:new\r\n$5\r\nhello\r\n");
+        missing += !r || n != wl || memcmp(r, want, wl) != 0;
+        h_rc_close(&c[i]);
+    }
+    if (missing)
+        pf_note("%d of %d clients subscribed after the failover got no message", missing, NNEW);
+    if (pub) redisFree(pub);
+}
+
+/* Kills the master on victim with SIGKILL and waits (up to 30 s) until its replica says it is a
+ * master. Returns when that was seen. */
+static uint64_t pf_kill_and_promote(int victim)
+{
+    char id[41];
+    ck_assert_int_eq(h_node_id(victim, id), 0);
+    int replica = replica_of(victim == PF_BASE ? PF_BASE + 1 : PF_BASE, id);
+    ck_assert_int_gt(replica, 0);
+    pid_t vpid = h_cluster_pid("pubsub-failover", victim);
+    ck_assert_int_gt(vpid, 0);
+    uint64_t t0 = h_now_ms();
+    ck_assert_int_eq(kill(vpid, SIGKILL), 0);
+    while (h_now_ms() - t0 < 30000) {
+        if (is_master(replica)) return h_now_ms();
+        h_sleep_ms(50);
+    }
+    ck_abort_msg("the replica on %d was never promoted", replica);
+    return 0;
+}
+
+/* Prints when each kind first arrived after the promotion; notes the ones that never came or
+ * came late. */
+static void pf_report(const uint64_t *first, uint64_t promoted)
+{
+    for (int k = 0; k < PF_KINDS; k++) {
+        if (first[k])
+            fprintf(stderr, "pubsub failover: first %s %lld ms after the promotion\n", pf_kind[k],
+                    (long long)first[k] - (long long)promoted);
+        if (!first[k])
+            pf_note("no %s within 20 s of the promotion", pf_kind[k]);
+        else if (first[k] > promoted && first[k] - promoted >= 5000)
+            pf_note("the first %s came %llu ms after the promotion", pf_kind[k],
+                    (unsigned long long)(first[k] - promoted));
+    }
+}
+
+START_TEST(test_failover_resubscribes)
+{
+    ck_assert_int_eq(h_cluster_start("pubsub-failover", PF_BASE), 0);
+    for (int p = PF_BASE; p < PF_BASE + 6; p++) {
+        redisContext *n = h_connect(p);
+        h_expect_str(h_cmd(n, "CONFIG SET notify-keyspace-events KEA"), "OK");
+        redisFree(n);
+    }
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d,127.0.0.1:%d", PF_BASE, PF_BASE + 1);
+    int port = PF_BASE + 10;
+    const char *extra[] = {"-threads", "2", "-slots-reload-interval", "1s", NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-pubsub-failover.log");
+    ck_assert_int_gt(pid, 0);
+
+    struct h_rc sub, ks;
+    h_rc_open(&sub, port);
+    rc_send(&sub, "SUBSCRIBE pf:ch");
+    expect_confirmation(&sub, "subscribe", "pf:ch", 1);
+    rc_send(&sub, "PSUBSCRIBE pf:p*");
+    expect_confirmation(&sub, "psubscribe", "pf:p*", 2);
+    /* The master that carries the channel subscriptions is the one to kill; the shard channel
+     * and the key whose events are watched live there too. */
+    int victim = -1;
+    for (int m = 0; m < 3; m++)
+        if (node_numsub(PF_BASE + m, "NUMSUB", "pf:ch") == 1) victim = PF_BASE + m;
+    ck_assert_msg(victim > 0, "no master has the subscription");
+    char shard[32], key[32];
+    name_on_in(PF_BASE, victim, "pf:s", shard, sizeof(shard), NULL, 0);
+    name_on_in(PF_BASE, victim, "pf:k", key, sizeof(key), NULL, 0);
+    rc_send(&sub, "SSUBSCRIBE %s", shard);
+    expect_confirmation(&sub, "ssubscribe", shard, 1);
+    h_rc_open(&ks, port);
+    rc_send(&ks, "PSUBSCRIBE __keyspace@0__:pf:*");
+    expect_confirmation(&ks, "psubscribe", "__keyspace@0__:pf:*", 1);
+
+    /* Everything arrives before the failover. */
+    redisContext *pub = NULL;
+    uint64_t first[PF_KINDS];
+    pf_until_all(&pub, port, &sub, &ks, shard, key, "before-", 3000, first);
+    for (int k = 0; k < PF_KINDS; k++)
+        ck_assert_msg(first[k], "no %s before the failover", pf_kind[k]);
+
+    uint64_t t0 = h_now_ms(), promoted = pf_kill_and_promote(victim);
+    /* Publish again and again; the subscribers only read. */
+    pf_fail[0] = '\0';
+    int errors = pf_until_all(&pub, port, &sub, &ks, shard, key, "after-", 20000, first);
+    fprintf(stderr, "pubsub failover: promoted %llu ms after the kill; %d failed publishes\n",
+            (unsigned long long)(promoted - t0), errors);
+    pf_report(first, promoted);
+    pf_steady_events(port, &ks);
+    pf_stable_connections(victim, 2);
+    pf_introspection(port, shard);
+    pf_new_subscribers(port, victim);
+
+    if (pub) redisFree(pub);
+    h_rc_close(&sub);
+    h_rc_close(&ks);
+    int st = h_proxy_stop(pid, "proxy-pubsub-failover.log");
+    h_cluster_stop("pubsub-failover");
+    ck_assert_msg(st == 0 && pf_fail[0] == '\0', "%s%s",
+                  st ? "the proxy did not exit cleanly; " : "", pf_fail);
+}
+END_TEST
+
+/* ---- 7b. a node drops the proxy's connection ---- */
+
+START_TEST(test_killed_connection_resubscribes)
+{
+    char shard[32];
+    name_on(h_env.cluster_port + 1, "ps7:s", shard, sizeof(shard), NULL, 0);
+    struct h_rc sub;
+    h_rc_open(&sub, h_env.proxy_port);
+    rc_send(&sub, "SUBSCRIBE ps7:ch");
+    expect_confirmation(&sub, "subscribe", "ps7:ch", 1);
+    rc_send(&sub, "PSUBSCRIBE ps7:p*");
+    expect_confirmation(&sub, "psubscribe", "ps7:p*", 2);
+    rc_send(&sub, "SSUBSCRIBE %s", shard);
+    expect_confirmation(&sub, "ssubscribe", shard, 1);
+
+    /* Every master drops its Pub/Sub clients: the proxy's private connections. */
+    uint64_t t0 = h_now_ms();
+    for (int m = 0; m < 3; m++) {
+        redisContext *n = h_connect(h_env.cluster_port + m);
+        redisReply *r = h_cmd(n, "CLIENT KILL TYPE pubsub");
+        ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+        freeReplyObject(r);
+        redisFree(n);
+    }
+    /* The client, which only reads, receives again once the proxy has subscribed anew. */
+    redisContext *pub = NULL;
+    uint64_t first[PF_KINDS] = {0};
+    for (int seq = 0; h_now_ms() - t0 < 10000; seq++) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "again-%d", seq);
+        try_cmd(&pub, h_env.proxy_port, "PUBLISH %s %s", "ps7:ch", msg);
+        try_cmd(&pub, h_env.proxy_port, "PUBLISH %s %s", "ps7:px", msg);
+        try_cmd(&pub, h_env.proxy_port, "SPUBLISH %s %s", shard, msg);
+        pf_collect(&sub, 50, "again-", "-", first);
+        if (first[PF_MESSAGE] && first[PF_PMESSAGE] && first[PF_SMESSAGE]) break;
+    }
+    for (int k = PF_MESSAGE; k <= PF_SMESSAGE; k++) {
+        if (first[k])
+            fprintf(stderr, "pubsub connection killed: first %s %llu ms after the kill\n",
+                    pf_kind[k], (unsigned long long)(first[k] - t0));
+        ck_assert_msg(first[k], "no %s within 10 s of the kill", pf_kind[k]);
+        ck_assert_msg(first[k] - t0 < 3000, "the first %s came %llu ms after the kill", pf_kind[k],
+                      (unsigned long long)(first[k] - t0));
+    }
+    /* Subscribed once, not twice: one subscriber on the nodes, one copy of each message. */
+    pf_collect(&sub, PS_QUIET_MS, "again-", "-", first);
+    ck_assert_int_eq(masters_numsub("NUMSUB", "ps7:ch"), 1);
+    ck_assert_int_eq(masters_numsub("SHARDNUMSUB", shard), 1);
+    ck_assert(try_cmd(&pub, h_env.proxy_port, "PUBLISH %s %s", "ps7:ch", "once"));
+    ck_assert(try_cmd(&pub, h_env.proxy_port, "SPUBLISH %s %s", shard, "once"));
+    char want[2][128];
+    size_t wl[2];
+    wl[0] = (size_t)snprintf(want[0], sizeof(want[0]),
+                             "*3\r\n$7\r\nmessage\r\n$6\r\nps7:ch\r\n$4\r\nonce\r\n");
+    wl[1] = smessage(want[1], sizeof(want[1]), shard, "once");
+    int seen[2] = {0};
+    for (int i = 0; i < 2; i++) {
+        size_t n;
+        char tmp[512];
+        const char *r = rc_must(&sub, &n, "a message after the recovery");
+        int k = n == wl[0] && memcmp(r, want[0], n) == 0   ? 0
+                : n == wl[1] && memcmp(r, want[1], n) == 0 ? 1
+                                                           : -1;
+        ck_assert_msg(k >= 0 && !seen[k], "after the recovery: %s",
+                      show(r, n, 300, tmp, sizeof(tmp)));
+        seen[k] = 1;
+    }
+    rc_quiet(&sub, PS_QUIET_MS, "after the recovery");
+    if (pub) redisFree(pub);
+    h_rc_close(&sub);
+}
+END_TEST
+
+/* ---- 8. clients that leave leave nothing behind ---- */
+
+/* A client subscribes to a channel, a keyspace pattern (a connection to every master) and a
+ * shard channel, then disconnects: after the confirmations when wait is set, else at once. */
+static void leave_cycle(const char *shard, int wait)
+{
+    struct h_rc c;
+    h_rc_open(&c, h_env.proxy_port);
+    rc_send(&c, "SUBSCRIBE ps8:ch");
+    rc_send(&c, "PSUBSCRIBE __keyspace@0__:ps8*");
+    rc_send(&c, "SSUBSCRIBE %s", shard);
+    if (wait) {
+        expect_confirmation(&c, "subscribe", "ps8:ch", 1);
+        expect_confirmation(&c, "psubscribe", "__keyspace@0__:ps8*", 2);
+        expect_confirmation(&c, "ssubscribe", shard, 1);
+    }
+    h_rc_close(&c);
+}
+
+/* Whether the masters have no subscription of ps8 left, and the nodes no more clients than
+ * base[] (+slack); why says what is still there. */
+static int nothing_left(const char *shard, const long long *numpat0, const long *base, int slack,
+                        char *why, size_t cap)
+{
+    for (int m = 0; m < 3; m++) {
+        int port = h_env.cluster_port + m;
+        long long subs = node_numsub(port, "NUMSUB", "ps8:ch");
+        long long ssubs = node_numsub(port, "SHARDNUMSUB", shard);
+        long long pats = node_int(port, "PUBSUB NUMPAT");
+        if (subs || ssubs || pats != numpat0[m]) {
+            snprintf(why, cap, "node %d: NUMSUB %lld, SHARDNUMSUB %lld, NUMPAT %lld (was %lld)",
+                     port, subs, ssubs, pats, numpat0[m]);
+            return 0;
+        }
+    }
+    for (int i = 0; base && i < 6; i++) {
+        long n = node_clients(h_env.cluster_port + i);
+        if (n > base[i] + slack) {
+            snprintf(why, cap, "node %d: %ld connected clients, %ld before", h_env.cluster_port + i,
+                     n, base[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Polls nothing_left for up to 10 s. */
+static void expect_nothing_left(const char *shard, const long long *numpat0, const long *base,
+                                int slack)
+{
+    char why[256] = "";
+    uint64_t end = h_now_ms() + 10000;
+    while (!nothing_left(shard, numpat0, base, slack, why, sizeof(why))) {
+        ck_assert_msg(h_now_ms() < end, "10 s after the clients left: %s", why);
+        h_sleep_ms(100);
+    }
+}
+
+START_TEST(test_no_leftovers)
+{
+    const char *shard = "ps8:s";
+    long long numpat0[3];
+    for (int m = 0; m < 3; m++) numpat0[m] = node_int(h_env.cluster_port + m, "PUBSUB NUMPAT");
+    /* A few rounds first, so that whatever the proxy keeps on purpose (its pools) is there. */
+    for (int i = 0; i < 10; i++) leave_cycle(shard, 1);
+    expect_nothing_left(shard, numpat0, NULL, 0);
+    long base[6];
+    for (int i = 0; i < 6; i++) base[i] = node_clients(h_env.cluster_port + i);
+    for (int i = 0; i < 200; i++) leave_cycle(shard, i % 2);
+    expect_nothing_left(shard, numpat0, base, 2);
+    /* The proxy still serves subscribers. */
+    leave_cycle(shard, 1);
+}
+END_TEST
+
+/* ---- 9. RESET and QUIT in subscribed mode ---- */
+
+/* req on a new connection to the proxy and to the reference server: everything that comes back
+ * until 500 ms of quiet, and whether the connection was closed, must be the same. */
+static void same_conversation(const char *req)
+{
+    static char a[1 << 14], b[1 << 14], as[1 << 15], bs[1 << 15];
+    int ca, cb;
+    size_t na = h_raw(h_env.single_port, req, strlen(req), a, sizeof(a), 500, 0, &ca);
+    size_t nb = h_raw(h_env.proxy_port, req, strlen(req), b, sizeof(b), 500, 0, &cb);
+    ck_assert_msg(na == nb && memcmp(a, b, na) == 0, "%s\nredis-server: %s\nproxy:        %s", req,
+                  show(a, na, 2000, as, sizeof(as)), show(b, nb, 2000, bs, sizeof(bs)));
+    ck_assert_msg(ca == cb, "%s: closed by redis-server %d, by the proxy %d", req, ca, cb);
+}
+
+START_TEST(test_reset_and_quit)
+{
+    same_conversation("SUBSCRIBE ps9:a\r\nPSUBSCRIBE ps9:*\r\nRESET\r\nGET ps9:x\r\nPING\r\n"
+                      "UNSUBSCRIBE\r\n");
+    same_conversation("SSUBSCRIBE ps9:s\r\nRESET\r\nGET ps9:x\r\nSUNSUBSCRIBE\r\n");
+    same_conversation("SUBSCRIBE ps9:a\r\nRESET\r\nSUBSCRIBE ps9:b\r\nRESET\r\nECHO e\r\n");
+    same_conversation("SUBSCRIBE ps9:a\r\nQUIT\r\nPING\r\n");
+    same_conversation("PSUBSCRIBE ps9:*\r\nSSUBSCRIBE ps9:s\r\nQUIT\r\nPING\r\n");
+
+    /* After RESET nothing more is delivered, and the nodes no longer hold the subscription. */
+    struct h_rc c;
+    h_rc_open(&c, h_env.proxy_port);
+    rc_send(&c, "SUBSCRIBE ps9:live");
+    expect_confirmation(&c, "subscribe", "ps9:live", 1);
+    size_t n;
+    const char *r = h_rc_roundtrip(&c, "RESET\r\n", 7, &n);
+    ck_assert_msg(n == 8 && memcmp(r, "+RESET\r\n", 8) == 0, "RESET: %.*s", (int)n, r);
+    redisContext *q = h_connect(h_env.proxy_port);
+    redisReply *rep = h_cmd(q, "PUBLISH ps9:live x");
+    ck_assert_int_eq(rep->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(rep);
+    rc_quiet(&c, PS_QUIET_MS, "after RESET");
+    r = h_rc_roundtrip(&c, "SET ps9:k v\r\nGET ps9:k\r\n", 24, &n);
+    ck_assert_msg(n == 5 && memcmp(r, "+OK\r\n", 5) == 0, "SET after RESET: %.*s", (int)n, r);
+    r = h_rc_read(&c, &n);
+    ck_assert_msg(n == 7 && memcmp(r, "$1\r\nv\r\n", 7) == 0, "GET after RESET: %.*s", (int)n, r);
+    h_rc_close(&c);
+    uint64_t end = h_now_ms() + 5000;
+    for (;;) {
+        rep = h_cmd(q, "PUBSUB NUMSUB ps9:live ps9:a ps9:b");
+        ck_assert_int_eq(rep->elements, 6);
+        long long sum =
+            rep->element[1]->integer + rep->element[3]->integer + rep->element[5]->integer;
+        freeReplyObject(rep);
+        if (sum == 0) break;
+        ck_assert_msg(h_now_ms() < end, "the nodes still count %lld subscribers", sum);
+        h_sleep_ms(50);
+    }
+    redisFree(q);
+}
+END_TEST
+
 Suite *pubsub_suite(void)
 {
     Suite *s = suite_create("pubsub");
@@ -1144,6 +1925,15 @@ Suite *pubsub_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_many_subscribers_burst);
     tcase_add_test(tc, test_slow_subscriber_cut);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("state");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_introspection_merged);
+    tcase_add_test(tc, test_killed_connection_resubscribes);
+    tcase_add_test(tc, test_failover_resubscribes);
+    tcase_add_test(tc, test_no_leftovers);
+    tcase_add_test(tc, test_reset_and_quit);
     suite_add_tcase(s, tc);
     return s;
 }
