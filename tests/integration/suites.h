@@ -20,5 +20,6 @@ Suite *readpref_suite(void);
 Suite *compare_suite(void);
 Suite *pyclient_suite(void);
 Suite *ops_suite(void);
+Suite *pubsub_suite(void);
 
 #endif
