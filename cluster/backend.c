@@ -56,6 +56,7 @@ struct backend {
     struct backend_stats stats;
     int raw;
     int removing;                /* backend_free: the failure is ours, not the node's */
+    int failing;                 /* the last connection failed or broke; cleared when up */
     struct log_ratelimit log_rl; /* failures of a node that stays down are logged sparingly */
 };
 
@@ -129,6 +130,7 @@ static void backend_fail(struct backend *b, const char *err)
 {
     int was_up = b->state == BACKEND_UP;
     snprintf(b->last_err, sizeof(b->last_err), "%s", err);
+    if (!b->removing) b->failing = 1;
     if (!b->removing && log_ratelimit_ok(&b->log_rl, BACKEND_LOG_INTERVAL_MS)) {
         if (b->log_rl.suppressed)
             log_warn("node %s: %s (%s; %llu more failure(s) not logged in the last %d s)", b->addr,
@@ -261,6 +263,7 @@ static void backend_connected(struct backend *b)
     sock_set_nodelay(b->fd);
     if (b->opts->keepalive_s > 0) sock_set_keepalive(b->fd, b->opts->keepalive_s);
     b->state = BACKEND_UP;
+    b->failing = 0;
     b->stats.connects++;
     b->last_err[0] = '\0';
     loop_set_mask(b->loop, b->fd, LOOP_READ);
@@ -381,6 +384,16 @@ static void backend_on_timer(struct loop *l, void *ctx)
         b->state = BACKEND_IDLE;
         b->ops->state(b, BACKEND_EV_RETRY, b->ctx);
     }
+}
+
+int backend_failing(const struct backend *b)
+{
+    return b->failing;
+}
+
+void backend_reconnect(struct backend *b)
+{
+    if (b->state == BACKEND_IDLE) backend_connect(b);
 }
 
 void backend_free(struct backend *b)

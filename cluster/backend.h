@@ -113,6 +113,11 @@ int backend_readonly(const struct backend *b);
 const char *backend_addr(const struct backend *b);
 const char *backend_ip(const struct backend *b);
 int backend_port(const struct backend *b);
+/* 1 when the last connection failed or broke and none has been made since. */
+int backend_failing(const struct backend *b);
+/* Connects now if the runner has no connection and is not backing off (a failing node is
+ * retried without waiting for a request). */
+void backend_reconnect(struct backend *b);
 /* The last connection error, "" when none. */
 const char *backend_last_error(const struct backend *b);
 /* Requests written or queued and not answered yet. */

@@ -474,10 +474,7 @@ int topology_start(struct topology *t)
 int topology_wait_ready(struct topology *t, uint64_t timeout_ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (timeout_ms % 1000) * 1000000u;
-    ts.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000u);
-    ts.tv_nsec = (long)(ns % 1000000000u);
+    clock_deadline_ts(timeout_ms, &ts);
     pthread_mutex_lock(&t->lock);
     while (!t->current) {
         if (pthread_cond_timedwait(&t->ready, &t->lock, &ts) == ETIMEDOUT) break;

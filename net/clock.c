@@ -21,3 +21,11 @@ uint64_t clock_wall_us(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
+
+void clock_deadline_ts(uint64_t timeout_ms, struct timespec *ts)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    uint64_t ns = (uint64_t)ts->tv_nsec + (timeout_ms % 1000) * 1000000u;
+    ts->tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000u);
+    ts->tv_nsec = (long)(ns % 1000000000u);
+}

@@ -437,9 +437,12 @@ static void on_state(struct backend *b, enum backend_event ev, void *ctx)
     if (ev == BACKEND_EV_DOWN) {
         log_debug("backend %s down: %s", backend_addr(b), backend_last_error(b));
         topology_request_refresh(w->topo);
-    } else {
-        worker_kick_held(w);
+        return;
     }
+    /* After a back-off, a node that failed is tried again at once, requests or not: it is up
+     * again as soon as it can be, and /readyz tells the truth meanwhile. */
+    if (ev == BACKEND_EV_RETRY && backend_failing(b)) backend_reconnect(b);
+    worker_kick_held(w);
 }
 
 static void on_want_flush(struct backend *b, void *ctx)

@@ -141,29 +141,24 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
         "Client connections refused (too many clients).", SUM(rejected_conns));
 
     uint32_t nc = commands_count();
+    struct cmd_sum *sums = px_malloc(nc * sizeof(*sums));
+    for (uint32_t id = 0; id < nc; id++) cmd_sum(m, id, &sums[id]);
     family(o, "slotproxy_requests_total", "counter",
            "Requests answered, by command (rejected ones included).");
-    for (uint32_t id = 0; id < nc; id++) {
-        struct cmd_sum c;
-        cmd_sum(m, id, &c);
-        if (c.calls + c.rejected)
+    for (uint32_t id = 0; id < nc; id++)
+        if (sums[id].calls + sums[id].rejected)
             sample(o, "slotproxy_requests_total", "command", commands_by_id(id)->cmd->name,
-                   c.calls + c.rejected);
-    }
+                   sums[id].calls + sums[id].rejected);
     family(o, "slotproxy_request_errors_total", "counter",
            "Requests answered with an error, by command.");
-    for (uint32_t id = 0; id < nc; id++) {
-        struct cmd_sum c;
-        cmd_sum(m, id, &c);
-        if (c.calls + c.rejected)
+    for (uint32_t id = 0; id < nc; id++)
+        if (sums[id].calls + sums[id].rejected)
             sample(o, "slotproxy_request_errors_total", "command", commands_by_id(id)->cmd->name,
-                   c.failed + c.rejected);
-    }
+                   sums[id].failed + sums[id].rejected);
     family(o, "slotproxy_request_duration_seconds", "histogram",
            "Time from a request's parsing to its reply, by command.");
     for (uint32_t id = 0; id < nc; id++) {
-        struct cmd_sum c;
-        cmd_sum(m, id, &c);
+        const struct cmd_sum c = sums[id];
         if (!c.calls) continue;
         const char *name = commands_by_id(id)->cmd->name;
         uint64_t cum = 0;
@@ -184,6 +179,7 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
         label_value(o, name);
         sbuf_printf(o, "\"} %llu\n", (unsigned long long)c.calls);
     }
+    px_free(sums);
     family(o, "slotproxy_error_replies_total", "counter",
            "Error replies sent to clients, by error type (first word).");
     for (int e = 0; e < SERR_COUNT; e++)
@@ -313,8 +309,9 @@ static void backends_json(struct sbuf *o, const struct worker_snap *s)
             const struct snap_backend *b = &s->backends[k];
             if (b->readonly != ns[i].readonly || strcmp(b->addr, ns[i].addr)) continue;
             static const char *const states[] = {"idle", "connecting", "up", "backoff"};
-            sbuf_printf(o, "%s{\"worker\":%d,\"state\":\"%s\",\"in_flight\":%u}", first ? "" : ",",
-                        b->worker, states[b->state], b->inflight);
+            sbuf_printf(o, "%s{\"worker\":%d,\"state\":\"%s\",\"failing\":%s,\"in_flight\":%u}",
+                        first ? "" : ",", b->worker, states[b->state],
+                        b->failing ? "true" : "false", b->inflight);
             first = 0;
         }
         sbuf_puts(o, "]}");
@@ -483,7 +480,8 @@ int metrics_ready(const struct metrics_ctx *m, struct sbuf *why)
         const struct slotmap_node *mn = &map->nodes[map->shards[i].master];
         for (int k = 0; k < s->nbackends; k++) {
             const struct snap_backend *b = &s->backends[k];
-            if (!b->readonly && b->state == BACKEND_BACKOFF && strcmp(b->addr, mn->addr) == 0) {
+            if (!b->readonly && (b->state == BACKEND_BACKOFF || b->failing) &&
+                strcmp(b->addr, mn->addr) == 0) {
                 sbuf_printf(why, "master %s is unreachable: %s\n", mn->addr, b->last_error);
                 ok = 0;
                 break;

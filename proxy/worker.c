@@ -319,6 +319,7 @@ static void snap_fill(struct worker *w, struct worker_snap *s)
         snprintf(x->addr, sizeof(x->addr), "%s", backend_addr(b));
         x->readonly = backend_readonly(b);
         x->state = backend_get_state(b);
+        x->failing = backend_failing(b);
         x->inflight = backend_inflight(b);
         backend_get_stats(b, &x->st);
         snprintf(x->last_error, sizeof(x->last_error), "%s", backend_last_error(b));
@@ -379,10 +380,7 @@ struct worker_snap *worker_snapshot(struct worker **all, int n, uint64_t timeout
         chan_send(&all[i]->inbox, &m);
     }
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (timeout_ms % 1000) * 1000000u;
-    ts.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000u);
-    ts.tv_nsec = (long)(ns % 1000000000u);
+    clock_deadline_ts(timeout_ms, &ts);
     pthread_mutex_lock(&s->lock);
     while (s->pending > 0)
         if (pthread_cond_timedwait(&s->done, &s->lock, &ts) == ETIMEDOUT) break;

@@ -45,6 +45,7 @@ struct snap_backend {
     char addr[SLOTMAP_ADDR_MAX];
     int readonly; /* a replica runner */
     enum backend_state state;
+    int failing; /* the last connection failed or broke */
     uint32_t inflight;
     struct backend_stats st;
     char last_error[128];

@@ -147,15 +147,71 @@ int h_node_id(int port, char *id)
     return rc;
 }
 
-static int port_answers(int port)
+/* A connection with short timeouts, or NULL when nothing answers. */
+static redisContext *quick_connect(int port, int timeout_ms)
 {
-    struct timeval tv = {0, 200000};
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
     if (!c || c->err) {
         if (c) redisFree(c);
-        return 0;
+        return NULL;
     }
     redisSetTimeout(c, tv);
+    return c;
+}
+
+int h_is_master(int port)
+{
+    redisContext *c = quick_connect(port, 300);
+    if (!c) return 0;
+    redisReply *r = redisCommand(c, "ROLE");
+    int m = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+            strcmp(r->element[0]->str, "master") == 0;
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return m;
+}
+
+int h_replica_of(int ask_port, const char *id)
+{
+    redisContext *c = h_connect(ask_port);
+    redisReply *r = h_cmd(c, "CLUSTER REPLICAS %s", id);
+    int port = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+        const char *colon = strchr(r->element[0]->str, ':');
+        if (colon) port = atoi(colon + 1);
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return port;
+}
+
+char *h_show(const char *s, size_t n, size_t max, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && i < max && o + 8 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\r') {
+            memcpy(out + o, "\\r", 2);
+            o += 2;
+        } else if (ch == '\n') {
+            memcpy(out + o, "\\n", 2);
+            o += 2;
+        } else if (ch < 32 || ch > 126 || ch == '\\') {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
+        } else {
+            out[o++] = (char)ch;
+        }
+    }
+    if (n > max && o + 32 < cap) o += (size_t)snprintf(out + o, cap - o, "...(%zu bytes)", n);
+    out[o] = '\0';
+    return out;
+}
+
+static int port_answers(int port)
+{
+    redisContext *c = quick_connect(port, 200);
+    if (!c) return 0;
     redisReply *r = redisCommand(c, "PING");
     /* PONG, or NOAUTH from a server that wants a password: either way it is up. */
     int ok = r && ((r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0) ||
@@ -229,17 +285,24 @@ int h_proxy_stop(pid_t pid, const char *logname)
     return -1;
 }
 
-size_t h_raw(int port, const void *req, size_t len, char *out, size_t cap, int quiet_ms,
-             int shut_wr, int *closed)
+int h_tcp_connect(int port, int rcvbuf)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ck_assert_int_ge(fd, 0);
+    if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     struct sockaddr_in sa = {0};
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect %d: %s", port,
                   strerror(errno));
+    return fd;
+}
+
+size_t h_raw(int port, const void *req, size_t len, char *out, size_t cap, int quiet_ms,
+             int shut_wr, int *closed)
+{
+    int fd = h_tcp_connect(port, 0);
     size_t off = 0;
     while (off < len) {
         ssize_t w = write(fd, (const char *)req + off, len - off);
@@ -307,13 +370,7 @@ void h_single_stop(pid_t pid)
 void h_rc_open(struct h_rc *c, int port)
 {
     memset(c, 0, sizeof(*c));
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_msg(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect %d: %s", port,
-                  strerror(errno));
+    c->fd = h_tcp_connect(port, 0);
     c->cap = 1 << 16;
     c->buf = malloc(c->cap);
 }
@@ -390,14 +447,7 @@ static size_t http_dechunk(char *p, size_t len)
 void h_http(int port, const char *method, const char *path, int timeout_ms, struct h_http *out)
 {
     memset(out, 0, sizeof(*out));
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
-                  "cannot connect to the debug port %d: %s", port, strerror(errno));
+    int fd = h_tcp_connect(port, 0);
     char req[1024];
     int body = strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0;
     int n = snprintf(req, sizeof(req),

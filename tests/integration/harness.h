@@ -54,6 +54,10 @@ int h_owner_port(int base_port, const char *key, size_t len);
 /* Node id of the node on port. Returns 0 and fills id[41]. */
 int h_node_id(int port, char *id);
 
+/* A connected TCP socket to port on loopback (rcvbuf > 0: SO_RCVBUF set first); fails the test
+ * when nothing listens. */
+int h_tcp_connect(int port, int rcvbuf);
+
 /*
  * Sends req on a new connection and collects what comes back until the peer closes or nothing
  * arrives for quiet_ms. Returns the byte count (out is NUL-terminated) and sets *closed when the
@@ -91,6 +95,14 @@ struct h_http {
  * no complete answer arrives within timeout_ms. */
 void h_http(int port, const char *method, const char *path, int timeout_ms, struct h_http *out);
 void h_http_free(struct h_http *h);
+
+/* Escapes bytes for messages (CR, LF, NUL and other non-printables as \xNN), cut at max input
+ * bytes. Returns out. */
+char *h_show(const char *s, size_t n, size_t max, char *out, size_t cap);
+/* 1 when the node on port answers ROLE with master (0 when it is down or a replica). */
+int h_is_master(int port);
+/* The port of the first replica of the master with id, asking the node on ask_port; -1 if none. */
+int h_replica_of(int ask_port, const char *id);
 
 /* Runs a shell command; returns its exit status. */
 int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -40,36 +40,12 @@ static struct {
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Escapes bytes for printing (CR, LF, NUL and other non-printables as \xNN), cut at max input
- * bytes. Returns out. */
-static char *show(const char *s, size_t n, size_t max, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && i < max && o + 8 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '\r') {
-            memcpy(out + o, "\\r", 2);
-            o += 2;
-        } else if (ch == '\n') {
-            memcpy(out + o, "\\n", 2);
-            o += 2;
-        } else if (ch < 32 || ch > 126 || ch == '\\') {
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
-        } else {
-            out[o++] = (char)ch;
-        }
-    }
-    if (n > max && o + 32 < cap) o += (size_t)snprintf(out + o, cap - o, "...(%zu bytes)", n);
-    out[o] = '\0';
-    return out;
-}
-
 /* Turns a multibulk request back into "CMD arg arg" for messages; long arguments are cut. */
 static char *describe(const char *req, size_t len, char *out, size_t cap)
 {
     size_t o = 0, i = 0;
     out[0] = '\0';
-    if (len == 0 || req[0] != '*') return show(req, len, 120, out, cap);
+    if (len == 0 || req[0] != '*') return h_show(req, len, 120, out, cap);
     long n = strtol(req + 1, NULL, 10);
     const char *p = memchr(req, '\n', len);
     for (long a = 0; a < n && p && o + 16 < cap; a++) {
@@ -79,7 +55,7 @@ static char *describe(const char *req, size_t len, char *out, size_t cap)
         p = memchr(req + i, '\n', len - i);
         if (!p || (size_t)(p - req) + 1 + (size_t)alen > len) break;
         char tmp[256];
-        show(p + 1, (size_t)alen, 48, tmp, sizeof(tmp));
+        h_show(p + 1, (size_t)alen, 48, tmp, sizeof(tmp));
         o += (size_t)snprintf(out + o, cap - o, "%s%s", a ? " " : "", tmp);
         p += 1 + alen + 1; /* onto the LF after the argument */
         if (o >= cap) o = cap - 1;
@@ -95,14 +71,14 @@ static void check(const char *req, size_t len, const char *r, size_t rl, const c
     describe(req, len, what, sizeof(what));
     int is_err = rl > 0 && r[0] == '-';
     ck_assert_msg(want != WANT_VALUE || !is_err, "test bug: redis-server answered %s%s with %s",
-                  tag, what, show(r, rl, 300, rs, sizeof(rs)));
+                  tag, what, h_show(r, rl, 300, rs, sizeof(rs)));
     ck_assert_msg(want != WANT_ERROR || is_err,
                   "test bug: redis-server answered %s%s without an error: %s", tag, what,
-                  show(r, rl, 300, rs, sizeof(rs)));
+                  h_show(r, rl, 300, rs, sizeof(rs)));
     cm.compared++;
     if (rl == pl && memcmp(r, p, rl) == 0) return;
-    show(r, rl, 400, rs, sizeof(rs));
-    show(p, pl, 400, ps, sizeof(ps));
+    h_show(r, rl, 400, rs, sizeof(rs));
+    h_show(p, pl, 400, ps, sizeof(ps));
     fprintf(stderr, "compare: %s%s\n  redis: %s\n  proxy: %s\n", tag, what, rs, ps);
     if (cm.mismatches++ == 0)
         snprintf(cm.first, sizeof(cm.first), "%s%.200s -> redis [%.300s] proxy [%.300s]", tag, what,

@@ -23,39 +23,6 @@ static void key_on(int port, char *key, size_t len)
     }
 }
 
-/* 1 when the node on port says it is a master. */
-static int is_master(int port)
-{
-    struct timeval tv = {0, 300000};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (!c || c->err) {
-        if (c) redisFree(c);
-        return 0;
-    }
-    redisSetTimeout(c, tv);
-    redisReply *r = redisCommand(c, "ROLE");
-    int m = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-            strcmp(r->element[0]->str, "master") == 0;
-    if (r) freeReplyObject(r);
-    redisFree(c);
-    return m;
-}
-
-/* The port of the replica of the master with id. */
-static int replica_of(const char *id)
-{
-    redisContext *c = h_connect(FO_BASE + 1);
-    redisReply *r = h_cmd(c, "CLUSTER REPLICAS %s", id);
-    int port = -1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-        const char *colon = strchr(r->element[0]->str, ':');
-        if (colon) port = atoi(colon + 1);
-    }
-    freeReplyObject(r);
-    redisFree(c);
-    return port;
-}
-
 START_TEST(test_master_killed)
 {
     ck_assert_int_eq(h_cluster_start("failover", FO_BASE), 0);
@@ -66,6 +33,7 @@ START_TEST(test_master_killed)
     snprintf(dbg, sizeof(dbg), "127.0.0.1:%d", dport);
     const char *extra[] = {"-threads", "2", "-slots-reload-interval", "1s", "-debug-addr",
                            dbg,        NULL};
+    h_sh(": > %s/proxy-failover.log", h_env.workdir); /* its lines are counted below */
     pid_t pid = h_proxy_start(port, startup, extra, "proxy-failover.log");
     ck_assert_int_gt(pid, 0);
 
@@ -73,7 +41,7 @@ START_TEST(test_master_killed)
     key_on(FO_BASE, victim_key, sizeof(victim_key));
     key_on(FO_BASE + 1, other_key, sizeof(other_key));
     ck_assert_int_eq(h_node_id(FO_BASE, id), 0);
-    int replica = replica_of(id);
+    int replica = h_replica_of(FO_BASE + 1, id);
     ck_assert_int_gt(replica, 0);
 
     redisContext *c = h_connect(port);
@@ -104,7 +72,7 @@ START_TEST(test_master_killed)
     int saw_unready = 0;
     struct h_http hh;
     while (h_now_ms() - t0 < 30000 && !served) {
-        if (!promoted && is_master(replica)) promoted = h_now_ms();
+        if (!promoted && h_is_master(replica)) promoted = h_now_ms();
         if (!saw_unready) { /* the debug port says why the proxy is not ready */
             h_http(dport, "GET", "/readyz", 5000, &hh);
             saw_unready = hh.status == 503 && strstr(hh.body, "unreachable");
@@ -142,7 +110,7 @@ START_TEST(test_master_killed)
         freeReplyObject(r);
         if (!served) h_sleep_ms(100);
     }
-    if (!promoted && is_master(replica)) promoted = h_now_ms();
+    if (!promoted && h_is_master(replica)) promoted = h_now_ms();
     fprintf(stderr, "failover: promoted after %llu ms, served after %llu ms, %lld errors\n",
             (unsigned long long)(promoted ? promoted - t0 : 0),
             (unsigned long long)(served ? served - t0 : 0), errors);

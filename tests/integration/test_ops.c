@@ -481,6 +481,13 @@ out:
     return NULL;
 }
 
+/* Starts traffic on t->port and returns once min_ops replies have come back. */
+static void traffic_start(struct traffic *t, pthread_t *th, long min_ops)
+{
+    pthread_create(th, NULL, traffic_main, t);
+    while (atomic_load(&t->ops) < min_ops && !atomic_load(&t->errors)) h_sleep_ms(10);
+}
+
 static pid_t ops_proxy;
 
 static void ops_setup(void)
@@ -503,8 +510,7 @@ START_TEST(test_metrics_under_traffic)
 {
     struct traffic t = {.port = ops_port()};
     pthread_t th;
-    pthread_create(&th, NULL, traffic_main, &t);
-    while (atomic_load(&t.ops) < 2000 && !atomic_load(&t.errors)) h_sleep_ms(10);
+    traffic_start(&t, &th, 2000);
 
     struct h_http a, b;
     fetch_metrics(&a);
@@ -590,8 +596,7 @@ START_TEST(test_json_endpoints)
 {
     struct traffic t = {.port = ops_port()};
     pthread_t th;
-    pthread_create(&th, NULL, traffic_main, &t);
-    while (atomic_load(&t.ops) < 2000 && !atomic_load(&t.errors)) h_sleep_ms(10);
+    traffic_start(&t, &th, 2000);
     redisContext *c = h_connect(ops_port());
     h_expect_str(h_cmd(c, "CLIENT SETNAME ops-\"named\"-client"), "OK");
 
@@ -765,8 +770,7 @@ START_TEST(test_cpu_profile)
 {
     struct traffic t = {.port = ops_port()};
     pthread_t th;
-    pthread_create(&th, NULL, traffic_main, &t);
-    while (atomic_load(&t.ops) < 1000 && !atomic_load(&t.errors)) h_sleep_ms(10);
+    traffic_start(&t, &th, 1000);
     struct h_http h;
     uint64_t t0 = h_now_ms();
     h_http(ops_debug_port(), "GET", "/debug/pprof/profile?seconds=2", 30000, &h);
@@ -982,12 +986,7 @@ START_TEST(test_graceful_shutdown)
         }
     }
 
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    int fd = h_tcp_connect(port, 0);
     struct pipeliner p = {.fd = fd, .n = n};
     pthread_t th;
     pthread_create(&th, NULL, pipeliner_write, &p);

@@ -41,29 +41,6 @@
 
 /* ---- raw subscriber connections ---- */
 
-/* Escapes bytes for messages (CR, LF and non-printables as \xNN), cut at max input bytes. */
-static char *show(const char *s, size_t n, size_t max, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && i < max && o + 8 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '\r') {
-            memcpy(out + o, "\\r", 2);
-            o += 2;
-        } else if (ch == '\n') {
-            memcpy(out + o, "\\n", 2);
-            o += 2;
-        } else if (ch < 32 || ch > 126 || ch == '\\') {
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
-        } else {
-            out[o++] = (char)ch;
-        }
-    }
-    if (n > max && o + 32 < cap) o += (size_t)snprintf(out + o, cap - o, "...(%zu bytes)", n);
-    out[o] = '\0';
-    return out;
-}
-
 /*
  * The next complete reply or push on c, waiting at most timeout_ms. Returns NULL when none came
  * in time or the peer closed the connection (then *closed is set, when closed is not NULL). The
@@ -123,7 +100,8 @@ static void rc_quiet(struct h_rc *c, int quiet_ms, const char *what)
     size_t n;
     const char *r = rc_next(c, quiet_ms, &n, NULL);
     char tmp[512];
-    ck_assert_msg(r == NULL, "%s: unexpected %s", what, r ? show(r, n, 200, tmp, sizeof(tmp)) : "");
+    ck_assert_msg(r == NULL, "%s: unexpected %s", what,
+                  r ? h_show(r, n, 200, tmp, sizeof(tmp)) : "");
 }
 
 static void rc_write(struct h_rc *c, const char *req, size_t len)
@@ -179,7 +157,7 @@ static void expect_confirmation(struct h_rc *c, const char *kind, const char *ch
     size_t wl = confirmation(want, sizeof(want), kind, ch, count), n;
     const char *r = rc_must(c, &n, kind);
     ck_assert_msg(n == wl && memcmp(r, want, n) == 0, "want %s\n got %s",
-                  show(want, wl, 300, a, sizeof(a)), show(r, n, 300, b, sizeof(b)));
+                  h_show(want, wl, 300, a, sizeof(a)), h_show(r, n, 300, b, sizeof(b)));
 }
 
 /* ---- byte comparison with a reference server ---- */
@@ -213,9 +191,9 @@ static void twin_compare_next(struct twin *t, const char *what)
     const char *p = rc_next(&t->proxy, 3000, &pl, NULL);
     t->compared++;
     if (!p || pl != rl || memcmp(p, rcopy, rl) != 0) {
-        show(rcopy, rl, 600, rs, sizeof(rs));
+        h_show(rcopy, rl, 600, rs, sizeof(rs));
         if (p)
-            show(p, pl, 600, ps, sizeof(ps));
+            h_show(p, pl, 600, ps, sizeof(ps));
         else
             snprintf(ps, sizeof(ps), "(nothing within 3 s)");
         fprintf(stderr, "pubsub compare: %s\n  %s: %s\n  proxy: %s\n", what, t->ref_name, rs, ps);
@@ -230,7 +208,7 @@ static void twin_compare_next(struct twin *t, const char *what)
 static void twin_req(struct twin *t, const char *req, int n)
 {
     char what[256];
-    show(req, strlen(req), 120, what, sizeof(what));
+    h_show(req, strlen(req), 120, what, sizeof(what));
     rc_write(&t->ref, req, strlen(req));
     rc_write(&t->proxy, req, strlen(req));
     for (int i = 0; i < n; i++) twin_compare_next(t, what);
@@ -605,7 +583,7 @@ START_TEST(test_shard_channels_all_masters)
         for (int j = 0; j < N; j++)
             if (n == wl[j] && memcmp(r, want[j], n) == 0) found = j;
         ck_assert_msg(found >= 0 && !seen[found], "unexpected or repeated: %s",
-                      show(r, n, 300, tmp, sizeof(tmp)));
+                      h_show(r, n, 300, tmp, sizeof(tmp)));
         seen[found] = 1;
     }
     rc_quiet(&sub, PS_QUIET_MS, "after every smessage");
@@ -843,21 +821,6 @@ struct burst_sub {
     int closed;
 };
 
-/* A raw, connected TCP socket to port on loopback; rcvbuf > 0 sets SO_RCVBUF first. */
-static int tcp_connect(int port, int rcvbuf)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect %d: %s", port,
-                  strerror(errno));
-    return fd;
-}
-
 /* Reads what is there for b and notes each message: channel i's payloads are "i:seq", seq
  * counting up from 0 in publishing order. */
 static void burst_read(struct burst_sub *b, int idx)
@@ -1030,7 +993,7 @@ static long long drain_to_eof(int fd, int timeout_ms)
 /* A raw connection to port with a small receive buffer, subscribed to ps5:slow. */
 static int slow_subscriber(int port)
 {
-    int fd = tcp_connect(port, 4096);
+    int fd = h_tcp_connect(port, 4096);
     const char sub[] = "SUBSCRIBE ps5:slow\r\n";
     ck_assert_int_eq(write(fd, sub, sizeof(sub) - 1), (ssize_t)sizeof(sub) - 1);
     char want[128], conf[128];
@@ -1291,39 +1254,6 @@ END_TEST
 
 #define PF_BASE 21501
 
-/* 1 when the node on port says it is a master. */
-static int is_master(int port)
-{
-    struct timeval tv = {0, 300000};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (!c || c->err) {
-        if (c) redisFree(c);
-        return 0;
-    }
-    redisSetTimeout(c, tv);
-    redisReply *r = redisCommand(c, "ROLE");
-    int m = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-            strcmp(r->element[0]->str, "master") == 0;
-    if (r) freeReplyObject(r);
-    redisFree(c);
-    return m;
-}
-
-/* The port of the replica of the master with id, asking the node on ask_port. */
-static int replica_of(int ask_port, const char *id)
-{
-    redisContext *c = h_connect(ask_port);
-    redisReply *r = h_cmd(c, "CLUSTER REPLICAS %s", id);
-    int port = -1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-        const char *colon = strchr(r->element[0]->str, ':');
-        if (colon) port = atoi(colon + 1);
-    }
-    freeReplyObject(r);
-    redisFree(c);
-    return port;
-}
-
 /* Sends a command through *pub without caring whether it worked (the cluster may be failing
  * over); reconnects when the connection broke. Returns 1 when it answered without an error. */
 static int try_cmd(redisContext **pub, int port, const char *fmt, const char *a, const char *b)
@@ -1528,7 +1458,7 @@ static void pf_stable_connections(int victim, int min_age)
 {
     int young = 0, total = 0;
     for (int p = PF_BASE; p < PF_BASE + 6; p++) {
-        if (p == victim || !is_master(p)) continue;
+        if (p == victim || !h_is_master(p)) continue;
         redisContext *c = h_connect(p);
         redisReply *r = h_cmd(c, "CLIENT LIST TYPE pubsub");
         ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
@@ -1572,7 +1502,7 @@ static void pf_new_subscribers(int port, int victim)
                 NNEW - confirmed, NNEW);
     long long on_nodes = 0;
     for (int p = PF_BASE; p < PF_BASE + 6; p++)
-        if (p != victim && is_master(p)) on_nodes += node_numsub(p, "NUMSUB", "pf:new");
+        if (p != victim && h_is_master(p)) on_nodes += node_numsub(p, "NUMSUB", "pf:new");
     if (on_nodes != confirmed)
         pf_note("%d clients had SUBSCRIBE pf:new confirmed after the failover, but the live "
                 "masters count %lld subscribers",
@@ -1601,14 +1531,14 @@ static uint64_t pf_kill_and_promote(int victim)
 {
     char id[41];
     ck_assert_int_eq(h_node_id(victim, id), 0);
-    int replica = replica_of(victim == PF_BASE ? PF_BASE + 1 : PF_BASE, id);
+    int replica = h_replica_of(victim == PF_BASE ? PF_BASE + 1 : PF_BASE, id);
     ck_assert_int_gt(replica, 0);
     pid_t vpid = h_cluster_pid("pubsub-failover", victim);
     ck_assert_int_gt(vpid, 0);
     uint64_t t0 = h_now_ms();
     ck_assert_int_eq(kill(vpid, SIGKILL), 0);
     while (h_now_ms() - t0 < 30000) {
-        if (is_master(replica)) return h_now_ms();
+        if (h_is_master(replica)) return h_now_ms();
         h_sleep_ms(50);
     }
     ck_abort_msg("the replica on %d was never promoted", replica);
@@ -1760,7 +1690,7 @@ START_TEST(test_killed_connection_resubscribes)
                 : n == wl[1] && memcmp(r, want[1], n) == 0 ? 1
                                                            : -1;
         ck_assert_msg(k >= 0 && !seen[k], "after the recovery: %s",
-                      show(r, n, 300, tmp, sizeof(tmp)));
+                      h_show(r, n, 300, tmp, sizeof(tmp)));
         seen[k] = 1;
     }
     rc_quiet(&sub, PS_QUIET_MS, "after the recovery");
@@ -1855,7 +1785,7 @@ static void same_conversation(const char *req)
     size_t na = h_raw(h_env.single_port, req, strlen(req), a, sizeof(a), 500, 0, &ca);
     size_t nb = h_raw(h_env.proxy_port, req, strlen(req), b, sizeof(b), 500, 0, &cb);
     ck_assert_msg(na == nb && memcmp(a, b, na) == 0, "%s\nredis-server: %s\nproxy:        %s", req,
-                  show(a, na, 2000, as, sizeof(as)), show(b, nb, 2000, bs, sizeof(bs)));
+                  h_show(a, na, 2000, as, sizeof(as)), h_show(b, nb, 2000, bs, sizeof(bs)));
     ck_assert_msg(ca == cb, "%s: closed by redis-server %d, by the proxy %d", req, ca, cb);
 }
 
