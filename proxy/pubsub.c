@@ -285,6 +285,19 @@ static uint32_t set_args(const struct strset *set, const char ***args, uint32_t 
     return n;
 }
 
+/* The request's arguments after the command name, as argument arrays (the caller frees both). */
+static uint32_t req_args(const struct request *r, const char ***args, uint32_t **lens)
+{
+    uint32_t n = r->argc - 1;
+    *args = px_malloc((n + 1) * sizeof(char *));
+    *lens = px_malloc((n + 1) * sizeof(uint32_t));
+    for (uint32_t i = 0; i < n; i++) {
+        (*args)[i] = request_arg(r, i + 1);
+        (*lens)[i] = r->argv[i + 1].len;
+    }
+    return n;
+}
+
 /* Makes every subscription again on connections to the current nodes. */
 static void ps_rebuild(struct pubsub *ps)
 {
@@ -445,13 +458,10 @@ static void subscribe(struct worker *w, struct request *r, int pattern)
     }
     struct pubsub *ps = ps_get(s);
     struct strset *set = pattern ? &ps->patterns : &ps->channels;
-    uint32_t n = r->argc - 1;
-    const char **args = px_malloc(n * sizeof(char *));
-    uint32_t *lens = px_malloc(n * sizeof(uint32_t));
-    uint32_t nks = 0;
+    const char **args;
+    uint32_t *lens, nks = 0;
+    uint32_t n = req_args(r, &args, &lens);
     for (uint32_t i = 0; i < n; i++) {
-        args[i] = request_arg(r, i + 1);
-        lens[i] = r->argv[i + 1].len;
         strset_add(set, args[i], lens[i], 0);
         confirm(out, pattern ? K_PSUB : K_SUB, args[i], lens[i], total_regular(ps));
         if (pattern ? keyspace_pattern(args[i], lens[i]) : keyspace_channel(args[i], lens[i]))
@@ -502,13 +512,7 @@ static void unsubscribe(struct worker *w, struct request *r, int pattern)
         n = set_args(set, &args, &lens, 0, pattern); /* all of them */
         if (n == 0) confirm(out, kind, NULL, 0, total_regular(ps));
     } else {
-        n = r->argc - 1;
-        args = px_malloc(n * sizeof(char *));
-        lens = px_malloc(n * sizeof(uint32_t));
-        for (uint32_t i = 0; i < n; i++) {
-            args[i] = request_arg(r, i + 1);
-            lens[i] = r->argv[i + 1].len;
-        }
+        n = req_args(r, &args, &lens);
     }
     /* Confirm each; tell the nodes about those that were subscribed. */
     const char **gone = px_malloc((n + 1) * sizeof(char *));
@@ -592,12 +596,10 @@ static void ssubscribe(struct worker *w, struct request *r)
         if (!sc) sc = conn_open(w, ps, PS_SHARD, owner);
     }
     int idx = sc ? conn_index(ps, sc) : -1;
-    uint32_t n = r->argc - 1;
-    const char **args = px_malloc(n * sizeof(char *));
-    uint32_t *lens = px_malloc(n * sizeof(uint32_t));
+    const char **args;
+    uint32_t *lens;
+    uint32_t n = req_args(r, &args, &lens);
     for (uint32_t i = 0; i < n; i++) {
-        args[i] = request_arg(r, i + 1);
-        lens[i] = r->argv[i + 1].len;
         if (!strset_add(&ps->shard, args[i], lens[i], idx))
             strset_get(&ps->shard, args[i], lens[i])->value = idx;
         confirm(out, K_SSUB, args[i], lens[i], ps->shard.n);
@@ -620,13 +622,7 @@ static void sunsubscribe(struct worker *w, struct request *r)
         n = set_args(&ps->shard, &args, &lens, 0, 0);
         if (n == 0) confirm(out, K_SUNSUB, NULL, 0, ps->shard.n);
     } else {
-        n = r->argc - 1;
-        args = px_malloc(n * sizeof(char *));
-        lens = px_malloc(n * sizeof(uint32_t));
-        for (uint32_t i = 0; i < n; i++) {
-            args[i] = request_arg(r, i + 1);
-            lens[i] = r->argv[i + 1].len;
-        }
+        n = req_args(r, &args, &lens);
     }
     for (uint32_t i = 0; i < n; i++) {
         char *name = px_malloc(lens[i] ? lens[i] : 1);

@@ -495,29 +495,28 @@ void session_linger(struct session *s)
     if (ioctl(s->fd, SIOCOUTQ, &unacked) < 0 || unacked == 0) session_close(s);
 }
 
+/* Writes what the kernel takes of the pending output. Returns -1 when the session was closed. */
+static int session_write_out(struct session *s)
+{
+    if (obuf_empty(&s->out)) return 0;
+    ssize_t n = obuf_write(&s->out, s->fd);
+    if (n < 0 && n != -EAGAIN) {
+        session_close(s);
+        return -1;
+    }
+    if (n > 0) stat_add(&s->w->stats.net_output_bytes, (uint64_t)n);
+    return 0;
+}
+
 void session_flush(struct session *s)
 {
     s->flags &= ~SESS_FLUSH_QUEUED;
     if (s->flags & SESS_CLOSED) return;
-    if (!obuf_empty(&s->out)) {
-        ssize_t n = obuf_write(&s->out, s->fd);
-        if (n < 0 && n != -EAGAIN) {
-            session_close(s);
-            return;
-        }
-        if (n > 0) stat_add(&s->w->stats.net_output_bytes, (uint64_t)n);
-    }
+    if (session_write_out(s) < 0) return;
     if (s->flags & SESS_RESUME) {
         session_dispatch_deferred(s);
         if (s->flags & SESS_CLOSED) return;
-        if (!obuf_empty(&s->out)) {
-            ssize_t n = obuf_write(&s->out, s->fd);
-            if (n < 0 && n != -EAGAIN) {
-                session_close(s);
-                return;
-            }
-            if (n > 0) stat_add(&s->w->stats.net_output_bytes, (uint64_t)n);
-        }
+        if (session_write_out(s) < 0) return;
     }
     if ((s->flags & SESS_READ_PAUSED) && s->nqueued <= SESS_RESUME_QUEUED) {
         s->flags &= ~SESS_READ_PAUSED;
