@@ -24,6 +24,7 @@ enum entry_kind { ENTRY_REQ = 0, ENTRY_AUTH, ENTRY_PREFIX, ENTRY_READONLY };
 struct backend_entry {
     struct backend_req *r; /* NULL for the runner's own commands */
     uint64_t end;          /* bytes_queued after this entry: written when bytes_written >= end */
+    uint64_t at_ms;        /* when it was queued (loop time), for timeout_ms */
     uint8_t kind;
 };
 
@@ -39,7 +40,11 @@ struct backend {
 
     int fd;
     enum backend_state state;
-    struct loop_timer timer; /* connect timeout, then back-off */
+    struct loop_timer timer;  /* connect timeout, then back-off */
+    struct loop_timer rtimer; /* reply timeout (timeout_ms) */
+    uint64_t timeout_ms;
+    uint64_t up_ms; /* when the connection came up: no reply is late before it */
+    int timing_out; /* backend_fail because a reply was late */
     uint32_t backoff_ms;
 
     struct obuf out;
@@ -65,6 +70,8 @@ static const char readonly_cmd[] = "*1\r\n$8\r\nREADONLY\r\n";
 
 static void backend_on_event(struct loop *l, int fd, int mask, void *ctx);
 static void backend_on_timer(struct loop *l, void *ctx);
+static void backend_on_rtimer(struct loop *l, void *ctx);
+static void backend_fail(struct backend *b, const char *err);
 
 struct backend *backend_create(struct loop *l, struct buf_pool *pool, const struct backend_ops *ops,
                                void *ctx, const struct backend_opts *opts, const char *ip, int port)
@@ -82,6 +89,8 @@ struct backend *backend_create(struct loop *l, struct buf_pool *pool, const stru
     b->state = BACKEND_IDLE;
     b->backoff_ms = BACKOFF_MIN_MS;
     loop_timer_init(&b->timer, backend_on_timer, b);
+    loop_timer_init(&b->rtimer, backend_on_rtimer, b);
+    b->timeout_ms = opts->timeout_ms;
     obuf_init(&b->out);
     resp_reply_init(&b->framer);
     return b;
@@ -101,8 +110,37 @@ static void fifo_push(struct backend *b, struct backend_req *r, uint8_t kind)
     struct backend_entry *e = &b->fifo[(b->fhead + b->fcount) % b->fcap];
     e->r = r;
     e->end = b->bytes_queued;
+    e->at_ms = loop_now_ms(b->loop);
     e->kind = kind;
     b->fcount++;
+    if (b->timeout_ms && !loop_timer_active(&b->rtimer))
+        loop_timer_start(b->loop, &b->rtimer, b->timeout_ms);
+}
+
+/* The reply timer: fails the connection when the oldest request has waited timeout_ms since it
+ * was queued (or since the connection came up, if later); otherwise waits for that moment. */
+static void backend_on_rtimer(struct loop *l, void *ctx)
+{
+    struct backend *b = ctx;
+    if (b->fcount == 0 || b->timeout_ms == 0) return;
+    uint64_t now = loop_now_ms(l);
+    if (b->state != BACKEND_UP) {
+        loop_timer_start(l, &b->rtimer, b->timeout_ms); /* the connect timeout covers this */
+        return;
+    }
+    const struct backend_entry *e = &b->fifo[b->fhead];
+    uint64_t since = e->at_ms > b->up_ms ? e->at_ms : b->up_ms;
+    if (now < since + b->timeout_ms) {
+        loop_timer_start(l, &b->rtimer, since + b->timeout_ms - now);
+        return;
+    }
+    char err[128];
+    snprintf(err, sizeof(err), "no reply within %llu ms (-backend-timeout)",
+             (unsigned long long)b->timeout_ms);
+    b->stats.timeouts++;
+    b->timing_out = 1;
+    backend_fail(b, err);
+    b->timing_out = 0;
 }
 
 static void queue_bytes(struct backend *b, const char *data, size_t len, uint8_t kind)
@@ -151,6 +189,7 @@ static void backend_fail(struct backend *b, const char *err)
             b->stats.connect_failures++;
     }
     loop_timer_stop(b->loop, &b->timer);
+    loop_timer_stop(b->loop, &b->rtimer);
     obuf_reset(&b->out);
     buf_chunk_put(b->in);
     b->in = NULL;
@@ -263,6 +302,7 @@ static void backend_connected(struct backend *b)
     sock_set_nodelay(b->fd);
     if (b->opts->keepalive_s > 0) sock_set_keepalive(b->fd, b->opts->keepalive_s);
     b->state = BACKEND_UP;
+    b->up_ms = loop_now_ms(b->loop);
     b->failing = 0;
     b->stats.connects++;
     b->last_err[0] = '\0';
@@ -402,6 +442,7 @@ void backend_free(struct backend *b)
     b->removing = 1;
     if (b->fcount > 0 || b->fd >= 0) backend_fail(b, "backend removed");
     loop_timer_stop(b->loop, &b->timer);
+    loop_timer_stop(b->loop, &b->rtimer);
     obuf_reset(&b->out);
     buf_chunk_put(b->in);
     resp_reply_deinit(&b->framer);
@@ -432,6 +473,20 @@ const char *backend_ip(const struct backend *b)
 int backend_port(const struct backend *b)
 {
     return b->port;
+}
+
+void backend_set_timeout(struct backend *b, uint64_t timeout_ms)
+{
+    b->timeout_ms = timeout_ms;
+    if (timeout_ms == 0)
+        loop_timer_stop(b->loop, &b->rtimer);
+    else if (b->fcount > 0 && !loop_timer_active(&b->rtimer))
+        loop_timer_start(b->loop, &b->rtimer, timeout_ms);
+}
+
+int backend_timed_out(const struct backend *b)
+{
+    return b->timing_out;
 }
 
 const char *backend_last_error(const struct backend *b)

@@ -69,6 +69,7 @@ struct backend_opts {
     const char *password; /* AUTH password, or NULL for no AUTH */
     int readonly;         /* send READONLY after connecting (replica reads) */
     int keepalive_s;
+    uint64_t timeout_ms; /* a request unanswered this long fails the connection (0: never) */
 };
 
 struct backend_stats {
@@ -77,6 +78,7 @@ struct backend_stats {
     uint64_t connects;
     uint64_t connect_failures;
     uint64_t disconnects;
+    uint64_t timeouts; /* connections failed because a reply took longer than timeout_ms */
 };
 
 /* Creates a runner for ip:port. ops and opts (and the strings in opts) must outlive it. */
@@ -118,6 +120,11 @@ int backend_failing(const struct backend *b);
 /* Connects now if the runner has no connection and is not backing off (a failing node is
  * retried without waiting for a request). */
 void backend_reconnect(struct backend *b);
+/* Overrides opts->timeout_ms for this runner (0: never time out; a private connection leased for
+ * a blocking command). */
+void backend_set_timeout(struct backend *b, uint64_t timeout_ms);
+/* 1 while the runner hands back its requests because a reply took too long (in ops->failed). */
+int backend_timed_out(const struct backend *b);
 /* The last connection error, "" when none. */
 const char *backend_last_error(const struct backend *b);
 /* Requests written or queued and not answered yet. */

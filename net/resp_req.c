@@ -88,6 +88,7 @@ void resp_req_limits_default(struct resp_req_limits *lim)
     lim->max_bulk = RESP_MAX_BULK_DEFAULT;
     lim->max_args = RESP_MAX_ARGS_DEFAULT;
     lim->inline_max = RESP_INLINE_MAX;
+    lim->unauth = 0;
 }
 
 void resp_req_init(struct resp_req_parser *p)
@@ -334,6 +335,10 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
             res->err = RESP_REQ_ERR_MBULK_INVALID;
             return PX_EPROTO;
         }
+        if (lim->unauth && ll > RESP_UNAUTH_MAX_ARGS) {
+            res->err = RESP_REQ_ERR_UNAUTH_MBULK;
+            return PX_EPROTO;
+        }
         p->pos = (uint32_t)(hdr + 2);
         if (ll <= 0) { /* "*0" and "*-1" are skipped, as Redis does */
             p->argc = 0;
@@ -371,6 +376,10 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
                 res->err = RESP_REQ_ERR_BULK_INVALID;
                 return PX_EPROTO;
             }
+            if (lim->unauth && ll > RESP_UNAUTH_MAX_BULK) {
+                res->err = RESP_REQ_ERR_UNAUTH_BULK;
+                return PX_EPROTO;
+            }
             pos += hdr + 2;
             p->pos = (uint32_t)pos;
             p->bulk = ll;
@@ -403,6 +412,10 @@ int resp_req_strerror(const struct resp_req_result *res, char *out, size_t outle
         return snprintf(out, outlen, "Protocol error: too big bulk count string");
     case RESP_REQ_ERR_BULK_INVALID:
         return snprintf(out, outlen, "Protocol error: invalid bulk length");
+    case RESP_REQ_ERR_UNAUTH_MBULK:
+        return snprintf(out, outlen, "Protocol error: unauthenticated multibulk length");
+    case RESP_REQ_ERR_UNAUTH_BULK:
+        return snprintf(out, outlen, "Protocol error: unauthenticated bulk length");
     case RESP_REQ_ERR_EXPECTED_DOLLAR:
         /* Redis turns CR and LF in error messages into spaces, so the reply stays one line. */
         return snprintf(out, outlen, "Protocol error: expected '$', got '%c'",

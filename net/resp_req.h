@@ -21,7 +21,13 @@ struct resp_req_limits {
     long long max_bulk;  /* longest argument (proto-max-bulk-len) */
     long long max_args;  /* most arguments in one multibulk request */
     uint32_t inline_max; /* longest inline line / length header */
+    int unauth; /* the client has not authenticated yet: Redis's small limits apply (at most
+                   RESP_UNAUTH_MAX_ARGS arguments of RESP_UNAUTH_MAX_BULK bytes) */
 };
+
+/* Redis's limits before AUTH (CVE-2021-32675). */
+#define RESP_UNAUTH_MAX_ARGS 10
+#define RESP_UNAUTH_MAX_BULK 16384
 
 enum resp_req_error {
     RESP_REQ_ERR_NONE = 0,
@@ -32,6 +38,8 @@ enum resp_req_error {
     RESP_REQ_ERR_BULK_TOO_BIG,      /* too big bulk count string */
     RESP_REQ_ERR_BULK_INVALID,      /* invalid bulk length */
     RESP_REQ_ERR_EXPECTED_DOLLAR,   /* expected '$', got '%c' */
+    RESP_REQ_ERR_UNAUTH_MBULK,      /* unauthenticated multibulk length */
+    RESP_REQ_ERR_UNAUTH_BULK,       /* unauthenticated bulk length */
 };
 
 struct resp_req_parser {

@@ -8,20 +8,24 @@
 #include "sock.h"
 #include "worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct acceptor {
+    const struct config *cfg;
     struct loop *loop;
     int lfd;
     int sfd;
     struct worker **workers;
     int nworkers;
-    struct log_ratelimit rl;
+    struct log_ratelimit rl, rl_denied, rl_full;
     struct loop_timer pause; /* accept paused after EMFILE */
     uint64_t next_id;        /* CLIENT ID of the next connection */
 };
@@ -30,6 +34,60 @@ static void acceptor_resume(struct loop *l, void *ctx)
 {
     struct acceptor *a = ctx;
     loop_set_mask(l, a->lfd, LOOP_READ);
+}
+
+/* Redis's reply to a client over maxclients. */
+static const char maxclients_err[] = "-ERR max number of clients reached\r\n";
+
+/* Redis 7's reply to a non-loopback client in protected mode, byte for byte. The proxy's
+ * equivalents of its remedies are -protected-mode no and -requirepass. */
+static const char denied_err[] =
+    "-DENIED Redis is running in protected mode because protected mode is enabled and no "
+    "password is set for the default user. In this mode connections are only accepted from the "
+    "loopback interface. If you want to connect from external computers to Redis you may adopt "
+    "one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG "
+    "SET protected-mode no' from the loopback interface by connecting to Redis from the same host "
+    "the server is running, however MAKE SURE Redis is not publicly accessible from internet if "
+    "you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just "
+    "disable the protected mode by editing the Redis configuration file, and setting the "
+    "protected mode option to 'no', and then restarting the server. 3) If you started the server "
+    "manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an "
+    "authentication password for the default user. NOTE: You only need to do one of the above "
+    "things in order for the server to start accepting connections from the outside.\r\n";
+
+/* 1 when the peer is on this host's loopback (127.0.0.0/8, ::1, or IPv4-mapped 127/8). */
+static int peer_is_loopback(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) return 0;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a)) return 1;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return ss.ss_family == AF_UNIX;
+}
+
+/* Answers a refused client with err and closes it, as Redis does (one write, no waiting). */
+static void refuse(int fd, const char *err, size_t len)
+{
+    ssize_t n = send(fd, err, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+    close(fd);
+}
+
+static unsigned clients_open(struct acceptor *a)
+{
+    unsigned total = 0;
+    /* Relaxed: a limit check that may be off by the connections of one loop turn. */
+    for (int k = 0; k < a->nworkers; k++)
+        total += atomic_load_explicit(&a->workers[k]->nsessions, memory_order_relaxed);
+    return total;
 }
 
 static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
@@ -46,6 +104,26 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
                 loop_timer_start(l, &a->pause, 100);
             }
             return;
+        }
+        /* Refusals are counted on worker 0's statistics; the acceptor is their only writer. */
+        if (a->cfg->protected_mode && !a->cfg->requirepass && !peer_is_loopback(cfd)) {
+            stat_add(&a->workers[0]->stats.denied_conns, 1);
+            if (log_ratelimit_ok(&a->rl_denied, 10000)) {
+                char peer[64] = "?";
+                sock_peer_name(cfd, peer, sizeof(peer));
+                log_warn("refused a client from %s: protected mode (no -requirepass; see "
+                         "-protected-mode)",
+                         peer);
+            }
+            refuse(cfd, denied_err, sizeof(denied_err) - 1);
+            continue;
+        }
+        if (clients_open(a) >= (unsigned)a->cfg->maxclients) {
+            stat_add(&a->workers[0]->stats.rejected_conns, 1);
+            if (log_ratelimit_ok(&a->rl_full, 10000))
+                log_warn("refused a client: -maxclients %d reached", a->cfg->maxclients);
+            refuse(cfd, maxclients_err, sizeof(maxclients_err) - 1);
+            continue;
         }
         struct worker *best = a->workers[0];
         /* Relaxed: a load estimate; a slightly stale count only skews the balance a little. */
@@ -86,6 +164,7 @@ struct acceptor *acceptor_create(const struct config *cfg, struct worker **worke
     }
     struct acceptor *a = px_calloc(1, sizeof(*a));
     a->lfd = lfd;
+    a->cfg = cfg;
     a->workers = workers;
     a->nworkers = nworkers;
     a->loop = loop_create();

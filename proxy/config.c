@@ -27,6 +27,8 @@ enum opt_type {
     OPT_IDC,
     OPT_HOSTPORT, /* a string that must be host:port */
     OPT_FILE,     /* -config: read before the other flags */
+    OPT_BOOL,     /* yes/no */
+    OPT_COBL,     /* -client-output-buffer-limit: "hard [soft seconds]" */
 };
 
 struct opt {
@@ -65,6 +67,35 @@ static const struct opt opts[] = {
      "idle private connections (transactions, blocking commands, Pub/Sub) kept per node and "
      "worker",
      0, 100000},
+    {"maxclients", OPT_INT, OFF(maxclients), "10000",
+     "client connections served at once; more get \"-ERR max number of clients reached\" and "
+     "are closed",
+     1, 100000000},
+    {"client-output-buffer-limit", OPT_COBL, OFF(cobl_hard), "256mb 64mb 60",
+     "a client whose unread replies exceed the hard size, or stay above the soft size for the "
+     "given seconds, is disconnected (\"hard soft seconds\", or one size; 0: no limit)",
+     0, 0},
+    {"query-buffer-limit", OPT_SIZE, OFF(query_buf_limit), "1gb",
+     "a client whose request being read grows past this is disconnected", 0, 0},
+    {"proto-max-bulk-len", OPT_SIZE, OFF(proto_max_bulk), "512mb",
+     "longest argument a request may carry (longer: \"Protocol error: invalid bulk length\")", 0,
+     0},
+    {"max-inflight", OPT_INT, OFF(max_inflight), "4096",
+     "requests one client may have in flight; reading from it pauses there (nothing is dropped) "
+     "and resumes at half",
+     2, 10000000},
+    {"timeout", OPT_INT, OFF(timeout_s), "0",
+     "close a client idle for this many seconds (not blocked, subscribed or waiting for a "
+     "reply; 0: never)",
+     0, 100000000},
+    {"backend-timeout", OPT_DURATION, OFF(backend_timeout_ms), "5s",
+     "a node that leaves a request (other than a blocking command) unanswered this long has its "
+     "requests failed and its connection recycled (0: wait forever)",
+     0, 0},
+    {"protected-mode", OPT_BOOL, OFF(protected_mode), "yes",
+     "without -requirepass, refuse clients from non-loopback addresses with Redis's -DENIED "
+     "error (yes or no)",
+     0, 0},
     {"pubsub-output-buffer-limit", OPT_SIZE, OFF(pubsub_buffer_limit), "32mb",
      "a subscriber that leaves more than this unread is disconnected (sizes: 512kb, 32mb, 1gb)", 0,
      0},
@@ -107,6 +138,37 @@ void config_defaults(struct config *c)
     c->backend_idle_connections = 5;
     c->pubsub_buffer_limit = 32ull << 20;
     c->shutdown_timeout_ms = 5000;
+    c->maxclients = 10000;
+    c->cobl_hard = 256ull << 20;
+    c->cobl_soft = 64ull << 20;
+    c->cobl_soft_s = 60;
+    c->query_buf_limit = 1ull << 30;
+    c->proto_max_bulk = 512ull << 20;
+    c->max_inflight = 4096;
+    c->backend_timeout_ms = 5000;
+    c->protected_mode = 1;
+}
+
+/* "hard soft seconds" (as Redis's client-output-buffer-limit, without the class) or one size. */
+static int parse_cobl(struct config *c, const char *v)
+{
+    char a[64], b[64], s[64], extra[2];
+    int n = sscanf(v, "%63s %63s %63s %1s", a, b, s, extra);
+    unsigned long long hard, soft = 0;
+    long long secs = 0;
+    if (n != 1 && n != 3) return PX_EINVAL;
+    if (config_parse_size(a, &hard) < 0) return PX_EINVAL;
+    if (n == 3) {
+        char *end;
+        errno = 0;
+        secs = strtoll(s, &end, 10);
+        if (config_parse_size(b, &soft) < 0 || errno || *end || secs < 0 || secs > 100000000)
+            return PX_EINVAL;
+    }
+    c->cobl_hard = hard;
+    c->cobl_soft = soft;
+    c->cobl_soft_s = (int)secs;
+    return 0;
 }
 
 static void free_nodes(struct config *c)
@@ -429,6 +491,26 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         c->idc = px_strdup(v);
         return 0;
     }
+    case OPT_BOOL: {
+        int yes = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0;
+        int no = strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0;
+        if (!yes && !no) {
+            snprintf(err, errlen, "invalid value \"%s\" for flag -%s: expected yes or no", v,
+                     o->name);
+            return PX_EINVAL;
+        }
+        *(int *)(base + o->off) = yes;
+        return 0;
+    }
+    case OPT_COBL:
+        if (parse_cobl(c, v) < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected \"hard soft seconds\" such as "
+                     "\"256mb 64mb 60\", or one size",
+                     v, o->name);
+            return PX_EINVAL;
+        }
+        return 0;
     case OPT_LOGLEVEL: {
         enum log_level lv;
         if (log_level_parse(v, &lv) < 0) {
@@ -452,11 +534,11 @@ static void print_help(FILE *out)
             PX_VERSION);
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &opts[i];
-        fprintf(out, "  -%-24s %s", o->name, o->help);
+        fprintf(out, "  -%-27s %s", o->name, o->help);
         if (o->dflt[0]) fprintf(out, " (default %s)", o->dflt);
         fprintf(out, "\n");
     }
-    fprintf(out, "  -%-24s %s\n  -%-24s %s\n  -%-24s %s\n", "h, -help", "show this help and exit",
+    fprintf(out, "  -%-27s %s\n  -%-27s %s\n  -%-27s %s\n", "h, -help", "show this help and exit",
             "version", "print the version and exit", "commands",
             "list every command and how the proxy handles it, and exit");
 }
@@ -615,6 +697,12 @@ void config_log(const struct config *c)
              "pubsub-output-buffer-limit=%llu",
              config_read_prefer_name(c->read_prefer), c->ncidrs ? idc : "(none)",
              c->backend_idle_connections, c->pubsub_buffer_limit);
+    log_info("config: maxclients=%d client-output-buffer-limit=%llu/%llu/%ds "
+             "query-buffer-limit=%llu proto-max-bulk-len=%llu max-inflight=%d timeout=%ds "
+             "backend-timeout=%llums protected-mode=%s",
+             c->maxclients, c->cobl_hard, c->cobl_soft, c->cobl_soft_s, c->query_buf_limit,
+             c->proto_max_bulk, c->max_inflight, c->timeout_s,
+             (unsigned long long)c->backend_timeout_ms, c->protected_mode ? "yes" : "no");
     log_info("config: debug-addr=%s shutdown-timeout=%llums config=%s",
              c->debug_addr ? c->debug_addr : "(off)", (unsigned long long)c->shutdown_timeout_ms,
              c->config_file ? c->config_file : "(none)");

@@ -43,8 +43,19 @@ struct config {
     uint64_t shutdown_timeout_ms;           /* graceful shutdown: at most this long */
     char *config_file;                      /* -config */
     enum read_prefer read_prefer;
-    char *idc;          /* -idc as given, or NULL for the default */
-    struct cidr *cidrs; /* parsed -idc (or the default /16) */
+    /* Limits (issue 7). 0 means off where the flag's help says so. */
+    int maxclients;                     /* client connections at once */
+    unsigned long long cobl_hard;       /* -client-output-buffer-limit: cut at once above this */
+    unsigned long long cobl_soft;       /* ...or when above this ... */
+    int cobl_soft_s;                    /* ... for this many seconds */
+    unsigned long long query_buf_limit; /* -query-buffer-limit: one partial request's bytes */
+    unsigned long long proto_max_bulk;  /* -proto-max-bulk-len */
+    int max_inflight;                   /* requests in flight per client before reading pauses */
+    int timeout_s;                      /* -timeout: idle clients are closed (0: never) */
+    uint64_t backend_timeout_ms;        /* -backend-timeout: a node's reply is awaited this long */
+    int protected_mode;                 /* -protected-mode: no password => loopback clients only */
+    char *idc;                          /* -idc as given, or NULL for the default */
+    struct cidr *cidrs;                 /* parsed -idc (or the default /16) */
     int ncidrs;
 };
 

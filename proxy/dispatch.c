@@ -210,6 +210,7 @@ static void send_to(struct worker *w, struct request *r, struct backend *b, cons
     if (r->flags & REQ_F_BLOCKING) {
         r->priv = priv_lease(w, r->parent ? r->parent->sess : r->sess, b);
         b = r->priv->b;
+        backend_set_timeout(b, 0); /* it blocks as long as the command says */
     }
     int rc;
     if (prefix)
@@ -415,6 +416,12 @@ static void on_failed(struct backend *b, struct backend_req *breq, int written, 
         request_put(w, r);
         return;
     }
+    if (written && backend_timed_out(b)) {
+        /* The node is stuck: an error now, rather than another wait on it (reads included). */
+        REPLY_ERROR(w, r,
+                    errors_node_timeout(&w->scratch, backend_addr(b), w->cfg->backend_timeout_ms));
+        return;
+    }
     if (written && r->cmd && (r->cmd->cmd->flags & CMD_READONLY) && !(r->flags & REQ_F_TX)) {
         /* A read changes nothing: send it again, to another replica or the master. */
         stat_add(&w->stats.read_retries, 1);
@@ -435,6 +442,7 @@ static void on_state(struct backend *b, enum backend_event ev, void *ctx)
 {
     struct worker *w = ctx;
     if (ev == BACKEND_EV_DOWN) {
+        if (backend_timed_out(b)) stat_add(&w->stats.backend_timeouts, 1);
         log_debug("backend %s down: %s", backend_addr(b), backend_last_error(b));
         topology_request_refresh(w->topo);
         return;

@@ -80,6 +80,14 @@ void errors_connection_lost(struct sbuf *s, const char *addr)
                       addr);
 }
 
+void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms)
+{
+    resp_write_errorf(s,
+                      "ERR node %s did not answer within %llu ms (-backend-timeout); the command "
+                      "may or may not have run",
+                      addr, (unsigned long long)timeout_ms);
+}
+
 void errors_too_many_redirects(struct sbuf *s, const char *last, uint32_t len)
 {
     resp_write_errorf(s, "ERR too many cluster redirections (last: %.*s)", (int)len, last);

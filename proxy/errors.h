@@ -28,6 +28,8 @@ void errors_node_unreachable(struct sbuf *s, const char *addr, const char *why);
 void errors_no_topology(struct sbuf *s);
 /* The connection to the node broke after the request was written: it may or may not have run. */
 void errors_connection_lost(struct sbuf *s, const char *addr);
+/* The node left the request unanswered for -backend-timeout: it may or may not have run. */
+void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms);
 void errors_too_many_redirects(struct sbuf *s, const char *last, uint32_t len);
 /* A command the proxy refuses; reason is the overlay's text after "-ERR ". */
 void errors_unsupported(struct sbuf *s, const char *name, const char *reason);

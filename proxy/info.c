@@ -195,9 +195,9 @@ void info_merge(struct worker *w, struct request *r, struct sbuf *out)
         sbuf_printf(&t,
                     "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
                     "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
-                    "rejected_connections:0\r\ntotal_error_replies:%llu\r\n",
+                    "rejected_connections:%llu\r\ntotal_error_replies:%llu\r\n",
                     SUM(sessions_total), SUM(requests), SUM(net_input_bytes), SUM(net_output_bytes),
-                    SUM(error_replies));
+                    SUM(rejected_conns) + SUM(denied_conns), SUM(error_replies));
     }
     if (section(&t, sec, SEC_REPLICATION, "# Replication\r\n", &n)) {
         sbuf_puts(&t, "role:master\r\nconnected_slaves:0\r\n");
@@ -239,27 +239,32 @@ void info_merge(struct worker *w, struct request *r, struct sbuf *out)
     if (section(&t, sec, SEC_PROXY, "# Proxy\r\n", &n)) {
         struct topology_stats ts;
         topology_get_stats(info_topo, &ts);
-        sbuf_printf(&t,
-                    "proxy_workers:%d\r\nproxy_sessions_total:%llu\r\nproxy_backends:%llu\r\n"
-                    "slot_map_version:%llu\r\nslot_map_source:%s\r\nslot_map_nodes:%d\r\n"
-                    "slot_map_masters:%d\r\nslot_map_slots_served:%d\r\n"
-                    "topology_refreshes_ok:%llu\r\ntopology_refreshes_failed:%llu\r\n"
-                    "topology_refreshes_requested:%llu\r\nredirects_moved:%llu\r\n"
-                    "redirects_ask:%llu\r\ntryagain_retries:%llu\r\nrequests_held:%llu\r\n"
-                    "requests_hold_expired:%llu\r\nconnection_lost_errors:%llu\r\n"
-                    "noscript_reloads:%llu\r\nread_prefer:%s\r\nreplica_reads:%llu\r\n"
-                    "replica_fallbacks:%llu\r\nread_retries:%llu\r\nprivate_connections:%llu\r\n"
-                    "pubsub_messages:%llu\r\npubsub_clients_cut:%llu\r\n",
-                    w->nall, SUM(sessions_total), SUM(nbackends),
-                    (unsigned long long)(w->map ? w->map->version : 0),
-                    w->map ? w->map->source : "", w->map ? w->map->nnodes : 0,
-                    w->map ? w->map->nshards : 0, w->map ? w->map->covered : 0,
-                    (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,
-                    (unsigned long long)ts.refresh_requested, SUM(moved), SUM(ask), SUM(tryagain),
-                    SUM(held), SUM(hold_expired), SUM(conn_lost_errors), SUM(noscript_reloads),
-                    config_read_prefer_name(w->cfg->read_prefer), SUM(replica_reads),
-                    SUM(replica_fallbacks), SUM(read_retries), SUM(private_conns),
-                    SUM(pubsub_messages), SUM(pubsub_cut));
+        sbuf_printf(
+            &t,
+            "proxy_workers:%d\r\nproxy_sessions_total:%llu\r\nproxy_backends:%llu\r\n"
+            "slot_map_version:%llu\r\nslot_map_source:%s\r\nslot_map_nodes:%d\r\n"
+            "slot_map_masters:%d\r\nslot_map_slots_served:%d\r\n"
+            "topology_refreshes_ok:%llu\r\ntopology_refreshes_failed:%llu\r\n"
+            "topology_refreshes_requested:%llu\r\nredirects_moved:%llu\r\n"
+            "redirects_ask:%llu\r\ntryagain_retries:%llu\r\nrequests_held:%llu\r\n"
+            "requests_hold_expired:%llu\r\nconnection_lost_errors:%llu\r\n"
+            "noscript_reloads:%llu\r\nread_prefer:%s\r\nreplica_reads:%llu\r\n"
+            "replica_fallbacks:%llu\r\nread_retries:%llu\r\nprivate_connections:%llu\r\n"
+            "pubsub_messages:%llu\r\npubsub_clients_cut:%llu\r\n"
+            "clients_denied_protected_mode:%llu\r\nclients_closed_idle:%llu\r\n"
+            "clients_closed_output_limit:%llu\r\nclients_closed_query_limit:%llu\r\n"
+            "clients_closed_protocol_error:%llu\r\nclient_reading_paused:%llu\r\n"
+            "backend_timeouts:%llu\r\n",
+            w->nall, SUM(sessions_total), SUM(nbackends),
+            (unsigned long long)(w->map ? w->map->version : 0), w->map ? w->map->source : "",
+            w->map ? w->map->nnodes : 0, w->map ? w->map->nshards : 0, w->map ? w->map->covered : 0,
+            (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,
+            (unsigned long long)ts.refresh_requested, SUM(moved), SUM(ask), SUM(tryagain),
+            SUM(held), SUM(hold_expired), SUM(conn_lost_errors), SUM(noscript_reloads),
+            config_read_prefer_name(w->cfg->read_prefer), SUM(replica_reads),
+            SUM(replica_fallbacks), SUM(read_retries), SUM(private_conns), SUM(pubsub_messages),
+            SUM(pubsub_cut), SUM(denied_conns), SUM(closed_idle), SUM(closed_output),
+            SUM(closed_query), SUM(protocol_errors), SUM(inflight_pauses), SUM(backend_timeouts));
     }
     resp_write_bulk(out, t.buf ? t.buf : "", t.len);
     sbuf_free(&t);

@@ -137,8 +137,28 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     one(o, "slotproxy_client_connections", "gauge", "Client connections open now.", clients_now(m));
     one(o, "slotproxy_client_connections_total", "counter", "Client connections accepted.",
         SUM(sessions_total));
-    one(o, "slotproxy_client_connections_rejected_total", "counter",
-        "Client connections refused (too many clients).", SUM(rejected_conns));
+    family(o, "slotproxy_client_connections_rejected_total", "counter",
+           "Client connections refused at accept, by reason.");
+    sample(o, "slotproxy_client_connections_rejected_total", "reason", "maxclients",
+           SUM(rejected_conns));
+    sample(o, "slotproxy_client_connections_rejected_total", "reason", "protected_mode",
+           SUM(denied_conns));
+    family(o, "slotproxy_client_connections_closed_total", "counter",
+           "Client connections closed by the proxy, by reason.");
+    sample(o, "slotproxy_client_connections_closed_total", "reason", "idle_timeout",
+           SUM(closed_idle));
+    sample(o, "slotproxy_client_connections_closed_total", "reason", "output_buffer_limit",
+           SUM(closed_output));
+    sample(o, "slotproxy_client_connections_closed_total", "reason", "query_buffer_limit",
+           SUM(closed_query));
+    sample(o, "slotproxy_client_connections_closed_total", "reason", "protocol_error",
+           SUM(protocol_errors));
+    one(o, "slotproxy_client_reading_paused_total", "counter",
+        "Times a client's reading paused at -max-inflight requests in flight.",
+        SUM(inflight_pauses));
+    one(o, "slotproxy_backend_timeouts_total", "counter",
+        "Node connections recycled because a reply took longer than -backend-timeout.",
+        SUM(backend_timeouts));
 
     uint32_t nc = commands_count();
     struct cmd_sum *sums = px_malloc(nc * sizeof(*sums));
@@ -329,12 +349,18 @@ void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
     px_mem_stats(&ms);
     sbuf_printf(o,
                 "{\"version\":\"%s\",\"uptime_seconds\":%.3f,\"workers\":%d,"
-                "\"clients\":{\"current\":%llu,\"total\":%llu,\"rejected\":%llu},"
+                "\"clients\":{\"current\":%llu,\"total\":%llu,\"rejected\":%llu,"
+                "\"denied_protected_mode\":%llu,\"closed_idle\":%llu,\"closed_output_limit\":%llu,"
+                "\"closed_query_limit\":%llu,\"closed_protocol_error\":%llu,"
+                "\"reading_paused\":%llu},\"backend_timeouts\":%llu,"
                 "\"requests_total\":%llu,\"error_replies_total\":%llu,",
                 PX_VERSION, (double)(now - m->start_wall_us) / 1e6, m->nworkers,
                 (unsigned long long)clients_now(m), (unsigned long long)SUM(sessions_total),
-                (unsigned long long)SUM(rejected_conns), (unsigned long long)SUM(requests),
-                (unsigned long long)SUM(error_replies));
+                (unsigned long long)SUM(rejected_conns), (unsigned long long)SUM(denied_conns),
+                (unsigned long long)SUM(closed_idle), (unsigned long long)SUM(closed_output),
+                (unsigned long long)SUM(closed_query), (unsigned long long)SUM(protocol_errors),
+                (unsigned long long)SUM(inflight_pauses), (unsigned long long)SUM(backend_timeouts),
+                (unsigned long long)SUM(requests), (unsigned long long)SUM(error_replies));
     sbuf_puts(o, "\"commands\":{");
     uint32_t nc = commands_count();
     int first = 1;

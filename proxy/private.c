@@ -66,6 +66,7 @@ struct privconn *priv_lease(struct worker *w, struct session *s, struct backend 
     }
     pc->owner = s;
     if (s) list_push(&s->privs, pc);
+    backend_set_timeout(pc->b, w->cfg->backend_timeout_ms); /* callers may turn it off */
     return pc;
 }
 

@@ -198,6 +198,7 @@ static struct ps_conn *conn_open(struct worker *w, struct pubsub *ps, enum ps_ro
     pc->pc = priv_lease(w, ps->s, node);
     pc->pc->ps = pc;
     backend_set_raw(pc->pc->b, 1);
+    backend_set_timeout(pc->pc->b, 0); /* messages come when they come */
     ps->conns = px_realloc(ps->conns, (size_t)(ps->nconns + 1) * sizeof(*ps->conns));
     ps->conns[ps->nconns++] = pc;
     return pc;

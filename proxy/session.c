@@ -34,9 +34,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SESS_READ_MIN      1024 /* read only when at least this much room is free */
-#define SESS_MAX_QUEUED    4096 /* requests in flight before reading pauses */
-#define SESS_RESUME_QUEUED 2048 /* ...and resumes */
+#define SESS_READ_MIN 1024 /* read only when at least this much room is free */
 
 static void session_on_event(struct loop *l, int fd, int mask, void *ctx);
 
@@ -338,26 +336,49 @@ static void session_protocol_error(struct session *s, const struct resp_req_resu
     session_enqueue(s, r);
     s->flags |= SESS_CLOSE_AFTER;
     request_reply_bytes(w, r, sb->buf, sb->len);
+    stat_add(&w->stats.protocol_errors, 1);
     log_debug("client %llu: %s", (unsigned long long)s->id, text);
+}
+
+/* Closes a client that broke a limit, saying why in the log (sparingly: a flood of them is one
+ * line per second). */
+static void session_close_limit(struct session *s, stat_t *counter, const char *why,
+                                unsigned long long value)
+{
+    static _Thread_local struct log_ratelimit rl;
+    stat_add(counter, 1);
+    if (log_ratelimit_ok(&rl, 1000)) {
+        char peer[64] = "?";
+        sock_peer_name(s->fd, peer, sizeof(peer));
+        log_warn("closing client %llu (%s): %s (%llu)%s", (unsigned long long)s->id, peer, why,
+                 value, rl.suppressed ? "; more not logged" : "");
+        rl.suppressed = 0;
+    }
+    session_close(s);
 }
 
 /* Parses and dispatches every complete request in the read chunk. */
 static void session_parse(struct session *s)
 {
     struct worker *w = s->w;
-    static const struct resp_req_limits limits = {RESP_MAX_BULK_DEFAULT, RESP_MAX_ARGS_DEFAULT,
-                                                  RESP_INLINE_MAX};
     while (s->in && s->in_start < s->in->len && !(s->flags & (SESS_CLOSE_AFTER | SESS_CLOSED))) {
-        if (s->nqueued >= SESS_MAX_QUEUED) {
+        if (s->nqueued >= (uint32_t)w->cfg->max_inflight) {
             s->flags |= SESS_READ_PAUSED;
+            stat_add(&w->stats.inflight_pauses, 1);
             break;
         }
         struct resp_req_result res;
         struct buf_chunk *c = s->in;
-        int rc =
-            resp_req_parse(&s->parser, c->data + s->in_start, c->len - s->in_start, &limits, &res);
+        const struct resp_req_limits *lim = s->authed ? &w->lim : &w->lim_unauth;
+        int rc = resp_req_parse(&s->parser, c->data + s->in_start, c->len - s->in_start, lim, &res);
         if (rc == PX_EAGAIN) {
             s->need = res.need;
+            if (c->len - s->in_start > w->cfg->query_buf_limit) {
+                /* As Redis: closed without a reply. */
+                session_close_limit(s, &w->stats.closed_query, "request over -query-buffer-limit",
+                                    (unsigned long long)(c->len - s->in_start));
+                return;
+            }
             break;
         }
         if (rc < 0) {
@@ -508,6 +529,48 @@ static int session_write_out(struct session *s)
     return 0;
 }
 
+/* The output limits of -client-output-buffer-limit. Returns -1 when the session was closed. */
+static int session_check_output(struct session *s)
+{
+    const struct config *cfg = s->w->cfg;
+    size_t pending = s->out.bytes;
+    if (cfg->cobl_hard > 0 && pending > cfg->cobl_hard) {
+        session_close_limit(s, &s->w->stats.closed_output,
+                            "unread replies over the hard -client-output-buffer-limit",
+                            (unsigned long long)pending);
+        return -1;
+    }
+    if (cfg->cobl_soft == 0 || cfg->cobl_soft_s == 0 || pending <= cfg->cobl_soft) {
+        s->out_soft_since = 0;
+        return 0;
+    }
+    uint64_t now = loop_now_ms(s->w->loop);
+    if (s->out_soft_since == 0) {
+        s->out_soft_since = now;
+    } else if (now - s->out_soft_since >= (uint64_t)cfg->cobl_soft_s * 1000) {
+        session_close_limit(s, &s->w->stats.closed_output,
+                            "unread replies over the soft -client-output-buffer-limit too long",
+                            (unsigned long long)pending);
+        return -1;
+    }
+    return 0;
+}
+
+void session_cron(struct session *s, uint64_t now_ms)
+{
+    if (s->flags & (SESS_CLOSED | SESS_LINGER)) return;
+    if (session_check_output(s) < 0) return;
+    int timeout = s->w->cfg->timeout_s;
+    /* As Redis: blocked and subscribed clients are never idle; nor is one waiting for replies. */
+    if (timeout > 0 && s->nqueued == 0 && obuf_empty(&s->out) && s->nblocking == 0 &&
+        !(s->ps && pubsub_subscribed(s)) && now_ms - s->last_ms > (uint64_t)timeout * 1000) {
+        stat_add(&s->w->stats.closed_idle, 1);
+        log_debug("client %llu closed: idle for %llu s (-timeout)", (unsigned long long)s->id,
+                  (unsigned long long)((now_ms - s->last_ms) / 1000));
+        session_close(s);
+    }
+}
+
 void session_flush(struct session *s)
 {
     s->flags &= ~SESS_FLUSH_QUEUED;
@@ -518,7 +581,8 @@ void session_flush(struct session *s)
         if (s->flags & SESS_CLOSED) return;
         if (session_write_out(s) < 0) return;
     }
-    if ((s->flags & SESS_READ_PAUSED) && s->nqueued <= SESS_RESUME_QUEUED) {
+    if (session_check_output(s) < 0) return;
+    if ((s->flags & SESS_READ_PAUSED) && s->nqueued <= (uint32_t)s->w->cfg->max_inflight / 2) {
         s->flags &= ~SESS_READ_PAUSED;
         session_parse(s); /* requests already read come first */
         if (s->flags & SESS_CLOSED) return;

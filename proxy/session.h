@@ -42,12 +42,13 @@ struct session {
     char *name;               /* CLIENT SETNAME, or NULL */
     char *lib_name, *lib_ver; /* CLIENT SETINFO */
     uint64_t created_ms, last_ms;
-    uint32_t last_cmd;  /* cmd_entry id of the last command + 1 (0: none yet) */
-    uint8_t resp;       /* protocol version: 2 (HELLO 3 is refused for now) */
-    uint8_t authed;     /* AUTH done, or no password required */
-    uint8_t reply_mode; /* enum sess_reply_mode */
-    uint8_t readonly;   /* READONLY was sent (replica reads, when enabled) */
-    uint8_t pin_master; /* READWRITE: reads go to masters (read-your-writes) */
+    uint64_t out_soft_since; /* when the unread output went over the soft limit (0: it is not) */
+    uint32_t last_cmd;       /* cmd_entry id of the last command + 1 (0: none yet) */
+    uint8_t resp;            /* protocol version: 2 (HELLO 3 is refused for now) */
+    uint8_t authed;          /* AUTH done, or no password required */
+    uint8_t reply_mode;      /* enum sess_reply_mode */
+    uint8_t readonly;        /* READONLY was sent (replica reads, when enabled) */
+    uint8_t pin_master;      /* READWRITE: reads go to masters (read-your-writes) */
     uint8_t no_evict, no_touch;
     struct request *head, *tail; /* requests in arrival order */
     uint32_t nqueued;
@@ -90,6 +91,8 @@ void session_drain(struct session *s);
 void session_linger(struct session *s);
 /* Writes pending output. Called once per loop turn for each session on the flush list. */
 void session_flush(struct session *s);
+/* The worker's once-a-second look: -timeout and the soft output limit. */
+void session_cron(struct session *s, uint64_t now_ms);
 /* Frees a closed session. */
 void session_free(struct session *s);
 

@@ -87,7 +87,14 @@ struct worker_stats {
     stat_t replica_reads;     /* reads sent to a replica */
     stat_t replica_fallbacks; /* reads that wanted a replica and got the master */
     stat_t read_retries;      /* reads sent again after their connection broke */
-    stat_t rejected_conns;    /* clients refused (too many clients) */
+    stat_t rejected_conns;    /* clients refused (too many clients; counted on worker 0) */
+    stat_t denied_conns;      /* clients refused by protected mode (counted on worker 0) */
+    stat_t closed_idle;       /* clients closed after -timeout */
+    stat_t closed_output;     /* clients closed for leaving replies unread */
+    stat_t closed_query;      /* clients closed for a request over -query-buffer-limit */
+    stat_t protocol_errors;   /* clients closed for a protocol error */
+    stat_t backend_timeouts;  /* node connections recycled after -backend-timeout */
+    stat_t inflight_pauses;   /* times a client's reading paused at -max-inflight */
     stat_t errors[SERR_COUNT];
     struct cmd_stats *cmds;
 };

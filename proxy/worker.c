@@ -31,12 +31,14 @@
 #define WORKER_POOL_KEEP  256 /* free chunks a worker keeps (4 MiB) */
 #define HELD_TICK_MS      50  /* the held list is looked at least this often */
 #define DRAIN_TICK_MS     10  /* graceful shutdown: lingering sessions are looked at this often */
+#define WORKER_CRON_MS    1000
 
 static void worker_on_msg(struct chan_msg *m, void *ctx);
 static void worker_start_drain(struct worker *w);
 static void worker_before_sleep(struct loop *l, void *ctx);
 static void worker_held_timer(struct loop *l, void *ctx);
 static void worker_drain_timer(struct loop *l, void *ctx);
+static void worker_cron(struct loop *l, void *ctx);
 
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
                              struct script_cache *scripts)
@@ -62,10 +64,16 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->bopts.user = cfg->user;
     w->bopts.password = cfg->password;
     w->bopts.keepalive_s = cfg->tcp_keepalive_s;
+    w->bopts.timeout_ms = cfg->backend_timeout_ms;
     w->bopts_ro = w->bopts;
     w->bopts_ro.readonly = 1;
     loop_timer_init(&w->held_timer, worker_held_timer, w);
     loop_timer_init(&w->drain_timer, worker_drain_timer, w);
+    loop_timer_init(&w->cron, worker_cron, w);
+    resp_req_limits_default(&w->lim);
+    w->lim.max_bulk = (long long)cfg->proto_max_bulk;
+    w->lim_unauth = w->lim;
+    w->lim_unauth.unauth = 1;
     sbuf_init(&w->scratch);
     sbuf_init(&w->merge);
     keys_result_init(&w->keys);
@@ -75,7 +83,24 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->stats.cmds = px_calloc(commands_count() + 1, sizeof(*w->stats.cmds));
     atomic_init(&w->nsessions, 0);
     loop_set_before_sleep(w->loop, worker_before_sleep, w);
+    if (cfg->timeout_s > 0 || (cfg->cobl_soft > 0 && cfg->cobl_soft_s > 0))
+        loop_timer_start(w->loop, &w->cron, WORKER_CRON_MS);
     return w;
+}
+
+/* Once a second: clients idle longer than -timeout, and clients whose unread output stayed over
+ * the soft limit too long, are closed. */
+static void worker_cron(struct loop *l, void *ctx)
+{
+    struct worker *w = ctx;
+    uint64_t now = loop_now_ms(l);
+    struct session *s = w->sessions;
+    while (s) {
+        struct session *next = s->next;
+        session_cron(s, now);
+        s = next;
+    }
+    loop_timer_start(l, &w->cron, WORKER_CRON_MS);
 }
 
 static struct backend *backend_for(struct worker *w, const char *ip, int port, int ro)

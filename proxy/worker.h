@@ -14,6 +14,7 @@
 #include "crc16.h"
 #include "keys.h"
 #include "loop.h"
+#include "resp_req.h"
 #include "resp_write.h"
 #include "slotmap.h"
 #include "stats.h"
@@ -127,6 +128,10 @@ struct worker {
     struct priv_pool *pools; /* idle private connections per node (private.c) */
     int npools;
     struct privconn *priv_dead; /* closed during this turn, freed before sleeping */
+
+    struct resp_req_limits lim;        /* request limits for authenticated clients */
+    struct resp_req_limits lim_unauth; /* ...and before AUTH, when a password is required */
+    struct loop_timer cron;            /* once a second: idle clients, output kept too long */
 
     struct worker_stats stats;
     int stopping;

@@ -530,7 +530,9 @@ START_TEST(test_metrics_under_traffic)
     /* While the traffic connection and c are open. */
     ck_assert_double_ge(prom_value(b.body, "slotproxy_client_connections"), 2);
     ck_assert_double_ge(prom_value(b.body, "slotproxy_client_connections_total"), 2);
-    ck_assert_double_eq(prom_value(b.body, "slotproxy_client_connections_rejected_total"), 0);
+    ck_assert_double_eq(
+        prom_value(b.body, "slotproxy_client_connections_rejected_total{reason=\"maxclients\"}"),
+        0);
     const char *grow[] = {
         "slotproxy_requests_total{command=\"get\"}",
         "slotproxy_requests_total{command=\"set\"}",
