@@ -373,12 +373,6 @@ static void session_parse(struct session *s)
         int rc = resp_req_parse(&s->parser, c->data + s->in_start, c->len - s->in_start, lim, &res);
         if (rc == PX_EAGAIN) {
             s->need = res.need;
-            if (c->len - s->in_start > w->cfg->query_buf_limit) {
-                /* As Redis: closed without a reply. */
-                session_close_limit(s, &w->stats.closed_query, "request over -query-buffer-limit",
-                                    (unsigned long long)(c->len - s->in_start));
-                return;
-            }
             break;
         }
         if (rc < 0) {
@@ -488,6 +482,12 @@ static void session_read(struct session *s)
     }
     c->len += (uint32_t)n;
     stat_add(&w->stats.net_input_bytes, (uint64_t)n);
+    if (c->len - s->in_start > w->cfg->query_buf_limit) {
+        /* As Redis: what was read and not yet run is over the limit; closed without a reply. */
+        session_close_limit(s, &w->stats.closed_query, "unparsed input over -query-buffer-limit",
+                            (unsigned long long)(c->len - s->in_start));
+        return;
+    }
     session_parse(s);
     if (!(s->flags & SESS_CLOSED)) session_update_mask(s);
 }

@@ -330,6 +330,11 @@ size_t h_raw(int port, const void *req, size_t len, char *out, size_t cap, int q
 
 pid_t h_single_start(int port)
 {
+    return h_single_start_with(port, NULL);
+}
+
+pid_t h_single_start_with(int port, const char *const *extra)
+{
     char dir[1024], portstr[16];
     snprintf(dir, sizeof(dir), "%s/single-%d", h_env.workdir, port);
     h_sh("rm -rf %s && mkdir -p %s", dir, dir);
@@ -347,8 +352,13 @@ pid_t h_single_start(int port)
             dup2(fd, 2);
             close(fd);
         }
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1", "--save",
-               "", "--appendonly", "no", "--daemonize", "no", (char *)NULL);
+        const char *argv[64] = {"redis-server", "--port",      portstr, "--bind",
+                                "127.0.0.1",    "--save",      "",      "--appendonly",
+                                "no",           "--daemonize", "no"};
+        int n = 11;
+        for (int i = 0; extra && extra[i] && n < 62; i++) argv[n++] = extra[i];
+        argv[n] = NULL;
+        execvp("redis-server", (char *const *)argv);
         _exit(127);
     }
     for (int i = 0; i < 200; i++) {

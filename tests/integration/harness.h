@@ -32,6 +32,8 @@ pid_t h_cluster_pid(const char *name, int port);
 /* Starts a standalone (non-cluster) redis-server on port; it dies with the caller. Returns its
  * pid or -1. */
 pid_t h_single_start(int port);
+/* The same with extra redis-server arguments (NULL-terminated; later ones win). */
+pid_t h_single_start_with(int port, const char *const *extra);
 void h_single_stop(pid_t pid);
 
 /* Starts slotproxy on port with the given startup nodes and extra flags (NULL-terminated),

@@ -66,9 +66,10 @@ int main(void)
 
     /* The suites that kill nodes or move slots (on clusters of their own) come last. */
     Suite *(*const suites[])(void) = {
-        basic_suite,   pipeline_suite, errors_suite,   fanout_suite,  keyspace_suite, conn_suite,
-        scripts_suite, txn_suite,      blocking_suite, compare_suite, pyclient_suite, ops_suite,
-        pubsub_suite,  startup_suite,  readpref_suite, reshard_suite, failover_suite,
+        basic_suite,    pipeline_suite, errors_suite,   fanout_suite,   keyspace_suite,
+        conn_suite,     scripts_suite,  txn_suite,      blocking_suite, compare_suite,
+        pyclient_suite, ops_suite,      pubsub_suite,   limits_suite,   startup_suite,
+        readpref_suite, reshard_suite,  failover_suite,
     };
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)

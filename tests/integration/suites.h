@@ -10,6 +10,7 @@ Suite *errors_suite(void);
 Suite *startup_suite(void);
 Suite *reshard_suite(void);
 Suite *failover_suite(void);
+Suite *limits_suite(void);
 Suite *fanout_suite(void);
 Suite *keyspace_suite(void);
 Suite *conn_suite(void);
