@@ -111,7 +111,22 @@ const struct slotmap_node *slotmap_master(const struct slotmap *m, unsigned slot
 static int node_same(const struct slotmap_node *a, const struct slotmap_node *b)
 {
     return strcmp(a->addr, b->addr) == 0 && strcmp(a->id, b->id) == 0 && a->role == b->role &&
-           a->health == b->health && a->usable == b->usable;
+           a->health == b->health && a->usable == b->usable && a->config_epoch == b->config_epoch;
+}
+
+int slotmap_older(const struct slotmap *a, const struct slotmap *b)
+{
+    int a_older = 0, b_older = 0;
+    for (int s = 0; s < CRC16_SLOTS; s++) {
+        int sa = a->slot_shard[s], sb = b->slot_shard[s];
+        if (sa < 0 || sb < 0) continue;
+        const struct slotmap_node *na = &a->nodes[a->shards[sa].master];
+        const struct slotmap_node *nb = &b->nodes[b->shards[sb].master];
+        if (strcmp(na->id, nb->id) == 0) continue;
+        if (na->config_epoch < nb->config_epoch) a_older = 1;
+        if (na->config_epoch > nb->config_epoch) b_older = 1;
+    }
+    return a_older && !b_older;
 }
 
 int slotmap_same(const struct slotmap *a, const struct slotmap *b)

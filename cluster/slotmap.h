@@ -32,6 +32,7 @@ struct slotmap_node {
     /* Replicas only, when the topology thread probes them (replica reads): 1 when the cluster
      * does not flag it fail/pfail, it is not loading, and its link to its master is up. */
     int usable;
+    long long config_epoch; /* from CLUSTER NODES of the node that answered; 0 if unknown */
 };
 
 struct slotmap_shard {
@@ -76,6 +77,10 @@ void slotmap_unref(struct slotmap *m);
 const struct slotmap_node *slotmap_master(const struct slotmap *m, unsigned slot);
 /* 1 when both maps describe the same topology (ignores version, time and source). */
 int slotmap_same(const struct slotmap *a, const struct slotmap *b);
+/* 1 when a is an older view than b: some slot has a different master in each, and for every
+ * such slot a's master has a lower config epoch than b's (Redis's rule: the higher epoch's
+ * claim wins). 0 when they agree, when a is newer, and when the difference is mixed. */
+int slotmap_older(const struct slotmap *a, const struct slotmap *b);
 /* Formats "ip:port" (brackets for IPv6) into out. */
 void slotmap_format_addr(char *out, size_t len, const char *ip, int port);
 

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #define TOPO_KNOWN_MAX    256
 #define TOPO_RETRY_MIN_MS 100 /* first retry while no map has been fetched yet */
 #define TOPO_RETRY_MAX_MS 1000
+#define TOPO_STALE_ACCEPT 3 /* refreshes in a row where every view was older: accept it anyway */
 
 struct topo_addr {
     char host[SOCK_HOST_MAX];
@@ -63,7 +65,8 @@ struct topology {
     struct topo_addr known[TOPO_KNOWN_MAX];
     int nknown;
     uint64_t version;
-    struct log_ratelimit rl;
+    struct log_ratelimit rl, rl_stale;
+    int stale_rounds; /* refreshes in a row where every view that came back was older */
     char redis_version[32];
     struct topo_probe *probes; /* cached connections to replicas (replica health) */
     int nprobes;
@@ -172,6 +175,32 @@ static int topo_connect(struct topology *t, const char *host, int port, char *ip
     return 0;
 }
 
+/* Reads each node's config epoch from CLUSTER NODES ("<id> <addr> <flags> <master> <ping-sent>
+ * <pong-recv> <config-epoch> ..."), so that views from different nodes can be ordered. Without
+ * an answer (an ACL may forbid it), epochs stay 0 and the view is never judged older. */
+static void topo_read_epochs(struct topology *t, struct slotmap *m)
+{
+    redisReply *r = redisCommand(t->conn, "CLUSTER NODES");
+    if (r && r->type == REDIS_REPLY_STRING) {
+        for (char *line = r->str; line && *line;) {
+            char *nl = strchr(line, '\n');
+            char *f[8];
+            int nf = 0;
+            for (char *p = line; nf < 8 && p && (!nl || p < nl);) {
+                f[nf++] = p;
+                p = strchr(p, ' ');
+                if (p) p++;
+            }
+            if (nf == 8) {
+                int idx = slotmap_find_id(m, f[0], (size_t)(f[1] - f[0] - 1));
+                if (idx >= 0) m->nodes[idx].config_epoch = strtoll(f[6], NULL, 10);
+            }
+            line = nl ? nl + 1 : NULL;
+        }
+    }
+    if (r) freeReplyObject(r);
+}
+
 /* Asks one node for its view. Returns a new map or NULL with err set. */
 static struct slotmap *topo_fetch(struct topology *t, const char *host, int port, char *err,
                                   size_t errlen)
@@ -208,6 +237,7 @@ static struct slotmap *topo_fetch(struct topology *t, const char *host, int port
         snprintf(m->source, sizeof(m->source), "%s", addr);
         snprintf(m->redis_version, sizeof(m->redis_version), "%s", t->redis_version);
         m->fetched_wall_us = clock_wall_us();
+        if (t->conn) topo_read_epochs(t, m);
     }
     return m;
 }
@@ -345,7 +375,36 @@ static void topo_probe_replicas(struct topology *t, struct slotmap *m)
 }
 
 /* Tries candidates in order until one gives a map. Returns 0 on success. */
-static int topo_refresh(struct topology *t)
+/* Counts and logs (sparingly) a view refused for being older. */
+static void topo_note_stale(struct topology *t, const struct slotmap *m, const char *what)
+{
+    pthread_mutex_lock(&t->lock);
+    t->stats.refresh_stale++;
+    pthread_mutex_unlock(&t->lock);
+    if (log_ratelimit_ok(&t->rl_stale, 10000))
+        log_warn("%s answered an older view (lower config epochs) than another; %s", m->source,
+                 what);
+}
+
+/* Publishes m, the result of a successful refresh. */
+static int topo_refreshed(struct topology *t, struct slotmap *m)
+{
+    if (t->cfg.probe_replicas) topo_probe_replicas(t, m);
+    topo_publish(t, m);
+    pthread_mutex_lock(&t->lock);
+    t->stats.refresh_ok++;
+    t->stats.last_ok_wall_us = clock_wall_us();
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+/*
+ * Asks the candidates in order for their view. A view older than the map in use (a node that has
+ * not heard of a failover yet: its masters have lower config epochs) is refused and the next node
+ * is asked. With second_opinion (the first fetch, or something suggested a change), two nodes are
+ * asked and the newer view wins. Returns 0 when a map was published (or the current one stands).
+ */
+static int topo_refresh(struct topology *t, int second_opinion)
 {
     const int max = TOPO_KNOWN_MAX * 2 + 64;
     struct topo_addr *cand = px_malloc((size_t)max * sizeof(*cand));
@@ -369,7 +428,8 @@ static int topo_refresh(struct topology *t)
     for (int i = 0; i < t->nknown; i++) cand_add(cand, &n, max, t->known[i].host, t->known[i].port);
 
     char err[256] = "no node to ask";
-    struct slotmap *fallback = NULL;
+    struct slotmap *fallback = NULL, *best = NULL, *stale = NULL;
+    cur = topology_current(t);
     for (int i = 0; i < n && !atomic_load_explicit(&t->stop, memory_order_relaxed); i++) {
         struct slotmap *m = topo_fetch(t, cand[i].host, cand[i].port, err, sizeof(err));
         if (!m) {
@@ -385,25 +445,49 @@ static int topo_refresh(struct topology *t)
             topo_drop_conn(t);
             continue;
         }
-        slotmap_unref(fallback);
-        px_free(cand);
-        if (t->cfg.probe_replicas) topo_probe_replicas(t, m);
-        topo_publish(t, m);
-        pthread_mutex_lock(&t->lock);
-        t->stats.refresh_ok++;
-        t->stats.last_ok_wall_us = clock_wall_us();
-        pthread_mutex_unlock(&t->lock);
-        return 0;
+        if ((cur && slotmap_older(m, cur)) || (best && slotmap_older(m, best))) {
+            topo_note_stale(t, m, "asking another node");
+            if (!stale) {
+                stale = m;
+            } else {
+                slotmap_unref(m);
+            }
+            topo_drop_conn(t); /* ask someone else first next time */
+            continue;
+        }
+        if (best) {
+            if (slotmap_older(best, m)) {
+                topo_note_stale(t, best, "the second node's is newer");
+                slotmap_unref(best);
+                best = m;
+            } else {
+                slotmap_unref(m);
+            }
+            break;
+        }
+        best = m;
+        if (!second_opinion) break;
     }
     px_free(cand);
-    if (fallback) {
-        topo_publish(t, fallback);
-        pthread_mutex_lock(&t->lock);
-        t->stats.refresh_ok++;
-        t->stats.last_ok_wall_us = clock_wall_us();
-        pthread_mutex_unlock(&t->lock);
-        return 0;
+    slotmap_unref(cur);
+    int saw_stale = stale != NULL;
+    if (best || !stale) t->stale_rounds = 0;
+    if (!best && stale && ++t->stale_rounds >= TOPO_STALE_ACCEPT) {
+        /* Every node that answers has gone back in time (the cluster was rebuilt): follow it. */
+        log_warn("every node that answers has an older view, %d refreshes in a row; "
+                 "taking it",
+                 t->stale_rounds);
+        t->stale_rounds = 0;
+        best = stale;
+        stale = NULL;
     }
+    slotmap_unref(stale);
+    if (best) {
+        slotmap_unref(fallback);
+        return topo_refreshed(t, best);
+    }
+    if (fallback) return topo_refreshed(t, fallback);
+    if (saw_stale) return 0; /* only older views came back: the map in use stands */
     pthread_mutex_lock(&t->lock);
     t->stats.refresh_failed++;
     pthread_mutex_unlock(&t->lock);
@@ -445,9 +529,9 @@ static void *topo_main(void *arg)
         }
         first = 0;
         /* Clear before fetching, so a request made during the fetch gets a fetch of its own. */
-        atomic_store_explicit(&t->want_refresh, 0, memory_order_release);
+        int requested = atomic_exchange_explicit(&t->want_refresh, 0, memory_order_acq_rel);
         last = clock_now_ms();
-        if (topo_refresh(t) == 0) {
+        if (topo_refresh(t, !have || requested) == 0) {
             have = 1;
             retry = TOPO_RETRY_MIN_MS;
         } else if (!have) {

@@ -34,6 +34,7 @@ struct topology_stats {
     uint64_t refresh_ok;
     uint64_t refresh_failed;
     uint64_t refresh_requested;
+    uint64_t refresh_stale; /* views refused: older (lower config epoch) than the map in use */
     uint64_t version;
     uint64_t last_ok_wall_us;
 };

@@ -245,7 +245,8 @@ void info_merge(struct worker *w, struct request *r, struct sbuf *out)
             "slot_map_version:%llu\r\nslot_map_source:%s\r\nslot_map_nodes:%d\r\n"
             "slot_map_masters:%d\r\nslot_map_slots_served:%d\r\n"
             "topology_refreshes_ok:%llu\r\ntopology_refreshes_failed:%llu\r\n"
-            "topology_refreshes_requested:%llu\r\nredirects_moved:%llu\r\n"
+            "topology_refreshes_requested:%llu\r\ntopology_stale_views:%llu\r\n"
+            "redirects_moved:%llu\r\n"
             "redirects_ask:%llu\r\ntryagain_retries:%llu\r\nrequests_held:%llu\r\n"
             "requests_hold_expired:%llu\r\nconnection_lost_errors:%llu\r\n"
             "noscript_reloads:%llu\r\nread_prefer:%s\r\nreplica_reads:%llu\r\n"
@@ -259,8 +260,9 @@ void info_merge(struct worker *w, struct request *r, struct sbuf *out)
             (unsigned long long)(w->map ? w->map->version : 0), w->map ? w->map->source : "",
             w->map ? w->map->nnodes : 0, w->map ? w->map->nshards : 0, w->map ? w->map->covered : 0,
             (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,
-            (unsigned long long)ts.refresh_requested, SUM(moved), SUM(ask), SUM(tryagain),
-            SUM(held), SUM(hold_expired), SUM(conn_lost_errors), SUM(noscript_reloads),
+            (unsigned long long)ts.refresh_requested, (unsigned long long)ts.refresh_stale,
+            SUM(moved), SUM(ask), SUM(tryagain), SUM(held), SUM(hold_expired),
+            SUM(conn_lost_errors), SUM(noscript_reloads),
             config_read_prefer_name(w->cfg->read_prefer), SUM(replica_reads),
             SUM(replica_fallbacks), SUM(read_retries), SUM(private_conns), SUM(pubsub_messages),
             SUM(pubsub_cut), SUM(denied_conns), SUM(closed_idle), SUM(closed_output),

@@ -275,6 +275,9 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     family(o, "slotproxy_topology_refreshes_total", "counter", "Slot map fetches, by result.");
     sample(o, "slotproxy_topology_refreshes_total", "result", "ok", ts.refresh_ok);
     sample(o, "slotproxy_topology_refreshes_total", "result", "failed", ts.refresh_failed);
+    one(o, "slotproxy_topology_stale_views_total", "counter",
+        "Views refused because they were older (lower config epochs) than the map in use.",
+        ts.refresh_stale);
     one(o, "slotproxy_slot_map_version", "gauge",
         "Version (epoch) of the current slot map; grows by one per change.", ts.version);
     struct slotmap *map = topology_current(m->topo);
@@ -389,7 +392,7 @@ void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
                 "\"net\":{\"input_bytes\":%llu,\"output_bytes\":%llu},"
                 "\"memory\":{\"allocated_bytes\":%zu,\"resident_bytes\":%zu},"
                 "\"topology\":{\"refreshes_ok\":%llu,\"refreshes_failed\":%llu,"
-                "\"refreshes_requested\":%llu,\"slot_map_version\":%llu,"
+                "\"refreshes_requested\":%llu,\"stale_views\":%llu,\"slot_map_version\":%llu,"
                 "\"last_refresh_unix_ms\":%llu},\"backends\":",
                 (unsigned long long)SUM(moved), (unsigned long long)SUM(ask),
                 (unsigned long long)SUM(tryagain), (unsigned long long)SUM(held),
@@ -400,8 +403,8 @@ void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
                 (unsigned long long)SUM(private_conns), (unsigned long long)SUM(net_input_bytes),
                 (unsigned long long)SUM(net_output_bytes), ms.allocated, ms.resident,
                 (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,
-                (unsigned long long)ts.refresh_requested, (unsigned long long)ts.version,
-                (unsigned long long)(ts.last_ok_wall_us / 1000));
+                (unsigned long long)ts.refresh_requested, (unsigned long long)ts.refresh_stale,
+                (unsigned long long)ts.version, (unsigned long long)(ts.last_ok_wall_us / 1000));
     struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS, 0);
     backends_json(o, s);
     worker_snap_put(s);
@@ -415,7 +418,7 @@ static void node_json(struct sbuf *o, const struct slotmap_node *n)
     jstr(o, n->addr);
     sbuf_puts(o, ",\"id\":");
     jstr(o, n->id);
-    sbuf_printf(o, ",\"health\":\"%s\"", health[n->health]);
+    sbuf_printf(o, ",\"health\":\"%s\",\"config_epoch\":%lld", health[n->health], n->config_epoch);
     if (n->role == SLOTMAP_REPLICA) sbuf_printf(o, ",\"usable\":%s", n->usable ? "true" : "false");
     sbuf_puts(o, "}");
 }

@@ -69,7 +69,7 @@ int main(void)
         basic_suite,    pipeline_suite, errors_suite,   fanout_suite,   keyspace_suite,
         conn_suite,     scripts_suite,  txn_suite,      blocking_suite, compare_suite,
         pyclient_suite, ops_suite,      pubsub_suite,   limits_suite,   startup_suite,
-        readpref_suite, reshard_suite,  failover_suite,
+        readpref_suite, reshard_suite,  failover_suite, topology_suite,
     };
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)

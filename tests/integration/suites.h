@@ -11,6 +11,7 @@ Suite *startup_suite(void);
 Suite *reshard_suite(void);
 Suite *failover_suite(void);
 Suite *limits_suite(void);
+Suite *topology_suite(void);
 Suite *fanout_suite(void);
 Suite *keyspace_suite(void);
 Suite *conn_suite(void);

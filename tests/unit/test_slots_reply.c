@@ -657,6 +657,50 @@ START_TEST(test_slots_malformed)
 }
 END_TEST
 
+/* Two masters A (slots 0-99) and B (100-199), each with the given config epoch, in one map. */
+static struct slotmap *epoch_map(const char *a_id, long long a_ep, const char *b_id, long long b_ep)
+{
+    struct slotmap *m = slotmap_create();
+    int a = slotmap_add_node(m, a_id, "127.0.0.1", 7001, SLOTMAP_MASTER, SLOTMAP_ONLINE, 0);
+    int b = slotmap_add_node(m, b_id, "127.0.0.1", 7002, SLOTMAP_MASTER, SLOTMAP_ONLINE, 0);
+    m->nodes[a].config_epoch = a_ep;
+    m->nodes[b].config_epoch = b_ep;
+    slotmap_assign(m, 0, 99, slotmap_add_shard(m, a));
+    slotmap_assign(m, 100, 199, slotmap_add_shard(m, b));
+    return m;
+}
+
+START_TEST(test_slotmap_older_by_config_epoch)
+{
+    char A[41], B[41], C[41];
+    memset(A, 'a', 40), memset(B, 'b', 40), memset(C, 'c', 40);
+    A[40] = B[40] = C[40] = '\0';
+    struct slotmap *old = epoch_map(A, 1, B, 2);
+    /* C took A's slots in a failover: its epoch is higher. */
+    struct slotmap *cur = epoch_map(C, 3, B, 2);
+    ck_assert_int_eq(slotmap_older(old, cur), 1);
+    ck_assert_int_eq(slotmap_older(cur, old), 0);
+    /* The same owners: neither is older, whatever the epochs. */
+    struct slotmap *same = epoch_map(A, 1, B, 2);
+    ck_assert_int_eq(slotmap_older(old, same), 0);
+    ck_assert_int_eq(slotmap_same(old, same), 1);
+    same->nodes[0].config_epoch = 5;
+    ck_assert_int_eq(slotmap_same(old, same), 0);
+    /* Mixed (each newer for some slots): neither is older. */
+    struct slotmap *mixed = epoch_map(C, 3, A, 0);
+    struct slotmap *other = epoch_map(A, 1, B, 4);
+    ck_assert_int_eq(slotmap_older(mixed, other), 0);
+    ck_assert_int_eq(slotmap_older(other, mixed), 0);
+    /* Unknown epochs (0, CLUSTER NODES refused) never make a view older. */
+    struct slotmap *unk = epoch_map(C, 0, B, 0);
+    struct slotmap *unk2 = epoch_map(A, 0, B, 0);
+    ck_assert_int_eq(slotmap_older(unk, unk2), 0);
+    ck_assert_int_eq(slotmap_older(unk2, unk), 0);
+    slotmap_unref(old), slotmap_unref(cur), slotmap_unref(same), slotmap_unref(mixed);
+    slotmap_unref(other), slotmap_unref(unk), slotmap_unref(unk2);
+}
+END_TEST
+
 Suite *slots_reply_suite(void)
 {
     Suite *s = suite_create("slots_reply");
@@ -668,6 +712,7 @@ Suite *slots_reply_suite(void)
     tcase_add_test(tc, test_slots_shard_without_slots);
     tcase_add_test(tc, test_slots_endpoints);
     tcase_add_test(tc, test_slots_malformed);
+    tcase_add_test(tc, test_slotmap_older_by_config_epoch);
     suite_add_tcase(s, tc);
     return s;
 }
