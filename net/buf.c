@@ -30,6 +30,13 @@ void buf_pool_trim(struct buf_pool *p, uint32_t keep)
     }
 }
 
+void buf_pool_trim_unused(struct buf_pool *p, uint32_t keep)
+{
+    uint32_t unused = p->low_free < p->nfree ? p->low_free : p->nfree;
+    if (unused > keep) buf_pool_trim(p, p->nfree - (unused - keep));
+    p->low_free = p->nfree;
+}
+
 void buf_pool_deinit(struct buf_pool *p)
 {
     buf_pool_trim(p, 0);
@@ -43,6 +50,7 @@ struct buf_chunk *buf_chunk_get(struct buf_pool *p, size_t min_cap)
             c = p->free;
             p->free = c->next;
             p->nfree--;
+            if (p->nfree < p->low_free) p->low_free = p->nfree;
         } else {
             c = px_malloc(p->chunk_size);
             c->cap = buf_pool_std_cap(p);

@@ -37,6 +37,7 @@ struct buf_pool {
     uint32_t chunk_size;  /* total size of a standard chunk, header included */
     uint64_t chunks_live; /* chunks handed out and not yet released */
     uint64_t bytes_live;
+    uint32_t low_free; /* fewest free chunks since the last buf_pool_trim_unused */
 };
 
 void buf_pool_init(struct buf_pool *p, uint32_t chunk_size, uint32_t max_free);
@@ -44,6 +45,9 @@ void buf_pool_init(struct buf_pool *p, uint32_t chunk_size, uint32_t max_free);
 void buf_pool_deinit(struct buf_pool *p);
 /* Releases free chunks beyond keep to the allocator. */
 void buf_pool_trim(struct buf_pool *p, uint32_t keep);
+/* Releases the free chunks that were not needed since the last call (keeping at least keep): a
+ * pool that grew for a burst shrinks back within two calls once the burst is over. */
+void buf_pool_trim_unused(struct buf_pool *p, uint32_t keep);
 /* Capacity of a standard chunk's data area. */
 static inline uint32_t buf_pool_std_cap(const struct buf_pool *p)
 {

@@ -27,6 +27,7 @@ struct acceptor {
     int nworkers;
     struct log_ratelimit rl, rl_denied, rl_full;
     struct loop_timer pause; /* accept paused after EMFILE */
+    struct loop_timer purge; /* once a second: memory a burst left behind goes back to the OS */
     uint64_t next_id;        /* CLIENT ID of the next connection */
 };
 
@@ -140,6 +141,24 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
     }
 }
 
+/* Freed memory the allocator keeps beyond this (and beyond a quarter of what is in use) is
+ * returned to the OS; below it, it is kept for reuse. */
+#define PURGE_SLACK (4u << 20)
+
+static void acceptor_purge(struct loop *l, void *ctx)
+{
+    struct acceptor *a = ctx;
+    struct px_mem_stats ms;
+    px_mem_stats(&ms);
+    size_t slack = ms.allocated / 4 > PURGE_SLACK ? ms.allocated / 4 : PURGE_SLACK;
+    if (ms.available && ms.resident > ms.allocated + slack) {
+        px_mem_purge();
+        log_debug("memory: %zu bytes resident for %zu allocated: purged", ms.resident,
+                  ms.allocated);
+    }
+    loop_timer_start(l, &a->purge, 1000);
+}
+
 static void acceptor_on_signal(struct loop *l, int fd, int mask, void *ctx)
 {
     struct signalfd_siginfo si;
@@ -169,6 +188,8 @@ struct acceptor *acceptor_create(const struct config *cfg, struct worker **worke
     a->nworkers = nworkers;
     a->loop = loop_create();
     loop_timer_init(&a->pause, acceptor_resume, a);
+    loop_timer_init(&a->purge, acceptor_purge, a);
+    loop_timer_start(a->loop, &a->purge, 1000);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

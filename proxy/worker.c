@@ -32,6 +32,8 @@
 #define HELD_TICK_MS      50  /* the held list is looked at least this often */
 #define DRAIN_TICK_MS     10  /* graceful shutdown: lingering sessions are looked at this often */
 #define WORKER_CRON_MS    1000
+#define WORKER_POOL_MIN   16          /* free chunks always kept (256 KiB) */
+#define WORKER_SBUF_KEEP  (64 * 1024) /* scratch buffers larger than this are freed when idle */
 
 static void worker_on_msg(struct chan_msg *m, void *ctx);
 static void worker_start_drain(struct worker *w);
@@ -83,22 +85,33 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->stats.cmds = px_calloc(commands_count() + 1, sizeof(*w->stats.cmds));
     atomic_init(&w->nsessions, 0);
     loop_set_before_sleep(w->loop, worker_before_sleep, w);
-    if (cfg->timeout_s > 0 || (cfg->cobl_soft > 0 && cfg->cobl_soft_s > 0))
-        loop_timer_start(w->loop, &w->cron, WORKER_CRON_MS);
+    loop_timer_start(w->loop, &w->cron, WORKER_CRON_MS);
     return w;
 }
 
 /* Once a second: clients idle longer than -timeout, and clients whose unread output stayed over
- * the soft limit too long, are closed. */
+ * the soft limit too long, are closed; memory a burst left behind (free chunks nobody used in the
+ * last second, oversized scratch buffers) goes back to the allocator. */
 static void worker_cron(struct loop *l, void *ctx)
 {
     struct worker *w = ctx;
     uint64_t now = loop_now_ms(l);
-    struct session *s = w->sessions;
-    while (s) {
-        struct session *next = s->next;
-        session_cron(s, now);
-        s = next;
+    if (w->cfg->timeout_s > 0 || (w->cfg->cobl_soft > 0 && w->cfg->cobl_soft_s > 0)) {
+        struct session *s = w->sessions;
+        while (s) {
+            struct session *next = s->next;
+            session_cron(s, now);
+            s = next;
+        }
+    }
+    buf_pool_trim_unused(&w->pool, WORKER_POOL_MIN);
+    if (w->scratch.cap > WORKER_SBUF_KEEP) {
+        sbuf_free(&w->scratch);
+        sbuf_init(&w->scratch);
+    }
+    if (w->merge.cap > WORKER_SBUF_KEEP) {
+        sbuf_free(&w->merge);
+        sbuf_init(&w->merge);
     }
     loop_timer_start(l, &w->cron, WORKER_CRON_MS);
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Memory of slotproxy: resident memory idle, with many idle client connections (bytes per
+# connection), and during and after a burst of clients pipelining large values (is it returned
+# to the OS, and how fast). Starts its own cluster (127.0.0.1:7101-7106) and proxy (port 7200)
+# and writes bench/results/<date>-memory.md.
+#   bench/memory.sh [-idle N] [-clients N] [-pipeline K] [-size BYTES] [-threads N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+idle=10000 clients=1000 pipeline=4 size=100000 threads=2
+while [ $# -gt 0 ]; do
+    case "$1" in
+    -idle) idle=$2; shift 2 ;;
+    -clients) clients=$2; shift 2 ;;
+    -pipeline) pipeline=$2; shift 2 ;;
+    -size) size=$2; shift 2 ;;
+    -threads) threads=$2; shift 2 ;;
+    *) echo "usage: $0 [-idle N] [-clients N] [-pipeline K] [-size BYTES] [-threads N]" >&2; exit 2 ;;
+    esac
+done
+
+.ci/deps
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/release -j "$(nproc)" --target slotproxy >/dev/null
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+dir=$(mktemp -d /tmp/slotproxy-mem.XXXXXX)
+proxy=
+cleanup() {
+    [ -n "$proxy" ] && kill "$proxy" 2>/dev/null && wait "$proxy" 2>/dev/null || true
+    tests/cluster.sh stop "$dir" || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+tests/cluster.sh start "$dir" 7101 $$ >/dev/null
+max=$((idle + clients + 100))
+build/release/proxy/slotproxy -addr 127.0.0.1:7200 -startup-nodes 127.0.0.1:7101 \
+    -threads "$threads" -maxclients "$max" -log-level warn 2>"$dir/proxy.log" &
+proxy=$!
+for _ in $(seq 1 100); do redis-cli -p 7200 ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+out="bench/results/$(date +%Y-%m-%d-%H%M)-memory.md"
+mkdir -p bench/results
+{
+    echo "# slotproxy memory $(date '+%Y-%m-%d %H:%M')"
+    echo
+    echo "- machine: $(nproc) CPUs, kernel $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- slotproxy $(git rev-parse --short HEAD 2>/dev/null || echo '?'), -threads $threads; resident memory is VmRSS from /proc"
+    echo
+    /usr/bin/python3 bench/memory.py --pid "$proxy" --port 7200 --idle "$idle" \
+        --burst-clients "$clients" --burst-pipeline "$pipeline" --value-size "$size"
+    echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$out"
+echo "written to $out" >&2
