@@ -481,6 +481,7 @@ static void session_read(struct session *s)
         return;
     }
     c->len += (uint32_t)n;
+    s->last_ms = loop_now_ms(w->loop); /* as Redis: any input is interaction, even a part */
     stat_add(&w->stats.net_input_bytes, (uint64_t)n);
     if (c->len - s->in_start > w->cfg->query_buf_limit) {
         /* As Redis: what was read and not yet run is over the limit; closed without a reply. */
