@@ -331,11 +331,20 @@ START_TEST(test_idle_timeout)
     freeReplyObject(h_cmd(sub, "SUBSCRIBE idle:chan"));
     /* Busy: a PING every 400 ms keeps it open. */
     redisContext *busy = h_connect(port);
+    /* Slow: one request sent a byte every 400 ms is not idle either, as in Redis. */
+    int slow = h_tcp_connect(port, 0);
+    const char *slow_hdr = "*3\r\n$3\r\nSET\r\n$9\r\nidle:slow\r\n$9\r\n";
+    write_all(slow, slow_hdr, strlen(slow_hdr));
+    int slow_sent = 0;
     uint64_t t0 = h_now_ms();
     int closed = 0;
     uint64_t closed_at = 0;
     while (h_now_ms() - t0 < 3600) {
         h_expect_str(h_cmd(busy, "PING"), "PONG");
+        if (slow_sent < 9) {
+            write_all(slow, "s", 1);
+            slow_sent++;
+        }
         struct pollfd p = {.fd = idle, .events = POLLIN};
         if (!closed && poll(&p, 1, 0) > 0) {
             char b[16];
@@ -346,6 +355,14 @@ START_TEST(test_idle_timeout)
         h_sleep_ms(400);
     }
     close(idle);
+    write_all(slow, "\r\n", 2);
+    char sout[64];
+    struct pollfd sp = {.fd = slow, .events = POLLIN};
+    ck_assert_int_eq(poll(&sp, 1, 2000), 1);
+    ssize_t sn = read(slow, sout, sizeof(sout) - 1);
+    sout[sn > 0 ? sn : 0] = '\0';
+    ck_assert_str_eq(sout, "+OK\r\n");
+    close(slow);
     ck_assert_msg(closed && closed_at >= 900 && closed_at <= 3200,
                   "idle client closed=%d after %llu ms", closed, (unsigned long long)closed_at);
     redisReply *r;
