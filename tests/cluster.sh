@@ -6,13 +6,17 @@
 #
 #   tests/cluster.sh start DIR [BASE_PORT] [WATCH_PID]
 #   tests/cluster.sh stop DIR
+#   tests/cluster.sh restart DIR PORT
 #
 # `start` runs six redis-servers on BASE_PORT..BASE_PORT+5 (default 7001), with their data, logs
 # and pid files under DIR, joins them with `redis-cli --cluster create --cluster-replicas 1`, and
 # returns when every node reports cluster_state:ok and agrees on the slot map. When WATCH_PID is
 # given, a small watchdog stops the servers as soon as that process is gone, so a test runner
 # that is killed never leaves servers behind. `stop` kills exactly the pids recorded in DIR
-# (never by name) and waits for them to exit.
+# (never by name) and waits for them to exit. `restart` starts the node on PORT again with the
+# command line `start` gave it (same directory, same nodes.conf, so it rejoins the cluster as the
+# node it was), after killing it with SIGKILL if it still runs; it updates the pid file, so `stop`
+# and the watchdog still find it, and returns when the node answers PING.
 set -euo pipefail
 
 cmd=${1:-}
@@ -33,8 +37,33 @@ node_ip() {
 }
 
 usage() {
-    echo "usage: $0 start DIR [BASE_PORT] [WATCH_PID] | stop DIR" >&2
+    echo "usage: $0 start DIR [BASE_PORT] [WATCH_PID] | stop DIR | restart DIR PORT" >&2
     exit 2
+}
+
+# 0 when pid runs: a process killed with SIGKILL stays a zombie until it is reaped, and a zombie
+# holds no port any more.
+alive() {
+    local st
+    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    case "$st" in Z*) return 1 ;; esac
+}
+
+# Runs the node in directory $1 with the command line saved there by `start`, in the foreground
+# of a background subshell so that $! is the server's own pid, and records that pid.
+run_node() {
+    local nd=$1
+    (cd "$nd" && eval "exec $(cat "$nd/cmdline")") >/dev/null 2>&1 &
+    echo $! >"$nd/redis.pid"
+}
+
+# Waits up to 5 s for the node on ip $1, port $2 to answer PING.
+wait_ping() {
+    for _ in $(seq 1 100); do
+        redis-cli -h "$1" -p "$2" ping 2>/dev/null | grep -q PONG && return 0
+        sleep 0.05
+    done
+    return 1
 }
 
 [ -n "$cmd" ] && [ -n "$dir" ] || usage
@@ -49,9 +78,9 @@ stop_pids() {
     [ -f "$d/watchdog.pid" ] && kill "$(cat "$d/watchdog.pid")" 2>/dev/null || true
     for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
     for _ in $(seq 1 50); do
-        local alive=0
-        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [ "$alive" = 0 ] && break
+        local running=0
+        for p in "${pids[@]}"; do alive "$p" && running=1; done
+        [ "$running" = 0 ] && break
         sleep 0.1
     done
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -61,6 +90,22 @@ stop_pids() {
 case "$cmd" in
 stop)
     stop_pids "$dir"
+    exit 0
+    ;;
+restart)
+    [ -n "${3:-}" ] || usage
+    nd="$dir/node-$3"
+    [ -f "$nd/cmdline" ] || { echo "no node $3 in $dir" >&2; exit 1; }
+    if [ -f "$nd/redis.pid" ]; then
+        old=$(cat "$nd/redis.pid")
+        if alive "$old"; then
+            kill -CONT "$old" 2>/dev/null || true
+            kill -9 "$old" 2>/dev/null || true
+            for _ in $(seq 1 50); do alive "$old" || break; sleep 0.1; done
+        fi
+    fi
+    run_node "$nd"
+    wait_ping "$(cat "$nd/ip")" "$3" || { echo "node $3 did not answer PING after restart" >&2; exit 1; }
     exit 0
     ;;
 start) ;;
@@ -77,15 +122,16 @@ for i in $(seq 0 $((n - 1))); do
     nd="$dir/node-$port"
     rm -rf "$nd"
     mkdir -p "$nd"
-    # Started in the foreground of a background subshell so that $! is the server's own pid.
     ip=$(node_ip "$i")
-    (cd "$nd" && exec redis-server --port "$port" --bind "$ip" --cluster-announce-ip "$ip" \
+    echo "$ip" >"$nd/ip"
+    # Saved, so that `restart` runs the node exactly as it was started.
+    printf '%q ' redis-server --port "$port" --bind "$ip" --cluster-announce-ip "$ip" \
         --cluster-enabled yes \
         --cluster-config-file nodes.conf --cluster-node-timeout "$node_timeout" \
         --save '' --appendonly no --daemonize no --logfile "$nd/redis.log" \
         --cluster-replica-validity-factor 0 --cluster-allow-replica-migration no \
-        --enable-debug-command local --repl-ping-replica-period 1) >/dev/null 2>&1 &
-    echo $! >"$nd/redis.pid"
+        --enable-debug-command local --repl-ping-replica-period 1 >"$nd/cmdline"
+    run_node "$nd"
 done
 
 if [ -n "$watch" ]; then
@@ -100,11 +146,7 @@ if [ -n "$watch" ]; then
 fi
 
 for i in $(seq 0 $((n - 1))); do
-    port=$((base + i))
-    for _ in $(seq 1 100); do
-        redis-cli -h "$(node_ip "$i")" -p "$port" ping 2>/dev/null | grep -q PONG && break
-        sleep 0.05
-    done
+    wait_ping "$(node_ip "$i")" $((base + i)) || true
 done
 
 hosts=()
