@@ -283,7 +283,7 @@ void dispatch_process_held(struct worker *w)
 {
     uint64_t now = clock_now_ms();
     struct request *list = w->held;
-    w->held = NULL;
+    w->held = w->held_last = NULL;
     w->held_kick = 0;
     while (list) {
         struct request *r = list;
@@ -294,8 +294,7 @@ void dispatch_process_held(struct worker *w)
             continue;
         }
         if (now < r->not_before_ms && now < r->deadline_ms) {
-            r->hnext = w->held; /* not yet: back on the list */
-            w->held = r;
+            worker_held_append(w, r); /* not yet: back on the list, in its place */
             continue;
         }
         r->state = REQ_NEW;
