@@ -305,6 +305,15 @@ void dispatch_process_held(struct worker *w)
             dispatch_send(w, r);
         }
     }
+    /* Requests wait for a node that cannot be reached: the cluster may be failing it over. Ask
+     * for the map on every pass (the topology thread spaces the fetches), so that the new master
+     * is used as soon as it is promoted rather than after the runners' next back-off. */
+    for (struct request *r = w->held; r && w->map; r = r->hnext) {
+        if (r->hold_reason == HOLD_UNREACHABLE) {
+            topology_request_refresh(w->topo);
+            break;
+        }
+    }
     worker_arm_held_timer(w);
 }
 
