@@ -488,7 +488,9 @@ void worker_hold(struct worker *w, struct request *r, uint64_t delay_ms)
         worker_hold_expired(w, r);
         return;
     }
-    stat_add(&w->stats.held, 1);
+    /* Once per request: a held request goes round the list every pass until it can be sent. */
+    if (!(r->flags & REQ_F_WAS_HELD)) stat_add(&w->stats.held, 1);
+    r->flags |= REQ_F_WAS_HELD;
     r->state = REQ_HELD;
     r->not_before_ms = now + delay_ms;
     worker_held_append(w, r);
