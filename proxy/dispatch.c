@@ -283,7 +283,7 @@ void dispatch_process_held(struct worker *w)
 {
     uint64_t now = clock_now_ms();
     struct request *list = w->held;
-    w->held = NULL;
+    w->held = w->held_last = NULL;
     w->held_kick = 0;
     while (list) {
         struct request *r = list;
@@ -294,8 +294,7 @@ void dispatch_process_held(struct worker *w)
             continue;
         }
         if (now < r->not_before_ms && now < r->deadline_ms) {
-            r->hnext = w->held; /* not yet: back on the list */
-            w->held = r;
+            worker_held_append(w, r); /* not yet: back on the list, in its place */
             continue;
         }
         r->state = REQ_NEW;
@@ -304,6 +303,15 @@ void dispatch_process_held(struct worker *w)
             dispatch_request(w, r);
         } else {
             dispatch_send(w, r);
+        }
+    }
+    /* Requests wait for a node that cannot be reached: the cluster may be failing it over. Ask
+     * for the map on every pass (the topology thread spaces the fetches), so that the new master
+     * is used as soon as it is promoted rather than after the runners' next back-off. */
+    for (struct request *r = w->held; r && w->map; r = r->hnext) {
+        if (r->hold_reason == HOLD_UNREACHABLE) {
+            topology_request_refresh(w->topo);
+            break;
         }
     }
     worker_arm_held_timer(w);

@@ -42,6 +42,7 @@ enum {
     REQ_F_TX_END = 1u << 9,    /* EXEC, DISCARD or UNWATCH: the transaction's connection goes */
     REQ_F_NO_EXEC_RESULT = 1u << 10, /* with EXECABORT: a watched key's connection broke, so EXEC
                                         answers a null array (as if the key had changed) */
+    REQ_F_WAS_HELD = 1u << 11,       /* counted in requests_held already */
 };
 
 enum req_hold {

@@ -501,16 +501,29 @@ void worker_hold(struct worker *w, struct request *r, uint64_t delay_ms)
         worker_hold_expired(w, r);
         return;
     }
-    stat_add(&w->stats.held, 1);
+    /* Once per request: a held request goes round the list every pass until it can be sent. */
+    if (!(r->flags & REQ_F_WAS_HELD)) stat_add(&w->stats.held, 1);
+    r->flags |= REQ_F_WAS_HELD;
     r->state = REQ_HELD;
     r->not_before_ms = now + delay_ms;
-    r->hnext = w->held;
-    w->held = r;
+    worker_held_append(w, r);
     uint64_t wake = r->not_before_ms < r->deadline_ms ? r->not_before_ms : r->deadline_ms;
     uint64_t in = wake > now ? wake - now : 0;
     if (in > HELD_TICK_MS) in = HELD_TICK_MS;
     if (!loop_timer_active(&w->held_timer) || w->held_timer.when_ms > now + in)
         loop_timer_start(w->loop, &w->held_timer, in);
+}
+
+/* At the tail: a client's requests for a node that is down are sent again in the order the
+ * client sent them (a list used as a stack reversed them on every pass). */
+void worker_held_append(struct worker *w, struct request *r)
+{
+    r->hnext = NULL;
+    if (w->held)
+        w->held_last->hnext = r;
+    else
+        w->held = r;
+    w->held_last = r;
 }
 
 void worker_arm_held_timer(struct worker *w)

@@ -108,7 +108,7 @@ struct worker {
     int nbflush, bflush_cap;
     struct session *dead;
 
-    struct request *held;
+    struct request *held, *held_last; /* oldest first: sent again in the order they came */
     int held_kick;
     struct loop_timer held_timer;
     struct loop_timer drain_timer; /* graceful shutdown: lingering sessions are looked at */
@@ -175,5 +175,7 @@ void worker_hold(struct worker *w, struct request *r, uint64_t delay_ms);
 void worker_kick_held(struct worker *w);
 /* Makes sure the held list is looked at again while it is not empty. */
 void worker_arm_held_timer(struct worker *w);
+/* Appends r to the held list as it is (dispatch_process_held puts back what is not due). */
+void worker_held_append(struct worker *w, struct request *r);
 
 #endif

@@ -6,7 +6,8 @@
  *
  * Environment: SLOTPROXY_BIN (the binary under test), PX_WORKDIR (scratch directory),
  * PX_ITEST_PORT (first port of the shared cluster, default 21001; ports and their cluster-bus
- * ports, +10000, stay below the kernel's ephemeral range).
+ * ports, +10000, stay below the kernel's ephemeral range), CK_RUN_SUITE (one suite only: when it
+ * is one that brings its own cluster, the shared servers are not started at all).
  */
 #include "harness.h"
 #include "suites.h"
@@ -16,6 +17,16 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+/* 1 unless CK_RUN_SUITE names a suite that starts every server it uses itself. */
+static int need_shared_servers(void)
+{
+    static const char *const own[] = {"reshard", "failover", "readpref", "faults", "topology"};
+    const char *only = getenv("CK_RUN_SUITE");
+    for (size_t i = 0; only && i < sizeof(own) / sizeof(own[0]); i++)
+        if (strcmp(only, own[i]) == 0) return 0;
+    return 1;
+}
 
 int main(void)
 {
@@ -41,13 +52,15 @@ int main(void)
     h_env.proxy_port = h_env.cluster_port + 100;
     h_env.single_port = h_env.cluster_port + 90;
 
-    if (h_cluster_start("main", h_env.cluster_port) < 0) {
+    int shared = need_shared_servers();
+    pid_t single = -1, proxy = -1;
+    if (shared && h_cluster_start("main", h_env.cluster_port) < 0) {
         fprintf(stderr, "cannot start the test cluster; see %s/main.start.log\n", h_env.workdir);
         h_sh("cat %s/main.start.log >&2", h_env.workdir);
         return 1;
     }
-    pid_t single = h_single_start(h_env.single_port);
-    if (single < 0) {
+    if (shared) single = h_single_start(h_env.single_port);
+    if (shared && single < 0) {
         fprintf(stderr, "cannot start the standalone redis-server on %d\n", h_env.single_port);
         h_cluster_stop("main");
         return 1;
@@ -55,8 +68,8 @@ int main(void)
     char startup[64];
     snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
     const char *extra[] = {"-threads", "2", "-log-level", "info", NULL};
-    pid_t proxy = h_proxy_start(h_env.proxy_port, startup, extra, "proxy-main.log");
-    if (proxy < 0) {
+    if (shared) proxy = h_proxy_start(h_env.proxy_port, startup, extra, "proxy-main.log");
+    if (shared && proxy < 0) {
         fprintf(stderr, "cannot start slotproxy; see %s/proxy-main.log\n", h_env.workdir);
         h_sh("tail -n 40 %s/proxy-main.log >&2", h_env.workdir);
         h_cluster_stop("main");
@@ -69,7 +82,7 @@ int main(void)
         basic_suite,    pipeline_suite, errors_suite,   fanout_suite,   keyspace_suite,
         conn_suite,     scripts_suite,  txn_suite,      blocking_suite, compare_suite,
         pyclient_suite, ops_suite,      pubsub_suite,   limits_suite,   startup_suite,
-        readpref_suite, reshard_suite,  failover_suite, topology_suite,
+        readpref_suite, reshard_suite,  failover_suite, faults_suite,   topology_suite,
     };
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)
@@ -78,9 +91,12 @@ int main(void)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
 
-    int st = h_proxy_stop(proxy, "proxy-main.log");
-    if (st != 0) fprintf(stderr, "the shared slotproxy did not exit cleanly (%d)\n", st);
-    h_cluster_stop("main");
-    h_single_stop(single);
+    int st = 0;
+    if (shared) {
+        st = h_proxy_stop(proxy, "proxy-main.log");
+        if (st != 0) fprintf(stderr, "the shared slotproxy did not exit cleanly (%d)\n", st);
+        h_cluster_stop("main");
+        h_single_stop(single);
+    }
     return failed || st ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -23,5 +23,6 @@ Suite *compare_suite(void);
 Suite *pyclient_suite(void);
 Suite *ops_suite(void);
 Suite *pubsub_suite(void);
+Suite *faults_suite(void);
 
 #endif
