@@ -86,6 +86,17 @@ static void note_script(struct worker *w, struct request *r)
     if (cmd_is(r->cmd->cmd, "script|flush")) scripts_flush(w);
 }
 
+/* A blocking request: on a private connection, and a barrier for its session's later requests.
+ * Once only: a request held before it could be routed comes through here again. */
+static void mark_blocking(struct request *r)
+{
+    if (!(r->flags & REQ_F_BLOCKING)) {
+        r->flags |= REQ_F_BLOCKING;
+        if (r->sess) r->sess->nblocking++;
+    }
+    request_make_barrier(r);
+}
+
 void dispatch_request(struct worker *w, struct request *r)
 {
     const char *base = r->breq.chunk->data;
@@ -123,13 +134,7 @@ void dispatch_request(struct worker *w, struct request *r)
     case ROUTE_ALL_MASTERS:
         note_script(w, r);
         r->flags |= REQ_F_ALL_MASTERS;
-        if (c->flags & CMD_BLOCKING) { /* WAIT: each part on a private connection */
-            r->flags |= REQ_F_BLOCKING | REQ_F_BARRIER;
-            if (r->sess) {
-                r->sess->barriers++;
-                r->sess->nblocking++;
-            }
-        }
+        if (c->flags & CMD_BLOCKING) mark_blocking(r); /* WAIT: each part on a private conn */
         dispatch_send(w, r);
         return;
     case ROUTE_FORWARD: break;
@@ -137,11 +142,7 @@ void dispatch_request(struct worker *w, struct request *r)
     if ((c->flags & CMD_BLOCKING) && (!e->blocking_arg || has_arg(r, "block"))) {
         /* It may block: a private connection of its own, and the session's later requests wait
          * for it, as they would behind it on a Redis connection. */
-        r->flags |= REQ_F_BLOCKING | REQ_F_BARRIER;
-        if (r->sess) {
-            r->sess->barriers++;
-            r->sess->nblocking++;
-        }
+        mark_blocking(r);
     }
     int n = keys_find(c, base, r->argv, r->argc, &w->keys);
     int slot = n > 0 ? keys_slot(&w->keys, base, r->argv) : KEYS_SLOT_NONE;
@@ -231,6 +232,14 @@ static void send_to(struct worker *w, struct request *r, struct backend *b, cons
 
 void dispatch_send(struct worker *w, struct request *r)
 {
+    /* The client has requests waiting on the held list: this one goes behind them, so that it
+     * cannot reach a node before them. */
+    struct session *s = w->held_passing ? NULL : request_session(r);
+    if (s && s->nheld > 0) {
+        r->hold_reason = HOLD_UNREACHABLE;
+        worker_hold(w, r, 0);
+        return;
+    }
     if (r->flags & REQ_F_ALL_MASTERS) {
         if (!w->map) {
             r->hold_reason = HOLD_UNREACHABLE; /* no slot map yet: nobody to send to */
@@ -285,6 +294,8 @@ void dispatch_process_held(struct worker *w)
     struct request *list = w->held;
     w->held = w->held_last = NULL;
     w->held_kick = 0;
+    uint32_t pass = ++w->held_pass;
+    w->held_passing = 1;
     while (list) {
         struct request *r = list;
         list = r->hnext;
@@ -293,8 +304,13 @@ void dispatch_process_held(struct worker *w)
             request_put(w, r);
             continue;
         }
-        if (now < r->not_before_ms && now < r->deadline_ms) {
-            worker_held_append(w, r); /* not yet: back on the list, in its place */
+        struct session *s = request_session(r);
+        if (s) s->nheld--;
+        /* Not yet, or an earlier request of the same client stays: back on the list, in its
+         * place (a client's requests go out in the order it sent them). */
+        if ((s && s->held_pass == pass) || (now < r->not_before_ms && now < r->deadline_ms)) {
+            if (s) s->held_pass = pass;
+            worker_held_append(w, r);
             continue;
         }
         r->state = REQ_NEW;
@@ -305,6 +321,7 @@ void dispatch_process_held(struct worker *w)
             dispatch_send(w, r);
         }
     }
+    w->held_passing = 0;
     /* Requests wait for a node that cannot be reached: the cluster may be failing it over. Ask
      * for the map on every pass (the topology thread spaces the fetches), so that the new master
      * is used as soon as it is promoted rather than after the runners' next back-off. */

@@ -3,6 +3,7 @@
 
 #include "fanout.h"
 #include "mem.h"
+#include "session.h"
 #include "worker.h"
 
 #include <string.h>
@@ -38,6 +39,13 @@ void request_put(struct worker *w, struct request *r)
     } else {
         px_free(r);
     }
+}
+
+void request_make_barrier(struct request *r)
+{
+    if (r->flags & REQ_F_BARRIER) return;
+    r->flags |= REQ_F_BARRIER;
+    if (r->sess) r->sess->barriers++;
 }
 
 void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t argc, uint32_t base)

@@ -86,6 +86,14 @@ void request_put(struct worker *w, struct request *r);
 /* Copies argc spans, adding base to each offset (argv storage grows beyond the inline slots). */
 void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t argc,
                       uint32_t base);
+/* The client session a request (or the request a fan-out part belongs to) came from, or NULL. */
+static inline struct session *request_session(const struct request *r)
+{
+    return r->parent ? r->parent->sess : r->sess;
+}
+/* Makes r a barrier: its session's later requests wait until it is answered (once; a no-op for
+ * a request whose client is gone). */
+void request_make_barrier(struct request *r);
 /* The bytes of argument i. */
 static inline const char *request_arg(const struct request *r, uint32_t i)
 {

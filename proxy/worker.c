@@ -501,6 +501,12 @@ void worker_hold(struct worker *w, struct request *r, uint64_t delay_ms)
         worker_hold_expired(w, r);
         return;
     }
+    /* The node refused it (CLUSTERDOWN, TRYAGAIN, LOADING): the client's later requests wait
+     * until it is answered, or they could run at the node before it (for a fan-out part, the
+     * barrier is its parent, the client's request). A request that could not be written at all
+     * needs no barrier: the client's later requests join it on the held list, in order. */
+    struct request *own = r->parent ? r->parent : r;
+    if (r->hold_reason == HOLD_RETRY && !(own->flags & REQ_F_TX)) request_make_barrier(own);
     /* Once per request: a held request goes round the list every pass until it can be sent. */
     if (!(r->flags & REQ_F_WAS_HELD)) stat_add(&w->stats.held, 1);
     r->flags |= REQ_F_WAS_HELD;
@@ -519,6 +525,8 @@ void worker_hold(struct worker *w, struct request *r, uint64_t delay_ms)
 void worker_held_append(struct worker *w, struct request *r)
 {
     r->hnext = NULL;
+    struct session *s = request_session(r);
+    if (s) s->nheld++;
     if (w->held)
         w->held_last->hnext = r;
     else

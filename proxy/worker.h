@@ -109,6 +109,8 @@ struct worker {
     struct session *dead;
 
     struct request *held, *held_last; /* oldest first: sent again in the order they came */
+    uint32_t held_pass;               /* passes over the held list, to spot a session's turn */
+    int held_passing;                 /* sending held requests again (dispatch_process_held) */
     int held_kick;
     struct loop_timer held_timer;
     struct loop_timer drain_timer; /* graceful shutdown: lingering sessions are looked at */

@@ -17,6 +17,7 @@
 #include "harness.h"
 #include "suites.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FT_BASE    21701
 #define FT_NODES   6
@@ -701,6 +703,94 @@ START_TEST(test_master_restarted)
 }
 END_TEST
 
+/* A client that streams writes without waiting for replies while its master restarts (and then
+ * answers CLUSTERDOWN for a while): every write that runs, runs in the order it was sent. A held
+ * or retried request holds back the client's later requests, as one Redis connection would. */
+START_TEST(test_streaming_writes_stay_in_order)
+{
+    char startup[32];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", FT_BASE + 1);
+    const char *extra[] = {"-threads", "2", "-failover-hold", "10s", NULL};
+    pid_t pid = h_proxy_start(FT_PROXY, startup, extra, "proxy-faults-stream.log");
+    ck_assert_int_gt(pid, 0);
+    int victim = ft_owner[FT_SLOTS - 1];
+    char key[32];
+    ft_key("ft:stream", victim, 0, 0, key, sizeof(key));
+    redisContext *c = h_connect(FT_PROXY);
+    freeReplyObject(h_cmd(c, "DEL %s", key));
+    redisFree(c);
+    int fd = h_tcp_connect(FT_PROXY, 0);
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    long sent = 0, replies = 0, errors = 0;
+    static char in[1 << 20];
+    size_t inlen = 0;
+    uint64_t t0 = h_now_ms(), t_ok = 0;
+    int phase = 0; /* 0 before the kill, 1 down, 2 restarted */
+    for (;;) {
+        uint64_t now = h_now_ms();
+        if (phase == 0 && now - t0 > 300) {
+            ft_kill(victim, SIGKILL);
+            phase = 1;
+        } else if (phase == 1 && now - t0 > 600) {
+            ck_assert_int_eq(ft_restart(victim), 0);
+            phase = 2;
+        } else if (phase == 2 && !t_ok && ft_node_ok(victim)) {
+            t_ok = h_now_ms();
+        }
+        if (t_ok && now - t_ok > 1000) break;
+        ck_assert_msg(now - t0 < 20000, "the node did not come back");
+        char req[96];
+        int n = snprintf(req, sizeof(req), "*3\r\n$5\r\nRPUSH\r\n$%zu\r\n%s\r\n$%d\r\n%ld\r\n",
+                         strlen(key), key, snprintf(NULL, 0, "%ld", sent), sent);
+        if (write(fd, req, (size_t)n) == n) sent++;
+        ssize_t r = read(fd, in + inlen, sizeof(in) - inlen);
+        if (r > 0) inlen += (size_t)r;
+        for (char *p; (p = memchr(in, '\n', inlen));) {
+            replies++;
+            if (in[0] == '-') errors++;
+            size_t used = (size_t)(p - in) + 1;
+            memmove(in, in + used, inlen - used);
+            inlen -= used;
+        }
+        h_sleep_ms(1);
+    }
+    /* Every push is answered (nothing is dropped), then the list is checked. */
+    uint64_t end = h_now_ms() + 15000;
+    while (replies < sent && h_now_ms() < end) {
+        ssize_t r = read(fd, in + inlen, sizeof(in) - inlen);
+        if (r > 0) inlen += (size_t)r;
+        for (char *p; (p = memchr(in, '\n', inlen));) {
+            replies++;
+            if (in[0] == '-') errors++;
+            size_t used = (size_t)(p - in) + 1;
+            memmove(in, in + used, inlen - used);
+            inlen -= used;
+        }
+        if (r <= 0) h_sleep_ms(5);
+    }
+    close(fd);
+    ck_assert_int_eq(replies, sent);
+    c = h_connect(FT_PROXY);
+    redisReply *l = h_cmd(c, "LRANGE %s 0 -1", key);
+    long inversions = 0, prev = -1;
+    for (size_t i = 0; i < l->elements; i++) {
+        long v = atol(l->element[i]->str);
+        if (v <= prev) inversions++;
+        prev = v;
+    }
+    fprintf(stderr,
+            "faults: streaming pusher across a master restart: %ld sent, %ld errors, %zu in the "
+            "list, %ld out of order\n",
+            sent, errors, l->elements, inversions);
+    ck_assert_msg(inversions == 0, "%ld pushes ran out of order", inversions);
+    ck_assert_int_gt(l->elements, 0);
+    freeReplyObject(l);
+    redisFree(c);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-faults-stream.log"), 0);
+}
+END_TEST
+
 /* ---- 3. every node down, then back ---- */
 
 static int ft_readyz(int dport)
@@ -1059,6 +1149,7 @@ Suite *faults_suite(void)
     tcase_add_test(tc, test_startup_bogus_names);
     tcase_add_test(tc, test_sigstop_backend_timeout);
     tcase_add_test(tc, test_master_restarted);
+    tcase_add_test(tc, test_streaming_writes_stay_in_order);
     tcase_add_test(tc, test_all_nodes_down);
     tcase_add_test(tc, test_failover_under_load);
     suite_add_tcase(s, tc);

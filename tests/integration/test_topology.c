@@ -24,7 +24,16 @@ static void node_flags(int port, const char *id, char *out, size_t cap)
     out[0] = '\0';
     redisContext *c = h_connect(port);
     redisReply *r = h_cmd(c, "CLUSTER NODES");
-    const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, id) : NULL;
+    /* The line that starts with id (it also appears as the master of its replicas' lines). */
+    const char *p = NULL;
+    for (const char *l = r->type == REDIS_REPLY_STRING ? r->str : NULL; l && *l;) {
+        if (strncmp(l, id, 40) == 0) {
+            p = l;
+            break;
+        }
+        l = strchr(l, '\n');
+        if (l) l++;
+    }
     if (p) {
         const char *f = strchr(p, ' ');
         f = f ? strchr(f + 1, ' ') : NULL;
