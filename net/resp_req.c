@@ -377,7 +377,7 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
         }
         size_t want = (size_t)p->bulk + 2;
         if (len - pos < want) {
-            res->need = (uint32_t)(want - (len - pos));
+            res->need = resp_need(want - (len - pos));
             return PX_EAGAIN;
         }
         push_arg(p, (uint32_t)pos, (uint32_t)p->bulk);

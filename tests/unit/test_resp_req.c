@@ -616,6 +616,18 @@ START_TEST(test_req_limits)
     check_all_splits(S("*2\r\n$5\r\nabcde\r\n$5\r\nvwxyz\r\n"), &lim, &run);
     ck_assert_int_eq(run.rec[0].rc, 0);
     ck_assert_uint_eq(run.rec[0].len, 26);
+
+    /* Found by fuzzing: with a bulk limit past 4 GiB, a bulk of 4 GiB - 2 bytes needs 2^32 more,
+     * which cut to 32 bits read as "need 0". The hint saturates. */
+    struct resp_req_limits wide = {.max_bulk = LLONG_MAX, .max_args = 3, .inline_max = 16};
+    struct resp_req_parser p;
+    resp_req_init(&p);
+    ck_assert_int_eq(resp_req_parse(&p, S("*1\r\n$4294967294\r\n"), &wide, &res), PX_EAGAIN);
+    ck_assert_uint_eq(res.need, UINT32_MAX);
+    resp_req_reset(&p);
+    ck_assert_int_eq(resp_req_parse(&p, S("*1\r\n$4294967292\r\nab"), &wide, &res), PX_EAGAIN);
+    ck_assert_uint_eq(res.need, 4294967292u);
+    resp_req_deinit(&p);
 }
 END_TEST
 
