@@ -25,4 +25,11 @@ int resp_str2ll(const char *s, size_t len, long long *out);
 /* Formats v in decimal into buf (at least 21 bytes). Returns the length. */
 int resp_ll2str(char *buf, long long v);
 
+/* A "need" hint (bytes still missing) as the parsers report it: a bulk can announce more than
+ * 4 GiB, and a count cut to 32 bits could read as zero; the hint saturates instead. */
+static inline uint32_t resp_need(uint64_t missing)
+{
+    return missing > UINT32_MAX ? UINT32_MAX : (uint32_t)missing;
+}
+
 #endif

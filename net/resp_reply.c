@@ -109,7 +109,7 @@ int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
         if (f->bulk >= 0) {
             size_t want = (size_t)f->bulk + 2;
             if (len - pos < want) {
-                info->need = (uint32_t)(want - (len - pos));
+                info->need = resp_need(want - (len - pos));
                 return PX_EAGAIN;
             }
             if (buf[pos + want - 2] != '\r' || buf[pos + want - 1] != '\n') return PX_EPROTO;

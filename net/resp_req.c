@@ -140,7 +140,7 @@ static void push_arg(struct resp_req_parser *p, uint32_t off, uint32_t len)
 
 static void inl_put(struct resp_req_parser *p, const char *s, size_t n)
 {
-    if (n == 0) return; /* s may be NULL then (an empty inline argument), and memcpy forbids it */
+    if (n == 0) return;
     if (p->inl_len + n > p->inl_cap) {
         size_t cap = p->inl_cap ? p->inl_cap : 256;
         while (cap < p->inl_len + n) cap *= 2;
@@ -294,7 +294,9 @@ static int parse_inline(struct resp_req_parser *p, const char *buf, size_t len,
             n = snprintf(num, sizeof(num), "$%u\r\n", o.tok[i].len);
             inl_put(p, num, (size_t)n);
             push_arg(p, p->inl_len, o.tok[i].len);
-            inl_put(p, o.bytes + o.tok[i].off, o.tok[i].len);
+            /* When every argument is empty ('' or ""), o.bytes is still NULL, and even NULL + 0
+             * is undefined behaviour: only a non-empty argument is copied. */
+            if (o.tok[i].len) inl_put(p, o.bytes + o.tok[i].off, o.tok[i].len);
             inl_put(p, "\r\n", 2);
         }
     }
@@ -386,7 +388,7 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
         }
         size_t want = (size_t)p->bulk + 2;
         if (len - pos < want) {
-            res->need = (uint32_t)(want - (len - pos));
+            res->need = resp_need(want - (len - pos));
             return PX_EAGAIN;
         }
         push_arg(p, (uint32_t)pos, (uint32_t)p->bulk);

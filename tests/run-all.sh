@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # Builds and runs every test: unit + integration on the release build, the ASan+UBSan build and
-# the TSan build. Each build has its own folder under build/. Stops at the first failure.
+# the TSan build, then a short fuzz run of the RESP parsers (tests/fuzz/run.sh, 20 s per target).
+# Each build has its own folder under build/. Stops at the first failure.
 #   tests/run-all.sh            everything
-#   tests/run-all.sh release    one flavour (release, asan or tsan)
+#   tests/run-all.sh release    one flavour (release, asan, tsan or fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .ci/deps
 
 jobs=$(nproc 2>/dev/null || echo 2)
 flavours=("$@")
-[ ${#flavours[@]} -eq 0 ] && flavours=(release asan tsan)
+[ ${#flavours[@]} -eq 0 ] && flavours=(release asan tsan fuzz)
 
 for f in "${flavours[@]}"; do
+    if [ "$f" = fuzz ]; then
+        echo "=== fuzz: build and run"
+        start=$(date +%s)
+        JOBS=$jobs tests/fuzz/run.sh 20
+        echo "=== fuzz: passed in $(( $(date +%s) - start ))s"
+        continue
+    fi
     case "$f" in
     release) opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
     asan) opts=(-DCMAKE_BUILD_TYPE=Debug -DPX_ASAN=ON) ;;
     tsan) opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DPX_TSAN=ON) ;;
-    *) echo "unknown flavour $f (release, asan, tsan)" >&2; exit 2 ;;
+    *) echo "unknown flavour $f (release, asan, tsan, fuzz)" >&2; exit 2 ;;
     esac
     echo "=== $f: build"
     cmake -S . -B "build/$f" -DPX_WERROR=ON "${opts[@]}" >/dev/null

@@ -260,6 +260,20 @@ START_TEST(test_reply_need_hint)
     ck_assert_uint_eq(info.need, 1);
     ck_assert_int_eq(resp_reply_frame(&f, "+OK\r", 4, &info), PX_EAGAIN);
     ck_assert_uint_eq(info.need, 1);
+    /* Found by fuzzing: a bulk of 4 GiB - 2 bytes needs 2^32 more, which cut to 32 bits read as
+     * "need 0". The hint saturates. */
+    resp_reply_reset(&f);
+    ck_assert_int_eq(resp_reply_frame(&f, S("$4294967294\r\n"), &info), PX_EAGAIN);
+    ck_assert_uint_eq(info.need, UINT32_MAX);
+    resp_reply_reset(&f);
+    ck_assert_int_eq(resp_reply_frame(&f, S("$4294967293\r\n"), &info), PX_EAGAIN);
+    ck_assert_uint_eq(info.need, UINT32_MAX);
+    resp_reply_reset(&f);
+    ck_assert_int_eq(resp_reply_frame(&f, S("$9223372036854775807\r\n"), &info), PX_EAGAIN);
+    ck_assert_uint_eq(info.need, UINT32_MAX);
+    resp_reply_reset(&f);
+    ck_assert_int_eq(resp_reply_frame(&f, S("$4294967292\r\nab"), &info), PX_EAGAIN);
+    ck_assert_uint_eq(info.need, 4294967292u);
     resp_reply_deinit(&f);
 }
 END_TEST

@@ -329,6 +329,40 @@ START_TEST(test_req_inline_encoding)
 }
 END_TEST
 
+START_TEST(test_req_inline_only_empty_args)
+{
+    /* Found by fuzzing (tests/fuzz/corpus/req/crash-inline-empty-args): a line whose arguments
+     * are all empty left the token buffer NULL, and copying an argument computed NULL + 0, which
+     * clang's UBSan reports. Each empty argument is still re-encoded as "$0". */
+    struct resp_req_limits lim = def_limits();
+    static const struct {
+        const char *line;
+        size_t len;
+        const char *want;
+        uint32_t argc;
+    } cases[] = {
+        {S("''\r\n"), "*1\r\n$0\r\n\r\n", 1},
+        {S("\"\"\n"), "*1\r\n$0\r\n\r\n", 1},
+        {S("'' \"\"\r\n"), "*2\r\n$0\r\n\r\n$0\r\n\r\n", 2},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct req_run run;
+        check_all_splits(cases[i].line, cases[i].len, &lim, &run);
+        ck_assert_int_eq(run.n, 1);
+        ck_assert_int_eq(run.rec[0].rc, 0);
+        ck_assert_uint_eq(run.rec[0].argc, cases[i].argc);
+        ck_assert_uint_eq(run.rec[0].args_len, 0);
+        struct resp_req_parser p;
+        struct resp_req_result res;
+        resp_req_init(&p);
+        ck_assert_int_eq(resp_req_parse(&p, cases[i].line, cases[i].len, &lim, &res), 0);
+        ck_assert_uint_eq(p.inl_len, strlen(cases[i].want));
+        ck_assert_mem_eq(p.inl, cases[i].want, p.inl_len);
+        resp_req_deinit(&p);
+    }
+}
+END_TEST
+
 /* An inline line and the arguments Redis 7.0 makes of it (NULL args: unbalanced quotes). */
 struct inline_case {
     const char *line;
@@ -616,6 +650,18 @@ START_TEST(test_req_limits)
     check_all_splits(S("*2\r\n$5\r\nabcde\r\n$5\r\nvwxyz\r\n"), &lim, &run);
     ck_assert_int_eq(run.rec[0].rc, 0);
     ck_assert_uint_eq(run.rec[0].len, 26);
+
+    /* Found by fuzzing: with a bulk limit past 4 GiB, a bulk of 4 GiB - 2 bytes needs 2^32 more,
+     * which cut to 32 bits read as "need 0". The hint saturates. */
+    struct resp_req_limits wide = {.max_bulk = LLONG_MAX, .max_args = 3, .inline_max = 16};
+    struct resp_req_parser p;
+    resp_req_init(&p);
+    ck_assert_int_eq(resp_req_parse(&p, S("*1\r\n$4294967294\r\n"), &wide, &res), PX_EAGAIN);
+    ck_assert_uint_eq(res.need, UINT32_MAX);
+    resp_req_reset(&p);
+    ck_assert_int_eq(resp_req_parse(&p, S("*1\r\n$4294967292\r\nab"), &wide, &res), PX_EAGAIN);
+    ck_assert_uint_eq(res.need, 4294967292u);
+    resp_req_deinit(&p);
 }
 END_TEST
 
@@ -772,6 +818,7 @@ Suite *resp_req_suite(void)
     tcase_add_test(tc, test_req_pipeline);
     tcase_add_test(tc, test_req_inline_encoding);
     tcase_add_test(tc, test_req_inline_quoting);
+    tcase_add_test(tc, test_req_inline_only_empty_args);
     tcase_add_test(tc, test_req_errors);
     tcase_add_test(tc, test_req_too_big_strings);
     tcase_add_test(tc, test_req_nul_hides_line_end);
