@@ -5,6 +5,7 @@
  *   h[0] & 3   0: the proxy's limits; 1: small ones (inline_max h[1], max_bulk h[2] & 63,
  *              max_args h[0] >> 2), so the too-big and invalid-length paths are reached with
  *              short inputs; 2: a small inline_max only; 3: the widest limits the types allow.
+ *   h[2] & 128 the client has not authenticated: Redis's 10-argument / 16 KB limits apply.
  *   h[3]       seeds the sizes of the pieces the bytes arrive in.
  *
  * The stream is parsed twice. Whole: each request from its first byte to the end of the input, as
@@ -161,6 +162,10 @@ static void ref_multibulk(const char *q, size_t n, const struct resp_req_limits 
         ref_fail(r, RESP_REQ_ERR_MBULK_INVALID);
         return;
     }
+    if (lim->unauth && ll > 10) { /* Redis: "unauthenticated multibulk length" */
+        ref_fail(r, RESP_REQ_ERR_UNAUTH_MBULK);
+        return;
+    }
     size_t pos = (size_t)(nl - q) + 2;
     if (ll <= 0) {
         r->rc = 0;
@@ -184,6 +189,10 @@ static void ref_multibulk(const char *q, size_t n, const struct resp_req_limits 
             if (!ref_str2ll(q + pos + 1, (size_t)(nl - (q + pos + 1)), &ll) || ll < 0 ||
                 ll > lim->max_bulk) {
                 ref_fail(r, RESP_REQ_ERR_BULK_INVALID);
+                return;
+            }
+            if (lim->unauth && ll > 16384) { /* Redis: "unauthenticated bulk length" */
+                ref_fail(r, RESP_REQ_ERR_UNAUTH_BULK);
                 return;
             }
             pos = (size_t)(nl - q) + 2;
@@ -325,6 +334,7 @@ static void check_result(const struct resp_req_parser *p, const char *buf, size_
     CHECK(ref_str2ll(buf + 1, (size_t)(cr - buf - 1), &declared));
     CHECK(p->argc == 0 ? declared <= 0 : declared == (long long)p->argc);
     CHECK(declared <= lim->max_args);
+    CHECK(!lim->unauth || declared <= RESP_UNAUTH_MAX_ARGS);
     uint64_t end = (uint64_t)(cr - buf) + 2;
     for (uint32_t i = 0; i < p->argc; i++) {
         const struct resp_span *a = &p->argv[i];
@@ -335,6 +345,7 @@ static void check_result(const struct resp_req_parser *p, const char *buf, size_
         long long blen;
         CHECK(ref_str2ll(buf + end + 1, digits, &blen) && blen == (long long)a->len);
         CHECK(blen <= lim->max_bulk);
+        CHECK(!lim->unauth || blen <= RESP_UNAUTH_MAX_BULK);
         end = (uint64_t)a->off + a->len + 2;
     }
     CHECK(end == res->len);
@@ -503,6 +514,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lim.inline_max = UINT32_MAX;
         break;
     }
+    lim.unauth = (data[2] & 0x80) != 0; /* a client that has not authenticated yet */
     const char *in = (const char *)data + HDR;
     size_t n = size - HDR;
     struct run w = {0};
