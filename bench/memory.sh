@@ -18,25 +18,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-.ci/deps
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j "$(nproc)" --target slotproxy >/dev/null
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-dir=$(mktemp -d /tmp/slotproxy-mem.XXXXXX)
-proxy=
-cleanup() {
-    [ -n "$proxy" ] && kill "$proxy" 2>/dev/null && wait "$proxy" 2>/dev/null || true
-    tests/cluster.sh stop "$dir" || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-tests/cluster.sh start "$dir" 7101 $$ >/dev/null
-max=$((idle + clients + 100))
-build/release/proxy/slotproxy -addr 127.0.0.1:7200 -startup-nodes 127.0.0.1:7101 \
-    -threads "$threads" -maxclients "$max" -log-level warn 2>"$dir/proxy.log" &
-proxy=$!
-for _ in $(seq 1 100); do redis-cli -p 7200 ping >/dev/null 2>&1 && break; sleep 0.05; done
+. bench/lib.sh
+bench_build
+bench_start -threads "$threads" -maxclients $((idle + clients + 100)) -log-level warn
 
 out="bench/results/$(date +%Y-%m-%d-%H%M)-memory.md"
 mkdir -p bench/results

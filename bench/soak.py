@@ -319,6 +319,15 @@ def main():
         elif expect[0] == "PING" and v != "PONG":
             errors[f"bad PING reply {v!r}"[:100]] += 1
 
+    def take(c, data):
+        """Bytes from the proxy: every complete reply answers the oldest request sent."""
+        c.r.feed(data)
+        while True:
+            ok, v = c.r.pop()
+            if not ok:
+                break
+            on_reply(c, c.pending.popleft(), v)
+
     closed = collections.Counter()
     faults = Faults(cluster, a.fault_interval, stop)
     faults.start()
@@ -352,12 +361,7 @@ def main():
                     c.dead = True
                     errors[f"connection closed by the proxy ({c.kind})"] += 1
                     continue
-                c.r.feed(data)
-                while True:
-                    ok, v = c.r.pop()
-                    if not ok:
-                        break
-                    on_reply(c, c.pending.popleft(), v)
+                take(c, data)
                 if c.kind == "writer" and not c.pending:
                     writer_next(c)
         # Mixed traffic: connections whose think time is over and that wait for nothing.
@@ -387,12 +391,7 @@ def main():
                 sel.unregister(c.s)
                 c.dead = True
                 continue
-            c.r.feed(data)
-            while True:
-                ok, v = c.r.pop()
-                if not ok:
-                    break
-                on_reply(c, c.pending.popleft(), v)
+            take(c, data)
     for c in conns + writers:
         if not getattr(c, "dead", False):
             sel.unregister(c.s)

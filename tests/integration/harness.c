@@ -74,6 +74,21 @@ pid_t h_cluster_pid(const char *name, int port)
     return pid;
 }
 
+long long h_info_num(int port, const char *field)
+{
+    redisContext *c = h_connect(port);
+    redisReply *r = h_cmd(c, "INFO everything");
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    char key[128];
+    snprintf(key, sizeof(key), "\r\n%s:", field);
+    const char *p = strstr(r->str, key);
+    ck_assert_msg(p != NULL, "INFO on %d has no %s", port, field);
+    long long v = atoll(p + strlen(key));
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
 redisContext *h_connect(int port)
 {
     struct timeval tv = {5, 0};

@@ -106,6 +106,10 @@ int h_is_master(int port);
 /* The port of the first replica of the master with id, asking the node on ask_port; -1 if none. */
 int h_replica_of(int ask_port, const char *id);
 
+/* A number from the INFO of the server (or proxy) on port, any section; fails the test when the
+ * field is absent. */
+long long h_info_num(int port, const char *field);
+
 /* Runs a shell command; returns its exit status. */
 int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t h_now_ms(void);

@@ -223,21 +223,6 @@ static void ft_key(const char *prefix, int port, int other, int n, char *key, si
     }
 }
 
-static long long ft_info_field(int proxy_port, const char *field)
-{
-    redisContext *c = h_connect(proxy_port);
-    redisReply *r = h_cmd(c, "INFO proxy");
-    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
-    char pat[64];
-    snprintf(pat, sizeof(pat), "\r\n%s:", field);
-    const char *p = strstr(r->str, pat);
-    ck_assert_msg(p, "INFO proxy has no %s", field);
-    long long v = atoll(p + strlen(pat));
-    freeReplyObject(r);
-    redisFree(c);
-    return v;
-}
-
 /* Sends SET for a key of every slot through the proxy on port, pipelined. Returns how many were
  * answered OK; *first_err gets the first other answer (empty when none). */
 static int ft_set_every_slot(int port, const char *val, char *first_err, size_t errlen)
@@ -509,7 +494,7 @@ START_TEST(test_sigstop_backend_timeout)
     h_expect_str(h_cmd(a, "SET %s after", akeys[0]), "OK");
     h_expect_str(h_cmd(a, "GET %s", akeys[0]), "after");
     redisFree(a);
-    ck_assert_int_ge(ft_info_field(FT_PROXY, "backend_timeouts"), 1);
+    ck_assert_int_ge(h_info_num(FT_PROXY, "backend_timeouts"), 1);
     ck_assert_int_eq(h_proxy_stop(pid, "proxy-faults-stop.log"), 0);
 }
 END_TEST
@@ -588,7 +573,7 @@ START_TEST(test_master_restarted)
     redisContext *c = h_connect(FT_PROXY);
     freeReplyObject(h_cmd(c, "DEL %s", p.key));
     redisFree(c);
-    long long held0 = ft_info_field(FT_PROXY, "requests_held");
+    long long held0 = h_info_num(FT_PROXY, "requests_held");
     struct ft_steady b;
     ft_steady_start(&b, FT_PROXY, victim);
     ck_assert_int_eq(pthread_create(&p.th, NULL, ft_pusher_main, &p), 0);
@@ -676,7 +661,7 @@ START_TEST(test_master_restarted)
     freeReplyObject(l);
     redisFree(c);
     uint64_t t_back = p.rec[first_post].t_rep;
-    long long held = ft_info_field(FT_PROXY, "requests_held") - held0;
+    long long held = h_info_num(FT_PROXY, "requests_held") - held0;
     fprintf(stderr,
             "faults: master killed, restarted %llu ms later: %ld connection-lost errors, %lld "
             "requests held, first push served %llu ms after the node answered PING, %lld ms "
@@ -1101,7 +1086,7 @@ START_TEST(test_failover_under_load)
     int lost_window = 0;
     for (int i = 0; i < FT_WRITERS; i++)
         ft_check_acked(&w[i], FT_PROXY, victim, t_kill, t_promo, &lost_x, &lost_bad, &lost_window);
-    long long held = ft_info_field(FT_PROXY, "requests_held");
+    long long held = h_info_num(FT_PROXY, "requests_held");
     int full = last_bad > t_promo ? (int)(last_bad - t_promo) : 0;
     fprintf(stderr,
             "faults: SIGKILL failover under load: %ld writes (%ld to the killed master's slots) "

@@ -44,27 +44,12 @@ static void lim_stop(int k, pid_t pid)
     ck_assert_int_eq(h_proxy_stop(pid, log), 0);
 }
 
-/* A number from the proxy's INFO (any section), -1 when absent. */
-static long long info_num(int port, const char *field)
-{
-    redisContext *c = h_connect(port);
-    redisReply *r = h_cmd(c, "INFO everything");
-    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
-    char key[128];
-    snprintf(key, sizeof(key), "\r\n%s:", field);
-    const char *p = strstr(r->str, key);
-    long long v = p ? atoll(p + strlen(key)) : -1;
-    freeReplyObject(r);
-    redisFree(c);
-    return v;
-}
-
 /* Polls INFO until field reaches at least want or timeout_ms passes; returns the last value. */
 static long long wait_info(int port, const char *field, long long want, int timeout_ms)
 {
     uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
     long long v;
-    while ((v = info_num(port, field)) < want && h_now_ms() < end) h_sleep_ms(50);
+    while ((v = h_info_num(port, field)) < want && h_now_ms() < end) h_sleep_ms(50);
     return v;
 }
 
@@ -210,7 +195,7 @@ START_TEST(test_output_limit_soft)
     uint64_t t0 = h_now_ms();
     int fd = unread_gets(lim_port(2), "cobl:soft", 50); /* 5 MB, over the soft limit */
     h_sleep_ms(1000);
-    ck_assert_int_eq(info_num(lim_port(2), "clients_closed_output_limit"), 0);
+    ck_assert_int_eq(h_info_num(lim_port(2), "clients_closed_output_limit"), 0);
     ck_assert_int_eq(wait_info(lim_port(2), "clients_closed_output_limit", 1, 6000), 1);
     uint64_t took = h_now_ms() - t0;
     ck_assert_msg(took >= 1900 && took < 5000, "cut after %llu ms (soft limit 2 s)",
@@ -244,7 +229,7 @@ START_TEST(test_query_buffer_and_bulk_limits)
     size_t n = read_until_close(fd, out, sizeof(out), 5000, &closed);
     close(fd);
     ck_assert_msg(closed && n == 0, "got %zu bytes [%s], closed=%d", n, out, closed);
-    ck_assert_int_eq(info_num(lim_port(3), "clients_closed_query_limit"), 1);
+    ck_assert_int_eq(h_info_num(lim_port(3), "clients_closed_query_limit"), 1);
     /* An argument over -proto-max-bulk-len: Redis's error, byte for byte, from a redis-server
      * with the same setting. */
     int sport = h_env.cluster_port + 181;
@@ -305,7 +290,7 @@ START_TEST(test_max_inflight_pauses_without_loss)
     close(fd);
     free(out);
     ck_assert_int_eq(seen, count);
-    ck_assert_int_gt(info_num(lim_port(4), "client_reading_paused"), 0);
+    ck_assert_int_gt(h_info_num(lim_port(4), "client_reading_paused"), 0);
     redisReply *r = h_cmd(c, "GET inflight:n");
     ck_assert_str_eq(r->str, "20000");
     freeReplyObject(r);
@@ -372,7 +357,7 @@ START_TEST(test_idle_timeout)
     r = h_cmd(sub, "PING");
     ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
     freeReplyObject(r);
-    ck_assert_int_ge(info_num(port, "clients_closed_idle"), 1);
+    ck_assert_int_ge(h_info_num(port, "clients_closed_idle"), 1);
     redisFree(blocked);
     redisFree(sub);
     redisFree(busy);
@@ -507,7 +492,7 @@ START_TEST(test_protected_mode)
         ck_assert_msg(na > 100 && strncmp(a, "-DENIED ", 8) == 0, "redis said [%s]", a);
         ck_assert_msg(na == nb && memcmp(a, b, na) == 0 && ca && cb, "redis [%s]\nproxy [%s]", a,
                       b);
-        ck_assert_int_eq(info_num(port, "clients_denied_protected_mode"), 1);
+        ck_assert_int_eq(h_info_num(port, "clients_denied_protected_mode"), 1);
     }
     lim_stop(7, pid);
     if (!outside_addr(ip, sizeof(ip))) return;
@@ -573,7 +558,7 @@ START_TEST(test_vanishing_and_half_closed_clients)
     uint64_t end = h_now_ms() + 3000;
     long long queued;
     /* c and INFO's own connection. */
-    while ((queued = info_num(port, "connected_clients")) > 2 && h_now_ms() < end) h_sleep_ms(50);
+    while ((queued = h_info_num(port, "connected_clients")) > 2 && h_now_ms() < end) h_sleep_ms(50);
     ck_assert_int_eq(queued, 2);
     redisFree(c);
     lim_stop(8, pid);
@@ -606,7 +591,7 @@ START_TEST(test_protocol_error_isolated)
     redisReply *r = h_cmd(c, "GET iso:199");
     ck_assert_str_eq(r->str, "199");
     freeReplyObject(r);
-    ck_assert_int_eq(info_num(port, "clients_closed_protocol_error"), 5);
+    ck_assert_int_eq(h_info_num(port, "clients_closed_protocol_error"), 5);
     redisFree(c);
     lim_stop(9, pid);
 }

@@ -100,19 +100,6 @@ static void debug_slot_master(int from, char *out, size_t cap)
     h_http_free(&h);
 }
 
-static long long proxy_info(const char *field)
-{
-    redisContext *c = h_connect(TOPO_PROXY);
-    redisReply *r = h_cmd(c, "INFO proxy");
-    char key[128];
-    snprintf(key, sizeof(key), "\r\n%s:", field);
-    const char *p = strstr(r->str, key);
-    long long v = p ? atoll(p + strlen(key)) : -1;
-    freeReplyObject(r);
-    redisFree(c);
-    return v;
-}
-
 /* Waits until /debug/slots names want as the master of slot 0's range; returns 1 when it does. */
 static int wait_slot0_master(const char *want, int timeout_ms)
 {
@@ -180,11 +167,11 @@ START_TEST(test_older_view_loses)
     ck_assert(wait_slot0_master(a2_addr, 3000));
     h_sleep_ms(1000); /* five periodic refreshes */
     ck_assert(wait_slot0_master(a2_addr, 0));
-    ck_assert_int_ge(proxy_info("topology_stale_views"), 1);
+    ck_assert_int_ge(h_info_num(TOPO_PROXY, "topology_stale_views"), 1);
     c = h_connect(TOPO_PROXY);
     for (int i = 0; i < 50; i++) h_expect_str(h_cmd(c, "SET {b}%d v%d", i, i), "OK");
     redisFree(c);
-    ck_assert_int_eq(proxy_info("redirects_moved"), 0);
+    ck_assert_int_eq(h_info_num(TOPO_PROXY, "redirects_moved"), 0);
     ck_assert_int_eq(h_proxy_stop(proxy, "proxy-topo-1.log"), 0);
 
     /* 2. Only the ghost is known at first: its view is taken (there is nothing to compare it
