@@ -32,6 +32,7 @@
 #include "worker.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -220,7 +221,14 @@ static void send_to(struct worker *w, struct request *r, struct backend *b, cons
         rc = backend_send(b, &r->breq, backend_asking_cmd, BACKEND_ASKING_LEN, 1);
     else
         rc = backend_send(b, &r->breq, NULL, 0, 0);
-    if (rc == 0) return;
+    if (rc == 0) {
+        if ((r->flags & (REQ_F_RETRYING | REQ_F_RETRY_SENT)) == REQ_F_RETRYING) {
+            struct session *s = request_session(r);
+            r->flags |= REQ_F_RETRY_SENT;
+            if (s) s->retry_inflight++;
+        }
+        return;
+    }
     if (r->priv) {
         priv_release(r->priv);
         r->priv = NULL;
@@ -288,17 +296,40 @@ void dispatch_send(struct worker *w, struct request *r)
     send_to(w, r, b, NULL, 0);
 }
 
+struct held_ent {
+    struct request *r;
+    uint64_t seq; /* arrival order (a fan-out part takes its parent's) */
+    uint32_t pos; /* place on the list, for ties */
+};
+
+static int held_order(const void *a, const void *b)
+{
+    const struct held_ent *x = a, *y = b;
+    if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
 void dispatch_process_held(struct worker *w)
 {
     uint64_t now = clock_now_ms();
-    struct request *list = w->held;
+    /* In arrival order: a refused request held again went to the end of the list, behind the
+     * same client's later requests. */
+    uint32_t n = 0;
+    for (struct request *r = w->held; r; r = r->hnext) n++;
+    struct held_ent *list = px_malloc((size_t)(n ? n : 1) * sizeof(*list));
+    n = 0;
+    for (struct request *r = w->held; r; r = r->hnext, n++) {
+        list[n].r = r;
+        list[n].seq = r->parent ? r->parent->seq : r->seq;
+        list[n].pos = n;
+    }
+    qsort(list, n, sizeof(*list), held_order);
     w->held = w->held_last = NULL;
     w->held_kick = 0;
     uint32_t pass = ++w->held_pass;
     w->held_passing = 1;
-    while (list) {
-        struct request *r = list;
-        list = r->hnext;
+    for (uint32_t i = 0; i < n; i++) {
+        struct request *r = list[i].r;
         r->hnext = NULL;
         if (orphan(r)) {
             request_put(w, r);
@@ -306,9 +337,11 @@ void dispatch_process_held(struct worker *w)
         }
         struct session *s = request_session(r);
         if (s) s->nheld--;
-        /* Not yet, or an earlier request of the same client stays: back on the list, in its
-         * place (a client's requests go out in the order it sent them). */
-        if ((s && s->held_pass == pass) || (now < r->not_before_ms && now < r->deadline_ms)) {
+        /* Back on the list when it is not time yet, when an earlier request of the same client
+         * stays, or while a refused request of the client is being tried again (the node may
+         * refuse that one and take the next: they would run out of order). */
+        if ((s && (s->held_pass == pass || s->retry_inflight > 0)) ||
+            (now < r->not_before_ms && now < r->deadline_ms)) {
             if (s) s->held_pass = pass;
             worker_held_append(w, r);
             continue;
@@ -321,6 +354,7 @@ void dispatch_process_held(struct worker *w)
             dispatch_send(w, r);
         }
     }
+    px_free(list);
     w->held_passing = 0;
     /* Requests wait for a node that cannot be reached: the cluster may be failing it over. Ask
      * for the map on every pass (the topology thread spaces the fetches), so that the new master
@@ -345,8 +379,19 @@ static int retry_later(struct worker *w, struct request *r)
     if (delay > RETRY_BACKOFF_MAX_MS) delay = RETRY_BACKOFF_MAX_MS;
     r->retries++;
     r->hold_reason = HOLD_RETRY;
+    r->flags |= REQ_F_RETRYING;
     worker_hold(w, r, delay);
     return 1;
+}
+
+/* A refused request that was sent again has its answer (or lost its connection): the client's
+ * next refused request may go, at once. */
+static void retry_answered(struct worker *w, struct request *r)
+{
+    if (!(r->flags & REQ_F_RETRY_SENT)) return;
+    r->flags &= ~REQ_F_RETRY_SENT;
+    struct session *s = request_session(r);
+    if (s && s->retry_inflight > 0 && --s->retry_inflight == 0 && s->nheld > 0) worker_kick_held(w);
 }
 
 static void on_redirect(struct worker *w, struct request *r, struct backend *from, const char *text,
@@ -405,6 +450,7 @@ static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chu
 {
     struct worker *w = ctx;
     struct request *r = REQ_OF(breq);
+    retry_answered(w, r);
     if (orphan(r)) {
         request_put(w, r);
         return;
@@ -437,6 +483,7 @@ static void on_failed(struct backend *b, struct backend_req *breq, int written, 
 {
     struct worker *w = ctx;
     struct request *r = REQ_OF(breq);
+    retry_answered(w, r);
     if (orphan(r)) {
         request_put(w, r);
         return;

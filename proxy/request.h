@@ -43,6 +43,8 @@ enum {
     REQ_F_NO_EXEC_RESULT = 1u << 10, /* with EXECABORT: a watched key's connection broke, so EXEC
                                         answers a null array (as if the key had changed) */
     REQ_F_WAS_HELD = 1u << 11,       /* counted in requests_held already */
+    REQ_F_RETRYING = 1u << 12,   /* a node refused it (CLUSTERDOWN, TRYAGAIN, ...): tried again */
+    REQ_F_RETRY_SENT = 1u << 13, /* ...and sent again: counted in its session's retry_inflight */
 };
 
 enum req_hold {
@@ -74,6 +76,7 @@ struct request {
     struct fanout *fan;     /* a fan-out: its sub-requests' replies and how to merge them */
     uint32_t child_idx;     /* a sub-request: its place in the parent's fan-out */
     uint64_t start_us;      /* when it was parsed (statistics) */
+    uint64_t seq;           /* arrival order in the worker (held requests go out in this order) */
     struct privconn *priv;  /* a blocking request: the private connection it is sent on */
     uint32_t ps_pending;    /* a subscribe command: confirmations still owed by the nodes */
     struct resp_span argv_inline[REQ_ARGV_INLINE];

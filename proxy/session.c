@@ -406,6 +406,7 @@ static void session_parse(struct session *s)
         resp_req_reset(&s->parser);
         session_enqueue(s, r);
         r->start_us = clock_now_us();
+        r->seq = ++w->next_seq;
         s->last_ms = loop_now_ms(w->loop);
         if (s->reply_mode == REPLY_OFF) {
             r->flags |= REQ_F_NO_REPLY;

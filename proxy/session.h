@@ -52,10 +52,11 @@ struct session {
     uint8_t no_evict, no_touch;
     struct request *head, *tail; /* requests in arrival order */
     uint32_t nqueued;
-    uint32_t nheld;       /* requests (or parts of them) on the worker's held list */
-    uint32_t held_pass;   /* the held pass in which one of them had to stay */
-    struct buf_chunk *in; /* read chunk; NULL when idle */
-    uint32_t in_start;    /* first byte of the request being parsed */
+    uint32_t nheld;          /* requests (or parts of them) on the worker's held list */
+    uint32_t held_pass;      /* the held pass in which one of them had to stay */
+    uint32_t retry_inflight; /* refused requests sent again and not answered yet (at most one) */
+    struct buf_chunk *in;    /* read chunk; NULL when idle */
+    uint32_t in_start;       /* first byte of the request being parsed */
     uint32_t need;
     struct resp_req_parser parser;
     struct obuf out;

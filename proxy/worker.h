@@ -89,6 +89,7 @@ struct worker {
     struct buf_pool pool;
     atomic_uint nsessions; /* written by the acceptor and this worker; relaxed */
     uint64_t next_session_id;
+    uint64_t next_seq; /* arrival order of requests */
 
     struct slotmap *map;
     struct backend **view;    /* [CRC16_SLOTS]: master backend per slot, NULL when unserved */
