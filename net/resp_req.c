@@ -127,6 +127,16 @@ void resp_req_shrink(struct resp_req_parser *p)
     }
 }
 
+void resp_req_release(struct resp_req_parser *p)
+{
+    if (p->argc != 0 || p->nargs != 0 || p->inl_len != 0) return;
+    px_free(p->argv);
+    px_free(p->inl);
+    p->argv = NULL;
+    p->inl = NULL;
+    p->argv_cap = p->inl_cap = 0;
+}
+
 static void push_arg(struct resp_req_parser *p, uint32_t off, uint32_t len)
 {
     if (p->argc == p->argv_cap) {

@@ -67,6 +67,8 @@ void resp_req_deinit(struct resp_req_parser *p);
 void resp_req_reset(struct resp_req_parser *p);
 /* Releases the argument array and inline buffer when they grew large (idle trimming). */
 void resp_req_shrink(struct resp_req_parser *p);
+/* Releases them whatever their size, between requests (an idle client keeps no buffer). */
+void resp_req_release(struct resp_req_parser *p);
 
 /*
  * Parses the request starting at buf[0]. Returns:

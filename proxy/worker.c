@@ -96,13 +96,11 @@ static void worker_cron(struct loop *l, void *ctx)
 {
     struct worker *w = ctx;
     uint64_t now = loop_now_ms(l);
-    if (w->cfg->timeout_s > 0 || (w->cfg->cobl_soft > 0 && w->cfg->cobl_soft_s > 0)) {
-        struct session *s = w->sessions;
-        while (s) {
-            struct session *next = s->next;
-            session_cron(s, now);
-            s = next;
-        }
+    struct session *s = w->sessions;
+    while (s) {
+        struct session *next = s->next;
+        session_cron(s, now);
+        s = next;
     }
     buf_pool_trim_unused(&w->pool, WORKER_POOL_MIN);
     if (w->scratch.cap > WORKER_SBUF_KEEP) {
