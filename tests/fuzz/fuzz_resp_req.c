@@ -22,6 +22,8 @@
 #include "resp.h"
 #include "resp_req.h"
 
+#include "fuzz_util.h"
+
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,22 +33,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define HDR 4
-
-#define CHECK(c) ((c) ? (void)0 : check_failed(__LINE__, #c))
-
-static void check_failed(int line, const char *what)
-{
-    fprintf(stderr, "fuzz_resp_req.c:%d: check failed: %s\n", line, what);
-    abort();
-}
-
-static char *dup_bytes(const char *s, size_t n)
-{
-    char *b = malloc(n ? n : 1);
-    CHECK(b != NULL);
-    if (n) memcpy(b, s, n);
-    return b;
-}
 
 /* ---- a growable byte string ---- */
 
@@ -104,24 +90,6 @@ static void run_free(struct run *r)
 }
 
 /* ---- reference: Redis's processMultibulkBuffer over one buffer, no resumable state ---- */
-
-/* Redis's string2ll, written independently of resp_str2ll. */
-static int ref_str2ll(const char *s, size_t n, long long *out)
-{
-    if (n == 0 || n > 20) return 0;
-    size_t i = s[0] == '-';
-    if (i == n) return 0;
-    if (s[i] == '0' && n != 1) return 0; /* no leading zeros; "-0" is refused too */
-    __int128 v = 0;
-    for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (s[0] == '-') v = -v;
-    if (v > LLONG_MAX || v < LLONG_MIN) return 0;
-    *out = (long long)v;
-    return 1;
-}
 
 /* strchr() over Redis's query buffer, which is a C string: a NUL byte ends the search. */
 static const char *ref_strchr(const char *s, size_t n, char c)
@@ -393,31 +361,6 @@ static void run_whole(const char *in, size_t n, const struct resp_req_limits *li
     w->pending = n - start;
     resp_req_deinit(&p);
     free(buf);
-}
-
-static uint32_t xorshift32(uint32_t *s)
-{
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
-
-/* How many more bytes arrive with the next read; 0 is a parse without a new read. */
-static size_t next_step(uint32_t *rng, size_t left)
-{
-    uint32_t r = xorshift32(rng);
-    switch (r & 7) {
-    case 0: return 0;
-    case 1:
-    case 2:
-    case 3: return 1 + (r >> 3) % 4;
-    case 4:
-    case 5: return 1 + (r >> 3) % 32;
-    case 6: return 1 + (r >> 3) % 512;
-    default: return left;
-    }
 }
 
 /* The pieces run ended at request k with this error while the whole run did not: only a too-big
