@@ -20,6 +20,11 @@ void sbuf_free(struct sbuf *s)
     sbuf_init(s);
 }
 
+void sbuf_trim(struct sbuf *s, size_t keep)
+{
+    if (s->cap > keep) sbuf_free(s);
+}
+
 static void sbuf_reserve(struct sbuf *s, size_t extra)
 {
     if (s->len + extra <= s->cap) return;

@@ -15,6 +15,8 @@ struct sbuf {
 
 void sbuf_init(struct sbuf *s);
 void sbuf_free(struct sbuf *s);
+/* Frees the buffer when its capacity grew past keep (it is allocated again when next used). */
+void sbuf_trim(struct sbuf *s, size_t keep);
 static inline void sbuf_clear(struct sbuf *s)
 {
     s->len = 0;

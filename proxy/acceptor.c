@@ -82,15 +82,6 @@ static void refuse(int fd, const char *err, size_t len)
     close(fd);
 }
 
-static unsigned clients_open(struct acceptor *a)
-{
-    unsigned total = 0;
-    /* Relaxed: a limit check that may be off by the connections of one loop turn. */
-    for (int k = 0; k < a->nworkers; k++)
-        total += atomic_load_explicit(&a->workers[k]->nsessions, memory_order_relaxed);
-    return total;
-}
-
 static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
 {
     struct acceptor *a = ctx;
@@ -119,7 +110,8 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
             refuse(cfd, denied_err, sizeof(denied_err) - 1);
             continue;
         }
-        if (clients_open(a) >= (unsigned)a->cfg->maxclients) {
+        /* Relaxed counts: the limit may be off by the connections of one loop turn. */
+        if (worker_sessions_open(a->workers, a->nworkers) >= (unsigned)a->cfg->maxclients) {
             stat_add(&a->workers[0]->stats.rejected_conns, 1);
             if (log_ratelimit_ok(&a->rl_full, 10000))
                 log_warn("refused a client: -maxclients %d reached", a->cfg->maxclients);

@@ -174,9 +174,7 @@ void info_merge(struct worker *w, struct request *r, struct sbuf *out)
                     (unsigned long long)((now - start_wall_us) / 86400000000ull));
     }
     if (section(&t, sec, SEC_CLIENTS, "# Clients\r\n", &n)) {
-        unsigned long long clients = 0;
-        for (int i = 0; i < w->nall; i++)
-            clients += atomic_load_explicit(&w->all[i]->nsessions, memory_order_relaxed);
+        unsigned long long clients = worker_sessions_open(w->all, w->nall);
         sbuf_printf(&t, "connected_clients:%llu\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
                     clients);
     }

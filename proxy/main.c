@@ -36,28 +36,20 @@ static void publish_map(struct slotmap *m, void *ctx)
 
 static atomic_int shutting_down;
 
-static unsigned sessions_open(struct worker **workers, int n)
-{
-    unsigned total = 0;
-    for (int i = 0; i < n; i++)
-        total += atomic_load_explicit(&workers[i]->nsessions, memory_order_relaxed);
-    return total;
-}
-
 /* Graceful shutdown, after the listener is closed: every worker stops reading and closes each
  * session once the replies to what it has read are written. Waits until no session is left, the
  * timeout passes, or a second SIGINT/SIGTERM asks for an immediate stop. */
 static void drain_sessions(struct worker **workers, int n, uint64_t timeout_ms,
                            const sigset_t *signals)
 {
-    unsigned open = sessions_open(workers, n);
+    unsigned open = worker_sessions_open(workers, n);
     if (open == 0) return;
     log_info("shutting down: finishing %u client connection(s), at most %llu ms", open,
              (unsigned long long)timeout_ms);
     for (int i = 0; i < n; i++) worker_drain(workers[i]);
     uint64_t deadline = clock_now_ms() + timeout_ms;
     struct timespec tick = {0, 10 * 1000 * 1000};
-    while ((open = sessions_open(workers, n)) > 0) {
+    while ((open = worker_sessions_open(workers, n)) > 0) {
         if (clock_now_ms() >= deadline) {
             log_warn("shutdown timeout: closing %u client connection(s) still open", open);
             return;

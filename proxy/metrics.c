@@ -26,10 +26,7 @@ static uint64_t sum_off(const struct metrics_ctx *m, size_t off)
 
 static uint64_t clients_now(const struct metrics_ctx *m)
 {
-    uint64_t n = 0;
-    for (int i = 0; i < m->nworkers; i++)
-        n += atomic_load_explicit(&m->workers[i]->nsessions, memory_order_relaxed);
-    return n;
+    return worker_sessions_open(m->workers, m->nworkers);
 }
 
 /* Per command, summed over workers. */

@@ -103,14 +103,8 @@ static void worker_cron(struct loop *l, void *ctx)
         s = next;
     }
     buf_pool_trim_unused(&w->pool, WORKER_POOL_MIN);
-    if (w->scratch.cap > WORKER_SBUF_KEEP) {
-        sbuf_free(&w->scratch);
-        sbuf_init(&w->scratch);
-    }
-    if (w->merge.cap > WORKER_SBUF_KEEP) {
-        sbuf_free(&w->merge);
-        sbuf_init(&w->merge);
-    }
+    sbuf_trim(&w->scratch, WORKER_SBUF_KEEP);
+    sbuf_trim(&w->merge, WORKER_SBUF_KEEP);
     loop_timer_start(l, &w->cron, WORKER_CRON_MS);
 }
 
@@ -622,6 +616,14 @@ void worker_drain(struct worker *w)
 {
     struct chan_msg m = {.type = WORKER_MSG_DRAIN};
     chan_send(&w->inbox, &m);
+}
+
+unsigned worker_sessions_open(struct worker *const *all, int n)
+{
+    unsigned total = 0;
+    for (int i = 0; i < n; i++)
+        total += atomic_load_explicit(&all[i]->nsessions, memory_order_relaxed);
+    return total;
 }
 
 uint64_t worker_random(struct worker *w)

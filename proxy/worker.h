@@ -161,6 +161,9 @@ void worker_snap_put(struct worker_snap *s);
 /* Graceful shutdown: the worker stops reading, lets in-flight requests finish and closes every
  * session once its replies are out. Any thread. */
 void worker_drain(struct worker *w);
+/* Client connections open over all workers (accepted and not closed yet). Any thread; a
+ * relaxed count, for limits, INFO and metrics. */
+unsigned worker_sessions_open(struct worker *const *all, int n);
 /* A pseudo-random number (worker thread only). */
 uint64_t worker_random(struct worker *w);
 /* Gives w a slot map (the caller has taken a reference for it). Any thread. */

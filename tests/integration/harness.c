@@ -162,8 +162,7 @@ int h_node_id(int port, char *id)
     return rc;
 }
 
-/* A connection with short timeouts, or NULL when nothing answers. */
-static redisContext *quick_connect(int port, int timeout_ms)
+redisContext *h_connect_quick(int port, int timeout_ms)
 {
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
@@ -177,7 +176,7 @@ static redisContext *quick_connect(int port, int timeout_ms)
 
 int h_is_master(int port)
 {
-    redisContext *c = quick_connect(port, 300);
+    redisContext *c = h_connect_quick(port, 300);
     if (!c) return 0;
     redisReply *r = redisCommand(c, "ROLE");
     int m = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
@@ -225,7 +224,7 @@ char *h_show(const char *s, size_t n, size_t max, char *out, size_t cap)
 
 static int port_answers(int port)
 {
-    redisContext *c = quick_connect(port, 200);
+    redisContext *c = h_connect_quick(port, 200);
     if (!c) return 0;
     redisReply *r = redisCommand(c, "PING");
     /* PONG, or NOAUTH from a server that wants a password: either way it is up. */

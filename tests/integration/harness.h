@@ -44,6 +44,8 @@ pid_t h_proxy_start(int port, const char *startup, const char *const *extra, con
 int h_proxy_stop(pid_t pid, const char *logname);
 
 redisContext *h_connect(int port);
+/* A connection with short connect and reply timeouts, or NULL when nothing answers. */
+redisContext *h_connect_quick(int port, int timeout_ms);
 /* Runs a command and returns the reply, failing the test on a connection error. */
 redisReply *h_cmd(redisContext *c, const char *fmt, ...);
 redisReply *h_cmd_argv(redisContext *c, int argc, const char **argv, const size_t *lens);

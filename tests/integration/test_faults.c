@@ -66,23 +66,10 @@ static int ft_restart(int port)
                 FT_NAME, port, h_env.workdir, FT_NAME);
 }
 
-/* A connection with a short timeout, or NULL when the node does not answer. */
-static redisContext *ft_quick(int port)
-{
-    struct timeval tv = {0, 300000};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (!c || c->err) {
-        if (c) redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, tv);
-    return c;
-}
-
 /* The text of a command's reply on the node on port ("" when it does not answer); free it. */
 static char *ft_node_text(int port, const char *cmd)
 {
-    redisContext *c = ft_quick(port);
+    redisContext *c = h_connect_quick(port, 300);
     redisReply *r = c ? redisCommand(c, cmd) : NULL;
     char *s =
         strdup(r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? r->str : "");
@@ -101,7 +88,7 @@ static int ft_node_ok(int port)
 
 static int ft_node_pings(int port)
 {
-    redisContext *c = ft_quick(port);
+    redisContext *c = h_connect_quick(port, 300);
     redisReply *r = c ? redisCommand(c, "PING") : NULL;
     int ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
     if (r) freeReplyObject(r);
@@ -134,7 +121,7 @@ static int ft_cluster_healthy(void)
 static void ft_config_all(const char *name, const char *value)
 {
     for (int i = 0; i < FT_NODES; i++) {
-        redisContext *c = ft_quick(FT_BASE + i);
+        redisContext *c = h_connect_quick(FT_BASE + i, 300);
         if (!c) continue;
         redisReply *r = redisCommand(c, "CONFIG SET %s %s", name, value);
         if (r) freeReplyObject(r);
@@ -162,7 +149,7 @@ static void ft_cont_all(void)
 static void ft_load_slots(void)
 {
     for (int i = 0; i < FT_NODES; i++) {
-        redisContext *c = ft_quick(FT_BASE + i);
+        redisContext *c = h_connect_quick(FT_BASE + i, 300);
         if (!c) continue;
         redisReply *r = redisCommand(c, "CLUSTER SLOTS");
         int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0;
