@@ -3,7 +3,8 @@
 
 Run by bench/memory.sh, which starts the cluster and the proxy. Prints Markdown lines:
   1. resident memory idle;
-  2. with N idle client connections (each has sent one PING), and per connection;
+  2. with N/2, then N idle client connections (each has sent one PING): bytes per connection
+     over the idle proxy, and between N/2 and N (the cost of one more connection);
   3. a burst: M clients each pipelining K SETs of V-byte values at once, then reading the
      replies; the peak resident memory during it; then resident memory every 0.5 s for 15 s
      after it, and how long it took to come back within twice the idle level.
@@ -116,14 +117,23 @@ def main():
 
     base = settle(a.pid, 2)
     print(f"- idle proxy: {mib(base)} resident")
-    socks = open_idle(a.port, a.idle)
     # Idle buffers are released by the proxy's once-a-second pass and free pages returned to the
-    # OS once a second: wait for both, then take the lowest of a few readings.
+    # OS once a second: wait for both, then take the lowest of a few readings. Half the
+    # connections first, so that the cost of one more connection (the slope) shows apart from
+    # what the proxy keeps whatever the number of clients (pools, tables sized by the peak).
+    half = a.idle // 2
+    socks = open_idle(a.port, half)
+    time.sleep(3)
+    with_half = min(settle(a.pid, 0.25) for _ in range(4))
+    socks += open_idle(a.port, a.idle - half)
     time.sleep(3)
     with_idle = min(settle(a.pid, 0.25) for _ in range(4))
     per = (with_idle - base) / a.idle
+    slope = (with_idle - with_half) / (a.idle - half)
+    print(f"- {half} idle client connections: {mib(with_half)} resident")
     print(f"- {a.idle} idle client connections: {mib(with_idle)} resident, "
-          f"**{per:.0f} bytes per connection**")
+          f"**{per:.0f} bytes per connection** over the idle proxy; {slope:.0f} bytes per "
+          f"connection from {half} to {a.idle}")
     for s in socks:
         s.close()
     after_idle = settle(a.pid, 3)

@@ -12,17 +12,21 @@
 #include <errno.h>
 #include <string.h>
 
-struct loop_fd {
-    int mask;       /* events of interest */
-    int registered; /* known to the backend */
-    loop_fd_cb *cb;
-    void *ctx;
-};
+/* Per-descriptor state, indexed by fd, kept as parallel arrays so that a descriptor costs 10
+ * bytes in each worker's loop (every worker's table spans the whole fd range, since the acceptor
+ * hands connections out round-robin): the callback's context, the events of interest plus
+ * LOOP_FD_REGISTERED, and the callback as an index into the loop's few distinct callbacks. */
+#define LOOP_FD_REGISTERED 0x80
+#define LOOP_MAX_CBS       64
 
 struct loop {
     struct loop_backend *backend;
-    struct loop_fd *fds;
+    void **fd_ctx;
+    uint8_t *fd_mask;
+    uint8_t *fd_cb;
     int nfds;
+    loop_fd_cb *cbs[LOOP_MAX_CBS];
+    int ncbs;
     struct loop_timer **heap;
     uint32_t heap_len, heap_cap;
     loop_hook_cb *before_sleep;
@@ -47,7 +51,9 @@ void loop_free(struct loop *l)
 {
     if (!l) return;
     loop_backend_free(l->backend);
-    px_free(l->fds);
+    px_free(l->fd_ctx);
+    px_free(l->fd_mask);
+    px_free(l->fd_cb);
     px_free(l->heap);
     px_free(l);
 }
@@ -56,52 +62,73 @@ static int loop_fd_slot(struct loop *l, int fd)
 {
     if (fd < 0) return -EBADF;
     if (fd >= l->nfds) {
-        int n = l->nfds ? l->nfds : 64;
-        while (n <= fd) n *= 2;
-        l->fds = px_realloc(l->fds, (size_t)n * sizeof(*l->fds));
-        memset(l->fds + l->nfds, 0, (size_t)(n - l->nfds) * sizeof(*l->fds));
+        /* A quarter of headroom, rounded to 256: tables sized for 10,000 connections waste
+         * little, and a burst of accepts reallocates a few dozen times at most. */
+        int n = fd + 1 + (fd + 1) / 4;
+        n = (n + 255) & ~255;
+        l->fd_ctx = px_realloc(l->fd_ctx, (size_t)n * sizeof(*l->fd_ctx));
+        l->fd_mask = px_realloc(l->fd_mask, (size_t)n);
+        l->fd_cb = px_realloc(l->fd_cb, (size_t)n);
+        memset(l->fd_ctx + l->nfds, 0, (size_t)(n - l->nfds) * sizeof(*l->fd_ctx));
+        memset(l->fd_mask + l->nfds, 0, (size_t)(n - l->nfds));
+        memset(l->fd_cb + l->nfds, 0, (size_t)(n - l->nfds));
         l->nfds = n;
     }
     return 0;
+}
+
+/* The index of cb in the loop's callback table, added on first use; -1 when it is full. */
+static int loop_cb_index(struct loop *l, loop_fd_cb *cb)
+{
+    for (int i = 0; i < l->ncbs; i++)
+        if (l->cbs[i] == cb) return i;
+    if (l->ncbs == LOOP_MAX_CBS) return -1;
+    l->cbs[l->ncbs] = cb;
+    return l->ncbs++;
+}
+
+static int loop_fd_registered(const struct loop *l, int fd)
+{
+    return fd >= 0 && fd < l->nfds && (l->fd_mask[fd] & LOOP_FD_REGISTERED);
 }
 
 int loop_add(struct loop *l, int fd, int mask, loop_fd_cb *cb, void *ctx)
 {
     int rc = loop_fd_slot(l, fd);
     if (rc < 0) return rc;
-    struct loop_fd *f = &l->fds[fd];
-    rc = f->registered ? loop_backend_mod(l->backend, fd, mask)
-                       : loop_backend_add(l->backend, fd, mask);
+    int cbi = loop_cb_index(l, cb);
+    if (cbi < 0) return -ENOMEM;
+    rc = (l->fd_mask[fd] & LOOP_FD_REGISTERED) ? loop_backend_mod(l->backend, fd, mask)
+                                               : loop_backend_add(l->backend, fd, mask);
     if (rc < 0) return rc;
-    f->registered = 1;
-    f->mask = mask;
-    f->cb = cb;
-    f->ctx = ctx;
+    l->fd_mask[fd] = (uint8_t)(mask | LOOP_FD_REGISTERED);
+    l->fd_cb[fd] = (uint8_t)cbi;
+    l->fd_ctx[fd] = ctx;
     return 0;
 }
 
 int loop_set_mask(struct loop *l, int fd, int mask)
 {
-    if (fd < 0 || fd >= l->nfds || !l->fds[fd].registered) return -EBADF;
-    struct loop_fd *f = &l->fds[fd];
-    if (f->mask == mask) return 0;
+    if (!loop_fd_registered(l, fd)) return -EBADF;
+    if ((l->fd_mask[fd] & ~LOOP_FD_REGISTERED) == mask) return 0;
     int rc = loop_backend_mod(l->backend, fd, mask);
     if (rc < 0) return rc;
-    f->mask = mask;
+    l->fd_mask[fd] = (uint8_t)(mask | LOOP_FD_REGISTERED);
     return 0;
 }
 
 int loop_get_mask(struct loop *l, int fd)
 {
-    if (fd < 0 || fd >= l->nfds || !l->fds[fd].registered) return 0;
-    return l->fds[fd].mask;
+    return loop_fd_registered(l, fd) ? l->fd_mask[fd] & ~LOOP_FD_REGISTERED : 0;
 }
 
 void loop_del(struct loop *l, int fd)
 {
-    if (fd < 0 || fd >= l->nfds || !l->fds[fd].registered) return;
+    if (!loop_fd_registered(l, fd)) return;
     loop_backend_del(l->backend, fd);
-    memset(&l->fds[fd], 0, sizeof(l->fds[fd]));
+    l->fd_mask[fd] = 0;
+    l->fd_cb[fd] = 0;
+    l->fd_ctx[fd] = NULL;
 }
 
 /* ---- timers: a binary min-heap on when_ms; each timer knows its index ---- */
@@ -209,12 +236,10 @@ void loop_run_once(struct loop *l, int timeout_ms)
     l->now_ms = clock_now_ms();
     for (int i = 0; i < n; i++) {
         int fd = l->fired[i].fd;
-        if (fd < 0 || fd >= l->nfds) continue;
-        struct loop_fd *f = &l->fds[fd];
         /* A callback earlier in this batch may have unregistered fd. */
-        if (!f->registered || !f->cb) continue;
-        int mask = l->fired[i].mask & (f->mask | LOOP_ERROR);
-        if (mask) f->cb(l, fd, mask, f->ctx);
+        if (!loop_fd_registered(l, fd)) continue;
+        int mask = l->fired[i].mask & ((l->fd_mask[fd] & ~LOOP_FD_REGISTERED) | LOOP_ERROR);
+        if (mask) l->cbs[l->fd_cb[fd]](l, fd, mask, l->fd_ctx[fd]);
     }
     loop_run_timers(l);
     if (l->before_sleep) l->before_sleep(l, l->before_sleep_ctx);

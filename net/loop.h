@@ -35,7 +35,8 @@ struct loop *loop_create(void);
 void loop_free(struct loop *l);
 
 /* Registers fd with the events in mask (LOOP_READ|LOOP_WRITE, may be 0) and the callback, or
- * replaces its registration. Returns 0 or -errno. */
+ * replaces its registration. Returns 0 or -errno (-ENOMEM when the loop already knows 64
+ * distinct callbacks: it stores each fd's callback as a one-byte index). */
 int loop_add(struct loop *l, int fd, int mask, loop_fd_cb *cb, void *ctx);
 /* Changes the events of a registered fd. Returns 0 or -errno. */
 int loop_set_mask(struct loop *l, int fd, int mask);

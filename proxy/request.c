@@ -16,6 +16,7 @@ struct request *request_get(struct worker *w)
     if (r) {
         w->free_reqs = r->next;
         w->nfree_reqs--;
+        if (w->nfree_reqs < w->low_free_reqs) w->low_free_reqs = w->nfree_reqs;
     } else {
         r = px_malloc(sizeof(*r));
     }
@@ -39,6 +40,18 @@ void request_put(struct worker *w, struct request *r)
     } else {
         px_free(r);
     }
+}
+
+void request_pool_trim_unused(struct worker *w, uint32_t keep)
+{
+    uint32_t unused = w->low_free_reqs < w->nfree_reqs ? w->low_free_reqs : w->nfree_reqs;
+    for (; unused > keep; unused--) {
+        struct request *r = w->free_reqs;
+        w->free_reqs = r->next;
+        w->nfree_reqs--;
+        px_free(r);
+    }
+    w->low_free_reqs = w->nfree_reqs;
 }
 
 void request_make_barrier(struct request *r)

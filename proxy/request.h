@@ -86,6 +86,9 @@ struct request {
 struct request *request_get(struct worker *w);
 /* Releases its chunk references and returns it to the pool. */
 void request_put(struct worker *w, struct request *r);
+/* Frees the pooled requests that were not needed since the last call, keeping at least keep
+ * (the worker's cron calls it once a second, so a burst's requests do not stay allocated). */
+void request_pool_trim_unused(struct worker *w, uint32_t keep);
 /* Copies argc spans, adding base to each offset (argv storage grows beyond the inline slots). */
 void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t argc,
                       uint32_t base);

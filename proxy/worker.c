@@ -32,7 +32,8 @@
 #define HELD_TICK_MS      50  /* the held list is looked at least this often */
 #define DRAIN_TICK_MS     10  /* graceful shutdown: lingering sessions are looked at this often */
 #define WORKER_CRON_MS    1000
-#define WORKER_POOL_MIN   16          /* free chunks always kept (256 KiB) */
+#define WORKER_POOL_MIN   4           /* free chunks always kept (64 KiB) */
+#define WORKER_REQS_MIN   64          /* free requests always kept */
 #define WORKER_SBUF_KEEP  (64 * 1024) /* scratch buffers larger than this are freed when idle */
 
 static void worker_on_msg(struct chan_msg *m, void *ctx);
@@ -103,6 +104,7 @@ static void worker_cron(struct loop *l, void *ctx)
         s = next;
     }
     buf_pool_trim_unused(&w->pool, WORKER_POOL_MIN);
+    request_pool_trim_unused(w, WORKER_REQS_MIN);
     sbuf_trim(&w->scratch, WORKER_SBUF_KEEP);
     sbuf_trim(&w->merge, WORKER_SBUF_KEEP);
     loop_timer_start(l, &w->cron, WORKER_CRON_MS);

@@ -117,6 +117,7 @@ struct worker {
     struct loop_timer drain_timer; /* graceful shutdown: lingering sessions are looked at */
     struct request *free_reqs;
     uint32_t nfree_reqs;
+    uint32_t low_free_reqs; /* fewest free requests since the last cron: the unused ones */
 
     struct sbuf scratch;          /* for building local replies */
     struct sbuf merge;            /* for merging fan-out replies */
