@@ -12,6 +12,7 @@ bench_build() {
 
 bench_cleanup() {
     [ -n "${proxy:-}" ] && kill "$proxy" 2>/dev/null && wait "$proxy" 2>/dev/null || true
+    [ -n "${solo:-}" ] && kill "$solo" 2>/dev/null && wait "$solo" 2>/dev/null || true
     tests/cluster.sh stop "$dir" || true
     rm -rf "$dir"
 }
@@ -22,8 +23,19 @@ bench_start() {
     proxy=
     trap bench_cleanup EXIT
     tests/cluster.sh start "$dir" 7101 $$ >/dev/null
-    build/release/proxy/slotproxy -addr 127.0.0.1:7200 -startup-nodes 127.0.0.1:7101 \
-        -log-file "$dir/proxy.log" "$@" &
+    # BENCH_WRAP: a command to run the proxy under (bench/callgrind.sh uses valgrind).
+    ${BENCH_WRAP:-} build/release/proxy/slotproxy -addr 127.0.0.1:7200 \
+        -startup-nodes 127.0.0.1:7101 -log-file "$dir/proxy.log" "$@" &
     proxy=$!
-    for _ in $(seq 1 100); do redis-cli -p 7200 ping >/dev/null 2>&1 && break; sleep 0.05; done
+    for _ in $(seq 1 400); do redis-cli -p 7200 ping >/dev/null 2>&1 && break; sleep 0.05; done
+}
+
+# bench_start_solo PORT (after bench_start): one standalone redis-server (no cluster, no
+# persistence) on 127.0.0.1:PORT, for the "one redis-server direct" figures; $solo is its pid.
+bench_start_solo() {
+    mkdir -p "$dir/solo"
+    (cd "$dir/solo" && exec redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize no --logfile "$dir/solo/redis.log") &
+    solo=$!
+    for _ in $(seq 1 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && break; sleep 0.05; done
 }

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: redis-benchmark through slotproxy and, in the same run, directly
-# against the cluster with --cluster. Starts its own cluster (127.0.0.1:7101-7106) and proxy
-# (port 7200), runs GET and SET with 50 clients over 100,000 random keys at -P 1 and -P 16, and
-# writes bench/results/<date>.md with ops/s, p50/p99 latency, the proxy's CPU time per million
-# requests (from /proc) and the ratio proxy/direct. Then the Go proxy's published benchmark,
-# redis-benchmark -c 500 -P 100 -r 10000 -t get,set (n scaled to this machine), the same way.
-# Machine load is recorded with the figures.
+# The benchmark matrix, side by side in one run: every workload through slotproxy, directly
+# against the cluster (redis-benchmark --cluster) and directly against one standalone
+# redis-server. Starts its own cluster (127.0.0.1:7101-7106), proxy (7200) and server (7300).
+#
+# Workloads (redis-benchmark, 50 clients, 100,000 random keys unless said):
+#   GET, SET at -P 1 and -P 16;
+#   MSET and MGET of ten random keys (so over many slots) at -P 1 and -P 16; a cluster client
+#   cannot send those across slots, so the cluster-direct MSET row uses redis-benchmark's
+#   --cluster MSET (ten keys under one hash tag) and there is no cluster-direct MGET row;
+#   the Go proxy's published benchmark: -c 500 -P 100 -r 10000 -t get,set (ten times N).
+# For each: ops/s, p50 and p99 latency, the CPU (user + system, from /proc/<pid>/stat) the
+# proxy, the masters and the standalone server spent per million requests, and resident memory.
+# Writes bench/results/<date>.md with the detail and a summary table of the ratios issue 8 asks
+# for; the machine's load average is recorded before and after.
 #   bench/run.sh [-n REQUESTS] [-threads N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,11 +29,14 @@ done
 . bench/lib.sh
 bench_build
 bench_start -threads "$threads" -log-level warn
+bench_start_solo 7300
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
+# CPU time in nanoseconds, summed over the process's threads (schedstat: time on a CPU, user and
+# system, at nanosecond resolution, where /proc/<pid>/stat counts 10 ms ticks).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{t += $1} END {printf "%.0f", t}'; }
+sum_ns() { local p; for p in "$@"; do cpu_ns "$p"; echo; done | awk '{t += $1} END {printf "%.0f", t}'; }
+rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status"))); done; echo $t; }
 masters=$(for p in 7101 7102 7103; do cat "$dir/node-$p/redis.pid"; done)
-masters_ticks() { local t=0; for p in $masters; do t=$((t + $(cpu_ticks "$p"))); done; echo $t; }
 
 out="bench/results/$(date +%Y-%m-%d-%H%M).md"
 mkdir -p bench/results
@@ -36,73 +46,102 @@ mkdir -p bench/results
     echo "- machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
     echo "- load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- redis-server: $(redis-server --version | awk '{print $3}'), slotproxy: $(git rev-parse --short HEAD 2>/dev/null || echo '?'), -threads $threads"
-    echo "- redis-benchmark -c 50 -n $n -r 100000, 3 masters + 3 replicas on loopback"
+    echo "- redis-benchmark -c 50 -n $n -r 100000 (MSET/MGET: -n $((n / 3))); cluster: 3 masters + 3 replicas on loopback; server: one standalone redis-server"
+    echo "- CPU columns: seconds of CPU (user + system, from schedstat) per million requests of the process(es) that served them: the proxy; the three masters (behind the proxy, or served directly); the standalone server. RSS: resident memory after the test, of the proxy, the masters (summed) or the server"
     echo
-    echo "| test | pipeline | target | ops/s | p50 ms | p99 ms | proxy CPU s / 1M req | masters CPU s / 1M req |"
-    echo "|---|---|---|---:|---:|---:|---:|---:|"
+    echo "| test | -P | target | ops/s | p50 ms | p99 ms | proxy CPU s/1M | masters CPU s/1M | server CPU s/1M | RSS MiB |"
+    echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"
 } >"$out"
 
-run() { # name pipeline target-args...
-    local t=$1 P=$2 label=$3; shift 3
-    local p0 m0 p1 m1 line
-    p0=$(cpu_ticks "$proxy"); m0=$(masters_ticks)
-    line=$(redis-benchmark "$@" -c "$clients" -n "$reqs" -r "$keys" -P "$P" -t "$t" --csv \
+# run KEY TARGET PIPELINE REQS CLIENTS KEYS redis-benchmark-args...: one line of the table, and
+# the figures kept in variables named <field>_<KEY>_<TARGET> for the summary.
+run() {
+    local key=$1 target=$2 P=$3 reqs=$4 clients=$5 keys=$6; shift 6
+    local pids port
+    case $target in
+    proxy) pids=$proxy port=(-p 7200) ;;
+    cluster) pids=$masters port=(--cluster -p 7101) ;;
+    server) pids=$solo port=(-p 7300) ;;
+    esac
+    local p0 m0 s0 p1 m1 s1 line
+    p0=$(cpu_ns "$proxy"); m0=$(sum_ns $masters); s0=$(cpu_ns "$solo")
+    line=$(redis-benchmark "${port[@]}" -c "$clients" -n "$reqs" -r "$keys" -P "$P" --csv "$@" \
         2>/dev/null | tail -n 1)
-    p1=$(cpu_ticks "$proxy"); m1=$(masters_ticks)
+    p1=$(cpu_ns "$proxy"); m1=$(sum_ns $masters); s1=$(cpu_ns "$solo")
     # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
-    local rps p50 p99
+    local rps p50 p99 rss
     rps=$(echo "$line" | cut -d, -f2 | tr -d '"')
     p50=$(echo "$line" | cut -d, -f5 | tr -d '"')
     p99=$(echo "$line" | cut -d, -f7 | tr -d '"')
-    local pcpu mcpu
-    pcpu=$(awk -v d=$((p1 - p0)) -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.2f", d / hz / n * 1e6}')
-    mcpu=$(awk -v d=$((m1 - m0)) -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.2f", d / hz / n * 1e6}')
-    [ "$label" = direct ] && pcpu="-"
-    echo "| $t -c $clients | $P | $label | $rps | $p50 | $p99 | $pcpu | $mcpu |" >>"$out"
-    echo "$t P$P $label: $rps ops/s p50 $p50 p99 $p99 ms" >&2
-    eval "rps_${t}_${P}_${label}=$rps"
+    rss=$(awk -v k="$(rss_kib $pids)" 'BEGIN {printf "%.1f", k / 1024}')
+    per1m() { awk -v a="$1" -v b="$2" -v n="$reqs" 'BEGIN {printf "%.2f", (b - a) / 1e9 / n * 1e6}'; }
+    local pcpu mcpu scpu
+    pcpu=$(per1m "$p0" "$p1") mcpu=$(per1m "$m0" "$m1") scpu=$(per1m "$s0" "$s1")
+    case $target in
+    proxy) scpu="-" ;;
+    cluster) pcpu="-" scpu="-" ;;
+    server) pcpu="-" mcpu="-" ;;
+    esac
+    echo "| $key | $P | $target | $rps | $p50 | $p99 | $pcpu | $mcpu | $scpu | $rss |" >>"$out"
+    echo "$key $target: $rps ops/s p50 $p50 p99 $p99 ms, CPU s/1M proxy $pcpu masters $mcpu server $scpu" >&2
+    printf -v "rps_${key}_${target}" %s "$rps"
+    printf -v "p99_${key}_${target}" %s "$p99"
+    printf -v "pcpu_${key}_${target}" %s "$pcpu"
+    printf -v "mcpu_${key}_${target}" %s "$mcpu"
+    printf -v "scpu_${key}_${target}" %s "$scpu"
 }
 
-clients=50 reqs=$n keys=100000
+k='key:__rand_int__'
+mset=(MSET "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v)
+mget=(MGET "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k")
+keys=()
 for P in 1 16; do
     for t in get set; do
-        run "$t" "$P" proxy -p 7200
-        run "$t" "$P" direct --cluster -p 7101
-    done
-done
-
-{
-    echo
-    echo "Ratio proxy / direct (ops/s, same run):"
-    echo
-    for P in 1 16; do
-        for t in get set; do
-            eval "a=\$rps_${t}_${P}_proxy b=\$rps_${t}_${P}_direct"
-            echo "- $t -P $P: $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", a / b}')"
+        keys+=("${t}_P$P")
+        for target in proxy cluster server; do
+            run "${t}_P$P" $target "$P" "$n" 50 100000 -t "$t"
         done
     done
-} >>"$out"
-
-# The Go proxy's own benchmark: 500 clients pipelining 100, 10,000 keys.
-clients=500 reqs=$((n * 10)) keys=10000
-{
-    echo
-    echo "| test | pipeline | target | ops/s | p50 ms | p99 ms | proxy CPU s / 1M req | masters CPU s / 1M req |"
-    echo "|---|---|---|---:|---:|---:|---:|---:|"
-} >>"$out"
-for t in get set; do
-    run "$t" 100 proxy -p 7200
-    run "$t" 100 direct --cluster -p 7101
+    keys+=("mset_P$P" "mget_P$P")
+    run "mset_P$P" proxy "$P" $((n / 3)) 50 100000 "${mset[@]}"
+    run "mset_P$P" cluster "$P" $((n / 3)) 50 100000 -t mset
+    run "mset_P$P" server "$P" $((n / 3)) 50 100000 "${mset[@]}"
+    run "mget_P$P" proxy "$P" $((n / 3)) 50 100000 "${mget[@]}"
+    run "mget_P$P" server "$P" $((n / 3)) 50 100000 "${mget[@]}"
 done
+# The Go proxy's own benchmark: 500 clients pipelining 100, 10,000 keys.
+for t in get set; do
+    keys+=("go_$t")
+    for target in proxy cluster server; do
+        run "go_$t" $target 100 $((n * 10)) 500 10000 -t "$t"
+    done
+done
+proxy_rss_peak=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$proxy/status")
+
+# ratio A B: A / B with two decimals, or "-" when either is missing.
+ratio() { awk -v a="${1:--}" -v b="${2:--}" 'BEGIN {if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b}'; }
+# The proxy's requests per CPU-second over the servers': the server's CPU per request over the
+# proxy's. Above 1 means the hop costs less CPU than the servers' own work.
 {
     echo
-    echo "Go proxy benchmark (-c 500 -P 100 -r 10000 -n $((n * 10))), ratio proxy / direct:"
+    echo "## Summary"
     echo
-    for t in get set; do
-        eval "a=\$rps_${t}_100_proxy b=\$rps_${t}_100_direct"
-        echo "- $t: $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", a / b}')"
+    echo "Throughput and p99 are proxy / cluster direct (redis-benchmark --cluster), same clients, same run. CPU is the proxy's requests per CPU-second divided by the servers' own serving the same workload directly: by one standalone redis-server, and by the three masters when redis-benchmark --cluster drives them (the same servers the proxy stands in front of). Above 1 means a request costs the proxy less CPU than it costs the servers."
+    echo
+    echo "| workload | ops/s proxy / cluster | p99 proxy / cluster | proxy req per CPU-s | CPU vs one server | CPU vs cluster masters |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for key in "${keys[@]}"; do
+        eval "rp=\${rps_${key}_proxy:-} rc=\${rps_${key}_cluster:--}"
+        eval "pp=\${p99_${key}_proxy:-} pc=\${p99_${key}_cluster:--}"
+        eval "cp=\${pcpu_${key}_proxy:-} cs=\${scpu_${key}_server:--} cm=\${mcpu_${key}_cluster:--}"
+        local_rate=$(awk -v c="$cp" 'BEGIN {if (c > 0) printf "%.0f", 1e6 / c; else print "-"}')
+        echo "| $key | $(ratio "$rp" "$rc") | $(ratio "$pp" "$pc") | $local_rate | $(ratio "$cs" "$cp") | $(ratio "$cm" "$cp") |"
     done
     echo
+    echo "mset_P* cluster direct is MSET of ten keys under one hash tag (one slot); the proxy's MSET is ten random keys over many slots. mget has no cluster-direct row (a cluster client cannot send it across slots)."
+    echo
+    echo "- proxy peak resident memory (VmHWM) over the whole run: $proxy_rss_peak MiB"
     echo "- load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >>"$out"
 cat "$out"
+echo "written to $out" >&2

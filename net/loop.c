@@ -31,7 +31,7 @@ struct loop {
     uint32_t heap_len, heap_cap;
     loop_hook_cb *before_sleep;
     void *before_sleep_ctx;
-    uint64_t now_ms;
+    uint64_t now_ms, now_us;
     int in_timers; /* loop_run_timers() is calling timer callbacks */
     int stop;
     struct loop_fired fired[256];
@@ -43,7 +43,8 @@ struct loop *loop_create(void)
     if (!b) return NULL;
     struct loop *l = px_calloc(1, sizeof(*l));
     l->backend = b;
-    l->now_ms = clock_now_ms();
+    l->now_us = clock_now_us();
+    l->now_ms = l->now_us / 1000u;
     return l;
 }
 
@@ -224,6 +225,11 @@ uint64_t loop_now_ms(const struct loop *l)
     return l->now_ms;
 }
 
+uint64_t loop_now_us(const struct loop *l)
+{
+    return l->now_us;
+}
+
 void loop_run_once(struct loop *l, int timeout_ms)
 {
     if (l->heap_len > 0) {
@@ -233,7 +239,8 @@ void loop_run_once(struct loop *l, int timeout_ms)
         if (timeout_ms < 0 || t < timeout_ms) timeout_ms = t;
     }
     int n = loop_backend_poll(l->backend, l->fired, 256, timeout_ms);
-    l->now_ms = clock_now_ms();
+    l->now_us = clock_now_us();
+    l->now_ms = l->now_us / 1000u;
     for (int i = 0; i < n; i++) {
         int fd = l->fired[i].fd;
         /* A callback earlier in this batch may have unregistered fd. */

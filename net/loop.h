@@ -61,7 +61,9 @@ void loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 /* Runs one turn, waiting at most timeout_ms (-1: until an event or timer). For tests. */
 void loop_run_once(struct loop *l, int timeout_ms);
-/* The monotonic time cached at the start of the current turn, in milliseconds. */
+/* The monotonic time cached at the start of the current turn (when the poll returned), in
+ * milliseconds and in microseconds: one clock read per turn rather than one per request. */
 uint64_t loop_now_ms(const struct loop *l);
+uint64_t loop_now_us(const struct loop *l);
 
 #endif

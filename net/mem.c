@@ -34,6 +34,15 @@ void *px_calloc(size_t n, size_t size)
     return p;
 }
 
+void *px_calloc_aligned(size_t align, size_t size)
+{
+    size = (size + align - 1) / align * align; /* aligned_alloc wants a multiple */
+    void *p = aligned_alloc(align, size);
+    if (!p) px_oom(size);
+    memset(p, 0, size);
+    return p;
+}
+
 void *px_realloc(void *ptr, size_t size)
 {
     void *p = realloc(ptr, size ? size : 1);
@@ -84,6 +93,16 @@ int px_mem_heap_profile(const char *path)
 #else
     (void)path;
     return -ENOSYS;
+#endif
+}
+
+void px_mem_thread_arena(void)
+{
+#ifndef PX_NO_JEMALLOC
+    unsigned arena;
+    size_t sz = sizeof(arena);
+    if (mallctl("arenas.create", &arena, &sz, NULL, 0) == 0)
+        mallctl("thread.arena", NULL, NULL, &arena, sizeof(arena));
 #endif
 }
 

@@ -12,6 +12,8 @@
 void *px_malloc(size_t size);
 void *px_calloc(size_t n, size_t size);
 void *px_realloc(void *ptr, size_t size);
+/* Zeroed memory aligned to align (a power of two), for structs with _Alignas members. */
+void *px_calloc_aligned(size_t align, size_t size);
 char *px_strdup(const char *s);
 char *px_strndup(const char *s, size_t n);
 void px_free(void *ptr);
@@ -27,6 +29,9 @@ void px_mem_stats(struct px_mem_stats *st);
 
 /* Asks the allocator to return unused dirty pages to the OS. Safe to call from any thread. */
 void px_mem_purge(void);
+/* Gives the calling thread an arena of its own (jemalloc), so that what one worker allocates
+ * never shares a slab, a lock or a cache line with another's. Best effort. */
+void px_mem_thread_arena(void);
 /* Writes a jemalloc heap profile (for jeprof) to path. Returns 0; PX_EINVAL when heap profiling
  * is off (start the process with MALLOC_CONF=prof:true); -ENOSYS when the build has no jemalloc
  * (sanitizer builds); or -errno. */

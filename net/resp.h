@@ -24,6 +24,8 @@ struct resp_span {
 int resp_str2ll(const char *s, size_t len, long long *out);
 /* Formats v in decimal into buf (at least 21 bytes). Returns the length. */
 int resp_ll2str(char *buf, long long v);
+/* The number of decimal digits of u (1 for 0). */
+int resp_ull_digits(unsigned long long u);
 
 /* A "need" hint (bytes still missing) as the parsers report it: a bulk can announce more than
  * 4 GiB, and a count cut to 32 bits could read as zero; the hint saturates instead. */

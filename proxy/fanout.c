@@ -62,9 +62,7 @@ void fanout_free(struct worker *w, struct request *r)
     struct fanout *f = r->fan;
     for (uint32_t i = 0; i < f->nparts; i++) buf_chunk_put(f->parts[i].c);
     px_free(f->parts);
-    px_free(f->key_part);
-    px_free(f->key_elem);
-    px_free(f->part_nkeys);
+    px_free(f->key_part); /* key_elem and part_nkeys live in the same allocation */
     px_free(f);
     r->fan = NULL;
 }
@@ -73,8 +71,7 @@ void fanout_free(struct worker *w, struct request *r)
 
 static size_t bulk_size(uint32_t len)
 {
-    char tmp[24];
-    return 1 + (size_t)resp_ll2str(tmp, len) + 2 + len + 2;
+    return 1 + (size_t)resp_ull_digits(len) + 2 + len + 2;
 }
 
 static char *put_bulk_hdr(char *p, char type, long long n)
@@ -109,12 +106,16 @@ int fanout_split_by_slot(struct worker *w, struct request *r, enum fan_merge mer
     uint32_t nkeys = (r->argc - 1) / step;
     const char *base = r->breq.chunk->data;
 
-    /* Group the keys by slot, in the order the slots first appear. */
-    uint32_t *key_part = px_malloc(nkeys * sizeof(uint32_t));
-    uint32_t *key_elem = px_malloc(nkeys * sizeof(uint32_t));
-    uint16_t *part_slot = px_malloc(nkeys * sizeof(uint16_t));
-    uint32_t *part_nkeys = px_calloc(nkeys, sizeof(uint32_t));
-    size_t *part_size = px_calloc(nkeys, sizeof(size_t));
+    /* Group the keys by slot, in the order the slots first appear. The fan-out keeps key_part,
+     * key_elem and part_nkeys (one allocation, freed with key_part); the rest is scratch, also
+     * one allocation. */
+    uint32_t *key_part = px_calloc(3 * (size_t)nkeys, sizeof(uint32_t));
+    uint32_t *key_elem = key_part + nkeys;
+    uint32_t *part_nkeys = key_elem + nkeys;
+    size_t *part_size = px_calloc(nkeys, sizeof(size_t) + 2 * sizeof(uint32_t) + sizeof(uint16_t));
+    uint32_t *part_off = (uint32_t *)(part_size + nkeys);
+    uint32_t *part_fill = part_off + nkeys;
+    uint16_t *part_slot = (uint16_t *)(part_fill + nkeys);
     uint32_t nparts = 0;
     for (uint32_t i = 0; i < nkeys; i++) {
         const struct resp_span *k = &r->argv[1 + i * step];
@@ -134,15 +135,12 @@ int fanout_split_by_slot(struct worker *w, struct request *r, enum fan_merge mer
 
     /* Write every part's command into one chunk, one after the other. */
     size_t total = 0;
-    char tmp[24];
     for (uint32_t p = 0; p < nparts; p++) {
-        part_size[p] += 1 + (size_t)resp_ll2str(tmp, 1 + (long long)part_nkeys[p] * step) + 2 +
-                        bulk_size(r->argv[0].len);
+        part_size[p] += 1 + (size_t)resp_ull_digits(1 + (unsigned long long)part_nkeys[p] * step) +
+                        2 + bulk_size(r->argv[0].len);
         total += part_size[p];
     }
     struct buf_chunk *chunk = buf_chunk_get(&w->pool, total);
-    uint32_t *part_off = px_malloc(nparts * sizeof(uint32_t));
-    uint32_t *part_fill = px_malloc(nparts * sizeof(uint32_t));
     size_t off = 0;
     for (uint32_t p = 0; p < nparts; p++) {
         part_off[p] = (uint32_t)off;
@@ -171,10 +169,7 @@ int fanout_split_by_slot(struct worker *w, struct request *r, enum fan_merge mer
     for (uint32_t p = 0; p < nparts; p++)
         fanout_add(w, r, p, chunk, part_off[p], (uint32_t)part_size[p], part_slot[p], -1);
     buf_chunk_put(chunk);
-    px_free(part_slot);
     px_free(part_size);
-    px_free(part_off);
-    px_free(part_fill);
     fanout_end(w, r);
     return 0;
 }

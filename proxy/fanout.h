@@ -32,7 +32,7 @@ struct fanout {
     struct fan_part *parts;
     /* FAN_KEY_ORDER: key i of the request is element key_elem[i] of part key_part[i]. */
     uint32_t nkeys;
-    uint32_t *key_part, *key_elem, *part_nkeys;
+    uint32_t *key_part, *key_elem, *part_nkeys; /* one allocation, at key_part */
     /* FAN_SCAN: which master the page comes from, out of how many. */
     uint32_t scan_index, scan_nmasters;
     /* FAN_INFO: the sections asked for (info.c). */

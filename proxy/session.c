@@ -12,7 +12,6 @@
  */
 #include "session.h"
 
-#include "clock.h"
 #include "commands.h"
 #include "dispatch.h"
 #include "errors.h"
@@ -248,7 +247,7 @@ static void request_account(struct worker *w, struct request *r, const char *rep
         return;
     }
     stat_add(&cs->calls, 1);
-    uint64_t now = clock_now_us();
+    uint64_t now = loop_now_us(w->loop); /* the turn's time: latency as the loop sees it */
     uint64_t us = now > r->start_us ? now - r->start_us : 0;
     stat_add(&cs->usec, us);
     stat_add(&cs->buckets[stats_bucket(us)], 1);
@@ -405,7 +404,7 @@ static void session_parse(struct session *s)
         }
         resp_req_reset(&s->parser);
         session_enqueue(s, r);
-        r->start_us = clock_now_us();
+        r->start_us = loop_now_us(w->loop);
         r->seq = ++w->next_seq;
         s->last_ms = loop_now_ms(w->loop);
         if (s->reply_mode == REPLY_OFF) {

@@ -46,7 +46,7 @@ static void worker_cron(struct loop *l, void *ctx);
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
                              struct script_cache *scripts)
 {
-    struct worker *w = px_calloc(1, sizeof(*w));
+    struct worker *w = px_calloc_aligned(_Alignof(struct worker), sizeof(*w));
     w->id = id;
     w->cfg = cfg;
     w->topo = topo;
@@ -568,6 +568,7 @@ static void *worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "worker-%d", w->id);
     log_set_thread_name(name);
+    px_mem_thread_arena();
     loop_run(w->loop);
     /* Stopping: close every client, then every node connection. */
     while (w->sessions) session_close(w->sessions);

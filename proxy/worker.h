@@ -85,9 +85,12 @@ struct worker {
     struct topology *topo;
     pthread_t thread;
     struct loop *loop;
-    struct chan inbox;
-    struct buf_pool pool;
+    /* The only fields other threads write (the acceptor and the topology thread send messages
+     * and count connections): a cache line apart from what the worker touches per request, so
+     * that a connection accepted for this worker does not bounce its hot fields. */
+    _Alignas(64) struct chan inbox;
     atomic_uint nsessions; /* written by the acceptor and this worker; relaxed */
+    _Alignas(64) struct buf_pool pool;
     uint64_t next_session_id;
     uint64_t next_seq; /* arrival order of requests */
 

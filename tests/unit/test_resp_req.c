@@ -804,6 +804,25 @@ START_TEST(test_req_str2ll)
     ck_assert_str_eq(buf, "-9223372036854775808");
     ck_assert_int_eq(resp_ll2str(buf, LLONG_MAX), 19);
     ck_assert_str_eq(buf, "9223372036854775807");
+
+    /* Every digit-count boundary, both signs, against snprintf; and back through str2ll (which
+     * has a fast path for up to 9 digits). */
+    long long p10 = 1;
+    for (int d = 1; d <= 18; d++) {
+        p10 *= 10;
+        long long around[] = {p10 - 1, p10, p10 + 1, -(p10 - 1), -p10, -(p10 + 1)};
+        for (size_t i = 0; i < sizeof(around) / sizeof(around[0]); i++) {
+            char want[32];
+            int n = snprintf(want, sizeof(want), "%lld", around[i]);
+            ck_assert_int_eq(resp_ll2str(buf, around[i]), n);
+            ck_assert_str_eq(buf, want);
+            ck_assert_int_eq(resp_str2ll(buf, (size_t)n, &v), 1);
+            ck_assert(v == around[i]);
+        }
+    }
+    ck_assert_int_eq(resp_str2ll("12a", 3, &v), 0);
+    ck_assert_int_eq(resp_str2ll("1 2", 3, &v), 0);
+    ck_assert_int_eq(resp_str2ll("99999999/", 9, &v), 0);
 }
 END_TEST
 
