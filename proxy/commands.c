@@ -250,17 +250,25 @@ void commands_init(void)
     nentries = k;
 }
 
+/* Whether name (len bytes, any case) is the table's lowercase name n. A NUL inside name never
+ * matches, since n's bytes before its end are not NUL. */
+static int name_is(const char *n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c + ('a' - 'A'));
+        if (n[i] != c || c == '\0') return 0;
+    }
+    return n[len] == '\0';
+}
+
 const struct cmd_entry *commands_lookup(const char *name, size_t len)
 {
-    /* A NUL inside the name would let strncasecmp stop early on both sides and compare a name
-     * with the shorter one in the table: no command has one, so it is simply unknown. */
-    if (memchr(name, '\0', len)) return NULL;
     uint32_t h = name_hash(name, len) & (CMD_HASH_SIZE - 1);
     for (;;) {
         const struct cmd_entry *e = hash_tab[h];
         if (!e) return NULL;
-        const char *n = e->cmd->name;
-        if (strncasecmp(n, name, len) == 0 && n[len] == '\0') return e;
+        if (name_is(e->cmd->name, name, len)) return e;
         h = (h + 1) & (CMD_HASH_SIZE - 1);
     }
 }
