@@ -10,8 +10,9 @@
 
 /* Spans shorter than this are copied into the output queue rather than referenced: copying a
  * few hundred bytes costs less than pinning a whole input chunk until the write. */
-#define OBUF_COPY_MAX 1024
-#define OBUF_IOV_MAX  128
+#define OBUF_COPY_MAX  1024
+#define OBUF_IOV_MAX   128
+#define OBUF_KEEP_SEGS 16 /* an emptied ring this small is kept for the next reply */
 
 void buf_pool_init(struct buf_pool *p, uint32_t chunk_size, uint32_t max_free)
 {
@@ -223,12 +224,22 @@ static void obuf_consume(struct obuf *o, size_t n)
         o->count--;
     }
     if (o->count == 0) {
-        /* Idle queues hold no memory. */
-        px_free(o->segs);
-        o->segs = NULL;
-        o->cap = o->head = 0;
+        /* A small ring stays for the next reply (no allocation per request on a busy
+         * connection); obuf_release() frees it once the connection is idle. A large one, left
+         * by a burst, goes at once. */
+        o->head = 0;
         o->tail = NULL;
+        if (o->cap > OBUF_KEEP_SEGS) obuf_release(o);
     }
+}
+
+void obuf_release(struct obuf *o)
+{
+    if (o->count) return;
+    px_free(o->segs);
+    o->segs = NULL;
+    o->cap = o->head = 0;
+    o->tail = NULL;
 }
 
 ssize_t obuf_write(struct obuf *o, int fd)

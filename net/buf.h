@@ -104,6 +104,8 @@ struct obuf {
 void obuf_init(struct obuf *o);
 /* Drops every queued span and frees the ring. */
 void obuf_reset(struct obuf *o);
+/* Frees the ring of an empty queue (an emptied queue keeps a small ring for the next reply). */
+void obuf_release(struct obuf *o);
 /* Copies len bytes to the end of the queue. */
 void obuf_append(struct obuf *o, struct buf_pool *p, const void *data, size_t len);
 /* Queues a reference to c's bytes [off, off+len); takes its own reference on c. */

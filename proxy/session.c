@@ -562,7 +562,10 @@ void session_cron(struct session *s, uint64_t now_ms)
     if (s->flags & (SESS_CLOSED | SESS_LINGER)) return;
     if (session_check_output(s) < 0) return;
     /* Between requests for a second or more: the parser's buffers go too. */
-    if (!s->in && now_ms - s->last_ms >= 1000) resp_req_release(&s->parser);
+    if (!s->in && now_ms - s->last_ms >= 1000) {
+        resp_req_release(&s->parser);
+        obuf_release(&s->out);
+    }
     int timeout = s->w->cfg->timeout_s;
     /* As Redis: blocked and subscribed clients are never idle; nor is one waiting for replies. */
     if (timeout > 0 && s->nqueued == 0 && obuf_empty(&s->out) && s->nblocking == 0 &&
