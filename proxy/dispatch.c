@@ -93,7 +93,7 @@ static void mark_blocking(struct request *r)
 {
     if (!(r->flags & REQ_F_BLOCKING)) {
         r->flags |= REQ_F_BLOCKING;
-        if (r->sess) r->sess->nblocking++;
+        if (r->sess) session_ext_get(r->sess)->nblocking++;
     }
     request_make_barrier(r);
 }
@@ -125,8 +125,8 @@ void dispatch_request(struct worker *w, struct request *r)
         REJECT(w, r, errors_noauth(&w->scratch));
         return;
     }
-    if (r->sess && r->sess->ps && pubsub_route(w, r)) return; /* subscribed mode */
-    if (r->sess && txn_route(w, r)) return;                   /* MULTI, WATCH and their commands */
+    if (r->sess && session_pubsub(r->sess) && pubsub_route(w, r)) return; /* subscribed mode */
+    if (r->sess && txn_route(w, r)) return; /* MULTI, WATCH and their commands */
     switch (e->route) {
     case ROUTE_LOCAL: local_handle(w, r); return;
     case ROUTE_UNSUPPORTED:
@@ -225,7 +225,7 @@ static void send_to(struct worker *w, struct request *r, struct backend *b, cons
         if ((r->flags & (REQ_F_RETRYING | REQ_F_RETRY_SENT)) == REQ_F_RETRYING) {
             struct session *s = request_session(r);
             r->flags |= REQ_F_RETRY_SENT;
-            if (s) s->retry_inflight++;
+            if (s) session_ext_get(s)->retry_inflight++;
         }
         return;
     }
@@ -243,7 +243,7 @@ void dispatch_send(struct worker *w, struct request *r)
     /* The client has requests waiting on the held list: this one goes behind them, so that it
      * cannot reach a node before them. */
     struct session *s = w->held_passing ? NULL : request_session(r);
-    if (s && s->nheld > 0) {
+    if (s && session_nheld(s) > 0) {
         r->hold_reason = HOLD_UNREACHABLE;
         worker_hold(w, r, 0);
         return;
@@ -336,13 +336,14 @@ void dispatch_process_held(struct worker *w)
             continue;
         }
         struct session *s = request_session(r);
-        if (s) s->nheld--;
+        struct session_ext *x = s ? session_ext_get(s) : NULL; /* made when r was held */
+        if (x) x->nheld--;
         /* Back on the list when it is not time yet, when an earlier request of the same client
          * stays, or while a refused request of the client is being tried again (the node may
          * refuse that one and take the next: they would run out of order). */
-        if ((s && (s->held_pass == pass || s->retry_inflight > 0)) ||
+        if ((x && (x->held_pass == pass || x->retry_inflight > 0)) ||
             (now < r->not_before_ms && now < r->deadline_ms)) {
-            if (s) s->held_pass = pass;
+            if (x) x->held_pass = pass;
             worker_held_append(w, r);
             continue;
         }
@@ -391,7 +392,8 @@ static void retry_answered(struct worker *w, struct request *r)
     if (!(r->flags & REQ_F_RETRY_SENT)) return;
     r->flags &= ~REQ_F_RETRY_SENT;
     struct session *s = request_session(r);
-    if (s && s->retry_inflight > 0 && --s->retry_inflight == 0 && s->nheld > 0) worker_kick_held(w);
+    struct session_ext *x = s ? s->ext : NULL;
+    if (x && x->retry_inflight > 0 && --x->retry_inflight == 0 && x->nheld > 0) worker_kick_held(w);
 }
 
 static void on_redirect(struct worker *w, struct request *r, struct backend *from, const char *text,
@@ -576,7 +578,7 @@ static void on_private_state(struct backend *b, enum backend_event ev, void *ctx
     } else if (ev == BACKEND_EV_DOWN) {
         if (!pc->owner)
             priv_idle_down(pc);
-        else if (pc->owner->tx_priv == pc)
+        else if (pc->owner->ext->tx.priv == pc) /* an owner's ext holds its privs list */
             txn_conn_down(pc->owner);
     }
     if (ev == BACKEND_EV_DOWN) topology_request_refresh(pc->w->topo);

@@ -173,7 +173,8 @@ static void do_hello(struct worker *w, struct request *r, struct sbuf *sb)
                                   "characters.");
             return;
         }
-        if (s) set_str(&s->name, request_arg(r, (uint32_t)name), r->argv[name].len);
+        if (s)
+            set_str(&session_meta_get(s)->name, request_arg(r, (uint32_t)name), r->argv[name].len);
     }
     const char *v = cluster_version(w);
     resp_write_array_len(sb, 14);
@@ -237,12 +238,12 @@ static void do_client(struct worker *w, struct request *r, struct sbuf *sb)
                                   "characters.");
             return;
         }
-        if (s) set_str(&s->name, request_arg(r, 2), r->argv[2].len);
+        if (s) set_str(&session_meta_get(s)->name, request_arg(r, 2), r->argv[2].len);
         resp_write_simple(sb, "OK");
         return;
     case LOCAL_CLIENT_GETNAME:
-        if (s && s->name)
-            resp_write_bulk(sb, s->name, strlen(s->name));
+        if (s && session_name(s))
+            resp_write_bulk(sb, session_name(s), strlen(session_name(s)));
         else
             resp_write_null_bulk(sb);
         return;
@@ -267,7 +268,10 @@ static void do_client(struct worker *w, struct request *r, struct sbuf *sb)
                               lib_name ? "lib-name" : "lib-ver");
             return;
         }
-        if (s) set_str(lib_name ? &s->lib_name : &s->lib_ver, request_arg(r, 3), r->argv[3].len);
+        if (s) {
+            struct session_meta *m = session_meta_get(s);
+            set_str(lib_name ? &m->lib_name : &m->lib_ver, request_arg(r, 3), r->argv[3].len);
+        }
         resp_write_simple(sb, "OK");
         return;
     }

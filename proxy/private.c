@@ -65,7 +65,7 @@ struct privconn *priv_lease(struct worker *w, struct session *s, struct backend 
         stat_add(&w->stats.private_conns, 1);
     }
     pc->owner = s;
-    if (s) list_push(&s->privs, pc);
+    if (s) list_push(&session_ext_get(s)->privs, pc);
     backend_set_timeout(pc->b, w->cfg->backend_timeout_ms); /* callers may turn it off */
     return pc;
 }
@@ -74,7 +74,7 @@ void priv_close(struct privconn *pc)
 {
     if (pc->dead) return;
     struct worker *w = pc->w;
-    if (pc->owner) list_remove(&pc->owner->privs, pc);
+    if (pc->owner) list_remove(&pc->owner->ext->privs, pc); /* made by priv_lease */
     pc->owner = NULL;
     pc->dead = 1;
     list_push(&w->priv_dead, pc);
@@ -92,7 +92,7 @@ void priv_release(struct privconn *pc)
         priv_close(pc);
         return;
     }
-    if (pc->owner) list_remove(&pc->owner->privs, pc);
+    if (pc->owner) list_remove(&pc->owner->ext->privs, pc); /* made by priv_lease */
     pc->owner = NULL;
     backend_set_raw(pc->b, 0);
     list_push(&p->idle, pc);
@@ -101,7 +101,7 @@ void priv_release(struct privconn *pc)
 
 void priv_close_all(struct session *s)
 {
-    while (s->privs) priv_close(s->privs);
+    while (s->ext && s->ext->privs) priv_close(s->ext->privs);
 }
 
 void priv_free_dead(struct worker *w)

@@ -110,7 +110,8 @@ static void ps_rebuild_timer(struct loop *l, void *ctx);
 
 static struct pubsub *ps_get(struct session *s)
 {
-    if (!s->ps) {
+    struct session_ext *x = session_ext_get(s);
+    if (!x->ps) {
         struct pubsub *ps = px_calloc(1, sizeof(*ps));
         ps->s = s;
         strset_init(&ps->channels);
@@ -118,9 +119,9 @@ static struct pubsub *ps_get(struct session *s)
         strset_init(&ps->shard);
         ps->retry_ms = PS_RETRY_MIN_MS;
         loop_timer_init(&ps->retry, ps_rebuild_timer, ps);
-        s->ps = ps;
+        x->ps = ps;
     }
-    return s->ps;
+    return x->ps;
 }
 
 static void ps_rebuild_timer(struct loop *l, void *ctx);
@@ -424,7 +425,7 @@ static void ps_tidy(struct pubsub *ps)
 
 int pubsub_subscribed(const struct session *s)
 {
-    return subscribed(s->ps);
+    return subscribed(session_pubsub(s));
 }
 
 /* ---- client commands ---- */
@@ -661,7 +662,8 @@ void pubsub_command(struct worker *w, struct request *r)
     default: break;
     }
     struct session *s = r->sess;
-    if (s && s->ps && !subscribed(s->ps) && s->ps->nconns == 0) pubsub_free(s);
+    struct pubsub *ps = s ? session_pubsub(s) : NULL;
+    if (ps && !subscribed(ps) && ps->nconns == 0) pubsub_free(s);
 }
 
 int pubsub_route(struct worker *w, struct request *r)
@@ -669,7 +671,7 @@ int pubsub_route(struct worker *w, struct request *r)
     struct session *s = r->sess;
     int id = r->cmd->local_id;
     if (id >= LOCAL_SUBSCRIBE && id <= LOCAL_SUNSUBSCRIBE) return 0; /* local.c sends them here */
-    if (!subscribed(s->ps) || id == LOCAL_QUIT || id == LOCAL_RESET) return 0;
+    if (!subscribed(session_pubsub(s)) || id == LOCAL_QUIT || id == LOCAL_RESET) return 0;
     struct sbuf *out = &w->scratch;
     sbuf_clear(out);
     if (id == LOCAL_PING) {
@@ -695,7 +697,7 @@ int pubsub_route(struct worker *w, struct request *r)
 
 void pubsub_free(struct session *s)
 {
-    struct pubsub *ps = s->ps;
+    struct pubsub *ps = session_pubsub(s);
     if (!ps) return;
     struct worker *w = s->w;
     if (loop_timer_active(&ps->retry)) loop_timer_stop(w->loop, &ps->retry);
@@ -705,7 +707,7 @@ void pubsub_free(struct session *s)
     strset_free(&ps->patterns);
     strset_free(&ps->shard);
     px_free(ps);
-    s->ps = NULL;
+    s->ext->ps = NULL;
 }
 
 /* ---- what the nodes send ---- */
@@ -846,7 +848,7 @@ void pubsub_conn_gone(struct ps_conn *pc)
 void pubsub_on_map(struct worker *w)
 {
     for (struct session *s = w->sessions; s; s = s->next) {
-        struct pubsub *ps = s->ps;
+        struct pubsub *ps = session_pubsub(s);
         if (!ps || !subscribed(ps)) continue;
         int stale = ps->broken;
         struct backend *main = main_node(w, s);

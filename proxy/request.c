@@ -58,7 +58,7 @@ void request_make_barrier(struct request *r)
 {
     if (r->flags & REQ_F_BARRIER) return;
     r->flags |= REQ_F_BARRIER;
-    if (r->sess) r->sess->barriers++;
+    if (r->sess) session_ext_get(r->sess)->barriers++;
 }
 
 void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t argc, uint32_t base)

@@ -3,8 +3,8 @@
  *
  * Reading: bytes land in a pooled chunk; every complete request becomes a struct request that
  * references the chunk (its bytes are forwarded from there without copying) and is queued and
- * dispatched at once. When no partial request is left, the session lets go of the chunk, so an
- * idle client holds no buffer.
+ * dispatched at once. When no partial request is left, the session lets go of the chunk, and after
+ * a second without a request of the reader and its parser too, so an idle client holds no buffer.
  *
  * Replying: a request that is answered while it is at the head of the queue goes straight to the
  * output queue (short replies copied, long ones referenced); one answered early keeps its reply
@@ -23,6 +23,7 @@
 #include "mem.h"
 #include "px_errors.h"
 #include "request.h"
+#include "resp_req.h"
 #include "sock.h"
 #include "worker.h"
 
@@ -34,6 +35,71 @@
 #include <unistd.h>
 
 #define SESS_READ_MIN 1024 /* read only when at least this much room is free */
+
+/* Issue 8: an idle client connection should cost at most 256 bytes of resident memory at 10,000
+ * of them. The session is allocated from jemalloc's 160-byte size class; one more byte would put
+ * it in the 192-byte class. What only some sessions need lives in the side structs (session.h). */
+_Static_assert(sizeof(struct session) <= 160, "struct session outgrew jemalloc's 160-byte class");
+
+/* The reader: needed only while a client sends requests. Made at the first read, freed after a
+ * second between requests (session_cron), so an idle session holds neither it nor the parser's
+ * buffers; a client that keeps sending keeps it, so requests cost no allocation here. */
+struct session_in {
+    struct buf_chunk *chunk; /* read chunk; NULL when no partial request is left */
+    uint32_t start;          /* first byte of the request being parsed */
+    uint32_t need;           /* more bytes the partial request needs, at least */
+    struct resp_req_parser parser;
+};
+
+static void session_in_free(struct session *s)
+{
+    struct session_in *in = s->in;
+    if (!in) return;
+    buf_chunk_put(in->chunk);
+    resp_req_deinit(&in->parser);
+    px_free(in);
+    s->in = NULL;
+}
+
+struct session_ext *session_ext_get(struct session *s)
+{
+    if (!s->ext) {
+        s->ext = px_calloc(1, sizeof(*s->ext));
+        s->ext->tx.slot = -1;
+    }
+    return s->ext;
+}
+
+/* Gives the side state back when nothing in it is in use, so that a session that once held
+ * requests through a failover, ran a transaction or blocked does not keep it while idle. (held_pass
+ * only means something while requests of the session are held.) */
+static void session_ext_trim(struct session *s)
+{
+    struct session_ext *x = s->ext;
+    if (!x || x->privs || x->deferred || x->barriers || x->nblocking || x->nheld ||
+        x->retry_inflight || x->out_soft_since || x->ps || x->tx.state != TX_NONE ||
+        x->tx.aborted || x->tx.watch_lost || x->tx.slot >= 0 || x->tx.priv || x->tx.queued)
+        return;
+    px_free(x);
+    s->ext = NULL;
+}
+
+struct session_meta *session_meta_get(struct session *s)
+{
+    if (!s->meta) s->meta = px_calloc(1, sizeof(*s->meta));
+    return s->meta;
+}
+
+static void session_meta_free(struct session *s)
+{
+    struct session_meta *m = s->meta;
+    if (!m) return;
+    px_free(m->name);
+    px_free(m->lib_name);
+    px_free(m->lib_ver);
+    px_free(m);
+    s->meta = NULL;
+}
 
 static void session_on_event(struct loop *l, int fd, int mask, void *ctx);
 
@@ -54,15 +120,12 @@ struct session *session_create(struct worker *w, int fd, uint64_t id)
     s->fd = fd;
     s->id = id;
     s->resp = 2;
-    s->tx_slot = -1;
     s->authed = w->cfg->requirepass == NULL;
     s->created_ms = s->last_ms = loop_now_ms(w->loop);
-    resp_req_init(&s->parser);
     obuf_init(&s->out);
     sock_set_nodelay(fd);
     if (w->cfg->tcp_keepalive_s > 0) sock_set_keepalive(fd, w->cfg->tcp_keepalive_s);
     if (loop_add(w->loop, fd, LOOP_READ, session_on_event, s) < 0) {
-        resp_req_deinit(&s->parser);
         px_free(s);
         return NULL;
     }
@@ -82,10 +145,7 @@ void session_reset_state(struct session *s)
 {
     pubsub_free(s); /* RESET leaves subscribed mode and any transaction, silently */
     txn_reset(s);
-    px_free(s->name);
-    px_free(s->lib_name);
-    px_free(s->lib_ver);
-    s->name = s->lib_name = s->lib_ver = NULL;
+    session_meta_free(s);
     s->resp = 2;
     s->reply_mode = REPLY_ON;
     s->readonly = 0;
@@ -101,6 +161,12 @@ void session_describe(struct session *s, struct sbuf *out)
     sock_local_name(s->fd, laddr, sizeof(laddr));
     uint64_t now = loop_now_ms(s->w->loop);
     const struct cmd_entry *last = s->last_cmd ? commands_by_id(s->last_cmd - 1) : NULL;
+    const struct buf_chunk *in = s->in ? s->in->chunk : NULL;
+    uint32_t in_start = s->in ? s->in->start : 0;
+    const struct session_meta *m = s->meta;
+    /* tot-mem: what the session itself holds, its side structs included. */
+    size_t mem = sizeof(*s) + (s->in ? sizeof(*s->in) : 0) + (m ? sizeof(*m) : 0) +
+                 (s->ext ? sizeof(*s->ext) : 0) + s->out.bytes + (in ? in->cap : 0);
     char flags[8];
     int nf = 0;
     if (s->readonly) flags[nf++] = 'r';
@@ -113,14 +179,12 @@ void session_describe(struct session *s, struct sbuf *out)
                 "psub=0 ssub=0 multi=-1 qbuf=%u qbuf-free=%u argv-mem=0 multi-mem=0 rbs=%u rbp=0 "
                 "obl=0 oll=%u omem=%zu tot-mem=%zu events=r%s cmd=%s user=default redir=-1 "
                 "resp=%d lib-name=%s lib-ver=%s\n",
-                (unsigned long long)s->id, addr, laddr, s->fd, s->name ? s->name : "",
+                (unsigned long long)s->id, addr, laddr, s->fd, m && m->name ? m->name : "",
                 (unsigned long long)((now - s->created_ms) / 1000),
-                (unsigned long long)((now - s->last_ms) / 1000), flags,
-                s->in ? s->in->len - s->in_start : 0, s->in ? buf_chunk_room(s->in) : 0,
-                s->in ? s->in->cap : 0, s->out.count, s->out.bytes,
-                sizeof(*s) + s->out.bytes + (s->in ? s->in->cap : 0),
+                (unsigned long long)((now - s->last_ms) / 1000), flags, in ? in->len - in_start : 0,
+                in ? buf_chunk_room(in) : 0, in ? in->cap : 0, s->out.count, s->out.bytes, mem,
                 obuf_empty(&s->out) ? "" : "w", last ? last->cmd->name : "NULL", s->resp,
-                s->lib_name ? s->lib_name : "", s->lib_ver ? s->lib_ver : "");
+                m && m->lib_name ? m->lib_name : "", m && m->lib_ver ? m->lib_ver : "");
 }
 
 void session_close(struct session *s)
@@ -136,29 +200,25 @@ void session_close(struct session *s)
     /* Orphan the queue. Answered requests live only here and go now; the others belong to a
      * backend FIFO or the held list, which free orphans when they are done with them. */
     struct request *r = s->head;
+    struct request *first_deferred = s->ext ? s->ext->deferred : NULL;
     int deferred = 0;
     while (r) {
         struct request *next = r->next;
-        if (r == s->deferred) deferred = 1; /* from here on, never dispatched */
+        if (r == first_deferred) deferred = 1; /* from here on, never dispatched */
         r->sess = NULL;
         r->next = NULL;
         if (r->state == REQ_DONE || deferred) request_put(w, r);
         r = next;
     }
-    s->head = s->tail = s->deferred = NULL;
+    s->head = s->tail = NULL;
+    if (s->ext) s->ext->deferred = NULL;
     s->nqueued = 0;
     obuf_reset(&s->out);
-    buf_chunk_put(s->in);
-    s->in = NULL;
-    resp_req_deinit(&s->parser);
+    session_in_free(s);
     /* A connection left blocked, mid-transaction or subscribed is closed, never reused. */
     pubsub_free(s);
     txn_reset(s);
     priv_close_all(s);
-    px_free(s->name);
-    px_free(s->lib_name);
-    px_free(s->lib_ver);
-    s->name = s->lib_name = s->lib_ver = NULL;
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -173,6 +233,9 @@ void session_close(struct session *s)
 
 void session_free(struct session *s)
 {
+    /* The side state goes only now: callers up the stack of session_close may still use it. */
+    session_meta_free(s);
+    px_free(s->ext);
     px_free(s);
 }
 
@@ -214,10 +277,18 @@ static void session_deliver(struct worker *w, struct session *s)
  * end of the turn, outside the reply callback). */
 static void session_barrier_done(struct session *s)
 {
-    if (s->barriers > 0 && --s->barriers == 0 && s->deferred) {
+    struct session_ext *x = s->ext; /* made when the request became a barrier */
+    if (x && x->barriers > 0 && --x->barriers == 0 && x->deferred) {
         s->flags |= SESS_RESUME;
         worker_want_flush(s->w, s);
     }
+}
+
+/* A request of s is answered: a barrier or blocking command no longer holds the ones after it. */
+static void session_answered(struct session *s, const struct request *r)
+{
+    if (r->flags & REQ_F_BARRIER) session_barrier_done(s);
+    if ((r->flags & REQ_F_BLOCKING) && s->ext) s->ext->nblocking--;
 }
 
 /* Dispatches the requests that waited for a barrier, up to the next barrier. As in Redis, a
@@ -225,9 +296,10 @@ static void session_barrier_done(struct session *s)
 static void session_dispatch_deferred(struct session *s)
 {
     s->flags &= ~SESS_RESUME;
-    while (s->deferred && s->barriers == 0 && !(s->flags & SESS_CLOSED)) {
-        struct request *r = s->deferred;
-        s->deferred = r->next;
+    struct session_ext *x = s->ext; /* freed only by the cron and session_free, not in here */
+    while (x && x->deferred && x->barriers == 0 && !(s->flags & SESS_CLOSED)) {
+        struct request *r = x->deferred;
+        x->deferred = r->next;
         dispatch_request(s->w, r);
     }
 }
@@ -267,8 +339,7 @@ void request_reply_span(struct worker *w, struct request *r, struct buf_chunk *c
         return;
     }
     request_account(w, r, c->data + off, len);
-    if (r->flags & REQ_F_BARRIER) session_barrier_done(s);
-    if (r->flags & REQ_F_BLOCKING) s->nblocking--;
+    session_answered(s, r);
     if (r == s->head) {
         session_pop_head(s);
         if (!(r->flags & REQ_F_NO_REPLY)) obuf_append_span(&s->out, &w->pool, c, off, len);
@@ -314,8 +385,7 @@ void request_reply_bytes(struct worker *w, struct request *r, const char *data, 
         return;
     }
     request_account(w, r, data, len);
-    if (r->flags & REQ_F_BARRIER) session_barrier_done(s);
-    if (r->flags & REQ_F_BLOCKING) s->nblocking--;
+    session_answered(s, r);
     session_pop_head(s);
     if (!(r->flags & REQ_F_NO_REPLY)) obuf_append(&s->out, &w->pool, data, len);
     request_put(w, r);
@@ -356,53 +426,57 @@ static void session_close_limit(struct session *s, stat_t *counter, const char *
     session_close(s);
 }
 
-/* Parses and dispatches every complete request in the read chunk. */
+/* Parses and dispatches every complete request in the read chunk. s->in is looked at afresh for
+ * each request: a request may close the session, which frees the reader. */
 static void session_parse(struct session *s)
 {
     struct worker *w = s->w;
-    while (s->in && s->in_start < s->in->len && !(s->flags & (SESS_CLOSE_AFTER | SESS_CLOSED))) {
+    while (s->in && s->in->chunk && s->in->start < s->in->chunk->len &&
+           !(s->flags & (SESS_CLOSE_AFTER | SESS_CLOSED))) {
+        struct session_in *in = s->in;
         if (s->nqueued >= (uint32_t)w->cfg->max_inflight) {
             s->flags |= SESS_READ_PAUSED;
             stat_add(&w->stats.inflight_pauses, 1);
             break;
         }
         struct resp_req_result res;
-        struct buf_chunk *c = s->in;
+        struct buf_chunk *c = in->chunk;
+        struct resp_req_parser *p = &in->parser;
         const struct resp_req_limits *lim = s->authed ? &w->lim : &w->lim_unauth;
-        int rc = resp_req_parse(&s->parser, c->data + s->in_start, c->len - s->in_start, lim, &res);
+        int rc = resp_req_parse(p, c->data + in->start, c->len - in->start, lim, &res);
         if (rc == PX_EAGAIN) {
-            s->need = res.need;
+            in->need = res.need;
             break;
         }
         if (rc < 0) {
             session_protocol_error(s, &res);
             break;
         }
-        uint32_t start = s->in_start;
-        s->in_start += res.len;
-        s->need = 0;
-        if (s->parser.argc == 0) {
-            resp_req_reset(&s->parser);
+        uint32_t start = in->start;
+        in->start += res.len;
+        in->need = 0;
+        if (p->argc == 0) {
+            resp_req_reset(p);
             continue;
         }
         struct request *r = request_get(w);
         if (res.is_inline) {
             /* Inline requests were re-encoded as multibulk by the parser; forward that. */
-            struct buf_chunk *ic = buf_chunk_get(&w->pool, s->parser.inl_len);
-            memcpy(ic->data, s->parser.inl, s->parser.inl_len);
-            ic->len = s->parser.inl_len;
+            struct buf_chunk *ic = buf_chunk_get(&w->pool, p->inl_len);
+            memcpy(ic->data, p->inl, p->inl_len);
+            ic->len = p->inl_len;
             r->breq.chunk = ic;
             r->breq.off = 0;
             r->breq.len = ic->len;
-            request_set_argv(r, s->parser.argv, s->parser.argc, 0);
+            request_set_argv(r, p->argv, p->argc, 0);
         } else {
             buf_chunk_ref(c);
             r->breq.chunk = c;
             r->breq.off = start;
             r->breq.len = res.len;
-            request_set_argv(r, s->parser.argv, s->parser.argc, start);
+            request_set_argv(r, p->argv, p->argc, start);
         }
-        resp_req_reset(&s->parser);
+        resp_req_reset(p);
         session_enqueue(s, r);
         r->start_us = loop_now_us(w->loop);
         r->seq = ++w->next_seq;
@@ -414,19 +488,21 @@ static void session_parse(struct session *s)
             s->reply_mode = REPLY_ON;
         }
         stat_add(&w->stats.requests, 1);
-        if (s->barriers > 0 || s->deferred) {
+        struct session_ext *x = s->ext;
+        if (x && (x->barriers > 0 || x->deferred)) {
             /* Waits for the barrier before it, as it would on a Redis connection. */
-            if (!s->deferred) s->deferred = r;
+            if (!x->deferred) x->deferred = r;
             continue;
         }
         dispatch_request(w, r);
     }
     /* Nothing partial left: let the chunk go, so an idle session holds no buffer. */
-    if (s->in && s->in_start == s->in->len) {
-        buf_chunk_put(s->in);
-        s->in = NULL;
-        s->in_start = 0;
-        resp_req_shrink(&s->parser);
+    struct session_in *in = s->in;
+    if (in && in->chunk && in->start == in->chunk->len) {
+        buf_chunk_put(in->chunk);
+        in->chunk = NULL;
+        in->start = 0;
+        resp_req_shrink(&in->parser);
     }
 }
 
@@ -452,24 +528,29 @@ static void session_read(struct session *s)
         session_discard_input(s);
         return;
     }
-    size_t kept = s->in ? s->in->len - s->in_start : 0;
-    buf_chunk_make_room(&w->pool, &s->in, &s->in_start,
-                        buf_read_want(s->need, kept, SESS_READ_MIN));
-    struct buf_chunk *c = s->in;
+    if (!s->in) {
+        s->in = px_calloc(1, sizeof(*s->in));
+        resp_req_init(&s->in->parser);
+    }
+    struct session_in *in = s->in;
+    size_t kept = in->chunk ? in->chunk->len - in->start : 0;
+    buf_chunk_make_room(&w->pool, &in->chunk, &in->start,
+                        buf_read_want(in->need, kept, SESS_READ_MIN));
+    struct buf_chunk *c = in->chunk;
     ssize_t n = read(s->fd, c->data + c->len, buf_chunk_room(c));
     if (n == 0) {
         /* A client blocked or subscribed that goes away is gone, as Redis treats it: its node
          * connections are closed at once rather than left blocked or subscribed. */
-        if (s->nblocking > 0 || (s->ps && pubsub_subscribed(s))) {
+        if (session_nblocking(s) > 0 || (session_pubsub(s) && pubsub_subscribed(s))) {
             session_close(s);
             return;
         }
         /* Half-closed: answer what was asked, then close. */
         s->flags |= SESS_READ_EOF;
-        if (s->in && s->in_start == s->in->len) {
-            buf_chunk_put(s->in);
-            s->in = NULL;
-            s->in_start = 0;
+        if (in->start == c->len) {
+            buf_chunk_put(c);
+            in->chunk = NULL;
+            in->start = 0;
         }
         session_update_mask(s);
         worker_want_flush(w, s);
@@ -483,10 +564,10 @@ static void session_read(struct session *s)
     c->len += (uint32_t)n;
     s->last_ms = loop_now_ms(w->loop); /* as Redis: any input is interaction, even a part */
     stat_add(&w->stats.net_input_bytes, (uint64_t)n);
-    if (c->len - s->in_start > w->cfg->query_buf_limit) {
+    if (c->len - in->start > w->cfg->query_buf_limit) {
         /* As Redis: what was read and not yet run is over the limit; closed without a reply. */
         session_close_limit(s, &w->stats.closed_query, "unparsed input over -query-buffer-limit",
-                            (unsigned long long)(c->len - s->in_start));
+                            (unsigned long long)(c->len - in->start));
         return;
     }
     session_parse(s);
@@ -495,7 +576,7 @@ static void session_read(struct session *s)
 
 void session_drain(struct session *s)
 {
-    if (s->nblocking > 0 || (s->ps && pubsub_subscribed(s))) {
+    if (session_nblocking(s) > 0 || (session_pubsub(s) && pubsub_subscribed(s))) {
         session_close(s);
         return;
     }
@@ -542,13 +623,14 @@ static int session_check_output(struct session *s)
         return -1;
     }
     if (cfg->cobl_soft == 0 || cfg->cobl_soft_s == 0 || pending <= cfg->cobl_soft) {
-        s->out_soft_since = 0;
+        if (s->ext) s->ext->out_soft_since = 0;
         return 0;
     }
+    struct session_ext *x = session_ext_get(s);
     uint64_t now = loop_now_ms(s->w->loop);
-    if (s->out_soft_since == 0) {
-        s->out_soft_since = now;
-    } else if (now - s->out_soft_since >= (uint64_t)cfg->cobl_soft_s * 1000) {
+    if (x->out_soft_since == 0) {
+        x->out_soft_since = now;
+    } else if (now - x->out_soft_since >= (uint64_t)cfg->cobl_soft_s * 1000) {
         session_close_limit(s, &s->w->stats.closed_output,
                             "unread replies over the soft -client-output-buffer-limit too long",
                             (unsigned long long)pending);
@@ -561,15 +643,19 @@ void session_cron(struct session *s, uint64_t now_ms)
 {
     if (s->flags & (SESS_CLOSED | SESS_LINGER)) return;
     if (session_check_output(s) < 0) return;
-    /* Between requests for a second or more: the parser's buffers go too. */
-    if (!s->in && now_ms - s->last_ms >= 1000) {
-        resp_req_release(&s->parser);
+    /* Between requests for a second or more: the reader and its parser go too (unless a partial
+     * request is still waiting for its end), the output queue's ring, and the side state once
+     * nothing in it is used. */
+    if (now_ms - s->last_ms >= 1000) {
+        if (s->in && !s->in->chunk) session_in_free(s);
         obuf_release(&s->out);
+        session_ext_trim(s);
     }
     int timeout = s->w->cfg->timeout_s;
     /* As Redis: blocked and subscribed clients are never idle; nor is one waiting for replies. */
-    if (timeout > 0 && s->nqueued == 0 && obuf_empty(&s->out) && s->nblocking == 0 &&
-        !(s->ps && pubsub_subscribed(s)) && now_ms - s->last_ms > (uint64_t)timeout * 1000) {
+    if (timeout > 0 && s->nqueued == 0 && obuf_empty(&s->out) && session_nblocking(s) == 0 &&
+        !(session_pubsub(s) && pubsub_subscribed(s)) &&
+        now_ms - s->last_ms > (uint64_t)timeout * 1000) {
         stat_add(&s->w->stats.closed_idle, 1);
         log_debug("client %llu closed: idle for %llu s (-timeout)", (unsigned long long)s->id,
                   (unsigned long long)((now_ms - s->last_ms) / 1000));

@@ -8,7 +8,6 @@
 #define PX_SESSION_H
 
 #include "buf.h"
-#include "resp_req.h"
 #include "resp_write.h"
 
 #include <stdint.h>
@@ -34,48 +33,103 @@ enum sess_tx { TX_NONE = 0, TX_WATCHING, TX_MULTI };
 
 enum sess_reply_mode { REPLY_ON = 0, REPLY_OFF, REPLY_SKIP_NEXT };
 
+/*
+ * A session keeps in itself only what every connection needs; an idle client should cost little
+ * memory (sizeof is checked in session.c). What only some clients need hangs off it, allocated on
+ * first use: the reader (struct session_in, session.c: the read chunk and the request parser,
+ * from the first byte read until a second of idleness), the names a client gives itself
+ * (session_meta) and the state of transactions, blocking commands, Pub/Sub and held requests
+ * (session_ext).
+ */
+
+/* CLIENT SETNAME and CLIENT SETINFO; freed by RESET and when the session is freed. */
+struct session_meta {
+    char *name;               /* CLIENT SETNAME, or NULL */
+    char *lib_name, *lib_ver; /* CLIENT SETINFO, or NULL */
+};
+
+/* A transaction (txn.c): WATCH, or MULTI and the commands queued in it. */
+struct session_tx {
+    uint8_t state;         /* enum sess_tx */
+    uint8_t aborted;       /* an error while queuing: EXEC answers EXECABORT */
+    uint8_t watch_lost;    /* the WATCH connection broke: EXEC answers a null array */
+    int slot;              /* the transaction's slot, -1 until the first key */
+    struct privconn *priv; /* the transaction's connection, once its node is known */
+    struct sbuf *queued;   /* MULTI and the keyless commands queued before the first key */
+    uint32_t nqueued;      /* commands in queued */
+};
+
+/*
+ * The state of what few sessions do: private connections and what needs them (blocking commands,
+ * EXEC, transactions, Pub/Sub), requests held for a node, output over the soft limit. Made by
+ * session_ext_get; given back by session_cron after a second without requests once nothing in it
+ * is in use, else when the session is freed (not when it is closed: callers up the stack may
+ * still hold it).
+ */
+struct session_ext {
+    struct privconn *privs;   /* every private connection this session holds */
+    struct request *deferred; /* first request that waits for a barrier to be done */
+    uint32_t barriers;        /* barrier requests in flight (blocking commands, EXEC) */
+    uint32_t nblocking;       /* blocking commands in flight */
+    uint32_t nheld;           /* requests (or parts of them) on the worker's held list */
+    uint32_t held_pass;       /* the held pass in which one of them had to stay */
+    uint32_t retry_inflight;  /* refused requests sent again and not answered yet (at most one) */
+    uint64_t out_soft_since;  /* when the unread output went over the soft limit (0: it is not) */
+    struct pubsub *ps;        /* subscriptions (pubsub.c), or NULL */
+    struct session_tx tx;
+};
+
+struct session_in;
+
 struct session {
     struct worker *w;
     int fd;
     uint32_t flags;
-    uint64_t id;              /* CLIENT ID: unique in the process */
-    char *name;               /* CLIENT SETNAME, or NULL */
-    char *lib_name, *lib_ver; /* CLIENT SETINFO */
+    uint64_t id; /* CLIENT ID: unique in the process */
     uint64_t created_ms, last_ms;
-    uint64_t out_soft_since; /* when the unread output went over the soft limit (0: it is not) */
-    uint32_t last_cmd;       /* cmd_entry id of the last command + 1 (0: none yet) */
-    uint8_t resp;            /* protocol version: 2 (HELLO 3 is refused for now) */
-    uint8_t authed;          /* AUTH done, or no password required */
-    uint8_t reply_mode;      /* enum sess_reply_mode */
-    uint8_t readonly;        /* READONLY was sent (replica reads, when enabled) */
-    uint8_t pin_master;      /* READWRITE: reads go to masters (read-your-writes) */
-    uint8_t no_evict, no_touch;
     struct request *head, *tail; /* requests in arrival order */
     uint32_t nqueued;
-    uint32_t nheld;          /* requests (or parts of them) on the worker's held list */
-    uint32_t held_pass;      /* the held pass in which one of them had to stay */
-    uint32_t retry_inflight; /* refused requests sent again and not answered yet (at most one) */
-    struct buf_chunk *in;    /* read chunk; NULL when idle */
-    uint32_t in_start;       /* first byte of the request being parsed */
-    uint32_t need;
-    struct resp_req_parser parser;
+    uint32_t last_cmd;  /* cmd_entry id of the last command + 1 (0: none yet) */
+    uint8_t resp;       /* protocol version: 2 (HELLO 3 is refused for now) */
+    uint8_t authed;     /* AUTH done, or no password required */
+    uint8_t reply_mode; /* enum sess_reply_mode */
+    uint8_t readonly;   /* READONLY was sent (replica reads, when enabled) */
+    uint8_t pin_master; /* READWRITE: reads go to masters (read-your-writes) */
+    uint8_t no_evict, no_touch;
+    struct session_in *in; /* the reader (session.c); NULL before the first read and when idle */
     struct obuf out;
     struct session *flush_next;
     struct session *prev, *next; /* the worker's list of sessions */
-    /* Private connections (private.c) and the state that needs them. */
-    struct privconn *privs;   /* every private connection this session holds */
-    uint32_t barriers;        /* barrier requests in flight (blocking commands, EXEC) */
-    uint32_t nblocking;       /* blocking commands in flight */
-    struct request *deferred; /* first request that waits for a barrier to be done */
-    uint8_t tx;               /* enum sess_tx */
-    uint8_t tx_aborted;       /* an error while queuing: EXEC answers EXECABORT */
-    uint8_t tx_watch_lost;    /* the WATCH connection broke: EXEC answers a null array */
-    int tx_slot;              /* the transaction's slot, -1 until the first key */
-    struct privconn *tx_priv; /* the transaction's connection, once its node is known */
-    struct sbuf *tx_queued;   /* MULTI and the keyless commands queued before the first key */
-    uint32_t tx_nqueued;      /* commands in tx_queued */
-    struct pubsub *ps;        /* subscriptions (pubsub.c), or NULL */
+    struct session_meta *meta;   /* NULL until the client names itself */
+    struct session_ext *ext;     /* NULL until needed */
 };
+
+/* The session's side state, made on first use. Never NULL. */
+struct session_ext *session_ext_get(struct session *s);
+/* The session's names, made on first use. Never NULL. */
+struct session_meta *session_meta_get(struct session *s);
+
+/* Cheap looks at the side state that do not make it. */
+static inline const char *session_name(const struct session *s)
+{
+    return s->meta ? s->meta->name : NULL;
+}
+static inline struct pubsub *session_pubsub(const struct session *s)
+{
+    return s->ext ? s->ext->ps : NULL;
+}
+static inline enum sess_tx session_tx_state(const struct session *s)
+{
+    return s->ext ? (enum sess_tx)s->ext->tx.state : TX_NONE;
+}
+static inline uint32_t session_nblocking(const struct session *s)
+{
+    return s->ext ? s->ext->nblocking : 0;
+}
+static inline uint32_t session_nheld(const struct session *s)
+{
+    return s->ext ? s->ext->nheld : 0;
+}
 
 /* Creates a session for an accepted socket and starts reading. NULL if it cannot. */
 struct session *session_create(struct worker *w, int fd, uint64_t id);

@@ -369,19 +369,20 @@ static void snap_fill(struct worker *w, struct worker_snap *s)
         sock_peer_name(ss->fd, addr, sizeof(addr));
         sbuf_printf(&s->clients, "{\"worker\":%d,\"id\":%llu,\"addr\":\"%s\",\"name\":", w->id,
                     (unsigned long long)ss->id, addr);
-        json_str(&s->clients, ss->name ? ss->name : "", ss->name ? strlen(ss->name) : 0);
+        const char *name = session_name(ss);
+        json_str(&s->clients, name ? name : "", name ? strlen(name) : 0);
         sbuf_printf(&s->clients,
                     ",\"age_seconds\":%llu,\"idle_seconds\":%llu,\"queued\":%u,"
                     "\"output_bytes\":%zu,\"subscribed\":%s,\"transaction\":%s}",
                     (unsigned long long)((now - ss->created_ms) / 1000),
                     (unsigned long long)((now - ss->last_ms) / 1000), ss->nqueued, ss->out.bytes,
-                    ss->ps && pubsub_subscribed(ss) ? "true" : "false",
-                    ss->tx != TX_NONE ? "true" : "false");
+                    session_pubsub(ss) && pubsub_subscribed(ss) ? "true" : "false",
+                    session_tx_state(ss) != TX_NONE ? "true" : "false");
     }
     s->sessions[w->id] = n;
     int priv = 0;
     for (struct session *ss = w->sessions; ss; ss = ss->next)
-        for (struct privconn *pc = ss->privs; pc; pc = pc->next) priv++;
+        for (struct privconn *pc = ss->ext ? ss->ext->privs : NULL; pc; pc = pc->next) priv++;
     s->private_conns[w->id] = priv + (int)priv_pool_idle(w);
 }
 
@@ -520,7 +521,7 @@ void worker_held_append(struct worker *w, struct request *r)
 {
     r->hnext = NULL;
     struct session *s = request_session(r);
-    if (s) s->nheld++;
+    if (s) session_ext_get(s)->nheld++;
     if (w->held)
         w->held_last->hnext = r;
     else

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The same bytes to a cluster node and to the proxy on one connection each: identical replies. */
 static void same_as_node(const char *req)
@@ -112,6 +113,72 @@ START_TEST(test_hello_and_client)
     r = h_cmd(p, "CLIENT INFO");
     ck_assert_ptr_nonnull(strstr(r->str, " flags=N "));
     freeReplyObject(r);
+    redisFree(p);
+}
+END_TEST
+
+/* CLIENT INFO's tot-mem for the connection c. */
+static long long tot_mem(redisContext *c)
+{
+    redisReply *r = h_cmd(c, "CLIENT INFO");
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    const char *t = strstr(r->str, " tot-mem=");
+    ck_assert_ptr_nonnull(t);
+    long long n = atoll(t + 9);
+    freeReplyObject(r);
+    return n;
+}
+
+/* A second without requests, and the session gives back its reader (with the parser) and the
+ * state of transactions and the like (issue 8: memory per idle connection). What the client set
+ * up survives that: a partial request, its names, a WATCH. The worker looks at its sessions once
+ * a second, so 2.2 s of quiet take in a look after at least one second of it. */
+START_TEST(test_state_survives_idle_release)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    redisContext *q = h_connect(h_env.proxy_port);
+    h_expect_str(h_cmd(p, "CLIENT SETNAME idler"), "OK");
+    h_expect_str(h_cmd(p, "CLIENT SETINFO lib-name idlelib"), "OK");
+    h_expect_str(h_cmd(p, "SET idle:{w} 0"), "OK");
+    h_expect_str(h_cmd(p, "WATCH idle:{w}"), "OK");
+    struct h_rc raw;
+    h_rc_open(&raw, h_env.proxy_port);
+    const char head[] = "*3\r\n$3\r\nSET\r\n$8\r\nidle:{p}\r\n";
+    ck_assert_int_eq(write(raw.fd, head, sizeof(head) - 1), (ssize_t)sizeof(head) - 1);
+    h_sleep_ms(2200);
+    size_t n;
+    const char *rep = h_rc_roundtrip(&raw, "$2\r\nok\r\n", 8, &n);
+    ck_assert_msg(n == 5 && memcmp(rep, "+OK\r\n", 5) == 0, "%.*s", (int)n, rep);
+    h_rc_close(&raw);
+    h_expect_str(h_cmd(q, "GET idle:{p}"), "ok");
+    h_expect_str(h_cmd(p, "CLIENT GETNAME"), "idler");
+    redisReply *r = h_cmd(p, "CLIENT INFO");
+    ck_assert_ptr_nonnull(strstr(r->str, " lib-name=idlelib "));
+    freeReplyObject(r);
+    /* The WATCH still holds: a change by another client makes EXEC fail. */
+    h_expect_str(h_cmd(q, "SET idle:{w} 1"), "OK");
+    h_expect_str(h_cmd(p, "MULTI"), "OK");
+    h_expect_str(h_cmd(p, "GET idle:{w}"), "QUEUED");
+    r = h_cmd(p, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    /* The transaction is over: once idle, its state is given back, and the next one starts
+     * afresh. */
+    long long busy = tot_mem(p);
+    h_sleep_ms(2200);
+    long long idle = tot_mem(p);
+    ck_assert_msg(idle < busy, "tot-mem %lld after a quiet second, %lld before", idle, busy);
+    h_expect_str(h_cmd(p, "WATCH idle:{w}"), "OK");
+    h_expect_str(h_cmd(p, "MULTI"), "OK");
+    h_expect_str(h_cmd(p, "SET idle:{w} 2"), "QUEUED");
+    r = h_cmd(p, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(r->elements, 1);
+    ck_assert_str_eq(r->element[0]->str, "OK");
+    freeReplyObject(r);
+    h_expect_str(h_cmd(q, "GET idle:{w}"), "2");
+    h_expect_str(h_cmd(p, "CLIENT GETNAME"), "idler");
+    redisFree(q);
     redisFree(p);
 }
 END_TEST
@@ -264,6 +331,7 @@ Suite *conn_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_same_texts_as_a_node);
     tcase_add_test(tc, test_hello_and_client);
+    tcase_add_test(tc, test_state_survives_idle_release);
     tcase_add_test(tc, test_client_reply);
     tcase_add_test(tc, test_cluster_view);
     tcase_add_test(tc, test_refused_with_reason);
