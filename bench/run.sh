@@ -91,6 +91,13 @@ run() {
     printf -v "scpu_${key}_${target}" %s "$scpu"
 }
 
+# Every GET is a hit: the keys are written first, on the cluster and on the server alike (a miss
+# costs a server less than half what a hit does, which would flatter whichever ran on empty).
+# redis-benchmark --cluster names its keys with hash tags of its own, so the cluster is filled
+# both through the proxy (the proxy's keys) and directly (the direct run's keys).
+redis-benchmark -p 7200 -c 50 -n $((n * 2)) -r 100000 -P 16 -t set >/dev/null 2>&1
+redis-benchmark --cluster -p 7101 -c 50 -n $((n * 2)) -r 100000 -P 16 -t set >/dev/null 2>&1
+redis-benchmark -p 7300 -c 50 -n $((n * 2)) -r 100000 -P 16 -t set >/dev/null 2>&1
 k='key:__rand_int__'
 mset=(MSET "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v)
 mget=(MGET "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k")
@@ -122,6 +129,7 @@ for t in get set; do
     done
 done
 proxy_rss_peak=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$proxy/status")
+proxy_errors=$(redis-cli -p 7200 info stats | tr -d '\r' | awk -F: '/^total_error_replies:/ {print $2}')
 
 # ratio A B: A / B with two decimals, or "-" when either is missing.
 ratio() { awk -v a="${1:--}" -v b="${2:--}" 'BEGIN {if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b}'; }
@@ -145,6 +153,7 @@ ratio() { awk -v a="${1:--}" -v b="${2:--}" 'BEGIN {if (a == "-" || b == "-" || 
     echo
     echo "mset_P* cluster direct is MSET of ten keys under one hash tag (one slot); the proxy's MSET is ten random keys over many slots. mget has no cluster-direct row (a cluster client cannot send it across slots)."
     echo
+    echo "- error replies the proxy sent over the whole run (INFO total_error_replies): $proxy_errors"
     echo "- proxy peak resident memory (VmHWM) over the whole run: $proxy_rss_peak MiB"
     echo "- load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >>"$out"
