@@ -71,6 +71,21 @@ struct buf_chunk *buf_chunk_get(struct buf_pool *p, size_t min_cap)
     return c;
 }
 
+struct buf_chunk *buf_chunk_get_exact(struct buf_pool *p, size_t len)
+{
+    if (len >= buf_pool_std_cap(p) / 4) return buf_chunk_get(p, len);
+    struct buf_chunk *c = px_malloc(sizeof(*c) + (len ? len : 1));
+    c->cap = (uint32_t)len;
+    c->pooled = 0;
+    c->refcnt = 1;
+    c->len = 0;
+    c->pool = p;
+    c->next = NULL;
+    p->chunks_live++;
+    p->bytes_live += c->cap;
+    return c;
+}
+
 void buf_chunk_put(struct buf_chunk *c)
 {
     if (!c) return;

@@ -56,6 +56,10 @@ static inline uint32_t buf_pool_std_cap(const struct buf_pool *p)
 
 /* Returns an empty chunk with at least min_cap bytes of room and a refcount of 1. */
 struct buf_chunk *buf_chunk_get(struct buf_pool *p, size_t min_cap);
+/* A chunk for exactly len bytes about to be written once (a command or reply the proxy builds):
+ * below a quarter of the standard size it is its own small allocation, so that thousands of them
+ * in flight do not each hold a standard chunk; otherwise as buf_chunk_get(). */
+struct buf_chunk *buf_chunk_get_exact(struct buf_pool *p, size_t len);
 static inline void buf_chunk_ref(struct buf_chunk *c)
 {
     c->refcnt++;

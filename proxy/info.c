@@ -79,7 +79,7 @@ void info_dispatch(struct worker *w, struct request *r)
     struct fanout *f = fanout_begin(w, r, FAN_INFO, parts);
     f->info_sections = sec;
     if (parts) {
-        struct buf_chunk *c = buf_chunk_get(&w->pool, sizeof(keyspace_cmd) - 1);
+        struct buf_chunk *c = buf_chunk_get_exact(&w->pool, sizeof(keyspace_cmd) - 1);
         memcpy(c->data, keyspace_cmd, sizeof(keyspace_cmd) - 1);
         c->len = sizeof(keyspace_cmd) - 1;
         for (uint32_t i = 0; i < parts; i++) fanout_add(w, r, i, c, 0, c->len, -1, (int)i);

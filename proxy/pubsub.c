@@ -437,7 +437,7 @@ static void hold_reply(struct worker *w, struct request *r, struct sbuf *reply)
         request_reply_bytes(w, r, reply->buf, reply->len);
         return;
     }
-    struct buf_chunk *c = buf_chunk_get(&w->pool, reply->len);
+    struct buf_chunk *c = buf_chunk_get_exact(&w->pool, reply->len);
     memcpy(c->data, reply->buf, reply->len);
     c->len = (uint32_t)reply->len;
     r->rchunk = c;

@@ -65,7 +65,7 @@ void scan_dispatch(struct worker *w, struct request *r)
         else
             resp_write_bulk(&b, request_arg(r, i), r->argv[i].len);
     }
-    struct buf_chunk *c = buf_chunk_get(&w->pool, b.len);
+    struct buf_chunk *c = buf_chunk_get_exact(&w->pool, b.len);
     memcpy(c->data, b.buf, b.len);
     c->len = (uint32_t)b.len;
     sbuf_free(&b);

@@ -462,7 +462,7 @@ static void session_parse(struct session *s)
         struct request *r = request_get(w);
         if (res.is_inline) {
             /* Inline requests were re-encoded as multibulk by the parser; forward that. */
-            struct buf_chunk *ic = buf_chunk_get(&w->pool, p->inl_len);
+            struct buf_chunk *ic = buf_chunk_get_exact(&w->pool, p->inl_len);
             memcpy(ic->data, p->inl, p->inl_len);
             ic->len = p->inl_len;
             r->breq.chunk = ic;
