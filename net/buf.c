@@ -43,25 +43,12 @@ void buf_pool_deinit(struct buf_pool *p)
     buf_pool_trim(p, 0);
 }
 
-struct buf_chunk *buf_chunk_get(struct buf_pool *p, size_t min_cap)
+/* Sets up a chunk just taken from the pool or the allocator and counts it live. */
+static struct buf_chunk *chunk_start(struct buf_pool *p, struct buf_chunk *c, uint32_t cap,
+                                     int pooled)
 {
-    struct buf_chunk *c;
-    if (min_cap <= buf_pool_std_cap(p)) {
-        if (p->free) {
-            c = p->free;
-            p->free = c->next;
-            p->nfree--;
-            if (p->nfree < p->low_free) p->low_free = p->nfree;
-        } else {
-            c = px_malloc(p->chunk_size);
-            c->cap = buf_pool_std_cap(p);
-        }
-        c->pooled = 1;
-    } else {
-        c = px_malloc(sizeof(*c) + min_cap);
-        c->cap = (uint32_t)min_cap;
-        c->pooled = 0;
-    }
+    c->cap = cap;
+    c->pooled = pooled;
     c->refcnt = 1;
     c->len = 0;
     c->pool = p;
@@ -71,19 +58,25 @@ struct buf_chunk *buf_chunk_get(struct buf_pool *p, size_t min_cap)
     return c;
 }
 
+struct buf_chunk *buf_chunk_get(struct buf_pool *p, size_t min_cap)
+{
+    if (min_cap > buf_pool_std_cap(p))
+        return chunk_start(p, px_malloc(sizeof(struct buf_chunk) + min_cap), (uint32_t)min_cap, 0);
+    struct buf_chunk *c = p->free;
+    if (c) {
+        p->free = c->next;
+        p->nfree--;
+        if (p->nfree < p->low_free) p->low_free = p->nfree;
+    } else {
+        c = px_malloc(p->chunk_size);
+    }
+    return chunk_start(p, c, buf_pool_std_cap(p), 1);
+}
+
 struct buf_chunk *buf_chunk_get_exact(struct buf_pool *p, size_t len)
 {
     if (len >= buf_pool_std_cap(p) / 4) return buf_chunk_get(p, len);
-    struct buf_chunk *c = px_malloc(sizeof(*c) + (len ? len : 1));
-    c->cap = (uint32_t)len;
-    c->pooled = 0;
-    c->refcnt = 1;
-    c->len = 0;
-    c->pool = p;
-    c->next = NULL;
-    p->chunks_live++;
-    p->bytes_live += c->cap;
-    return c;
+    return chunk_start(p, px_malloc(sizeof(struct buf_chunk) + (len ? len : 1)), (uint32_t)len, 0);
 }
 
 void buf_chunk_put(struct buf_chunk *c)
