@@ -499,6 +499,84 @@ START_TEST(test_obuf_reuse_after_write)
 }
 END_TEST
 
+START_TEST(test_obuf_ring_kept_while_busy)
+{
+    /* An emptied queue keeps a small ring for the next reply (no allocation per reply) until
+     * obuf_release(); a ring grown past 16 spans by a burst is freed as soon as it empties. */
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    set_nonblock(sv[0]);
+    set_nonblock(sv[1]);
+    struct buf_pool p;
+    buf_pool_init(&p, CHUNK_SIZE, 4);
+    struct obuf o;
+    obuf_init(&o);
+    obuf_append(&o, &p, "+OK\r\n", 5);
+    ck_assert_int_eq(obuf_write(&o, sv[0]), 5);
+    ck_assert(obuf_empty(&o));
+    ck_assert_ptr_nonnull(o.segs);
+    ck_assert_uint_le(o.cap, 16);
+    struct obuf_seg *ring = o.segs;
+    obuf_append(&o, &p, "+OK\r\n", 5);
+    ck_assert_ptr_eq(o.segs, ring); /* the same ring, not a new allocation */
+    ck_assert_int_eq(obuf_write(&o, sv[0]), 5);
+    obuf_release(&o);
+    ck_assert_ptr_null(o.segs);
+    ck_assert_uint_eq(o.cap, 0);
+
+    /* 20 spans of 20 different chunks cannot coalesce: the ring grows to 32. */
+    struct buf_chunk *cs[20];
+    for (int i = 0; i < 20; i++) {
+        cs[i] = buf_chunk_get(&p, 8);
+        memcpy(cs[i]->data, "abcdefgh", 8);
+        cs[i]->len = 8;
+        obuf_append_ref(&o, cs[i], 0, 8);
+        buf_chunk_put(cs[i]); /* the queue holds its own reference */
+    }
+    ck_assert_uint_gt(o.cap, 16);
+    ck_assert_int_eq(obuf_write(&o, sv[0]), 160);
+    ck_assert_ptr_null(o.segs);
+    ck_assert_uint_eq(p.chunks_live, 0);
+    char got[256];
+    ck_assert_uint_eq(drain(sv[1], got, 0, sizeof(got)), 170);
+    obuf_reset(&o);
+    buf_pool_deinit(&p);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
+START_TEST(test_buf_chunk_get_exact)
+{
+    /* Small built commands get a chunk of their own size, outside the pool; large ones a
+     * standard pooled chunk. Both are counted live until put. */
+    struct buf_pool p;
+    buf_pool_init(&p, CHUNK_SIZE, 4);
+    struct buf_chunk *c = buf_chunk_get_exact(&p, 100);
+    ck_assert_uint_eq(c->cap, 100);
+    ck_assert_uint_eq(c->pooled, 0);
+    ck_assert_uint_eq(p.chunks_live, 1);
+    ck_assert_uint_eq(p.bytes_live, 100);
+    memset(c->data, 'x', 100);
+    buf_chunk_put(c);
+    ck_assert_uint_eq(p.chunks_live, 0);
+    ck_assert_uint_eq(p.bytes_live, 0);
+    ck_assert_uint_eq(p.nfree, 0); /* not kept by the pool */
+
+    struct buf_chunk *z = buf_chunk_get_exact(&p, 0);
+    ck_assert_uint_eq(z->cap, 0);
+    buf_chunk_put(z);
+
+    struct buf_chunk *big = buf_chunk_get_exact(&p, buf_pool_std_cap(&p) / 2);
+    ck_assert_uint_eq(big->pooled, 1);
+    ck_assert_uint_eq(big->cap, buf_pool_std_cap(&p));
+    buf_chunk_put(big);
+    ck_assert_uint_eq(p.nfree, 1);
+    ck_assert_uint_eq(p.chunks_live, 0);
+    buf_pool_deinit(&p);
+}
+END_TEST
+
 START_TEST(test_obuf_write_error)
 {
     /* The peer is gone: the error is returned as -errno and the queue keeps its bytes. */
@@ -534,6 +612,8 @@ Suite *buf_suite(void)
     tcase_add_test(tc, test_obuf_write_partial_pipe);
     tcase_add_test(tc, test_obuf_write_socketpair_random);
     tcase_add_test(tc, test_obuf_reuse_after_write);
+    tcase_add_test(tc, test_obuf_ring_kept_while_busy);
+    tcase_add_test(tc, test_buf_chunk_get_exact);
     tcase_add_test(tc, test_obuf_write_error);
     suite_add_tcase(s, tc);
     return s;

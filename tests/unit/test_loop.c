@@ -294,6 +294,73 @@ START_TEST(test_loop_high_fd)
 }
 END_TEST
 
+static void on_read_other(struct loop *l, int fd, int mask, void *arg)
+{
+    struct fdctx *c = arg;
+    c->calls += 100; /* tells this callback's calls from on_read's */
+    on_read(l, fd, mask, arg);
+    c->calls--;
+}
+
+START_TEST(test_loop_callbacks_and_contexts_by_fd)
+{
+    /* The loop keeps each descriptor's callback as an index into the callbacks it has seen and
+     * its context apart: interleaved descriptors with two callbacks, one registration replaced
+     * by another callback, and a descriptor number reused after loop_del all reach the right
+     * (callback, context). */
+    struct loop *l = loop_create();
+    enum { N = 6 };
+    int rd[N], wr[N];
+    struct fdctx c[N];
+    memset(c, 0, sizeof(c));
+    for (int i = 0; i < N; i++) {
+        int fds[2];
+        ck_assert_int_eq(pipe2(fds, O_NONBLOCK), 0);
+        rd[i] = fds[0];
+        wr[i] = fds[1];
+        ck_assert_int_eq(loop_add(l, rd[i], LOOP_READ, i % 2 ? on_read_other : on_read, &c[i]), 0);
+    }
+    /* Descriptor 0 changes callback (and keeps its context). */
+    ck_assert_int_eq(loop_add(l, rd[0], LOOP_READ, on_read_other, &c[0]), 0);
+    ck_assert_int_eq(loop_get_mask(l, rd[0]), LOOP_READ);
+    for (int i = 0; i < N; i++) {
+        char b = (char)('a' + i);
+        ck_assert_int_eq(write(wr[i], &b, 1), 1);
+    }
+    loop_run_once(l, 1000);
+    for (int i = 0; i < N; i++) {
+        int other = i % 2 || i == 0;
+        ck_assert_int_eq(c[i].calls, other ? 100 : 1);
+        ck_assert_int_eq(c[i].last_fd, rd[i]);
+        ck_assert_uint_eq(c[i].got_len, 1);
+        ck_assert_int_eq(c[i].got[0], 'a' + i);
+    }
+    /* Reuse: rd[2]'s number given to a new pipe with a new context. */
+    int n2 = rd[2];
+    loop_del(l, n2);
+    ck_assert_int_eq(loop_get_mask(l, n2), 0);
+    int fds[2];
+    ck_assert_int_eq(pipe2(fds, O_NONBLOCK), 0); /* while n2 is open, so not n2 itself */
+    close(n2);
+    ck_assert_int_eq(dup2(fds[0], n2), n2);
+    close(fds[0]);
+    struct fdctx fresh = {0};
+    ck_assert_int_eq(loop_add(l, n2, LOOP_READ, on_read_other, &fresh), 0);
+    ck_assert_int_eq(write(fds[1], "z", 1), 1);
+    loop_run_once(l, 1000);
+    ck_assert_int_eq(fresh.calls, 100);
+    ck_assert_int_eq(fresh.got[0], 'z');
+    ck_assert_int_eq(c[2].calls, 1);
+    for (int i = 0; i < N; i++) {
+        loop_del(l, rd[i]);
+        close(rd[i]);
+        close(wr[i]);
+    }
+    close(fds[1]);
+    loop_free(l);
+}
+END_TEST
+
 static void on_read_del_other(struct loop *l, int fd, int mask, void *arg)
 {
     struct fdctx *c = arg;
@@ -599,6 +666,7 @@ Suite *loop_suite(void)
     tcase_add_test(tc, test_loop_timer_rearm_zero_once_per_turn);
     tcase_add_test(tc, test_loop_fd_read_write);
     tcase_add_test(tc, test_loop_high_fd);
+    tcase_add_test(tc, test_loop_callbacks_and_contexts_by_fd);
     tcase_add_test(tc, test_loop_del_in_callback);
     tcase_add_test(tc, test_loop_del_self_and_close);
     tcase_add_test(tc, test_loop_error_always_reported);
