@@ -39,3 +39,8 @@ bench_start_solo() {
     solo=$!
     for _ in $(seq 1 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && break; sleep 0.05; done
 }
+
+# CPU time in nanoseconds, summed over the process's threads (schedstat: time on a CPU, user and
+# system, at nanosecond resolution, where /proc/<pid>/stat counts 10 ms ticks).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{t += $1} END {printf "%.0f", t}'; }
+sum_ns() { local p; for p in "$@"; do cpu_ns "$p"; echo; done | awk '{t += $1} END {printf "%.0f", t}'; }

@@ -31,10 +31,6 @@ bench_build
 bench_start -threads "$threads" -log-level warn
 bench_start_solo 7300
 
-# CPU time in nanoseconds, summed over the process's threads (schedstat: time on a CPU, user and
-# system, at nanosecond resolution, where /proc/<pid>/stat counts 10 ms ticks).
-cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{t += $1} END {printf "%.0f", t}'; }
-sum_ns() { local p; for p in "$@"; do cpu_ns "$p"; echo; done | awk '{t += $1} END {printf "%.0f", t}'; }
 rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status"))); done; echo $t; }
 masters=$(for p in 7101 7102 7103; do cat "$dir/node-$p/redis.pid"; done)
 

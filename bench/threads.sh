@@ -30,7 +30,6 @@ trap 'kill "$proxy2" 2>/dev/null; wait "$proxy2" 2>/dev/null; bench_cleanup' EXI
 for _ in $(seq 1 100); do redis-cli -p 7201 ping >/dev/null 2>&1 && break; sleep 0.05; done
 redis-benchmark -p 7200 -c 50 -n 300000 -r 100000 -P 16 -t set >/dev/null 2>&1 # GETs hit
 
-cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{t += $1} END {printf "%.0f", t}'; }
 out="bench/results/$(date +%Y-%m-%d-%H%M)-threads.md"
 mkdir -p bench/results
 {

@@ -52,6 +52,17 @@ struct session_in {
     struct resp_req_parser parser;
 };
 
+/* Lets the read chunk go once every request in it was taken, so an idle session holds no buffer.
+ * Returns whether it did. */
+static int session_in_drop_chunk(struct session_in *in)
+{
+    if (!in->chunk || in->start != in->chunk->len) return 0;
+    buf_chunk_put(in->chunk);
+    in->chunk = NULL;
+    in->start = 0;
+    return 1;
+}
+
 static void session_in_free(struct session *s)
 {
     struct session_in *in = s->in;
@@ -500,13 +511,7 @@ static void session_parse(struct session *s)
         dispatch_request(w, r);
     }
     /* Nothing partial left: let the chunk go, so an idle session holds no buffer. */
-    struct session_in *in = s->in;
-    if (in && in->chunk && in->start == in->chunk->len) {
-        buf_chunk_put(in->chunk);
-        in->chunk = NULL;
-        in->start = 0;
-        resp_req_shrink(&in->parser);
-    }
+    if (s->in && session_in_drop_chunk(s->in)) resp_req_shrink(&s->in->parser);
 }
 
 /* A lingering session reads only to throw away: closing with unread input would make the kernel
@@ -550,11 +555,7 @@ static void session_read(struct session *s)
         }
         /* Half-closed: answer what was asked, then close. */
         s->flags |= SESS_READ_EOF;
-        if (in->start == c->len) {
-            buf_chunk_put(c);
-            in->chunk = NULL;
-            in->start = 0;
-        }
+        session_in_drop_chunk(in);
         session_update_mask(s);
         worker_want_flush(w, s);
         return;

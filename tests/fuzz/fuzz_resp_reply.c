@@ -251,10 +251,7 @@ static void run_pieces(const char *in, size_t n, uint32_t seed, const struct run
     uint32_t rng = seed;
     size_t start = 0, fed = 0, k = 0, min_next = 0, last_step = 1;
     for (;;) {
-        size_t step = next_step(&rng, n - fed);
-        if (step == 0 && last_step == 0) step = 1;
-        last_step = step;
-        fed = fed + step > n ? n : fed + step;
+        fed = next_fed(&rng, fed, n, &last_step);
         while (start < fed) {
             size_t avail = fed - start;
             char *buf = dup_bytes(in + start, avail);

@@ -387,10 +387,7 @@ static void run_pieces(const char *in, size_t n, const struct resp_req_limits *l
     size_t last_step = 1;
     struct bytes args = {0};
     for (;;) {
-        size_t step = next_step(&rng, n - fed);
-        if (step == 0 && last_step == 0) step = 1;
-        last_step = step;
-        fed = fed + step > n ? n : fed + step;
+        fed = next_fed(&rng, fed, n, &last_step);
         while (start < fed) {
             size_t avail = fed - start;
             char *buf = dup_bytes(in + start, avail);

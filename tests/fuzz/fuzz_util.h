@@ -71,4 +71,14 @@ static inline size_t next_step(uint32_t *rng, size_t left)
     }
 }
 
+/* How much of the n bytes has been fed after one more random step from fed: never two empty
+ * steps in a row, so every run ends. */
+static inline size_t next_fed(uint32_t *rng, size_t fed, size_t n, size_t *last_step)
+{
+    size_t step = next_step(rng, n - fed);
+    if (step == 0 && *last_step == 0) step = 1;
+    *last_step = step;
+    return fed + step > n ? n : fed + step;
+}
+
 #endif

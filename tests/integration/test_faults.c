@@ -129,6 +129,16 @@ static void ft_config_all(const char *name, const char *value)
     }
 }
 
+/* Starts the proxy on FT_PROXY with the second node as its only startup node. */
+static pid_t ft_proxy_start(const char *const *extra, const char *log)
+{
+    char startup[32];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", FT_BASE + 1);
+    pid_t pid = h_proxy_start(FT_PROXY, startup, extra, log);
+    ck_assert_int_gt(pid, 0);
+    return pid;
+}
+
 /* Sends sig to the node on port (never to a pid that is not a node's). */
 static void ft_kill(int port, int sig)
 {
@@ -380,12 +390,9 @@ END_TEST
 
 START_TEST(test_sigstop_backend_timeout)
 {
-    char startup[32];
-    snprintf(startup, sizeof(startup), "127.0.0.1:%d", FT_BASE + 1);
     /* One worker: both clients share it, so a stuck node must not hold up the others. */
     const char *extra[] = {"-threads", "1", "-backend-timeout", "1s", NULL};
-    pid_t pid = h_proxy_start(FT_PROXY, startup, extra, "proxy-faults-stop.log");
-    ck_assert_int_gt(pid, 0);
+    pid_t pid = ft_proxy_start(extra, "proxy-faults-stop.log");
     int victim = ft_owner[0];
     char akeys[FT_BATCH][32], want[FT_BATCH][48];
     redisContext *a = h_connect(FT_PROXY);
@@ -548,11 +555,8 @@ static void *ft_pusher_main(void *arg)
 
 START_TEST(test_master_restarted)
 {
-    char startup[32];
-    snprintf(startup, sizeof(startup), "127.0.0.1:%d", FT_BASE + 1);
     const char *extra[] = {"-threads", "2", NULL};
-    pid_t pid = h_proxy_start(FT_PROXY, startup, extra, "proxy-faults-restart.log");
-    ck_assert_int_gt(pid, 0);
+    pid_t pid = ft_proxy_start(extra, "proxy-faults-restart.log");
     int victim = ft_owner[FT_SLOTS - 1];
     struct ft_pusher p = {.port = FT_PROXY, .cap = 1000000};
     ft_key("ft:restart", victim, 0, 0, p.key, sizeof(p.key));
@@ -680,11 +684,8 @@ END_TEST
  * or retried request holds back the client's later requests, as one Redis connection would. */
 START_TEST(test_streaming_writes_stay_in_order)
 {
-    char startup[32];
-    snprintf(startup, sizeof(startup), "127.0.0.1:%d", FT_BASE + 1);
     const char *extra[] = {"-threads", "2", "-failover-hold", "10s", NULL};
-    pid_t pid = h_proxy_start(FT_PROXY, startup, extra, "proxy-faults-stream.log");
-    ck_assert_int_gt(pid, 0);
+    pid_t pid = ft_proxy_start(extra, "proxy-faults-stream.log");
     int victim = ft_owner[FT_SLOTS - 1];
     char key[32];
     ft_key("ft:stream", victim, 0, 0, key, sizeof(key));
