@@ -220,19 +220,28 @@ static void ft_key(const char *prefix, int port, int other, int n, char *key, si
     }
 }
 
+/* Connects to port with a timeout of secs for the connection and every reply, from a test's
+ * helper thread (no ck_assert there). NULL, with "cannot connect" in err, when it cannot. */
+static redisContext *ft_connect(int port, int secs, char *err, size_t errlen)
+{
+    struct timeval tv = {secs, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!c || c->err) {
+        snprintf(err, errlen, "cannot connect");
+        if (c) redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    return c;
+}
+
 /* Sends SET for a key of every slot through the proxy on port, pipelined. Returns how many were
  * answered OK; *first_err gets the first other answer (empty when none). */
 static int ft_set_every_slot(int port, const char *val, char *first_err, size_t errlen)
 {
     first_err[0] = '\0';
-    struct timeval tv = {10, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (!c || c->err) {
-        snprintf(first_err, errlen, "cannot connect");
-        if (c) redisFree(c);
-        return 0;
-    }
-    redisSetTimeout(c, tv);
+    redisContext *c = ft_connect(port, 10, first_err, errlen);
+    if (!c) return 0;
     int ok = 0;
     for (int base = 0; base < FT_SLOTS; base += 1024) {
         for (int s = base; s < base + 1024; s++)
@@ -273,15 +282,11 @@ struct ft_steady {
 static void *ft_steady_main(void *arg)
 {
     struct ft_steady *s = arg;
-    struct timeval tv = {10, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
-    if (!c || c->err) {
-        snprintf(s->first, sizeof(s->first), "cannot connect");
+    redisContext *c = ft_connect(s->port, 10, s->first, sizeof(s->first));
+    if (!c) {
         s->errors++;
-        if (c) redisFree(c);
         return NULL;
     }
-    redisSetTimeout(c, tv);
     char keys[64][32];
     for (int i = 0; i < 64; i++) ft_key("ft:steady", s->victim, 1, i, keys[i], sizeof(keys[i]));
     for (long n = 0; !atomic_load_explicit(&s->stop, memory_order_relaxed); n++) {
@@ -516,15 +521,11 @@ struct ft_pusher {
 static void *ft_pusher_main(void *arg)
 {
     struct ft_pusher *p = arg;
-    struct timeval tv = {15, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", p->port, tv);
-    if (!c || c->err) {
-        snprintf(p->first_err, sizeof(p->first_err), "cannot connect");
+    redisContext *c = ft_connect(p->port, 15, p->first_err, sizeof(p->first_err));
+    if (!c) {
         p->other_errors++;
-        if (c) redisFree(c);
         return NULL;
     }
-    redisSetTimeout(c, tv);
     while (!atomic_load_explicit(&p->stop, memory_order_relaxed) && p->n + FT_BATCH <= p->cap) {
         for (int i = 0; i < FT_BATCH; i++) redisAppendCommand(c, "RPUSH %s %ld", p->key, p->n + i);
         for (int i = 0; i < FT_BATCH; i++, p->n++) {
@@ -905,15 +906,11 @@ struct ft_writer {
 static void *ft_writer_main(void *arg)
 {
     struct ft_writer *w = arg;
-    struct timeval tv = {15, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", w->port, tv);
-    if (!c || c->err) {
+    redisContext *c = ft_connect(w->port, 15, w->first_other, sizeof(w->first_other));
+    if (!c) {
         w->broken = 1;
-        snprintf(w->first_other, sizeof(w->first_other), "cannot connect");
-        if (c) redisFree(c);
         return NULL;
     }
-    redisSetTimeout(c, tv);
     char key[32], val[48];
     while (!atomic_load_explicit(w->stop, memory_order_relaxed) && w->n + FT_BATCH <= w->cap) {
         uint32_t t_send = (uint32_t)(h_now_ms() - w->t_base);
