@@ -27,6 +27,35 @@ int resp_ll2str(char *buf, long long v);
 /* The number of decimal digits of u (1 for 0). */
 int resp_ull_digits(unsigned long long u);
 
+/*
+ * The common length line, in one pass: p (n bytes) starts with the digits of a count or length
+ * just after its '*' or '$'. When they are 1 to 9 digits without a leading zero (or a lone "0"),
+ * followed by '\r' and at least one more byte, stores the value and the number of digits and
+ * returns 1. Anything else (a sign, more digits, a stray byte, a line not all there) returns 0,
+ * and the caller takes its general path, which gives the same answer or the right error. For
+ * the lines it accepts, it is the same as finding the first '\r' and parsing what comes before
+ * it with resp_str2ll.
+ */
+static inline int resp_len_line(const char *p, size_t n, long long *out, size_t *ndigits)
+{
+    if (n < 3) return 0;
+    unsigned d = (unsigned)(unsigned char)p[0] - '0';
+    if (d > 9) return 0;
+    long long v = d;
+    size_t i = 1;
+    if (d != 0) {
+        size_t lim = n < 9 ? n : 9;
+        while (i < lim && (d = (unsigned)(unsigned char)p[i] - '0') <= 9) {
+            v = v * 10 + d;
+            i++;
+        }
+    }
+    if (i + 1 >= n || p[i] != '\r') return 0;
+    *out = v;
+    *ndigits = i;
+    return 1;
+}
+
 /* A "need" hint (bytes still missing) as the parsers report it: a bulk can announce more than
  * 4 GiB, and a count cut to 32 bits could read as zero; the hint saturates instead. */
 static inline uint32_t resp_need(uint64_t missing)

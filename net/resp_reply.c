@@ -122,23 +122,32 @@ int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
             info->need = 1;
             return PX_EAGAIN;
         }
-        const char *cr = memchr(buf + pos, '\r', len - pos);
-        if (!cr || (size_t)(cr - buf) + 2 > len) {
-            info->need = 1;
-            return PX_EAGAIN;
-        }
-        if (cr[1] != '\n') return PX_EPROTO;
         char t = buf[pos];
         const char *text = buf + pos + 1;
-        size_t tlen = (size_t)(cr - text);
-        size_t next = (size_t)(cr - buf) + 2;
+        size_t tlen, next;
+        long long n;
+        int have_n = 0;
+        if ((t == '$' || t == '*') && resp_len_line(text, len - pos - 1, &n, &tlen)) {
+            /* The usual bulk or array header: the line and its number in one pass. */
+            if (text[tlen + 1] != '\n') return PX_EPROTO;
+            next = pos + 1 + tlen + 2;
+            have_n = 1;
+        } else {
+            const char *cr = memchr(buf + pos, '\r', len - pos);
+            if (!cr || (size_t)(cr - buf) + 2 > len) {
+                info->need = 1;
+                return PX_EAGAIN;
+            }
+            if (cr[1] != '\n') return PX_EPROTO;
+            tlen = (size_t)(cr - text);
+            next = (size_t)(cr - buf) + 2;
+        }
         int top = f->depth == 0 && t != '|';
         if (top && f->type == 0) {
             f->type = t;
             f->line_off = (uint32_t)(pos + 1);
             f->line_len = (uint32_t)tlen;
         }
-        long long n;
         switch (t) {
         case '+':
         case '-':
@@ -153,7 +162,8 @@ int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
         case '$':
         case '!':
         case '=':
-            if (!resp_str2ll(text, tlen, &n) || n < -1 || (n == -1 && t != '$')) return PX_EPROTO;
+            if (!have_n && (!resp_str2ll(text, tlen, &n) || n < -1 || (n == -1 && t != '$')))
+                return PX_EPROTO;
             f->pos = (uint32_t)next;
             if (n == -1) {
                 if (element_done(f)) goto complete;
@@ -166,7 +176,8 @@ int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
         case '~':
         case '>':
         case '|':
-            if (!resp_str2ll(text, tlen, &n) || n < -1 || (n == -1 && t != '*' && t != '%'))
+            if (!have_n &&
+                (!resp_str2ll(text, tlen, &n) || n < -1 || (n == -1 && t != '*' && t != '%')))
                 return PX_EPROTO;
             /* A map or attribute holds two elements per entry; a count whose double does not
              * fit is not a reply anyone can send (and doubling it would overflow). */
@@ -197,36 +208,76 @@ complete:
     return 0;
 }
 
+/* The length of the element at p when it is a bulk string (or a null one), or a simple string,
+ * error or integer, that is all there and well formed (what most aggregates hold); 0 for anything
+ * else, which the framer then takes. */
+static size_t flat_element_len(const char *p, size_t n)
+{
+    if (n < 3) return 0;
+    long long bulk;
+    size_t nd;
+    switch (p[0]) {
+    case '$': {
+        if (p[1] == '-') /* a null bulk: "$-1\r\n" */
+            return n >= 5 && p[2] == '1' && p[3] == '\r' && p[4] == '\n' ? 5 : 0;
+        if (!resp_len_line(p + 1, n - 1, &bulk, &nd) || p[nd + 2] != '\n') return 0;
+        size_t end = 1 + nd + 2 + (size_t)bulk + 2;
+        if (end > n || p[end - 2] != '\r' || p[end - 1] != '\n') return 0;
+        return end;
+    }
+    case '+':
+    case '-':
+    case ':': {
+        const char *cr = memchr(p + 1, '\r', n - 1);
+        if (!cr || (size_t)(cr - p) + 2 > n || cr[1] != '\n') return 0;
+        return (size_t)(cr - p) + 2;
+    }
+    default: return 0;
+    }
+}
+
 int resp_reply_elements(const char *buf, size_t len, struct resp_span *out, uint32_t max,
                         uint32_t *count)
 {
     *count = 0;
     if (len < 4 || (buf[0] != '*' && buf[0] != '~' && buf[0] != '>')) return PX_EPROTO;
-    const char *cr = memchr(buf, '\r', len);
     long long n;
-    if (!cr || (size_t)(cr - buf) + 2 > len || !resp_str2ll(buf + 1, (size_t)(cr - buf - 1), &n) ||
-        n < -1)
-        return PX_EPROTO;
-    size_t pos = (size_t)(cr - buf) + 2;
+    size_t pos;
+    if (resp_len_line(buf + 1, len - 1, &n, &pos)) {
+        pos += 3; /* the type byte, '\r' and the byte after it, as below */
+    } else {
+        const char *cr = memchr(buf, '\r', len);
+        if (!cr || (size_t)(cr - buf) + 2 > len ||
+            !resp_str2ll(buf + 1, (size_t)(cr - buf - 1), &n) || n < -1)
+            return PX_EPROTO;
+        pos = (size_t)(cr - buf) + 2;
+    }
     if (n <= 0) return pos == len ? 0 : PX_EPROTO;
     struct resp_reply_framer f;
-    resp_reply_init(&f);
-    int rc = 0;
+    int have_f = 0, rc = 0;
     for (long long i = 0; i < n; i++) {
-        struct resp_reply_info info;
-        if (resp_reply_frame(&f, buf + pos, len - pos, &info) != 0) {
-            rc = PX_EPROTO;
-            break;
+        size_t elen = flat_element_len(buf + pos, len - pos);
+        if (elen == 0) {
+            if (!have_f) {
+                resp_reply_init(&f);
+                have_f = 1;
+            }
+            struct resp_reply_info info;
+            if (resp_reply_frame(&f, buf + pos, len - pos, &info) != 0) {
+                rc = PX_EPROTO;
+                break;
+            }
+            elen = info.len;
+            resp_reply_reset(&f);
         }
         if (*count < max) {
             out[*count].off = (uint32_t)pos;
-            out[*count].len = info.len;
+            out[*count].len = (uint32_t)elen;
         }
         (*count)++;
-        pos += info.len;
-        resp_reply_reset(&f);
+        pos += elen;
     }
-    resp_reply_deinit(&f);
+    if (have_f) resp_reply_deinit(&f);
     if (rc == 0 && pos != len) rc = PX_EPROTO;
     return rc;
 }

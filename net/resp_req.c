@@ -361,22 +361,31 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
             return PX_EAGAIN;
         }
         if (buf[0] != '*') return parse_inline(p, buf, len, lim, res);
-        const char *cr = find_line_end(buf, len, '\r');
-        if (!cr) {
-            if (len > lim->inline_max) {
-                res->err = RESP_REQ_ERR_MBULK_TOO_BIG;
+        long long ll;
+        size_t hdr;
+        if (resp_len_line(buf + 1, len - 1, &ll, &hdr)) {
+            hdr++; /* the '*' */
+        } else {
+            const char *cr = find_line_end(buf, len, '\r');
+            if (!cr) {
+                if (len > lim->inline_max) {
+                    res->err = RESP_REQ_ERR_MBULK_TOO_BIG;
+                    return PX_EPROTO;
+                }
+                res->need = 1;
+                return PX_EAGAIN;
+            }
+            hdr = (size_t)(cr - buf);
+            if (hdr + 2 > len) { /* the byte after '\r' has not arrived */
+                res->need = 1;
+                return PX_EAGAIN;
+            }
+            if (!resp_str2ll(buf + 1, hdr - 1, &ll)) {
+                res->err = RESP_REQ_ERR_MBULK_INVALID;
                 return PX_EPROTO;
             }
-            res->need = 1;
-            return PX_EAGAIN;
         }
-        size_t hdr = (size_t)(cr - buf);
-        if (hdr + 2 > len) { /* the byte after '\r' has not arrived */
-            res->need = 1;
-            return PX_EAGAIN;
-        }
-        long long ll;
-        if (!resp_str2ll(buf + 1, hdr - 1, &ll) || ll > lim->max_args) {
+        if (ll > lim->max_args) {
             res->err = RESP_REQ_ERR_MBULK_INVALID;
             return PX_EPROTO;
         }
@@ -397,27 +406,37 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
     while ((long long)p->argc < p->nargs) {
         size_t pos = p->pos;
         if (p->bulk < 0) {
-            const char *cr = find_line_end(buf + pos, len - pos, '\r');
-            if (!cr) {
-                if (len - pos > lim->inline_max) {
-                    res->err = RESP_REQ_ERR_BULK_TOO_BIG;
+            long long ll;
+            size_t hdr;
+            if (pos < len && buf[pos] == '$' &&
+                resp_len_line(buf + pos + 1, len - pos - 1, &ll, &hdr)) {
+                hdr++; /* the '$' */
+            } else {
+                const char *cr = find_line_end(buf + pos, len - pos, '\r');
+                if (!cr) {
+                    if (len - pos > lim->inline_max) {
+                        res->err = RESP_REQ_ERR_BULK_TOO_BIG;
+                        return PX_EPROTO;
+                    }
+                    res->need = 1;
+                    return PX_EAGAIN;
+                }
+                hdr = (size_t)(cr - (buf + pos));
+                if (pos + hdr + 2 > len) {
+                    res->need = 1;
+                    return PX_EAGAIN;
+                }
+                if (buf[pos] != '$') {
+                    res->err = RESP_REQ_ERR_EXPECTED_DOLLAR;
+                    res->bad_char = buf[pos];
                     return PX_EPROTO;
                 }
-                res->need = 1;
-                return PX_EAGAIN;
+                if (!resp_str2ll(buf + pos + 1, hdr - 1, &ll) || ll < 0) {
+                    res->err = RESP_REQ_ERR_BULK_INVALID;
+                    return PX_EPROTO;
+                }
             }
-            size_t hdr = (size_t)(cr - (buf + pos));
-            if (pos + hdr + 2 > len) {
-                res->need = 1;
-                return PX_EAGAIN;
-            }
-            if (buf[pos] != '$') {
-                res->err = RESP_REQ_ERR_EXPECTED_DOLLAR;
-                res->bad_char = buf[pos];
-                return PX_EPROTO;
-            }
-            long long ll;
-            if (!resp_str2ll(buf + pos + 1, hdr - 1, &ll) || ll < 0 || ll > lim->max_bulk) {
+            if (ll > lim->max_bulk) {
                 res->err = RESP_REQ_ERR_BULK_INVALID;
                 return PX_EPROTO;
             }

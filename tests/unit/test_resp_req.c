@@ -826,6 +826,53 @@ START_TEST(test_req_str2ll)
 }
 END_TEST
 
+/* The one-pass length line agrees with the general path (the first '\r', then resp_str2ll) on
+ * every line it accepts, at every truncation, and declines the ones it leaves to that path. */
+START_TEST(test_req_len_line)
+{
+    static const char *lines[] = {
+        "0\r\n",         "1\r\n",          "3\r\n",          "16\r\n",   "123456789\r\n",
+        "999999999\r\n", "1000000000\r\n", "00\r\n",         "01\r\n",   "-1\r\n",
+        "+1\r\n",        "1a\r\n",         " 1\r\n",         "\r\n",     "1\r",
+        "1\rX",          "12\0\r\n",       "4294967296\r\n", "12\n\r\n", "9\r\r\n",
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        const char *line = lines[i];
+        size_t full = strlen(line);
+        if (i == 16) full = 5; /* "12\0\r\n": strlen stops at the NUL */
+        for (size_t n = 0; n <= full; n++) {
+            long long v = -7, want;
+            size_t nd = 99;
+            int ok = resp_len_line(line, n, &v, &nd);
+            const char *cr = memchr(line, '\r', n);
+            int general = cr && (size_t)(cr - line) + 2 <= n && !memchr(line, '\0', cr - line) &&
+                          resp_str2ll(line, (size_t)(cr - line), &want) && want >= 0;
+            if (ok) {
+                ck_assert_msg(general, "\"%s\" cut at %zu: accepted, but not by the general path",
+                              line, n);
+                ck_assert_uint_eq(nd, (size_t)(cr - line));
+                ck_assert(v == want);
+            } else if (general && want < 1000000000) {
+                ck_abort_msg("\"%s\" cut at %zu: a line of 9 digits or fewer was declined", line,
+                             n);
+            }
+        }
+    }
+    /* What the parsers accept through it (and the longer lengths through the general path). */
+    struct resp_req_parser p;
+    struct resp_req_limits lim;
+    struct resp_req_result res;
+    resp_req_limits_default(&lim);
+    resp_req_init(&p);
+    const char *req = "*2\r\n$3\r\nGET\r\n$0\r\n\r\n";
+    ck_assert_int_eq(resp_req_parse(&p, req, strlen(req), &lim, &res), 0);
+    ck_assert_uint_eq(res.len, strlen(req));
+    ck_assert_uint_eq(p.argc, 2);
+    ck_assert_uint_eq(p.argv[1].len, 0);
+    resp_req_deinit(&p);
+}
+END_TEST
+
 Suite *resp_req_suite(void)
 {
     Suite *s = suite_create("resp_req");
@@ -846,6 +893,7 @@ Suite *resp_req_suite(void)
     tcase_add_test(tc, test_req_reset_and_shrink);
     tcase_add_test(tc, test_req_strerror_truncates);
     tcase_add_test(tc, test_req_str2ll);
+    tcase_add_test(tc, test_req_len_line);
     suite_add_tcase(s, tc);
     return s;
 }
