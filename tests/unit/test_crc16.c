@@ -66,6 +66,36 @@ START_TEST(test_crc16_check_value)
 }
 END_TEST
 
+/* Bit by bit, as the CRC-16/XMODEM definition reads: the table-driven code (one, two and four
+ * bytes a step) must agree with it at every length and every starting offset. */
+static uint16_t crc16_bitwise(const unsigned char *p, size_t len)
+{
+    uint16_t crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)(p[i] << 8);
+        for (int b = 0; b < 8; b++)
+            crc = (uint16_t)((crc & 0x8000) ? (crc << 1) ^ 0x1021 : crc << 1);
+    }
+    return crc;
+}
+
+START_TEST(test_crc16_matches_bitwise)
+{
+    unsigned char buf[80];
+    uint32_t x = 12345;
+    for (int round = 0; round < 200; round++) {
+        for (size_t i = 0; i < sizeof(buf); i++) {
+            x = x * 1103515245u + 12345u;
+            buf[i] = (unsigned char)(x >> 16);
+        }
+        for (size_t off = 0; off < 4; off++)
+            for (size_t len = 0; len + off <= 70; len++)
+                ck_assert_msg(crc16((const char *)buf + off, len) == crc16_bitwise(buf + off, len),
+                              "round %d offset %zu length %zu", round, off, len);
+    }
+}
+END_TEST
+
 START_TEST(test_crc16_known_slots)
 {
     for (size_t i = 0; i < sizeof(known_slots) / sizeof(known_slots[0]); i++) {
@@ -130,6 +160,7 @@ Suite *crc16_suite(void)
     Suite *s = suite_create("crc16");
     TCase *tc = tcase_create("crc16");
     tcase_add_test(tc, test_crc16_check_value);
+    tcase_add_test(tc, test_crc16_matches_bitwise);
     tcase_add_test(tc, test_crc16_known_slots);
     tcase_add_test(tc, test_crc16_tag_same_slot);
     tcase_add_test(tc, test_crc16_length_is_honoured);
