@@ -71,6 +71,15 @@ int keys_find(const struct command *cmd, const char *base, const struct resp_spa
 {
     out->n = 0;
     if (cmd->nkeyspecs == 0) return 0;
+    const struct keyspec *ks0 = &cmd->keyspecs[0];
+    if (cmd->nkeyspecs == 1 && ks0->begin == KS_BEGIN_INDEX && ks0->bs_pos == 1 &&
+        ks0->find == KS_FIND_RANGE && ks0->fk[0] == 0) {
+        /* Most commands (GET, SET, INCR, HGET, ...): one key, the first argument. What the
+         * general path below gives for this spec, without walking it. */
+        if (argc < 2) return -1;
+        add_key(out, 1);
+        return 1;
+    }
     int has_unknown = 0;
     for (uint32_t j = 0; j < cmd->nkeyspecs; j++)
         if (cmd->keyspecs[j].begin == KS_BEGIN_UNKNOWN || cmd->keyspecs[j].find == KS_FIND_UNKNOWN)
