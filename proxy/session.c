@@ -331,9 +331,11 @@ static void request_account(struct worker *w, struct request *r, const char *rep
         return;
     }
     stat_add(&cs->calls, 1);
-    /* From the turn the request was read in (the loop's clock, read once per turn) to now: a
-     * command answered in that same turn still shows the time it took. */
-    uint64_t now = clock_now_us();
+    /* From the turn the request was read in to the turn its reply was read in, both on the
+     * loop's clock (read once per turn, not once per reply); a command answered in the turn it
+     * was read in (PING, or anything the proxy answers itself) still shows the time it took. */
+    uint64_t now = loop_now_us(w->loop);
+    if (now <= r->start_us) now = clock_now_us();
     uint64_t us = now > r->start_us ? now - r->start_us : 0;
     stat_add(&cs->usec, us);
     stat_add(&cs->buckets[stats_bucket(us)], 1);

@@ -236,6 +236,15 @@ START_TEST(test_info)
     ck_assert_int_ge(info_field(pg, "calls="), 50);
     ck_assert_int_gt(info_field(pg, "usec="), 0);
     freeReplyObject(r);
+    /* A command a node answers is timed from the turn that read it to the turn that read its
+     * reply: a round trip to the node, never 0. */
+    for (int i = 0; i < 50; i++) freeReplyObject(h_cmd(p, "GET inf:usec"));
+    r = h_cmd(p, "INFO commandstats");
+    g = strstr(r->str, "cmdstat_get:");
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_ge(info_field(g, "calls="), 50);
+    ck_assert_int_ge(info_field(g, "usec="), 50);
+    freeReplyObject(r);
     redisFree(p);
 }
 END_TEST
