@@ -268,14 +268,14 @@ void dispatch_send(struct worker *w, struct request *r)
         }
         shard = r->shard;
     } else if (r->slot >= 0) {
-        b = w->view[r->slot];
+        b = worker_view(w, r->slot);
         if (!b && w->map) {
             REPLY_ERROR(w, r, errors_slot_unserved(&w->scratch));
             return;
         }
-        shard = w->map ? w->map->slot_shard[r->slot] : -1;
-        /* A slot patched by MOVED has left its shard: its replicas no longer serve it. */
-        if (shard >= 0 && (shard >= w->nshards || w->shards[shard].master != b)) shard = -1;
+        /* -1 for a slot patched by MOVED: it has left its shard, whose replicas no longer
+         * serve it. */
+        shard = worker_view_shard(w, r->slot);
     } else {
         b = any_master(w, r);
     }
@@ -415,7 +415,7 @@ static void on_redirect(struct worker *w, struct request *r, struct backend *fro
     } else {
         stat_add(&w->stats.moved, 1);
         r->asking = 0;
-        w->view[rd.slot] = to; /* believe it now; the refresh will confirm */
+        worker_view_patch(w, rd.slot, to); /* believe it now; the refresh will confirm */
         topology_request_refresh(w->topo);
     }
     send_to(w, r, to, NULL, 0);

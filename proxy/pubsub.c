@@ -350,7 +350,7 @@ static void ps_rebuild(struct pubsub *ps)
     for (uint32_t i = 0; i < ps->shard.cap; i++) {
         struct strset_item *it = &ps->shard.items[i];
         if (!it->key) continue;
-        struct backend *owner = w->view[crc16_key_slot(it->key, it->len)];
+        struct backend *owner = worker_view(w, (int)crc16_key_slot(it->key, it->len));
         if (!owner) {
             schedule_rebuild(ps);
             it->value = -1;
@@ -579,7 +579,7 @@ static void ssubscribe(struct worker *w, struct request *r)
     struct sbuf *out = &w->merge;
     sbuf_clear(out);
     int slot = channels_slot(w, r, 1);
-    struct backend *owner = slot >= 0 ? w->view[slot] : NULL;
+    struct backend *owner = slot >= 0 ? worker_view(w, slot) : NULL;
     if (slot == KEYS_SLOT_CROSS || !owner) {
         if (slot == KEYS_SLOT_CROSS)
             errors_crossslot(out);
@@ -789,7 +789,7 @@ static int keyspace_from_owner(struct worker *w, const struct ps_conn *pc, const
         key = sep + 3;
         klen = cl - (size_t)(key - ch);
     }
-    struct backend *owner = w->view ? w->view[crc16_key_slot(key, klen)] : NULL;
+    struct backend *owner = worker_view(w, (int)crc16_key_slot(key, klen));
     if (!owner) return pc->role == PS_MAIN;
     return conn_is(pc, owner);
 }
@@ -870,7 +870,7 @@ void pubsub_on_map(struct worker *w)
         for (uint32_t i = 0; i < ps->shard.cap && !stale; i++) {
             struct strset_item *it = &ps->shard.items[i];
             if (!it->key) continue;
-            struct backend *owner = w->view[crc16_key_slot(it->key, it->len)];
+            struct backend *owner = worker_view(w, (int)crc16_key_slot(it->key, it->len));
             if (it->value < 0 || !owner || !conn_is(ps->conns[it->value], owner)) stale = 1;
         }
         if (stale) ps_rebuild(ps);

@@ -111,7 +111,7 @@ static int lease(struct worker *w, struct request *r, int slot)
 {
     struct backend *b = NULL;
     if (slot >= 0)
-        b = w->view[slot];
+        b = worker_view(w, slot);
     else if (w->nmasters > 0)
         b = w->masters[w->rr++ % (uint32_t)w->nmasters];
     if (!b) {

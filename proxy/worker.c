@@ -62,7 +62,11 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
         return NULL;
     }
     buf_pool_init(&w->pool, WORKER_CHUNK_SIZE, WORKER_POOL_KEEP);
-    w->view = px_calloc(CRC16_SLOTS, sizeof(*w->view));
+    w->view_idx = px_calloc(CRC16_SLOTS, sizeof(*w->view_idx));
+    w->view_cap = 8;
+    w->view_ent = px_calloc(w->view_cap, sizeof(*w->view_ent));
+    w->view_ent[0].shard = -1;
+    w->nview = 1;
     w->bopts.connect_timeout_ms = cfg->connect_timeout_ms;
     w->bopts.user = cfg->user;
     w->bopts.password = cfg->password;
@@ -171,8 +175,28 @@ static void worker_apply_map(struct worker *w, struct slotmap *m)
         shard_b[i] = worker_backend(w, n->ip, n->port);
         w->masters[w->nmasters++] = shard_b[i];
     }
-    for (int s = 0; s < CRC16_SLOTS; s++)
-        w->view[s] = m->slot_shard[s] >= 0 ? shard_b[m->slot_shard[s]] : NULL;
+    /* The view: entry 0 unserved, then one per shard that serves slots, in the order first
+     * seen (so at most one per slot: the index always fits). */
+    uint32_t *ent_of = px_calloc((size_t)m->nshards + 1, sizeof(*ent_of));
+    w->nview = 1;
+    for (int s = 0; s < CRC16_SLOTS; s++) {
+        int sh = m->slot_shard[s];
+        if (sh < 0) {
+            w->view_idx[s] = 0;
+            continue;
+        }
+        if (!ent_of[sh]) {
+            if (w->nview == w->view_cap) {
+                w->view_cap *= 2;
+                w->view_ent = px_realloc(w->view_ent, w->view_cap * sizeof(*w->view_ent));
+            }
+            w->view_ent[w->nview].b = shard_b[sh];
+            w->view_ent[w->nview].shard = sh;
+            ent_of[sh] = w->nview++;
+        }
+        w->view_idx[s] = (uint16_t)ent_of[sh];
+    }
+    px_free(ent_of);
     /* Replicas for reads (only marked usable when the topology thread probes them). */
     for (int i = 0; i < w->nshards; i++) px_free(w->shards[i].replicas);
     w->shards = px_realloc(w->shards, (size_t)(m->nshards + 1) * sizeof(*w->shards));
@@ -197,6 +221,23 @@ static void worker_apply_map(struct worker *w, struct slotmap *m)
     w->map = m;
     worker_kick_held(w);
     pubsub_on_map(w);
+}
+
+void worker_view_patch(struct worker *w, int slot, struct backend *b)
+{
+    uint32_t k = 1;
+    while (k < w->nview && !(w->view_ent[k].b == b && w->view_ent[k].shard < 0)) k++;
+    if (k == w->nview) {
+        if (k > UINT16_MAX) return; /* no room: the refresh a MOVED asks for will bring it */
+        if (w->nview == w->view_cap) {
+            w->view_cap *= 2;
+            w->view_ent = px_realloc(w->view_ent, w->view_cap * sizeof(*w->view_ent));
+        }
+        w->view_ent[k].b = b;
+        w->view_ent[k].shard = -1;
+        w->nview++;
+    }
+    w->view_idx[slot] = (uint16_t)k;
 }
 
 /*
@@ -477,7 +518,7 @@ static void worker_hold_expired(struct worker *w, struct request *r)
     if (!w->map) {
         errors_no_topology(&w->scratch);
     } else {
-        b = r->slot >= 0 ? w->view[r->slot] : NULL;
+        b = r->slot >= 0 ? worker_view(w, r->slot) : NULL;
         if (b)
             errors_node_unreachable(&w->scratch, backend_addr(b), backend_last_error(b));
         else if (r->slot >= 0)
@@ -680,7 +721,8 @@ void worker_free(struct worker *w)
     chan_deinit(&w->inbox, w->loop);
     slotmap_unref(w->map);
     buf_chunk_put(w->arena);
-    px_free(w->view);
+    px_free(w->view_idx);
+    px_free(w->view_ent);
     px_free(w->masters);
     for (int i = 0; i < w->nshards; i++) px_free(w->shards[i].replicas);
     px_free(w->shards);

@@ -95,7 +95,18 @@ struct worker {
     uint64_t next_seq; /* arrival order of requests */
 
     struct slotmap *map;
-    struct backend **view;    /* [CRC16_SLOTS]: master backend per slot, NULL when unserved */
+    /* The worker's view of the slot map, slot -> backend, kept small so that the lookup each
+     * request makes stays in cache (a pointer per slot was 128 KB, and its load was the
+     * proxy's costliest instruction at GET -P 16): view_idx[slot] indexes view_ent. Entry 0 is
+     * unserved (NULL); then one per shard that serves slots (its master and shard index); then
+     * backends a MOVED pointed slots at (shard -1: its replicas do not serve them). Read it
+     * through worker_view() and worker_view_shard(); change it through worker_view_patch(). */
+    uint16_t *view_idx; /* [CRC16_SLOTS] */
+    struct view_ent {
+        struct backend *b;
+        int shard;
+    } * view_ent;
+    uint32_t nview, view_cap;
     struct backend **masters; /* one per shard, for keyless commands */
     int nmasters;
     uint32_t rr;
@@ -187,5 +198,18 @@ void worker_kick_held(struct worker *w);
 void worker_arm_held_timer(struct worker *w);
 /* Appends r to the held list as it is (dispatch_process_held puts back what is not due). */
 void worker_held_append(struct worker *w, struct request *r);
+
+/* The master backend serving slot (NULL when no shard serves it). */
+static inline struct backend *worker_view(const struct worker *w, int slot)
+{
+    return w->view_ent[w->view_idx[slot]].b;
+}
+/* The shard whose master serves slot per the map, or -1 (unserved, or moved by a MOVED since). */
+static inline int worker_view_shard(const struct worker *w, int slot)
+{
+    return w->view_ent[w->view_idx[slot]].shard;
+}
+/* Points slot at b until the next map (after a MOVED). */
+void worker_view_patch(struct worker *w, int slot, struct backend *b);
 
 #endif
