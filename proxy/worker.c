@@ -225,6 +225,7 @@ static void worker_apply_map(struct worker *w, struct slotmap *m)
 
 void worker_view_patch(struct worker *w, int slot, struct backend *b)
 {
+    if (w->view_ent[w->view_idx[slot]].b == b) return; /* already there, shard and all */
     uint32_t k = 1;
     while (k < w->nview && !(w->view_ent[k].b == b && w->view_ent[k].shard < 0)) k++;
     if (k == w->nview) {
