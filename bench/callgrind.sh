@@ -64,5 +64,6 @@ workload "GET -P 16" -P 16 -t get
 workload "SET -P 16" -P 16 -t set
 k='key:__rand_int__'
 workload "MSET of 10 keys -P 16" -P 16 MSET "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v "$k" v
+workload "MGET of 10 keys -P 16" -P 16 MGET "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k" "$k"
 cat "$out"
 echo "written to $out" >&2
