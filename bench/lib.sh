@@ -44,6 +44,10 @@ bench_start_solo() {
 # CPU time in nanoseconds, summed over the process's threads (schedstat: time on a CPU, user and
 # system, at nanosecond resolution, where /proc/<pid>/stat counts 10 ms ticks).
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{t += $1} END {printf "%.0f", t}'; }
+# Time spent runnable but waiting for a CPU, in nanoseconds, summed over the process's threads.
+wait_ns() { cat /proc/"$1"/task/*/schedstat | awk '{t += $2} END {printf "%.0f", t}'; }
+# The machine's idle and total CPU time so far, in clock ticks (/proc/stat: idle + iowait, and all).
+cpu_idle() { awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
 sum_ns() { local p; for p in "$@"; do cpu_ns "$p"; echo; done | awk '{t += $1} END {printf "%.0f", t}'; }
 
 # ---- two proxies in front of the same cluster, taking turns (threads.sh, epoll.sh) ----

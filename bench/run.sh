@@ -45,8 +45,10 @@ mkdir -p bench/results
     echo "- redis-benchmark -c 50 -r 100000, -n $n at -P 1 and $((n * 5)) at -P 16 (MSET/MGET: a fifth of that); cluster: 3 masters + 3 replicas on loopback; server: one standalone redis-server"
     echo "- CPU columns: seconds of CPU (user + system, from schedstat) per million requests of the process(es) that served them: the proxy; the three masters (behind the proxy, or served directly); the standalone server. RSS: resident memory after the test, of the proxy, the masters (summed) or the server"
     echo
-    echo "| test | -P | target | ops/s | p50 ms | p99 ms | proxy CPU s/1M | masters CPU s/1M | server CPU s/1M | RSS MiB |"
-    echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "- idle: the share of the machine's CPU time that was idle during the test (/proc/stat); proxy wait: the time the proxy's threads were ready to run but waiting for a CPU (schedstat, summed over its threads), as a share of the test's time; see bench/README.md on why both are high through the proxy"
+    echo
+    echo "| test | -P | target | ops/s | p50 ms | p99 ms | proxy CPU s/1M | masters CPU s/1M | server CPU s/1M | RSS MiB | idle | proxy wait |"
+    echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >"$out"
 
 # run KEY TARGET PIPELINE REQS CLIENTS KEYS redis-benchmark-args...: one line of the table, and
@@ -59,18 +61,23 @@ run() {
     cluster) pids=$masters port=(--cluster -p 7101) ;;
     server) pids=$solo port=(-p 7300) ;;
     esac
-    local p0 m0 s0 p1 m1 s1 line
-    p0=$(cpu_ns "$proxy"); m0=$(sum_ns $masters); s0=$(cpu_ns "$solo")
+    local p0 m0 s0 p1 m1 s1 i0 i1 w0 w1 t0 t1 line
+    p0=$(cpu_ns "$proxy"); m0=$(sum_ns $masters); s0=$(cpu_ns "$solo"); i0=$(cpu_idle)
+    w0=$(wait_ns "$proxy"); t0=$(date +%s%N)
     line=$(redis-benchmark "${port[@]}" -c "$clients" -n "$reqs" -r "$keys" -P "$P" --csv "$@" \
         2>/dev/null | tail -n 1)
-    p1=$(cpu_ns "$proxy"); m1=$(sum_ns $masters); s1=$(cpu_ns "$solo")
+    p1=$(cpu_ns "$proxy"); m1=$(sum_ns $masters); s1=$(cpu_ns "$solo"); i1=$(cpu_idle)
+    w1=$(wait_ns "$proxy"); t1=$(date +%s%N)
+    local idle pwait="-"
+    [ "$target" = proxy ] && pwait=$(awk -v w="$((w1 - w0))" -v t="$((t1 - t0))" 'BEGIN {printf "%.0f%%", 100 * w / t}')
+    idle=$(echo "$i0 $i1" | awk '{d = $4 - $2; printf "%.0f%%", (d > 0 ? 100 * ($3 - $1) / d : 0)}')
     # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
     local rps p50 p99 rss
     rps=$(echo "$line" | cut -d, -f2 | tr -d '"')
     p50=$(echo "$line" | cut -d, -f5 | tr -d '"')
     p99=$(echo "$line" | cut -d, -f7 | tr -d '"')
     rss=$(awk -v k="$(rss_kib $pids)" 'BEGIN {printf "%.1f", k / 1024}')
-    per1m() { awk -v a="$1" -v b="$2" -v n="$reqs" 'BEGIN {printf "%.2f", (b - a) / 1e9 / n * 1e6}'; }
+    per1m() { awk -v a="$1" -v b="$2" -v n="$reqs" 'BEGIN {printf "%.3f", (b - a) / 1e9 / n * 1e6}'; }
     local pcpu mcpu scpu
     pcpu=$(per1m "$p0" "$p1") mcpu=$(per1m "$m0" "$m1") scpu=$(per1m "$s0" "$s1")
     case $target in
@@ -78,8 +85,8 @@ run() {
     cluster) pcpu="-" scpu="-" ;;
     server) pcpu="-" mcpu="-" ;;
     esac
-    echo "| $key | $P | $target | $rps | $p50 | $p99 | $pcpu | $mcpu | $scpu | $rss |" >>"$out"
-    echo "$key $target: $rps ops/s p50 $p50 p99 $p99 ms, CPU s/1M proxy $pcpu masters $mcpu server $scpu" >&2
+    echo "| $key | $P | $target | $rps | $p50 | $p99 | $pcpu | $mcpu | $scpu | $rss | $idle | $pwait |" >>"$out"
+    echo "$key $target: $rps ops/s p50 $p50 p99 $p99 ms, CPU s/1M proxy $pcpu masters $mcpu server $scpu, idle $idle, proxy wait $pwait" >&2
     printf -v "rps_${key}_${target}" %s "$rps"
     printf -v "p99_${key}_${target}" %s "$p99"
     printf -v "pcpu_${key}_${target}" %s "$pcpu"
