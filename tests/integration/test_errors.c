@@ -90,6 +90,19 @@ START_TEST(test_protocol_errors)
     free(junk);
     /* Empty requests are skipped silently. */
     SAME("*0\r\n*-1\r\n\r\n\r\nPING\r\n");
+    /* Length lines around the parser's one-pass path (1 to 9 digits, no sign, no leading zero)
+     * and past it: the same answers either way, quirks included (the byte after a length line's
+     * '\r' is not looked at). */
+    SAME("*2\r\n$4\r\nECHO\r\n$01\r\na\r\n");
+    SAME("*02\r\n$4\r\nECHO\r\n$1\r\na\r\n");
+    SAME("*2\r\n$4\r\nECHO\r\n$000000001\r\na\r\n");
+    SAME("*2\r\n$4\r\nECHO\r\n$+1\r\na\r\n");
+    SAME("*2\r\n$4\r\nECHO\r\n$ 1\r\na\r\n");
+    SAME("*2\r\n$4\r\nECHO\r\n$1234567890\r\n");
+    SAME("*2\r\n$4\r\nECHO\r\n$999999999\r\n");
+    SAME("*2\r\n$4\rXECHO\r\n$1\rXa\r\n");
+    SAME("*2\r\n$4\r\nECHO\r\n$0\r\n\r\n*1\r\n$4\r\nPING\r\n");
+    SAME("*0000000001\r\n$4\r\nPING\r\n");
 }
 END_TEST
 
