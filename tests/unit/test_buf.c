@@ -241,6 +241,14 @@ static void set_nonblock(int fd)
     ck_assert_int_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
 }
 
+/* A connected pair of non-blocking Unix stream sockets: the queue writes into sv[0]. */
+static void nb_socketpair(int sv[2])
+{
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    set_nonblock(sv[0]);
+    set_nonblock(sv[1]);
+}
+
 START_TEST(test_obuf_append_coalesces)
 {
     struct buf_pool p;
@@ -395,12 +403,10 @@ START_TEST(test_obuf_write_socketpair_random)
      * pool. The ring of spans wraps around and grows while wrapped along the way.
      */
     int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    nb_socketpair(sv);
     int small = 4096;
     ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
     ck_assert_int_eq(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
-    set_nonblock(sv[0]);
-    set_nonblock(sv[1]);
 
     struct buf_pool p;
     buf_pool_init(&p, CHUNK_SIZE, 8);
@@ -473,9 +479,7 @@ START_TEST(test_obuf_reuse_after_write)
 {
     /* A queue written out completely holds nothing; it is then reused for new copies. */
     int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    set_nonblock(sv[0]);
-    set_nonblock(sv[1]);
+    nb_socketpair(sv);
     struct buf_pool p;
     buf_pool_init(&p, CHUNK_SIZE, 4);
     struct obuf o;
@@ -504,9 +508,7 @@ START_TEST(test_obuf_ring_kept_while_busy)
     /* An emptied queue keeps a small ring for the next reply (no allocation per reply) until
      * obuf_release(); a ring grown past 16 spans by a burst is freed as soon as it empties. */
     int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    set_nonblock(sv[0]);
-    set_nonblock(sv[1]);
+    nb_socketpair(sv);
     struct buf_pool p;
     buf_pool_init(&p, CHUNK_SIZE, 4);
     struct obuf o;
