@@ -101,8 +101,9 @@ int resp_ll2str(char *buf, long long v)
  * limit, reports a too-big line). Returns NULL in both cases. */
 static const char *find_line_end(const char *p, size_t n, char c)
 {
-    /* Header lines ("*3", "$16") are a few bytes: one pass over them for both bytes is cheaper
-     * than two library calls. Longer lines (inline requests) take the vectorised path. */
+    /* Short lines (an inline PING, the length lines resp_len_line leaves to the general path):
+     * one pass over them for both bytes is cheaper than two library calls. Longer lines take the
+     * vectorised path. */
     size_t quick = n < 24 ? n : 24;
     for (size_t i = 0; i < quick; i++) {
         if (p[i] == c) return p + i;
