@@ -15,16 +15,8 @@
 #   bench/epoll.sh [-n REQUESTS] [-rounds R]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=1000000 rounds=5
-while [ $# -gt 0 ]; do
-    case "$1" in
-    -n) n=$2; shift 2 ;;
-    -rounds) rounds=$2; shift 2 ;;
-    *) echo "usage: $0 [-n REQUESTS] [-rounds R]" >&2; exit 2 ;;
-    esac
-done
-
 . bench/lib.sh
+bench_n_rounds 1000000 5 "$@"
 bench_build
 
 # The edge-triggered build, from a copy of the committed tree.

@@ -52,6 +52,19 @@ sum_ns() { local p; for p in "$@"; do cpu_ns "$p"; echo; done | awk '{t += $1} E
 
 # ---- two proxies in front of the same cluster, taking turns (threads.sh, epoll.sh) ----
 
+# bench_n_rounds DEFAULT_N DEFAULT_ROUNDS ARGS...: sets n and rounds from -n and -rounds.
+bench_n_rounds() {
+    n=$1 rounds=$2
+    shift 2
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        -n) n=$2; shift 2 ;;
+        -rounds) rounds=$2; shift 2 ;;
+        *) echo "usage: $0 [-n REQUESTS] [-rounds R]" >&2; exit 2 ;;
+        esac
+    done
+}
+
 # bench_second_proxy PORT BINARY FLAGS... (after bench_start): a second proxy on PORT; $proxy2 is
 # its pid, stopped with the rest.
 bench_second_proxy() {

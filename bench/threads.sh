@@ -10,16 +10,8 @@
 #   bench/threads.sh [-n REQUESTS] [-rounds R]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=1500000 rounds=3
-while [ $# -gt 0 ]; do
-    case "$1" in
-    -n) n=$2; shift 2 ;;
-    -rounds) rounds=$2; shift 2 ;;
-    *) echo "usage: $0 [-n REQUESTS] [-rounds R]" >&2; exit 2 ;;
-    esac
-done
-
 . bench/lib.sh
+bench_n_rounds 1500000 3 "$@"
 bench_build
 bench_start -threads 1 -log-level warn
 bench_second_proxy 7201 build/release/proxy/slotproxy -threads 2 -log-level warn
