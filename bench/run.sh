@@ -43,12 +43,12 @@ mkdir -p bench/results
     echo "- load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- redis-server: $(redis-server --version | awk '{print $3}'), slotproxy: $(git rev-parse --short HEAD 2>/dev/null || echo '?'), -threads $threads"
     echo "- redis-benchmark -c 50 -r 100000, -n $n at -P 1 and $((n * 5)) at -P 16 (MSET/MGET: a fifth of that); cluster: 3 masters + 3 replicas on loopback; server: one standalone redis-server"
-    echo "- CPU columns: seconds of CPU (user + system, from schedstat) per million requests of the process(es) that served them: the proxy; the three masters (behind the proxy, or served directly); the standalone server. RSS: resident memory after the test, of the proxy, the masters (summed) or the server"
+    echo "- CPU columns: seconds of CPU (user + system, from schedstat) per million requests of the process(es) that served them: the proxy; the three masters (behind the proxy, or served directly); the standalone server. RSS: resident memory after the test, of the proxy, the masters (summed) or the server; client: redis-benchmark's own user + system time"
     echo
     echo "- idle: the share of the machine's CPU time that was idle during the test (/proc/stat); proxy wait: the time the proxy's threads were ready to run but waiting for a CPU (schedstat, summed over its threads), as a share of the test's time; see bench/README.md on why both are high through the proxy"
     echo
-    echo "| test | -P | target | ops/s | p50 ms | p99 ms | proxy CPU s/1M | masters CPU s/1M | server CPU s/1M | RSS MiB | idle | proxy wait |"
-    echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| test | -P | target | ops/s | p50 ms | p99 ms | proxy CPU s/1M | masters CPU s/1M | server CPU s/1M | client CPU s/1M | RSS MiB | idle | proxy wait |"
+    echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >"$out"
 
 # run KEY TARGET PIPELINE REQS CLIENTS KEYS redis-benchmark-args...: one line of the table, and
@@ -64,8 +64,12 @@ run() {
     local p0 m0 s0 p1 m1 s1 i0 i1 w0 w1 t0 t1 line
     p0=$(cpu_ns "$proxy"); m0=$(sum_ns $masters); s0=$(cpu_ns "$solo"); i0=$(cpu_idle)
     w0=$(wait_ns "$proxy"); t0=$(date +%s%N)
-    line=$(redis-benchmark "${port[@]}" -c "$clients" -n "$reqs" -r "$keys" -P "$P" --csv "$@" \
-        2>/dev/null | tail -n 1)
+    # bash's time keyword: the client's own user + system time (getrusage), in seconds.
+    local TIMEFORMAT='%3U %3S' ctime
+    { time redis-benchmark "${port[@]}" -c "$clients" -n "$reqs" -r "$keys" -P "$P" --csv "$@" \
+        >"$dir/rb.out" 2>/dev/null; } 2>"$dir/rb.time"
+    line=$(tail -n 1 "$dir/rb.out")
+    ctime=$(awk '{printf "%.0f", ($1 + $2) * 1e9}' "$dir/rb.time")
     p1=$(cpu_ns "$proxy"); m1=$(sum_ns $masters); s1=$(cpu_ns "$solo"); i1=$(cpu_idle)
     w1=$(wait_ns "$proxy"); t1=$(date +%s%N)
     local idle pwait="-"
@@ -78,20 +82,23 @@ run() {
     p99=$(echo "$line" | cut -d, -f7 | tr -d '"')
     rss=$(awk -v k="$(rss_kib $pids)" 'BEGIN {printf "%.1f", k / 1024}')
     per1m() { awk -v a="$1" -v b="$2" -v n="$reqs" 'BEGIN {printf "%.3f", (b - a) / 1e9 / n * 1e6}'; }
-    local pcpu mcpu scpu
+    local pcpu mcpu scpu ccpu
     pcpu=$(per1m "$p0" "$p1") mcpu=$(per1m "$m0" "$m1") scpu=$(per1m "$s0" "$s1")
+    ccpu=$(per1m 0 "$ctime")
     case $target in
     proxy) scpu="-" ;;
     cluster) pcpu="-" scpu="-" ;;
     server) pcpu="-" mcpu="-" ;;
     esac
-    echo "| $key | $P | $target | $rps | $p50 | $p99 | $pcpu | $mcpu | $scpu | $rss | $idle | $pwait |" >>"$out"
-    echo "$key $target: $rps ops/s p50 $p50 p99 $p99 ms, CPU s/1M proxy $pcpu masters $mcpu server $scpu, idle $idle, proxy wait $pwait" >&2
+    echo "| $key | $P | $target | $rps | $p50 | $p99 | $pcpu | $mcpu | $scpu | $ccpu | $rss | $idle | $pwait |" >>"$out"
+    echo "$key $target: $rps ops/s p50 $p50 p99 $p99 ms, CPU s/1M proxy $pcpu masters $mcpu server $scpu client $ccpu, idle $idle, proxy wait $pwait" >&2
     printf -v "rps_${key}_${target}" %s "$rps"
     printf -v "p99_${key}_${target}" %s "$p99"
     printf -v "pcpu_${key}_${target}" %s "$pcpu"
     printf -v "mcpu_${key}_${target}" %s "$mcpu"
     printf -v "scpu_${key}_${target}" %s "$scpu"
+    printf -v "ccpu_${key}_${target}" %s "$ccpu"
+    printf -v "idle_${key}_${target}" %s "${idle%\%}"
 }
 
 # Every GET is a hit: the keys are written first, on the cluster and on the server alike (a miss
@@ -144,15 +151,22 @@ ratio() { awk -v a="${1:--}" -v b="${2:--}" 'BEGIN {if (a == "-" || b == "-" || 
     echo
     echo "Throughput and p99 are proxy / cluster direct (redis-benchmark --cluster), same clients, same run. CPU is the proxy's requests per CPU-second divided by the servers' own serving the same workload directly: by one standalone redis-server, and by the three masters when redis-benchmark --cluster drives them (the same servers the proxy stands in front of). Above 1 means a request costs the proxy less CPU than it costs the servers."
     echo
-    echo "| workload | ops/s proxy / cluster | p99 proxy / cluster | proxy req per CPU-s | CPU vs one server | CPU vs cluster masters |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| workload | ops/s proxy / cluster | p99 proxy / cluster | proxy req per CPU-s | CPU vs one server | CPU vs cluster masters | ceiling | busy |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     for key in "${keys[@]}"; do
         eval "rp=\${rps_${key}_proxy:-} rc=\${rps_${key}_cluster:--}"
         eval "pp=\${p99_${key}_proxy:-} pc=\${p99_${key}_cluster:--}"
         eval "cp=\${pcpu_${key}_proxy:-} cs=\${scpu_${key}_server:--} cm=\${mcpu_${key}_cluster:--}"
         local_rate=$(awk -v c="$cp" 'BEGIN {if (c > 0) printf "%.0f", 1e6 / c; else print "-"}')
-        echo "| $key | $(ratio "$rp" "$rc") | $(ratio "$pp" "$pc") | $local_rate | $(ratio "$cs" "$cp") | $(ratio "$cm" "$cp") |"
+        eval "kc=\${ccpu_${key}_cluster:--} kp=\${ccpu_${key}_proxy:-} mp=\${mcpu_${key}_proxy:-}"
+        eval "ic=\${idle_${key}_cluster:--} ip=\${idle_${key}_proxy:-}"
+        ceiling=$(awk -v kc="$kc" -v cm="$cm" -v kp="$kp" -v mp="$mp" -v cp="$cp" 'BEGIN {
+            if (kc == "-" || cm == "-") print "-"; else printf "%.2f", (kc + cm) / (kp + mp + cp) }')
+        busy=$(awk -v ic="$ic" -v ip="$ip" 'BEGIN {if (ic == "-") print "-"; else printf "%.2f", (100 - ip) / (100 - ic)}')
+        echo "| $key | $(ratio "$rp" "$rc") | $(ratio "$pp" "$pc") | $local_rate | $(ratio "$cs" "$cp") | $(ratio "$cm" "$cp") | $ceiling | $busy |"
     done
+    echo
+    echo "ceiling and busy split the throughput ratio in two (ops/s proxy / cluster is about their product). ceiling: the ratio if the machine's CPUs were busy all the time, both ways: the CPU per request of client + masters direct over that of client + masters + proxy through the proxy. The CPUs are the limit in both runs, so every µs the proxy spends, and every µs more the client and masters spend because the proxy batches their traffic differently, comes out of throughput. busy: the share of the machine's CPU time that was not idle through the proxy over the same share direct (below 1: CPUs idle while work waited, see bench/README.md, \"Idle CPU\")."
     echo
     echo "mset_P* cluster direct is MSET of ten keys under one hash tag (one slot); the proxy's MSET is ten random keys over many slots. mget has no cluster-direct row (a cluster client cannot send it across slots)."
     echo
