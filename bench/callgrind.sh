@@ -25,8 +25,7 @@ BENCH_WRAP="valgrind --tool=callgrind --callgrind-out-file=$cg/cg.out --instr-at
 bench_start -threads 1 -log-level warn
 trap 'bench_cleanup; rm -rf "$cg"' EXIT
 
-out="bench/results/$(date +%Y-%m-%d-%H%M)-callgrind.md"
-mkdir -p bench/results
+bench_out callgrind
 {
     echo "# slotproxy instructions per request (callgrind) $(date '+%Y-%m-%d %H:%M')"
     echo

@@ -37,12 +37,11 @@ bench_second_proxy 7201 "$et/build/proxy/slotproxy" -threads 1 -log-level warn
 trap 'bench_cleanup; rm -rf "$et"' EXIT
 redis-benchmark -p 7200 -c 50 -n 300000 -r 100000 -P 16 -t set >/dev/null 2>&1 # GETs hit
 
-out="bench/results/$(date +%Y-%m-%d-%H%M)-epoll.md"
-mkdir -p bench/results
+bench_out epoll
 {
     echo "# slotproxy, level- against edge-triggered epoll $(date '+%Y-%m-%d %H:%M')"
     echo
-    echo "- machine: $(nproc) CPUs, kernel $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    bench_machine
     echo "- slotproxy $(git rev-parse --short HEAD 2>/dev/null || echo '?'), -threads 1; level-triggered (as shipped) on 7200, the EPOLLET build on 7201; both run throughout, in front of the same cluster, taking turns"
     echo
     echo "| workload | round | epoll | ops/s | proxy CPU µs/request |"

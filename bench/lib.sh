@@ -41,6 +41,16 @@ bench_start_solo() {
     for _ in $(seq 1 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && break; sleep 0.05; done
 }
 
+# bench_out KIND: sets $out to bench/results/<date>-KIND.md and makes the folder.
+bench_out() {
+    out="bench/results/$(date +%Y-%m-%d-%H%M)-$1.md"
+    mkdir -p bench/results
+}
+# The machine line at the head of a results file.
+bench_machine() {
+    echo "- machine: $(nproc) CPUs, kernel $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 # CPU time in nanoseconds, summed over the process's threads (schedstat: time on a CPU, user and
 # system, at nanosecond resolution, where /proc/<pid>/stat counts 10 ms ticks).
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{t += $1} END {printf "%.0f", t}'; }

@@ -22,12 +22,11 @@ done
 bench_build
 bench_start -threads "$threads" -maxclients $((idle + clients + 100)) -log-level warn
 
-out="bench/results/$(date +%Y-%m-%d-%H%M)-memory.md"
-mkdir -p bench/results
+bench_out memory
 {
     echo "# slotproxy memory $(date '+%Y-%m-%d %H:%M')"
     echo
-    echo "- machine: $(nproc) CPUs, kernel $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    bench_machine
     echo "- slotproxy $(git rev-parse --short HEAD 2>/dev/null || echo '?'), -threads $threads; resident memory is VmRSS from /proc"
     echo
     /usr/bin/python3 bench/memory.py --pid "$proxy" --port 7200 --idle "$idle" \

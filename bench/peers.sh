@@ -83,12 +83,11 @@ for port in 7110 7200 7201; do
 done
 redis-benchmark -p 7110 -c 50 -n 400000 -r 100000 -P 16 -t set >/dev/null 2>&1 # GETs hit
 
-out="bench/results/$(date +%Y-%m-%d-%H%M)-peers.md"
-mkdir -p bench/results
+bench_out peers
 {
     echo "# slotproxy and twemproxy in front of one redis-server $(date '+%Y-%m-%d %H:%M')"
     echo
-    echo "- machine: $(nproc) CPUs, kernel $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    bench_machine
     echo "- $(redis-server --version | cut -d' ' -f1-3), one cluster-enabled node owning every slot on 7110; slotproxy $(git rev-parse --short HEAD 2>/dev/null || echo '?') -threads 1 on 7200; $(nutcracker --version 2>&1 | head -1 | sed 's/This is //') on 7201 (server_connections 1)"
     echo "- redis-benchmark -c 50 -r 100000; -n $n at -P 1, $((n * 5)) at -P 16, $n for ten-key MSET/MGET; $rounds rounds, the three targets taking turns in a rotating order"
     echo "- CPU: µs of user + system time per request (schedstat) of the proxy, and of the server (whether it was driven directly or through the proxy)"

@@ -19,12 +19,11 @@ done
 bench_build
 bench_start -threads 2 -maxclients 20000 -backend-timeout 1s
 
-out="bench/results/$(date +%Y-%m-%d-%H%M)-soak.md"
-mkdir -p bench/results
+bench_out soak
 {
     echo "# slotproxy soak $(date '+%Y-%m-%d %H:%M')"
     echo
-    echo "- machine: $(nproc) CPUs, kernel $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    bench_machine
     echo "- slotproxy $(git rev-parse --short HEAD 2>/dev/null || echo '?'), -threads 2 -backend-timeout 1s; cluster-node-timeout 2 s"
     echo
     /usr/bin/python3 bench/soak.py --port 7200 --pid "$proxy" --cluster-dir "$dir" "${args[@]}"

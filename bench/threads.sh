@@ -17,12 +17,11 @@ bench_start -threads 1 -log-level warn
 bench_second_proxy 7201 build/release/proxy/slotproxy -threads 2 -log-level warn
 redis-benchmark -p 7200 -c 50 -n 300000 -r 100000 -P 16 -t set >/dev/null 2>&1 # GETs hit
 
-out="bench/results/$(date +%Y-%m-%d-%H%M)-threads.md"
-mkdir -p bench/results
+bench_out threads
 {
     echo "# slotproxy -threads 1 against -threads 2 $(date '+%Y-%m-%d %H:%M')"
     echo
-    echo "- machine: $(nproc) CPUs, kernel $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    bench_machine
     echo "- slotproxy $(git rev-parse --short HEAD 2>/dev/null || echo '?'); both proxies run throughout, in front of the same cluster; they take turns, alternating which goes first"
     echo
     echo "| workload | round | threads | ops/s | proxy CPU µs/request |"
