@@ -9,10 +9,11 @@
 #   cannot send those across slots, so the cluster-direct MSET row uses redis-benchmark's
 #   --cluster MSET (ten keys under one hash tag) and there is no cluster-direct MGET row;
 #   the Go proxy's published benchmark: -c 500 -P 100 -r 10000 -t get,set (ten times N).
-# For each: ops/s, p50 and p99 latency, the CPU (user + system, from /proc/<pid>/stat) the
-# proxy, the masters and the standalone server spent per million requests, and resident memory.
-# Writes bench/results/<date>.md with the detail and a summary table of the ratios issue 8 asks
-# for; the machine's load average is recorded before and after.
+# For each: ops/s, p50 and p99 latency, the CPU (user + system, from schedstat) the proxy, the
+# masters and the standalone server spent per million requests, the client's own (redis-benchmark,
+# from bash's time), and resident memory. Writes bench/results/<date>.md with the detail and a
+# summary table of the ratios issue 8 asks for, the throughput ratio split into the ceiling the
+# CPU costs allow and the busy share; the machine's load average is recorded before and after.
 #   bench/run.sh [-n REQUESTS] [-threads N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
