@@ -62,9 +62,4 @@ done
     echo
     bench_medians "$out" level edge get_P1 get_P16 set_P16
     echo
-    echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-} >"$out.tmp"
-cat "$out.tmp" >>"$out"
-rm -f "$out.tmp"
-cat "$out"
-echo "written to $out" >&2
+} | bench_finish

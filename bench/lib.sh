@@ -51,6 +51,18 @@ bench_machine() {
     echo "- machine: $(nproc) CPUs, kernel $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+# bench_finish: appends standard input to $out, then the load average, prints the whole file
+# and says where it is. The tail goes through a temporary file because it is usually made by
+# reading $out (bench_medians), which must not see its own output.
+bench_finish() {
+    cat >"$out.tmp"
+    echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out.tmp"
+    cat "$out.tmp" >>"$out"
+    rm -f "$out.tmp"
+    cat "$out"
+    echo "written to $out" >&2
+}
+
 # CPU time in nanoseconds, summed over the process's threads (schedstat: time on a CPU, user and
 # system, at nanosecond resolution, where /proc/<pid>/stat counts 10 ms ticks).
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{t += $1} END {printf "%.0f", t}'; }

@@ -172,10 +172,5 @@ done
             }' "$out"
     done
     echo
-    echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- twemproxy errors: $(grep -c -i 'error' "$dir/nutcracker.log" 2>/dev/null || true) lines with \"error\" in its log"
-} >"$out.tmp"
-cat "$out.tmp" >>"$out"
-rm -f "$out.tmp"
-cat "$out"
-echo "written to $out" >&2
+} | bench_finish

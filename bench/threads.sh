@@ -43,9 +43,4 @@ done
     echo
     bench_medians "$out" 1 2 ping get set go_get go_set
     echo
-    echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-} >"$out.tmp"
-cat "$out.tmp" >>"$out"
-rm -f "$out.tmp"
-cat "$out"
-echo "written to $out" >&2
+} | bench_finish
