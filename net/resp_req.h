@@ -77,15 +77,13 @@ void resp_req_release(struct resp_req_parser *p);
  *   PX_EAGAIN  incomplete: call again with the same start and more bytes (res->need hints how
  *              many);
  *   PX_EPROTO  protocol error: res->err says which; the connection must be closed after the
- *              error reply (resp_req_strerror).
+ *              error reply (the proxy renders Redis's text for res->err).
  * After 0, call resp_req_reset() before parsing the next request.
  */
 int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
                    const struct resp_req_limits *lim, struct resp_req_result *res);
 
-/* Writes Redis's text for a protocol error ("Protocol error: ...") into out. Returns its length. */
-int resp_req_strerror(const struct resp_req_result *res, char *out, size_t outlen);
-
+/* Fills lim with Redis's defaults (inline max, bulk and argument limits; authenticated). */
 void resp_req_limits_default(struct resp_req_limits *lim);
 
 #endif

@@ -2,6 +2,7 @@
 #include "acceptor.h"
 
 #include "config.h"
+#include "errors.h"
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
@@ -37,25 +38,6 @@ static void acceptor_resume(struct loop *l, void *ctx)
     loop_set_mask(l, a->lfd, LOOP_READ);
 }
 
-/* Redis's reply to a client over maxclients. */
-static const char maxclients_err[] = "-ERR max number of clients reached\r\n";
-
-/* Redis 7's reply to a non-loopback client in protected mode, byte for byte. The proxy's
- * equivalents of its remedies are -protected-mode no and -requirepass. */
-static const char denied_err[] =
-    "-DENIED Redis is running in protected mode because protected mode is enabled and no "
-    "password is set for the default user. In this mode connections are only accepted from the "
-    "loopback interface. If you want to connect from external computers to Redis you may adopt "
-    "one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG "
-    "SET protected-mode no' from the loopback interface by connecting to Redis from the same host "
-    "the server is running, however MAKE SURE Redis is not publicly accessible from internet if "
-    "you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just "
-    "disable the protected mode by editing the Redis configuration file, and setting the "
-    "protected mode option to 'no', and then restarting the server. 3) If you started the server "
-    "manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an "
-    "authentication password for the default user. NOTE: You only need to do one of the above "
-    "things in order for the server to start accepting connections from the outside.\r\n";
-
 /* 1 when the peer is on this host's loopback (127.0.0.0/8, ::1, or IPv4-mapped 127/8). */
 static int peer_is_loopback(int fd)
 {
@@ -74,10 +56,15 @@ static int peer_is_loopback(int fd)
     return ss.ss_family == AF_UNIX;
 }
 
-/* Answers a refused client with err and closes it, as Redis does (one write, no waiting). */
-static void refuse(int fd, const char *err, size_t len)
+/* Answers a refused client with the error write_err renders and closes it, as Redis does (one
+ * write, no waiting). */
+static void refuse(int fd, void (*write_err)(struct sbuf *))
 {
-    ssize_t n = send(fd, err, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    struct sbuf err;
+    sbuf_init(&err);
+    write_err(&err);
+    ssize_t n = send(fd, err.buf, err.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    sbuf_free(&err);
     (void)n;
     close(fd);
 }
@@ -107,7 +94,7 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
                          "-protected-mode)",
                          peer);
             }
-            refuse(cfd, denied_err, sizeof(denied_err) - 1);
+            refuse(cfd, errors_denied);
             continue;
         }
         /* Relaxed counts: the limit may be off by the connections of one loop turn. */
@@ -115,7 +102,7 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
             stat_add(&a->workers[0]->stats.rejected_conns, 1);
             if (log_ratelimit_ok(&a->rl_full, 10000))
                 log_warn("refused a client: -maxclients %d reached", a->cfg->maxclients);
-            refuse(cfd, maxclients_err, sizeof(maxclients_err) - 1);
+            refuse(cfd, errors_maxclients);
             continue;
         }
         struct worker *best = a->workers[0];

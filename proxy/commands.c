@@ -6,8 +6,7 @@
  */
 #include "commands.h"
 
-#include "fanout.h"
-#include "local.h"
+#include "errors.h"
 #include "mem.h"
 
 #include <stdio.h>
@@ -20,18 +19,19 @@ static struct cmd_entry *entries;
 static uint32_t nentries;
 static const struct cmd_entry *hash_tab[CMD_HASH_SIZE];
 
-/* Texts after "-ERR '<name>' ". */
-#define NOT_YET     "is not supported by this version of slotproxy"
-#define ONE_NODE    "cannot be used through slotproxy: it administers a single node"
-#define NODE_REPORT "cannot be used through slotproxy: it reports on a single node"
-#define REPLICATION "cannot be used through slotproxy: it is part of the replication protocol"
-#define ONE_DB      "cannot be used in cluster mode: it needs more than one database"
+/* Why a command is refused: the text (errors.c) follows "-ERR '<name>' ". */
+#define NOT_YET     PXU_NOT_YET
+#define ONE_NODE    PXU_ONE_NODE
+#define NODE_REPORT PXU_NODE_REPORT
+#define REPLICATION PXU_REPLICATION
+#define ONE_DB      PXU_ONE_DB
+#define NO_REASON   (-1)
 
 struct overlay {
     const char *name;
     enum cmd_route route;
     int local_id;
-    const char *reason;
+    int reason; /* enum px_unsupported, for ROUTE_UNSUPPORTED; NO_REASON otherwise */
     enum fan_merge merge;
 };
 
@@ -42,86 +42,79 @@ struct overlay {
  */
 static const struct overlay overlays[] = {
     /* Answered by the proxy. */
-    {"ping", ROUTE_LOCAL, LOCAL_PING, NULL, FAN_NONE},
-    {"echo", ROUTE_LOCAL, LOCAL_ECHO, NULL, FAN_NONE},
-    {"quit", ROUTE_LOCAL, LOCAL_QUIT, NULL, FAN_NONE},
-    {"time", ROUTE_LOCAL, LOCAL_TIME, NULL, FAN_NONE},
-    {"auth", ROUTE_LOCAL, LOCAL_AUTH, NULL, FAN_NONE},
-    {"hello", ROUTE_LOCAL, LOCAL_HELLO, NULL, FAN_NONE},
-    {"select", ROUTE_LOCAL, LOCAL_SELECT, NULL, FAN_NONE},
-    {"reset", ROUTE_LOCAL, LOCAL_RESET, NULL, FAN_NONE},
-    {"readonly", ROUTE_LOCAL, LOCAL_READONLY, NULL, FAN_NONE},
-    {"readwrite", ROUTE_LOCAL, LOCAL_READWRITE, NULL, FAN_NONE},
-    {"client|setname", ROUTE_LOCAL, LOCAL_CLIENT_SETNAME, NULL, FAN_NONE},
-    {"client|getname", ROUTE_LOCAL, LOCAL_CLIENT_GETNAME, NULL, FAN_NONE},
-    {"client|id", ROUTE_LOCAL, LOCAL_CLIENT_ID, NULL, FAN_NONE},
-    {"client|info", ROUTE_LOCAL, LOCAL_CLIENT_INFO, NULL, FAN_NONE},
-    {"client|list", ROUTE_LOCAL, LOCAL_CLIENT_LIST, NULL, FAN_NONE},
-    {"client|setinfo", ROUTE_LOCAL, LOCAL_CLIENT_SETINFO, NULL, FAN_NONE},
-    {"client|no-evict", ROUTE_LOCAL, LOCAL_CLIENT_NO_EVICT, NULL, FAN_NONE},
-    {"client|no-touch", ROUTE_LOCAL, LOCAL_CLIENT_NO_TOUCH, NULL, FAN_NONE},
-    {"client|reply", ROUTE_LOCAL, LOCAL_CLIENT_REPLY, NULL, FAN_NONE},
-    {"client|help", ROUTE_FORWARD, 0, NULL, FAN_NONE},
+    {"ping", ROUTE_LOCAL, LOCAL_PING, NO_REASON, FAN_NONE},
+    {"echo", ROUTE_LOCAL, LOCAL_ECHO, NO_REASON, FAN_NONE},
+    {"quit", ROUTE_LOCAL, LOCAL_QUIT, NO_REASON, FAN_NONE},
+    {"time", ROUTE_LOCAL, LOCAL_TIME, NO_REASON, FAN_NONE},
+    {"auth", ROUTE_LOCAL, LOCAL_AUTH, NO_REASON, FAN_NONE},
+    {"hello", ROUTE_LOCAL, LOCAL_HELLO, NO_REASON, FAN_NONE},
+    {"select", ROUTE_LOCAL, LOCAL_SELECT, NO_REASON, FAN_NONE},
+    {"reset", ROUTE_LOCAL, LOCAL_RESET, NO_REASON, FAN_NONE},
+    {"readonly", ROUTE_LOCAL, LOCAL_READONLY, NO_REASON, FAN_NONE},
+    {"readwrite", ROUTE_LOCAL, LOCAL_READWRITE, NO_REASON, FAN_NONE},
+    {"client|setname", ROUTE_LOCAL, LOCAL_CLIENT_SETNAME, NO_REASON, FAN_NONE},
+    {"client|getname", ROUTE_LOCAL, LOCAL_CLIENT_GETNAME, NO_REASON, FAN_NONE},
+    {"client|id", ROUTE_LOCAL, LOCAL_CLIENT_ID, NO_REASON, FAN_NONE},
+    {"client|info", ROUTE_LOCAL, LOCAL_CLIENT_INFO, NO_REASON, FAN_NONE},
+    {"client|list", ROUTE_LOCAL, LOCAL_CLIENT_LIST, NO_REASON, FAN_NONE},
+    {"client|setinfo", ROUTE_LOCAL, LOCAL_CLIENT_SETINFO, NO_REASON, FAN_NONE},
+    {"client|no-evict", ROUTE_LOCAL, LOCAL_CLIENT_NO_EVICT, NO_REASON, FAN_NONE},
+    {"client|no-touch", ROUTE_LOCAL, LOCAL_CLIENT_NO_TOUCH, NO_REASON, FAN_NONE},
+    {"client|reply", ROUTE_LOCAL, LOCAL_CLIENT_REPLY, NO_REASON, FAN_NONE},
+    {"client|help", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
     {"client", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE}, /* KILL, PAUSE, TRACKING, ... */
-    {"cluster|info", ROUTE_LOCAL, LOCAL_CLUSTER_INFO, NULL, FAN_NONE},
-    {"cluster|slots", ROUTE_LOCAL, LOCAL_CLUSTER_SLOTS, NULL, FAN_NONE},
-    {"cluster|shards", ROUTE_LOCAL, LOCAL_CLUSTER_SHARDS, NULL, FAN_NONE},
-    {"cluster|nodes", ROUTE_LOCAL, LOCAL_CLUSTER_NODES, NULL, FAN_NONE},
-    {"cluster|myid", ROUTE_LOCAL, LOCAL_CLUSTER_MYID, NULL, FAN_NONE},
-    {"cluster|keyslot", ROUTE_LOCAL, LOCAL_CLUSTER_KEYSLOT, NULL, FAN_NONE},
-    {"cluster|countkeysinslot", ROUTE_LOCAL, LOCAL_CLUSTER_SLOT_ROUTED, NULL, FAN_NONE},
-    {"cluster|getkeysinslot", ROUTE_LOCAL, LOCAL_CLUSTER_SLOT_ROUTED, NULL, FAN_NONE},
-    {"cluster|help", ROUTE_FORWARD, 0, NULL, FAN_NONE},
+    {"cluster|info", ROUTE_LOCAL, LOCAL_CLUSTER_INFO, NO_REASON, FAN_NONE},
+    {"cluster|slots", ROUTE_LOCAL, LOCAL_CLUSTER_SLOTS, NO_REASON, FAN_NONE},
+    {"cluster|shards", ROUTE_LOCAL, LOCAL_CLUSTER_SHARDS, NO_REASON, FAN_NONE},
+    {"cluster|nodes", ROUTE_LOCAL, LOCAL_CLUSTER_NODES, NO_REASON, FAN_NONE},
+    {"cluster|myid", ROUTE_LOCAL, LOCAL_CLUSTER_MYID, NO_REASON, FAN_NONE},
+    {"cluster|keyslot", ROUTE_LOCAL, LOCAL_CLUSTER_KEYSLOT, NO_REASON, FAN_NONE},
+    {"cluster|countkeysinslot", ROUTE_LOCAL, LOCAL_CLUSTER_SLOT_ROUTED, NO_REASON, FAN_NONE},
+    {"cluster|getkeysinslot", ROUTE_LOCAL, LOCAL_CLUSTER_SLOT_ROUTED, NO_REASON, FAN_NONE},
+    {"cluster|help", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
     {"cluster", ROUTE_UNSUPPORTED, 0, ONE_NODE, FAN_NONE},
-    {"info", ROUTE_LOCAL, LOCAL_INFO, NULL, FAN_INFO},
-    {"role", ROUTE_LOCAL, LOCAL_ROLE, NULL, FAN_NONE},
-    {"acl|whoami", ROUTE_LOCAL, LOCAL_ACL_WHOAMI, NULL, FAN_NONE},
-    {"scan", ROUTE_LOCAL, LOCAL_SCAN, NULL, FAN_SCAN},
+    {"info", ROUTE_LOCAL, LOCAL_INFO, NO_REASON, FAN_INFO},
+    {"role", ROUTE_LOCAL, LOCAL_ROLE, NO_REASON, FAN_NONE},
+    {"acl|whoami", ROUTE_LOCAL, LOCAL_ACL_WHOAMI, NO_REASON, FAN_NONE},
+    {"scan", ROUTE_LOCAL, LOCAL_SCAN, NO_REASON, FAN_SCAN},
     /* Whole keyspace, where the tips alone do not say it all. */
-    {"randomkey", ROUTE_ALL_MASTERS, 0, NULL, FAN_RANDOM},
-    {"lastsave", ROUTE_ALL_MASTERS, 0, NULL, FAN_MIN},
-    {"keys", ROUTE_ALL_MASTERS, 0, NULL, FAN_CONCAT},
-    {"function|stats", ROUTE_FORWARD, 0, NULL, FAN_NONE}, /* the same on every master */
-    {"memory|purge", ROUTE_ALL_MASTERS, 0, NULL, FAN_ALL_OK},
+    {"randomkey", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_RANDOM},
+    {"lastsave", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_MIN},
+    {"keys", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_CONCAT},
+    {"function|stats", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE}, /* the same on every master */
+    {"memory|purge", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_ALL_OK},
     {"memory|doctor", ROUTE_UNSUPPORTED, 0, NODE_REPORT, FAN_NONE},
     {"memory|stats", ROUTE_UNSUPPORTED, 0, NODE_REPORT, FAN_NONE},
     {"memory|malloc-stats", ROUTE_UNSUPPORTED, 0, NODE_REPORT, FAN_NONE},
     /* Keys in different slots would make MSETNX half-applied: it keeps Redis's CROSSSLOT. */
-    {"msetnx", ROUTE_FORWARD, 0, NULL, FAN_NONE},
+    {"msetnx", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
     /* Harmless reads of one node's configuration (some libraries ask on connect). */
-    {"config|get", ROUTE_FORWARD, 0, NULL, FAN_NONE},
-    {"config|help", ROUTE_FORWARD, 0, NULL, FAN_NONE},
-    {"asking", ROUTE_UNSUPPORTED, 0, "is used by the proxy itself and cannot be sent by clients",
-     FAN_NONE},
+    {"config|get", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
+    {"config|help", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
+    {"asking", ROUTE_UNSUPPORTED, 0, PXU_ASKING, FAN_NONE},
     /* Transactions (txn.c decides first; these answer when no transaction is going on). */
-    {"multi", ROUTE_LOCAL, LOCAL_MULTI, NULL, FAN_NONE},
-    {"exec", ROUTE_LOCAL, LOCAL_EXEC, NULL, FAN_NONE},
-    {"discard", ROUTE_LOCAL, LOCAL_DISCARD, NULL, FAN_NONE},
-    {"watch", ROUTE_LOCAL, LOCAL_WATCH, NULL, FAN_NONE},
-    {"unwatch", ROUTE_LOCAL, LOCAL_UNWATCH, NULL, FAN_NONE},
+    {"multi", ROUTE_LOCAL, LOCAL_MULTI, NO_REASON, FAN_NONE},
+    {"exec", ROUTE_LOCAL, LOCAL_EXEC, NO_REASON, FAN_NONE},
+    {"discard", ROUTE_LOCAL, LOCAL_DISCARD, NO_REASON, FAN_NONE},
+    {"watch", ROUTE_LOCAL, LOCAL_WATCH, NO_REASON, FAN_NONE},
+    {"unwatch", ROUTE_LOCAL, LOCAL_UNWATCH, NO_REASON, FAN_NONE},
     /* Pub/Sub (pubsub.c): subscriptions on private connections; introspection over masters. */
-    {"subscribe", ROUTE_LOCAL, LOCAL_SUBSCRIBE, NULL, FAN_NONE},
-    {"psubscribe", ROUTE_LOCAL, LOCAL_PSUBSCRIBE, NULL, FAN_NONE},
-    {"ssubscribe", ROUTE_LOCAL, LOCAL_SSUBSCRIBE, NULL, FAN_NONE},
-    {"unsubscribe", ROUTE_LOCAL, LOCAL_UNSUBSCRIBE, NULL, FAN_NONE},
-    {"punsubscribe", ROUTE_LOCAL, LOCAL_PUNSUBSCRIBE, NULL, FAN_NONE},
-    {"sunsubscribe", ROUTE_LOCAL, LOCAL_SUNSUBSCRIBE, NULL, FAN_NONE},
-    {"pubsub|channels", ROUTE_ALL_MASTERS, 0, NULL, FAN_UNION},
-    {"pubsub|shardchannels", ROUTE_ALL_MASTERS, 0, NULL, FAN_UNION},
-    {"pubsub|numsub", ROUTE_ALL_MASTERS, 0, NULL, FAN_PAIR_SUM},
-    {"pubsub|shardnumsub", ROUTE_ALL_MASTERS, 0, NULL, FAN_PAIR_SUM},
-    {"pubsub|numpat", ROUTE_ALL_MASTERS, 0, NULL, FAN_SUM},
-    {"pubsub|help", ROUTE_FORWARD, 0, NULL, FAN_NONE},
-    {"wait", ROUTE_ALL_MASTERS, 0, NULL, FAN_MIN},
-    {"script|debug", ROUTE_UNSUPPORTED, 0,
-     "cannot be used through slotproxy: it needs a "
-     "debugging session on one node",
-     FAN_NONE},
+    {"subscribe", ROUTE_LOCAL, LOCAL_SUBSCRIBE, NO_REASON, FAN_NONE},
+    {"psubscribe", ROUTE_LOCAL, LOCAL_PSUBSCRIBE, NO_REASON, FAN_NONE},
+    {"ssubscribe", ROUTE_LOCAL, LOCAL_SSUBSCRIBE, NO_REASON, FAN_NONE},
+    {"unsubscribe", ROUTE_LOCAL, LOCAL_UNSUBSCRIBE, NO_REASON, FAN_NONE},
+    {"punsubscribe", ROUTE_LOCAL, LOCAL_PUNSUBSCRIBE, NO_REASON, FAN_NONE},
+    {"sunsubscribe", ROUTE_LOCAL, LOCAL_SUNSUBSCRIBE, NO_REASON, FAN_NONE},
+    {"pubsub|channels", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_UNION},
+    {"pubsub|shardchannels", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_UNION},
+    {"pubsub|numsub", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_PAIR_SUM},
+    {"pubsub|shardnumsub", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_PAIR_SUM},
+    {"pubsub|numpat", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_SUM},
+    {"pubsub|help", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
+    {"wait", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_MIN},
+    {"script|debug", ROUTE_UNSUPPORTED, 0, PXU_SCRIPT_DEBUG, FAN_NONE},
     /* Cannot work through a proxy. */
-    {"monitor", ROUTE_UNSUPPORTED, 0,
-     "cannot be used through slotproxy: it streams one node's "
-     "commands on the connection",
-     FAN_NONE},
+    {"monitor", ROUTE_UNSUPPORTED, 0, PXU_MONITOR, FAN_NONE},
     {"sync", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
     {"psync", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
     {"replconf", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
@@ -178,14 +171,14 @@ static void decide(struct cmd_entry *e, const struct cmd_entry *parent)
     if (o) {
         e->route = o->route;
         e->local_id = o->local_id;
-        e->unsupported = o->reason;
+        e->unsupported = o->reason == NO_REASON ? NULL : errors_unsupported_text(o->reason);
         e->merge = o->merge;
         return;
     }
     e->route = ROUTE_FORWARD;
     if (c->flags & CMD_ADMIN) {
         e->route = ROUTE_UNSUPPORTED;
-        e->unsupported = ONE_NODE;
+        e->unsupported = errors_unsupported_text(ONE_NODE);
     } else if (c->flags & CMD_BLOCKING) {
         /* Sent on a private connection (dispatch.c). XREAD and XREADGROUP block only with
          * BLOCK; the rest always may. */
@@ -199,11 +192,11 @@ static void decide(struct cmd_entry *e, const struct cmd_entry *parent)
         e->merge = merge_from_tips(c->tips, FAN_CONCAT);
         if (e->merge == FAN_NONE) { /* a special response policy with no merge of ours */
             e->route = ROUTE_UNSUPPORTED;
-            e->unsupported = NODE_REPORT;
+            e->unsupported = errors_unsupported_text(NODE_REPORT);
         }
     } else if (c->tips & CMD_REQ_SPECIAL) {
         e->route = ROUTE_UNSUPPORTED;
-        e->unsupported = NOT_YET;
+        e->unsupported = errors_unsupported_text(NOT_YET);
     }
 }
 

@@ -79,16 +79,65 @@ struct keyspec {
     int16_t fk[3];
 };
 
+/* The commands the proxy answers itself (ROUTE_LOCAL): which handler. local.c answers most;
+ * txn.c, pubsub.c, scan.c and info.c the ones named for them. */
+enum local_id {
+    LOCAL_NONE = 0,
+    LOCAL_PING,
+    LOCAL_ECHO,
+    LOCAL_QUIT,
+    LOCAL_TIME,
+    LOCAL_AUTH,
+    LOCAL_HELLO,
+    LOCAL_SELECT,
+    LOCAL_RESET,
+    LOCAL_READONLY,
+    LOCAL_READWRITE,
+    LOCAL_CLIENT_SETNAME,
+    LOCAL_CLIENT_GETNAME,
+    LOCAL_CLIENT_ID,
+    LOCAL_CLIENT_INFO,
+    LOCAL_CLIENT_LIST,
+    LOCAL_CLIENT_SETINFO,
+    LOCAL_CLIENT_NO_EVICT,
+    LOCAL_CLIENT_NO_TOUCH,
+    LOCAL_CLIENT_REPLY,
+    LOCAL_CLUSTER_INFO,
+    LOCAL_CLUSTER_SLOTS,
+    LOCAL_CLUSTER_SHARDS,
+    LOCAL_CLUSTER_NODES,
+    LOCAL_CLUSTER_MYID,
+    LOCAL_CLUSTER_KEYSLOT,
+    LOCAL_CLUSTER_SLOT_ROUTED, /* COUNTKEYSINSLOT / GETKEYSINSLOT: validated, sent to the owner */
+    LOCAL_INFO,
+    LOCAL_SCAN,
+    LOCAL_ROLE,
+    LOCAL_ACL_WHOAMI,
+    /* Transactions (txn.c). */
+    LOCAL_MULTI,
+    LOCAL_EXEC,
+    LOCAL_DISCARD,
+    LOCAL_WATCH,
+    LOCAL_UNWATCH,
+    /* Pub/Sub (pubsub.c). */
+    LOCAL_SUBSCRIBE,
+    LOCAL_PSUBSCRIBE,
+    LOCAL_SSUBSCRIBE,
+    LOCAL_UNSUBSCRIBE,
+    LOCAL_PUNSUBSCRIBE,
+    LOCAL_SUNSUBSCRIBE,
+};
+
 /* How the proxy handles a command (the overlay in commands.c). */
 enum cmd_route {
     ROUTE_FORWARD = 0, /* by its keys to the slot's master (split across slots when merge is
                           set); keyless: any master */
-    ROUTE_LOCAL,       /* answered by the proxy (handler in local.c) */
+    ROUTE_LOCAL,       /* answered by the proxy (local_id says which handler) */
     ROUTE_UNSUPPORTED, /* refused with the overlay's reason */
     ROUTE_ALL_MASTERS, /* sent to every master, the replies merged as merge says */
 };
 
-/* How the replies of a fan-out are merged into one (fanout.c). */
+/* How the replies of a fan-out are merged into one (merge.c, or the executor named). */
 enum fan_merge {
     FAN_NONE = 0,
     FAN_KEY_ORDER, /* MGET: one array, elements in the caller's key order */
@@ -125,7 +174,7 @@ extern const char command_table_source[];
 struct cmd_entry {
     const struct command *cmd;
     enum cmd_route route;
-    int local_id;            /* for ROUTE_LOCAL: which handler */
+    int local_id;            /* for ROUTE_LOCAL: which handler (enum local_id) */
     const char *unsupported; /* for ROUTE_UNSUPPORTED: the error text */
     int blocking_arg;        /* blocking only when this keyword is present (XREAD BLOCK) */
     enum fan_merge merge;    /* ROUTE_ALL_MASTERS, or a ROUTE_FORWARD that may be split */

@@ -1,26 +1,48 @@
 /*
- * Routing. dispatch_request() takes a freshly parsed request: looks its command up, checks the
- * arity, finds its keys and slot, answers locally or refuses where it must, and sends the rest to
- * the node serving the slot. The backend callbacks follow MOVED/ASK, retry TRYAGAIN and friends,
- * and hold requests that cannot be sent yet (node down, no slot map) until the topology or the
- * connection recovers, or -failover-hold runs out.
+ * The dispatcher: the step between a parsed request and the executor that serves it. It asks
+ * routing (route.h) where the request goes, given its client's state, and hands it to that
+ * executor: an error reply, an answer of the proxy's own (local.c, info.c, scan.c, pubsub.c), the
+ * transaction logic (txn.c), a fan-out (fanout.c) or a single node (forward.c). It also does the
+ * little routing asks of every request: remembering script bodies, marking blocking commands.
  */
 #ifndef PX_DISPATCH_H
 #define PX_DISPATCH_H
 
-#include "backend.h"
+#include "fanout.h"
+#include "forward.h"
+#include "info.h"
+#include "keys.h"
+#include "local.h"
+#include "merge.h"
+#include "pubsub.h"
+#include "request.h"
+#include "scripts.h"
+#include "txn.h"
 
-struct worker;
-struct request;
+/* A worker's executors, as the dispatcher reaches them. */
+struct dispatch {
+    struct request_pool *rp;
+    struct keys_result *keys; /* scratch for routing */
+    struct script_local *scripts;
+    struct merge_env *menv;
+    struct forward *fw;
+    struct fanout_ctx *fc;
+    struct txn_ctx *txn;
+    struct pubsub_ctx *ps;
+    struct local_ctx *local;
+    struct info_ctx *info;
+    struct sbuf out; /* error replies */
+};
 
-void dispatch_request(struct worker *w, struct request *r);
-/* Sends r to the node its slot maps to now (or holds it). */
-void dispatch_send(struct worker *w, struct request *r);
-/* Re-sends held requests whose time has come; called by the worker when something changed. */
-void dispatch_process_held(struct worker *w);
+/* Prepares d; the caller fills the executor pointers, which must outlive it. */
+void dispatch_init(struct dispatch *d);
+void dispatch_deinit(struct dispatch *d);
 
-/* The backend callbacks of every worker: shared connections, and private ones (private.c). */
-extern const struct backend_ops dispatch_backend_ops;
-extern const struct backend_ops dispatch_private_ops;
+/* Routes r (freshly parsed, with its client) and hands it to its executor. r may be answered,
+ * and freed, before this returns: the caller must not touch it afterwards. */
+void dispatch_request(struct dispatch *d, struct request *r);
+/* The forwarder's route_again: a request held before it could be routed goes on (a fan-out to
+ * every master once a slot map exists, or routing from the start). ctx is the struct dispatch. */
+void dispatch_resume(void *ctx, struct request *r);
 
 #endif

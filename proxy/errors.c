@@ -1,4 +1,10 @@
-/* Client-visible error texts; see errors.h. */
+/*
+ * Client-visible error texts; see errors.h. Where Redis 7.0 has the same error, the text is
+ * Redis's own, checked against a real redis-server (the integration suites compare them byte for
+ * byte); the proxy's own errors keep Redis's conventions: an upper-case code first (ERR,
+ * CLUSTERDOWN, ...), one line, and for anything that may have run, a plain statement that it may
+ * or may not have.
+ */
 #include "errors.h"
 
 #include <ctype.h>
@@ -10,6 +16,40 @@ static size_t c_len(const char *p, size_t len)
 {
     const char *z = memchr(p, '\0', len);
     return z ? (size_t)(z - p) : len;
+}
+
+static const char *const unsupported_text[PXU_COUNT] = {
+    [PXU_NOT_YET] = "is not supported by this version of slotproxy",
+    [PXU_ONE_NODE] = "cannot be used through slotproxy: it administers a single node",
+    [PXU_NODE_REPORT] = "cannot be used through slotproxy: it reports on a single node",
+    [PXU_REPLICATION] = "cannot be used through slotproxy: it is part of the replication protocol",
+    [PXU_ONE_DB] = "cannot be used in cluster mode: it needs more than one database",
+    [PXU_ASKING] = "is used by the proxy itself and cannot be sent by clients",
+    [PXU_SCRIPT_DEBUG] = "cannot be used through slotproxy: it needs a debugging session on one "
+                         "node",
+    [PXU_MONITOR] = "cannot be used through slotproxy: it streams one node's commands on the "
+                    "connection",
+};
+
+const char *errors_unsupported_text(enum px_unsupported why)
+{
+    return why < PXU_COUNT ? unsupported_text[why] : unsupported_text[PXU_NOT_YET];
+}
+
+void errors_route(struct sbuf *s, enum px_err e, const char *base, const struct resp_span *argv,
+                  uint32_t argc, const char *name, const char *reason)
+{
+    switch (e) {
+    case PXE_UNKNOWN_COMMAND: errors_unknown_command(s, base, argv, argc); return;
+    case PXE_UNKNOWN_SUBCOMMAND: errors_unknown_subcommand(s, base, argv); return;
+    case PXE_WRONG_ARITY: errors_wrong_arity(s, name); return;
+    case PXE_NOAUTH: errors_noauth(s); return;
+    case PXE_CROSSSLOT: errors_crossslot(s); return;
+    case PXE_UNSUPPORTED: errors_unsupported(s, name, reason); return;
+    case PXE_PUBSUB_CONTEXT: errors_pubsub_context(s, name); return;
+    case PXE_NONE: break;
+    }
+    errors_no_handler(s, name ? name : "?");
 }
 
 void errors_unknown_command(struct sbuf *s, const char *base, const struct resp_span *argv,
@@ -55,6 +95,26 @@ void errors_crossslot(struct sbuf *s)
     sbuf_puts(s, "-CROSSSLOT Keys in request don't hash to the same slot\r\n");
 }
 
+void errors_noauth(struct sbuf *s)
+{
+    sbuf_puts(s, "-NOAUTH Authentication required.\r\n");
+}
+
+void errors_unsupported(struct sbuf *s, const char *name, const char *reason)
+{
+    resp_write_errorf(s, "ERR '%s' %s", name, reason);
+}
+
+void errors_pubsub_context(struct sbuf *s, const char *name)
+{
+    resp_write_errorf(s,
+                      "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                      "QUIT / RESET are allowed in this context",
+                      name);
+}
+
+/* ---- the cluster behind the proxy ---- */
+
 void errors_slot_unserved(struct sbuf *s)
 {
     sbuf_puts(s, "-CLUSTERDOWN Hash slot not served\r\n");
@@ -70,6 +130,11 @@ void errors_no_topology(struct sbuf *s)
 {
     sbuf_puts(s, "-CLUSTERDOWN The cluster is down (slotproxy has no slot map yet: no node of "
                  "the cluster has answered)\r\n");
+}
+
+void errors_no_master(struct sbuf *s)
+{
+    sbuf_puts(s, "-CLUSTERDOWN The cluster is down (no master known)\r\n");
 }
 
 void errors_connection_lost(struct sbuf *s, const char *addr)
@@ -93,25 +158,17 @@ void errors_too_many_redirects(struct sbuf *s, const char *last, uint32_t len)
     resp_write_errorf(s, "ERR too many cluster redirections (last: %.*s)", (int)len, last);
 }
 
-void errors_unsupported(struct sbuf *s, const char *name, const char *reason)
-{
-    resp_write_errorf(s, "ERR '%s' %s", name, reason);
-}
-
-void errors_protocol(struct sbuf *s, const char *text)
-{
-    resp_write_errorf(s, "ERR %s", text);
-}
-
-void errors_noauth(struct sbuf *s)
-{
-    sbuf_puts(s, "-NOAUTH Authentication required.\r\n");
-}
-
 void errors_topology_changed(struct sbuf *s)
 {
     sbuf_puts(s, "-ERR the cluster's masters changed during the request; retry it\r\n");
 }
+
+void errors_unexpected_reply(struct sbuf *s, const char *what)
+{
+    resp_write_errorf(s, "ERR slotproxy: unexpected reply from a node while merging %s", what);
+}
+
+/* ---- transactions ---- */
 
 void errors_not_in_multi(struct sbuf *s, const char *name)
 {
@@ -130,4 +187,193 @@ void errors_tx_moved(struct sbuf *s)
 {
     resp_write_errorf(s, "ERR the slot moved to another node during the transaction; EXEC will "
                          "fail, retry the transaction");
+}
+
+void errors_multi_nested(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR MULTI calls can not be nested\r\n");
+}
+
+void errors_exec_without_multi(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR EXEC without MULTI\r\n");
+}
+
+void errors_discard_without_multi(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR DISCARD without MULTI\r\n");
+}
+
+void errors_watch_in_multi(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR WATCH inside MULTI is not allowed\r\n");
+}
+
+void errors_execabort(struct sbuf *s)
+{
+    sbuf_puts(s, "-EXECABORT Transaction discarded because of previous errors.\r\n");
+}
+
+/* ---- connection state and the commands the proxy answers ---- */
+
+void errors_syntax(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR syntax error\r\n");
+}
+
+void errors_not_integer(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR value is not an integer or out of range\r\n");
+}
+
+void errors_wrongpass(struct sbuf *s)
+{
+    sbuf_puts(s, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+}
+
+void errors_auth_no_password(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR AUTH <password> called without any password configured for the default "
+                 "user. Are you sure your configuration is correct?\r\n");
+}
+
+void errors_hello_proto_not_integer(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR Protocol version is not an integer or out of range\r\n");
+}
+
+void errors_noproto(struct sbuf *s)
+{
+    sbuf_puts(s, "-NOPROTO unsupported protocol version\r\n");
+}
+
+void errors_hello_option(struct sbuf *s, const char *opt, uint32_t len)
+{
+    resp_write_errorf(s, "ERR Syntax error in HELLO option '%.*s'", (int)len, opt);
+}
+
+void errors_hello_noauth(struct sbuf *s)
+{
+    sbuf_puts(s, "-NOAUTH HELLO must be called with the client already authenticated, otherwise "
+                 "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
+                 "client and select the RESP protocol version at the same time\r\n");
+}
+
+void errors_bad_client_name(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+}
+
+void errors_bad_lib_attr(struct sbuf *s, const char *attr)
+{
+    resp_write_errorf(s, "ERR %s cannot contain spaces, newlines or special characters.", attr);
+}
+
+void errors_unrecognized_option(struct sbuf *s, const char *opt, uint32_t len)
+{
+    resp_write_errorf(s, "ERR Unrecognized option '%.*s'", (int)len, opt);
+}
+
+void errors_select_range(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR value is out of range, value must between -2147483648 and 2147483647\r\n");
+}
+
+void errors_select_cluster(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR SELECT is not allowed in cluster mode\r\n");
+}
+
+void errors_invalid_slot(struct sbuf *s, int with_count)
+{
+    sbuf_puts(s, with_count ? "-ERR Invalid slot or number of keys\r\n" : "-ERR Invalid slot\r\n");
+}
+
+void errors_unknown_client_type(struct sbuf *s, const char *t, uint32_t len)
+{
+    resp_write_errorf(s, "ERR Unknown client type '%.*s'", (int)len, t);
+}
+
+void errors_invalid_client_id(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR Invalid client ID\r\n");
+}
+
+void errors_invalid_cursor(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR invalid cursor\r\n");
+}
+
+void errors_no_handler(struct sbuf *s, const char *name)
+{
+    resp_write_errorf(s, "ERR internal error: no handler for '%s'", name);
+}
+
+/* ---- the connection itself ---- */
+
+void errors_protocol(struct sbuf *s, const struct resp_req_result *res)
+{
+    switch (res->err) {
+    case RESP_REQ_ERR_INLINE_TOO_BIG:
+        sbuf_puts(s, "-ERR Protocol error: too big inline request\r\n");
+        return;
+    case RESP_REQ_ERR_UNBALANCED_QUOTES:
+        sbuf_puts(s, "-ERR Protocol error: unbalanced quotes in request\r\n");
+        return;
+    case RESP_REQ_ERR_MBULK_TOO_BIG:
+        sbuf_puts(s, "-ERR Protocol error: too big mbulk count string\r\n");
+        return;
+    case RESP_REQ_ERR_MBULK_INVALID:
+        sbuf_puts(s, "-ERR Protocol error: invalid multibulk length\r\n");
+        return;
+    case RESP_REQ_ERR_BULK_TOO_BIG:
+        sbuf_puts(s, "-ERR Protocol error: too big bulk count string\r\n");
+        return;
+    case RESP_REQ_ERR_BULK_INVALID:
+        sbuf_puts(s, "-ERR Protocol error: invalid bulk length\r\n");
+        return;
+    case RESP_REQ_ERR_UNAUTH_MBULK:
+        sbuf_puts(s, "-ERR Protocol error: unauthenticated multibulk length\r\n");
+        return;
+    case RESP_REQ_ERR_UNAUTH_BULK:
+        sbuf_puts(s, "-ERR Protocol error: unauthenticated bulk length\r\n");
+        return;
+    case RESP_REQ_ERR_EXPECTED_DOLLAR: {
+        /* Redis turns CR and LF in error messages into spaces, so the reply stays one line. */
+        char c = (res->bad_char == '\r' || res->bad_char == '\n') ? ' ' : res->bad_char;
+        sbuf_puts(s, "-ERR Protocol error: expected '$', got '");
+        /* Redis formats the byte into a C string: a NUL byte ends the text there. */
+        if (c != '\0') {
+            sbuf_put(s, &c, 1);
+            sbuf_puts(s, "'");
+        }
+        sbuf_puts(s, "\r\n");
+        return;
+    }
+    default: sbuf_puts(s, "-ERR Protocol error\r\n"); return;
+    }
+}
+
+void errors_maxclients(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR max number of clients reached\r\n");
+}
+
+/* Redis's remedies map to the proxy's -protected-mode no and -requirepass. */
+void errors_denied(struct sbuf *s)
+{
+    sbuf_puts(
+        s, "-DENIED Redis is running in protected mode because protected mode is enabled and no "
+           "password is set for the default user. In this mode connections are only accepted from "
+           "the loopback interface. If you want to connect from external computers to Redis you "
+           "may adopt one of the following solutions: 1) Just disable protected mode sending the "
+           "command 'CONFIG SET protected-mode no' from the loopback interface by connecting to "
+           "Redis from the same host the server is running, however MAKE SURE Redis is not "
+           "publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change "
+           "permanent. 2) Alternatively you can just disable the protected mode by editing the "
+           "Redis configuration file, and setting the protected mode option to 'no', and then "
+           "restarting the server. 3) If you started the server manually just for testing, "
+           "restart it with the '--protected-mode no' option. 4) Setup a an authentication "
+           "password for the default user. NOTE: You only need to do one of the above things in "
+           "order for the server to start accepting connections from the outside.\r\n");
 }

@@ -1,14 +1,53 @@
 /*
  * Every error text a client can see, in one place, byte-identical to what Redis answers where
- * Redis has an answer. Routing code decides with codes; these functions render the text.
+ * Redis has an answer. The code decides with codes (routing returns an enum px_err, the parsers
+ * an error kind); the functions here render the text, as a RESP error line ("-...\r\n") appended
+ * to an sbuf. No other file of the proxy writes an error text (tests/check_errors.py enforces it).
  */
-#ifndef PX_REPLY_ERRORS_H
-#define PX_REPLY_ERRORS_H
+#ifndef PX_PROXY_ERRORS_H
+#define PX_PROXY_ERRORS_H
 
 #include "resp.h"
+#include "resp_req.h"
 #include "resp_write.h"
 
+#include <stddef.h>
 #include <stdint.h>
+
+/* The errors routing decides on (route.c); errors_route() renders them. */
+enum px_err {
+    PXE_NONE = 0,
+    PXE_UNKNOWN_COMMAND,    /* no such command */
+    PXE_UNKNOWN_SUBCOMMAND, /* no such subcommand of a container command */
+    PXE_WRONG_ARITY,        /* wrong number of arguments */
+    PXE_NOAUTH,             /* a password is required and the client has not given it */
+    PXE_CROSSSLOT,          /* keys in different slots */
+    PXE_UNSUPPORTED,        /* a command the proxy refuses (the command table says why) */
+    PXE_PUBSUB_CONTEXT,     /* RESP2 subscribed mode allows only a few commands */
+};
+
+/* The reasons a command is refused (the command table's overlay names one per command). */
+enum px_unsupported {
+    PXU_NOT_YET = 0,   /* not supported by this version */
+    PXU_ONE_NODE,      /* it administers a single node */
+    PXU_NODE_REPORT,   /* it reports on a single node */
+    PXU_REPLICATION,   /* it is part of the replication protocol */
+    PXU_ONE_DB,        /* it needs more than one database */
+    PXU_ASKING,        /* the proxy sends ASKING itself */
+    PXU_SCRIPT_DEBUG,  /* it needs a debugging session on one node */
+    PXU_MONITOR,       /* it streams one node's commands */
+    PXU_COUNT
+};
+/* The text of a reason, as it follows "ERR '<command>' " (static storage). */
+const char *errors_unsupported_text(enum px_unsupported why);
+
+/*
+ * Renders a routing error for the request whose arguments are argv (spans into base), whose
+ * command (when known) is named name, and which the command table refuses for reason (for
+ * PXE_UNSUPPORTED).
+ */
+void errors_route(struct sbuf *s, enum px_err e, const char *base, const struct resp_span *argv,
+                  uint32_t argc, const char *name, const char *reason);
 
 /* "-ERR unknown command '<name>', with args beginning with: '<a1>' '<a2>' ..." (Redis's text,
  * including its truncation to 128 characters). */
@@ -20,30 +59,99 @@ void errors_unknown_subcommand(struct sbuf *s, const char *base, const struct re
 void errors_wrong_arity(struct sbuf *s, const char *fullname);
 /* "-CROSSSLOT Keys in request don't hash to the same slot" */
 void errors_crossslot(struct sbuf *s);
+/* "-NOAUTH Authentication required." */
+void errors_noauth(struct sbuf *s);
+/* A command the proxy refuses; reason is the text after "ERR '<name>' ". */
+void errors_unsupported(struct sbuf *s, const char *name, const char *reason);
+/* RESP2 subscribed mode: "-ERR Can't execute '<name>': only (P|S)SUBSCRIBE / ..." */
+void errors_pubsub_context(struct sbuf *s, const char *name);
+
+/* ---- the cluster behind the proxy ---- */
+
 /* "-CLUSTERDOWN Hash slot not served" */
 void errors_slot_unserved(struct sbuf *s);
 /* The node for a slot could not be reached within -failover-hold. */
 void errors_node_unreachable(struct sbuf *s, const char *addr, const char *why);
 /* No slot map yet: no node of the cluster has answered. */
 void errors_no_topology(struct sbuf *s);
+/* A fan-out with no master to send to. */
+void errors_no_master(struct sbuf *s);
 /* The connection to the node broke after the request was written: it may or may not have run. */
 void errors_connection_lost(struct sbuf *s, const char *addr);
 /* The node left the request unanswered for -backend-timeout: it may or may not have run. */
 void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms);
+/* More MOVED/ASK redirections than -max-redirects; last is the last one (len bytes). */
 void errors_too_many_redirects(struct sbuf *s, const char *last, uint32_t len);
-/* A command the proxy refuses; reason is the overlay's text after "-ERR ". */
-void errors_unsupported(struct sbuf *s, const char *name, const char *reason);
-/* "-NOAUTH Authentication required." */
-void errors_noauth(struct sbuf *s);
-/* A sub-request for a master that no longer exists (the topology changed under a SCAN). */
+/* A part for a master that no longer exists (the topology changed under a SCAN). */
 void errors_topology_changed(struct sbuf *s);
+/* A node answered something a merge cannot use; what names the merge ("MGET", "a sum"). */
+void errors_unexpected_reply(struct sbuf *s, const char *what);
+
+/* ---- transactions ---- */
+
 /* A command that cannot be queued in a transaction through the proxy. */
 void errors_not_in_multi(struct sbuf *s, const char *name);
 /* The transaction's connection broke: nothing queued will run. */
 void errors_tx_conn_lost(struct sbuf *s, const char *addr);
 /* A redirect while the transaction's commands were queued (the slot moved). */
 void errors_tx_moved(struct sbuf *s);
-/* "-ERR Protocol error: ..." */
-void errors_protocol(struct sbuf *s, const char *text);
+/* "-ERR MULTI calls can not be nested" */
+void errors_multi_nested(struct sbuf *s);
+/* "-ERR EXEC without MULTI" */
+void errors_exec_without_multi(struct sbuf *s);
+/* "-ERR DISCARD without MULTI" */
+void errors_discard_without_multi(struct sbuf *s);
+/* "-ERR WATCH inside MULTI is not allowed" */
+void errors_watch_in_multi(struct sbuf *s);
+/* "-EXECABORT Transaction discarded because of previous errors." */
+void errors_execabort(struct sbuf *s);
+
+/* ---- connection state and the commands the proxy answers ---- */
+
+/* "-ERR syntax error" */
+void errors_syntax(struct sbuf *s);
+/* "-ERR value is not an integer or out of range" */
+void errors_not_integer(struct sbuf *s);
+/* "-WRONGPASS invalid username-password pair or user is disabled." */
+void errors_wrongpass(struct sbuf *s);
+/* AUTH <password> without a password configured. */
+void errors_auth_no_password(struct sbuf *s);
+/* HELLO's protocol version is not an integer. */
+void errors_hello_proto_not_integer(struct sbuf *s);
+/* "-NOPROTO unsupported protocol version" */
+void errors_noproto(struct sbuf *s);
+/* "-ERR Syntax error in HELLO option '<opt>'" */
+void errors_hello_option(struct sbuf *s, const char *opt, uint32_t len);
+/* HELLO without AUTH from a client that has not authenticated. */
+void errors_hello_noauth(struct sbuf *s);
+/* A client name with spaces or special characters. */
+void errors_bad_client_name(struct sbuf *s);
+/* A CLIENT SETINFO value with spaces or special characters; attr is "lib-name" or "lib-ver". */
+void errors_bad_lib_attr(struct sbuf *s, const char *attr);
+/* "-ERR Unrecognized option '<opt>'" */
+void errors_unrecognized_option(struct sbuf *s, const char *opt, uint32_t len);
+/* SELECT's index outside a 32-bit integer. */
+void errors_select_range(struct sbuf *s);
+/* SELECT of a database other than 0. */
+void errors_select_cluster(struct sbuf *s);
+/* CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT with a bad slot (with_count: GETKEYSINSLOT's text). */
+void errors_invalid_slot(struct sbuf *s, int with_count);
+/* CLIENT LIST TYPE with an unknown type. */
+void errors_unknown_client_type(struct sbuf *s, const char *t, uint32_t len);
+/* CLIENT LIST ID with an id that is not a positive integer. */
+void errors_invalid_client_id(struct sbuf *s);
+/* SCAN with a cursor that is not an unsigned integer. */
+void errors_invalid_cursor(struct sbuf *s);
+/* A command the table routes to a handler that does not exist (a bug, never expected). */
+void errors_no_handler(struct sbuf *s, const char *name);
+
+/* ---- the connection itself ---- */
+
+/* "-ERR Protocol error: ..." for the request parser's error res (Redis's texts). */
+void errors_protocol(struct sbuf *s, const struct resp_req_result *res);
+/* "-ERR max number of clients reached" */
+void errors_maxclients(struct sbuf *s);
+/* Redis 7's -DENIED reply to a non-loopback client in protected mode. */
+void errors_denied(struct sbuf *s);
 
 #endif

@@ -1,15 +1,14 @@
-/* INFO; see info.h. */
+/*
+ * INFO; see info.h. The request is a fan-out whose parts (one per master, only when the keyspace
+ * section is asked for) are the masters' INFO keyspace; the merger writes the proxy's sections
+ * from the counters of every worker and sums the masters' keyspace lines.
+ */
 #include "info.h"
 
 #include "clock.h"
 #include "commands.h"
-#include "config.h"
-#include "fanout.h"
 #include "local.h"
 #include "mem.h"
-#include "request.h"
-#include "topology.h"
-#include "worker.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -56,36 +55,36 @@ static const struct {
     {"everything", SEC_ALL},
 };
 
-static uint64_t start_wall_us;
-static struct topology *info_topo;
-
-void info_init(struct topology *topo)
-{
-    start_wall_us = clock_wall_us();
-    info_topo = topo;
-}
-
 static const char keyspace_cmd[] = "*2\r\n$4\r\nINFO\r\n$8\r\nkeyspace\r\n";
 
-void info_dispatch(struct worker *w, struct request *r)
+static void info_merge(const struct fanout *f, const struct request *r, void *ctx,
+                       struct sbuf *out);
+
+void info_ctx_init(struct info_ctx *ic, struct fanout_ctx *fc, const struct info_src *src)
 {
+    ic->fc = fc;
+    ic->src = src;
+}
+
+void info_run(struct info_ctx *ic, struct request *r)
+{
+    struct fanout_ctx *fc = ic->fc;
     uint32_t sec = r->argc == 1 ? SEC_DEFAULT : 0;
     for (uint32_t i = 1; i < r->argc; i++)
         for (size_t k = 0; k < sizeof(section_names) / sizeof(section_names[0]); k++)
-            if (r->argv[i].len == strlen(section_names[k].name) &&
-                strncasecmp(request_arg(r, i), section_names[k].name, r->argv[i].len) == 0)
-                sec |= section_names[k].bits;
-    uint32_t parts = (sec & SEC_KEYSPACE) && w->map ? (uint32_t)w->nmasters : 0;
-    struct fanout *f = fanout_begin(w, r, FAN_INFO, parts);
-    f->info_sections = sec;
+            if (request_arg_is(r, i, section_names[k].name)) sec |= section_names[k].bits;
+    uint32_t parts = (sec & SEC_KEYSPACE) && fc->view->map ? (uint32_t)fc->view->nmasters : 0;
+    struct fan_merger m = {.merge = info_merge, .ctx = ic, .name = "INFO"};
+    struct fanout *f = fanout_begin(fc, r, &m, parts);
+    f->mdata = sec;
     if (parts) {
-        struct buf_chunk *c = buf_chunk_get_exact(&w->pool, sizeof(keyspace_cmd) - 1);
+        struct buf_chunk *c = buf_chunk_get_exact(fc->rp->chunks, sizeof(keyspace_cmd) - 1);
         memcpy(c->data, keyspace_cmd, sizeof(keyspace_cmd) - 1);
         c->len = sizeof(keyspace_cmd) - 1;
-        for (uint32_t i = 0; i < parts; i++) fanout_add(w, r, i, c, 0, c->len, -1, (int)i);
+        for (uint32_t i = 0; i < parts; i++) fanout_add(fc, r, i, c, 0, c->len, -1, (int)i);
         buf_chunk_put(c);
     }
-    fanout_end(w, r);
+    fanout_end(fc, r);
 }
 
 static void human(char *buf, size_t len, double n)
@@ -103,14 +102,14 @@ static void human(char *buf, size_t len, double n)
 }
 
 /* The sum over every worker of the counter at offset off in struct worker_stats. */
-static unsigned long long sum_stat(const struct worker *w, size_t off)
+static unsigned long long sum_stat(const struct info_src *src, size_t off)
 {
     uint64_t s = 0;
-    for (int i = 0; i < w->nall; i++)
-        s += stat_get((const stat_t *)((const char *)&w->all[i]->stats + off));
+    for (int i = 0; i < src->nworkers; i++)
+        s += stat_get((const stat_t *)((const char *)src->stats[i] + off));
     return (unsigned long long)s;
 }
-#define SUM(field) sum_stat(w, offsetof(struct worker_stats, field))
+#define SUM(field) sum_stat(src, offsetof(struct worker_stats, field))
 
 /* Starts a section when it was asked for: a blank line between sections, then the title. */
 static int section(struct sbuf *t, uint32_t asked, uint32_t bit, const char *title, int *n)
@@ -151,10 +150,14 @@ static void keyspace(const struct fanout *f, struct sbuf *t)
                     expires ? (unsigned long long)(ttl_weighted / (double)expires) : 0ull);
 }
 
-void info_merge(struct worker *w, struct request *r, struct sbuf *out)
+static void info_merge(const struct fanout *f, const struct request *r, void *ctx,
+                       struct sbuf *out)
 {
-    const struct fanout *f = r->fan;
-    uint32_t sec = f->info_sections;
+    const struct info_ctx *ic = ctx;
+    const struct info_src *src = ic->src;
+    const struct config *cfg = src->cfg;
+    const struct slotmap *map = ic->fc->view->map;
+    uint32_t sec = (uint32_t)f->mdata;
     struct sbuf t;
     sbuf_init(&t);
     int n = 0;
@@ -167,14 +170,14 @@ void info_merge(struct worker *w, struct request *r, struct sbuf *out)
                     "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:epoll\r\nprocess_id:%d\r\n"
                     "run_id:%s\r\ntcp_port:%d\r\nserver_time_usec:%llu\r\n"
                     "uptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\n",
-                    w->map && w->map->redis_version[0] ? w->map->redis_version : "7.0.0",
+                    map && map->redis_version[0] ? map->redis_version : "7.0.0",
                     PX_VERSION, u.sysname, u.release, u.machine, (int)(sizeof(void *) * 8),
-                    (int)getpid(), local_node_id(), w->cfg->listen_port, (unsigned long long)now,
-                    (unsigned long long)((now - start_wall_us) / 1000000u),
-                    (unsigned long long)((now - start_wall_us) / 86400000000ull));
+                    (int)getpid(), local_node_id(), cfg->listen_port, (unsigned long long)now,
+                    (unsigned long long)((now - src->start_wall_us) / 1000000u),
+                    (unsigned long long)((now - src->start_wall_us) / 86400000000ull));
     }
     if (section(&t, sec, SEC_CLIENTS, "# Clients\r\n", &n)) {
-        unsigned long long clients = worker_sessions_open(w->all, w->nall);
+        unsigned long long clients = src->sessions_open(src->sessions_ctx);
         sbuf_printf(&t, "connected_clients:%llu\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
                     clients);
     }
@@ -211,8 +214,8 @@ void info_merge(struct worker *w, struct request *r, struct sbuf *out)
         uint32_t nc = commands_count();
         for (uint32_t id = 0; id < nc; id++) {
             uint64_t calls = 0, usec = 0, rej = 0, failed = 0;
-            for (int i = 0; i < w->nall; i++) {
-                const struct cmd_stats *cs = &w->all[i]->stats.cmds[id];
+            for (int i = 0; i < src->nworkers; i++) {
+                const struct cmd_stats *cs = &src->stats[i]->cmds[id];
                 calls += stat_get(&cs->calls);
                 usec += stat_get(&cs->usec);
                 rej += stat_get(&cs->rejected);
@@ -236,7 +239,7 @@ void info_merge(struct worker *w, struct request *r, struct sbuf *out)
     }
     if (section(&t, sec, SEC_PROXY, "# Proxy\r\n", &n)) {
         struct topology_stats ts;
-        topology_get_stats(info_topo, &ts);
+        topology_get_stats(src->topo, &ts);
         sbuf_printf(
             &t,
             "proxy_workers:%d\r\nproxy_sessions_total:%llu\r\nproxy_backends:%llu\r\n"
@@ -254,14 +257,14 @@ void info_merge(struct worker *w, struct request *r, struct sbuf *out)
             "clients_closed_output_limit:%llu\r\nclients_closed_query_limit:%llu\r\n"
             "clients_closed_protocol_error:%llu\r\nclient_reading_paused:%llu\r\n"
             "backend_timeouts:%llu\r\n",
-            w->nall, SUM(sessions_total), SUM(nbackends),
-            (unsigned long long)(w->map ? w->map->version : 0), w->map ? w->map->source : "",
-            w->map ? w->map->nnodes : 0, w->map ? w->map->nshards : 0, w->map ? w->map->covered : 0,
+            src->nworkers, SUM(sessions_total), SUM(nbackends),
+            (unsigned long long)(map ? map->version : 0), map ? map->source : "",
+            map ? map->nnodes : 0, map ? map->nshards : 0, map ? map->covered : 0,
             (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,
             (unsigned long long)ts.refresh_requested, (unsigned long long)ts.refresh_stale,
             SUM(moved), SUM(ask), SUM(tryagain), SUM(held), SUM(hold_expired),
             SUM(conn_lost_errors), SUM(noscript_reloads),
-            config_read_prefer_name(w->cfg->read_prefer), SUM(replica_reads),
+            config_read_prefer_name(cfg->read_prefer), SUM(replica_reads),
             SUM(replica_fallbacks), SUM(read_retries), SUM(private_conns), SUM(pubsub_messages),
             SUM(pubsub_cut), SUM(denied_conns), SUM(closed_idle), SUM(closed_output),
             SUM(closed_query), SUM(protocol_errors), SUM(inflight_pauses), SUM(backend_timeouts));

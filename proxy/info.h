@@ -7,16 +7,33 @@
 #ifndef PX_INFO_H
 #define PX_INFO_H
 
-#include "resp_write.h"
+#include "config.h"
+#include "fanout.h"
+#include "stats.h"
+#include "topology.h"
 
-struct worker;
-struct request;
-struct topology;
+#include <stdint.h>
 
-/* Once at startup: the start time and the topology (for the proxy section). */
-void info_init(struct topology *topo);
-void info_dispatch(struct worker *w, struct request *r);
-/* Builds the reply of r (a FAN_INFO fan-out whose parts, if any, are the masters' keyspace). */
-void info_merge(struct worker *w, struct request *r, struct sbuf *out);
+/* What INFO reports on, for the whole process: filled once before the workers start. */
+struct info_src {
+    struct worker_stats *const *stats; /* every worker's counters */
+    int nworkers;
+    unsigned (*sessions_open)(void *ctx); /* client connections open now, over all workers */
+    void *sessions_ctx;
+    struct topology *topo;
+    const struct config *cfg;
+    uint64_t start_wall_us; /* when the proxy started (uptime) */
+};
+
+/* One worker's INFO: where its fan-outs go and what it reports on. */
+struct info_ctx {
+    struct fanout_ctx *fc;
+    const struct info_src *src;
+};
+
+/* Prepares ic; both pointers must outlive it. */
+void info_ctx_init(struct info_ctx *ic, struct fanout_ctx *fc, const struct info_src *src);
+/* INFO [section ...]: answers r, asking the masters for their keyspace when it is wanted. */
+void info_run(struct info_ctx *ic, struct request *r);
 
 #endif

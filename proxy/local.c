@@ -1,22 +1,17 @@
 /*
  * Commands answered by the proxy itself; see local.h. Texts and validation follow what a Redis
- * 7.0 cluster node answers, checked against a real one.
+ * 7.0 cluster node answers, checked against a real one. Each handler writes its reply into the
+ * context's buffer; local_run sends it. The connection state they change is the client's
+ * (client.h); RESET also drops the client's transaction and subscriptions.
  */
 #include "local.h"
 
-#include "config.h"
 #include "crc16.h"
-#include "dispatch.h"
 #include "errors.h"
-#include "info.h"
 #include "mem.h"
 #include "pubsub.h"
-#include "request.h"
-#include "resp_write.h"
-#include "scan.h"
-#include "session.h"
 #include "sock.h"
-#include "worker.h"
+#include "txn.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -50,16 +45,29 @@ const char *local_node_id(void)
     return node_id;
 }
 
-static int arg_is(const struct request *r, uint32_t i, const char *word)
+#define arg_is request_arg_is
+
+void local_ctx_init(struct local_ctx *lc, const struct config *cfg, struct request_pool *rp,
+                    struct view *view, struct forward *fw)
 {
-    size_t l = strlen(word);
-    return r->argv[i].len == l && strncasecmp(request_arg(r, i), word, l) == 0;
+    memset(lc, 0, sizeof(*lc));
+    lc->cfg = cfg;
+    lc->rp = rp;
+    lc->view = view;
+    lc->fw = fw;
+    sbuf_init(&lc->out);
+}
+
+void local_ctx_deinit(struct local_ctx *lc)
+{
+    sbuf_free(&lc->out);
 }
 
 /* The cluster's redis_version, as the topology thread read it, or a plausible default. */
-static const char *cluster_version(struct worker *w)
+static const char *cluster_version(const struct local_ctx *lc)
 {
-    return w->map && w->map->redis_version[0] ? w->map->redis_version : "7.0.0";
+    const struct slotmap *m = lc->view->map;
+    return m && m->redis_version[0] ? m->redis_version : "7.0.0";
 }
 
 /* Redis's rule for client names and library attributes: no spaces or special characters. */
@@ -70,18 +78,12 @@ static int valid_name(const char *p, size_t len)
     return 1;
 }
 
-static void set_str(char **dst, const char *p, size_t len)
-{
-    px_free(*dst);
-    *dst = len ? px_strndup(p, len) : NULL;
-}
-
-/* Checks user/password against -requirepass and authenticates s. Writes the error into sb and
- * returns -1 on failure. */
-static int check_auth(struct worker *w, struct session *s, const char *user, size_t ulen,
+/* Checks user/password against -requirepass and authenticates c. Writes the error into sb and
+ * returns -1 on failure. The comparison takes the same time whatever the password. */
+static int check_auth(struct local_ctx *lc, struct client *c, const char *user, size_t ulen,
                       const char *pass, size_t plen, struct sbuf *sb)
 {
-    const char *want = w->cfg->requirepass;
+    const char *want = lc->cfg->requirepass;
     int user_ok = ulen == 7 && memcmp(user, "default", 7) == 0;
     int ok;
     if (!want) {
@@ -94,23 +96,21 @@ static int check_auth(struct worker *w, struct session *s, const char *user, siz
         ok = user_ok && diff == 0;
     }
     if (!ok) {
-        sbuf_puts(sb, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+        errors_wrongpass(sb);
         return -1;
     }
-    if (s) s->authed = 1;
+    c->authed = 1;
     return 0;
 }
 
-static void do_auth(struct worker *w, struct request *r, struct sbuf *sb)
+static void do_auth(struct local_ctx *lc, struct request *r, struct sbuf *sb)
 {
-    struct session *s = r->sess;
     if (r->argc > 3) {
-        resp_write_errorf(sb, "ERR syntax error");
+        errors_syntax(sb);
         return;
     }
-    if (r->argc == 2 && !w->cfg->requirepass) {
-        resp_write_errorf(sb, "ERR AUTH <password> called without any password configured for "
-                              "the default user. Are you sure your configuration is correct?");
+    if (r->argc == 2 && !lc->cfg->requirepass) {
+        errors_auth_no_password(sb);
         return;
     }
     const char *user = "default";
@@ -121,23 +121,23 @@ static void do_auth(struct worker *w, struct request *r, struct sbuf *sb)
         ulen = r->argv[1].len;
         pi = 2;
     }
-    if (check_auth(w, s, user, ulen, request_arg(r, pi), r->argv[pi].len, sb) == 0)
+    if (check_auth(lc, r->client, user, ulen, request_arg(r, pi), r->argv[pi].len, sb) == 0)
         resp_write_simple(sb, "OK");
 }
 
-static void do_hello(struct worker *w, struct request *r, struct sbuf *sb)
+static void do_hello(struct local_ctx *lc, struct request *r, struct sbuf *sb)
 {
-    struct session *s = r->sess;
+    struct client *c = r->client;
     long long ver = 0;
     uint32_t next = 1;
     if (r->argc >= 2) {
         if (!resp_str2ll(request_arg(r, 1), r->argv[1].len, &ver)) {
-            resp_write_errorf(sb, "ERR Protocol version is not an integer or out of range");
+            errors_hello_proto_not_integer(sb);
             return;
         }
         /* RESP3 is not offered (yet): clients fall back to RESP2 on this answer. */
         if (ver < 2 || ver > 2) {
-            sbuf_puts(sb, "-NOPROTO unsupported protocol version\r\n");
+            errors_noproto(sb);
             return;
         }
         next = 2;
@@ -152,40 +152,34 @@ static void do_hello(struct worker *w, struct request *r, struct sbuf *sb)
             name = (int)j + 1;
             j++;
         } else {
-            resp_write_errorf(sb, "ERR Syntax error in HELLO option '%.*s'", (int)r->argv[j].len,
-                              request_arg(r, j));
+            errors_hello_option(sb, request_arg(r, j), r->argv[j].len);
             return;
         }
     }
-    if (auth >= 0 && check_auth(w, s, request_arg(r, (uint32_t)auth), r->argv[auth].len,
+    if (auth >= 0 && check_auth(lc, c, request_arg(r, (uint32_t)auth), r->argv[auth].len,
                                 request_arg(r, (uint32_t)auth + 1), r->argv[auth + 1].len, sb) < 0)
         return;
-    if (s && !s->authed) {
-        sbuf_puts(sb, "-NOAUTH HELLO must be called with the client already authenticated, "
-                      "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
-                      "authenticate the client and select the RESP protocol version at the same "
-                      "time\r\n");
+    if (!c->authed) {
+        errors_hello_noauth(sb);
         return;
     }
     if (name >= 0) {
         if (!valid_name(request_arg(r, (uint32_t)name), r->argv[name].len)) {
-            resp_write_errorf(sb, "ERR Client names cannot contain spaces, newlines or special "
-                                  "characters.");
+            errors_bad_client_name(sb);
             return;
         }
-        if (s)
-            set_str(&session_meta_get(s)->name, request_arg(r, (uint32_t)name), r->argv[name].len);
+        client_set_str(&client_ext_get(c)->name, request_arg(r, (uint32_t)name), r->argv[name].len);
     }
-    const char *v = cluster_version(w);
+    const char *v = cluster_version(lc);
     resp_write_array_len(sb, 14);
     resp_write_bulk(sb, "server", 6);
     resp_write_bulk(sb, "redis", 5);
     resp_write_bulk(sb, "version", 7);
     resp_write_bulk(sb, v, strlen(v));
     resp_write_bulk(sb, "proto", 5);
-    resp_write_int(sb, s ? s->resp : 2);
+    resp_write_int(sb, c->resp);
     resp_write_bulk(sb, "id", 2);
-    resp_write_int(sb, s ? (long long)s->id : 0);
+    resp_write_int(sb, (long long)c->id);
     resp_write_bulk(sb, "mode", 4);
     resp_write_bulk(sb, "cluster", 7);
     resp_write_bulk(sb, "role", 4);
@@ -198,16 +192,15 @@ static void do_select(struct request *r, struct sbuf *sb)
 {
     long long db;
     if (!resp_str2ll(request_arg(r, 1), r->argv[1].len, &db)) {
-        resp_write_errorf(sb, "ERR value is not an integer or out of range");
+        errors_not_integer(sb);
         return;
     }
     if (db < -2147483648LL || db > 2147483647LL) {
-        resp_write_errorf(sb, "ERR value is out of range, value must between -2147483648 and "
-                              "2147483647");
+        errors_select_range(sb);
         return;
     }
     if (db != 0) {
-        resp_write_errorf(sb, "ERR SELECT is not allowed in cluster mode");
+        errors_select_cluster(sb);
         return;
     }
     resp_write_simple(sb, "OK");
@@ -220,38 +213,36 @@ static int on_off(struct request *r, uint32_t i, uint8_t *flag, struct sbuf *sb)
     } else if (arg_is(r, i, "off")) {
         *flag = 0;
     } else {
-        resp_write_errorf(sb, "ERR syntax error");
+        errors_syntax(sb);
         return -1;
     }
     resp_write_simple(sb, "OK");
     return 0;
 }
 
-static void do_client(struct worker *w, struct request *r, struct sbuf *sb)
+static void do_client(struct local_ctx *lc, struct request *r, struct sbuf *sb)
 {
-    struct session *s = r->sess;
-    uint8_t dummy = 0;
+    struct client *c = r->client;
     switch (r->cmd->local_id) {
     case LOCAL_CLIENT_SETNAME:
         if (!valid_name(request_arg(r, 2), r->argv[2].len)) {
-            resp_write_errorf(sb, "ERR Client names cannot contain spaces, newlines or special "
-                                  "characters.");
+            errors_bad_client_name(sb);
             return;
         }
-        if (s) set_str(&session_meta_get(s)->name, request_arg(r, 2), r->argv[2].len);
+        client_set_str(&client_ext_get(c)->name, request_arg(r, 2), r->argv[2].len);
         resp_write_simple(sb, "OK");
         return;
     case LOCAL_CLIENT_GETNAME:
-        if (s && session_name(s))
-            resp_write_bulk(sb, session_name(s), strlen(session_name(s)));
+        if (client_name(c))
+            resp_write_bulk(sb, client_name(c), strlen(client_name(c)));
         else
             resp_write_null_bulk(sb);
         return;
-    case LOCAL_CLIENT_ID: resp_write_int(sb, s ? (long long)s->id : 0); return;
+    case LOCAL_CLIENT_ID: resp_write_int(sb, (long long)c->id); return;
     case LOCAL_CLIENT_INFO: {
         struct sbuf line;
         sbuf_init(&line);
-        if (s) session_describe(s, &line);
+        lc->describe(lc->up, c, &line);
         resp_write_bulk(sb, line.buf ? line.buf : "", line.len);
         sbuf_free(&line);
         return;
@@ -259,39 +250,35 @@ static void do_client(struct worker *w, struct request *r, struct sbuf *sb)
     case LOCAL_CLIENT_SETINFO: {
         int lib_name = arg_is(r, 2, "lib-name");
         if (!lib_name && !arg_is(r, 2, "lib-ver")) {
-            resp_write_errorf(sb, "ERR Unrecognized option '%.*s'", (int)r->argv[2].len,
-                              request_arg(r, 2));
+            errors_unrecognized_option(sb, request_arg(r, 2), r->argv[2].len);
             return;
         }
         if (!valid_name(request_arg(r, 3), r->argv[3].len)) {
-            resp_write_errorf(sb, "ERR %s cannot contain spaces, newlines or special characters.",
-                              lib_name ? "lib-name" : "lib-ver");
+            errors_bad_lib_attr(sb, lib_name ? "lib-name" : "lib-ver");
             return;
         }
-        if (s) {
-            struct session_meta *m = session_meta_get(s);
-            set_str(lib_name ? &m->lib_name : &m->lib_ver, request_arg(r, 3), r->argv[3].len);
-        }
+        struct client_ext *x = client_ext_get(c);
+        client_set_str(lib_name ? &x->lib_name : &x->lib_ver, request_arg(r, 3), r->argv[3].len);
         resp_write_simple(sb, "OK");
         return;
     }
-    case LOCAL_CLIENT_NO_EVICT: on_off(r, 2, s ? &s->no_evict : &dummy, sb); return;
-    case LOCAL_CLIENT_NO_TOUCH: on_off(r, 2, s ? &s->no_touch : &dummy, sb); return;
+    case LOCAL_CLIENT_NO_EVICT: on_off(r, 2, &c->no_evict, sb); return;
+    case LOCAL_CLIENT_NO_TOUCH: on_off(r, 2, &c->no_touch, sb); return;
     case LOCAL_CLIENT_REPLY:
         if (arg_is(r, 2, "on")) {
-            if (s) s->reply_mode = REPLY_ON;
+            c->reply_mode = CLIENT_REPLY_ON;
             r->flags &= ~REQ_F_NO_REPLY; /* it was read while replies were off: it answers */
             resp_write_simple(sb, "OK");
         } else if (arg_is(r, 2, "off")) {
-            if (s) s->reply_mode = REPLY_OFF;
+            c->reply_mode = CLIENT_REPLY_OFF;
             r->flags |= REQ_F_NO_REPLY;
             resp_write_simple(sb, "OK");
         } else if (arg_is(r, 2, "skip")) {
-            if (s && s->reply_mode != REPLY_OFF) s->reply_mode = REPLY_SKIP_NEXT;
+            if (c->reply_mode != CLIENT_REPLY_OFF) c->reply_mode = CLIENT_REPLY_SKIP_NEXT;
             r->flags |= REQ_F_NO_REPLY;
             resp_write_simple(sb, "OK");
         } else {
-            resp_write_errorf(sb, "ERR syntax error");
+            errors_syntax(sb);
         }
         return;
     default: break;
@@ -303,17 +290,18 @@ static void my_addr(struct request *r, char *ip, size_t iplen, int *port)
 {
     snprintf(ip, iplen, "127.0.0.1");
     *port = 0;
-    if (r->sess) sock_local_addr(r->sess->fd, ip, iplen, port);
+    if (r->client && r->client->fd >= 0) sock_local_addr(r->client->fd, ip, iplen, port);
 }
 
-static void do_cluster(struct worker *w, struct request *r, struct sbuf *sb)
+static void do_cluster(struct local_ctx *lc, struct request *r, struct sbuf *sb)
 {
     char ip[SOCK_HOST_MAX];
     int port;
+    const struct slotmap *map = lc->view->map;
     switch (r->cmd->local_id) {
     case LOCAL_CLUSTER_INFO: {
-        int ok = w->map && w->map->covered == CRC16_SLOTS;
-        int slots = w->map ? w->map->covered : 0;
+        int ok = map && map->covered == CRC16_SLOTS;
+        int slots = map ? map->covered : 0;
         struct sbuf t;
         sbuf_init(&t);
         sbuf_printf(&t,
@@ -389,42 +377,65 @@ static void do_cluster(struct worker *w, struct request *r, struct sbuf *sb)
 
 /* CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT: validated here as the node would, then sent to the
  * master of that slot. Returns 1 when r was sent. */
-static int cluster_slot_routed(struct worker *w, struct request *r, struct sbuf *sb)
+static int cluster_slot_routed(struct local_ctx *lc, struct request *r, struct sbuf *sb)
 {
     long long slot, count = 0;
     if (!resp_str2ll(request_arg(r, 2), r->argv[2].len, &slot) ||
         (r->argc > 3 && !resp_str2ll(request_arg(r, 3), r->argv[3].len, &count))) {
-        resp_write_errorf(sb, "ERR value is not an integer or out of range");
+        errors_not_integer(sb);
         return 0;
     }
     if (slot < 0 || slot >= CRC16_SLOTS || count < 0) {
-        resp_write_errorf(sb,
-                          r->argc > 3 ? "ERR Invalid slot or number of keys" : "ERR Invalid slot");
+        errors_invalid_slot(sb, r->argc > 3);
         return 0;
     }
     r->slot = (int)slot;
-    dispatch_send(w, r);
+    forward_send(lc->fw, r);
     return 1;
 }
 
-void local_handle(struct worker *w, struct request *r)
+/* RESET: the connection as new, as Redis leaves it (subscriptions and any transaction dropped
+ * silently; authentication too when a password is required). */
+static void do_reset(struct local_ctx *lc, struct client *c)
 {
-    struct sbuf *sb = &w->scratch;
+    pubsub_free(c);
+    txn_reset(c);
+    client_clear_names(c);
+    c->resp = 2;
+    c->reply_mode = CLIENT_REPLY_ON;
+    c->readonly = 0;
+    c->pin_master = 0;
+    c->no_evict = c->no_touch = 0;
+    if (lc->cfg->requirepass) c->authed = 0;
+}
+
+static void do_ping(struct request *r, struct sbuf *sb)
+{
+    if (r->argc > 2) {
+        errors_wrong_arity(sb, "ping");
+    } else if (pubsub_subscribed(r->client) && r->client->resp == 2) {
+        /* In subscribed mode PING answers an array, as Redis does over RESP2. */
+        resp_write_array_len(sb, 2);
+        resp_write_bulk(sb, "pong", 4);
+        resp_write_bulk(sb, r->argc == 2 ? request_arg(r, 1) : "", r->argc == 2 ? r->argv[1].len : 0);
+    } else if (r->argc == 2) {
+        resp_write_bulk(sb, request_arg(r, 1), r->argv[1].len);
+    } else {
+        resp_write_simple(sb, "PONG");
+    }
+}
+
+void local_run(struct local_ctx *lc, struct request *r)
+{
+    struct sbuf *sb = &lc->out;
     sbuf_clear(sb);
-    struct session *s = r->sess;
+    struct client *c = r->client;
     switch (r->cmd->local_id) {
-    case LOCAL_PING:
-        if (r->argc == 1)
-            resp_write_simple(sb, "PONG");
-        else if (r->argc == 2)
-            resp_write_bulk(sb, request_arg(r, 1), r->argv[1].len);
-        else
-            resp_write_errorf(sb, "ERR wrong number of arguments for 'ping' command");
-        break;
+    case LOCAL_PING: do_ping(r, sb); break;
     case LOCAL_ECHO: resp_write_bulk(sb, request_arg(r, 1), r->argv[1].len); break;
     case LOCAL_QUIT:
         resp_write_simple(sb, "OK");
-        if (s) s->flags |= SESS_CLOSE_AFTER;
+        c->close_after = 1;
         break;
     case LOCAL_TIME: {
         struct timeval tv;
@@ -436,20 +447,18 @@ void local_handle(struct worker *w, struct request *r)
         resp_write_bulk(sb, b, (size_t)nb);
         break;
     }
-    case LOCAL_AUTH: do_auth(w, r, sb); break;
-    case LOCAL_HELLO: do_hello(w, r, sb); break;
+    case LOCAL_AUTH: do_auth(lc, r, sb); break;
+    case LOCAL_HELLO: do_hello(lc, r, sb); break;
     case LOCAL_SELECT: do_select(r, sb); break;
     case LOCAL_RESET:
-        if (s) session_reset_state(s);
+        do_reset(lc, c);
         r->flags &= ~REQ_F_NO_REPLY; /* RESET turns replies back on, its own included */
         resp_write_simple(sb, "RESET");
         break;
     case LOCAL_READONLY:
     case LOCAL_READWRITE:
-        if (s) {
-            s->readonly = r->cmd->local_id == LOCAL_READONLY;
-            s->pin_master = r->cmd->local_id == LOCAL_READWRITE;
-        }
+        c->readonly = r->cmd->local_id == LOCAL_READONLY;
+        c->pin_master = r->cmd->local_id == LOCAL_READWRITE;
         resp_write_simple(sb, "OK");
         break;
     case LOCAL_ROLE: /* the proxy is a master without replicas, as its CLUSTER view says */
@@ -459,28 +468,20 @@ void local_handle(struct worker *w, struct request *r)
         resp_write_array_len(sb, 0);
         break;
     case LOCAL_ACL_WHOAMI: resp_write_bulk(sb, "default", 7); break;
-    case LOCAL_CLIENT_LIST: worker_client_list(w, r); return;
-    case LOCAL_INFO: info_dispatch(w, r); return;
-    case LOCAL_SUBSCRIBE:
-    case LOCAL_PSUBSCRIBE:
-    case LOCAL_SSUBSCRIBE:
-    case LOCAL_UNSUBSCRIBE:
-    case LOCAL_PUNSUBSCRIBE:
-    case LOCAL_SUNSUBSCRIBE: pubsub_command(w, r); return;
-    case LOCAL_SCAN: scan_dispatch(w, r); return;
+    case LOCAL_CLIENT_LIST: lc->client_list(lc->up, r); return;
     case LOCAL_CLUSTER_SLOT_ROUTED:
-        if (cluster_slot_routed(w, r, sb)) return;
+        if (cluster_slot_routed(lc, r, sb)) return;
         r->flags |= REQ_F_REJECTED;
         break;
     default:
         if (r->cmd->local_id >= LOCAL_CLIENT_SETNAME && r->cmd->local_id <= LOCAL_CLIENT_REPLY)
-            do_client(w, r, sb);
+            do_client(lc, r, sb);
         else if (r->cmd->local_id >= LOCAL_CLUSTER_INFO &&
                  r->cmd->local_id <= LOCAL_CLUSTER_KEYSLOT)
-            do_cluster(w, r, sb);
+            do_cluster(lc, r, sb);
         else
-            resp_write_errorf(sb, "ERR internal error: no handler for '%s'", r->cmd->cmd->name);
+            errors_no_handler(sb, r->cmd->cmd->name);
         break;
     }
-    request_reply_bytes(w, r, sb->buf, sb->len);
+    request_reply_bytes(lc->rp, r, sb->buf, sb->len);
 }

@@ -34,6 +34,13 @@ static void publish_map(struct slotmap *m, void *ctx)
     for (int i = 0; i < p->n; i++) worker_give_map(p->workers[i], slotmap_ref(m));
 }
 
+/* INFO's count of client connections: over every worker. */
+static unsigned sessions_open(void *ctx)
+{
+    struct publish_ctx *p = ctx;
+    return worker_sessions_open(p->workers, p->n);
+}
+
 static atomic_int shutting_down;
 
 /* Graceful shutdown, after the listener is closed: every worker stops reading and closes each
@@ -122,14 +129,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "slotproxy: invalid -startup-nodes\n");
         return 2;
     }
-    info_init(topo);
     struct script_cache *scripts = scripts_create();
+    /* What INFO reports on: every worker's counters, filled in as the workers are made. */
+    struct worker_stats **all_stats = px_calloc((size_t)cfg.threads, sizeof(*all_stats));
+    struct info_src isrc = {.stats = all_stats,
+                            .nworkers = cfg.threads,
+                            .sessions_open = sessions_open,
+                            .sessions_ctx = &pctx,
+                            .topo = topo,
+                            .cfg = &cfg,
+                            .start_wall_us = clock_wall_us()};
     for (int i = 0; i < cfg.threads; i++) {
-        workers[i] = worker_create(i, &cfg, topo, scripts);
+        workers[i] = worker_create(i, &cfg, topo, scripts, &isrc);
         if (!workers[i]) {
             log_error("cannot create worker %d", i);
             return 1;
         }
+        all_stats[i] = &workers[i]->stats;
     }
     for (int i = 0; i < cfg.threads; i++) {
         workers[i]->all = workers;
@@ -178,6 +194,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < cfg.threads; i++) worker_free(workers[i]);
     topology_free(topo);
     scripts_free(scripts);
+    px_free(all_stats);
     px_free(workers);
     log_info("bye");
     config_free(&cfg);

@@ -1,30 +1,47 @@
-/* Private connections and their per-worker pool; see private.h. */
+/*
+ * Private connections and their per-worker pool; see private.h.
+ *
+ * Every private connection is a backend runner of its own whose callbacks (priv_backend_ops) pass
+ * each event on to whoever leased it (pc->ops), so this file knows nothing of transactions,
+ * blocking commands or Pub/Sub. The pool keeps idle connections per node; a lease takes one from
+ * there or makes one; a release puts it back only when nothing it carries could surprise its
+ * next user.
+ */
 #include "private.h"
 
-#include "dispatch.h"
 #include "log.h"
 #include "mem.h"
-#include "pubsub.h"
-#include "session.h"
-#include "worker.h"
 
 #include <stdio.h>
 #include <string.h>
 
 /* One pool entry per node: the idle connections to it. */
-struct priv_pool {
+struct priv_entry {
     char ip[SLOTMAP_IP_MAX];
     int port;
     struct privconn *idle;
     uint32_t nidle;
 };
 
-static struct priv_pool *pool_entry(struct worker *w, const char *ip, int port)
+static const struct backend_ops priv_backend_ops;
+
+void priv_pool_init(struct priv_pool *pp, struct view *view, struct topology *topo,
+                    const struct config *cfg, struct worker_stats *stats)
 {
-    for (int i = 0; i < w->npools; i++)
-        if (w->pools[i].port == port && strcmp(w->pools[i].ip, ip) == 0) return &w->pools[i];
-    w->pools = px_realloc(w->pools, (size_t)(w->npools + 1) * sizeof(*w->pools));
-    struct priv_pool *p = &w->pools[w->npools++];
+    memset(pp, 0, sizeof(*pp));
+    pp->view = view;
+    pp->topo = topo;
+    pp->cfg = cfg;
+    pp->stats = stats;
+}
+
+static struct priv_entry *entry_for(struct priv_pool *pp, const char *ip, int port)
+{
+    for (int i = 0; i < pp->nentries; i++)
+        if (pp->entries[i].port == port && strcmp(pp->entries[i].ip, ip) == 0)
+            return &pp->entries[i];
+    pp->entries = px_realloc(pp->entries, (size_t)(pp->nentries + 1) * sizeof(*pp->entries));
+    struct priv_entry *p = &pp->entries[pp->nentries++];
     memset(p, 0, sizeof(*p));
     snprintf(p->ip, sizeof(p->ip), "%s", ip);
     p->port = port;
@@ -49,105 +66,169 @@ static void list_push(struct privconn **head, struct privconn *pc)
     *head = pc;
 }
 
-struct privconn *priv_lease(struct worker *w, struct session *s, struct backend *shared)
+/* Takes pc off its owner's list (made by priv_lease). */
+static void disown(struct privconn *pc)
 {
-    struct priv_pool *p = pool_entry(w, backend_ip(shared), backend_port(shared));
+    if (pc->owner) list_remove(&pc->owner->x->privs, pc);
+    pc->owner = NULL;
+}
+
+struct privconn *priv_lease(struct priv_pool *pp, struct client *owner, struct backend *shared,
+                            const struct priv_ops *ops, void *ctx)
+{
+    struct priv_entry *p = entry_for(pp, backend_ip(shared), backend_port(shared));
     struct privconn *pc = p->idle;
     if (pc) {
         list_remove(&p->idle, pc);
         p->nidle--;
+        pc->idle = 0;
     } else {
         pc = px_calloc(1, sizeof(*pc));
-        pc->w = w;
-        pc->pool = (int)(p - w->pools);
-        pc->b =
-            backend_create(w->loop, &w->pool, &dispatch_private_ops, pc, &w->bopts, p->ip, p->port);
-        stat_add(&w->stats.private_conns, 1);
+        pc->pool = pp;
+        pc->entry = (int)(p - pp->entries);
+        pc->b = backend_create(pp->view->loop, pp->view->pool, &priv_backend_ops, pc,
+                               &pp->view->bopts, p->ip, p->port);
+        stat_add(&pp->stats->private_conns, 1);
     }
-    pc->owner = s;
-    if (s) list_push(&session_ext_get(s)->privs, pc);
-    backend_set_timeout(pc->b, w->cfg->backend_timeout_ms); /* callers may turn it off */
+    pc->ops = ops;
+    pc->ctx = ctx;
+    pc->owner = owner;
+    if (owner) list_push(&client_ext_get(owner)->privs, pc);
+    backend_set_timeout(pc->b, pp->cfg->backend_timeout_ms); /* leasers may turn it off */
     return pc;
+}
+
+void priv_detach(struct privconn *pc)
+{
+    pc->ops = NULL;
+    pc->ctx = NULL;
 }
 
 void priv_close(struct privconn *pc)
 {
     if (pc->dead) return;
-    struct worker *w = pc->w;
-    if (pc->owner) list_remove(&pc->owner->ext->privs, pc); /* made by priv_lease */
-    pc->owner = NULL;
+    disown(pc);
     pc->dead = 1;
-    list_push(&w->priv_dead, pc);
+    list_push(&pc->pool->dead, pc);
 }
 
 void priv_release(struct privconn *pc)
 {
     if (pc->dead) return;
-    struct worker *w = pc->w;
-    struct priv_pool *p = &w->pools[pc->pool];
-    int clean =
-        !pc->ps && backend_inflight(pc->b) == 0 &&
-        (backend_get_state(pc->b) == BACKEND_UP || backend_get_state(pc->b) == BACKEND_CONNECTING);
-    if (!clean || p->nidle >= (uint32_t)w->cfg->backend_idle_connections) {
+    struct priv_pool *pp = pc->pool;
+    struct priv_entry *p = &pp->entries[pc->entry];
+    enum backend_state st = backend_get_state(pc->b);
+    int clean = backend_inflight(pc->b) == 0 && (st == BACKEND_UP || st == BACKEND_CONNECTING);
+    if (!clean || p->nidle >= (uint32_t)pp->cfg->backend_idle_connections) {
         priv_close(pc);
         return;
     }
-    if (pc->owner) list_remove(&pc->owner->ext->privs, pc); /* made by priv_lease */
-    pc->owner = NULL;
+    disown(pc);
+    priv_detach(pc);
     backend_set_raw(pc->b, 0);
+    pc->idle = 1;
     list_push(&p->idle, pc);
     p->nidle++;
 }
 
-void priv_close_all(struct session *s)
+void priv_close_all(struct client *c)
 {
-    while (s->ext && s->ext->privs) priv_close(s->ext->privs);
+    while (c->x && c->x->privs) priv_close(c->x->privs);
 }
 
-void priv_free_dead(struct worker *w)
-{
-    while (w->priv_dead) {
-        struct privconn *pc = w->priv_dead;
-        list_remove(&w->priv_dead, pc);
-        /* Fails whatever is still in flight: those requests' clients are gone or get errors. */
-        backend_free(pc->b);
-        if (pc->ps) pubsub_conn_gone(pc->ps);
-        px_free(pc);
-        stat_add(&w->stats.private_conns, (uint64_t)-1);
-    }
-}
-
-/* An idle pooled connection that the node closed: drop it. */
-void priv_idle_down(struct privconn *pc)
-{
-    struct worker *w = pc->w;
-    struct priv_pool *p = &w->pools[pc->pool];
-    list_remove(&p->idle, pc);
-    p->nidle--;
-    pc->dead = 1;
-    list_push(&w->priv_dead, pc);
-}
-
-void priv_pool_free(struct worker *w)
-{
-    for (int i = 0; i < w->npools; i++) {
-        while (w->pools[i].idle) {
-            struct privconn *pc = w->pools[i].idle;
-            list_remove(&w->pools[i].idle, pc);
-            w->pools[i].nidle--;
-            pc->dead = 1;
-            list_push(&w->priv_dead, pc);
-        }
-    }
-    priv_free_dead(w);
-    px_free(w->pools);
-    w->pools = NULL;
-    w->npools = 0;
-}
-
-uint32_t priv_pool_idle(struct worker *w)
+uint32_t priv_count(const struct client *c)
 {
     uint32_t n = 0;
-    for (int i = 0; i < w->npools; i++) n += w->pools[i].nidle;
+    for (const struct privconn *pc = c->x ? c->x->privs : NULL; pc; pc = pc->next) n++;
     return n;
 }
+
+void priv_free_dead(struct priv_pool *pp)
+{
+    while (pp->dead) {
+        struct privconn *pc = pp->dead;
+        list_remove(&pp->dead, pc);
+        /* Fails whatever is still in flight: those requests' clients are gone or get errors. */
+        backend_free(pc->b);
+        if (pc->ops && pc->ops->gone) pc->ops->gone(pc, pc->ctx);
+        px_free(pc);
+        stat_add(&pp->stats->private_conns, (uint64_t)-1);
+    }
+}
+
+/* An idle pooled connection that the node closed: dropped. */
+static void idle_down(struct privconn *pc)
+{
+    struct priv_pool *pp = pc->pool;
+    struct priv_entry *p = &pp->entries[pc->entry];
+    list_remove(&p->idle, pc);
+    p->nidle--;
+    pc->idle = 0;
+    pc->dead = 1;
+    list_push(&pp->dead, pc);
+}
+
+void priv_pool_deinit(struct priv_pool *pp)
+{
+    for (int i = 0; i < pp->nentries; i++)
+        while (pp->entries[i].idle) idle_down(pp->entries[i].idle);
+    priv_free_dead(pp);
+    px_free(pp->entries);
+    pp->entries = NULL;
+    pp->nentries = 0;
+}
+
+uint32_t priv_pool_idle(const struct priv_pool *pp)
+{
+    uint32_t n = 0;
+    for (int i = 0; i < pp->nentries; i++) n += pp->entries[i].nidle;
+    return n;
+}
+
+/* ---- the runner's callbacks, passed on to the leaser ---- */
+
+static void on_reply(struct backend *b, struct backend_req *r, struct buf_chunk *c, uint32_t off,
+                     const struct resp_reply_info *info, void *ctx)
+{
+    struct privconn *pc = ctx;
+    if (pc->ops) pc->ops->reply(pc, r, c, off, info, pc->ctx);
+}
+
+static void on_failed(struct backend *b, struct backend_req *r, int written, void *ctx)
+{
+    struct privconn *pc = ctx;
+    if (pc->ops) pc->ops->failed(pc, r, written, pc->ctx);
+}
+
+static void on_state(struct backend *b, enum backend_event ev, void *ctx)
+{
+    struct privconn *pc = ctx;
+    if (pc->dead) return;
+    if (pc->idle) {
+        if (ev == BACKEND_EV_DOWN) idle_down(pc);
+    } else if (pc->ops && pc->ops->state) {
+        pc->ops->state(pc, ev, pc->ctx);
+    }
+    if (ev == BACKEND_EV_DOWN) topology_request_refresh(pc->pool->topo);
+}
+
+static void on_want_flush(struct backend *b, void *ctx)
+{
+    struct privconn *pc = ctx;
+    view_want_flush(pc->pool->view, b);
+}
+
+static void on_push(struct backend *b, struct buf_chunk *c, uint32_t off,
+                    const struct resp_reply_info *info, void *ctx)
+{
+    struct privconn *pc = ctx;
+    if (pc->ops && pc->ops->push) pc->ops->push(pc, c, off, info, pc->ctx);
+}
+
+static const struct backend_ops priv_backend_ops = {
+    .reply = on_reply,
+    .failed = on_failed,
+    .state = on_state,
+    .want_flush = on_want_flush,
+    .push = on_push,
+};

@@ -1,20 +1,23 @@
-/* Pub/Sub; see pubsub.h. */
+/*
+ * Pub/Sub; see pubsub.h.
+ *
+ * A client's struct pubsub holds its subscriptions and its connections (struct ps_conn, one per
+ * node it listens to, each on a private connection in raw mode). Every subscribe command sent to
+ * a node records, on that connection, how many confirmations it owes and for which client
+ * request (struct ps_ack, a ring); the request is answered with the confirmations made here once
+ * its last node confirmation arrives (request_confirmed). Messages pass through to the client as
+ * the node wrote them. A broken connection (or a map that moved a node) rebuilds every
+ * connection, with back-off, from the subscriptions recorded here.
+ */
 #include "pubsub.h"
 
-#include "clock.h"
 #include "commands.h"
 #include "crc16.h"
 #include "errors.h"
 #include "keys.h"
-#include "local.h"
 #include "log.h"
 #include "mem.h"
-#include "private.h"
-#include "request.h"
 #include "resp_reply.h"
-#include "session.h"
-#include "strset.h"
-#include "worker.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +27,6 @@
 #define PS_RETRY_MAX_MS 1000
 
 enum ps_role { PS_MAIN = 0, PS_KEYSPACE, PS_SHARD };
-enum ps_kind { K_SUB = 0, K_PSUB, K_SSUB, K_UNSUB, K_PUNSUB, K_SUNSUB };
 
 static const char *const kind_name[] = {"subscribe",   "psubscribe",   "ssubscribe",
                                         "unsubscribe", "punsubscribe", "sunsubscribe"};
@@ -48,8 +50,10 @@ struct ps_conn {
 };
 
 struct pubsub {
-    struct session *s;
-    struct strset channels, patterns, shard; /* shard: value = index in conns */
+    struct client *c;
+    struct pubsub_ctx *ctx;
+    struct pubsub *next, *prev; /* ctx->all */
+    struct pubsub_subs subs;
     struct ps_conn **conns;
     int nconns;
     int broken; /* waiting to subscribe everything again */
@@ -57,7 +61,9 @@ struct pubsub {
     uint32_t retry_ms;
 };
 
-/* ---- helpers ---- */
+static const struct priv_ops ps_priv_ops;
+
+/* ---- the subscriptions ---- */
 
 static int starts(const char *p, size_t len, const char *prefix)
 {
@@ -65,14 +71,12 @@ static int starts(const char *p, size_t len, const char *prefix)
     return len >= n && memcmp(p, prefix, n) == 0;
 }
 
-static int keyspace_channel(const char *p, size_t len)
+int pubsub_keyspace_channel(const char *p, size_t len)
 {
     return starts(p, len, "__keyspace@") || starts(p, len, "__keyevent@");
 }
 
-/* Could the glob pattern match a keyspace-notification channel? Its literal prefix (before the
- * first special character) must agree with "__keyspace@" or "__keyevent@". */
-static int keyspace_pattern(const char *p, size_t len)
+int pubsub_keyspace_pattern(const char *p, size_t len)
 {
     size_t lit = 0;
     while (lit < len && p[lit] != '*' && p[lit] != '?' && p[lit] != '[' && p[lit] != '\\') lit++;
@@ -84,18 +88,51 @@ static int keyspace_pattern(const char *p, size_t len)
     return 0;
 }
 
-static uint32_t total_regular(const struct pubsub *ps)
+/* Whether name of a (un)subscription of this kind is about keyspace notifications. */
+static int keyspace_kind(enum pubsub_kind kind, const char *p, size_t len)
 {
-    return ps->channels.n + ps->patterns.n;
+    int pattern = kind == PSK_PSUB || kind == PSK_PUNSUB;
+    return pattern ? pubsub_keyspace_pattern(p, len) : pubsub_keyspace_channel(p, len);
 }
 
-/* Subscribed mode: the RESP2 context where only subscribe commands, PING, QUIT and RESET work. */
-static int subscribed(const struct pubsub *ps)
+void pubsub_subs_init(struct pubsub_subs *s)
 {
-    return ps && (total_regular(ps) + ps->shard.n) > 0;
+    strset_init(&s->channels);
+    strset_init(&s->patterns);
+    strset_init(&s->shard);
 }
 
-static void confirm(struct sbuf *out, enum ps_kind k, const char *ch, size_t len, long long count)
+void pubsub_subs_free(struct pubsub_subs *s)
+{
+    strset_free(&s->channels);
+    strset_free(&s->patterns);
+    strset_free(&s->shard);
+}
+
+uint32_t pubsub_subs_regular(const struct pubsub_subs *s)
+{
+    return s->channels.n + s->patterns.n;
+}
+
+static struct strset *set_of(struct pubsub_subs *s, enum pubsub_kind kind)
+{
+    switch (kind) {
+    case PSK_PSUB:
+    case PSK_PUNSUB: return &s->patterns;
+    case PSK_SSUB:
+    case PSK_SUNSUB: return &s->shard;
+    default: return &s->channels;
+    }
+}
+
+/* The count a confirmation of this kind carries: shard channels are counted apart. */
+static uint32_t count_of(const struct pubsub_subs *s, enum pubsub_kind kind)
+{
+    return kind == PSK_SSUB || kind == PSK_SUNSUB ? s->shard.n : pubsub_subs_regular(s);
+}
+
+static void confirm(struct sbuf *out, enum pubsub_kind k, const char *ch, size_t len,
+                    long long count)
 {
     resp_write_array_len(out, 3);
     resp_write_bulk(out, kind_name[k], strlen(kind_name[k]));
@@ -106,40 +143,104 @@ static void confirm(struct sbuf *out, enum ps_kind k, const char *ch, size_t len
     resp_write_int(out, count);
 }
 
+int pubsub_subs_add(struct pubsub_subs *s, enum pubsub_kind kind, const char *name, uint32_t len,
+                    int value, struct sbuf *out)
+{
+    struct strset *set = set_of(s, kind);
+    int added = strset_add(set, name, len, value);
+    if (!added && kind == PSK_SSUB) strset_get(set, name, len)->value = value;
+    confirm(out, kind, name, len, count_of(s, kind));
+    return added;
+}
+
+int pubsub_subs_remove(struct pubsub_subs *s, enum pubsub_kind kind, const char *name,
+                       uint32_t len, struct sbuf *out)
+{
+    int was = strset_del(set_of(s, kind), name, len);
+    confirm(out, kind, name, len, count_of(s, kind));
+    return was;
+}
+
+void pubsub_confirm_none(const struct pubsub_subs *s, enum pubsub_kind kind, struct sbuf *out)
+{
+    confirm(out, kind, NULL, 0, count_of(s, kind));
+}
+
+/* Subscribed mode: the RESP2 context where only subscribe commands, PING, QUIT and RESET work. */
+static int subscribed(const struct pubsub *ps)
+{
+    return ps && (pubsub_subs_regular(&ps->subs) + ps->subs.shard.n) > 0;
+}
+
+/* 1 when a channel or pattern needs every master (keyspace notifications). */
+static int has_keyspace(const struct pubsub *ps)
+{
+    const struct strset *sets[2] = {&ps->subs.channels, &ps->subs.patterns};
+    for (int k = 0; k < 2; k++)
+        for (uint32_t i = 0; i < sets[k]->cap; i++) {
+            const struct strset_item *it = &sets[k]->items[i];
+            if (it->key && keyspace_kind(k ? PSK_PSUB : PSK_SUB, it->key, it->len)) return 1;
+        }
+    return 0;
+}
+
+/* ---- a client's state ---- */
+
+static struct pubsub *ps_peek(const struct client *c)
+{
+    return c && c->x ? c->x->ps : NULL;
+}
+
+int pubsub_subscribed(const struct client *c)
+{
+    return subscribed(ps_peek(c));
+}
+
 static void ps_rebuild_timer(struct loop *l, void *ctx);
 
-static struct pubsub *ps_get(struct session *s)
+static struct pubsub *ps_get(struct pubsub_ctx *ctx, struct client *c)
 {
-    struct session_ext *x = session_ext_get(s);
+    struct client_ext *x = client_ext_get(c);
     if (!x->ps) {
         struct pubsub *ps = px_calloc(1, sizeof(*ps));
-        ps->s = s;
-        strset_init(&ps->channels);
-        strset_init(&ps->patterns);
-        strset_init(&ps->shard);
+        ps->c = c;
+        ps->ctx = ctx;
+        pubsub_subs_init(&ps->subs);
         ps->retry_ms = PS_RETRY_MIN_MS;
         loop_timer_init(&ps->retry, ps_rebuild_timer, ps);
+        ps->next = ctx->all;
+        if (ctx->all) ctx->all->prev = ps;
+        ctx->all = ps;
         x->ps = ps;
     }
     return x->ps;
 }
 
-static void ps_rebuild_timer(struct loop *l, void *ctx);
-
 /* ---- waiting requests ---- */
 
 /* r's confirmations are all in: it is answered with the bytes kept in it. */
-static void request_confirmed(struct worker *w, struct request *r)
+static void request_confirmed(struct request_pool *rp, struct request *r)
 {
     if (--r->ps_pending > 0) return;
     struct buf_chunk *c = r->rchunk;
     r->rchunk = NULL;
     r->state = REQ_NEW;
-    request_reply_span(w, r, c, r->roff, r->rlen);
+    request_reply_span(rp, r, c, r->roff, r->rlen);
     buf_chunk_put(c);
 }
 
-static void ack_push(struct ps_conn *pc, struct request *r, uint32_t n, enum ps_kind k)
+/* A confirmation for r arrived (or will not): answered when it was the last, freed when its
+ * client is gone and nothing else waits for it. */
+static void ack_done(struct request_pool *rp, struct request *r)
+{
+    if (!r) return;
+    if (!request_orphan(r))
+        request_confirmed(rp, r);
+    else if (--r->ps_pending == 0)
+        request_put(rp, r);
+}
+
+static void ack_push(struct ps_conn *pc, struct request *r, uint32_t n, enum pubsub_kind k)
 {
     if (pc->count == pc->cap) {
         uint32_t ncap = pc->cap ? pc->cap * 2 : 8;
@@ -159,36 +260,31 @@ static void ack_push(struct ps_conn *pc, struct request *r, uint32_t n, enum ps_
 }
 
 /* The connection is going away: what it owed is considered confirmed (the subscriptions are
- * recorded here and will be made again). Requests of a closed session are freed. */
-static void acks_drop(struct worker *w, struct ps_conn *pc)
+ * recorded here and will be made again). */
+static void acks_drop(struct request_pool *rp, struct ps_conn *pc)
 {
     while (pc->count > 0) {
         struct ps_ack a = pc->acks[pc->head];
         pc->head = (pc->head + 1) % pc->cap;
         pc->count--;
-        if (!a.r) continue;
-        if (a.r->sess) {
-            request_confirmed(w, a.r);
-        } else if (--a.r->ps_pending == 0) {
-            request_put(w, a.r);
-        }
+        ack_done(rp, a.r);
     }
 }
 
 /* ---- connections ---- */
 
-static void conn_close(struct worker *w, struct ps_conn *pc)
+static void conn_close(struct pubsub_ctx *ctx, struct ps_conn *pc)
 {
-    acks_drop(w, pc);
+    acks_drop(ctx->rp, pc);
     if (pc->pc) {
-        pc->pc->ps = NULL;
+        priv_detach(pc->pc);
         priv_close(pc->pc);
     }
     px_free(pc->acks);
     px_free(pc);
 }
 
-static struct ps_conn *conn_open(struct worker *w, struct pubsub *ps, enum ps_role role,
+static struct ps_conn *conn_open(struct pubsub_ctx *ctx, struct pubsub *ps, enum ps_role role,
                                  struct backend *node)
 {
     struct ps_conn *pc = px_calloc(1, sizeof(*pc));
@@ -196,8 +292,7 @@ static struct ps_conn *conn_open(struct worker *w, struct pubsub *ps, enum ps_ro
     pc->role = role;
     snprintf(pc->ip, sizeof(pc->ip), "%s", backend_ip(node));
     pc->port = backend_port(node);
-    pc->pc = priv_lease(w, ps->s, node);
-    pc->pc->ps = pc;
+    pc->pc = priv_lease(ctx->priv, ps->c, node, &ps_priv_ops, pc);
     backend_set_raw(pc->pc->b, 1);
     backend_set_timeout(pc->pc->b, 0); /* messages come when they come */
     ps->conns = px_realloc(ps->conns, (size_t)(ps->nconns + 1) * sizeof(*ps->conns));
@@ -214,9 +309,7 @@ static struct ps_conn *conn_find(struct pubsub *ps, enum ps_role role, struct ba
 {
     for (int i = 0; i < ps->nconns; i++) {
         struct ps_conn *pc = ps->conns[i];
-        if (pc->role == role &&
-            (!node || (pc->port == backend_port(node) && strcmp(pc->ip, backend_ip(node)) == 0)))
-            return pc;
+        if (pc->role == role && (!node || conn_is(pc, node))) return pc;
     }
     return NULL;
 }
@@ -228,18 +321,17 @@ static int conn_index(struct pubsub *ps, struct ps_conn *pc)
     return -1;
 }
 
-/* The master for channels and patterns: the same for a session as long as the masters do. */
-static struct backend *main_node(struct worker *w, struct session *s)
+/* The master for channels and patterns: the same for a client as long as the masters are. */
+static struct backend *main_node(struct pubsub_ctx *ctx, const struct client *c)
 {
-    return w->nmasters ? w->masters[s->id % (uint64_t)w->nmasters] : NULL;
+    return ctx->view->nmasters ? ctx->view->masters[c->id % (uint64_t)ctx->view->nmasters] : NULL;
 }
 
 static void schedule_rebuild(struct pubsub *ps)
 {
-    struct worker *w = ps->s->w;
     ps->broken = 1;
     if (!loop_timer_active(&ps->retry)) {
-        loop_timer_start(w->loop, &ps->retry, ps->retry_ms);
+        loop_timer_start(ps->ctx->loop, &ps->retry, ps->retry_ms);
         ps->retry_ms = ps->retry_ms * 2 > PS_RETRY_MAX_MS ? PS_RETRY_MAX_MS : ps->retry_ms * 2;
     }
 }
@@ -247,7 +339,7 @@ static void schedule_rebuild(struct pubsub *ps)
 /* Sends cmd with the given arguments (in batches) on pc, and expects their confirmations for r
  * (NULL: nobody waits). Returns 0, or -1 when the connection cannot take it (it is rebuilt). */
 static int conn_send(struct ps_conn *pc, const char *cmd, const char *const *args,
-                     const uint32_t *lens, uint32_t n, struct request *r, enum ps_kind kind)
+                     const uint32_t *lens, uint32_t n, struct request *r, enum pubsub_kind kind)
 {
     for (uint32_t start = 0; start < n; start += PS_BATCH) {
         uint32_t m = n - start < PS_BATCH ? n - start : PS_BATCH;
@@ -267,101 +359,129 @@ static int conn_send(struct ps_conn *pc, const char *cmd, const char *const *arg
     return 0;
 }
 
-/* Every member of set, as argument arrays (the caller frees both). */
-static uint32_t set_args(const struct strset *set, const char ***args, uint32_t **lens,
-                         int only_keyspace, int pattern)
+/* A list of names: pointers into the set or the request, which must outlive it. */
+struct names {
+    const char **p;
+    uint32_t *len;
+    uint32_t n;
+};
+
+static void names_init(struct names *nm, uint32_t cap)
 {
-    *args = px_malloc((set->n + 1) * sizeof(char *));
-    *lens = px_malloc((set->n + 1) * sizeof(uint32_t));
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < set->cap; i++) {
-        const struct strset_item *it = &set->items[i];
-        if (!it->key) continue;
-        if (only_keyspace &&
-            !(pattern ? keyspace_pattern(it->key, it->len) : keyspace_channel(it->key, it->len)))
-            continue;
-        (*args)[n] = it->key;
-        (*lens)[n] = it->len;
-        n++;
-    }
-    return n;
+    nm->p = px_malloc((cap + 1) * sizeof(char *));
+    nm->len = px_malloc((cap + 1) * sizeof(uint32_t));
+    nm->n = 0;
 }
 
-/* The request's arguments after the command name, as argument arrays (the caller frees both). */
-static uint32_t req_args(const struct request *r, const char ***args, uint32_t **lens)
+static void names_free(struct names *nm)
 {
-    uint32_t n = r->argc - 1;
-    *args = px_malloc((n + 1) * sizeof(char *));
-    *lens = px_malloc((n + 1) * sizeof(uint32_t));
-    for (uint32_t i = 0; i < n; i++) {
-        (*args)[i] = request_arg(r, i + 1);
-        (*lens)[i] = r->argv[i + 1].len;
+    px_free(nm->p);
+    px_free(nm->len);
+}
+
+static void names_add(struct names *nm, const char *p, uint32_t len)
+{
+    nm->p[nm->n] = p;
+    nm->len[nm->n++] = len;
+}
+
+/* Every member of set (only those about keyspace notifications when only_keyspace). */
+static void set_names(const struct strset *set, struct names *nm, int only_keyspace,
+                      enum pubsub_kind kind)
+{
+    names_init(nm, set->n);
+    for (uint32_t i = 0; i < set->cap; i++) {
+        const struct strset_item *it = &set->items[i];
+        if (!it->key || (only_keyspace && !keyspace_kind(kind, it->key, it->len))) continue;
+        names_add(nm, it->key, it->len);
     }
-    return n;
+}
+
+/* The request's arguments after the command name. */
+static void req_names(const struct request *r, struct names *nm)
+{
+    names_init(nm, r->argc - 1);
+    for (uint32_t i = 1; i < r->argc; i++) names_add(nm, request_arg(r, i), r->argv[i].len);
+}
+
+/* The names of src about keyspace notifications. */
+static void keyspace_names(const struct names *src, enum pubsub_kind kind, struct names *nm)
+{
+    names_init(nm, src->n);
+    for (uint32_t i = 0; i < src->n; i++)
+        if (keyspace_kind(kind, src->p[i], src->len[i])) names_add(nm, src->p[i], src->len[i]);
+}
+
+/* Sends cmd for names to every keyspace connection, opening those missing when open_missing
+ * (one per master other than the main connection's). */
+static void send_keyspace(struct pubsub *ps, struct ps_conn *main, const char *cmd,
+                          const struct names *nm, struct request *r, enum pubsub_kind kind,
+                          int open_missing)
+{
+    struct pubsub_ctx *ctx = ps->ctx;
+    if (!open_missing) {
+        for (int i = 0; i < ps->nconns && !ps->broken; i++)
+            if (ps->conns[i]->role == PS_KEYSPACE)
+                conn_send(ps->conns[i], cmd, nm->p, nm->len, nm->n, r, kind);
+        return;
+    }
+    for (int m = 0; m < ctx->view->nmasters && !ps->broken; m++) {
+        if (main && conn_is(main, ctx->view->masters[m])) continue;
+        struct ps_conn *kc = conn_find(ps, PS_KEYSPACE, ctx->view->masters[m]);
+        if (!kc) kc = conn_open(ctx, ps, PS_KEYSPACE, ctx->view->masters[m]);
+        conn_send(kc, cmd, nm->p, nm->len, nm->n, r, kind);
+    }
 }
 
 /* Makes every subscription again on connections to the current nodes. */
 static void ps_rebuild(struct pubsub *ps)
 {
-    struct session *s = ps->s;
-    struct worker *w = s->w;
-    for (int i = 0; i < ps->nconns; i++) conn_close(w, ps->conns[i]);
+    struct pubsub_ctx *ctx = ps->ctx;
+    for (int i = 0; i < ps->nconns; i++) conn_close(ctx, ps->conns[i]);
     px_free(ps->conns);
     ps->conns = NULL;
     ps->nconns = 0;
     ps->broken = 0;
     if (!subscribed(ps)) return;
-    struct backend *main = main_node(w, s);
+    struct backend *main = main_node(ctx, ps->c);
     if (!main) {
         schedule_rebuild(ps);
         return;
     }
-    const char **args;
-    uint32_t *lens, n;
-    if (total_regular(ps) > 0) {
-        struct ps_conn *pc = conn_open(w, ps, PS_MAIN, main);
-        n = set_args(&ps->channels, &args, &lens, 0, 0);
-        if (n) conn_send(pc, "SUBSCRIBE", args, lens, n, NULL, K_SUB);
-        px_free(args);
-        px_free(lens);
-        n = set_args(&ps->patterns, &args, &lens, 0, 1);
-        if (n) conn_send(pc, "PSUBSCRIBE", args, lens, n, NULL, K_PSUB);
-        px_free(args);
-        px_free(lens);
-        /* Keyspace notifications: every other master too. */
-        const char **ka, **kp;
-        uint32_t *kal, *kpl;
-        uint32_t nka = set_args(&ps->channels, &ka, &kal, 1, 0);
-        uint32_t nkp = set_args(&ps->patterns, &kp, &kpl, 1, 1);
-        if (nka + nkp > 0) {
-            for (int m = 0; m < w->nmasters; m++) {
-                if (w->masters[m] == main) continue;
-                struct ps_conn *kc = conn_open(w, ps, PS_KEYSPACE, w->masters[m]);
-                if (nka) conn_send(kc, "SUBSCRIBE", ka, kal, nka, NULL, K_SUB);
-                if (nkp) conn_send(kc, "PSUBSCRIBE", kp, kpl, nkp, NULL, K_PSUB);
-            }
+    struct names nm;
+    if (pubsub_subs_regular(&ps->subs) > 0) {
+        struct ps_conn *pc = conn_open(ctx, ps, PS_MAIN, main);
+        static const enum pubsub_kind kinds[2] = {PSK_SUB, PSK_PSUB};
+        for (int k = 0; k < 2; k++) {
+            set_names(set_of(&ps->subs, kinds[k]), &nm, 0, kinds[k]);
+            if (nm.n) conn_send(pc, k ? "PSUBSCRIBE" : "SUBSCRIBE", nm.p, nm.len, nm.n, NULL,
+                                kinds[k]);
+            names_free(&nm);
         }
-        px_free(ka);
-        px_free(kal);
-        px_free(kp);
-        px_free(kpl);
+        /* Keyspace notifications: every other master too. */
+        for (int k = 0; k < 2; k++) {
+            set_names(set_of(&ps->subs, kinds[k]), &nm, 1, kinds[k]);
+            if (nm.n)
+                send_keyspace(ps, pc, k ? "PSUBSCRIBE" : "SUBSCRIBE", &nm, NULL, kinds[k], 1);
+            names_free(&nm);
+        }
     }
-    /* Shard channels: to the master of each one's slot, one command per slot. */
-    for (uint32_t i = 0; i < ps->shard.cap; i++) {
-        struct strset_item *it = &ps->shard.items[i];
+    /* Shard channels: to the master of each one's slot, one command per channel. */
+    for (uint32_t i = 0; i < ps->subs.shard.cap; i++) {
+        struct strset_item *it = &ps->subs.shard.items[i];
         if (!it->key) continue;
-        struct backend *owner = worker_view(w, (int)crc16_key_slot(it->key, it->len));
+        struct backend *owner = view_slot_backend(ctx->view, (int)crc16_key_slot(it->key, it->len));
         if (!owner) {
             schedule_rebuild(ps);
             it->value = -1;
             continue;
         }
         struct ps_conn *sc = conn_find(ps, PS_SHARD, owner);
-        if (!sc) sc = conn_open(w, ps, PS_SHARD, owner);
+        if (!sc) sc = conn_open(ctx, ps, PS_SHARD, owner);
         it->value = conn_index(ps, sc);
         const char *a[1] = {it->key};
         uint32_t l[1] = {it->len};
-        conn_send(sc, "SSUBSCRIBE", a, l, 1, NULL, K_SSUB);
+        conn_send(sc, "SSUBSCRIBE", a, l, 1, NULL, PSK_SSUB);
     }
 }
 
@@ -372,42 +492,27 @@ static void ps_rebuild_timer(struct loop *l, void *ctx)
     if (!ps->broken) ps->retry_ms = PS_RETRY_MIN_MS;
 }
 
-/* 1 when a channel or pattern needs every master (keyspace notifications). */
-static int has_keyspace(const struct pubsub *ps)
-{
-    for (uint32_t i = 0; i < ps->channels.cap; i++)
-        if (ps->channels.items[i].key &&
-            keyspace_channel(ps->channels.items[i].key, ps->channels.items[i].len))
-            return 1;
-    for (uint32_t i = 0; i < ps->patterns.cap; i++)
-        if (ps->patterns.items[i].key &&
-            keyspace_pattern(ps->patterns.items[i].key, ps->patterns.items[i].len))
-            return 1;
-    return 0;
-}
-
-/* Closes connections that carry nothing any more. */
+/* Closes connections that carry nothing any more; clean ones go back to the pool. */
 static void ps_tidy(struct pubsub *ps)
 {
-    struct worker *w = ps->s->w;
     int k = 0;
     for (int i = 0; i < ps->nconns; i++) {
         struct ps_conn *pc = ps->conns[i];
         int used = pc->count > 0;
         if (pc->role == PS_MAIN) {
-            used |= total_regular(ps) > 0;
+            used |= pubsub_subs_regular(&ps->subs) > 0;
         } else if (pc->role == PS_KEYSPACE) {
             used |= has_keyspace(ps); /* while a keyspace channel or pattern remains */
         } else {
-            for (uint32_t j = 0; j < ps->shard.cap && !used; j++)
-                if (ps->shard.items[j].key && ps->shard.items[j].value == i) used = 1;
+            for (uint32_t j = 0; j < ps->subs.shard.cap && !used; j++)
+                if (ps->subs.shard.items[j].key && ps->subs.shard.items[j].value == i) used = 1;
         }
         if (used) {
             /* Shard channels record their connection's index: keep them right. */
             if (k != i)
-                for (uint32_t j = 0; j < ps->shard.cap; j++)
-                    if (ps->shard.items[j].key && ps->shard.items[j].value == i)
-                        ps->shard.items[j].value = k;
+                for (uint32_t j = 0; j < ps->subs.shard.cap; j++)
+                    if (ps->subs.shard.items[j].key && ps->subs.shard.items[j].value == i)
+                        ps->subs.shard.items[j].value = k;
             ps->conns[k++] = pc;
             continue;
         }
@@ -415,29 +520,24 @@ static void ps_tidy(struct pubsub *ps)
         struct privconn *priv = pc->pc;
         pc->pc = NULL;
         if (priv) {
-            priv->ps = NULL;
+            priv_detach(priv);
             priv_release(priv);
         }
-        conn_close(w, pc);
+        conn_close(ps->ctx, pc);
     }
     ps->nconns = k;
-}
-
-int pubsub_subscribed(const struct session *s)
-{
-    return subscribed(session_pubsub(s));
 }
 
 /* ---- client commands ---- */
 
 /* Keeps the confirmations in r until the nodes have confirmed (request_confirmed). */
-static void hold_reply(struct worker *w, struct request *r, struct sbuf *reply)
+static void hold_reply(struct pubsub_ctx *ctx, struct request *r, struct sbuf *reply)
 {
     if (r->ps_pending == 0) {
-        request_reply_bytes(w, r, reply->buf, reply->len);
+        request_reply_bytes(ctx->rp, r, reply->buf, reply->len);
         return;
     }
-    struct buf_chunk *c = buf_chunk_get_exact(&w->pool, reply->len);
+    struct buf_chunk *c = buf_chunk_get_exact(ctx->rp->chunks, reply->len);
     memcpy(c->data, reply->buf, reply->len);
     c->len = (uint32_t)reply->len;
     r->rchunk = c;
@@ -446,126 +546,84 @@ static void hold_reply(struct worker *w, struct request *r, struct sbuf *reply)
     r->state = REQ_GATHER; /* answered by request_confirmed when the last node confirms */
 }
 
-static void subscribe(struct worker *w, struct request *r, int pattern)
+/* Refuses r with the error written into out. */
+static void refuse(struct pubsub_ctx *ctx, struct request *r, struct sbuf *out)
 {
-    struct session *s = r->sess;
-    struct backend *main = main_node(w, s);
-    struct sbuf *out = &w->merge;
+    r->flags |= REQ_F_REJECTED;
+    request_reply_bytes(ctx->rp, r, out->buf, out->len);
+}
+
+static void subscribe(struct pubsub_ctx *ctx, struct request *r, enum pubsub_kind kind)
+{
+    struct backend *main = main_node(ctx, r->client);
+    struct sbuf *out = &ctx->out;
     sbuf_clear(out);
     if (!main) {
         errors_no_topology(out);
-        r->flags |= REQ_F_REJECTED;
-        request_reply_bytes(w, r, out->buf, out->len);
+        refuse(ctx, r, out);
         return;
     }
-    struct pubsub *ps = ps_get(s);
-    struct strset *set = pattern ? &ps->patterns : &ps->channels;
-    const char **args;
-    uint32_t *lens, nks = 0;
-    uint32_t n = req_args(r, &args, &lens);
-    for (uint32_t i = 0; i < n; i++) {
-        strset_add(set, args[i], lens[i], 0);
-        confirm(out, pattern ? K_PSUB : K_SUB, args[i], lens[i], total_regular(ps));
-        if (pattern ? keyspace_pattern(args[i], lens[i]) : keyspace_channel(args[i], lens[i]))
-            nks++;
-    }
+    struct pubsub *ps = ps_get(ctx, r->client);
+    struct names nm, ks;
+    req_names(r, &nm);
+    for (uint32_t i = 0; i < nm.n; i++) pubsub_subs_add(&ps->subs, kind, nm.p[i], nm.len[i], 0, out);
     if (!ps->broken) {
+        const char *cmd = kind == PSK_PSUB ? "PSUBSCRIBE" : "SUBSCRIBE";
         struct ps_conn *mc = conn_find(ps, PS_MAIN, NULL);
-        if (!mc) mc = conn_open(w, ps, PS_MAIN, main);
-        conn_send(mc, pattern ? "PSUBSCRIBE" : "SUBSCRIBE", args, lens, n, r,
-                  pattern ? K_PSUB : K_SUB);
-        if (nks > 0 && !ps->broken) {
-            /* Keyspace notifications: on every other master as well. */
-            const char **ka = px_malloc(nks * sizeof(char *));
-            uint32_t *kl = px_malloc(nks * sizeof(uint32_t)), k = 0;
-            for (uint32_t i = 0; i < n; i++)
-                if (pattern ? keyspace_pattern(args[i], lens[i])
-                            : keyspace_channel(args[i], lens[i])) {
-                    ka[k] = args[i];
-                    kl[k++] = lens[i];
-                }
-            for (int m = 0; m < w->nmasters && !ps->broken; m++) {
-                if (conn_is(mc, w->masters[m])) continue;
-                struct ps_conn *kc = conn_find(ps, PS_KEYSPACE, w->masters[m]);
-                if (!kc) kc = conn_open(w, ps, PS_KEYSPACE, w->masters[m]);
-                conn_send(kc, pattern ? "PSUBSCRIBE" : "SUBSCRIBE", ka, kl, k, r,
-                          pattern ? K_PSUB : K_SUB);
-            }
-            px_free(ka);
-            px_free(kl);
-        }
+        if (!mc) mc = conn_open(ctx, ps, PS_MAIN, main);
+        conn_send(mc, cmd, nm.p, nm.len, nm.n, r, kind);
+        /* Keyspace notifications: on every other master as well. */
+        keyspace_names(&nm, kind, &ks);
+        if (ks.n && !ps->broken) send_keyspace(ps, mc, cmd, &ks, r, kind, 1);
+        names_free(&ks);
     }
-    px_free(args);
-    px_free(lens);
-    hold_reply(w, r, out);
+    names_free(&nm);
+    hold_reply(ctx, r, out);
 }
 
-static void unsubscribe(struct worker *w, struct request *r, int pattern)
+static void unsubscribe(struct pubsub_ctx *ctx, struct request *r, enum pubsub_kind kind)
 {
-    struct session *s = r->sess;
-    struct pubsub *ps = ps_get(s);
-    struct strset *set = pattern ? &ps->patterns : &ps->channels;
-    enum ps_kind kind = pattern ? K_PUNSUB : K_UNSUB;
-    struct sbuf *out = &w->merge;
+    struct pubsub *ps = ps_get(ctx, r->client);
+    struct sbuf *out = &ctx->out;
     sbuf_clear(out);
-    const char **args;
-    uint32_t *lens, n;
+    struct names nm, gone, ks;
     if (r->argc == 1) {
-        n = set_args(set, &args, &lens, 0, pattern); /* all of them */
-        if (n == 0) confirm(out, kind, NULL, 0, total_regular(ps));
+        set_names(set_of(&ps->subs, kind), &nm, 0, kind); /* all of them */
+        if (nm.n == 0) pubsub_confirm_none(&ps->subs, kind, out);
     } else {
-        n = req_args(r, &args, &lens);
+        req_names(r, &nm);
     }
-    /* Confirm each; tell the nodes about those that were subscribed. */
-    const char **gone = px_malloc((n + 1) * sizeof(char *));
-    uint32_t *gl = px_malloc((n + 1) * sizeof(uint32_t)), ng = 0, nks = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        /* Copy first: deleting frees the set's own copy, which args may point at. */
-        char *name = px_malloc(lens[i] ? lens[i] : 1);
-        memcpy(name, args[i], lens[i]);
-        int was = strset_del(set, name, lens[i]);
-        confirm(out, kind, name, lens[i], total_regular(ps));
-        if (!was) { /* not subscribed: confirmed all the same, as Redis does; nothing to send */
-            px_free(name);
-            continue;
-        }
-        gone[ng] = name;
-        gl[ng++] = lens[i];
-        if (pattern ? keyspace_pattern(name, lens[i]) : keyspace_channel(name, lens[i])) nks++;
+    /* Confirm each; tell the nodes about those that were subscribed. Each name is copied first:
+     * removing frees the set's own copy, which nm may point at. */
+    names_init(&gone, nm.n);
+    for (uint32_t i = 0; i < nm.n; i++) {
+        char *name = px_malloc(nm.len[i] ? nm.len[i] : 1);
+        memcpy(name, nm.p[i], nm.len[i]);
+        if (pubsub_subs_remove(&ps->subs, kind, name, nm.len[i], out))
+            names_add(&gone, name, nm.len[i]);
+        else
+            px_free(name); /* not subscribed: confirmed all the same, as Redis does */
     }
     struct ps_conn *mc = conn_find(ps, PS_MAIN, NULL);
-    if (ng > 0 && mc && !ps->broken) {
-        conn_send(mc, pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", gone, gl, ng, r, kind);
-        if (nks > 0) {
-            const char **ka = px_malloc(nks * sizeof(char *));
-            uint32_t *kl = px_malloc(nks * sizeof(uint32_t)), k = 0;
-            for (uint32_t i = 0; i < ng; i++)
-                if (pattern ? keyspace_pattern(gone[i], gl[i]) : keyspace_channel(gone[i], gl[i])) {
-                    ka[k] = gone[i];
-                    kl[k++] = gl[i];
-                }
-            for (int i = 0; i < ps->nconns && !ps->broken; i++)
-                if (ps->conns[i]->role == PS_KEYSPACE)
-                    conn_send(ps->conns[i], pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", ka, kl, k, r,
-                              kind);
-            px_free(ka);
-            px_free(kl);
-        }
+    if (gone.n > 0 && mc && !ps->broken) {
+        const char *cmd = kind == PSK_PUNSUB ? "PUNSUBSCRIBE" : "UNSUBSCRIBE";
+        conn_send(mc, cmd, gone.p, gone.len, gone.n, r, kind);
+        keyspace_names(&gone, kind, &ks);
+        if (ks.n) send_keyspace(ps, mc, cmd, &ks, r, kind, 0);
+        names_free(&ks);
     }
-    for (uint32_t i = 0; i < ng; i++) px_free((char *)gone[i]);
-    px_free(gone);
-    px_free(gl);
-    px_free(args);
-    px_free(lens);
-    hold_reply(w, r, out);
+    for (uint32_t i = 0; i < gone.n; i++) px_free((char *)gone.p[i]);
+    names_free(&gone);
+    names_free(&nm);
+    hold_reply(ctx, r, out);
     ps_tidy(ps);
 }
 
 /* The slot of r's channels: >= 0, or KEYS_SLOT_CROSS (Redis's CROSSSLOT for SSUBSCRIBE). */
-static int channels_slot(struct worker *w, struct request *r, uint32_t from)
+static int channels_slot(const struct request *r)
 {
     int slot = -1;
-    for (uint32_t i = from; i < r->argc; i++) {
+    for (uint32_t i = 1; i < r->argc; i++) {
         int s = (int)crc16_key_slot(request_arg(r, i), r->argv[i].len);
         if (slot >= 0 && s != slot) return KEYS_SLOT_CROSS;
         slot = s;
@@ -573,141 +631,100 @@ static int channels_slot(struct worker *w, struct request *r, uint32_t from)
     return slot;
 }
 
-static void ssubscribe(struct worker *w, struct request *r)
+static void ssubscribe(struct pubsub_ctx *ctx, struct request *r)
 {
-    struct session *s = r->sess;
-    struct sbuf *out = &w->merge;
+    struct sbuf *out = &ctx->out;
     sbuf_clear(out);
-    int slot = channels_slot(w, r, 1);
-    struct backend *owner = slot >= 0 ? worker_view(w, slot) : NULL;
+    int slot = channels_slot(r);
+    struct backend *owner = slot >= 0 ? view_slot_backend(ctx->view, slot) : NULL;
     if (slot == KEYS_SLOT_CROSS || !owner) {
         if (slot == KEYS_SLOT_CROSS)
             errors_crossslot(out);
-        else if (w->map)
+        else if (ctx->view->map)
             errors_slot_unserved(out);
         else
             errors_no_topology(out);
-        r->flags |= REQ_F_REJECTED;
-        request_reply_bytes(w, r, out->buf, out->len);
+        refuse(ctx, r, out);
         return;
     }
-    struct pubsub *ps = ps_get(s);
+    struct pubsub *ps = ps_get(ctx, r->client);
     struct ps_conn *sc = NULL;
     if (!ps->broken) {
         sc = conn_find(ps, PS_SHARD, owner);
-        if (!sc) sc = conn_open(w, ps, PS_SHARD, owner);
+        if (!sc) sc = conn_open(ctx, ps, PS_SHARD, owner);
     }
     int idx = sc ? conn_index(ps, sc) : -1;
-    const char **args;
-    uint32_t *lens;
-    uint32_t n = req_args(r, &args, &lens);
-    for (uint32_t i = 0; i < n; i++) {
-        if (!strset_add(&ps->shard, args[i], lens[i], idx))
-            strset_get(&ps->shard, args[i], lens[i])->value = idx;
-        confirm(out, K_SSUB, args[i], lens[i], ps->shard.n);
-    }
-    if (sc) conn_send(sc, "SSUBSCRIBE", args, lens, n, r, K_SSUB);
-    px_free(args);
-    px_free(lens);
-    hold_reply(w, r, out);
+    struct names nm;
+    req_names(r, &nm);
+    for (uint32_t i = 0; i < nm.n; i++)
+        pubsub_subs_add(&ps->subs, PSK_SSUB, nm.p[i], nm.len[i], idx, out);
+    if (sc) conn_send(sc, "SSUBSCRIBE", nm.p, nm.len, nm.n, r, PSK_SSUB);
+    names_free(&nm);
+    hold_reply(ctx, r, out);
 }
 
-static void sunsubscribe(struct worker *w, struct request *r)
+static void sunsubscribe(struct pubsub_ctx *ctx, struct request *r)
 {
-    struct session *s = r->sess;
-    struct pubsub *ps = ps_get(s);
-    struct sbuf *out = &w->merge;
+    struct pubsub *ps = ps_get(ctx, r->client);
+    struct sbuf *out = &ctx->out;
     sbuf_clear(out);
-    const char **args;
-    uint32_t *lens, n;
+    struct names nm;
     if (r->argc == 1) {
-        n = set_args(&ps->shard, &args, &lens, 0, 0);
-        if (n == 0) confirm(out, K_SUNSUB, NULL, 0, ps->shard.n);
+        set_names(&ps->subs.shard, &nm, 0, PSK_SSUB);
+        if (nm.n == 0) pubsub_confirm_none(&ps->subs, PSK_SUNSUB, out);
     } else {
-        n = req_args(r, &args, &lens);
+        req_names(r, &nm);
     }
-    for (uint32_t i = 0; i < n; i++) {
-        char *name = px_malloc(lens[i] ? lens[i] : 1);
-        memcpy(name, args[i], lens[i]);
-        struct strset_item *it = strset_get(&ps->shard, name, lens[i]);
+    for (uint32_t i = 0; i < nm.n; i++) {
+        char *name = px_malloc(nm.len[i] ? nm.len[i] : 1);
+        memcpy(name, nm.p[i], nm.len[i]);
+        struct strset_item *it = strset_get(&ps->subs.shard, name, nm.len[i]);
         int conn = it ? it->value : -1;
-        if (it) strset_del(&ps->shard, name, lens[i]);
-        confirm(out, K_SUNSUB, name, lens[i], ps->shard.n);
+        pubsub_subs_remove(&ps->subs, PSK_SUNSUB, name, nm.len[i], out);
         if (conn >= 0 && conn < ps->nconns && !ps->broken) {
             const char *a[1] = {name};
-            uint32_t l[1] = {lens[i]};
-            conn_send(ps->conns[conn], "SUNSUBSCRIBE", a, l, 1, r, K_SUNSUB);
+            uint32_t l[1] = {nm.len[i]};
+            conn_send(ps->conns[conn], "SUNSUBSCRIBE", a, l, 1, r, PSK_SUNSUB);
         }
         px_free(name);
     }
-    px_free(args);
-    px_free(lens);
-    hold_reply(w, r, out);
+    names_free(&nm);
+    hold_reply(ctx, r, out);
     ps_tidy(ps);
 }
 
-void pubsub_command(struct worker *w, struct request *r)
+void pubsub_run(struct pubsub_ctx *ctx, struct request *r)
 {
-    if (!r->sess) {
-        request_put(w, r);
-        return;
-    }
     switch (r->cmd->local_id) {
-    case LOCAL_SUBSCRIBE: subscribe(w, r, 0); break;
-    case LOCAL_PSUBSCRIBE: subscribe(w, r, 1); break;
-    case LOCAL_SSUBSCRIBE: ssubscribe(w, r); break;
-    case LOCAL_UNSUBSCRIBE: unsubscribe(w, r, 0); break;
-    case LOCAL_PUNSUBSCRIBE: unsubscribe(w, r, 1); break;
-    case LOCAL_SUNSUBSCRIBE: sunsubscribe(w, r); break;
+    case LOCAL_SUBSCRIBE: subscribe(ctx, r, PSK_SUB); break;
+    case LOCAL_PSUBSCRIBE: subscribe(ctx, r, PSK_PSUB); break;
+    case LOCAL_SSUBSCRIBE: ssubscribe(ctx, r); break;
+    case LOCAL_UNSUBSCRIBE: unsubscribe(ctx, r, PSK_UNSUB); break;
+    case LOCAL_PUNSUBSCRIBE: unsubscribe(ctx, r, PSK_PUNSUB); break;
+    case LOCAL_SUNSUBSCRIBE: sunsubscribe(ctx, r); break;
     default: break;
     }
-    struct session *s = r->sess;
-    struct pubsub *ps = s ? session_pubsub(s) : NULL;
-    if (ps && !subscribed(ps) && ps->nconns == 0) pubsub_free(s);
+    struct client *c = r->client;
+    struct pubsub *ps = ps_peek(c);
+    if (ps && !subscribed(ps) && ps->nconns == 0) pubsub_free(c);
 }
 
-int pubsub_route(struct worker *w, struct request *r)
+void pubsub_free(struct client *c)
 {
-    struct session *s = r->sess;
-    int id = r->cmd->local_id;
-    if (id >= LOCAL_SUBSCRIBE && id <= LOCAL_SUNSUBSCRIBE) return 0; /* local.c sends them here */
-    if (!subscribed(session_pubsub(s)) || id == LOCAL_QUIT || id == LOCAL_RESET) return 0;
-    struct sbuf *out = &w->scratch;
-    sbuf_clear(out);
-    if (id == LOCAL_PING) {
-        if (r->argc > 2) {
-            resp_write_errorf(out, "ERR wrong number of arguments for 'ping' command");
-        } else {
-            /* In subscribed mode PING answers an array, as Redis does over RESP2. */
-            resp_write_array_len(out, 2);
-            resp_write_bulk(out, "pong", 4);
-            resp_write_bulk(out, r->argc == 2 ? request_arg(r, 1) : "",
-                            r->argc == 2 ? r->argv[1].len : 0);
-        }
-    } else {
-        resp_write_errorf(out,
-                          "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
-                          "QUIT / RESET are allowed in this context",
-                          r->cmd->cmd->name);
-        r->flags |= REQ_F_REJECTED;
-    }
-    request_reply_bytes(w, r, out->buf, out->len);
-    return 1;
-}
-
-void pubsub_free(struct session *s)
-{
-    struct pubsub *ps = session_pubsub(s);
+    struct pubsub *ps = ps_peek(c);
     if (!ps) return;
-    struct worker *w = s->w;
-    if (loop_timer_active(&ps->retry)) loop_timer_stop(w->loop, &ps->retry);
-    for (int i = 0; i < ps->nconns; i++) conn_close(w, ps->conns[i]);
+    struct pubsub_ctx *ctx = ps->ctx;
+    if (loop_timer_active(&ps->retry)) loop_timer_stop(ctx->loop, &ps->retry);
+    for (int i = 0; i < ps->nconns; i++) conn_close(ctx, ps->conns[i]);
     px_free(ps->conns);
-    strset_free(&ps->channels);
-    strset_free(&ps->patterns);
-    strset_free(&ps->shard);
+    pubsub_subs_free(&ps->subs);
+    if (ps->prev)
+        ps->prev->next = ps->next;
+    else
+        ctx->all = ps->next;
+    if (ps->next) ps->next->prev = ps->prev;
     px_free(ps);
-    s->ext->ps = NULL;
+    c->x->ps = NULL;
 }
 
 /* ---- what the nodes send ---- */
@@ -734,36 +751,6 @@ static const char *el_text(const char *d, const struct resp_span *e, uint32_t *l
     return p;
 }
 
-/* Passes a message to the client, behind any confirmation it still waits for. */
-static void deliver(struct worker *w, struct session *s, struct buf_chunk *c, uint32_t off,
-                    uint32_t len)
-{
-    if (s->flags & SESS_CLOSED) return;
-    if (!s->head) {
-        obuf_append_span(&s->out, &w->pool, c, off, len);
-        worker_want_flush(w, s);
-    } else {
-        struct request *m = request_get(w);
-        m->sess = s;
-        buf_chunk_ref(c);
-        m->rchunk = c;
-        m->roff = off;
-        m->rlen = len;
-        m->state = REQ_DONE;
-        s->tail->next = m;
-        s->tail = m;
-        s->nqueued++;
-    }
-    stat_add(&w->stats.pubsub_messages, 1);
-    /* A subscriber that does not read is cut off before its backlog grows without bound. */
-    if (s->out.bytes > w->cfg->pubsub_buffer_limit) {
-        log_warn("client %llu: Pub/Sub output buffer over %llu bytes: closing it",
-                 (unsigned long long)s->id, (unsigned long long)w->cfg->pubsub_buffer_limit);
-        stat_add(&w->stats.pubsub_cut, 1);
-        session_close(s);
-    }
-}
-
 /*
  * Keyspace notifications are subscribed on every master, but a PUBLISH to a keyspace-looking
  * channel reaches every node of the cluster: delivered from each, it would arrive once per
@@ -772,15 +759,15 @@ static void deliver(struct worker *w, struct session *s, struct buf_chunk *c, ui
  * the channel for __keyspace@ and in the payload for __keyevent@. Other messages come from the
  * main connection only.
  */
-static int keyspace_from_owner(struct worker *w, const struct ps_conn *pc, const char *d,
-                               const struct resp_span *el, uint32_t n)
+static int keyspace_from_owner(const struct pubsub_ctx *ctx, const struct ps_conn *pc,
+                               const char *d, const struct resp_span *el, uint32_t n)
 {
     int pm = el_is(d, &el[0], "pmessage");
     if (n < (pm ? 4u : 3u)) return pc->role == PS_MAIN;
     uint32_t cl, pl;
     const char *ch = el_text(d, &el[pm ? 2 : 1], &cl);
     const char *payload = el_text(d, &el[pm ? 3 : 2], &pl);
-    if (!keyspace_channel(ch, cl)) return pc->role == PS_MAIN;
+    if (!pubsub_keyspace_channel(ch, cl)) return pc->role == PS_MAIN;
     const char *key = payload;
     size_t klen = pl;
     if (starts(ch, cl, "__keyspace@")) { /* __keyspace@<db>__:<key> */
@@ -789,28 +776,32 @@ static int keyspace_from_owner(struct worker *w, const struct ps_conn *pc, const
         key = sep + 3;
         klen = cl - (size_t)(key - ch);
     }
-    struct backend *owner = worker_view(w, (int)crc16_key_slot(key, klen));
+    struct backend *owner = view_slot_backend(ctx->view, (int)crc16_key_slot(key, klen));
     if (!owner) return pc->role == PS_MAIN;
     return conn_is(pc, owner);
 }
 
-void pubsub_on_push(struct ps_conn *pc, struct buf_chunk *c, uint32_t off,
-                    const struct resp_reply_info *info)
+/* A confirmation or a message from a node. */
+static void on_push(struct privconn *priv, struct buf_chunk *c, uint32_t off,
+                    const struct resp_reply_info *info, void *arg)
 {
+    struct ps_conn *pc = arg;
     struct pubsub *ps = pc->ps;
-    struct session *s = ps->s;
-    struct worker *w = s->w;
+    struct pubsub_ctx *ctx = ps->ctx;
     const char *d = c->data + off;
     struct resp_span el[4];
     uint32_t n;
     if (resp_reply_elements(d, info->len, el, 4, &n) < 0 || n < 2) return;
     if (el_is(d, &el[0], "message") || el_is(d, &el[0], "smessage") ||
         el_is(d, &el[0], "pmessage")) {
-        if (pc->role != PS_SHARD && !keyspace_from_owner(w, pc, d, el, n)) return;
-        deliver(w, s, c, off, info->len);
+        if (pc->role != PS_SHARD && !keyspace_from_owner(ctx, pc, d, el, n)) return;
+        stat_add(&ctx->stats->pubsub_messages, 1);
+        /* The client may be closed from in here (a subscriber that does not read): nothing of
+         * ps or pc may be touched after this call. */
+        ctx->deliver(ctx->deliver_ctx, ps->c, c, off, info->len);
         return;
     }
-    for (int k = K_SUB; k <= K_SUNSUB; k++) {
+    for (int k = PSK_SUB; k <= PSK_SUNSUB; k++) {
         if (!el_is(d, &el[0], kind_name[k])) continue;
         if (pc->count > 0 && pc->acks[pc->head].kind == k) {
             struct ps_ack *a = &pc->acks[pc->head];
@@ -818,59 +809,98 @@ void pubsub_on_push(struct ps_conn *pc, struct buf_chunk *c, uint32_t off,
                 struct request *r = a->r;
                 pc->head = (pc->head + 1) % pc->cap;
                 pc->count--;
-                if (r) {
-                    if (r->sess)
-                        request_confirmed(w, r);
-                    else if (--r->ps_pending == 0)
-                        request_put(w, r);
-                }
+                ack_done(ctx->rp, r);
             }
-        } else if (k == K_SUNSUB) {
+        } else if (k == PSK_SUNSUB) {
             /* The node dropped a shard channel itself (its slot moved away): subscribe again
              * where the slot is now. */
-            topology_request_refresh(w->topo);
+            topology_request_refresh(ctx->topo);
             schedule_rebuild(ps);
         }
         return;
     }
 }
 
-void pubsub_conn_state(struct ps_conn *pc, enum backend_event ev)
+static void on_state(struct privconn *priv, enum backend_event ev, void *arg)
 {
+    struct ps_conn *pc = arg;
     if (ev == BACKEND_EV_DOWN) schedule_rebuild(pc->ps);
 }
 
-void pubsub_conn_gone(struct ps_conn *pc)
+/* Its private connection is being freed. */
+static void on_gone(struct privconn *priv, void *arg)
 {
+    struct ps_conn *pc = arg;
     pc->pc = NULL;
 }
 
-void pubsub_on_map(struct worker *w)
+/* Raw mode: nothing is sent with backend_send, so nothing is answered or failed that way. */
+static void on_reply(struct privconn *priv, struct backend_req *r, struct buf_chunk *c,
+                     uint32_t off, const struct resp_reply_info *info, void *arg)
 {
-    for (struct session *s = w->sessions; s; s = s->next) {
-        struct pubsub *ps = session_pubsub(s);
-        if (!ps || !subscribed(ps)) continue;
+}
+
+static void on_failed(struct privconn *priv, struct backend_req *r, int written, void *arg)
+{
+}
+
+static const struct priv_ops ps_priv_ops = {
+    .reply = on_reply,
+    .failed = on_failed,
+    .state = on_state,
+    .push = on_push,
+    .gone = on_gone,
+};
+
+/* ---- the worker ---- */
+
+void pubsub_ctx_init(struct pubsub_ctx *ctx, struct loop *loop, struct request_pool *rp,
+                     struct view *view, struct priv_pool *priv, struct topology *topo,
+                     struct worker_stats *stats, pubsub_deliver_fn *deliver, void *deliver_ctx)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->loop = loop;
+    ctx->rp = rp;
+    ctx->view = view;
+    ctx->priv = priv;
+    ctx->topo = topo;
+    ctx->stats = stats;
+    ctx->deliver = deliver;
+    ctx->deliver_ctx = deliver_ctx;
+    sbuf_init(&ctx->out);
+}
+
+void pubsub_ctx_deinit(struct pubsub_ctx *ctx)
+{
+    sbuf_free(&ctx->out);
+}
+
+void pubsub_on_map(struct pubsub_ctx *ctx)
+{
+    struct view *v = ctx->view;
+    for (struct pubsub *ps = ctx->all; ps; ps = ps->next) {
+        if (!subscribed(ps)) continue;
         int stale = ps->broken;
-        struct backend *main = main_node(w, s);
+        struct backend *main = main_node(ctx, ps->c);
         for (int i = 0; i < ps->nconns && !stale; i++) {
             struct ps_conn *pc = ps->conns[i];
             if (pc->role == PS_MAIN && (!main || !conn_is(pc, main))) stale = 1;
             if (pc->role == PS_KEYSPACE) {
                 int still = 0;
-                for (int m = 0; m < w->nmasters; m++) still |= conn_is(pc, w->masters[m]);
+                for (int m = 0; m < v->nmasters; m++) still |= conn_is(pc, v->masters[m]);
                 if (!still) stale = 1;
             }
         }
         /* Keyspace: one connection per master other than the main one. */
-        if (!stale && total_regular(ps) > 0 && has_keyspace(ps)) {
+        if (!stale && pubsub_subs_regular(&ps->subs) > 0 && has_keyspace(ps)) {
             int nks = 0;
             for (int i = 0; i < ps->nconns; i++) nks += ps->conns[i]->role == PS_KEYSPACE;
-            if (nks != w->nmasters - 1) stale = 1;
+            if (nks != v->nmasters - 1) stale = 1;
         }
-        for (uint32_t i = 0; i < ps->shard.cap && !stale; i++) {
-            struct strset_item *it = &ps->shard.items[i];
+        for (uint32_t i = 0; i < ps->subs.shard.cap && !stale; i++) {
+            struct strset_item *it = &ps->subs.shard.items[i];
             if (!it->key) continue;
-            struct backend *owner = worker_view(w, (int)crc16_key_slot(it->key, it->len));
+            struct backend *owner = view_slot_backend(v, (int)crc16_key_slot(it->key, it->len));
             if (it->value < 0 || !owner || !conn_is(ps->conns[it->value], owner)) stale = 1;
         }
         if (stale) ps_rebuild(ps);

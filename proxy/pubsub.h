@@ -1,48 +1,102 @@
 /*
  * Pub/Sub through the proxy.
  *
- * A subscribing session gets private connections of its own in raw mode (no request/reply
+ * A subscribing client gets private connections of its own in raw mode (no request/reply
  * matching): one to a master for channels and patterns (PUBLISH is broadcast to every node of a
  * cluster, so one node sees every message), one to each of the other masters when it listens to
  * keyspace notifications (__keyspace@.../__keyevent@..., which each node sends only for its own
  * keys), and one per node for shard channels (SSUBSCRIBE, routed by the channel's slot). The
- * session's subscriptions are kept here; the confirmations the client sees are made here, with
- * the counts Redis would give over one connection, and sent once every node involved has
- * confirmed, so a confirmed subscription is live. Messages from all the connections are merged
- * into the client's one stream, in order behind pending confirmations. On the extra keyspace
- * connections only keyspace messages are passed on (anything else is the broadcast copy the
- * main connection already delivers).
+ * client's subscriptions are kept here (struct pubsub_subs); the confirmations the client sees are
+ * made here, with the counts Redis would give over one connection, and sent once every node
+ * involved has confirmed, so a confirmed subscription is live. Messages from all the connections
+ * reach the client through the deliver callback the worker gives, which keeps them behind pending
+ * replies. On the extra keyspace connections only keyspace messages are passed on (anything else
+ * is the broadcast copy the main connection already delivers).
  *
  * When a connection breaks, or the topology moves a node it relies on, every subscription is
- * made again on connections to the current nodes, so the client keeps receiving. A subscriber
- * that does not read is cut off past -pubsub-output-buffer-limit.
+ * made again on connections to the current nodes, so the client keeps receiving.
  */
 #ifndef PX_PUBSUB_H
 #define PX_PUBSUB_H
 
-#include "backend.h"
+#include "private.h"
+#include "request.h"
+#include "resp_write.h"
+#include "stats.h"
+#include "strset.h"
+#include "topology.h"
+#include "view.h"
 
-struct worker;
-struct request;
-struct session;
-struct ps_conn;
+#include <stdint.h>
 
-/* A command from a session that has Pub/Sub state. Returns 1 when r was handled here (subscribe
- * commands, PING and refusals in subscribed mode), 0 when it is routed as usual. */
-int pubsub_route(struct worker *w, struct request *r);
-/* (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE (from local.c). */
-void pubsub_command(struct worker *w, struct request *r);
-/* 1 when the session is in subscribed mode (has a channel, pattern or shard channel). */
-int pubsub_subscribed(const struct session *s);
-/* Drops every subscription and connection (RESET, session closing). */
-void pubsub_free(struct session *s);
-/* Events on a Pub/Sub connection (dispatch.c's private backend callbacks). */
-void pubsub_on_push(struct ps_conn *pc, struct buf_chunk *c, uint32_t off,
-                    const struct resp_reply_info *info);
-void pubsub_conn_state(struct ps_conn *pc, enum backend_event ev);
-/* Its private connection was freed. */
-void pubsub_conn_gone(struct ps_conn *pc);
-/* The worker has a new slot map: resubscribe where nodes changed. */
-void pubsub_on_map(struct worker *w);
+/* The subscribe and unsubscribe commands, in the order of their confirmation's first word. */
+enum pubsub_kind {
+    PSK_SUB = 0,
+    PSK_PSUB,
+    PSK_SSUB,
+    PSK_UNSUB,
+    PSK_PUNSUB,
+    PSK_SUNSUB,
+};
+
+/* A client's subscriptions (pure state: no connection). Shard channels carry the index of the
+ * connection they were made on. */
+struct pubsub_subs {
+    struct strset channels, patterns, shard;
+};
+
+void pubsub_subs_init(struct pubsub_subs *s);
+void pubsub_subs_free(struct pubsub_subs *s);
+/* Channels and patterns (the count SUBSCRIBE and PSUBSCRIBE confirmations carry). */
+uint32_t pubsub_subs_regular(const struct pubsub_subs *s);
+/* Subscribes name (kind PSK_SUB, PSK_PSUB or PSK_SSUB; value: a shard channel's connection)
+ * and appends its confirmation, as Redis writes it, to out. Returns 1 when it was new. */
+int pubsub_subs_add(struct pubsub_subs *s, enum pubsub_kind kind, const char *name, uint32_t len,
+                    int value, struct sbuf *out);
+/* Unsubscribes name (PSK_UNSUB, PSK_PUNSUB or PSK_SUNSUB) and appends its confirmation (Redis
+ * confirms names that were not subscribed too). Returns 1 when it was subscribed. */
+int pubsub_subs_remove(struct pubsub_subs *s, enum pubsub_kind kind, const char *name,
+                       uint32_t len, struct sbuf *out);
+/* The confirmation of an unsubscribe with nothing to unsubscribe (a null channel). */
+void pubsub_confirm_none(const struct pubsub_subs *s, enum pubsub_kind kind, struct sbuf *out);
+/* Whether a channel is a keyspace-notification channel, and whether a glob pattern could match
+ * one (its literal prefix agrees with "__keyspace@" or "__keyevent@"). */
+int pubsub_keyspace_channel(const char *p, size_t len);
+int pubsub_keyspace_pattern(const char *p, size_t len);
+
+/* Hands a message to the client, behind any reply it still waits for (the session's job). */
+typedef void pubsub_deliver_fn(void *ctx, struct client *c, struct buf_chunk *chunk, uint32_t off,
+                               uint32_t len);
+
+struct pubsub;
+
+/* What Pub/Sub needs of its worker. */
+struct pubsub_ctx {
+    struct loop *loop;
+    struct request_pool *rp;
+    struct view *view;
+    struct priv_pool *priv;
+    struct topology *topo;
+    struct worker_stats *stats;
+    pubsub_deliver_fn *deliver;
+    void *deliver_ctx;
+    struct pubsub *all; /* every client's state, for pubsub_on_map */
+    struct sbuf out;    /* confirmations and replies */
+};
+
+/* Prepares ctx; the pointers must outlive it. */
+void pubsub_ctx_init(struct pubsub_ctx *ctx, struct loop *loop, struct request_pool *rp,
+                     struct view *view, struct priv_pool *priv, struct topology *topo,
+                     struct worker_stats *stats, pubsub_deliver_fn *deliver, void *deliver_ctx);
+void pubsub_ctx_deinit(struct pubsub_ctx *ctx);
+
+/* (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE. */
+void pubsub_run(struct pubsub_ctx *ctx, struct request *r);
+/* 1 when the client is in subscribed mode (has a channel, pattern or shard channel). */
+int pubsub_subscribed(const struct client *c);
+/* Drops every subscription and connection (RESET, client closing). */
+void pubsub_free(struct client *c);
+/* The view has a new slot map: subscribe again where nodes changed. */
+void pubsub_on_map(struct pubsub_ctx *ctx);
 
 #endif

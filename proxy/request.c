@@ -1,25 +1,49 @@
-/* Request objects and their per-worker pool; see request.h. */
+/*
+ * Request objects, their per-worker pool and their replies; see request.h.
+ *
+ * The pool is a free list: request_get takes the head (or allocates), request_put pushes back,
+ * and the worker's cron trims what a burst left unused. A reply goes to the request's sink; the
+ * proxy's own replies that must wait (their request is not first in its client's queue, or they
+ * are a fan-out part) are copied into the arena, a chunk filled from the front and replaced when
+ * full, so that many small replies share one allocation.
+ */
 #include "request.h"
 
-#include "fanout.h"
 #include "mem.h"
-#include "session.h"
-#include "worker.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* Free requests a worker keeps; the rest go back to the allocator. A fan-out workload has many in
  * flight (50 clients pipelining 16 ten-key MSETs: 8,800), and the cron frees those unused for a
  * second, so the cap is generous. */
 #define REQ_POOL_MAX 16384
 
-struct request *request_get(struct worker *w)
+void request_pool_init(struct request_pool *rp, struct buf_pool *chunks)
 {
-    struct request *r = w->free_reqs;
+    memset(rp, 0, sizeof(*rp));
+    rp->chunks = chunks;
+}
+
+void request_pool_deinit(struct request_pool *rp)
+{
+    while (rp->free) {
+        struct request *r = rp->free;
+        rp->free = r->next;
+        px_free(r);
+    }
+    rp->nfree = rp->low_free = 0;
+    buf_chunk_put(rp->arena);
+    rp->arena = NULL;
+}
+
+struct request *request_get(struct request_pool *rp)
+{
+    struct request *r = rp->free;
     if (r) {
-        w->free_reqs = r->next;
-        w->nfree_reqs--;
-        if (w->nfree_reqs < w->low_free_reqs) w->low_free_reqs = w->nfree_reqs;
+        rp->free = r->next;
+        rp->nfree--;
+        if (rp->nfree < rp->low_free) rp->low_free = rp->nfree;
     } else {
         r = px_malloc(sizeof(*r));
     }
@@ -30,38 +54,31 @@ struct request *request_get(struct worker *w)
     return r;
 }
 
-void request_put(struct worker *w, struct request *r)
+void request_put(struct request_pool *rp, struct request *r)
 {
-    if (r->fan) fanout_free(w, r);
+    if (r->attach) r->attach->free(rp, r->attach);
     buf_chunk_put(r->breq.chunk);
     buf_chunk_put(r->rchunk);
     if (r->argv != r->argv_inline) px_free(r->argv);
-    if (w->nfree_reqs < REQ_POOL_MAX) {
-        r->next = w->free_reqs;
-        w->free_reqs = r;
-        w->nfree_reqs++;
+    if (rp->nfree < REQ_POOL_MAX) {
+        r->next = rp->free;
+        rp->free = r;
+        rp->nfree++;
     } else {
         px_free(r);
     }
 }
 
-void request_pool_trim_unused(struct worker *w, uint32_t keep)
+void request_pool_trim_unused(struct request_pool *rp, uint32_t keep)
 {
-    uint32_t unused = w->low_free_reqs < w->nfree_reqs ? w->low_free_reqs : w->nfree_reqs;
+    uint32_t unused = rp->low_free < rp->nfree ? rp->low_free : rp->nfree;
     for (; unused > keep; unused--) {
-        struct request *r = w->free_reqs;
-        w->free_reqs = r->next;
-        w->nfree_reqs--;
+        struct request *r = rp->free;
+        rp->free = r->next;
+        rp->nfree--;
         px_free(r);
     }
-    w->low_free_reqs = w->nfree_reqs;
-}
-
-void request_make_barrier(struct request *r)
-{
-    if (r->flags & REQ_F_BARRIER) return;
-    r->flags |= REQ_F_BARRIER;
-    if (r->sess) session_ext_get(r->sess)->barriers++;
+    rp->low_free = rp->nfree;
 }
 
 void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t argc, uint32_t base)
@@ -72,4 +89,75 @@ void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t 
         r->argv[i].len = argv[i].len;
     }
     r->argc = argc;
+}
+
+int request_arg_is(const struct request *r, uint32_t i, const char *word)
+{
+    size_t l = strlen(word);
+    return i < r->argc && r->argv[i].len == l && strncasecmp(request_arg(r, i), word, l) == 0;
+}
+
+int request_has_arg(const struct request *r, const char *word)
+{
+    for (uint32_t i = 1; i < r->argc; i++)
+        if (request_arg_is(r, i, word)) return 1;
+    return 0;
+}
+
+void request_make_barrier(struct request *r)
+{
+    if (r->flags & REQ_F_BARRIER) return;
+    r->flags |= REQ_F_BARRIER;
+    if (r->client) client_ext_get(r->client)->barriers++;
+}
+
+void request_make_blocking(struct request *r)
+{
+    /* Once only: a request held before it could be routed is routed again. */
+    if (!(r->flags & REQ_F_BLOCKING)) {
+        r->flags |= REQ_F_BLOCKING;
+        if (r->client) client_ext_get(r->client)->nblocking++;
+    }
+    request_make_barrier(r);
+}
+
+struct buf_chunk *request_arena_copy(struct request_pool *rp, const char *data, size_t len,
+                                     uint32_t *off)
+{
+    if (!rp->arena || buf_chunk_room(rp->arena) < len) {
+        buf_chunk_put(rp->arena);
+        rp->arena = buf_chunk_get(rp->chunks, len);
+    }
+    memcpy(rp->arena->data + rp->arena->len, data, len);
+    buf_chunk_ref(rp->arena);
+    *off = rp->arena->len;
+    rp->arena->len += (uint32_t)len;
+    return rp->arena;
+}
+
+void request_reply_span(struct request_pool *rp, struct request *r, struct buf_chunk *c,
+                        uint32_t off, uint32_t len)
+{
+    if (request_orphan(r)) {
+        request_put(rp, r);
+        return;
+    }
+    r->sink->reply_span(rp, r, c, off, len);
+}
+
+void request_reply_bytes(struct request_pool *rp, struct request *r, const char *data, size_t len)
+{
+    if (request_orphan(r)) {
+        request_put(rp, r);
+        return;
+    }
+    if (r->sink->reply_bytes) {
+        r->sink->reply_bytes(rp, r, data, len);
+        return;
+    }
+    /* A sink that only takes spans: keep the bytes in the arena and hand them over as one. */
+    uint32_t off;
+    struct buf_chunk *c = request_arena_copy(rp, data, len, &off);
+    r->sink->reply_span(rp, r, c, off, (uint32_t)len);
+    buf_chunk_put(c);
 }

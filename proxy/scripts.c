@@ -1,9 +1,12 @@
-/* The script cache; see scripts.h. */
+/*
+ * The script cache; see scripts.h. A worker looks in its own direct-mapped slots first (by the
+ * first byte of the SHA-1), then in the shared list under the mutex. SCRIPT FLUSH bumps an epoch
+ * that every entry carries, so workers ignore their stale entries without being told.
+ */
 #include "scripts.h"
 
 #include "mem.h"
 #include "sha1.h"
-#include "worker.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -29,8 +32,9 @@ struct script_cache {
     atomic_uint_fast64_t epoch; /* bumped by SCRIPT FLUSH; stale local entries are ignored */
 };
 
-/* Per-worker part. */
+/* Per-worker part: a direct-mapped cache of recent scripts, read without the lock. */
 struct script_local {
+    struct script_cache *shared;
     struct script slot[LOCAL_SLOTS];
 };
 
@@ -51,10 +55,11 @@ void scripts_free(struct script_cache *sc)
     px_free(sc);
 }
 
-static struct script_local *local_of(struct worker *w)
+struct script_local *scripts_local_create(struct script_cache *shared)
 {
-    if (!w->scripts_local) w->scripts_local = px_calloc(1, sizeof(struct script_local));
-    return w->scripts_local;
+    struct script_local *l = px_calloc(1, sizeof(*l));
+    l->shared = shared;
+    return l;
 }
 
 static unsigned slot_of(const char *sha)
@@ -85,14 +90,14 @@ static struct script *global_find(struct script_cache *sc, const char *sha)
     return NULL;
 }
 
-void scripts_remember(struct worker *w, const char *body, size_t len)
+void scripts_remember(struct script_local *l, const char *body, size_t len)
 {
-    struct script_cache *sc = w->scripts;
+    struct script_cache *sc = l->shared;
     char sha[41];
     sha1_hex(body, len, sha);
     /* Acquire: pairs with the release in scripts_flush, so a flush is seen before new work. */
     uint64_t epoch = atomic_load_explicit(&sc->epoch, memory_order_acquire);
-    struct script *e = &local_of(w)->slot[slot_of(sha)];
+    struct script *e = &l->slot[slot_of(sha)];
     if (e->body && e->epoch == epoch && memcmp(e->sha, sha, 40) == 0) return; /* known here */
     set_entry(e, sha, body, len, epoch);
     pthread_mutex_lock(&sc->lock);
@@ -109,14 +114,14 @@ void scripts_remember(struct worker *w, const char *body, size_t len)
     pthread_mutex_unlock(&sc->lock);
 }
 
-char *scripts_lookup(struct worker *w, const char *sha_in, size_t *len)
+char *scripts_lookup(struct script_local *l, const char *sha_in, size_t *len)
 {
-    struct script_cache *sc = w->scripts;
+    struct script_cache *sc = l->shared;
     char sha[41];
     for (int i = 0; i < 40; i++) sha[i] = (char)tolower((unsigned char)sha_in[i]);
     sha[40] = '\0';
     uint64_t epoch = atomic_load_explicit(&sc->epoch, memory_order_acquire);
-    struct script *e = &local_of(w)->slot[slot_of(sha)];
+    struct script *e = &l->slot[slot_of(sha)];
     char *out = NULL;
     if (e->body && e->epoch == epoch && memcmp(e->sha, sha, 40) == 0) {
         out = px_malloc(e->len ? e->len : 1);
@@ -135,9 +140,9 @@ char *scripts_lookup(struct worker *w, const char *sha_in, size_t *len)
     return out;
 }
 
-void scripts_flush(struct worker *w)
+void scripts_flush(struct script_local *l)
 {
-    struct script_cache *sc = w->scripts;
+    struct script_cache *sc = l->shared;
     pthread_mutex_lock(&sc->lock);
     for (size_t i = 0; i < sc->n; i++) px_free(sc->all[i].body);
     sc->n = 0;
@@ -147,9 +152,8 @@ void scripts_flush(struct worker *w)
     pthread_mutex_unlock(&sc->lock);
 }
 
-void scripts_local_free(void *p)
+void scripts_local_free(struct script_local *l)
 {
-    struct script_local *l = p;
     if (!l) return;
     for (int i = 0; i < LOCAL_SLOTS; i++) px_free(l->slot[i].body);
     px_free(l);

@@ -11,20 +11,22 @@
 
 #include <stddef.h>
 
-struct worker;
-struct script_cache;
+struct script_cache; /* the process-wide part */
+struct script_local; /* one worker's part */
 
+/* The process-wide cache, empty. Free it after every worker's part. */
 struct script_cache *scripts_create(void);
 void scripts_free(struct script_cache *sc);
+/* A worker's own cache in front of shared (which must outlive it). */
+struct script_local *scripts_local_create(struct script_cache *shared);
+void scripts_local_free(struct script_local *l);
 
-/* Remembers body (from the worker's thread). */
-void scripts_remember(struct worker *w, const char *body, size_t len);
+/* Remembers body (on the worker's thread that owns l). */
+void scripts_remember(struct script_local *l, const char *body, size_t len);
 /* Finds the body of the script whose SHA-1 is sha (40 hex digits, any case). Returns a copy the
  * caller frees with px_free, and its length in *len; NULL when unknown. */
-char *scripts_lookup(struct worker *w, const char *sha, size_t *len);
+char *scripts_lookup(struct script_local *l, const char *sha, size_t *len);
 /* SCRIPT FLUSH: forgets every script, in every worker. */
-void scripts_flush(struct worker *w);
-/* Frees a worker's own part (worker_free). */
-void scripts_local_free(void *local);
+void scripts_flush(struct script_local *l);
 
 #endif

@@ -1,403 +1,529 @@
-/* Transactions; see txn.h. */
+/*
+ * Transactions; see txn.h.
+ *
+ * Each client in a transaction has a struct txn (its part of the client's side state): the
+ * state machine's state, the private connection once the transaction's node is known, and the
+ * commands the proxy keeps until then (MULTI and keyless commands, as RESP bytes). txn_run finds
+ * the event and the request's slot, asks txn_decide what to do, and does it: leasing the
+ * connection, sending (behind the kept commands), or answering. Replies on the connection come
+ * back through txn_priv_ops; a redirect there means the slot moved under the transaction, which
+ * the node will fail at EXEC, so the client is told at once.
+ */
 #include "txn.h"
 
-#include "commands.h"
-#include "dispatch.h"
 #include "errors.h"
-#include "keys.h"
-#include "local.h"
 #include "mem.h"
-#include "private.h"
-#include "request.h"
-#include "session.h"
-#include "worker.h"
 
+#include <stddef.h>
 #include <string.h>
+
+#define REQ_OF(breq) ((struct request *)((char *)(breq)-offsetof(struct request, breq)))
 
 static const char multi_cmd[] = "*1\r\n$5\r\nMULTI\r\n";
 static const char discard_cmd[] = "*1\r\n$7\r\nDISCARD\r\n";
 static const char null_array[] = "*-1\r\n";
 
-static void reply_scratch(struct worker *w, struct request *r)
+/* A client's transaction. */
+struct txn {
+    struct txn_fsm fsm;
+    struct privconn *priv; /* the transaction's connection, once its node is known */
+    struct sbuf kept;      /* commands kept until then (fsm.nkept of them) */
+};
+
+static const struct priv_ops txn_priv_ops;
+
+/* ---- the state machine ---- */
+
+void txn_fsm_init(struct txn_fsm *s)
 {
-    request_reply_bytes(w, r, w->scratch.buf, w->scratch.len);
+    memset(s, 0, sizeof(*s));
+    s->slot = -1;
 }
 
-static void reply_str(struct worker *w, struct request *r, const char *s)
+void txn_fsm_detach(struct txn_fsm *s)
 {
-    request_reply_bytes(w, r, s, strlen(s));
+    s->conn = 0;
+    s->slot = -1;
+    s->aborted = 0;
+    s->watch_lost = 0;
+    s->nkept = 0;
 }
 
-/* The transaction state of r's session, made on first use (session_ext_get). */
-static struct session_tx *tx_of(struct request *r)
+void txn_fsm_conn_lost(struct txn_fsm *s)
 {
-    return &session_ext_get(r->sess)->tx;
+    int watching = s->phase == RT_TX_WATCHING, multi = s->phase == RT_TX_MULTI;
+    txn_fsm_detach(s);
+    if (multi) s->aborted = 1;
+    if (watching) s->watch_lost = 1;
 }
 
 /* An error while queuing: answered now, and EXEC will say EXECABORT. */
-static void tx_error(struct worker *w, struct request *r)
+static void queue_error(struct txn_fsm *s, struct txn_step *out, enum txn_reply why)
 {
-    r->flags |= REQ_F_REJECTED;
-    tx_of(r)->aborted = 1;
-    reply_scratch(w, r);
+    out->reply = why;
+    out->rejected = 1;
+    s->aborted = 1;
+}
+
+/* A command while MULTI is open. */
+static void decide_queued(struct txn_fsm *s, int slot, int node_can, struct txn_step *out)
+{
+    if (!node_can) {
+        queue_error(s, out, TXR_ERR_NOT_IN_MULTI);
+        return;
+    }
+    if (s->aborted && !s->conn) {
+        /* Already doomed (an error, or its connection broke): nothing is sent anywhere, EXEC
+         * will fail; Redis too answers +QUEUED after a queuing error. */
+        out->reply = TXR_QUEUED;
+        return;
+    }
+    if (slot == KEYS_SLOT_CROSS || (slot >= 0 && s->slot >= 0 && slot != s->slot)) {
+        queue_error(s, out, TXR_ERR_CROSSSLOT);
+        return;
+    }
+    if (slot >= 0 && !s->conn) {
+        out->lease = slot; /* the first key: the transaction's node is known now */
+        s->conn = 1;
+        s->slot = slot;
+    } else if (slot >= 0 && s->slot < 0) {
+        s->slot = slot; /* the connection was taken for keyless commands only */
+    }
+    if (s->conn) {
+        out->act = TXA_SEND;
+        s->nkept = 0;
+        return;
+    }
+    /* Keyless, node not known yet: kept here, sent behind MULTI later. */
+    out->act = TXA_KEEP;
+    out->reply = TXR_QUEUED;
+    s->nkept++;
+}
+
+static void decide_exec(struct txn_fsm *s, struct txn_step *out)
+{
+    if (s->phase != RT_TX_MULTI) {
+        out->reply = TXR_ERR_EXEC_WITHOUT;
+        return;
+    }
+    s->phase = RT_TX_NONE;
+    if (s->aborted || s->watch_lost) {
+        out->reply = s->aborted ? TXR_EXECABORT : TXR_NULL_ARRAY;
+        /* With a connection, the node discards what it queued; EXEC's reply is replaced. */
+        if (s->conn) {
+            out->act = TXA_SEND_ABORT;
+            out->end = 1;
+            out->detach = 1;
+        }
+        txn_fsm_detach(s);
+        return;
+    }
+    /* Later requests of this client wait for EXEC, as they would on a Redis connection. */
+    out->barrier = 1;
+    out->end = 1;
+    out->detach = 1;
+    out->act = TXA_SEND;
+    if (!s->conn) out->lease = -1; /* only keyless commands: any master will do */
+    txn_fsm_detach(s);             /* the next transaction starts afresh */
+}
+
+void txn_decide(struct txn_fsm *s, enum txn_event ev, int slot, int node_can,
+                struct txn_step *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->lease = -2;
+    switch (ev) {
+    case TXE_MULTI:
+        if (s->phase == RT_TX_MULTI) {
+            out->reply = TXR_ERR_NESTED;
+            return;
+        }
+        s->phase = RT_TX_MULTI;
+        if (s->conn) { /* WATCH took the connection: MULTI goes there now */
+            out->act = TXA_SEND;
+            return;
+        }
+        out->act = TXA_KEEP;
+        out->reply = TXR_OK;
+        s->nkept = 1;
+        return;
+    case TXE_COMMAND:
+        if (s->phase == RT_TX_MULTI) {
+            decide_queued(s, slot, node_can, out);
+            return;
+        }
+        out->act = TXA_SEND; /* watching: the watched slot's command, behind the WATCH */
+        return;
+    case TXE_EXEC: decide_exec(s, out); return;
+    case TXE_DISCARD:
+        if (s->phase != RT_TX_MULTI) {
+            out->reply = TXR_ERR_DISCARD_WITHOUT;
+            return;
+        }
+        s->phase = RT_TX_NONE;
+        if (s->conn) {
+            out->act = TXA_SEND;
+            out->end = 1;
+            out->detach = 1;
+        } else {
+            out->reply = TXR_OK;
+        }
+        txn_fsm_detach(s);
+        return;
+    case TXE_WATCH:
+        if (s->phase == RT_TX_MULTI) {
+            out->reply = TXR_ERR_WATCH_IN_MULTI;
+            return;
+        }
+        if (slot == KEYS_SLOT_CROSS || (s->slot >= 0 && slot != s->slot)) {
+            out->reply = TXR_ERR_CROSSSLOT;
+            out->rejected = 1;
+            return;
+        }
+        if (!s->conn) {
+            out->lease = slot;
+            s->conn = 1;
+            s->slot = slot;
+        }
+        s->phase = RT_TX_WATCHING;
+        out->act = TXA_SEND;
+        return;
+    case TXE_UNWATCH:
+        s->phase = RT_TX_NONE;
+        if (!s->conn) {
+            /* Nothing is watched any more: a broken WATCH connection no longer fails EXEC. */
+            txn_fsm_detach(s);
+            out->reply = TXR_OK;
+            return;
+        }
+        out->act = TXA_SEND;
+        out->end = 1;
+        out->detach = 1;
+        txn_fsm_detach(s);
+        return;
+    }
+}
+
+/* ---- a client's transaction ---- */
+
+static struct txn *txn_peek(const struct client *c)
+{
+    return c && c->x ? c->x->txn : NULL;
+}
+
+static struct txn *txn_of(struct client *c)
+{
+    struct client_ext *x = client_ext_get(c);
+    if (!x->txn) {
+        x->txn = px_calloc(1, sizeof(*x->txn));
+        txn_fsm_init(&x->txn->fsm);
+        sbuf_init(&x->txn->kept);
+    }
+    return x->txn;
+}
+
+void txn_route_state(const struct client *c, uint8_t *phase, int *watched_slot)
+{
+    const struct txn *t = txn_peek(c);
+    *phase = t ? t->fsm.phase : RT_TX_NONE;
+    *watched_slot = t && t->priv ? t->fsm.slot : -1;
+}
+
+size_t txn_client_mem(const struct client *c)
+{
+    const struct txn *t = txn_peek(c);
+    return t ? sizeof(*t) + t->kept.cap : 0;
+}
+
+int txn_active(const struct client *c)
+{
+    const struct txn *t = txn_peek(c);
+    return t && t->fsm.phase != RT_TX_NONE;
 }
 
 void txn_note_error(struct request *r)
 {
-    if (r->sess && session_tx_state(r->sess) == TX_MULTI) r->sess->ext->tx.aborted = 1;
+    struct txn *t = txn_peek(r->client);
+    if (t && t->fsm.phase == RT_TX_MULTI) t->fsm.aborted = 1;
 }
 
-static void free_queued(struct session_tx *t)
-{
-    if (t->queued) {
-        sbuf_free(t->queued);
-        px_free(t->queued);
-    }
-    t->queued = NULL;
-    t->nqueued = 0;
-}
-
-/* Forgets the transaction's connection, without closing it (it still has replies to read). */
-static void detach(struct session_tx *t)
+/* The connection is forgotten (it still has replies to read, or it is closed by the caller). */
+static void forget_conn(struct txn *t)
 {
     t->priv = NULL;
-    t->slot = -1;
-    t->aborted = 0;
-    t->watch_lost = 0;
-    free_queued(t);
+    sbuf_free(&t->kept);
 }
 
-/* The transaction's connection is gone: what was going on fails at EXEC. */
-static void conn_lost(struct session_tx *t)
+/* The connection is gone: what was going on fails at EXEC. */
+static void conn_lost(struct txn *t)
 {
-    int watching = t->state == TX_WATCHING, multi = t->state == TX_MULTI;
-    detach(t);
-    if (multi) t->aborted = 1;
-    if (watching) t->watch_lost = 1;
+    txn_fsm_conn_lost(&t->fsm);
+    forget_conn(t);
 }
 
-void txn_reset(struct session *s)
+void txn_reset(struct client *c)
 {
-    if (!s->ext) return; /* never had a transaction */
-    struct session_tx *t = &s->ext->tx;
+    struct txn *t = txn_peek(c);
+    if (!t) return; /* never had a transaction */
     struct privconn *pc = t->priv;
-    detach(t);
-    t->state = TX_NONE;
-    if (pc) priv_close(pc); /* it may hold MULTI or WATCH state: never reused */
+    sbuf_free(&t->kept);
+    px_free(t);
+    c->x->txn = NULL;
+    if (pc) {
+        priv_detach(pc); /* its replies find no transaction any more */
+        priv_close(pc);  /* it may hold MULTI or WATCH state: never reused */
+    }
+}
+
+void txn_trim(struct client *c)
+{
+    struct txn *t = txn_peek(c);
+    if (!t || t->priv || t->fsm.phase != RT_TX_NONE || t->fsm.aborted || t->fsm.watch_lost ||
+        t->fsm.slot >= 0 || t->fsm.nkept)
+        return;
+    sbuf_free(&t->kept);
+    px_free(t);
+    c->x->txn = NULL;
+}
+
+/* ---- the executor ---- */
+
+void txn_ctx_init(struct txn_ctx *tc, struct request_pool *rp, struct view *view,
+                  struct priv_pool *priv, struct keys_result *keys)
+{
+    memset(tc, 0, sizeof(*tc));
+    tc->rp = rp;
+    tc->view = view;
+    tc->priv = priv;
+    tc->keys = keys;
+    sbuf_init(&tc->scratch);
+}
+
+void txn_ctx_deinit(struct txn_ctx *tc)
+{
+    sbuf_free(&tc->scratch);
+}
+
+static void reply_scratch(struct txn_ctx *tc, struct request *r)
+{
+    request_reply_bytes(tc->rp, r, tc->scratch.buf, tc->scratch.len);
+}
+
+/* Answers r with the machine's reply (TXR_NONE never reaches here). */
+static void reply_with(struct txn_ctx *tc, struct request *r, enum txn_reply why)
+{
+    struct sbuf *sb = &tc->scratch;
+    sbuf_clear(sb);
+    switch (why) {
+    case TXR_OK: sbuf_puts(sb, "+OK\r\n"); break;
+    case TXR_QUEUED: sbuf_puts(sb, "+QUEUED\r\n"); break;
+    case TXR_NULL_ARRAY: sbuf_puts(sb, null_array); break;
+    case TXR_EXECABORT: errors_execabort(sb); break;
+    case TXR_ERR_NESTED: errors_multi_nested(sb); break;
+    case TXR_ERR_EXEC_WITHOUT: errors_exec_without_multi(sb); break;
+    case TXR_ERR_DISCARD_WITHOUT: errors_discard_without_multi(sb); break;
+    case TXR_ERR_WATCH_IN_MULTI: errors_watch_in_multi(sb); break;
+    case TXR_ERR_NOT_IN_MULTI: errors_not_in_multi(sb, r->cmd->cmd->name); break;
+    case TXR_ERR_CROSSSLOT: errors_crossslot(sb); break;
+    case TXR_NONE: errors_no_handler(sb, r->cmd->cmd->name); break;
+    }
+    reply_scratch(tc, r);
+}
+
+/* Takes a private connection to the master of slot (any master when slot < 0). Returns 0, or -1
+ * with the error in the scratch buffer. */
+static int lease(struct txn_ctx *tc, struct txn *t, struct request *r, int slot)
+{
+    struct backend *b = NULL;
+    if (slot >= 0)
+        b = view_slot_backend(tc->view, slot);
+    else if (tc->view->nmasters > 0)
+        b = tc->view->masters[tc->rr++ % (uint32_t)tc->view->nmasters];
+    if (!b) {
+        sbuf_clear(&tc->scratch);
+        if (tc->view->map)
+            errors_slot_unserved(&tc->scratch);
+        else
+            errors_no_topology(&tc->scratch);
+        return -1;
+    }
+    t->priv = priv_lease(tc->priv, r->client, b, &txn_priv_ops, tc);
+    return 0;
 }
 
 /* Sends r on the transaction's connection, behind prefix (nprefix commands whose replies are not
- * wanted). */
-static void tx_send(struct worker *w, struct request *r, const char *prefix, size_t plen,
-                    int nprefix)
+ * wanted). When the connection cannot take it, the transaction is lost and r says so. */
+static void send_on(struct txn_ctx *tc, struct txn *t, struct request *r, const char *prefix,
+                    size_t plen, int nprefix)
 {
-    struct session_tx *t = tx_of(r);
     r->flags |= REQ_F_TX;
     r->state = REQ_SENT;
     struct privconn *pc = t->priv;
     if (backend_send(pc->b, &r->breq, prefix, plen, nprefix) == 0) return;
-    /* The connection is down: the transaction cannot go on. */
-    sbuf_clear(&w->scratch);
-    errors_tx_conn_lost(&w->scratch, backend_addr(pc->b));
+    sbuf_clear(&tc->scratch);
+    errors_tx_conn_lost(&tc->scratch, backend_addr(pc->b));
     conn_lost(t);
     priv_close(pc);
     r->flags &= ~REQ_F_TX;
-    reply_scratch(w, r);
+    reply_scratch(tc, r);
 }
 
-/* Takes a private connection to the master of slot (any master when slot < 0). Returns 0, or -1
- * with the error in the worker's scratch buffer. */
-static int lease(struct worker *w, struct request *r, int slot)
+/* The request's event for the state machine. */
+static enum txn_event event_of(const struct request *r, uint8_t phase)
 {
-    struct backend *b = NULL;
-    if (slot >= 0)
-        b = worker_view(w, slot);
-    else if (w->nmasters > 0)
-        b = w->masters[w->rr++ % (uint32_t)w->nmasters];
-    if (!b) {
-        sbuf_clear(&w->scratch);
-        if (w->map)
-            errors_slot_unserved(&w->scratch);
-        else
-            errors_no_topology(&w->scratch);
-        return -1;
+    switch (r->cmd->local_id) {
+    case LOCAL_MULTI: return TXE_MULTI;
+    case LOCAL_EXEC: return TXE_EXEC;
+    case LOCAL_DISCARD: return TXE_DISCARD;
+    case LOCAL_WATCH: return TXE_WATCH;
+    case LOCAL_UNWATCH: return phase == RT_TX_MULTI ? TXE_COMMAND : TXE_UNWATCH;
+    default: return TXE_COMMAND;
     }
-    struct session_tx *t = tx_of(r);
-    t->priv = priv_lease(w, r->sess, b);
-    t->slot = slot;
-    return 0;
+}
+
+/* Whether a node can queue r inside MULTI: what the proxy forwards, and the few commands it
+ * answers itself that a node answers the same (Pub/Sub commands never). */
+static int node_can_queue(const struct request *r)
+{
+    const struct cmd_entry *e = r->cmd;
+    int id = e->local_id;
+    int can = e->route == ROUTE_FORWARD || id == LOCAL_PING || id == LOCAL_ECHO ||
+              id == LOCAL_TIME || id == LOCAL_UNWATCH;
+    return can && !(e->cmd->flags & CMD_PUBSUB);
 }
 
 /* The slot of r's keys: >= 0, KEYS_SLOT_NONE, or KEYS_SLOT_CROSS. */
-static int slot_of(struct worker *w, struct request *r)
+static int slot_of(struct txn_ctx *tc, const struct request *r)
 {
     const char *base = r->breq.chunk->data;
-    int n = keys_find(r->cmd->cmd, base, r->argv, r->argc, &w->keys);
-    return n > 0 ? keys_slot(&w->keys, base, r->argv) : KEYS_SLOT_NONE;
+    int n = keys_find(r->cmd->cmd, base, r->argv, r->argc, tc->keys);
+    return n > 0 ? keys_slot(tc->keys, base, r->argv) : KEYS_SLOT_NONE;
 }
 
-/* Sends what waited for the node to be known (MULTI and keyless commands) ahead of r. */
-static void send_with_queued(struct worker *w, struct request *r)
+/* A lease failed: the request gets the error, the machine forgets what it assumed. */
+static void lease_failed(struct txn_ctx *tc, struct txn *t, struct request *r, enum txn_event ev,
+                         const struct txn_fsm *before)
 {
-    struct session_tx *t = tx_of(r);
-    if (t->queued) {
-        struct sbuf *q = t->queued;
-        int n = (int)t->nqueued;
-        t->queued = NULL;
-        t->nqueued = 0;
-        tx_send(w, r, q->buf, q->len, n);
-        sbuf_free(q);
-        px_free(q);
+    if (ev == TXE_COMMAND) {
+        t->fsm = *before; /* no connection; EXEC will fail */
+        t->fsm.aborted = 1;
+        r->flags |= REQ_F_REJECTED;
+    } else if (ev == TXE_WATCH) {
+        t->fsm = *before;
     } else {
-        tx_send(w, r, NULL, 0, 0);
+        forget_conn(t); /* EXEC: the machine has already forgotten the transaction */
     }
+    reply_scratch(tc, r);
 }
 
-static void do_multi(struct worker *w, struct request *r)
+void txn_run(struct txn_ctx *tc, struct request *r)
 {
-    struct session_tx *t = tx_of(r);
-    if (t->state == TX_MULTI) {
-        reply_str(w, r, "-ERR MULTI calls can not be nested\r\n");
+    struct txn *t = txn_of(r->client);
+    enum txn_event ev = event_of(r, t->fsm.phase);
+    int slot = ev == TXE_COMMAND || ev == TXE_WATCH ? slot_of(tc, r) : KEYS_SLOT_NONE;
+    struct txn_fsm before = t->fsm;
+    struct txn_step st;
+    txn_decide(&t->fsm, ev, slot, ev == TXE_COMMAND ? node_can_queue(r) : 1, &st);
+    if (st.rejected) r->flags |= REQ_F_REJECTED;
+    switch (st.act) {
+    case TXA_REPLY:
+        if (t->fsm.nkept == 0) sbuf_free(&t->kept); /* the machine dropped what was kept */
+        reply_with(tc, r, st.reply);
         return;
-    }
-    t->state = TX_MULTI;
-    if (t->priv) { /* WATCH took the connection: MULTI goes there now */
-        tx_send(w, r, NULL, 0, 0);
+    case TXA_KEEP:
+        if (ev == TXE_MULTI)
+            sbuf_put(&t->kept, multi_cmd, sizeof(multi_cmd) - 1);
+        else
+            sbuf_put(&t->kept, r->breq.chunk->data + r->breq.off, r->breq.len);
+        reply_with(tc, r, st.reply);
         return;
-    }
-    t->queued = px_malloc(sizeof(*t->queued));
-    sbuf_init(t->queued);
-    sbuf_put(t->queued, multi_cmd, sizeof(multi_cmd) - 1);
-    t->nqueued = 1;
-    reply_str(w, r, "+OK\r\n");
-}
-
-/* A command while MULTI is open. */
-static void do_queued(struct worker *w, struct request *r)
-{
-    struct session_tx *t = tx_of(r);
-    const struct cmd_entry *e = r->cmd;
-    int id = e->local_id;
-    int node_can = e->route == ROUTE_FORWARD || id == LOCAL_PING || id == LOCAL_ECHO ||
-                   id == LOCAL_TIME || id == LOCAL_UNWATCH;
-    if (!node_can || (e->cmd->flags & CMD_PUBSUB)) {
-        sbuf_clear(&w->scratch);
-        errors_not_in_multi(&w->scratch, e->cmd->name);
-        tx_error(w, r);
-        return;
-    }
-    if (t->aborted && !t->priv) {
-        /* Already doomed (an error, or its connection broke): nothing is sent anywhere, EXEC
-         * will fail; Redis too answers +QUEUED after a queuing error. */
-        reply_str(w, r, "+QUEUED\r\n");
-        return;
-    }
-    int slot = slot_of(w, r);
-    if (slot == KEYS_SLOT_CROSS || (slot >= 0 && t->slot >= 0 && slot != t->slot)) {
-        sbuf_clear(&w->scratch);
-        errors_crossslot(&w->scratch);
-        tx_error(w, r);
-        return;
-    }
-    if (slot >= 0 && !t->priv) {
-        if (lease(w, r, slot) < 0) {
-            tx_error(w, r);
-            return;
-        }
-    } else if (slot >= 0 && t->slot < 0) {
-        t->slot = slot; /* the connection was taken for keyless commands only */
-    }
-    if (t->priv) {
-        send_with_queued(w, r);
-        return;
-    }
-    /* Keyless, node not known yet: queued here, sent behind MULTI later. */
-    sbuf_put(t->queued, r->breq.chunk->data + r->breq.off, r->breq.len);
-    t->nqueued++;
-    reply_str(w, r, "+QUEUED\r\n");
-}
-
-static void do_exec(struct worker *w, struct request *r)
-{
-    struct session_ext *x = session_ext_get(r->sess);
-    struct session_tx *t = &x->tx;
-    if (t->state != TX_MULTI) {
-        reply_str(w, r, "-ERR EXEC without MULTI\r\n");
-        return;
-    }
-    t->state = TX_NONE;
-    if (t->aborted || t->watch_lost) {
-        const char *answer = t->aborted ? NULL : null_array;
-        if (!t->priv) {
-            detach(t);
-            if (answer)
-                reply_str(w, r, answer);
-            else
-                reply_str(w, r, "-EXECABORT Transaction discarded because of previous errors.\r\n");
-            return;
-        }
+    case TXA_SEND_ABORT: {
         /* Discard on the node; the reply to this EXEC becomes the answer. */
         r->flags |= REQ_F_EXECABORT | REQ_F_TX_END;
-        if (answer) r->flags |= REQ_F_NO_EXEC_RESULT;
-        struct privconn *pc = t->priv;
-        free_queued(t);
-        tx_send(w, r, discard_cmd, sizeof(discard_cmd) - 1, 1);
-        if (t->priv == pc) detach(t);
+        if (st.reply == TXR_NULL_ARRAY) r->flags |= REQ_F_NO_EXEC_RESULT;
+        sbuf_free(&t->kept);
+        send_on(tc, t, r, discard_cmd, sizeof(discard_cmd) - 1, 1);
+        t->priv = NULL;
         return;
     }
-    /* Later requests of this client wait for EXEC, as they would on a Redis connection. */
-    r->flags |= REQ_F_TX_END | REQ_F_BARRIER;
-    x->barriers++;
-    if (!t->priv && lease(w, r, -1) < 0) {
-        detach(t);
-        reply_scratch(w, r);
+    case TXA_SEND: break;
+    }
+    if (st.end) r->flags |= REQ_F_TX_END;
+    if (st.barrier) request_make_barrier(r);
+    if (st.lease != -2 && lease(tc, t, r, st.lease) < 0) {
+        lease_failed(tc, t, r, ev, &before);
         return;
     }
-    struct privconn *pc = t->priv;
-    send_with_queued(w, r);
-    if (t->priv == pc) detach(t); /* the next transaction starts afresh */
+    /* What waited for the node to be known (MULTI and keyless commands) goes first. */
+    struct sbuf kept = t->kept;
+    uint32_t nkept = before.nkept;
+    sbuf_init(&t->kept);
+    if (kept.len)
+        send_on(tc, t, r, kept.buf, kept.len, (int)nkept);
+    else
+        send_on(tc, t, r, NULL, 0, 0);
+    sbuf_free(&kept);
+    if (st.detach) t->priv = NULL; /* released when the node answers (TX_END) */
 }
 
-static void do_discard(struct worker *w, struct request *r)
-{
-    struct session_tx *t = tx_of(r);
-    if (t->state != TX_MULTI) {
-        reply_str(w, r, "-ERR DISCARD without MULTI\r\n");
-        return;
-    }
-    t->state = TX_NONE;
-    if (!t->priv) {
-        detach(t);
-        reply_str(w, r, "+OK\r\n");
-        return;
-    }
-    r->flags |= REQ_F_TX_END;
-    struct privconn *pc = t->priv;
-    free_queued(t);
-    tx_send(w, r, NULL, 0, 0);
-    if (t->priv == pc) detach(t);
-}
+/* ---- the transaction's connection ---- */
 
-static void do_watch(struct worker *w, struct request *r)
+static void on_reply(struct privconn *pc, struct backend_req *breq, struct buf_chunk *c,
+                     uint32_t off, const struct resp_reply_info *info, void *ctx)
 {
-    struct session_tx *t = tx_of(r);
-    if (t->state == TX_MULTI) {
-        reply_str(w, r, "-ERR WATCH inside MULTI is not allowed\r\n");
-        return;
-    }
-    int slot = slot_of(w, r);
-    if (slot == KEYS_SLOT_CROSS || (t->slot >= 0 && slot != t->slot)) {
-        sbuf_clear(&w->scratch);
-        errors_crossslot(&w->scratch);
-        r->flags |= REQ_F_REJECTED;
-        reply_scratch(w, r);
-        return;
-    }
-    if (!t->priv && lease(w, r, slot) < 0) {
-        reply_scratch(w, r);
-        return;
-    }
-    t->state = TX_WATCHING;
-    tx_send(w, r, NULL, 0, 0);
-}
-
-static void do_unwatch(struct worker *w, struct request *r)
-{
-    struct session_tx *t = tx_of(r);
-    if (!t->priv) {
-        t->state = TX_NONE;
-        reply_str(w, r, "+OK\r\n");
-        return;
-    }
-    r->flags |= REQ_F_TX_END;
-    t->state = TX_NONE;
-    struct privconn *pc = t->priv;
-    tx_send(w, r, NULL, 0, 0);
-    if (t->priv == pc) detach(t);
-}
-
-int txn_route(struct worker *w, struct request *r)
-{
-    enum sess_tx state = session_tx_state(r->sess);
-    int id = r->cmd->local_id;
-    int txcmd = id >= LOCAL_MULTI && id <= LOCAL_UNWATCH;
-    if (state == TX_NONE && !txcmd) return 0; /* the common case, first */
-    switch (id) {
-    case LOCAL_MULTI: do_multi(w, r); return 1;
-    case LOCAL_EXEC: do_exec(w, r); return 1;
-    case LOCAL_DISCARD: do_discard(w, r); return 1;
-    case LOCAL_WATCH: do_watch(w, r); return 1;
-    case LOCAL_UNWATCH:
-        if (state == TX_MULTI)
-            do_queued(w, r);
-        else
-            do_unwatch(w, r);
-        return 1;
-    case LOCAL_QUIT:
-    case LOCAL_RESET: return 0; /* answered at once, as Redis does even inside MULTI */
-    default: break;
-    }
-    if (state == TX_MULTI) {
-        do_queued(w, r);
-        return 1;
-    }
-    /* Watching: commands for the watched slot go on the same connection, after the WATCH. */
-    const struct session_tx *t = &r->sess->ext->tx; /* there is a transaction state */
-    if (r->cmd->route == ROUTE_FORWARD && t->priv && slot_of(w, r) == t->slot) {
-        tx_send(w, r, NULL, 0, 0);
-        return 1;
-    }
-    return 0;
-}
-
-void txn_on_reply(struct worker *w, struct privconn *pc, struct request *r, struct buf_chunk *c,
-                  uint32_t off, const struct resp_reply_info *info)
-{
+    struct txn_ctx *tc = ctx;
+    struct request *r = REQ_OF(breq);
     if (r->flags & REQ_F_TX_END) priv_release(pc); /* EXEC, DISCARD, UNWATCH: done with it */
-    struct session *s = r->sess;
-    if (!s) {
-        request_put(w, r);
+    if (request_orphan(r)) {
+        request_put(tc->rp, r);
         return;
     }
     if (r->flags & REQ_F_EXECABORT) {
-        reply_str(w, r,
-                  (r->flags & REQ_F_NO_EXEC_RESULT)
-                      ? null_array
-                      : "-EXECABORT Transaction discarded because of previous errors.\r\n");
+        reply_with(tc, r, (r->flags & REQ_F_NO_EXEC_RESULT) ? TXR_NULL_ARRAY : TXR_EXECABORT);
         return;
     }
     if (info->err == RESP_ERRK_MOVED || info->err == RESP_ERRK_ASK) {
         /* The node refused the command and will fail EXEC; a redirect never reaches a client. */
         txn_note_error(r);
-        sbuf_clear(&w->scratch);
-        errors_tx_moved(&w->scratch);
-        reply_scratch(w, r);
+        sbuf_clear(&tc->scratch);
+        errors_tx_moved(&tc->scratch);
+        reply_scratch(tc, r);
         return;
     }
-    request_reply_span(w, r, c, off, info->len);
+    request_reply_span(tc->rp, r, c, off, info->len);
 }
 
-void txn_on_failed(struct worker *w, struct privconn *pc, struct request *r, int written)
+static void on_failed(struct privconn *pc, struct backend_req *breq, int written, void *ctx)
 {
-    struct session *s = r->sess;
+    struct txn_ctx *tc = ctx;
+    struct request *r = REQ_OF(breq);
     priv_close(pc);
-    if (!s) {
-        request_put(w, r);
+    if (request_orphan(r)) {
+        request_put(tc->rp, r);
         return;
     }
-    if (s->ext && s->ext->tx.priv == pc) conn_lost(&s->ext->tx);
-    sbuf_clear(&w->scratch);
+    struct txn *t = txn_peek(r->client);
+    if (t && t->priv == pc) conn_lost(t);
+    sbuf_clear(&tc->scratch);
     if (written && (r->flags & REQ_F_TX_END) && r->cmd && r->cmd->local_id == LOCAL_EXEC)
-        errors_connection_lost(&w->scratch, backend_addr(pc->b));
+        errors_connection_lost(&tc->scratch, backend_addr(pc->b));
     else
-        errors_tx_conn_lost(&w->scratch, backend_addr(pc->b));
-    reply_scratch(w, r);
+        errors_tx_conn_lost(&tc->scratch, backend_addr(pc->b));
+    reply_scratch(tc, r);
 }
 
-void txn_conn_down(struct session *s)
+/* The connection went down with nothing in flight: the transaction is lost. */
+static void on_state(struct privconn *pc, enum backend_event ev, void *ctx)
 {
-    struct privconn *pc = s->ext ? s->ext->tx.priv : NULL;
-    if (!pc) return;
-    conn_lost(&s->ext->tx);
+    if (ev != BACKEND_EV_DOWN || !pc->owner) return;
+    struct txn *t = txn_peek(pc->owner);
+    if (!t || t->priv != pc) return;
+    conn_lost(t);
     priv_close(pc);
 }
+
+static const struct priv_ops txn_priv_ops = {
+    .reply = on_reply,
+    .failed = on_failed,
+    .state = on_state,
+};

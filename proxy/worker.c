@@ -1,35 +1,34 @@
 /*
- * Worker threads; see worker.h. Each turn of a worker's loop: client and node sockets are served,
- * timers fire, then the before-sleep hook re-sends held requests if something changed, writes
- * every backend's queued requests (one writev each), writes every session's replies, and frees the
- * sessions closed during the turn.
+ * Worker threads; see worker.h.
+ *
+ * worker_create builds the parts bottom up (view, private connections, forwarding, fan-out,
+ * transactions, Pub/Sub, local answers, INFO, the dispatcher, the sessions), giving each the
+ * pointers it needs and wiring the few questions that go upward as callbacks: the forwarder's
+ * route_again is the dispatcher's resume, Pub/Sub's deliver is the session's, CLIENT INFO and
+ * CLIENT LIST are answered by the session and by the gather below. The thread then runs the
+ * loop; messages from other threads arrive through the inbox (worker_on_msg).
+ *
+ * Two questions span every worker. CLIENT LIST sends a gather to every other worker; each
+ * appends its sessions under the gather's lock and the last hands it back to the origin, which
+ * answers. The debug port's snapshot is the same idea with the asking thread waiting on a
+ * condition variable.
  */
 #include "worker.h"
 
 #include "clock.h"
-#include "dispatch.h"
 #include "errors.h"
 #include "log.h"
 #include "mem.h"
-#include "commands.h"
-#include "private.h"
-#include "pubsub.h"
-#include "request.h"
-#include "scripts.h"
-#include "session.h"
 #include "sock.h"
-#include "txn.h"
 
 #include <errno.h>
-#include <time.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WORKER_CHUNK_SIZE (16 * 1024)
 #define WORKER_POOL_KEEP  256 /* free chunks a worker keeps (4 MiB) */
-#define HELD_TICK_MS      50  /* the held list is looked at least this often */
 #define DRAIN_TICK_MS     10  /* graceful shutdown: lingering sessions are looked at this often */
 #define WORKER_CRON_MS    1000
 #define WORKER_POOL_MIN   4           /* free chunks always kept (64 KiB) */
@@ -37,20 +36,18 @@
 #define WORKER_SBUF_KEEP  (64 * 1024) /* scratch buffers larger than this are freed when idle */
 
 static void worker_on_msg(struct chan_msg *m, void *ctx);
-static void worker_start_drain(struct worker *w);
 static void worker_before_sleep(struct loop *l, void *ctx);
-static void worker_held_timer(struct loop *l, void *ctx);
 static void worker_drain_timer(struct loop *l, void *ctx);
 static void worker_cron(struct loop *l, void *ctx);
+static void worker_client_list(void *up, struct request *r);
 
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
-                             struct script_cache *scripts)
+                             struct script_cache *scripts, const struct info_src *info)
 {
     struct worker *w = px_calloc_aligned(_Alignof(struct worker), sizeof(*w));
     w->id = id;
     w->cfg = cfg;
     w->topo = topo;
-    w->scripts = scripts;
     w->loop = loop_create();
     if (!w->loop) {
         px_free(w);
@@ -61,34 +58,45 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
         px_free(w);
         return NULL;
     }
+    atomic_init(&w->nsessions, 0);
     buf_pool_init(&w->pool, WORKER_CHUNK_SIZE, WORKER_POOL_KEEP);
-    w->view_idx = px_calloc(CRC16_SLOTS, sizeof(*w->view_idx));
-    w->view_cap = 8;
-    w->view_ent = px_calloc(w->view_cap, sizeof(*w->view_ent));
-    w->view_ent[0].shard = -1;
-    w->nview = 1;
-    w->bopts.connect_timeout_ms = cfg->connect_timeout_ms;
-    w->bopts.user = cfg->user;
-    w->bopts.password = cfg->password;
-    w->bopts.keepalive_s = cfg->tcp_keepalive_s;
-    w->bopts.timeout_ms = cfg->backend_timeout_ms;
-    w->bopts_ro = w->bopts;
-    w->bopts_ro.readonly = 1;
-    loop_timer_init(&w->held_timer, worker_held_timer, w);
+    request_pool_init(&w->rp, &w->pool);
+    w->stats.cmds = px_calloc(commands_count() + 1, sizeof(*w->stats.cmds));
+    w->scripts = scripts_local_create(scripts);
+    w->menv.scripts = w->scripts;
+    w->menv.rng = clock_wall_us() ^ ((uint64_t)(id + 1) << 32) ^ 0x9E3779B97F4A7C15ull;
+    keys_result_init(&w->keys);
+
+    view_init(&w->view, w->loop, &w->pool, cfg, &forward_backend_ops, &w->fwd,
+              &w->stats.nbackends);
+    priv_pool_init(&w->priv, &w->view, topo, cfg, &w->stats);
+    forward_init(&w->fwd, w->loop, cfg, &w->rp, &w->view, &w->priv, topo, &w->stats, w->scripts,
+                 dispatch_resume, &w->dispatch);
+    fanout_ctx_init(&w->fanout, &w->rp, &w->fwd, &w->view);
+    txn_ctx_init(&w->txn, &w->rp, &w->view, &w->priv, &w->keys);
+    pubsub_ctx_init(&w->pubsub, w->loop, &w->rp, &w->view, &w->priv, topo, &w->stats,
+                    session_deliver_push, &w->sessions);
+    local_ctx_init(&w->local, cfg, &w->rp, &w->view, &w->fwd);
+    w->local.describe = session_describe_client;
+    w->local.client_list = worker_client_list;
+    w->local.up = w;
+    info_ctx_init(&w->info, &w->fanout, info);
+    dispatch_init(&w->dispatch);
+    w->dispatch.rp = &w->rp;
+    w->dispatch.keys = &w->keys;
+    w->dispatch.scripts = w->scripts;
+    w->dispatch.menv = &w->menv;
+    w->dispatch.fw = &w->fwd;
+    w->dispatch.fc = &w->fanout;
+    w->dispatch.txn = &w->txn;
+    w->dispatch.ps = &w->pubsub;
+    w->dispatch.local = &w->local;
+    w->dispatch.info = &w->info;
+    session_ctx_init(&w->sessions, w->loop, &w->pool, &w->rp, cfg, &w->stats, &w->dispatch,
+                     &w->nsessions);
+
     loop_timer_init(&w->drain_timer, worker_drain_timer, w);
     loop_timer_init(&w->cron, worker_cron, w);
-    resp_req_limits_default(&w->lim);
-    w->lim.max_bulk = (long long)cfg->proto_max_bulk;
-    w->lim_unauth = w->lim;
-    w->lim_unauth.unauth = 1;
-    sbuf_init(&w->scratch);
-    sbuf_init(&w->merge);
-    keys_result_init(&w->keys);
-    w->slot_part = px_malloc(CRC16_SLOTS * sizeof(*w->slot_part));
-    for (int i = 0; i < CRC16_SLOTS; i++) w->slot_part[i] = -1;
-    w->rng = clock_wall_us() ^ ((uint64_t)(id + 1) << 32) ^ 0x9E3779B97F4A7C15ull;
-    w->stats.cmds = px_calloc(commands_count() + 1, sizeof(*w->stats.cmds));
-    atomic_init(&w->nsessions, 0);
     loop_set_before_sleep(w->loop, worker_before_sleep, w);
     loop_timer_start(w->loop, &w->cron, WORKER_CRON_MS);
     return w;
@@ -100,152 +108,31 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
 static void worker_cron(struct loop *l, void *ctx)
 {
     struct worker *w = ctx;
-    uint64_t now = loop_now_ms(l);
-    struct session *s = w->sessions;
-    while (s) {
-        struct session *next = s->next;
-        session_cron(s, now);
-        s = next;
-    }
+    session_cron_all(&w->sessions, loop_now_ms(l));
     buf_pool_trim_unused(&w->pool, WORKER_POOL_MIN);
-    request_pool_trim_unused(w, WORKER_REQS_MIN);
-    sbuf_trim(&w->scratch, WORKER_SBUF_KEEP);
-    sbuf_trim(&w->merge, WORKER_SBUF_KEEP);
+    request_pool_trim_unused(&w->rp, WORKER_REQS_MIN);
+    sbuf_trim(&w->fwd.scratch, WORKER_SBUF_KEEP);
+    sbuf_trim(&w->fanout.out, WORKER_SBUF_KEEP);
+    sbuf_trim(&w->txn.scratch, WORKER_SBUF_KEEP);
+    sbuf_trim(&w->pubsub.out, WORKER_SBUF_KEEP);
+    sbuf_trim(&w->local.out, WORKER_SBUF_KEEP);
+    sbuf_trim(&w->dispatch.out, WORKER_SBUF_KEEP);
     loop_timer_start(l, &w->cron, WORKER_CRON_MS);
 }
 
-static struct backend *backend_for(struct worker *w, const char *ip, int port, int ro)
-{
-    for (int i = 0; i < w->nbackends; i++) {
-        struct backend *b = w->backends[i];
-        if (backend_port(b) == port && strcmp(backend_ip(b), ip) == 0 && backend_readonly(b) == ro)
-            return b;
-    }
-    if (w->nbackends == w->backends_cap) {
-        w->backends_cap = w->backends_cap ? w->backends_cap * 2 : 16;
-        w->backends = px_realloc(w->backends, (size_t)w->backends_cap * sizeof(*w->backends));
-    }
-    struct backend *b = backend_create(w->loop, &w->pool, &dispatch_backend_ops, w,
-                                       ro ? &w->bopts_ro : &w->bopts, ip, port);
-    w->backends[w->nbackends++] = b;
-    stat_add(&w->stats.nbackends, 1);
-    return b;
-}
-
-struct backend *worker_backend(struct worker *w, const char *ip, int port)
-{
-    return backend_for(w, ip, port, 0);
-}
-
-struct backend *worker_backend_ro(struct worker *w, const char *ip, int port)
-{
-    return backend_for(w, ip, port, 1);
-}
-
-/* Frees the runners of nodes that left the cluster and have nothing in flight. The view has just
- * been rebuilt from the map, so nothing else points at them. */
-static void worker_sweep_backends(struct worker *w, const struct slotmap *m)
-{
-    int k = 0;
-    for (int i = 0; i < w->nbackends; i++) {
-        struct backend *b = w->backends[i];
-        if (slotmap_find_addr(m, backend_addr(b)) < 0 && backend_inflight(b) == 0) {
-            int n = 0;
-            for (int j = 0; j < w->nbflush; j++)
-                if (w->bflush[j] != b) w->bflush[n++] = w->bflush[j];
-            w->nbflush = n;
-            backend_free(b);
-            atomic_store_explicit(&w->stats.nbackends, stat_get(&w->stats.nbackends) - 1,
-                                  memory_order_relaxed);
-            continue;
-        }
-        w->backends[k++] = b;
-    }
-    w->nbackends = k;
-}
-
-/* Rebuilds the worker's view from a new map. */
+/* A new map: the view first, then whatever waited for it. */
 static void worker_apply_map(struct worker *w, struct slotmap *m)
 {
-    struct backend **shard_b = px_calloc((size_t)m->nshards + 1, sizeof(*shard_b));
-    w->nmasters = 0;
-    w->masters = px_realloc(w->masters, (size_t)(m->nshards + 1) * sizeof(*w->masters));
-    for (int i = 0; i < m->nshards; i++) {
-        const struct slotmap_node *n = &m->nodes[m->shards[i].master];
-        shard_b[i] = worker_backend(w, n->ip, n->port);
-        w->masters[w->nmasters++] = shard_b[i];
-    }
-    /* The view: entry 0 unserved, then one per shard that serves slots, in the order first
-     * seen (so at most one per slot: the index always fits). */
-    uint32_t *ent_of = px_calloc((size_t)m->nshards + 1, sizeof(*ent_of));
-    w->nview = 1;
-    for (int s = 0; s < CRC16_SLOTS; s++) {
-        int sh = m->slot_shard[s];
-        if (sh < 0) {
-            w->view_idx[s] = 0;
-            continue;
-        }
-        if (!ent_of[sh]) {
-            if (w->nview == w->view_cap) {
-                w->view_cap *= 2;
-                w->view_ent = px_realloc(w->view_ent, w->view_cap * sizeof(*w->view_ent));
-            }
-            w->view_ent[w->nview].b = shard_b[sh];
-            w->view_ent[w->nview].shard = sh;
-            ent_of[sh] = w->nview++;
-        }
-        w->view_idx[s] = (uint16_t)ent_of[sh];
-    }
-    px_free(ent_of);
-    /* Replicas for reads (only marked usable when the topology thread probes them). */
-    for (int i = 0; i < w->nshards; i++) px_free(w->shards[i].replicas);
-    w->shards = px_realloc(w->shards, (size_t)(m->nshards + 1) * sizeof(*w->shards));
-    w->nshards = m->nshards;
-    for (int i = 0; i < m->nshards; i++) {
-        struct wshard *ws = &w->shards[i];
-        const struct slotmap_shard *sh = &m->shards[i];
-        memset(ws, 0, sizeof(*ws));
-        ws->master = shard_b[i];
-        ws->replicas = px_malloc((size_t)(sh->nreplicas + 1) * sizeof(*ws->replicas));
-        for (int local = 1; local >= 0; local--)
-            for (int j = 0; j < sh->nreplicas; j++) {
-                const struct slotmap_node *n = &m->nodes[sh->replicas[j]];
-                if (!n->usable || config_in_idc(w->cfg, n->ip) != local) continue;
-                ws->replicas[ws->nreplicas++] = worker_backend_ro(w, n->ip, n->port);
-                if (local) ws->nlocal++;
-            }
-    }
-    px_free(shard_b);
-    worker_sweep_backends(w, m);
-    slotmap_unref(w->map);
-    w->map = m;
-    worker_kick_held(w);
-    pubsub_on_map(w);
+    view_apply_map(&w->view, m);
+    forward_kick(&w->fwd);
+    pubsub_on_map(&w->pubsub);
 }
 
-void worker_view_patch(struct worker *w, int slot, struct backend *b)
-{
-    if (w->view_ent[w->view_idx[slot]].b == b) return; /* already there, shard and all */
-    uint32_t k = 1;
-    while (k < w->nview && !(w->view_ent[k].b == b && w->view_ent[k].shard < 0)) k++;
-    if (k == w->nview) {
-        if (k > UINT16_MAX) return; /* no room: the refresh a MOVED asks for will bring it */
-        if (w->nview == w->view_cap) {
-            w->view_cap *= 2;
-            w->view_ent = px_realloc(w->view_ent, w->view_cap * sizeof(*w->view_ent));
-        }
-        w->view_ent[k].b = b;
-        w->view_ent[k].shard = -1;
-        w->nview++;
-    }
-    w->view_idx[slot] = (uint16_t)k;
-}
+/* ---- CLIENT LIST across workers ---- */
 
-/*
- * CLIENT LIST across workers: the origin sends the gather to every other worker; each appends
- * its sessions under the gather's lock and the last one hands it back to the origin, which
- * answers the request (kept in state REQ_GATHER meanwhile, so a closing session leaves it be).
- */
+/* The origin sends the gather to every other worker; each appends its sessions under the
+ * gather's lock and the last one hands it back to the origin, which answers the request (kept in
+ * state REQ_GATHER meanwhile, so a closing session leaves it be). */
 struct gather {
     pthread_mutex_t lock;
     int pending;
@@ -260,74 +147,80 @@ struct gather {
 static void gather_add(struct worker *w, struct gather *g)
 {
     pthread_mutex_lock(&g->lock);
-    for (struct session *s = w->sessions; s && !g->none; s = s->next) {
+    for (struct session *s = w->sessions.sessions; s && !g->none; s = s->next) {
         int keep = !g->ids;
         for (uint32_t i = 0; g->ids && i < g->nids; i++)
-            if (g->ids[i] == s->id) keep = 1;
+            if (g->ids[i] == s->client.id) keep = 1;
         if (keep) session_describe(s, &g->out);
     }
     int last = --g->pending == 0;
     pthread_mutex_unlock(&g->lock);
     if (!last) return;
-    if (g->origin == w) {
-        struct chan_msg m = {.type = WORKER_MSG_GATHER_DONE, .ptr = g};
+    struct chan_msg m = {.type = WORKER_MSG_GATHER_DONE, .ptr = g};
+    if (g->origin == w)
         worker_on_msg(&m, w);
-    } else {
-        struct chan_msg m = {.type = WORKER_MSG_GATHER_DONE, .ptr = g};
+    else
         chan_send(&g->origin->inbox, &m);
-    }
 }
 
 static void gather_done(struct worker *w, struct gather *g)
 {
-    struct sbuf *sb = &w->scratch;
+    struct sbuf *sb = &w->local.out;
     sbuf_clear(sb);
     resp_write_bulk(sb, g->out.buf ? g->out.buf : "", g->out.len);
     g->req->state = REQ_NEW;
-    request_reply_bytes(w, g->req, sb->buf, sb->len);
+    request_reply_bytes(&w->rp, g->req, sb->buf, sb->len);
     sbuf_free(&g->out);
     px_free(g->ids);
     pthread_mutex_destroy(&g->lock);
     px_free(g);
 }
 
-void worker_client_list(struct worker *w, struct request *r)
+/* Reads CLIENT LIST's options into g. Returns 0, or -1 with the error in out. */
+static int gather_options(struct gather *g, const struct request *r, struct sbuf *out)
 {
-    struct gather *g = px_calloc(1, sizeof(*g));
     for (uint32_t i = 2; i < r->argc; i++) {
-        const char *a = request_arg(r, i);
-        uint32_t l = r->argv[i].len;
-        if (l == 4 && strncasecmp(a, "type", 4) == 0 && i + 1 < r->argc) {
-            const char *t = request_arg(r, i + 1);
-            uint32_t tl = r->argv[i + 1].len;
-            if (tl == 6 && strncasecmp(t, "normal", 6) == 0) {
-            } else if ((tl == 6 && strncasecmp(t, "master", 6) == 0) ||
-                       (tl == 7 && strncasecmp(t, "replica", 7) == 0) ||
-                       (tl == 5 && strncasecmp(t, "slave", 5) == 0) ||
-                       (tl == 6 && strncasecmp(t, "pubsub", 6) == 0)) {
-                g->none = 1;
-            } else {
-                sbuf_clear(&w->scratch);
-                resp_write_errorf(&w->scratch, "ERR Unknown client type '%.*s'", (int)tl, t);
-                goto fail;
-            }
+        if (request_arg_is(r, i, "type") && i + 1 < r->argc) {
             i++;
-        } else if (l == 2 && strncasecmp(a, "id", 2) == 0 && i + 1 < r->argc) {
+            if (request_arg_is(r, i, "normal")) continue;
+            if (request_arg_is(r, i, "master") || request_arg_is(r, i, "replica") ||
+                request_arg_is(r, i, "slave") || request_arg_is(r, i, "pubsub")) {
+                g->none = 1;
+                continue;
+            }
+            errors_unknown_client_type(out, request_arg(r, i), r->argv[i].len);
+            return -1;
+        }
+        if (request_arg_is(r, i, "id") && i + 1 < r->argc) {
             for (i++; i < r->argc; i++) {
                 long long id;
                 if (!resp_str2ll(request_arg(r, i), r->argv[i].len, &id) || id <= 0) {
-                    sbuf_clear(&w->scratch);
-                    resp_write_errorf(&w->scratch, "ERR Invalid client ID");
-                    goto fail;
+                    errors_invalid_client_id(out);
+                    return -1;
                 }
                 g->ids = px_realloc(g->ids, (g->nids + 1) * sizeof(uint64_t));
                 g->ids[g->nids++] = (uint64_t)id;
             }
-        } else {
-            sbuf_clear(&w->scratch);
-            resp_write_errorf(&w->scratch, "ERR syntax error");
-            goto fail;
+            continue;
         }
+        errors_syntax(out);
+        return -1;
+    }
+    return 0;
+}
+
+/* CLIENT LIST (local.c's callback): collects the sessions of every worker, then answers r. */
+static void worker_client_list(void *up, struct request *r)
+{
+    struct worker *w = up;
+    struct gather *g = px_calloc(1, sizeof(*g));
+    sbuf_clear(&w->local.out);
+    if (gather_options(g, r, &w->local.out) < 0) {
+        px_free(g->ids);
+        px_free(g);
+        r->flags |= REQ_F_REJECTED;
+        request_reply_bytes(&w->rp, r, w->local.out.buf, w->local.out.len);
+        return;
     }
     pthread_mutex_init(&g->lock, NULL);
     sbuf_init(&g->out);
@@ -341,13 +234,9 @@ void worker_client_list(struct worker *w, struct request *r)
         chan_send(&w->all[i]->inbox, &m);
     }
     gather_add(w, g);
-    return;
-fail:
-    px_free(g->ids);
-    px_free(g);
-    r->flags |= REQ_F_REJECTED;
-    request_reply_bytes(w, r, w->scratch.buf, w->scratch.len);
 }
+
+/* ---- snapshots for the debug port ---- */
 
 static void snap_unref(struct worker_snap *s)
 {
@@ -379,11 +268,11 @@ static void json_str(struct sbuf *o, const char *p, size_t len)
     sbuf_put(o, "\"", 1);
 }
 
-/* This worker's part of a snapshot, under the snapshot's lock. */
-static void snap_fill(struct worker *w, struct worker_snap *s)
+/* This worker's runners, for the snapshot. */
+static void snap_backends(struct worker *w, struct worker_snap *s)
 {
-    for (int i = 0; i < w->nbackends; i++) {
-        struct backend *b = w->backends[i];
+    for (int i = 0; i < w->view.nbackends; i++) {
+        struct backend *b = w->view.backends[i];
         if (s->nbackends == s->cap) {
             s->cap = s->cap ? s->cap * 2 : 32;
             s->backends = px_realloc(s->backends, (size_t)s->cap * sizeof(*s->backends));
@@ -398,34 +287,45 @@ static void snap_fill(struct worker *w, struct worker_snap *s)
         backend_get_stats(b, &x->st);
         snprintf(x->last_error, sizeof(x->last_error), "%s", backend_last_error(b));
     }
+}
+
+/* One session as a JSON object, for /debug/clients. */
+static void snap_client(struct worker *w, struct session *ss, struct sbuf *o, uint64_t now)
+{
+    char addr[64] = "?";
+    sock_peer_name(ss->client.fd, addr, sizeof(addr));
+    sbuf_printf(o, "{\"worker\":%d,\"id\":%llu,\"addr\":\"%s\",\"name\":", w->id,
+                (unsigned long long)ss->client.id, addr);
+    const char *name = client_name(&ss->client);
+    json_str(o, name ? name : "", name ? strlen(name) : 0);
+    sbuf_printf(o,
+                ",\"age_seconds\":%llu,\"idle_seconds\":%llu,\"queued\":%u,"
+                "\"output_bytes\":%zu,\"subscribed\":%s,\"transaction\":%s}",
+                (unsigned long long)((now - ss->created_ms) / 1000),
+                (unsigned long long)((now - ss->last_ms) / 1000), ss->nqueued, ss->out.bytes,
+                pubsub_subscribed(&ss->client) ? "true" : "false",
+                txn_active(&ss->client) ? "true" : "false");
+}
+
+/* This worker's part of a snapshot, under the snapshot's lock. */
+static void snap_fill(struct worker *w, struct worker_snap *s)
+{
+    snap_backends(w, s);
     int n = 0;
+    uint32_t priv = 0;
     uint64_t now = loop_now_ms(w->loop);
-    for (struct session *ss = w->sessions; ss; ss = ss->next, n++) {
+    for (struct session *ss = w->sessions.sessions; ss; ss = ss->next, n++) {
+        priv += priv_count(&ss->client);
         if (s->nclients >= s->clients_max) {
             if (s->clients_max) s->clients_truncated = 1;
             continue;
         }
         s->nclients++;
         if (s->clients.len) sbuf_put(&s->clients, ",", 1);
-        char addr[64] = "?";
-        sock_peer_name(ss->fd, addr, sizeof(addr));
-        sbuf_printf(&s->clients, "{\"worker\":%d,\"id\":%llu,\"addr\":\"%s\",\"name\":", w->id,
-                    (unsigned long long)ss->id, addr);
-        const char *name = session_name(ss);
-        json_str(&s->clients, name ? name : "", name ? strlen(name) : 0);
-        sbuf_printf(&s->clients,
-                    ",\"age_seconds\":%llu,\"idle_seconds\":%llu,\"queued\":%u,"
-                    "\"output_bytes\":%zu,\"subscribed\":%s,\"transaction\":%s}",
-                    (unsigned long long)((now - ss->created_ms) / 1000),
-                    (unsigned long long)((now - ss->last_ms) / 1000), ss->nqueued, ss->out.bytes,
-                    session_pubsub(ss) && pubsub_subscribed(ss) ? "true" : "false",
-                    session_tx_state(ss) != TX_NONE ? "true" : "false");
+        snap_client(w, ss, &s->clients, now);
     }
     s->sessions[w->id] = n;
-    int priv = 0;
-    for (struct session *ss = w->sessions; ss; ss = ss->next)
-        for (struct privconn *pc = ss->ext ? ss->ext->privs : NULL; pc; pc = pc->next) priv++;
-    s->private_conns[w->id] = priv + (int)priv_pool_idle(w);
+    s->private_conns[w->id] = (int)(priv + priv_pool_idle(&w->priv));
 }
 
 static void snap_answer(struct worker *w, struct worker_snap *s)
@@ -469,12 +369,30 @@ void worker_snap_put(struct worker_snap *s)
     snap_unref(s);
 }
 
+/* ---- the loop ---- */
+
+/* Graceful shutdown: nothing more is read; each session closes once its replies are out. */
+static void worker_start_drain(struct worker *w)
+{
+    w->draining = 1;
+    session_drain_all(&w->sessions);
+    loop_timer_start(w->loop, &w->drain_timer, DRAIN_TICK_MS);
+}
+
+/* Lingering sessions close once their clients have acknowledged every reply. */
+static void worker_drain_timer(struct loop *l, void *ctx)
+{
+    struct worker *w = ctx;
+    session_linger_all(&w->sessions);
+    loop_timer_start(l, &w->drain_timer, DRAIN_TICK_MS);
+}
+
 static void worker_on_msg(struct chan_msg *m, void *ctx)
 {
     struct worker *w = ctx;
     switch (m->type) {
     case WORKER_MSG_CONN:
-        if (w->stopping || w->draining || !session_create(w, m->fd, m->u64)) {
+        if (w->stopping || w->draining || !session_create(&w->sessions, m->fd, m->u64)) {
             close(m->fd);
             /* Relaxed: see session_close. */
             atomic_fetch_sub_explicit(&w->nsessions, 1, memory_order_relaxed);
@@ -497,112 +415,17 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
     }
 }
 
-void worker_want_flush(struct worker *w, struct session *s)
-{
-    if (s->flags & (SESS_FLUSH_QUEUED | SESS_CLOSED)) return;
-    s->flags |= SESS_FLUSH_QUEUED;
-    s->flush_next = w->flush_head;
-    w->flush_head = s;
-}
-
-void worker_kick_held(struct worker *w)
-{
-    if (w->held) w->held_kick = 1;
-}
-
-/* The error for a request that waited for its node until -failover-hold ran out. */
-static void worker_hold_expired(struct worker *w, struct request *r)
-{
-    stat_add(&w->stats.hold_expired, 1);
-    sbuf_clear(&w->scratch);
-    struct backend *b = NULL;
-    if (!w->map) {
-        errors_no_topology(&w->scratch);
-    } else {
-        b = r->slot >= 0 ? worker_view(w, r->slot) : NULL;
-        if (b)
-            errors_node_unreachable(&w->scratch, backend_addr(b), backend_last_error(b));
-        else if (r->slot >= 0)
-            errors_slot_unserved(&w->scratch);
-        else
-            errors_node_unreachable(&w->scratch, "(any master)", "no master is reachable");
-    }
-    request_reply_bytes(w, r, w->scratch.buf, w->scratch.len);
-}
-
-void worker_hold(struct worker *w, struct request *r, uint64_t delay_ms)
-{
-    uint64_t now = clock_now_ms();
-    if (r->deadline_ms == 0) r->deadline_ms = now + w->cfg->failover_hold_ms;
-    if (now >= r->deadline_ms && r->hold_reason == HOLD_UNREACHABLE) {
-        worker_hold_expired(w, r);
-        return;
-    }
-    /* The node refused it (CLUSTERDOWN, TRYAGAIN, LOADING): the client's later requests wait
-     * until it is answered, or they could run at the node before it (for a fan-out part, the
-     * barrier is its parent, the client's request). A request that could not be written at all
-     * needs no barrier: the client's later requests join it on the held list, in order. */
-    struct request *own = r->parent ? r->parent : r;
-    if (r->hold_reason == HOLD_RETRY && !(own->flags & REQ_F_TX)) request_make_barrier(own);
-    /* Once per request: a held request goes round the list every pass until it can be sent. */
-    if (!(r->flags & REQ_F_WAS_HELD)) stat_add(&w->stats.held, 1);
-    r->flags |= REQ_F_WAS_HELD;
-    r->state = REQ_HELD;
-    r->not_before_ms = now + delay_ms;
-    worker_held_append(w, r);
-    uint64_t wake = r->not_before_ms < r->deadline_ms ? r->not_before_ms : r->deadline_ms;
-    uint64_t in = wake > now ? wake - now : 0;
-    if (in > HELD_TICK_MS) in = HELD_TICK_MS;
-    if (!loop_timer_active(&w->held_timer) || w->held_timer.when_ms > now + in)
-        loop_timer_start(w->loop, &w->held_timer, in);
-}
-
-/* At the tail: a client's requests for a node that is down are sent again in the order the
- * client sent them (a list used as a stack reversed them on every pass). */
-void worker_held_append(struct worker *w, struct request *r)
-{
-    r->hnext = NULL;
-    struct session *s = request_session(r);
-    if (s) session_ext_get(s)->nheld++;
-    if (w->held)
-        w->held_last->hnext = r;
-    else
-        w->held = r;
-    w->held_last = r;
-}
-
-void worker_arm_held_timer(struct worker *w)
-{
-    if (w->held && !loop_timer_active(&w->held_timer))
-        loop_timer_start(w->loop, &w->held_timer, HELD_TICK_MS);
-}
-
-static void worker_held_timer(struct loop *l, void *ctx)
-{
-    dispatch_process_held(ctx);
-}
-
 static void worker_before_sleep(struct loop *l, void *ctx)
 {
     struct worker *w = ctx;
-    if (w->held_kick) dispatch_process_held(w);
+    if (forward_kicked(&w->fwd)) forward_process_held(&w->fwd);
     /* Requests out first, then replies; a flush may queue more of either, so go until quiet. */
-    for (int rounds = 0; rounds < 4 && (w->nbflush || w->flush_head); rounds++) {
-        for (int i = 0; i < w->nbflush; i++) backend_flush(w->bflush[i]);
-        w->nbflush = 0;
-        while (w->flush_head) {
-            struct session *s = w->flush_head;
-            w->flush_head = s->flush_next;
-            s->flush_next = NULL;
-            session_flush(s);
-        }
+    for (int rounds = 0; rounds < 4 && (w->view.nflush || w->sessions.flush_head); rounds++) {
+        view_flush(&w->view);
+        session_flush_all(&w->sessions);
     }
-    while (w->dead) {
-        struct session *s = w->dead;
-        w->dead = s->next;
-        session_free(s);
-    }
-    priv_free_dead(w);
+    session_free_dead(&w->sessions);
+    priv_free_dead(&w->priv);
 }
 
 static void *worker_main(void *arg)
@@ -614,7 +437,7 @@ static void *worker_main(void *arg)
     px_mem_thread_arena();
     loop_run(w->loop);
     /* Stopping: close every client, then every node connection. */
-    while (w->sessions) session_close(w->sessions);
+    session_close_all(&w->sessions);
     worker_before_sleep(w->loop, w);
     return NULL;
 }
@@ -632,32 +455,6 @@ void worker_stop(struct worker *w)
     pthread_join(w->thread, NULL);
 }
 
-/* Graceful shutdown: nothing more is read; each session closes once its replies are out. */
-static void worker_start_drain(struct worker *w)
-{
-    w->draining = 1;
-    struct session *s = w->sessions;
-    while (s) {
-        struct session *next = s->next;
-        session_drain(s);
-        s = next;
-    }
-    loop_timer_start(w->loop, &w->drain_timer, DRAIN_TICK_MS);
-}
-
-/* Lingering sessions close once their clients have acknowledged every reply. */
-static void worker_drain_timer(struct loop *l, void *ctx)
-{
-    struct worker *w = ctx;
-    struct session *s = w->sessions;
-    while (s) {
-        struct session *next = s->next;
-        if (s->flags & SESS_LINGER) session_linger(s);
-        s = next;
-    }
-    loop_timer_start(l, &w->drain_timer, DRAIN_TICK_MS);
-}
-
 void worker_drain(struct worker *w)
 {
     struct chan_msg m = {.type = WORKER_MSG_DRAIN};
@@ -670,16 +467,6 @@ unsigned worker_sessions_open(struct worker *const *all, int n)
     for (int i = 0; i < n; i++)
         total += atomic_load_explicit(&all[i]->nsessions, memory_order_relaxed);
     return total;
-}
-
-uint64_t worker_random(struct worker *w)
-{
-    uint64_t x = w->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    w->rng = x;
-    return x;
 }
 
 void worker_give_conn(struct worker *w, int fd, uint64_t id)
@@ -700,39 +487,20 @@ void worker_free(struct worker *w)
     w->stopping = 1;
     /* Connections and maps still queued in the inbox: closed and released. */
     chan_drain(&w->inbox);
-    priv_pool_free(w);
+    priv_pool_deinit(&w->priv);
     /* Runners first: failing their FIFOs frees the requests that were still in flight. */
-    for (int i = 0; i < w->nbackends; i++) backend_free(w->backends[i]);
-    px_free(w->backends);
-    while (w->held) {
-        struct request *r = w->held;
-        w->held = r->hnext;
-        request_put(w, r);
-    }
-    while (w->dead) {
-        struct session *s = w->dead;
-        w->dead = s->next;
-        session_free(s);
-    }
-    while (w->free_reqs) {
-        struct request *r = w->free_reqs;
-        w->free_reqs = r->next;
-        px_free(r);
-    }
+    view_deinit(&w->view);
+    forward_deinit(&w->fwd);
+    session_free_dead(&w->sessions);
+    request_pool_deinit(&w->rp);
     chan_deinit(&w->inbox, w->loop);
-    slotmap_unref(w->map);
-    buf_chunk_put(w->arena);
-    px_free(w->view_idx);
-    px_free(w->view_ent);
-    px_free(w->masters);
-    for (int i = 0; i < w->nshards; i++) px_free(w->shards[i].replicas);
-    px_free(w->shards);
-    px_free(w->bflush);
-    sbuf_free(&w->scratch);
-    sbuf_free(&w->merge);
-    px_free(w->slot_part);
+    fanout_ctx_deinit(&w->fanout);
+    txn_ctx_deinit(&w->txn);
+    pubsub_ctx_deinit(&w->pubsub);
+    local_ctx_deinit(&w->local);
+    dispatch_deinit(&w->dispatch);
     px_free(w->stats.cmds);
-    scripts_local_free(w->scripts_local);
+    scripts_local_free(w->scripts);
     keys_result_free(&w->keys);
     buf_pool_deinit(&w->pool);
     loop_free(w->loop);

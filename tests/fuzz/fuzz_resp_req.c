@@ -18,6 +18,7 @@
  * transliteration of Redis's processMultibulkBuffer, inline requests by parsing their
  * multibulk re-encoding again (and, without quotes, against a plain split).
  */
+#include "errors.h"
 #include "px_errors.h"
 #include "resp.h"
 #include "resp_req.h"
@@ -29,6 +30,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Redis's text for a protocol error as the proxy renders it (proxy/errors.c), without the "-ERR "
+ * in front and the CRLF after; snprintf semantics (the full length is returned). */
+static int resp_req_strerror(const struct resp_req_result *res, char *out, size_t outlen)
+{
+    struct sbuf s;
+    sbuf_init(&s);
+    errors_protocol(&s, res);
+    int n = (int)s.len - 7;
+    snprintf(out, outlen, "%.*s", n, s.buf + 5);
+    sbuf_free(&s);
+    return n;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

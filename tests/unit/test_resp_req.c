@@ -9,6 +9,7 @@
  */
 #include "suites.h"
 
+#include "errors.h"
 #include "px_errors.h"
 #include "resp_req.h"
 
@@ -20,6 +21,19 @@
 #define REC_MAX_ARGS  16
 #define REC_MAX_BYTES 512
 #define RUN_MAX_REQS  16
+
+/* Redis's text for a protocol error as the proxy renders it (proxy/errors.c), without the "-ERR "
+ * in front and the CRLF after; snprintf semantics (the full length is returned). */
+static int resp_req_strerror(const struct resp_req_result *res, char *out, size_t outlen)
+{
+    struct sbuf s;
+    sbuf_init(&s);
+    errors_protocol(&s, res);
+    int n = (int)s.len - 7;
+    snprintf(out, outlen, "%.*s", n, s.buf + 5);
+    sbuf_free(&s);
+    return n;
+}
 
 /* One parsed request (or the error that ended the stream), copied out of the parser. */
 struct req_rec {

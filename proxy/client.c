@@ -1,0 +1,57 @@
+/*
+ * A client's state below the session; see client.h. The side state is allocated on first use
+ * and given back once unused, so an idle connection costs only its struct client.
+ */
+#include "client.h"
+
+#include "mem.h"
+
+#include <string.h>
+
+void client_init(struct client *c, uint64_t id, int fd, int authed)
+{
+    memset(c, 0, sizeof(*c));
+    c->id = id;
+    c->fd = fd;
+    c->resp = 2;
+    c->authed = (uint8_t)(authed != 0);
+}
+
+struct client_ext *client_ext_get(struct client *c)
+{
+    if (!c->x) c->x = px_calloc(1, sizeof(*c->x));
+    return c->x;
+}
+
+void client_trim(struct client *c)
+{
+    const struct client_ext *x = c->x;
+    if (!x || x->name || x->lib_name || x->lib_ver || x->barriers || x->nblocking ||
+        x->deferred || x->fwd || x->txn || x->ps || x->privs)
+        return;
+    px_free(c->x);
+    c->x = NULL;
+}
+
+void client_set_str(char **dst, const char *p, uint32_t len)
+{
+    px_free(*dst);
+    *dst = len ? px_strndup(p, len) : NULL;
+}
+
+void client_clear_names(struct client *c)
+{
+    struct client_ext *x = c->x;
+    if (!x) return;
+    px_free(x->name);
+    px_free(x->lib_name);
+    px_free(x->lib_ver);
+    x->name = x->lib_name = x->lib_ver = NULL;
+}
+
+void client_free(struct client *c)
+{
+    client_clear_names(c);
+    px_free(c->x);
+    c->x = NULL;
+}

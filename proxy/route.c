@@ -1,0 +1,153 @@
+/*
+ * Routing; see route.h.
+ *
+ * The order of the checks is Redis's where Redis has one (an unknown command before its arity,
+ * the arity before authentication), then the proxy's own: subscribed mode and transactions
+ * first, because they change what every other command means; then the command table's decision
+ * (answered here, refused, every master); then the keys. A command whose keys span slots is split
+ * when it can be (its arguments are whole key groups and Redis's tips say how to merge), refused
+ * with -CROSSSLOT otherwise, as a cluster node would.
+ */
+#include "route.h"
+
+#include <string.h>
+#include <strings.h>
+
+static void refuse(struct route *out, enum px_err e)
+{
+    out->kind = RT_REFUSE;
+    out->err = e;
+}
+
+/* 1 when argument word appears among the arguments after the command name (any case). */
+static int has_arg(const char *base, const struct resp_span *argv, uint32_t argc, const char *word)
+{
+    size_t l = strlen(word);
+    for (uint32_t i = 1; i < argc; i++)
+        if (argv[i].len == l && strncasecmp(base + argv[i].off, word, l) == 0) return 1;
+    return 0;
+}
+
+/* The flags for the scripts the proxy remembers (EVAL, SCRIPT LOAD) or forgets (SCRIPT FLUSH). */
+static uint32_t script_flags(const struct cmd_entry *e, uint32_t argc)
+{
+    uint32_t f = 0;
+    if (e->script_arg && e->script_arg < argc) f |= RT_F_SCRIPT;
+    if (strcmp(e->cmd->name, "script|flush") == 0) f |= RT_F_SCRIPT_FLUSH;
+    return f;
+}
+
+/* The one slot of the request's keys, KEYS_SLOT_NONE or KEYS_SLOT_CROSS. */
+static int slot_of(const struct cmd_entry *e, const char *base, const struct resp_span *argv,
+                   uint32_t argc, struct keys_result *keys)
+{
+    int n = keys_find(e->cmd, base, argv, argc, keys);
+    return n > 0 ? keys_slot(keys, base, argv) : KEYS_SLOT_NONE;
+}
+
+int route_split_step(const struct command *c, uint32_t argc)
+{
+    if (c->nkeyspecs != 1) return 0;
+    const struct keyspec *ks = &c->keyspecs[0];
+    /* One range of keys from the first argument to the last, every step-th argument a key. */
+    if (ks->begin != KS_BEGIN_INDEX || ks->bs_pos != 1 || ks->find != KS_FIND_RANGE ||
+        ks->fk[0] != -1 || ks->fk[2] != 0 || ks->fk[1] < 1)
+        return 0;
+    uint32_t step = (uint32_t)ks->fk[1];
+    if (argc < 2 || (argc - 1) % step) return -1;
+    return (int)step;
+}
+
+/* Subscribed mode over RESP2: only the subscribe commands, PING, QUIT and RESET. Returns 1 when
+ * the route is decided (PING is answered locally in its subscribed form, the rest refused). */
+static int subscribed_mode(const struct cmd_entry *e, struct route *out)
+{
+    int id = e->local_id;
+    if ((id >= LOCAL_SUBSCRIBE && id <= LOCAL_SUNSUBSCRIBE) || id == LOCAL_QUIT ||
+        id == LOCAL_RESET)
+        return 0;
+    if (id == LOCAL_PING)
+        out->kind = RT_LOCAL;
+    else
+        refuse(out, PXE_PUBSUB_CONTEXT);
+    return 1;
+}
+
+/* Transactions: MULTI and friends, everything while MULTI is open (QUIT and RESET aside, which
+ * Redis answers at once), and while keys are watched the commands for the watched slot, which go
+ * on the same connection as the WATCH. Returns 1 when the transaction logic takes the request. */
+static int transaction(const struct cmd_entry *e, const struct route_client *c, const char *base,
+                       const struct resp_span *argv, uint32_t argc, struct keys_result *keys)
+{
+    int id = e->local_id;
+    if (id >= LOCAL_MULTI && id <= LOCAL_UNWATCH) return 1;
+    if (c->tx == RT_TX_NONE || id == LOCAL_QUIT || id == LOCAL_RESET) return 0;
+    if (c->tx == RT_TX_MULTI) return 1;
+    return e->route == ROUTE_FORWARD && c->tx_slot >= 0 &&
+           slot_of(e, base, argv, argc, keys) == c->tx_slot;
+}
+
+void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
+                  const struct route_client *c, struct keys_result *keys, struct route *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->slot = -1;
+    const struct cmd_entry *e = commands_lookup(base + argv[0].off, argv[0].len);
+    if (!e) {
+        refuse(out, PXE_UNKNOWN_COMMAND);
+        return;
+    }
+    if (e->nsubs && argc >= 2) {
+        const struct cmd_entry *sub = commands_lookup_sub(e, base + argv[1].off, argv[1].len);
+        if (!sub) {
+            refuse(out, PXE_UNKNOWN_SUBCOMMAND);
+            return;
+        }
+        e = sub;
+    }
+    const struct command *cmd = e->cmd;
+    out->cmd = e;
+    if ((cmd->arity > 0 && (int)argc != cmd->arity) || (int)argc < -cmd->arity) {
+        refuse(out, PXE_WRONG_ARITY);
+        return;
+    }
+    if (!c->authed && !(cmd->flags & CMD_NO_AUTH)) {
+        refuse(out, PXE_NOAUTH);
+        return;
+    }
+    if (c->subscribed && c->resp == 2 && subscribed_mode(e, out)) return;
+    if (transaction(e, c, base, argv, argc, keys)) {
+        out->kind = RT_TXN;
+        return;
+    }
+    switch (e->route) {
+    case ROUTE_LOCAL: out->kind = RT_LOCAL; return;
+    case ROUTE_UNSUPPORTED: refuse(out, PXE_UNSUPPORTED); return;
+    case ROUTE_ALL_MASTERS:
+        out->kind = RT_ALL_MASTERS;
+        out->merge = e->merge;
+        out->flags = script_flags(e, argc);
+        if (cmd->flags & CMD_BLOCKING) out->flags |= RT_F_BLOCKING; /* WAIT: every part blocks */
+        return;
+    case ROUTE_FORWARD: break;
+    }
+    /* It may block (XREAD only with BLOCK): a private connection of its own, and the client's
+     * later requests wait for it, as they would behind it on a Redis connection. */
+    if ((cmd->flags & CMD_BLOCKING) && (!e->blocking_arg || has_arg(base, argv, argc, "block")))
+        out->flags |= RT_F_BLOCKING;
+    int slot = slot_of(e, base, argv, argc, keys);
+    if (slot == KEYS_SLOT_CROSS) {
+        int step = e->merge != FAN_NONE ? route_split_step(cmd, argc) : 0;
+        if (step > 0) {
+            out->kind = RT_SPLIT;
+            out->merge = e->merge;
+            out->split_step = (uint32_t)step;
+        } else {
+            refuse(out, step < 0 ? PXE_WRONG_ARITY : PXE_CROSSSLOT);
+        }
+        return;
+    }
+    if (e->script_arg) out->flags |= script_flags(e, argc);
+    out->slot = slot;
+    out->kind = slot >= 0 ? RT_SLOT : RT_ANY_MASTER;
+}

@@ -1,0 +1,76 @@
+/*
+ * Routing: where a command goes. route_decide() is a pure function of the request's arguments
+ * and the few facts about its client that matter (authenticated, subscribed, in a transaction);
+ * it looks the command up, checks its arity and authentication, finds its keys and their slot,
+ * and says which executor serves it: an answer of the proxy's own, a refusal with which error, one
+ * slot, any master, a split across slots, every master, or the transaction logic. It touches no
+ * socket, no session and no worker, so tests/unit/test_route.c checks it over the whole command
+ * table. This is the one place to read to learn where any command goes; the executors named in
+ * enum route_kind do the rest.
+ */
+#ifndef PX_ROUTE_H
+#define PX_ROUTE_H
+
+#include "commands.h"
+#include "errors.h"
+#include "keys.h"
+#include "resp.h"
+
+#include <stdint.h>
+
+enum route_kind {
+    RT_REFUSE = 0,  /* answered with the error `err` (errors_route renders it) */
+    RT_LOCAL,       /* answered by the proxy: the handler is cmd->local_id */
+    RT_TXN,         /* transaction logic (txn.c): MULTI ... EXEC, WATCH, queued commands */
+    RT_SLOT,        /* to the master (or a replica, for reads) serving `slot` (forward.c) */
+    RT_ANY_MASTER,  /* a keyless command: any master (forward.c) */
+    RT_SPLIT,       /* keys span slots: one part per slot, merged by `merge` (fanout.c) */
+    RT_ALL_MASTERS, /* the whole keyspace: every master, merged by `merge` (fanout.c) */
+};
+
+enum {
+    RT_F_BLOCKING = 1u << 0,     /* may block: a private connection of its own (forward.c) */
+    RT_F_SCRIPT = 1u << 1,       /* carries a script body to remember (argument script_arg) */
+    RT_F_SCRIPT_FLUSH = 1u << 2, /* SCRIPT FLUSH: forget the remembered scripts */
+};
+
+/* The transaction state of a client, as routing sees it. */
+enum route_tx { RT_TX_NONE = 0, RT_TX_WATCHING, RT_TX_MULTI };
+
+/* What routing needs to know of the client that sent the request. */
+struct route_client {
+    uint8_t authed;     /* authenticated, or no password required */
+    uint8_t resp;       /* protocol version (2 or 3) */
+    uint8_t subscribed; /* has a channel, pattern or shard channel */
+    uint8_t tx;         /* enum route_tx */
+    int tx_slot;        /* while watching: the slot of the watched keys, when a connection holds
+                           them; -1 otherwise */
+};
+
+struct route {
+    enum route_kind kind;
+    enum px_err err;             /* RT_REFUSE: which error */
+    const struct cmd_entry *cmd; /* the command (or subcommand), NULL when unknown */
+    int slot;                    /* RT_SLOT: the slot; -1 otherwise */
+    uint32_t flags;              /* RT_F_* */
+    enum fan_merge merge;        /* RT_SPLIT and RT_ALL_MASTERS: how the replies are merged */
+    uint32_t split_step;         /* RT_SPLIT: arguments per key group (MSET: 2) */
+};
+
+/*
+ * Decides where the request whose arguments are argv[0 .. argc) (spans into base; argc >= 1)
+ * goes for client c. keys is scratch space for the key finder (it holds the keys found on
+ * return). Always fills out; never fails.
+ */
+void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
+                  const struct route_client *c, struct keys_result *keys, struct route *out);
+
+/*
+ * Whether a command whose keys span slots can be split into one command per slot: only when its
+ * arguments are all key groups of the same size (MGET key..., MSET key value..., DEL key...).
+ * Returns the group size (>= 1), 0 when the command cannot be split, or -1 when its arguments do
+ * not make whole groups (MSET k1 v1 k2: a wrong number of arguments, as Redis says).
+ */
+int route_split_step(const struct command *c, uint32_t argc);
+
+#endif

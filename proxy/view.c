@@ -1,0 +1,194 @@
+/*
+ * A worker's view of the cluster; see view.h.
+ *
+ * view_apply_map turns a slot map into three tables: the runner of each shard's master (masters),
+ * the slot table (idx/ent: one entry per shard that serves slots, so the index always fits in 16
+ * bits), and the replicas each shard can read from. Runners are looked up by address, so a node
+ * that stays in the cluster keeps its connection across maps; a node that left is freed once it
+ * has nothing in flight (until then it stays in the list, pointed at by nothing).
+ */
+#include "view.h"
+
+#include "mem.h"
+
+#include <string.h>
+
+void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const struct config *cfg,
+               const struct backend_ops *ops, void *ops_ctx, stat_t *nbackends)
+{
+    memset(v, 0, sizeof(*v));
+    v->loop = loop;
+    v->pool = pool;
+    v->cfg = cfg;
+    v->ops = ops;
+    v->ops_ctx = ops_ctx;
+    v->nrunners = nbackends;
+    v->bopts.connect_timeout_ms = cfg->connect_timeout_ms;
+    v->bopts.user = cfg->user;
+    v->bopts.password = cfg->password;
+    v->bopts.keepalive_s = cfg->tcp_keepalive_s;
+    v->bopts.timeout_ms = cfg->backend_timeout_ms;
+    v->bopts_ro = v->bopts;
+    v->bopts_ro.readonly = 1;
+    v->idx = px_calloc(CRC16_SLOTS, sizeof(*v->idx));
+    v->ent_cap = 8;
+    v->ent = px_calloc(v->ent_cap, sizeof(*v->ent));
+    v->ent[0].shard = -1;
+    v->nent = 1;
+}
+
+void view_deinit(struct view *v)
+{
+    /* Runners first: failing their FIFOs frees the requests that were still in flight. */
+    for (int i = 0; i < v->nbackends; i++) backend_free(v->backends[i]);
+    px_free(v->backends);
+    slotmap_unref(v->map);
+    px_free(v->idx);
+    px_free(v->ent);
+    px_free(v->masters);
+    for (int i = 0; i < v->nshards; i++) px_free(v->shards[i].replicas);
+    px_free(v->shards);
+    px_free(v->flush);
+    memset(v, 0, sizeof(*v));
+}
+
+struct backend *view_backend(struct view *v, const char *ip, int port, int ro)
+{
+    for (int i = 0; i < v->nbackends; i++) {
+        struct backend *b = v->backends[i];
+        if (backend_port(b) == port && strcmp(backend_ip(b), ip) == 0 && backend_readonly(b) == ro)
+            return b;
+    }
+    if (v->nbackends == v->backends_cap) {
+        v->backends_cap = v->backends_cap ? v->backends_cap * 2 : 16;
+        v->backends = px_realloc(v->backends, (size_t)v->backends_cap * sizeof(*v->backends));
+    }
+    struct backend *b = backend_create(v->loop, v->pool, v->ops, v->ops_ctx,
+                                       ro ? &v->bopts_ro : &v->bopts, ip, port);
+    v->backends[v->nbackends++] = b;
+    stat_add(v->nrunners, 1);
+    return b;
+}
+
+/* Frees the runners of nodes that left the cluster and have nothing in flight. The view has just
+ * been rebuilt from the map, so nothing else points at them. */
+static void sweep_backends(struct view *v, const struct slotmap *m)
+{
+    int k = 0;
+    for (int i = 0; i < v->nbackends; i++) {
+        struct backend *b = v->backends[i];
+        if (slotmap_find_addr(m, backend_addr(b)) < 0 && backend_inflight(b) == 0) {
+            int n = 0;
+            for (int j = 0; j < v->nflush; j++)
+                if (v->flush[j] != b) v->flush[n++] = v->flush[j];
+            v->nflush = n;
+            backend_free(b);
+            /* Single writer (this worker): a relaxed store, as stat_add does. */
+            atomic_store_explicit(v->nrunners, stat_get(v->nrunners) - 1, memory_order_relaxed);
+            continue;
+        }
+        v->backends[k++] = b;
+    }
+    v->nbackends = k;
+}
+
+/* The slot table: entry 0 unserved, then one per shard that serves slots, in the order first
+ * seen (so at most one per slot: the index always fits). */
+static void build_slot_table(struct view *v, const struct slotmap *m, struct backend **shard_b)
+{
+    uint32_t *ent_of = px_calloc((size_t)m->nshards + 1, sizeof(*ent_of));
+    v->nent = 1;
+    for (int s = 0; s < CRC16_SLOTS; s++) {
+        int sh = m->slot_shard[s];
+        if (sh < 0) {
+            v->idx[s] = 0;
+            continue;
+        }
+        if (!ent_of[sh]) {
+            if (v->nent == v->ent_cap) {
+                v->ent_cap *= 2;
+                v->ent = px_realloc(v->ent, v->ent_cap * sizeof(*v->ent));
+            }
+            v->ent[v->nent].b = shard_b[sh];
+            v->ent[v->nent].shard = sh;
+            ent_of[sh] = v->nent++;
+        }
+        v->idx[s] = (uint16_t)ent_of[sh];
+    }
+    px_free(ent_of);
+}
+
+/* Replicas for reads: only those the topology thread found usable, local ones first. */
+static void build_shards(struct view *v, const struct slotmap *m, struct backend **shard_b)
+{
+    for (int i = 0; i < v->nshards; i++) px_free(v->shards[i].replicas);
+    v->shards = px_realloc(v->shards, (size_t)(m->nshards + 1) * sizeof(*v->shards));
+    v->nshards = m->nshards;
+    for (int i = 0; i < m->nshards; i++) {
+        struct view_shard *ws = &v->shards[i];
+        const struct slotmap_shard *sh = &m->shards[i];
+        memset(ws, 0, sizeof(*ws));
+        ws->master = shard_b[i];
+        ws->replicas = px_malloc((size_t)(sh->nreplicas + 1) * sizeof(*ws->replicas));
+        for (int local = 1; local >= 0; local--)
+            for (int j = 0; j < sh->nreplicas; j++) {
+                const struct slotmap_node *n = &m->nodes[sh->replicas[j]];
+                if (!n->usable || config_in_idc(v->cfg, n->ip) != local) continue;
+                ws->replicas[ws->nreplicas++] = view_backend(v, n->ip, n->port, 1);
+                if (local) ws->nlocal++;
+            }
+    }
+}
+
+void view_apply_map(struct view *v, struct slotmap *m)
+{
+    struct backend **shard_b = px_calloc((size_t)m->nshards + 1, sizeof(*shard_b));
+    v->nmasters = 0;
+    v->masters = px_realloc(v->masters, (size_t)(m->nshards + 1) * sizeof(*v->masters));
+    for (int i = 0; i < m->nshards; i++) {
+        const struct slotmap_node *n = &m->nodes[m->shards[i].master];
+        shard_b[i] = view_backend(v, n->ip, n->port, 0);
+        v->masters[v->nmasters++] = shard_b[i];
+    }
+    build_slot_table(v, m, shard_b);
+    build_shards(v, m, shard_b);
+    px_free(shard_b);
+    sweep_backends(v, m);
+    slotmap_unref(v->map);
+    v->map = m;
+}
+
+void view_patch(struct view *v, int slot, struct backend *b)
+{
+    if (v->ent[v->idx[slot]].b == b) return; /* already there, shard and all */
+    uint32_t k = 1;
+    while (k < v->nent && !(v->ent[k].b == b && v->ent[k].shard < 0)) k++;
+    if (k == v->nent) {
+        if (k > UINT16_MAX) return; /* no room: the refresh a MOVED asks for will bring it */
+        if (v->nent == v->ent_cap) {
+            v->ent_cap *= 2;
+            v->ent = px_realloc(v->ent, v->ent_cap * sizeof(*v->ent));
+        }
+        v->ent[k].b = b;
+        v->ent[k].shard = -1;
+        v->nent++;
+    }
+    v->idx[slot] = (uint16_t)k;
+}
+
+void view_want_flush(struct view *v, struct backend *b)
+{
+    if (v->nflush == v->flush_cap) {
+        v->flush_cap = v->flush_cap ? v->flush_cap * 2 : 16;
+        v->flush = px_realloc(v->flush, (size_t)v->flush_cap * sizeof(*v->flush));
+    }
+    v->flush[v->nflush++] = b;
+}
+
+int view_flush(struct view *v)
+{
+    int n = v->nflush;
+    for (int i = 0; i < v->nflush; i++) backend_flush(v->flush[i]);
+    v->nflush = 0;
+    return n;
+}

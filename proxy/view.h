@@ -1,0 +1,109 @@
+/*
+ * A worker's view of the cluster: which backend runner serves each slot, the masters in the map's
+ * order, the replicas usable for reads, and every runner the worker has made (one pipelined
+ * connection per node, shared by all of the worker's clients).
+ *
+ * The topology thread publishes immutable slot maps (cluster/slotmap.h); the worker hands each
+ * one to view_apply_map, which rebuilds the view from it and frees the runners of nodes that
+ * left. Between maps, a MOVED patches one slot at once (view_patch). The view is also where the
+ * worker's runners queue themselves to be written at the end of the loop turn (view_want_flush,
+ * view_flush). Nothing here takes a lock: a view belongs to one worker thread.
+ */
+#ifndef PX_VIEW_H
+#define PX_VIEW_H
+
+#include "backend.h"
+#include "buf.h"
+#include "config.h"
+#include "crc16.h"
+#include "loop.h"
+#include "slotmap.h"
+#include "stats.h"
+
+#include <stdint.h>
+
+/* A shard as the view sees it: its master's runner and the runners of its replicas that are
+ * usable for reads (those in the proxy's data centre first). */
+struct view_shard {
+    struct backend *master;
+    struct backend **replicas;
+    int nreplicas;
+    int nlocal; /* replicas[0 .. nlocal) are in the data centre */
+    uint32_t rr;
+};
+
+/* One target of the slot table: a runner and the shard it masters (-1 for a runner a MOVED
+ * pointed slots at: its replicas do not serve them). */
+struct view_ent {
+    struct backend *b;
+    int shard;
+};
+
+struct view {
+    struct loop *loop;
+    struct buf_pool *pool;
+    const struct config *cfg;
+    const struct backend_ops *ops; /* given to every runner the view makes */
+    void *ops_ctx;
+    struct backend_opts bopts;    /* masters */
+    struct backend_opts bopts_ro; /* replicas read from: READONLY on connect */
+    stat_t *nrunners;             /* the worker's count of runners (statistics) */
+
+    struct slotmap *map; /* the map the view was built from (a reference), NULL before one */
+    /* slot -> runner, kept small so that the lookup each request makes stays in cache (a pointer
+     * per slot was 128 KB, and its load was the proxy's costliest instruction at GET -P 16):
+     * idx[slot] indexes ent. Entry 0 is unserved (NULL); then one per shard that serves slots;
+     * then the runners MOVED pointed slots at. */
+    uint16_t *idx; /* [CRC16_SLOTS] */
+    struct view_ent *ent;
+    uint32_t nent, ent_cap;
+    struct backend **masters; /* one per shard, in the map's order (keyless commands) */
+    int nmasters;
+    struct view_shard *shards; /* per shard of the map (index = master index) */
+    int nshards;
+    struct backend **backends; /* every runner the view made */
+    int nbackends, backends_cap;
+    struct backend **flush; /* runners with output to write this turn */
+    int nflush, flush_cap;
+};
+
+/*
+ * Prepares an empty view. Runners it makes run on loop with chunks from pool, call ops with
+ * ops_ctx, and take their connection options from cfg (which must outlive the view); nbackends
+ * counts them.
+ */
+void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const struct config *cfg,
+               const struct backend_ops *ops, void *ops_ctx, stat_t *nbackends);
+/* Frees every runner (failing what they have in flight, through ops) and the map reference. */
+void view_deinit(struct view *v);
+
+/* The runner for ip:port (ro: a replica read from, which sends READONLY), made on first use. */
+struct backend *view_backend(struct view *v, const char *ip, int port, int ro);
+/* Rebuilds the view from m, taking over the caller's reference to it, and frees the runners of
+ * nodes that left the cluster with nothing in flight. */
+void view_apply_map(struct view *v, struct slotmap *m);
+/* Points slot at b until the next map (after a MOVED). */
+void view_patch(struct view *v, int slot, struct backend *b);
+
+/* The master runner serving slot (NULL when no shard serves it, or before a map). */
+static inline struct backend *view_slot_backend(const struct view *v, int slot)
+{
+    return v->ent[v->idx[slot]].b;
+}
+/* The shard whose master serves slot per the map, or -1 (unserved, or moved by a MOVED since). */
+static inline int view_slot_shard(const struct view *v, int slot)
+{
+    return v->ent[v->idx[slot]].shard;
+}
+/* The master of shard i, or NULL when there is no such shard. */
+static inline struct backend *view_master(const struct view *v, int i)
+{
+    return i >= 0 && i < v->nmasters ? v->masters[i] : NULL;
+}
+
+/* Queues b to be written at the end of the turn (a runner's want_flush callback calls it). */
+void view_want_flush(struct view *v, struct backend *b);
+/* Writes every queued runner's output; returns how many were written. */
+int view_flush(struct view *v);
+
+#endif
