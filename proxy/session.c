@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "errors.h"
 #include "forward.h"
+#include "client_limits.h"
 #include "log.h"
 #include "mem.h"
 #include "private.h"
@@ -504,7 +505,7 @@ static void session_parse(struct session *s)
     while (s->in && s->in->chunk && s->in->start < s->in->chunk->len &&
            !(s->flags & (SESS_CLOSE_AFTER | SESS_CLOSED))) {
         struct session_in *in = s->in;
-        if (s->nqueued >= (uint32_t)ctx->cfg->max_inflight) {
+        if (limits_inflight_full(ctx->cfg, s->nqueued)) {
             s->flags |= SESS_READ_PAUSED;
             stat_add(&ctx->stats->inflight_pauses, 1);
             break;
@@ -617,7 +618,7 @@ static void session_read(struct session *s)
     c->len += (uint32_t)n;
     s->last_ms = loop_now_ms(ctx->loop); /* as Redis: any input is interaction, even a part */
     stat_add(&ctx->stats->net_input_bytes, (uint64_t)n);
-    if (c->len - in->start > ctx->cfg->query_buf_limit) {
+    if (limits_query(ctx->cfg, c->len - in->start)) {
         /* As Redis: what was read and not yet run is over the limit; closed without a reply. */
         session_close_limit(s, &ctx->stats->closed_query,
                             "unparsed input over -query-buffer-limit",
@@ -693,22 +694,15 @@ static int session_write_out(struct session *s)
 /* The output limits of -client-output-buffer-limit. Returns -1 when the session was closed. */
 static int session_check_output(struct session *s)
 {
-    const struct config *cfg = s->ctx->cfg;
     size_t pending = s->out.bytes;
-    if (cfg->cobl_hard > 0 && pending > cfg->cobl_hard) {
+    switch (limits_output(s->ctx->cfg, pending, loop_now_ms(s->ctx->loop), &s->out_soft_since)) {
+    case LIMITS_OUTPUT_OK: return 0;
+    case LIMITS_OUTPUT_HARD:
         session_close_limit(s, &s->ctx->stats->closed_output,
                             "unread replies over the hard -client-output-buffer-limit",
                             (unsigned long long)pending);
         return -1;
-    }
-    if (cfg->cobl_soft == 0 || cfg->cobl_soft_s == 0 || pending <= cfg->cobl_soft) {
-        s->out_soft_since = 0;
-        return 0;
-    }
-    uint64_t now = loop_now_ms(s->ctx->loop);
-    if (s->out_soft_since == 0) {
-        s->out_soft_since = now;
-    } else if (now - s->out_soft_since >= (uint64_t)cfg->cobl_soft_s * 1000) {
+    case LIMITS_OUTPUT_SOFT:
         session_close_limit(s, &s->ctx->stats->closed_output,
                             "unread replies over the soft -client-output-buffer-limit too long",
                             (unsigned long long)pending);
@@ -732,10 +726,9 @@ static void session_cron(struct session *s, uint64_t now_ms)
         txn_trim(&s->client);
         client_trim(&s->client);
     }
-    int timeout = s->ctx->cfg->timeout_s;
     /* As Redis: blocked and subscribed clients are never idle; nor is one waiting for replies. */
-    if (timeout > 0 && s->nqueued == 0 && obuf_empty(&s->out) && !session_never_done(s) &&
-        now_ms - s->last_ms > (uint64_t)timeout * 1000) {
+    int busy = s->nqueued > 0 || !obuf_empty(&s->out) || session_never_done(s);
+    if (limits_idle(s->ctx->cfg, s->last_ms, now_ms, busy)) {
         stat_add(&s->ctx->stats->closed_idle, 1);
         log_debug("client %llu closed: idle for %llu s (-timeout)",
                   (unsigned long long)s->client.id,
@@ -766,7 +759,7 @@ static void session_flush(struct session *s)
         if (session_write_out(s) < 0) return;
     }
     if (session_check_output(s) < 0) return;
-    if ((s->flags & SESS_READ_PAUSED) && s->nqueued <= (uint32_t)s->ctx->cfg->max_inflight / 2) {
+    if ((s->flags & SESS_READ_PAUSED) && limits_inflight_resume(s->ctx->cfg, s->nqueued)) {
         s->flags &= ~SESS_READ_PAUSED;
         session_parse(s); /* requests already read come first */
         if (s->flags & SESS_CLOSED) return;

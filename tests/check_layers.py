@@ -32,7 +32,7 @@ LAYERS = [
     ("cluster", ["cluster/*"]),
     ("model", ["proxy/client", "proxy/request", "proxy/commands", "proxy/command_table",
                "proxy/keys", "proxy/errors", "proxy/stats", "proxy/strset", "proxy/scripts",
-               "proxy/config"]),
+               "proxy/config", "proxy/client_limits"]),
     ("routing", ["proxy/route", "proxy/view"]),
     ("executors", ["proxy/private", "proxy/forward", "proxy/fanout", "proxy/merge", "proxy/scan",
                    "proxy/info", "proxy/txn", "proxy/pubsub", "proxy/local"]),

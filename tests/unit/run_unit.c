@@ -11,7 +11,9 @@ int main(void)
     Suite *(*const suites[])(void) = {
         crc16_suite,  resp_req_suite, resp_reply_suite, resp_write_suite,
         buf_suite,    loop_suite,     redirect_suite,   slots_reply_suite,
-        config_suite, commands_suite, keys_suite,
+        config_suite, commands_suite, keys_suite,       route_suite,
+        merge_suite,  scan_suite,     txn_suite,        pubsub_suite,
+        limits_suite, errors_suite,
     };
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)

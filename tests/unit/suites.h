@@ -15,5 +15,12 @@ Suite *slots_reply_suite(void);
 Suite *config_suite(void);
 Suite *commands_suite(void);
 Suite *keys_suite(void);
+Suite *route_suite(void);
+Suite *merge_suite(void);
+Suite *scan_suite(void);
+Suite *txn_suite(void);
+Suite *pubsub_suite(void);
+Suite *limits_suite(void);
+Suite *errors_suite(void);
 
 #endif
