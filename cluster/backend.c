@@ -19,7 +19,7 @@
 #define BACKEND_LOG_INTERVAL_MS                                                                    \
     10000 /* a failing node is logged at most this often per connection */
 
-enum entry_kind { ENTRY_REQ = 0, ENTRY_AUTH, ENTRY_PREFIX, ENTRY_READONLY };
+enum entry_kind { ENTRY_REQ = 0, ENTRY_AUTH, ENTRY_PREFIX, ENTRY_READONLY, ENTRY_HELLO };
 
 struct backend_entry {
     struct backend_req *r; /* NULL for the runner's own commands */
@@ -67,6 +67,7 @@ struct backend {
 
 const char backend_asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
 static const char readonly_cmd[] = "*1\r\n$8\r\nREADONLY\r\n";
+static const char hello3_cmd[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
 
 static void backend_on_event(struct loop *l, int fd, int mask, void *ctx);
 static void backend_on_timer(struct loop *l, void *ctx);
@@ -236,6 +237,7 @@ static int backend_connect(struct backend *b)
     loop_timer_start(b->loop, &b->timer, b->opts->connect_timeout_ms);
     /* The runner's own commands go first on every new connection. */
     if (b->opts->password) queue_auth(b);
+    if (b->opts->resp3) queue_bytes(b, hello3_cmd, sizeof(hello3_cmd) - 1, ENTRY_HELLO);
     if (b->opts->readonly) queue_bytes(b, readonly_cmd, sizeof(readonly_cmd) - 1, ENTRY_READONLY);
     return 0;
 }
@@ -314,6 +316,11 @@ static void backend_connected(struct backend *b)
 /* Handles one complete reply at b->in[b->in_start]. Returns -1 when the connection was failed. */
 static int backend_dispatch(struct backend *b, const struct resp_reply_info *info)
 {
+    /* A RESP3 push answers no request: it goes to push (or nowhere), never to the FIFO. */
+    if (info->type == '>' && !b->raw) {
+        if (b->ops->push) b->ops->push(b, b->in, b->in_start, info, b->ctx);
+        return 0;
+    }
     if (b->raw && (b->fcount == 0 || b->fifo[b->fhead].kind == ENTRY_REQ)) {
         b->stats.replies++;
         b->ops->push(b, b->in, b->in_start, info, b->ctx);
@@ -332,10 +339,11 @@ static int backend_dispatch(struct backend *b, const struct resp_reply_info *inf
         b->ops->reply(b, e.r, b->in, b->in_start, info, b->ctx);
         return 0;
     case ENTRY_AUTH:
+    case ENTRY_HELLO:
         if (info->type == '-') {
             char err[128];
-            snprintf(err, sizeof(err), "AUTH failed: %.*s", (int)info->line_len,
-                     b->in->data + b->in_start + info->line_off);
+            snprintf(err, sizeof(err), "%s failed: %.*s", e.kind == ENTRY_AUTH ? "AUTH" : "HELLO 3",
+                     (int)info->line_len, b->in->data + b->in_start + info->line_off);
             backend_fail(b, err);
             return -1;
         }
@@ -458,6 +466,11 @@ enum backend_state backend_get_state(const struct backend *b)
 int backend_readonly(const struct backend *b)
 {
     return b->opts->readonly;
+}
+
+int backend_resp(const struct backend *b)
+{
+    return b->opts->resp3 ? 3 : 2;
 }
 
 const char *backend_addr(const struct backend *b)

@@ -68,6 +68,7 @@ struct backend_opts {
     const char *user;     /* AUTH user, or NULL */
     const char *password; /* AUTH password, or NULL for no AUTH */
     int readonly;         /* send READONLY after connecting (replica reads) */
+    int resp3;            /* send HELLO 3 after connecting: replies come in RESP3 */
     int keepalive_s;
     uint64_t timeout_ms; /* a request unanswered this long fails the connection (0: never) */
 };
@@ -112,6 +113,8 @@ int backend_flush(struct backend *b);
 enum backend_state backend_get_state(const struct backend *b);
 /* 1 when the runner sends READONLY on connecting (a replica used for reads). */
 int backend_readonly(const struct backend *b);
+/* The protocol the runner's connection speaks: 3 when it sends HELLO 3 on connecting, else 2. */
+int backend_resp(const struct backend *b);
 const char *backend_addr(const struct backend *b);
 const char *backend_ip(const struct backend *b);
 int backend_port(const struct backend *b);

@@ -269,6 +269,30 @@ static int parse_inline(struct resp_req_parser *p, const char *buf, size_t len,
     return 0;
 }
 
+/* The general path of a length line ("*<n>\r\n" or "$<n>\r\n" at line[0], avail bytes there):
+ * finds its '\r' and makes sure the byte after it has arrived. A line that has no '\r' within
+ * the inline limit is the protocol error too_big, as Redis says. Returns 0 with the header's
+ * length up to the '\r' in *hdr, PX_EAGAIN (res->need set), or PX_EPROTO (res->err set). */
+static int line_end(const char *line, size_t avail, const struct resp_req_limits *lim,
+                    enum resp_req_error too_big, size_t *hdr, struct resp_req_result *res)
+{
+    const char *cr = find_line_end(line, avail, '\r');
+    if (!cr) {
+        if (avail > lim->inline_max) {
+            res->err = too_big;
+            return PX_EPROTO;
+        }
+        res->need = 1;
+        return PX_EAGAIN;
+    }
+    *hdr = (size_t)(cr - line);
+    if (*hdr + 2 > avail) { /* the byte after '\r' has not arrived */
+        res->need = 1;
+        return PX_EAGAIN;
+    }
+    return 0;
+}
+
 int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
                    const struct resp_req_limits *lim, struct resp_req_result *res)
 {
@@ -284,20 +308,8 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
         if (resp_len_line(buf + 1, len - 1, &ll, &hdr)) {
             hdr++; /* the '*' */
         } else {
-            const char *cr = find_line_end(buf, len, '\r');
-            if (!cr) {
-                if (len > lim->inline_max) {
-                    res->err = RESP_REQ_ERR_MBULK_TOO_BIG;
-                    return PX_EPROTO;
-                }
-                res->need = 1;
-                return PX_EAGAIN;
-            }
-            hdr = (size_t)(cr - buf);
-            if (hdr + 2 > len) { /* the byte after '\r' has not arrived */
-                res->need = 1;
-                return PX_EAGAIN;
-            }
+            int rc = line_end(buf, len, lim, RESP_REQ_ERR_MBULK_TOO_BIG, &hdr, res);
+            if (rc) return rc;
             if (!resp_str2ll(buf + 1, hdr - 1, &ll)) {
                 res->err = RESP_REQ_ERR_MBULK_INVALID;
                 return PX_EPROTO;
@@ -330,20 +342,8 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
                 resp_len_line(buf + pos + 1, len - pos - 1, &ll, &hdr)) {
                 hdr++; /* the '$' */
             } else {
-                const char *cr = find_line_end(buf + pos, len - pos, '\r');
-                if (!cr) {
-                    if (len - pos > lim->inline_max) {
-                        res->err = RESP_REQ_ERR_BULK_TOO_BIG;
-                        return PX_EPROTO;
-                    }
-                    res->need = 1;
-                    return PX_EAGAIN;
-                }
-                hdr = (size_t)(cr - (buf + pos));
-                if (pos + hdr + 2 > len) {
-                    res->need = 1;
-                    return PX_EAGAIN;
-                }
+                int rc = line_end(buf + pos, len - pos, lim, RESP_REQ_ERR_BULK_TOO_BIG, &hdr, res);
+                if (rc) return rc;
                 if (buf[pos] != '$') {
                     res->err = RESP_REQ_ERR_EXPECTED_DOLLAR;
                     res->bad_char = buf[pos];

@@ -126,3 +126,67 @@ void resp_write_array_len(struct sbuf *s, long long n)
 {
     write_len(s, '*', n);
 }
+
+/* ---- RESP3 types, written for the client's protocol ----
+ *
+ * Redis answers a RESP2 client with the nearest RESP2 shape of each RESP3 type (networking.c's
+ * addReplyMapLen, addReplyNull, addReplyVerbatim, ...): a map becomes a flat array of twice its
+ * length, a set an array, null a null bulk (or null array), a verbatim string a bulk string, a
+ * boolean an integer. These writers do the same, so one code path serves both protocols. */
+
+void resp_write_null(struct sbuf *s, int resp)
+{
+    if (resp >= 3)
+        sbuf_put(s, "_\r\n", 3);
+    else
+        sbuf_put(s, "$-1\r\n", 5);
+}
+
+void resp_write_null_array(struct sbuf *s, int resp)
+{
+    if (resp >= 3)
+        sbuf_put(s, "_\r\n", 3);
+    else
+        sbuf_put(s, "*-1\r\n", 5);
+}
+
+void resp_write_map_len(struct sbuf *s, long long n, int resp)
+{
+    if (resp >= 3)
+        write_len(s, '%', n);
+    else
+        write_len(s, '*', 2 * n);
+}
+
+void resp_write_set_len(struct sbuf *s, long long n, int resp)
+{
+    write_len(s, resp >= 3 ? '~' : '*', n);
+}
+
+void resp_write_push_len(struct sbuf *s, long long n, int resp)
+{
+    write_len(s, resp >= 3 ? '>' : '*', n);
+}
+
+void resp_write_verbatim(struct sbuf *s, const char *ext, const void *data, size_t len, int resp)
+{
+    if (resp < 3) {
+        resp_write_bulk(s, data, len);
+        return;
+    }
+    /* "=<len>\r\nxxx:<data>\r\n": the three-character extension counts in the length. */
+    write_len(s, '=', (long long)len + 4);
+    char e[4] = {' ', ' ', ' ', ':'};
+    for (int i = 0; i < 3 && ext[i]; i++) e[i] = ext[i];
+    sbuf_put(s, e, 4);
+    sbuf_put(s, data, len);
+    sbuf_put(s, "\r\n", 2);
+}
+
+void resp_write_bool(struct sbuf *s, int v, int resp)
+{
+    if (resp >= 3)
+        sbuf_put(s, v ? "#t\r\n" : "#f\r\n", 4);
+    else
+        sbuf_put(s, v ? ":1\r\n" : ":0\r\n", 4);
+}

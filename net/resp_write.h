@@ -1,6 +1,7 @@
 /*
- * Building RESP replies: a growable byte string (sbuf) and writers for each RESP type. Used for
- * replies the proxy makes itself (PING, errors, merged replies); forwarded replies never pass here.
+ * Building RESP replies: a growable byte string (sbuf) and writers for each RESP type, RESP2 and
+ * RESP3. Used for replies the proxy makes itself (PING, errors, merged replies); forwarded replies
+ * never pass here.
  */
 #ifndef PX_RESP_WRITE_H
 #define PX_RESP_WRITE_H
@@ -35,5 +36,19 @@ void resp_write_int(struct sbuf *s, long long v);
 void resp_write_bulk(struct sbuf *s, const void *data, size_t len);
 void resp_write_null_bulk(struct sbuf *s);
 void resp_write_array_len(struct sbuf *s, long long n);
+
+/*
+ * RESP3 types for a client speaking protocol resp (2 or 3): in RESP2 each is written as Redis
+ * writes its RESP2 shape (a map as a flat array of 2n elements, a set or push as an array, null
+ * as a null bulk or null array, a verbatim string as a bulk string, a boolean as 1 or 0).
+ */
+void resp_write_null(struct sbuf *s, int resp);       /* "_" or "$-1" */
+void resp_write_null_array(struct sbuf *s, int resp); /* "_" or "*-1" */
+void resp_write_map_len(struct sbuf *s, long long n, int resp);
+void resp_write_set_len(struct sbuf *s, long long n, int resp);
+void resp_write_push_len(struct sbuf *s, long long n, int resp);
+/* A verbatim string with a three-character extension ("txt"), "=<len>\r\ntxt:<data>\r\n". */
+void resp_write_verbatim(struct sbuf *s, const char *ext, const void *data, size_t len, int resp);
+void resp_write_bool(struct sbuf *s, int v, int resp);
 
 #endif

@@ -290,6 +290,14 @@ void forward_process_held(struct forward *f)
 
 /* ---- choosing a runner ---- */
 
+/* The protocol r's client speaks: its replies come from runners that speak it too, so that they
+ * pass through unchanged. */
+static int resp_of(const struct request *r)
+{
+    const struct client *c = request_client(r);
+    return c ? c->resp : 2;
+}
+
 /* 1 when r may be served by a replica: replica reads are on, Redis flags the command read-only,
  * it is not part of a transaction, and its client did not pin reads to masters (READWRITE). */
 static int replica_read(const struct forward *f, const struct request *r)
@@ -410,7 +418,7 @@ void forward_send(struct forward *f, struct request *r)
         hold_unreachable(f, r); /* no slot map yet */
         return;
     }
-    send_to(f, r, b, NULL, 0);
+    send_to(f, r, view_twin(v, b, resp_of(r)), NULL, 0);
 }
 
 /* ---- what the nodes answer ---- */
@@ -454,7 +462,7 @@ static void on_redirect(struct forward *f, struct request *r, struct backend *fr
         REPLY_ERROR(f, r, errors_too_many_redirects(&f->scratch, text, len));
         return;
     }
-    struct backend *to = view_backend(f->view, rd.ip, rd.port, 0);
+    struct backend *to = view_backend(f->view, rd.ip, rd.port, 0, 2);
     if (ask) {
         stat_add(&f->stats->ask, 1);
         r->asking = 1;
@@ -464,7 +472,7 @@ static void on_redirect(struct forward *f, struct request *r, struct backend *fr
         view_patch(f->view, rd.slot, to); /* believe it now; the refresh will confirm */
         topology_request_refresh(f->topo);
     }
-    send_to(f, r, to, NULL, 0);
+    send_to(f, r, view_twin(f->view, to, resp_of(r)), NULL, 0);
 }
 
 /* NOSCRIPT for an EVALSHA: load the script on that node and run it again, once. Returns 1 when
@@ -493,16 +501,23 @@ static int reload_script(struct forward *f, struct request *r, struct backend *b
     return 1;
 }
 
+/* The request a runner hands back (answered or failed), its retry accounted for; NULL when its
+ * client is gone, and then it is freed. */
+static struct request *handed_back(struct forward *f, struct backend_req *breq)
+{
+    struct request *r = REQ_OF(breq);
+    retry_answered(f, r);
+    if (!request_orphan(r)) return r;
+    request_put(f->rp, r);
+    return NULL;
+}
+
 static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chunk *c, uint32_t off,
                      const struct resp_reply_info *info, void *ctx)
 {
     struct forward *f = ctx;
-    struct request *r = REQ_OF(breq);
-    retry_answered(f, r);
-    if (request_orphan(r)) {
-        request_put(f->rp, r);
-        return;
-    }
+    struct request *r = handed_back(f, breq);
+    if (!r) return;
     const char *text = c->data + off + info->line_off;
     switch (info->err) {
     case RESP_ERRK_MOVED:
@@ -530,12 +545,8 @@ static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chu
 static void on_failed(struct backend *b, struct backend_req *breq, int written, void *ctx)
 {
     struct forward *f = ctx;
-    struct request *r = REQ_OF(breq);
-    retry_answered(f, r);
-    if (request_orphan(r)) {
-        request_put(f->rp, r);
-        return;
-    }
+    struct request *r = handed_back(f, breq);
+    if (!r) return;
     if (written && backend_timed_out(b)) {
         /* The node is stuck: an error now, rather than another wait on it (reads included). */
         REPLY_ERROR(f, r,

@@ -127,7 +127,9 @@ static void keyspace(const struct fanout *f, struct sbuf *t)
     double ttl_weighted = 0;
     for (uint32_t i = 0; i < f->nparts; i++) {
         const struct fan_part *p = &f->parts[i];
-        if (!p->c || p->len < 4 || p->c->data[p->off] != '$') continue; /* an error: skip */
+        /* A bulk string (RESP2) or a verbatim one (RESP3); an error is skipped. */
+        if (!p->c || p->len < 4 || (p->c->data[p->off] != '$' && p->c->data[p->off] != '='))
+            continue;
         const char *d = p->c->data + p->off;
         const char *end = d + p->len;
         const char *db0 = NULL;
@@ -269,6 +271,6 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
             SUM(pubsub_cut), SUM(denied_conns), SUM(closed_idle), SUM(closed_output),
             SUM(closed_query), SUM(protocol_errors), SUM(inflight_pauses), SUM(backend_timeouts));
     }
-    resp_write_bulk(out, t.buf ? t.buf : "", t.len);
+    resp_write_verbatim(out, "txt", t.buf ? t.buf : "", t.len, r->client ? r->client->resp : 2);
     sbuf_free(&t);
 }

@@ -135,8 +135,7 @@ static void do_hello(struct local_ctx *lc, struct request *r, struct sbuf *sb)
             errors_hello_proto_not_integer(sb);
             return;
         }
-        /* RESP3 is not offered (yet): clients fall back to RESP2 on this answer. */
-        if (ver < 2 || ver > 2) {
+        if (ver < 2 || ver > 3) {
             errors_noproto(sb);
             return;
         }
@@ -170,8 +169,15 @@ static void do_hello(struct local_ctx *lc, struct request *r, struct sbuf *sb)
         }
         client_set_str(&client_ext_get(c)->name, request_arg(r, (uint32_t)name), r->argv[name].len);
     }
+    /* The new protocol from this reply on, as Redis switches it (a map in RESP3). A subscribed
+     * client's node connections switch with it. */
+    if (ver && ver != c->resp) {
+        c->resp = (uint8_t)ver;
+        request_make_drain(r); /* later requests use the other protocol's connections */
+        pubsub_protocol_changed(c);
+    }
     const char *v = cluster_version(lc);
-    resp_write_array_len(sb, 14);
+    resp_write_map_len(sb, 7, c->resp);
     resp_write_bulk(sb, "server", 6);
     resp_write_bulk(sb, "redis", 5);
     resp_write_bulk(sb, "version", 7);
@@ -236,14 +242,14 @@ static void do_client(struct local_ctx *lc, struct request *r, struct sbuf *sb)
         if (client_name(c))
             resp_write_bulk(sb, client_name(c), strlen(client_name(c)));
         else
-            resp_write_null_bulk(sb);
+            resp_write_null(sb, c->resp);
         return;
     case LOCAL_CLIENT_ID: resp_write_int(sb, (long long)c->id); return;
     case LOCAL_CLIENT_INFO: {
         struct sbuf line;
         sbuf_init(&line);
         lc->describe(lc->up, c, &line);
-        resp_write_bulk(sb, line.buf ? line.buf : "", line.len);
+        resp_write_verbatim(sb, "txt", line.buf ? line.buf : "", line.len, c->resp);
         sbuf_free(&line);
         return;
     }
@@ -298,6 +304,7 @@ static void do_cluster(struct local_ctx *lc, struct request *r, struct sbuf *sb)
     char ip[SOCK_HOST_MAX];
     int port;
     const struct slotmap *map = lc->view->map;
+    int resp = r->client->resp;
     switch (r->cmd->local_id) {
     case LOCAL_CLUSTER_INFO: {
         int ok = map && map->covered == CRC16_SLOTS;
@@ -311,7 +318,7 @@ static void do_cluster(struct local_ctx *lc, struct request *r, struct sbuf *sb)
                     "cluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\n"
                     "total_cluster_links_buffer_limit_exceeded:0\r\n",
                     ok ? "ok" : "fail", slots, slots);
-        resp_write_bulk(sb, t.buf, t.len);
+        resp_write_verbatim(sb, "txt", t.buf, t.len, resp);
         sbuf_free(&t);
         return;
     }
@@ -328,17 +335,17 @@ static void do_cluster(struct local_ctx *lc, struct request *r, struct sbuf *sb)
         resp_write_bulk(sb, node_id, 40);
         resp_write_array_len(sb, 0);
         return;
-    case LOCAL_CLUSTER_SHARDS:
+    case LOCAL_CLUSTER_SHARDS: /* a map per shard and per node, as Redis writes them */
         my_addr(r, ip, sizeof(ip), &port);
         resp_write_array_len(sb, 1);
-        resp_write_array_len(sb, 4);
+        resp_write_map_len(sb, 2, resp);
         resp_write_bulk(sb, "slots", 5);
         resp_write_array_len(sb, 2);
         resp_write_int(sb, 0);
         resp_write_int(sb, CRC16_SLOTS - 1);
         resp_write_bulk(sb, "nodes", 5);
         resp_write_array_len(sb, 1);
-        resp_write_array_len(sb, 14);
+        resp_write_map_len(sb, 7, resp);
         resp_write_bulk(sb, "id", 2);
         resp_write_bulk(sb, node_id, 40);
         resp_write_bulk(sb, "port", 4);
@@ -364,7 +371,7 @@ static void do_cluster(struct local_ctx *lc, struct request *r, struct sbuf *sb)
         else
             sbuf_printf(&t, "%s %s:%d@0 myself,master - 0 0 1 connected 0-16383\n", node_id, ip,
                         port);
-        resp_write_bulk(sb, t.buf, t.len);
+        resp_write_verbatim(sb, "txt", t.buf, t.len, resp);
         sbuf_free(&t);
         return;
     }
@@ -451,6 +458,7 @@ void local_run(struct local_ctx *lc, struct request *r)
     case LOCAL_HELLO: do_hello(lc, r, sb); break;
     case LOCAL_SELECT: do_select(r, sb); break;
     case LOCAL_RESET:
+        if (c->resp != 2) request_make_drain(r); /* back to RESP2's connections */
         do_reset(lc, c);
         r->flags &= ~REQ_F_NO_REPLY; /* RESET turns replies back on, its own included */
         resp_write_simple(sb, "RESET");

@@ -15,10 +15,11 @@
 #include <stdio.h>
 #include <string.h>
 
-/* One pool entry per node: the idle connections to it. */
+/* One pool entry per node and protocol: the idle connections to it. */
 struct priv_entry {
     char ip[SLOTMAP_IP_MAX];
     int port;
+    int resp; /* 2, or 3 for RESP3 clients' connections (HELLO 3 on connect) */
     struct privconn *idle;
     uint32_t nidle;
 };
@@ -35,16 +36,18 @@ void priv_pool_init(struct priv_pool *pp, struct view *view, struct topology *to
     pp->stats = stats;
 }
 
-static struct priv_entry *entry_for(struct priv_pool *pp, const char *ip, int port)
+static struct priv_entry *entry_for(struct priv_pool *pp, const char *ip, int port, int resp)
 {
     for (int i = 0; i < pp->nentries; i++)
-        if (pp->entries[i].port == port && strcmp(pp->entries[i].ip, ip) == 0)
+        if (pp->entries[i].port == port && pp->entries[i].resp == resp &&
+            strcmp(pp->entries[i].ip, ip) == 0)
             return &pp->entries[i];
     pp->entries = px_realloc(pp->entries, (size_t)(pp->nentries + 1) * sizeof(*pp->entries));
     struct priv_entry *p = &pp->entries[pp->nentries++];
     memset(p, 0, sizeof(*p));
     snprintf(p->ip, sizeof(p->ip), "%s", ip);
     p->port = port;
+    p->resp = resp;
     return p;
 }
 
@@ -76,7 +79,8 @@ static void disown(struct privconn *pc)
 struct privconn *priv_lease(struct priv_pool *pp, struct client *owner, struct backend *shared,
                             const struct priv_ops *ops, void *ctx)
 {
-    struct priv_entry *p = entry_for(pp, backend_ip(shared), backend_port(shared));
+    struct priv_entry *p = entry_for(pp, backend_ip(shared), backend_port(shared),
+                                     backend_resp(shared));
     struct privconn *pc = p->idle;
     if (pc) {
         list_remove(&p->idle, pc);
@@ -87,7 +91,8 @@ struct privconn *priv_lease(struct priv_pool *pp, struct client *owner, struct b
         pc->pool = pp;
         pc->entry = (int)(p - pp->entries);
         pc->b = backend_create(pp->view->loop, pp->view->pool, &priv_backend_ops, pc,
-                               &pp->view->bopts, p->ip, p->port);
+                               p->resp == 3 ? &pp->view->bopts3 : &pp->view->bopts, p->ip,
+                               p->port);
         stat_add(&pp->stats->private_conns, 1);
     }
     pc->ops = ops;

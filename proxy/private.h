@@ -73,8 +73,8 @@ void priv_pool_deinit(struct priv_pool *pp);
 uint32_t priv_pool_idle(const struct priv_pool *pp);
 
 /*
- * Leases a private connection to the node the shared runner talks to, for owner (NULL for a
- * request whose client is gone), with ops/ctx as its callbacks. Taken from the pool when one is
+ * Leases a private connection to the node the shared runner talks to, in the protocol it speaks,
+ * for owner (NULL for a request whose client is gone), with ops/ctx as its callbacks. Taken from the pool when one is
  * idle there, else made. Its timeout is -backend-timeout (backend_set_timeout to change it).
  */
 struct privconn *priv_lease(struct priv_pool *pp, struct client *owner, struct backend *shared,

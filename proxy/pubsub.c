@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mem.h"
 #include "resp_reply.h"
+#include "route.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -131,39 +132,42 @@ static uint32_t count_of(const struct pubsub_subs *s, enum pubsub_kind kind)
     return kind == PSK_SSUB || kind == PSK_SUNSUB ? s->shard.n : pubsub_subs_regular(s);
 }
 
+/* A confirmation as Redis writes it: [kind, channel (nil for none), count], a push frame in
+ * RESP3. */
 static void confirm(struct sbuf *out, enum pubsub_kind k, const char *ch, size_t len,
-                    long long count)
+                    long long count, int resp)
 {
-    resp_write_array_len(out, 3);
+    resp_write_push_len(out, 3, resp);
     resp_write_bulk(out, kind_name[k], strlen(kind_name[k]));
     if (ch)
         resp_write_bulk(out, ch, len);
     else
-        resp_write_null_bulk(out);
+        resp_write_null(out, resp);
     resp_write_int(out, count);
 }
 
 int pubsub_subs_add(struct pubsub_subs *s, enum pubsub_kind kind, const char *name, uint32_t len,
-                    int value, struct sbuf *out)
+                    int value, int resp, struct sbuf *out)
 {
     struct strset *set = set_of(s, kind);
     int added = strset_add(set, name, len, value);
     if (!added && kind == PSK_SSUB) strset_get(set, name, len)->value = value;
-    confirm(out, kind, name, len, count_of(s, kind));
+    confirm(out, kind, name, len, count_of(s, kind), resp);
     return added;
 }
 
 int pubsub_subs_remove(struct pubsub_subs *s, enum pubsub_kind kind, const char *name,
-                       uint32_t len, struct sbuf *out)
+                       uint32_t len, int resp, struct sbuf *out)
 {
     int was = strset_del(set_of(s, kind), name, len);
-    confirm(out, kind, name, len, count_of(s, kind));
+    confirm(out, kind, name, len, count_of(s, kind), resp);
     return was;
 }
 
-void pubsub_confirm_none(const struct pubsub_subs *s, enum pubsub_kind kind, struct sbuf *out)
+void pubsub_confirm_none(const struct pubsub_subs *s, enum pubsub_kind kind, int resp,
+                         struct sbuf *out)
 {
-    confirm(out, kind, NULL, 0, count_of(s, kind));
+    confirm(out, kind, NULL, 0, count_of(s, kind), resp);
 }
 
 /* Subscribed mode: the RESP2 context where only subscribe commands, PING, QUIT and RESET work. */
@@ -292,7 +296,9 @@ static struct ps_conn *conn_open(struct pubsub_ctx *ctx, struct pubsub *ps, enum
     pc->role = role;
     snprintf(pc->ip, sizeof(pc->ip), "%s", backend_ip(node));
     pc->port = backend_port(node);
-    pc->pc = priv_lease(ctx->priv, ps->c, node, &ps_priv_ops, pc);
+    /* In the client's protocol: RESP3 messages are push frames, passed on as they come. */
+    pc->pc = priv_lease(ctx->priv, ps->c, view_twin(ctx->view, node, ps->c->resp), &ps_priv_ops,
+                        pc);
     backend_set_raw(pc->pc->b, 1);
     backend_set_timeout(pc->pc->b, 0); /* messages come when they come */
     ps->conns = px_realloc(ps->conns, (size_t)(ps->nconns + 1) * sizeof(*ps->conns));
@@ -321,10 +327,15 @@ static int conn_index(struct pubsub *ps, struct ps_conn *pc)
     return -1;
 }
 
-/* The master for channels and patterns: the same for a client as long as the masters are. */
+/* The master for channels and patterns: the one serving ROUTE_PUBSUB_SLOT, for every client of
+ * every worker (and of every proxy in front of the same cluster), the node PUBLISH is sent to as
+ * well: its count of receivers is then every subscriber's, as one Redis counts them. A cluster
+ * delivers a PUBLISH to every node's subscribers, so this costs no message. */
 static struct backend *main_node(struct pubsub_ctx *ctx, const struct client *c)
 {
-    return ctx->view->nmasters ? ctx->view->masters[c->id % (uint64_t)ctx->view->nmasters] : NULL;
+    (void)c;
+    struct backend *b = ctx->view->map ? view_slot_backend(ctx->view, ROUTE_PUBSUB_SLOT) : NULL;
+    return b ? b : view_master(ctx->view, 0);
 }
 
 static void schedule_rebuild(struct pubsub *ps)
@@ -566,7 +577,9 @@ static void subscribe(struct pubsub_ctx *ctx, struct request *r, enum pubsub_kin
     struct pubsub *ps = ps_get(ctx, r->client);
     struct names nm, ks;
     req_names(r, &nm);
-    for (uint32_t i = 0; i < nm.n; i++) pubsub_subs_add(&ps->subs, kind, nm.p[i], nm.len[i], 0, out);
+    int resp = r->client->resp;
+    for (uint32_t i = 0; i < nm.n; i++)
+        pubsub_subs_add(&ps->subs, kind, nm.p[i], nm.len[i], 0, resp, out);
     if (!ps->broken) {
         const char *cmd = kind == PSK_PSUB ? "PSUBSCRIBE" : "SUBSCRIBE";
         struct ps_conn *mc = conn_find(ps, PS_MAIN, NULL);
@@ -589,7 +602,7 @@ static void unsubscribe(struct pubsub_ctx *ctx, struct request *r, enum pubsub_k
     struct names nm, gone, ks;
     if (r->argc == 1) {
         set_names(set_of(&ps->subs, kind), &nm, 0, kind); /* all of them */
-        if (nm.n == 0) pubsub_confirm_none(&ps->subs, kind, out);
+        if (nm.n == 0) pubsub_confirm_none(&ps->subs, kind, r->client->resp, out);
     } else {
         req_names(r, &nm);
     }
@@ -599,7 +612,7 @@ static void unsubscribe(struct pubsub_ctx *ctx, struct request *r, enum pubsub_k
     for (uint32_t i = 0; i < nm.n; i++) {
         char *name = px_malloc(nm.len[i] ? nm.len[i] : 1);
         memcpy(name, nm.p[i], nm.len[i]);
-        if (pubsub_subs_remove(&ps->subs, kind, name, nm.len[i], out))
+        if (pubsub_subs_remove(&ps->subs, kind, name, nm.len[i], r->client->resp, out))
             names_add(&gone, name, nm.len[i]);
         else
             px_free(name); /* not subscribed: confirmed all the same, as Redis does */
@@ -657,7 +670,7 @@ static void ssubscribe(struct pubsub_ctx *ctx, struct request *r)
     struct names nm;
     req_names(r, &nm);
     for (uint32_t i = 0; i < nm.n; i++)
-        pubsub_subs_add(&ps->subs, PSK_SSUB, nm.p[i], nm.len[i], idx, out);
+        pubsub_subs_add(&ps->subs, PSK_SSUB, nm.p[i], nm.len[i], idx, r->client->resp, out);
     if (sc) conn_send(sc, "SSUBSCRIBE", nm.p, nm.len, nm.n, r, PSK_SSUB);
     names_free(&nm);
     hold_reply(ctx, r, out);
@@ -671,7 +684,7 @@ static void sunsubscribe(struct pubsub_ctx *ctx, struct request *r)
     struct names nm;
     if (r->argc == 1) {
         set_names(&ps->subs.shard, &nm, 0, PSK_SSUB);
-        if (nm.n == 0) pubsub_confirm_none(&ps->subs, PSK_SUNSUB, out);
+        if (nm.n == 0) pubsub_confirm_none(&ps->subs, PSK_SUNSUB, r->client->resp, out);
     } else {
         req_names(r, &nm);
     }
@@ -680,7 +693,7 @@ static void sunsubscribe(struct pubsub_ctx *ctx, struct request *r)
         memcpy(name, nm.p[i], nm.len[i]);
         struct strset_item *it = strset_get(&ps->subs.shard, name, nm.len[i]);
         int conn = it ? it->value : -1;
-        pubsub_subs_remove(&ps->subs, PSK_SUNSUB, name, nm.len[i], out);
+        pubsub_subs_remove(&ps->subs, PSK_SUNSUB, name, nm.len[i], r->client->resp, out);
         if (conn >= 0 && conn < ps->nconns && !ps->broken) {
             const char *a[1] = {name};
             uint32_t l[1] = {nm.len[i]};
@@ -707,6 +720,12 @@ void pubsub_run(struct pubsub_ctx *ctx, struct request *r)
     struct client *c = r->client;
     struct pubsub *ps = ps_peek(c);
     if (ps && !subscribed(ps) && ps->nconns == 0) pubsub_free(c);
+}
+
+void pubsub_protocol_changed(struct client *c)
+{
+    struct pubsub *ps = ps_peek(c);
+    if (ps && subscribed(ps)) schedule_rebuild(ps);
 }
 
 void pubsub_free(struct client *c)

@@ -50,15 +50,17 @@ void pubsub_subs_free(struct pubsub_subs *s);
 /* Channels and patterns (the count SUBSCRIBE and PSUBSCRIBE confirmations carry). */
 uint32_t pubsub_subs_regular(const struct pubsub_subs *s);
 /* Subscribes name (kind PSK_SUB, PSK_PSUB or PSK_SSUB; value: a shard channel's connection)
- * and appends its confirmation, as Redis writes it, to out. Returns 1 when it was new. */
+ * and appends its confirmation, as Redis writes it for protocol resp (a push in RESP3), to out.
+ * Returns 1 when it was new. */
 int pubsub_subs_add(struct pubsub_subs *s, enum pubsub_kind kind, const char *name, uint32_t len,
-                    int value, struct sbuf *out);
+                    int value, int resp, struct sbuf *out);
 /* Unsubscribes name (PSK_UNSUB, PSK_PUNSUB or PSK_SUNSUB) and appends its confirmation (Redis
  * confirms names that were not subscribed too). Returns 1 when it was subscribed. */
 int pubsub_subs_remove(struct pubsub_subs *s, enum pubsub_kind kind, const char *name,
-                       uint32_t len, struct sbuf *out);
+                       uint32_t len, int resp, struct sbuf *out);
 /* The confirmation of an unsubscribe with nothing to unsubscribe (a null channel). */
-void pubsub_confirm_none(const struct pubsub_subs *s, enum pubsub_kind kind, struct sbuf *out);
+void pubsub_confirm_none(const struct pubsub_subs *s, enum pubsub_kind kind, int resp,
+                         struct sbuf *out);
 /* Whether a channel is a keyspace-notification channel, and whether a glob pattern could match
  * one (its literal prefix agrees with "__keyspace@" or "__keyevent@"). */
 int pubsub_keyspace_channel(const char *p, size_t len);
@@ -94,6 +96,9 @@ void pubsub_ctx_deinit(struct pubsub_ctx *ctx);
 void pubsub_run(struct pubsub_ctx *ctx, struct request *r);
 /* 1 when the client is in subscribed mode (has a channel, pattern or shard channel). */
 int pubsub_subscribed(const struct client *c);
+/* The client switched protocol (HELLO): its subscriptions are made again on connections that
+ * speak the new one, so messages reach it in its protocol. */
+void pubsub_protocol_changed(struct client *c);
 /* Drops every subscription and connection (RESET, client closing). */
 void pubsub_free(struct client *c);
 /* The view has a new slot map: subscribe again where nodes changed. */

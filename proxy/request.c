@@ -121,6 +121,12 @@ void request_make_blocking(struct request *r)
     request_make_barrier(r);
 }
 
+void request_make_drain(struct request *r)
+{
+    request_make_barrier(r);
+    r->flags |= REQ_F_DRAIN;
+}
+
 struct buf_chunk *request_arena_copy(struct request_pool *rp, const char *data, size_t len,
                                      uint32_t *off)
 {

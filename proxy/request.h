@@ -56,6 +56,8 @@ enum {
     REQ_F_WAS_HELD = 1u << 11,       /* counted in requests_held already */
     REQ_F_RETRYING = 1u << 12,   /* a node refused it (CLUSTERDOWN, TRYAGAIN, ...): tried again */
     REQ_F_RETRY_SENT = 1u << 13, /* ...and sent again: counted in the client's retries in flight */
+    REQ_F_DRAIN = 1u << 14,      /* a barrier that falls when the request is delivered (when every
+                                    request before it is answered), not when it is answered */
 };
 
 /* Why a request is on the held list. */
@@ -164,6 +166,10 @@ int request_has_arg(const struct request *r, const char *word);
 void request_make_barrier(struct request *r);
 /* Marks r blocking (sent on a private connection of its own) and a barrier; once. */
 void request_make_blocking(struct request *r);
+/* Makes r a barrier that falls only once every request before it is answered too (HELLO that
+ * switches protocol: the requests after it go on other connections, which must not overtake the
+ * ones before it at a node). */
+void request_make_drain(struct request *r);
 
 /*
  * Answers r: bytes [off, off + len) of c (a node's reply, not copied when r can take a

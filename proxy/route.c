@@ -148,6 +148,9 @@ void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
         return;
     }
     if (e->script_arg) out->flags |= script_flags(e, argc);
+    /* PUBLISH goes where the subscriptions are (ROUTE_PUBSUB_SLOT's master), so that its count
+     * of receivers is every subscriber's, as on one Redis. */
+    if (slot == KEYS_SLOT_NONE && (cmd->flags & CMD_PUBSUB)) slot = ROUTE_PUBSUB_SLOT;
     out->slot = slot;
     out->kind = slot >= 0 ? RT_SLOT : RT_ANY_MASTER;
 }

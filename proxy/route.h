@@ -34,6 +34,10 @@ enum {
     RT_F_SCRIPT_FLUSH = 1u << 2, /* SCRIPT FLUSH: forget the remembered scripts */
 };
 
+/* The slot whose master carries every subscription and every PUBLISH (pubsub.c): one node sees
+ * all of a channel's subscribers, so PUBLISH counts them as one Redis would. */
+#define ROUTE_PUBSUB_SLOT 0
+
 /* The transaction state of a client, as routing sees it. */
 enum route_tx { RT_TX_NONE = 0, RT_TX_WATCHING, RT_TX_MULTI };
 

@@ -271,6 +271,8 @@ static void session_enqueue(struct session *s, struct request *r)
     s->nqueued++;
 }
 
+static void session_delivered(struct session *s, const struct request *r);
+
 static void session_pop_head(struct session *s)
 {
     struct request *r = s->head;
@@ -278,6 +280,7 @@ static void session_pop_head(struct session *s)
     if (!s->head) s->tail = NULL;
     r->next = NULL;
     s->nqueued--;
+    session_delivered(s, r);
 }
 
 /* Moves every answered request at the head of the queue to the output. */
@@ -305,11 +308,19 @@ static void session_barrier_done(struct session *s)
     }
 }
 
-/* A request of s is answered: a barrier or blocking command no longer holds the ones after it. */
+/* A request of s is answered: a barrier or blocking command no longer holds the ones after it
+ * (a drain barrier holds them until it is delivered). */
 static void session_answered(struct session *s, const struct request *r)
 {
-    if (r->flags & REQ_F_BARRIER) session_barrier_done(s);
+    if ((r->flags & (REQ_F_BARRIER | REQ_F_DRAIN)) == REQ_F_BARRIER) session_barrier_done(s);
     if ((r->flags & REQ_F_BLOCKING) && s->client.x) s->client.x->nblocking--;
+}
+
+/* A request of s leaves the head of the queue: every request before it has been answered, so a
+ * drain barrier falls now. */
+static void session_delivered(struct session *s, const struct request *r)
+{
+    if (r->flags & REQ_F_DRAIN) session_barrier_done(s);
 }
 
 /* Hands r to the dispatcher; a QUIT among them stops the reading. */

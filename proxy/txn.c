@@ -21,7 +21,6 @@
 
 static const char multi_cmd[] = "*1\r\n$5\r\nMULTI\r\n";
 static const char discard_cmd[] = "*1\r\n$7\r\nDISCARD\r\n";
-static const char null_array[] = "*-1\r\n";
 
 /* A client's transaction. */
 struct txn {
@@ -317,7 +316,7 @@ static void reply_with(struct txn_ctx *tc, struct request *r, enum txn_reply why
     switch (why) {
     case TXR_OK: sbuf_puts(sb, "+OK\r\n"); break;
     case TXR_QUEUED: sbuf_puts(sb, "+QUEUED\r\n"); break;
-    case TXR_NULL_ARRAY: sbuf_puts(sb, null_array); break;
+    case TXR_NULL_ARRAY: resp_write_null_array(sb, r->client ? r->client->resp : 2); break;
     case TXR_EXECABORT: errors_execabort(sb); break;
     case TXR_ERR_NESTED: errors_multi_nested(sb); break;
     case TXR_ERR_EXEC_WITHOUT: errors_exec_without_multi(sb); break;
@@ -339,6 +338,7 @@ static int lease(struct txn_ctx *tc, struct txn *t, struct request *r, int slot)
         b = view_slot_backend(tc->view, slot);
     else if (tc->view->nmasters > 0)
         b = tc->view->masters[tc->rr++ % (uint32_t)tc->view->nmasters];
+    b = view_twin(tc->view, b, r->client->resp); /* replies in the client's protocol */
     if (!b) {
         sbuf_clear(&tc->scratch);
         if (tc->view->map)

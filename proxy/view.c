@@ -30,6 +30,10 @@ void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const s
     v->bopts.timeout_ms = cfg->backend_timeout_ms;
     v->bopts_ro = v->bopts;
     v->bopts_ro.readonly = 1;
+    v->bopts3 = v->bopts;
+    v->bopts3.resp3 = 1;
+    v->bopts3_ro = v->bopts_ro;
+    v->bopts3_ro.resp3 = 1;
     v->idx = px_calloc(CRC16_SLOTS, sizeof(*v->idx));
     v->ent_cap = 8;
     v->ent = px_calloc(v->ent_cap, sizeof(*v->ent));
@@ -49,31 +53,50 @@ void view_deinit(struct view *v)
     for (int i = 0; i < v->nshards; i++) px_free(v->shards[i].replicas);
     px_free(v->shards);
     px_free(v->flush);
+    px_free(v->twins);
     memset(v, 0, sizeof(*v));
 }
 
-struct backend *view_backend(struct view *v, const char *ip, int port, int ro)
+struct backend *view_backend(struct view *v, const char *ip, int port, int ro, int resp)
 {
     for (int i = 0; i < v->nbackends; i++) {
         struct backend *b = v->backends[i];
-        if (backend_port(b) == port && strcmp(backend_ip(b), ip) == 0 && backend_readonly(b) == ro)
+        if (backend_port(b) == port && strcmp(backend_ip(b), ip) == 0 &&
+            backend_readonly(b) == ro && backend_resp(b) == resp)
             return b;
     }
     if (v->nbackends == v->backends_cap) {
         v->backends_cap = v->backends_cap ? v->backends_cap * 2 : 16;
         v->backends = px_realloc(v->backends, (size_t)v->backends_cap * sizeof(*v->backends));
     }
-    struct backend *b = backend_create(v->loop, v->pool, v->ops, v->ops_ctx,
-                                       ro ? &v->bopts_ro : &v->bopts, ip, port);
+    const struct backend_opts *o = resp == 3 ? (ro ? &v->bopts3_ro : &v->bopts3)
+                                             : (ro ? &v->bopts_ro : &v->bopts);
+    struct backend *b = backend_create(v->loop, v->pool, v->ops, v->ops_ctx, o, ip, port);
     v->backends[v->nbackends++] = b;
     stat_add(v->nrunners, 1);
     return b;
 }
 
+struct backend *view_twin(struct view *v, struct backend *b, int resp)
+{
+    if (!b || resp != 3 || backend_resp(b) == 3) return b;
+    for (int i = 0; i < v->ntwins; i++)
+        if (v->twins[i].b2 == b) return v->twins[i].b3;
+    struct backend *b3 = view_backend(v, backend_ip(b), backend_port(b), backend_readonly(b), 3);
+    if (v->ntwins == v->twins_cap) {
+        v->twins_cap = v->twins_cap ? v->twins_cap * 2 : 8;
+        v->twins = px_realloc(v->twins, (size_t)v->twins_cap * sizeof(*v->twins));
+    }
+    v->twins[v->ntwins].b2 = b;
+    v->twins[v->ntwins++].b3 = b3;
+    return b3;
+}
+
 /* Frees the runners of nodes that left the cluster and have nothing in flight. The view has just
- * been rebuilt from the map, so nothing else points at them. */
+ * been rebuilt from the map, so nothing else points at them (the twin cache is emptied). */
 static void sweep_backends(struct view *v, const struct slotmap *m)
 {
+    v->ntwins = 0;
     int k = 0;
     for (int i = 0; i < v->nbackends; i++) {
         struct backend *b = v->backends[i];
@@ -134,7 +157,7 @@ static void build_shards(struct view *v, const struct slotmap *m, struct backend
             for (int j = 0; j < sh->nreplicas; j++) {
                 const struct slotmap_node *n = &m->nodes[sh->replicas[j]];
                 if (!n->usable || config_in_idc(v->cfg, n->ip) != local) continue;
-                ws->replicas[ws->nreplicas++] = view_backend(v, n->ip, n->port, 1);
+                ws->replicas[ws->nreplicas++] = view_backend(v, n->ip, n->port, 1, 2);
                 if (local) ws->nlocal++;
             }
     }
@@ -147,7 +170,7 @@ void view_apply_map(struct view *v, struct slotmap *m)
     v->masters = px_realloc(v->masters, (size_t)(m->nshards + 1) * sizeof(*v->masters));
     for (int i = 0; i < m->nshards; i++) {
         const struct slotmap_node *n = &m->nodes[m->shards[i].master];
-        shard_b[i] = view_backend(v, n->ip, n->port, 0);
+        shard_b[i] = view_backend(v, n->ip, n->port, 0, 2);
         v->masters[v->nmasters++] = shard_b[i];
     }
     build_slot_table(v, m, shard_b);

@@ -45,8 +45,10 @@ struct view {
     const struct config *cfg;
     const struct backend_ops *ops; /* given to every runner the view makes */
     void *ops_ctx;
-    struct backend_opts bopts;    /* masters */
-    struct backend_opts bopts_ro; /* replicas read from: READONLY on connect */
+    struct backend_opts bopts;     /* masters */
+    struct backend_opts bopts_ro;  /* replicas read from: READONLY on connect */
+    struct backend_opts bopts3;    /* the same for RESP3 clients: HELLO 3 on connect */
+    struct backend_opts bopts3_ro;
     stat_t *nrunners;             /* the worker's count of runners (statistics) */
 
     struct slotmap *map; /* the map the view was built from (a reference), NULL before one */
@@ -65,6 +67,12 @@ struct view {
     int nbackends, backends_cap;
     struct backend **flush; /* runners with output to write this turn */
     int nflush, flush_cap;
+    /* RESP3 clients' runners: the RESP3 twin of each RESP2 runner asked for (a cache, emptied
+     * with every map; view_twin fills it). */
+    struct view_twin {
+        struct backend *b2, *b3;
+    } * twins;
+    int ntwins, twins_cap;
 };
 
 /*
@@ -77,8 +85,12 @@ void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const s
 /* Frees every runner (failing what they have in flight, through ops) and the map reference. */
 void view_deinit(struct view *v);
 
-/* The runner for ip:port (ro: a replica read from, which sends READONLY), made on first use. */
-struct backend *view_backend(struct view *v, const char *ip, int port, int ro);
+/* The runner for ip:port (ro: a replica read from, which sends READONLY; resp: the protocol its
+ * connection speaks, 2 or 3), made on first use. */
+struct backend *view_backend(struct view *v, const char *ip, int port, int ro, int resp);
+/* The runner that talks to b's node like b does (replica or not) in protocol resp: b itself for
+ * RESP2, its RESP3 twin (made on first use) for 3. NULL for a NULL b. */
+struct backend *view_twin(struct view *v, struct backend *b, int resp);
 /* Rebuilds the view from m, taking over the caller's reference to it, and frees the runners of
  * nodes that left the cluster with nothing in flight. */
 void view_apply_map(struct view *v, struct slotmap *m);

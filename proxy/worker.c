@@ -167,7 +167,8 @@ static void gather_done(struct worker *w, struct gather *g)
 {
     struct sbuf *sb = &w->local.out;
     sbuf_clear(sb);
-    resp_write_bulk(sb, g->out.buf ? g->out.buf : "", g->out.len);
+    int resp = g->req->client ? g->req->client->resp : 2;
+    resp_write_verbatim(sb, "txt", g->out.buf ? g->out.buf : "", g->out.len, resp);
     g->req->state = REQ_NEW;
     request_reply_bytes(&w->rp, g->req, sb->buf, sb->len);
     sbuf_free(&g->out);
@@ -419,6 +420,9 @@ static void worker_before_sleep(struct loop *l, void *ctx)
 {
     struct worker *w = ctx;
     if (forward_kicked(&w->fwd)) forward_process_held(&w->fwd);
+    /* Private connections closed during the turn (RESET, UNSUBSCRIBE, a client gone) close
+     * before the replies go out: a client that was told it is unsubscribed is, at the node. */
+    priv_free_dead(&w->priv);
     /* Requests out first, then replies; a flush may queue more of either, so go until quiet. */
     for (int rounds = 0; rounds < 4 && (w->view.nflush || w->sessions.flush_head); rounds++) {
         view_flush(&w->view);

@@ -24,5 +24,7 @@ Suite *pyclient_suite(void);
 Suite *ops_suite(void);
 Suite *pubsub_suite(void);
 Suite *faults_suite(void);
+Suite *resp3_suite(void);
+Suite *nodeclient_suite(void);
 
 #endif

@@ -12,6 +12,10 @@
  * reference's own answer is checked as well (a value where a value is meant, an error where an
  * error is meant), so a typo in a test cannot turn into two identical error replies.
  *
+ * Every test runs twice: over RESP2, and with both connections switched to RESP3 by HELLO 3, so
+ * the proxy's RESP3 replies (maps, sets, doubles, nulls, verbatim strings, its own merges and
+ * answers) are compared byte for byte too.
+ *
  * Replies that cannot be equal by design (HELLO's id and mode, CLIENT ID/INFO, TIME, INFO,
  * RANDOMKEY on a non-empty keyspace, PTTL, the order of KEYS and SCAN) are checked for their
  * shape or range only. The few answers in which a cluster node itself differs from a standalone
@@ -34,11 +38,21 @@ enum want { WANT_VALUE, WANT_ERROR, WANT_ANY };
  * runs in a process of its own (libcheck forks), so one file-level instance is enough. */
 static struct {
     struct h_rc proxy, ref;
+    int resp; /* the protocol both connections speak: 2, or 3 after HELLO 3 */
     int compared, mismatches;
     char first[1024]; /* the first mismatch, for the failure message */
 } cm;
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Switches a fresh raw connection to RESP3 (HELLO's reply differs by its id: not compared). */
+static void hello3(struct h_rc *c)
+{
+    static const char hello[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+    size_t n;
+    const char *r = h_rc_roundtrip(c, hello, sizeof(hello) - 1, &n);
+    ck_assert_msg(n > 0 && r[0] == '%', "HELLO 3 answered %.*s", (int)n, r);
+}
 
 /* Turns a multibulk request back into "CMD arg arg" for messages; long arguments are cut. */
 static char *describe(const char *req, size_t len, char *out, size_t cap)
@@ -143,6 +157,10 @@ static void same_as_cluster(const char *key, enum want want, const char *cmd)
     struct h_rc node, proxy;
     h_rc_open(&node, port);
     h_rc_open(&proxy, h_env.proxy_port);
+    if (cm.resp == 3) {
+        hello3(&node);
+        hello3(&proxy);
+    }
     size_t nl, pl;
     const char *n = h_rc_roundtrip(&node, req, (size_t)len, &nl);
     const char *p = h_rc_roundtrip(&proxy, req, (size_t)len, &pl);
@@ -152,15 +170,38 @@ static void same_as_cluster(const char *key, enum want want, const char *cmd)
     redisFreeCommand(req);
 }
 
+/* The length of the HELLO 3 reply (a map) at the start of buf. */
+static size_t hello_len(const char *buf, size_t n)
+{
+    ck_assert_msg(n > 0 && buf[0] == '%', "HELLO 3 answered %.*s", (int)(n < 80 ? n : 80), buf);
+    /* The map ends after its last value, "modules" -> "*0\r\n". */
+    const char *m = memmem(buf, n, "$7\r\nmodules\r\n*0\r\n", 17);
+    ck_assert_ptr_nonnull(m);
+    return (size_t)(m - buf) + 17;
+}
+
 /* Sends req on a new connection to each side and compares everything that comes back until
  * the connection has been quiet for 500 ms, and whether it was closed. For requests whose
  * replies are not one per request (CLIENT REPLY). */
 static void same_conversation(const char *req, size_t len)
 {
     static char a[1 << 16], b[1 << 16];
+    static char full[1 << 16];
     int ca, cb;
-    size_t na = h_raw(h_env.single_port, req, len, a, sizeof(a), 500, 0, &ca);
-    size_t nb = h_raw(h_env.proxy_port, req, len, b, sizeof(b), 500, 0, &cb);
+    /* In RESP3 the conversation starts with HELLO 3, whose reply differs by its id: it is cut
+     * off both sides, and only what follows is compared. */
+    static const char hello[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+    size_t pre = cm.resp == 3 ? sizeof(hello) - 1 : 0;
+    ck_assert_uint_le(pre + len, sizeof(full));
+    memcpy(full, hello, pre);
+    memcpy(full + pre, req, len);
+    size_t na = h_raw(h_env.single_port, full, pre + len, a, sizeof(a), 500, 0, &ca);
+    size_t nb = h_raw(h_env.proxy_port, full, pre + len, b, sizeof(b), 500, 0, &cb);
+    size_t ha = pre ? hello_len(a, na) : 0, hb = pre ? hello_len(b, nb) : 0;
+    memmove(a, a + ha, na - ha);
+    memmove(b, b + hb, nb - hb);
+    na -= ha;
+    nb -= hb;
     ck_assert_msg(na > 0, "redis-server answered nothing to %.*s", (int)len, req);
     check(req, len, a, na, b, nb, WANT_ANY, "(whole conversation) ");
     ck_assert_int_eq(ca, cb);
@@ -240,11 +281,18 @@ static void batch_run(struct batch *b)
 }
 
 /* Opens both connections and empties both servers: keys, functions and the script cache. */
-static void cmp_begin(void)
+/* Every test runs twice (a loop test): _i 0 in RESP2, _i 1 with both sides switched to RESP3 by
+ * HELLO 3, so every reply is also compared in the types a RESP3 client gets. */
+static void cmp_begin(int loop)
 {
     memset(&cm, 0, sizeof(cm));
+    cm.resp = loop ? 3 : 2;
     h_rc_open(&cm.proxy, h_env.proxy_port);
     h_rc_open(&cm.ref, h_env.single_port);
+    if (cm.resp == 3) {
+        hello3(&cm.proxy);
+        hello3(&cm.ref);
+    }
     same("FLUSHALL");
     same("FUNCTION FLUSH");
     same("SCRIPT FLUSH");
@@ -422,7 +470,7 @@ static char *make_value(size_t n, unsigned seed)
 
 START_TEST(test_strings)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("SET s:1 hello");
     same("SET s:1 world GET");
     same("SET s:2 v NX");
@@ -558,7 +606,7 @@ START_TEST(test_split_commands)
     ck_assert_msg(masters[0] && masters[1] && masters[2], "k:0..k:49 miss a master");
     ck_assert_int_ge(nslots, 45);
 
-    cmp_begin();
+    cmp_begin(_i);
     /* MSET of 50 pairs with binary values from 0 to 100 KB. */
     const char *argv[1 + 2 * NSPLIT + 2];
     size_t lens[1 + 2 * NSPLIT + 2];
@@ -688,7 +736,7 @@ END_TEST
 
 START_TEST(test_lists)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("RPUSH l:1 a b c d a b c a");
     same("LPUSH l:1 z y");
     same("LRANGE l:1 0 -1");
@@ -785,7 +833,7 @@ END_TEST
 
 START_TEST(test_hashes)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("HSET h:1 f1 v1 f2 v2 f3 3");
     same("HSET h:1 f1 new f4 4");
     same("HGET h:1 f1");
@@ -853,7 +901,7 @@ END_TEST
 
 START_TEST(test_sorted_sets)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("ZADD z:1 1 a 2 b 3 c 4 d 5 e");
     same("ZADD z:1 NX 10 a 6 f");
     same("ZADD z:1 XX CH 20 a 100 nosuch");
@@ -951,7 +999,7 @@ END_TEST
 
 START_TEST(test_sets)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("SADD s:a a b c d");
     same("SADD s:a a e");
     same("SCARD s:a");
@@ -1006,7 +1054,7 @@ END_TEST
 
 START_TEST(test_streams)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("XADD st:1 1-1 f1 v1");
     same("XADD st:1 1-2 f2 v2 f3 v3");
     same("XADD st:1 2-0 a 1");
@@ -1071,7 +1119,7 @@ END_TEST
 
 START_TEST(test_bitmaps_hll_geo)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("SETBIT b:1 7 1");
     same("SETBIT b:1 7 1");
     same("SETBIT b:1 100 1");
@@ -1151,7 +1199,7 @@ END_TEST
 
 START_TEST(test_keyspace_commands)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("SET ks:1 v");
     same("EXPIRE ks:1 100");
     same("TTL ks:1");
@@ -1263,7 +1311,7 @@ END_TEST
 
 START_TEST(test_scripts)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("EVAL %s 2 {e}a {e}b x y", "return {KEYS[1], KEYS[2], ARGV[1], ARGV[2]}");
     same("EVAL %s 1 ev:1 hello", "return redis.call('SET', KEYS[1], ARGV[1])");
     same("EVAL %s 1 ev:1", "return redis.call('GET', KEYS[1])");
@@ -1342,7 +1390,7 @@ static const char lib_code[] =
 
 START_TEST(test_functions)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("FUNCTION LOAD %s", lib_code);
     same_err("FUNCTION LOAD %s", lib_code);
     same("FUNCTION LOAD REPLACE %s", lib_code);
@@ -1397,7 +1445,7 @@ END_TEST
 /* Errors of every kind, beyond those the type tests already compare. */
 START_TEST(test_errors)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("SET str v");
     same("RPUSH list a");
     same("HSET hash f v");
@@ -1474,7 +1522,7 @@ END_TEST
  * with TYPE, with both) must list the same keys as Redis, and every key must read the same. */
 START_TEST(test_whole_keyspace)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("RANDOMKEY"); /* empty on both: nil */
     struct batch b = {0};
     for (int i = 0; i < 3000; i++) {
@@ -1521,7 +1569,7 @@ END_TEST
 /* Commands the proxy answers itself (or forwards to any node), where bytes can match. */
 START_TEST(test_connection_commands)
 {
-    cmp_begin();
+    cmp_begin(_i);
     same("PING");
     same("PING hello");
     same("ECHO %b", "a\r\n\0b", (size_t)5);
@@ -1669,20 +1717,21 @@ Suite *compare_suite(void)
     Suite *s = suite_create("compare");
     TCase *tc = tcase_create("bytes");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_strings);
-    tcase_add_test(tc, test_split_commands);
-    tcase_add_test(tc, test_lists);
-    tcase_add_test(tc, test_hashes);
-    tcase_add_test(tc, test_sorted_sets);
-    tcase_add_test(tc, test_sets);
-    tcase_add_test(tc, test_streams);
-    tcase_add_test(tc, test_bitmaps_hll_geo);
-    tcase_add_test(tc, test_keyspace_commands);
-    tcase_add_test(tc, test_scripts);
-    tcase_add_test(tc, test_functions);
-    tcase_add_test(tc, test_errors);
-    tcase_add_test(tc, test_whole_keyspace);
-    tcase_add_test(tc, test_connection_commands);
+    /* Each test twice: _i 0 over RESP2, _i 1 over RESP3 (cmp_begin). */
+    tcase_add_loop_test(tc, test_strings, 0, 2);
+    tcase_add_loop_test(tc, test_split_commands, 0, 2);
+    tcase_add_loop_test(tc, test_lists, 0, 2);
+    tcase_add_loop_test(tc, test_hashes, 0, 2);
+    tcase_add_loop_test(tc, test_sorted_sets, 0, 2);
+    tcase_add_loop_test(tc, test_sets, 0, 2);
+    tcase_add_loop_test(tc, test_streams, 0, 2);
+    tcase_add_loop_test(tc, test_bitmaps_hll_geo, 0, 2);
+    tcase_add_loop_test(tc, test_keyspace_commands, 0, 2);
+    tcase_add_loop_test(tc, test_scripts, 0, 2);
+    tcase_add_loop_test(tc, test_functions, 0, 2);
+    tcase_add_loop_test(tc, test_errors, 0, 2);
+    tcase_add_loop_test(tc, test_whole_keyspace, 0, 2);
+    tcase_add_loop_test(tc, test_connection_commands, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

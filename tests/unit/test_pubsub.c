@@ -24,38 +24,45 @@ START_TEST(test_pubsub_counts)
     pubsub_subs_init(&s);
     struct sbuf out;
     sbuf_init(&out);
-    ck_assert_int_eq(pubsub_subs_add(&s, PSK_SUB, "a", 1, 0, &out), 1);
+    ck_assert_int_eq(pubsub_subs_add(&s, PSK_SUB, "a", 1, 0, 2, &out), 1);
     expect(&out, "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n");
     /* Again: confirmed with the same count, not added twice. */
-    ck_assert_int_eq(pubsub_subs_add(&s, PSK_SUB, "a", 1, 0, &out), 0);
+    ck_assert_int_eq(pubsub_subs_add(&s, PSK_SUB, "a", 1, 0, 2, &out), 0);
     expect(&out, "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n");
     /* Patterns share the count with channels. */
-    pubsub_subs_add(&s, PSK_PSUB, "a*", 2, 0, &out);
+    pubsub_subs_add(&s, PSK_PSUB, "a*", 2, 0, 2, &out);
     expect(&out, "*3\r\n$10\r\npsubscribe\r\n$2\r\na*\r\n:2\r\n");
     /* Shard channels are counted apart. */
-    pubsub_subs_add(&s, PSK_SSUB, "s", 1, 3, &out);
+    pubsub_subs_add(&s, PSK_SSUB, "s", 1, 3, 2, &out);
     expect(&out, "*3\r\n$10\r\nssubscribe\r\n$1\r\ns\r\n:1\r\n");
     ck_assert_int_eq(strset_get(&s.shard, "s", 1)->value, 3);
-    pubsub_subs_add(&s, PSK_SSUB, "s", 1, 5, &out); /* moved to another connection */
+    pubsub_subs_add(&s, PSK_SSUB, "s", 1, 5, 2, &out); /* moved to another connection */
     ck_assert_int_eq(strset_get(&s.shard, "s", 1)->value, 5);
     sbuf_clear(&out);
     ck_assert_uint_eq(pubsub_subs_regular(&s), 2);
     /* Unsubscribing something never subscribed is confirmed too. */
-    ck_assert_int_eq(pubsub_subs_remove(&s, PSK_UNSUB, "zz", 2, &out), 0);
+    ck_assert_int_eq(pubsub_subs_remove(&s, PSK_UNSUB, "zz", 2, 2, &out), 0);
     expect(&out, "*3\r\n$11\r\nunsubscribe\r\n$2\r\nzz\r\n:2\r\n");
-    ck_assert_int_eq(pubsub_subs_remove(&s, PSK_UNSUB, "a", 1, &out), 1);
+    ck_assert_int_eq(pubsub_subs_remove(&s, PSK_UNSUB, "a", 1, 2, &out), 1);
     expect(&out, "*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:1\r\n");
-    ck_assert_int_eq(pubsub_subs_remove(&s, PSK_PUNSUB, "a*", 2, &out), 1);
+    ck_assert_int_eq(pubsub_subs_remove(&s, PSK_PUNSUB, "a*", 2, 2, &out), 1);
     expect(&out, "*3\r\n$12\r\npunsubscribe\r\n$2\r\na*\r\n:0\r\n");
     /* Nothing left to unsubscribe: one confirmation with a nil name. */
-    pubsub_confirm_none(&s, PSK_UNSUB, &out);
+    pubsub_confirm_none(&s, PSK_UNSUB, 2, &out);
     expect(&out, "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
-    pubsub_subs_remove(&s, PSK_SUNSUB, "s", 1, &out);
+    pubsub_subs_remove(&s, PSK_SUNSUB, "s", 1, 2, &out);
     expect(&out, "*3\r\n$12\r\nsunsubscribe\r\n$1\r\ns\r\n:0\r\n");
-    pubsub_confirm_none(&s, PSK_SUNSUB, &out);
+    pubsub_confirm_none(&s, PSK_SUNSUB, 2, &out);
     expect(&out, "*3\r\n$12\r\nsunsubscribe\r\n$-1\r\n:0\r\n");
+    /* RESP3: push frames, and a null for no channel. */
+    pubsub_subs_add(&s, PSK_SUB, "b", 1, 0, 3, &out);
+    expect(&out, ">3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:1\r\n");
+    pubsub_subs_remove(&s, PSK_UNSUB, "b", 1, 3, &out);
+    expect(&out, ">3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:0\r\n");
+    pubsub_confirm_none(&s, PSK_PUNSUB, 3, &out);
+    expect(&out, ">3\r\n$12\r\npunsubscribe\r\n_\r\n:0\r\n");
     /* Binary names pass untouched. */
-    pubsub_subs_add(&s, PSK_SUB, "a\0b\r\n", 5, 0, &out);
+    pubsub_subs_add(&s, PSK_SUB, "a\0b\r\n", 5, 0, 2, &out);
     ck_assert(out.len == 34 && memcmp(out.buf + 19, "$5\r\na\0b\r\n\r\n", 11) == 0);
     sbuf_free(&out);
     pubsub_subs_free(&s);

@@ -146,8 +146,11 @@ START_TEST(test_route_every_command)
             break;
         case ROUTE_FORWARD:
             /* One key at most ("1" everywhere): one slot, or any master without keys. */
-            if (rt.kind == RT_SLOT) {
-                ck_assert_msg(c->nkeyspecs > 0, "%s: a slot without key specs", c->name);
+            if (rt.kind == RT_SLOT && c->nkeyspecs == 0) {
+                /* PUBLISH: the subscriptions' node. */
+                ck_assert_msg(c->flags & CMD_PUBSUB, "%s: a slot without key specs", c->name);
+                ck_assert_int_eq(rt.slot, ROUTE_PUBSUB_SLOT);
+            } else if (rt.kind == RT_SLOT) {
                 ck_assert_int_eq(rt.slot, (int)crc16_key_slot("1", 1));
             } else {
                 ck_assert_msg(rt.kind == RT_ANY_MASTER, "%s: %d", c->name, rt.kind);
@@ -246,7 +249,9 @@ START_TEST(test_route_key_positions)
             if (slot >= 0 && s != slot) cross = 1;
             slot = s;
         }
-        if (np == 0 && rt.kind == RT_SLOT) {
+        if (np == 0 && rt.kind == RT_SLOT && rt.cmd->cmd->nkeyspecs == 0) {
+            ck_assert_int_eq(rt.slot, ROUTE_PUBSUB_SLOT); /* PUBLISH */
+        } else if (np == 0 && rt.kind == RT_SLOT) {
             /* Not a key for GETKEYS, but routed by it: a shard channel (SPUBLISH). */
             ck_assert_msg(rt.cmd->cmd->nkeyspecs > 0 &&
                               (rt.cmd->cmd->keyspecs[0].flags & KSF_NOT_KEY),
@@ -428,8 +433,13 @@ START_TEST(test_route_split_and_flags)
     rt = route_line("script flush");
     ck_assert(rt.kind == RT_ALL_MASTERS && (rt.flags & RT_F_SCRIPT_FLUSH));
     /* Keyless: any master; hash tags: the tag's slot, an empty tag is no tag. */
-    rt = route_line("publish ch m");
+    rt = route_line("ping");
+    ck_assert_int_eq(rt.kind, RT_LOCAL);
+    rt = route_line("eval return 0");
     ck_assert_int_eq(rt.kind, RT_ANY_MASTER);
+    /* PUBLISH: where the subscriptions are, so that its count is every subscriber's. */
+    rt = route_line("publish ch m");
+    ck_assert(rt.kind == RT_SLOT && rt.slot == ROUTE_PUBSUB_SLOT);
     rt = route_line("get user{1000}:name");
     ck_assert_int_eq(rt.slot, (int)crc16_key_slot("1000", 4));
     rt = route_line("get {}k");
