@@ -1,4 +1,19 @@
-/* Backend runner; see backend.h. */
+/*
+ * Backend runner; the contract is in backend.h. Each worker has one shared runner per node it
+ * talks to (made by view.c, used by forward.c), and private ones leased for transactions,
+ * blocking commands and Pub/Sub (private.c). A request comes in through backend_send as a span of
+ * its client's input chunk, is queued on the obuf (by reference when long), and leaves in one
+ * writev per loop turn, when the worker's before-sleep hook calls backend_flush. Replies are
+ * framed in the runner's own input chunk and handed to ops->reply in FIFO order (a RESP3 push,
+ * which answers no request, goes to ops->push); the runner never looks inside one beyond its
+ * framing.
+ *
+ * Bookkeeping is by byte counts rather than flags: each FIFO entry records bytes_queued after it,
+ * so when the connection breaks, comparing with bytes_written says exactly which requests went
+ * out whole (the node may have run them) and which did not (they never ran and may be sent
+ * again). The runner's own commands (AUTH, HELLO 3, READONLY, ASKING and the other prefixes) are
+ * FIFO entries too, so their replies are consumed in order and never reach a caller.
+ */
 #include "backend.h"
 
 #include "log.h"
@@ -19,6 +34,11 @@
 #define BACKEND_LOG_INTERVAL_MS                                                                    \
     10000 /* a failing node is logged at most this often per connection */
 
+/* BACKEND_READS_PER_EVENT bounds the reads per readiness event, so that one busy node cannot
+ * starve the worker's other sockets; level triggering brings the rest next turn. */
+
+/* What a FIFO entry's reply is for: a caller's request, or one of the runner's own commands,
+ * whose reply is checked (AUTH, HELLO 3) or dropped. */
 enum entry_kind { ENTRY_REQ = 0, ENTRY_AUTH, ENTRY_PREFIX, ENTRY_READONLY, ENTRY_HELLO };
 
 struct backend_entry {
@@ -52,6 +72,7 @@ struct backend {
     struct backend_entry *fifo; /* ring */
     uint32_t fhead, fcount, fcap;
 
+    /* Input: replies are framed from in_start on; need is the framer's hint for the next read. */
     struct buf_chunk *in;
     uint32_t in_start;
     uint32_t need;
@@ -97,6 +118,8 @@ struct backend *backend_create(struct loop *l, struct buf_pool *pool, const stru
     return b;
 }
 
+/* Appends an entry for bytes just queued. The reply timer is started here only when idle; it
+ * re-arms itself for the next oldest entry (backend_on_rtimer), not once per request. */
 static void fifo_push(struct backend *b, struct backend_req *r, uint8_t kind)
 {
     if (b->fcount == b->fcap) {
@@ -144,6 +167,7 @@ static void backend_on_rtimer(struct loop *l, void *ctx)
     b->timing_out = 0;
 }
 
+/* One of the runner's own commands: its bytes, and a FIFO entry with no request. */
 static void queue_bytes(struct backend *b, const char *data, size_t len, uint8_t kind)
 {
     obuf_append(&b->out, b->pool, data, len);
@@ -151,6 +175,7 @@ static void queue_bytes(struct backend *b, const char *data, size_t len, uint8_t
     fifo_push(b, NULL, kind);
 }
 
+/* AUTH with the ACL user when there is one, else with the password alone. */
 static void queue_auth(struct backend *b)
 {
     struct sbuf cmd;
@@ -169,6 +194,7 @@ static void backend_fail(struct backend *b, const char *err)
 {
     int was_up = b->state == BACKEND_UP;
     snprintf(b->last_err, sizeof(b->last_err), "%s", err);
+    /* backend_free's own teardown is not the node's failure: no "failing" mark and no log line. */
     if (!b->removing) b->failing = 1;
     if (!b->removing && log_ratelimit_ok(&b->log_rl, BACKEND_LOG_INTERVAL_MS)) {
         if (b->log_rl.suppressed)
@@ -205,6 +231,7 @@ static void backend_fail(struct backend *b, const char *err)
     b->fhead = b->fcount = b->fcap = 0;
     b->bytes_queued = b->bytes_written = 0;
 
+    /* Back-off: repeated connect failures double the wait, up to BACKOFF_MAX_MS. */
     if (was_up) b->backoff_ms = BACKOFF_MIN_MS; /* a working link that broke: retry soon */
     b->state = BACKEND_BACKOFF;
     loop_timer_start(b->loop, &b->timer, b->backoff_ms);
@@ -212,12 +239,18 @@ static void backend_fail(struct backend *b, const char *err)
 
     for (uint32_t i = 0; i < count; i++) {
         struct backend_entry *e = &fifo[(head + i) % cap];
+        /* Only callers' requests go back; written means every byte of the request reached the
+         * socket. The runner's own commands die with the connection. */
         if (e->kind == ENTRY_REQ) b->ops->failed(b, e->r, e->end <= written, b->ctx);
     }
     px_free(fifo);
+    /* Last, with the runner consistent again: the owner may try to send, and gets PX_EAGAIN until
+     * the retry timer fires. */
     b->ops->state(b, BACKEND_EV_DOWN, b->ctx);
 }
 
+/* Starts a non-blocking connection. b->timer is the connect timeout now and becomes the back-off
+ * timer if this fails. Returns 0, or PX_EAGAIN when it failed at once (already backing off). */
 static int backend_connect(struct backend *b)
 {
     int fd = sock_connect_nb(b->ip, b->port);
@@ -242,6 +275,8 @@ static int backend_connect(struct backend *b)
     return 0;
 }
 
+/* IDLE: the first send connects. While CONNECTING, sends queue up and go out when the connection is
+ * ready (backend_connected flushes). */
 int backend_send(struct backend *b, struct backend_req *r, const char *prefix, size_t prefix_len,
                  int nprefix)
 {
@@ -256,6 +291,7 @@ int backend_send(struct backend *b, struct backend_req *r, const char *prefix, s
     obuf_append_span(&b->out, b->pool, r->chunk, r->off, r->len);
     b->bytes_queued += r->len;
     fifo_push(b, r, ENTRY_REQ);
+    /* The owner hears once per batch: on the first bytes queued since the last flush. */
     if (was_empty && b->state == BACKEND_UP) b->ops->want_flush(b, b->ctx);
     return 0;
 }
@@ -271,6 +307,7 @@ int backend_flush(struct backend *b)
         return 0;
     }
     if (w > 0) b->bytes_written += (uint64_t)w;
+    /* Reading is always on; writability is only wanted while output is left over. */
     loop_set_mask(b->loop, b->fd, LOOP_READ | (obuf_empty(&b->out) ? 0 : LOOP_WRITE));
     return 0;
 }
@@ -280,6 +317,7 @@ void backend_set_raw(struct backend *b, int raw)
     b->raw = raw;
 }
 
+/* No FIFO entry: in raw mode, whatever these bytes bring back goes to ops->push. */
 int backend_send_raw(struct backend *b, const char *bytes, size_t len)
 {
     if (b->state == BACKEND_BACKOFF) return PX_EAGAIN;
@@ -291,6 +329,7 @@ int backend_send_raw(struct backend *b, const char *bytes, size_t len)
     return 0;
 }
 
+/* The socket turned writable after connect(): SO_ERROR says whether it worked. */
 static void backend_connected(struct backend *b)
 {
     int rc = sock_connect_result(b->fd);
@@ -303,6 +342,8 @@ static void backend_connected(struct backend *b)
     loop_timer_stop(b->loop, &b->timer);
     sock_set_nodelay(b->fd);
     if (b->opts->keepalive_s > 0) sock_set_keepalive(b->fd, b->opts->keepalive_s);
+    /* UP before the state callback and the flush: what the callback sends goes out at once, behind
+     * the AUTH, HELLO 3 and READONLY queued at connect time. */
     b->state = BACKEND_UP;
     b->up_ms = loop_now_ms(b->loop);
     b->failing = 0;
@@ -321,6 +362,8 @@ static int backend_dispatch(struct backend *b, const struct resp_reply_info *inf
         if (b->ops->push) b->ops->push(b, b->in, b->in_start, info, b->ctx);
         return 0;
     }
+    /* Raw mode: unless one of the runner's own commands is waiting for it, a reply is a push (a
+     * subscription confirmation or a message). */
     if (b->raw && (b->fcount == 0 || b->fifo[b->fhead].kind == ENTRY_REQ)) {
         b->stats.replies++;
         b->ops->push(b, b->in, b->in_start, info, b->ctx);
@@ -340,6 +383,8 @@ static int backend_dispatch(struct backend *b, const struct resp_reply_info *inf
         return 0;
     case ENTRY_AUTH:
     case ENTRY_HELLO:
+        /* A refused AUTH or HELLO 3 leaves the runner unable to serve anything: fail the
+         * connection with the node's words, for the log and /debug/backends. */
         if (info->type == '-') {
             char err[128];
             snprintf(err, sizeof(err), "%s failed: %.*s", e.kind == ENTRY_AUTH ? "AUTH" : "HELLO 3",
@@ -356,11 +401,14 @@ static void backend_read(struct backend *b)
 {
     for (int round = 0; round < BACKEND_READS_PER_EVENT; round++) {
         size_t kept = b->in ? b->in->len - b->in_start : 0;
+        /* The partial reply at in_start is kept (moved if need be); the read is sized by what the
+         * framer says is missing, at most doubling the buffer (buf_read_want). */
         buf_chunk_make_room(b->pool, &b->in, &b->in_start,
                             buf_read_want(b->need, kept, BACKEND_READ_MIN));
         struct buf_chunk *c = b->in;
         size_t room = buf_chunk_room(c);
         ssize_t n = read(b->fd, c->data + c->len, room);
+        /* 0: the node closed its end. */
         if (n == 0) {
             backend_fail(b, "connection closed by the node");
             return;
@@ -402,6 +450,7 @@ static void backend_read(struct backend *b)
     }
 }
 
+/* While connecting, the socket says how the connect went by turning writable, or by an error. */
 static void backend_on_event(struct loop *l, int fd, int mask, void *ctx)
 {
     struct backend *b = ctx;
@@ -410,6 +459,7 @@ static void backend_on_event(struct loop *l, int fd, int mask, void *ctx)
         return;
     }
     if (mask & LOOP_ERROR) {
+        /* SO_ERROR names the error; a plain hang-up has none. */
         int rc = sock_connect_result(fd);
         char err[128];
         snprintf(err, sizeof(err), "socket error: %s", rc < 0 ? strerror(-rc) : "hang-up");
@@ -423,6 +473,8 @@ static void backend_on_event(struct loop *l, int fd, int mask, void *ctx)
     if (mask & LOOP_WRITE) backend_flush(b);
 }
 
+/* One timer, two roles: the connect timeout while CONNECTING, the end of the back-off while
+ * BACKOFF. */
 static void backend_on_timer(struct loop *l, void *ctx)
 {
     struct backend *b = ctx;
@@ -447,6 +499,8 @@ void backend_reconnect(struct backend *b)
 void backend_free(struct backend *b)
 {
     if (!b) return;
+    /* Pending requests still go back through ops->failed, but the teardown is not logged as the
+     * node's failure. */
     b->removing = 1;
     if (b->fcount > 0 || b->fd >= 0) backend_fail(b, "backend removed");
     loop_timer_stop(b->loop, &b->timer);
@@ -491,6 +545,7 @@ int backend_port(const struct backend *b)
 void backend_set_timeout(struct backend *b, uint64_t timeout_ms)
 {
     b->timeout_ms = timeout_ms;
+    /* Turned on with requests already waiting: their clock starts now. */
     if (timeout_ms == 0)
         loop_timer_stop(b->loop, &b->rtimer);
     else if (b->fcount > 0 && !loop_timer_active(&b->rtimer))

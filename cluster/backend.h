@@ -110,11 +110,14 @@ int backend_send_raw(struct backend *b, const char *bytes, size_t len);
 /* Writes queued output. Returns 0; on a write error the connection is failed as above. */
 int backend_flush(struct backend *b);
 
+/* The runner's state: forwarding avoids a runner that is backing off; /debug/backends shows it. */
 enum backend_state backend_get_state(const struct backend *b);
 /* 1 when the runner sends READONLY on connecting (a replica used for reads). */
 int backend_readonly(const struct backend *b);
 /* The protocol the runner's connection speaks: 3 when it sends HELLO 3 on connecting, else 2. */
 int backend_resp(const struct backend *b);
+/* The node's address ("ip:port", brackets for IPv6), its ip and its port. The strings live as long
+ * as the runner. */
 const char *backend_addr(const struct backend *b);
 const char *backend_ip(const struct backend *b);
 int backend_port(const struct backend *b);
@@ -132,6 +135,7 @@ int backend_timed_out(const struct backend *b);
 const char *backend_last_error(const struct backend *b);
 /* Requests written or queued and not answered yet. */
 uint32_t backend_inflight(const struct backend *b);
+/* Copies the runner's counters into *st. */
 void backend_get_stats(const struct backend *b, struct backend_stats *st);
 
 #endif

@@ -1,6 +1,12 @@
 /*
  * CRC16/XMODEM (polynomial 0x1021, initial value 0), the checksum Redis Cluster uses to map keys
  * to its 16384 hash slots, and the hash-tag rule that lets related keys share a slot.
+ *
+ * The slot of every key of every request is computed here, on the worker threads, so the
+ * checksum is table-driven and takes four bytes per step where it can: the tables below give the
+ * CRC of a byte followed by zero to three zero bytes. The results must be bit for bit those of
+ * Redis's crc16() and keyHashSlot(): a key hashed differently would be sent to a node that answers
+ * MOVED every time. The unit tests check known vectors.
  */
 #include "crc16.h"
 
@@ -163,6 +169,7 @@ uint16_t crc16(const char *buf, size_t len)
                          crc16_tab2[p[i + 2]] ^ crc16_tab[p[i + 3]]);
     for (; i + 1 < len; i += 2)
         crc = (uint16_t)(crc16_tab2[(crc >> 8) ^ p[i]] ^ crc16_tab[(crc & 0xff) ^ p[i + 1]]);
+    /* A last odd byte, the classic one-table way. */
     if (i < len) crc = (uint16_t)((crc << 8) ^ crc16_tab[(crc >> 8) ^ p[i]]);
     return crc;
 }
@@ -178,5 +185,7 @@ unsigned crc16_key_slot(const char *key, size_t len)
         if (close && close != open + 1)
             return crc16(open + 1, (size_t)(close - open - 1)) & (CRC16_SLOTS - 1);
     }
+    /* No tag, an empty one ("{}"), or no '}' after the '{': the whole key, as Redis does. The mask
+     * is Redis's modulo 16384, a power of two. */
     return crc16(key, len) & (CRC16_SLOTS - 1);
 }

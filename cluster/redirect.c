@@ -1,4 +1,10 @@
-/* Redirect parsing; see redirect.h. */
+/*
+ * Redirect parsing; see redirect.h. forward.c calls it when a node's reply is a -MOVED or -ASK
+ * error (resp_reply_frame classified it): the slot and the address say where to send the request
+ * again, and a MOVED also patches the worker's view and asks the topology thread for a new map.
+ * Only the error's text is read; nothing is allocated. A text that does not parse is PX_EPROTO,
+ * and the error then goes to the client as the node sent it rather than being followed.
+ */
 #include "redirect.h"
 
 #include "px_errors.h"
@@ -10,6 +16,7 @@
 int redirect_parse(const char *text, size_t len, const char *from_ip, struct redirect *out)
 {
     size_t skip;
+    /* "MOVED <slot> <host>:<port>" or "ASK <slot> <host>:<port>". */
     if (len > 6 && memcmp(text, "MOVED ", 6) == 0)
         skip = 6;
     else if (len > 4 && memcmp(text, "ASK ", 4) == 0)
@@ -40,6 +47,7 @@ int redirect_parse(const char *text, size_t len, const char *from_ip, struct red
         hl -= 2;
     }
     if (hl >= sizeof(out->ip)) return PX_EPROTO;
+    /* ":port": the node does not know the endpoint to announce, which means its own address. */
     if (hl == 0) {
         snprintf(out->ip, sizeof(out->ip), "%s", from_ip);
     } else {

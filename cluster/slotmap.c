@@ -1,4 +1,12 @@
-/* Slot-map snapshots; see slotmap.h. */
+/*
+ * Slot-map snapshots; see slotmap.h. The topology thread builds each map from a node's reply
+ * (slots_reply.c), compares it with the one in use (slotmap_same, slotmap_older) and publishes
+ * it; every worker then holds a reference and rebuilds its view from it, and /debug/slots and
+ * INFO read it. Once published a map is never written again, so it needs no lock: the only
+ * shared mutable field is the reference count, and the last thread to drop it frees the map.
+ * Building is simple appends; lookups are linear, since a map has tens of nodes and is searched
+ * while it is built or when the topology changes, never per request.
+ */
 #include "slotmap.h"
 
 #include "mem.h"
@@ -11,12 +19,14 @@ struct slotmap *slotmap_create(void)
     struct slotmap *m = px_calloc(1, sizeof(*m));
     /* Relaxed: the map is not shared yet. */
     atomic_init(&m->refcnt, 1);
+    /* Every slot starts unserved. */
     for (int i = 0; i < CRC16_SLOTS; i++) m->slot_shard[i] = -1;
     return m;
 }
 
 void slotmap_format_addr(char *out, size_t len, const char *ip, int port)
 {
+    /* A colon means IPv6, which needs brackets before the port, as Redis writes it. */
     if (strchr(ip, ':'))
         snprintf(out, len, "[%s]:%d", ip, port);
     else
@@ -26,6 +36,7 @@ void slotmap_format_addr(char *out, size_t len, const char *ip, int port)
 int slotmap_add_node(struct slotmap *m, const char *id, const char *ip, int port,
                      enum slotmap_role role, enum slotmap_health health, long long offset)
 {
+    /* One element at a time: maps are built once per topology change, with a few dozen nodes. */
     m->nodes = px_realloc(m->nodes, (size_t)(m->nnodes + 1) * sizeof(*m->nodes));
     struct slotmap_node *n = &m->nodes[m->nnodes];
     memset(n, 0, sizeof(*n));
@@ -61,6 +72,7 @@ void slotmap_shard_add_replica(struct slotmap *m, int shard, int node)
 
 void slotmap_assign(struct slotmap *m, int from, int to, int shard)
 {
+    /* Clamped to the slot range; covered counts each slot once, however often it is assigned. */
     if (from < 0) from = 0;
     if (to >= CRC16_SLOTS) to = CRC16_SLOTS - 1;
     for (int i = from; i <= to; i++) {
@@ -108,6 +120,7 @@ const struct slotmap_node *slotmap_master(const struct slotmap *m, unsigned slot
     return s < 0 ? NULL : &m->nodes[m->shards[s].master];
 }
 
+/* Everything a worker acts on: address, id, role, health, usability for reads, config epoch. */
 static int node_same(const struct slotmap_node *a, const struct slotmap_node *b)
 {
     return strcmp(a->addr, b->addr) == 0 && strcmp(a->id, b->id) == 0 && a->role == b->role &&
@@ -119,6 +132,7 @@ int slotmap_older(const struct slotmap *a, const struct slotmap *b)
     int a_older = 0, b_older = 0;
     for (int s = 0; s < CRC16_SLOTS; s++) {
         int sa = a->slot_shard[s], sb = b->slot_shard[s];
+        /* A slot one of them does not serve, or served by the same node in both, says nothing. */
         if (sa < 0 || sb < 0) continue;
         const struct slotmap_node *na = &a->nodes[a->shards[sa].master];
         const struct slotmap_node *nb = &b->nodes[b->shards[sb].master];
@@ -131,6 +145,8 @@ int slotmap_older(const struct slotmap *a, const struct slotmap *b)
 
 int slotmap_same(const struct slotmap *a, const struct slotmap *b)
 {
+    /* Index by index: both maps were canonicalised (slots_reply_canonicalize), so the same topology
+     * has the same order. */
     if (a->nnodes != b->nnodes || a->nshards != b->nshards || a->covered != b->covered) return 0;
     for (int i = 0; i < a->nnodes; i++)
         if (!node_same(&a->nodes[i], &b->nodes[i])) return 0;

@@ -61,6 +61,7 @@ int slotmap_add_node(struct slotmap *m, const char *id, const char *ip, int port
                      enum slotmap_role role, enum slotmap_health health, long long offset);
 /* Adds a shard mastered by node index master and returns its index. */
 int slotmap_add_shard(struct slotmap *m, int master);
+/* Attaches node (an index into nodes) to shard as a replica. */
 void slotmap_shard_add_replica(struct slotmap *m, int shard, int node);
 /* Assigns slots [from, to] to shard. */
 void slotmap_assign(struct slotmap *m, int from, int to, int shard);
@@ -69,6 +70,7 @@ int slotmap_find_id(const struct slotmap *m, const char *id, size_t len);
 /* Finds a node by "ip:port" address; -1 when absent. */
 int slotmap_find_addr(const struct slotmap *m, const char *addr);
 
+/* Takes a reference for the caller and returns m. Any thread that already holds one. */
 struct slotmap *slotmap_ref(struct slotmap *m);
 /* Drops a reference; frees the map at zero. NULL is ok. Any thread. */
 void slotmap_unref(struct slotmap *m);

@@ -1,4 +1,13 @@
-/* Slot maps from CLUSTER SHARDS / CLUSTER SLOTS replies; see slots_reply.h. */
+/*
+ * Slot maps from CLUSTER SHARDS / CLUSTER SLOTS replies; see slots_reply.h. topology.c asks a
+ * node with a synchronous hiredis call and passes the parsed reply here; a new map comes back, or
+ * NULL with a reason for the log. CLUSTER SHARDS (Redis 7) is preferred: it lists every node
+ * with its role and health, shards without slots included. CLUSTER SLOTS, for older servers,
+ * lists only slot ranges with their master and replicas, so every node it names counts as online.
+ * Either way the map is canonicalised before it is returned, so that two nodes describing the
+ * same topology in different orders give maps that slotmap_same() finds equal, and a refresh that
+ * changes nothing publishes nothing. Nodes whose endpoint is unknown ("?") are left out.
+ */
 #include "slots_reply.h"
 
 #include "mem.h"
@@ -8,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* CLUSTER SHARDS gives each shard and each node as an array of alternating names and values (its
+ * RESP2 form of a map): the value for key, or NULL. */
 static const redisReply *kv_get(const redisReply *r, const char *key)
 {
     if (!r || r->type != REDIS_REPLY_ARRAY) return NULL;
@@ -20,6 +31,7 @@ static const redisReply *kv_get(const redisReply *r, const char *key)
     return NULL;
 }
 
+/* The string value of key, cut to fit out; -1 when absent or not a string. */
 static int kv_str(const redisReply *r, const char *key, char *out, size_t len)
 {
     const redisReply *v = kv_get(r, key);
@@ -28,6 +40,7 @@ static int kv_str(const redisReply *r, const char *key, char *out, size_t len)
     return 0;
 }
 
+/* The numeric value of key, sent as an integer or as a string; dflt when absent. */
 static long long kv_int(const redisReply *r, const char *key, long long dflt)
 {
     const redisReply *v = kv_get(r, key);
@@ -118,6 +131,7 @@ struct slotmap *slots_reply_from_shards(const redisReply *r, const char *source_
             slotmap_unref(m);
             return NULL;
         }
+        /* Slots come as a flat list of start and end pairs, both ends included. */
         for (size_t j = 0; j + 1 < slots->elements; j += 2) {
             const redisReply *a = slots->element[j], *b = slots->element[j + 1];
             if (a->type != REDIS_REPLY_INTEGER || b->type != REDIS_REPLY_INTEGER ||
@@ -187,6 +201,7 @@ struct slotmap *slots_reply_from_slots(const redisReply *r, const char *source_i
         if (midx < 0) {
             midx = slotmap_add_node(m, id, ip, port, SLOTMAP_MASTER, SLOTMAP_ONLINE, 0);
             shard = slotmap_add_shard(m, midx);
+            /* The replicas, read with the master's first range only: every range repeats them. */
             for (size_t j = 3; j < e->elements; j++) {
                 char rip[SLOTMAP_IP_MAX], rid[64];
                 int rport;
@@ -205,14 +220,17 @@ struct slotmap *slots_reply_from_slots(const redisReply *r, const char *source_i
     return m;
 }
 
+/* The map being sorted, for the qsort comparators (qsort passes them no context). */
 static const struct slotmap *sort_map;
 
+/* Node indices by the nodes' addresses. */
 static int cmp_node(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
     return strcmp(sort_map->nodes[x].addr, sort_map->nodes[y].addr);
 }
 
+/* Shard indices by their masters' addresses. */
 static int cmp_shard(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
@@ -234,9 +252,13 @@ void slots_reply_canonicalize(struct slotmap **mp)
     qsort(norder, (size_t)m->nnodes, sizeof(int), cmp_node);
     qsort(sorder, (size_t)m->nshards, sizeof(int), cmp_shard);
     sort_map = NULL;
+    /* norder and sorder list old indices in the new order; nnew and snew give each old index its
+     * new one, to translate the shards' and slots' references. */
     for (int i = 0; i < m->nnodes; i++) nnew[norder[i]] = i;
     for (int i = 0; i < m->nshards; i++) snew[sorder[i]] = i;
 
+    /* A new map built in the new order rather than permuted in place: every index inside
+     * changes. */
     struct slotmap *c = slotmap_create();
     for (int i = 0; i < m->nnodes; i++) {
         const struct slotmap_node *n = &m->nodes[norder[i]];

@@ -2,6 +2,16 @@
  * The topology thread; see topology.h. It talks to the cluster with synchronous hiredis calls,
  * bounded by the connect timeout, and wakes on an eventfd (refresh requests, stop) or when the
  * next periodic refresh is due.
+ *
+ * A refresh asks candidate nodes in turn for CLUSTER SHARDS (or SLOTS), turns the answer into a
+ * slot map (slots_reply.c), stamps each node with its config epoch from CLUSTER NODES, and, when
+ * replica reads are on, probes every replica's health. A view older than the map in use is
+ * refused (a node that has not heard of a failover yet), and a changed map is published: stored
+ * as current under the mutex, then handed to the callback, which gives every worker a reference
+ * through its inbox. Workers reach this thread only through topology_request_refresh() (after a
+ * MOVED or a lost connection, say); INFO and the debug port read its stats, the debug port its
+ * current map. Everything else belongs to the thread, such as the one cached connection to the
+ * node that answered last.
  */
 #include "topology.h"
 
@@ -28,11 +38,16 @@
 #define TOPO_RETRY_MAX_MS 1000
 #define TOPO_STALE_ACCEPT 3 /* refreshes in a row where every view was older: accept it anyway */
 
+/* TOPO_KNOWN_MAX bounds the addresses remembered from past maps (the oldest goes first): they are
+ * the last resort when neither the current map's nodes nor the startup nodes answer. */
+
+/* A node to ask: a name or a numeric address, as given or as announced, and a port. */
 struct topo_addr {
     char host[SOCK_HOST_MAX];
     int port;
 };
 
+/* A cached connection to a replica, for the health probes of replica reads. */
 struct topo_probe {
     char ip[SLOTMAP_IP_MAX];
     int port;
@@ -50,6 +65,7 @@ struct topology {
     pthread_t thread;
     int started;
     int efd;
+    /* Written by other threads: stop by topology_stop, want_refresh by topology_request_refresh. */
     atomic_int stop;
     atomic_int want_refresh;
 
@@ -72,6 +88,8 @@ struct topology {
     int nprobes;
 };
 
+/* Copies the strings cfg points to, so the caller's need not outlive the topology. The startup
+ * addresses are only split here, to refuse a bad one early; names are resolved at each connect. */
 struct topology *topology_create(const struct topology_config *cfg, topology_publish_cb *cb,
                                  void *ctx)
 {
@@ -102,6 +120,7 @@ struct topology *topology_create(const struct topology_config *cfg, topology_pub
     return t;
 }
 
+/* Forgets the cached connection: the next fetch connects afresh, maybe to another node. */
 static void topo_drop_conn(struct topology *t)
 {
     if (t->conn) redisFree(t->conn);
@@ -109,6 +128,7 @@ static void topo_drop_conn(struct topology *t)
     t->conn_host[0] = '\0';
 }
 
+/* Remembers a node of a published map; when the list is full, the oldest is forgotten. */
 static void topo_remember(struct topology *t, const char *host, int port)
 {
     for (int i = 0; i < t->nknown; i++)
@@ -126,6 +146,8 @@ static void topo_remember(struct topology *t, const char *host, int port)
 static int topo_connect(struct topology *t, const char *host, int port, char *ip, size_t iplen,
                         char *err, size_t errlen)
 {
+    /* The connection is kept between refreshes: asking the same node again costs no connect and no
+     * AUTH. */
     if (t->conn && t->conn_port == port && strcmp(t->conn_host, host) == 0) {
         snprintf(ip, iplen, "%s", t->conn->tcp.host ? t->conn->tcp.host : host);
         return 0;
@@ -135,6 +157,8 @@ static int topo_connect(struct topology *t, const char *host, int port, char *ip
         snprintf(err, errlen, "cannot resolve %s", host);
         return -1;
     }
+    /* The connect timeout bounds every command too (redisSetTimeout below): a node that hangs
+     * cannot hold the thread. */
     struct timeval tv = {(time_t)(t->cfg.connect_timeout_ms / 1000),
                          (suseconds_t)((t->cfg.connect_timeout_ms % 1000) * 1000)};
     redisContext *c = redisConnectWithTimeout(ip, port, tv);
@@ -231,6 +255,7 @@ static struct slotmap *topo_fetch(struct topology *t, const char *host, int port
         m = slots_reply_from_shards(r, ip, err, errlen);
     }
     freeReplyObject(r);
+    /* The map learns where it came from and when (for /debug/slots), and the node's version. */
     if (m) {
         char addr[SLOTMAP_ADDR_MAX];
         slotmap_format_addr(addr, sizeof(addr), ip, port);
@@ -242,6 +267,9 @@ static struct slotmap *topo_fetch(struct topology *t, const char *host, int port
     return m;
 }
 
+/* Publishes m (taking over the caller's reference) when it differs from the current map; an
+ * unchanged one is dropped and the version does not move. Only the swap happens under the lock: the
+ * log line and the workers' callback run outside it, so topology_current() never waits on them. */
 static void topo_publish(struct topology *t, struct slotmap *m)
 {
     pthread_mutex_lock(&t->lock);
@@ -265,6 +293,7 @@ static void topo_publish(struct topology *t, struct slotmap *m)
     }
 }
 
+/* Adds host:port to the candidates unless it is there already or the list is full. */
 static void cand_add(struct topo_addr *cand, int *n, int max, const char *host, int port)
 {
     for (int k = 0; k < *n; k++)
@@ -312,6 +341,7 @@ static redisContext *probe_conn(struct topology *t, const char *ip, int port)
     return c;
 }
 
+/* Closes a probe connection that failed, so that the next probe reconnects. */
 static void probe_drop(struct topology *t, const char *ip, int port)
 {
     for (int i = 0; i < t->nprobes; i++)
@@ -347,6 +377,7 @@ static void topo_probe_replicas(struct topology *t, struct slotmap *m)
         }
     }
     if (r) freeReplyObject(r);
+    /* seen marks the probes of nodes still in the map; the others are closed below. */
     for (int i = 0; i < t->nprobes; i++) t->probes[i].seen = 0;
     for (int i = 0; i < m->nnodes; i++) {
         struct slotmap_node *n = &m->nodes[i];
@@ -374,7 +405,6 @@ static void topo_probe_replicas(struct topology *t, struct slotmap *m)
     px_free(failed);
 }
 
-/* Tries candidates in order until one gives a map. Returns 0 on success. */
 /* Counts and logs (sparingly) a view refused for being older. */
 static void topo_note_stale(struct topology *t, const struct slotmap *m, const char *what)
 {
@@ -409,6 +439,8 @@ static int topo_refresh(struct topology *t, int second_opinion)
     const int max = TOPO_KNOWN_MAX * 2 + 64;
     struct topo_addr *cand = px_malloc((size_t)max * sizeof(*cand));
     int n = 0;
+    /* Candidates in order of preference: the node that answered last, the current map's masters and
+     * then replicas (failed ones skipped), the startup nodes, then every node ever seen. */
     if (t->conn) cand_add(cand, &n, max, t->conn_host, t->conn_port);
     struct slotmap *cur = topology_current(t);
     if (cur) {
@@ -430,6 +462,7 @@ static int topo_refresh(struct topology *t, int second_opinion)
     char err[256] = "no node to ask";
     struct slotmap *fallback = NULL, *best = NULL, *stale = NULL;
     cur = topology_current(t);
+    /* Relaxed: stop is only a hint to give up early here; topo_main reads it with acquire. */
     for (int i = 0; i < n && !atomic_load_explicit(&t->stop, memory_order_relaxed); i++) {
         struct slotmap *m = topo_fetch(t, cand[i].host, cand[i].port, err, sizeof(err));
         if (!m) {
@@ -455,6 +488,7 @@ static int topo_refresh(struct topology *t, int second_opinion)
             topo_drop_conn(t); /* ask someone else first next time */
             continue;
         }
+        /* This is the second opinion: the newer of the two views wins, and the search ends. */
         if (best) {
             if (slotmap_older(best, m)) {
                 topo_note_stale(t, best, "the second node's is newer");
@@ -486,6 +520,7 @@ static int topo_refresh(struct topology *t, int second_opinion)
         slotmap_unref(fallback);
         return topo_refreshed(t, best);
     }
+    /* A view with no slot is published only when no node knows better (a cluster being created). */
     if (fallback) return topo_refreshed(t, fallback);
     if (saw_stale) return 0; /* only older views came back: the map in use stands */
     pthread_mutex_lock(&t->lock);
@@ -496,6 +531,10 @@ static int topo_refresh(struct topology *t, int second_opinion)
     return -1;
 }
 
+/* The thread: work out when the next refresh is due, sleep on the eventfd until then or until
+ * woken, refresh. Before the first map it retries from TOPO_RETRY_MIN_MS, doubling up to
+ * TOPO_RETRY_MAX_MS; afterwards every reload interval, or sooner when asked, but no more often than
+ * min_refresh_interval_ms. */
 static void *topo_main(void *arg)
 {
     struct topology *t = arg;
@@ -531,6 +570,7 @@ static void *topo_main(void *arg)
         /* Clear before fetching, so a request made during the fetch gets a fetch of its own. */
         int requested = atomic_exchange_explicit(&t->want_refresh, 0, memory_order_acq_rel);
         last = clock_now_ms();
+        /* Asked for, or still without a map: ask two nodes, since something may have changed. */
         if (topo_refresh(t, !have || requested) == 0) {
             have = 1;
             retry = TOPO_RETRY_MIN_MS;
@@ -538,6 +578,7 @@ static void *topo_main(void *arg)
             retry = retry * 2 > TOPO_RETRY_MAX_MS ? TOPO_RETRY_MAX_MS : retry * 2;
         }
     }
+    /* Stopping: the connections belong to this thread, so it closes them itself. */
     topo_drop_conn(t);
     for (int i = 0; i < t->nprobes; i++)
         if (t->probes[i].c) redisFree(t->probes[i].c);
@@ -560,6 +601,7 @@ int topology_wait_ready(struct topology *t, uint64_t timeout_ms)
     struct timespec ts;
     clock_deadline_ts(timeout_ms, &ts);
     pthread_mutex_lock(&t->lock);
+    /* Waits for the broadcast of topo_publish; the deadline is absolute, on the wall clock. */
     while (!t->current) {
         if (pthread_cond_timedwait(&t->ready, &t->lock, &ts) == ETIMEDOUT) break;
     }
@@ -583,6 +625,8 @@ void topology_request_refresh(struct topology *t)
 struct slotmap *topology_current(struct topology *t)
 {
     pthread_mutex_lock(&t->lock);
+    /* The reference is taken under the lock, so that the map cannot be freed between reading the
+     * pointer and counting the reference. */
     struct slotmap *m = t->current ? slotmap_ref(t->current) : NULL;
     pthread_mutex_unlock(&t->lock);
     return m;
@@ -610,6 +654,7 @@ void topology_stop(struct topology *t)
 void topology_free(struct topology *t)
 {
     if (!t) return;
+    /* The thread first: it may still be using the connections and the map. */
     topology_stop(t);
     slotmap_unref(t->current);
     for (int i = 0; i < t->cfg.nstartup; i++) px_free(t->startup[i]);

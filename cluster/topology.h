@@ -50,9 +50,11 @@ int topology_wait_ready(struct topology *t, uint64_t timeout_ms);
 void topology_request_refresh(struct topology *t);
 /* The current map with a reference for the caller, or NULL before the first one. Any thread. */
 struct slotmap *topology_current(struct topology *t);
+/* Copies the counters into *st. Any thread. */
 void topology_get_stats(struct topology *t, struct topology_stats *st);
 /* Stops and joins the thread. */
 void topology_stop(struct topology *t);
+/* Stops the thread if it runs, drops the current map and frees t. NULL is ok. */
 void topology_free(struct topology *t);
 
 #endif

@@ -1,4 +1,15 @@
-/* Chunks, the chunk pool and output queues; see buf.h. */
+/*
+ * Chunks, the chunk pool and output queues; the contracts are in buf.h.
+ *
+ * Nearly every byte the proxy moves passes through here. A session or a backend runner reads its
+ * socket into a chunk (buf_chunk_make_room before each read), the parsers frame requests and
+ * replies as spans of that chunk, and the spans leave through another connection's obuf, by
+ * reference when they are long, so a forwarded request or reply is not copied on its way. Short
+ * spans are copied instead (OBUF_COPY_MAX): a small reply must not pin a whole input chunk until
+ * a slow client reads it. Standard-size chunks are recycled through the pool's free list, and the
+ * worker's cron hands back what a burst left unused (buf_pool_trim_unused). Everything here
+ * belongs to one worker thread, which is why reference counts are plain integers.
+ */
 #include "buf.h"
 
 #include "mem.h"
@@ -13,6 +24,8 @@
 #define OBUF_COPY_MAX  1024
 #define OBUF_IOV_MAX   128
 #define OBUF_KEEP_SEGS 16 /* an emptied ring this small is kept for the next reply */
+/* OBUF_IOV_MAX bounds the spans given to one writev (the iovec array is on the stack); a longer
+ * queue takes several calls. */
 
 void buf_pool_init(struct buf_pool *p, uint32_t chunk_size, uint32_t max_free)
 {
@@ -33,6 +46,8 @@ void buf_pool_trim(struct buf_pool *p, uint32_t keep)
 
 void buf_pool_trim_unused(struct buf_pool *p, uint32_t keep)
 {
+    /* low_free is the shortest the free list has been since the last call: that many chunks sat
+     * there the whole time, so nobody needed them. */
     uint32_t unused = p->low_free < p->nfree ? p->low_free : p->nfree;
     if (unused > keep) buf_pool_trim(p, p->nfree - (unused - keep));
     p->low_free = p->nfree;
@@ -60,12 +75,14 @@ static struct buf_chunk *chunk_start(struct buf_pool *p, struct buf_chunk *c, ui
 
 struct buf_chunk *buf_chunk_get(struct buf_pool *p, size_t min_cap)
 {
+    /* Bigger than standard: a one-off allocation that never enters the free list. */
     if (min_cap > buf_pool_std_cap(p))
         return chunk_start(p, px_malloc(sizeof(struct buf_chunk) + min_cap), (uint32_t)min_cap, 0);
     struct buf_chunk *c = p->free;
     if (c) {
         p->free = c->next;
         p->nfree--;
+        /* The low-water mark that buf_pool_trim_unused goes by. */
         if (p->nfree < p->low_free) p->low_free = p->nfree;
     } else {
         c = px_malloc(p->chunk_size);
@@ -87,6 +104,8 @@ void buf_chunk_put(struct buf_chunk *c)
     struct buf_pool *p = c->pool;
     p->chunks_live--;
     p->bytes_live -= c->cap;
+    /* Only standard chunks are recycled, and only up to max_free: a pool that grew for a burst
+     * does not keep all of it. */
     if (c->pooled && p->nfree < p->max_free) {
         c->next = p->free;
         p->free = c;
@@ -113,6 +132,9 @@ void buf_chunk_make_room(struct buf_pool *p, struct buf_chunk **cp, uint32_t *ke
         *keep = 0;
         return;
     }
+    /* Someone else still points into the chunk (a request or reply in flight), or it is too small:
+     * the kept bytes move to a new chunk of at least the standard size, and the old one lives on
+     * until its last span is done with it. */
     size_t want = (size_t)kept + need;
     if (want < buf_pool_std_cap(p)) want = buf_pool_std_cap(p);
     struct buf_chunk *n = buf_chunk_get(p, want);
@@ -135,6 +157,7 @@ void obuf_reset(struct obuf *o)
     memset(o, 0, sizeof(*o));
 }
 
+/* A new slot at the end of the ring. A full ring doubles, unrolled so that head restarts at 0. */
 static struct obuf_seg *obuf_push(struct obuf *o)
 {
     if (o->count == o->cap) {
@@ -151,6 +174,7 @@ static struct obuf_seg *obuf_push(struct obuf *o)
     return s;
 }
 
+/* The last queued span (the one an append may extend), or NULL when the queue is empty. */
 static struct obuf_seg *obuf_last(struct obuf *o)
 {
     return o->count ? &o->segs[(o->head + o->count - 1) % o->cap] : NULL;
@@ -161,6 +185,8 @@ void obuf_append(struct obuf *o, struct buf_pool *p, const void *data, size_t le
     if (len == 0) return;
     struct obuf_seg *last = obuf_last(o);
     struct buf_chunk *t = o->tail;
+    /* Small payloads fill the owned tail chunk, so a burst of short replies is one span and one
+     * iovec rather than one each. */
     if (t && buf_chunk_room(t) >= len) {
         memcpy(t->data + t->len, data, len);
         if (last && last->c == t && last->off + last->len == t->len) {
@@ -177,6 +203,7 @@ void obuf_append(struct obuf *o, struct buf_pool *p, const void *data, size_t le
         o->bytes += len;
         return;
     }
+    /* No owned chunk with room: start a new one, which later appends may fill. */
     struct buf_chunk *c = buf_chunk_get(p, len);
     memcpy(c->data, data, len);
     c->len = (uint32_t)len;
@@ -214,6 +241,8 @@ void obuf_append_span(struct obuf *o, struct buf_pool *p, struct buf_chunk *c, u
         obuf_append_ref(o, c, off, len);
 }
 
+/* Drops n written bytes from the front: a partly written span keeps its rest, and each span
+ * written in full gives up its chunk reference. */
 static void obuf_consume(struct obuf *o, size_t n)
 {
     o->bytes -= n;
@@ -250,6 +279,9 @@ void obuf_release(struct obuf *o)
     o->tail = NULL;
 }
 
+/* Keeps calling writev while the socket takes all that is offered, so a queue longer than
+ * OBUF_IOV_MAX spans goes out in one obuf_write; a short write means the socket buffer is full and
+ * the caller waits for LOOP_WRITE. */
 ssize_t obuf_write(struct obuf *o, int fd)
 {
     size_t total = 0;
@@ -267,6 +299,7 @@ ssize_t obuf_write(struct obuf *o, int fd)
         ssize_t w = writev(fd, iov, n);
         if (w < 0) {
             if (errno == EINTR) continue;
+            /* Progress already made is reported as such; -EAGAIN only when nothing went out. */
             if (errno == EAGAIN || errno == EWOULDBLOCK) return total ? (ssize_t)total : -EAGAIN;
             return -errno;
         }

@@ -40,6 +40,8 @@ struct buf_pool {
     uint32_t low_free; /* fewest free chunks since the last buf_pool_trim_unused */
 };
 
+/* An empty pool of chunks chunk_size bytes long (header included) that keeps up to max_free free
+ * chunks for reuse. Allocates nothing until the first buf_chunk_get. */
 void buf_pool_init(struct buf_pool *p, uint32_t chunk_size, uint32_t max_free);
 /* Frees the pool's free chunks. Chunks still referenced elsewhere are not touched. */
 void buf_pool_deinit(struct buf_pool *p);
@@ -60,12 +62,14 @@ struct buf_chunk *buf_chunk_get(struct buf_pool *p, size_t min_cap);
  * below a quarter of the standard size it is its own small allocation, so that thousands of them
  * in flight do not each hold a standard chunk; otherwise as buf_chunk_get(). */
 struct buf_chunk *buf_chunk_get_exact(struct buf_pool *p, size_t len);
+/* Takes one more reference; on the owning thread only (the count is not atomic). */
 static inline void buf_chunk_ref(struct buf_chunk *c)
 {
     c->refcnt++;
 }
 /* Drops one reference; the chunk returns to its pool (or the allocator) at zero. NULL is ok. */
 void buf_chunk_put(struct buf_chunk *c);
+/* Bytes that can still be written after the filled part. */
 static inline uint32_t buf_chunk_room(const struct buf_chunk *c)
 {
     return c->cap - c->len;
@@ -105,6 +109,7 @@ struct obuf {
     size_t bytes;           /* bytes queued */
 };
 
+/* An empty queue; the ring is allocated on the first append. */
 void obuf_init(struct obuf *o);
 /* Drops every queued span and frees the ring. */
 void obuf_reset(struct obuf *o);
@@ -120,6 +125,7 @@ void obuf_append_span(struct obuf *o, struct buf_pool *p, struct buf_chunk *c, u
 /* Writes as much as the socket takes with writev. Returns the bytes written (>= 0, the queue is
  * consumed by that much), -EAGAIN when nothing could be written, or another -errno. */
 ssize_t obuf_write(struct obuf *o, int fd);
+/* 1 when nothing is queued. */
 static inline int obuf_empty(const struct obuf *o)
 {
     return o->count == 0;

@@ -12,6 +12,8 @@
 
 struct loop;
 
+/* A message is copied into the channel by value; what ptr points to is neither copied nor freed
+ * by it. The meaning of type, fd, ptr and u64, and who owns ptr, is agreed between the parties. */
 struct chan_msg {
     int type;
     int fd;
@@ -19,6 +21,7 @@ struct chan_msg {
     uint64_t u64;
 };
 
+/* Called on the receiver's thread for each message, in the order they were sent, no lock held. */
 typedef void chan_cb(struct chan_msg *msg, void *ctx);
 
 struct chan {

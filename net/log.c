@@ -1,4 +1,11 @@
-/* Leveled logging; see log.h. */
+/*
+ * Leveled logging; see log.h. Every thread logs, and nothing here takes a lock on the way: the
+ * level and the descriptor are atomics, the thread's name is thread-local, and each line is
+ * formatted on the stack and written with a single write(2) to a descriptor opened O_APPEND, so
+ * concurrent lines land whole and in some order. The only lock serialises log_reopen() (SIGHUP,
+ * from the acceptor), which swaps the file under the same descriptor number with dup2 so that
+ * writers never need to know it happened.
+ */
 #include "log.h"
 
 #include "clock.h"
@@ -17,8 +24,10 @@
 
 static _Atomic int log_level_cur = LOG_INFO;
 static _Atomic int log_fd = 2;
+/* Set once by log_init, before other threads exist, and only read afterwards. */
 static char *log_path;
 static pthread_mutex_t log_reopen_lock = PTHREAD_MUTEX_INITIALIZER;
+/* 15 characters and a NUL, the same limit as pthread_setname_np. */
 static _Thread_local char log_thread[16] = "main";
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -91,6 +100,8 @@ void log_set_thread_name(const char *name)
     snprintf(log_thread, sizeof(log_thread), "%s", name);
 }
 
+/* "2024-01-02 15:04:05.123 warn  [worker-3] message": local time to the millisecond, the level
+ * padded to five, the thread's name. A message too long for the 2 KiB line is cut, never split. */
 void log_write(enum log_level level, const char *fmt, ...)
 {
     if (level < log_get_level()) return;
@@ -110,11 +121,14 @@ void log_write(enum log_level level, const char *fmt, ...)
     n += m;
     if (n > (int)sizeof(line) - 2) n = (int)sizeof(line) - 2;
     line[n++] = '\n';
+    /* Relaxed: the descriptor number never changes after log_init; reopening swaps what it refers
+     * to. */
     int fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
     ssize_t w = write(fd, line, (size_t)n);
     (void)w;
 }
 
+/* last_ms 0 means never logged: the first message always passes. */
 int log_ratelimit_ok(struct log_ratelimit *rl, uint64_t interval_ms)
 {
     uint64_t now = clock_now_ms();

@@ -15,14 +15,19 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 int log_init(const char *path, enum log_level level);
 /* Reopens the log file (no-op on stderr). Returns 0 or -errno; on failure the old file stays. */
 int log_reopen(void);
+/* Changes the level from any thread; lines written afterwards follow it. */
 void log_set_level(enum log_level level);
+/* The current level, from any thread; log_debug() checks it before formatting anything. */
 enum log_level log_get_level(void);
 /* Parses "debug", "info", "warn" ("warning") or "error". Returns 0 or PX_EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);
+/* "debug", "info", "warn" or "error" (a static string); "?" for a value outside the enum. */
 const char *log_level_name(enum log_level level);
 /* Names the calling thread in log lines (at most 15 characters are kept). */
 void log_set_thread_name(const char *name);
 
+/* Writes one line when level is at or above the current level. Cannot fail: a line that cannot be
+ * written (a full disk) is lost. Lines longer than about 2 KiB are cut. */
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*

@@ -2,6 +2,13 @@
  * Event loop core: an fd table indexed by descriptor, a binary min-heap of embedded timers, and
  * one turn = poll (bounded by the nearest timer) -> fd callbacks -> due timers -> before-sleep.
  * The backend (loop_epoll.c) only translates readiness.
+ *
+ * Each worker thread runs one loop with its sessions' and runners' sockets, the acceptor another
+ * with the listening socket and the signalfd. Nothing in a turn allocates for the fd table or
+ * the timers except to grow them: a timer lives inside its owner, and an fd's callback, context
+ * and mask sit in arrays indexed by the descriptor, so dispatching an event is a few loads. The
+ * before-sleep hook is where the proxy does its batched work (one writev per connection per
+ * turn, freeing what was closed), after every callback of the turn has run.
  */
 #include "loop.h"
 
@@ -14,7 +21,7 @@
 
 /* Per-descriptor state, indexed by fd, kept as parallel arrays so that a descriptor costs 10
  * bytes in each worker's loop (every worker's table spans the whole fd range, since the acceptor
- * hands connections out round-robin): the callback's context, the events of interest plus
+ * may hand any connection to any worker): the callback's context, the events of interest plus
  * LOOP_FD_REGISTERED, and the callback as an index into the loop's few distinct callbacks. */
 #define LOOP_FD_REGISTERED 0x80
 #define LOOP_MAX_CBS       64
@@ -43,6 +50,8 @@ struct loop *loop_create(void)
     if (!b) return NULL;
     struct loop *l = px_calloc(1, sizeof(*l));
     l->backend = b;
+    /* The cached time is valid before the first turn, for whoever arms a timer or stamps a request
+     * while setting up. */
     l->now_us = clock_now_us();
     l->now_ms = l->now_us / 1000u;
     return l;
@@ -59,6 +68,7 @@ void loop_free(struct loop *l)
     px_free(l);
 }
 
+/* Grows the tables to cover fd; new entries are zero, that is unregistered. */
 static int loop_fd_slot(struct loop *l, int fd)
 {
     if (fd < 0) return -EBADF;
@@ -99,6 +109,8 @@ int loop_add(struct loop *l, int fd, int mask, loop_fd_cb *cb, void *ctx)
     if (rc < 0) return rc;
     int cbi = loop_cb_index(l, cb);
     if (cbi < 0) return -ENOMEM;
+    /* Already registered (a new callback or context for the same fd): a MOD, since epoll refuses to
+     * add an fd twice. */
     rc = (l->fd_mask[fd] & LOOP_FD_REGISTERED) ? loop_backend_mod(l->backend, fd, mask)
                                                : loop_backend_add(l->backend, fd, mask);
     if (rc < 0) return rc;
@@ -111,6 +123,7 @@ int loop_add(struct loop *l, int fd, int mask, loop_fd_cb *cb, void *ctx)
 int loop_set_mask(struct loop *l, int fd, int mask)
 {
     if (!loop_fd_registered(l, fd)) return -EBADF;
+    /* Owners set the mask after every flush, mostly to what it already was: no system call then. */
     if ((l->fd_mask[fd] & ~LOOP_FD_REGISTERED) == mask) return 0;
     int rc = loop_backend_mod(l->backend, fd, mask);
     if (rc < 0) return rc;
@@ -126,6 +139,7 @@ int loop_get_mask(struct loop *l, int fd)
 void loop_del(struct loop *l, int fd)
 {
     if (!loop_fd_registered(l, fd)) return;
+    /* Clearing the entry also makes loop_run_once skip events already fetched for fd this turn. */
     loop_backend_del(l->backend, fd);
     l->fd_mask[fd] = 0;
     l->fd_cb[fd] = 0;
@@ -134,6 +148,7 @@ void loop_del(struct loop *l, int fd)
 
 /* ---- timers: a binary min-heap on when_ms; each timer knows its index ---- */
 
+/* Every move keeps the timers' heap_idx in step, so that stopping one needs no search. */
 static void heap_swap(struct loop *l, uint32_t a, uint32_t b)
 {
     struct loop_timer *t = l->heap[a];
@@ -143,6 +158,7 @@ static void heap_swap(struct loop *l, uint32_t a, uint32_t b)
     l->heap[b]->heap_idx = b;
 }
 
+/* Moves entry i towards the root while it is due before its parent. */
 static void heap_up(struct loop *l, uint32_t i)
 {
     while (i > 0) {
@@ -153,6 +169,7 @@ static void heap_up(struct loop *l, uint32_t i)
     }
 }
 
+/* Moves entry i towards the leaves while a child is due before it. */
 static void heap_down(struct loop *l, uint32_t i)
 {
     for (;;) {
@@ -178,6 +195,7 @@ void loop_timer_stop(struct loop *l, struct loop_timer *t)
     if (t->heap_idx == LOOP_TIMER_IDLE) return;
     uint32_t i = t->heap_idx;
     l->heap_len--;
+    /* The last entry fills the hole, then moves whichever way restores the order. */
     if (i != l->heap_len) {
         l->heap[i] = l->heap[l->heap_len];
         l->heap[i]->heap_idx = i;
@@ -194,6 +212,8 @@ void loop_timer_start(struct loop *l, struct loop_timer *t, uint64_t delay_ms)
         l->heap_cap = l->heap_cap ? l->heap_cap * 2 : 64;
         l->heap = px_realloc(l->heap, l->heap_cap * sizeof(*l->heap));
     }
+    /* From the clock rather than the turn's cached time: a timer armed late in a long turn still
+     * waits its full delay. */
     t->when_ms = clock_now_ms() + delay_ms;
     /* A timer armed by a timer callback waits for a later turn: one that re-arms itself with no
      * delay would otherwise fire again and again until the clock ticks, starving fd events. */
@@ -203,6 +223,8 @@ void loop_timer_start(struct loop *l, struct loop_timer *t, uint64_t delay_ms)
     heap_up(l, t->heap_idx);
 }
 
+/* Fires the due timers, earliest first. Each leaves the heap before its callback runs, so the
+ * callback may re-arm it, stop other timers or free its owner. */
 static void loop_run_timers(struct loop *l)
 {
     l->in_timers = 1;
@@ -235,16 +257,21 @@ void loop_run_once(struct loop *l, int timeout_ms)
     if (l->heap_len > 0) {
         uint64_t now = clock_now_ms();
         uint64_t when = l->heap[0]->when_ms;
+        /* The wait ends at the nearest deadline; a minute at most, so that it always fits an
+         * int. */
         int t = when <= now ? 0 : (int)(when - now > 60000 ? 60000 : when - now);
         if (timeout_ms < 0 || t < timeout_ms) timeout_ms = t;
     }
     int n = loop_backend_poll(l->backend, l->fired, 256, timeout_ms);
+    /* One clock read per turn: callbacks and timers of this turn all see this time. */
     l->now_us = clock_now_us();
     l->now_ms = l->now_us / 1000u;
     for (int i = 0; i < n; i++) {
         int fd = l->fired[i].fd;
         /* A callback earlier in this batch may have unregistered fd. */
         if (!loop_fd_registered(l, fd)) continue;
+        /* Only what the owner still wants (an earlier callback may have changed it), and errors,
+         * which are always delivered. */
         int mask = l->fired[i].mask & ((l->fd_mask[fd] & ~LOOP_FD_REGISTERED) | LOOP_ERROR);
         if (mask) l->cbs[l->fd_cb[fd]](l, fd, mask, l->fd_ctx[fd]);
     }
@@ -258,6 +285,7 @@ void loop_run(struct loop *l)
     while (!l->stop) loop_run_once(l, -1);
 }
 
+/* Takes effect when the current turn ends; the turn itself runs to the end. */
 void loop_stop(struct loop *l)
 {
     l->stop = 1;

@@ -40,14 +40,18 @@ void loop_free(struct loop *l);
 int loop_add(struct loop *l, int fd, int mask, loop_fd_cb *cb, void *ctx);
 /* Changes the events of a registered fd. Returns 0 or -errno. */
 int loop_set_mask(struct loop *l, int fd, int mask);
+/* The events fd is registered for (LOOP_READ|LOOP_WRITE); 0 when it is not registered. */
 int loop_get_mask(struct loop *l, int fd);
 /* Unregisters fd (call before closing it). Events already fetched for fd are dropped. */
 void loop_del(struct loop *l, int fd);
 
+/* Prepares an embedded timer, inactive; call once before the first loop_timer_start. */
 void loop_timer_init(struct loop_timer *t, loop_timer_cb *cb, void *ctx);
 /* (Re)arms t to fire once after delay_ms. */
 void loop_timer_start(struct loop *l, struct loop_timer *t, uint64_t delay_ms);
+/* Disarms t; a timer that is not armed is left alone. Call before freeing t's owner. */
 void loop_timer_stop(struct loop *l, struct loop_timer *t);
+/* 1 while t is armed and has not fired. */
 static inline int loop_timer_active(const struct loop_timer *t)
 {
     return t->heap_idx != LOOP_TIMER_IDLE;
@@ -58,6 +62,7 @@ void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *ctx);
 
 /* Runs until loop_stop() is called from a callback. */
 void loop_run(struct loop *l);
+/* Makes loop_run() return once the current turn is over. The loop's thread only. */
 void loop_stop(struct loop *l);
 /* Runs one turn, waiting at most timeout_ms (-1: until an event or timer). For tests. */
 void loop_run_once(struct loop *l, int timeout_ms);

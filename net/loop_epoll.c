@@ -1,4 +1,12 @@
-/* epoll backend of the event loop, level-triggered. */
+/*
+ * epoll backend of the event loop (see loop_internal.h), level-triggered. Level triggering is
+ * what lets sessions and runners stop after a few reads per event and be called again next turn
+ * for the rest, with no bookkeeping of their own; edge triggering would make every owner drain
+ * its socket to EAGAIN. Each event carries only the fd: loop.c looks up everything else in its
+ * tables. EPOLLERR and EPOLLHUP are reported by the kernel whether asked for or not, hence
+ * LOOP_ERROR is never requested. EPOLLRDHUP is not used: a half-closed peer reads as readable and
+ * its read returns 0, which the owners already treat as a close.
+ */
 #include "loop_internal.h"
 
 #include "loop.h"
@@ -32,6 +40,7 @@ void loop_backend_free(struct loop_backend *b)
     px_free(b);
 }
 
+/* One epoll_ctl for add, mod and del (del ignores the event, but old kernels wanted one). */
 static int loop_epoll_ctl(struct loop_backend *b, int op, int fd, int mask)
 {
     struct epoll_event ev = {0};
@@ -58,6 +67,7 @@ int loop_backend_del(struct loop_backend *b, int fd)
 
 int loop_backend_poll(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms)
 {
+    /* Events beyond the batch stay ready and come back next turn (level-triggered). */
     if (max > LOOP_EPOLL_BATCH) max = LOOP_EPOLL_BATCH;
     int n = epoll_wait(b->epfd, b->events, max, timeout_ms);
     if (n < 0) return 0; /* EINTR: just another turn */

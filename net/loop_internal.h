@@ -9,7 +9,9 @@ struct loop_fired {
     int mask;
 };
 
+/* Creates the backend's poller (an epoll instance). Returns NULL with errno set when it cannot. */
 struct loop_backend *loop_backend_create(void);
+/* Closes the poller; the fds it watched are not closed. NULL is ok. */
 void loop_backend_free(struct loop_backend *b);
 /* Start, change or stop watching fd for the events in mask. Each returns 0 or -errno. */
 int loop_backend_add(struct loop_backend *b, int fd, int mask);

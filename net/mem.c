@@ -1,4 +1,11 @@
-/* Allocator wrapper; see mem.h. */
+/*
+ * Allocator wrapper; see mem.h. Every module allocates through px_malloc and friends, and none
+ * checks for NULL: exhaustion aborts here with a line on stderr, since a proxy that cannot
+ * allocate cannot answer its clients correctly either, and an abort is easier to diagnose than a
+ * half-served request. jemalloc is linked as the process's malloc, so the plain malloc calls
+ * below are jemalloc's; only the statistics, the purge, the per-thread arenas and heap profiles
+ * need its mallctl interface, and sanitizer builds (PX_NO_JEMALLOC) compile those to no-ops.
+ */
 #include "mem.h"
 
 #include "px_errors.h"
@@ -14,6 +21,7 @@
 #include <jemalloc/jemalloc.h>
 #endif
 
+/* Aborts rather than returning NULL: no caller checks, by design (see the top of this file). */
 static void px_oom(size_t size)
 {
     fprintf(stderr, "slotproxy: out of memory allocating %zu bytes\n", size);
@@ -22,6 +30,7 @@ static void px_oom(size_t size)
 
 void *px_malloc(size_t size)
 {
+    /* malloc(0) may return NULL, which would look like exhaustion: ask for one byte instead. */
     void *p = malloc(size ? size : 1);
     if (!p) px_oom(size);
     return p;
@@ -74,6 +83,7 @@ void px_mem_stats(struct px_mem_stats *st)
 #ifndef PX_NO_JEMALLOC
     uint64_t epoch = 1;
     size_t sz = sizeof(epoch);
+    /* jemalloc's statistics are a snapshot refreshed only when the epoch is advanced. */
     mallctl("epoch", &epoch, &sz, &epoch, sz);
     sz = sizeof(size_t);
     if (mallctl("stats.allocated", &st->allocated, &sz, NULL, 0) == 0 &&
@@ -87,6 +97,8 @@ int px_mem_heap_profile(const char *path)
 #ifndef PX_NO_JEMALLOC
     bool prof = false;
     size_t sz = sizeof(prof);
+    /* Profiling can only be turned on at startup (MALLOC_CONF): without it, say so plainly rather
+     * than pass on prof.dump's failure. */
     if (mallctl("opt.prof", &prof, &sz, NULL, 0) != 0 || !prof) return PX_EINVAL;
     int rc = mallctl("prof.dump", NULL, NULL, &path, sizeof(path));
     return rc == 0 ? 0 : -rc;
@@ -101,6 +113,8 @@ void px_mem_thread_arena(void)
 #ifndef PX_NO_JEMALLOC
     unsigned arena;
     size_t sz = sizeof(arena);
+    /* A fresh arena bound to this thread only: a worker's allocations stay apart from the
+     * others'. */
     if (mallctl("arenas.create", &arena, &sz, NULL, 0) == 0)
         mallctl("thread.arena", NULL, NULL, &arena, sizeof(arena));
 #endif
@@ -110,6 +124,7 @@ void px_mem_purge(void)
 {
 #ifndef PX_NO_JEMALLOC
     char cmd[64];
+    /* Every arena, the workers' own included; mallctl is thread-safe, so any thread may ask. */
     snprintf(cmd, sizeof(cmd), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
     mallctl(cmd, NULL, NULL, NULL, 0);
 #endif

@@ -9,13 +9,18 @@
 
 #include <stddef.h>
 
+/* As malloc, calloc and realloc, but never NULL: when memory is exhausted they write a line to
+ * stderr and abort. A size of 0 still gives a distinct pointer. The caller owns the result and
+ * frees it with px_free. */
 void *px_malloc(size_t size);
 void *px_calloc(size_t n, size_t size);
 void *px_realloc(void *ptr, size_t size);
 /* Zeroed memory aligned to align (a power of two), for structs with _Alignas members. */
 void *px_calloc_aligned(size_t align, size_t size);
+/* A NUL-terminated copy of s (of its first n bytes), never NULL; free it with px_free. */
 char *px_strdup(const char *s);
 char *px_strndup(const char *s, size_t n);
+/* Frees what the functions above returned. NULL is ok. */
 void px_free(void *ptr);
 
 struct px_mem_stats {

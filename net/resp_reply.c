@@ -1,4 +1,13 @@
-/* RESP reply framer; see resp_reply.h. */
+/*
+ * RESP reply framer; see resp_reply.h. Every byte a node sends passes through resp_reply_frame:
+ * the backend runner calls it on its input chunk after each read, and the reply it delimits is
+ * handed up as a span of that chunk, so replies reach clients byte for byte without being
+ * rebuilt. The framer therefore only counts: lines, bulk lengths and the elements still owed at
+ * each open aggregate, on a small stack. It checks what it must to stay in step with the stream
+ * (CRLF after each bulk body, numeric lengths, a depth limit) and nothing more; a stream it cannot
+ * follow is PX_EPROTO, and the runner drops the connection. resp_reply_elements() is the one
+ * place that looks inside a reply, for the merges of fan-out replies and Pub/Sub messages.
+ */
 #include "resp_reply.h"
 
 #include "mem.h"
@@ -7,6 +16,8 @@
 
 #include <string.h>
 
+/* The inline stack holds eight levels of nesting, more than ordinary replies use; a deeper reply
+ * moves the stack to the heap (push_level). */
 void resp_reply_init(struct resp_reply_framer *f)
 {
     memset(f, 0, sizeof(*f));
@@ -21,6 +32,8 @@ void resp_reply_deinit(struct resp_reply_framer *f)
     f->stack = f->stack_inline;
 }
 
+/* Also gives back a heap stack, so that one deeply nested reply does not keep memory for the rest
+ * of the connection's life. */
 void resp_reply_reset(struct resp_reply_framer *f)
 {
     f->pos = 0;
@@ -35,6 +48,7 @@ void resp_reply_reset(struct resp_reply_framer *f)
     }
 }
 
+/* A prefix test on text that is not NUL-terminated. */
 static int starts(const char *s, size_t len, const char *prefix)
 {
     size_t n = strlen(prefix);
@@ -43,6 +57,8 @@ static int starts(const char *s, size_t len, const char *prefix)
 
 enum resp_err_kind resp_reply_classify(const char *s, size_t len)
 {
+    /* The first byte picks the candidates, so an error costs two comparisons at most. MOVED and
+     * ASK include their space: the redirect parser expects arguments after it. */
     switch (len ? s[0] : 0) {
     case 'M':
         if (starts(s, len, "MOVED ")) return RESP_ERRK_MOVED;
@@ -84,6 +100,8 @@ static int element_done(struct resp_reply_framer *f)
     return 1;
 }
 
+/* Opens an aggregate with n elements to come. The depth limit keeps a hostile or broken node from
+ * making the framer allocate without bound. */
 static int push_level(struct resp_reply_framer *f, int64_t n, int attr)
 {
     if (f->depth >= RESP_MAX_DEPTH) return PX_EPROTO;
@@ -106,6 +124,8 @@ int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
 {
     for (;;) {
         size_t pos = f->pos;
+        /* Inside a bulk body: the body and its CRLF must all be there; the body is never looked
+         * at. */
         if (f->bulk >= 0) {
             size_t want = (size_t)f->bulk + 2;
             if (len - pos < want) {
@@ -133,6 +153,8 @@ int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
             next = pos + 1 + tlen + 2;
             have_n = 1;
         } else {
+            /* Any other line: its end. A line cut by the end of the buffer is scanned again from
+             * its start on the next call. */
             const char *cr = memchr(buf + pos, '\r', len - pos);
             if (!cr || (size_t)(cr - buf) + 2 > len) {
                 info->need = 1;
@@ -142,6 +164,8 @@ int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
             tlen = (size_t)(cr - text);
             next = (size_t)(cr - buf) + 2;
         }
+        /* The top-level reply's type and line are kept for the caller (an error's text, a status);
+         * an attribute in front of the reply is not the reply. */
         int top = f->depth == 0 && t != '|';
         if (top && f->type == 0) {
             f->type = t;
@@ -149,6 +173,8 @@ int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
             f->line_len = (uint32_t)tlen;
         }
         switch (t) {
+        /* One line and done: simple string, error, integer, and RESP3's null, double, boolean and
+         * big number. */
         case '+':
         case '-':
         case ':':
@@ -159,6 +185,8 @@ int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
             f->pos = (uint32_t)next;
             if (element_done(f)) goto complete;
             break;
+        /* A length, then a body: '$' bulk string, '!' bulk error, '=' verbatim string; only '$' may
+         * be null (-1). */
         case '$':
         case '!':
         case '=':
@@ -171,6 +199,8 @@ int resp_reply_frame(struct resp_reply_framer *f, const char *buf, size_t len,
                 f->bulk = n;
             }
             break;
+        /* A count, then elements: '*' array, '%' map, '~' set, '>' push, '|' attribute; only '*'
+         * and '%' may be null (-1). */
         case '*':
         case '%':
         case '~':
@@ -201,6 +231,8 @@ complete:
     info->line_off = f->line_off;
     info->line_len = f->line_len;
     info->err = RESP_ERRK_NONE;
+    /* Only a simple error is classified: a RESP3 bulk error ('!') is never a redirect or a retry
+     * hint, which Redis sends as simple errors. */
     if (f->type == '-')
         info->err = resp_reply_classify(buf + f->line_off, f->line_len);
     else if (f->type == '!')
@@ -255,6 +287,8 @@ int resp_reply_elements(const char *buf, size_t len, struct resp_span *out, uint
     if (n <= 0) return pos == len ? 0 : PX_EPROTO;
     struct resp_reply_framer f;
     int have_f = 0, rc = 0;
+    /* Flat elements, the usual case, are measured directly; the framer is set up only when a nested
+     * one needs it. Elements beyond max are counted but not stored. */
     for (long long i = 0; i < n; i++) {
         size_t elen = flat_element_len(buf + pos, len - pos);
         if (elen == 0) {

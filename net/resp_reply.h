@@ -54,7 +54,9 @@ struct resp_reply_info {
     uint32_t line_len;
 };
 
+/* Prepares a framer; it allocates only for a reply nested deeper than its inline stack. */
 void resp_reply_init(struct resp_reply_framer *f);
+/* Frees what the framer allocated. */
 void resp_reply_deinit(struct resp_reply_framer *f);
 /* Forgets the current reply; call after a complete one before framing the next. */
 void resp_reply_reset(struct resp_reply_framer *f);

@@ -3,6 +3,12 @@
  * processInlineBuffer closely, including their quirks (a length line ends at the first '\r' and
  * the byte after it is not checked; a bulk's trailing two bytes are skipped unchecked), because
  * the bytes are forwarded to a Redis that parses them the same way.
+ *
+ * The session calls resp_req_parse on its read chunk, from the first byte of the first request
+ * not yet taken, after every read. A complete request comes back as argument spans, which become
+ * the request's argv, and its bytes are forwarded to the node as they arrived; only an inline
+ * request is re-encoded. A protocol error carries the enum of the Redis text to answer with
+ * (errors.c renders it), and the session closes the connection after that reply, as Redis does.
  */
 #include "resp_req.h"
 
@@ -42,6 +48,7 @@ void resp_req_limits_default(struct resp_req_limits *lim)
     lim->unauth = 0;
 }
 
+/* bulk -1 means that no argument header has been read yet. */
 void resp_req_init(struct resp_req_parser *p)
 {
     memset(p, 0, sizeof(*p));
@@ -55,6 +62,7 @@ void resp_req_deinit(struct resp_req_parser *p)
     memset(p, 0, sizeof(*p));
 }
 
+/* The arrays stay for the next request, so a busy client is parsed without allocating. */
 void resp_req_reset(struct resp_req_parser *p)
 {
     p->pos = 0;
@@ -64,6 +72,8 @@ void resp_req_reset(struct resp_req_parser *p)
     p->inl_len = 0;
 }
 
+/* A small argument array (64 spans, 512 bytes) is kept; only what a request with many arguments
+ * grew is given back. */
 void resp_req_shrink(struct resp_req_parser *p)
 {
     if (p->argc == 0 && p->argv_cap > 64) {
@@ -78,6 +88,7 @@ void resp_req_shrink(struct resp_req_parser *p)
     }
 }
 
+/* Only between requests: a request half parsed still needs its spans and its inline bytes. */
 void resp_req_release(struct resp_req_parser *p)
 {
     if (p->argc != 0 || p->nargs != 0 || p->inl_len != 0) return;
@@ -88,6 +99,7 @@ void resp_req_release(struct resp_req_parser *p)
     p->argv_cap = p->inl_cap = 0;
 }
 
+/* Spans are offsets rather than pointers, so the caller may move the buffer between calls. */
 static void push_arg(struct resp_req_parser *p, uint32_t off, uint32_t len)
 {
     if (p->argc == p->argv_cap) {
@@ -99,6 +111,7 @@ static void push_arg(struct resp_req_parser *p, uint32_t off, uint32_t len)
     p->argc++;
 }
 
+/* Appends to the re-encoded inline request. */
 static void inl_put(struct resp_req_parser *p, const char *s, size_t n)
 {
     if (n == 0) return;
@@ -112,11 +125,13 @@ static void inl_put(struct resp_req_parser *p, const char *s, size_t n)
     p->inl_len += (uint32_t)n;
 }
 
+/* isspace() in the C locale, which is what sdssplitargs sees, without depending on the locale. */
 static int is_space(char c)
 {
     return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f';
 }
 
+/* A hex digit's value, or -1: for the \xHH escapes inside double quotes. */
 static int hex_val(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -133,6 +148,7 @@ struct split_out {
     size_t ntok, tcap;
 };
 
+/* Appends one byte to the token being built. */
 static void split_put(struct split_out *o, char c)
 {
     if (o->len == o->cap) {
@@ -142,6 +158,7 @@ static void split_put(struct split_out *o, char c)
     o->bytes[o->len++] = c;
 }
 
+/* Ends the token that began at start. */
 static void split_tok(struct split_out *o, size_t start)
 {
     if (o->ntok == o->tcap) {
@@ -166,6 +183,8 @@ static int split_args(const char *s, size_t n, struct split_out *o)
         size_t start = o->len;
         while (!done) {
             char c = AT(i);
+            /* Inside double quotes: \xHH and the C escapes \n \r \t \b \a; any other escaped byte
+             * stands for itself. */
             if (inq) {
                 if (c == '\\' && AT(i + 1) == 'x' && hex_val(AT(i + 2)) >= 0 &&
                     hex_val(AT(i + 3)) >= 0) {
@@ -193,6 +212,7 @@ static int split_args(const char *s, size_t n, struct split_out *o)
                     split_put(o, c);
                 }
             } else if (insq) {
+                /* Inside single quotes only \' is an escape. */
                 if (c == '\\' && AT(i + 1) == '\'') {
                     i++;
                     split_put(o, '\'');
@@ -205,6 +225,8 @@ static int split_args(const char *s, size_t n, struct split_out *o)
                     split_put(o, c);
                 }
             } else {
+                /* Outside quotes a token ends at a space, tab, CR or LF, and a quote opens a
+                 * quoted part of it. */
                 switch (c) {
                 case ' ':
                 case '\n':
@@ -223,6 +245,8 @@ static int split_args(const char *s, size_t n, struct split_out *o)
 #undef AT
 }
 
+/* An inline request: one line up to '\n', a '\r' before it dropped. With no line end within
+ * inline_max bytes it is an error, as in Redis. */
 static int parse_inline(struct resp_req_parser *p, const char *buf, size_t len,
                         const struct resp_req_limits *lim, struct resp_req_result *res)
 {
@@ -247,6 +271,8 @@ static int parse_inline(struct resp_req_parser *p, const char *buf, size_t len,
     }
     p->inl_len = 0;
     p->argc = 0;
+    /* Re-encoded as multibulk in p->inl: the proxy forwards those bytes, and the spans point into
+     * them. An empty line gives no argument at all, and the caller skips it. */
     if (o.ntok > 0) {
         char num[32];
         int n = snprintf(num, sizeof(num), "*%zu\r\n", o.ntok);
@@ -297,6 +323,8 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
                    const struct resp_req_limits *lim, struct resp_req_result *res)
 {
     memset(res, 0, sizeof(*res));
+    /* nargs 0: the header has not been read; anything but '*' starts an inline request. Otherwise
+     * an earlier call read the header and this one resumes in the arguments. */
     if (p->nargs == 0) {
         if (len == 0) {
             res->need = 1;
@@ -319,6 +347,8 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
             res->err = RESP_REQ_ERR_MBULK_INVALID;
             return PX_EPROTO;
         }
+        /* Before AUTH, Redis allows only small requests (CVE-2021-32675): a client that has not
+         * authenticated cannot make the proxy buffer a large one. */
         if (lim->unauth && ll > RESP_UNAUTH_MAX_ARGS) {
             res->err = RESP_REQ_ERR_UNAUTH_MBULK;
             return PX_EPROTO;
@@ -333,6 +363,8 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
         p->bulk = -1;
         p->argc = 0;
     }
+    /* One argument per round: a '$' header, then the body and its two trailing bytes. p->bulk keeps
+     * a header read in an earlier call. */
     while ((long long)p->argc < p->nargs) {
         size_t pos = p->pos;
         if (p->bulk < 0) {
@@ -368,6 +400,7 @@ int resp_req_parse(struct resp_req_parser *p, const char *buf, size_t len,
         }
         size_t want = (size_t)p->bulk + 2;
         if (len - pos < want) {
+            /* What the body still lacks, so that the reader can size its next read. */
             res->need = resp_need(want - (len - pos));
             return PX_EAGAIN;
         }

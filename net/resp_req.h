@@ -61,7 +61,9 @@ struct resp_req_result {
     char bad_char; /* for RESP_REQ_ERR_EXPECTED_DOLLAR */
 };
 
+/* An empty parser; its arrays are allocated by the first request that needs them. */
 void resp_req_init(struct resp_req_parser *p);
+/* Frees p->argv and the inline buffer (which an inline request's spans point into). */
 void resp_req_deinit(struct resp_req_parser *p);
 /* Forgets the current request (after it was taken, or to start over). Keeps the buffers. */
 void resp_req_reset(struct resp_req_parser *p);

@@ -1,4 +1,13 @@
-/* RESP writers; see resp_write.h. */
+/*
+ * RESP writers; see resp_write.h. These build the replies the proxy composes itself: the answers
+ * of local.c (PING, HELLO, CLIENT, CLUSTER ...), every error text (errors.c is the only caller of
+ * resp_write_error) and the merged replies of fan-outs, each in its client's protocol (the RESP3
+ * writers at the end fall back to the RESP2 shape Redis uses); and the commands the proxy sends on
+ * its own (a runner's AUTH). The debug port uses the sbuf alone for its HTTP bodies. An sbuf is a
+ * plain growable array owned by its user; the workers keep one per executor and clear it between
+ * replies, so that building a reply does not allocate once the buffer has grown, and their cron
+ * trims one that a single large reply left oversized (sbuf_trim).
+ */
 #include "resp_write.h"
 
 #include "mem.h"
@@ -25,6 +34,8 @@ void sbuf_trim(struct sbuf *s, size_t keep)
     if (s->cap > keep) sbuf_free(s);
 }
 
+/* Makes room for extra bytes after len. Doubling keeps appends amortised O(1); the first
+ * allocation is 64 bytes, enough for most short replies. */
 static void sbuf_reserve(struct sbuf *s, size_t extra)
 {
     if (s->len + extra <= s->cap) return;
@@ -46,6 +57,8 @@ void sbuf_puts(struct sbuf *s, const char *str)
     sbuf_put(s, str, strlen(str));
 }
 
+/* Two passes, one to measure and one to write, so that the text goes straight into the buffer
+ * whatever its length. vsnprintf writes a NUL after the text: reserved, but not counted in len. */
 static void sbuf_vprintf(struct sbuf *s, const char *fmt, va_list ap)
 {
     va_list cp;
@@ -73,6 +86,8 @@ void resp_write_simple(struct sbuf *s, const char *text)
     sbuf_put(s, "\r\n", 2);
 }
 
+/* An error line must stay one line: a CR or LF in the text (an argument quoted back to the client,
+ * say) would end it early and desynchronise the client's parser. */
 void resp_write_error(struct sbuf *s, const char *text, size_t len)
 {
     sbuf_put(s, "-", 1);
@@ -83,6 +98,7 @@ void resp_write_error(struct sbuf *s, const char *text, size_t len)
     sbuf_put(s, "\r\n", 2);
 }
 
+/* Formats into a scratch buffer first, so that the CR and LF rule applies to the formatted text. */
 void resp_write_errorf(struct sbuf *s, const char *fmt, ...)
 {
     struct sbuf tmp;
@@ -95,6 +111,7 @@ void resp_write_errorf(struct sbuf *s, const char *fmt, ...)
     sbuf_free(&tmp);
 }
 
+/* A type byte, a decimal number and CRLF: the header of bulks and arrays, and whole integers. */
 static void write_len(struct sbuf *s, char type, long long n)
 {
     char b[32];
@@ -110,6 +127,7 @@ void resp_write_int(struct sbuf *s, long long v)
     write_len(s, ':', v);
 }
 
+/* Binary-safe: the length, not the content, says where the body ends. */
 void resp_write_bulk(struct sbuf *s, const void *data, size_t len)
 {
     write_len(s, '$', (long long)len);

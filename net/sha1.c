@@ -1,13 +1,24 @@
-/* SHA-1 over a buffer in one call; see sha1.h. Written from the FIPS 180-4 description. */
+/*
+ * SHA-1 over a buffer in one call; see sha1.h. Written from the FIPS 180-4 description. The proxy
+ * needs it for one thing: the name Redis gives a Lua script (the SHA-1 of its body in lower-case
+ * hex), so that scripts.c can remember the body of every script a client sent with EVAL or SCRIPT
+ * LOAD and load it again on a node that answers EVALSHA with NOSCRIPT (after a failover or a
+ * restart). That is a name, not a security boundary, so SHA-1's weakness does not matter here;
+ * it only has to agree with Redis. Scripts are short, so the code is plain rather than fast, and
+ * it hashes a whole buffer at once (there is no streaming interface).
+ */
 #include "sha1.h"
 
 #include <string.h>
 
+/* Rotate left; n is always 1, 5 or 30, so neither shift is by 32. */
 static uint32_t rol(uint32_t x, int n)
 {
     return (x << n) | (x >> (32 - n));
 }
 
+/* One 64-byte block into the state h: the message schedule w, then 80 rounds in four groups of
+ * twenty, each with its own function and constant. */
 static void sha1_block(uint32_t h[5], const unsigned char *p)
 {
     uint32_t w[80];
@@ -60,6 +71,8 @@ void sha1_hex(const void *data, size_t len, char hex[41])
     memset(last, 0, sizeof(last));
     memcpy(last, p, n);
     last[n] = 0x80;
+    /* The padding needs 9 bytes (0x80 and the length): when the tail leaves less room, it spills
+     * into a second block. */
     size_t blocks = n + 9 > 64 ? 2 : 1;
     uint64_t bits = (uint64_t)len * 8;
     for (int i = 0; i < 8; i++) last[blocks * 64 - 1 - i] = (unsigned char)(bits >> (8 * i));

@@ -1,4 +1,12 @@
-/* Socket helpers; see sock.h. */
+/*
+ * Socket helpers; see sock.h. Thin wrappers over the socket calls that return -errno, and that
+ * make every socket non-blocking and close-on-exec from its creation (SOCK_NONBLOCK |
+ * SOCK_CLOEXEC), so that no descriptor leaks into a child process and none can block a loop by
+ * accident. Callers: the acceptor (listen, accept), backend runners and sessions (connect, socket
+ * options), sessions and CLIENT LIST (addresses as text), the topology thread, the configuration
+ * and the debug port (splitting and resolving addresses). Only sock_resolve() may block, on DNS:
+ * workers are only ever given numeric addresses, as the cluster announces them.
+ */
 #include "sock.h"
 
 #include "px_errors.h"
@@ -17,6 +25,8 @@
 
 int sock_split_addr(const char *s, char *host, size_t hostlen, int *port)
 {
+    /* The port follows the last colon, so "[::1]:6379" splits right; a lone "6379" is a port with
+     * an empty host (every address, for a listener). */
     const char *colon = strrchr(s, ':');
     const char *p = colon ? colon + 1 : s;
     size_t hl = colon ? (size_t)(colon - s) : 0;
@@ -44,6 +54,8 @@ int sock_resolve(const char *host, char *ip, size_t iplen)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return PX_EINVAL;
+    /* IPv4 is preferred when a name has addresses of both kinds: getaddrinfo may list ::1 first for
+     * localhost, and cluster nodes are most often reached over IPv4. */
     struct addrinfo *pick = res;
     for (struct addrinfo *a = res; a; a = a->ai_next) {
         if (a->ai_family == AF_INET) {
@@ -90,6 +102,8 @@ int sock_listen_tcp(const char *host, int port, int backlog)
     struct sockaddr_storage ss;
     char ip[SOCK_HOST_MAX];
     socklen_t sl = sock_numeric(host, port, &ss);
+    /* Not a numeric address: resolve the name. This runs at startup on the main thread, where
+     * blocking is fine. */
     if (!sl) {
         if (sock_resolve(host, ip, sizeof(ip)) < 0) return -EADDRNOTAVAIL;
         sl = sock_numeric(ip, port, &ss);
@@ -98,6 +112,7 @@ int sock_listen_tcp(const char *host, int port, int backlog)
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
+    /* So that a restarted proxy can bind while its old connections sit in TIME_WAIT. */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, backlog) < 0) {
         int e = errno;
@@ -125,6 +140,8 @@ int sock_connect_nb(const char *ip, int port)
     if (!sl) return -EADDRNOTAVAIL;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
+    /* EINPROGRESS is the normal answer of a non-blocking connect: the outcome comes later, when the
+     * socket turns writable. */
     if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
         int e = errno;
         close(fd);
@@ -137,6 +154,7 @@ int sock_connect_result(int fd)
 {
     int err = 0;
     socklen_t len = sizeof(err);
+    /* SO_ERROR holds the pending error of the connect (0 once it succeeded). */
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
     return err ? -err : 0;
 }
@@ -144,6 +162,8 @@ int sock_connect_result(int fd)
 int sock_set_nodelay(int fd)
 {
     int one = 1;
+    /* Requests and replies are written in whole batches once per loop turn: Nagle's algorithm would
+     * only hold the last packet of each batch back. */
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ? -errno : 0;
 }
 
@@ -152,6 +172,9 @@ int sock_set_keepalive(int fd, int interval_s)
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0) return -errno;
     if (interval_s <= 0) return 0;
+    /* As Redis's anetKeepAlive: the first probe after interval_s of silence, then one every third
+     * of it, and three unanswered probes drop the connection. These three are best effort (not
+     * every system has them), so their failures are ignored. */
     int idle = interval_s, intvl = interval_s / 3 ? interval_s / 3 : 1, cnt = 3;
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
@@ -159,6 +182,7 @@ int sock_set_keepalive(int fd, int interval_s)
     return 0;
 }
 
+/* An address in Redis's notation, "ip:port" or "[ipv6]:port"; "unix" for anything else. */
 static int sock_format(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
     char ip[INET6_ADDRSTRLEN];
@@ -192,6 +216,8 @@ int sock_local_name(int fd, char *buf, size_t len)
     return sock_format(&ss, buf, len);
 }
 
+/* The proxy describes itself to clients with this (CLUSTER SLOTS, SHARDS and NODES answered
+ * locally), which wants the ip and the port apart rather than as one string. */
 int sock_local_addr(int fd, char *ip, size_t iplen, int *port)
 {
     struct sockaddr_storage ss;
@@ -226,5 +252,6 @@ int sock_peer_is_loopback(int fd)
         if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) return a->sin6_addr.s6_addr[12] == 127;
         return 0;
     }
+    /* Any other family (a Unix socket) is local. */
     return 1;
 }

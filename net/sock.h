@@ -23,9 +23,13 @@ int sock_accept(int lfd);
 /* Starts a non-blocking connect to a numeric ip:port. The socket becomes writable when the
  * connection is established or has failed; sock_connect_result() tells which. */
 int sock_connect_nb(const char *ip, int port);
+/* Once the socket is writable: 0 when the connection is up, otherwise the connect's -errno. */
 int sock_connect_result(int fd);
 
+/* Disables Nagle's algorithm. Returns 0 or -errno. */
 int sock_set_nodelay(int fd);
+/* Turns TCP keepalive on and, with interval_s > 0, tunes it as Redis does (first probe after
+ * interval_s idle, then every interval_s / 3, three probes). Returns 0 or -errno. */
 int sock_set_keepalive(int fd, int interval_s);
 /* Writes "ip:port" of the peer (or of the local end) into buf. Returns 0 or -errno. */
 int sock_peer_name(int fd, char *buf, size_t len);

@@ -1,4 +1,14 @@
-/* The acceptor; see acceptor.h. */
+/*
+ * The acceptor; see acceptor.h. main() creates it once the workers run and then spends its life
+ * in acceptor_run(): the main thread's own loop watches the listening socket, a signalfd, and a
+ * purge timer. A new client is checked here, before any worker sees it (protected mode, then
+ * -maxclients), refused with Redis's error text and closed if need be, and otherwise handed to
+ * the worker with the fewest sessions through that worker's inbox, with its CLIENT ID. The
+ * signals come as readable bytes on the signalfd (main blocks them in every thread), so the
+ * handling runs as ordinary loop code: SIGINT and SIGTERM stop the loop, and main then drains the
+ * workers; SIGHUP reopens the log file. Once a second, memory the allocator holds but no longer
+ * uses is given back to the OS when there is much of it.
+ */
 #include "acceptor.h"
 
 #include "config.h"
@@ -32,6 +42,7 @@ struct acceptor {
     uint64_t next_id;        /* CLIENT ID of the next connection */
 };
 
+/* The pause after EMFILE is over: watch the listening socket again. */
 static void acceptor_resume(struct loop *l, void *ctx)
 {
     struct acceptor *a = ctx;
@@ -58,6 +69,8 @@ static int peer_is_loopback(int fd)
 
 /* Answers a refused client with the error write_err renders and closes it, as Redis does (one
  * write, no waiting). */
+/* One non-blocking send on a fresh socket, whose send buffer is empty, so the short text fits; if
+ * it cannot go out, the client just sees the close. */
 static void refuse(int fd, void (*write_err)(struct sbuf *))
 {
     struct sbuf err;
@@ -72,6 +85,8 @@ static void refuse(int fd, void (*write_err)(struct sbuf *))
 static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
 {
     struct acceptor *a = ctx;
+    /* At most 64 accepts per event, so that a connection storm cannot keep the signalfd and timers
+     * waiting; the listening socket stays readable and the rest come next turn. */
     for (int i = 0; i < 64; i++) {
         int cfd = sock_accept(a->lfd);
         if (cfd == -EAGAIN) return;
@@ -105,6 +120,8 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
             refuse(cfd, errors_maxclients);
             continue;
         }
+        /* Least loaded, by sessions open, rather than round-robin: clients stay for different
+         * times, and a new one goes to the worker that has fewest. */
         struct worker *best = a->workers[0];
         /* Relaxed: a load estimate; a slightly stale count only skews the balance a little. */
         unsigned bn = atomic_load_explicit(&best->nsessions, memory_order_relaxed);
@@ -115,6 +132,9 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
                 bn = n;
             }
         }
+        /* Counted here, not by the worker when the message arrives, so that the next accept of
+         * this burst already sees it; the worker takes it off when the session closes. Relaxed:
+         * a hint. */
         atomic_fetch_add_explicit(&best->nsessions, 1, memory_order_relaxed);
         worker_give_conn(best, cfd, ++a->next_id);
     }
@@ -124,6 +144,8 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
  * returned to the OS; below it, it is kept for reuse. */
 #define PURGE_SLACK (4u << 20)
 
+/* On the acceptor's thread rather than a worker's: purging every arena may take a while, and a
+ * worker has requests waiting. */
 static void acceptor_purge(struct loop *l, void *ctx)
 {
     struct acceptor *a = ctx;
@@ -155,6 +177,7 @@ static void acceptor_on_signal(struct loop *l, int fd, int mask, void *ctx)
 struct acceptor *acceptor_create(const struct config *cfg, struct worker **workers, int nworkers,
                                  char *err, size_t errlen)
 {
+    /* 511, Redis's default tcp-backlog. */
     int lfd = sock_listen_tcp(cfg->listen_host, cfg->listen_port, 511);
     if (lfd < 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", cfg->addr, strerror(-lfd));
@@ -174,6 +197,8 @@ struct acceptor *acceptor_create(const struct config *cfg, struct worker **worke
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    /* Without a signalfd the proxy still serves, but SIGINT and SIGTERM, blocked in every thread,
+     * no longer stop it. */
     a->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     loop_add(a->loop, a->lfd, LOOP_READ, acceptor_on_accept, a);
     if (a->sfd >= 0) loop_add(a->loop, a->sfd, LOOP_READ, acceptor_on_signal, a);

@@ -13,11 +13,13 @@ struct config;
 
 struct acceptor;
 
-/* Listens on cfg->addr. Returns NULL with a message in err when it cannot. */
+/* Listens on cfg->addr. cfg and the workers array stay the caller's and must outlive the
+ * acceptor. Returns NULL with a message in err when it cannot listen. */
 struct acceptor *acceptor_create(const struct config *cfg, struct worker **workers, int nworkers,
                                  char *err, size_t errlen);
-/* Accepts until SIGINT/SIGTERM. */
+/* Accepts until SIGINT/SIGTERM (SIGHUP reopens the log file and carries on). */
 void acceptor_run(struct acceptor *a);
+/* Stops listening and frees a; clients already handed out belong to their workers. NULL is ok. */
 void acceptor_free(struct acceptor *a);
 
 #endif

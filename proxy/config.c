@@ -1,4 +1,16 @@
-/* Configuration and command-line flags; see config.h. */
+/*
+ * Configuration and command-line flags; see config.h. main() calls config_defaults(), then
+ * config_parse_args(), which reads the -config file first when one is named and every other flag
+ * after it, so the command line wins over the file. The result is a plain struct that main owns,
+ * fills once at startup and passes by const pointer to every part that needs a setting.
+ *
+ * Every option is one row of opts[]: its name (the flag without dashes, and the key in the file),
+ * how its value is parsed, where it goes in struct config, the default shown in --help, and the
+ * help text. set_opt() is the one place a value is parsed and checked, so a flag and its file key
+ * accept exactly the same values and fail with the same message. The notations are those of the
+ * Go proxy this one replaces, and of redis.conf: durations as Go writes them (3s, 500ms, 1m30s),
+ * sizes as Redis does (32mb, 1gb), flags with one dash or two.
+ */
 #include "config.h"
 
 #include "commands.h"
@@ -15,6 +27,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+/* How set_opt() parses an option's value and where it stores it. */
 enum opt_type {
     OPT_ADDR,
     OPT_NODES,
@@ -31,6 +44,7 @@ enum opt_type {
     OPT_COBL,     /* -client-output-buffer-limit: "hard [soft seconds]" */
 };
 
+/* One option: what set_opt needs to parse and store it, and what --help shows of it. */
 struct opt {
     const char *name;
     enum opt_type type;
@@ -40,9 +54,13 @@ struct opt {
     long long min, max; /* for OPT_INT */
 };
 
+/* Options name their field by offset, and set_opt writes through it according to the type. */
 #define OFF(f) offsetof(struct config, f)
 
+/* In the order --help lists them. The dflt column is only shown: config_defaults() sets the real
+ * defaults, and the two must agree. */
 static const struct opt opts[] = {
+    /* Where the proxy listens, the cluster it serves, and how it watches the topology. */
     {"addr", OPT_ADDR, OFF(addr), "0.0.0.0:8088", "address the proxy listens on (host:port)", 0, 0},
     {"startup-nodes", OPT_NODES, OFF(startup_nodes), "127.0.0.1:7001",
      "comma-separated host:port of cluster nodes to learn the topology from", 0, 0},
@@ -54,11 +72,13 @@ static const struct opt opts[] = {
     {"failover-hold", OPT_DURATION, OFF(failover_hold_ms), "5s",
      "how long a request that cannot be sent yet (node down, slot moving) waits before failing", 0,
      0},
+    /* Credentials: the clients' password, and the proxy's own on the nodes. */
     {"requirepass", OPT_STRING, OFF(requirepass), "",
      "password clients must AUTH with (none: no AUTH needed)", 0, 0},
     {"password", OPT_STRING, OFF(password), "", "password to AUTH with on the cluster nodes", 0, 0},
     {"user", OPT_STRING, OFF(user), "", "ACL user to AUTH as on the cluster nodes (with -password)",
      0, 0},
+    /* Connections to clients and nodes. */
     {"tcp-keepalive", OPT_INT, OFF(tcp_keepalive_s), "300",
      "TCP keepalive interval in seconds for client and node connections (0: off)", 0, 86400},
     {"max-redirects", OPT_INT, OFF(max_redirects), "16",
@@ -67,6 +87,7 @@ static const struct opt opts[] = {
      "idle private connections (transactions, blocking commands, Pub/Sub) kept per node and "
      "worker",
      0, 100000},
+    /* Client limits, with Redis's names and meanings where Redis has the same limit. */
     {"maxclients", OPT_INT, OFF(maxclients), "10000",
      "client connections served at once; more get \"-ERR max number of clients reached\" and "
      "are closed",
@@ -99,12 +120,14 @@ static const struct opt opts[] = {
     {"pubsub-output-buffer-limit", OPT_SIZE, OFF(pubsub_buffer_limit), "32mb",
      "a subscriber that leaves more than this unread is disconnected (sizes: 512kb, 32mb, 1gb)", 0,
      0},
+    /* Replica reads. */
     {"read-prefer", OPT_READPREFER, OFF(read_prefer), "master",
      "where reads go: master, replica, prefer-replica or replica-idc (also READ_PREFER_MASTER, "
      "READ_PREFER_SLAVE, READ_PREFER_SLAVE_IDC or 0, 1, 2)",
      0, 0},
     {"idc", OPT_IDC, OFF(idc), "the /16 of the first non-loopback IPv4 address",
      "the proxy's data centre for replica-idc, as CIDR ranges (10.1.0.0/16,10.2.0.0/16)", 0, 0},
+    /* Operating the proxy. */
     {"debug-addr", OPT_HOSTPORT, OFF(debug_addr), "",
      "serve /metrics, /debug/... and profiles over HTTP on this host:port (off unless given)", 0,
      0},
@@ -121,6 +144,7 @@ static const struct opt opts[] = {
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
+/* Must agree with the dflt column of opts[]. */
 void config_defaults(struct config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -128,6 +152,7 @@ void config_defaults(struct config *c)
     snprintf(c->listen_host, sizeof(c->listen_host), "0.0.0.0");
     c->listen_port = 8088;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
+    /* One worker per online CPU. */
     c->threads = n > 0 ? (int)n : 1;
     c->connect_timeout_ms = 3000;
     c->slots_reload_interval_ms = 3000;
@@ -156,6 +181,7 @@ static int parse_cobl(struct config *c, const char *v)
     int n = sscanf(v, "%63s %63s %63s %1s", a, b, s, extra);
     unsigned long long hard, soft = 0;
     long long secs = 0;
+    /* %1s catches a fourth word. One size alone sets the hard limit and turns the soft one off. */
     if (n != 1 && n != 3) return PX_EINVAL;
     if (config_parse_size(a, &hard) < 0) return PX_EINVAL;
     if (n == 3) {
@@ -171,6 +197,7 @@ static int parse_cobl(struct config *c, const char *v)
     return 0;
 }
 
+/* Drops the split startup list (the -startup-nodes text is kept). */
 static void free_nodes(struct config *c)
 {
     for (int i = 0; i < c->nstartup; i++) px_free(c->startup[i]);
@@ -179,6 +206,7 @@ static void free_nodes(struct config *c)
     c->nstartup = 0;
 }
 
+/* The struct owns every string in it; c is left zeroed. */
 void config_free(struct config *c)
 {
     px_free(c->startup_nodes);
@@ -194,6 +222,8 @@ void config_free(struct config *c)
     memset(c, 0, sizeof(*c));
 }
 
+/* Go's time.ParseDuration syntax without a sign, to the millisecond: number-unit parts that add
+ * up ("1m30s"), each number possibly with a fraction; "0" is the only number without a unit. */
 int config_parse_duration(const char *s, uint64_t *ms)
 {
     if (!*s) return PX_EINVAL;
@@ -201,6 +231,8 @@ int config_parse_duration(const char *s, uint64_t *ms)
         *ms = 0;
         return 0;
     }
+    /* A double, for the fractions; a total past 1e15 ms is refused before the cast could
+     * overflow. */
     double total = 0;
     const char *p = s;
     while (*p) {
@@ -216,8 +248,10 @@ int config_parse_duration(const char *s, uint64_t *ms)
                 v += (*p - '0') * scale;
             }
         }
+        /* At least one digit: "." alone is not a number. */
         if (p == start || (p - start == 1 && *start == '.')) return PX_EINVAL;
         double unit;
+        /* The two-letter units first: "m" alone would take the start of "ms". */
         if (strncmp(p, "ms", 2) == 0) {
             unit = 1;
             p += 2;
@@ -248,6 +282,8 @@ int config_parse_duration(const char *s, uint64_t *ms)
     return 0;
 }
 
+/* A bare address is a /32, and host bits are cleared ("10.1.2.3/16" is 10.1.0.0/16). On success
+ * *out is an array the caller frees with px_free. */
 int config_parse_cidrs(const char *s, struct cidr **out)
 {
     struct cidr *v = NULL;
@@ -283,6 +319,7 @@ bad:
     return PX_EINVAL;
 }
 
+/* IPv4 only: an IPv6 address is never in the data centre. */
 int config_in_idc(const struct config *c, const char *ip)
 {
     struct in_addr a;
@@ -293,6 +330,8 @@ int config_in_idc(const struct config *c, const char *ip)
     return 0;
 }
 
+/* A guess for the usual layout, where each data centre is one /16; -idc overrides it. With no
+ * non-loopback IPv4 address there is no data centre, and no replica counts as local. */
 void config_default_idc(struct config *c)
 {
     if (c->cidrs) return;
@@ -311,16 +350,20 @@ void config_default_idc(struct config *c)
     freeifaddrs(ifs);
 }
 
+/* The canonical name, as --help and the log write it. */
 const char *config_read_prefer_name(enum read_prefer rp)
 {
     static const char *const names[] = {"master", "replica", "prefer-replica", "replica-idc"};
     return rp <= RP_REPLICA_IDC ? names[rp] : "?";
 }
 
+/* As redis.conf: k, m and g are powers of ten, kb, mb and gb powers of two, in any case. A value
+ * that does not fit 64 bits is refused rather than wrapped. */
 int config_parse_size(const char *s, unsigned long long *bytes)
 {
     const char *p = s;
     unsigned long long v = 0;
+    /* A digit first: no sign, no space. */
     if (*p < '0' || *p > '9') return PX_EINVAL;
     for (; *p >= '0' && *p <= '9'; p++) {
         if (v > (~0ull - 9) / 10) return PX_EINVAL;
@@ -341,6 +384,8 @@ int config_parse_size(const char *s, unsigned long long *bytes)
     return PX_EINVAL;
 }
 
+/* Splits -startup-nodes into c->startup. Every entry must be host:port with a host; spaces around
+ * the commas are ignored. On error the list is left empty. */
 static int parse_nodes(struct config *c, const char *v)
 {
     free_nodes(c);
@@ -365,10 +410,15 @@ static int parse_nodes(struct config *c, const char *v)
     return c->nstartup ? 0 : PX_EINVAL;
 }
 
+/* Parses v as the value of option o into c: the one place values are checked, for the command line
+ * and the file alike. Returns 0, or PX_EINVAL with a message naming the flag and what it
+ * expects. */
 static int set_opt(struct config *c, const struct opt *o, const char *v, char *err, size_t errlen)
 {
     char *base = (char *)c;
     switch (o->type) {
+    /* The text is kept for logs and messages, and split for the listener; an empty host means every
+     * IPv4 address. */
     case OPT_ADDR: {
         char host[SOCK_HOST_MAX];
         int port;
@@ -382,6 +432,7 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         c->listen_port = port;
         return 0;
     }
+    /* The text is kept for the log; the split list is what the topology thread is given. */
     case OPT_NODES:
         if (parse_nodes(c, v) < 0) {
             snprintf(err, errlen,
@@ -392,6 +443,7 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         px_free(c->startup_nodes);
         c->startup_nodes = px_strdup(v);
         return 0;
+    /* The whole value must be a number in the table's bounds; errno catches overflow. */
     case OPT_INT: {
         char *end;
         errno = 0;
@@ -405,6 +457,7 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         *(int *)(base + o->off) = (int)n;
         return 0;
     }
+    /* Kept in milliseconds, whatever unit was written. */
     case OPT_DURATION: {
         uint64_t ms;
         if (config_parse_duration(v, &ms) < 0) {
@@ -416,6 +469,7 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         *(uint64_t *)(base + o->off) = ms;
         return 0;
     }
+    /* An empty value means unset: -requirepass "" turns the password off. */
     case OPT_STRING: {
         char **dst = (char **)(base + o->off);
         px_free(*dst);
@@ -433,6 +487,7 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         *(unsigned long long *)(base + o->off) = bytes;
         return 0;
     }
+    /* Both are kept as text; only -debug-addr must look like host:port. */
     case OPT_HOSTPORT:
     case OPT_FILE: {
         char host[SOCK_HOST_MAX];
@@ -447,6 +502,7 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         *dst = *v ? px_strdup(v) : NULL;
         return 0;
     }
+    /* The Go proxy's names and numbers work too, so its configurations carry over. */
     case OPT_READPREFER: {
         static const struct {
             const char *name;
@@ -474,6 +530,7 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
                  v, o->name);
         return PX_EINVAL;
     }
+    /* Parsed now, so that a bad range stops the proxy at startup; the text is kept for the log. */
     case OPT_IDC: {
         struct cidr *cidrs;
         int n = config_parse_cidrs(v, &cidrs);
@@ -491,6 +548,7 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         c->idc = px_strdup(v);
         return 0;
     }
+    /* yes/no as in redis.conf, and true/false and 1/0 for those used to other tools. */
     case OPT_BOOL: {
         int yes = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0;
         int no = strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0;
@@ -502,6 +560,7 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         *(int *)(base + o->off) = yes;
         return 0;
     }
+    /* Three fields at once (hard, soft, seconds), hence a parser of its own. */
     case OPT_COBL:
         if (parse_cobl(c, v) < 0) {
             snprintf(err, errlen,
@@ -511,6 +570,7 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
             return PX_EINVAL;
         }
         return 0;
+    /* Stored only: main() opens the log with it once parsing is done. */
     case OPT_LOGLEVEL: {
         enum log_level lv;
         if (log_level_parse(v, &lv) < 0) {
@@ -526,6 +586,8 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
     return PX_EINVAL;
 }
 
+/* Generated from opts[], so the help cannot forget a flag; the three actions that are not options
+ * come last. */
 static void print_help(FILE *out)
 {
     fprintf(out,
@@ -543,6 +605,7 @@ static void print_help(FILE *out)
             "list every command and how the proxy handles it, and exit");
 }
 
+/* Linear: a few dozen options, looked up once each at startup. */
 static const struct opt *find_opt(const char *name)
 {
     for (size_t k = 0; k < NOPTS; k++)
@@ -550,6 +613,9 @@ static const struct opt *find_opt(const char *name)
     return NULL;
 }
 
+/* A line is "key value": the value is the rest of the line, trimmed, in double quotes when it has
+ * to keep its spaces. Keys may carry leading dashes, so that a flag can be pasted from a command
+ * line. The first bad line stops the reading, and err says where it was. */
 int config_parse_file(struct config *c, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -563,6 +629,7 @@ int config_parse_file(struct config *c, const char *path, char *err, size_t errl
         lineno++;
         size_t len = strlen(line);
         if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+            /* Refused rather than read as two lines. */
             snprintf(err, errlen, "%s:%d: line too long", path, lineno);
             rc = PX_EINVAL;
             break;
@@ -585,11 +652,13 @@ int config_parse_file(struct config *c, const char *path, char *err, size_t errl
         }
         while (*key == '-') key++; /* "addr" or "-addr" */
         const struct opt *o = find_opt(key);
+        /* A file cannot name another file: -config is for the command line only. */
         if (!o || o->type == OPT_FILE) {
             snprintf(err, errlen, "%s:%d: unknown key \"%s\"", path, lineno, key);
             rc = PX_EINVAL;
             break;
         }
+        /* set_opt's message, prefixed with where in the file the value was. */
         char msg[512];
         if (set_opt(c, o, value, msg, sizeof(msg)) < 0) {
             snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
@@ -605,12 +674,14 @@ int config_parse_file(struct config *c, const char *path, char *err, size_t errl
 static int walk_args(struct config *c, int argc, char **argv, int config_only, char *err,
                      size_t errlen, FILE *out)
 {
+    /* Every argument is a flag: there are no positional arguments. */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0') {
             snprintf(err, errlen, "unexpected argument \"%s\" (flags start with -; see --help)", a);
             return PX_EINVAL;
         }
+        /* One dash or two; the name ends at '=' when the value is attached. */
         a += (a[1] == '-') ? 2 : 1;
         char name[64];
         const char *eq = strchr(a, '=');
@@ -618,6 +689,7 @@ static int walk_args(struct config *c, int argc, char **argv, int config_only, c
         if (nl >= sizeof(name)) nl = sizeof(name) - 1;
         memcpy(name, a, nl);
         name[nl] = '\0';
+        /* The actions (-help, -version, -commands) are carried out at once and end the parsing. */
         if (strcmp(name, "h") == 0 || strcmp(name, "help") == 0) {
             print_help(out);
             return CONFIG_EXIT_OK;
@@ -645,6 +717,7 @@ static int walk_args(struct config *c, int argc, char **argv, int config_only, c
             snprintf(err, errlen, "flag -%s needs a value", name);
             return PX_EINVAL;
         }
+        /* The value was consumed either way, so the second pass skips the same arguments. */
         if ((o->type == OPT_FILE) != config_only) continue;
         int rc = set_opt(c, o, v, err, errlen);
         if (rc < 0) return rc;
@@ -656,15 +729,19 @@ static int walk_args(struct config *c, int argc, char **argv, int config_only, c
     return CONFIG_OK;
 }
 
+/* Two passes over argv (walk_args): -config first, so that flags override the file's values
+ * wherever they stand on the line. */
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen, void *outp)
 {
     FILE *out = outp ? outp : stdout;
+    /* The default startup node, unless a caller already set a list. */
     if (!c->startup) parse_nodes(c, "127.0.0.1:7001");
     if (!c->startup_nodes) c->startup_nodes = px_strdup("127.0.0.1:7001");
     int rc = walk_args(c, argc, argv, 1, err, errlen, out);
     if (rc != CONFIG_OK) return rc;
     rc = walk_args(c, argc, argv, 0, err, errlen, out);
     if (rc != CONFIG_OK) return rc;
+    /* AUTH with a user needs that user's password; a user alone cannot log in. */
     if (c->user && !c->password) {
         snprintf(err, errlen, "flag -user needs -password as well");
         return PX_EINVAL;
@@ -672,6 +749,7 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
     return CONFIG_OK;
 }
 
+/* Four lines, so that each stays readable; passwords are shown only as set or not. */
 void config_log(const struct config *c)
 {
     log_info("config: addr=%s startup-nodes=%s threads=%d connect-timeout=%llums "
@@ -684,6 +762,7 @@ void config_log(const struct config *c)
              c->max_redirects, log_level_name(c->log_level),
              c->log_file ? c->log_file : "(stderr)");
     char idc[256] = "";
+    /* The ranges in CIDR notation again, the prefix length counted from the mask. */
     for (int i = 0; i < c->ncidrs; i++) {
         struct in_addr a = {htonl(c->cidrs[i].net)};
         char ip[INET_ADDRSTRLEN];

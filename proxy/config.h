@@ -76,6 +76,7 @@ void config_defaults(struct config *c);
  */
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen,
                       void *out /* FILE * */);
+/* Frees every string and array c holds (c itself is the caller's) and zeroes it. */
 void config_free(struct config *c);
 /* Parses a duration such as "3s", "500ms", "1m30s", "1.5s" or "0". Returns 0 or PX_EINVAL. */
 int config_parse_duration(const char *s, uint64_t *ms);
@@ -89,6 +90,7 @@ int config_in_idc(const struct config *c, const char *ip);
 /* Fills the default data centre (the /16 of the first non-loopback IPv4 address) when -idc was
  * not given. */
 void config_default_idc(struct config *c);
+/* "master", "replica", "prefer-replica" or "replica-idc" (static strings). */
 const char *config_read_prefer_name(enum read_prefer rp);
 /* Logs the effective configuration (passwords masked). */
 void config_log(const struct config *c);

@@ -1,4 +1,16 @@
-/* The debug port; see debug_http.h. */
+/*
+ * The debug port; see debug_http.h. main() starts it after the workers when -debug-addr is given,
+ * and stops it before them, since a request may be waiting for their snapshots. libmicrohttpd
+ * runs one thread per connection, and handle() routes each GET to a builder in metrics.c that
+ * writes the body into an sbuf; the body is copied into the response (MHD_RESPMEM_MUST_COPY) so
+ * that the sbuf is freed at once. Profiles are files: gperftools or jemalloc writes one to a
+ * temporary file, which is read back, served and removed.
+ *
+ * Everything here is for operators, and nothing on the request path waits for it: the workers
+ * answer snapshot requests when their loop gets to them, and a slow or stuck HTTP client holds
+ * only its own thread (at most DEBUG_MAX_CONNECTIONS of them, each with a bounded memory pool and
+ * a timeout).
+ */
 #include "debug_http.h"
 
 #include "clock.h"
@@ -25,12 +37,18 @@
 #define DEBUG_MAX_CONNECTIONS 32
 #define DEBUG_PROFILE_MAX_S   300
 
+/* DEBUG_PROFILE_MAX_S bounds a CPU profile; the connection timeout is set above it, so that the
+ * longest profile is not cut off. */
+
 struct debug_http {
     struct MHD_Daemon *daemon;
+    /* A copy of main's: its pointers outlive the port. */
     struct metrics_ctx m;
     pthread_mutex_t profile_lock; /* one CPU profile at a time */
 };
 
+/* Every answer goes out this way: the body copied, and marked not to be cached (the figures are
+ * live). */
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type,
                                const char *body, size_t len)
 {
@@ -44,11 +62,13 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const 
     return ret;
 }
 
+/* A plain-text answer; errors too, since operators read them with curl. */
 static enum MHD_Result text(struct MHD_Connection *c, unsigned status, const char *msg)
 {
     return respond(c, status, "text/plain; charset=utf-8", msg, strlen(msg));
 }
 
+/* Serves b and frees it. */
 static enum MHD_Result sbuf_reply(struct MHD_Connection *c, unsigned status, const char *type,
                                   struct sbuf *b)
 {
@@ -75,6 +95,9 @@ static enum MHD_Result serve_file(struct MHD_Connection *c, const char *path, co
     return sbuf_reply(c, 200, type, &b);
 }
 
+/* /debug/pprof/profile?seconds=N: gperftools samples the whole process (SIGPROF) for N seconds,
+ * then the profile is served in pprof's format. One at a time, since the profiler is process-wide;
+ * a second request is refused rather than queued. */
 static enum MHD_Result cpu_profile(struct debug_http *d, struct MHD_Connection *c)
 {
     const char *sec = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seconds");
@@ -114,6 +137,8 @@ static enum MHD_Result cpu_profile(struct debug_http *d, struct MHD_Connection *
     return ret;
 }
 
+/* /debug/pprof/heap: a jemalloc heap profile for jeprof, when the process was started with
+ * MALLOC_CONF=prof:true. */
 static enum MHD_Result heap_profile(struct MHD_Connection *c)
 {
     char path[] = "/tmp/slotproxy-heap.XXXXXX";
@@ -138,6 +163,8 @@ static enum MHD_Result heap_profile(struct MHD_Connection *c)
     return ret;
 }
 
+/* GET shows the level; PUT or POST with ?level= changes it for every thread at once. The change is
+ * logged at warn, so that it shows in the log whatever the new level. */
 static enum MHD_Result loglevel(struct MHD_Connection *c, const char *method)
 {
     if (strcmp(method, "GET") == 0) {
@@ -156,6 +183,9 @@ static enum MHD_Result loglevel(struct MHD_Connection *c, const char *method)
     return text(c, 200, msg);
 }
 
+/* libmicrohttpd calls this several times per request: first with the headers only (*state NULL),
+ * then once per piece of the body, then with *upload_size 0 when all is in; only that last call
+ * answers. */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **state)
@@ -164,6 +194,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     static int first_call;
     if (*state == NULL) { /* headers only so far: come back for the body */
         log_set_thread_name("debug");
+        /* Any non-NULL marker will do; first_call is never read. */
         *state = &first_call;
         return MHD_YES;
     }
@@ -228,6 +259,7 @@ struct debug_http *debug_http_start(const char *addr, const struct metrics_ctx *
         snprintf(err, errlen, "-debug-addr %s: expected host:port", addr);
         return NULL;
     }
+    /* IPv4 only; a name is resolved once, here, at startup. */
     struct sockaddr_in sa = {0};
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
@@ -241,6 +273,9 @@ struct debug_http *debug_http_start(const char *addr, const struct metrics_ctx *
     struct debug_http *d = px_calloc(1, sizeof(*d));
     d->m = *m;
     pthread_mutex_init(&d->profile_lock, NULL);
+    /* One thread per connection, so that a profile of several seconds holds up nobody else; the
+     * limits keep a misbehaving client from taking much: 32 connections, 64 KiB of memory each, and
+     * a timeout just above the longest profile. */
     d->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL,
         handle, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
@@ -259,6 +294,7 @@ struct debug_http *debug_http_start(const char *addr, const struct metrics_ctx *
 void debug_http_stop(struct debug_http *d)
 {
     if (!d) return;
+    /* Closes the listener and the connections and joins their threads. */
     MHD_stop_daemon(d->daemon);
     pthread_mutex_destroy(&d->profile_lock);
     px_free(d);

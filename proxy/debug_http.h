@@ -15,9 +15,11 @@
 
 struct debug_http;
 
-/* Listens on host:port. Returns NULL with the reason in err. */
+/* Listens on addr (host:port, IPv4) and serves from its own threads. *m is copied; what it points
+ * to must outlive the port. Returns NULL with the reason in err. */
 struct debug_http *debug_http_start(const char *addr, const struct metrics_ctx *m, char *err,
                                     size_t errlen);
+/* Stops serving, waits for the connection threads, and frees d. NULL is ok. */
 void debug_http_stop(struct debug_http *d);
 
 #endif

@@ -1,4 +1,17 @@
-/* Operator figures; see metrics.h. */
+/*
+ * Operator figures; see metrics.h. Each function here answers one URL of the debug port and runs
+ * on that connection's thread (debug_http.c), writing the body into the sbuf it is given. The
+ * figures come from three places, read three ways. The workers' counters are summed with relaxed
+ * loads: each counter has one writer, so a sum may be a moment stale but is never torn. The
+ * topology's stats and current map are read under its mutex (topology_get_stats,
+ * topology_current). What only a worker may touch, its runners and sessions, comes from a
+ * snapshot each worker fills on its own thread when asked (worker_snapshot); the wait is bounded
+ * by SNAP_TIMEOUT_MS, so a stuck worker makes a page incomplete but never hangs the port.
+ *
+ * The text is written by hand, in Prometheus's text exposition format (a HELP and a TYPE line per
+ * family, then its samples) or as JSON; strings that come from outside (node addresses, error
+ * texts, command and client names) are escaped for each.
+ */
 #include "metrics.h"
 
 #include "clock.h"
@@ -15,6 +28,11 @@
 #define SNAP_TIMEOUT_MS     1000
 #define METRICS_CLIENTS_MAX 10000 /* /debug/clients describes at most this many sessions */
 
+/* SNAP_TIMEOUT_MS bounds the wait for the workers' snapshots: a worker that misses it is left out
+ * of that page. */
+
+/* One counter summed over the workers, named by its offset in struct worker_stats, so that one
+ * function serves every counter (SUM(field) below). */
 static uint64_t sum_off(const struct metrics_ctx *m, size_t off)
 {
     uint64_t s = 0;
@@ -22,8 +40,10 @@ static uint64_t sum_off(const struct metrics_ctx *m, size_t off)
         s += stat_get((const stat_t *)((const char *)&m->workers[i]->stats + off));
     return s;
 }
+/* SUM(field) expects the context to be called m where it is used. */
 #define SUM(field) sum_off(m, offsetof(struct worker_stats, field))
 
+/* Connections open over every worker: the relaxed counts the acceptor balances by. */
 static uint64_t clients_now(const struct metrics_ctx *m)
 {
     return worker_sessions_open(m->workers, m->nworkers);
@@ -35,6 +55,7 @@ struct cmd_sum {
     uint64_t buckets[STATS_NBUCKETS + 1];
 };
 
+/* One command's counters summed over the workers; id indexes every worker's cmds array. */
 static void cmd_sum(const struct metrics_ctx *m, uint32_t id, struct cmd_sum *c)
 {
     memset(c, 0, sizeof(*c));
@@ -52,10 +73,14 @@ static void cmd_sum(const struct metrics_ctx *m, uint32_t id, struct cmd_sum *c)
 struct node_sum {
     char addr[SLOTMAP_ADDR_MAX];
     int readonly;
+    /* conns counts the group's runners and up those connected; the rest are summed over them. */
     uint64_t up, conns, inflight, sent, replies, connects, failures, disconnects;
     char last_error[128];
 };
 
+/* Groups the snapshot's runners by node and role: every worker has a runner of its own per node,
+ * and operators think in nodes. Returns the number of groups; *out is the caller's to free. A
+ * group's last_error is the last non-empty one among its runners. */
 static int node_sums(const struct worker_snap *s, struct node_sum **out)
 {
     struct node_sum *v = px_calloc((size_t)s->nbackends + 1, sizeof(*v));
@@ -87,11 +112,13 @@ static int node_sums(const struct worker_snap *s, struct node_sum **out)
 
 /* ---- Prometheus text format ---- */
 
+/* A family's HELP and TYPE lines, which Prometheus wants once, before its samples. */
 static void family(struct sbuf *o, const char *name, const char *type, const char *help)
 {
     sbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A label value escaped as the exposition format requires: backslash, double quote, newline. */
 static void label_value(struct sbuf *o, const char *v)
 {
     for (; *v; v++) {
@@ -104,6 +131,7 @@ static void label_value(struct sbuf *o, const char *v)
     }
 }
 
+/* One sample, with at most one label. */
 static void sample(struct sbuf *o, const char *name, const char *label, const char *value,
                    unsigned long long v)
 {
@@ -116,6 +144,7 @@ static void sample(struct sbuf *o, const char *name, const char *label, const ch
     sbuf_printf(o, " %llu\n", v);
 }
 
+/* A family of a single sample without labels. */
 static void one(struct sbuf *o, const char *name, const char *type, const char *help,
                 unsigned long long v)
 {
@@ -123,9 +152,12 @@ static void one(struct sbuf *o, const char *name, const char *type, const char *
     sample(o, name, NULL, NULL, v);
 }
 
+/* In sections: the process and its clients, requests by command, errors and routing, the nodes
+ * (from a snapshot), the topology, memory. */
 void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
 {
     uint64_t now = clock_wall_us();
+    /* The version as a label of a constant 1, the usual way to export build information. */
     family(o, "slotproxy_info", "gauge", "Version of slotproxy (always 1).");
     sbuf_printf(o, "slotproxy_info{version=\"%s\"} 1\n", PX_VERSION);
     family(o, "slotproxy_uptime_seconds", "gauge", "Seconds since the proxy started.");
@@ -160,6 +192,9 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     uint32_t nc = commands_count();
     struct cmd_sum *sums = px_malloc(nc * sizeof(*sums));
     for (uint32_t id = 0; id < nc; id++) cmd_sum(m, id, &sums[id]);
+    /* Requests count the rejected ones too, so that errors over requests is a true error rate.
+     * Commands never called are left out: hundreds of commands times the histogram's buckets would
+     * swamp the page. */
     family(o, "slotproxy_requests_total", "counter",
            "Requests answered, by command (rejected ones included).");
     for (uint32_t id = 0; id < nc; id++)
@@ -178,6 +213,8 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
         const struct cmd_sum c = sums[id];
         if (!c.calls) continue;
         const char *name = commands_by_id(id)->cmd->name;
+        /* Stored per bucket, summed here: Prometheus wants cumulative buckets, with le in
+         * seconds. */
         uint64_t cum = 0;
         for (int b = 0; b <= STATS_NBUCKETS; b++) {
             cum += c.buckets[b];
@@ -197,6 +234,7 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
         sbuf_printf(o, "\"} %llu\n", (unsigned long long)c.calls);
     }
     px_free(sums);
+    /* Every kind, zeros included, so that rate() has a series from the start. */
     family(o, "slotproxy_error_replies_total", "counter",
            "Error replies sent to clients, by error type (first word).");
     for (int e = 0; e < SERR_COUNT; e++)
@@ -236,6 +274,7 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS, 0);
     struct node_sum *ns;
     int n = node_sums(s, &ns);
+    /* Per node and role, one family for each of these fields of struct node_sum, read by offset. */
     static const struct {
         const char *name, *type, *help;
         size_t off;
@@ -278,11 +317,13 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     one(o, "slotproxy_slot_map_version", "gauge",
         "Version (epoch) of the current slot map; grows by one per change.", ts.version);
     struct slotmap *map = topology_current(m->topo);
+    /* Fewer than 16384 slots served means some keys cannot be served at all. */
     one(o, "slotproxy_slot_map_slots_served", "gauge", "Slots with a master in the slot map.",
         map ? (unsigned long long)map->covered : 0);
     slotmap_unref(map);
     struct px_mem_stats ms;
     px_mem_stats(&ms);
+    /* From jemalloc's statistics; zero in sanitizer builds, whose allocator does not say. */
     one(o, "slotproxy_memory_allocated_bytes", "gauge", "Bytes allocated (jemalloc).",
         ms.allocated);
     one(o, "slotproxy_memory_resident_bytes", "gauge", "Resident bytes the allocator holds.",
@@ -291,6 +332,9 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
 
 /* ---- JSON ---- */
 
+/* A JSON string. Control bytes and every byte outside printable ASCII are escaped as \u00XX, so the
+ * output is valid JSON whatever bytes an address or an error text holds; non-ASCII text shows as
+ * Latin-1 code points rather than as UTF-8. */
 static void jstr(struct sbuf *o, const char *p)
 {
     sbuf_put(o, "\"", 1);
@@ -306,6 +350,8 @@ static void jstr(struct sbuf *o, const char *p)
     sbuf_put(o, "\"", 1);
 }
 
+/* The runners grouped by node and role (node_sums), each group with its runners per worker: state,
+ * failing, requests in flight. */
 static void backends_json(struct sbuf *o, const struct worker_snap *s)
 {
     struct node_sum *ns;
@@ -328,6 +374,7 @@ static void backends_json(struct sbuf *o, const struct worker_snap *s)
         for (int k = 0; k < s->nbackends; k++) {
             const struct snap_backend *b = &s->backends[k];
             if (b->readonly != ns[i].readonly || strcmp(b->addr, ns[i].addr)) continue;
+            /* In the order of enum backend_state. */
             static const char *const states[] = {"idle", "connecting", "up", "backoff"};
             sbuf_printf(o, "%s{\"worker\":%d,\"state\":\"%s\",\"failing\":%s,\"in_flight\":%u}",
                         first ? "" : ",", b->worker, states[b->state],
@@ -340,6 +387,8 @@ static void backends_json(struct sbuf *o, const struct worker_snap *s)
     px_free(ns);
 }
 
+/* The figures of /metrics as one JSON object (expvar style), without the histograms, and with the
+ * backends as /debug/backends shows them. */
 void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
 {
     uint64_t now = clock_wall_us();
@@ -408,8 +457,11 @@ void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
     sbuf_puts(o, "}\n");
 }
 
+/* A node of the map: address, id, health, config epoch, and for a replica whether reads may go to
+ * it. */
 static void node_json(struct sbuf *o, const struct slotmap_node *n)
 {
+    /* In the order of enum slotmap_health. */
     static const char *const health[] = {"online", "failed", "loading"};
     sbuf_puts(o, "{\"addr\":");
     jstr(o, n->addr);
@@ -420,10 +472,13 @@ static void node_json(struct sbuf *o, const struct slotmap_node *n)
     sbuf_puts(o, "}");
 }
 
+/* The current map as slot ranges: consecutive slots of one shard make a range, shown with its
+ * master and replicas; unserved slots are left out (slots_served tells how many are served). */
 void metrics_slots(const struct metrics_ctx *m, struct sbuf *o)
 {
     struct slotmap *map = topology_current(m->topo);
     if (!map) {
+        /* Before the first map: an answer of the same shape, with nothing in it. */
         sbuf_puts(o, "{\"version\":0,\"slots_served\":0,\"ranges\":[]}\n");
         return;
     }
@@ -460,11 +515,14 @@ void metrics_slots(const struct metrics_ctx *m, struct sbuf *o)
     slotmap_unref(map);
 }
 
+/* Runners per node, and each worker's count of private connections. */
 void metrics_backends(const struct metrics_ctx *m, struct sbuf *o)
 {
     struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS, 0);
     sbuf_puts(o, "{\"backends\":");
     backends_json(o, s);
+    /* Private connections are not among the snapshot's runners (those are the shared ones): they
+     * come as a count per worker, leased and idle together. */
     sbuf_puts(o, ",\"private_connections\":[");
     for (int i = 0; i < m->nworkers; i++)
         sbuf_printf(o, "%s{\"worker\":%d,\"count\":%d}", i ? "," : "", i, s->private_conns[i]);
@@ -472,6 +530,9 @@ void metrics_backends(const struct metrics_ctx *m, struct sbuf *o)
     worker_snap_put(s);
 }
 
+/* Each worker's session count, and up to METRICS_CLIENTS_MAX sessions described by the workers
+ * themselves, one JSON object each (id, address, name, age, idle time, queued requests, output
+ * bytes, subscribed, in a transaction); truncated says whether some were left out. */
 void metrics_clients(const struct metrics_ctx *m, struct sbuf *o)
 {
     struct worker_snap *s =
@@ -485,8 +546,11 @@ void metrics_clients(const struct metrics_ctx *m, struct sbuf *o)
     worker_snap_put(s);
 }
 
+/* Ready means able to serve every key now: not shutting down, a map serving all 16384 slots, and no
+ * master that a worker's runner fails to reach. Every reason found is given, one per line. */
 int metrics_ready(const struct metrics_ctx *m, struct sbuf *why)
 {
+    /* Sequentially consistent (the default): one load per probe, and main sets it once. */
     if (m->shutting_down && atomic_load(m->shutting_down)) {
         sbuf_puts(why, "shutting down\n");
         return 0;
@@ -502,6 +566,8 @@ int metrics_ready(const struct metrics_ctx *m, struct sbuf *why)
         ok = 0;
     }
     struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS, 0);
+    /* A master is unreachable when any worker's shared runner to it is backing off or failing;
+     * runners to replicas (readonly) do not count here. */
     for (int i = 0; i < map->nshards; i++) {
         const struct slotmap_node *mn = &map->nodes[map->shards[i].master];
         for (int k = 0; k < s->nbackends; k++) {

@@ -26,13 +26,17 @@ struct metrics_ctx {
     const atomic_int *shutting_down; /* set once the proxy stops taking clients; may be NULL */
 };
 
+/* Each appends the body of one URL to out: /metrics (Prometheus text), then /debug/vars,
+ * /debug/slots, /debug/backends and /debug/clients (JSON). Any thread but a worker's: those that
+ * use the workers' snapshots wait up to a second for them, and a worker that does not answer in
+ * time is missing from the figures. They cannot fail. */
 void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *out);
 void metrics_vars(const struct metrics_ctx *m, struct sbuf *out);
 void metrics_slots(const struct metrics_ctx *m, struct sbuf *out);
 void metrics_backends(const struct metrics_ctx *m, struct sbuf *out);
 void metrics_clients(const struct metrics_ctx *m, struct sbuf *out);
-/* 1 when ready to serve (a slot map covering every slot, refreshed recently, and no master
- * unreachable); otherwise 0 with the reason in out. */
+/* 1 when ready to serve (not shutting down, a slot map covering every slot, and no master that a
+ * worker cannot reach); otherwise 0 with the reasons, one per line, in why. */
 int metrics_ready(const struct metrics_ctx *m, struct sbuf *why);
 
 #endif

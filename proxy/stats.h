@@ -20,6 +20,7 @@ static inline void stat_add(stat_t *s, uint64_t n)
                           memory_order_relaxed);
 }
 
+/* Reads a counter from any thread; the value may be a little stale. */
 static inline uint64_t stat_get(const stat_t *s)
 {
     return atomic_load_explicit((stat_t *)s, memory_order_relaxed);

@@ -1,4 +1,11 @@
-/* String sets; see strset.h. */
+/*
+ * String sets; see strset.h. pubsub.c keeps a subscriber's channels, patterns and shard channels
+ * here, adding and removing one for each name of every (UN)SUBSCRIBE and its pattern and shard
+ * forms. Open addressing keeps a set one array of small items with no per-entry node; the keys
+ * are copied (the caller's bytes are in a request that will be freed). Deletion shifts later
+ * items back instead of leaving tombstones, so a client that subscribes and unsubscribes all day
+ * does not slowly fill its table with dead slots.
+ */
 #include "strset.h"
 
 #include "mem.h"
@@ -17,6 +24,7 @@ void strset_free(struct strset *s)
     strset_init(s);
 }
 
+/* 32-bit FNV-1a: short and unseeded. A client that picks colliding names only slows its own set. */
 static uint32_t hash(const char *p, size_t len)
 {
     uint32_t h = 2166136261u;
@@ -24,6 +32,8 @@ static uint32_t hash(const char *p, size_t len)
     return h;
 }
 
+/* The slot holding key, or the empty slot where it would go. The table is never full (see
+ * strset_add), so the probe always ends. */
 static uint32_t find(const struct strset *s, const char *key, size_t len)
 {
     uint32_t mask = s->cap - 1, i = hash(key, len) & mask;
@@ -34,6 +44,8 @@ static uint32_t find(const struct strset *s, const char *key, size_t len)
     return i;
 }
 
+/* Doubles the table (16 slots to start) and places every item again, since each one's home slot
+ * depends on the table's size. */
 static void grow(struct strset *s)
 {
     struct strset_item *old = s->items;
@@ -47,6 +59,7 @@ static void grow(struct strset *s)
 
 int strset_add(struct strset *s, const char *key, size_t len, int value)
 {
+    /* At most three quarters full, which keeps probe runs short. */
     if ((s->n + 1) * 4 > s->cap * 3) grow(s);
     uint32_t i = find(s, key, len);
     if (s->items[i].key) return 0;

@@ -21,13 +21,15 @@ struct strset {
     uint32_t n;
 };
 
+/* An empty set; nothing is allocated until the first add. */
 void strset_init(struct strset *s);
+/* Frees every key and the table; s is left empty and usable. */
 void strset_free(struct strset *s);
 /* Adds key with value; returns 1 when added, 0 when it was there (its value is left as it was). */
 int strset_add(struct strset *s, const char *key, size_t len, int value);
 /* Removes key; returns 1 when it was there. */
 int strset_del(struct strset *s, const char *key, size_t len);
-/* The item for key, or NULL. */
+/* The item for key, or NULL; valid until the next add or delete, which may move items. */
 struct strset_item *strset_get(const struct strset *s, const char *key, size_t len);
 /* Iteration: i from 0 while i < s->cap, skipping items whose key is NULL. */
 
