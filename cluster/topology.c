@@ -33,10 +33,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define TOPO_KNOWN_MAX    256
-#define TOPO_RETRY_MIN_MS 100 /* first retry while no map has been fetched yet */
-#define TOPO_RETRY_MAX_MS 1000
-#define TOPO_STALE_ACCEPT 3 /* refreshes in a row where every view was older: accept it anyway */
+#define TOPO_REPROBE_MS    250 /* replicas not usable yet are looked at again this soon */
+#define TOPO_FAST_REPROBES 40  /* ... this many times in a row at the most */
+#define TOPO_KNOWN_MAX     256
+#define TOPO_RETRY_MIN_MS  100 /* first retry while no map has been fetched yet */
+#define TOPO_RETRY_MAX_MS  1000
+#define TOPO_STALE_ACCEPT  3 /* refreshes in a row where every view was older: accept it anyway */
 
 /* TOPO_KNOWN_MAX bounds the addresses remembered from past maps (the oldest goes first): they are
  * the last resort when neither the current map's nodes nor the startup nodes answer. */
@@ -86,6 +88,11 @@ struct topology {
     char redis_version[32];
     struct topo_probe *probes; /* cached connections to replicas (replica health) */
     int nprobes;
+    /* Replicas that answered but were not usable yet (their link to the master still coming up,
+     * as right after a cluster starts): the topology is fetched again soon, a bounded number of
+     * times, rather than after a whole reload interval, so they serve reads as soon as they can. */
+    int replicas_pending;
+    int fast_reprobes;
 };
 
 /* Copies the strings cfg points to, so the caller's need not outlive the topology. The startup
@@ -379,6 +386,7 @@ static void topo_probe_replicas(struct topology *t, struct slotmap *m)
     if (r) freeReplyObject(r);
     /* seen marks the probes of nodes still in the map; the others are closed below. */
     for (int i = 0; i < t->nprobes; i++) t->probes[i].seen = 0;
+    t->replicas_pending = 0;
     for (int i = 0; i < m->nnodes; i++) {
         struct slotmap_node *n = &m->nodes[i];
         if (n->role != SLOTMAP_REPLICA) continue;
@@ -386,10 +394,12 @@ static void topo_probe_replicas(struct topology *t, struct slotmap *m)
         if (failed[i] || n->health != SLOTMAP_ONLINE) continue;
         redisContext *c = probe_conn(t, n->ip, n->port);
         redisReply *info = c ? redisCommand(c, "INFO replication") : NULL;
-        if (info && info->type == REDIS_REPLY_STRING)
+        if (info && info->type == REDIS_REPLY_STRING) {
             n->usable = strstr(info->str, "master_link_status:up") != NULL;
-        else
+            if (!n->usable) t->replicas_pending = 1;
+        } else {
             probe_drop(t, n->ip, n->port);
+        }
         if (info) freeReplyObject(info);
     }
     /* Forget connections to nodes that left the map. */
@@ -550,6 +560,10 @@ static void *topo_main(void *arg)
             due = last + retry;
         } else {
             due = last + t->cfg.reload_interval_ms;
+            /* A replica not usable yet: look again soon (40 times at most in a row). */
+            if (t->replicas_pending && t->fast_reprobes < TOPO_FAST_REPROBES &&
+                last + TOPO_REPROBE_MS < due)
+                due = last + TOPO_REPROBE_MS;
             /* Acquire: pairs with the release in topology_request_refresh. */
             if (atomic_load_explicit(&t->want_refresh, memory_order_acquire)) {
                 uint64_t soon = last + t->cfg.min_refresh_interval_ms;
@@ -567,6 +581,7 @@ static void *topo_main(void *arg)
             continue; /* recompute: woken early, or the deadline moved */
         }
         first = 0;
+        t->fast_reprobes = t->replicas_pending ? t->fast_reprobes + 1 : 0;
         /* Clear before fetching, so a request made during the fetch gets a fetch of its own. */
         int requested = atomic_exchange_explicit(&t->want_refresh, 0, memory_order_acq_rel);
         last = clock_now_ms();

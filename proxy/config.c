@@ -127,6 +127,11 @@ static const struct opt opts[] = {
      0, 0},
     {"idc", OPT_IDC, OFF(idc), "the /16 of the first non-loopback IPv4 address",
      "the proxy's data centre for replica-idc, as CIDR ranges (10.1.0.0/16,10.2.0.0/16)", 0, 0},
+    {"announce-addr", OPT_HOSTPORT, OFF(announce_addr), "",
+     "the host:port CLUSTER SLOTS, SHARDS and NODES give clients for the proxy (as Redis's "
+     "cluster-announce-ip/port), for a proxy behind NAT or a load balancer; by default the address "
+     "each client reached the proxy at",
+     0, 0},
     /* Operating the proxy. */
     {"debug-addr", OPT_HOSTPORT, OFF(debug_addr), "",
      "serve /metrics, /debug/... and profiles over HTTP on this host:port (off unless given)", 0,
@@ -213,6 +218,7 @@ void config_free(struct config *c)
     free_nodes(c);
     px_free(c->requirepass);
     px_free(c->debug_addr);
+    px_free(c->announce_addr);
     px_free(c->config_file);
     px_free(c->idc);
     px_free(c->cidrs);
@@ -487,7 +493,7 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         *(unsigned long long *)(base + o->off) = bytes;
         return 0;
     }
-    /* Both are kept as text; only -debug-addr must look like host:port. */
+    /* Both are kept as text; only the host:port flags must look like one. */
     case OPT_HOSTPORT:
     case OPT_FILE: {
         char host[SOCK_HOST_MAX];
@@ -782,7 +788,8 @@ void config_log(const struct config *c)
              c->maxclients, c->cobl_hard, c->cobl_soft, c->cobl_soft_s, c->query_buf_limit,
              c->proto_max_bulk, c->max_inflight, c->timeout_s,
              (unsigned long long)c->backend_timeout_ms, c->protected_mode ? "yes" : "no");
-    log_info("config: debug-addr=%s shutdown-timeout=%llums config=%s",
+    log_info("config: debug-addr=%s shutdown-timeout=%llums config=%s announce-addr=%s",
              c->debug_addr ? c->debug_addr : "(off)", (unsigned long long)c->shutdown_timeout_ms,
-             c->config_file ? c->config_file : "(none)");
+             c->config_file ? c->config_file : "(none)",
+             c->announce_addr ? c->announce_addr : "(the address each client reached)");
 }

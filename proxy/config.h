@@ -40,6 +40,7 @@ struct config {
     int backend_idle_connections;           /* idle private connections kept per node per worker */
     unsigned long long pubsub_buffer_limit; /* bytes a subscriber may leave unread */
     char *debug_addr;                       /* -debug-addr host:port, or NULL: off */
+    char *announce_addr;                    /* -announce-addr host:port, or NULL */
     uint64_t shutdown_timeout_ms;           /* graceful shutdown: at most this long */
     char *config_file;                      /* -config */
     enum read_prefer read_prefer;

@@ -291,9 +291,13 @@ static void do_client(struct local_ctx *lc, struct request *r, struct sbuf *sb)
     }
 }
 
-/* The proxy's own address as this client reached it. */
-static void my_addr(struct request *r, char *ip, size_t iplen, int *port)
+/* The proxy's own address for the CLUSTER commands: -announce-addr when given, else the address
+ * this client reached the proxy at (never a wildcard: it is the socket's own end). */
+static void my_addr(const struct local_ctx *lc, struct request *r, char *ip, size_t iplen,
+                    int *port)
 {
+    if (lc->cfg->announce_addr && sock_split_addr(lc->cfg->announce_addr, ip, iplen, port) == 0)
+        return;
     snprintf(ip, iplen, "127.0.0.1");
     *port = 0;
     if (r->client && r->client->fd >= 0) sock_local_addr(r->client->fd, ip, iplen, port);
@@ -324,7 +328,7 @@ static void do_cluster(struct local_ctx *lc, struct request *r, struct sbuf *sb)
     }
     case LOCAL_CLUSTER_MYID: resp_write_bulk(sb, node_id, 40); return;
     case LOCAL_CLUSTER_SLOTS:
-        my_addr(r, ip, sizeof(ip), &port);
+        my_addr(lc, r, ip, sizeof(ip), &port);
         resp_write_array_len(sb, 1);
         resp_write_array_len(sb, 3);
         resp_write_int(sb, 0);
@@ -336,7 +340,7 @@ static void do_cluster(struct local_ctx *lc, struct request *r, struct sbuf *sb)
         resp_write_array_len(sb, 0);
         return;
     case LOCAL_CLUSTER_SHARDS: /* a map per shard and per node, as Redis writes them */
-        my_addr(r, ip, sizeof(ip), &port);
+        my_addr(lc, r, ip, sizeof(ip), &port);
         resp_write_array_len(sb, 1);
         resp_write_map_len(sb, 2, resp);
         resp_write_bulk(sb, "slots", 5);
@@ -362,7 +366,7 @@ static void do_cluster(struct local_ctx *lc, struct request *r, struct sbuf *sb)
         resp_write_bulk(sb, "online", 6);
         return;
     case LOCAL_CLUSTER_NODES: {
-        my_addr(r, ip, sizeof(ip), &port);
+        my_addr(lc, r, ip, sizeof(ip), &port);
         struct sbuf t;
         sbuf_init(&t);
         if (strchr(ip, ':'))

@@ -11,6 +11,7 @@
 
 #include "mem.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -89,6 +90,35 @@ void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t 
         r->argv[i].len = argv[i].len;
     }
     r->argc = argc;
+}
+
+void request_rewrite(struct request_pool *rp, struct request *r, const char *const *args,
+                     const uint32_t *lens, uint32_t n)
+{
+    size_t total = 1 + (size_t)resp_ull_digits(n) + 2;
+    for (uint32_t i = 0; i < n; i++) total += 1 + (size_t)resp_ull_digits(lens[i]) + 2 + lens[i] + 2;
+    struct buf_chunk *c = buf_chunk_get_exact(rp->chunks, total);
+    struct resp_span *argv = px_malloc((n ? n : 1) * sizeof(*argv));
+    char *p = c->data;
+    p += sprintf(p, "*%u\r\n", n);
+    for (uint32_t i = 0; i < n; i++) {
+        p += sprintf(p, "$%u\r\n", lens[i]);
+        argv[i].off = (uint32_t)(p - c->data);
+        argv[i].len = lens[i];
+        memcpy(p, args[i], lens[i]);
+        p += lens[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    c->len = (uint32_t)(p - c->data);
+    buf_chunk_put(r->breq.chunk);
+    r->breq.chunk = c;
+    r->breq.off = 0;
+    r->breq.len = c->len;
+    if (r->argv != r->argv_inline) px_free(r->argv);
+    r->argv = r->argv_inline;
+    request_set_argv(r, argv, n, 0);
+    px_free(argv);
 }
 
 int request_arg_is(const struct request *r, uint32_t i, const char *word)

@@ -104,6 +104,7 @@ struct request {
     struct buf_chunk *rchunk; /* REQ_DONE: the reply's bytes */
     uint32_t roff, rlen;
     struct request_attach *attach; /* an executor's state for this request, or NULL */
+    void *owner_ctx;               /* a part: the context of the executor that made it */
     uint32_t child_idx;            /* a fan-out part: its place among the parts */
     uint64_t start_us;             /* when it was parsed (statistics) */
     uint64_t seq;                  /* arrival order in the worker (held requests go in order) */
@@ -140,6 +141,12 @@ void request_put(struct request_pool *rp, struct request *r);
 /* Copies argc spans, adding base to each offset (storage grows beyond the inline slots). */
 void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t argc,
                       uint32_t base);
+
+/* Replaces r's bytes and arguments with the command made of n arguments args[i] (lens[i]
+ * bytes each), in a chunk of rp's: an executor sending a command other than the client's (EVAL
+ * for an EVALSHA whose script a node may lack). */
+void request_rewrite(struct request_pool *rp, struct request *r, const char *const *args,
+                     const uint32_t *lens, uint32_t n);
 
 /* The client a request (or the request a fan-out part belongs to) came from, or NULL. */
 static inline struct client *request_client(const struct request *r)

@@ -1,13 +1,16 @@
 /*
- * SCAN over the whole cluster; see scan.h. A SCAN is a fan-out of one part: the same command with
- * the master's own cursor in place of the client's, sent to that master (by its index in the
- * view, so a part whose master left answers that the topology changed). The merger rewrites the
- * master's reply: its cursor becomes the client's next one, its keys pass through untouched.
+ * SCAN over the whole cluster; see scan.h. A SCAN is served by one part at a time: the same
+ * command with the master's own cursor in place of the client's, sent to that master (by its
+ * index in the view, so a part whose master left answers that the topology changed). Its reply
+ * comes back to scan_part_done, which rewrites it: the master's cursor becomes the client's next
+ * one, its keys pass through untouched. A master that is finished and gave no key on its last
+ * page moves the scan to the next master within the same request, so that a client never gets an
+ * empty page with a cursor that only says "go on" (an empty keyspace answers cursor 0 at once,
+ * as one Redis does).
  */
 #include "scan.h"
 
 #include "errors.h"
-#include "merge.h"
 #include "mem.h"
 #include "resp_reply.h"
 
@@ -50,39 +53,89 @@ int scan_cursor_next(unsigned long long node_cursor, unsigned index, unsigned nm
     return 0;
 }
 
-/* The merger: the master's [cursor, keys] becomes [the client's next cursor, keys]. The fan-out
- * keeps the master's index (low 32 bits of mdata) and the number of masters (high 32 bits). */
-static void scan_merge(const struct fanout *f, const struct request *r, void *ctx,
-                       struct sbuf *out)
+static void scan_part_done(struct request_pool *rp, struct request *part, struct buf_chunk *c,
+                           uint32_t off, uint32_t len);
+
+/* A part's reply comes back here (request.c copies the proxy's own replies, errors for a part
+ * that could not be sent, into its arena first). */
+static const struct request_sink scan_sink = {.reply_span = scan_part_done, .reply_bytes = NULL};
+
+/* Sends r's SCAN to master idx, with that master's cursor node_cursor. */
+static void scan_send(struct fanout_ctx *fc, struct request *r, unsigned idx,
+                      unsigned long long node_cursor)
 {
-    if (merge_errors(f, out)) return;
-    const struct fan_part *part = &f->parts[0];
-    const char *d = fan_part_data(part);
-    struct resp_span el[2];
-    uint32_t n;
-    if (resp_reply_elements(d, part->len, el, 2, &n) < 0 || n != 2 || d[el[0].off] != '$') {
-        errors_unexpected_reply(out, "SCAN");
-        return;
-    }
-    /* The cursor element is "$<len>\r\n<digits>\r\n". */
-    const char *cr = memchr(d + el[0].off, '\n', el[0].len);
-    const char *digits = cr ? cr + 1 : NULL;
-    size_t dl = digits ? (size_t)(d + el[0].off + el[0].len - 2 - digits) : 0;
-    unsigned long long node_cursor, next;
-    if (!digits || scan_cursor_parse(digits, dl, &node_cursor) < 0 ||
-        scan_cursor_next(node_cursor, (unsigned)(f->mdata & 0xffffffffu),
-                         (unsigned)(f->mdata >> 32), &next) < 0) {
-        errors_unexpected_reply(out, "SCAN cursors");
-        return;
-    }
     char cur[24];
-    int cl = snprintf(cur, sizeof(cur), "%llu", next);
-    resp_write_array_len(out, 2);
-    resp_write_bulk(out, cur, (size_t)cl);
-    sbuf_put(out, d + el[1].off, el[1].len);
+    int cl = snprintf(cur, sizeof(cur), "%llu", node_cursor);
+    struct sbuf b;
+    sbuf_init(&b);
+    resp_write_array_len(&b, r->argc);
+    for (uint32_t i = 0; i < r->argc; i++) {
+        if (i == 1)
+            resp_write_bulk(&b, cur, (size_t)cl);
+        else
+            resp_write_bulk(&b, request_arg(r, i), r->argv[i].len);
+    }
+    struct buf_chunk *chunk = buf_chunk_get_exact(fc->rp->chunks, b.len);
+    memcpy(chunk->data, b.buf, b.len);
+    chunk->len = (uint32_t)b.len;
+    sbuf_free(&b);
+    struct request *part = request_get(fc->rp);
+    part->parent = r;
+    part->sink = &scan_sink;
+    part->owner_ctx = fc;
+    part->child_idx = idx;
+    part->cmd = r->cmd;
+    part->start_us = r->start_us;
+    part->breq.chunk = chunk; /* the part owns the only reference */
+    part->breq.off = 0;
+    part->breq.len = chunk->len;
+    part->shard = (int16_t)idx;
+    r->state = REQ_FANOUT;
+    forward_send(fc->fw, part);
 }
 
-static const struct fan_merger scan_merger = {.merge = scan_merge, .ctx = NULL, .name = "SCAN"};
+static void scan_part_done(struct request_pool *rp, struct request *part, struct buf_chunk *c,
+                           uint32_t off, uint32_t len)
+{
+    struct fanout_ctx *fc = part->owner_ctx;
+    struct request *r = part->parent;
+    unsigned idx = part->child_idx, nmasters = (unsigned)fc->view->nmasters;
+    const char *d = c->data + off;
+    struct sbuf *out = &fc->out;
+    sbuf_clear(out);
+    struct resp_span el[2];
+    uint32_t n, nkeys = 0;
+    unsigned long long node_cursor = 0, next;
+    if (len > 0 && (d[0] == '-' || d[0] == '!')) {
+        sbuf_put(out, d, len); /* the node's error, as it is */
+    } else if (resp_reply_elements(d, len, el, 2, &n) < 0 || n != 2 || d[el[0].off] != '$' ||
+               resp_reply_elements(d + el[1].off, el[1].len, NULL, 0, &nkeys) < 0) {
+        errors_unexpected_reply(out, "SCAN");
+    } else {
+        /* The cursor element is "$<len>\r\n<digits>\r\n". */
+        const char *cr = memchr(d + el[0].off, '\n', el[0].len);
+        const char *digits = cr ? cr + 1 : NULL;
+        size_t dl = digits ? (size_t)(d + el[0].off + el[0].len - 2 - digits) : 0;
+        if (!digits || scan_cursor_parse(digits, dl, &node_cursor) < 0 ||
+            scan_cursor_next(node_cursor, idx, nmasters, &next) < 0) {
+            errors_unexpected_reply(out, "SCAN cursors");
+        } else if (node_cursor == 0 && nkeys == 0 && next != 0 && !request_orphan(r)) {
+            /* This master is done and had nothing more: go on with the next one at once. */
+            request_put(rp, part);
+            scan_send(fc, r, idx + 1, 0);
+            return;
+        } else {
+            char cur[24];
+            int cl = snprintf(cur, sizeof(cur), "%llu", next);
+            resp_write_array_len(out, 2);
+            resp_write_bulk(out, cur, (size_t)cl);
+            sbuf_put(out, d + el[1].off, el[1].len);
+        }
+    }
+    request_put(rp, part);
+    r->state = REQ_NEW;
+    request_reply_bytes(rp, r, out->buf, out->len);
+}
 
 void scan_run(struct fanout_ctx *fc, struct request *r)
 {
@@ -106,25 +159,5 @@ void scan_run(struct fanout_ctx *fc, struct request *r)
         request_reply_bytes(fc->rp, r, done, sizeof(done) - 1);
         return;
     }
-    /* The same command with the node's cursor in place of the client's. */
-    char cur[24];
-    int cl = snprintf(cur, sizeof(cur), "%llu", node_cursor);
-    struct sbuf b;
-    sbuf_init(&b);
-    resp_write_array_len(&b, r->argc);
-    for (uint32_t i = 0; i < r->argc; i++) {
-        if (i == 1)
-            resp_write_bulk(&b, cur, (size_t)cl);
-        else
-            resp_write_bulk(&b, request_arg(r, i), r->argv[i].len);
-    }
-    struct buf_chunk *c = buf_chunk_get_exact(fc->rp->chunks, b.len);
-    memcpy(c->data, b.buf, b.len);
-    c->len = (uint32_t)b.len;
-    sbuf_free(&b);
-    struct fanout *f = fanout_begin(fc, r, &scan_merger, 1);
-    f->mdata = (uint64_t)idx | ((uint64_t)fc->view->nmasters << 32);
-    fanout_add(fc, r, 0, c, 0, c->len, -1, (int)idx);
-    buf_chunk_put(c);
-    fanout_end(fc, r);
+    scan_send(fc, r, idx, node_cursor);
 }

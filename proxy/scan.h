@@ -6,7 +6,8 @@
  * MATCH, COUNT and TYPE are passed on untouched, so the node validates them as Redis would.
  *
  * The cursor arithmetic is pure (scan_cursor_*), tested in tests/unit/test_scan.c; scan_run is
- * the executor that sends one master's SCAN as a fan-out of one part and rewrites its reply.
+ * the executor that sends one master's SCAN as a part of the client's request and rewrites its
+ * reply (going on to the next master at once when one ends without a key).
  */
 #ifndef PX_SCAN_H
 #define PX_SCAN_H

@@ -288,13 +288,14 @@ void txn_trim(struct client *c)
 /* ---- the executor ---- */
 
 void txn_ctx_init(struct txn_ctx *tc, struct request_pool *rp, struct view *view,
-                  struct priv_pool *priv, struct keys_result *keys)
+                  struct priv_pool *priv, struct keys_result *keys, struct script_local *scripts)
 {
     memset(tc, 0, sizeof(*tc));
     tc->rp = rp;
     tc->view = view;
     tc->priv = priv;
     tc->keys = keys;
+    tc->scripts = scripts;
     sbuf_init(&tc->scratch);
 }
 
@@ -416,10 +417,44 @@ static void lease_failed(struct txn_ctx *tc, struct txn *t, struct request *r, e
     reply_scratch(tc, r);
 }
 
+/*
+ * EVALSHA queued in MULTI, of a script the proxy has seen: sent as EVAL of its body. A node that
+ * lacks the script (a promoted replica, a master that never saw the EVAL) would fail it only at
+ * EXEC, too late to load it first; EVAL loads and runs it in one step, with the same reply.
+ */
+static void evalsha_as_eval(struct txn_ctx *tc, struct request *r)
+{
+    const char *name = r->cmd->cmd->name;
+    int ro = strcmp(name, "evalsha_ro") == 0;
+    if ((!ro && strcmp(name, "evalsha") != 0) || r->argc < 3 || r->argv[1].len != 40) return;
+    size_t blen;
+    char *body = scripts_lookup(tc->scripts, request_arg(r, 1), &blen);
+    if (!body) return;
+    const char **args = px_malloc(r->argc * sizeof(*args));
+    uint32_t *lens = px_malloc(r->argc * sizeof(*lens));
+    args[0] = ro ? "EVAL_RO" : "EVAL";
+    lens[0] = ro ? 7 : 4;
+    args[1] = body;
+    lens[1] = (uint32_t)blen;
+    for (uint32_t i = 2; i < r->argc; i++) {
+        args[i] = request_arg(r, i);
+        lens[i] = r->argv[i].len;
+    }
+    /* The arguments point into the old bytes, which stay referenced until the copy is made. */
+    struct buf_chunk *old = r->breq.chunk;
+    buf_chunk_ref(old);
+    request_rewrite(tc->rp, r, args, lens, r->argc);
+    buf_chunk_put(old);
+    px_free(args);
+    px_free(lens);
+    px_free(body);
+}
+
 void txn_run(struct txn_ctx *tc, struct request *r)
 {
     struct txn *t = txn_of(r->client);
     enum txn_event ev = event_of(r, t->fsm.phase);
+    if (ev == TXE_COMMAND && t->fsm.phase == RT_TX_MULTI) evalsha_as_eval(tc, r);
     int slot = ev == TXE_COMMAND || ev == TXE_WATCH ? slot_of(tc, r) : KEYS_SLOT_NONE;
     struct txn_fsm before = t->fsm;
     struct txn_step st;

@@ -21,6 +21,7 @@
 #include "request.h"
 #include "resp_write.h"
 #include "route.h"
+#include "scripts.h"
 #include "view.h"
 
 #include <stddef.h>
@@ -98,13 +99,14 @@ struct txn_ctx {
     struct view *view;
     struct priv_pool *priv;
     struct keys_result *keys; /* scratch for finding a request's slot */
+    struct script_local *scripts; /* EVALSHA queued in MULTI: the scripts the proxy has seen */
     struct sbuf scratch;      /* replies */
     uint32_t rr;              /* EXEC of keyless transactions: masters in turn */
 };
 
 /* Prepares tc; the pointers must outlive it. */
 void txn_ctx_init(struct txn_ctx *tc, struct request_pool *rp, struct view *view,
-                  struct priv_pool *priv, struct keys_result *keys);
+                  struct priv_pool *priv, struct keys_result *keys, struct script_local *scripts);
 void txn_ctx_deinit(struct txn_ctx *tc);
 
 /* The client's transaction state as routing sees it (route.h): phase and watched slot. */

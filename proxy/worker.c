@@ -73,7 +73,7 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     forward_init(&w->fwd, w->loop, cfg, &w->rp, &w->view, &w->priv, topo, &w->stats, w->scripts,
                  dispatch_resume, &w->dispatch);
     fanout_ctx_init(&w->fanout, &w->rp, &w->fwd, &w->view);
-    txn_ctx_init(&w->txn, &w->rp, &w->view, &w->priv, &w->keys);
+    txn_ctx_init(&w->txn, &w->rp, &w->view, &w->priv, &w->keys, w->scripts);
     pubsub_ctx_init(&w->pubsub, w->loop, &w->rp, &w->view, &w->priv, topo, &w->stats,
                     session_deliver_push, &w->sessions);
     local_ctx_init(&w->local, cfg, &w->rp, &w->view, &w->fwd);

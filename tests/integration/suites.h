@@ -26,5 +26,6 @@ Suite *pubsub_suite(void);
 Suite *faults_suite(void);
 Suite *resp3_suite(void);
 Suite *nodeclient_suite(void);
+Suite *fixes_suite(void);
 
 #endif

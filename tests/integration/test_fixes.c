@@ -1,0 +1,231 @@
+/*
+ * Wrong answers found by running Redis's own test suite through the proxy, each with the test
+ * that failed before its fix:
+ *  - EVALSHA queued in MULTI for a master that never saw the script (loaded by EVAL on another
+ *    master) answered NOSCRIPT inside EXEC's reply;
+ *  - PUBLISH counted 0 or more receivers at random for the same subscribers (it counted those of
+ *    whichever master it reached);
+ *  - SCAN 0 of an empty keyspace answered cursor 1, so clients looped once more;
+ *  - CLUSTER SLOTS/SHARDS/NODES could only announce the address a client reached the proxy at
+ *    (-announce-addr gives another, for NAT and load balancers);
+ *  - with -read-prefer replica, replicas whose link to their master was not up at the first look
+ *    served no read until the next periodic topology refresh.
+ */
+#include "harness.h"
+#include "suites.h"
+
+#include "sha1.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FX_BASE 21901 /* the cluster of the replica test */
+
+/* A key named "<prefix><n>" served by the master on port (the first n that is). */
+static void key_on(int port, const char *prefix, char *out, size_t cap)
+{
+    for (int n = 0; n < 100000; n++) {
+        snprintf(out, cap, "%s%d", prefix, n);
+        if (h_owner_port(h_env.cluster_port, out, strlen(out)) == port) return;
+    }
+    ck_abort_msg("no key for %d", port);
+}
+
+START_TEST(test_evalsha_in_multi_other_master)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    h_expect_str(h_cmd(p, "SCRIPT FLUSH"), "OK");
+    static const char body[] = "return redis.call('SET', KEYS[1], ARGV[1])";
+    char sha[41];
+    sha1_hex(body, sizeof(body) - 1, sha);
+    /* EVAL loads the script on one master only. */
+    char a[32], b[32];
+    key_on(h_env.cluster_port, "fx:a", a, sizeof(a));
+    key_on(h_env.cluster_port + 1, "fx:b", b, sizeof(b));
+    h_expect_str(h_cmd(p, "EVAL %s 1 %s one", body, a), "OK");
+    redisContext *nb = h_connect(h_env.cluster_port + 1);
+    redisReply *r = h_cmd(nb, "SCRIPT EXISTS %s", sha);
+    ck_assert_int_eq(r->element[0]->integer, 0); /* the other master has not seen it */
+    freeReplyObject(r);
+    /* EVALSHA of it in a transaction on the other master runs. */
+    h_expect_str(h_cmd(p, "MULTI"), "OK");
+    h_expect_str(h_cmd(p, "EVALSHA %s 1 %s two", sha, b), "QUEUED");
+    h_expect_str(h_cmd(p, "GET %s", b), "QUEUED");
+    r = h_cmd(p, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_msg(r->element[0]->type == REDIS_REPLY_STATUS && strcmp(r->element[0]->str, "OK") == 0,
+                  "EVALSHA in EXEC: %s", r->element[0]->str);
+    ck_assert_str_eq(r->element[1]->str, "two");
+    freeReplyObject(r);
+    /* After SCRIPT FLUSH the proxy forgets it too: NOSCRIPT, as from Redis. */
+    h_expect_str(h_cmd(p, "SCRIPT FLUSH"), "OK");
+    h_expect_str(h_cmd(p, "MULTI"), "OK");
+    h_expect_str(h_cmd(p, "EVALSHA %s 1 %s three", sha, b), "QUEUED");
+    r = h_cmd(p, "EXEC");
+    ck_assert_int_eq(r->element[0]->type, REDIS_REPLY_ERROR);
+    ck_assert_msg(strncmp(r->element[0]->str, "NOSCRIPT", 8) == 0, "%s", r->element[0]->str);
+    freeReplyObject(r);
+    redisFree(nb);
+    redisFree(p);
+}
+END_TEST
+
+START_TEST(test_publish_counts_every_subscriber)
+{
+    /* Subscribers on several connections (so on both workers and, before the fix, on every
+     * master), then PUBLISH from several connections: always all of them. */
+    enum { SUBS = 5, PUBS = 8 };
+    redisContext *s[SUBS];
+    for (int i = 0; i < SUBS; i++) {
+        s[i] = h_connect(h_env.proxy_port);
+        redisReply *r = h_cmd(s[i], "SUBSCRIBE fx:count");
+        freeReplyObject(r);
+    }
+    for (int i = 0; i < PUBS; i++) {
+        redisContext *pub = h_connect(h_env.proxy_port);
+        for (int k = 0; k < 5; k++) h_expect_int(h_cmd(pub, "PUBLISH fx:count m%d", k), SUBS);
+        /* A pattern subscriber counts too, as in Redis. */
+        redisFree(pub);
+    }
+    redisContext *ps = h_connect(h_env.proxy_port);
+    freeReplyObject(h_cmd(ps, "PSUBSCRIBE fx:c*"));
+    redisContext *pub = h_connect(h_env.proxy_port);
+    h_expect_int(h_cmd(pub, "PUBLISH fx:count last"), SUBS + 1);
+    redisFree(pub);
+    redisFree(ps);
+    for (int i = 0; i < SUBS; i++) redisFree(s[i]);
+}
+END_TEST
+
+START_TEST(test_scan_empty_keyspace)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    h_expect_str(h_cmd(p, "FLUSHALL"), "OK");
+    redisReply *r = h_cmd(p, "SCAN 0");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_str_eq(r->element[0]->str, "0");
+    ck_assert_uint_eq(r->element[1]->elements, 0);
+    freeReplyObject(r);
+    /* One key, on the last master: one call finds it and ends the walk. */
+    char k[32];
+    key_on(h_env.cluster_port + 2, "fx:s", k, sizeof(k));
+    h_expect_str(h_cmd(p, "SET %s v", k), "OK");
+    int calls = 0, found = 0;
+    char cursor[32] = "0";
+    do {
+        r = h_cmd(p, "SCAN %s", cursor);
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        found += (int)r->element[1]->elements;
+        freeReplyObject(r);
+        calls++;
+    } while (strcmp(cursor, "0") != 0 && calls < 100);
+    ck_assert_int_eq(found, 1);
+    ck_assert_msg(calls <= 2, "%d calls for one key", calls);
+    h_expect_str(h_cmd(p, "FLUSHALL"), "OK");
+    redisFree(p);
+}
+END_TEST
+
+START_TEST(test_announce_addr)
+{
+    int port = h_env.proxy_port + 80;
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    const char *extra[] = {"-announce-addr", "203.0.113.7:6380", NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-announce.log");
+    ck_assert_int_gt(pid, 0);
+    redisContext *p = h_connect(port);
+    redisReply *r = h_cmd(p, "CLUSTER SLOTS");
+    ck_assert_str_eq(r->element[0]->element[2]->element[0]->str, "203.0.113.7");
+    ck_assert_int_eq(r->element[0]->element[2]->element[1]->integer, 6380);
+    freeReplyObject(r);
+    r = h_cmd(p, "CLUSTER NODES");
+    ck_assert_msg(strstr(r->str, " 203.0.113.7:6380@0 myself,master ") != NULL, "%s", r->str);
+    freeReplyObject(r);
+    r = h_cmd(p, "CLUSTER SHARDS");
+    redisReply *node = r->element[0]->element[3]->element[0];
+    ck_assert_int_eq(node->element[3]->integer, 6380);
+    ck_assert_str_eq(node->element[5]->str, "203.0.113.7");
+    freeReplyObject(r);
+    redisFree(p);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-announce.log"), 0);
+}
+END_TEST
+
+/* INFO replication's master_link_status of the node on port. */
+static int link_up(int port)
+{
+    redisContext *c = h_connect(port);
+    redisReply *r = h_cmd(c, "INFO replication");
+    int up = strstr(r->str, "master_link_status:up") != NULL;
+    freeReplyObject(r);
+    redisFree(c);
+    return up;
+}
+
+START_TEST(test_replicas_serve_reads_at_once)
+{
+    ck_assert_int_eq(h_cluster_start("fixes", FX_BASE), 0);
+    /* Every replica's link down: a wrong masterauth keeps it from coming back. */
+    int replicas[3], nr = 0;
+    for (int port = FX_BASE; port < FX_BASE + 6; port++) {
+        if (h_is_master(port)) continue;
+        replicas[nr++] = port;
+        redisContext *c = h_connect(port);
+        h_expect_str(h_cmd(c, "CONFIG SET masterauth not-the-password"), "OK");
+        freeReplyObject(h_cmd(c, "CLIENT KILL TYPE master"));
+        redisFree(c);
+    }
+    ck_assert_int_eq(nr, 3);
+    for (int i = 0; i < nr; i++) {
+        uint64_t end = h_now_ms() + 5000;
+        while (link_up(replicas[i]) && h_now_ms() < end) h_sleep_ms(50);
+        ck_assert(!link_up(replicas[i]));
+    }
+    /* The proxy starts while no replica is usable, with a long reload interval. */
+    int port = FX_BASE + 20;
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", FX_BASE);
+    const char *extra[] = {"-read-prefer", "replica", "-slots-reload-interval", "60s", NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-fixes-replicas.log");
+    ck_assert_int_gt(pid, 0);
+    redisContext *p = h_connect(port);
+    h_expect_str(h_cmd(p, "SET fx:r v"), "OK");
+    /* The links come back: reads go to replicas within seconds, not at the next reload. */
+    for (int i = 0; i < nr; i++) {
+        redisContext *c = h_connect(replicas[i]);
+        h_expect_str(h_cmd(c, "CONFIG SET masterauth %s", ""), "OK");
+        redisFree(c);
+    }
+    uint64_t t0 = h_now_ms();
+    long long reads = 0;
+    while (reads == 0 && h_now_ms() - t0 < 15000) {
+        redisReply *r = h_cmd(p, "GET fx:r");
+        freeReplyObject(r);
+        reads = h_info_num(port, "replica_reads");
+        if (reads == 0) h_sleep_ms(50);
+    }
+    ck_assert_msg(reads > 0, "no read reached a replica within 15 s of their links coming back");
+    fprintf(stderr, "fixes: replicas served reads %llu ms after their links came back\n",
+            (unsigned long long)(h_now_ms() - t0));
+    redisFree(p);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-fixes-replicas.log"), 0);
+    h_cluster_stop("fixes");
+}
+END_TEST
+
+Suite *fixes_suite(void)
+{
+    Suite *s = suite_create("fixes");
+    TCase *tc = tcase_create("fixes");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_evalsha_in_multi_other_master);
+    tcase_add_test(tc, test_publish_counts_every_subscriber);
+    tcase_add_test(tc, test_scan_empty_keyspace);
+    tcase_add_test(tc, test_announce_addr);
+    tcase_add_test(tc, test_replicas_serve_reads_at_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
