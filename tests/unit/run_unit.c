@@ -11,7 +11,7 @@ int main(void)
     Suite *(*const suites[])(void) = {
         crc16_suite,  resp_req_suite, resp_reply_suite, resp_write_suite,
         buf_suite,    loop_suite,     redirect_suite,   slots_reply_suite,
-        config_suite, commands_suite, keys_suite,
+        config_suite, commands_suite, keys_suite,       placement_suite,
     };
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)

@@ -15,5 +15,6 @@ Suite *slots_reply_suite(void);
 Suite *config_suite(void);
 Suite *commands_suite(void);
 Suite *keys_suite(void);
+Suite *placement_suite(void);
 
 #endif
