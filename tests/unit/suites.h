@@ -22,5 +22,6 @@ Suite *txn_suite(void);
 Suite *pubsub_suite(void);
 Suite *limits_suite(void);
 Suite *errors_suite(void);
+Suite *placement_suite(void);
 
 #endif
