@@ -17,12 +17,14 @@ void client_init(struct client *c, uint64_t id, int fd, int authed)
     c->authed = (uint8_t)(authed != 0);
 }
 
+/* Zeroed: every counter 0 and every executor pointer NULL, which is "no state" to each of them. */
 struct client_ext *client_ext_get(struct client *c)
 {
     if (!c->x) c->x = px_calloc(1, sizeof(*c->x));
     return c->x;
 }
 
+/* deferred counts as in use: the requests waiting for a barrier are reachable only from it. */
 void client_trim(struct client *c)
 {
     const struct client_ext *x = c->x;
@@ -33,6 +35,7 @@ void client_trim(struct client *c)
     c->x = NULL;
 }
 
+/* An empty value clears the name, as CLIENT SETNAME "" does in Redis. */
 void client_set_str(char **dst, const char *p, uint32_t len)
 {
     px_free(*dst);
@@ -49,6 +52,8 @@ void client_clear_names(struct client *c)
     x->name = x->lib_name = x->lib_ver = NULL;
 }
 
+/* Only what this file made: each executor gives its own part back first (the session's close
+ * calls pubsub_free, txn_reset and priv_close_all; its free calls forward_client_free). */
 void client_free(struct client *c)
 {
     client_clear_names(c);

@@ -1,7 +1,8 @@
 /*
- * The client limits' decisions; see limits.h. Each follows what Redis does with the limit of the
- * same name: the output limit counts what the client has not read yet, the soft limit only after
- * it has been exceeded continuously for its seconds, and a 0 turns a limit off.
+ * The client limits' decisions; see client_limits.h. Each follows what Redis does with the limit
+ * of the same name: the output limit counts what the client has not read yet, the soft limit only
+ * after it has been exceeded continuously for its seconds, and a 0 turns the output limits and
+ * the idle timeout off (not -query-buffer-limit: at 0, any unparsed byte is over it).
  */
 #include "client_limits.h"
 
@@ -21,6 +22,8 @@ enum limits_output limits_output(const struct config *cfg, size_t pending, uint6
                                                                      : LIMITS_OUTPUT_OK;
 }
 
+/* busy: Redis does not time out blocked or subscribed clients; the proxy also spares a client
+ * waiting for a node's reply, which is not idle by its own choice. */
 int limits_idle(const struct config *cfg, uint64_t last_ms, uint64_t now_ms, int busy)
 {
     return cfg->timeout_s > 0 && !busy && now_ms - last_ms > (uint64_t)cfg->timeout_s * 1000;
@@ -36,6 +39,8 @@ int limits_inflight_full(const struct config *cfg, uint32_t queued)
     return queued >= (uint32_t)cfg->max_inflight;
 }
 
+/* At half, not just under the limit: a pipelining client is not paused and resumed on every
+ * request (-max-inflight is at least 2, so half is at least 1). */
 int limits_inflight_resume(const struct config *cfg, uint32_t queued)
 {
     return queued <= (uint32_t)cfg->max_inflight / 2;

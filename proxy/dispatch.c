@@ -74,6 +74,7 @@ static void run_local(struct dispatch *d, struct request *r)
 
 void dispatch_request(struct dispatch *d, struct request *r)
 {
+    /* Never NULL: a held request whose client left is freed before it is routed again. */
     struct client *c = r->client;
     struct route_client rc = {.authed = c->authed, .resp = c->resp,
                               .subscribed = (uint8_t)pubsub_subscribed(c)};
@@ -82,6 +83,7 @@ void dispatch_request(struct dispatch *d, struct request *r)
     route_decide(r->breq.chunk->data, r->argv, r->argc, &rc, d->keys, &rt);
     if (rt.cmd) {
         r->cmd = rt.cmd;
+        /* CLIENT LIST's cmd=, counted when the command is known, even if refused. */
         c->last_cmd = (uint16_t)(rt.cmd->id + 1);
     }
     switch (rt.kind) {
@@ -93,6 +95,7 @@ void dispatch_request(struct dispatch *d, struct request *r)
         if (rt.flags & RT_F_BLOCKING) request_make_blocking(r); /* WAIT: each part blocks */
         all_masters(d, r);
         return;
+    /* Nothing that can be split carries a script or blocks: no note_script, no blocking. */
     case RT_SPLIT: {
         struct fan_merger m;
         merge_get(rt.merge, d->menv, &m);

@@ -34,7 +34,8 @@ struct dispatch {
     struct sbuf out; /* error replies */
 };
 
-/* Prepares d; the caller fills the executor pointers, which must outlive it. */
+/* Prepares d; the caller fills the executor pointers, which must outlive it. dispatch_deinit
+ * frees d's scratch only. */
 void dispatch_init(struct dispatch *d);
 void dispatch_deinit(struct dispatch *d);
 

@@ -18,6 +18,7 @@ static size_t c_len(const char *p, size_t len)
     return z ? (size_t)(z - p) : len;
 }
 
+/* Why a command is refused; each text follows "ERR '<command>' " (errors_unsupported). */
 static const char *const unsupported_text[PXU_COUNT] = {
     [PXU_NOT_YET] = "is not supported by this version of slotproxy",
     [PXU_ONE_NODE] = "cannot be used through slotproxy: it administers a single node",
@@ -35,6 +36,8 @@ const char *errors_unsupported_text(enum px_unsupported why)
 {
     return why < PXU_COUNT ? unsupported_text[why] : unsupported_text[PXU_NOT_YET];
 }
+
+/* ---- routing's refusals (enum px_err), in Redis's words ---- */
 
 void errors_route(struct sbuf *s, enum px_err e, const char *base, const struct resp_span *argv,
                   uint32_t argc, const char *name, const char *reason)
@@ -55,6 +58,9 @@ void errors_route(struct sbuf *s, enum px_err e, const char *base, const struct 
 void errors_unknown_command(struct sbuf *s, const char *base, const struct resp_span *argv,
                             uint32_t argc)
 {
+    /* Redis's rejectCommandFormat: each argument quoted and cut to what is left of 128 bytes,
+     * stopping once 128 are used (the quotes may take the list a little past), the name cut at
+     * 128. */
     struct sbuf args;
     sbuf_init(&args);
     for (uint32_t i = 1; i < argc && args.len < 128; i++) {
@@ -74,6 +80,7 @@ void errors_unknown_command(struct sbuf *s, const char *base, const struct resp_
 
 void errors_unknown_subcommand(struct sbuf *s, const char *base, const struct resp_span *argv)
 {
+    /* As Redis writes it: the command upper-cased, the subcommand as the client typed it. */
     char cmd[129];
     size_t nl = c_len(base + argv[0].off, argv[0].len);
     if (nl > 128) nl = 128;
@@ -85,6 +92,7 @@ void errors_unknown_subcommand(struct sbuf *s, const char *base, const struct re
                       cmd);
 }
 
+/* A subcommand's full name is "config|get": Redis prints that too. */
 void errors_wrong_arity(struct sbuf *s, const char *fullname)
 {
     resp_write_errorf(s, "ERR wrong number of arguments for '%s' command", fullname);
@@ -114,6 +122,9 @@ void errors_pubsub_context(struct sbuf *s, const char *name)
 }
 
 /* ---- the cluster behind the proxy ---- */
+
+/* The proxy's own texts. CLUSTERDOWN where the command did not run (a client may retry it as it
+ * would on a cluster that is down); ERR saying "may or may not have run" where it may have. */
 
 void errors_slot_unserved(struct sbuf *s)
 {
@@ -170,6 +181,9 @@ void errors_unexpected_reply(struct sbuf *s, const char *what)
 
 /* ---- transactions ---- */
 
+/* Redis's texts, and the proxy's own for what a transaction over a cluster adds: a connection
+ * lost, a slot that moved. */
+
 void errors_not_in_multi(struct sbuf *s, const char *name)
 {
     resp_write_errorf(s, "ERR '%s' cannot be used inside MULTI through slotproxy", name);
@@ -215,6 +229,8 @@ void errors_execabort(struct sbuf *s)
 }
 
 /* ---- connection state and the commands the proxy answers ---- */
+
+/* Redis 7's texts, for the commands the proxy answers without a node. */
 
 void errors_syntax(struct sbuf *s)
 {
@@ -274,6 +290,7 @@ void errors_unrecognized_option(struct sbuf *s, const char *opt, uint32_t len)
     resp_write_errorf(s, "ERR Unrecognized option '%.*s'", (int)len, opt);
 }
 
+/* Redis's text, its missing "be" included. */
 void errors_select_range(struct sbuf *s)
 {
     sbuf_puts(s, "-ERR value is out of range, value must between -2147483648 and 2147483647\r\n");
@@ -310,6 +327,9 @@ void errors_no_handler(struct sbuf *s, const char *name)
 }
 
 /* ---- the connection itself ---- */
+
+/* Each is the last thing the client reads: the connection is closed once it is written (by the
+ * session, or by the acceptor for the last two), as Redis does. */
 
 void errors_protocol(struct sbuf *s, const struct resp_req_result *res)
 {
@@ -359,7 +379,8 @@ void errors_maxclients(struct sbuf *s)
     sbuf_puts(s, "-ERR max number of clients reached\r\n");
 }
 
-/* Redis's remedies map to the proxy's -protected-mode no and -requirepass. */
+/* Redis's remedies map to the proxy's -protected-mode no and -requirepass. The text is Redis's
+ * byte for byte, "Setup a an" included. */
 void errors_denied(struct sbuf *s)
 {
     sbuf_puts(

@@ -41,6 +41,8 @@ void fanout_ctx_deinit(struct fanout_ctx *fc)
     fc->slot_part = NULL;
 }
 
+/* Runs when the parent is put back, which is after its last part: parts finish even when the
+ * parent's client is gone. */
 static void fanout_free(struct request_pool *rp, struct request_attach *a)
 {
     struct fanout *f = (struct fanout *)a;
@@ -71,6 +73,7 @@ static void merge_and_reply(struct fanout *f, struct request *r)
 {
     struct fanout_ctx *fc = f->fc;
     struct sbuf *out = &fc->out;
+    /* out is the worker's, shared by every fan-out: the sink copies the reply before returning. */
     sbuf_clear(out);
     f->merger.merge(f, r, f->merger.ctx, out);
     request_reply_bytes(fc->rp, r, out->buf, out->len);
@@ -89,8 +92,10 @@ void fanout_add(struct fanout_ctx *fc, struct request *r, uint32_t idx, struct b
     part->parent = r;
     part->sink = &part_sink;
     part->child_idx = idx;
+    /* The parent's command: replica reads, read retries and NOSCRIPT recovery decide on it. */
     part->cmd = r->cmd;
     part->start_us = r->start_us;
+    /* The part's own reference: the caller may drop its own once the parts are added. */
     buf_chunk_ref(c);
     part->breq.chunk = c;
     part->breq.off = off;
@@ -104,6 +109,8 @@ void fanout_add(struct fanout_ctx *fc, struct request *r, uint32_t idx, struct b
 static void part_done(struct request_pool *rp, struct request *part, struct buf_chunk *c,
                       uint32_t off, uint32_t len)
 {
+    /* A part is never an orphan: its reply is kept even when the parent's client is gone, so
+     * the count reaches 0 and the parent, an orphan then, is freed by request_reply_bytes. */
     struct request *r = part->parent;
     struct fanout *f = (struct fanout *)r->attach;
     struct fan_part *p = &f->parts[part->child_idx];
@@ -131,6 +138,7 @@ void fanout_all_masters(struct fanout_ctx *fc, struct request *r, const struct f
 
 /* ---- splitting by slot ---- */
 
+/* "$<len>\r\n<bytes>\r\n" */
 static size_t bulk_size(uint32_t len)
 {
     return 1 + (size_t)resp_ull_digits(len) + 2 + len + 2;
@@ -206,9 +214,11 @@ void fanout_split_by_slot(struct fanout_ctx *fc, struct request *r, uint32_t ste
         for (uint32_t j = 0; j < step; j++)
             part_size[p] += bulk_size(r->argv[1 + i * step + j].len);
     }
+    /* Only the slots used are reset: a split costs what its keys cost, not 16384 stores. */
     for (uint32_t p = 0; p < nparts; p++) fc->slot_part[part_slot[p]] = -1;
 
-    /* Write every part's command into one chunk, one after the other. */
+    /* Write every part's command into one chunk, one after the other; each part references it,
+     * so it goes with the last of them. */
     size_t total = 0;
     for (uint32_t p = 0; p < nparts; p++) {
         part_size[p] += 1 + (size_t)resp_ull_digits(1 + (unsigned long long)part_nkeys[p] * step) +

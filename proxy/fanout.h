@@ -63,7 +63,8 @@ struct fanout_ctx {
     int32_t *slot_part; /* [CRC16_SLOTS], -1: scratch for splitting keys by slot */
 };
 
-/* Prepares fc; the pointers must outlive it. */
+/* Prepares fc; the pointers must outlive it. fanout_ctx_deinit frees its scratch only: the
+ * fan-outs still pending belong to their requests. */
 void fanout_ctx_init(struct fanout_ctx *fc, struct request_pool *rp, struct forward *fw,
                      struct view *view);
 void fanout_ctx_deinit(struct fanout_ctx *fc);

@@ -28,6 +28,7 @@
 #define RETRY_BACKOFF_MAX_MS 200
 #define HELD_TICK_MS         50 /* the held list is looked at least this often */
 
+/* Runners hand back the backend_req embedded in a request. */
 #define REQ_OF(breq) ((struct request *)((char *)(breq)-offsetof(struct request, breq)))
 
 /* A client's forwarding state: its requests on the held list, the pass in which one of them had
@@ -214,6 +215,7 @@ struct held_ent {
     uint32_t pos; /* place on the list, for ties */
 };
 
+/* Ties (the parts of one fan-out) keep their places on the list. */
 static int held_order(const void *a, const void *b)
 {
     const struct held_ent *x = a, *y = b;
@@ -359,6 +361,7 @@ static void send_to(struct forward *f, struct request *r, struct backend *b, con
     else
         rc = backend_send(b, &r->breq, NULL, 0, 0);
     if (rc == 0) {
+        /* Counted once per retry sent: the client's next refused request waits for its answer. */
         if ((r->flags & (REQ_F_RETRYING | REQ_F_RETRY_SENT)) == REQ_F_RETRYING) {
             struct client *c = request_client(r);
             r->flags |= REQ_F_RETRY_SENT;
@@ -449,6 +452,9 @@ static void retry_answered(struct forward *f, struct request *r)
     if (fc && fc->retry_inflight > 0 && --fc->retry_inflight == 0 && fc->nheld > 0) forward_kick(f);
 }
 
+/* MOVED: the slot has a new owner for good, so the view is patched at once and a map asked for.
+ * ASK: only this request goes there, once, behind ASKING. -max-redirects ends a loop between
+ * nodes that disagree. */
 static void on_redirect(struct forward *f, struct request *r, struct backend *from,
                         const char *text, uint32_t len, int ask, struct buf_chunk *c, uint32_t off,
                         uint32_t rlen)
@@ -512,6 +518,8 @@ static struct request *handed_back(struct forward *f, struct backend_req *breq)
     return NULL;
 }
 
+/* Every reply a shared runner reads: redirects, NOSCRIPT and "try again later" are dealt with
+ * here; anything else, errors included, is the answer. */
 static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chunk *c, uint32_t off,
                      const struct resp_reply_info *info, void *ctx)
 {
@@ -542,6 +550,8 @@ static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chu
     request_reply_span(f->rp, r, c, off, info->len);
 }
 
+/* r will get no reply from b (its connection broke, timed out, or the runner is being freed);
+ * written says whether all of r's bytes went out. */
 static void on_failed(struct backend *b, struct backend_req *breq, int written, void *ctx)
 {
     struct forward *f = ctx;
@@ -568,6 +578,7 @@ static void on_failed(struct backend *b, struct backend_req *breq, int written, 
     hold_unreachable(f, r);
 }
 
+/* A node went down (ask for a map), came up or may be tried again (the held list may move). */
 static void on_state(struct backend *b, enum backend_event ev, void *ctx)
 {
     struct forward *f = ctx;
@@ -614,6 +625,7 @@ static void on_blocking_failed(struct privconn *pc, struct backend_req *breq, in
 {
     struct request *r = REQ_OF(breq);
     r->priv = NULL;
+    /* priv_close only marks pc: pc->b stays valid until the end of the turn. */
     priv_close(pc);
     on_failed(pc->b, breq, written, ctx);
 }

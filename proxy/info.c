@@ -2,6 +2,13 @@
  * INFO; see info.h. The request is a fan-out whose parts (one per master, only when the keyspace
  * section is asked for) are the masters' INFO keyspace; the merger writes the proxy's sections
  * from the counters of every worker and sums the masters' keyspace lines.
+ *
+ * The dispatcher calls info_run for every INFO; the answer goes to the request's sink like any
+ * fan-out's. To a client the proxy is one Redis in cluster mode: the fields clients and tools
+ * read (redis_version, role, connected_clients, cluster_enabled, the keyspace) mean what they
+ * would on one server; those the proxy does not track are constant (blocked_clients:0,
+ * connected_slaves:0). The counters are read while the workers write them (relaxed loads): a
+ * total may be a few requests behind, never torn.
  */
 #include "info.h"
 
@@ -19,6 +26,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+/* One bit per section INFO can name. "default" is Redis's default set plus the proxy's own
+ * section; "all" and "everything" add commandstats. */
 enum {
     SEC_SERVER = 1u << 0,
     SEC_CLIENTS = 1u << 1,
@@ -55,6 +64,7 @@ static const struct {
     {"everything", SEC_ALL},
 };
 
+/* What each master is asked: the one section the proxy cannot answer from its own figures. */
 static const char keyspace_cmd[] = "*2\r\n$4\r\nINFO\r\n$8\r\nkeyspace\r\n";
 
 static void info_merge(const struct fanout *f, const struct request *r, void *ctx,
@@ -69,12 +79,17 @@ void info_ctx_init(struct info_ctx *ic, struct fanout_ctx *fc, const struct info
 void info_run(struct info_ctx *ic, struct request *r)
 {
     struct fanout_ctx *fc = ic->fc;
+    /* Names compare without case; an unknown one adds nothing, so INFO of only unknown sections
+     * answers an empty string, as Redis does. */
     uint32_t sec = r->argc == 1 ? SEC_DEFAULT : 0;
     for (uint32_t i = 1; i < r->argc; i++)
         for (size_t k = 0; k < sizeof(section_names) / sizeof(section_names[0]); k++)
             if (request_arg_is(r, i, section_names[k].name)) sec |= section_names[k].bits;
+    /* Without a map the keyspace section is empty rather than held: INFO answers even while no
+     * node has. */
     uint32_t parts = (sec & SEC_KEYSPACE) && fc->view->map ? (uint32_t)fc->view->nmasters : 0;
     struct fan_merger m = {.merge = info_merge, .ctx = ic, .name = "INFO"};
+    /* A fan-out even with no part: fanout_end then merges at once, so both cases answer alike. */
     struct fanout *f = fanout_begin(fc, r, &m, parts);
     f->mdata = sec;
     if (parts) {
@@ -87,6 +102,7 @@ void info_run(struct info_ctx *ic, struct request *r)
     fanout_end(fc, r);
 }
 
+/* Redis's bytesToHuman: B with no decimals, then K, M, G, T, P with two. */
 static void human(char *buf, size_t len, double n)
 {
     const char *units = "BKMGTP";
@@ -120,7 +136,9 @@ static int section(struct sbuf *t, uint32_t asked, uint32_t bit, const char *tit
     return 1;
 }
 
-/* Sums "db0:keys=..,expires=..,avg_ttl=.." over the masters' INFO keyspace replies. */
+/* Sums "db0:keys=..,expires=..,avg_ttl=.." over the masters' INFO keyspace replies (db0 only: a
+ * cluster has no other database). A master that failed is left out: INFO still answers, with
+ * what the others said. */
 static void keyspace(const struct fanout *f, struct sbuf *t)
 {
     unsigned long long keys = 0, expires = 0;
@@ -143,10 +161,12 @@ static void keyspace(const struct fanout *f, struct sbuf *t)
         if (sscanf(db0, "db0:keys=%llu,expires=%llu,avg_ttl=%llu", &k, &e, &ttl) >= 2) {
             keys += k;
             expires += e;
+            /* Each master's average weighted by its keys with an expiry: the average over all. */
             ttl_weighted += (double)ttl * (double)e;
         }
     }
     sbuf_puts(t, "# Keyspace\r\n");
+    /* As Redis: no line for an empty database. */
     if (keys > 0)
         sbuf_printf(t, "db0:keys=%llu,expires=%llu,avg_ttl=%llu\r\n", keys, expires,
                     expires ? (unsigned long long)(ttl_weighted / (double)expires) : 0ull);
@@ -164,6 +184,9 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
     sbuf_init(&t);
     int n = 0;
     uint64_t now = clock_wall_us();
+    /* redis_version is the nodes' (from the slot map), so that a client that checks the version
+     * sees the cluster's; 7.0.0 until a node has answered. run_id is the random id local.c made
+     * at startup: new on every restart, like Redis's. */
     if (section(&t, sec, SEC_SERVER, "# Server\r\n", &n)) {
         struct utsname u;
         uname(&u);
@@ -187,6 +210,7 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
         struct px_mem_stats ms;
         px_mem_stats(&ms);
         char h1[32], h2[32];
+        /* The allocator's own figures: jemalloc's when it is linked in. */
         human(h1, sizeof(h1), (double)ms.allocated);
         human(h2, sizeof(h2), (double)ms.resident);
         sbuf_printf(&t,
@@ -194,6 +218,8 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     "used_memory_rss_human:%s\r\nmem_allocator:%s\r\n",
                     ms.allocated, h1, ms.resident, h2, ms.available ? "jemalloc" : "libc");
     }
+    /* rejected_connections: -maxclients and protected-mode refusals, both turned away at
+     * accept. */
     if (section(&t, sec, SEC_STATS, "# Stats\r\n", &n)) {
         sbuf_printf(&t,
                     "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
@@ -202,6 +228,7 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     SUM(sessions_total), SUM(requests), SUM(net_input_bytes), SUM(net_output_bytes),
                     SUM(rejected_conns) + SUM(denied_conns), SUM(error_replies));
     }
+    /* To a client the proxy is the master of everything it serves. */
     if (section(&t, sec, SEC_REPLICATION, "# Replication\r\n", &n)) {
         sbuf_puts(&t, "role:master\r\nconnected_slaves:0\r\n");
     }
@@ -212,6 +239,9 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec, (long)ru.ru_utime.tv_sec,
                     (long)ru.ru_utime.tv_usec);
     }
+    /* Per command, over every worker. usec runs from the turn a request was read to the turn its
+     * reply was, so unlike Redis's it includes the trip to the node. Commands never seen are left
+     * out, as in Redis. */
     if (section(&t, sec, SEC_COMMANDSTATS, "# Commandstats\r\n", &n)) {
         uint32_t nc = commands_count();
         for (uint32_t id = 0; id < nc; id++) {
@@ -235,10 +265,13 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
     if (section(&t, sec, SEC_CLUSTER, "# Cluster\r\n", &n)) {
         sbuf_puts(&t, "cluster_enabled:1\r\n");
     }
+    /* Not section(): keyspace() writes its own title. */
     if (sec & SEC_KEYSPACE) {
         if (n++) sbuf_puts(&t, "\r\n");
         keyspace(f, &t);
     }
+    /* The proxy's own: counters summed over the workers, the slot map's figures from the map
+     * this worker holds (every worker gets every map). */
     if (section(&t, sec, SEC_PROXY, "# Proxy\r\n", &n)) {
         struct topology_stats ts;
         topology_get_stats(src->topo, &ts);
@@ -271,6 +304,7 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
             SUM(pubsub_cut), SUM(denied_conns), SUM(closed_idle), SUM(closed_output),
             SUM(closed_query), SUM(protocol_errors), SUM(inflight_pauses), SUM(backend_timeouts));
     }
+    /* As Redis answers INFO: a verbatim string (txt) over RESP3, a bulk string over RESP2. */
     resp_write_verbatim(out, "txt", t.buf ? t.buf : "", t.len, r->client ? r->client->resp : 2);
     sbuf_free(&t);
 }

@@ -24,6 +24,7 @@ void keys_result_free(struct keys_result *k)
     keys_result_init(k);
 }
 
+/* Grows past the inline slots only for commands with more than KEYS_INLINE keys. */
 static void add_key(struct keys_result *k, int pos)
 {
     if (k->n == k->cap) {
@@ -37,6 +38,7 @@ static void add_key(struct keys_result *k, int pos)
     k->pos[k->n++] = pos;
 }
 
+/* Keywords compare without case, as Redis compares them (strcasecmp). */
 static int arg_is(const char *base, const struct resp_span *a, const char *word)
 {
     size_t l = strlen(word);
@@ -84,6 +86,8 @@ int keys_find(const struct command *cmd, const char *base, const struct resp_spa
     for (uint32_t j = 0; j < cmd->nkeyspecs; j++)
         if (cmd->keyspecs[j].begin == KS_BEGIN_UNKNOWN || cmd->keyspecs[j].find == KS_FIND_UNKNOWN)
             has_unknown = 1;
+    /* A spec Redis marks unknown cannot be walked: Redis then asks the command's own key
+     * function, and so does this. */
     if (has_unknown) return sort_keys(cmd, base, argv, argc, out);
 
     for (uint32_t j = 0; j < cmd->nkeyspecs; j++) {
@@ -92,6 +96,8 @@ int keys_find(const struct command *cmd, const char *base, const struct resp_spa
         if (ks->begin == KS_BEGIN_INDEX) {
             first = ks->bs_pos;
         } else {
+            /* Redis's bounds, kept exactly: forwards the search stops before the last argument
+             * (a keyword there has no key after it), backwards before argument 1. */
             int start = ks->bs_pos > 0 ? ks->bs_pos : (int)argc + ks->bs_pos;
             int end = ks->bs_pos > 0 ? (int)argc - 1 : 1;
             for (int i = start; i != end; i = start <= end ? i + 1 : i - 1) {
@@ -105,6 +111,8 @@ int keys_find(const struct command *cmd, const char *base, const struct resp_spa
         }
         int last, step;
         if (ks->find == KS_FIND_RANGE) {
+            /* A negative lastkey counts from the end; a limit of n keeps the keys to the first
+             * 1/n of what follows (Redis's formula, as it is). */
             int lastkey = ks->fk[0], limit = ks->fk[2];
             step = ks->fk[1];
             if (lastkey >= 0)
@@ -114,6 +122,7 @@ int keys_find(const struct command *cmd, const char *base, const struct resp_spa
             else
                 last = first + (((int)argc - first) / limit + lastkey);
         } else {
+            /* The number of keys is an argument itself (EVAL's numkeys). */
             step = ks->fk[2];
             int idx = first + ks->fk[0];
             long long numkeys;
@@ -123,7 +132,7 @@ int keys_find(const struct command *cmd, const char *base, const struct resp_spa
                 goto invalid; /* (more keys than arguments cannot fit either) */
             first += ks->fk[1];
             last = first + (int)numkeys - 1;
-            if (numkeys == 0) continue;
+            if (numkeys == 0) continue; /* valid (EVAL script 0): no keys from this spec */
         }
         if (last >= (int)argc || last < first || first >= (int)argc) goto invalid;
         if (step <= 0) step = 1;
@@ -131,6 +140,8 @@ int keys_find(const struct command *cmd, const char *base, const struct resp_spa
     }
     return (int)out->n;
 invalid:
+    /* As Redis: one malformed spec voids every key found. Routing then sends the command to any
+     * master, which answers the syntax error itself. */
     out->n = 0;
     return -1;
 }

@@ -19,6 +19,8 @@ struct keys_result {
     int inline_pos[KEYS_INLINE];
 };
 
+/* Prepares k, empty, in its inline slots. keys_result_free gives back what keys_find grew it
+ * into and leaves k empty and ready for reuse (routing keeps one per worker as scratch). */
 void keys_result_init(struct keys_result *k);
 void keys_result_free(struct keys_result *k);
 

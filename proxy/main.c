@@ -1,6 +1,12 @@
 /*
  * slotproxy's entry point: parse the flags, start the topology thread and the workers, wait for a
  * first slot map (bounded), accept clients until SIGINT/SIGTERM, then stop everything in order.
+ *
+ * Once running, the threads talk only through channels: the topology thread hands each new slot
+ * map to every worker (publish_map), the acceptor (this thread, in acceptor_run) hands each new
+ * client to a worker and takes the signals, the workers serve, and the debug port, when asked
+ * for, runs threads of its own. What is shared (the configuration, the command table, the script
+ * cache) is built here before any of them starts.
  */
 #include "acceptor.h"
 #include "clock.h"
@@ -22,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+/* The workers, as publish_map and sessions_open see them: filled in before either can run. */
 struct publish_ctx {
     struct worker **workers;
     int n;
@@ -41,6 +48,7 @@ static unsigned sessions_open(void *ctx)
     return worker_sessions_open(p->workers, p->n);
 }
 
+/* Set once, when the acceptor returns; the debug port's /readyz reads it. */
 static atomic_int shutting_down;
 
 /* Graceful shutdown, after the listener is closed: every worker stops reading and closes each
@@ -76,7 +84,7 @@ int main(int argc, char **argv)
     char err[512];
     config_defaults(&cfg);
     int rc = config_parse_args(&cfg, argc, argv, err, sizeof(err), stdout);
-    if (rc == CONFIG_EXIT_OK) {
+    if (rc == CONFIG_EXIT_OK) { /* -help or -version was printed */
         config_free(&cfg);
         return 0;
     }
@@ -109,6 +117,7 @@ int main(int argc, char **argv)
         if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
             log_info("open files limit raised to %llu", (unsigned long long)rl.rlim_cur);
     }
+    /* Before any worker: every worker reads the command table and the node id without a lock. */
     commands_init();
     local_init();
 
@@ -124,6 +133,8 @@ int main(int argc, char **argv)
         .password = cfg.password,
         .probe_replicas = cfg.read_prefer != RP_MASTER,
     };
+    /* Made before the workers, which ask it for refreshes; started after them, so that the first
+     * map finds every worker in place. */
     struct topology *topo = topology_create(&tcfg, publish_map, &pctx);
     if (!topo) {
         fprintf(stderr, "slotproxy: invalid -startup-nodes\n");
@@ -147,6 +158,7 @@ int main(int argc, char **argv)
         }
         all_stats[i] = &workers[i]->stats;
     }
+    /* Every worker knows the others: CLIENT LIST and the debug snapshots gather across them. */
     for (int i = 0; i < cfg.threads; i++) {
         workers[i]->all = workers;
         workers[i]->nall = cfg.threads;
@@ -173,6 +185,7 @@ int main(int argc, char **argv)
                  cfg.startup_nodes);
     struct debug_http *dbg = NULL;
     if (cfg.debug_addr) {
+        /* Copied by debug_http_start: a local will do. */
         struct metrics_ctx mctx = {workers, cfg.threads,     topo,
                                    &cfg,    clock_wall_us(), &shutting_down};
         dbg = debug_http_start(cfg.debug_addr, &mctx, err, sizeof(err));
@@ -185,10 +198,13 @@ int main(int argc, char **argv)
     log_info("ready to accept connections on %s (%d worker threads)", cfg.addr, cfg.threads);
     acceptor_run(acc);
 
+    /* Sequentially consistent (the default): stored once, and nothing else is ordered by it. */
     atomic_store(&shutting_down, 1);
     acceptor_free(acc); /* no new clients from here on */
     drain_sessions(workers, cfg.threads, cfg.shutdown_timeout_ms, &set);
     debug_http_stop(dbg); /* before the workers stop: it may be waiting on their answers */
+    /* The workers first: they ask the topology for maps until they stop. Maps sent meanwhile wait
+     * in their inboxes, which worker_free empties; the topology thread stops before that. */
     for (int i = 0; i < cfg.threads; i++) worker_stop(workers[i]);
     topology_stop(topo);
     for (int i = 0; i < cfg.threads; i++) worker_free(workers[i]);

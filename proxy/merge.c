@@ -3,6 +3,11 @@
  * bytes kept by fanout.c) and writes one reply. A part that is not what the merge expects (a node
  * answering an integer where an array was due) gives the client an error naming the merge,
  * never a reply built from half of the data.
+ *
+ * The dispatcher picks a merger with merge_get from the command table's merge kind and hands it
+ * to the fan-out; fanout.c calls it once every part has answered, and sends what it wrote to the
+ * parent's sink. A merger writes exactly one reply, error or not. Elements are copied as the
+ * nodes encoded them, so a RESP3 client gets RESP3 elements without a conversion here.
  */
 #include "merge.h"
 
@@ -14,6 +19,7 @@
 
 #include <string.h>
 
+/* A nil in either protocol: RESP2's null bulk or null array, RESP3's null. */
 static int part_is_nil(const struct fan_part *p)
 {
     const char *d = fan_part_data(p);
@@ -26,6 +32,7 @@ static int part_int(const struct fan_part *p, long long *v)
 {
     const char *d = fan_part_data(p);
     if (p->len < 4 || d[0] != ':') return -1;
+    /* A part is one whole reply: the digits lie between the ':' and its final CRLF. */
     return resp_str2ll(d + 1, p->len - 3, v) ? 0 : -1;
 }
 
@@ -42,6 +49,7 @@ static void put_part(struct sbuf *out, const struct fan_part *p)
     sbuf_put(out, fan_part_data(p), p->len);
 }
 
+/* An error beats the other parts' data: a merge of some of them would pass for the whole answer. */
 int merge_errors(const struct fanout *f, struct sbuf *out)
 {
     if (f->nparts == 0) {
@@ -54,6 +62,8 @@ int merge_errors(const struct fanout *f, struct sbuf *out)
     return 1;
 }
 
+/* Enough to spread RANDOMKEY over the masters; nothing secret depends on it. From a state that
+ * is not 0, xorshift never reaches 0. */
 uint64_t merge_random(struct merge_env *env)
 {
     uint64_t x = env->rng;
@@ -69,6 +79,7 @@ static void merge_key_order(const struct fanout *f, const struct request *r, voi
                             struct sbuf *out)
 {
     if (merge_errors(f, out)) return;
+    /* Every part's elements one after another in el; part p's start at base[p]. */
     uint32_t *base = px_malloc((f->nparts + 1) * sizeof(uint32_t));
     struct resp_span *el = px_malloc((f->nkeys + 1) * sizeof(*el));
     uint32_t sum = 0;
@@ -78,6 +89,7 @@ static void merge_key_order(const struct fanout *f, const struct request *r, voi
         if (resp_reply_elements(fan_part_data(&f->parts[p]), f->parts[p].len, el + sum,
                                 f->part_nkeys[p], &n) < 0 ||
             n != f->part_nkeys[p]) {
+            /* Not one element per key sent: never a short or shifted array. */
             errors_unexpected_reply(out, "MGET");
             goto done;
         }
@@ -94,7 +106,8 @@ done:
     px_free(el);
 }
 
-/* DEL, EXISTS, DBSIZE, ... (agg_sum) and LASTSAVE, WAIT (agg_min): one integer. */
+/* DEL, EXISTS, DBSIZE, ... (agg_sum) and LASTSAVE, WAIT (agg_min): one integer. For WAIT, the
+ * minimum is the count every master reached: what the client may rely on everywhere. */
 static void merge_ints(const struct fanout *f, struct sbuf *out, int min)
 {
     if (merge_errors(f, out)) return;
@@ -128,10 +141,12 @@ static void merge_all_ok(const struct fanout *f, const struct request *r, void *
                          struct sbuf *out)
 {
     if (merge_errors(f, out)) return;
+    /* Every part said the same (+OK, or SCRIPT LOAD's SHA-1): the first speaks for all. */
     put_part(out, &f->parts[0]);
 }
 
-/* SCRIPT KILL (one_succeeded): the first success, or the first error. */
+/* SCRIPT KILL (one_succeeded): the first success, or the first error. Masters running no
+ * script answer NOTBUSY, which is no failure as long as one of them killed a script. */
 static void merge_one_ok(const struct fanout *f, const struct request *r, void *ctx,
                          struct sbuf *out)
 {
@@ -153,6 +168,7 @@ static void merge_and(const struct fanout *f, const struct request *r, void *ctx
 {
     struct merge_env *env = ctx;
     if (merge_errors(f, out)) return;
+    /* Every master was asked about the same SHA-1s: every array must be as long as the first. */
     uint32_t n0;
     if (resp_reply_elements(fan_part_data(&f->parts[0]), f->parts[0].len, NULL, 0, &n0) < 0) {
         errors_unexpected_reply(out, "SCRIPT EXISTS");
@@ -174,6 +190,7 @@ static void merge_and(const struct fanout *f, const struct request *r, void *ctx
         }
     }
     resp_write_array_len(out, n0);
+    /* Answer i is about argument i + 2 (SCRIPT EXISTS sha1 sha2 ...). */
     for (uint32_t i = 0; i < n0; i++) {
         if (!all[i] && env && env->scripts && i + 2 < r->argc && r->argv[i + 2].len == 40) {
             size_t len;
@@ -193,6 +210,8 @@ static void merge_concat(const struct fanout *f, const struct request *r, void *
                          struct sbuf *out)
 {
     if (merge_errors(f, out)) return;
+    /* Only the array headers are parsed: each part's elements follow as one block, whatever
+     * their types. */
     long long total = 0;
     size_t *hdr = px_malloc((f->nparts + 1) * sizeof(size_t));
     for (uint32_t p = 0; p < f->nparts; p++) {
@@ -205,7 +224,7 @@ static void merge_concat(const struct fanout *f, const struct request *r, void *
             return;
         }
         hdr[p] = (size_t)(cr - d) + 2;
-        if (n > 0) total += n;
+        if (n > 0) total += n; /* a null array (*-1) adds nothing */
     }
     resp_write_array_len(out, total);
     for (uint32_t p = 0; p < f->nparts; p++)
@@ -230,6 +249,7 @@ static void merge_union(const struct fanout *f, const struct request *r, void *c
             errors_unexpected_reply(out, "arrays");
             goto done;
         }
+        /* Counted first, then located, so that el has exactly the room it needs. */
         struct resp_span *el = px_malloc((cnt + 1) * sizeof(*el));
         resp_reply_elements(d, f->parts[p].len, el, cnt, &cnt);
         for (uint32_t i = 0; i < cnt; i++) {
@@ -252,6 +272,8 @@ static void merge_pair_sum(const struct fanout *f, const struct request *r, void
                            struct sbuf *out)
 {
     if (merge_errors(f, out)) return;
+    /* The names come from the request, so every master lists the same ones in the same order:
+     * the counts are summed by position. */
     const char *d0 = fan_part_data(&f->parts[0]);
     uint32_t n0;
     if (resp_reply_elements(d0, f->parts[0].len, NULL, 0, &n0) < 0 || n0 % 2) {
@@ -276,6 +298,7 @@ static void merge_pair_sum(const struct fanout *f, const struct request *r, void
             sum[i / 2] += v;
         }
     }
+    /* el holds the last part's spans: part 0's are found again for the names. */
     resp_reply_elements(d0, f->parts[0].len, el, n0, &n0);
     resp_write_array_len(out, n0);
     for (uint32_t i = 0; i < n0; i += 2) {
@@ -296,6 +319,7 @@ static void merge_random_one(const struct fanout *f, const struct request *r, vo
         errors_no_master(out);
         return;
     }
+    /* Count the candidates, then take the pick-th: no allocation. */
     uint32_t n = 0;
     for (uint32_t i = 0; i < f->nparts; i++)
         if (!fan_part_is_error(&f->parts[i]) && !part_is_nil(&f->parts[i])) n++;
@@ -307,6 +331,8 @@ static void merge_random_one(const struct fanout *f, const struct request *r, vo
                 return;
             }
     }
+    /* No key anywhere: the first error if a master failed (an empty answer might be wrong),
+     * else the first part's nil. */
     int e = first_error(f);
     put_part(out, &f->parts[e >= 0 ? (uint32_t)e : 0]);
 }
@@ -319,6 +345,8 @@ static void merge_unknown(const struct fanout *f, const struct request *r, void 
     errors_unexpected_reply(out, "replies");
 }
 
+/* Every merger gets env, whether it uses it or not. FAN_NONE, FAN_SCAN and FAN_INFO have no
+ * generic merger: reaching them here is a table bug, which the client sees as an error. */
 void merge_get(enum fan_merge kind, struct merge_env *env, struct fan_merger *m)
 {
     m->ctx = env;

@@ -6,6 +6,12 @@
  * blocking commands or Pub/Sub. The pool keeps idle connections per node; a lease takes one from
  * there or makes one; a release puts it back only when nothing it carries could surprise its
  * next user.
+ *
+ * The leasers are forward.c (blocking commands), txn.c and pubsub.c. A runner's events go
+ * through priv_backend_ops to pc->ops; once a leaser detaches, they reach nobody. Nothing is
+ * freed where it is closed: priv_close marks and lists, and priv_free_dead, from the worker's
+ * before-sleep hook, frees the runner (failing what it still has in flight through pc->ops),
+ * tells the leaser (gone) and frees the connection.
  */
 #include "private.h"
 
@@ -36,6 +42,8 @@ void priv_pool_init(struct priv_pool *pp, struct view *view, struct topology *to
     pp->stats = stats;
 }
 
+/* The entry of a node, made on first use and kept (a handful per worker). entries moves when it
+ * grows, which is why a connection records its entry's index, not its address. */
 static struct priv_entry *entry_for(struct priv_pool *pp, const char *ip, int port, int resp)
 {
     for (int i = 0; i < pp->nentries; i++)
@@ -51,6 +59,8 @@ static struct priv_entry *entry_for(struct priv_pool *pp, const char *ip, int po
     return p;
 }
 
+/* For any of the lists a connection can be on (its owner's, its node's idle ones, the dead):
+ * the caller names the head. */
 static void list_remove(struct privconn **head, struct privconn *pc)
 {
     if (pc->prev)
@@ -81,6 +91,7 @@ struct privconn *priv_lease(struct priv_pool *pp, struct client *owner, struct b
 {
     struct priv_entry *p = entry_for(pp, backend_ip(shared), backend_port(shared),
                                      backend_resp(shared));
+    /* A pooled connection is connected already: no handshake on the request path. */
     struct privconn *pc = p->idle;
     if (pc) {
         list_remove(&p->idle, pc);
@@ -90,6 +101,8 @@ struct privconn *priv_lease(struct priv_pool *pp, struct client *owner, struct b
         pc = px_calloc(1, sizeof(*pc));
         pc->pool = pp;
         pc->entry = (int)(p - pp->entries);
+        /* The masters' options (no READONLY): transactions, blocking commands and subscriptions
+         * all go to masters. It connects on its first send. */
         pc->b = backend_create(pp->view->loop, pp->view->pool, &priv_backend_ops, pc,
                                p->resp == 3 ? &pp->view->bopts3 : &pp->view->bopts, p->ip,
                                p->port);
@@ -123,6 +136,8 @@ void priv_release(struct privconn *pc)
     struct priv_pool *pp = pc->pool;
     struct priv_entry *p = &pp->entries[pc->entry];
     enum backend_state st = backend_get_state(pc->b);
+    /* Clean: no reply on its way to the next leaser. A connection still connecting has sent
+     * nothing, so it qualifies. */
     int clean = backend_inflight(pc->b) == 0 && (st == BACKEND_UP || st == BACKEND_CONNECTING);
     if (!clean || p->nidle >= (uint32_t)pp->cfg->backend_idle_connections) {
         priv_close(pc);
@@ -130,7 +145,7 @@ void priv_release(struct privconn *pc)
     }
     disown(pc);
     priv_detach(pc);
-    backend_set_raw(pc->b, 0);
+    backend_set_raw(pc->b, 0); /* the next leaser gets request/reply mode, whatever this one used */
     pc->idle = 1;
     list_push(&p->idle, pc);
     p->nidle++;
@@ -138,6 +153,7 @@ void priv_release(struct privconn *pc)
 
 void priv_close_all(struct client *c)
 {
+    /* priv_close takes the head off the client's list, so the loop moves on. */
     while (c->x && c->x->privs) priv_close(c->x->privs);
 }
 
@@ -155,13 +171,15 @@ void priv_free_dead(struct priv_pool *pp)
         list_remove(&pp->dead, pc);
         /* Fails whatever is still in flight: those requests' clients are gone or get errors. */
         backend_free(pc->b);
+        /* After the failures, so the leaser can still match them to its state. */
         if (pc->ops && pc->ops->gone) pc->ops->gone(pc, pc->ctx);
         px_free(pc);
         stat_add(&pp->stats->private_conns, (uint64_t)-1);
     }
 }
 
-/* An idle pooled connection that the node closed: dropped. */
+/* An idle pooled connection that the node closed (its timeout, a restart): dropped now, rather
+ * than handed to a leaser broken. */
 static void idle_down(struct privconn *pc)
 {
     struct priv_pool *pp = pc->pool;
@@ -192,6 +210,7 @@ uint32_t priv_pool_idle(const struct priv_pool *pp)
 
 /* ---- the runner's callbacks, passed on to the leaser ---- */
 
+/* ops NULL: the connection is idle, or its leaser detached; the event reaches nobody. */
 static void on_reply(struct backend *b, struct backend_req *r, struct buf_chunk *c, uint32_t off,
                      const struct resp_reply_info *info, void *ctx)
 {
@@ -209,11 +228,13 @@ static void on_state(struct backend *b, enum backend_event ev, void *ctx)
 {
     struct privconn *pc = ctx;
     if (pc->dead) return;
+    /* An idle connection concerns only the pool; a leased one's leaser hears every event. */
     if (pc->idle) {
         if (ev == BACKEND_EV_DOWN) idle_down(pc);
     } else if (pc->ops && pc->ops->state) {
         pc->ops->state(pc, ev, pc->ctx);
     }
+    /* A private connection that fails is news about its node as much as a shared one. */
     if (ev == BACKEND_EV_DOWN) topology_request_refresh(pc->pool->topo);
 }
 

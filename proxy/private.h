@@ -74,8 +74,9 @@ uint32_t priv_pool_idle(const struct priv_pool *pp);
 
 /*
  * Leases a private connection to the node the shared runner talks to, in the protocol it speaks,
- * for owner (NULL for a request whose client is gone), with ops/ctx as its callbacks. Taken from the pool when one is
- * idle there, else made. Its timeout is -backend-timeout (backend_set_timeout to change it).
+ * for owner (NULL for a request whose client is gone), with ops/ctx as its callbacks. Taken from
+ * the pool when one is idle there, else made. Its timeout is -backend-timeout (backend_set_timeout
+ * to change it). Never NULL.
  */
 struct privconn *priv_lease(struct priv_pool *pp, struct client *owner, struct backend *shared,
                             const struct priv_ops *ops, void *ctx);

@@ -8,6 +8,11 @@
  * its last node confirmation arrives (request_confirmed). Messages pass through to the client as
  * the node wrote them. A broken connection (or a map that moved a node) rebuilds every
  * connection, with back-off, from the subscriptions recorded here.
+ *
+ * Calls come from the dispatcher (pubsub_run, for the six commands), the worker (pubsub_on_map,
+ * on every map), local.c (HELLO, RESET) and the session (pubsub_free when it closes). Replies to
+ * the commands go to the request's sink; messages go through ctx->deliver, because they answer
+ * no request.
  */
 #include "pubsub.h"
 
@@ -27,8 +32,11 @@
 #define PS_RETRY_MIN_MS 20
 #define PS_RETRY_MAX_MS 1000
 
+/* A connection's job: channels and patterns; keyspace notifications from a master other than
+ * the main connection's; shard channels of one node. */
 enum ps_role { PS_MAIN = 0, PS_KEYSPACE, PS_SHARD };
 
+/* By enum pubsub_kind: the first word of each confirmation. */
 static const char *const kind_name[] = {"subscribe",   "psubscribe",   "ssubscribe",
                                         "unsubscribe", "punsubscribe", "sunsubscribe"};
 
@@ -44,14 +52,16 @@ struct ps_conn {
     struct pubsub *ps;
     struct privconn *pc;
     enum ps_role role;
+    /* The node's address, copied: its runner in the view may be freed with a map meanwhile. */
     char ip[SLOTMAP_IP_MAX];
     int port;
+    /* One entry per command sent, in order: a node confirms in the order it was asked. */
     struct ps_ack *acks; /* ring */
     uint32_t head, count, cap;
 };
 
 struct pubsub {
-    struct client *c;
+    struct client *c; /* the session's own, valid until pubsub_free (at the latest, its close) */
     struct pubsub_ctx *ctx;
     struct pubsub *next, *prev; /* ctx->all */
     struct pubsub_subs subs;
@@ -79,6 +89,8 @@ int pubsub_keyspace_channel(const char *p, size_t len)
 
 int pubsub_keyspace_pattern(const char *p, size_t len)
 {
+    /* Only the literal prefix, up to the first glob character, can be compared: "__key*" may
+     * match a notification, and so may "*", which therefore counts. */
     size_t lit = 0;
     while (lit < len && p[lit] != '*' && p[lit] != '?' && p[lit] != '[' && p[lit] != '\\') lit++;
     static const char *const pre[] = {"__keyspace@", "__keyevent@"};
@@ -151,6 +163,7 @@ int pubsub_subs_add(struct pubsub_subs *s, enum pubsub_kind kind, const char *na
 {
     struct strset *set = set_of(s, kind);
     int added = strset_add(set, name, len, value);
+    /* A shard channel subscribed again lives on the connection it was sent to this time. */
     if (!added && kind == PSK_SSUB) strset_get(set, name, len)->value = value;
     confirm(out, kind, name, len, count_of(s, kind), resp);
     return added;
@@ -176,7 +189,8 @@ static int subscribed(const struct pubsub *ps)
     return ps && (pubsub_subs_regular(&ps->subs) + ps->subs.shard.n) > 0;
 }
 
-/* 1 when a channel or pattern needs every master (keyspace notifications). */
+/* 1 when a channel or pattern needs every master (keyspace notifications). A walk of both sets:
+ * it runs on a map or an unsubscribe, never for a message. */
 static int has_keyspace(const struct pubsub *ps)
 {
     const struct strset *sets[2] = {&ps->subs.channels, &ps->subs.patterns};
@@ -202,6 +216,7 @@ int pubsub_subscribed(const struct client *c)
 
 static void ps_rebuild_timer(struct loop *l, void *ctx);
 
+/* Made by the first subscribe command, and linked into ctx->all so that every map reaches it. */
 static struct pubsub *ps_get(struct pubsub_ctx *ctx, struct client *c)
 {
     struct client_ext *x = client_ext_get(c);
@@ -226,6 +241,7 @@ static struct pubsub *ps_get(struct pubsub_ctx *ctx, struct client *c)
 static void request_confirmed(struct request_pool *rp, struct request *r)
 {
     if (--r->ps_pending > 0) return;
+    /* Taken out of r first: the sink may keep a reference of its own in r->rchunk. */
     struct buf_chunk *c = r->rchunk;
     r->rchunk = NULL;
     r->state = REQ_NEW;
@@ -244,6 +260,7 @@ static void ack_done(struct request_pool *rp, struct request *r)
         request_put(rp, r);
 }
 
+/* pc owes n confirmations of kind k for r, which now waits for one more acknowledgement. */
 static void ack_push(struct ps_conn *pc, struct request *r, uint32_t n, enum pubsub_kind k)
 {
     if (pc->count == pc->cap) {
@@ -281,6 +298,8 @@ static void conn_close(struct pubsub_ctx *ctx, struct ps_conn *pc)
 {
     acks_drop(ctx->rp, pc);
     if (pc->pc) {
+        /* Detached first: the runner's last events, at the end of the turn, must not reach this
+         * ps_conn, freed below. */
         priv_detach(pc->pc);
         priv_close(pc->pc);
     }
@@ -299,18 +318,21 @@ static struct ps_conn *conn_open(struct pubsub_ctx *ctx, struct pubsub *ps, enum
     /* In the client's protocol: RESP3 messages are push frames, passed on as they come. */
     pc->pc = priv_lease(ctx->priv, ps->c, view_twin(ctx->view, node, ps->c->resp), &ps_priv_ops,
                         pc);
-    backend_set_raw(pc->pc->b, 1);
+    backend_set_raw(pc->pc->b, 1); /* nothing is matched to requests: on_push sees every frame */
     backend_set_timeout(pc->pc->b, 0); /* messages come when they come */
     ps->conns = px_realloc(ps->conns, (size_t)(ps->nconns + 1) * sizeof(*ps->conns));
     ps->conns[ps->nconns++] = pc;
     return pc;
 }
 
+/* By address, not by runner: the connection may speak RESP3 to a node the view's runner talks to
+ * in RESP2. */
 static int conn_is(const struct ps_conn *pc, struct backend *node)
 {
     return pc->port == backend_port(node) && strcmp(pc->ip, backend_ip(node)) == 0;
 }
 
+/* node NULL: any connection of that role (there is one main connection at most). */
 static struct ps_conn *conn_find(struct pubsub *ps, enum ps_role role, struct backend *node)
 {
     for (int i = 0; i < ps->nconns; i++) {
@@ -338,6 +360,8 @@ static struct backend *main_node(struct pubsub_ctx *ctx, const struct client *c)
     return b ? b : view_master(ctx->view, 0);
 }
 
+/* Rebuilds on a timer with a back-off that doubles up to PS_RETRY_MAX_MS and starts again from
+ * PS_RETRY_MIN_MS once a rebuild succeeds (ps_rebuild_timer). */
 static void schedule_rebuild(struct pubsub *ps)
 {
     ps->broken = 1;
@@ -352,6 +376,7 @@ static void schedule_rebuild(struct pubsub *ps)
 static int conn_send(struct ps_conn *pc, const char *cmd, const char *const *args,
                      const uint32_t *lens, uint32_t n, struct request *r, enum pubsub_kind kind)
 {
+    /* A node confirms every name on its own: one ack entry per batch, owing m confirmations. */
     for (uint32_t start = 0; start < n; start += PS_BATCH) {
         uint32_t m = n - start < PS_BATCH ? n - start : PS_BATCH;
         struct sbuf b;
@@ -448,6 +473,8 @@ static void send_keyspace(struct pubsub *ps, struct ps_conn *main, const char *c
 static void ps_rebuild(struct pubsub *ps)
 {
     struct pubsub_ctx *ctx = ps->ctx;
+    /* Closing counts what was owed as confirmed (acks_drop): everything recorded here is about
+     * to be made again. */
     for (int i = 0; i < ps->nconns; i++) conn_close(ctx, ps->conns[i]);
     px_free(ps->conns);
     ps->conns = NULL;
@@ -477,7 +504,8 @@ static void ps_rebuild(struct pubsub *ps)
             names_free(&nm);
         }
     }
-    /* Shard channels: to the master of each one's slot, one command per channel. */
+    /* Shard channels: to the master of each one's slot, one command per channel (a node refuses
+     * an SSUBSCRIBE whose channels are in several slots). */
     for (uint32_t i = 0; i < ps->subs.shard.cap; i++) {
         struct strset_item *it = &ps->subs.shard.items[i];
         if (!it->key) continue;
@@ -574,6 +602,8 @@ static void subscribe(struct pubsub_ctx *ctx, struct request *r, enum pubsub_kin
         refuse(ctx, r, out);
         return;
     }
+    /* The confirmations are made here, from the recorded sets, so that their counts are what
+     * one Redis connection would say; the nodes' own confirmations are only counted. */
     struct pubsub *ps = ps_get(ctx, r->client);
     struct names nm, ks;
     req_names(r, &nm);
@@ -660,6 +690,7 @@ static void ssubscribe(struct pubsub_ctx *ctx, struct request *r)
         refuse(ctx, r, out);
         return;
     }
+    /* Broken: recorded without a connection (index -1); the rebuild will place it. */
     struct pubsub *ps = ps_get(ctx, r->client);
     struct ps_conn *sc = NULL;
     if (!ps->broken) {
@@ -691,6 +722,7 @@ static void sunsubscribe(struct pubsub_ctx *ctx, struct request *r)
     for (uint32_t i = 0; i < nm.n; i++) {
         char *name = px_malloc(nm.len[i] ? nm.len[i] : 1);
         memcpy(name, nm.p[i], nm.len[i]);
+        /* Its connection is read before the removal frees the item. */
         struct strset_item *it = strset_get(&ps->subs.shard, name, nm.len[i]);
         int conn = it ? it->value : -1;
         pubsub_subs_remove(&ps->subs, PSK_SUNSUB, name, nm.len[i], r->client->resp, out);
@@ -717,6 +749,7 @@ void pubsub_run(struct pubsub_ctx *ctx, struct request *r)
     case LOCAL_SUNSUBSCRIBE: sunsubscribe(ctx, r); break;
     default: break;
     }
+    /* Nothing subscribed and no connection left: the client's Pub/Sub state goes. */
     struct client *c = r->client;
     struct pubsub *ps = ps_peek(c);
     if (ps && !subscribed(ps) && ps->nconns == 0) pubsub_free(c);
@@ -724,6 +757,8 @@ void pubsub_run(struct pubsub_ctx *ctx, struct request *r)
 
 void pubsub_protocol_changed(struct client *c)
 {
+    /* Made again when the rebuild timer fires, on connections leased in the client's new
+     * protocol (conn_open). */
     struct pubsub *ps = ps_peek(c);
     if (ps && subscribed(ps)) schedule_rebuild(ps);
 }
@@ -734,6 +769,7 @@ void pubsub_free(struct client *c)
     if (!ps) return;
     struct pubsub_ctx *ctx = ps->ctx;
     if (loop_timer_active(&ps->retry)) loop_timer_stop(ctx->loop, &ps->retry);
+    /* Requests waiting for confirmations are answered, or freed when orphaned (acks_drop). */
     for (int i = 0; i < ps->nconns; i++) conn_close(ctx, ps->conns[i]);
     px_free(ps->conns);
     pubsub_subs_free(&ps->subs);
@@ -748,6 +784,7 @@ void pubsub_free(struct client *c)
 
 /* ---- what the nodes send ---- */
 
+/* Whether element e is the bulk string word: compared with its header, without parsing it. */
 static int el_is(const char *d, const struct resp_span *e, const char *word)
 {
     size_t n = strlen(word);
@@ -840,6 +877,7 @@ static void on_push(struct privconn *priv, struct buf_chunk *c, uint32_t off,
     }
 }
 
+/* Any DOWN: every subscription is made again, on whatever nodes the view names by then. */
 static void on_state(struct privconn *priv, enum backend_event ev, void *arg)
 {
     struct ps_conn *pc = arg;
@@ -899,6 +937,8 @@ void pubsub_on_map(struct pubsub_ctx *ctx)
     struct view *v = ctx->view;
     for (struct pubsub *ps = ctx->all; ps; ps = ps->next) {
         if (!subscribed(ps)) continue;
+        /* Stale when a connection no longer goes where the view says: the main node moved, a
+         * keyspace master left or joined, a shard channel's slot moved. */
         int stale = ps->broken;
         struct backend *main = main_node(ctx, ps->c);
         for (int i = 0; i < ps->nconns && !stale; i++) {

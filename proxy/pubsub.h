@@ -45,6 +45,7 @@ struct pubsub_subs {
     struct strset channels, patterns, shard;
 };
 
+/* Empty sets; pubsub_subs_free frees the names they hold. */
 void pubsub_subs_init(struct pubsub_subs *s);
 void pubsub_subs_free(struct pubsub_subs *s);
 /* Channels and patterns (the count SUBSCRIBE and PSUBSCRIBE confirmations carry). */
@@ -86,7 +87,8 @@ struct pubsub_ctx {
     struct sbuf out;    /* confirmations and replies */
 };
 
-/* Prepares ctx; the pointers must outlive it. */
+/* Prepares ctx; the pointers must outlive it. pubsub_ctx_deinit frees its scratch only: every
+ * client's state must be gone first (pubsub_free, as each session closes). */
 void pubsub_ctx_init(struct pubsub_ctx *ctx, struct loop *loop, struct request_pool *rp,
                      struct view *view, struct priv_pool *priv, struct topology *topo,
                      struct worker_stats *stats, pubsub_deliver_fn *deliver, void *deliver_ctx);

@@ -6,6 +6,10 @@
  * proxy's own replies that must wait (their request is not first in its client's queue, or they
  * are a fan-out part) are copied into the arena, a chunk filled from the front and replaced when
  * full, so that many small replies share one allocation.
+ *
+ * The session takes a request per parsed command and puts it back once its reply is written; a
+ * fan-out takes one per part. Whoever answers calls request_reply_*, which hands the reply to the
+ * request's sink: this file never names the session or an executor.
  */
 #include "request.h"
 
@@ -48,6 +52,7 @@ struct request *request_get(struct request_pool *rp)
     } else {
         r = px_malloc(sizeof(*r));
     }
+    /* A pooled request still carries its last command's flags, pointers and counters. */
     memset(r, 0, sizeof(*r));
     r->argv = r->argv_inline;
     r->slot = -1;
@@ -61,6 +66,7 @@ void request_put(struct request_pool *rp, struct request *r)
     buf_chunk_put(r->breq.chunk);
     buf_chunk_put(r->rchunk);
     if (r->argv != r->argv_inline) px_free(r->argv);
+    /* The other fields are left as they are: request_get clears them on the next use. */
     if (rp->nfree < REQ_POOL_MAX) {
         r->next = rp->free;
         rp->free = r;
@@ -70,6 +76,8 @@ void request_put(struct request_pool *rp, struct request *r)
     }
 }
 
+/* low_free is the fewest requests that sat in the pool at any moment since the last trim: that
+ * many were not needed even at the busiest moment, so they can go. */
 void request_pool_trim_unused(struct request_pool *rp, uint32_t keep)
 {
     uint32_t unused = rp->low_free < rp->nfree ? rp->low_free : rp->nfree;
@@ -82,6 +90,8 @@ void request_pool_trim_unused(struct request_pool *rp, uint32_t keep)
     rp->low_free = rp->nfree;
 }
 
+/* The parser's spans count from the start of the request; base is where it starts in the chunk
+ * (0 for an inline request, which was copied into a chunk of its own). Once per request. */
 void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t argc, uint32_t base)
 {
     if (argc > REQ_ARGV_INLINE) r->argv = px_malloc(argc * sizeof(*argv));
@@ -111,6 +121,8 @@ void request_rewrite(struct request_pool *rp, struct request *r, const char *con
         *p++ = '\n';
     }
     c->len = (uint32_t)(p - c->data);
+    /* args may point into these old bytes: a caller that needs that holds its own reference
+     * until this returns (evalsha_as_eval does). */
     buf_chunk_put(r->breq.chunk);
     r->breq.chunk = c;
     r->breq.off = 0;
@@ -161,6 +173,7 @@ struct buf_chunk *request_arena_copy(struct request_pool *rp, const char *data, 
                                      uint32_t *off)
 {
     if (!rp->arena || buf_chunk_room(rp->arena) < len) {
+        /* The full arena lives on while replies kept in it are still referenced. */
         buf_chunk_put(rp->arena);
         rp->arena = buf_chunk_get(rp->chunks, len);
     }
@@ -174,6 +187,7 @@ struct buf_chunk *request_arena_copy(struct request_pool *rp, const char *data, 
 void request_reply_span(struct request_pool *rp, struct request *r, struct buf_chunk *c,
                         uint32_t off, uint32_t len)
 {
+    /* An orphan's reply has nowhere to go: sinks are never called for one. */
     if (request_orphan(r)) {
         request_put(rp, r);
         return;

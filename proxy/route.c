@@ -133,6 +133,7 @@ void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
     }
     /* It may block (XREAD only with BLOCK): a private connection of its own, and the client's
      * later requests wait for it, as they would behind it on a Redis connection. */
+    /* A key or ID spelled "block" counts too: that costs a private connection, not an answer. */
     if ((cmd->flags & CMD_BLOCKING) && (!e->blocking_arg || has_arg(base, argv, argc, "block")))
         out->flags |= RT_F_BLOCKING;
     int slot = slot_of(e, base, argv, argc, keys);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* As Redis, an empty cursor is 0: strtoull takes nothing and stops on the terminating NUL. */
 int scan_cursor_parse(const char *p, size_t len, unsigned long long *out)
 {
     char buf[64];
@@ -34,6 +35,8 @@ int scan_cursor_parse(const char *p, size_t len, unsigned long long *out)
     return 0;
 }
 
+/* The master in the low bits, so that the client's cursor 0 is master 0 from its start, and a
+ * master finished becomes simply the next master's index. */
 void scan_cursor_split(unsigned long long cursor, unsigned *index, unsigned long long *node_cursor)
 {
     *index = (unsigned)(cursor & ((1u << SCAN_SHARD_BITS) - 1));
@@ -43,6 +46,7 @@ void scan_cursor_split(unsigned long long cursor, unsigned *index, unsigned long
 int scan_cursor_next(unsigned long long node_cursor, unsigned index, unsigned nmasters,
                      unsigned long long *next)
 {
+    /* Refused rather than cut: a truncated cursor would restart that master's iteration. */
     if (node_cursor > (~0ull >> SCAN_SHARD_BITS)) return -1;
     if (node_cursor != 0)
         *next = (node_cursor << SCAN_SHARD_BITS) | index;
@@ -60,7 +64,8 @@ static void scan_part_done(struct request_pool *rp, struct request *part, struct
  * that could not be sent, into its arena first). */
 static const struct request_sink scan_sink = {.reply_span = scan_part_done, .reply_bytes = NULL};
 
-/* Sends r's SCAN to master idx, with that master's cursor node_cursor. */
+/* Sends r's SCAN to master idx, with that master's cursor node_cursor: the command encoded anew,
+ * since the cursor's length changes and the client's bytes cannot be reused around it. */
 static void scan_send(struct fanout_ctx *fc, struct request *r, unsigned idx,
                       unsigned long long node_cursor)
 {
@@ -129,6 +134,7 @@ static void scan_part_done(struct request_pool *rp, struct request *part, struct
             int cl = snprintf(cur, sizeof(cur), "%llu", next);
             resp_write_array_len(out, 2);
             resp_write_bulk(out, cur, (size_t)cl);
+            /* The keys as the node wrote them, in the client's protocol already. */
             sbuf_put(out, d + el[1].off, el[1].len);
         }
     }
@@ -148,6 +154,7 @@ void scan_run(struct fanout_ctx *fc, struct request *r)
         return;
     }
     if (!fc->view->map) {
+        /* Routed again once a map exists, which brings it back here (dispatch_resume). */
         forward_hold_unrouted(fc->fw, r);
         return;
     }

@@ -62,6 +62,7 @@ struct script_local *scripts_local_create(struct script_cache *shared)
     return l;
 }
 
+/* The SHA-1's first byte: already uniform, so the direct-mapped slots need no hash of their own. */
 static unsigned slot_of(const char *sha)
 {
     unsigned v = 0;
@@ -77,12 +78,15 @@ static void set_entry(struct script *e, const char *sha, const char *body, size_
 {
     px_free(e->body);
     memcpy(e->sha, sha, 41);
+    /* At least one byte, even for an empty script: a NULL body marks an unused slot. */
     e->body = px_malloc(len ? len : 1);
     memcpy(e->body, body, len);
     e->len = len;
     e->epoch = epoch;
 }
 
+/* Linear, under the lock: only a worker's miss or a NOSCRIPT comes here. No epoch to check: a
+ * flush empties the list. */
 static struct script *global_find(struct script_cache *sc, const char *sha)
 {
     for (size_t i = 0; i < sc->n; i++)
@@ -100,6 +104,8 @@ void scripts_remember(struct script_local *l, const char *body, size_t len)
     struct script *e = &l->slot[slot_of(sha)];
     if (e->body && e->epoch == epoch && memcmp(e->sha, sha, 40) == 0) return; /* known here */
     set_entry(e, sha, body, len, epoch);
+    /* Shared too, so that another worker can answer its own NOSCRIPT. Once the shared list is
+     * full, new scripts are known to the worker that saw them only. */
     pthread_mutex_lock(&sc->lock);
     if (!global_find(sc, sha) && sc->n < GLOBAL_MAX && sc->bytes + len <= GLOBAL_MAX_BYTES) {
         if (sc->n == sc->cap) {
@@ -122,6 +128,8 @@ char *scripts_lookup(struct script_local *l, const char *sha_in, size_t *len)
     sha[40] = '\0';
     uint64_t epoch = atomic_load_explicit(&sc->epoch, memory_order_acquire);
     struct script *e = &l->slot[slot_of(sha)];
+    /* A copy, never a pointer: this slot may be overwritten by the next remember, and the shared
+     * entry freed by a flush on another worker. */
     char *out = NULL;
     if (e->body && e->epoch == epoch && memcmp(e->sha, sha, 40) == 0) {
         out = px_malloc(e->len ? e->len : 1);

@@ -8,6 +8,10 @@
  * connection, sending (behind the kept commands), or answering. Replies on the connection come
  * back through txn_priv_ops; a redirect there means the slot moved under the transaction, which
  * the node will fail at EXEC, so the client is told at once.
+ *
+ * The dispatcher calls txn_run for what routing gives the transaction logic (routing reads the
+ * state through txn_route_state); RESET and a closing session call txn_reset, the session's cron
+ * txn_trim.
  */
 #include "txn.h"
 
@@ -19,6 +23,7 @@
 
 #define REQ_OF(breq) ((struct request *)((char *)(breq)-offsetof(struct request, breq)))
 
+/* Sent ahead of a client's command, as prefixes whose replies the runner drops. */
 static const char multi_cmd[] = "*1\r\n$5\r\nMULTI\r\n";
 static const char discard_cmd[] = "*1\r\n$7\r\nDISCARD\r\n";
 
@@ -39,6 +44,7 @@ void txn_fsm_init(struct txn_fsm *s)
     s->slot = -1;
 }
 
+/* The phase stays: forgetting the connection does not close MULTI or end a WATCH. */
 void txn_fsm_detach(struct txn_fsm *s)
 {
     s->conn = 0;
@@ -174,6 +180,7 @@ void txn_decide(struct txn_fsm *s, enum txn_event ev, int slot, int node_can,
             out->reply = TXR_ERR_WATCH_IN_MULTI;
             return;
         }
+        /* Before MULTI an error dooms nothing: the client may WATCH again, or go on without. */
         if (slot == KEYS_SLOT_CROSS || (s->slot >= 0 && slot != s->slot)) {
             out->reply = TXR_ERR_CROSSSLOT;
             out->rejected = 1;
@@ -225,6 +232,8 @@ void txn_route_state(const struct client *c, uint8_t *phase, int *watched_slot)
 {
     const struct txn *t = txn_peek(c);
     *phase = t ? t->fsm.phase : RT_TX_NONE;
+    /* Only while a connection holds the WATCH: once it broke, that slot's commands go the usual
+     * way. */
     *watched_slot = t && t->priv ? t->fsm.slot : -1;
 }
 
@@ -377,6 +386,7 @@ static enum txn_event event_of(const struct request *r, uint8_t phase)
     case LOCAL_EXEC: return TXE_EXEC;
     case LOCAL_DISCARD: return TXE_DISCARD;
     case LOCAL_WATCH: return TXE_WATCH;
+    /* Inside MULTI, Redis queues UNWATCH like any command. */
     case LOCAL_UNWATCH: return phase == RT_TX_MULTI ? TXE_COMMAND : TXE_UNWATCH;
     default: return TXE_COMMAND;
     }
@@ -456,6 +466,7 @@ void txn_run(struct txn_ctx *tc, struct request *r)
     enum txn_event ev = event_of(r, t->fsm.phase);
     if (ev == TXE_COMMAND && t->fsm.phase == RT_TX_MULTI) evalsha_as_eval(tc, r);
     int slot = ev == TXE_COMMAND || ev == TXE_WATCH ? slot_of(tc, r) : KEYS_SLOT_NONE;
+    /* The machine moves on as if the lease will work; a failed lease restores this copy. */
     struct txn_fsm before = t->fsm;
     struct txn_step st;
     txn_decide(&t->fsm, ev, slot, ev == TXE_COMMAND ? node_can_queue(r) : 1, &st);
@@ -489,7 +500,8 @@ void txn_run(struct txn_ctx *tc, struct request *r)
         lease_failed(tc, t, r, ev, &before);
         return;
     }
-    /* What waited for the node to be known (MULTI and keyless commands) goes first. */
+    /* What waited for the node to be known (MULTI and keyless commands) goes first. Taken out
+     * of t: a send that fails forgets the transaction, and what it kept with it. */
     struct sbuf kept = t->kept;
     uint32_t nkept = before.nkept;
     sbuf_init(&t->kept);
@@ -508,6 +520,7 @@ static void on_reply(struct privconn *pc, struct backend_req *breq, struct buf_c
 {
     struct txn_ctx *tc = ctx;
     struct request *r = REQ_OF(breq);
+    /* Before the orphan check: the connection goes back to the pool whoever waits. */
     if (r->flags & REQ_F_TX_END) priv_release(pc); /* EXEC, DISCARD, UNWATCH: done with it */
     if (request_orphan(r)) {
         request_put(tc->rp, r);
@@ -537,9 +550,11 @@ static void on_failed(struct privconn *pc, struct backend_req *breq, int written
         request_put(tc->rp, r);
         return;
     }
+    /* Only when it is still the transaction's connection: after EXEC, the machine has moved on. */
     struct txn *t = txn_peek(r->client);
     if (t && t->priv == pc) conn_lost(t);
     sbuf_clear(&tc->scratch);
+    /* An EXEC fully written may have run; anything else means nothing queued will run. */
     if (written && (r->flags & REQ_F_TX_END) && r->cmd && r->cmd->local_id == LOCAL_EXEC)
         errors_connection_lost(&tc->scratch, backend_addr(pc->b));
     else

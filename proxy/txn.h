@@ -104,7 +104,7 @@ struct txn_ctx {
     uint32_t rr;              /* EXEC of keyless transactions: masters in turn */
 };
 
-/* Prepares tc; the pointers must outlive it. */
+/* Prepares tc; the pointers must outlive it. txn_ctx_deinit frees its scratch only. */
 void txn_ctx_init(struct txn_ctx *tc, struct request_pool *rp, struct view *view,
                   struct priv_pool *priv, struct keys_result *keys, struct script_local *scripts);
 void txn_ctx_deinit(struct txn_ctx *tc);

@@ -23,6 +23,8 @@ void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const s
     v->ops = ops;
     v->ops_ctx = ops_ctx;
     v->nrunners = nbackends;
+    /* One set of options per kind of runner (master or replica read from, RESP2 or RESP3): a
+     * runner keeps a pointer to its options, so they live here as long as the view. */
     v->bopts.connect_timeout_ms = cfg->connect_timeout_ms;
     v->bopts.user = cfg->user;
     v->bopts.password = cfg->password;
@@ -34,6 +36,7 @@ void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const s
     v->bopts3.resp3 = 1;
     v->bopts3_ro = v->bopts_ro;
     v->bopts3_ro.resp3 = 1;
+    /* Every slot at entry 0, unserved, until the first map. */
     v->idx = px_calloc(CRC16_SLOTS, sizeof(*v->idx));
     v->ent_cap = 8;
     v->ent = px_calloc(v->ent_cap, sizeof(*v->ent));
@@ -57,6 +60,8 @@ void view_deinit(struct view *v)
     memset(v, 0, sizeof(*v));
 }
 
+/* A linear search: a few runners per node, and it runs on a map, a redirect or a twin's first
+ * use, never for every request. */
 struct backend *view_backend(struct view *v, const char *ip, int port, int ro, int resp)
 {
     for (int i = 0; i < v->nbackends; i++) {
@@ -80,6 +85,8 @@ struct backend *view_backend(struct view *v, const char *ip, int port, int ro, i
 struct backend *view_twin(struct view *v, struct backend *b, int resp)
 {
     if (!b || resp != 3 || backend_resp(b) == 3) return b;
+    /* The cache is emptied with every map, so it never names a freed runner; a twin itself stays
+     * among the runners and is found again by address. */
     for (int i = 0; i < v->ntwins; i++)
         if (v->twins[i].b2 == b) return v->twins[i].b3;
     struct backend *b3 = view_backend(v, backend_ip(b), backend_port(b), backend_readonly(b), 3);
@@ -100,7 +107,10 @@ static void sweep_backends(struct view *v, const struct slotmap *m)
     int k = 0;
     for (int i = 0; i < v->nbackends; i++) {
         struct backend *b = v->backends[i];
+        /* A runner with requests in flight stays until a later map: their replies (or
+         * failures) still come back through it. */
         if (slotmap_find_addr(m, backend_addr(b)) < 0 && backend_inflight(b) == 0) {
+            /* It may be queued for this turn's flush: view_flush must not reach it. */
             int n = 0;
             for (int j = 0; j < v->nflush; j++)
                 if (v->flush[j] != b) v->flush[n++] = v->flush[j];
@@ -127,7 +137,7 @@ static void build_slot_table(struct view *v, const struct slotmap *m, struct bac
             v->idx[s] = 0;
             continue;
         }
-        if (!ent_of[sh]) {
+        if (!ent_of[sh]) { /* 0: no entry yet (entry 0 is the unserved one, never a shard's) */
             if (v->nent == v->ent_cap) {
                 v->ent_cap *= 2;
                 v->ent = px_realloc(v->ent, v->ent_cap * sizeof(*v->ent));
@@ -153,6 +163,7 @@ static void build_shards(struct view *v, const struct slotmap *m, struct backend
         memset(ws, 0, sizeof(*ws));
         ws->master = shard_b[i];
         ws->replicas = px_malloc((size_t)(sh->nreplicas + 1) * sizeof(*ws->replicas));
+        /* Local replicas in the first pass, so that replicas[0 .. nlocal) are they. */
         for (int local = 1; local >= 0; local--)
             for (int j = 0; j < sh->nreplicas; j++) {
                 const struct slotmap_node *n = &m->nodes[sh->replicas[j]];
@@ -168,6 +179,7 @@ void view_apply_map(struct view *v, struct slotmap *m)
     struct backend **shard_b = px_calloc((size_t)m->nshards + 1, sizeof(*shard_b));
     v->nmasters = 0;
     v->masters = px_realloc(v->masters, (size_t)(m->nshards + 1) * sizeof(*v->masters));
+    /* By address: a master that stays keeps its runner, its connection and what is in flight. */
     for (int i = 0; i < m->nshards; i++) {
         const struct slotmap_node *n = &m->nodes[m->shards[i].master];
         shard_b[i] = view_backend(v, n->ip, n->port, 0, 2);
@@ -176,6 +188,7 @@ void view_apply_map(struct view *v, struct slotmap *m)
     build_slot_table(v, m, shard_b);
     build_shards(v, m, shard_b);
     px_free(shard_b);
+    /* Last: only now does nothing of the view point at the runners of nodes that left. */
     sweep_backends(v, m);
     slotmap_unref(v->map);
     v->map = m;
@@ -184,6 +197,8 @@ void view_apply_map(struct view *v, struct slotmap *m)
 void view_patch(struct view *v, int slot, struct backend *b)
 {
     if (v->ent[v->idx[slot]].b == b) return; /* already there, shard and all */
+    /* Every slot MOVED to the same runner shares one entry, with shard -1: which replicas serve
+     * those slots is unknown until the next map. */
     uint32_t k = 1;
     while (k < v->nent && !(v->ent[k].b == b && v->ent[k].shard < 0)) k++;
     if (k == v->nent) {
@@ -199,6 +214,7 @@ void view_patch(struct view *v, int slot, struct backend *b)
     v->idx[slot] = (uint16_t)k;
 }
 
+/* No duplicate check: a runner asks only for its first bytes since its last flush. */
 void view_want_flush(struct view *v, struct backend *b)
 {
     if (v->nflush == v->flush_cap) {
@@ -211,6 +227,7 @@ void view_want_flush(struct view *v, struct backend *b)
 int view_flush(struct view *v)
 {
     int n = v->nflush;
+    /* nflush is read on every round, so a runner queued while flushing is written too. */
     for (int i = 0; i < v->nflush; i++) backend_flush(v->flush[i]);
     v->nflush = 0;
     return n;
