@@ -62,7 +62,18 @@ struct backend {
     enum backend_state state;
     struct loop_timer timer;  /* connect timeout, then back-off */
     struct loop_timer rtimer; /* reply timeout (timeout_ms) */
+    struct loop_timer stimer; /* stall check, then the bound of a hold (stall_ms, opts->hold_ms) */
     uint64_t timeout_ms;
+    uint64_t stall_ms;
+    uint64_t last_rx_ms; /* when bytes last came from the node */
+    int stalled;         /* reported stalled, nothing read since */
+    /* Suspicion (backend_suspect): sends refused; once the node sends, reading stops (holding)
+     * until backend_confirm or backend_depose. */
+    int suspect;
+    int holding;
+    uint64_t hold_since_ms;
+    int deposing;      /* backend_depose is failing the connection */
+    int hold_expiring; /* the hold ran out: failing the connection */
     uint64_t up_ms; /* when the connection came up: no reply is late before it */
     int timing_out; /* backend_fail because a reply was late */
     uint32_t backoff_ms;
@@ -93,6 +104,7 @@ static const char hello3_cmd[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
 static void backend_on_event(struct loop *l, int fd, int mask, void *ctx);
 static void backend_on_timer(struct loop *l, void *ctx);
 static void backend_on_rtimer(struct loop *l, void *ctx);
+static void backend_on_stimer(struct loop *l, void *ctx);
 static void backend_fail(struct backend *b, const char *err);
 
 struct backend *backend_create(struct loop *l, struct buf_pool *pool, const struct backend_ops *ops,
@@ -112,7 +124,9 @@ struct backend *backend_create(struct loop *l, struct buf_pool *pool, const stru
     b->backoff_ms = BACKOFF_MIN_MS;
     loop_timer_init(&b->timer, backend_on_timer, b);
     loop_timer_init(&b->rtimer, backend_on_rtimer, b);
+    loop_timer_init(&b->stimer, backend_on_stimer, b);
     b->timeout_ms = opts->timeout_ms;
+    b->stall_ms = opts->stall_ms;
     obuf_init(&b->out);
     resp_reply_init(&b->framer);
     return b;
@@ -139,6 +153,8 @@ static void fifo_push(struct backend *b, struct backend_req *r, uint8_t kind)
     b->fcount++;
     if (b->timeout_ms && !loop_timer_active(&b->rtimer))
         loop_timer_start(b->loop, &b->rtimer, b->timeout_ms);
+    if (b->stall_ms && !loop_timer_active(&b->stimer))
+        loop_timer_start(b->loop, &b->stimer, b->stall_ms);
 }
 
 /* The reply timer: fails the connection when the oldest request has waited timeout_ms since it
@@ -165,6 +181,49 @@ static void backend_on_rtimer(struct loop *l, void *ctx)
     b->timing_out = 1;
     backend_fail(b, err);
     b->timing_out = 0;
+}
+
+/* What the socket is watched for: reading unless a suspect holds its node's answer, writing
+ * while output is left over. */
+static int io_mask(const struct backend *b)
+{
+    return (b->holding ? 0 : LOOP_READ) | (obuf_empty(&b->out) ? 0 : LOOP_WRITE);
+}
+
+/* The stall timer. Holding: the hold's bound, and a reminder (EV_WOKE) every stall_ms. Otherwise:
+ * reports a stall (EV_STALLED, again every stall_ms while it lasts) when the oldest request has
+ * waited stall_ms with nothing read since it was queued (or since the connection came up). */
+static void backend_on_stimer(struct loop *l, void *ctx)
+{
+    struct backend *b = ctx;
+    uint64_t now = loop_now_ms(l);
+    if (b->holding) {
+        uint64_t end = b->hold_since_ms + b->opts->hold_ms;
+        if (now >= end) {
+            char err[128];
+            snprintf(err, sizeof(err), "answered after a stall, unconfirmed within %llu ms",
+                     (unsigned long long)b->opts->hold_ms);
+            b->hold_expiring = 1;
+            backend_fail(b, err);
+            b->hold_expiring = 0;
+            return;
+        }
+        loop_timer_start(l, &b->stimer, end - now < b->stall_ms ? end - now : b->stall_ms);
+        b->ops->state(b, BACKEND_EV_WOKE, b->ctx);
+        return;
+    }
+    if (b->fcount == 0 || b->stall_ms == 0 || b->state != BACKEND_UP) return; /* fifo_push re-arms */
+    const struct backend_entry *e = &b->fifo[b->fhead];
+    uint64_t since = e->at_ms > b->last_rx_ms ? e->at_ms : b->last_rx_ms;
+    if (b->up_ms > since) since = b->up_ms;
+    if (now < since + b->stall_ms) {
+        loop_timer_start(l, &b->stimer, since + b->stall_ms - now);
+        return;
+    }
+    if (!b->stalled) b->stats.stalls++;
+    b->stalled = 1;
+    loop_timer_start(l, &b->stimer, b->stall_ms);
+    b->ops->state(b, BACKEND_EV_STALLED, b->ctx);
 }
 
 /* One of the runner's own commands: its bytes, and a FIFO entry with no request. */
@@ -217,6 +276,9 @@ static void backend_fail(struct backend *b, const char *err)
     }
     loop_timer_stop(b->loop, &b->timer);
     loop_timer_stop(b->loop, &b->rtimer);
+    loop_timer_stop(b->loop, &b->stimer);
+    b->holding = 0;
+    b->stalled = 0;
     obuf_reset(&b->out);
     buf_chunk_put(b->in);
     b->in = NULL;
@@ -280,7 +342,7 @@ static int backend_connect(struct backend *b)
 int backend_send(struct backend *b, struct backend_req *r, const char *prefix, size_t prefix_len,
                  int nprefix)
 {
-    if (b->state == BACKEND_BACKOFF) return PX_EAGAIN;
+    if (b->state == BACKEND_BACKOFF || b->suspect) return PX_EAGAIN;
     if (b->state == BACKEND_IDLE && backend_connect(b) < 0) return PX_EAGAIN;
     int was_empty = obuf_empty(&b->out);
     if (nprefix > 0) {
@@ -307,8 +369,7 @@ int backend_flush(struct backend *b)
         return 0;
     }
     if (w > 0) b->bytes_written += (uint64_t)w;
-    /* Reading is always on; writability is only wanted while output is left over. */
-    loop_set_mask(b->loop, b->fd, LOOP_READ | (obuf_empty(&b->out) ? 0 : LOOP_WRITE));
+    loop_set_mask(b->loop, b->fd, io_mask(b));
     return 0;
 }
 
@@ -346,6 +407,7 @@ static void backend_connected(struct backend *b)
      * the AUTH, HELLO 3 and READONLY queued at connect time. */
     b->state = BACKEND_UP;
     b->up_ms = loop_now_ms(b->loop);
+    b->last_rx_ms = b->up_ms;
     b->failing = 0;
     b->stats.connects++;
     b->last_err[0] = '\0';
@@ -422,6 +484,8 @@ static void backend_read(struct backend *b)
         }
         c->len += (uint32_t)n;
         b->need = 0;
+        b->last_rx_ms = loop_now_ms(b->loop);
+        b->stalled = 0;
         for (;;) {
             struct resp_reply_info info;
             int rc =
@@ -466,7 +530,19 @@ static void backend_on_event(struct loop *l, int fd, int mask, void *ctx)
         backend_fail(b, err);
         return;
     }
-    if (mask & LOOP_READ) {
+    if ((mask & LOOP_READ) && b->suspect && !b->holding) {
+        /* The suspect's node speaks again: leave it unread until the owner knows whether the
+         * node still serves its slots. */
+        b->holding = 1;
+        b->hold_since_ms = loop_now_ms(l);
+        loop_set_mask(l, fd, io_mask(b));
+        uint64_t in = b->stall_ms && b->stall_ms < b->opts->hold_ms ? b->stall_ms : b->opts->hold_ms;
+        loop_timer_start(l, &b->stimer, in);
+        b->ops->state(b, BACKEND_EV_WOKE, b->ctx);
+        if (b->state != BACKEND_UP) return;
+        mask &= ~LOOP_READ;
+    }
+    if ((mask & LOOP_READ) && !b->holding) {
         backend_read(b);
         if (b->state != BACKEND_UP) return;
     }
@@ -505,6 +581,7 @@ void backend_free(struct backend *b)
     if (b->fcount > 0 || b->fd >= 0) backend_fail(b, "backend removed");
     loop_timer_stop(b->loop, &b->timer);
     loop_timer_stop(b->loop, &b->rtimer);
+    loop_timer_stop(b->loop, &b->stimer);
     obuf_reset(&b->out);
     buf_chunk_put(b->in);
     resp_reply_deinit(&b->framer);
@@ -545,6 +622,10 @@ int backend_port(const struct backend *b)
 void backend_set_timeout(struct backend *b, uint64_t timeout_ms)
 {
     b->timeout_ms = timeout_ms;
+    if (timeout_ms == 0) {
+        b->stall_ms = 0;
+        loop_timer_stop(b->loop, &b->stimer);
+    }
     /* Turned on with requests already waiting: their clock starts now. */
     if (timeout_ms == 0)
         loop_timer_stop(b->loop, &b->rtimer);
@@ -555,6 +636,57 @@ void backend_set_timeout(struct backend *b, uint64_t timeout_ms)
 int backend_timed_out(const struct backend *b)
 {
     return b->timing_out;
+}
+
+void backend_suspect(struct backend *b)
+{
+    b->suspect = 1;
+}
+
+void backend_confirm(struct backend *b)
+{
+    if (!b->suspect) return;
+    b->suspect = 0;
+    b->stalled = 0;
+    if (b->holding) {
+        b->holding = 0;
+        loop_timer_stop(b->loop, &b->stimer);
+        /* The held bytes are read next turn (level triggering); the stall clock starts again. */
+        if (b->fd >= 0) loop_set_mask(b->loop, b->fd, io_mask(b));
+    }
+    b->last_rx_ms = loop_now_ms(b->loop);
+    if (b->stall_ms && b->fcount > 0 && !loop_timer_active(&b->stimer))
+        loop_timer_start(b->loop, &b->stimer, b->stall_ms);
+}
+
+void backend_depose(struct backend *b, const char *why)
+{
+    b->suspect = 0;
+    if (b->fd < 0 && b->fcount == 0) return;
+    b->deposing = 1;
+    backend_fail(b, why);
+    b->deposing = 0;
+}
+
+int backend_suspected(const struct backend *b)
+{
+    return b->suspect;
+}
+
+int backend_holding(const struct backend *b, uint64_t *since_ms)
+{
+    if (b->holding && since_ms) *since_ms = b->hold_since_ms;
+    return b->holding;
+}
+
+int backend_deposed(const struct backend *b)
+{
+    return b->deposing;
+}
+
+int backend_hold_expired(const struct backend *b)
+{
+    return b->hold_expiring;
 }
 
 const char *backend_last_error(const struct backend *b)

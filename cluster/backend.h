@@ -45,6 +45,10 @@ enum backend_event {
     BACKEND_EV_UP = 0, /* connected */
     BACKEND_EV_DOWN,   /* connection lost or could not be made */
     BACKEND_EV_RETRY,  /* back-off over: sends are accepted again */
+    BACKEND_EV_STALLED, /* requests wait and nothing came for opts->stall_ms (again every stall_ms
+                           while it lasts) */
+    BACKEND_EV_WOKE,    /* a suspect runner's node sent something: it is held unread (again every
+                           stall_ms while it is) */
 };
 
 struct backend_ops {
@@ -71,6 +75,10 @@ struct backend_opts {
     int resp3;            /* send HELLO 3 after connecting: replies come in RESP3 */
     int keepalive_s;
     uint64_t timeout_ms; /* a request unanswered this long fails the connection (0: never) */
+    uint64_t stall_ms;   /* requests waiting and nothing read this long: BACKEND_EV_STALLED (0:
+                            never) */
+    uint64_t hold_ms;    /* a suspect runner holds what its node sent at most this long, then fails
+                            the connection (backend_hold_expired) */
 };
 
 struct backend_stats {
@@ -80,6 +88,7 @@ struct backend_stats {
     uint64_t connect_failures;
     uint64_t disconnects;
     uint64_t timeouts; /* connections failed because a reply took longer than timeout_ms */
+    uint64_t stalls;   /* times requests waited stall_ms with nothing read */
 };
 
 /* Creates a runner for ip:port. ops and opts (and the strings in opts) must outlive it. */
@@ -126,11 +135,33 @@ int backend_failing(const struct backend *b);
 /* Connects now if the runner has no connection and is not backing off (a failing node is
  * retried without waiting for a request). */
 void backend_reconnect(struct backend *b);
-/* Overrides opts->timeout_ms for this runner (0: never time out; a private connection leased for
- * a blocking command). */
+/* Overrides opts->timeout_ms for this runner (0: never time out, and never report a stall; a
+ * private connection leased for a blocking command). */
 void backend_set_timeout(struct backend *b, uint64_t timeout_ms);
 /* 1 while the runner hands back its requests because a reply took too long (in ops->failed). */
 int backend_timed_out(const struct backend *b);
+/*
+ * Suspicion (a master that may have frozen and been failed over while its requests waited; see
+ * proxy/forward.c). A suspect runner refuses sends (PX_EAGAIN, like a back-off) and, when its
+ * node sends something, stops reading and says BACKEND_EV_WOKE: what the node said stays unread
+ * in the socket until backend_confirm() lets it through in order, or backend_depose() drops the
+ * connection unread. A suspect that holds replies longer than opts->hold_ms fails its connection
+ * (backend_hold_expired() is 1 during the ops->failed calls). Suspicion outlives a broken
+ * connection: only the owner ends it.
+ */
+void backend_suspect(struct backend *b);
+/* Ends suspicion: held replies are read and dispatched in order, sends are accepted again. */
+void backend_confirm(struct backend *b);
+/* Ends suspicion by failing the connection unread, with why for logs and /debug; every request in
+ * flight goes back through ops->failed while backend_deposed() is 1. */
+void backend_depose(struct backend *b, const char *why);
+/* 1 while suspect; backend_holding: 1 while the node's answer is held unread (since *since_ms). */
+int backend_suspected(const struct backend *b);
+int backend_holding(const struct backend *b, uint64_t *since_ms);
+/* 1 during the ops->failed calls of backend_depose / of a hold that ran out. */
+int backend_deposed(const struct backend *b);
+int backend_hold_expired(const struct backend *b);
+
 /* The last connection error, "" when none. */
 const char *backend_last_error(const struct backend *b);
 /* Requests written or queued and not answered yet. */

@@ -158,3 +158,20 @@ int slotmap_same(const struct slotmap *a, const struct slotmap *b)
     }
     return memcmp(a->slot_shard, b->slot_shard, sizeof(a->slot_shard)) == 0;
 }
+
+int slotmap_serves_slots(const struct slotmap *m, int i)
+{
+    if (i < 0 || i >= m->nnodes || m->nodes[i].role != SLOTMAP_MASTER) return 0;
+    for (int s = 0; s < CRC16_SLOTS; s++) {
+        int sh = m->slot_shard[s];
+        if (sh >= 0 && m->shards[sh].master == i) return 1;
+    }
+    return 0;
+}
+
+int slotmap_loses_slots(const struct slotmap *a, const struct slotmap *b)
+{
+    for (int s = 0; s < CRC16_SLOTS; s++)
+        if (a->slot_shard[s] < 0 && b->slot_shard[s] >= 0) return 1;
+    return 0;
+}

@@ -33,6 +33,9 @@ struct slotmap_node {
      * does not flag it fail/pfail, it is not loading, and its link to its master is up. */
     int usable;
     long long config_epoch; /* from CLUSTER NODES of the node that answered; 0 if unknown */
+    /* The node that answered flags this one "fail" or "fail?" (CLUSTER NODES). Not compared by
+     * slotmap_same: it tells about the moment of the fetch, not about the topology. */
+    int flagged_fail;
 };
 
 struct slotmap_shard {
@@ -83,6 +86,12 @@ int slotmap_same(const struct slotmap *a, const struct slotmap *b);
  * such slot a's master has a lower config epoch than b's (Redis's rule: the higher epoch's
  * claim wins). 0 when they agree, when a is newer, and when the difference is mixed. */
 int slotmap_older(const struct slotmap *a, const struct slotmap *b);
+/* 1 when a leaves unserved a slot that b serves. A node that was just deposed (a master that froze
+ * and woke to find a failover happened) may answer so for a moment: it dropped its slots before it
+ * learned who has them. */
+int slotmap_loses_slots(const struct slotmap *a, const struct slotmap *b);
+/* 1 when node index i of m is a master that serves at least one slot. */
+int slotmap_serves_slots(const struct slotmap *m, int i);
 /* Formats "ip:port" (brackets for IPv6) into out. */
 void slotmap_format_addr(char *out, size_t len, const char *ip, int port);
 

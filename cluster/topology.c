@@ -39,6 +39,7 @@
 #define TOPO_RETRY_MIN_MS  100 /* first retry while no map has been fetched yet */
 #define TOPO_RETRY_MAX_MS  1000
 #define TOPO_STALE_ACCEPT  3 /* refreshes in a row where every view was older: accept it anyway */
+#define TOPO_SUSPECTS_MAX  64 /* nodes suspected at once; reports beyond are ignored */
 
 /* TOPO_KNOWN_MAX bounds the addresses remembered from past maps (the oldest goes first): they are
  * the last resort when neither the current map's nodes nor the startup nodes answer. */
@@ -57,8 +58,18 @@ struct topo_probe {
     int seen; /* still in the map */
 };
 
+/* A node a worker reported stalled (under the lock). */
+struct topo_suspect {
+    char addr[SLOTMAP_ADDR_MAX];
+    uint64_t woke_ms;   /* the latest time a worker saw it answer again; 0 while it has not */
+    uint64_t report_ms; /* the latest report */
+    int announced;      /* workers were told to hold it (TOPO_V_SUSPECT) */
+};
+
 struct topology {
     struct topology_config cfg;
+    topology_verdict_cb *verdict;
+    void *verdict_ctx;
     char **startup;
     char *user, *password;
     topology_publish_cb *publish;
@@ -75,6 +86,9 @@ struct topology {
     pthread_cond_t ready;
     struct slotmap *current;
     struct topology_stats stats;
+    struct topo_suspect sus[TOPO_SUSPECTS_MAX];
+    int nsus;
+    atomic_int sus_news; /* a report came: look at the suspects now */
 
     /* Topology thread only. */
     redisContext *conn;
@@ -93,6 +107,10 @@ struct topology {
      * times, rather than after a whole reload interval, so they serve reads as soon as they can. */
     int replicas_pending;
     int fast_reprobes;
+    /* The suspects of the current round: never asked for the topology (a frozen node would hold
+     * the thread, a woken one would describe its own past). */
+    char (*avoid)[SLOTMAP_ADDR_MAX];
+    int navoid;
 };
 
 /* Copies the strings cfg points to, so the caller's need not outlive the topology. The startup
@@ -115,6 +133,8 @@ struct topology *topology_create(const struct topology_config *cfg, topology_pub
         t->startup[i] = px_strdup(cfg->startup[i]);
     }
     t->cfg.startup = (const char *const *)t->startup;
+    if (t->cfg.suspect_poll_ms == 0) t->cfg.suspect_poll_ms = 50;
+    if (t->cfg.suspect_expire_ms == 0) t->cfg.suspect_expire_ms = 1000;
     t->user = cfg->user ? px_strdup(cfg->user) : NULL;
     t->password = cfg->password ? px_strdup(cfg->password) : NULL;
     t->cfg.user = t->user;
@@ -149,6 +169,17 @@ static void topo_remember(struct topology *t, const char *host, int port)
     t->nknown++;
 }
 
+/* 1 when ip:port is one of the suspects of the current round. */
+static int topo_avoided(const struct topology *t, const char *ip, int port)
+{
+    if (t->navoid == 0) return 0;
+    char addr[SLOTMAP_ADDR_MAX];
+    slotmap_format_addr(addr, sizeof(addr), ip, port);
+    for (int i = 0; i < t->navoid; i++)
+        if (strcmp(t->avoid[i], addr) == 0) return 1;
+    return 0;
+}
+
 /* Connects (or reuses the cached connection) and authenticates. Returns 0 or -1 with err set. */
 static int topo_connect(struct topology *t, const char *host, int port, char *ip, size_t iplen,
                         char *err, size_t errlen)
@@ -157,11 +188,15 @@ static int topo_connect(struct topology *t, const char *host, int port, char *ip
      * AUTH. */
     if (t->conn && t->conn_port == port && strcmp(t->conn_host, host) == 0) {
         snprintf(ip, iplen, "%s", t->conn->tcp.host ? t->conn->tcp.host : host);
-        return 0;
+        if (!topo_avoided(t, ip, port)) return 0;
     }
     topo_drop_conn(t);
     if (sock_resolve(host, ip, iplen) < 0) {
         snprintf(err, errlen, "cannot resolve %s", host);
+        return -1;
+    }
+    if (topo_avoided(t, ip, port)) {
+        snprintf(err, errlen, "suspect (stalled): not asked");
         return -1;
     }
     /* The connect timeout bounds every command too (redisSetTimeout below): a node that hangs
@@ -224,7 +259,12 @@ static void topo_read_epochs(struct topology *t, struct slotmap *m)
             }
             if (nf == 8) {
                 int idx = slotmap_find_id(m, f[0], (size_t)(f[1] - f[0] - 1));
-                if (idx >= 0) m->nodes[idx].config_epoch = strtoll(f[6], NULL, 10);
+                if (idx >= 0) {
+                    m->nodes[idx].config_epoch = strtoll(f[6], NULL, 10);
+                    /* "fail" or "fail?" among the comma-separated flags of field 3 */
+                    char *fail = strstr(f[2], "fail");
+                    m->nodes[idx].flagged_fail = fail && fail < f[3];
+                }
             }
             line = nl ? nl + 1 : NULL;
         }
@@ -422,14 +462,15 @@ static void topo_note_stale(struct topology *t, const struct slotmap *m, const c
     t->stats.refresh_stale++;
     pthread_mutex_unlock(&t->lock);
     if (log_ratelimit_ok(&t->rl_stale, 10000))
-        log_warn("%s answered an older view (lower config epochs) than another; %s", m->source,
+        log_warn("%s answered an older view (lower config epochs, or slots unserved) than another; %s", m->source,
                  what);
 }
 
-/* Publishes m, the result of a successful refresh. */
-static int topo_refreshed(struct topology *t, struct slotmap *m)
+/* Publishes m, the result of a successful refresh; *seen gets a reference to it when asked. */
+static int topo_refreshed(struct topology *t, struct slotmap *m, struct slotmap **seen)
 {
     if (t->cfg.probe_replicas) topo_probe_replicas(t, m);
+    if (seen) *seen = slotmap_ref(m);
     topo_publish(t, m);
     pthread_mutex_lock(&t->lock);
     t->stats.refresh_ok++;
@@ -442,17 +483,28 @@ static int topo_refreshed(struct topology *t, struct slotmap *m)
  * Asks the candidates in order for their view. A view older than the map in use (a node that has
  * not heard of a failover yet: its masters have lower config epochs) is refused and the next node
  * is asked. With second_opinion (the first fetch, or something suggested a change), two nodes are
- * asked and the newer view wins. Returns 0 when a map was published (or the current one stands).
+ * asked and the newer view wins. Returns 0 when a map was published (or the current one stands);
+ * *seen (when not NULL) gets a reference to the view accepted, NULL when none was.
  */
-static int topo_refresh(struct topology *t, int second_opinion)
+static int topo_refresh(struct topology *t, int second_opinion, struct slotmap **seen)
 {
     const int max = TOPO_KNOWN_MAX * 2 + 64;
     struct topo_addr *cand = px_malloc((size_t)max * sizeof(*cand));
     int n = 0;
-    /* Candidates in order of preference: the node that answered last, the current map's masters and
-     * then replicas (failed ones skipped), the startup nodes, then every node ever seen. */
-    if (t->conn) cand_add(cand, &n, max, t->conn_host, t->conn_port);
+    if (seen) *seen = NULL;
+    /* Candidates in order of preference: the suspects' replicas (a failover promotes one of them,
+     * which knows it first), the node that answered last, the current map's masters and then
+     * replicas (failed ones skipped), the startup nodes, then every node ever seen. Suspects
+     * themselves are never asked (topo_connect refuses them). */
     struct slotmap *cur = topology_current(t);
+    for (int a = 0; cur && a < t->navoid; a++) {
+        int i = slotmap_find_addr(cur, t->avoid[a]);
+        if (i < 0 || cur->nodes[i].shard < 0) continue;
+        const struct slotmap_shard *sh = &cur->shards[cur->nodes[i].shard];
+        for (int k = 0; k < sh->nreplicas; k++)
+            cand_add(cand, &n, max, cur->nodes[sh->replicas[k]].ip, cur->nodes[sh->replicas[k]].port);
+    }
+    if (t->conn) cand_add(cand, &n, max, t->conn_host, t->conn_port);
     if (cur) {
         for (int pass = 0; pass < 2; pass++)
             for (int i = 0; i < cur->nnodes; i++)
@@ -488,7 +540,11 @@ static int topo_refresh(struct topology *t, int second_opinion)
             topo_drop_conn(t);
             continue;
         }
-        if ((cur && slotmap_older(m, cur)) || (best && slotmap_older(m, best))) {
+        /* Older than the map in use, or than the first opinion; or leaving slots unserved that
+         * they serve (a node deposed a moment ago answers so): someone else is asked. After
+         * TOPO_STALE_ACCEPT rounds where every node answers so, it is the truth (DELSLOTS). */
+        if ((cur && (slotmap_older(m, cur) || slotmap_loses_slots(m, cur))) ||
+            (best && (slotmap_older(m, best) || slotmap_loses_slots(m, best)))) {
             topo_note_stale(t, m, "asking another node");
             if (!stale) {
                 stale = m;
@@ -500,7 +556,7 @@ static int topo_refresh(struct topology *t, int second_opinion)
         }
         /* This is the second opinion: the newer of the two views wins, and the search ends. */
         if (best) {
-            if (slotmap_older(best, m)) {
+            if (slotmap_older(best, m) || slotmap_loses_slots(best, m)) {
                 topo_note_stale(t, best, "the second node's is newer");
                 slotmap_unref(best);
                 best = m;
@@ -528,10 +584,10 @@ static int topo_refresh(struct topology *t, int second_opinion)
     slotmap_unref(stale);
     if (best) {
         slotmap_unref(fallback);
-        return topo_refreshed(t, best);
+        return topo_refreshed(t, best, seen);
     }
     /* A view with no slot is published only when no node knows better (a cluster being created). */
-    if (fallback) return topo_refreshed(t, fallback);
+    if (fallback) return topo_refreshed(t, fallback, NULL);
     if (saw_stale) return 0; /* only older views came back: the map in use stands */
     pthread_mutex_lock(&t->lock);
     t->stats.refresh_failed++;
@@ -539,6 +595,201 @@ static int topo_refresh(struct topology *t, int second_opinion)
     if (log_ratelimit_ok(&t->rl, 5000))
         log_warn("topology refresh failed: no reachable node answered (last error: %s)", err);
     return -1;
+}
+
+/* ---- suspects ---- */
+
+/* Whether the replica at ip:port still follows the master whose id is master_id and sees it
+ * healthy (its own CLUSTER NODES: "myself,slave <master_id>", and no "fail" flag on the master).
+ * 1 yes, 0 no, -1 when it does not answer (a replica that cannot be reached is not counted). */
+static int replica_agrees(struct topology *t, const char *ip, int port, const char *master_id)
+{
+    redisContext *c = probe_conn(t, ip, port);
+    redisReply *r = c ? redisCommand(c, "CLUSTER NODES") : NULL;
+    int verdict = -1;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        int follows = 0, healthy = 0;
+        size_t idlen = strlen(master_id);
+        for (char *line = r->str; line && *line;) {
+            char *nl = strchr(line, '\n');
+            size_t len = nl ? (size_t)(nl - line) : strlen(line);
+            /* "<id> <addr> <flags> <master> ..." */
+            char *f[4];
+            int nf = 0;
+            for (char *p = line; nf < 4 && p && p < line + len;) {
+                f[nf++] = p;
+                p = memchr(p, ' ', (size_t)(line + len - p));
+                if (p) p++;
+            }
+            if (nf == 4) {
+                size_t flen = (size_t)(f[3] - f[2] - 1);
+                int myself = flen >= 6 && memmem(f[2], flen, "myself", 6) != NULL;
+                int fail = memmem(f[2], flen, "fail", 4) != NULL;
+                if (myself && memmem(f[2], flen, "slave", 5) && strncmp(f[3], master_id, idlen) == 0)
+                    follows = 1;
+                if (!myself && (size_t)(f[1] - f[0] - 1) == idlen &&
+                    memcmp(f[0], master_id, idlen) == 0 && !fail)
+                    healthy = 1;
+            }
+            line = nl ? nl + 1 : NULL;
+        }
+        verdict = follows && healthy;
+    } else {
+        probe_drop(t, ip, port);
+    }
+    if (r) freeReplyObject(r);
+    return verdict;
+}
+
+/* The verdict on suspect s given m, a view accepted in this round (fetched from another node,
+ * from fetched_ms on): TOPO_V_DEPOSED, TOPO_V_CONFIRMED, or TOPO_V_SUSPECT while it cannot tell
+ * yet (the node has not answered again since, or someone sees it failing). */
+static enum topology_verdict topo_judge(struct topology *t, const struct slotmap *m,
+                                        const struct topo_suspect *s, uint64_t fetched_ms)
+{
+    int i = slotmap_find_addr(m, s->addr);
+    /* Gone from the view, now a replica, or a master without slots: they went elsewhere. */
+    if (i < 0 || !slotmap_serves_slots(m, i)) return TOPO_V_DEPOSED;
+    if (s->woke_ms == 0 || fetched_ms <= s->woke_ms || m->nodes[i].flagged_fail)
+        return TOPO_V_SUSPECT;
+    /* A failover promotes one of its replicas: each that answers must still follow it. */
+    const struct slotmap_shard *sh = &m->shards[m->nodes[i].shard];
+    for (int k = 0; k < sh->nreplicas; k++) {
+        const struct slotmap_node *rn = &m->nodes[sh->replicas[k]];
+        if (replica_agrees(t, rn->ip, rn->port, m->nodes[i].id) == 0) return TOPO_V_SUSPECT;
+    }
+    return TOPO_V_CONFIRMED;
+}
+
+void topology_on_verdict(struct topology *t, topology_verdict_cb *cb, void *ctx)
+{
+    t->verdict = cb;
+    t->verdict_ctx = ctx;
+}
+
+void topology_report_stall(struct topology *t, const char *addr, uint64_t woke_ms)
+{
+    pthread_mutex_lock(&t->lock);
+    struct topo_suspect *s = NULL;
+    for (int i = 0; i < t->nsus; i++)
+        if (strcmp(t->sus[i].addr, addr) == 0) s = &t->sus[i];
+    if (!s && t->nsus < TOPO_SUSPECTS_MAX) {
+        s = &t->sus[t->nsus++];
+        memset(s, 0, sizeof(*s));
+        snprintf(s->addr, sizeof(s->addr), "%s", addr);
+        t->stats.suspects++;
+    }
+    if (s) {
+        s->report_ms = clock_now_ms();
+        if (woke_ms > s->woke_ms) s->woke_ms = woke_ms;
+    }
+    pthread_mutex_unlock(&t->lock);
+    /* Release: pairs with the acquire in topo_main; only the first report of a batch wakes it. */
+    if (s && !atomic_exchange_explicit(&t->sus_news, 1, memory_order_acq_rel)) {
+        uint64_t one = 1;
+        ssize_t w = write(t->efd, &one, sizeof(one));
+        (void)w;
+    }
+}
+
+/* A verdict for each suspect that has one, the suspects left, and the view s was judged on. */
+struct topo_round {
+    struct topo_suspect sus[TOPO_SUSPECTS_MAX];
+    enum topology_verdict v[TOPO_SUSPECTS_MAX];
+    int n;
+};
+
+/*
+ * One round while nodes are suspect: new suspects are announced to the workers, the topology is
+ * fetched from other nodes (two of them, the suspects' replicas first), and each suspect is
+ * judged on the view accepted. Verdicts go out after the map that led to them. Returns 1 while
+ * suspects are left.
+ */
+static int topo_suspect_round(struct topology *t)
+{
+    struct topo_round *rd = px_calloc(1, sizeof(*rd));
+    uint64_t now = clock_now_ms();
+    /* Snapshot under the lock; forget those nobody reports any more. */
+    pthread_mutex_lock(&t->lock);
+    int k = 0;
+    for (int i = 0; i < t->nsus; i++) {
+        struct topo_suspect *s = &t->sus[i];
+        if (now > s->report_ms + t->cfg.suspect_expire_ms) {
+            rd->sus[rd->n] = *s;
+            rd->v[rd->n++] = TOPO_V_EXPIRED;
+            t->stats.expired++;
+            continue;
+        }
+        if (!s->announced) {
+            s->announced = 1;
+            rd->sus[rd->n] = *s;
+            rd->v[rd->n++] = TOPO_V_SUSPECT;
+        }
+        t->sus[k++] = *s;
+    }
+    t->nsus = k;
+    t->avoid = px_malloc((size_t)(k ? k : 1) * sizeof(*t->avoid));
+    t->navoid = k;
+    for (int i = 0; i < k; i++) memcpy(t->avoid[i], t->sus[i].addr, SLOTMAP_ADDR_MAX);
+    struct topo_suspect *judged = px_malloc((size_t)(k ? k : 1) * sizeof(*judged));
+    memcpy(judged, t->sus, (size_t)k * sizeof(*judged));
+    pthread_mutex_unlock(&t->lock);
+
+    for (int i = 0; i < rd->n; i++) {
+        if (rd->v[i] == TOPO_V_EXPIRED)
+            log_info("node %s: no longer reported stalled; suspicion ends without a verdict",
+                     rd->sus[i].addr);
+        else
+            log_warn("node %s: requests to it stalled; holding it until the cluster says "
+                     "whether it still serves its slots",
+                     rd->sus[i].addr);
+        if (t->verdict) t->verdict(rd->sus[i].addr, rd->v[i], t->verdict_ctx);
+    }
+    rd->n = 0;
+
+    uint64_t fetched_ms = clock_now_ms();
+    struct slotmap *m = NULL;
+    if (k > 0) topo_refresh(t, 1, &m);
+    if (m && m->covered > 0) {
+        for (int i = 0; i < k; i++) {
+            enum topology_verdict v = topo_judge(t, m, &judged[i], fetched_ms);
+            if (v == TOPO_V_SUSPECT) continue;
+            rd->sus[rd->n] = judged[i];
+            rd->v[rd->n++] = v;
+        }
+    }
+    slotmap_unref(m);
+    /* Judged ones leave the table (a later stall makes them suspect again). */
+    pthread_mutex_lock(&t->lock);
+    for (int i = 0; i < rd->n; i++) {
+        for (int j = 0; j < t->nsus; j++) {
+            if (strcmp(t->sus[j].addr, rd->sus[i].addr) != 0) continue;
+            t->sus[j] = t->sus[--t->nsus];
+            break;
+        }
+        if (rd->v[i] == TOPO_V_CONFIRMED)
+            t->stats.confirmed++;
+        else
+            t->stats.deposed++;
+    }
+    int left = t->nsus;
+    pthread_mutex_unlock(&t->lock);
+    for (int i = 0; i < rd->n; i++) {
+        if (rd->v[i] == TOPO_V_CONFIRMED)
+            log_info("node %s: still serves its slots (confirmed by %s:%d); its replies go on",
+                     rd->sus[i].addr, t->conn_host, t->conn_port);
+        else
+            log_warn("node %s: failed over while suspect; what it answers from now on is dropped "
+                     "and its requests in flight get an error",
+                     rd->sus[i].addr);
+        if (t->verdict) t->verdict(rd->sus[i].addr, rd->v[i], t->verdict_ctx);
+    }
+    px_free(judged);
+    px_free(t->avoid);
+    t->avoid = NULL;
+    t->navoid = 0;
+    px_free(rd);
+    return left > 0;
 }
 
 /* The thread: work out when the next refresh is due, sleep on the eventfd until then or until
@@ -549,10 +800,17 @@ static void *topo_main(void *arg)
 {
     struct topology *t = arg;
     log_set_thread_name("topology");
-    uint64_t last = 0, retry = TOPO_RETRY_MIN_MS;
-    int have = 0, first = 1;
+    uint64_t last = 0, retry = TOPO_RETRY_MIN_MS, last_round = 0;
+    int have = 0, first = 1, suspects = 0;
     while (!atomic_load_explicit(&t->stop, memory_order_acquire)) {
         uint64_t now = clock_now_ms();
+        /* Suspects: a round at once on news, then every suspect_poll_ms while any is left. */
+        int news = have && atomic_exchange_explicit(&t->sus_news, 0, memory_order_acq_rel);
+        if (news || (have && suspects && now >= last_round + t->cfg.suspect_poll_ms)) {
+            last_round = last = now;
+            suspects = topo_suspect_round(t);
+            continue;
+        }
         uint64_t due;
         if (first) {
             due = now;
@@ -569,6 +827,8 @@ static void *topo_main(void *arg)
                 uint64_t soon = last + t->cfg.min_refresh_interval_ms;
                 if (soon < due) due = soon;
             }
+            if (suspects && last_round + t->cfg.suspect_poll_ms < due)
+                due = last_round + t->cfg.suspect_poll_ms;
         }
         if (due > now) {
             struct pollfd pfd = {.fd = t->efd, .events = POLLIN};
@@ -586,7 +846,7 @@ static void *topo_main(void *arg)
         int requested = atomic_exchange_explicit(&t->want_refresh, 0, memory_order_acq_rel);
         last = clock_now_ms();
         /* Asked for, or still without a map: ask two nodes, since something may have changed. */
-        if (topo_refresh(t, !have || requested) == 0) {
+        if (topo_refresh(t, !have || requested, NULL) == 0) {
             have = 1;
             retry = TOPO_RETRY_MIN_MS;
         } else if (!have) {

@@ -4,7 +4,17 @@
  * map, then the startup nodes, then every node it has ever seen, so no single node is a point of
  * failure. It refreshes every reload interval and on demand (rate-limited), and publishes each
  * changed map through a callback, on its own thread. This thread may block on the network; worker
- * threads never call into it except through topology_request_refresh(), which does not block.
+ * threads never call into it except through topology_request_refresh() and
+ * topology_report_stall(), which do not block.
+ *
+ * Suspects: a worker whose connection to a master stalls reports it (topology_report_stall). The
+ * thread then tells every worker to hold that node (TOPO_V_SUSPECT), fetches the topology every
+ * suspect_poll_ms from other nodes (the suspect's replicas first: one of them is who a failover
+ * promotes) while any worker keeps reporting, and gives a verdict on the node: deposed (another
+ * master serves its slots in a view not older than the one in use), confirmed (a view fetched
+ * after the node answered again, from another node, says it still serves its slots, and neither
+ * that node nor any reachable replica of it flags it failing or follows another master), or
+ * expired (no worker reported it for suspect_expire_ms).
  */
 #ifndef PX_TOPOLOGY_H
 #define PX_TOPOLOGY_H
@@ -24,7 +34,21 @@ struct topology_config {
     const char *user;                 /* AUTH user (NULL: password only) */
     const char *password;             /* AUTH password (NULL: none) */
     int probe_replicas;               /* check each replica's health (for replica reads) */
+    uint64_t suspect_poll_ms;   /* while a node is suspect, the topology is fetched this often */
+    uint64_t suspect_expire_ms; /* a suspect no worker reported for this long is forgotten */
 };
+
+/* What the thread tells workers about a suspect node. */
+enum topology_verdict {
+    TOPO_V_SUSPECT = 0, /* a worker saw it stall: every worker holds it until a verdict */
+    TOPO_V_CONFIRMED,   /* it still serves its slots: what it answered may be relayed */
+    TOPO_V_DEPOSED,     /* a failover gave its slots to another master (published first) */
+    TOPO_V_EXPIRED,     /* no worker reports it any more: suspicion ends without a verdict */
+};
+
+/* Called on the topology thread for each verdict on the node at addr ("ip:port"), after the map
+ * that led to it was published. */
+typedef void topology_verdict_cb(const char *addr, enum topology_verdict v, void *ctx);
 
 /* Called on the topology thread with each new map; the map is borrowed (take a reference to
  * keep it). */
@@ -35,6 +59,10 @@ struct topology_stats {
     uint64_t refresh_failed;
     uint64_t refresh_requested;
     uint64_t refresh_stale; /* views refused: older (lower config epoch) than the map in use */
+    uint64_t suspects;      /* nodes reported stalled (each time one became suspect) */
+    uint64_t confirmed;     /* ... found still serving their slots */
+    uint64_t deposed;       /* ... found failed over */
+    uint64_t expired;       /* ... no longer reported before any verdict */
     uint64_t version;
     uint64_t last_ok_wall_us;
 };
@@ -42,12 +70,17 @@ struct topology_stats {
 /* Copies cfg. Returns NULL when a startup address does not parse. */
 struct topology *topology_create(const struct topology_config *cfg, topology_publish_cb *cb,
                                  void *ctx);
+/* Sets the verdict callback (before topology_start). */
+void topology_on_verdict(struct topology *t, topology_verdict_cb *cb, void *ctx);
 /* Starts the thread. Returns 0 or -errno. */
 int topology_start(struct topology *t);
 /* Waits until a first map exists, at most timeout_ms. Returns 0 when it does, PX_EAGAIN if not. */
 int topology_wait_ready(struct topology *t, uint64_t timeout_ms);
 /* Asks for a refresh soon. Any thread; never blocks; cheap when one is already pending. */
 void topology_request_refresh(struct topology *t);
+/* A runner to the node at addr ("ip:port") stalled (woke_ms 0), or its node answered again at
+ * woke_ms (clock_now_ms time). Workers repeat it while it lasts. Any thread; never blocks. */
+void topology_report_stall(struct topology *t, const char *addr, uint64_t woke_ms);
 /* The current map with a reference for the caller, or NULL before the first one. Any thread. */
 struct slotmap *topology_current(struct topology *t);
 /* Copies the counters into *st. Any thread. */

@@ -113,6 +113,15 @@ static const struct opt opts[] = {
      "a node that leaves a request (other than a blocking command) unanswered this long has its "
      "requests failed and its connection recycled (0: wait forever)",
      0, 0},
+    {"stall-threshold", OPT_DURATION, OFF(stall_threshold_ms), "300ms",
+     "a master that leaves requests unanswered this long is suspect: new requests wait, the "
+     "topology is asked at once, and its replies are relayed only once the cluster confirms it "
+     "still serves its slots (0: off)",
+     0, 0},
+    {"stall-hold", OPT_DURATION, OFF(stall_hold_ms), "3s",
+     "how long the replies of a suspect master that answers again may wait for that "
+     "confirmation before its requests fail",
+     0, 0},
     {"protected-mode", OPT_BOOL, OFF(protected_mode), "yes",
      "without -requirepass, refuse clients from non-loopback addresses with Redis's -DENIED "
      "error (yes or no)",
@@ -176,6 +185,8 @@ void config_defaults(struct config *c)
     c->proto_max_bulk = 512ull << 20;
     c->max_inflight = 4096;
     c->backend_timeout_ms = 5000;
+    c->stall_threshold_ms = 300;
+    c->stall_hold_ms = 3000;
     c->protected_mode = 1;
 }
 
@@ -784,10 +795,11 @@ void config_log(const struct config *c)
              c->backend_idle_connections, c->pubsub_buffer_limit);
     log_info("config: maxclients=%d client-output-buffer-limit=%llu/%llu/%ds "
              "query-buffer-limit=%llu proto-max-bulk-len=%llu max-inflight=%d timeout=%ds "
-             "backend-timeout=%llums protected-mode=%s",
+             "backend-timeout=%llums stall-threshold=%llums stall-hold=%llums protected-mode=%s",
              c->maxclients, c->cobl_hard, c->cobl_soft, c->cobl_soft_s, c->query_buf_limit,
              c->proto_max_bulk, c->max_inflight, c->timeout_s,
-             (unsigned long long)c->backend_timeout_ms, c->protected_mode ? "yes" : "no");
+             (unsigned long long)c->backend_timeout_ms, (unsigned long long)c->stall_threshold_ms,
+             (unsigned long long)c->stall_hold_ms, c->protected_mode ? "yes" : "no");
     log_info("config: debug-addr=%s shutdown-timeout=%llums config=%s announce-addr=%s",
              c->debug_addr ? c->debug_addr : "(off)", (unsigned long long)c->shutdown_timeout_ms,
              c->config_file ? c->config_file : "(none)",

@@ -54,6 +54,8 @@ struct config {
     int max_inflight;                   /* requests in flight per client before reading pauses */
     int timeout_s;                      /* -timeout: idle clients are closed (0: never) */
     uint64_t backend_timeout_ms;        /* -backend-timeout: a node's reply is awaited this long */
+    uint64_t stall_threshold_ms; /* -stall-threshold: no reply this long makes a master suspect */
+    uint64_t stall_hold_ms;      /* -stall-hold: a suspect's replies wait this long, at most */
     int protected_mode;                 /* -protected-mode: no password => loopback clients only */
     char *idc;                          /* -idc as given, or NULL for the default */
     struct cidr *cidrs;                 /* parsed -idc (or the default /16) */

@@ -164,6 +164,31 @@ void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms)
                       addr, (unsigned long long)timeout_ms);
 }
 
+void errors_node_stalled(struct sbuf *s, const char *addr, uint64_t timeout_ms)
+{
+    resp_write_errorf(s,
+                      "ERR node %s has answered nothing for %llu ms (-backend-timeout); the command "
+                      "was not sent",
+                      addr, (unsigned long long)timeout_ms);
+}
+
+void errors_node_deposed(struct sbuf *s, const char *addr)
+{
+    resp_write_errorf(s,
+                      "ERR node %s stalled and was failed over before its reply; the command may "
+                      "or may not have run",
+                      addr);
+}
+
+void errors_stall_unconfirmed(struct sbuf *s, const char *addr, uint64_t hold_ms)
+{
+    resp_write_errorf(s,
+                      "ERR node %s answered after stalling, but the cluster did not confirm it "
+                      "still serves its slots within %llu ms (-stall-hold); the command may or may "
+                      "not have run",
+                      addr, (unsigned long long)hold_ms);
+}
+
 void errors_too_many_redirects(struct sbuf *s, const char *last, uint32_t len)
 {
     resp_write_errorf(s, "ERR too many cluster redirections (last: %.*s)", (int)len, last);

@@ -80,6 +80,12 @@ void errors_no_master(struct sbuf *s);
 void errors_connection_lost(struct sbuf *s, const char *addr);
 /* The node left the request unanswered for -backend-timeout: it may or may not have run. */
 void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms);
+/* A request held (never sent) while its master stalled, for timeout_ms (-backend-timeout). */
+void errors_node_stalled(struct sbuf *s, const char *addr, uint64_t timeout_ms);
+/* A request in flight to a master that stalled and was then failed over (forward.c). */
+void errors_node_deposed(struct sbuf *s, const char *addr);
+/* A request whose stalled master answered again but was not confirmed within hold_ms. */
+void errors_stall_unconfirmed(struct sbuf *s, const char *addr, uint64_t hold_ms);
 /* More MOVED/ASK redirections than -max-redirects; last is the last one (len bytes). */
 void errors_too_many_redirects(struct sbuf *s, const char *last, uint32_t len);
 /* A part for a master that no longer exists (the topology changed under a SCAN). */

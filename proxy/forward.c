@@ -143,22 +143,26 @@ static void held_append(struct forward *f, struct request *r)
     f->held_last = r;
 }
 
-/* The error for a request that waited for its node until -failover-hold ran out. */
+/* The error for a request that waited for its node until -failover-hold ran out (or, for a
+ * suspect node, -backend-timeout: as long as it would have waited for the node's answer). */
 static void hold_expired(struct forward *f, struct request *r)
 {
     stat_add(&f->stats->hold_expired, 1);
     sbuf_clear(&f->scratch);
-    struct backend *b = NULL;
+    /* The node it waited for: a fan-out part's master, or its slot's. */
+    struct backend *b = r->shard >= 0  ? view_master(f->view, r->shard)
+                        : r->slot >= 0 ? view_slot_backend(f->view, r->slot)
+                                       : NULL;
     if (!f->view->map) {
         errors_no_topology(&f->scratch);
+    } else if (b && r->hold_reason == HOLD_SUSPECT) {
+        errors_node_stalled(&f->scratch, backend_addr(b), f->cfg->backend_timeout_ms);
+    } else if (b) {
+        errors_node_unreachable(&f->scratch, backend_addr(b), backend_last_error(b));
+    } else if (r->slot >= 0) {
+        errors_slot_unserved(&f->scratch);
     } else {
-        b = r->slot >= 0 ? view_slot_backend(f->view, r->slot) : NULL;
-        if (b)
-            errors_node_unreachable(&f->scratch, backend_addr(b), backend_last_error(b));
-        else if (r->slot >= 0)
-            errors_slot_unserved(&f->scratch);
-        else
-            errors_node_unreachable(&f->scratch, "(any master)", "no master is reachable");
+        errors_node_unreachable(&f->scratch, "(any master)", "no master is reachable");
     }
     request_reply_bytes(f->rp, r, f->scratch.buf, f->scratch.len);
 }
@@ -167,8 +171,15 @@ static void hold_expired(struct forward *f, struct request *r)
 static void hold(struct forward *f, struct request *r, uint64_t delay_ms)
 {
     uint64_t now = clock_now_ms();
-    if (r->deadline_ms == 0) r->deadline_ms = now + f->cfg->failover_hold_ms;
-    if (now >= r->deadline_ms && r->hold_reason == HOLD_UNREACHABLE) {
+    if (r->deadline_ms == 0) {
+        uint64_t bound = f->cfg->failover_hold_ms;
+        /* Waiting for a stalled node: as long as a request sent to it would wait for its reply. */
+        if (r->hold_reason == HOLD_SUSPECT && f->cfg->backend_timeout_ms &&
+            f->cfg->backend_timeout_ms < bound)
+            bound = f->cfg->backend_timeout_ms;
+        r->deadline_ms = now + bound;
+    }
+    if (now >= r->deadline_ms && r->hold_reason != HOLD_RETRY) {
         hold_expired(f, r);
         return;
     }
@@ -374,6 +385,11 @@ static void send_to(struct forward *f, struct request *r, struct backend *b, con
         r->priv = NULL;
     }
     r->asking = 0; /* a held request goes back to the slot owner, which will say ASK again */
+    if (backend_suspected(b)) {
+        r->hold_reason = HOLD_SUSPECT;
+        hold(f, r, 0);
+        return;
+    }
     hold_unreachable(f, r);
 }
 
@@ -568,6 +584,18 @@ static void on_failed(struct backend *b, struct backend_req *breq, int written, 
         stat_add(&f->stats->read_retries, 1);
         written = 0;
     }
+    if (written && (backend_deposed(b) || backend_hold_expired(b))) {
+        /* Its node was failed over while the request waited, or never confirmed after a stall:
+         * it may have run there, and may be thrown away with the rest of that node's writes. */
+        stat_add(&f->stats->stall_errors, 1);
+        if (backend_deposed(b))
+            REPLY_ERROR(f, r, errors_node_deposed(&f->scratch, backend_addr(b)));
+        else
+            REPLY_ERROR(f, r,
+                        errors_stall_unconfirmed(&f->scratch, backend_addr(b),
+                                                 f->cfg->stall_hold_ms));
+        return;
+    }
     if (written) {
         /* It may have run: the client must not see it run twice. */
         stat_add(&f->stats->conn_lost_errors, 1);
@@ -579,9 +607,72 @@ static void on_failed(struct backend *b, struct backend_req *breq, int written, 
 }
 
 /* A node went down (ask for a map), came up or may be tried again (the held list may move). */
+/* ---- masters that stall ---- */
+
+/* A runner to a master stalled, or its suspect node answered again (repeated while it lasts):
+ * the node is suspect here at once, and the topology thread hears of it. */
+static void on_stall(struct forward *f, struct backend *b, enum backend_event ev)
+{
+    uint64_t since = 0;
+    if (ev == BACKEND_EV_STALLED) {
+        if (!backend_suspected(b)) stat_add(&f->stats->stall_suspects, 1);
+        view_set_suspect(f->view, backend_addr(b), 1);
+        topology_report_stall(f->topo, backend_addr(b), 0);
+        return;
+    }
+    backend_holding(b, &since);
+    topology_report_stall(f->topo, backend_addr(b), since ? since : loop_now_ms(f->loop));
+}
+
+/* Ends suspicion of one runner: confirmed (held answers go on; the wait is measured) or
+ * deposed. */
+static void settle(struct forward *f, struct backend *b, enum topology_verdict v)
+{
+    uint64_t since;
+    if (v == TOPO_V_DEPOSED) {
+        stat_add(&f->stats->stall_deposed, 1);
+        backend_depose(b, "failed over while suspect (stalled)");
+        return;
+    }
+    if (backend_holding(b, &since)) {
+        uint64_t us = (loop_now_ms(f->loop) - since) * 1000;
+        stat_add(&f->stats->stall_released, 1);
+        stat_add(&f->stats->stall_hold_us, us);
+        if (us > stat_get(&f->stats->stall_hold_max_us))
+            atomic_store_explicit(&f->stats->stall_hold_max_us, us, memory_order_relaxed);
+    }
+    backend_confirm(b);
+}
+
+void forward_verdict(struct forward *f, const char *addr, enum topology_verdict v)
+{
+    struct view *view = f->view;
+    if (v == TOPO_V_SUSPECT) {
+        view_set_suspect(view, addr, 1);
+        return;
+    }
+    view_set_suspect(view, addr, 0);
+    for (int i = 0; i < view->nbackends; i++) {
+        struct backend *b = view->backends[i];
+        if (!backend_suspected(b) || strcmp(backend_addr(b), addr) != 0) continue;
+        /* Expired with an answer held here: this worker still wants a verdict; ask again. */
+        if (v == TOPO_V_EXPIRED && backend_holding(b, NULL)) {
+            view_set_suspect(view, addr, 1);
+            on_stall(f, b, BACKEND_EV_WOKE);
+            continue;
+        }
+        settle(f, b, v);
+    }
+    forward_kick(f);
+}
+
 static void on_state(struct backend *b, enum backend_event ev, void *ctx)
 {
     struct forward *f = ctx;
+    if (ev == BACKEND_EV_STALLED || ev == BACKEND_EV_WOKE) {
+        on_stall(f, b, ev);
+        return;
+    }
     if (ev == BACKEND_EV_DOWN) {
         if (backend_timed_out(b)) stat_add(&f->stats->backend_timeouts, 1);
         log_debug("backend %s down: %s", backend_addr(b), backend_last_error(b));

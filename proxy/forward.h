@@ -12,6 +12,15 @@
  * the held list, in arrival order, until something changes (a new map, a node back up: call
  * forward_kick) or -failover-hold runs out. A client with requests held has its later requests
  * held behind them, so they cannot overtake.
+ *
+ * A master that stalls (requests waiting -stall-threshold with nothing read) may have frozen, and
+ * a frozen master that wakes after its replica was promoted first answers +OK to the writes
+ * waiting in its socket, then throws them away. So a stall makes the node suspect, in every
+ * worker: new requests for it wait on the held list, and what it answers stays unread in the
+ * socket, until the topology thread (which asks the other nodes at once, and keeps asking) gives
+ * a verdict: confirmed (the answers go on, in order), deposed (the connection is dropped unread:
+ * requests in flight get an error saying they may or may not have run, the held ones go to the
+ * new master), or expired. Answers held longer than -stall-hold fail the same way.
  */
 #ifndef PX_FORWARD_H
 #define PX_FORWARD_H
@@ -73,6 +82,8 @@ extern const struct backend_ops forward_backend_ops;
 void forward_send(struct forward *f, struct request *r);
 /* Holds r, not yet routed, until a slot map exists (then forward's route_again routes it). */
 void forward_hold_unrouted(struct forward *f, struct request *r);
+/* The topology thread's verdict on the node at addr (see above). */
+void forward_verdict(struct forward *f, const char *addr, enum topology_verdict v);
 /* Something changed (a new map, a node came back): look at the held list this turn. */
 void forward_kick(struct forward *f);
 /* 1 when forward_process_held should run before the loop sleeps. */

@@ -127,6 +127,18 @@ static unsigned long long sum_stat(const struct info_src *src, size_t off)
 }
 #define SUM(field) sum_stat(src, offsetof(struct worker_stats, field))
 
+/* The largest over every worker of the figure at offset off (a maximum, not a counter). */
+static unsigned long long max_stat(const struct info_src *src, size_t off)
+{
+    uint64_t mx = 0;
+    for (int i = 0; i < src->nworkers; i++) {
+        uint64_t v = stat_get((const stat_t *)((const char *)src->stats[i] + off));
+        if (v > mx) mx = v;
+    }
+    return (unsigned long long)mx;
+}
+#define MAX(field) max_stat(src, offsetof(struct worker_stats, field))
+
 /* Starts a section when it was asked for: a blank line between sections, then the title. */
 static int section(struct sbuf *t, uint32_t asked, uint32_t bit, const char *title, int *n)
 {
@@ -291,7 +303,10 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
             "clients_denied_protected_mode:%llu\r\nclients_closed_idle:%llu\r\n"
             "clients_closed_output_limit:%llu\r\nclients_closed_query_limit:%llu\r\n"
             "clients_closed_protocol_error:%llu\r\nclient_reading_paused:%llu\r\n"
-            "backend_timeouts:%llu\r\n",
+            "backend_timeouts:%llu\r\n"
+            "stall_suspects:%llu\r\nstall_confirmed:%llu\r\nstall_deposed:%llu\r\n"
+            "stall_expired:%llu\r\nstall_runners_deposed:%llu\r\nstall_holds_released:%llu\r\n"
+            "stall_hold_usec:%llu\r\nstall_hold_max_usec:%llu\r\nstall_errors:%llu\r\n",
             src->nworkers, SUM(sessions_total), SUM(nbackends),
             (unsigned long long)(map ? map->version : 0), map ? map->source : "",
             map ? map->nnodes : 0, map ? map->nshards : 0, map ? map->covered : 0,
@@ -302,7 +317,10 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
             config_read_prefer_name(cfg->read_prefer), SUM(replica_reads),
             SUM(replica_fallbacks), SUM(read_retries), SUM(private_conns), SUM(pubsub_messages),
             SUM(pubsub_cut), SUM(denied_conns), SUM(closed_idle), SUM(closed_output),
-            SUM(closed_query), SUM(protocol_errors), SUM(inflight_pauses), SUM(backend_timeouts));
+            SUM(closed_query), SUM(protocol_errors), SUM(inflight_pauses), SUM(backend_timeouts),
+            (unsigned long long)ts.suspects, (unsigned long long)ts.confirmed,
+            (unsigned long long)ts.deposed, (unsigned long long)ts.expired, SUM(stall_deposed),
+            SUM(stall_released), SUM(stall_hold_us), MAX(stall_hold_max_us), SUM(stall_errors));
     }
     /* As Redis answers INFO: a verbatim string (txt) over RESP3, a bulk string over RESP2. */
     resp_write_verbatim(out, "txt", t.buf ? t.buf : "", t.len, r->client ? r->client->resp : 2);

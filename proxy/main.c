@@ -41,6 +41,13 @@ static void publish_map(struct slotmap *m, void *ctx)
     for (int i = 0; i < p->n; i++) worker_give_map(p->workers[i], slotmap_ref(m));
 }
 
+/* Runs on the topology thread: every worker hears each verdict on a suspect node. */
+static void publish_verdict(const char *addr, enum topology_verdict v, void *ctx)
+{
+    struct publish_ctx *p = ctx;
+    for (int i = 0; i < p->n; i++) worker_give_verdict(p->workers[i], addr, v);
+}
+
 /* INFO's count of client connections: over every worker. */
 static unsigned sessions_open(void *ctx)
 {
@@ -132,6 +139,10 @@ int main(int argc, char **argv)
         .user = cfg.user,
         .password = cfg.password,
         .probe_replicas = cfg.read_prefer != RP_MASTER,
+        /* While a master is suspect: the topology every 50 ms, and a suspect no worker has
+         * reported for a second (its requests answered or failed) is forgotten. */
+        .suspect_poll_ms = 50,
+        .suspect_expire_ms = 1000,
     };
     /* Made before the workers, which ask it for refreshes; started after them, so that the first
      * map finds every worker in place. */
@@ -172,6 +183,7 @@ int main(int argc, char **argv)
         log_error("%s", err);
         return 1;
     }
+    topology_on_verdict(topo, publish_verdict, &pctx);
     if (topology_start(topo) < 0) {
         log_error("cannot start the topology thread");
         return 1;

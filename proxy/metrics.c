@@ -43,6 +43,17 @@ static uint64_t sum_off(const struct metrics_ctx *m, size_t off)
 /* SUM(field) expects the context to be called m where it is used. */
 #define SUM(field) sum_off(m, offsetof(struct worker_stats, field))
 
+/* The largest over every worker of the figure at off (a maximum, not a counter). */
+static uint64_t max_off(const struct metrics_ctx *m, size_t off)
+{
+    uint64_t mx = 0;
+    for (int i = 0; i < m->nworkers; i++) {
+        uint64_t v = stat_get((const stat_t *)((const char *)&m->workers[i]->stats + off));
+        if (v > mx) mx = v;
+    }
+    return mx;
+}
+
 /* Connections open over every worker: the relaxed counts the acceptor balances by. */
 static uint64_t clients_now(const struct metrics_ctx *m)
 {
@@ -188,6 +199,25 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     one(o, "slotproxy_backend_timeouts_total", "counter",
         "Node connections recycled because a reply took longer than -backend-timeout.",
         SUM(backend_timeouts));
+    one(o, "slotproxy_stall_runners_suspected_total", "counter",
+        "Connections to a master that stalled (-stall-threshold) and made it suspect.",
+        SUM(stall_suspects));
+    one(o, "slotproxy_stall_holds_released_total", "counter",
+        "Answers of a suspect master held, then relayed once the cluster confirmed it.",
+        SUM(stall_released));
+    family(o, "slotproxy_stall_hold_seconds_total", "counter",
+           "Time held answers waited for that confirmation.");
+    sbuf_printf(o, "slotproxy_stall_hold_seconds_total %.6f\n", (double)SUM(stall_hold_us) / 1e6);
+    family(o, "slotproxy_stall_hold_max_seconds", "gauge", "The longest such wait since the start.");
+    sbuf_printf(o, "slotproxy_stall_hold_max_seconds %.6f\n",
+                (double)max_off(m, offsetof(struct worker_stats, stall_hold_max_us)) / 1e6);
+    one(o, "slotproxy_stall_runners_deposed_total", "counter",
+        "Connections dropped unread because their suspect master was failed over.",
+        SUM(stall_deposed));
+    one(o, "slotproxy_stall_errors_total", "counter",
+        "Requests failed because they were in flight to a master failed over while suspect, or "
+        "not confirmed within -stall-hold.",
+        SUM(stall_errors));
 
     uint32_t nc = commands_count();
     struct cmd_sum *sums = px_malloc(nc * sizeof(*sums));
@@ -314,6 +344,12 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     one(o, "slotproxy_topology_stale_views_total", "counter",
         "Views refused because they were older (lower config epochs) than the map in use.",
         ts.refresh_stale);
+    family(o, "slotproxy_stall_suspects_total", "counter",
+           "Masters that stalled (-stall-threshold) and became suspect, by verdict.");
+    sample(o, "slotproxy_stall_suspects_total", "verdict", "reported", ts.suspects);
+    sample(o, "slotproxy_stall_suspects_total", "verdict", "confirmed", ts.confirmed);
+    sample(o, "slotproxy_stall_suspects_total", "verdict", "deposed", ts.deposed);
+    sample(o, "slotproxy_stall_suspects_total", "verdict", "expired", ts.expired);
     one(o, "slotproxy_slot_map_version", "gauge",
         "Version (epoch) of the current slot map; grows by one per change.", ts.version);
     struct slotmap *map = topology_current(m->topo);

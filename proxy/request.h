@@ -64,6 +64,7 @@ enum {
 enum req_hold {
     HOLD_UNREACHABLE = 0, /* no usable connection to the node (or no slot map yet) */
     HOLD_RETRY,           /* the node said TRYAGAIN, CLUSTERDOWN or LOADING */
+    HOLD_SUSPECT,         /* the node stalled and is suspect (forward.h): not sent meanwhile */
 };
 
 /* Where a request's reply goes. Both calls own nothing of what they are given: the bytes are

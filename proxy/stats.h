@@ -96,6 +96,13 @@ struct worker_stats {
     stat_t protocol_errors;   /* clients closed for a protocol error */
     stat_t backend_timeouts;  /* node connections recycled after -backend-timeout */
     stat_t inflight_pauses;   /* times a client's reading paused at -max-inflight */
+    /* A master that stalls (-stall-threshold; forward.c): */
+    stat_t stall_suspects;    /* runners that stalled and made their node suspect */
+    stat_t stall_released;    /* ... held answers relayed after the node was confirmed */
+    stat_t stall_hold_us;     /* total time held answers waited for the confirmation */
+    stat_t stall_hold_max_us; /* the longest such wait */
+    stat_t stall_deposed;     /* runners dropped because their node was failed over */
+    stat_t stall_errors;      /* requests failed: in flight to a deposed or unconfirmed node */
     stat_t errors[SERR_COUNT];
     struct cmd_stats *cmds;
 };

@@ -11,6 +11,7 @@
 
 #include "mem.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const struct config *cfg,
@@ -36,6 +37,14 @@ void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const s
     v->bopts3.resp3 = 1;
     v->bopts3_ro = v->bopts_ro;
     v->bopts3_ro.resp3 = 1;
+    /* Only the shared runners to masters watch for stalls: replicas lose no writes, and a private
+     * connection may block or hold a transaction for as long as its client wants. */
+    v->bopts_m = v->bopts;
+    v->bopts_m.stall_ms = cfg->stall_threshold_ms;
+    v->bopts_m.hold_ms = cfg->stall_hold_ms;
+    v->bopts3_m = v->bopts3;
+    v->bopts3_m.stall_ms = cfg->stall_threshold_ms;
+    v->bopts3_m.hold_ms = cfg->stall_hold_ms;
     /* Every slot at entry 0, unserved, until the first map. */
     v->idx = px_calloc(CRC16_SLOTS, sizeof(*v->idx));
     v->ent_cap = 8;
@@ -57,6 +66,7 @@ void view_deinit(struct view *v)
     px_free(v->shards);
     px_free(v->flush);
     px_free(v->twins);
+    px_free(v->suspects);
     memset(v, 0, sizeof(*v));
 }
 
@@ -74,12 +84,34 @@ struct backend *view_backend(struct view *v, const char *ip, int port, int ro, i
         v->backends_cap = v->backends_cap ? v->backends_cap * 2 : 16;
         v->backends = px_realloc(v->backends, (size_t)v->backends_cap * sizeof(*v->backends));
     }
-    const struct backend_opts *o = resp == 3 ? (ro ? &v->bopts3_ro : &v->bopts3)
-                                             : (ro ? &v->bopts_ro : &v->bopts);
+    const struct backend_opts *o = resp == 3 ? (ro ? &v->bopts3_ro : &v->bopts3_m)
+                                             : (ro ? &v->bopts_ro : &v->bopts_m);
     struct backend *b = backend_create(v->loop, v->pool, v->ops, v->ops_ctx, o, ip, port);
     v->backends[v->nbackends++] = b;
+    for (int i = 0; !ro && i < v->nsuspects; i++)
+        if (strcmp(v->suspects[i], backend_addr(b)) == 0) backend_suspect(b);
     stat_add(v->nrunners, 1);
     return b;
+}
+
+void view_set_suspect(struct view *v, const char *addr, int on)
+{
+    int at = -1;
+    for (int i = 0; i < v->nsuspects; i++)
+        if (strcmp(v->suspects[i], addr) == 0) at = i;
+    if (on) {
+        if (at < 0) {
+            v->suspects = px_realloc(v->suspects, (size_t)(v->nsuspects + 1) * sizeof(*v->suspects));
+            snprintf(v->suspects[v->nsuspects++], SLOTMAP_ADDR_MAX, "%s", addr);
+        }
+        for (int i = 0; i < v->nbackends; i++)
+            if (!backend_readonly(v->backends[i]) && strcmp(backend_addr(v->backends[i]), addr) == 0)
+                backend_suspect(v->backends[i]);
+    } else if (at >= 0) {
+        memmove(v->suspects[at], v->suspects[at + 1],
+                (size_t)(v->nsuspects - at - 1) * sizeof(*v->suspects));
+        v->nsuspects--;
+    }
 }
 
 struct backend *view_twin(struct view *v, struct backend *b, int resp)

@@ -45,9 +45,11 @@ struct view {
     const struct config *cfg;
     const struct backend_ops *ops; /* given to every runner the view makes */
     void *ops_ctx;
-    struct backend_opts bopts;     /* masters */
+    struct backend_opts bopts;     /* private connections (private.c) */
+    struct backend_opts bopts_m;   /* shared runners to masters: the same, and stalls reported */
     struct backend_opts bopts_ro;  /* replicas read from: READONLY on connect */
     struct backend_opts bopts3;    /* the same for RESP3 clients: HELLO 3 on connect */
+    struct backend_opts bopts3_m;
     struct backend_opts bopts3_ro;
     stat_t *nrunners;             /* the worker's count of runners (statistics) */
 
@@ -73,6 +75,10 @@ struct view {
         struct backend *b2, *b3;
     } * twins;
     int ntwins, twins_cap;
+    /* Nodes suspected of having frozen (forward.c): their shared runners, and those made while
+     * the suspicion lasts, refuse sends and hold what the node answers. */
+    char (*suspects)[SLOTMAP_ADDR_MAX];
+    int nsuspects;
 };
 
 /*
@@ -94,6 +100,10 @@ struct backend *view_twin(struct view *v, struct backend *b, int resp);
 /* Rebuilds the view from m, taking over the caller's reference to it, and frees the runners of
  * nodes that left the cluster with nothing in flight. */
 void view_apply_map(struct view *v, struct slotmap *m);
+/* Marks the node at addr suspect (on) or not: every shared runner to it (not a replica read
+ * from) gets backend_suspect; off only forgets the mark (the caller confirms or deposes the
+ * runners). */
+void view_set_suspect(struct view *v, const char *addr, int on);
 /* Points slot at b until the next map (after a MOVED). */
 void view_patch(struct view *v, int slot, struct backend *b);
 

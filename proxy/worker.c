@@ -413,6 +413,10 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
     case WORKER_MSG_SNAPSHOT: snap_answer(w, m->ptr); break;
     case WORKER_MSG_DRAIN: worker_start_drain(w); break;
     case WORKER_MSG_GATHER_DONE: gather_done(w, m->ptr); break;
+    case WORKER_MSG_VERDICT:
+        if (!w->stopping) forward_verdict(&w->fwd, m->ptr, (enum topology_verdict)m->fd);
+        px_free(m->ptr);
+        break;
     }
 }
 
@@ -482,6 +486,12 @@ void worker_give_conn(struct worker *w, int fd, uint64_t id)
 void worker_give_map(struct worker *w, struct slotmap *m)
 {
     struct chan_msg msg = {.type = WORKER_MSG_MAP, .ptr = m};
+    chan_send(&w->inbox, &msg);
+}
+
+void worker_give_verdict(struct worker *w, const char *addr, enum topology_verdict v)
+{
+    struct chan_msg msg = {.type = WORKER_MSG_VERDICT, .ptr = px_strdup(addr), .fd = (int)v};
     chan_send(&w->inbox, &msg);
 }
 

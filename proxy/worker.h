@@ -46,6 +46,7 @@ enum worker_msg {
     WORKER_MSG_GATHER_DONE, /* ptr: the gather this worker started is complete */
     WORKER_MSG_SNAPSHOT,    /* ptr: a struct worker_snap to add this worker's part to */
     WORKER_MSG_DRAIN,       /* graceful shutdown: stop reading, finish, close */
+    WORKER_MSG_VERDICT,     /* ptr: a node's address (px_strdup), fd: an enum topology_verdict */
 };
 
 /* A backend as one worker sees it, for the debug port. */
@@ -131,6 +132,8 @@ void worker_free(struct worker *w);
 void worker_give_conn(struct worker *w, int fd, uint64_t id);
 /* Gives w a slot map (the caller has taken a reference for it). Any thread. */
 void worker_give_map(struct worker *w, struct slotmap *m);
+/* Gives w the topology thread's verdict on the node at addr (forward_verdict). Any thread. */
+void worker_give_verdict(struct worker *w, const char *addr, enum topology_verdict v);
 /* Asks every worker for its backends and session counts, and for a description of up to
  * clients_max sessions, and waits up to timeout_ms (any thread but a worker's). Returns the
  * answers (free with worker_snap_put); workers that did not answer in time are missing. */

@@ -37,6 +37,8 @@
 #define FT_BATCH   16 /* requests a load client pipelines at once */
 #define FT_LOST    "lost before its reply"
 #define FT_TIMEOUT "did not answer within 1000 ms (-backend-timeout)"
+/* A request held (not sent) while its node is suspect, failed after -backend-timeout too. */
+#define FT_STALLED "has answered nothing for 1000 ms (-backend-timeout); the command was not sent"
 
 static int ft_cluster_started;
 static int ft_owner[FT_SLOTS];         /* the master port of each slot */
@@ -430,7 +432,8 @@ START_TEST(test_sigstop_backend_timeout)
                 break;
             }
             uint64_t dt = h_now_ms() - t0;
-            if (r->type == REDIS_REPLY_ERROR && strstr(r->str, FT_TIMEOUT)) {
+            if (r->type == REDIS_REPLY_ERROR &&
+                (strstr(r->str, FT_TIMEOUT) || strstr(r->str, FT_STALLED))) {
                 timeouts++;
                 if (dt < min_dt) min_dt = dt;
                 if (dt > max_dt) max_dt = dt;
@@ -895,6 +898,10 @@ enum { FT_OK = 0, FT_ELOST, FT_EOTHER, FT_WRONG };
 struct ft_writer {
     pthread_t th;
     int id, port;
+    const char *prefix;     /* keys <prefix>:<id>:<n>; "ft5" when NULL */
+    int only;               /* 0, or the port of the master whose slots alone are written to */
+    const char *expect_err; /* the error counted as FT_ELOST; FT_LOST when NULL */
+    uint32_t seq;           /* the next n to try */
     uint64_t t_base;
     atomic_int *stop; /* relaxed: a flag */
     struct ft_rec *rec;
@@ -911,15 +918,19 @@ static void *ft_writer_main(void *arg)
         w->broken = 1;
         return NULL;
     }
-    char key[32], val[48];
+    char key[48], val[64];
+    const char *prefix = w->prefix ? w->prefix : "ft5";
+    const char *expect = w->expect_err ? w->expect_err : FT_LOST;
     while (!atomic_load_explicit(w->stop, memory_order_relaxed) && w->n + FT_BATCH <= w->cap) {
         uint32_t t_send = (uint32_t)(h_now_ms() - w->t_base);
         for (int i = 0; i < FT_BATCH; i++) {
             struct ft_rec *e = &w->rec[w->n + i];
-            e->n = (uint32_t)(w->n + i);
-            snprintf(key, sizeof(key), "ft5:%d:%u", w->id, e->n);
+            do {
+                e->n = w->seq++;
+                snprintf(key, sizeof(key), "%s:%d:%u", prefix, w->id, e->n);
+                e->slot = (uint16_t)crc16_key_slot(key, strlen(key));
+            } while (w->only && ft_owner[e->slot] != w->only);
             snprintf(val, sizeof(val), "v=%s", key);
-            e->slot = (uint16_t)crc16_key_slot(key, strlen(key));
             e->t_send = t_send;
             redisAppendCommand(c, "SET %s %s", key, val);
         }
@@ -935,13 +946,13 @@ static void *ft_writer_main(void *arg)
             e->t_rep = (uint32_t)(h_now_ms() - w->t_base);
             if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0) {
                 e->kind = FT_OK;
-            } else if (r->type == REDIS_REPLY_ERROR && strstr(r->str, FT_LOST)) {
+            } else if (r->type == REDIS_REPLY_ERROR && strstr(r->str, expect)) {
                 e->kind = FT_ELOST;
             } else {
                 e->kind = r->type == REDIS_REPLY_ERROR ? FT_EOTHER : FT_WRONG;
                 if (!w->first_other[0])
-                    snprintf(w->first_other, sizeof(w->first_other), "SET ft5:%d:%u: type %d %s",
-                             w->id, e->n, r->type, r->str ? r->str : "");
+                    snprintf(w->first_other, sizeof(w->first_other), "SET %s:%d:%u: type %d %s",
+                             prefix, w->id, e->n, r->type, r->str ? r->str : "");
             }
             freeReplyObject(r);
         }
@@ -959,18 +970,19 @@ static void ft_check_acked(struct ft_writer *w, int port, int victim, uint32_t t
                            uint32_t t_promo, long *lost_x, long *lost_bad, int *lost_window)
 {
     redisContext *c = h_connect(port);
-    char key[32], val[48];
+    char key[48], val[64];
+    const char *prefix = w->prefix ? w->prefix : "ft5";
     for (long base = 0; base < w->n; base += 512) {
         long end = base + 512 < w->n ? base + 512 : w->n;
         for (long i = base; i < end; i++) {
-            snprintf(key, sizeof(key), "ft5:%d:%u", w->id, w->rec[i].n);
+            snprintf(key, sizeof(key), "%s:%d:%u", prefix, w->id, w->rec[i].n);
             redisAppendCommand(c, "GET %s", key);
         }
         for (long i = base; i < end; i++) {
             struct ft_rec *e = &w->rec[i];
             redisReply *r = NULL;
             ck_assert_int_eq(redisGetReply(c, (void **)&r), REDIS_OK);
-            snprintf(key, sizeof(key), "ft5:%d:%u", w->id, e->n);
+            snprintf(key, sizeof(key), "%s:%d:%u", prefix, w->id, e->n);
             snprintf(val, sizeof(val), "v=%s", key);
             int present = r->type == REDIS_REPLY_STRING && strcmp(r->str, val) == 0;
             ck_assert_msg(present || r->type == REDIS_REPLY_NIL, "GET %s: type %d %s", key, r->type,
@@ -1109,6 +1121,225 @@ START_TEST(test_failover_under_load)
 }
 END_TEST
 
+/* ---- 7. a master that freezes (SIGSTOP) and wakes after its replica was promoted ---- */
+
+#define FT_DEPOSED "stalled and was failed over before its reply"
+
+struct ft_freeze {
+    long acked, to_x, errors, other, lost_before, lost_after;
+    uint32_t t_promo, t_first_ok; /* ms after the freeze */
+    long long deposed;
+    char first_other[256];
+};
+
+/*
+ * Four clients pipeline unique writes to one master's slots through a proxy with default
+ * settings; the master is frozen (SIGSTOP), and resumed cont_ms after its replica is promoted
+ * (node timeout 1 s). Then every acknowledged write is read back.
+ */
+static void ft_freeze_run(int run, int cont_ms, struct ft_freeze *out)
+{
+    memset(out, 0, sizeof(*out));
+    ft_config_all("cluster-node-timeout", "1000");
+    ft_config_all("cluster-require-full-coverage", "no");
+    char startup[64], log[64], prefix[16];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d,127.0.0.1:%d", FT_BASE, FT_BASE + 1);
+    snprintf(log, sizeof(log), "proxy-faults-freeze-%d.log", run);
+    snprintf(prefix, sizeof(prefix), "fz%d", run);
+    const char *extra[] = {"-threads", "2", NULL};
+    pid_t pid = h_proxy_start(FT_PROXY, startup, extra, log);
+    ck_assert_int_gt(pid, 0);
+    int victim = ft_owner[0];
+    char id[41];
+    ck_assert_int_eq(h_node_id(victim, id), 0);
+    int replica = h_replica_of(victim == FT_BASE ? FT_BASE + 1 : FT_BASE, id);
+    ck_assert_int_gt(replica, 0);
+
+    struct ft_steady b;
+    ft_steady_start(&b, FT_PROXY, victim);
+    uint64_t t_base = h_now_ms();
+    atomic_int stop = 0;
+    struct ft_writer w[FT_WRITERS];
+    for (int i = 0; i < FT_WRITERS; i++) {
+        w[i] = (struct ft_writer){.id = i,
+                                  .port = FT_PROXY,
+                                  .t_base = t_base,
+                                  .stop = &stop,
+                                  .cap = 1000000,
+                                  .prefix = prefix,
+                                  .only = victim,
+                                  .expect_err = FT_DEPOSED};
+        w[i].rec = calloc((size_t)w[i].cap, sizeof(*w[i].rec));
+        ck_assert_int_eq(pthread_create(&w[i].th, NULL, ft_writer_main, &w[i]), 0);
+    }
+    h_sleep_ms(1000);
+    ft_kill(victim, SIGSTOP);
+    atomic_store_explicit(&b.phase, 1, memory_order_relaxed);
+    uint32_t t_stop = (uint32_t)(h_now_ms() - t_base), t_promo = 0;
+    /* Nothing asserted while the node is frozen: it is resumed whatever happens. */
+    while (!t_promo && h_now_ms() - t_base < t_stop + 20000u) {
+        if (h_is_master(replica))
+            t_promo = (uint32_t)(h_now_ms() - t_base);
+        else
+            h_sleep_ms(2);
+    }
+    if (cont_ms > 0) h_sleep_ms(cont_ms);
+    ft_kill(victim, SIGCONT);
+    h_sleep_ms(3000);
+    atomic_store_explicit(&stop, 1, memory_order_relaxed);
+    for (int i = 0; i < FT_WRITERS; i++) pthread_join(w[i].th, NULL);
+    atomic_store_explicit(&b.phase, 2, memory_order_relaxed);
+    ft_steady_stop(&b);
+    ck_assert_msg(t_promo, "the replica on %d was not promoted within 20 s", replica);
+
+    for (int i = 0; i < FT_WRITERS; i++) {
+        if (w[i].first_other[0] && !out->first_other[0])
+            snprintf(out->first_other, sizeof(out->first_other), "%s", w[i].first_other);
+        for (long k = 0; k < w[i].n; k++) {
+            struct ft_rec *e = &w[i].rec[k];
+            out->to_x++;
+            out->acked += e->kind == FT_OK;
+            out->errors += e->kind == FT_ELOST;
+            out->other += e->kind == FT_EOTHER || e->kind == FT_WRONG;
+            if (e->kind == FT_OK && e->t_send > t_promo &&
+                (!out->t_first_ok || e->t_rep - t_stop < out->t_first_ok))
+                out->t_first_ok = e->t_rep - t_stop;
+        }
+    }
+    int window = 0;
+    /* Missing and acknowledged before the freeze: Redis's asynchronous replication; after it:
+     * the proxy relayed a deposed master's answer. */
+    for (int i = 0; i < FT_WRITERS; i++)
+        ft_check_acked(&w[i], FT_PROXY, victim, t_stop, t_stop, &out->lost_before, &out->lost_after,
+                       &window);
+    out->t_promo = t_promo - t_stop;
+    out->deposed = h_info_num(FT_PROXY, "stall_deposed");
+    fprintf(stderr,
+            "faults: freeze run %d (SIGCONT %d ms after the promotion): %ld writes to the frozen "
+            "master's slots, %ld acknowledged, %ld 'failed over' errors (at most %d in flight), "
+            "%ld other; promoted %u ms after the freeze, first write acknowledged by the new "
+            "master %d ms after the promotion; acknowledged writes missing: %ld from after the "
+            "freeze began, %ld from before (asynchronous replication); other masters: %ld ops, "
+            "slowest %llu ms (before: %llu ms), %ld errors\n",
+            run, cont_ms, out->to_x, out->acked, out->errors, FT_WRITERS * FT_BATCH, out->other,
+            out->t_promo, out->t_first_ok ? (int)out->t_first_ok - (int)out->t_promo : -1,
+            out->lost_after, out->lost_before, b.ops[1], (unsigned long long)b.max_lat[1],
+            (unsigned long long)b.max_lat[0], b.errors + b.wrong);
+    for (int i = 0; i < FT_WRITERS; i++) free(w[i].rec);
+    ck_assert_msg(b.errors == 0 && b.wrong == 0, "other masters: %ld errors, %ld wrong: %s",
+                  b.errors, b.wrong, b.first);
+    uint64_t limit = b.max_lat[0] * 5 > 300 ? b.max_lat[0] * 5 : 300;
+    ck_assert_msg(b.ops[1] >= 20 && b.max_lat[1] <= limit,
+                  "other masters during the freeze: %ld requests, slowest %llu ms", b.ops[1],
+                  (unsigned long long)b.max_lat[1]);
+    ck_assert_int_eq(h_proxy_stop(pid, log), 0);
+}
+
+/* The guarantee of -stall-threshold (on by default): no acknowledged write is lost when a frozen
+ * master wakes after its replica was promoted, at most one error per request in flight when it
+ * froze, and writes resume on the new master. Three runs resuming it at the promotion, one 2 s
+ * after. */
+START_TEST(test_frozen_master_wakes_deposed)
+{
+    static const int cont[] = {0, 0, 0, 2000};
+    for (int run = 0; run < 4; run++) {
+        if (run > 0) ft_heal();
+        struct ft_freeze f;
+        ft_freeze_run(run, cont[run], &f);
+        ck_assert_msg(f.other == 0, "run %d: %ld errors other than 'failed over': %s", run,
+                      f.other, f.first_other);
+        ck_assert_msg(f.lost_after == 0, "run %d: %ld writes acknowledged after the freeze are lost",
+                      run, f.lost_after);
+        ck_assert_msg(f.errors <= FT_WRITERS * FT_BATCH,
+                      "run %d: %ld errors, more than the %d requests in flight at the freeze", run,
+                      f.errors, FT_WRITERS * FT_BATCH);
+        ck_assert_msg(f.deposed >= 1, "run %d: the proxy never judged the master deposed", run);
+        ck_assert_msg(f.t_first_ok && f.t_first_ok <= f.t_promo + 1000,
+                      "run %d: no write acknowledged within 1 s of the promotion", run);
+    }
+    /* The old master rejoined as a replica, for whatever runs next. */
+}
+END_TEST
+
+/* A master that is only slow (DEBUG SLEEP 0.8 s, less than the node timeout): the stall makes it
+ * suspect, the cluster confirms it, and its replies go on: no error at all, nothing lost. */
+START_TEST(test_slow_master_no_errors)
+{
+    ft_config_all("cluster-node-timeout", "2000");
+    const char *extra[] = {"-threads", "2", NULL};
+    pid_t pid = ft_proxy_start(extra, "proxy-faults-slow.log");
+    int victim = ft_owner[0];
+    struct ft_steady b;
+    ft_steady_start(&b, FT_PROXY, victim);
+    uint64_t t_base = h_now_ms();
+    atomic_int stop = 0;
+    struct ft_writer w[FT_WRITERS];
+    for (int i = 0; i < FT_WRITERS; i++) {
+        w[i] = (struct ft_writer){.id = i,
+                                  .port = FT_PROXY,
+                                  .t_base = t_base,
+                                  .stop = &stop,
+                                  .cap = 1000000,
+                                  .prefix = "slow",
+                                  .only = victim};
+        w[i].rec = calloc((size_t)w[i].cap, sizeof(*w[i].rec));
+        ck_assert_int_eq(pthread_create(&w[i].th, NULL, ft_writer_main, &w[i]), 0);
+    }
+    h_sleep_ms(700);
+    atomic_store_explicit(&b.phase, 1, memory_order_relaxed);
+    uint32_t t_sleep = (uint32_t)(h_now_ms() - t_base);
+    redisContext *d = h_connect(victim);
+    redisReply *r = redisCommand(d, "DEBUG SLEEP 0.8");
+    ck_assert_ptr_nonnull(r);
+    freeReplyObject(r);
+    redisFree(d);
+    h_sleep_ms(1500);
+    atomic_store_explicit(&stop, 1, memory_order_relaxed);
+    for (int i = 0; i < FT_WRITERS; i++) pthread_join(w[i].th, NULL);
+    atomic_store_explicit(&b.phase, 2, memory_order_relaxed);
+    ft_steady_stop(&b);
+    long total = 0, bad = 0, lost_before = 0, lost_after = 0;
+    uint32_t slowest = 0;
+    char first[256] = "";
+    for (int i = 0; i < FT_WRITERS; i++) {
+        if (w[i].first_other[0] && !first[0]) snprintf(first, sizeof(first), "%s", w[i].first_other);
+        for (long k = 0; k < w[i].n; k++) {
+            struct ft_rec *e = &w[i].rec[k];
+            total++;
+            bad += e->kind != FT_OK;
+            if (e->t_rep - e->t_send > slowest) slowest = e->t_rep - e->t_send;
+        }
+    }
+    int window = 0;
+    for (int i = 0; i < FT_WRITERS; i++)
+        ft_check_acked(&w[i], FT_PROXY, victim, t_sleep, t_sleep, &lost_before, &lost_after,
+                       &window);
+    long long suspects = h_info_num(FT_PROXY, "stall_suspects");
+    long long confirmed = h_info_num(FT_PROXY, "stall_confirmed");
+    long long hold_max = h_info_num(FT_PROXY, "stall_hold_max_usec");
+    fprintf(stderr,
+            "faults: DEBUG SLEEP 0.8 under load: %ld writes, %ld errors, slowest %u ms; "
+            "suspected %lld, confirmed %lld; the hold after the stall added at most %lld us; "
+            "other masters: %ld ops, slowest %llu ms (before: %llu ms), %ld errors\n",
+            total, bad, slowest, suspects, confirmed, hold_max, b.ops[1],
+            (unsigned long long)b.max_lat[1], (unsigned long long)b.max_lat[0],
+            b.errors + b.wrong);
+    for (int i = 0; i < FT_WRITERS; i++) free(w[i].rec);
+    ck_assert_msg(bad == 0, "%ld errors while the master was slow: %s", bad, first);
+    ck_assert_msg(lost_before + lost_after == 0, "%ld acknowledged writes missing",
+                  lost_before + lost_after);
+    ck_assert_msg(suspects >= 1 && confirmed >= 1,
+                  "the stall was not noticed and confirmed (%lld suspected, %lld confirmed)",
+                  suspects, confirmed);
+    ck_assert_msg(b.errors == 0 && b.wrong == 0, "other masters: %ld errors: %s", b.errors,
+                  b.first);
+    uint64_t limit = b.max_lat[0] * 5 > 300 ? b.max_lat[0] * 5 : 300;
+    ck_assert_msg(b.max_lat[1] <= limit, "other masters took up to %llu ms while it slept",
+                  (unsigned long long)b.max_lat[1]);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-faults-slow.log"), 0);
+}
+END_TEST
+
 Suite *faults_suite(void)
 {
     Suite *s = suite_create("faults");
@@ -1122,6 +1353,8 @@ Suite *faults_suite(void)
     tcase_add_test(tc, test_streaming_writes_stay_in_order);
     tcase_add_test(tc, test_all_nodes_down);
     tcase_add_test(tc, test_failover_under_load);
+    tcase_add_test(tc, test_slow_master_no_errors);
+    tcase_add_test(tc, test_frozen_master_wakes_deposed);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -120,6 +120,9 @@ START_TEST(test_errors_own_lines)
     LINE(errors_no_master(&s_));
     LINE(errors_connection_lost(&s_, "a\nb"));
     LINE(errors_node_timeout(&s_, "a", 1000));
+    LINE(errors_node_deposed(&s_, "a\r\nb"));
+    LINE(errors_node_stalled(&s_, "a", 5000));
+    LINE(errors_stall_unconfirmed(&s_, "a", 3000));
     LINE(errors_too_many_redirects(&s_, "MOVED 1 x\r\n", 11));
     LINE(errors_topology_changed(&s_));
     LINE(errors_unexpected_reply(&s_, "MGET"));

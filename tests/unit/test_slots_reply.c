@@ -701,6 +701,34 @@ START_TEST(test_slotmap_older_by_config_epoch)
 }
 END_TEST
 
+/* A deposed master that woke may answer with its slots unserved; a master that serves nothing (a
+ * replica now, or gone) is what the suspect verdict calls deposed. */
+START_TEST(test_slotmap_loses_slots_and_serves)
+{
+    char A[41], B[41], C[41];
+    memset(A, 'a', 40), memset(B, 'b', 40), memset(C, 'c', 40);
+    A[40] = B[40] = C[40] = '\0';
+    struct slotmap *cur = epoch_map(A, 1, B, 2);
+    struct slotmap *zombie = epoch_map(A, 1, B, 2);
+    ck_assert_int_eq(slotmap_loses_slots(zombie, cur), 0);
+    zombie->slot_shard[42] = -1; /* A dropped slot 42 and does not know who has it */
+    ck_assert_int_eq(slotmap_loses_slots(zombie, cur), 1);
+    ck_assert_int_eq(slotmap_loses_slots(cur, zombie), 0);
+    ck_assert_int_eq(slotmap_older(zombie, cur), 0); /* the epochs alone would not refuse it */
+    ck_assert_int_eq(slotmap_serves_slots(cur, 0), 1);
+    ck_assert_int_eq(slotmap_serves_slots(cur, 1), 1);
+    ck_assert_int_eq(slotmap_serves_slots(cur, 2), 0);
+    ck_assert_int_eq(slotmap_serves_slots(cur, -1), 0);
+    /* After a failover C serves A's slots; A, now a replica, serves none. */
+    struct slotmap *after = epoch_map(C, 3, B, 2);
+    int a = slotmap_add_node(after, A, "127.0.0.1", 7003, SLOTMAP_REPLICA, SLOTMAP_ONLINE, 0);
+    slotmap_shard_add_replica(after, 0, a);
+    ck_assert_int_eq(slotmap_serves_slots(after, a), 0);
+    ck_assert_int_eq(slotmap_serves_slots(after, 0), 1);
+    slotmap_unref(cur), slotmap_unref(zombie), slotmap_unref(after);
+}
+END_TEST
+
 Suite *slots_reply_suite(void)
 {
     Suite *s = suite_create("slots_reply");
@@ -713,6 +741,7 @@ Suite *slots_reply_suite(void)
     tcase_add_test(tc, test_slots_endpoints);
     tcase_add_test(tc, test_slots_malformed);
     tcase_add_test(tc, test_slotmap_older_by_config_epoch);
+    tcase_add_test(tc, test_slotmap_loses_slots_and_serves);
     suite_add_tcase(s, tc);
     return s;
 }
