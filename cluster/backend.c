@@ -39,7 +39,7 @@
 
 /* What a FIFO entry's reply is for: a caller's request, or one of the runner's own commands,
  * whose reply is checked (AUTH, HELLO 3) or dropped. */
-enum entry_kind { ENTRY_REQ = 0, ENTRY_AUTH, ENTRY_PREFIX, ENTRY_READONLY, ENTRY_HELLO };
+enum entry_kind { ENTRY_REQ = 0, ENTRY_AUTH, ENTRY_PREFIX, ENTRY_READONLY, ENTRY_HELLO, ENTRY_TRACKING };
 
 struct backend_entry {
     struct backend_req *r; /* NULL for the runner's own commands */
@@ -100,6 +100,9 @@ struct backend {
 const char backend_asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
 static const char readonly_cmd[] = "*1\r\n$8\r\nREADONLY\r\n";
 static const char hello3_cmd[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+static const char tracking_cmd[] = "*3\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\nON\r\n";
+static const char tracking_bcast_cmd[] =
+    "*4\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\nON\r\n$5\r\nBCAST\r\n";
 
 static void backend_on_event(struct loop *l, int fd, int mask, void *ctx);
 static void backend_on_timer(struct loop *l, void *ctx);
@@ -333,6 +336,10 @@ static int backend_connect(struct backend *b)
     /* The runner's own commands go first on every new connection. */
     if (b->opts->password) queue_auth(b);
     if (b->opts->resp3) queue_bytes(b, hello3_cmd, sizeof(hello3_cmd) - 1, ENTRY_HELLO);
+    if (b->opts->resp3 && b->opts->tracking == 1)
+        queue_bytes(b, tracking_cmd, sizeof(tracking_cmd) - 1, ENTRY_TRACKING);
+    if (b->opts->resp3 && b->opts->tracking == 2)
+        queue_bytes(b, tracking_bcast_cmd, sizeof(tracking_bcast_cmd) - 1, ENTRY_TRACKING);
     if (b->opts->readonly) queue_bytes(b, readonly_cmd, sizeof(readonly_cmd) - 1, ENTRY_READONLY);
     return 0;
 }
@@ -445,11 +452,15 @@ static int backend_dispatch(struct backend *b, const struct resp_reply_info *inf
         return 0;
     case ENTRY_AUTH:
     case ENTRY_HELLO:
-        /* A refused AUTH or HELLO 3 leaves the runner unable to serve anything: fail the
-         * connection with the node's words, for the log and /debug/backends. */
+    case ENTRY_TRACKING:
+        /* A refused AUTH, HELLO 3 or CLIENT TRACKING leaves the runner unable to serve anything:
+         * fail the connection with the node's words, for the log and /debug/backends. */
         if (info->type == '-') {
             char err[128];
-            snprintf(err, sizeof(err), "%s failed: %.*s", e.kind == ENTRY_AUTH ? "AUTH" : "HELLO 3",
+            snprintf(err, sizeof(err), "%s failed: %.*s",
+                     e.kind == ENTRY_AUTH    ? "AUTH"
+                     : e.kind == ENTRY_HELLO ? "HELLO 3"
+                                             : "CLIENT TRACKING",
                      (int)info->line_len, b->in->data + b->in_start + info->line_off);
             backend_fail(b, err);
             return -1;
@@ -602,6 +613,11 @@ int backend_readonly(const struct backend *b)
 int backend_resp(const struct backend *b)
 {
     return b->opts->resp3 ? 3 : 2;
+}
+
+int backend_tracking(const struct backend *b)
+{
+    return b->opts->resp3 ? b->opts->tracking : 0;
 }
 
 const char *backend_addr(const struct backend *b)

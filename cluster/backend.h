@@ -73,6 +73,8 @@ struct backend_opts {
     const char *password; /* AUTH password, or NULL for no AUTH */
     int readonly;         /* send READONLY after connecting (replica reads) */
     int resp3;            /* send HELLO 3 after connecting: replies come in RESP3 */
+    int tracking;         /* with resp3: then CLIENT TRACKING ON (1) or ON BCAST (2): the node's
+                             invalidations arrive as pushes (ops->push) among the replies */
     int keepalive_s;
     uint64_t timeout_ms; /* a request unanswered this long fails the connection (0: never) */
     uint64_t stall_ms;   /* requests waiting and nothing read this long: BACKEND_EV_STALLED (0:
@@ -125,6 +127,8 @@ enum backend_state backend_get_state(const struct backend *b);
 int backend_readonly(const struct backend *b);
 /* The protocol the runner's connection speaks: 3 when it sends HELLO 3 on connecting, else 2. */
 int backend_resp(const struct backend *b);
+/* opts->tracking: 0, 1 (CLIENT TRACKING ON) or 2 (ON BCAST). */
+int backend_tracking(const struct backend *b);
 /* The node's address ("ip:port", brackets for IPv6), its ip and its port. The strings live as long
  * as the runner. */
 const char *backend_addr(const struct backend *b);

@@ -20,6 +20,7 @@ struct fwd_client; /* forward.c: requests held and refused requests tried again 
 struct txn;        /* txn.c: WATCH, MULTI and the commands queued in it */
 struct pubsub;     /* pubsub.c: subscriptions and their connections */
 struct privconn;   /* private.c: the private connections the client holds */
+struct trk_client; /* tracking.c: CLIENT TRACKING's mode, prefixes and redirect */
 
 /* CLIENT REPLY. */
 enum client_reply_mode { CLIENT_REPLY_ON = 0, CLIENT_REPLY_OFF, CLIENT_REPLY_SKIP_NEXT };
@@ -40,6 +41,7 @@ struct client_ext {
     struct txn *txn;
     struct pubsub *ps;
     struct privconn *privs;
+    struct trk_client *trk;
 };
 
 struct client {

@@ -61,6 +61,10 @@ static const struct overlay overlays[] = {
     {"client|no-evict", ROUTE_LOCAL, LOCAL_CLIENT_NO_EVICT, NO_REASON, FAN_NONE},
     {"client|no-touch", ROUTE_LOCAL, LOCAL_CLIENT_NO_TOUCH, NO_REASON, FAN_NONE},
     {"client|reply", ROUTE_LOCAL, LOCAL_CLIENT_REPLY, NO_REASON, FAN_NONE},
+    {"client|tracking", ROUTE_LOCAL, LOCAL_CLIENT_TRACKING, NO_REASON, FAN_NONE},
+    {"client|caching", ROUTE_LOCAL, LOCAL_CLIENT_CACHING, NO_REASON, FAN_NONE},
+    {"client|getredir", ROUTE_LOCAL, LOCAL_CLIENT_GETREDIR, NO_REASON, FAN_NONE},
+    {"client|trackinginfo", ROUTE_LOCAL, LOCAL_CLIENT_TRACKINGINFO, NO_REASON, FAN_NONE},
     {"client|help", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
     {"client", ROUTE_UNSUPPORTED, 0, NOT_YET, FAN_NONE}, /* KILL, PAUSE, TRACKING, ... */
     {"cluster|info", ROUTE_LOCAL, LOCAL_CLUSTER_INFO, NO_REASON, FAN_NONE},

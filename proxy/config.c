@@ -113,6 +113,10 @@ static const struct opt opts[] = {
      "a node that leaves a request (other than a blocking command) unanswered this long has its "
      "requests failed and its connection recycled (0: wait forever)",
      0, 0},
+    {"tracking-table-max-keys", OPT_SIZE, OFF(tracking_max_keys), "1000000",
+     "keys the proxy remembers for client-side caching (CLIENT TRACKING), over every worker; "
+     "past it the oldest are invalidated for their readers and forgotten (0: no bound)",
+     0, 0},
     {"stall-threshold", OPT_DURATION, OFF(stall_threshold_ms), "300ms",
      "a master that leaves requests unanswered this long is suspect: new requests wait, the "
      "topology is asked at once, and its replies are relayed only once the cluster confirms it "
@@ -183,6 +187,7 @@ void config_defaults(struct config *c)
     c->cobl_soft_s = 60;
     c->query_buf_limit = 1ull << 30;
     c->proto_max_bulk = 512ull << 20;
+    c->tracking_max_keys = 1000000;
     c->max_inflight = 4096;
     c->backend_timeout_ms = 5000;
     c->stall_threshold_ms = 300;

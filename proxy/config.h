@@ -51,6 +51,7 @@ struct config {
     int cobl_soft_s;                    /* ... for this many seconds */
     unsigned long long query_buf_limit; /* -query-buffer-limit: one partial request's bytes */
     unsigned long long proto_max_bulk;  /* -proto-max-bulk-len */
+    unsigned long long tracking_max_keys; /* -tracking-table-max-keys (over every worker) */
     int max_inflight;                   /* requests in flight per client before reading pauses */
     int timeout_s;                      /* -timeout: idle clients are closed (0: never) */
     uint64_t backend_timeout_ms;        /* -backend-timeout: a node's reply is awaited this long */

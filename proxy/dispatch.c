@@ -85,6 +85,8 @@ void dispatch_request(struct dispatch *d, struct request *r)
         r->cmd = rt.cmd;
         /* CLIENT LIST's cmd=, counted when the command is known, even if refused. */
         c->last_cmd = (uint16_t)(rt.cmd->id + 1);
+        if (rt.kind != RT_REFUSE && tracking_on(c))
+            tracking_dispatch(d->trk, r, d->keys, rc.tx == RT_TX_MULTI);
     }
     switch (rt.kind) {
     case RT_REFUSE: reject(d, r, &rt); return;

@@ -3,7 +3,8 @@
  * routing (route.h) where the request goes, given its client's state, and hands it to that
  * executor: an error reply, an answer of the proxy's own (local.c, info.c, scan.c, pubsub.c), the
  * transaction logic (txn.c), a fan-out (fanout.c) or a single node (forward.c). It also does the
- * little routing asks of every request: remembering script bodies, marking blocking commands.
+ * little routing asks of every request: remembering script bodies, marking blocking commands,
+ * and for a tracking client, remembering the keys it reads (tracking.c).
  */
 #ifndef PX_DISPATCH_H
 #define PX_DISPATCH_H
@@ -17,6 +18,7 @@
 #include "pubsub.h"
 #include "request.h"
 #include "scripts.h"
+#include "tracking.h"
 #include "txn.h"
 
 /* A worker's executors, as the dispatcher reaches them. */
@@ -31,6 +33,7 @@ struct dispatch {
     struct pubsub_ctx *ps;
     struct local_ctx *local;
     struct info_ctx *info;
+    struct tracking_ctx *trk;
     struct sbuf out; /* error replies */
 };
 

@@ -164,6 +164,39 @@ void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms)
                       addr, (unsigned long long)timeout_ms);
 }
 
+void errors_tracking(struct sbuf *s, enum px_trk_err e)
+{
+    static const char *const text[] = {
+        [PXT_REDIRECT_TWICE] = "-ERR A client can only redirect to a single other client\r\n",
+        [PXT_REDIRECT_MISSING] = "-ERR The client ID you want redirect to does not exist\r\n",
+        [PXT_PREFIX_NEEDS_BCAST] = "-ERR PREFIX option requires BCAST mode to be enabled\r\n",
+        [PXT_BCAST_SWITCH] = "-ERR You can't switch BCAST mode on/off before disabling tracking "
+                             "for this client, and then re-enabling it with a different mode.\r\n",
+        [PXT_OPT_BCAST] = "-ERR OPTIN and OPTOUT are not compatible with BCAST\r\n",
+        [PXT_OPTIN_OPTOUT] = "-ERR You can't specify both OPTIN mode and OPTOUT mode\r\n",
+        [PXT_OPT_SWITCH] = "-ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for "
+                           "this client, and then re-enabling it with a different mode.\r\n",
+        [PXT_CACHING_OFF] = "-ERR CLIENT CACHING can be called only when the client is in "
+                            "tracking mode with OPTIN or OPTOUT mode enabled\r\n",
+        [PXT_CACHING_YES] = "-ERR CLIENT CACHING YES is only valid when tracking is enabled in "
+                            "OPTIN mode.\r\n",
+        [PXT_CACHING_NO] = "-ERR CLIENT CACHING NO is only valid when tracking is enabled in "
+                           "OPTOUT mode.\r\n",
+    };
+    sbuf_puts(s, text[e]);
+}
+
+void errors_tracking_prefix_overlap(struct sbuf *s, const char *prefix, size_t len,
+                                    const char *with, size_t with_len, int other)
+{
+    /* Redis formats them with %s: each ends at its first NUL byte. */
+    size_t n = strnlen(prefix, len), m = strnlen(with, with_len);
+    resp_write_errorf(s,
+                      "ERR Prefix '%.*s' overlaps with %s prefix '%.*s'. Prefixes for a single "
+                      "client must not overlap.",
+                      (int)n, prefix, other ? "another provided" : "an existing", (int)m, with);
+}
+
 void errors_node_stalled(struct sbuf *s, const char *addr, uint64_t timeout_ms)
 {
     resp_write_errorf(s,

@@ -80,6 +80,23 @@ void errors_no_master(struct sbuf *s);
 void errors_connection_lost(struct sbuf *s, const char *addr);
 /* The node left the request unanswered for -backend-timeout: it may or may not have run. */
 void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms);
+/* CLIENT TRACKING and CLIENT CACHING refusals, with Redis's texts (tracking.c). */
+enum px_trk_err {
+    PXT_REDIRECT_TWICE = 0, /* REDIRECT given twice */
+    PXT_REDIRECT_MISSING,   /* REDIRECT to an id no client has */
+    PXT_PREFIX_NEEDS_BCAST, /* PREFIX without BCAST */
+    PXT_BCAST_SWITCH,       /* ON with BCAST while on without it, or the reverse */
+    PXT_OPT_BCAST,          /* OPTIN or OPTOUT with BCAST */
+    PXT_OPTIN_OPTOUT,       /* both OPTIN and OPTOUT */
+    PXT_OPT_SWITCH,         /* OPTIN while in OPTOUT mode, or the reverse */
+    PXT_CACHING_OFF,        /* CLIENT CACHING without tracking */
+    PXT_CACHING_YES,        /* CLIENT CACHING YES outside OPTIN mode */
+    PXT_CACHING_NO,         /* CLIENT CACHING NO outside OPTOUT mode */
+};
+void errors_tracking(struct sbuf *s, enum px_trk_err e);
+/* A BCAST prefix overlapping one the client has (other 0) or another one given with it. */
+void errors_tracking_prefix_overlap(struct sbuf *s, const char *prefix, size_t len,
+                                    const char *with, size_t with_len, int other);
 /* A request held (never sent) while its master stalled, for timeout_ms (-backend-timeout). */
 void errors_node_stalled(struct sbuf *s, const char *addr, uint64_t timeout_ms);
 /* A request in flight to a master that stalled and was then failed over (forward.c). */

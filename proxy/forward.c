@@ -303,12 +303,12 @@ void forward_process_held(struct forward *f)
 
 /* ---- choosing a runner ---- */
 
-/* The protocol r's client speaks: its replies come from runners that speak it too, so that they
- * pass through unchanged. */
-static int resp_of(const struct request *r)
+/* The kind of runner r goes on (view.h): one that speaks its client's protocol, so that replies
+ * pass through unchanged, and for a tracking client one whose node tracks what it reads. */
+static int kind_of(const struct request *r)
 {
     const struct client *c = request_client(r);
-    return c ? c->resp : 2;
+    return c ? tracking_kind(c) : VIEW_RESP2;
 }
 
 /* 1 when r may be served by a replica: replica reads are on, Redis flags the command read-only,
@@ -319,7 +319,8 @@ static int replica_read(const struct forward *f, const struct request *r)
         return 0;
     if (r->flags & (REQ_F_TX | REQ_F_BLOCKING)) return 0;
     const struct client *c = request_client(r);
-    return !(c && c->pin_master);
+    /* A tracking client reads from masters: their connections carry its invalidations. */
+    return !(c && (c->pin_master || tracking_on(c)));
 }
 
 /* A usable replica of shard for a read, round robin, those in the data centre first for
@@ -437,7 +438,7 @@ void forward_send(struct forward *f, struct request *r)
         hold_unreachable(f, r); /* no slot map yet */
         return;
     }
-    send_to(f, r, view_twin(v, b, resp_of(r)), NULL, 0);
+    send_to(f, r, view_twin(v, b, kind_of(r)), NULL, 0);
 }
 
 /* ---- what the nodes answer ---- */
@@ -493,8 +494,9 @@ static void on_redirect(struct forward *f, struct request *r, struct backend *fr
         r->asking = 0;
         view_patch(f->view, rd.slot, to); /* believe it now; the refresh will confirm */
         topology_request_refresh(f->topo);
+        if (f->trk) tracking_topology_changed(f->trk, rd.slot);
     }
-    send_to(f, r, view_twin(f->view, to, resp_of(r)), NULL, 0);
+    send_to(f, r, view_twin(f->view, to, kind_of(r)), NULL, 0);
 }
 
 /* NOSCRIPT for an EVALSHA: load the script on that node and run it again, once. Returns 1 when
@@ -675,6 +677,7 @@ static void on_state(struct backend *b, enum backend_event ev, void *ctx)
     }
     if (ev == BACKEND_EV_DOWN) {
         if (backend_timed_out(b)) stat_add(&f->stats->backend_timeouts, 1);
+        if (f->trk) tracking_runner_down(f->trk, b);
         log_debug("backend %s down: %s", backend_addr(b), backend_last_error(b));
         topology_request_refresh(f->topo);
         return;
@@ -691,11 +694,20 @@ static void on_want_flush(struct backend *b, void *ctx)
     view_want_flush(f->view, b);
 }
 
+/* A push among the replies: the invalidations of the tracking runners. */
+static void on_push(struct backend *b, struct buf_chunk *c, uint32_t off,
+                    const struct resp_reply_info *info, void *ctx)
+{
+    struct forward *f = ctx;
+    if (f->trk) tracking_on_push(f->trk, b, c, off, info);
+}
+
 const struct backend_ops forward_backend_ops = {
     .reply = on_reply,
     .failed = on_failed,
     .state = on_state,
     .want_flush = on_want_flush,
+    .push = on_push,
 };
 
 /* ---- blocking commands, each on a private connection of its own ---- */

@@ -34,6 +34,7 @@
 #include "scripts.h"
 #include "stats.h"
 #include "topology.h"
+#include "tracking.h"
 #include "view.h"
 
 #include <stddef.h>
@@ -61,6 +62,7 @@ struct forward {
     struct loop_timer held_timer;
     struct sbuf scratch; /* error replies */
     uint32_t rr;         /* keyless requests of clients that are gone: round robin */
+    struct tracking_ctx *trk; /* client-side caching: set by the worker after forward_init */
 };
 
 /* Prepares f; the pointers must outlive it. route_again(route_ctx, r) routes a request held with

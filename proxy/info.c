@@ -215,8 +215,8 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
     }
     if (section(&t, sec, SEC_CLIENTS, "# Clients\r\n", &n)) {
         unsigned long long clients = src->sessions_open(src->sessions_ctx);
-        sbuf_printf(&t, "connected_clients:%llu\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
-                    clients);
+        sbuf_printf(&t, "connected_clients:%llu\r\nblocked_clients:0\r\ntracking_clients:%llu\r\n",
+                    clients, SUM(trk_clients));
     }
     if (section(&t, sec, SEC_MEMORY, "# Memory\r\n", &n)) {
         struct px_mem_stats ms;
@@ -236,9 +236,13 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
         sbuf_printf(&t,
                     "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
                     "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
-                    "rejected_connections:%llu\r\ntotal_error_replies:%llu\r\n",
+                    "rejected_connections:%llu\r\ntotal_error_replies:%llu\r\n"
+                    "tracking_total_keys:%llu\r\ntracking_total_items:%llu\r\n"
+                    "tracking_total_prefixes:%llu\r\ntracking_invalidations:%llu\r\n"
+                    "tracking_evictions:%llu\r\n",
                     SUM(sessions_total), SUM(requests), SUM(net_input_bytes), SUM(net_output_bytes),
-                    SUM(rejected_conns) + SUM(denied_conns), SUM(error_replies));
+                    SUM(rejected_conns) + SUM(denied_conns), SUM(error_replies), SUM(trk_keys),
+                    SUM(trk_items), SUM(trk_prefixes), SUM(trk_invalidations), SUM(trk_evictions));
     }
     /* To a client the proxy is the master of everything it serves. */
     if (section(&t, sec, SEC_REPLICATION, "# Replication\r\n", &n)) {

@@ -411,6 +411,7 @@ static void do_reset(struct local_ctx *lc, struct client *c)
 {
     pubsub_free(c);
     txn_reset(c);
+    tracking_client_free(c);
     client_clear_names(c);
     c->resp = 2;
     c->reply_mode = CLIENT_REPLY_ON;
@@ -488,6 +489,9 @@ void local_run(struct local_ctx *lc, struct request *r)
     default:
         if (r->cmd->local_id >= LOCAL_CLIENT_SETNAME && r->cmd->local_id <= LOCAL_CLIENT_REPLY)
             do_client(lc, r, sb);
+        else if (r->cmd->local_id >= LOCAL_CLIENT_TRACKING &&
+                 r->cmd->local_id <= LOCAL_CLIENT_TRACKINGINFO)
+            tracking_command(lc->trk, r, sb);
         else if (r->cmd->local_id >= LOCAL_CLUSTER_INFO &&
                  r->cmd->local_id <= LOCAL_CLUSTER_KEYSLOT)
             do_cluster(lc, r, sb);

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "forward.h"
+#include "tracking.h"
 #include "request.h"
 #include "resp_write.h"
 #include "view.h"
@@ -21,6 +22,7 @@ struct local_ctx {
     struct request_pool *rp;
     struct view *view;
     struct forward *fw;
+    struct tracking_ctx *trk; /* CLIENT TRACKING and friends (set by the worker) */
     struct sbuf out;
     /* CLIENT INFO: appends the client's line, as CLIENT LIST writes it, to out. */
     void (*describe)(void *up, struct client *c, struct sbuf *out);

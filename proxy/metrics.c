@@ -199,6 +199,18 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     one(o, "slotproxy_backend_timeouts_total", "counter",
         "Node connections recycled because a reply took longer than -backend-timeout.",
         SUM(backend_timeouts));
+    one(o, "slotproxy_tracking_clients", "gauge", "Clients with CLIENT TRACKING on.",
+        SUM(trk_clients));
+    one(o, "slotproxy_tracking_keys", "gauge",
+        "Keys remembered for client-side caching (over every worker).", SUM(trk_keys));
+    one(o, "slotproxy_tracking_items", "gauge", "(key, reader) pairs remembered.",
+        SUM(trk_items));
+    one(o, "slotproxy_tracking_prefixes", "gauge", "BCAST prefixes followed.",
+        SUM(trk_prefixes));
+    one(o, "slotproxy_tracking_invalidations_total", "counter",
+        "Invalidation messages sent to tracking clients.", SUM(trk_invalidations));
+    one(o, "slotproxy_tracking_evictions_total", "counter",
+        "Keys forgotten, and invalidated, at -tracking-table-max-keys.", SUM(trk_evictions));
     one(o, "slotproxy_stall_runners_suspected_total", "counter",
         "Connections to a master that stalled (-stall-threshold) and made it suspect.",
         SUM(stall_suspects));

@@ -16,6 +16,7 @@
  */
 #include "session.h"
 
+#include "client_dir.h"
 #include "clock.h"
 #include "errors.h"
 #include "forward.h"
@@ -26,6 +27,7 @@
 #include "pubsub.h"
 #include "px_errors.h"
 #include "sock.h"
+#include "tracking.h"
 #include "txn.h"
 
 #include <errno.h>
@@ -146,6 +148,7 @@ struct session *session_create(struct session_ctx *ctx, int fd, uint64_t id)
     s->next = ctx->sessions;
     if (ctx->sessions) ctx->sessions->prev = s;
     ctx->sessions = s;
+    client_dir_add(&s->client, ctx->worker_id);
     stat_add(&ctx->stats->sessions_total, 1);
     if (log_get_level() <= LOG_DEBUG) {
         char peer[64] = "?";
@@ -205,6 +208,7 @@ void session_close(struct session *s)
     loop_del(ctx->loop, c->fd);
     close(c->fd);
     c->fd = -1;
+    client_dir_del(c->id);
     /* Orphan the queue. Answered requests live only here and go now; the others belong to a
      * backend FIFO or the held list, which free orphans when they are done with them. */
     struct request *r = s->head;
@@ -247,6 +251,7 @@ void session_free_dead(struct session_ctx *ctx)
         /* The side state goes only now: callers up the stack of session_close may still use
          * it. */
         forward_client_free(&s->client);
+        tracking_client_free(&s->client);
         client_free(&s->client);
         px_free(s);
     }

@@ -54,6 +54,7 @@ struct session_ctx {
     struct session *sessions;          /* every open session */
     struct session *flush_head;        /* sessions with output to write this turn */
     struct session *dead;              /* closed during this turn, freed before sleeping */
+    int worker_id;                     /* the worker's index (client_dir.h) */
 };
 
 /* Prepares ctx; the pointers must outlive it. */

@@ -103,6 +103,13 @@ struct worker_stats {
     stat_t stall_hold_max_us; /* the longest such wait */
     stat_t stall_deposed;     /* runners dropped because their node was failed over */
     stat_t stall_errors;      /* requests failed: in flight to a deposed or unconfirmed node */
+    /* Client-side caching (tracking.c): gauges of this worker's table, and counters. */
+    stat_t trk_clients;       /* clients with tracking on */
+    stat_t trk_keys;          /* keys remembered */
+    stat_t trk_items;         /* (key, reader) pairs */
+    stat_t trk_prefixes;      /* BCAST prefixes followed */
+    stat_t trk_invalidations; /* invalidation messages sent */
+    stat_t trk_evictions;     /* keys forgotten (and invalidated) at -tracking-table-max-keys */
     stat_t errors[SERR_COUNT];
     struct cmd_stats *cmds;
 };

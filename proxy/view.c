@@ -45,6 +45,10 @@ void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const s
     v->bopts3_m = v->bopts3;
     v->bopts3_m.stall_ms = cfg->stall_threshold_ms;
     v->bopts3_m.hold_ms = cfg->stall_hold_ms;
+    v->bopts3_trk = v->bopts3_m;
+    v->bopts3_trk.tracking = 1;
+    v->bopts3_bcast = v->bopts3_m;
+    v->bopts3_bcast.tracking = 2;
     /* Every slot at entry 0, unserved, until the first map. */
     v->idx = px_calloc(CRC16_SLOTS, sizeof(*v->idx));
     v->ent_cap = 8;
@@ -72,20 +76,32 @@ void view_deinit(struct view *v)
 
 /* A linear search: a few runners per node, and it runs on a map, a redirect or a twin's first
  * use, never for every request. */
-struct backend *view_backend(struct view *v, const char *ip, int port, int ro, int resp)
+int view_kind_of(const struct backend *b)
+{
+    if (backend_resp(b) == 2) return VIEW_RESP2;
+    switch (backend_tracking(b)) {
+    case 1: return VIEW_TRACK;
+    case 2: return VIEW_BCAST;
+    default: return VIEW_RESP3;
+    }
+}
+
+struct backend *view_backend(struct view *v, const char *ip, int port, int ro, int kind)
 {
     for (int i = 0; i < v->nbackends; i++) {
         struct backend *b = v->backends[i];
         if (backend_port(b) == port && strcmp(backend_ip(b), ip) == 0 &&
-            backend_readonly(b) == ro && backend_resp(b) == resp)
+            backend_readonly(b) == ro && view_kind_of(b) == kind)
             return b;
     }
     if (v->nbackends == v->backends_cap) {
         v->backends_cap = v->backends_cap ? v->backends_cap * 2 : 16;
         v->backends = px_realloc(v->backends, (size_t)v->backends_cap * sizeof(*v->backends));
     }
-    const struct backend_opts *o = resp == 3 ? (ro ? &v->bopts3_ro : &v->bopts3_m)
-                                             : (ro ? &v->bopts_ro : &v->bopts_m);
+    const struct backend_opts *o = kind == VIEW_TRACK   ? &v->bopts3_trk
+                                   : kind == VIEW_BCAST ? &v->bopts3_bcast
+                                   : kind == VIEW_RESP3 ? (ro ? &v->bopts3_ro : &v->bopts3_m)
+                                                        : (ro ? &v->bopts_ro : &v->bopts_m);
     struct backend *b = backend_create(v->loop, v->pool, v->ops, v->ops_ctx, o, ip, port);
     v->backends[v->nbackends++] = b;
     for (int i = 0; !ro && i < v->nsuspects; i++)
@@ -114,21 +130,35 @@ void view_set_suspect(struct view *v, const char *addr, int on)
     }
 }
 
-struct backend *view_twin(struct view *v, struct backend *b, int resp)
+struct backend *view_twin(struct view *v, struct backend *b, int kind)
 {
-    if (!b || resp != 3 || backend_resp(b) == 3) return b;
+    if (!b || kind == VIEW_RESP2 || view_kind_of(b) == kind) return b;
     /* The cache is emptied with every map, so it never names a freed runner; a twin itself stays
      * among the runners and is found again by address. */
     for (int i = 0; i < v->ntwins; i++)
-        if (v->twins[i].b2 == b) return v->twins[i].b3;
-    struct backend *b3 = view_backend(v, backend_ip(b), backend_port(b), backend_readonly(b), 3);
+        if (v->twins[i].b2 == b && v->twins[i].kind == kind) return v->twins[i].b;
+    int ro = backend_readonly(b) && kind == VIEW_RESP3;
+    struct backend *t = view_backend(v, backend_ip(b), backend_port(b), ro, kind);
     if (v->ntwins == v->twins_cap) {
         v->twins_cap = v->twins_cap ? v->twins_cap * 2 : 8;
         v->twins = px_realloc(v->twins, (size_t)v->twins_cap * sizeof(*v->twins));
     }
     v->twins[v->ntwins].b2 = b;
-    v->twins[v->ntwins++].b3 = b3;
-    return b3;
+    v->twins[v->ntwins].kind = kind;
+    v->twins[v->ntwins++].b = t;
+    return t;
+}
+
+/* The listeners: a VIEW_BCAST runner to every master, connected now (it sends nothing). */
+static void connect_listeners(struct view *v)
+{
+    for (int i = 0; i < v->nmasters; i++) backend_reconnect(view_twin(v, v->masters[i], VIEW_BCAST));
+}
+
+void view_set_listen(struct view *v, int on)
+{
+    v->listen = on;
+    if (on && v->map) connect_listeners(v);
 }
 
 /* Frees the runners of nodes that left the cluster and have nothing in flight. The view has just
@@ -224,6 +254,7 @@ void view_apply_map(struct view *v, struct slotmap *m)
     sweep_backends(v, m);
     slotmap_unref(v->map);
     v->map = m;
+    if (v->listen) connect_listeners(v);
 }
 
 void view_patch(struct view *v, int slot, struct backend *b)

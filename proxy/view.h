@@ -51,6 +51,8 @@ struct view {
     struct backend_opts bopts3;    /* the same for RESP3 clients: HELLO 3 on connect */
     struct backend_opts bopts3_m;
     struct backend_opts bopts3_ro;
+    struct backend_opts bopts3_trk;   /* tracking clients' runners: CLIENT TRACKING ON */
+    struct backend_opts bopts3_bcast; /* ... CLIENT TRACKING ON BCAST (and the listeners) */
     stat_t *nrunners;             /* the worker's count of runners (statistics) */
 
     struct slotmap *map; /* the map the view was built from (a reference), NULL before one */
@@ -69,12 +71,15 @@ struct view {
     int nbackends, backends_cap;
     struct backend **flush; /* runners with output to write this turn */
     int nflush, flush_cap;
-    /* RESP3 clients' runners: the RESP3 twin of each RESP2 runner asked for (a cache, emptied
-     * with every map; view_twin fills it). */
+    /* The other kinds of runner to a node a RESP2 runner talks to (a cache, emptied with every
+     * map; view_twin fills it). */
     struct view_twin {
-        struct backend *b2, *b3;
+        struct backend *b2, *b;
+        int kind;
     } * twins;
     int ntwins, twins_cap;
+    /* Keep a VIEW_BCAST runner to every master connected (tracking.c listens on them). */
+    int listen;
     /* Nodes suspected of having frozen (forward.c): their shared runners, and those made while
      * the suspicion lasts, refuse sends and hold what the node answers. */
     char (*suspects)[SLOTMAP_ADDR_MAX];
@@ -91,12 +96,26 @@ void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const s
 /* Frees every runner (failing what they have in flight, through ops) and the map reference. */
 void view_deinit(struct view *v);
 
-/* The runner for ip:port (ro: a replica read from, which sends READONLY; resp: the protocol its
- * connection speaks, 2 or 3), made on first use. */
-struct backend *view_backend(struct view *v, const char *ip, int port, int ro, int resp);
-/* The runner that talks to b's node like b does (replica or not) in protocol resp: b itself for
- * RESP2, its RESP3 twin (made on first use) for 3. NULL for a NULL b. */
-struct backend *view_twin(struct view *v, struct backend *b, int resp);
+/* The kinds of runner to one node: the protocol its connection speaks, and whether the node
+ * tracks the keys read on it for the proxy (tracking.c). */
+enum view_kind {
+    VIEW_RESP2 = 2,
+    VIEW_RESP3 = 3,
+    VIEW_TRACK = 4, /* RESP3, CLIENT TRACKING ON: invalidations of keys read on it, in order */
+    VIEW_BCAST = 5, /* RESP3, CLIENT TRACKING ON BCAST: invalidations of every key written */
+};
+/* The kind of b. */
+int view_kind_of(const struct backend *b);
+/* The runner for ip:port (ro: a replica read from, which sends READONLY; kind: enum view_kind,
+ * where 2 and 3 are the protocol its connection speaks; a replica is RESP2 or 3), made on first
+ * use. */
+struct backend *view_backend(struct view *v, const char *ip, int port, int ro, int kind);
+/* The runner that talks to b's node like b does (replica or not) as kind says: b itself for
+ * VIEW_RESP2 (or when b is of that kind), else its twin of that kind (made on first use; the
+ * tracking kinds only for masters). NULL for a NULL b. */
+struct backend *view_twin(struct view *v, struct backend *b, int kind);
+/* Listening (on) keeps a VIEW_BCAST runner connected to every master, now and after each map. */
+void view_set_listen(struct view *v, int on);
 /* Rebuilds the view from m, taking over the caller's reference to it, and frees the runners of
  * nodes that left the cluster with nothing in flight. */
 void view_apply_map(struct view *v, struct slotmap *m);

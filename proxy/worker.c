@@ -39,6 +39,7 @@ static void worker_on_msg(struct chan_msg *m, void *ctx);
 static void worker_before_sleep(struct loop *l, void *ctx);
 static void worker_drain_timer(struct loop *l, void *ctx);
 static void worker_cron(struct loop *l, void *ctx);
+static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len);
 static void worker_client_list(void *up, struct request *r);
 
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
@@ -76,7 +77,14 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     txn_ctx_init(&w->txn, &w->rp, &w->view, &w->priv, &w->keys, w->scripts);
     pubsub_ctx_init(&w->pubsub, w->loop, &w->rp, &w->view, &w->priv, topo, &w->stats,
                     session_deliver_push, &w->sessions);
+    tracking_init(&w->trk, &w->view, &w->rp, &w->keys, cfg, &w->stats, id);
+    w->trk.deliver = session_deliver_push;
+    w->trk.deliver_up = &w->sessions;
+    w->trk.remote = worker_trk_remote;
+    w->trk.remote_up = w;
+    w->fwd.trk = &w->trk;
     local_ctx_init(&w->local, cfg, &w->rp, &w->view, &w->fwd);
+    w->local.trk = &w->trk;
     w->local.describe = session_describe_client;
     w->local.client_list = worker_client_list;
     w->local.up = w;
@@ -92,8 +100,10 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->dispatch.ps = &w->pubsub;
     w->dispatch.local = &w->local;
     w->dispatch.info = &w->info;
+    w->dispatch.trk = &w->trk;
     session_ctx_init(&w->sessions, w->loop, &w->pool, &w->rp, cfg, &w->stats, &w->dispatch,
                      &w->nsessions);
+    w->sessions.worker_id = id;
 
     loop_timer_init(&w->drain_timer, worker_drain_timer, w);
     loop_timer_init(&w->cron, worker_cron, w);
@@ -126,6 +136,27 @@ static void worker_apply_map(struct worker *w, struct slotmap *m)
     view_apply_map(&w->view, m);
     forward_kick(&w->fwd);
     pubsub_on_map(&w->pubsub);
+    tracking_topology_changed(&w->trk, -1);
+}
+
+/* ---- invalidations for a REDIRECT target served by another worker ---- */
+
+struct worker_trk_msg {
+    uint64_t id;
+    size_t len;
+    char payload[];
+};
+
+static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len)
+{
+    struct worker *w = up;
+    if (worker < 0 || worker >= w->nall) return;
+    struct worker_trk_msg *tm = px_malloc(sizeof(*tm) + len);
+    tm->id = id;
+    tm->len = len;
+    memcpy(tm->payload, payload, len);
+    struct chan_msg m = {.type = WORKER_MSG_TRACKING, .ptr = tm};
+    chan_send(&w->all[worker]->inbox, &m);
 }
 
 /* ---- CLIENT LIST across workers ---- */
@@ -413,6 +444,12 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
     case WORKER_MSG_SNAPSHOT: snap_answer(w, m->ptr); break;
     case WORKER_MSG_DRAIN: worker_start_drain(w); break;
     case WORKER_MSG_GATHER_DONE: gather_done(w, m->ptr); break;
+    case WORKER_MSG_TRACKING: {
+        struct worker_trk_msg *tm = m->ptr;
+        if (!w->stopping) tracking_deliver_remote(&w->trk, tm->id, tm->payload, tm->len);
+        px_free(tm);
+        break;
+    }
     case WORKER_MSG_VERDICT:
         if (!w->stopping) forward_verdict(&w->fwd, m->ptr, (enum topology_verdict)m->fd);
         px_free(m->ptr);
@@ -511,6 +548,7 @@ void worker_free(struct worker *w)
     fanout_ctx_deinit(&w->fanout);
     txn_ctx_deinit(&w->txn);
     pubsub_ctx_deinit(&w->pubsub);
+    tracking_deinit(&w->trk);
     local_ctx_deinit(&w->local);
     dispatch_deinit(&w->dispatch);
     px_free(w->stats.cmds);

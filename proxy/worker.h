@@ -31,6 +31,7 @@
 #include "slotmap.h"
 #include "stats.h"
 #include "topology.h"
+#include "tracking.h"
 #include "txn.h"
 #include "view.h"
 
@@ -47,6 +48,7 @@ enum worker_msg {
     WORKER_MSG_SNAPSHOT,    /* ptr: a struct worker_snap to add this worker's part to */
     WORKER_MSG_DRAIN,       /* graceful shutdown: stop reading, finish, close */
     WORKER_MSG_VERDICT,     /* ptr: a node's address (px_strdup), fd: an enum topology_verdict */
+    WORKER_MSG_TRACKING,    /* ptr: a struct worker_trk_msg for a client of this worker */
 };
 
 /* A backend as one worker sees it, for the debug port. */
@@ -100,6 +102,7 @@ struct worker {
     struct fanout_ctx fanout;
     struct txn_ctx txn;
     struct pubsub_ctx pubsub;
+    struct tracking_ctx trk;
     struct local_ctx local;
     struct info_ctx info;
     struct dispatch dispatch;

@@ -1,0 +1,124 @@
+/*
+ * Client-side caching (CLIENT TRACKING) through the proxy. Each worker keeps, for its clients,
+ * what Redis keeps for its own: the keys each tracking client read (default mode) or the
+ * prefixes it follows (BCAST), and sends them Redis's invalidation messages: a RESP3 push
+ * `invalidate [keys]` (or null for a flush), or for RESP2 a message on `__redis__:invalidate` to
+ * the client named by REDIRECT, which may be served by another worker.
+ *
+ * Where the invalidations come from: the nodes track for the proxy. A RESP3 tracking client's
+ * requests go on a runner with CLIENT TRACKING ON (view.h's VIEW_TRACK; VIEW_BCAST for BCAST
+ * clients), so the node's invalidation for a key arrives on the same connection, and so before
+ * the reply to any later request that could return the new value. RESP2 clients (whose
+ * invalidations go to another connection anyway, as in Redis), and keys read inside
+ * transactions, are covered by listening: a VIEW_BCAST runner to every master hears every key
+ * written. A push for a key reaches every client of the worker that read it (and follows
+ * REDIRECT), behind the replies the client is still owed (session_deliver_push), so a reply read
+ * before the write can never arrive after the invalidation.
+ *
+ * When the source may have lost track (a tracking connection drops, a slot moves, a master is
+ * failed over), the keys read there are invalidated at once; BCAST clients get a flush. The table
+ * holds at most -tracking-table-max-keys keys per worker: past it the oldest key is invalidated
+ * for its readers and forgotten, as Redis does with tracking-table-max-keys.
+ */
+#ifndef PX_TRACKING_H
+#define PX_TRACKING_H
+
+#include "backend.h"
+#include "buf.h"
+#include "client.h"
+#include "config.h"
+#include "keys.h"
+#include "request.h"
+#include "resp_reply.h"
+#include "resp_write.h"
+#include "stats.h"
+#include "view.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct trk_entry;
+
+/* A worker's tracking state. */
+struct tracking_ctx {
+    struct view *view;
+    struct request_pool *rp;
+    struct keys_result *keys;
+    const struct config *cfg;
+    struct worker_stats *stats;
+    int worker;         /* this worker's index (client_dir.h) */
+    uint32_t max_keys;  /* per worker; 0: no bound */
+    /* Delivers bytes [off, off + len) of chunk to c after the replies it is owed (the session's
+     * session_deliver_push). */
+    void (*deliver)(void *up, struct client *c, struct buf_chunk *chunk, uint32_t off,
+                    uint32_t len);
+    void *deliver_up;
+    /* Hands payload (an invalidation's value part) for client id to the worker that serves it
+     * (tracking_deliver_remote runs there). */
+    void (*remote)(void *up, int worker, uint64_t id, const char *payload, size_t len);
+    void *remote_up;
+    struct trk_entry **tab; /* open addressing, NULL: empty */
+    uint32_t cap, n;
+    uint64_t items;                       /* reader ids over every key */
+    struct trk_entry *oldest, *newest;    /* eviction order */
+    struct trk_client *clients;           /* every tracking client of the worker */
+    uint32_t nclients, nbcast, nprefixes; /* statistics */
+    uint32_t listen_refs;                 /* clients that need the listeners */
+    struct sbuf msg, keyv;                /* scratch */
+    void *aux;                            /* tracking.c's indexes (nodes, clients, slots) */
+};
+
+/* Prepares t; the pointers must outlive it. */
+void tracking_init(struct tracking_ctx *t, struct view *view, struct request_pool *rp,
+                   struct keys_result *keys, const struct config *cfg, struct worker_stats *stats,
+                   int worker);
+/* Frees the table and the scratch buffers (the clients' state goes with each client). */
+void tracking_deinit(struct tracking_ctx *t);
+
+/* 1 when c has tracking on. */
+int tracking_on(const struct client *c);
+/* The kind of runner (enum view_kind) c's requests to a master go on: VIEW_TRACK for a RESP3
+ * client tracking in default mode, VIEW_BCAST in BCAST mode, else its protocol's. */
+int tracking_kind(const struct client *c);
+
+/* CLIENT TRACKING / CACHING / GETREDIR / TRACKINGINFO for r's client, with Redis's replies and
+ * errors written to out. Sets REQ_F_DRAIN on r when later requests must wait for earlier ones
+ * (they change connections). */
+void tracking_command(struct tracking_ctx *t, struct request *r, struct sbuf *out);
+/* r, a command of a tracking client, was routed (keys: its keys, as routing found them;
+ * in_multi: it is queued in a transaction): the keys a read reads are remembered for its client
+ * (unless OPTIN/OPTOUT says not), a NOLOOP client's writes noted, and CLIENT CACHING's one
+ * command used up. Before r goes to its executor. */
+void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct keys_result *keys,
+                       int in_multi);
+/* A push from runner b (a node's invalidation): sent on to the clients concerned. */
+void tracking_on_push(struct tracking_ctx *t, struct backend *b, struct buf_chunk *c, uint32_t off,
+                      const struct resp_reply_info *info);
+/* b's connection dropped: what was read through it (or, for a listener, what the listener
+ * covered) is invalidated. */
+void tracking_runner_down(struct tracking_ctx *t, struct backend *b);
+/* A new map (or a MOVED for slot, slot >= 0): keys whose slot no longer has the node they were
+ * read from are invalidated; BCAST clients get a flush when any slot changed node. */
+void tracking_topology_changed(struct tracking_ctx *t, int slot);
+/* Runs on the worker serving id: delivers payload to it as an invalidation message. */
+void tracking_deliver_remote(struct tracking_ctx *t, uint64_t id, const char *payload, size_t len);
+/* The client is freed (at the end of the loop turn it closed in), or RESET: its tracking state
+ * goes (RESET keeps the client). */
+void tracking_client_free(struct client *c);
+
+/* ---- pure helpers, for tests/unit ---- */
+
+/* Redis's prefix overlap check for CLIENT TRACKING ... BCAST PREFIX: 0 when none of the new
+ * prefixes overlaps an existing one or another new one (one is a prefix of the other), else
+ * writes Redis's error to out and returns -1. */
+int tracking_check_prefixes(const char *const *have, const uint32_t *have_len, uint32_t nhave,
+                            const char *const *add, const uint32_t *add_len, uint32_t nadd,
+                            struct sbuf *out);
+/* Appends the value part of an invalidation for keys (an array of them) to out. */
+void tracking_payload_keys(struct sbuf *out, const char *const *keys, const uint32_t *lens,
+                           uint32_t n);
+/* Wraps payload as the message a client receives: a RESP3 push `invalidate`, or for RESP2 a
+ * Pub/Sub message on __redis__:invalidate. */
+void tracking_wrap(struct sbuf *out, int resp3, const char *payload, size_t len);
+
+#endif
