@@ -175,3 +175,15 @@ int slotmap_loses_slots(const struct slotmap *a, const struct slotmap *b)
         if (a->slot_shard[s] < 0 && b->slot_shard[s] >= 0) return 1;
     return 0;
 }
+
+int slotmap_older_somewhere(const struct slotmap *a, const struct slotmap *b)
+{
+    for (int s = 0; s < CRC16_SLOTS; s++) {
+        int sa = a->slot_shard[s], sb = b->slot_shard[s];
+        if (sa < 0 || sb < 0) continue;
+        const struct slotmap_node *na = &a->nodes[a->shards[sa].master];
+        const struct slotmap_node *nb = &b->nodes[b->shards[sb].master];
+        if (na->config_epoch < nb->config_epoch && strcmp(na->id, nb->id) != 0) return 1;
+    }
+    return 0;
+}

@@ -86,6 +86,10 @@ int slotmap_same(const struct slotmap *a, const struct slotmap *b);
  * such slot a's master has a lower config epoch than b's (Redis's rule: the higher epoch's
  * claim wins). 0 when they agree, when a is newer, and when the difference is mixed. */
 int slotmap_older(const struct slotmap *a, const struct slotmap *b);
+/* 1 when for some slot a names a different master than b does, with a lower config epoch: a is
+ * older there, whatever it says of the other slots (a view mixing a failover it has heard of with
+ * one it has not, or a woken master's claim, must not give any slot back to a deposed master). */
+int slotmap_older_somewhere(const struct slotmap *a, const struct slotmap *b);
 /* 1 when a leaves unserved a slot that b serves. A node that was just deposed (a master that froze
  * and woke to find a failover happened) may answer so for a moment: it dropped its slots before it
  * learned who has them. */

@@ -543,8 +543,8 @@ static int topo_refresh(struct topology *t, int second_opinion, struct slotmap *
         /* Older than the map in use, or than the first opinion; or leaving slots unserved that
          * they serve (a node deposed a moment ago answers so): someone else is asked. After
          * TOPO_STALE_ACCEPT rounds where every node answers so, it is the truth (DELSLOTS). */
-        if ((cur && (slotmap_older(m, cur) || slotmap_loses_slots(m, cur))) ||
-            (best && (slotmap_older(m, best) || slotmap_loses_slots(m, best)))) {
+        if ((cur && (slotmap_older_somewhere(m, cur) || slotmap_loses_slots(m, cur))) ||
+            (best && (slotmap_older_somewhere(m, best) || slotmap_loses_slots(m, best)))) {
             topo_note_stale(t, m, "asking another node");
             if (!stale) {
                 stale = m;
