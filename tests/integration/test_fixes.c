@@ -21,7 +21,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define FX_BASE 21901 /* the cluster of the replica test */
+/* The clusters of the tests that start their own: 900 above the shared cluster (21901 by
+ * default), so that runs with another PX_ITEST_PORT stay out of each other's way. */
+#define FX_BASE (h_env.cluster_port + 900)
 
 /* A key named "<prefix><n>" served by the master on port (the first n that is). */
 static void key_on(int port, const char *prefix, char *out, size_t cap)
