@@ -169,6 +169,10 @@ void priv_free_dead(struct priv_pool *pp)
     while (pp->dead) {
         struct privconn *pc = pp->dead;
         list_remove(&pp->dead, pc);
+        /* It may have queued bytes this turn, before it was closed: this turn's flush, which
+         * comes after (so that a client told it is unsubscribed is, at the node), must not
+         * reach the runner freed here. */
+        view_forget_flush(pp->view, pc->b);
         /* Fails whatever is still in flight: those requests' clients are gone or get errors. */
         backend_free(pc->b);
         /* After the failures, so the leaser can still match them to its state. */

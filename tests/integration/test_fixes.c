@@ -1,5 +1,6 @@
 /*
- * Wrong answers found by running Redis's own test suite through the proxy, each with the test
+ * Wrong answers found by running Redis's own test suite through the proxy, and bugs found by a
+ * code review (the second half of the file, each described above its test), each with the test
  * that failed before its fix:
  *  - EVALSHA queued in MULTI for a master that never saw the script (loaded by EVAL on another
  *    master) answered NOSCRIPT inside EXEC's reply;
@@ -218,6 +219,74 @@ START_TEST(test_replicas_serve_reads_at_once)
 }
 END_TEST
 
+/* ---- found by code review ---- */
+
+/* A proxy of the test's own in front of the shared cluster, with one worker (so that every client
+ * and every pooled connection is on it) and the given flags (NULL-terminated, or NULL). */
+static pid_t own_proxy(int port, const char *logname, const char *const *flags)
+{
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    const char *extra[16] = {"-threads", "1"};
+    int n = 2;
+    for (int i = 0; flags && flags[i] && n < 15; i++) extra[n++] = flags[i];
+    extra[n] = NULL;
+    pid_t pid = h_proxy_start(port, startup, extra, logname);
+    ck_assert_msg(pid > 0, "cannot start the proxy on %d", port);
+    return pid;
+}
+
+/* Writes all of p. */
+static void write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        ck_assert_msg(w > 0, "write failed");
+        p += w;
+        len -= (size_t)w;
+    }
+}
+
+/* Reads the next reply of c and compares it with want, byte for byte. */
+static void rc_expect(struct h_rc *c, const char *want)
+{
+    size_t n;
+    const char *got = h_rc_read(c, &n);
+    char a[256], b[256];
+    ck_assert_msg(n == strlen(want) && memcmp(got, want, n) == 0, "got %s, want %s",
+                  h_show(got, n, 120, a, sizeof(a)), h_show(want, strlen(want), 120, b, sizeof(b)));
+}
+
+#define FX_SUB_A "*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nfx:a\r\n"
+#define FX_SUB_B "*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nfx:b\r\n"
+#define FX_RESET "*1\r\n$5\r\nRESET\r\n"
+
+/*
+ * A private connection closed in the loop turn that queued bytes on it was freed before the
+ * turn's output was written, which then wrote through the freed runner (ASan: use after free).
+ * SUBSCRIBE fx:b is queued on the subscription's connection, which RESET closes in the same turn.
+ */
+START_TEST(test_priv_closed_with_output_queued)
+{
+    int port = h_env.proxy_port + 81;
+    pid_t pid = own_proxy(port, "proxy-fixes-psreset.log", NULL);
+    for (int round = 0; round < 5; round++) {
+        struct h_rc c;
+        h_rc_open(&c, port);
+        size_t n;
+        h_rc_roundtrip(&c, FX_SUB_A, strlen(FX_SUB_A), &n); /* confirmed: its connection is up */
+        write_all(c.fd, FX_SUB_B FX_RESET, strlen(FX_SUB_B FX_RESET));
+        rc_expect(&c, "*3\r\n$9\r\nsubscribe\r\n$4\r\nfx:b\r\n:2\r\n");
+        rc_expect(&c, "+RESET\r\n");
+        h_rc_close(&c);
+    }
+    redisContext *p = h_connect(port);
+    h_expect_str(h_cmd(p, "PING"), "PONG");
+    redisFree(p);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-fixes-psreset.log"), 0);
+}
+END_TEST
+
 Suite *fixes_suite(void)
 {
     Suite *s = suite_create("fixes");
@@ -228,6 +297,7 @@ Suite *fixes_suite(void)
     tcase_add_test(tc, test_scan_empty_keyspace);
     tcase_add_test(tc, test_announce_addr);
     tcase_add_test(tc, test_replicas_serve_reads_at_once);
+    tcase_add_test(tc, test_priv_closed_with_output_queued);
     suite_add_tcase(s, tc);
     return s;
 }
