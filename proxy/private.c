@@ -130,9 +130,20 @@ void priv_close(struct privconn *pc)
     list_push(&pc->pool->dead, pc);
 }
 
+void priv_close_when_done(struct privconn *pc)
+{
+    if (pc->dead) return;
+    pc->retiring = 1;
+    if (backend_inflight(pc->b) == 0) priv_close(pc);
+}
+
 void priv_release(struct privconn *pc)
 {
     if (pc->dead) return;
+    if (pc->retiring) { /* it may carry state: never pooled */
+        priv_close_when_done(pc);
+        return;
+    }
     struct priv_pool *pp = pc->pool;
     struct priv_entry *p = &pp->entries[pc->entry];
     enum backend_state st = backend_get_state(pc->b);
@@ -220,12 +231,14 @@ static void on_reply(struct backend *b, struct backend_req *r, struct buf_chunk 
 {
     struct privconn *pc = ctx;
     if (pc->ops) pc->ops->reply(pc, r, c, off, info, pc->ctx);
+    if (pc->retiring && !pc->dead && backend_inflight(b) == 0) priv_close(pc); /* its last reply */
 }
 
 static void on_failed(struct backend *b, struct backend_req *r, int written, void *ctx)
 {
     struct privconn *pc = ctx;
     if (pc->ops) pc->ops->failed(pc, r, written, pc->ctx);
+    if (pc->retiring && !pc->dead) priv_close(pc); /* broken: nothing more will come */
 }
 
 static void on_state(struct backend *b, enum backend_event ev, void *ctx)

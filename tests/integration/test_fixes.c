@@ -17,9 +17,11 @@
 
 #include "sha1.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* The clusters of the tests that start their own: 900 above the shared cluster (21901 by
@@ -247,6 +249,26 @@ static void write_all(int fd, const char *p, size_t len)
     }
 }
 
+/* Reads exactly len bytes (10 s at most) and compares them with want. */
+static void expect_bytes(int fd, const char *want, size_t len)
+{
+    char *got = malloc(len + 1);
+    size_t n = 0;
+    uint64_t deadline = h_now_ms() + 10000;
+    while (n < len) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int left = (int)(deadline - h_now_ms());
+        ck_assert_msg(left > 0 && poll(&p, 1, left) > 0, "%zu of %zu bytes within 10 s", n, len);
+        ssize_t r = read(fd, got + n, len - n);
+        ck_assert_msg(r > 0, "connection closed after %zu of %zu bytes", n, len);
+        n += (size_t)r;
+    }
+    char a[256], b[256];
+    ck_assert_msg(memcmp(got, want, len) == 0, "got %s, want %s",
+                  h_show(got, len, 80, a, sizeof(a)), h_show(want, len, 80, b, sizeof(b)));
+    free(got);
+}
+
 /* Reads the next reply of c and compares it with want, byte for byte. */
 static void rc_expect(struct h_rc *c, const char *want)
 {
@@ -287,6 +309,61 @@ START_TEST(test_priv_closed_with_output_queued)
 }
 END_TEST
 
+/*
+ * RESET closed the transaction's connection after detaching it, so the requests in flight there
+ * never got an answer: after a pipelined MULTI, SET, RESET the client waited forever for +QUEUED
+ * (and for +RESET behind it). Redis answers +OK, +QUEUED, +RESET. A client that left with
+ * requests in flight on its transaction's connection leaked them (the ASan build's leak check at
+ * the proxy's exit).
+ */
+START_TEST(test_reset_answers_requests_in_flight)
+{
+    int port = h_env.proxy_port + 82;
+    pid_t pid = own_proxy(port, "proxy-fixes-txreset.log", NULL);
+    redisContext *p = h_connect(port);
+    for (int round = 0; round < 3; round++) {
+        /* A transaction leaves a connection to the key's master in the pool. */
+        h_expect_str(h_cmd(p, "MULTI"), "OK");
+        h_expect_str(h_cmd(p, "SET fx:{m} 1"), "QUEUED");
+        freeReplyObject(h_cmd(p, "EXEC"));
+        struct h_rc c;
+        h_rc_open(&c, port);
+        static const char multi[] =
+            "*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$6\r\nfx:{m}\r\n$1\r\n2\r\n"
+            "*1\r\n$5\r\nRESET\r\n";
+        write_all(c.fd, multi, sizeof(multi) - 1);
+        rc_expect(&c, "+OK\r\n");
+        rc_expect(&c, "+QUEUED\r\n");
+        rc_expect(&c, "+RESET\r\n");
+        /* A read of the watched key, in flight when RESET comes, gets its value. */
+        static const char watch[] = "*2\r\n$5\r\nWATCH\r\n$6\r\nfx:{m}\r\n*2\r\n$3\r\nGET\r\n$6\r\n"
+                                    "fx:{m}\r\n*1\r\n$5\r\nRESET\r\n";
+        write_all(c.fd, watch, sizeof(watch) - 1);
+        rc_expect(&c, "+OK\r\n");
+        rc_expect(&c, "$1\r\n1\r\n");
+        rc_expect(&c, "+RESET\r\n");
+        h_rc_close(&c);
+        /* Gone (a reset, so that the proxy closes it at once rather than wait for the reply)
+         * while its BLPOP blocks on the WATCH connection: the BLPOP is freed. */
+        int fd = h_tcp_connect(port, 0);
+        static const char gone[] =
+            "*2\r\n$5\r\nWATCH\r\n$6\r\nfx:{m}\r\n*3\r\n$5\r\nBLPOP\r\n$7\r\n"
+            "fx:{m}q\r\n$1\r\n0\r\n";
+        write_all(fd, gone, sizeof(gone) - 1);
+        expect_bytes(fd, "+OK\r\n", 5);
+        h_sleep_ms(50); /* the BLPOP reaches the node */
+        struct linger rst = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+        close(fd);
+    }
+    redisReply *r = h_cmd(p, "GET fx:{m}");
+    ck_assert_str_eq(r->str, "1"); /* the reset transaction did not run */
+    freeReplyObject(r);
+    redisFree(p);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-fixes-txreset.log"), 0);
+}
+END_TEST
+
 Suite *fixes_suite(void)
 {
     Suite *s = suite_create("fixes");
@@ -298,6 +375,7 @@ Suite *fixes_suite(void)
     tcase_add_test(tc, test_announce_addr);
     tcase_add_test(tc, test_replicas_serve_reads_at_once);
     tcase_add_test(tc, test_priv_closed_with_output_queued);
+    tcase_add_test(tc, test_reset_answers_requests_in_flight);
     suite_add_tcase(s, tc);
     return s;
 }
