@@ -740,6 +740,9 @@ static void sunsubscribe(struct pubsub_ctx *ctx, struct request *r)
 
 void pubsub_run(struct pubsub_ctx *ctx, struct request *r)
 {
+    /* Read now: a handler that answers r at once hands it to its sink, which may free it. The
+     * client outlives the call (a session closed meanwhile is freed at the end of the turn). */
+    struct client *c = r->client;
     switch (r->cmd->local_id) {
     case LOCAL_SUBSCRIBE: subscribe(ctx, r, PSK_SUB); break;
     case LOCAL_PSUBSCRIBE: subscribe(ctx, r, PSK_PSUB); break;
@@ -750,7 +753,6 @@ void pubsub_run(struct pubsub_ctx *ctx, struct request *r)
     default: break;
     }
     /* Nothing subscribed and no connection left: the client's Pub/Sub state goes. */
-    struct client *c = r->client;
     struct pubsub *ps = ps_peek(c);
     if (ps && !subscribed(ps) && ps->nconns == 0) pubsub_free(c);
 }

@@ -364,6 +364,50 @@ START_TEST(test_reset_answers_requests_in_flight)
 }
 END_TEST
 
+/*
+ * pubsub_run read r->client after the command's handler had answered r, which frees it when the
+ * request pool is full (16384 free requests). 20000 PINGs waiting behind a BLPOP fill the pool
+ * when they are answered; the UNSUBSCRIBE after them is answered at once and freed (ASan: use
+ * after free).
+ */
+START_TEST(test_pubsub_answered_request_not_read)
+{
+    enum { PINGS = 20000 };
+    int port = h_env.proxy_port + 83;
+    const char *flags[] = {"-max-inflight", "100000", NULL};
+    pid_t pid = own_proxy(port, "proxy-fixes-pspool.log", flags);
+    redisContext *p = h_connect(port);
+    freeReplyObject(h_cmd(p, "DEL fx:q"));
+    static const char blpop[] = "*3\r\n$5\r\nBLPOP\r\n$4\r\nfx:q\r\n$1\r\n0\r\n";
+    static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+    static const char unsub[] = "*1\r\n$11\r\nUNSUBSCRIBE\r\n";
+    size_t plen = sizeof(ping) - 1;
+    size_t len = sizeof(blpop) - 1 + PINGS * plen + sizeof(unsub) - 1;
+    char *req = malloc(len), *q = req;
+    memcpy(q, blpop, sizeof(blpop) - 1), q += sizeof(blpop) - 1;
+    for (int i = 0; i < PINGS; i++) memcpy(q, ping, plen), q += plen;
+    memcpy(q, unsub, sizeof(unsub) - 1);
+    int fd = h_tcp_connect(port, 0);
+    write_all(fd, req, len);
+    free(req);
+    h_sleep_ms(200); /* every request read and waiting behind the BLPOP */
+    h_expect_int(h_cmd(p, "RPUSH fx:q x"), 1);
+    static const char popped[] = "*2\r\n$4\r\nfx:q\r\n$1\r\nx\r\n";
+    static const char unsubbed[] = "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n";
+    size_t wlen = sizeof(popped) - 1 + PINGS * 7 + sizeof(unsubbed) - 1;
+    char *want = malloc(wlen), *w = want;
+    memcpy(w, popped, sizeof(popped) - 1), w += sizeof(popped) - 1;
+    for (int i = 0; i < PINGS; i++) memcpy(w, "+PONG\r\n", 7), w += 7;
+    memcpy(w, unsubbed, sizeof(unsubbed) - 1);
+    expect_bytes(fd, want, wlen);
+    free(want);
+    close(fd);
+    h_expect_str(h_cmd(p, "PING"), "PONG");
+    redisFree(p);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-fixes-pspool.log"), 0);
+}
+END_TEST
+
 Suite *fixes_suite(void)
 {
     Suite *s = suite_create("fixes");
@@ -376,6 +420,7 @@ Suite *fixes_suite(void)
     tcase_add_test(tc, test_replicas_serve_reads_at_once);
     tcase_add_test(tc, test_priv_closed_with_output_queued);
     tcase_add_test(tc, test_reset_answers_requests_in_flight);
+    tcase_add_test(tc, test_pubsub_answered_request_not_read);
     suite_add_tcase(s, tc);
     return s;
 }
