@@ -567,6 +567,15 @@ static void ps_tidy(struct pubsub *ps)
     ps->nconns = k;
 }
 
+/* Connections with nothing left to carry go (ps_tidy); with no subscription and no connection
+ * left, the client's Pub/Sub state goes too. ps may be freed: callers touch it no more. */
+static void ps_settle(struct pubsub *ps)
+{
+    if (!ps) return;
+    ps_tidy(ps);
+    if (!subscribed(ps) && ps->nconns == 0) pubsub_free(ps->c);
+}
+
 /* ---- client commands ---- */
 
 /* Keeps the confirmations in r until the nodes have confirmed (request_confirmed). */
@@ -867,6 +876,11 @@ static void on_push(struct privconn *priv, struct buf_chunk *c, uint32_t off,
                 struct request *r = a->r;
                 pc->head = (pc->head + 1) % pc->cap;
                 pc->count--;
+                /* The last confirmation this connection owed: the unsubscribe that made it
+                 * unused was looked at while this was still owed (ps_tidy keeps a connection
+                 * that owes one), so it is looked at again now. Before the answer, which may
+                 * close the client and free ps; pc and ps are not touched after either. */
+                if (pc->count == 0) ps_settle(ps);
                 ack_done(ctx->rp, r);
             }
         } else if (k == PSK_SUNSUB) {

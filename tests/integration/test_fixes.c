@@ -279,6 +279,19 @@ static void rc_expect(struct h_rc *c, const char *want)
                   h_show(got, n, 120, a, sizeof(a)), h_show(want, strlen(want), 120, b, sizeof(b)));
 }
 
+/* A number from the proxy's INFO, once it equals want (waiting up to 3 s); the last value seen
+ * otherwise. */
+static long long info_settles(int port, const char *field, long long want)
+{
+    uint64_t end = h_now_ms() + 3000;
+    long long v = h_info_num(port, field);
+    while (v != want && h_now_ms() < end) {
+        h_sleep_ms(20);
+        v = h_info_num(port, field);
+    }
+    return v;
+}
+
 #define FX_SUB_A "*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nfx:a\r\n"
 #define FX_SUB_B "*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nfx:b\r\n"
 #define FX_RESET "*1\r\n$5\r\nRESET\r\n"
@@ -408,6 +421,37 @@ START_TEST(test_pubsub_answered_request_not_read)
 }
 END_TEST
 
+/*
+ * After the last UNSUBSCRIBE the client kept its node connection: it was looked at while the
+ * node's confirmation was still owed, and never again. With no idle connection kept
+ * (-backend-idle-connections 0), the count of private connections comes back down once the
+ * unsubscribe is confirmed; the same for keyspace notifications (a connection per master).
+ */
+START_TEST(test_unsubscribe_gives_connection_back)
+{
+    int port = h_env.proxy_port + 84;
+    const char *flags[] = {"-backend-idle-connections", "0", NULL};
+    pid_t pid = own_proxy(port, "proxy-fixes-unsub.log", flags);
+    ck_assert_int_eq(h_info_num(port, "private_connections"), 0);
+    redisContext *s = h_connect(port);
+    freeReplyObject(h_cmd(s, "SUBSCRIBE fx:u1"));
+    freeReplyObject(h_cmd(s, "SUBSCRIBE fx:u2"));
+    freeReplyObject(h_cmd(s, "UNSUBSCRIBE fx:u1"));
+    ck_assert_int_eq(h_info_num(port, "private_connections"), 1); /* fx:u2 still needs it */
+    freeReplyObject(h_cmd(s, "UNSUBSCRIBE fx:u2"));
+    ck_assert_int_eq(info_settles(port, "private_connections", 0), 0);
+    /* Keyspace notifications: one connection per master, all given back. */
+    freeReplyObject(h_cmd(s, "PSUBSCRIBE __keyspace@0__:fx*"));
+    ck_assert_int_eq(h_info_num(port, "private_connections"), 3);
+    freeReplyObject(h_cmd(s, "PUNSUBSCRIBE"));
+    ck_assert_int_eq(info_settles(port, "private_connections", 0), 0);
+    /* And the client works as any other afterwards. */
+    h_expect_str(h_cmd(s, "SET fx:u v"), "OK");
+    redisFree(s);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-fixes-unsub.log"), 0);
+}
+END_TEST
+
 Suite *fixes_suite(void)
 {
     Suite *s = suite_create("fixes");
@@ -421,6 +465,7 @@ Suite *fixes_suite(void)
     tcase_add_test(tc, test_priv_closed_with_output_queued);
     tcase_add_test(tc, test_reset_answers_requests_in_flight);
     tcase_add_test(tc, test_pubsub_answered_request_not_read);
+    tcase_add_test(tc, test_unsubscribe_gives_connection_back);
     suite_add_tcase(s, tc);
     return s;
 }
