@@ -18,6 +18,7 @@
 #include "sha1.h"
 
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,6 +453,42 @@ START_TEST(test_unsubscribe_gives_connection_back)
 }
 END_TEST
 
+/* A fan-out part for one master that ran out of -failover-hold named "(any master)" as the
+ * unreachable node; it names that master. */
+START_TEST(test_hold_expired_names_the_master)
+{
+    int base = FX_BASE + 10;
+    ck_assert_int_eq(h_cluster_start("fixes-hold", base), 0);
+    int port = FX_BASE + 21;
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", base);
+    const char *extra[] = {"-threads", "1", "-failover-hold", "300ms", NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-fixes-hold.log");
+    ck_assert_int_gt(pid, 0);
+    redisContext *p = h_connect(port);
+    redisReply *r = h_cmd(p, "DBSIZE");
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    int master = -1;
+    for (int q = base; q < base + 6 && master < 0; q++)
+        if (h_is_master(q)) master = q;
+    ck_assert_int_gt(master, 0);
+    pid_t node = h_cluster_pid("fixes-hold", master);
+    ck_assert_int_gt(node, 0);
+    kill(node, SIGKILL);
+    h_sleep_ms(200);
+    r = h_cmd(p, "DBSIZE");
+    char want[64];
+    snprintf(want, sizeof(want), "node 127.0.0.1:%d is unreachable", master);
+    ck_assert_msg(r->type == REDIS_REPLY_ERROR && strstr(r->str, want), "DBSIZE: %s",
+                  r->str ? r->str : "(not an error)");
+    freeReplyObject(r);
+    redisFree(p);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-fixes-hold.log"), 0);
+    h_cluster_stop("fixes-hold");
+}
+END_TEST
+
 Suite *fixes_suite(void)
 {
     Suite *s = suite_create("fixes");
@@ -466,6 +503,7 @@ Suite *fixes_suite(void)
     tcase_add_test(tc, test_reset_answers_requests_in_flight);
     tcase_add_test(tc, test_pubsub_answered_request_not_read);
     tcase_add_test(tc, test_unsubscribe_gives_connection_back);
+    tcase_add_test(tc, test_hold_expired_names_the_master);
     suite_add_tcase(s, tc);
     return s;
 }
