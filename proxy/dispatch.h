@@ -31,7 +31,8 @@ struct dispatch {
     struct pubsub_ctx *ps;
     struct local_ctx *local;
     struct info_ctx *info;
-    struct sbuf out; /* error replies */
+    struct worker_stats *stats; /* blocked_clients */
+    struct sbuf out;            /* error replies */
 };
 
 /* Prepares d; the caller fills the executor pointers, which must outlive it. dispatch_deinit

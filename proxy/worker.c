@@ -92,6 +92,7 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->dispatch.ps = &w->pubsub;
     w->dispatch.local = &w->local;
     w->dispatch.info = &w->info;
+    w->dispatch.stats = &w->stats;
     session_ctx_init(&w->sessions, w->loop, &w->pool, &w->rp, cfg, &w->stats, &w->dispatch,
                      &w->nsessions);
 

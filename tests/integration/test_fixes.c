@@ -453,6 +453,35 @@ START_TEST(test_unsubscribe_gives_connection_back)
 }
 END_TEST
 
+/* INFO's blocked_clients: the proxy's clients with a blocking command in flight (it said 0). */
+START_TEST(test_blocked_clients)
+{
+    int port = h_env.proxy_port;
+    ck_assert_int_eq(h_info_num(port, "blocked_clients"), 0);
+    redisContext *p = h_connect(port);
+    freeReplyObject(h_cmd(p, "DEL fx:bl"));
+    redisContext *b = h_connect(port);
+    redisAppendCommand(b, "BLPOP fx:bl 0");
+    int done = 0;
+    while (!done) ck_assert_int_eq(redisBufferWrite(b, &done), REDIS_OK);
+    ck_assert_int_eq(info_settles(port, "blocked_clients", 1), 1);
+    h_expect_int(h_cmd(p, "RPUSH fx:bl x"), 1);
+    redisReply *r;
+    ck_assert_int_eq(redisGetReply(b, (void **)&r), REDIS_OK);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    ck_assert_int_eq(info_settles(port, "blocked_clients", 0), 0);
+    /* Blocked, then gone. */
+    redisAppendCommand(b, "XREAD BLOCK 0 STREAMS fx:bs $");
+    done = 0;
+    while (!done) ck_assert_int_eq(redisBufferWrite(b, &done), REDIS_OK);
+    ck_assert_int_eq(info_settles(port, "blocked_clients", 1), 1);
+    redisFree(b);
+    ck_assert_int_eq(info_settles(port, "blocked_clients", 0), 0);
+    redisFree(p);
+}
+END_TEST
+
 /* A fan-out part for one master that ran out of -failover-hold named "(any master)" as the
  * unreachable node; it names that master. */
 START_TEST(test_hold_expired_names_the_master)
@@ -503,6 +532,7 @@ Suite *fixes_suite(void)
     tcase_add_test(tc, test_reset_answers_requests_in_flight);
     tcase_add_test(tc, test_pubsub_answered_request_not_read);
     tcase_add_test(tc, test_unsubscribe_gives_connection_back);
+    tcase_add_test(tc, test_blocked_clients);
     tcase_add_test(tc, test_hold_expired_names_the_master);
     suite_add_tcase(s, tc);
     return s;
