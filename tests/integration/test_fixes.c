@@ -482,6 +482,33 @@ START_TEST(test_blocked_clients)
 }
 END_TEST
 
+/* SCAN's cursor is parsed as Redis 7.0 parses it (strtoul on the argument as a C string): any
+ * length, up to the first NUL. The proxy refused 64 characters or more, and a NUL. */
+START_TEST(test_scan_cursor_as_redis)
+{
+    const char *cursors[] = {
+        "0000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000000000000000000000000 ",
+        "18446744073709551616",
+    };
+    redisContext *p = h_connect(h_env.proxy_port), *s = h_connect(h_env.single_port);
+    for (size_t i = 0; i < 4; i++) {
+        const char *argv[2] = {"SCAN", i < 3 ? cursors[i] : "0\0junk"};
+        size_t lens[2] = {4, i < 3 ? strlen(cursors[i]) : 6};
+        redisReply *a = h_cmd_argv(p, 2, argv, lens), *b = h_cmd_argv(s, 2, argv, lens);
+        ck_assert_msg(a->type == b->type, "cursor %zu: type %d, Redis %d", i, a->type, b->type);
+        if (b->type == REDIS_REPLY_ERROR)
+            ck_assert_str_eq(a->str, b->str);
+        else
+            ck_assert_int_eq(a->elements, 2);
+        freeReplyObject(a);
+        freeReplyObject(b);
+    }
+    redisFree(s);
+    redisFree(p);
+}
+END_TEST
+
 /* A fan-out part for one master that ran out of -failover-hold named "(any master)" as the
  * unreachable node; it names that master. */
 START_TEST(test_hold_expired_names_the_master)
@@ -533,6 +560,7 @@ Suite *fixes_suite(void)
     tcase_add_test(tc, test_pubsub_answered_request_not_read);
     tcase_add_test(tc, test_unsubscribe_gives_connection_back);
     tcase_add_test(tc, test_blocked_clients);
+    tcase_add_test(tc, test_scan_cursor_as_redis);
     tcase_add_test(tc, test_hold_expired_names_the_master);
     suite_add_tcase(s, tc);
     return s;
