@@ -51,7 +51,7 @@ struct opt {
     size_t off;
     const char *dflt; /* shown in --help */
     const char *help;
-    long long min, max; /* for OPT_INT */
+    long long min, max; /* for OPT_INT; min also for OPT_SIZE (0: any size) */
 };
 
 /* Options name their field by offset, and set_opt writes through it according to the type. */
@@ -96,8 +96,11 @@ static const struct opt opts[] = {
      "a client whose unread replies exceed the hard size, or stay above the soft size for the "
      "given seconds, is disconnected (\"hard soft seconds\", or one size; 0: no limit)",
      0, 0},
+    /* At least 1mb, as Redis's client-query-buffer-limit: below, ordinary requests would close
+     * their clients (at 0, every client on its first read). */
     {"query-buffer-limit", OPT_SIZE, OFF(query_buf_limit), "1gb",
-     "a client whose request being read grows past this is disconnected", 0, 0},
+     "a client whose request being read grows past this is disconnected (at least 1mb)", 1ll << 20,
+     0},
     {"proto-max-bulk-len", OPT_SIZE, OFF(proto_max_bulk), "512mb",
      "longest argument a request may carry (longer: \"Protocol error: invalid bulk length\")", 0,
      0},
@@ -504,6 +507,17 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
             snprintf(err, errlen,
                      "invalid value \"%s\" for flag -%s: expected a size such as 32mb or 1gb", v,
                      o->name);
+            return PX_EINVAL;
+        }
+        if (bytes < (unsigned long long)o->min) {
+            char least[32];
+            if (o->min % (1ll << 20) == 0)
+                snprintf(least, sizeof(least), "%lldmb", o->min >> 20);
+            else
+                snprintf(least, sizeof(least), "%lld bytes", o->min);
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected a size of at least %s", v,
+                     o->name, least);
             return PX_EINVAL;
         }
         *(unsigned long long *)(base + o->off) = bytes;

@@ -58,6 +58,12 @@ static void all_masters(struct dispatch *d, struct request *r)
     fanout_all_masters(d->fc, r, &m, NULL, 0, 0);
 }
 
+/* r may block: its client counts as blocked until the session has the answer (or closes). */
+static void make_blocking(struct dispatch *d, struct request *r)
+{
+    if (request_make_blocking(r)) stat_add(&d->stats->blocked_clients, 1);
+}
+
 /* The commands the proxy answers, each to the executor named for it. */
 static void run_local(struct dispatch *d, struct request *r)
 {
@@ -94,7 +100,7 @@ void dispatch_request(struct dispatch *d, struct request *r)
     case RT_TXN: txn_run(d->txn, r); return;
     case RT_ALL_MASTERS:
         note_script(d, r, rt.flags);
-        if (rt.flags & RT_F_BLOCKING) request_make_blocking(r); /* WAIT: each part blocks */
+        if (rt.flags & RT_F_BLOCKING) make_blocking(d, r); /* WAIT: each part blocks */
         all_masters(d, r);
         return;
     /* Nothing that can be split carries a script or blocks: no note_script, no blocking. */
@@ -107,7 +113,7 @@ void dispatch_request(struct dispatch *d, struct request *r)
     case RT_SLOT:
     case RT_ANY_MASTER:
         note_script(d, r, rt.flags);
-        if (rt.flags & RT_F_BLOCKING) request_make_blocking(r);
+        if (rt.flags & RT_F_BLOCKING) make_blocking(d, r);
         r->slot = rt.slot;
         forward_send(d->fw, r);
         return;

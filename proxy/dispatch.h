@@ -34,7 +34,8 @@ struct dispatch {
     struct local_ctx *local;
     struct info_ctx *info;
     struct tracking_ctx *trk;
-    struct sbuf out; /* error replies */
+    struct worker_stats *stats; /* blocked_clients */
+    struct sbuf out;            /* error replies */
 };
 
 /* Prepares d; the caller fills the executor pointers, which must outlive it. dispatch_deinit

@@ -159,6 +159,9 @@ static void hold_expired(struct forward *f, struct request *r)
         errors_node_stalled(&f->scratch, backend_addr(b), f->cfg->backend_timeout_ms);
     } else if (b) {
         errors_node_unreachable(&f->scratch, backend_addr(b), backend_last_error(b));
+    } else if (r->shard >= 0) {
+        /* Its master left the view meanwhile: what forward_send answers then. */
+        errors_topology_changed(&f->scratch);
     } else if (r->slot >= 0) {
         errors_slot_unserved(&f->scratch);
     } else {

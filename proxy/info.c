@@ -6,7 +6,7 @@
  * The dispatcher calls info_run for every INFO; the answer goes to the request's sink like any
  * fan-out's. To a client the proxy is one Redis in cluster mode: the fields clients and tools
  * read (redis_version, role, connected_clients, cluster_enabled, the keyspace) mean what they
- * would on one server; those the proxy does not track are constant (blocked_clients:0,
+ * would on one server; those the proxy does not track are constant (tracking_clients:0,
  * connected_slaves:0). The counters are read while the workers write them (relaxed loads): a
  * total may be a few requests behind, never torn.
  */
@@ -215,8 +215,12 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
     }
     if (section(&t, sec, SEC_CLIENTS, "# Clients\r\n", &n)) {
         unsigned long long clients = src->sessions_open(src->sessions_ctx);
-        sbuf_printf(&t, "connected_clients:%llu\r\nblocked_clients:0\r\ntracking_clients:%llu\r\n",
-                    clients, SUM(trk_clients));
+        /* blocked_clients: those with a blocking command in flight on a private connection
+         * (Redis counts them while the node keeps them blocked; here from the moment the
+         * command is routed until its answer). */
+        sbuf_printf(&t,
+                    "connected_clients:%llu\r\nblocked_clients:%llu\r\ntracking_clients:%llu\r\n",
+                    clients, SUM(blocked_clients), SUM(trk_clients));
     }
     if (section(&t, sec, SEC_MEMORY, "# Memory\r\n", &n)) {
         struct px_mem_stats ms;

@@ -308,6 +308,9 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     one(o, "slotproxy_private_connections", "gauge",
         "Private node connections (transactions, blocking, Pub/Sub), leased or idle.",
         SUM(private_conns));
+    one(o, "slotproxy_blocked_clients", "gauge",
+        "Clients with a blocking command in flight (INFO's blocked_clients).",
+        SUM(blocked_clients));
     one(o, "slotproxy_net_input_bytes_total", "counter", "Bytes read from clients.",
         SUM(net_input_bytes));
     one(o, "slotproxy_net_output_bytes_total", "counter", "Bytes written to clients.",

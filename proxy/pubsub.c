@@ -567,6 +567,15 @@ static void ps_tidy(struct pubsub *ps)
     ps->nconns = k;
 }
 
+/* Connections with nothing left to carry go (ps_tidy); with no subscription and no connection
+ * left, the client's Pub/Sub state goes too. ps may be freed: callers touch it no more. */
+static void ps_settle(struct pubsub *ps)
+{
+    if (!ps) return;
+    ps_tidy(ps);
+    if (!subscribed(ps) && ps->nconns == 0) pubsub_free(ps->c);
+}
+
 /* ---- client commands ---- */
 
 /* Keeps the confirmations in r until the nodes have confirmed (request_confirmed). */
@@ -740,6 +749,9 @@ static void sunsubscribe(struct pubsub_ctx *ctx, struct request *r)
 
 void pubsub_run(struct pubsub_ctx *ctx, struct request *r)
 {
+    /* Read now: a handler that answers r at once hands it to its sink, which may free it. The
+     * client outlives the call (a session closed meanwhile is freed at the end of the turn). */
+    struct client *c = r->client;
     switch (r->cmd->local_id) {
     case LOCAL_SUBSCRIBE: subscribe(ctx, r, PSK_SUB); break;
     case LOCAL_PSUBSCRIBE: subscribe(ctx, r, PSK_PSUB); break;
@@ -750,7 +762,6 @@ void pubsub_run(struct pubsub_ctx *ctx, struct request *r)
     default: break;
     }
     /* Nothing subscribed and no connection left: the client's Pub/Sub state goes. */
-    struct client *c = r->client;
     struct pubsub *ps = ps_peek(c);
     if (ps && !subscribed(ps) && ps->nconns == 0) pubsub_free(c);
 }
@@ -865,6 +876,11 @@ static void on_push(struct privconn *priv, struct buf_chunk *c, uint32_t off,
                 struct request *r = a->r;
                 pc->head = (pc->head + 1) % pc->cap;
                 pc->count--;
+                /* The last confirmation this connection owed: the unsubscribe that made it
+                 * unused was looked at while this was still owed (ps_tidy keeps a connection
+                 * that owes one), so it is looked at again now. Before the answer, which may
+                 * close the client and free ps; pc and ps are not touched after either. */
+                if (pc->count == 0) ps_settle(ps);
                 ack_done(ctx->rp, r);
             }
         } else if (k == PSK_SUNSUB) {

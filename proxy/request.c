@@ -153,14 +153,16 @@ void request_make_barrier(struct request *r)
     if (r->client) client_ext_get(r->client)->barriers++;
 }
 
-void request_make_blocking(struct request *r)
+int request_make_blocking(struct request *r)
 {
+    int became = 0;
     /* Once only: a request held before it could be routed is routed again. */
     if (!(r->flags & REQ_F_BLOCKING)) {
         r->flags |= REQ_F_BLOCKING;
-        if (r->client) client_ext_get(r->client)->nblocking++;
+        if (r->client) became = client_ext_get(r->client)->nblocking++ == 0;
     }
     request_make_barrier(r);
+    return became;
 }
 
 void request_make_drain(struct request *r)

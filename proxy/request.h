@@ -172,8 +172,9 @@ int request_has_arg(const struct request *r, const char *word);
 /* Makes r a barrier: its client's later requests wait until it is answered (once; a no-op for a
  * request whose client is gone). */
 void request_make_barrier(struct request *r);
-/* Marks r blocking (sent on a private connection of its own) and a barrier; once. */
-void request_make_blocking(struct request *r);
+/* Marks r blocking (sent on a private connection of its own) and a barrier; once. Returns 1 when
+ * this made its client blocked (it had no other blocking command in flight), else 0. */
+int request_make_blocking(struct request *r);
 /* Makes r a barrier that falls only once every request before it is answered too (HELLO that
  * switches protocol: the requests after it go on other connections, which must not overtake the
  * ones before it at a node). */

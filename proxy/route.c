@@ -19,12 +19,32 @@ static void refuse(struct route *out, enum px_err e)
     out->err = e;
 }
 
-/* 1 when argument word appears among the arguments after the command name (any case). */
-static int has_arg(const char *base, const struct resp_span *argv, uint32_t argc, const char *word)
+/* 1 when argument i is word (any case). */
+static int arg_is(const char *base, const struct resp_span *argv, uint32_t i, const char *word)
 {
     size_t l = strlen(word);
-    for (uint32_t i = 1; i < argc; i++)
-        if (argv[i].len == l && strncasecmp(base + argv[i].off, word, l) == 0) return 1;
+    return argv[i].len == l && strncasecmp(base + argv[i].off, word, l) == 0;
+}
+
+/*
+ * Whether XREAD or XREADGROUP asks to block: a BLOCK option among the options, read as Redis
+ * 7.0's xreadCommand reads them (from the first argument until STREAMS; COUNT and BLOCK take a
+ * value, GROUP two, NOACK none; anything else is a syntax error, which does not block). A key or
+ * an ID spelled "block" is not the option.
+ */
+static int xread_blocks(const char *base, const struct resp_span *argv, uint32_t argc)
+{
+    for (uint32_t i = 1; i < argc; i++) {
+        uint32_t more = argc - i - 1;
+        if (arg_is(base, argv, i, "block") && more) return 1;
+        if (arg_is(base, argv, i, "count") && more) {
+            i++;
+        } else if (arg_is(base, argv, i, "group") && more >= 2) {
+            i += 2;
+        } else if (!arg_is(base, argv, i, "noack")) {
+            return 0; /* STREAMS (the keys and IDs follow), or a syntax error */
+        }
+    }
     return 0;
 }
 
@@ -133,8 +153,7 @@ void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
     }
     /* It may block (XREAD only with BLOCK): a private connection of its own, and the client's
      * later requests wait for it, as they would behind it on a Redis connection. */
-    /* A key or ID spelled "block" counts too: that costs a private connection, not an answer. */
-    if ((cmd->flags & CMD_BLOCKING) && (!e->blocking_arg || has_arg(base, argv, argc, "block")))
+    if ((cmd->flags & CMD_BLOCKING) && (!e->blocking_arg || xread_blocks(base, argv, argc)))
         out->flags |= RT_F_BLOCKING;
     int slot = slot_of(e, base, argv, argc, keys);
     if (slot == KEYS_SLOT_CROSS) {

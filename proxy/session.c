@@ -224,6 +224,11 @@ void session_close(struct session *s)
     }
     s->head = s->tail = NULL;
     if (c->x) c->x->deferred = NULL;
+    /* Gone while blocked: its blocking commands are orphans now, never answered here. */
+    if (client_nblocking(c) > 0) {
+        stat_add(&ctx->stats->blocked_clients, (uint64_t)-1);
+        c->x->nblocking = 0;
+    }
     s->nqueued = 0;
     obuf_reset(&s->out);
     session_in_free(s);
@@ -318,7 +323,10 @@ static void session_barrier_done(struct session *s)
 static void session_answered(struct session *s, const struct request *r)
 {
     if ((r->flags & (REQ_F_BARRIER | REQ_F_DRAIN)) == REQ_F_BARRIER) session_barrier_done(s);
-    if ((r->flags & REQ_F_BLOCKING) && s->client.x) s->client.x->nblocking--;
+    /* Its last blocking command answered: the client is not blocked any more (dispatch.c counted
+     * it in when its first one was routed). */
+    if ((r->flags & REQ_F_BLOCKING) && s->client.x && --s->client.x->nblocking == 0)
+        stat_add(&s->ctx->stats->blocked_clients, (uint64_t)-1);
 }
 
 /* A request of s leaves the head of the queue: every request before it has been answered, so a

@@ -83,6 +83,7 @@ struct worker_stats {
     stat_t error_replies;
     stat_t nbackends;     /* runners this worker has */
     stat_t private_conns; /* private connections, leased or idle */
+    stat_t blocked_clients; /* clients with a blocking command in flight (INFO's blocked_clients) */
     stat_t pubsub_messages;
     stat_t pubsub_cut;        /* subscribers closed for not reading */
     stat_t replica_reads;     /* reads sent to a replica */

@@ -277,10 +277,12 @@ void txn_reset(struct client *c)
     sbuf_free(&t->kept);
     px_free(t);
     c->x->txn = NULL;
-    if (pc) {
-        priv_detach(pc); /* its replies find no transaction any more */
-        priv_close(pc);  /* it may hold MULTI or WATCH state: never reused */
-    }
+    /* It may hold MULTI or WATCH state: never reused. Not detached and not closed at once:
+     * what is in flight on it (a command being queued, a read of a watched key) is answered
+     * through txn_priv_ops, which need no struct txn, and the client's later replies (RESET's)
+     * wait for those; a closing client's requests are failed and freed when priv_close_all
+     * closes it. */
+    if (pc) priv_close_when_done(pc);
 }
 
 void txn_trim(struct client *c)
@@ -531,8 +533,10 @@ static void on_reply(struct privconn *pc, struct backend_req *breq, struct buf_c
         return;
     }
     if (info->err == RESP_ERRK_MOVED || info->err == RESP_ERRK_ASK) {
-        /* The node refused the command and will fail EXEC; a redirect never reaches a client. */
-        txn_note_error(r);
+        /* The node refused the command and will fail EXEC; a redirect never reaches a client.
+         * Only while pc is the transaction's: after RESET, a new transaction is not this one. */
+        struct txn *t = txn_peek(r->client);
+        if (t && t->priv == pc) txn_note_error(r);
         sbuf_clear(&tc->scratch);
         errors_tx_moved(&tc->scratch);
         reply_scratch(tc, r);

@@ -144,6 +144,9 @@ static inline struct backend *view_master(const struct view *v, int i)
 
 /* Queues b to be written at the end of the turn (a runner's want_flush callback calls it). */
 void view_want_flush(struct view *v, struct backend *b);
+/* Takes b off this turn's flush list: whoever frees a runner calls it first, so that view_flush
+ * never writes through a freed runner (a private connection closed in the turn it queued bytes). */
+void view_forget_flush(struct view *v, struct backend *b);
 /* Writes every queued runner's output; returns how many were written. */
 int view_flush(struct view *v);
 

@@ -101,6 +101,7 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->dispatch.local = &w->local;
     w->dispatch.info = &w->info;
     w->dispatch.trk = &w->trk;
+    w->dispatch.stats = &w->stats;
     session_ctx_init(&w->sessions, w->loop, &w->pool, &w->rp, cfg, &w->stats, &w->dispatch,
                      &w->nsessions);
     w->sessions.worker_id = id;
@@ -462,7 +463,8 @@ static void worker_before_sleep(struct loop *l, void *ctx)
     struct worker *w = ctx;
     if (forward_kicked(&w->fwd)) forward_process_held(&w->fwd);
     /* Private connections closed during the turn (RESET, UNSUBSCRIBE, a client gone) close
-     * before the replies go out: a client that was told it is unsubscribed is, at the node. */
+     * before the replies go out: a client that was told it is unsubscribed is, at the node.
+     * Bytes they queued this turn are never written (priv_free_dead unqueues their runners). */
     priv_free_dead(&w->priv);
     /* Requests out first, then replies; a flush may queue more of either, so go until quiet. */
     for (int rounds = 0; rounds < 4 && (w->view.nflush || w->sessions.flush_head); rounds++) {

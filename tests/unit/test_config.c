@@ -218,6 +218,13 @@ static const struct bad_case bad_cases[] = {
     {{"-"}, "unexpected argument \"-\" (flags start with -; see --help)"},
     {{"-threads", "2", "extra"}, "unexpected argument \"extra\" (flags start with -; see --help)"},
     {{"-user=bob"}, "flag -user needs -password as well"},
+    /* At 0 every client was closed on its first read; Redis's minimum is 1mb too. */
+    {{"-query-buffer-limit=0"},
+     "invalid value \"0\" for flag -query-buffer-limit: expected a size of at least 1mb"},
+    {{"-query-buffer-limit", "1048575"},
+     "invalid value \"1048575\" for flag -query-buffer-limit: expected a size of at least 1mb"},
+    {{"-query-buffer-limit=512kb"},
+     "invalid value \"512kb\" for flag -query-buffer-limit: expected a size of at least 1mb"},
 };
 
 START_TEST(test_config_bad_values)
@@ -238,6 +245,33 @@ START_TEST(test_config_bad_values)
         free(out);
         config_free(&c);
     }
+}
+END_TEST
+
+/* -query-buffer-limit's smallest value is taken, and from a file too only 1mb or more. */
+START_TEST(test_config_query_buffer_limit_min)
+{
+    struct config c;
+    char err[512];
+    ck_assert_int_eq(parse(&c, FLAGS("-query-buffer-limit=1mb"), err, sizeof(err), NULL),
+                     CONFIG_OK);
+    ck_assert_uint_eq(c.query_buf_limit, 1ull << 20);
+    config_free(&c);
+    char path[] = "/tmp/px-config-qbl-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    static const char line[] = "query-buffer-limit 0\n";
+    ck_assert_int_eq(write(fd, line, sizeof(line) - 1), (ssize_t)(sizeof(line) - 1));
+    close(fd);
+    char flag[64];
+    snprintf(flag, sizeof(flag), "-config=%s", path);
+    ck_assert_int_eq(parse(&c, FLAGS(flag), err, sizeof(err), NULL), PX_EINVAL);
+    ck_assert_msg(strstr(err,
+                         ":1: invalid value \"0\" for flag -query-buffer-limit: expected a size "
+                         "of at least 1mb") != NULL,
+                  "%s", err);
+    config_free(&c);
+    unlink(path);
 }
 END_TEST
 
@@ -316,6 +350,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_config_flag_forms);
     tcase_add_test(tc, test_config_durations);
     tcase_add_test(tc, test_config_bad_values);
+    tcase_add_test(tc, test_config_query_buffer_limit_min);
     tcase_add_test(tc, test_config_help_and_version);
     tcase_add_test(tc, test_config_known_bug_durations);
     suite_add_tcase(s, tc);

@@ -421,6 +421,24 @@ START_TEST(test_route_split_and_flags)
     ck_assert(rt.kind == RT_SLOT && !(rt.flags & RT_F_BLOCKING));
     rt = route_line("xread block 0 streams k 0");
     ck_assert(rt.kind == RT_SLOT && (rt.flags & RT_F_BLOCKING));
+    /* Only the BLOCK option counts, read as Redis reads the options (until STREAMS): a key, an
+     * ID, a COUNT value or a group named "block" is not one. */
+    static const char *const xreads[][2] = {
+        {"xread count 2 BLOCK 10 streams k 0", "1"},
+        {"xreadgroup group g c noack block 0 streams k >", "1"},
+        {"xread streams block 0", ""},
+        {"xread streams k block", ""},
+        {"xread count block streams k 0", ""},
+        {"xreadgroup group block block streams k >", ""},
+        {"xread count 1 block", ""}, /* no value: a syntax error for Redis, not a block */
+    };
+    for (size_t i = 0; i < sizeof(xreads) / sizeof(xreads[0]); i++) {
+        rt = route_line(xreads[i][0]);
+        ck_assert_msg(rt.kind == RT_SLOT || rt.kind == RT_ANY_MASTER, "%s: %d", xreads[i][0],
+                      rt.kind);
+        ck_assert_msg(((rt.flags & RT_F_BLOCKING) != 0) == (xreads[i][1][0] != 0), "%s: flags %u",
+                      xreads[i][0], rt.flags);
+    }
     rt = route_line("wait 1 0"); /* every master, the smallest count (not flagged blocking) */
     ck_assert(rt.kind == RT_ALL_MASTERS && rt.merge == FAN_MIN);
     /* Scripts: EVAL and SCRIPT LOAD carry a body to remember, SCRIPT FLUSH forgets. */
