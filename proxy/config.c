@@ -134,8 +134,9 @@ static const struct opt opts[] = {
      "error (yes or no)",
      0, 0},
     {"pubsub-output-buffer-limit", OPT_SIZE, OFF(pubsub_buffer_limit), "32mb",
-     "a subscriber that leaves more than this unread is disconnected (sizes: 512kb, 32mb, 1gb)", 0,
-     0},
+     "a subscriber (or a tracking client) that leaves more than this unread is disconnected "
+     "(sizes: 512kb, 32mb, 1gb; 0: no limit, as Redis's client-output-buffer-limit pubsub 0)",
+     0, 0},
     /* Replica reads. */
     {"read-prefer", OPT_READPREFER, OFF(read_prefer), "master",
      "where reads go: master, replica, prefer-replica or replica-idc (also READ_PREFER_MASTER, "

@@ -468,7 +468,7 @@ void session_deliver_push(void *ctx, struct client *c, struct buf_chunk *chunk, 
         s->nqueued++;
     }
     /* A subscriber that does not read is cut off before its backlog grows without bound. */
-    if (s->out.bytes > sc->cfg->pubsub_buffer_limit) {
+    if (sc->cfg->pubsub_buffer_limit && s->out.bytes > sc->cfg->pubsub_buffer_limit) {
         log_warn("client %llu: Pub/Sub output buffer over %llu bytes: closing it",
                  (unsigned long long)c->id, (unsigned long long)sc->cfg->pubsub_buffer_limit);
         stat_add(&sc->stats->pubsub_cut, 1);

@@ -453,6 +453,31 @@ START_TEST(test_unsubscribe_gives_connection_back)
 }
 END_TEST
 
+/* -pubsub-output-buffer-limit 0 means no limit (as Redis's client-output-buffer-limit pubsub 0):
+ * it closed every subscriber at its first message. */
+START_TEST(test_pubsub_limit_zero_is_no_limit)
+{
+    int port = h_env.proxy_port + 85;
+    const char *flags[] = {"-pubsub-output-buffer-limit", "0", NULL};
+    pid_t pid = own_proxy(port, "proxy-fixes-pslimit.log", flags);
+    redisContext *s = h_connect(port), *p = h_connect(port);
+    freeReplyObject(h_cmd(s, "SUBSCRIBE fx:lim"));
+    for (int i = 0; i < 100; i++) freeReplyObject(h_cmd(p, "PUBLISH fx:lim m%d", i));
+    for (int i = 0; i < 100; i++) {
+        redisReply *m = NULL;
+        ck_assert_int_eq(redisGetReply(s, (void **)&m), REDIS_OK);
+        ck_assert_msg(m->type == REDIS_REPLY_ARRAY && m->elements == 3, "message %d", i);
+        char want[16];
+        snprintf(want, sizeof(want), "m%d", i);
+        ck_assert_str_eq(m->element[2]->str, want);
+        freeReplyObject(m);
+    }
+    redisFree(s);
+    redisFree(p);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-fixes-pslimit.log"), 0);
+}
+END_TEST
+
 /* INFO's blocked_clients: the proxy's clients with a blocking command in flight (it said 0). */
 START_TEST(test_blocked_clients)
 {
@@ -560,6 +585,7 @@ Suite *fixes_suite(void)
     tcase_add_test(tc, test_pubsub_answered_request_not_read);
     tcase_add_test(tc, test_unsubscribe_gives_connection_back);
     tcase_add_test(tc, test_blocked_clients);
+    tcase_add_test(tc, test_pubsub_limit_zero_is_no_limit);
     tcase_add_test(tc, test_scan_cursor_as_redis);
     tcase_add_test(tc, test_hold_expired_names_the_master);
     suite_add_tcase(s, tc);
