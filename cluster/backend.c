@@ -3,13 +3,15 @@
  * talks to (made by view.c, used by forward.c), and private ones leased for transactions,
  * blocking commands and Pub/Sub (private.c). A request comes in through backend_send as a span of
  * its client's input chunk, is queued on the obuf (by reference when long), and leaves in one
- * writev per loop turn, when the worker's before-sleep hook calls backend_flush. Replies are
+ * write per loop turn (stream_write: a writev, or a send request handed to io_uring with the rest
+ * of the turn), when the worker's before-sleep hook calls backend_flush. Replies are
  * framed in the runner's own input chunk and handed to ops->reply in FIFO order (a RESP3 push,
  * which answers no request, goes to ops->push); the runner never looks inside one beyond its
  * framing.
  *
  * Bookkeeping is by byte counts rather than flags: each FIFO entry records bytes_queued after it,
- * so when the connection breaks, comparing with bytes_written says exactly which requests went
+ * so when the connection breaks, comparing with the bytes that left the queue (bytes_queued less
+ * what the obuf still holds, plus what the kernel was still sending) says which requests went
  * out whole (the node may have run them) and which did not (they never ran and may be sent
  * again). The runner's own commands (AUTH, HELLO 3, READONLY, ASKING and the other prefixes) are
  * FIFO entries too, so their replies are consumed in order and never reach a caller.
@@ -21,6 +23,7 @@
 #include "px_errors.h"
 #include "resp_write.h"
 #include "sock.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -43,7 +46,7 @@ enum entry_kind { ENTRY_REQ = 0, ENTRY_AUTH, ENTRY_PREFIX, ENTRY_READONLY, ENTRY
 
 struct backend_entry {
     struct backend_req *r; /* NULL for the runner's own commands */
-    uint64_t end;          /* bytes_queued after this entry: written when bytes_written >= end */
+    uint64_t end;          /* bytes_queued after this entry: written once that many have left */
     uint64_t at_ms;        /* when it was queued (loop time), for timeout_ms */
     uint8_t kind;
 };
@@ -79,7 +82,7 @@ struct backend {
     uint32_t backoff_ms;
 
     struct obuf out;
-    uint64_t bytes_queued, bytes_written;
+    uint64_t bytes_queued; /* bytes ever queued on out; those that left are queued - out.bytes */
     struct backend_entry *fifo; /* ring */
     uint32_t fhead, fcount, fcap;
 
@@ -268,7 +271,11 @@ static void backend_fail(struct backend *b, const char *err)
                      was_up ? "connection lost" : "cannot connect");
         b->log_rl.suppressed = 0;
     }
+    /* What reached the node, or may have: bytes that left the queue, and those the kernel was
+     * still sending (io_uring), which the node may have received. Counted before the queue goes. */
+    uint64_t written = b->bytes_queued - b->out.bytes;
     if (b->fd >= 0) {
+        written += stream_unsettled(b->loop, b->fd);
         loop_del(b->loop, b->fd);
         close(b->fd);
         b->fd = -1;
@@ -291,10 +298,9 @@ static void backend_fail(struct backend *b, const char *err)
     /* Detach the FIFO before calling out: callbacks may send again (and get PX_EAGAIN). */
     struct backend_entry *fifo = b->fifo;
     uint32_t head = b->fhead, count = b->fcount, cap = b->fcap;
-    uint64_t written = b->bytes_written;
     b->fifo = NULL;
     b->fhead = b->fcount = b->fcap = 0;
-    b->bytes_queued = b->bytes_written = 0;
+    b->bytes_queued = 0;
 
     /* Back-off: repeated connect failures double the wait, up to BACKOFF_MAX_MS. */
     if (was_up) b->backoff_ms = BACKOFF_MIN_MS; /* a working link that broke: retry soon */
@@ -328,7 +334,7 @@ static int backend_connect(struct backend *b)
     }
     b->fd = fd;
     b->state = BACKEND_CONNECTING;
-    if (loop_add(b->loop, fd, LOOP_WRITE, backend_on_event, b) < 0) {
+    if (loop_add(b->loop, fd, LOOP_WRITE | LOOP_STREAM, backend_on_event, b) < 0) {
         backend_fail(b, "cannot register the connection");
         return PX_EAGAIN;
     }
@@ -367,15 +373,16 @@ int backend_send(struct backend *b, struct backend_req *r, const char *prefix, s
 
 int backend_flush(struct backend *b)
 {
-    if (b->state != BACKEND_UP || obuf_empty(&b->out)) return 0;
-    ssize_t w = obuf_write(&b->out, b->fd);
+    if (b->state != BACKEND_UP) return 0;
+    /* Also with nothing left to write: with io_uring, LOOP_WRITE reports a completed send, and the
+     * mask must drop LOOP_WRITE once the queue is empty. */
+    ssize_t w = obuf_empty(&b->out) ? 0 : stream_write(b->loop, b->fd, &b->out);
     if (w < 0 && w != -EAGAIN) {
         char err[128];
         snprintf(err, sizeof(err), "write: %s", strerror((int)-w));
         backend_fail(b, err);
         return 0;
     }
-    if (w > 0) b->bytes_written += (uint64_t)w;
     loop_set_mask(b->loop, b->fd, io_mask(b));
     return 0;
 }
@@ -476,24 +483,22 @@ static void backend_read(struct backend *b)
         size_t kept = b->in ? b->in->len - b->in_start : 0;
         /* The partial reply at in_start is kept (moved if need be); the read is sized by what the
          * framer says is missing, at most doubling the buffer (buf_read_want). */
-        buf_chunk_make_room(b->pool, &b->in, &b->in_start,
-                            buf_read_want(b->need, kept, BACKEND_READ_MIN));
-        struct buf_chunk *c = b->in;
-        size_t room = buf_chunk_room(c);
-        ssize_t n = read(b->fd, c->data + c->len, room);
+        int more = 0;
+        ssize_t n = stream_read(b->loop, b->fd, b->pool, &b->in, &b->in_start,
+                                buf_read_want(b->need, kept, BACKEND_READ_MIN), &more);
         /* 0: the node closed its end. */
         if (n == 0) {
             backend_fail(b, "connection closed by the node");
             return;
         }
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) return;
+            if (n == -EAGAIN) return;
             char err[128];
-            snprintf(err, sizeof(err), "read: %s", strerror(errno));
+            snprintf(err, sizeof(err), "read: %s", strerror((int)-n));
             backend_fail(b, err);
             return;
         }
-        c->len += (uint32_t)n;
+        struct buf_chunk *c = b->in;
         b->need = 0;
         b->last_rx_ms = loop_now_ms(b->loop);
         b->stalled = 0;
@@ -521,7 +526,7 @@ static void backend_read(struct backend *b)
             c->len = 0; /* everything consumed and nobody points in: reuse from the start */
             b->in_start = 0;
         }
-        if ((size_t)n < room) return; /* the socket is drained */
+        if (!more) return; /* the socket is drained */
     }
 }
 

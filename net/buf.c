@@ -241,9 +241,9 @@ void obuf_append_span(struct obuf *o, struct buf_pool *p, struct buf_chunk *c, u
         obuf_append_ref(o, c, off, len);
 }
 
-/* Drops n written bytes from the front: a partly written span keeps its rest, and each span
- * written in full gives up its chunk reference. */
-static void obuf_consume(struct obuf *o, size_t n)
+/* A partly written span keeps its rest, and each span written in full gives up its chunk
+ * reference. */
+void obuf_consume(struct obuf *o, size_t n)
 {
     o->bytes -= n;
     while (n > 0) {
@@ -279,6 +279,23 @@ void obuf_release(struct obuf *o)
     o->tail = NULL;
 }
 
+int obuf_peek(const struct obuf *o, struct iovec *iov, struct buf_chunk **chunks, int max,
+              size_t *bytes)
+{
+    int n = 0;
+    size_t total = 0;
+    for (uint32_t i = 0; i < o->count && n < max; i++) {
+        const struct obuf_seg *s = &o->segs[(o->head + i) % o->cap];
+        iov[n].iov_base = s->c->data + s->off;
+        iov[n].iov_len = s->len;
+        if (chunks) chunks[n] = s->c;
+        total += s->len;
+        n++;
+    }
+    *bytes = total;
+    return n;
+}
+
 /* Keeps calling writev while the socket takes all that is offered, so a queue longer than
  * OBUF_IOV_MAX spans goes out in one obuf_write; a short write means the socket buffer is full and
  * the caller waits for LOOP_WRITE. */
@@ -287,15 +304,8 @@ ssize_t obuf_write(struct obuf *o, int fd)
     size_t total = 0;
     while (o->count > 0) {
         struct iovec iov[OBUF_IOV_MAX];
-        int n = 0;
-        size_t want = 0;
-        for (uint32_t i = 0; i < o->count && n < OBUF_IOV_MAX; i++) {
-            struct obuf_seg *s = &o->segs[(o->head + i) % o->cap];
-            iov[n].iov_base = s->c->data + s->off;
-            iov[n].iov_len = s->len;
-            want += s->len;
-            n++;
-        }
+        size_t want;
+        int n = obuf_peek(o, iov, NULL, OBUF_IOV_MAX, &want);
         ssize_t w = writev(fd, iov, n);
         if (w < 0) {
             if (errno == EINTR) continue;

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 struct buf_pool;
+struct iovec;
 
 struct buf_chunk {
     uint32_t refcnt;
@@ -125,6 +126,13 @@ void obuf_append_span(struct obuf *o, struct buf_pool *p, struct buf_chunk *c, u
 /* Writes as much as the socket takes with writev. Returns the bytes written (>= 0, the queue is
  * consumed by that much), -EAGAIN when nothing could be written, or another -errno. */
 ssize_t obuf_write(struct obuf *o, int fd);
+/* For a writer that hands bytes to the kernel and learns later how many went out (io_uring): the
+ * first spans of the queue, at most max, as iovecs, and (when chunks is not NULL) each span's
+ * chunk. Returns the count and sets *bytes to their total. The queue is not changed. */
+int obuf_peek(const struct obuf *o, struct iovec *iov, struct buf_chunk **chunks, int max,
+              size_t *bytes);
+/* Drops n written bytes from the front of the queue (n at most o->bytes). */
+void obuf_consume(struct obuf *o, size_t n);
 /* 1 when nothing is queued. */
 static inline int obuf_empty(const struct obuf *o)
 {

@@ -1,7 +1,9 @@
 /*
  * Event loop core: an fd table indexed by descriptor, a binary min-heap of embedded timers, and
  * one turn = poll (bounded by the nearest timer) -> fd callbacks -> due timers -> before-sleep.
- * The backend (loop_epoll.c) only translates readiness.
+ * The engine (loop_epoll.c or loop_uring.c, loop_internal.h) translates registrations and what
+ * the kernel reports; with io_uring, the poll at the end of a turn is also where the writes the
+ * turn queued go to the kernel, all in the one system call that waits.
  *
  * Each worker thread runs one loop with its sessions' and runners' sockets, the acceptor another
  * with the listening socket and the signalfd. Nothing in a turn allocates for the fd table or
@@ -13,10 +15,12 @@
 #include "loop.h"
 
 #include "clock.h"
+#include "log.h"
 #include "loop_internal.h"
 #include "mem.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Per-descriptor state, indexed by fd, kept as parallel arrays so that a descriptor costs 10
@@ -24,10 +28,13 @@
  * may hand any connection to any worker): the callback's context, the events of interest plus
  * LOOP_FD_REGISTERED, and the callback as an index into the loop's few distinct callbacks. */
 #define LOOP_FD_REGISTERED 0x80
+#define LOOP_FD_EVENTS     (LOOP_READ | LOOP_WRITE)
 #define LOOP_MAX_CBS       64
 
 struct loop {
     struct loop_backend *backend;
+    const struct loop_backend_ops *ops;
+    enum loop_io io;
     void **fd_ctx;
     uint8_t *fd_mask;
     uint8_t *fd_cb;
@@ -44,12 +51,58 @@ struct loop {
     struct loop_fired fired[256];
 };
 
+/* The engine loop_create uses. Written once by loop_io_select at startup, before any other thread
+ * exists (thread creation orders it before their reads), so it needs no atomic. */
+static enum loop_io loop_io_default = LOOP_IO_EPOLL;
+
+const char *loop_io_name(enum loop_io io)
+{
+    return io == LOOP_IO_URING ? "uring" : "epoll";
+}
+
+enum loop_io loop_io_select(enum loop_io want, char *why, size_t whylen)
+{
+    if (why && whylen) why[0] = '\0';
+    loop_io_default = LOOP_IO_EPOLL;
+    if (want != LOOP_IO_URING) return LOOP_IO_EPOLL;
+#ifdef PX_HAVE_URING
+    if (loop_uring_probe(why, whylen) == 0) loop_io_default = LOOP_IO_URING;
+#else
+    if (why) snprintf(why, whylen, "this build has no io_uring support (liburing was not found)");
+#endif
+    return loop_io_default;
+}
+
 struct loop *loop_create(void)
 {
-    struct loop_backend *b = loop_backend_create();
+    return loop_create_io(loop_io_default);
+}
+
+struct loop *loop_create_io(enum loop_io io)
+{
+    const struct loop_backend_ops *ops = &loop_epoll_ops;
+    struct loop_backend *b = NULL;
+#ifdef PX_HAVE_URING
+    if (io == LOOP_IO_URING) {
+        b = loop_uring_ops.create();
+        if (b) {
+            ops = &loop_uring_ops;
+        } else {
+            static _Thread_local int said; /* once per thread is plenty */
+            if (!said++)
+                log_warn("cannot set up io_uring (%s): this loop uses epoll", strerror(errno));
+        }
+    }
+#endif
+    if (!b) {
+        io = LOOP_IO_EPOLL;
+        b = ops->create();
+    }
     if (!b) return NULL;
     struct loop *l = px_calloc(1, sizeof(*l));
     l->backend = b;
+    l->ops = ops;
+    l->io = io;
     /* The cached time is valid before the first turn, for whoever arms a timer or stamps a request
      * while setting up. */
     l->now_us = clock_now_us();
@@ -57,10 +110,26 @@ struct loop *loop_create(void)
     return l;
 }
 
+enum loop_io loop_get_io(const struct loop *l)
+{
+    return l->io;
+}
+
+void loop_set_pool(struct loop *l, struct buf_pool *pool)
+{
+    if (l->ops->set_pool) l->ops->set_pool(l->backend, pool);
+}
+
+struct loop_backend *loop_engine(struct loop *l, const struct loop_backend_ops **ops)
+{
+    *ops = l->ops;
+    return l->backend;
+}
+
 void loop_free(struct loop *l)
 {
     if (!l) return;
-    loop_backend_free(l->backend);
+    l->ops->free(l->backend);
     px_free(l->fd_ctx);
     px_free(l->fd_mask);
     px_free(l->fd_cb);
@@ -109,10 +178,11 @@ int loop_add(struct loop *l, int fd, int mask, loop_fd_cb *cb, void *ctx)
     if (rc < 0) return rc;
     int cbi = loop_cb_index(l, cb);
     if (cbi < 0) return -ENOMEM;
+    mask &= LOOP_FD_EVENTS | LOOP_STREAM;
     /* Already registered (a new callback or context for the same fd): a MOD, since epoll refuses to
      * add an fd twice. */
-    rc = (l->fd_mask[fd] & LOOP_FD_REGISTERED) ? loop_backend_mod(l->backend, fd, mask)
-                                               : loop_backend_add(l->backend, fd, mask);
+    rc = (l->fd_mask[fd] & LOOP_FD_REGISTERED) ? l->ops->mod(l->backend, fd, mask)
+                                               : l->ops->add(l->backend, fd, mask);
     if (rc < 0) return rc;
     l->fd_mask[fd] = (uint8_t)(mask | LOOP_FD_REGISTERED);
     l->fd_cb[fd] = (uint8_t)cbi;
@@ -123,9 +193,10 @@ int loop_add(struct loop *l, int fd, int mask, loop_fd_cb *cb, void *ctx)
 int loop_set_mask(struct loop *l, int fd, int mask)
 {
     if (!loop_fd_registered(l, fd)) return -EBADF;
+    mask = (mask & LOOP_FD_EVENTS) | (l->fd_mask[fd] & LOOP_STREAM);
     /* Owners set the mask after every flush, mostly to what it already was: no system call then. */
     if ((l->fd_mask[fd] & ~LOOP_FD_REGISTERED) == mask) return 0;
-    int rc = loop_backend_mod(l->backend, fd, mask);
+    int rc = l->ops->mod(l->backend, fd, mask);
     if (rc < 0) return rc;
     l->fd_mask[fd] = (uint8_t)(mask | LOOP_FD_REGISTERED);
     return 0;
@@ -133,14 +204,14 @@ int loop_set_mask(struct loop *l, int fd, int mask)
 
 int loop_get_mask(struct loop *l, int fd)
 {
-    return loop_fd_registered(l, fd) ? l->fd_mask[fd] & ~LOOP_FD_REGISTERED : 0;
+    return loop_fd_registered(l, fd) ? l->fd_mask[fd] & LOOP_FD_EVENTS : 0;
 }
 
 void loop_del(struct loop *l, int fd)
 {
     if (!loop_fd_registered(l, fd)) return;
     /* Clearing the entry also makes loop_run_once skip events already fetched for fd this turn. */
-    loop_backend_del(l->backend, fd);
+    l->ops->del(l->backend, fd);
     l->fd_mask[fd] = 0;
     l->fd_cb[fd] = 0;
     l->fd_ctx[fd] = NULL;
@@ -262,7 +333,7 @@ void loop_run_once(struct loop *l, int timeout_ms)
         int t = when <= now ? 0 : (int)(when - now > 60000 ? 60000 : when - now);
         if (timeout_ms < 0 || t < timeout_ms) timeout_ms = t;
     }
-    int n = loop_backend_poll(l->backend, l->fired, 256, timeout_ms);
+    int n = l->ops->poll(l->backend, l->fired, 256, timeout_ms);
     /* One clock read per turn: callbacks and timers of this turn all see this time. */
     l->now_us = clock_now_us();
     l->now_ms = l->now_us / 1000u;
@@ -272,7 +343,7 @@ void loop_run_once(struct loop *l, int timeout_ms)
         if (!loop_fd_registered(l, fd)) continue;
         /* Only what the owner still wants (an earlier callback may have changed it), and errors,
          * which are always delivered. */
-        int mask = l->fired[i].mask & ((l->fd_mask[fd] & ~LOOP_FD_REGISTERED) | LOOP_ERROR);
+        int mask = l->fired[i].mask & ((l->fd_mask[fd] & LOOP_FD_EVENTS) | LOOP_ERROR);
         if (mask) l->cbs[l->fd_cb[fd]](l, fd, mask, l->fd_ctx[fd]);
     }
     loop_run_timers(l);

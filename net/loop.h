@@ -3,10 +3,15 @@
  * min-heap, and a before-sleep hook that runs once per turn (where the proxy batches its writes).
  * The loop knows nothing of what it serves: it calls (fd, mask, ctx) callbacks. One loop belongs
  * to one thread; none of these functions may be called from another thread (use chan.h).
+ *
+ * Two I/O engines sit behind it (loop_io_select): epoll, and io_uring, where the reads and writes
+ * of stream sockets (LOOP_STREAM, stream.h) are requests handed to the kernel together once per
+ * turn and the callbacks report their completions. The callbacks' contract is the same for both.
  */
 #ifndef PX_LOOP_H
 #define PX_LOOP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct loop;
@@ -15,6 +20,14 @@ struct loop;
  * both directions. It is delivered even when no event is of interest, so owners must handle it
  * (usually by closing), or a level-triggered loop would report it again and again. */
 enum { LOOP_READ = 1, LOOP_WRITE = 2, LOOP_ERROR = 4 };
+/* A registration flag for loop_add, never reported: fd is a connected stream socket whose owner
+ * reads and writes it only through stream.h (stream_read, stream_write). Then LOOP_READ means
+ * "input arrived, stream_read will return it", and LOOP_WRITE "the socket takes more, or a write
+ * handed over earlier has completed": the owner calls its flush, as it does on readiness. */
+enum { LOOP_STREAM = 8 };
+
+/* The loop's I/O engine. */
+enum loop_io { LOOP_IO_EPOLL = 0, LOOP_IO_URING = 1 };
 
 typedef void loop_fd_cb(struct loop *l, int fd, int mask, void *ctx);
 typedef void loop_timer_cb(struct loop *l, void *ctx);
@@ -29,20 +42,36 @@ struct loop_timer {
 };
 #define LOOP_TIMER_IDLE UINT32_MAX
 
-/* Creates a loop. Returns NULL (with errno set) when epoll cannot be created. */
+/* Chooses the engine of the loops created from now on (loop_create). For LOOP_IO_URING it checks
+ * that the kernel lets this process use what the io_uring engine needs (a ring, a ring of provided
+ * receive buffers, multishot receive); when it does not (an old kernel, seccomp,
+ * /proc/sys/kernel/io_uring_disabled, a build without liburing), epoll is chosen and why is
+ * written to why. Returns the engine chosen. Call once at startup, before other threads run. */
+enum loop_io loop_io_select(enum loop_io want, char *why, size_t whylen);
+/* "epoll" or "uring". */
+const char *loop_io_name(enum loop_io io);
+/* Creates a loop with the engine loop_io_select chose (epoll by default). Returns NULL (with errno
+ * set) when neither engine can be created. */
 struct loop *loop_create(void);
+/* Creates a loop with the given engine; an io_uring ring that cannot be made falls back to epoll
+ * (said once in the log). */
+struct loop *loop_create_io(enum loop_io io);
+/* The engine l runs on. */
+enum loop_io loop_get_io(const struct loop *l);
 /* Frees the loop. Registered fds are not closed; active timers are simply forgotten. */
 void loop_free(struct loop *l);
 
-/* Registers fd with the events in mask (LOOP_READ|LOOP_WRITE, may be 0) and the callback, or
- * replaces its registration. Returns 0 or -errno (-ENOMEM when the loop already knows 64
+/* Registers fd with the events in mask (LOOP_READ|LOOP_WRITE, may be 0; plus LOOP_STREAM for a
+ * stream) and the callback, or replaces its registration. Returns 0 or -errno (-ENOMEM when the loop already knows 64
  * distinct callbacks: it stores each fd's callback as a one-byte index). */
 int loop_add(struct loop *l, int fd, int mask, loop_fd_cb *cb, void *ctx);
-/* Changes the events of a registered fd. Returns 0 or -errno. */
+/* Changes the events of a registered fd (LOOP_STREAM is kept). Returns 0 or -errno. */
 int loop_set_mask(struct loop *l, int fd, int mask);
 /* The events fd is registered for (LOOP_READ|LOOP_WRITE); 0 when it is not registered. */
 int loop_get_mask(struct loop *l, int fd);
-/* Unregisters fd (call before closing it). Events already fetched for fd are dropped. */
+/* Unregisters fd (call before closing it). Events already fetched for fd are dropped; a stream's
+ * reads and writes still in the kernel are cancelled, and the chunks a write was sending stay
+ * referenced until the kernel lets go of them, so the owner may reset its obuf at once. */
 void loop_del(struct loop *l, int fd);
 
 /* Prepares an embedded timer, inactive; call once before the first loop_timer_start. */
@@ -56,6 +85,12 @@ static inline int loop_timer_active(const struct loop_timer *t)
 {
     return t->heap_idx != LOOP_TIMER_IDLE;
 }
+
+/* The pool the io_uring engine takes its receive buffers from (standard chunks, which then become
+ * the owners' input chunks without a copy). Set it before registering streams; it must outlive
+ * the loop. The epoll engine reads into the owners' chunks and ignores it. */
+struct buf_pool;
+void loop_set_pool(struct loop *l, struct buf_pool *pool);
 
 /* Sets the hook run once per turn, after events and timers and before waiting. */
 void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *ctx);

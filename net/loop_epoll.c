@@ -6,9 +6,13 @@
  * tables. EPOLLERR and EPOLLHUP are reported by the kernel whether asked for or not, hence
  * LOOP_ERROR is never requested. EPOLLRDHUP is not used: a half-closed peer reads as readable and
  * its read returns 0, which the owners already treat as a close.
+ *
+ * Streams (stream.h) are plain sockets here: stream_read is one read into the owner's chunk and
+ * stream_write one obuf_write (writev), on the spot, each a system call of its own.
  */
 #include "loop_internal.h"
 
+#include "buf.h"
 #include "loop.h"
 #include "mem.h"
 
@@ -24,7 +28,7 @@ struct loop_backend {
     struct epoll_event events[LOOP_EPOLL_BATCH];
 };
 
-struct loop_backend *loop_backend_create(void)
+static struct loop_backend *epoll_create_backend(void)
 {
     int fd = epoll_create1(EPOLL_CLOEXEC);
     if (fd < 0) return NULL;
@@ -33,7 +37,7 @@ struct loop_backend *loop_backend_create(void)
     return b;
 }
 
-void loop_backend_free(struct loop_backend *b)
+static void epoll_free(struct loop_backend *b)
 {
     if (!b) return;
     close(b->epfd);
@@ -44,28 +48,28 @@ void loop_backend_free(struct loop_backend *b)
 static int loop_epoll_ctl(struct loop_backend *b, int op, int fd, int mask)
 {
     struct epoll_event ev = {0};
-    if (mask & LOOP_READ) ev.events |= EPOLLIN;
+    if (mask & LOOP_READ) ev.events |= EPOLLIN; /* LOOP_STREAM changes nothing here */
     if (mask & LOOP_WRITE) ev.events |= EPOLLOUT;
     ev.data.fd = fd;
     return epoll_ctl(b->epfd, op, fd, &ev) < 0 ? -errno : 0;
 }
 
-int loop_backend_add(struct loop_backend *b, int fd, int mask)
+static int epoll_add(struct loop_backend *b, int fd, int mask)
 {
     return loop_epoll_ctl(b, EPOLL_CTL_ADD, fd, mask);
 }
 
-int loop_backend_mod(struct loop_backend *b, int fd, int mask)
+static int epoll_mod(struct loop_backend *b, int fd, int mask)
 {
     return loop_epoll_ctl(b, EPOLL_CTL_MOD, fd, mask);
 }
 
-int loop_backend_del(struct loop_backend *b, int fd)
+static int epoll_del(struct loop_backend *b, int fd)
 {
     return loop_epoll_ctl(b, EPOLL_CTL_DEL, fd, 0);
 }
 
-int loop_backend_poll(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms)
+static int epoll_poll(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms)
 {
     /* Events beyond the batch stay ready and come back next turn (level-triggered). */
     if (max > LOOP_EPOLL_BATCH) max = LOOP_EPOLL_BATCH;
@@ -82,3 +86,42 @@ int loop_backend_poll(struct loop_backend *b, struct loop_fired *out, int max, i
     }
     return n;
 }
+
+/* One read into the room made after the owner's kept bytes. */
+static ssize_t epoll_stream_read(struct loop_backend *b, int fd, struct buf_pool *p,
+                                 struct buf_chunk **cp, uint32_t *keep, size_t want, int *more)
+{
+    buf_chunk_make_room(p, cp, keep, want);
+    struct buf_chunk *c = *cp;
+    size_t room = buf_chunk_room(c);
+    ssize_t n = read(fd, c->data + c->len, room);
+    if (n < 0) return errno == EINTR ? -EAGAIN : -errno;
+    c->len += (uint32_t)n;
+    /* A read that filled the room may have left more in the socket. */
+    if (more) *more = n > 0 && (size_t)n == room;
+    return n;
+}
+
+static ssize_t epoll_stream_write(struct loop_backend *b, int fd, struct obuf *o)
+{
+    return obuf_write(o, fd);
+}
+
+/* A writev either took the bytes or did not: nothing is ever pending in the kernel's hands. */
+static size_t epoll_unsettled(struct loop_backend *b, int fd)
+{
+    return 0;
+}
+
+const struct loop_backend_ops loop_epoll_ops = {
+    .name = "epoll",
+    .create = epoll_create_backend,
+    .free = epoll_free,
+    .add = epoll_add,
+    .mod = epoll_mod,
+    .del = epoll_del,
+    .poll = epoll_poll,
+    .read = epoll_stream_read,
+    .write = epoll_stream_write,
+    .unsettled = epoll_unsettled,
+};

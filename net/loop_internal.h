@@ -1,23 +1,59 @@
-/* The interface between loop.c and its polling backend (loop_epoll.c). */
+/*
+ * The interface between loop.c and its I/O engines: loop_epoll.c (readiness, then read and writev
+ * on the spot) and loop_uring.c (io_uring: receives and sends as requests that complete later,
+ * handed to the kernel together once per turn). loop.c keeps the descriptor table, the timers and
+ * the turn; an engine turns registrations into whatever its kernel interface wants and reports
+ * what happened as (fd, mask) pairs. stream.c reaches the engine of a loop through loop_engine().
+ */
 #ifndef PX_LOOP_INTERNAL_H
 #define PX_LOOP_INTERNAL_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct loop;
 struct loop_backend;
+struct buf_pool;
+struct buf_chunk;
+struct obuf;
 
 struct loop_fired {
     int fd;
     int mask;
 };
 
-/* Creates the backend's poller (an epoll instance). Returns NULL with errno set when it cannot. */
-struct loop_backend *loop_backend_create(void);
-/* Closes the poller; the fds it watched are not closed. NULL is ok. */
-void loop_backend_free(struct loop_backend *b);
-/* Start, change or stop watching fd for the events in mask. Each returns 0 or -errno. */
-int loop_backend_add(struct loop_backend *b, int fd, int mask);
-int loop_backend_mod(struct loop_backend *b, int fd, int mask);
-int loop_backend_del(struct loop_backend *b, int fd);
-/* Waits up to timeout_ms (-1 forever) and fills at most max events. Returns the count (>= 0). */
-int loop_backend_poll(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms);
+struct loop_backend_ops {
+    const char *name;
+    /* Creates the engine's state (an epoll instance, a ring). NULL with errno set when it cannot. */
+    struct loop_backend *(*create)(void);
+    /* Frees it; the descriptors it watched are not closed. NULL is ok. */
+    void (*free)(struct loop_backend *b);
+    /* Start, change or stop watching fd for the events in mask (LOOP_READ, LOOP_WRITE, and
+     * LOOP_STREAM for a stream, stream.h). Each returns 0 or -errno. */
+    int (*add)(struct loop_backend *b, int fd, int mask);
+    int (*mod)(struct loop_backend *b, int fd, int mask);
+    int (*del)(struct loop_backend *b, int fd);
+    /* Hands the kernel what the turn queued, waits up to timeout_ms (-1 forever) for something to
+     * happen and fills at most max events. Returns the count (>= 0). */
+    int (*poll)(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms);
+    /* stream.h's stream_read, stream_write and stream_unsettled for a stream fd. */
+    ssize_t (*read)(struct loop_backend *b, int fd, struct buf_pool *p, struct buf_chunk **cp,
+                    uint32_t *keep, size_t want, int *more);
+    ssize_t (*write)(struct loop_backend *b, int fd, struct obuf *o);
+    size_t (*unsettled)(struct loop_backend *b, int fd);
+    /* The pool receive buffers come from (engines that read ahead of their owners). */
+    void (*set_pool)(struct loop_backend *b, struct buf_pool *p);
+};
+
+extern const struct loop_backend_ops loop_epoll_ops;
+#ifdef PX_HAVE_URING
+extern const struct loop_backend_ops loop_uring_ops;
+/* 0 when this kernel lets the process use what loop_uring.c needs, else -errno with why filled. */
+int loop_uring_probe(char *why, size_t whylen);
+#endif
+
+/* The engine of l and its state, for stream.c. */
+struct loop_backend *loop_engine(struct loop *l, const struct loop_backend_ops **ops);
 
 #endif

@@ -42,6 +42,7 @@ enum opt_type {
     OPT_FILE,     /* -config: read before the other flags */
     OPT_BOOL,     /* yes/no */
     OPT_COBL,     /* -client-output-buffer-limit: "hard [soft seconds]" */
+    OPT_IO,       /* -io: uring or epoll */
 };
 
 /* One option: what set_opt needs to parse and store it, and what --help shows of it. */
@@ -65,6 +66,11 @@ static const struct opt opts[] = {
     {"startup-nodes", OPT_NODES, OFF(startup_nodes), "127.0.0.1:7001",
      "comma-separated host:port of cluster nodes to learn the topology from", 0, 0},
     {"threads", OPT_INT, OFF(threads), "number of CPUs", "worker threads", 1, 1024},
+    {"io", OPT_IO, OFF(io), "uring",
+     "how the workers do their I/O: uring (io_uring: a turn's reads and writes of every "
+     "connection in one system call) or epoll; where io_uring is not available (old kernel, "
+     "seccomp, kernel.io_uring_disabled) uring runs on epoll and the log says why",
+     0, 0},
     {"connect-timeout", OPT_DURATION, OFF(connect_timeout_ms), "3s",
      "timeout for connecting to a cluster node", 0, 0},
     {"slots-reload-interval", OPT_DURATION, OFF(slots_reload_interval_ms), "3s",
@@ -176,6 +182,7 @@ void config_defaults(struct config *c)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     /* One worker per online CPU. */
     c->threads = n > 0 ? (int)n : 1;
+    c->io = LOOP_IO_URING;
     c->connect_timeout_ms = 3000;
     c->slots_reload_interval_ms = 3000;
     c->failover_hold_ms = 5000;
@@ -597,6 +604,17 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         *(int *)(base + o->off) = yes;
         return 0;
     }
+    case OPT_IO:
+        if (strcasecmp(v, "uring") == 0 || strcasecmp(v, "io_uring") == 0) {
+            c->io = LOOP_IO_URING;
+        } else if (strcasecmp(v, "epoll") == 0) {
+            c->io = LOOP_IO_EPOLL;
+        } else {
+            snprintf(err, errlen, "invalid value \"%s\" for flag -%s: expected uring or epoll", v,
+                     o->name);
+            return PX_EINVAL;
+        }
+        return 0;
     /* Three fields at once (hard, soft, seconds), hence a parser of its own. */
     case OPT_COBL:
         if (parse_cobl(c, v) < 0) {
@@ -789,10 +807,11 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 /* Four lines, so that each stays readable; passwords are shown only as set or not. */
 void config_log(const struct config *c)
 {
-    log_info("config: addr=%s startup-nodes=%s threads=%d connect-timeout=%llums "
+    log_info("config: addr=%s startup-nodes=%s threads=%d io=%s connect-timeout=%llums "
              "slots-reload-interval=%llums failover-hold=%llums requirepass=%s user=%s password=%s "
              "tcp-keepalive=%d max-redirects=%d log-level=%s log-file=%s",
-             c->addr, c->startup_nodes, c->threads, (unsigned long long)c->connect_timeout_ms,
+             c->addr, c->startup_nodes, c->threads, loop_io_name(c->io),
+             (unsigned long long)c->connect_timeout_ms,
              (unsigned long long)c->slots_reload_interval_ms,
              (unsigned long long)c->failover_hold_ms, c->requirepass ? "(set)" : "(none)",
              c->user ? c->user : "(none)", c->password ? "(set)" : "(none)", c->tcp_keepalive_s,

@@ -7,6 +7,7 @@
 #define PX_CONFIG_H
 
 #include "log.h"
+#include "loop.h"
 #include "sock.h"
 
 #include <stddef.h>
@@ -27,6 +28,7 @@ struct config {
     char **startup;      /* split */
     int nstartup;
     int threads;
+    enum loop_io io; /* -io: the event loops' I/O engine (uring falls back to epoll) */
     uint64_t connect_timeout_ms;
     uint64_t slots_reload_interval_ms;
     uint64_t failover_hold_ms;

@@ -117,6 +117,14 @@ int main(int argc, char **argv)
     log_info("slotproxy %s starting", PX_VERSION);
     config_default_idc(&cfg);
     config_log(&cfg);
+    /* Before any loop is made: every worker's loop runs on the engine chosen here. */
+    char why[256];
+    enum loop_io io = loop_io_select(cfg.io, why, sizeof(why));
+    if (io != cfg.io)
+        log_warn("io_uring is not available (%s): using epoll", why);
+    else
+        log_info("I/O engine: %s", loop_io_name(io));
+    cfg.io = io;
     /* Every client and every private connection is a descriptor: take what the system allows. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

@@ -27,6 +27,7 @@
 #include "pubsub.h"
 #include "px_errors.h"
 #include "sock.h"
+#include "stream.h"
 #include "tracking.h"
 #include "txn.h"
 
@@ -141,7 +142,7 @@ struct session *session_create(struct session_ctx *ctx, int fd, uint64_t id)
     obuf_init(&s->out);
     sock_set_nodelay(fd);
     if (ctx->cfg->tcp_keepalive_s > 0) sock_set_keepalive(fd, ctx->cfg->tcp_keepalive_s);
-    if (loop_add(ctx->loop, fd, LOOP_READ, session_on_event, s) < 0) {
+    if (loop_add(ctx->loop, fd, LOOP_READ | LOOP_STREAM, session_on_event, s) < 0) {
         px_free(s);
         return NULL;
     }
@@ -586,11 +587,16 @@ static void session_linger(struct session *s);
  * reset the connection. */
 static void session_discard_input(struct session *s)
 {
-    char junk[16384];
+    struct buf_chunk *junk = NULL;
+    uint32_t keep = 0;
     for (;;) {
-        ssize_t n = read(s->client.fd, junk, sizeof(junk));
-        if (n > 0) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+        ssize_t n = stream_read(s->ctx->loop, s->client.fd, s->ctx->pool, &junk, &keep, 16384, NULL);
+        if (n > 0) {
+            junk->len = keep = 0;
+            continue;
+        }
+        buf_chunk_put(junk);
+        if (n == -EAGAIN) break;
         session_close(s); /* the client closed too */
         return;
     }
@@ -616,10 +622,8 @@ static void session_read(struct session *s)
     }
     struct session_in *in = s->in;
     size_t kept = in->chunk ? in->chunk->len - in->start : 0;
-    buf_chunk_make_room(ctx->pool, &in->chunk, &in->start,
-                        buf_read_want(in->need, kept, SESS_READ_MIN));
-    struct buf_chunk *c = in->chunk;
-    ssize_t n = read(s->client.fd, c->data + c->len, buf_chunk_room(c));
+    ssize_t n = stream_read(ctx->loop, s->client.fd, ctx->pool, &in->chunk, &in->start,
+                            buf_read_want(in->need, kept, SESS_READ_MIN), NULL);
     if (n == 0) {
         /* A client blocked or subscribed that goes away is gone, as Redis treats it: its node
          * connections are closed at once rather than left blocked or subscribed. */
@@ -635,11 +639,10 @@ static void session_read(struct session *s)
         return;
     }
     if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) return;
-        session_close(s);
+        if (n != -EAGAIN) session_close(s);
         return;
     }
-    c->len += (uint32_t)n;
+    struct buf_chunk *c = in->chunk;
     s->last_ms = loop_now_ms(ctx->loop); /* as Redis: any input is interaction, even a part */
     stat_add(&ctx->stats->net_input_bytes, (uint64_t)n);
     if (limits_query(ctx->cfg, c->len - in->start)) {
@@ -706,7 +709,7 @@ void session_linger_all(struct session_ctx *ctx)
 static int session_write_out(struct session *s)
 {
     if (obuf_empty(&s->out)) return 0;
-    ssize_t n = obuf_write(&s->out, s->client.fd);
+    ssize_t n = stream_write(s->ctx->loop, s->client.fd, &s->out);
     if (n < 0 && n != -EAGAIN) {
         session_close(s);
         return -1;

@@ -61,6 +61,9 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     }
     atomic_init(&w->nsessions, 0);
     buf_pool_init(&w->pool, WORKER_CHUNK_SIZE, WORKER_POOL_KEEP);
+    /* With io_uring, the kernel receives into chunks of this pool, which become the sessions' and
+     * runners' input chunks as they are. */
+    loop_set_pool(w->loop, &w->pool);
     request_pool_init(&w->rp, &w->pool);
     w->stats.cmds = px_calloc(commands_count() + 1, sizeof(*w->stats.cmds));
     w->scripts = scripts_local_create(scripts);
@@ -556,7 +559,8 @@ void worker_free(struct worker *w)
     px_free(w->stats.cmds);
     scripts_local_free(w->scripts);
     keys_result_free(&w->keys);
-    buf_pool_deinit(&w->pool);
+    /* The loop first: its receive buffers go back to the pool. */
     loop_free(w->loop);
+    buf_pool_deinit(&w->pool);
     px_free(w);
 }

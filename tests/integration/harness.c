@@ -261,6 +261,13 @@ pid_t h_proxy_start(int port, const char *startup, const char *const *extra, con
         argv[n++] = "-startup-nodes";
         argv[n++] = startup;
         for (int i = 0; extra && extra[i] && n < 62; i++) argv[n++] = extra[i];
+        /* PX_PROXY_FLAGS (space-separated) come last and so win: the whole suite runs, say,
+         * with -io epoll or -io uring. */
+        const char *more = getenv("PX_PROXY_FLAGS");
+        char *copy = more ? strdup(more) : NULL, *save = NULL;
+        for (char *w = copy ? strtok_r(copy, " ", &save) : NULL; w && n < 62;
+             w = strtok_r(NULL, " ", &save))
+            argv[n++] = w;
         argv[n] = NULL;
         execv(h_env.bin, (char *const *)argv);
         _exit(127);

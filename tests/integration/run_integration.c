@@ -7,7 +7,8 @@
  * Environment: SLOTPROXY_BIN (the binary under test), PX_WORKDIR (scratch directory),
  * PX_ITEST_PORT (first port of the shared cluster, default 21001; ports and their cluster-bus
  * ports, +10000, stay below the kernel's ephemeral range), CK_RUN_SUITE (one suite only: when it
- * is one that brings its own cluster, the shared servers are not started at all).
+ * is one that brings its own cluster, the shared servers are not started at all), PX_PROXY_FLAGS
+ * (flags appended to every proxy the tests start, e.g. "-io epoll" or "-io uring").
  */
 #include "harness.h"
 #include "suites.h"

@@ -10,7 +10,7 @@ int main(void)
 {
     Suite *(*const suites[])(void) = {
         crc16_suite,  resp_req_suite, resp_reply_suite, resp_write_suite,
-        buf_suite,    loop_suite,     redirect_suite,   slots_reply_suite,
+        buf_suite,    loop_suite,     stream_suite,     redirect_suite,   slots_reply_suite,
         config_suite, commands_suite, keys_suite,       route_suite,
         merge_suite,  scan_suite,     txn_suite,        pubsub_suite,
         limits_suite, errors_suite,   placement_suite,

@@ -10,6 +10,7 @@ Suite *resp_reply_suite(void);
 Suite *resp_write_suite(void);
 Suite *buf_suite(void);
 Suite *loop_suite(void);
+Suite *stream_suite(void);
 Suite *redirect_suite(void);
 Suite *slots_reply_suite(void);
 Suite *config_suite(void);
