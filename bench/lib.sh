@@ -6,7 +6,7 @@
 bench_build() {
     .ci/deps
     cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build build/release -j "$(nproc)" --target slotproxy >/dev/null
+    cmake --build build/release -j "${BENCH_JOBS:-$(nproc)}" --target slotproxy >/dev/null
     ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 }
 
