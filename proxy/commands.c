@@ -94,6 +94,10 @@ static const struct overlay overlays[] = {
     {"msetnx", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
     /* Harmless reads of one node's configuration (some libraries ask on connect). */
     {"config|get", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
+    /* Every node, replicas included (admin.c). */
+    {"config|set", ROUTE_LOCAL, LOCAL_CONFIG_SET, NO_REASON, FAN_NONE},
+    {"config|resetstat", ROUTE_LOCAL, LOCAL_CONFIG_RESETSTAT, NO_REASON, FAN_NONE},
+    {"config|rewrite", ROUTE_LOCAL, LOCAL_CONFIG_REWRITE, NO_REASON, FAN_NONE},
     {"config|help", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
     {"asking", ROUTE_UNSUPPORTED, 0, PXU_ASKING, FAN_NONE},
     /* Transactions (txn.c decides first; these answer when no transaction is going on). */

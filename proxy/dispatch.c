@@ -74,6 +74,8 @@ static void run_local(struct dispatch *d, struct request *r)
         scan_run(d->fc, r);
     else if (id >= LOCAL_SUBSCRIBE && id <= LOCAL_SUNSUBSCRIBE)
         pubsub_run(d->ps, r);
+    else if (id >= LOCAL_CONFIG_SET && id <= LOCAL_CONFIG_REWRITE)
+        admin_run(d->admin, r);
     else
         local_run(d->local, r);
 }

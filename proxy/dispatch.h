@@ -9,6 +9,7 @@
 #ifndef PX_DISPATCH_H
 #define PX_DISPATCH_H
 
+#include "admin.h"
 #include "fanout.h"
 #include "forward.h"
 #include "info.h"
@@ -34,6 +35,7 @@ struct dispatch {
     struct local_ctx *local;
     struct info_ctx *info;
     struct tracking_ctx *trk;
+    struct admin_ctx *admin;
     struct worker_stats *stats; /* blocked_clients */
     struct sbuf out;            /* error replies */
 };

@@ -164,6 +164,28 @@ void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms)
                       addr, (unsigned long long)timeout_ms);
 }
 
+void errors_config_partial(struct sbuf *s, const char *ip, int port, const char *err, size_t len,
+                           int undone)
+{
+    resp_write_errorf(s, "ERR CONFIG SET refused by node %s:%d (%.*s); %s", ip, port, (int)len,
+                      err,
+                      undone ? "the change was undone on the nodes that had taken it"
+                             : "it could not be undone on every node that had taken it");
+}
+
+void errors_config_unreachable(struct sbuf *s, const char *ip, int port, const char *err,
+                               size_t len)
+{
+    resp_write_errorf(s, "ERR CONFIG SET not applied: node %s:%d did not give its current values (%.*s)",
+                      ip, port, (int)len, err);
+}
+
+void errors_node_refused(struct sbuf *s, const char *ip, int port, const char *err, size_t len)
+{
+    resp_write_errorf(s, "ERR node %s:%d refused it (%.*s); the other nodes did it", ip, port,
+                      (int)len, err);
+}
+
 void errors_tracking(struct sbuf *s, enum px_trk_err e)
 {
     static const char *const text[] = {

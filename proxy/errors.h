@@ -80,6 +80,15 @@ void errors_no_master(struct sbuf *s);
 void errors_connection_lost(struct sbuf *s, const char *addr);
 /* The node left the request unanswered for -backend-timeout: it may or may not have run. */
 void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms);
+/* CONFIG SET taken by some nodes and refused by the node at ip:port with err (len bytes, without
+ * its '-'); undone says whether the others were put back as they were. */
+void errors_config_partial(struct sbuf *s, const char *ip, int port, const char *err, size_t len,
+                           int undone);
+/* CONFIG SET not tried: the node at ip:port could not say its current values (err). */
+void errors_config_unreachable(struct sbuf *s, const char *ip, int port, const char *err,
+                               size_t len);
+/* A node-wide command (CONFIG RESETSTAT, REWRITE) that the node at ip:port refused with err. */
+void errors_node_refused(struct sbuf *s, const char *ip, int port, const char *err, size_t len);
 /* CLIENT TRACKING and CLIENT CACHING refusals, with Redis's texts (tracking.c). */
 enum px_trk_err {
     PXT_REDIRECT_TWICE = 0, /* REDIRECT given twice */

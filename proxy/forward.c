@@ -208,6 +208,14 @@ static void hold(struct forward *f, struct request *r, uint64_t delay_ms)
 /* Holds r because no runner can take it now. */
 static void hold_unreachable(struct forward *f, struct request *r)
 {
+    if (r->to) {
+        /* A part for one named node (admin.c) does not wait for it: its caller decides. */
+        char addr[SLOTMAP_ADDR_MAX];
+        slotmap_format_addr(addr, sizeof(addr), r->to->ip, r->to->port);
+        struct backend *b = view_backend(f->view, r->to->ip, r->to->port, 0, VIEW_RESP2);
+        REPLY_ERROR(f, r, errors_node_unreachable(&f->scratch, addr, backend_last_error(b)));
+        return;
+    }
     r->hold_reason = HOLD_UNREACHABLE;
     hold(f, r, 0);
 }
@@ -409,6 +417,12 @@ void forward_send(struct forward *f, struct request *r)
     struct view *v = f->view;
     struct backend *b;
     int shard = -1;
+    if (r->to) {
+        /* A part for one node, whoever it is (a master or a replica): RESP2, the caller reads
+         * the reply. */
+        send_to(f, r, view_backend(v, r->to->ip, r->to->port, 0, VIEW_RESP2), NULL, 0);
+        return;
+    }
     if (r->shard >= 0) {
         b = view_master(v, r->shard);
         if (!b && v->map) {

@@ -67,6 +67,13 @@ enum req_hold {
     HOLD_SUSPECT,         /* the node stalled and is suspect (forward.h): not sent meanwhile */
 };
 
+/* A node named by address: a part sent to each node of the cluster, replicas included (admin.c
+ * keeps these for as long as its parts live). */
+struct request_node {
+    char ip[64]; /* SLOTMAP_IP_MAX */
+    int port;
+};
+
 /* Where a request's reply goes. Both calls own nothing of what they are given: the bytes are
  * valid during the call only (take a chunk reference to keep them). */
 struct request_sink {
@@ -110,6 +117,7 @@ struct request {
     uint64_t start_us;             /* when it was parsed (statistics) */
     uint64_t seq;                  /* arrival order in the worker (held requests go in order) */
     struct privconn *priv;         /* a blocking request: the private connection it is sent on */
+    const struct request_node *to; /* a part for one node named by address (admin.c), or NULL */
     uint32_t ps_pending;           /* a subscribe command: confirmations still owed by nodes */
     struct resp_span argv_inline[REQ_ARGV_INLINE];
 };

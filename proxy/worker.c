@@ -101,6 +101,8 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->dispatch.local = &w->local;
     w->dispatch.info = &w->info;
     w->dispatch.trk = &w->trk;
+    admin_init(&w->admin, &w->rp, &w->fwd, &w->view, cfg);
+    w->dispatch.admin = &w->admin;
     w->dispatch.stats = &w->stats;
     session_ctx_init(&w->sessions, w->loop, &w->pool, &w->rp, cfg, &w->stats, &w->dispatch,
                      &w->nsessions);
@@ -551,6 +553,7 @@ void worker_free(struct worker *w)
     txn_ctx_deinit(&w->txn);
     pubsub_ctx_deinit(&w->pubsub);
     tracking_deinit(&w->trk);
+    admin_deinit(&w->admin);
     local_ctx_deinit(&w->local);
     dispatch_deinit(&w->dispatch);
     px_free(w->stats.cmds);

@@ -103,6 +103,7 @@ struct worker {
     struct txn_ctx txn;
     struct pubsub_ctx pubsub;
     struct tracking_ctx trk;
+    struct admin_ctx admin;
     struct local_ctx local;
     struct info_ctx info;
     struct dispatch dispatch;

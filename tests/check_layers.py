@@ -35,7 +35,7 @@ LAYERS = [
                "proxy/config", "proxy/client_limits", "proxy/client_dir"]),
     ("routing", ["proxy/route", "proxy/view"]),
     ("executors", ["proxy/private", "proxy/forward", "proxy/fanout", "proxy/merge", "proxy/scan",
-                   "proxy/info", "proxy/txn", "proxy/pubsub", "proxy/tracking", "proxy/local"]),
+                   "proxy/info", "proxy/txn", "proxy/pubsub", "proxy/tracking", "proxy/admin", "proxy/local"]),
     ("session", ["proxy/dispatch", "proxy/session"]),
     ("wiring", ["proxy/worker", "proxy/acceptor", "proxy/metrics", "proxy/debug_http",
                 "proxy/main"]),

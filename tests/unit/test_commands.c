@@ -216,7 +216,8 @@ START_TEST(test_commands_routes)
     ck_assert_int_eq(commands_lookup_sub(client, "kill", 4)->route, ROUTE_UNSUPPORTED);
     const struct cmd_entry *config = lookup("config");
     ck_assert_int_eq(commands_lookup_sub(config, "get", 3)->route, ROUTE_FORWARD);
-    ck_assert_int_eq(commands_lookup_sub(config, "set", 3)->route, ROUTE_UNSUPPORTED);
+    ck_assert_int_eq(commands_lookup_sub(config, "set", 3)->local_id, LOCAL_CONFIG_SET);
+    ck_assert_int_eq(commands_lookup_sub(config, "resetstat", 9)->local_id, LOCAL_CONFIG_RESETSTAT);
     ck_assert_str_eq(lookup("monitor")->unsupported,
                      "cannot be used through slotproxy: it streams one node's commands on the "
                      "connection");
@@ -226,7 +227,8 @@ START_TEST(test_commands_routes)
     /* Subcommands inherit their container's overlay, or are judged on their own flags. */
     ck_assert_int_eq(lookup_sub("client", "list")->route, ROUTE_LOCAL);
     ck_assert_int_eq(lookup_sub("client", "pause")->route, ROUTE_UNSUPPORTED);
-    ck_assert_int_eq(lookup_sub("config", "rewrite")->route, ROUTE_UNSUPPORTED);
+    ck_assert_int_eq(lookup_sub("config", "rewrite")->local_id, LOCAL_CONFIG_REWRITE);
+    ck_assert_int_eq(lookup_sub("client", "tracking")->local_id, LOCAL_CLIENT_TRACKING);
     ck_assert_int_eq(lookup_sub("object", "encoding")->route, ROUTE_FORWARD);
     ck_assert_int_eq(lookup_sub("memory", "usage")->route, ROUTE_FORWARD);
 }
