@@ -10,7 +10,9 @@
 
 #include "errors.h"
 #include "mem.h"
+#include "resp.h"
 #include "resp_reply.h"
+#include "slowlog.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -146,6 +148,19 @@ static int build_undo(const struct admin_reply *old, struct sbuf *out)
     return 1;
 }
 
+/* The parameters the proxy itself follows, taken from a CONFIG SET every node accepted. */
+static void apply_to_proxy(const struct request *r)
+{
+    for (uint32_t i = 2; i + 1 < r->argc; i += 2) {
+        long long v;
+        if (!resp_str2ll(request_arg(r, i + 1), r->argv[i + 1].len, &v)) continue;
+        if (request_arg_is(r, i, "slowlog-log-slower-than"))
+            slowlog_set_threshold(v);
+        else if (request_arg_is(r, i, "slowlog-max-len"))
+            slowlog_set_max_len(v);
+    }
+}
+
 /* The client's answer, and the operation is over. */
 static void finish(struct admin_ctx *a, struct request *r, const char *b, size_t len)
 {
@@ -190,6 +205,7 @@ static void phase_done(struct admin_ctx *a, struct request *r, struct admin_op *
         return;
     case PH_SET:
         if (nok == op->n) {
+            apply_to_proxy(r);
             finish(a, r, "+OK\r\n", 5);
             return;
         }

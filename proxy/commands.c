@@ -98,6 +98,11 @@ static const struct overlay overlays[] = {
     {"config|set", ROUTE_LOCAL, LOCAL_CONFIG_SET, NO_REASON, FAN_NONE},
     {"config|resetstat", ROUTE_LOCAL, LOCAL_CONFIG_RESETSTAT, NO_REASON, FAN_NONE},
     {"config|rewrite", ROUTE_LOCAL, LOCAL_CONFIG_REWRITE, NO_REASON, FAN_NONE},
+    /* The proxy's own slow log (slowlog.c): the commands this server was slow to answer. */
+    {"slowlog|get", ROUTE_LOCAL, LOCAL_SLOWLOG, NO_REASON, FAN_NONE},
+    {"slowlog|len", ROUTE_LOCAL, LOCAL_SLOWLOG, NO_REASON, FAN_NONE},
+    {"slowlog|reset", ROUTE_LOCAL, LOCAL_SLOWLOG, NO_REASON, FAN_NONE},
+    {"slowlog|help", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
     {"config|help", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
     {"asking", ROUTE_UNSUPPORTED, 0, PXU_ASKING, FAN_NONE},
     /* Transactions (txn.c decides first; these answer when no transaction is going on). */

@@ -109,6 +109,7 @@ enum local_id {
     LOCAL_CONFIG_SET, /* admin.c: on every node */
     LOCAL_CONFIG_RESETSTAT,
     LOCAL_CONFIG_REWRITE,
+    LOCAL_SLOWLOG, /* slowlog.c: GET, LEN, RESET of the proxy's own log */
     LOCAL_CLUSTER_INFO,
     LOCAL_CLUSTER_SLOTS,
     LOCAL_CLUSTER_SHARDS,

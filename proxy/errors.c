@@ -173,6 +173,11 @@ void errors_config_partial(struct sbuf *s, const char *ip, int port, const char 
                              : "it could not be undone on every node that had taken it");
 }
 
+void errors_slowlog_count(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR count should be greater than or equal to -1\r\n");
+}
+
 void errors_config_unreachable(struct sbuf *s, const char *ip, int port, const char *err,
                                size_t len)
 {

@@ -84,6 +84,8 @@ void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms);
  * its '-'); undone says whether the others were put back as they were. */
 void errors_config_partial(struct sbuf *s, const char *ip, int port, const char *err, size_t len,
                            int undone);
+/* SLOWLOG GET with a count below -1 (or not a number), Redis's text. */
+void errors_slowlog_count(struct sbuf *s);
 /* CONFIG SET not tried: the node at ip:port could not say its current values (err). */
 void errors_config_unreachable(struct sbuf *s, const char *ip, int port, const char *err,
                                size_t len);

@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "mem.h"
 #include "pubsub.h"
+#include "slowlog.h"
 #include "sock.h"
 #include "txn.h"
 
@@ -481,6 +482,7 @@ void local_run(struct local_ctx *lc, struct request *r)
         resp_write_array_len(sb, 0);
         break;
     case LOCAL_ACL_WHOAMI: resp_write_bulk(sb, "default", 7); break;
+    case LOCAL_SLOWLOG: slowlog_command(r, c->resp, sb); break;
     case LOCAL_CLIENT_LIST: lc->client_list(lc->up, r); return;
     case LOCAL_CLUSTER_SLOT_ROUTED:
         if (cluster_slot_routed(lc, r, sb)) return;

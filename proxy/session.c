@@ -26,6 +26,7 @@
 #include "private.h"
 #include "pubsub.h"
 #include "px_errors.h"
+#include "slowlog.h"
 #include "sock.h"
 #include "tracking.h"
 #include "txn.h"
@@ -382,6 +383,11 @@ static void request_account(struct session_ctx *ctx, struct request *r, const ch
     stat_add(&cs->usec, us);
     stat_add(&cs->buckets[stats_bucket(us)], 1);
     if (err) stat_add(&cs->failed, 1);
+    if (slowlog_wants(us) && r->client) {
+        char peer[64] = "";
+        sock_peer_name(r->client->fd, peer, sizeof(peer));
+        slowlog_add(r, us, peer, client_name(r->client));
+    }
 }
 
 /* The sink: r (of this session's client) is answered with bytes [off, off+len) of c. Delivered
