@@ -62,6 +62,8 @@ static const struct overlay overlays[] = {
     {"client|no-touch", ROUTE_LOCAL, LOCAL_CLIENT_NO_TOUCH, NO_REASON, FAN_NONE},
     {"client|reply", ROUTE_LOCAL, LOCAL_CLIENT_REPLY, NO_REASON, FAN_NONE},
     {"client|tracking", ROUTE_LOCAL, LOCAL_CLIENT_TRACKING, NO_REASON, FAN_NONE},
+    {"client|pause", ROUTE_LOCAL, LOCAL_CLIENT_PAUSE, NO_REASON, FAN_NONE},
+    {"client|unpause", ROUTE_LOCAL, LOCAL_CLIENT_UNPAUSE, NO_REASON, FAN_NONE},
     {"client|caching", ROUTE_LOCAL, LOCAL_CLIENT_CACHING, NO_REASON, FAN_NONE},
     {"client|getredir", ROUTE_LOCAL, LOCAL_CLIENT_GETREDIR, NO_REASON, FAN_NONE},
     {"client|trackinginfo", ROUTE_LOCAL, LOCAL_CLIENT_TRACKINGINFO, NO_REASON, FAN_NONE},

@@ -110,6 +110,8 @@ enum local_id {
     LOCAL_CONFIG_RESETSTAT,
     LOCAL_CONFIG_REWRITE,
     LOCAL_SLOWLOG, /* slowlog.c: GET, LEN, RESET of the proxy's own log */
+    LOCAL_CLIENT_PAUSE, /* pause.c */
+    LOCAL_CLIENT_UNPAUSE,
     LOCAL_CLUSTER_INFO,
     LOCAL_CLUSTER_SLOTS,
     LOCAL_CLUSTER_SHARDS,

@@ -6,7 +6,9 @@
  */
 #include "dispatch.h"
 
+#include "clock.h"
 #include "errors.h"
+#include "pause.h"
 #include "route.h"
 #include "scan.h"
 
@@ -80,6 +82,32 @@ static void run_local(struct dispatch *d, struct request *r)
         local_run(d->local, r);
 }
 
+/* CLIENT PAUSE: r waits when the pause covers it (its client blocked behind it, as Redis blocks
+ * the client), and is routed again when the pause ends. Returns 1 when r was held. */
+static int held_by_pause(struct dispatch *d, struct request *r)
+{
+    uint64_t end = 0;
+    enum pause_mode m = pause_current(clock_now_ms(), &end);
+    int covers = m == PAUSE_ALL ||
+                 (m == PAUSE_WRITE &&
+                  pause_is_write(r, d->scripts, txn_queued_writes(r->client)));
+    if (!covers) {
+        if (r->flags & REQ_F_PAUSED) {
+            r->flags &= ~REQ_F_PAUSED;
+            r->deadline_ms = 0;
+            stat_add(&d->stats->paused_clients, (uint64_t)-1);
+        }
+        return 0;
+    }
+    if (!(r->flags & REQ_F_PAUSED)) {
+        r->flags |= REQ_F_PAUSED;
+        stat_add(&d->stats->paused_clients, 1);
+        request_make_barrier(r);
+    }
+    forward_hold_paused(d->fw, r, end);
+    return 1;
+}
+
 void dispatch_request(struct dispatch *d, struct request *r)
 {
     /* Never NULL: a held request whose client left is freed before it is routed again. */
@@ -96,6 +124,7 @@ void dispatch_request(struct dispatch *d, struct request *r)
         if (rt.kind != RT_REFUSE && tracking_on(c))
             tracking_dispatch(d->trk, r, d->keys, rc.tx == RT_TX_MULTI);
     }
+    if (rt.kind != RT_REFUSE && rt.cmd && held_by_pause(d, r)) return;
     switch (rt.kind) {
     case RT_REFUSE: reject(d, r, &rt); return;
     case RT_LOCAL: run_local(d, r); return;

@@ -173,6 +173,21 @@ void errors_config_partial(struct sbuf *s, const char *ip, int port, const char 
                              : "it could not be undone on every node that had taken it");
 }
 
+void errors_pause_mode(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n");
+}
+
+void errors_timeout_not_integer(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR timeout is not an integer or out of range\r\n");
+}
+
+void errors_timeout_negative(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR timeout is negative\r\n");
+}
+
 void errors_slowlog_count(struct sbuf *s)
 {
     sbuf_puts(s, "-ERR count should be greater than or equal to -1\r\n");

@@ -84,6 +84,10 @@ void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms);
  * its '-'); undone says whether the others were put back as they were. */
 void errors_config_partial(struct sbuf *s, const char *ip, int port, const char *err, size_t len,
                            int undone);
+/* CLIENT PAUSE's refusals, Redis's texts. */
+void errors_pause_mode(struct sbuf *s);
+void errors_timeout_not_integer(struct sbuf *s);
+void errors_timeout_negative(struct sbuf *s);
 /* SLOWLOG GET with a count below -1 (or not a number), Redis's text. */
 void errors_slowlog_count(struct sbuf *s);
 /* CONFIG SET not tried: the node at ip:port could not say its current values (err). */

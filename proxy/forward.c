@@ -220,6 +220,17 @@ static void hold_unreachable(struct forward *f, struct request *r)
     hold(f, r, 0);
 }
 
+void forward_hold_paused(struct forward *f, struct request *r, uint64_t end_ms)
+{
+    uint64_t now = clock_now_ms();
+    r->flags |= REQ_F_ROUTE_AGAIN;
+    r->hold_reason = HOLD_PAUSED;
+    r->deadline_ms = UINT64_MAX; /* a pause does not run out of -failover-hold */
+    /* Looked at again soon: CLIENT UNPAUSE ends the pause before its end time. */
+    uint64_t in = end_ms > now ? end_ms - now : 0;
+    hold(f, r, in < 10 ? in : 10);
+}
+
 void forward_hold_unrouted(struct forward *f, struct request *r)
 {
     r->flags |= REQ_F_ROUTE_AGAIN;

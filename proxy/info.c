@@ -220,7 +220,7 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
          * command is routed until its answer). */
         sbuf_printf(&t,
                     "connected_clients:%llu\r\nblocked_clients:%llu\r\ntracking_clients:%llu\r\n",
-                    clients, SUM(blocked_clients), SUM(trk_clients));
+                    clients, SUM(blocked_clients) + SUM(paused_clients), SUM(trk_clients));
     }
     if (section(&t, sec, SEC_MEMORY, "# Memory\r\n", &n)) {
         struct px_mem_stats ms;

@@ -6,9 +6,11 @@
  */
 #include "local.h"
 
+#include "clock.h"
 #include "crc16.h"
 #include "errors.h"
 #include "mem.h"
+#include "pause.h"
 #include "pubsub.h"
 #include "slowlog.h"
 #include "sock.h"
@@ -422,6 +424,33 @@ static void do_reset(struct local_ctx *lc, struct client *c)
     if (lc->cfg->requirepass) c->authed = 0;
 }
 
+/* CLIENT PAUSE timeout [WRITE|ALL], Redis's checks in Redis's order. */
+static void do_pause(struct request *r, struct sbuf *sb)
+{
+    enum pause_mode mode = PAUSE_ALL;
+    if (r->argc == 4) {
+        if (arg_is(r, 3, "write")) {
+            mode = PAUSE_WRITE;
+        } else if (!arg_is(r, 3, "all")) {
+            errors_pause_mode(sb);
+            return;
+        }
+    }
+    long long ms;
+    if (!resp_str2ll(request_arg(r, 2), r->argv[2].len, &ms)) {
+        errors_timeout_not_integer(sb);
+        return;
+    }
+    if (ms < 0) {
+        errors_timeout_negative(sb);
+        return;
+    }
+    uint64_t now = clock_now_ms();
+    uint64_t end = (uint64_t)ms > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)ms;
+    pause_start(end, mode);
+    resp_write_simple(sb, "OK");
+}
+
 static void do_ping(struct request *r, struct sbuf *sb)
 {
     if (r->argc > 2) {
@@ -483,6 +512,11 @@ void local_run(struct local_ctx *lc, struct request *r)
         break;
     case LOCAL_ACL_WHOAMI: resp_write_bulk(sb, "default", 7); break;
     case LOCAL_SLOWLOG: slowlog_command(r, c->resp, sb); break;
+    case LOCAL_CLIENT_PAUSE: do_pause(r, sb); break;
+    case LOCAL_CLIENT_UNPAUSE:
+        pause_stop();
+        resp_write_simple(sb, "OK");
+        break;
     case LOCAL_CLIENT_LIST: lc->client_list(lc->up, r); return;
     case LOCAL_CLUSTER_SLOT_ROUTED:
         if (cluster_slot_routed(lc, r, sb)) return;

@@ -58,6 +58,7 @@ enum {
     REQ_F_RETRY_SENT = 1u << 13, /* ...and sent again: counted in the client's retries in flight */
     REQ_F_DRAIN = 1u << 14,      /* a barrier that falls when the request is delivered (when every
                                     request before it is answered), not when it is answered */
+    REQ_F_PAUSED = 1u << 15,     /* waiting for CLIENT PAUSE to end (a blocked client) */
 };
 
 /* Why a request is on the held list. */
@@ -65,6 +66,7 @@ enum req_hold {
     HOLD_UNREACHABLE = 0, /* no usable connection to the node (or no slot map yet) */
     HOLD_RETRY,           /* the node said TRYAGAIN, CLUSTERDOWN or LOADING */
     HOLD_SUSPECT,         /* the node stalled and is suspect (forward.h): not sent meanwhile */
+    HOLD_PAUSED,          /* CLIENT PAUSE covers it (pause.h): routed again when it ends */
 };
 
 /* A node named by address: a part sent to each node of the cluster, replicas included (admin.c

@@ -105,6 +105,7 @@ struct worker_stats {
     stat_t stall_deposed;     /* runners dropped because their node was failed over */
     stat_t stall_errors;      /* requests failed: in flight to a deposed or unconfirmed node */
     /* Client-side caching (tracking.c): gauges of this worker's table, and counters. */
+    stat_t paused_clients;    /* requests waiting for CLIENT PAUSE to end (blocked clients) */
     stat_t trk_clients;       /* clients with tracking on */
     stat_t trk_keys;          /* keys remembered */
     stat_t trk_items;         /* (key, reader) pairs */

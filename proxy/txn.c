@@ -17,6 +17,7 @@
 
 #include "errors.h"
 #include "mem.h"
+#include "pause.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct txn {
     struct txn_fsm fsm;
     struct privconn *priv; /* the transaction's connection, once its node is known */
     struct sbuf kept;      /* commands kept until then (fsm.nkept of them) */
+    int qwrites;           /* a command queued since MULTI may write (CLIENT PAUSE WRITE) */
 };
 
 static const struct priv_ops txn_priv_ops;
@@ -241,6 +243,12 @@ size_t txn_client_mem(const struct client *c)
 {
     const struct txn *t = txn_peek(c);
     return t ? sizeof(*t) + t->kept.cap : 0;
+}
+
+int txn_queued_writes(const struct client *c)
+{
+    const struct txn *t = txn_peek(c);
+    return t && t->fsm.phase == RT_TX_MULTI && t->qwrites;
 }
 
 int txn_active(const struct client *c)
@@ -473,6 +481,9 @@ void txn_run(struct txn_ctx *tc, struct request *r)
     struct txn_step st;
     txn_decide(&t->fsm, ev, slot, ev == TXE_COMMAND ? node_can_queue(r) : 1, &st);
     if (st.rejected) r->flags |= REQ_F_REJECTED;
+    if (ev == TXE_MULTI) t->qwrites = 0;
+    if (ev == TXE_COMMAND && before.phase == RT_TX_MULTI && st.reply == TXR_QUEUED)
+        t->qwrites |= pause_is_write(r, tc->scripts, 0);
     switch (st.act) {
     case TXA_REPLY:
         if (t->fsm.nkept == 0) sbuf_free(&t->kept); /* the machine dropped what was kept */

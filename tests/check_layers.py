@@ -32,7 +32,7 @@ LAYERS = [
     ("cluster", ["cluster/*"]),
     ("model", ["proxy/client", "proxy/request", "proxy/commands", "proxy/command_table",
                "proxy/keys", "proxy/errors", "proxy/stats", "proxy/strset", "proxy/scripts",
-               "proxy/config", "proxy/client_limits", "proxy/client_dir", "proxy/slowlog"]),
+               "proxy/config", "proxy/client_limits", "proxy/client_dir", "proxy/slowlog", "proxy/pause"]),
     ("routing", ["proxy/route", "proxy/view"]),
     ("executors", ["proxy/private", "proxy/forward", "proxy/fanout", "proxy/merge", "proxy/scan",
                    "proxy/info", "proxy/txn", "proxy/pubsub", "proxy/tracking", "proxy/admin", "proxy/local"]),

@@ -226,7 +226,8 @@ START_TEST(test_commands_routes)
     ck_assert_int_eq(lookup("get")->blocking_arg, 0);
     /* Subcommands inherit their container's overlay, or are judged on their own flags. */
     ck_assert_int_eq(lookup_sub("client", "list")->route, ROUTE_LOCAL);
-    ck_assert_int_eq(lookup_sub("client", "pause")->route, ROUTE_UNSUPPORTED);
+    ck_assert_int_eq(lookup_sub("client", "pause")->local_id, LOCAL_CLIENT_PAUSE);
+    ck_assert_int_eq(lookup_sub("client", "kill")->route, ROUTE_UNSUPPORTED);
     ck_assert_int_eq(lookup_sub("config", "rewrite")->local_id, LOCAL_CONFIG_REWRITE);
     ck_assert_int_eq(lookup_sub("client", "tracking")->local_id, LOCAL_CLIENT_TRACKING);
     ck_assert_int_eq(lookup_sub("object", "encoding")->route, ROUTE_FORWARD);
