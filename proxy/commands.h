@@ -187,6 +187,8 @@ struct cmd_entry {
     int local_id;            /* for ROUTE_LOCAL: which handler (enum local_id) */
     const char *unsupported; /* for ROUTE_UNSUPPORTED: the error text */
     int blocking_arg;        /* blocking only when this keyword is present (XREAD BLOCK) */
+    uint8_t own_conn;        /* sent on a connection of its own, never behind other requests:
+                                SCRIPT KILL and FUNCTION KILL reach a node busy with a script */
     enum fan_merge merge;    /* ROUTE_ALL_MASTERS, or a ROUTE_FORWARD that may be split */
     uint32_t script_arg;     /* the argument holding a Lua script body (EVAL, SCRIPT LOAD) */
     const struct cmd_entry *subs;

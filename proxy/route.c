@@ -147,7 +147,8 @@ void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
         out->kind = RT_ALL_MASTERS;
         out->merge = e->merge;
         out->flags = script_flags(e, argc);
-        if (cmd->flags & CMD_BLOCKING) out->flags |= RT_F_BLOCKING; /* WAIT: every part blocks */
+        /* WAIT: every part blocks; SCRIPT KILL must not wait behind the script it stops. */
+        if ((cmd->flags & CMD_BLOCKING) || e->own_conn) out->flags |= RT_F_BLOCKING;
         return;
     case ROUTE_FORWARD: break;
     }
