@@ -36,13 +36,19 @@
 #   --base-port N      first port (SUITE_BASE_PORT; default 23001): the cluster takes N..N+5, the
 #                      proxy N+7, the reference node N+8, runtest N+68..N+199; each cluster node
 #                      also takes its port + 10000 for the cluster bus
-#   --timeout S        seconds one unit may take before it is killed (SUITE_UNIT_TIMEOUT; 300)
+#   --timeout S        seconds one unit may take before it is killed (SUITE_UNIT_TIMEOUT; 600)
+#   --stall S          seconds one test may take before runtest gives the unit up
+#                      (SUITE_STALL_TIMEOUT; 120): a test waiting for a reply that never comes
+#                      would otherwise wait for ever, as the suite's client has no read timeout
 #   --work DIR         logs and servers (SUITE_WORK; default build/redis-suite), emptied first;
 #                      logs/<unit>.log is each unit's runtest output, results.tsv what was parsed
 #   --proxy-args ARGS  extra slotproxy flags, split on spaces (SLOTPROXY_ARGS)
 # Paths are relative to the repository root. Needs tclsh (Debian package tcl), redis-server and
 # redis-cli: .ci/deps installs them.
 set -euo pipefail
+# The whole script is one block, which bash reads before it runs any of it: a run then goes on
+# as it started even if this file is edited meanwhile.
+{
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
@@ -50,7 +56,8 @@ cd "$root"
 proxy_bin=${SLOTPROXY:-build/release/proxy/slotproxy}
 suite_src=${REDIS_SUITE:-../shared/redis-7.0.15-suite}
 base=${SUITE_BASE_PORT:-23001}
-unit_timeout=${SUITE_UNIT_TIMEOUT:-300}
+unit_timeout=${SUITE_UNIT_TIMEOUT:-600}
+stall_timeout=${SUITE_STALL_TIMEOUT:-120}
 work=${SUITE_WORK:-build/redis-suite}
 proxy_args=${SLOTPROXY_ARGS:-}
 reference=0
@@ -67,6 +74,7 @@ while [ $# -gt 0 ]; do
     --suite) suite_src=${2:?}; shift 2 ;;
     --base-port) base=${2:?}; shift 2 ;;
     --timeout) unit_timeout=${2:?}; shift 2 ;;
+    --stall) stall_timeout=${2:?}; shift 2 ;;
     --work) work=${2:?}; shift 2 ;;
     --proxy-args) proxy_args=${2?}; shift 2 ;;
     --reference) reference=1; shift ;;
@@ -75,7 +83,9 @@ while [ $# -gt 0 ]; do
     *) units+=("$1"); shift ;;
     esac
 done
-case "$base$unit_timeout" in *[!0-9]*) echo "--base-port and --timeout take numbers" >&2; exit 2 ;; esac
+case "$base$unit_timeout$stall_timeout" in
+*[!0-9]*) echo "--base-port, --timeout and --stall take numbers" >&2; exit 2 ;;
+esac
 [ "$base" -ge 1024 ] && [ "$((base + 10200))" -le 65535 ] || { echo "--base-port out of range" >&2; exit 2; }
 
 for t in tclsh redis-server redis-cli timeout; do
@@ -327,7 +337,7 @@ check_proxy() { # UNIT
     else
         wait "$proxy_pid" 2>/dev/null || st=$?
         if [ "$st" -gt 128 ]; then st="signal $((st - 128))"; else st="exit status $st"; fi
-        note "$u" "PROXY DIED ($st); started again; the end of $work/proxy.stderr:"
+        note "$u" "PROXY DIED ($st); started again; its stderr is in $work/proxy.stderr"
         tail -20 "$work/proxy.stderr" | sed 's/^/      /'
     fi
     start_proxy
@@ -347,14 +357,17 @@ parse_log() { # UNIT LOG RC
         /^\[err\]: / {
             s = substr($0, 8)
             # A test failure is "<name> in tests/<file>.tcl"; anything else is an error that
-            # --durable caught around a whole start_server block.
+            # --durable caught around a whole start_server block. runtest cuts the first 10
+            # characters of that error; the next line, the Tcl stack, starts with all of it.
             if (match(s, / in tests\/[^ ]*\.tcl$/)) print unit, "err", substr(s, 1, RSTART - 1)
+            else if ((getline nl) > 0) print unit, "block", nl
             else print unit, "block", s
             next }
-        /^\[exception\]: / { ex = substr($0, 14); getline nl; ex = ex " " nl; next }
+        /^\[exception\]: / { ex = "exception: " substr($0, 14); next }
         /^\[skip\]: / { print unit, "skip", substr($0, 9); next }
         /^\[ignore\]: / { print unit, "ignore", substr($0, 11); next }
-        /^\[TIMEOUT\]/ { ex = "runtest timeout: no progress" }
+        /^\[TIMEOUT\]/ { ex = "stalled: a test ran longer than --stall allows" }
+        / => \(IN PROGRESS\) / { if (ex != "") ex = ex ": " substr($0, index($0, "(IN PROGRESS) ") + 14) }
         /^\[[0-9]+\/[0-9]+ done\]: / { done = 1 }
         END {
             if (ex != "") print unit, "exception", ex
@@ -370,12 +383,12 @@ for unit in "${units[@]}"; do
     i=$((i + 1))
     log=$work/logs/${unit//\//_}.log
     t0=$SECONDS
-    printf '[%d/%d] %-32s ' "$i" "$n_units" "$unit"
+    printf '[%d/%d] %-40s ' "$i" "$n_units" "$unit"
     # The subshell execs timeout, so $! is timeout's pid, and timeout puts itself and runtest's
     # processes in a new process group of that id: one kill stops them all.
     (cd "$work/suite" && exec env TERM=dumb timeout -k 10 "$unit_timeout" ./runtest \
         --host 127.0.0.1 --port "$target" --baseport "$rt_baseport" --portcount "$rt_portcount" \
-        --cluster-mode --ignore-encoding --durable --timeout "$unit_timeout" \
+        --cluster-mode --ignore-encoding --durable --timeout "$stall_timeout" \
         --tags "$deny_tags" --single "$unit") >"$log" 2>&1 </dev/null &
     unit_pid=$!
     echo "-$unit_pid" >"$work/state/pid.unit"
@@ -447,7 +460,7 @@ awk -F'\t' -v OFS='\t' -v mode="$([ "$reference" = 1 ] && echo reference || echo
         else if ($2 == "end") end[u] = $3
     }
     END {
-        printf "%-28s %5s %6s %6s %11s  %s\n", "unit", "ref", "passed", "failed", "not reached", "note"
+        printf "%-40s %5s %6s %6s %11s  %s\n", "unit", "ref", "passed", "failed", "not reached", "note"
         for (i = 1; i <= n; i++) {
             u = order[i]; nr = 0
             k = split(refnames[u], names, "\n")
@@ -457,21 +470,28 @@ awk -F'\t' -v OFS='\t' -v mode="$([ "$reference" = 1 ] && echo reference || echo
                 else { nr++; fail[++nf] = key "\tnot reached" }
             }
             why = (end[u] == "done") ? "" : end[u]
-            if (exc[u] != "") why = "exception: " substr(exc[u], 1, 70)
+            if (exc[u] != "") why = substr(exc[u], 1, 80)
             else if (block[u] != "") { split(block[u], b, "\n"); why = why (why == "" ? "" : "; ") "block error: " substr(b[1], 1, 60) }
             if (ev[u] != "") why = why (why == "" ? "" : "; ") "EVENT"
-            printf "%-28s %5d %6d %6d %11d  %s\n", u, refn[u], ok[u], err[u], nr, why
+            printf "%-40s %5d %6d %6d %11d  %s\n", u, refn[u], ok[u], err[u], nr, why
             tref += refn[u]; tok += ok[u]; terr += err[u]; tnr += nr
         }
-        printf "%-28s %5d %6d %6d %11d\n", "total", tref, tok, terr, tnr
+        printf "%-40s %5d %6d %6d %11d\n", "total", tref, tok, terr, tnr
+        # Failed tests are named; tests a unit never reached are counted per unit, as there can
+        # be hundreds (failures.tsv names them all).
         unexpected = 0; fixed = 0
         for (j = 1; j <= nf; j++) {
             split(fail[j], f, "\t"); key = f[1] "\t" f[2]
             print fail[j] > failures
             if (key in expected) { stillfails[key] = 1; continue }
-            if (mode == "proxy") { if (!unexpected++) print "\nfailed or not reached, and not in EXPECTED_FAILURES:"
-                print "  " f[1] ": " f[2] " (" f[3] ")" }
+            if (mode != "proxy") continue
+            if (!unexpected++) print "\nfailed or not reached, and not in EXPECTED_FAILURES:"
+            if (f[3] == "failed") print "  " f[1] ": " f[2]
+            else if (!(f[1] in nrunlisted)) { nrunlisted[f[1]] = 0; nrorder[++nnr] = f[1] }
+            if (f[3] != "failed") nrunlisted[f[1]]++
         }
+        for (i = 1; i <= nnr; i++)
+            print "  " nrorder[i] ": " nrunlisted[nrorder[i]] " tests not reached"
         for (key in expected) {
             split(key, f, "\t")
             if ((f[1] in isunit) && !(key in stillfails)) {
@@ -494,3 +514,4 @@ echo
 echo "wall time $((wall / 60))m$((wall % 60))s; logs in $work/logs, failing tests in $work/failures.tsv"
 echo "$passed passed, $failed failed"
 [ "$reference" = 1 ] || [ "$unexpected" = 0 ]
+}
