@@ -131,11 +131,13 @@ for b in redis-server redis-cli redis-benchmark redis-check-aof redis-check-rdb;
     [ -n "$p" ] && ln -sf "$p" "$work/suite/src/$b"
 done
 
-# Every unit, but a proxy run leaves out those in which no test runs against the reference
-# server either (all their tests need a server process of their own): each would cost a runtest
-# start and a reset for nothing. Naming a unit runs it anyway.
+# The units named, each once; or every unit, but a proxy run leaves out those in which no test
+# runs against the reference server either (all their tests need a server process of their own):
+# each would cost a runtest start and a reset for nothing. Naming a unit runs it anyway.
 skipped=()
-if [ ${#units[@]} -eq 0 ]; then
+if [ ${#units[@]} -gt 0 ]; then
+    mapfile -t units < <(printf '%s\n' "${units[@]}" | awk '!seen[$0]++')
+else
     mapfile -t units < <(cd "$work/suite" && ./runtest --list-tests)
     if [ "$reference" = 0 ] && [ -f "$ref_file" ]; then
         mapfile -t skipped < <(awk -F'\t' '$1 == "U" && $3 == 0 { print $2 }' "$ref_file")
@@ -318,8 +320,10 @@ node_ok() { # UNIT PORT
 # Waits until every node answers PING and says cluster_state:ok; restarts a node that died or
 # does not answer (a restarted master comes back as a replica after its replica took over).
 check_nodes() { # UNIT (the unit that just ran)
-    local u=$1 p ok
+    local u=$1 p ok=1
     for p in "${node_ports[@]}"; do
+        case "$(cli "$p" cluster info)" in *cluster_state:ok*) continue ;; esac
+        ok=0
         node_ok "$u" "$p" && continue
         if [ "$reference" = 1 ]; then
             note "$u" "reference node died or hung; started again"
@@ -329,6 +333,7 @@ check_nodes() { # UNIT (the unit that just ran)
             tests/cluster.sh restart "$work/cluster" "$p" >>"$work/cluster.log" 2>&1 || true
         fi
     done
+    [ "$ok" = 1 ] && return 0
     for _ in $(seq 1 300); do
         ok=1
         for p in "${node_ports[@]}"; do cli "$p" cluster info | grep -q cluster_state:ok || ok=0; done
@@ -338,20 +343,22 @@ check_nodes() { # UNIT (the unit that just ran)
     note "$u" "the cluster is not ok after 30 s"
 }
 
+# Each node gets its commands in one redis-cli call: under load, every process counts.
 reset_nodes() { # UNIT
-    local u=$1 p r
+    local u=$1 p r masters
     check_nodes "$u"
-    for p in "${node_ports[@]}"; do cli "$p" client unpause >/dev/null || true; done
+    # The masters as the cluster sees them now: a failover may have moved them.
+    masters=$(cli "${node_ports[0]}" cluster nodes |
+        awk '$3 ~ /master/ && $3 !~ /fail/ { split($2, a, "[:@]"); print a[2] }')
+    [ -n "$masters" ] || note "$u" "CLUSTER NODES named no master: nothing was flushed"
     for p in "${node_ports[@]}"; do
-        [ "$(cli "$p" role | head -1)" = master ] || continue
-        for c in flushall "function flush"; do
-            # shellcheck disable=SC2086 # two words
-            r=$(cli "$p" $c)
-            [ "$r" = OK ] || note "$u" "node $p: ${c^^} failed: $r"
-        done
-    done
-    for p in "${node_ports[@]}"; do
-        cli "$p" script flush >/dev/null || true
+        if grep -qx "$p" <<<"$masters"; then
+            r=$(printf '%s\n' 'CLIENT UNPAUSE' 'SCRIPT FLUSH' 'FLUSHALL' 'FUNCTION FLUSH' | cli "$p" | tr '\n' ' ')
+            [ "$r" = "OK OK OK OK " ] ||
+                note "$u" "node $p: CLIENT UNPAUSE, SCRIPT FLUSH, FLUSHALL, FUNCTION FLUSH answered $r"
+        else
+            printf '%s\n' 'CLIENT UNPAUSE' 'SCRIPT FLUSH' | cli "$p" >/dev/null
+        fi
         restore_config "$u" "$p"
         restore_acl "$u" "$p"
     done
@@ -452,17 +459,24 @@ if [ "$reference" = 1 ]; then
         echo "# U<TAB>unit<TAB>tests that pass; T<TAB>unit<TAB>name of a test that passes (one line per"
         echo "# run of it); F<TAB>unit<TAB>name of a test that fails on the reference too."
         echo "# redis-server: $(redis-server --version)"
-        # Units not run this time keep their lines.
-        if [ -f "$ref_file" ]; then
-            awk -F'\t' 'NR == FNR { ran[$0] = 1; next } /^#/ { next } !($2 in ran)' \
-                <(printf '%s\n' "${units[@]}") "$ref_file"
-        fi
-        awk -F'\t' -v OFS='\t' '
-            { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
-            $2 == "ok" { ok[$1]++; t[$1] = t[$1] "T\t" $1 "\t" $3 "\n" }
-            $2 == "err" { f[$1] = f[$1] "F\t" $1 "\t" $3 "\n" }
-            END { for (i = 1; i <= n; i++) { u = order[i]; print "U", u, ok[u] + 0
-                printf "%s%s", t[u], f[u] } }' "$results"
+        # Units not run this time keep their lines; all are written in runtest's order, so that
+        # regenerating some units changes only their lines.
+        {
+            if [ -f "$ref_file" ]; then
+                awk -F'\t' 'NR == FNR { ran[$0] = 1; next } /^#/ { next } !($2 in ran)' \
+                    <(printf '%s\n' "${units[@]}") "$ref_file"
+            fi
+            awk -F'\t' -v OFS='\t' '
+                { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+                $2 == "ok" { ok[$1]++; t[$1] = t[$1] "T\t" $1 "\t" $3 "\n" }
+                $2 == "err" { f[$1] = f[$1] "F\t" $1 "\t" $3 "\n" }
+                END { for (i = 1; i <= n; i++) { u = order[i]; print "U", u, ok[u] + 0
+                    printf "%s%s", t[u], f[u] } }' "$results"
+        } | awk -F'\t' 'NR == FNR { order[++n] = $0; next }
+                { if (!($2 in body)) late[++m] = $2; body[$2] = body[$2] $0 "\n" }
+                END { for (i = 1; i <= n; i++) { printf "%s", body[order[i]]; done[order[i]] = 1 }
+                      for (i = 1; i <= m; i++) if (!(late[i] in done)) printf "%s", body[late[i]] }' \
+            <(cd "$work/suite" && ./runtest --list-tests) -
     } >"$new"
     mv "$new" "$ref_file"
 fi
