@@ -100,7 +100,8 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
             return;
         }
         /* Refusals are counted on worker 0's statistics; the acceptor is their only writer. */
-        if (a->cfg->protected_mode && !a->cfg->requirepass && !peer_is_loopback(cfd)) {
+        /* As Redis: protected while the default user needs no password. */
+        if (a->cfg->protected_mode && acl_store_default_nopass() && !peer_is_loopback(cfd)) {
             stat_add(&a->workers[0]->stats.denied_conns, 1);
             if (log_ratelimit_ok(&a->rl_denied, 10000)) {
                 char peer[64] = "?";

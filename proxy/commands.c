@@ -81,7 +81,7 @@ static const struct overlay overlays[] = {
     {"cluster", ROUTE_UNSUPPORTED, 0, ONE_NODE, FAN_NONE},
     {"info", ROUTE_LOCAL, LOCAL_INFO, NO_REASON, FAN_INFO},
     {"role", ROUTE_LOCAL, LOCAL_ROLE, NO_REASON, FAN_NONE},
-    {"acl|whoami", ROUTE_LOCAL, LOCAL_ACL_WHOAMI, NO_REASON, FAN_NONE},
+    {"acl", ROUTE_LOCAL, LOCAL_ACL, NO_REASON, FAN_NONE}, /* the proxy's own users */
     {"scan", ROUTE_LOCAL, LOCAL_SCAN, NO_REASON, FAN_SCAN},
     /* Whole keyspace, where the tips alone do not say it all. */
     {"randomkey", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_RANDOM},
@@ -140,8 +140,10 @@ static const struct overlay overlays[] = {
 
 /* Subcommands newer than the generated table (Redis 7.2) that clients send on connect. */
 static const struct command client_extra[] = {
-    {"client|setinfo", 4, CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, NULL, NULL},
-    {"client|no-touch", 3, CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, NULL, NULL},
+    {"client|setinfo", 4, CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, NULL, NULL,
+     ACL_CAT_SLOW | ACL_CAT_CONNECTION},
+    {"client|no-touch", 3, CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, NULL, NULL,
+     ACL_CAT_SLOW | ACL_CAT_CONNECTION},
 };
 #define NCLIENT_EXTRA (sizeof(client_extra) / sizeof(client_extra[0]))
 

@@ -51,6 +51,31 @@ enum {
     CMD_RESP_SPECIAL = 1u << 13,
 };
 
+/* ACL categories, as Redis names them (ACL CAT lists them in this order). */
+enum {
+    ACL_CAT_KEYSPACE = 1u << 0,
+    ACL_CAT_READ = 1u << 1,
+    ACL_CAT_WRITE = 1u << 2,
+    ACL_CAT_SET = 1u << 3,
+    ACL_CAT_SORTEDSET = 1u << 4,
+    ACL_CAT_LIST = 1u << 5,
+    ACL_CAT_HASH = 1u << 6,
+    ACL_CAT_STRING = 1u << 7,
+    ACL_CAT_BITMAP = 1u << 8,
+    ACL_CAT_HYPERLOGLOG = 1u << 9,
+    ACL_CAT_GEO = 1u << 10,
+    ACL_CAT_STREAM = 1u << 11,
+    ACL_CAT_PUBSUB = 1u << 12,
+    ACL_CAT_ADMIN = 1u << 13,
+    ACL_CAT_FAST = 1u << 14,
+    ACL_CAT_SLOW = 1u << 15,
+    ACL_CAT_BLOCKING = 1u << 16,
+    ACL_CAT_DANGEROUS = 1u << 17,
+    ACL_CAT_CONNECTION = 1u << 18,
+    ACL_CAT_TRANSACTION = 1u << 19,
+    ACL_CAT_SCRIPTING = 1u << 20,
+};
+
 /* Key-spec flags. */
 enum {
     KSF_RO = 1u << 0,
@@ -122,7 +147,7 @@ enum local_id {
     LOCAL_INFO,
     LOCAL_SCAN,
     LOCAL_ROLE,
-    LOCAL_ACL_WHOAMI,
+    LOCAL_ACL, /* aclcmd.c: every ACL subcommand */
     /* Transactions (txn.c). */
     LOCAL_MULTI,
     LOCAL_EXEC,
@@ -173,6 +198,7 @@ struct command {
     uint8_t nsubs;
     const struct keyspec *keyspecs;
     const struct command *subs; /* subcommands of a container command */
+    uint32_t acl_cats;          /* ACL_CAT_*: the command's ACL categories (implicit ones too) */
 };
 
 /* The generated table (command_table.c). */

@@ -74,10 +74,18 @@ static const struct opt opts[] = {
      0},
     /* Credentials: the clients' password, and the proxy's own on the nodes. */
     {"requirepass", OPT_STRING, OFF(requirepass), "",
-     "password clients must AUTH with (none: no AUTH needed)", 0, 0},
+     "the default user's password: clients must AUTH with it (none: no AUTH needed)", 0, 0},
+    {"aclfile", OPT_STRING, OFF(aclfile), "",
+     "the proxy's own client users, in Redis's ACL file syntax (\"user <name> <rules...>\" "
+     "lines); ACL LOAD and ACL SAVE read and write it",
+     0, 0},
+    {"acllog-max-len", OPT_INT, OFF(acllog_max_len), "128", "entries ACL LOG keeps", 0,
+     1000000000},
     {"password", OPT_STRING, OFF(password), "", "password to AUTH with on the cluster nodes", 0, 0},
+    {"backend-password", OPT_STRING, OFF(password), "", "the same as -password", 0, 0},
     {"user", OPT_STRING, OFF(user), "", "ACL user to AUTH as on the cluster nodes (with -password)",
      0, 0},
+    {"backend-user", OPT_STRING, OFF(user), "", "the same as -user", 0, 0},
     /* Connections to clients and nodes. */
     {"tcp-keepalive", OPT_INT, OFF(tcp_keepalive_s), "300",
      "TCP keepalive interval in seconds for client and node connections (0: off)", 0, 86400},
@@ -197,6 +205,7 @@ void config_defaults(struct config *c)
     c->stall_threshold_ms = 300;
     c->stall_hold_ms = 3000;
     c->protected_mode = 1;
+    c->acllog_max_len = 128;
 }
 
 /* "hard soft seconds" (as Redis's client-output-buffer-limit, without the class) or one size. */
@@ -237,6 +246,7 @@ void config_free(struct config *c)
     px_free(c->startup_nodes);
     free_nodes(c);
     px_free(c->requirepass);
+    px_free(c->aclfile);
     px_free(c->debug_addr);
     px_free(c->announce_addr);
     px_free(c->config_file);
@@ -790,12 +800,13 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 void config_log(const struct config *c)
 {
     log_info("config: addr=%s startup-nodes=%s threads=%d connect-timeout=%llums "
-             "slots-reload-interval=%llums failover-hold=%llums requirepass=%s user=%s password=%s "
-             "tcp-keepalive=%d max-redirects=%d log-level=%s log-file=%s",
+             "slots-reload-interval=%llums failover-hold=%llums requirepass=%s aclfile=%s "
+             "acllog-max-len=%d user=%s password=%s tcp-keepalive=%d max-redirects=%d "
+             "log-level=%s log-file=%s",
              c->addr, c->startup_nodes, c->threads, (unsigned long long)c->connect_timeout_ms,
              (unsigned long long)c->slots_reload_interval_ms,
              (unsigned long long)c->failover_hold_ms, c->requirepass ? "(set)" : "(none)",
-             c->user ? c->user : "(none)", c->password ? "(set)" : "(none)", c->tcp_keepalive_s,
+             c->aclfile ? c->aclfile : "(none)", c->acllog_max_len, c->user ? c->user : "(none)", c->password ? "(set)" : "(none)", c->tcp_keepalive_s,
              c->max_redirects, log_level_name(c->log_level),
              c->log_file ? c->log_file : "(stderr)");
     char idc[256] = "";

@@ -30,9 +30,11 @@ struct config {
     uint64_t connect_timeout_ms;
     uint64_t slots_reload_interval_ms;
     uint64_t failover_hold_ms;
-    char *requirepass; /* clients must AUTH with this */
-    char *password;    /* AUTH to the backends */
-    char *user;
+    char *requirepass; /* the default user's password (clients must AUTH with it) */
+    char *aclfile;     /* -aclfile: the proxy's users, in Redis's ACL file syntax */
+    int acllog_max_len; /* -acllog-max-len: entries ACL LOG keeps */
+    char *password;    /* AUTH to the backends (-password, -backend-password) */
+    char *user;        /* ...as this ACL user (-user, -backend-user) */
     enum log_level log_level;
     char *log_file;
     int tcp_keepalive_s;

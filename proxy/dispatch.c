@@ -18,11 +18,77 @@ void dispatch_init(struct dispatch *d)
 {
     memset(d, 0, sizeof(*d));
     sbuf_init(&d->out);
+    keys_result_init(&d->acl_keys);
 }
 
 void dispatch_deinit(struct dispatch *d)
 {
     sbuf_free(&d->out);
+    keys_result_free(&d->acl_keys);
+}
+
+/* Refusals that Redis makes before it looks at ACL rules: an unknown command or subcommand, a
+ * wrong number of arguments, a client that must AUTH first. */
+static int refused_before_acl(const struct route *rt)
+{
+    return rt->kind == RT_REFUSE &&
+           (rt->err == PXE_UNKNOWN_COMMAND || rt->err == PXE_UNKNOWN_SUBCOMMAND ||
+            rt->err == PXE_WRONG_ARITY || rt->err == PXE_NOAUTH);
+}
+
+/* Records a refusal as Redis's addACLLogEntry does: the command's full name, or the key or
+ * channel, the user, and the client's CLIENT LIST line. */
+static void acl_log_denial(struct dispatch *d, const struct request *r, const struct client *c,
+                           const struct acl_user *u, int res, int pos, int in_multi)
+{
+    const char *obj = r->cmd->cmd->name;
+    size_t objlen = strlen(obj);
+    if (res != ACL_DENIED_CMD) {
+        obj = request_arg(r, (uint32_t)pos);
+        objlen = r->argv[pos].len;
+    }
+    struct sbuf info;
+    sbuf_init(&info);
+    d->describe(d->describe_up, (struct client *)c, &info);
+    if (info.len) info.len--; /* the line's newline */
+    acl_store_log(res, in_multi ? ACL_LOG_MULTI : ACL_LOG_TOPLEVEL, obj, objlen, u->name,
+                  u->namelen, info.buf ? info.buf : "", info.len, clock_wall_us() / 1000);
+    sbuf_free(&info);
+    stat_t *n = res == ACL_DENIED_CMD   ? &d->stats->acl_denied_cmd
+                : res == ACL_DENIED_KEY ? &d->stats->acl_denied_key
+                                        : &d->stats->acl_denied_channel;
+    stat_add(n, 1);
+}
+
+/* The ACL check, in Redis's place: after arity and authentication, before everything else
+ * (CROSSSLOT, subscribed mode, the proxy's own refusals). Returns 1 when r may go on; otherwise r
+ * is answered with -NOPERM (which, inside MULTI, makes EXEC fail as Redis does). */
+static int acl_allows(struct dispatch *d, struct request *r, struct client *c,
+                      const struct route *rt, int in_multi)
+{
+    const struct acl_user *u = client_user(c);
+    if (!u) u = d->acl->dflt;
+    if (in_multi && rt->cmd->local_id == LOCAL_EXEC && c->acl_changed) {
+        /* The user's rules changed after commands were queued and sent to the node: the proxy
+         * cannot check them again one by one as Redis does at EXEC, so the transaction fails. */
+        txn_note_error(r);
+    }
+    if (rt->cmd->local_id >= LOCAL_MULTI && rt->cmd->local_id <= LOCAL_DISCARD &&
+        rt->cmd->local_id != LOCAL_WATCH)
+        c->acl_changed = 0;
+    if (u->unrestricted || refused_before_acl(rt)) return 1;
+    int pos = 0;
+    enum acl_result res = acl_check(u, rt->cmd, r->breq.chunk->data, r->argv, r->argc,
+                                    &d->acl_keys, &pos);
+    if (res == ACL_OK) return 1;
+    r->cmd = rt->cmd;
+    acl_log_denial(d, r, c, u, res, pos, in_multi);
+    r->flags |= REQ_F_REJECTED;
+    txn_note_error(r);
+    sbuf_clear(&d->out);
+    errors_noperm(&d->out, res, rt->cmd->cmd->name);
+    request_reply_bytes(d->rp, r, d->out.buf, d->out.len);
+    return 0;
 }
 
 /* Refuses r with the error routing chose (which, inside MULTI, makes EXEC fail as Redis does). */
@@ -78,6 +144,8 @@ static void run_local(struct dispatch *d, struct request *r)
         pubsub_run(d->ps, r);
     else if (id >= LOCAL_CONFIG_SET && id <= LOCAL_CONFIG_REWRITE)
         admin_run(d->admin, r);
+    else if (id == LOCAL_ACL)
+        aclcmd_run(d->aclcmd, r);
     else
         local_run(d->local, r);
 }
@@ -112,15 +180,18 @@ void dispatch_request(struct dispatch *d, struct request *r)
 {
     /* Never NULL: a held request whose client left is freed before it is routed again. */
     struct client *c = r->client;
-    struct route_client rc = {.authed = c->authed, .resp = c->resp,
+    /* Authenticated, or the default user needs no password now (Redis's authRequired). */
+    struct route_client rc = {.authed = (uint8_t)(c->authed || !d->acl->auth_required),
+                              .resp = c->resp,
                               .subscribed = (uint8_t)pubsub_subscribed(c)};
     txn_route_state(c, &rc.tx, &rc.tx_slot);
     struct route rt;
     route_decide(r->breq.chunk->data, r->argv, r->argc, &rc, d->keys, &rt);
     if (rt.cmd) {
-        r->cmd = rt.cmd;
         /* CLIENT LIST's cmd=, counted when the command is known, even if refused. */
         c->last_cmd = (uint16_t)(rt.cmd->id + 1);
+        if (!acl_allows(d, r, c, &rt, rc.tx == RT_TX_MULTI)) return;
+        r->cmd = rt.cmd;
         if (rt.kind != RT_REFUSE && tracking_on(c))
             tracking_dispatch(d->trk, r, d->keys, rc.tx == RT_TX_MULTI);
     }

@@ -426,6 +426,219 @@ void errors_no_handler(struct sbuf *s, const char *name)
     resp_write_errorf(s, "ERR internal error: no handler for '%s'", name);
 }
 
+/* ---- ACL users ---- */
+
+/* Redis 7.0.15's texts (server.c's processCommand, acl.c's aclCommand and ACLLoadFromFile). */
+
+void errors_noperm(struct sbuf *s, int reason, const char *name)
+{
+    if (reason == ACL_DENIED_CMD)
+        resp_write_errorf(s, "NOPERM this user has no permissions to run the '%s' command", name);
+    else if (reason == ACL_DENIED_KEY)
+        sbuf_puts(s, "-NOPERM this user has no permissions to access one of the keys used as "
+                     "arguments\r\n");
+    else if (reason == ACL_DENIED_CHANNEL)
+        sbuf_puts(s, "-NOPERM this user has no permissions to access one of the channels used "
+                     "as arguments\r\n");
+    else
+        sbuf_puts(s, "-ERR no permission\r\n");
+}
+
+const char *errors_acl_reason(int code)
+{
+    switch (code) {
+    case ACL_ERR_UNKNOWN: return "Unknown command or category name in ACL";
+    case ACL_ERR_SYNTAX: return "Syntax error";
+    case ACL_ERR_KEYS_AFTER_ALL:
+        return "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and "
+               "does not have any effect. Try 'resetkeys' to start with an empty list of patterns";
+    case ACL_ERR_CHANS_AFTER_ALL:
+        return "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid "
+               "and does not have any effect. Try 'resetchannels' to start with an empty list of "
+               "channels";
+    case ACL_ERR_NO_SUCH_PASS:
+        return "The password you are trying to remove from the user does not exist";
+    case ACL_ERR_BAD_HASH:
+        return "The password hash must be exactly 64 characters and contain only lowercase "
+               "hexadecimal characters";
+    case ACL_ERR_DUPLICATE:
+        return "Duplicate user found. A user can only be defined once in config files";
+    case ACL_ERR_FIRSTARG_OF_SUB: return "Allowing first-arg of a subcommand is not supported";
+    default: return "Wrong format";
+    }
+}
+
+/* An error reply whose text carries a client's bytes: cut at the first NUL (Redis formats it
+ * as a C string) and with line breaks made spaces (addReplyErrorSdsSafe). */
+static void error_safe(struct sbuf *s, const char *text, size_t len)
+{
+    sbuf_put(s, "-", 1);
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        sbuf_put(s, c == '\r' || c == '\n' ? " " : &c, 1);
+    }
+    sbuf_puts(s, "\r\n");
+}
+
+void errors_acl_setuser(struct sbuf *s, int code, const char *op, size_t oplen)
+{
+    struct sbuf t;
+    sbuf_init(&t);
+    size_t l = c_len(op, oplen);
+    if (code == ACL_ERR_UNMATCHED_PAREN) {
+        sbuf_puts(&t, "ERR Unmatched parenthesis in acl selector starting at '");
+        sbuf_put(&t, op, l);
+        sbuf_puts(&t, "'.");
+    } else {
+        sbuf_puts(&t, "ERR Error in ACL SETUSER modifier '");
+        sbuf_put(&t, op, l);
+        sbuf_printf(&t, "': %s", errors_acl_reason(code));
+    }
+    error_safe(s, t.buf, t.len);
+    sbuf_free(&t);
+}
+
+void errors_acl_username(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR Usernames can't contain spaces or null characters\r\n");
+}
+
+void errors_acl_deldefault(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR The 'default' user cannot be removed\r\n");
+}
+
+void errors_acl_no_file(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR This Redis instance is not configured to use an ACL file. You may want to "
+                 "specify users via the ACL SETUSER command and then issue a CONFIG REWRITE "
+                 "(assuming you have a Redis configuration file set) in order to store users in "
+                 "the Redis configuration.\r\n");
+}
+
+void errors_acl_load_open(struct sbuf *s, const char *file, const char *why)
+{
+    struct sbuf t;
+    sbuf_init(&t);
+    sbuf_printf(&t, "ERR Error loading ACLs, opening file '%s': %s", file, why);
+    error_safe(s, t.buf, t.len);
+    sbuf_free(&t);
+}
+
+void errors_acl_load(struct sbuf *s, const char *file, const struct acl_load_report *rep,
+                     int as_reply)
+{
+    struct sbuf t;
+    sbuf_init(&t);
+    if (as_reply) sbuf_puts(&t, "ERR ");
+    for (uint32_t i = 0; i < rep->n; i++) {
+        const struct acl_load_problem *p = &rep->v[i];
+        size_t al = p->arg ? c_len(p->arg, p->arglen) : 0;
+        switch (p->kind) {
+        case ACL_LOAD_NO_USER_KEYWORD:
+            sbuf_printf(&t, "%s:%d should start with user keyword followed by the username. ",
+                        file, p->line);
+            break;
+        case ACL_LOAD_BAD_USERNAME: /* Redis's text, its stray quote included */
+            sbuf_printf(&t, "'%s:%d: username '%.*s' contains invalid characters. ", file, p->line,
+                        (int)al, p->arg);
+            break;
+        case ACL_LOAD_DUPLICATE:
+            sbuf_printf(&t, "WARNING: Duplicate user '%.*s' found on line %d. ", (int)al, p->arg,
+                        p->line);
+            break;
+        case ACL_LOAD_UNMATCHED_PAREN:
+            sbuf_printf(&t, "%s:%d: Unmatched parenthesis in selector definition.", file, p->line);
+            break;
+        case ACL_LOAD_UNKNOWN_OP:
+            sbuf_printf(&t, "%s:%d: Error in applying operation '%.*s': %s. ", file, p->line,
+                        (int)al, p->arg, errors_acl_reason(p->code));
+            break;
+        case ACL_LOAD_BAD_OP:
+            sbuf_printf(&t, "%s:%d: %s. ", file, p->line, errors_acl_reason(p->code));
+            break;
+        }
+    }
+    sbuf_puts(&t, "WARNING: ACL errors detected, no change to the previously active ACL rules "
+                  "was performed");
+    if (as_reply)
+        error_safe(s, t.buf, t.len);
+    else
+        sbuf_put(s, t.buf, t.len);
+    sbuf_free(&t);
+}
+
+void errors_acl_save(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR There was an error trying to save the ACLs. Please check the server logs "
+                 "for more information\r\n");
+}
+
+void errors_acl_unknown_category(struct sbuf *s, const char *name, size_t len)
+{
+    size_t l = c_len(name, len);
+    resp_write_errorf(s, "ERR Unknown category '%.*s'", (int)(l > 128 ? 128 : l), name);
+}
+
+void errors_acl_genpass(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR ACL GENPASS argument must be the number of bits for the output password, "
+                 "a positive number up to 4096\r\n");
+}
+
+void errors_acl_no_user(struct sbuf *s, const char *name, size_t len)
+{
+    struct sbuf t;
+    sbuf_init(&t);
+    sbuf_puts(&t, "ERR User '");
+    sbuf_put(&t, name, c_len(name, len));
+    sbuf_puts(&t, "' not found");
+    error_safe(s, t.buf, t.len);
+    sbuf_free(&t);
+}
+
+void errors_acl_no_command(struct sbuf *s, const char *name, size_t len)
+{
+    struct sbuf t;
+    sbuf_init(&t);
+    sbuf_puts(&t, "ERR Command '");
+    sbuf_put(&t, name, c_len(name, len));
+    sbuf_puts(&t, "' not found");
+    error_safe(s, t.buf, t.len);
+    sbuf_free(&t);
+}
+
+void errors_acl_dryrun(struct sbuf *s, int reason, const char *name, const char *arg,
+                       size_t arglen)
+{
+    struct sbuf t;
+    sbuf_init(&t);
+    if (reason == ACL_DENIED_CMD) {
+        sbuf_printf(&t, "This user has no permissions to run the '%s' command", name);
+    } else {
+        sbuf_puts(&t, "This user has no permissions to access the '");
+        sbuf_put(&t, arg, c_len(arg, arglen));
+        sbuf_puts(&t, reason == ACL_DENIED_KEY ? "' key" : "' channel");
+    }
+    resp_write_bulk(s, t.buf, t.len);
+    sbuf_free(&t);
+}
+
+void errors_subcommand_syntax(struct sbuf *s, const char *cmd, size_t cmdlen, const char *sub,
+                              size_t sublen)
+{
+    char up[129];
+    size_t nl = c_len(cmd, cmdlen);
+    if (nl > 128) nl = 128;
+    for (size_t i = 0; i < nl; i++) up[i] = (char)toupper((unsigned char)cmd[i]);
+    up[nl] = '\0';
+    size_t sl = c_len(sub, sublen);
+    if (sl > 128) sl = 128;
+    resp_write_errorf(s, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try %s "
+                         "HELP.",
+                      (int)sl, sub, up);
+}
+
 /* ---- the connection itself ---- */
 
 /* Each is the last thing the client reads: the connection is closed once it is written (by the

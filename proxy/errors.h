@@ -183,6 +183,92 @@ void errors_invalid_cursor(struct sbuf *s);
 /* A command the table routes to a handler that does not exist (a bug, never expected). */
 void errors_no_handler(struct sbuf *s, const char *name);
 
+/* ---- ACL users (acl.c, aclcmd.c) ---- */
+
+/* The codes the ACL engine decides with (acl.h); the texts are below. */
+/* Why a command is refused (Redis's ACL_DENIED_* values: the order picks the error to report). */
+enum acl_result {
+    ACL_OK = 0,
+    ACL_DENIED_CMD = 1,
+    ACL_DENIED_KEY = 2,
+    ACL_DENIED_AUTH = 3,
+    ACL_DENIED_CHANNEL = 4,
+};
+
+/* Why a rule was refused (Redis's errno values in ACLSetUserStringError). */
+enum acl_err {
+    ACL_ERR_NONE = 0,
+    ACL_ERR_UNKNOWN,           /* ENOENT: no such command or category */
+    ACL_ERR_SYNTAX,            /* EINVAL */
+    ACL_ERR_KEYS_AFTER_ALL,    /* EEXIST: a key pattern after allkeys */
+    ACL_ERR_CHANS_AFTER_ALL,   /* EISDIR: a channel pattern after allchannels */
+    ACL_ERR_NO_SUCH_PASS,      /* ENODEV: removing a password the user lacks */
+    ACL_ERR_BAD_HASH,          /* EBADMSG: #hash / !hash not 64 lower-case hex digits */
+    ACL_ERR_DUPLICATE,         /* EALREADY */
+    ACL_ERR_FIRSTARG_OF_SUB,   /* ECHILD: +cmd|sub|arg */
+    ACL_ERR_UNMATCHED_PAREN,   /* a selector opened and never closed (its own message) */
+};
+
+/* One problem found in an ACL file, for errors_acl_load (Redis's texts). */
+enum acl_load_kind {
+    ACL_LOAD_NO_USER_KEYWORD, /* "should start with user keyword followed by the username" */
+    ACL_LOAD_BAD_USERNAME,    /* the name has spaces */
+    ACL_LOAD_DUPLICATE,       /* a user defined twice */
+    ACL_LOAD_UNMATCHED_PAREN, /* a selector never closed */
+    ACL_LOAD_UNKNOWN_OP,      /* a rule naming an unknown command or category (arg: the rule) */
+    ACL_LOAD_BAD_OP,          /* the first other bad rule of the line (code: why) */
+};
+struct acl_load_problem {
+    enum acl_load_kind kind;
+    int line;
+    enum acl_err code;
+    char *arg; /* the user name or the rule, owned */
+    size_t arglen;
+};
+struct acl_load_report {
+    struct acl_load_problem *v;
+    uint32_t n, cap;
+};
+
+
+/* A command refused by the user's ACL rules: reason is an enum acl_result (command, key or
+ * channel); name is the command's full name ("client|kill"). Redis 7.0's -NOPERM texts. */
+void errors_noperm(struct sbuf *s, int reason, const char *name);
+/* The text of an enum acl_err, as ACLSetUserStringError words it (static storage). */
+const char *errors_acl_reason(int code);
+/* "-ERR Error in ACL SETUSER modifier '<op>': <reason>" (op as Redis prints it: up to a NUL,
+ * line breaks made spaces), or for an unclosed selector "-ERR Unmatched parenthesis in acl
+ * selector starting at '<op>'." */
+void errors_acl_setuser(struct sbuf *s, int code, const char *op, size_t oplen);
+/* "-ERR Usernames can't contain spaces or null characters" */
+void errors_acl_username(struct sbuf *s);
+/* "-ERR The 'default' user cannot be removed" */
+void errors_acl_deldefault(struct sbuf *s);
+/* ACL LOAD or SAVE without -aclfile. */
+void errors_acl_no_file(struct sbuf *s);
+/* ACL LOAD: the file could not be opened (why: strerror's text). */
+void errors_acl_load_open(struct sbuf *s, const char *file, const char *why);
+/* ACL LOAD (as_reply: an error reply) or startup (the text alone, for the log): every problem
+ * of the file, as Redis strings them together. */
+void errors_acl_load(struct sbuf *s, const char *file, const struct acl_load_report *rep,
+                     int as_reply);
+/* ACL SAVE failed. */
+void errors_acl_save(struct sbuf *s);
+/* ACL CAT with an unknown category. */
+void errors_acl_unknown_category(struct sbuf *s, const char *name, size_t len);
+/* ACL GENPASS with a bad number of bits. */
+void errors_acl_genpass(struct sbuf *s);
+/* ACL DRYRUN: no such user / no such command. */
+void errors_acl_no_user(struct sbuf *s, const char *name, size_t len);
+void errors_acl_no_command(struct sbuf *s, const char *name, size_t len);
+/* ACL DRYRUN's answer when refused: a bulk string (not an error) in Redis's words; arg is the
+ * key or channel for those reasons. */
+void errors_acl_dryrun(struct sbuf *s, int reason, const char *name, const char *arg,
+                       size_t arglen);
+/* "-ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP." */
+void errors_subcommand_syntax(struct sbuf *s, const char *cmd, size_t cmdlen, const char *sub,
+                              size_t sublen);
+
 /* ---- the connection itself ---- */
 
 /* "-ERR Protocol error: ..." for the request parser's error res (Redis's texts). */

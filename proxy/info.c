@@ -243,10 +243,14 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     "rejected_connections:%llu\r\ntotal_error_replies:%llu\r\n"
                     "tracking_total_keys:%llu\r\ntracking_total_items:%llu\r\n"
                     "tracking_total_prefixes:%llu\r\ntracking_invalidations:%llu\r\n"
-                    "tracking_evictions:%llu\r\n",
+                    "tracking_evictions:%llu\r\n"
+                    "acl_access_denied_auth:%llu\r\nacl_access_denied_cmd:%llu\r\n"
+                    "acl_access_denied_key:%llu\r\nacl_access_denied_channel:%llu\r\n",
                     SUM(sessions_total), SUM(requests), SUM(net_input_bytes), SUM(net_output_bytes),
                     SUM(rejected_conns) + SUM(denied_conns), SUM(error_replies), SUM(trk_keys),
-                    SUM(trk_items), SUM(trk_prefixes), SUM(trk_invalidations), SUM(trk_evictions));
+                    SUM(trk_items), SUM(trk_prefixes), SUM(trk_invalidations), SUM(trk_evictions),
+                    SUM(acl_denied_auth), SUM(acl_denied_cmd), SUM(acl_denied_key),
+                    SUM(acl_denied_channel));
     }
     /* To a client the proxy is the master of everything it serves. */
     if (section(&t, sec, SEC_REPLICATION, "# Replication\r\n", &n)) {

@@ -81,29 +81,33 @@ static int valid_name(const char *p, size_t len)
     return 1;
 }
 
-/* Checks user/password against -requirepass and authenticates c. Writes the error into sb and
- * returns -1 on failure. The comparison takes the same time whatever the password. */
-static int check_auth(struct local_ctx *lc, struct client *c, const char *user, size_t ulen,
+/* Checks user/password against the ACL users (Redis's ACLAuthenticateUser) and authenticates c
+ * as that user. On failure: an "auth" entry in the ACL LOG (the object is the command as the
+ * client spelled it), the error in sb, and -1. */
+static int check_auth(struct local_ctx *lc, struct request *r, const char *user, size_t ulen,
                       const char *pass, size_t plen, struct sbuf *sb)
 {
-    const char *want = lc->cfg->requirepass;
-    int user_ok = ulen == 7 && memcmp(user, "default", 7) == 0;
-    int ok;
-    if (!want) {
-        ok = user_ok; /* the default user needs no password: any will do */
-    } else {
-        size_t wl = strlen(want);
-        unsigned diff = (unsigned)(wl ^ plen);
-        for (size_t i = 0; i < plen; i++)
-            diff |= (unsigned char)(pass[i] ^ want[i % (wl ? wl : 1)]);
-        ok = user_ok && diff == 0;
+    struct client *c = r->client;
+    const struct acl_user *u = acl_users_find(lc->acl->users, user, ulen);
+    if (u && !(u->flags & ACL_USER_DISABLED) && acl_user_check_password(u, pass, plen) == 0) {
+        c->authed = 1;
+        client_set_user(c, u, u->uid == ACL_DEFAULT_UID);
+        return 0;
     }
-    if (!ok) {
-        errors_wrongpass(sb);
-        return -1;
-    }
-    c->authed = 1;
-    return 0;
+    struct sbuf info;
+    sbuf_init(&info);
+    lc->describe(lc->up, c, &info);
+    if (info.len) info.len--; /* the line's newline */
+    uint8_t tx;
+    int slot;
+    txn_route_state(c, &tx, &slot);
+    acl_store_log(ACL_DENIED_AUTH, tx == RT_TX_MULTI ? ACL_LOG_MULTI : ACL_LOG_TOPLEVEL,
+                  request_arg(r, 0), r->argv[0].len, user, ulen, info.buf ? info.buf : "",
+                  info.len, clock_wall_us() / 1000);
+    sbuf_free(&info);
+    stat_add(&lc->stats->acl_denied_auth, 1);
+    errors_wrongpass(sb);
+    return -1;
 }
 
 static void do_auth(struct local_ctx *lc, struct request *r, struct sbuf *sb)
@@ -112,7 +116,7 @@ static void do_auth(struct local_ctx *lc, struct request *r, struct sbuf *sb)
         errors_syntax(sb);
         return;
     }
-    if (r->argc == 2 && !lc->cfg->requirepass) {
+    if (r->argc == 2 && (lc->acl->dflt->flags & ACL_USER_NOPASS)) {
         errors_auth_no_password(sb);
         return;
     }
@@ -124,7 +128,7 @@ static void do_auth(struct local_ctx *lc, struct request *r, struct sbuf *sb)
         ulen = r->argv[1].len;
         pi = 2;
     }
-    if (check_auth(lc, r->client, user, ulen, request_arg(r, pi), r->argv[pi].len, sb) == 0)
+    if (check_auth(lc, r, user, ulen, request_arg(r, pi), r->argv[pi].len, sb) == 0)
         resp_write_simple(sb, "OK");
 }
 
@@ -158,7 +162,7 @@ static void do_hello(struct local_ctx *lc, struct request *r, struct sbuf *sb)
             return;
         }
     }
-    if (auth >= 0 && check_auth(lc, c, request_arg(r, (uint32_t)auth), r->argv[auth].len,
+    if (auth >= 0 && check_auth(lc, r, request_arg(r, (uint32_t)auth), r->argv[auth].len,
                                 request_arg(r, (uint32_t)auth + 1), r->argv[auth + 1].len, sb) < 0)
         return;
     if (!c->authed) {
@@ -421,7 +425,11 @@ static void do_reset(struct local_ctx *lc, struct client *c)
     c->readonly = 0;
     c->pin_master = 0;
     c->no_evict = c->no_touch = 0;
-    if (lc->cfg->requirepass) c->authed = 0;
+    /* Back to the default user, authenticated only if it needs no password (Redis's
+     * clientSetDefaultAuth). */
+    client_set_user(c, NULL, 1);
+    c->authed = !lc->acl->auth_required;
+    c->acl_changed = 0;
 }
 
 /* CLIENT PAUSE timeout [WRITE|ALL], Redis's checks in Redis's order. */
@@ -510,7 +518,6 @@ void local_run(struct local_ctx *lc, struct request *r)
         resp_write_int(sb, 0);
         resp_write_array_len(sb, 0);
         break;
-    case LOCAL_ACL_WHOAMI: resp_write_bulk(sb, "default", 7); break;
     case LOCAL_SLOWLOG: slowlog_command(r, c->resp, sb); break;
     case LOCAL_CLIENT_PAUSE: do_pause(r, sb); break;
     case LOCAL_CLIENT_UNPAUSE:

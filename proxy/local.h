@@ -7,6 +7,7 @@
 #ifndef PX_LOCAL_H
 #define PX_LOCAL_H
 
+#include "acl_store.h"
 #include "config.h"
 #include "forward.h"
 #include "tracking.h"
@@ -23,6 +24,8 @@ struct local_ctx {
     struct view *view;
     struct forward *fw;
     struct tracking_ctx *trk; /* CLIENT TRACKING and friends (set by the worker) */
+    struct acl_local *acl;    /* the worker's users (AUTH, HELLO AUTH, RESET; set by the worker) */
+    struct worker_stats *stats; /* failed AUTHs are counted (set by the worker) */
     struct sbuf out;
     /* CLIENT INFO: appends the client's line, as CLIENT LIST writes it, to out. */
     void (*describe)(void *up, struct client *c, struct sbuf *out);

@@ -9,10 +9,12 @@
  * cache) is built here before any of them starts.
  */
 #include "acceptor.h"
+#include "acl_store.h"
 #include "clock.h"
 #include "commands.h"
 #include "config.h"
 #include "debug_http.h"
+#include "errors.h"
 #include "info.h"
 #include "local.h"
 #include "log.h"
@@ -57,6 +59,59 @@ static unsigned sessions_open(void *ctx)
 
 /* Set once, when the acceptor returns; the debug port's /readyz reads it. */
 static atomic_int shutting_down;
+
+/* The users the proxy starts with: -aclfile's (or the default user alone), then -requirepass as
+ * the default user's password. Returns 0, or -1 after printing why. */
+static int acl_setup(const struct config *cfg)
+{
+    acl_init();
+    struct acl_users *set;
+    if (cfg->aclfile) {
+        FILE *f = fopen(cfg->aclfile, "r");
+        if (!f) {
+            fprintf(stderr, "slotproxy: cannot read -aclfile %s: %s\n", cfg->aclfile,
+                    strerror(errno));
+            return -1;
+        }
+        struct sbuf text;
+        sbuf_init(&text);
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof(buf), f)) > 0) sbuf_put(&text, buf, n);
+        fclose(f);
+        struct acl_load_report rep;
+        set = acl_load_text(text.buf ? text.buf : "", text.len, &rep);
+        sbuf_free(&text);
+        if (!set) {
+            struct sbuf msg;
+            sbuf_init(&msg);
+            errors_acl_load(&msg, cfg->aclfile, &rep, 0);
+            fprintf(stderr, "slotproxy: -aclfile %s: %.*s\n", cfg->aclfile, (int)msg.len,
+                    msg.buf);
+            sbuf_free(&msg);
+            acl_load_report_free(&rep);
+            return -1;
+        }
+    } else {
+        set = acl_users_create();
+        acl_users_put(set, acl_user_create_default());
+    }
+    if (cfg->requirepass) {
+        struct acl_user *d = acl_user_dup(acl_users_find(set, "default", 7));
+        acl_user_set(d, "resetpass", 9);
+        size_t len = strlen(cfg->requirepass);
+        char *op = px_malloc(len + 2);
+        op[0] = '>';
+        memcpy(op + 1, cfg->requirepass, len + 1);
+        acl_user_set(d, op, len + 1);
+        px_free(op);
+        acl_users_put(set, d);
+    }
+    acl_store_init(set, cfg->aclfile, (unsigned)cfg->acllog_max_len);
+    log_info("ACL: %u user(s)%s%s", set->n, cfg->aclfile ? " from " : "",
+             cfg->aclfile ? cfg->aclfile : "");
+    return 0;
+}
 
 /* Graceful shutdown, after the listener is closed: every worker stops reading and closes each
  * session once the replies to what it has read are written. Waits until no session is left, the
@@ -127,6 +182,10 @@ int main(int argc, char **argv)
     /* Before any worker: every worker reads the command table and the node id without a lock. */
     commands_init();
     local_init();
+    if (acl_setup(&cfg) < 0) {
+        config_free(&cfg);
+        return 1;
+    }
 
     struct worker **workers = px_calloc((size_t)cfg.threads, sizeof(*workers));
     struct publish_ctx pctx = {workers, cfg.threads};
@@ -222,6 +281,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < cfg.threads; i++) worker_free(workers[i]);
     topology_free(topo);
     scripts_free(scripts);
+    acl_store_shutdown();
     px_free(all_stats);
     px_free(workers);
     log_info("bye");

@@ -193,6 +193,13 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
            SUM(closed_query));
     sample(o, "slotproxy_client_connections_closed_total", "reason", "protocol_error",
            SUM(protocol_errors));
+    family(o, "slotproxy_acl_denied_total", "counter",
+           "Requests refused by the ACL rules of the client's user, and failed AUTHs, by reason "
+           "(as INFO's acl_access_denied_*).");
+    sample(o, "slotproxy_acl_denied_total", "reason", "auth", SUM(acl_denied_auth));
+    sample(o, "slotproxy_acl_denied_total", "reason", "cmd", SUM(acl_denied_cmd));
+    sample(o, "slotproxy_acl_denied_total", "reason", "key", SUM(acl_denied_key));
+    sample(o, "slotproxy_acl_denied_total", "reason", "channel", SUM(acl_denied_channel));
     one(o, "slotproxy_client_reading_paused_total", "counter",
         "Times a client's reading paused at -max-inflight requests in flight.",
         SUM(inflight_pauses));
@@ -453,14 +460,18 @@ void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
                 "\"denied_protected_mode\":%llu,\"closed_idle\":%llu,\"closed_output_limit\":%llu,"
                 "\"closed_query_limit\":%llu,\"closed_protocol_error\":%llu,"
                 "\"reading_paused\":%llu},\"backend_timeouts\":%llu,"
-                "\"requests_total\":%llu,\"error_replies_total\":%llu,",
+                "\"requests_total\":%llu,\"error_replies_total\":%llu,"
+                "\"acl_denied\":{\"auth\":%llu,\"cmd\":%llu,\"key\":%llu,\"channel\":%llu},",
                 PX_VERSION, (double)(now - m->start_wall_us) / 1e6, m->nworkers,
                 (unsigned long long)clients_now(m), (unsigned long long)SUM(sessions_total),
                 (unsigned long long)SUM(rejected_conns), (unsigned long long)SUM(denied_conns),
                 (unsigned long long)SUM(closed_idle), (unsigned long long)SUM(closed_output),
                 (unsigned long long)SUM(closed_query), (unsigned long long)SUM(protocol_errors),
                 (unsigned long long)SUM(inflight_pauses), (unsigned long long)SUM(backend_timeouts),
-                (unsigned long long)SUM(requests), (unsigned long long)SUM(error_replies));
+                (unsigned long long)SUM(requests), (unsigned long long)SUM(error_replies),
+                (unsigned long long)SUM(acl_denied_auth), (unsigned long long)SUM(acl_denied_cmd),
+                (unsigned long long)SUM(acl_denied_key),
+                (unsigned long long)SUM(acl_denied_channel));
     sbuf_puts(o, "\"commands\":{");
     uint32_t nc = commands_count();
     int first = 1;

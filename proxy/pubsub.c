@@ -209,6 +209,12 @@ static struct pubsub *ps_peek(const struct client *c)
     return c && c->x ? c->x->ps : NULL;
 }
 
+const struct pubsub_subs *pubsub_client_subs(const struct client *c)
+{
+    const struct pubsub *p = ps_peek(c);
+    return p ? &p->subs : NULL;
+}
+
 int pubsub_subscribed(const struct client *c)
 {
     return subscribed(ps_peek(c));

@@ -137,7 +137,7 @@ struct session *session_create(struct session_ctx *ctx, int fd, uint64_t id)
 {
     struct session *s = px_calloc(1, sizeof(*s));
     s->ctx = ctx;
-    client_init(&s->client, id, fd, ctx->cfg->requirepass == NULL);
+    client_init(&s->client, id, fd, !ctx->acl->auth_required);
     s->created_ms = s->last_ms = loop_now_ms(ctx->loop);
     obuf_init(&s->out);
     sock_set_nodelay(fd);
@@ -170,6 +170,7 @@ void session_describe(struct session *s, struct sbuf *out)
     const struct buf_chunk *in = s->in ? s->in->chunk : NULL;
     uint32_t in_start = s->in ? s->in->start : 0;
     const struct client_ext *x = c->x;
+    const struct acl_user *user = x && x->user ? x->user : s->ctx->acl->dflt;
     /* tot-mem: what the session itself holds, its side structs included. */
     size_t mem = sizeof(*s) + (s->in ? sizeof(*s->in) : 0) + (x ? sizeof(*x) : 0) + s->out.bytes +
                  (in ? in->cap : 0) + txn_client_mem(c) + forward_client_mem(c);
@@ -183,13 +184,14 @@ void session_describe(struct session *s, struct sbuf *out)
     sbuf_printf(out,
                 "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 sub=0 "
                 "psub=0 ssub=0 multi=-1 qbuf=%u qbuf-free=%u argv-mem=0 multi-mem=0 rbs=%u rbp=0 "
-                "obl=0 oll=%u omem=%zu tot-mem=%zu events=r%s cmd=%s user=default redir=-1 "
+                "obl=0 oll=%u omem=%zu tot-mem=%zu events=r%s cmd=%s user=%.*s redir=-1 "
                 "resp=%d lib-name=%s lib-ver=%s\n",
                 (unsigned long long)c->id, addr, laddr, c->fd, x && x->name ? x->name : "",
                 (unsigned long long)((now - s->created_ms) / 1000),
                 (unsigned long long)((now - s->last_ms) / 1000), flags, in ? in->len - in_start : 0,
                 in ? buf_chunk_room(in) : 0, in ? in->cap : 0, s->out.count, s->out.bytes, mem,
-                obuf_empty(&s->out) ? "" : "w", last ? last->cmd->name : "NULL", c->resp,
+                obuf_empty(&s->out) ? "" : "w", last ? last->cmd->name : "NULL",
+                (int)user->namelen, user->name, c->resp,
                 x && x->lib_name ? x->lib_name : "", x && x->lib_ver ? x->lib_ver : "");
 }
 
@@ -543,7 +545,8 @@ static void session_parse(struct session *s)
         struct resp_req_result res;
         struct buf_chunk *chunk = in->chunk;
         struct resp_req_parser *p = &in->parser;
-        const struct resp_req_limits *lim = c->authed ? &ctx->lim : &ctx->lim_unauth;
+        int authed = c->authed || !ctx->acl->auth_required;
+        const struct resp_req_limits *lim = authed ? &ctx->lim : &ctx->lim_unauth;
         int rc = resp_req_parse(p, chunk->data + in->start, chunk->len - in->start, lim, &res);
         if (rc == PX_EAGAIN) {
             in->need = res.need;

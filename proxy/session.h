@@ -55,6 +55,7 @@ struct session_ctx {
     struct session *flush_head;        /* sessions with output to write this turn */
     struct session *dead;              /* closed during this turn, freed before sleeping */
     int worker_id;                     /* the worker's index (client_dir.h) */
+    const struct acl_local *acl;       /* the worker's users: a new client's user and AUTH state */
 };
 
 /* Prepares ctx; the pointers must outlive it. */

@@ -112,6 +112,12 @@ struct worker_stats {
     stat_t trk_prefixes;      /* BCAST prefixes followed */
     stat_t trk_invalidations; /* invalidation messages sent */
     stat_t trk_evictions;     /* keys forgotten (and invalidated) at -tracking-table-max-keys */
+    /* ACL denials (INFO's acl_access_denied_*): failed AUTH, and commands refused by command,
+     * key or channel rules. */
+    stat_t acl_denied_auth;
+    stat_t acl_denied_cmd;
+    stat_t acl_denied_key;
+    stat_t acl_denied_channel;
     stat_t errors[SERR_COUNT];
     struct cmd_stats *cmds;
 };

@@ -8,6 +8,11 @@
  * CLIENT LIST are answered by the session and by the gather below. The thread then runs the
  * loop; messages from other threads arrive through the inbox (worker_on_msg).
  *
+ * ACL changes span every worker too: the worker whose client changed the users (ACL SETUSER,
+ * DELUSER, LOAD) asks every worker to take the new set, and answers once all have; each worker
+ * points its clients at their users in the new set and closes the clients whose user is gone or
+ * whose channel permissions no longer cover their subscriptions, as Redis does.
+ *
  * Two questions span every worker. CLIENT LIST sends a gather to every other worker; each
  * appends its sessions under the gather's lock and the last hands it back to the origin, which
  * answers. The debug port's snapshot is the same idea with the asking thread waiting on a
@@ -41,6 +46,7 @@ static void worker_drain_timer(struct loop *l, void *ctx);
 static void worker_cron(struct loop *l, void *ctx);
 static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len);
 static void worker_client_list(void *up, struct request *r);
+static void worker_acl_publish(void *up, struct request *r, const char *reply, size_t len);
 
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
                              struct script_cache *scripts, const struct info_src *info)
@@ -83,8 +89,11 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->trk.remote = worker_trk_remote;
     w->trk.remote_up = w;
     w->fwd.trk = &w->trk;
+    acl_local_sync(&w->acl);
     local_ctx_init(&w->local, cfg, &w->rp, &w->view, &w->fwd);
     w->local.trk = &w->trk;
+    w->local.acl = &w->acl;
+    w->local.stats = &w->stats;
     w->local.describe = session_describe_client;
     w->local.client_list = worker_client_list;
     w->local.up = w;
@@ -104,9 +113,16 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     admin_init(&w->admin, &w->rp, &w->fwd, &w->view, cfg);
     w->dispatch.admin = &w->admin;
     w->dispatch.stats = &w->stats;
+    aclcmd_init(&w->aclcmd, &w->rp, &w->acl, &w->dispatch.acl_keys);
+    w->aclcmd.publish = worker_acl_publish;
+    w->aclcmd.up = w;
+    w->dispatch.aclcmd = &w->aclcmd;
+    w->dispatch.acl = &w->acl;
+    w->dispatch.describe = session_describe_client;
     session_ctx_init(&w->sessions, w->loop, &w->pool, &w->rp, cfg, &w->stats, &w->dispatch,
                      &w->nsessions);
     w->sessions.worker_id = id;
+    w->sessions.acl = &w->acl;
 
     loop_timer_init(&w->drain_timer, worker_drain_timer, w);
     loop_timer_init(&w->cron, worker_cron, w);
@@ -269,6 +285,129 @@ static void worker_client_list(void *up, struct request *r)
         chan_send(&w->all[i]->inbox, &m);
     }
     gather_add(w, g);
+}
+
+/* ---- ACL changes across workers ---- */
+
+/* The worker whose client changed the users sends this to every worker; each takes the new set
+ * and the last hands it back to the origin, which answers the request (kept in state
+ * REQ_GATHER meanwhile, as CLIENT LIST's). */
+struct acl_gather {
+    pthread_mutex_t lock;
+    int pending;
+    struct worker *origin;
+    struct request *req;
+    uint64_t client_id; /* the client that asked: closed after its reply, not before */
+    size_t len;
+    char reply[];
+};
+
+/* Closes s as Redis closes a client whose user went away; the client that made the change gets
+ * its reply first (Redis's CLIENT_CLOSE_AFTER_COMMAND). */
+static void acl_close_client(struct session *s, const struct acl_local *nl, uint64_t self_id)
+{
+    struct client *c = &s->client;
+    (void)nl;
+    client_set_user(c, NULL, 1);
+    c->authed = 0;
+    if (c->id == self_id) {
+        c->close_after = 1;
+        s->flags |= SESS_CLOSE_AFTER;
+    } else {
+        session_close(s);
+    }
+}
+
+/* Whether every subscription of c is still allowed to its user's new rules
+ * (ACLKillPubsubClientsIfNeeded). */
+static int acl_subscriptions_kept(const struct client *c, const struct acl_user *nu,
+                                  const struct acl_user *ou)
+{
+    const struct pubsub_subs *subs = pubsub_client_subs(c);
+    if (!subs || !pubsub_subscribed(c) || !acl_pubsub_revoked(nu, ou)) return 1;
+    const struct strset *sets[3] = {&subs->patterns, &subs->channels, &subs->shard};
+    for (int k = 0; k < 3; k++)
+        for (uint32_t i = 0; i < sets[k]->cap; i++) {
+            const struct strset_item *it = &sets[k]->items[i];
+            if (it->key && !acl_channel_kept(nu, it->key, it->len, k == 0)) return 0;
+        }
+    return 1;
+}
+
+/* Takes the current set of users: every client follows its user into it. */
+static void worker_acl_apply(struct worker *w, uint64_t self_id)
+{
+    struct acl_local nl = {0};
+    acl_local_sync(&nl);
+    if (nl.users == w->acl.users) {
+        acl_local_release(&nl);
+        return;
+    }
+    struct session *next;
+    for (struct session *s = w->sessions.sessions; s; s = next) {
+        next = s->next;
+        struct client *c = &s->client;
+        const struct acl_user *ou = client_user(c);
+        const struct acl_user *nu = ou ? acl_users_find_uid(nl.users, ou->uid) : nl.dflt;
+        if (!ou) ou = w->acl.dflt;
+        if (!nu || (nu != ou && !acl_subscriptions_kept(c, nu, ou))) {
+            acl_close_client(s, &nl, self_id);
+            continue;
+        }
+        if (nu != ou) {
+            uint8_t tx;
+            int slot;
+            txn_route_state(c, &tx, &slot);
+            if (tx == RT_TX_MULTI) c->acl_changed = 1;
+        }
+        if (client_user(c)) c->x->user = nu;
+    }
+    struct acl_local old = w->acl;
+    w->acl = nl;
+    acl_local_release(&old);
+}
+
+static void acl_gather_add(struct worker *w, struct acl_gather *g)
+{
+    if (!w->stopping) worker_acl_apply(w, g->origin == w ? g->client_id : 0);
+    pthread_mutex_lock(&g->lock);
+    int last = --g->pending == 0;
+    pthread_mutex_unlock(&g->lock);
+    if (!last) return;
+    struct chan_msg m = {.type = WORKER_MSG_ACL_DONE, .ptr = g};
+    if (g->origin == w)
+        worker_on_msg(&m, w);
+    else
+        chan_send(&g->origin->inbox, &m);
+}
+
+static void acl_gather_done(struct worker *w, struct acl_gather *g)
+{
+    g->req->state = REQ_NEW;
+    request_reply_bytes(&w->rp, g->req, g->reply, g->len);
+    pthread_mutex_destroy(&g->lock);
+    px_free(g);
+}
+
+/* aclcmd's publish: every worker takes the new set, then r is answered with reply. */
+static void worker_acl_publish(void *up, struct request *r, const char *reply, size_t len)
+{
+    struct worker *w = up;
+    struct acl_gather *g = px_calloc(1, sizeof(*g) + len);
+    pthread_mutex_init(&g->lock, NULL);
+    g->pending = w->nall;
+    g->origin = w;
+    g->req = r;
+    g->client_id = r->client ? r->client->id : 0;
+    g->len = len;
+    memcpy(g->reply, reply, len);
+    r->state = REQ_GATHER;
+    for (int i = 0; i < w->nall; i++) {
+        if (w->all[i] == w) continue;
+        struct chan_msg m = {.type = WORKER_MSG_ACL_SYNC, .ptr = g};
+        chan_send(&w->all[i]->inbox, &m);
+    }
+    acl_gather_add(w, g);
 }
 
 /* ---- snapshots for the debug port ---- */
@@ -447,6 +586,8 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
     case WORKER_MSG_SNAPSHOT: snap_answer(w, m->ptr); break;
     case WORKER_MSG_DRAIN: worker_start_drain(w); break;
     case WORKER_MSG_GATHER_DONE: gather_done(w, m->ptr); break;
+    case WORKER_MSG_ACL_SYNC: acl_gather_add(w, m->ptr); break;
+    case WORKER_MSG_ACL_DONE: acl_gather_done(w, m->ptr); break;
     case WORKER_MSG_TRACKING: {
         struct worker_trk_msg *tm = m->ptr;
         if (!w->stopping) tracking_deliver_remote(&w->trk, tm->id, tm->payload, tm->len);
@@ -555,6 +696,8 @@ void worker_free(struct worker *w)
     tracking_deinit(&w->trk);
     admin_deinit(&w->admin);
     local_ctx_deinit(&w->local);
+    aclcmd_deinit(&w->aclcmd);
+    acl_local_release(&w->acl);
     dispatch_deinit(&w->dispatch);
     px_free(w->stats.cmds);
     scripts_local_free(w->scripts);

@@ -12,6 +12,8 @@
 #ifndef PX_WORKER_H
 #define PX_WORKER_H
 
+#include "acl_store.h"
+#include "aclcmd.h"
 #include "buf.h"
 #include "chan.h"
 #include "config.h"
@@ -49,6 +51,8 @@ enum worker_msg {
     WORKER_MSG_DRAIN,       /* graceful shutdown: stop reading, finish, close */
     WORKER_MSG_VERDICT,     /* ptr: a node's address (px_strdup), fd: an enum topology_verdict */
     WORKER_MSG_TRACKING,    /* ptr: a struct worker_trk_msg for a client of this worker */
+    WORKER_MSG_ACL_SYNC,    /* ptr: a struct acl_gather: take the current ACL users, then ack */
+    WORKER_MSG_ACL_DONE,    /* ptr: the struct acl_gather this worker started is complete */
 };
 
 /* A backend as one worker sees it, for the debug port. */
@@ -106,6 +110,8 @@ struct worker {
     struct admin_ctx admin;
     struct local_ctx local;
     struct info_ctx info;
+    struct acl_local acl; /* this worker's set of ACL users (acl_store.h) */
+    struct aclcmd_ctx aclcmd;
     struct dispatch dispatch;
     struct session_ctx sessions;
 

@@ -23,5 +23,6 @@ Suite *pubsub_suite(void);
 Suite *limits_suite(void);
 Suite *errors_suite(void);
 Suite *placement_suite(void);
+Suite *acl_suite(void);
 
 #endif
