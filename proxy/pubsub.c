@@ -758,6 +758,9 @@ void pubsub_run(struct pubsub_ctx *ctx, struct request *r)
     /* Read now: a handler that answers r at once hands it to its sink, which may free it. The
      * client outlives the call (a session closed meanwhile is freed at the end of the turn). */
     struct client *c = r->client;
+    /* Confirmations are pushes in Redis 7.0 (written even under CLIENT REPLY OFF or SKIP), like
+     * the messages that follow them. */
+    r->flags &= ~REQ_F_NO_REPLY;
     switch (r->cmd->local_id) {
     case LOCAL_SUBSCRIBE: subscribe(ctx, r, PSK_SUB); break;
     case LOCAL_PSUBSCRIBE: subscribe(ctx, r, PSK_PSUB); break;
