@@ -63,6 +63,7 @@ struct client {
     uint8_t no_evict;    /* CLIENT NO-EVICT */
     uint8_t no_touch;    /* CLIENT NO-TOUCH */
     uint8_t close_after; /* QUIT: close once every reply is written */
+    uint8_t monitor;     /* MONITOR: receives a line per command (monitor.h) */
     uint16_t last_cmd;   /* the command table id of the last command + 1 (0: none yet) */
     struct client_ext *x; /* NULL until needed */
 };

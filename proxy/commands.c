@@ -129,7 +129,7 @@ static const struct overlay overlays[] = {
     {"wait", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_MIN},
     {"script|debug", ROUTE_UNSUPPORTED, 0, PXU_SCRIPT_DEBUG, FAN_NONE},
     /* Cannot work through a proxy. */
-    {"monitor", ROUTE_UNSUPPORTED, 0, PXU_MONITOR, FAN_NONE},
+    {"monitor", ROUTE_LOCAL, LOCAL_MONITOR, NO_REASON, FAN_NONE},
     {"sync", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
     {"psync", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
     {"replconf", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},

@@ -137,6 +137,7 @@ enum local_id {
     LOCAL_SLOWLOG, /* slowlog.c: GET, LEN, RESET of the proxy's own log */
     LOCAL_CLIENT_PAUSE, /* pause.c */
     LOCAL_CLIENT_UNPAUSE,
+    LOCAL_MONITOR, /* monitor.c */
     LOCAL_CLUSTER_INFO,
     LOCAL_CLUSTER_SLOTS,
     LOCAL_CLUSTER_SHARDS,

@@ -8,7 +8,9 @@
 
 #include "clock.h"
 #include "errors.h"
+#include "monitor.h"
 #include "pause.h"
+#include "sock.h"
 #include "route.h"
 #include "scan.h"
 
@@ -18,12 +20,14 @@ void dispatch_init(struct dispatch *d)
 {
     memset(d, 0, sizeof(*d));
     sbuf_init(&d->out);
+    sbuf_init(&d->mon);
     keys_result_init(&d->acl_keys);
 }
 
 void dispatch_deinit(struct dispatch *d)
 {
     sbuf_free(&d->out);
+    sbuf_free(&d->mon);
     keys_result_free(&d->acl_keys);
 }
 
@@ -176,6 +180,46 @@ static int held_by_pause(struct dispatch *d, struct request *r)
     return 1;
 }
 
+/* r to the executor its route names. r may be answered, and freed, before this returns. */
+static void run(struct dispatch *d, struct request *r, const struct route *rt)
+{
+    switch (rt->kind) {
+    case RT_REFUSE: reject(d, r, rt); return;
+    case RT_LOCAL: run_local(d, r); return;
+    case RT_TXN: txn_run(d->txn, r); return;
+    case RT_ALL_MASTERS:
+        note_script(d, r, rt->flags);
+        if (rt->flags & RT_F_BLOCKING) make_blocking(d, r); /* WAIT: each part blocks */
+        all_masters(d, r);
+        return;
+    /* Nothing that can be split carries a script or blocks: no note_script, no blocking. */
+    case RT_SPLIT: {
+        struct fan_merger m;
+        merge_get(rt->merge, d->menv, &m);
+        fanout_split_by_slot(d->fc, r, rt->split_step, &m);
+        return;
+    }
+    case RT_SLOT:
+    case RT_ANY_MASTER:
+        note_script(d, r, rt->flags);
+        if (rt->flags & RT_F_BLOCKING) make_blocking(d, r);
+        r->slot = rt->slot;
+        forward_send(d->fw, r);
+        return;
+    }
+}
+
+/* MONITOR: a monitoring client, of this worker or another, gets the line. */
+struct mon_feed {
+    struct dispatch *d;
+};
+
+static void feed_one(uint64_t id, int worker, void *arg)
+{
+    struct dispatch *d = ((struct mon_feed *)arg)->d;
+    d->deliver(d->deliver_up, worker, id, d->mon.buf, d->mon.len);
+}
+
 void dispatch_request(struct dispatch *d, struct request *r)
 {
     /* Never NULL: a held request whose client left is freed before it is routed again. */
@@ -196,29 +240,21 @@ void dispatch_request(struct dispatch *d, struct request *r)
             tracking_dispatch(d->trk, r, d->keys, rc.tx == RT_TX_MULTI);
     }
     if (rt.kind != RT_REFUSE && rt.cmd && held_by_pause(d, r)) return;
-    switch (rt.kind) {
-    case RT_REFUSE: reject(d, r, &rt); return;
-    case RT_LOCAL: run_local(d, r); return;
-    case RT_TXN: txn_run(d->txn, r); return;
-    case RT_ALL_MASTERS:
-        note_script(d, r, rt.flags);
-        if (rt.flags & RT_F_BLOCKING) make_blocking(d, r); /* WAIT: each part blocks */
-        all_masters(d, r);
-        return;
-    /* Nothing that can be split carries a script or blocks: no note_script, no blocking. */
-    case RT_SPLIT: {
-        struct fan_merger m;
-        merge_get(rt.merge, d->menv, &m);
-        fanout_split_by_slot(d->fc, r, rt.split_step, &m);
-        return;
+    /* The line is made now (r may be gone after run) and sent after it, as Redis feeds monitors
+     * once a command has run: a RESET leaves monitor mode before its own line. */
+    int mon = rt.kind != RT_REFUSE && monitor_active() && monitor_shows(r) &&
+              !(r->flags & REQ_F_MONITORED);
+    if (mon) {
+        char addr[64] = "?";
+        sock_peer_name(c->fd, addr, sizeof(addr));
+        sbuf_clear(&d->mon);
+        monitor_line(&d->mon, r, addr);
+        r->flags |= REQ_F_MONITORED;
     }
-    case RT_SLOT:
-    case RT_ANY_MASTER:
-        note_script(d, r, rt.flags);
-        if (rt.flags & RT_F_BLOCKING) make_blocking(d, r);
-        r->slot = rt.slot;
-        forward_send(d->fw, r);
-        return;
+    run(d, r, &rt);
+    if (mon) {
+        struct mon_feed f = {d};
+        monitor_each(feed_one, &f);
     }
 }
 

@@ -39,6 +39,10 @@ struct dispatch {
     struct local_ctx *local;
     struct info_ctx *info;
     struct tracking_ctx *trk;
+    /* MONITOR: delivers bytes to client id, served by worker (this one or another). */
+    void (*deliver)(void *up, int worker, uint64_t id, const char *bytes, size_t len);
+    void *deliver_up;
+    struct sbuf mon; /* the monitor line of the request being dispatched */
     struct admin_ctx *admin;
     struct aclcmd_ctx *aclcmd;
     struct acl_local *acl;       /* the worker's users */

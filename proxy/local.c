@@ -10,6 +10,7 @@
 #include "crc16.h"
 #include "errors.h"
 #include "mem.h"
+#include "monitor.h"
 #include "pause.h"
 #include "pubsub.h"
 #include "slowlog.h"
@@ -419,6 +420,8 @@ static void do_reset(struct local_ctx *lc, struct client *c)
     pubsub_free(c);
     txn_reset(c);
     tracking_client_free(c);
+    if (c->monitor) monitor_del(c->id);
+    c->monitor = 0;
     client_clear_names(c);
     c->resp = 2;
     c->reply_mode = CLIENT_REPLY_ON;
@@ -520,6 +523,11 @@ void local_run(struct local_ctx *lc, struct request *r)
         break;
     case LOCAL_SLOWLOG: slowlog_command(r, c->resp, sb); break;
     case LOCAL_CLIENT_PAUSE: do_pause(r, sb); break;
+    case LOCAL_MONITOR:
+        c->monitor = 1;
+        monitor_add(c->id, lc->worker);
+        resp_write_simple(sb, "OK");
+        break;
     case LOCAL_CLIENT_UNPAUSE:
         pause_stop();
         resp_write_simple(sb, "OK");

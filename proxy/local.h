@@ -24,6 +24,7 @@ struct local_ctx {
     struct view *view;
     struct forward *fw;
     struct tracking_ctx *trk; /* CLIENT TRACKING and friends (set by the worker) */
+    int worker;               /* this worker's index (MONITOR's registry) */
     struct acl_local *acl;    /* the worker's users (AUTH, HELLO AUTH, RESET; set by the worker) */
     struct worker_stats *stats; /* failed AUTHs are counted (set by the worker) */
     struct sbuf out;

@@ -59,6 +59,7 @@ enum {
     REQ_F_DRAIN = 1u << 14,      /* a barrier that falls when the request is delivered (when every
                                     request before it is answered), not when it is answered */
     REQ_F_PAUSED = 1u << 15,     /* waiting for CLIENT PAUSE to end (a blocked client) */
+    REQ_F_MONITORED = 1u << 16,  /* shown to MONITOR clients already (routed again after a hold) */
 };
 
 /* Why a request is on the held list. */
@@ -102,8 +103,8 @@ struct request {
     struct resp_span *argv; /* offsets into breq.chunk->data */
     uint32_t argc;
     int slot;            /* -1: no key, any master */
+    uint32_t flags;      /* REQ_F_* */
     int16_t shard;       /* >= 0: goes to this master (index in the view's masters) */
-    uint16_t flags;      /* REQ_F_* */
     uint8_t state;       /* enum req_state */
     uint8_t hold_reason; /* enum req_hold */
     uint8_t asking;      /* send with ASKING (after an ASK redirect) */

@@ -26,6 +26,7 @@
 #include "private.h"
 #include "pubsub.h"
 #include "px_errors.h"
+#include "monitor.h"
 #include "slowlog.h"
 #include "sock.h"
 #include "tracking.h"
@@ -174,8 +175,13 @@ void session_describe(struct session *s, struct sbuf *out)
     /* tot-mem: what the session itself holds, its side structs included. */
     size_t mem = sizeof(*s) + (s->in ? sizeof(*s->in) : 0) + (x ? sizeof(*x) : 0) + s->out.bytes +
                  (in ? in->cap : 0) + txn_client_mem(c) + forward_client_mem(c);
-    char flags[8];
+    char flags[16];
     int nf = 0;
+    /* Redis's letters, in Redis's order. */
+    if (c->monitor) flags[nf++] = 'O';
+    if (pubsub_subscribed(c)) flags[nf++] = 'P';
+    if (txn_in_multi(c)) flags[nf++] = 'x';
+    if (tracking_on(c)) flags[nf++] = 't';
     if (c->readonly) flags[nf++] = 'r';
     if (c->no_evict) flags[nf++] = 'e';
     if (c->no_touch) flags[nf++] = 'T';
@@ -184,14 +190,14 @@ void session_describe(struct session *s, struct sbuf *out)
     sbuf_printf(out,
                 "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 sub=0 "
                 "psub=0 ssub=0 multi=-1 qbuf=%u qbuf-free=%u argv-mem=0 multi-mem=0 rbs=%u rbp=0 "
-                "obl=0 oll=%u omem=%zu tot-mem=%zu events=r%s cmd=%s user=%.*s redir=-1 "
+                "obl=0 oll=%u omem=%zu tot-mem=%zu events=r%s cmd=%s user=%.*s redir=%lld "
                 "resp=%d lib-name=%s lib-ver=%s\n",
                 (unsigned long long)c->id, addr, laddr, c->fd, x && x->name ? x->name : "",
                 (unsigned long long)((now - s->created_ms) / 1000),
                 (unsigned long long)((now - s->last_ms) / 1000), flags, in ? in->len - in_start : 0,
                 in ? buf_chunk_room(in) : 0, in ? in->cap : 0, s->out.count, s->out.bytes, mem,
                 obuf_empty(&s->out) ? "" : "w", last ? last->cmd->name : "NULL",
-                (int)user->namelen, user->name, c->resp,
+                (int)user->namelen, user->name, tracking_redirect(c), c->resp,
                 x && x->lib_name ? x->lib_name : "", x && x->lib_ver ? x->lib_ver : "");
 }
 
@@ -212,6 +218,7 @@ void session_close(struct session *s)
     close(c->fd);
     c->fd = -1;
     client_dir_del(c->id);
+    if (c->monitor) monitor_del(c->id);
     /* Orphan the queue. Answered requests live only here and go now; the others belong to a
      * backend FIFO or the held list, which free orphans when they are done with them. */
     struct request *r = s->head;

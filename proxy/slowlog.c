@@ -84,8 +84,7 @@ int slowlog_wants(uint64_t us)
     return t >= 0 && (long long)us >= t;
 }
 
-/* Which arguments Redis writes as "(redacted)": passwords and ACL rules. */
-static int redacted(const struct request *r, uint32_t i)
+int slowlog_redacted(const struct request *r, uint32_t i)
 {
     const char *name = r->cmd ? r->cmd->cmd->name : "";
     if (strcmp(name, "auth") == 0) return i >= 1;
@@ -118,7 +117,7 @@ void slowlog_add(const struct request *r, uint64_t us, const char *addr, const c
         if (argc != r->argc && j == argc - 1) {
             n = (size_t)snprintf(buf, sizeof(buf), "... (%u more arguments)", r->argc - argc + 1);
             p = buf;
-        } else if (redacted(r, j)) {
+        } else if (slowlog_redacted(r, j)) {
             p = "(redacted)";
             n = 10;
         } else if (n > SLOWLOG_MAX_STRING) {

@@ -26,6 +26,10 @@ int slowlog_wants(uint64_t us);
  * name (NULL: none). Any thread. */
 void slowlog_add(const struct request *r, uint64_t us, const char *addr, const char *name);
 
+/* 1 when argument i of r is one Redis writes as "(redacted)" in the slow log and MONITOR
+ * (passwords, ACL rules). */
+int slowlog_redacted(const struct request *r, uint32_t i);
+
 /* SLOWLOG GET [count] / LEN / RESET (routing checked their arity): Redis's reply (or error) to
  * out, in protocol resp. */
 void slowlog_command(const struct request *r, int resp, struct sbuf *out);

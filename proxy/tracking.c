@@ -361,6 +361,12 @@ int tracking_on(const struct client *c)
     return tc && (tc->flags & TRK_ON);
 }
 
+long long tracking_redirect(const struct client *c)
+{
+    const struct trk_client *tc = trk_of(c);
+    return tc && (tc->flags & TRK_ON) ? (long long)tc->redirect : -1;
+}
+
 /* The kind of runner c's requests go on (view.h). */
 static int kind_of(const struct client *c)
 {

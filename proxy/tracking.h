@@ -77,6 +77,8 @@ void tracking_deinit(struct tracking_ctx *t);
 
 /* 1 when c has tracking on. */
 int tracking_on(const struct client *c);
+/* CLIENT LIST's redir=: the REDIRECT target while tracking is on (0 without one), else -1. */
+long long tracking_redirect(const struct client *c);
 /* The kind of runner (enum view_kind) c's requests to a master go on: VIEW_TRACK for a RESP3
  * client tracking in default mode, VIEW_BCAST in BCAST mode, else its protocol's. */
 int tracking_kind(const struct client *c);

@@ -245,6 +245,12 @@ size_t txn_client_mem(const struct client *c)
     return t ? sizeof(*t) + t->kept.cap : 0;
 }
 
+int txn_in_multi(const struct client *c)
+{
+    const struct txn *t = txn_peek(c);
+    return t && t->fsm.phase == RT_TX_MULTI;
+}
+
 int txn_queued_writes(const struct client *c)
 {
     const struct txn *t = txn_peek(c);

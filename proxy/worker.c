@@ -20,6 +20,7 @@
  */
 #include "worker.h"
 
+#include "client_dir.h"
 #include "clock.h"
 #include "errors.h"
 #include "log.h"
@@ -45,6 +46,7 @@ static void worker_before_sleep(struct loop *l, void *ctx);
 static void worker_drain_timer(struct loop *l, void *ctx);
 static void worker_cron(struct loop *l, void *ctx);
 static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len);
+static void worker_deliver(void *up, int worker, uint64_t id, const char *bytes, size_t len);
 static void worker_client_list(void *up, struct request *r);
 static void worker_acl_publish(void *up, struct request *r, const char *reply, size_t len);
 
@@ -92,6 +94,7 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     acl_local_sync(&w->acl);
     local_ctx_init(&w->local, cfg, &w->rp, &w->view, &w->fwd);
     w->local.trk = &w->trk;
+    w->local.worker = id;
     w->local.acl = &w->acl;
     w->local.stats = &w->stats;
     w->local.describe = session_describe_client;
@@ -110,6 +113,8 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->dispatch.local = &w->local;
     w->dispatch.info = &w->info;
     w->dispatch.trk = &w->trk;
+    w->dispatch.deliver = worker_deliver;
+    w->dispatch.deliver_up = w;
     admin_init(&w->admin, &w->rp, &w->fwd, &w->view, cfg);
     w->dispatch.admin = &w->admin;
     w->dispatch.stats = &w->stats;
@@ -166,16 +171,41 @@ struct worker_trk_msg {
     char payload[];
 };
 
-static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len)
+static void worker_send_bytes(struct worker *w, int type, int worker, uint64_t id,
+                              const char *payload, size_t len)
 {
-    struct worker *w = up;
     if (worker < 0 || worker >= w->nall) return;
     struct worker_trk_msg *tm = px_malloc(sizeof(*tm) + len);
     tm->id = id;
     tm->len = len;
     memcpy(tm->payload, payload, len);
-    struct chan_msg m = {.type = WORKER_MSG_TRACKING, .ptr = tm};
+    struct chan_msg m = {.type = type, .ptr = tm};
     chan_send(&w->all[worker]->inbox, &m);
+}
+
+static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len)
+{
+    worker_send_bytes(up, WORKER_MSG_TRACKING, worker, id, payload, len);
+}
+
+/* Bytes for client id of this worker, after the replies it is owed (MONITOR lines). */
+static void worker_deliver_local(struct worker *w, uint64_t id, const char *bytes, size_t len)
+{
+    struct client *c = NULL;
+    if (client_dir_find(id, &c) != w->id || !c) return;
+    uint32_t off;
+    struct buf_chunk *chunk = request_arena_copy(&w->rp, bytes, len, &off);
+    session_deliver_push(&w->sessions, c, chunk, off, (uint32_t)len);
+    buf_chunk_put(chunk);
+}
+
+static void worker_deliver(void *up, int worker, uint64_t id, const char *bytes, size_t len)
+{
+    struct worker *w = up;
+    if (worker == w->id)
+        worker_deliver_local(w, id, bytes, len);
+    else
+        worker_send_bytes(w, WORKER_MSG_BYTES, worker, id, bytes, len);
 }
 
 /* ---- CLIENT LIST across workers ---- */
@@ -588,6 +618,12 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
     case WORKER_MSG_GATHER_DONE: gather_done(w, m->ptr); break;
     case WORKER_MSG_ACL_SYNC: acl_gather_add(w, m->ptr); break;
     case WORKER_MSG_ACL_DONE: acl_gather_done(w, m->ptr); break;
+    case WORKER_MSG_BYTES: {
+        struct worker_trk_msg *tm = m->ptr;
+        if (!w->stopping) worker_deliver_local(w, tm->id, tm->payload, tm->len);
+        px_free(tm);
+        break;
+    }
     case WORKER_MSG_TRACKING: {
         struct worker_trk_msg *tm = m->ptr;
         if (!w->stopping) tracking_deliver_remote(&w->trk, tm->id, tm->payload, tm->len);

@@ -51,6 +51,7 @@ enum worker_msg {
     WORKER_MSG_DRAIN,       /* graceful shutdown: stop reading, finish, close */
     WORKER_MSG_VERDICT,     /* ptr: a node's address (px_strdup), fd: an enum topology_verdict */
     WORKER_MSG_TRACKING,    /* ptr: a struct worker_trk_msg for a client of this worker */
+    WORKER_MSG_BYTES,       /* ptr: the same, bytes to write to the client as they are */
     WORKER_MSG_ACL_SYNC,    /* ptr: a struct acl_gather: take the current ACL users, then ack */
     WORKER_MSG_ACL_DONE,    /* ptr: the struct acl_gather this worker started is complete */
 };

@@ -318,9 +318,8 @@ START_TEST(test_route_refusal_texts)
         {"msetnx k1 v1 k2 v2", "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
         {"rename k1 k2", "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
         {"blpop k1 k2 0", "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
-        {"monitor",
-         "-ERR 'monitor' cannot be used through slotproxy: it streams one node's commands on the "
-         "connection\r\n"},
+        {"sync", "-ERR 'sync' cannot be used through slotproxy: it is part of the replication "
+                 "protocol\r\n"},
         {"move k 1",
          "-ERR 'move' cannot be used in cluster mode: it needs more than one database\r\n"},
         {"asking", "-ERR 'asking' is used by the proxy itself and cannot be sent by clients\r\n"},
