@@ -148,6 +148,26 @@ static int build_undo(const struct admin_reply *old, struct sbuf *out)
     return 1;
 }
 
+/* Parameters each node keeps for itself: its addresses, its files, its place in replication and
+ * the password the proxy logs in with. The same value on every node would break the cluster. */
+static const char *const per_node[] = {
+    "port", "tls-port", "bind", "bind-source-addr", "unixsocket", "unixsocketperm", "dir",
+    "dbfilename", "logfile", "pidfile", "appendfilename", "appenddirname", "cluster-config-file",
+    "cluster-port", "cluster-announce-ip", "cluster-announce-port", "cluster-announce-bus-port",
+    "cluster-announce-tls-port", "cluster-announce-hostname", "replica-announce-ip",
+    "slave-announce-ip", "replica-announce-port", "slave-announce-port", "replicaof", "slaveof",
+    "masterauth", "masteruser", "requirepass", "aclfile", "cluster-enabled",
+};
+
+/* The first parameter of r's CONFIG SET that is kept per node, or -1. */
+static int per_node_param(const struct request *r)
+{
+    for (uint32_t i = 2; i < r->argc; i += 2)
+        for (size_t k = 0; k < sizeof(per_node) / sizeof(per_node[0]); k++)
+            if (request_arg_is(r, i, per_node[k])) return (int)i;
+    return -1;
+}
+
 /* The parameters the proxy itself follows, taken from a CONFIG SET every node accepted. */
 static void apply_to_proxy(const struct request *r)
 {
@@ -302,6 +322,14 @@ void admin_run(struct admin_ctx *a, struct request *r)
     if (!v->map) {
         /* Routed again once a map exists, which brings it back here. */
         forward_hold_unrouted(a->fw, r);
+        return;
+    }
+    int pn = r->cmd->local_id == LOCAL_CONFIG_SET ? per_node_param(r) : -1;
+    if (pn >= 0) {
+        sbuf_clear(&a->out);
+        errors_config_per_node(&a->out, request_arg(r, (uint32_t)pn), r->argv[pn].len);
+        r->flags |= REQ_F_REJECTED;
+        finish(a, r, a->out.buf, a->out.len);
         return;
     }
     const struct slotmap *m = v->map;

@@ -63,6 +63,7 @@ static const struct overlay overlays[] = {
     {"client|reply", ROUTE_LOCAL, LOCAL_CLIENT_REPLY, NO_REASON, FAN_NONE},
     {"client|tracking", ROUTE_LOCAL, LOCAL_CLIENT_TRACKING, NO_REASON, FAN_NONE},
     {"client|pause", ROUTE_LOCAL, LOCAL_CLIENT_PAUSE, NO_REASON, FAN_NONE},
+    {"client|kill", ROUTE_LOCAL, LOCAL_CLIENT_KILL, NO_REASON, FAN_NONE},
     {"client|unpause", ROUTE_LOCAL, LOCAL_CLIENT_UNPAUSE, NO_REASON, FAN_NONE},
     {"client|caching", ROUTE_LOCAL, LOCAL_CLIENT_CACHING, NO_REASON, FAN_NONE},
     {"client|getredir", ROUTE_LOCAL, LOCAL_CLIENT_GETREDIR, NO_REASON, FAN_NONE},

@@ -138,6 +138,7 @@ enum local_id {
     LOCAL_CLIENT_PAUSE, /* pause.c */
     LOCAL_CLIENT_UNPAUSE,
     LOCAL_MONITOR, /* monitor.c */
+    LOCAL_CLIENT_KILL, /* worker.c, across workers, as CLIENT LIST */
     LOCAL_CLUSTER_INFO,
     LOCAL_CLUSTER_SLOTS,
     LOCAL_CLUSTER_SHARDS,

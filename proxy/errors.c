@@ -173,6 +173,30 @@ void errors_config_partial(struct sbuf *s, const char *ip, int port, const char 
                              : "it could not be undone on every node that had taken it");
 }
 
+void errors_config_per_node(struct sbuf *s, const char *name, size_t len)
+{
+    resp_write_errorf(s,
+                      "ERR 'config|set' of '%.*s' cannot be used through slotproxy: each node "
+                      "keeps its own, set it on the node itself",
+                      (int)strnlen(name, len), name);
+}
+
+void errors_no_such_client(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR No such client\r\n");
+}
+
+void errors_client_id_positive(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR client-id should be greater than 0\r\n");
+}
+
+void errors_no_such_user(struct sbuf *s, const char *name, size_t len)
+{
+    /* Redis formats the name with %s: it ends at a NUL byte. */
+    resp_write_errorf(s, "ERR No such user '%.*s'", (int)strnlen(name, len), name);
+}
+
 void errors_pause_mode(struct sbuf *s)
 {
     sbuf_puts(s, "-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n");

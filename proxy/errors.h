@@ -84,6 +84,13 @@ void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms);
  * its '-'); undone says whether the others were put back as they were. */
 void errors_config_partial(struct sbuf *s, const char *ip, int port, const char *err, size_t len,
                            int undone);
+/* CLIENT KILL's refusals, Redis's texts. */
+/* CONFIG SET of a parameter each node keeps for itself (its address, files, replication): set
+ * on every node at once it would break the cluster, so the proxy refuses it. */
+void errors_config_per_node(struct sbuf *s, const char *name, size_t len);
+void errors_no_such_client(struct sbuf *s);
+void errors_client_id_positive(struct sbuf *s);
+void errors_no_such_user(struct sbuf *s, const char *name, size_t len);
 /* CLIENT PAUSE's refusals, Redis's texts. */
 void errors_pause_mode(struct sbuf *s);
 void errors_timeout_not_integer(struct sbuf *s);

@@ -532,7 +532,8 @@ void local_run(struct local_ctx *lc, struct request *r)
         pause_stop();
         resp_write_simple(sb, "OK");
         break;
-    case LOCAL_CLIENT_LIST: lc->client_list(lc->up, r); return;
+    case LOCAL_CLIENT_LIST:
+    case LOCAL_CLIENT_KILL: lc->client_list(lc->up, r); return;
     case LOCAL_CLUSTER_SLOT_ROUTED:
         if (cluster_slot_routed(lc, r, sb)) return;
         r->flags |= REQ_F_REJECTED;

@@ -30,7 +30,7 @@ struct local_ctx {
     struct sbuf out;
     /* CLIENT INFO: appends the client's line, as CLIENT LIST writes it, to out. */
     void (*describe)(void *up, struct client *c, struct sbuf *out);
-    /* CLIENT LIST [TYPE t] [ID id ...]: answers r with every worker's clients. */
+    /* CLIENT LIST [TYPE t] [ID id ...], and CLIENT KILL: answers r over every worker's clients. */
     void (*client_list)(void *up, struct request *r);
     void *up;
 };

@@ -222,12 +222,58 @@ struct gather {
     uint64_t *ids; /* CLIENT LIST ID ...: only these; NULL for all */
     uint32_t nids;
     int none; /* CLIENT LIST TYPE master|replica|pubsub: nothing matches */
+    /* CLIENT KILL: the clients that match every filter are closed and counted. */
+    int kill, old_form, pubsub_only;
+    uint64_t skip_id;          /* SKIPME yes: the client that asked (0: none) */
+    char addr[64], laddr[64];  /* "" when not a filter */
+    char user[128];
+    int has_user;
+    long long killed;
 };
+
+/* Whether session s matches CLIENT KILL's filters in g. */
+static int kill_matches(struct gather *g, struct session *s)
+{
+    struct client *c = &s->client;
+    if (g->none || (g->skip_id && c->id == g->skip_id) || (s->flags & SESS_CLOSED)) return 0;
+    if (g->nids && c->id != g->ids[0]) return 0;
+    if (g->pubsub_only && !pubsub_subscribed(c)) return 0;
+    if (g->addr[0] || g->laddr[0]) {
+        char a[64] = "", la[64] = "";
+        sock_peer_name(c->fd, a, sizeof(a));
+        sock_local_name(c->fd, la, sizeof(la));
+        if (g->addr[0] && strcmp(a, g->addr) != 0) return 0;
+        if (g->laddr[0] && strcmp(la, g->laddr) != 0) return 0;
+    }
+    if (g->has_user) {
+        const struct acl_user *u = client_user(c);
+        const char *name = u ? u->name : "default";
+        size_t nl = u ? u->namelen : 7;
+        if (nl != strlen(g->user) || memcmp(name, g->user, nl) != 0) return 0;
+    }
+    return 1;
+}
+
+/* CLIENT KILL on this worker's sessions. The client that asked, when it matches (SKIPME no), is
+ * closed once its reply is written, as Redis does. */
+static void kill_add(struct worker *w, struct gather *g)
+{
+    for (struct session *s = w->sessions.sessions, *next; s; s = next) {
+        next = s->next;
+        if (!kill_matches(g, s)) continue;
+        g->killed++;
+        if (g->req->client == &s->client)
+            s->client.close_after = 1;
+        else
+            session_close(s);
+    }
+}
 
 static void gather_add(struct worker *w, struct gather *g)
 {
     pthread_mutex_lock(&g->lock);
-    for (struct session *s = w->sessions.sessions; s && !g->none; s = s->next) {
+    if (g->kill) kill_add(w, g);
+    for (struct session *s = w->sessions.sessions; s && !g->none && !g->kill; s = s->next) {
         int keep = !g->ids;
         for (uint32_t i = 0; g->ids && i < g->nids; i++)
             if (g->ids[i] == s->client.id) keep = 1;
@@ -248,7 +294,16 @@ static void gather_done(struct worker *w, struct gather *g)
     struct sbuf *sb = &w->local.out;
     sbuf_clear(sb);
     int resp = g->req->client ? g->req->client->resp : 2;
-    resp_write_verbatim(sb, "txt", g->out.buf ? g->out.buf : "", g->out.len, resp);
+    if (g->kill && g->old_form) {
+        if (g->killed)
+            resp_write_simple(sb, "OK");
+        else
+            errors_no_such_client(sb);
+    } else if (g->kill) {
+        resp_write_int(sb, g->killed);
+    } else {
+        resp_write_verbatim(sb, "txt", g->out.buf ? g->out.buf : "", g->out.len, resp);
+    }
     g->req->state = REQ_NEW;
     request_reply_bytes(&w->rp, g->req, sb->buf, sb->len);
     sbuf_free(&g->out);
@@ -290,13 +345,82 @@ static int gather_options(struct gather *g, const struct request *r, struct sbuf
     return 0;
 }
 
+/* CLIENT KILL's filters, as Redis 7.0 reads them. Returns 0, or -1 with the error in out. */
+static int kill_options(struct worker *w, struct gather *g, const struct request *r,
+                        struct sbuf *out)
+{
+    g->kill = 1;
+    g->skip_id = r->client ? r->client->id : 0;
+    if (r->argc == 3) { /* the old form: CLIENT KILL addr:port */
+        g->old_form = 1;
+        g->skip_id = 0;
+        snprintf(g->addr, sizeof(g->addr), "%.*s", (int)r->argv[2].len, request_arg(r, 2));
+        return 0;
+    }
+    for (uint32_t i = 2; i < r->argc; i += 2) {
+        if (i + 1 >= r->argc) {
+            errors_syntax(out);
+            return -1;
+        }
+        const char *v = request_arg(r, i + 1);
+        uint32_t vl = r->argv[i + 1].len;
+        if (request_arg_is(r, i, "id")) {
+            long long id;
+            if (!resp_str2ll(v, vl, &id) || id <= 0) {
+                errors_client_id_positive(out);
+                return -1;
+            }
+            g->ids = px_realloc(g->ids, sizeof(uint64_t));
+            g->ids[0] = (uint64_t)id;
+            g->nids = 1;
+        } else if (request_arg_is(r, i, "type")) {
+            if (request_arg_is(r, i + 1, "normal")) {
+                g->pubsub_only = 0;
+            } else if (request_arg_is(r, i + 1, "pubsub")) {
+                g->pubsub_only = 1;
+            } else if (request_arg_is(r, i + 1, "master") || request_arg_is(r, i + 1, "replica") ||
+                       request_arg_is(r, i + 1, "slave")) {
+                g->none = 1; /* the proxy has no replication clients */
+            } else {
+                errors_unknown_client_type(out, v, vl);
+                return -1;
+            }
+        } else if (request_arg_is(r, i, "addr")) {
+            snprintf(g->addr, sizeof(g->addr), "%.*s", (int)vl, v);
+        } else if (request_arg_is(r, i, "laddr")) {
+            snprintf(g->laddr, sizeof(g->laddr), "%.*s", (int)vl, v);
+        } else if (request_arg_is(r, i, "user")) {
+            if (!acl_users_find(w->acl.users, v, vl)) {
+                errors_no_such_user(out, v, vl);
+                return -1;
+            }
+            snprintf(g->user, sizeof(g->user), "%.*s", (int)vl, v);
+            g->has_user = 1;
+        } else if (request_arg_is(r, i, "skipme")) {
+            if (request_arg_is(r, i + 1, "yes")) {
+                g->skip_id = r->client ? r->client->id : 0;
+            } else if (request_arg_is(r, i + 1, "no")) {
+                g->skip_id = 0;
+            } else {
+                errors_syntax(out);
+                return -1;
+            }
+        } else {
+            errors_syntax(out);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* CLIENT LIST (local.c's callback): collects the sessions of every worker, then answers r. */
 static void worker_client_list(void *up, struct request *r)
 {
     struct worker *w = up;
     struct gather *g = px_calloc(1, sizeof(*g));
     sbuf_clear(&w->local.out);
-    if (gather_options(g, r, &w->local.out) < 0) {
+    int kill = r->cmd->local_id == LOCAL_CLIENT_KILL;
+    if ((kill ? kill_options(w, g, r, &w->local.out) : gather_options(g, r, &w->local.out)) < 0) {
         px_free(g->ids);
         px_free(g);
         r->flags |= REQ_F_REJECTED;

@@ -213,7 +213,7 @@ START_TEST(test_commands_routes)
     const struct cmd_entry *client = lookup("client");
     ck_assert_int_eq(commands_lookup_sub(client, "SETINFO", 7)->local_id, LOCAL_CLIENT_SETINFO);
     ck_assert_int_eq(commands_lookup_sub(client, "no-touch", 8)->local_id, LOCAL_CLIENT_NO_TOUCH);
-    ck_assert_int_eq(commands_lookup_sub(client, "kill", 4)->route, ROUTE_UNSUPPORTED);
+    ck_assert_int_eq(commands_lookup_sub(client, "kill", 4)->local_id, LOCAL_CLIENT_KILL);
     const struct cmd_entry *config = lookup("config");
     ck_assert_int_eq(commands_lookup_sub(config, "get", 3)->route, ROUTE_FORWARD);
     ck_assert_int_eq(commands_lookup_sub(config, "set", 3)->local_id, LOCAL_CONFIG_SET);
@@ -225,7 +225,7 @@ START_TEST(test_commands_routes)
     /* Subcommands inherit their container's overlay, or are judged on their own flags. */
     ck_assert_int_eq(lookup_sub("client", "list")->route, ROUTE_LOCAL);
     ck_assert_int_eq(lookup_sub("client", "pause")->local_id, LOCAL_CLIENT_PAUSE);
-    ck_assert_int_eq(lookup_sub("client", "kill")->route, ROUTE_UNSUPPORTED);
+    ck_assert_int_eq(lookup_sub("client", "unblock")->route, ROUTE_UNSUPPORTED);
     ck_assert_int_eq(lookup_sub("config", "rewrite")->local_id, LOCAL_CONFIG_REWRITE);
     ck_assert_int_eq(lookup_sub("client", "tracking")->local_id, LOCAL_CLIENT_TRACKING);
     ck_assert_int_eq(lookup_sub("object", "encoding")->route, ROUTE_FORWARD);
