@@ -805,6 +805,10 @@ static void bcast_scenario(int aresp, int redirect)
     write2(w, "SET c:z 1");
     write2(w, "DEL a:x b:y c:z zz a:none");
     step2(w, A, "CLIENT TRACKINGINFO");
+    /* A flush: one null (a BCAST client that read something; one that read nothing since its
+     * last flush message gets none from the proxy, where Redis sends one anyway). */
+    step2(w, A, "GET a:x");
+    write2(w, "FLUSHALL");
     step2(w, A, "CLIENT TRACKING off");
     write2(w, "SET a:off 1");
     track_on2(w, redirect, "BCAST");
