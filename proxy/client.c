@@ -29,7 +29,8 @@ void client_trim(struct client *c)
 {
     const struct client_ext *x = c->x;
     if (!x || x->name || x->lib_name || x->lib_ver || x->barriers || x->nblocking ||
-        x->deferred || x->fwd || x->txn || x->ps || x->privs || x->trk || x->user)
+        x->deferred || x->fwd || x->txn || x->ps || x->privs || x->trk || x->user ||
+        x->pushes_queued)
         return;
     px_free(c->x);
     c->x = NULL;

@@ -37,6 +37,7 @@ struct client_ext {
     uint32_t barriers;
     uint32_t nblocking;       /* blocking commands in flight */
     struct request *deferred; /* first request waiting for the barriers to fall (session.c) */
+    size_t pushes_queued;     /* bytes of messages waiting behind owed replies (session.c) */
     /* Each executor's own state; NULL while it has none. */
     struct fwd_client *fwd;
     struct txn *txn;

@@ -236,8 +236,12 @@ void dispatch_request(struct dispatch *d, struct request *r)
         c->last_cmd = (uint16_t)(rt.cmd->id + 1);
         if (!acl_allows(d, r, c, &rt, rc.tx == RT_TX_MULTI)) return;
         r->cmd = rt.cmd;
-        if (rt.kind != RT_REFUSE && tracking_on(c))
+    }
+    if (tracking_on(c)) {
+        if (rt.kind != RT_REFUSE)
             tracking_dispatch(d->trk, r, d->keys, rc.tx == RT_TX_MULTI);
+        else
+            tracking_refused(r, rc.tx == RT_TX_MULTI);
     }
     if (rt.kind != RT_REFUSE && rt.cmd && held_by_pause(d, r)) return;
     /* The line is made now (r may be gone after run) and sent after it, as Redis feeds monitors

@@ -70,6 +70,12 @@ static const struct request_sink session_sink = {
     .reply_span = sink_reply_span,
     .reply_bytes = sink_reply_bytes,
 };
+/* A message queued behind the replies its client is owed (session_deliver_push) is a request
+ * answered already; this sink, never called, marks it so that its bytes are counted. */
+static const struct request_sink session_push_sink = {
+    .reply_span = sink_reply_span,
+    .reply_bytes = sink_reply_bytes,
+};
 
 void session_ctx_init(struct session_ctx *ctx, struct loop *loop, struct buf_pool *pool,
                       struct request_pool *rp, const struct config *cfg,
@@ -300,6 +306,7 @@ static void session_pop_head(struct session *s)
     if (!s->head) s->tail = NULL;
     r->next = NULL;
     s->nqueued--;
+    if (r->sink == &session_push_sink) s->client.x->pushes_queued -= r->rlen;
     session_delivered(s, r);
 }
 
@@ -472,18 +479,21 @@ void session_deliver_push(void *ctx, struct client *c, struct buf_chunk *chunk, 
         /* Behind the replies still owed: an answered request of its own in the queue. */
         struct request *m = request_get(sc->rp);
         m->client = c;
-        m->sink = &session_sink;
         buf_chunk_ref(chunk);
         m->rchunk = chunk;
         m->roff = off;
         m->rlen = len;
+        m->sink = &session_push_sink; /* marks it: its bytes count toward the limit below */
         m->state = REQ_DONE;
+        client_ext_get(c)->pushes_queued += len;
         s->tail->next = m;
         s->tail = m;
         s->nqueued++;
     }
-    /* A subscriber that does not read is cut off before its backlog grows without bound. */
-    if (sc->cfg->pubsub_buffer_limit && s->out.bytes > sc->cfg->pubsub_buffer_limit) {
+    /* A subscriber that does not read is cut off before its backlog grows without bound, the
+     * messages waiting behind a reply it is owed (a blocking command's) counted too. */
+    size_t queued = c->x ? c->x->pushes_queued : 0;
+    if (sc->cfg->pubsub_buffer_limit && s->out.bytes + queued > sc->cfg->pubsub_buffer_limit) {
         log_warn("client %llu: Pub/Sub output buffer over %llu bytes: closing it",
                  (unsigned long long)c->id, (unsigned long long)sc->cfg->pubsub_buffer_limit);
         stat_add(&sc->stats->pubsub_cut, 1);

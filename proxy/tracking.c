@@ -776,6 +776,26 @@ static void forget_reader(struct tracking_ctx *t, struct trk_client *tc, const c
     }
 }
 
+/* CLIENT CACHING yes/no covers the next command, or a whole transaction (MULTI included, up to
+ * EXEC or DISCARD), and survives other CLIENT subcommands: Redis clears the flag after any
+ * command, refused ones too, unless the client is in MULTI after it or the command was CLIENT
+ * (resetClient). cmd is NULL for a command the proxy does not know. */
+static void caching_used(struct trk_client *tc, const struct command *cmd, int in_multi)
+{
+    int client_cmd = cmd && strncmp(cmd->name, "client", 6) == 0;
+    int multi_after = cmd && strcmp(cmd->name, "multi") == 0;
+    if (in_multi && !(cmd && (strcmp(cmd->name, "exec") == 0 || strcmp(cmd->name, "discard") == 0)))
+        multi_after = 1;
+    if (!multi_after && !client_cmd) tc->flags &= ~TRK_CACHING;
+}
+
+void tracking_refused(struct request *r, int in_multi)
+{
+    struct trk_client *tc = trk_of(r->client);
+    if (!tc || !(tc->flags & TRK_ON)) return;
+    caching_used(tc, r->cmd ? r->cmd->cmd : NULL, in_multi);
+}
+
 void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct keys_result *keys,
                        int in_multi)
 {
@@ -784,7 +804,6 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
     if (!tc || !(tc->flags & TRK_ON) || !r->cmd) return;
     update_listen(t, tc); /* HELLO may have changed the protocol */
     const struct command *cmd = r->cmd->cmd;
-    int is_client_cmd = strncmp(cmd->name, "client", 6) == 0;
     int readonly = (cmd->flags & CMD_READONLY) != 0;
     /* Redis does not track the keys of EVAL_RO and friends themselves (what the script reads is
      * tracked on the node, which the proxy cannot see), nor Pub/Sub's shard channels. */
@@ -820,8 +839,7 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
             forget_reader(t, tc, base + a->off, a->len);
         }
     }
-    /* CACHING yes/no covers the next command (or the whole transaction), as in Redis. */
-    if (!in_multi && !is_client_cmd) tc->flags &= ~TRK_CACHING;
+    caching_used(tc, cmd, in_multi);
 }
 
 /* ---- invalidations from the nodes ---- */

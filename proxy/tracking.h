@@ -93,6 +93,9 @@ void tracking_command(struct tracking_ctx *t, struct request *r, struct sbuf *ou
  * command used up. Before r goes to its executor. */
 void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct keys_result *keys,
                        int in_multi);
+/* r, a command of a tracking client, was refused (unknown, wrong arity, not allowed; in_multi:
+ * the client is in a transaction): it uses up CLIENT CACHING's one command, as in Redis. */
+void tracking_refused(struct request *r, int in_multi);
 /* A push from runner b (a node's invalidation): sent on to the clients concerned. */
 void tracking_on_push(struct tracking_ctx *t, struct backend *b, struct buf_chunk *c, uint32_t off,
                       const struct resp_reply_info *info);
