@@ -194,7 +194,11 @@ static void do_hello(struct local_ctx *lc, struct request *r, struct sbuf *sb)
     resp_write_bulk(sb, "id", 2);
     resp_write_int(sb, (long long)c->id);
     resp_write_bulk(sb, "mode", 4);
-    resp_write_bulk(sb, "cluster", 7);
+    /* In pool mode the proxy stands for standalone servers, and says so, as they would. */
+    if (lc->cfg->pool)
+        resp_write_bulk(sb, "standalone", 10);
+    else
+        resp_write_bulk(sb, "cluster", 7);
     resp_write_bulk(sb, "role", 4);
     resp_write_bulk(sb, "master", 6);
     resp_write_bulk(sb, "modules", 7);

@@ -64,7 +64,7 @@ static const struct route_client authed = {.authed = 1, .resp = 2, .tx_slot = -1
 
 static void route(const struct req *r, const struct route_client *c, struct route *out)
 {
-    route_decide(r->base, r->argv, r->argc, c, &keys, out);
+    route_decide(r->base, r->argv, r->argc, c, NULL, &keys, out);
 }
 
 /* Routes the space-separated line for an authenticated RESP2 client. */
