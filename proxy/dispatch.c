@@ -249,6 +249,12 @@ void dispatch_request(struct dispatch *d, struct request *r)
     case RT_SLOT:
     case RT_ANY_MASTER:
         if (pool_unplaced(d, r)) return;
+        /* A shard channel's server must be the one SSUBSCRIBE chose (entropy 0): with the
+         * random distribution, SPUBLISH may not pick one of its own. */
+        if (ks.pool && rt.slot >= 0 && (r->cmd->cmd->flags & CMD_PUBSUB)) {
+            ks.entropy = 0;
+            rt.slot = keys_slot(d->keys, r->breq.chunk->data, r->argv, &ks);
+        }
         note_script(d, r, rt.flags);
         if (rt.flags & RT_F_BLOCKING) make_blocking(d, r);
         r->slot = rt.slot;

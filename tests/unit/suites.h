@@ -24,5 +24,6 @@ Suite *limits_suite(void);
 Suite *errors_suite(void);
 Suite *placement_suite(void);
 Suite *acl_suite(void);
+Suite *pool_suite(void);
 
 #endif
