@@ -83,9 +83,10 @@ struct topology {
     atomic_int want_refresh;
     atomic_int want_reload; /* pool mode: read the servers file again (SIGHUP) */
 
-    pthread_mutex_t lock; /* guards current and the stats below */
+    pthread_mutex_t lock; /* guards current, published and the stats below */
     pthread_cond_t ready;
     struct slotmap *current;
+    int published; /* a map has been handed to the workers (topology_wait_ready) */
     struct topology_stats stats;
     struct topo_suspect sus[TOPO_SUSPECTS_MAX];
     int nsus;
@@ -347,7 +348,6 @@ static void topo_publish(struct topology *t, struct slotmap *m)
         struct slotmap *old = t->current;
         t->current = m;
         t->stats.version = m->version;
-        pthread_cond_broadcast(&t->ready);
         pthread_mutex_unlock(&t->lock);
         slotmap_unref(old);
         if (m->pool) {
@@ -363,6 +363,12 @@ static void topo_publish(struct topology *t, struct slotmap *m)
                      m->covered, CRC16_SLOTS);
         }
         t->publish(m, t->ctx);
+        /* Ready only now: every worker has the map in its inbox, ahead of any client the
+         * acceptor hands it once main sees the topology ready. */
+        pthread_mutex_lock(&t->lock);
+        t->published = 1;
+        pthread_cond_broadcast(&t->ready);
+        pthread_mutex_unlock(&t->lock);
     } else {
         pthread_mutex_unlock(&t->lock);
         slotmap_unref(m);
@@ -1002,10 +1008,10 @@ int topology_wait_ready(struct topology *t, uint64_t timeout_ms)
     clock_deadline_ts(timeout_ms, &ts);
     pthread_mutex_lock(&t->lock);
     /* Waits for the broadcast of topo_publish; the deadline is absolute, on the wall clock. */
-    while (!t->current) {
+    while (!t->published) {
         if (pthread_cond_timedwait(&t->ready, &t->lock, &ts) == ETIMEDOUT) break;
     }
-    int ok = t->current != NULL;
+    int ok = t->published;
     pthread_mutex_unlock(&t->lock);
     return ok ? 0 : PX_EAGAIN;
 }

@@ -83,7 +83,8 @@ struct topology *topology_create(const struct topology_config *cfg, topology_pub
 void topology_on_verdict(struct topology *t, topology_verdict_cb *cb, void *ctx);
 /* Starts the thread. Returns 0 or -errno. */
 int topology_start(struct topology *t);
-/* Waits until a first map exists, at most timeout_ms. Returns 0 when it does, PX_EAGAIN if not. */
+/* Waits until a first map exists and has been handed to the publish callback (the workers), at
+ * most timeout_ms. Returns 0 when it has, PX_EAGAIN if not. */
 int topology_wait_ready(struct topology *t, uint64_t timeout_ms);
 /* Asks for a refresh soon. Any thread; never blocks; cheap when one is already pending. */
 void topology_request_refresh(struct topology *t);

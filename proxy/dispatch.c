@@ -251,7 +251,7 @@ void dispatch_request(struct dispatch *d, struct request *r)
         if (pool_unplaced(d, r)) return;
         /* A shard channel's server must be the one SSUBSCRIBE chose (entropy 0): with the
          * random distribution, SPUBLISH may not pick one of its own. */
-        if (ks.pool && rt.slot >= 0 && (r->cmd->cmd->flags & CMD_PUBSUB)) {
+        if (ks.pool && rt.slot >= 0 && d->keys->n > 0 && (r->cmd->cmd->flags & CMD_PUBSUB)) {
             ks.entropy = 0;
             rt.slot = keys_slot(d->keys, r->breq.chunk->data, r->argv, &ks);
         }

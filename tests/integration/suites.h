@@ -28,5 +28,6 @@ Suite *resp3_suite(void);
 Suite *nodeclient_suite(void);
 Suite *fixes_suite(void);
 Suite *acl_suite(void);
+Suite *pool_suite(void);
 
 #endif
