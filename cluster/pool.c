@@ -307,6 +307,11 @@ void pool_note_probe(struct pool *p, size_t i, const struct pool_probe *pr, uint
              (unsigned long long)p->cfg.retry_timeout_ms);
 }
 
+void pool_note_ip(struct pool *p, size_t i, const char *ip)
+{
+    snprintf(p->srv[i].ip, sizeof(p->srv[i].ip), "%s", ip);
+}
+
 uint64_t pool_next_due(const struct pool *p, uint64_t last_ms, uint64_t interval_ms)
 {
     uint64_t due = last_ms + interval_ms;

@@ -112,6 +112,9 @@ int pool_should_probe(const struct pool *p, size_t i, uint64_t now_ms);
 /* Records the probe of server i made at now_ms: its health, failure count, ejection or return,
  * address and replicas. */
 void pool_note_probe(struct pool *p, size_t i, const struct pool_probe *pr, uint64_t now_ms);
+/* Records server i's numeric address, resolved without a probe (the first map's, so that a
+ * server named by host name is reached from the start). */
+void pool_note_ip(struct pool *p, size_t i, const char *ip);
 /* When the next round of probes is due, given the last one at last_ms and the reload interval:
  * sooner while a live server is failing with auto-ejection on, or an ejected server's retry
  * time comes first. */

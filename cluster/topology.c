@@ -352,7 +352,7 @@ static void topo_publish(struct topology *t, struct slotmap *m)
         slotmap_unref(old);
         if (m->pool) {
             log_info("pool map v%llu: %d of %d servers in the placement (generation %llu), %d "
-                     "nodes with replicas, %d unreachable",
+                     "nodes counting replicas, %d unreachable",
                      (unsigned long long)m->version, m->nshards, m->pool->nservers,
                      (unsigned long long)m->pool->gen, m->nnodes, topo_unreachable(m));
         } else {
@@ -888,6 +888,12 @@ static int topo_pool_round(struct topology *t, int probe)
         else
             log_info("SIGHUP: servers file %s (%zu servers)", rc ? "reloaded" : "unchanged",
                      pool_size(t->pool));
+    }
+    for (size_t i = 0; !probe && i < pool_size(t->pool); i++) {
+        /* The first map: no probe, but host names resolved, as the workers connect to numbers. */
+        char ip[SLOTMAP_IP_MAX];
+        if (sock_resolve(pool_server(t->pool, i)->host, ip, sizeof(ip)) == 0)
+            pool_note_ip(t->pool, i, ip);
     }
     for (size_t i = 0; probe && i < pool_size(t->pool); i++) {
         if (!pool_should_probe(t->pool, i, clock_now_ms())) continue;

@@ -286,6 +286,18 @@ static long long calls(int port, const char *cmd)
     return v;
 }
 
+/* DBSIZE of the server on port. */
+static long long dbsize(int port)
+{
+    redisContext *c = h_connect(port);
+    redisReply *r = h_cmd(c, "DBSIZE");
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    long long n = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
 /* Waits (up to ms) until the proxy's INFO field satisfies want (== when eq, else !=). */
 static long long wait_info(int port, const char *field, long long want, int eq, int ms)
 {
@@ -1202,7 +1214,7 @@ START_TEST(test_pool_ops)
     for (int i = 0; i < 2; i++) pids[i] = srv_start(ports[i] = SRV(i));
     char s0[64], s1[64], dbg[64], addr[64];
     snprintf(s0, sizeof(s0), "127.0.0.1:%d:2 big", ports[0]);
-    snprintf(s1, sizeof(s1), "127.0.0.1:%d:1 small", ports[1]);
+    snprintf(s1, sizeof(s1), "localhost:%d:1 small", ports[1]); /* a name, resolved */
     snprintf(dbg, sizeof(dbg), "127.0.0.1:%d", DBG(2));
     snprintf(addr, sizeof(addr), "0.0.0.0:%d", PROXY(2));
     const char *flags[] = {"-addr",       addr, "-pool-server", s0, "-pool-server", s1,
@@ -1216,6 +1228,8 @@ START_TEST(test_pool_ops)
              ports[0]);
     ck_assert_msg(strstr(hh.body, want) != NULL, "%s", hh.body);
     ck_assert_msg(strstr(hh.body, "\"slots_served\":2") != NULL, "%s", hh.body);
+    snprintf(want, sizeof(want), "\"addr\":\"localhost:%d\",\"name\":\"small\"", ports[1]);
+    ck_assert_msg(strstr(hh.body, want) != NULL, "%s", hh.body);
     h_http_free(&hh);
     h_http(DBG(2), "GET", "/metrics", 5000, &hh);
     ck_assert_msg(strstr(hh.body, "slotproxy_pool_servers{state=\"live\"} 2\n") != NULL, "%s",
@@ -1225,6 +1239,15 @@ START_TEST(test_pool_ops)
     h_http(DBG(2), "GET", "/readyz", 5000, &hh);
     ck_assert_int_eq(hh.status, 200);
     h_http_free(&hh);
+    /* Keys on both servers, the one named localhost included: served, and every key where the
+     * weights put it (two thirds of them, roughly, on the weight-2 server). */
+    redisContext *k = h_connect(PROXY(2));
+    for (int i = 0; i < 300; i++)
+        h_expect_str(h_cmd(k, "SET ops:%d:%x v", i, (unsigned)i * 2654435761u), "OK");
+    long long n0 = dbsize(ports[0]), n1 = dbsize(ports[1]);
+    ck_assert_msg(n0 + n1 == 300 && n0 > n1 && n1 > 30, "%lld and %lld keys", n0, n1);
+    h_expect_int(h_cmd(k, "DBSIZE"), 300);
+    redisFree(k);
     /* -maxclients 3: the fourth client is refused with Redis's text. */
     redisContext *c[3];
     for (int i = 0; i < 3; i++) {
