@@ -678,6 +678,14 @@ int metrics_ready(const struct metrics_ctx *m, struct sbuf *why)
     if (map->pool && map->nshards == 0) {
         sbuf_puts(why, "every server of the pool is ejected\n");
         ok = 0;
+    } else if (map->pool) {
+        /* The probes' word, for servers no client has used yet. */
+        for (int i = 0; i < map->pool->nservers; i++) {
+            const struct slotmap_pool_server *ps = &map->pool->servers[i];
+            if (ps->ejected || ps->reachable) continue;
+            sbuf_printf(why, "server %s does not answer: %s\n", ps->addr, ps->last_error);
+            ok = 0;
+        }
     } else if (!map->pool && map->covered != CRC16_SLOTS) {
         sbuf_printf(why, "the slot map serves %d of %d slots\n", map->covered, CRC16_SLOTS);
         ok = 0;
