@@ -433,6 +433,12 @@ void errors_select_cluster(struct sbuf *s)
     sbuf_puts(s, "-ERR SELECT is not allowed in cluster mode\r\n");
 }
 
+void errors_select_pool(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR SELECT is not allowed through slotproxy: only database 0, as the "
+                 "connections to the pool's servers are shared\r\n");
+}
+
 void errors_invalid_slot(struct sbuf *s, int with_count)
 {
     sbuf_puts(s, with_count ? "-ERR Invalid slot or number of keys\r\n" : "-ERR Invalid slot\r\n");

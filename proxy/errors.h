@@ -188,6 +188,8 @@ void errors_unrecognized_option(struct sbuf *s, const char *opt, uint32_t len);
 void errors_select_range(struct sbuf *s);
 /* SELECT of a database other than 0. */
 void errors_select_cluster(struct sbuf *s);
+/* The same in pool mode, where the servers would allow it but their connections are shared. */
+void errors_select_pool(struct sbuf *s);
 /* CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT with a bad slot (with_count: GETKEYSINSLOT's text). */
 void errors_invalid_slot(struct sbuf *s, int with_count);
 /* CLIENT LIST TYPE with an unknown type. */

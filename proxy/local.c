@@ -205,7 +205,7 @@ static void do_hello(struct local_ctx *lc, struct request *r, struct sbuf *sb)
     resp_write_array_len(sb, 0);
 }
 
-static void do_select(struct request *r, struct sbuf *sb)
+static void do_select(const struct local_ctx *lc, struct request *r, struct sbuf *sb)
 {
     long long db;
     if (!resp_str2ll(request_arg(r, 1), r->argv[1].len, &db)) {
@@ -217,7 +217,10 @@ static void do_select(struct request *r, struct sbuf *sb)
         return;
     }
     if (db != 0) {
-        errors_select_cluster(sb);
+        if (lc->cfg->pool)
+            errors_select_pool(sb);
+        else
+            errors_select_cluster(sb);
         return;
     }
     resp_write_simple(sb, "OK");
@@ -503,7 +506,7 @@ void local_run(struct local_ctx *lc, struct request *r)
     }
     case LOCAL_AUTH: do_auth(lc, r, sb); break;
     case LOCAL_HELLO: do_hello(lc, r, sb); break;
-    case LOCAL_SELECT: do_select(r, sb); break;
+    case LOCAL_SELECT: do_select(lc, r, sb); break;
     case LOCAL_RESET:
         if (c->resp != 2) request_make_drain(r); /* back to RESP2's connections */
         do_reset(lc, c);

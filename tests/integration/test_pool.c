@@ -1084,6 +1084,10 @@ START_TEST(test_pool_fanout)
     ck_assert_str_eq(r->element[9]->str, "standalone");
     freeReplyObject(r);
     ck_assert_int_eq(info_field(PROXY(0), "cluster", "cluster_enabled"), 0);
+    h_expect_str(h_cmd(p, "SELECT 0"), "OK");
+    r = h_cmd(p, "SELECT 1");
+    ck_assert_msg(r->type == REDIS_REPLY_ERROR && strstr(r->str, "only database 0"), "%s", r->str);
+    freeReplyObject(r);
     ck_assert_int_eq(info_field(PROXY(0), "proxy", "pool_servers"), 3);
     /* A server that answers MOVED (not expected of a standalone one): relayed as it is. */
     redisContext *c = h_connect(ports[2]);
