@@ -303,8 +303,10 @@ START_TEST(test_config_pool)
     ck_assert_int_eq(c.auto_eject_hosts, 1);
     ck_assert_int_eq(c.server_failure_limit, 5);
     ck_assert_uint_eq(c.server_retry_timeout_ms, 1500);
-    /* A request for a server that is down fails at once, unless -failover-hold says otherwise. */
+    /* A request for a server that is down fails at once, unless -failover-hold says otherwise;
+     * no stall is judged (no failover can depose a pool's server). */
     ck_assert_uint_eq(c.failover_hold_ms, 0);
+    ck_assert_uint_eq(c.stall_threshold_ms, 0);
     config_free(&c);
 
     /* twemproxy's defaults; -server-retry-timeout as a duration; -failover-hold kept. */
@@ -373,6 +375,9 @@ START_TEST(test_config_pool)
          "directory"},
         {{"-pool-servers", sf, "-pool-server", "127.0.0.1:6379"},
          "flags -pool-servers and -pool-server cannot be used together"},
+        {{"-pool-server", "127.0.0.1:6379", "-stall-threshold", "300ms"},
+         "flag -stall-threshold is for a cluster: a pool's servers are not failed over, so a stall "
+         "is simply waited for (-backend-timeout)"},
         {{"-pool-server", "127.0.0.1:6379", "-server-retry-timeout", "soon"},
          "invalid value \"soon\" for flag -server-retry-timeout: expected milliseconds (30000) or "
          "a duration (30s)"},
