@@ -15,7 +15,8 @@
  * answer -ERR naming it, the others are served, all come back with it), auto-ejection (keys
  * re-hash while it is out, return after), replica reads found through INFO replication, and the
  * cluster-mode features over a pool: MGET/MSET split across servers, DBSIZE/KEYS/SCAN over every
- * server, Pub/Sub, BLPOP and MULTI/EXEC on one server, -hash-tag-strip, the CLUSTER commands
+ * server, Pub/Sub, BLPOP and MULTI/EXEC on one server, client-side caching's invalidations,
+ * -hash-tag-strip, the CLUSTER commands
  * answered as a standalone Redis answers them, the debug port, limits and protected mode.
  */
 #include "harness.h"
@@ -706,9 +707,28 @@ START_TEST(test_pool_reload_add_server)
     ck_assert_int_eq(info_field(PROXY(0), "proxy", "pool_placement_generation"), gen);
     ck_assert_int_eq(info_field(PROXY(0), "proxy", "pool_servers"), 3);
 
+    /* A tracking client that read a key before the change is told to drop it: the new
+     * placement may put it elsewhere. */
+    struct h_rc t;
+    h_rc_open(&t, PROXY(0));
+    size_t n;
+    static const char hello[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+    static const char on[] = "*3\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\non\r\n";
+    ck_assert_int_eq(h_rc_roundtrip(&t, hello, sizeof(hello) - 1, &n)[0], '%');
+    ck_assert_int_eq(h_rc_roundtrip(&t, on, sizeof(on) - 1, &n)[0], '+');
+    char req[256];
+    int l = snprintf(req, sizeof(req), "*2\r\n$3\r\nGET\r\n$%zu\r\n%s\r\n", ks.len[1], ks.k[1]);
+    ck_assert_int_eq(h_rc_roundtrip(&t, req, (size_t)l, &n)[0], '$');
+
     write_file(file, lines4);
     ck_assert_int_eq(kill(px, SIGHUP), 0);
     wait_info(PROXY(0), "pool_placement_generation", gen, 0, 5000);
+    const char *push = h_rc_read(&t, &n);
+    char want[256];
+    l = snprintf(want, sizeof(want), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$%zu\r\n%s\r\n", ks.len[1],
+                 ks.k[1]);
+    ck_assert_msg(n == (size_t)l && memcmp(push, want, n) == 0, "%.*s", (int)n, push);
+    h_rc_close(&t);
     ck_assert_int_eq(info_field(PROXY(0), "proxy", "pool_servers"), 4);
     /* Through the proxy now: a key still on its server reads back; a moved one is missing. */
     r = pipe_keys(p, &ks, "GET");
@@ -1106,7 +1126,8 @@ START_TEST(test_pool_fanout)
 END_TEST
 
 /* Pub/Sub (channels, shard channels), BLPOP on a private connection, and MULTI/EXEC on the
- * transaction's server; a transaction across servers is refused and aborted. */
+ * transaction's server; a transaction across servers is refused and aborted; a tracking client's
+ * invalidations from every server. */
 START_TEST(test_pool_pubsub_blocking_txn)
 {
     int ports[3];
@@ -1187,6 +1208,32 @@ START_TEST(test_pool_pubsub_blocking_txn)
     ck_assert(r->type == REDIS_REPLY_ERROR && strncmp(r->str, "EXECABORT", 9) == 0);
     freeReplyObject(r);
     h_expect_str(h_cmd(p, "GET %s", keys[0]), "landed");
+
+    /* Client-side caching: a RESP3 client that read a key hears of its change, whichever server
+     * holds it. */
+    struct h_rc t;
+    h_rc_open(&t, PROXY(0));
+    size_t n;
+    static const char hello[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+    const char *rep = h_rc_roundtrip(&t, hello, sizeof(hello) - 1, &n);
+    ck_assert_int_eq(rep[0], '%');
+    static const char on[] = "*3\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\non\r\n";
+    rep = h_rc_roundtrip(&t, on, sizeof(on) - 1, &n);
+    ck_assert_msg(n == 5 && memcmp(rep, "+OK\r\n", 5) == 0, "%.*s", (int)n, rep);
+    for (int s = 0; s < 3; s++) {
+        char req[256], want[256];
+        int l = snprintf(req, sizeof(req), "*2\r\n$3\r\nGET\r\n$%zu\r\n%s\r\n", strlen(keys[s]),
+                         keys[s]);
+        rep = h_rc_roundtrip(&t, req, (size_t)l, &n);
+        ck_assert_msg(n == 12 && memcmp(rep, "$6\r\nlanded\r\n", 12) == 0, "%.*s", (int)n, rep);
+        h_expect_str(h_cmd(p, "SET %s changed", keys[s]), "OK");
+        l = snprintf(want, sizeof(want), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$%zu\r\n%s\r\n",
+                     strlen(keys[s]), keys[s]);
+        rep = h_rc_read(&t, &n);
+        ck_assert_msg(n == (size_t)l && memcmp(rep, want, n) == 0, "server %d: %.*s", s, (int)n,
+                      rep);
+    }
+    h_rc_close(&t);
     redisFree(p);
     proxy_stop(px, "pool-state.log");
     for (int i = 0; i < 3; i++) h_single_stop(pids[i]);
