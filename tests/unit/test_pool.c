@@ -440,6 +440,7 @@ Suite *pool_suite(void)
 {
     Suite *s = suite_create("pool");
     TCase *tc = tcase_create("pool");
+    tcase_set_timeout(tc, 30); /* sanitizer builds on a loaded machine */
     tcase_add_test(tc, test_pool_formats);
     tcase_add_test(tc, test_pool_server_flag);
     tcase_add_test(tc, test_pool_check);
