@@ -7,6 +7,7 @@
 #define PX_CONFIG_H
 
 #include "log.h"
+#include "placement.h"
 #include "sock.h"
 
 #include <stddef.h>
@@ -63,6 +64,18 @@ struct config {
     char *idc;                          /* -idc as given, or NULL for the default */
     struct cidr *cidrs;                 /* parsed -idc (or the default /16) */
     int ncidrs;
+    /* Pool mode (issue 20): standalone servers placed as twemproxy / redis-router /
+     * rediscluster-py place keys, instead of a cluster. */
+    int pool;                             /* -pool-servers or -pool-server was given */
+    char *pool_servers;                   /* -pool-servers FILE */
+    char *pool_server_lines;              /* the -pool-server values as twemproxy lines */
+    int npool_server;                     /* how many -pool-server values */
+    struct placement_opts placement;      /* -distribution, -hash, -hash-tag */
+    int hash_tag_strip;                   /* -hash-tag-strip: "bar{foo}" is stored as "bar" */
+    int auto_eject_hosts;                 /* -auto-eject-hosts */
+    int server_failure_limit;             /* -server-failure-limit */
+    uint64_t server_retry_timeout_ms;     /* -server-retry-timeout */
+    uint64_t given;                       /* bit i: option i of the table was set (file or flag) */
 };
 
 enum config_result {
@@ -98,6 +111,8 @@ int config_in_idc(const struct config *c, const char *ip);
 void config_default_idc(struct config *c);
 /* "master", "replica", "prefer-replica" or "replica-idc" (static strings). */
 const char *config_read_prefer_name(enum read_prefer rp);
+/* 1 when the option named name (as on the command line, without dashes) was given. */
+int config_given(const struct config *c, const char *name);
 /* Logs the effective configuration (passwords masked). */
 void config_log(const struct config *c);
 

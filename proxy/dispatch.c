@@ -22,6 +22,36 @@ void dispatch_init(struct dispatch *d)
     sbuf_init(&d->out);
     sbuf_init(&d->mon);
     keys_result_init(&d->acl_keys);
+    d->rng = 0x9E3779B9u;
+}
+
+/* The random distribution's pick for one request: any server, the same for all its keys. */
+static uint32_t next_entropy(struct dispatch *d)
+{
+    uint32_t x = d->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    d->rng = x;
+    return x;
+}
+
+/* Pool mode before the first map: nothing knows where keys go yet, so the request waits and is
+ * routed from the start once a map is there. Returns 1 when r was held. */
+static int pool_unplaced(struct dispatch *d, struct request *r)
+{
+    const struct view *v = d->fc->view;
+    if (!v->cfg->pool || v->map) return 0;
+    forward_hold_unrouted(d->fw, r);
+    return 1;
+}
+
+/* -hash-tag-strip: the keys go to their server under the names rediscluster-py stores them
+ * under ("bar{foo}" as "bar"); channels are not keys of the keyspace and keep their names. */
+static void strip_keys(struct dispatch *d, struct request *r, const struct keyspace *ks)
+{
+    if (!ks->strip || d->keys->n == 0 || (r->cmd->cmd->flags & CMD_PUBSUB)) return;
+    request_strip_keys(d->rp, r, d->keys->pos, d->keys->n);
 }
 
 void dispatch_deinit(struct dispatch *d)
@@ -181,7 +211,7 @@ static int held_by_pause(struct dispatch *d, struct request *r)
 }
 
 /* r to the executor its route names. r may be answered, and freed, before this returns. */
-static void run(struct dispatch *d, struct request *r, const struct route *rt)
+static void run(struct dispatch *d, struct request *r, struct route *rt, struct keyspace *ks)
 {
     switch (rt->kind) {
     case RT_REFUSE: reject(d, r, rt); return;
@@ -194,16 +224,26 @@ static void run(struct dispatch *d, struct request *r, const struct route *rt)
         return;
     /* Nothing that can be split carries a script or blocks: no note_script, no blocking. */
     case RT_SPLIT: {
+        if (pool_unplaced(d, r)) return;
         struct fan_merger m;
         merge_get(rt->merge, d->menv, &m);
-        fanout_split_by_slot(d->fc, r, rt->split_step, &m);
+        fanout_split_by_slot(d->fc, r, rt->split_step, &m, ks);
         return;
     }
     case RT_SLOT:
     case RT_ANY_MASTER:
+        if (pool_unplaced(d, r)) return;
+        /* A shard channel's server must be the one SSUBSCRIBE chose (entropy 0): with the
+         * random distribution, SPUBLISH may not pick one of its own. */
+        if (ks->pool && rt->slot >= 0 && d->keys->n > 0 && (r->cmd->cmd->flags & CMD_PUBSUB)) {
+            ks->entropy = 0;
+            rt->slot = keys_slot(d->keys, r->breq.chunk->data, r->argv, ks);
+        }
         note_script(d, r, rt->flags);
         if (rt->flags & RT_F_BLOCKING) make_blocking(d, r);
         r->slot = rt->slot;
+        r->pool_gen = view_pool_gen(d->fc->view);
+        strip_keys(d, r, ks);
         forward_send(d->fw, r);
         return;
     }
@@ -224,13 +264,16 @@ void dispatch_request(struct dispatch *d, struct request *r)
 {
     /* Never NULL: a held request whose client left is freed before it is routed again. */
     struct client *c = r->client;
+    const struct view *v = d->fc->view;
     /* Authenticated, or the default user needs no password now (Redis's authRequired). */
     struct route_client rc = {.authed = (uint8_t)(c->authed || !d->acl->auth_required),
                               .resp = c->resp,
                               .subscribed = (uint8_t)pubsub_subscribed(c)};
     txn_route_state(c, &rc.tx, &rc.tx_slot);
+    struct keyspace ks;
+    view_keyspace(v, v->cfg->pool ? next_entropy(d) : 0, &ks);
     struct route rt;
-    route_decide(r->breq.chunk->data, r->argv, r->argc, &rc, d->keys, &rt);
+    route_decide(r->breq.chunk->data, r->argv, r->argc, &rc, &ks, d->keys, &rt);
     if (rt.cmd) {
         /* CLIENT LIST's cmd=, counted when the command is known, even if refused. */
         c->last_cmd = (uint16_t)(rt.cmd->id + 1);
@@ -255,7 +298,7 @@ void dispatch_request(struct dispatch *d, struct request *r)
         monitor_line(&d->mon, r, addr);
         r->flags |= REQ_F_MONITORED;
     }
-    run(d, r, &rt);
+    run(d, r, &rt, &ks);
     if (mon) {
         struct mon_feed f = {d};
         monitor_each(feed_one, &f);

@@ -4,7 +4,8 @@
  * executor: an error reply, an answer of the proxy's own (local.c, info.c, scan.c, pubsub.c), the
  * transaction logic (txn.c), a fan-out (fanout.c) or a single node (forward.c). It also does the
  * little routing asks of every request: remembering script bodies, marking blocking commands,
- * and for a tracking client, remembering the keys it reads (tracking.c). Before any of that, the
+ * and for a tracking client, remembering the keys it reads (tracking.c), and in pool mode with
+ * -hash-tag-strip, renaming the keys to the names they are stored under. Before any of that, the
  * client's ACL user must be allowed the command, its keys and its channels (acl.h): a refusal is
  * Redis's -NOPERM, an ACL LOG entry and a count.
  */
@@ -52,6 +53,7 @@ struct dispatch {
     void (*describe)(void *up, struct client *c, struct sbuf *out);
     void *describe_up;
     struct sbuf out; /* error replies */
+    uint32_t rng;                /* pool mode: the random distribution's picks (xorshift32) */
 };
 
 /* Prepares d; the caller fills the executor pointers, which must outlive it. dispatch_deinit

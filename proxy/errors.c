@@ -50,6 +50,8 @@ void errors_route(struct sbuf *s, enum px_err e, const char *base, const struct 
     case PXE_CROSSSLOT: errors_crossslot(s); return;
     case PXE_UNSUPPORTED: errors_unsupported(s, name, reason); return;
     case PXE_PUBSUB_CONTEXT: errors_pubsub_context(s, name); return;
+    case PXE_CLUSTER_DISABLED: errors_cluster_disabled(s); return;
+    case PXE_CROSSSERVER: errors_crossserver(s); return;
     case PXE_NONE: break;
     }
     errors_no_handler(s, name ? name : "?");
@@ -101,6 +103,16 @@ void errors_wrong_arity(struct sbuf *s, const char *fullname)
 void errors_crossslot(struct sbuf *s)
 {
     sbuf_puts(s, "-CROSSSLOT Keys in request don't hash to the same slot\r\n");
+}
+
+void errors_crossserver(struct sbuf *s)
+{
+    sbuf_puts(s, "-CROSSSLOT Keys in request don't hash to the same server of the pool\r\n");
+}
+
+void errors_cluster_disabled(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR This instance has cluster support disabled\r\n");
 }
 
 void errors_noauth(struct sbuf *s)
@@ -303,6 +315,26 @@ void errors_unexpected_reply(struct sbuf *s, const char *what)
     resp_write_errorf(s, "ERR slotproxy: unexpected reply from a node while merging %s", what);
 }
 
+/* ---- pool mode's servers ---- */
+
+void errors_server_unreachable(struct sbuf *s, const char *addr, const char *why)
+{
+    resp_write_errorf(s, "ERR server %s is unreachable%s%s", addr, why && *why ? ": " : "",
+                      why ? why : "");
+}
+
+void errors_pool_empty(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR no server of the pool is available: every server is ejected "
+                 "(-auto-eject-hosts)\r\n");
+}
+
+void errors_pool_changed(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR the pool's servers changed while the request waited; it did not run, "
+                 "retry it\r\n");
+}
+
 /* ---- transactions ---- */
 
 /* Redis's texts, and the proxy's own for what a transaction over a cluster adds: a connection
@@ -423,6 +455,12 @@ void errors_select_range(struct sbuf *s)
 void errors_select_cluster(struct sbuf *s)
 {
     sbuf_puts(s, "-ERR SELECT is not allowed in cluster mode\r\n");
+}
+
+void errors_select_pool(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR SELECT is not allowed through slotproxy: only database 0, as the "
+                 "connections to the pool's servers are shared\r\n");
 }
 
 void errors_invalid_slot(struct sbuf *s, int with_count)

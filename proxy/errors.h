@@ -24,6 +24,8 @@ enum px_err {
     PXE_CROSSSLOT,          /* keys in different slots */
     PXE_UNSUPPORTED,        /* a command the proxy refuses (the command table says why) */
     PXE_PUBSUB_CONTEXT,     /* RESP2 subscribed mode allows only a few commands */
+    PXE_CLUSTER_DISABLED,   /* pool mode: CLUSTER commands, as a standalone Redis answers them */
+    PXE_CROSSSERVER,        /* pool mode: keys on different servers of the pool */
 };
 
 /* The reasons a command is refused (the command table's overlay names one per command). */
@@ -59,6 +61,10 @@ void errors_unknown_subcommand(struct sbuf *s, const char *base, const struct re
 void errors_wrong_arity(struct sbuf *s, const char *fullname);
 /* "-CROSSSLOT Keys in request don't hash to the same slot" */
 void errors_crossslot(struct sbuf *s);
+/* Pool mode's CROSSSLOT: the keys are on different servers of the pool. */
+void errors_crossserver(struct sbuf *s);
+/* "-ERR This instance has cluster support disabled" (a standalone Redis's CLUSTER answer). */
+void errors_cluster_disabled(struct sbuf *s);
 /* "-NOAUTH Authentication required." */
 void errors_noauth(struct sbuf *s);
 /* A command the proxy refuses; reason is the text after "ERR '<name>' ". */
@@ -132,6 +138,16 @@ void errors_topology_changed(struct sbuf *s);
 /* A node answered something a merge cannot use; what names the merge ("MGET", "a sum"). */
 void errors_unexpected_reply(struct sbuf *s, const char *what);
 
+/* ---- pool mode's servers ---- */
+
+/* The server that holds the key could not be reached (why: its last connection error). */
+void errors_server_unreachable(struct sbuf *s, const char *addr, const char *why);
+/* Every server of the pool is ejected (-auto-eject-hosts): no key can be placed. */
+void errors_pool_empty(struct sbuf *s);
+/* The pool's servers changed (a reload, an ejection) while the request waited to be sent: it
+ * never ran, and the server it was placed on may no longer be the key's. */
+void errors_pool_changed(struct sbuf *s);
+
 /* ---- transactions ---- */
 
 /* A command that cannot be queued in a transaction through the proxy. */
@@ -179,6 +195,8 @@ void errors_unrecognized_option(struct sbuf *s, const char *opt, uint32_t len);
 void errors_select_range(struct sbuf *s);
 /* SELECT of a database other than 0. */
 void errors_select_cluster(struct sbuf *s);
+/* The same in pool mode, where the servers would allow it but their connections are shared. */
+void errors_select_pool(struct sbuf *s);
 /* CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT with a bad slot (with_count: GETKEYSINSLOT's text). */
 void errors_invalid_slot(struct sbuf *s, int with_count);
 /* CLIENT LIST TYPE with an unknown type. */

@@ -157,11 +157,15 @@ static void hold_expired(struct forward *f, struct request *r)
         errors_no_topology(&f->scratch);
     } else if (b && r->hold_reason == HOLD_SUSPECT) {
         errors_node_stalled(&f->scratch, backend_addr(b), f->cfg->backend_timeout_ms);
+    } else if (b && f->cfg->pool) {
+        errors_server_unreachable(&f->scratch, backend_addr(b), backend_last_error(b));
     } else if (b) {
         errors_node_unreachable(&f->scratch, backend_addr(b), backend_last_error(b));
     } else if (r->shard >= 0) {
         /* Its master left the view meanwhile: what forward_send answers then. */
         errors_topology_changed(&f->scratch);
+    } else if (r->slot >= 0 && f->cfg->pool) {
+        errors_pool_empty(&f->scratch);
     } else if (r->slot >= 0) {
         errors_slot_unserved(&f->scratch);
     } else {
@@ -434,6 +438,12 @@ void forward_send(struct forward *f, struct request *r)
         send_to(f, r, view_backend(v, r->to->ip, r->to->port, 0, VIEW_RESP2), NULL, 0);
         return;
     }
+    /* Pool mode: a slot is a server of one placement; chosen under another (the pool changed
+     * while the request waited), it may not be the key's server any more. */
+    if (r->pool_gen && r->pool_gen != view_pool_gen(v) && (r->slot >= 0 || r->shard >= 0)) {
+        REPLY_ERROR(f, r, errors_pool_changed(&f->scratch));
+        return;
+    }
     if (r->shard >= 0) {
         b = view_master(v, r->shard);
         if (!b && v->map) {
@@ -444,7 +454,10 @@ void forward_send(struct forward *f, struct request *r)
     } else if (r->slot >= 0) {
         b = view_slot_backend(v, r->slot);
         if (!b && v->map) {
-            REPLY_ERROR(f, r, errors_slot_unserved(&f->scratch));
+            if (f->cfg->pool)
+                REPLY_ERROR(f, r, errors_pool_empty(&f->scratch));
+            else
+                REPLY_ERROR(f, r, errors_slot_unserved(&f->scratch));
             return;
         }
         /* -1 for a slot patched by MOVED: it has left its shard, whose replicas no longer
@@ -576,6 +589,9 @@ static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chu
     switch (info->err) {
     case RESP_ERRK_MOVED:
     case RESP_ERRK_ASK:
+        /* A standalone server of a pool redirects nowhere the proxy should follow: whatever said
+         * MOVED is relayed as it is. */
+        if (f->cfg->pool) break;
         on_redirect(f, r, b, text, info->line_len, info->err == RESP_ERRK_ASK, c, off, info->len);
         return;
     case RESP_ERRK_NOSCRIPT:

@@ -5,7 +5,6 @@
  */
 #include "keys.h"
 
-#include "crc16.h"
 #include "mem.h"
 
 #include <string.h>
@@ -256,13 +255,14 @@ int keys_find_acl(const struct command *cmd, const char *base, const struct resp
     return n < 0 ? 0 : n;
 }
 
-int keys_slot(const struct keys_result *k, const char *base, const struct resp_span *argv)
+int keys_slot(const struct keys_result *k, const char *base, const struct resp_span *argv,
+              const struct keyspace *ks)
 {
     if (k->n == 0) return KEYS_SLOT_NONE;
     int slot = -1;
     for (uint32_t i = 0; i < k->n; i++) {
         const struct resp_span *a = &argv[k->pos[i]];
-        int s = (int)crc16_key_slot(base + a->off, a->len);
+        int s = keyspace_slot(ks, base + a->off, a->len);
         if (slot >= 0 && s != slot) return KEYS_SLOT_CROSS;
         slot = s;
     }

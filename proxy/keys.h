@@ -1,11 +1,12 @@
 /*
  * Finding a request's keys from the command's key specifications, as Redis does, and the slot
- * they hash to.
+ * they hash to (a CRC16 hash slot, or in pool mode the server that holds them: keyspace.h).
  */
 #ifndef PX_KEYS_H
 #define PX_KEYS_H
 
 #include "commands.h"
+#include "keyspace.h"
 #include "resp.h"
 
 #include <stdint.h>
@@ -51,7 +52,9 @@ enum keys_slot_result {
     KEYS_SLOT_CROSS = -2, /* keys in different slots */
 };
 
-/* The one slot all the keys share, or KEYS_SLOT_NONE / KEYS_SLOT_CROSS. */
-int keys_slot(const struct keys_result *k, const char *base, const struct resp_span *argv);
+/* The one slot all the keys share in keyspace ks (NULL: Redis Cluster's CRC16 slots; in pool
+ * mode a slot is a server), or KEYS_SLOT_NONE / KEYS_SLOT_CROSS. */
+int keys_slot(const struct keys_result *k, const char *base, const struct resp_span *argv,
+              const struct keyspace *ks);
 
 #endif

@@ -195,14 +195,18 @@ static void do_hello(struct local_ctx *lc, struct request *r, struct sbuf *sb)
     resp_write_bulk(sb, "id", 2);
     resp_write_int(sb, (long long)c->id);
     resp_write_bulk(sb, "mode", 4);
-    resp_write_bulk(sb, "cluster", 7);
+    /* In pool mode the proxy stands for standalone servers, and says so, as they would. */
+    if (lc->cfg->pool)
+        resp_write_bulk(sb, "standalone", 10);
+    else
+        resp_write_bulk(sb, "cluster", 7);
     resp_write_bulk(sb, "role", 4);
     resp_write_bulk(sb, "master", 6);
     resp_write_bulk(sb, "modules", 7);
     resp_write_array_len(sb, 0);
 }
 
-static void do_select(struct request *r, struct sbuf *sb)
+static void do_select(const struct local_ctx *lc, struct request *r, struct sbuf *sb)
 {
     long long db;
     if (!resp_str2ll(request_arg(r, 1), r->argv[1].len, &db)) {
@@ -214,7 +218,10 @@ static void do_select(struct request *r, struct sbuf *sb)
         return;
     }
     if (db != 0) {
-        errors_select_cluster(sb);
+        if (lc->cfg->pool)
+            errors_select_pool(sb);
+        else
+            errors_select_cluster(sb);
         return;
     }
     resp_write_simple(sb, "OK");
@@ -502,7 +509,7 @@ void local_run(struct local_ctx *lc, struct request *r)
     }
     case LOCAL_AUTH: do_auth(lc, r, sb); break;
     case LOCAL_HELLO: do_hello(lc, r, sb); break;
-    case LOCAL_SELECT: do_select(r, sb); break;
+    case LOCAL_SELECT: do_select(lc, r, sb); break;
     case LOCAL_RESET:
         if (c->resp != 2) request_make_drain(r); /* back to RESP2's connections */
         do_reset(lc, c);

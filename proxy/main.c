@@ -1,6 +1,7 @@
 /*
  * slotproxy's entry point: parse the flags, start the topology thread and the workers, wait for a
- * first slot map (bounded), accept clients until SIGINT/SIGTERM, then stop everything in order.
+ * first slot map (bounded), accept clients until SIGINT/SIGTERM (SIGHUP: the log file, and in pool
+ * mode the servers file, are read again), then stop everything in order.
  *
  * Once running, the threads talk only through channels: the topology thread hands each new slot
  * map to every worker (publish_map), the acceptor (this thread, in acceptor_run) hands each new
@@ -55,6 +56,13 @@ static unsigned sessions_open(void *ctx)
 {
     struct publish_ctx *p = ctx;
     return worker_sessions_open(p->workers, p->n);
+}
+
+/* SIGHUP (the acceptor's callback): in pool mode, the servers file is read again. */
+static void reload_pool(void *ctx)
+{
+    struct topology *t = ctx;
+    if (topology_is_pool(t)) topology_request_reload(t);
 }
 
 /* Set once, when the acceptor returns; the debug port's /readyz reads it. */
@@ -189,6 +197,15 @@ int main(int argc, char **argv)
 
     struct worker **workers = px_calloc((size_t)cfg.threads, sizeof(*workers));
     struct publish_ctx pctx = {workers, cfg.threads};
+    struct pool_config pcfg = {
+        .file = cfg.pool_servers,
+        .text = cfg.pool_server_lines,
+        .opts = cfg.placement,
+        .strip = cfg.hash_tag_strip,
+        .auto_eject = cfg.auto_eject_hosts,
+        .failure_limit = (uint32_t)cfg.server_failure_limit,
+        .retry_timeout_ms = cfg.server_retry_timeout_ms,
+    };
     struct topology_config tcfg = {
         .startup = (const char *const *)cfg.startup,
         .nstartup = cfg.nstartup,
@@ -202,12 +219,13 @@ int main(int argc, char **argv)
          * reported for a second (its requests answered or failed) is forgotten. */
         .suspect_poll_ms = 50,
         .suspect_expire_ms = 1000,
+        .pool = cfg.pool ? &pcfg : NULL,
     };
     /* Made before the workers, which ask it for refreshes; started after them, so that the first
      * map finds every worker in place. */
-    struct topology *topo = topology_create(&tcfg, publish_map, &pctx);
+    struct topology *topo = topology_create(&tcfg, publish_map, &pctx, err, sizeof(err));
     if (!topo) {
-        fprintf(stderr, "slotproxy: invalid -startup-nodes\n");
+        fprintf(stderr, "slotproxy: %s\n", err);
         return 2;
     }
     struct script_cache *scripts = scripts_create();
@@ -243,6 +261,7 @@ int main(int argc, char **argv)
         return 1;
     }
     topology_on_verdict(topo, publish_verdict, &pctx);
+    acceptor_on_hup(acc, reload_pool, topo);
     if (topology_start(topo) < 0) {
         log_error("cannot start the topology thread");
         return 1;
@@ -253,7 +272,7 @@ int main(int argc, char **argv)
     if (topology_wait_ready(topo, wait) < 0)
         log_warn("no cluster node has answered yet (startup nodes: %s); serving anyway and "
                  "retrying",
-                 cfg.startup_nodes);
+                 cfg.pool ? "(pool mode)" : cfg.startup_nodes);
     struct debug_http *dbg = NULL;
     if (cfg.debug_addr) {
         /* Copied by debug_http_start: a local will do. */

@@ -165,6 +165,26 @@ static void one(struct sbuf *o, const char *name, const char *type, const char *
 
 /* In sections: the process and its clients, requests by command, errors and routing, the nodes
  * (from a snapshot), the topology, memory. */
+/* Pool mode: the servers by state, and the placement's generation. */
+static void pool_prometheus(struct sbuf *o, const struct slotmap_pool *p)
+{
+    unsigned long long live = 0, ejected = 0, unreachable = 0;
+    for (int i = 0; i < p->nservers; i++) {
+        ejected += (unsigned long long)p->servers[i].ejected;
+        live += (unsigned long long)!p->servers[i].ejected;
+        unreachable += (unsigned long long)!p->servers[i].reachable;
+    }
+    family(o, "slotproxy_pool_servers", "gauge",
+           "Pool mode: configured servers, in the placement (live) or ejected; unreachable: "
+           "those whose last probe failed, whether live or ejected.");
+    sample(o, "slotproxy_pool_servers", "state", "live", live);
+    sample(o, "slotproxy_pool_servers", "state", "ejected", ejected);
+    sample(o, "slotproxy_pool_servers", "state", "unreachable", unreachable);
+    one(o, "slotproxy_pool_placement_generation", "gauge",
+        "Pool mode: grows by one each time the placement changes (reload, ejection, return).",
+        p->gen);
+}
+
 void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
 {
     uint64_t now = clock_wall_us();
@@ -378,6 +398,7 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     /* Fewer than 16384 slots served means some keys cannot be served at all. */
     one(o, "slotproxy_slot_map_slots_served", "gauge", "Slots with a master in the slot map.",
         map ? (unsigned long long)map->covered : 0);
+    if (map && map->pool) pool_prometheus(o, map->pool);
     slotmap_unref(map);
     struct px_mem_stats ms;
     px_mem_stats(&ms);
@@ -534,6 +555,35 @@ static void node_json(struct sbuf *o, const struct slotmap_node *n)
     sbuf_puts(o, "}");
 }
 
+/* Pool mode: every configured server with its place (its slot, which is its shard), weight,
+ * health and ejection. */
+static void pool_json(struct sbuf *o, const struct slotmap_pool *p)
+{
+    sbuf_printf(o, ",\"pool\":{\"placement_generation\":%llu,\"servers_file\":",
+                (unsigned long long)p->gen);
+    jstr(o, p->source);
+    sbuf_puts(o, ",\"servers\":[");
+    for (int i = 0; i < p->nservers; i++) {
+        const struct slotmap_pool_server *ps = &p->servers[i];
+        sbuf_puts(o, i ? ",{\"addr\":" : "{\"addr\":");
+        jstr(o, ps->addr);
+        sbuf_puts(o, ",\"name\":");
+        if (ps->name)
+            jstr(o, ps->name);
+        else
+            sbuf_puts(o, "null");
+        sbuf_printf(o,
+                    ",\"weight\":%u,\"slot\":%d,\"ejected\":%s,\"retry_in_ms\":%llu,"
+                    "\"reachable\":%s,\"failures\":%u,\"last_error\":",
+                    ps->weight, ps->shard, ps->ejected ? "true" : "false",
+                    (unsigned long long)ps->retry_in_ms, ps->reachable ? "true" : "false",
+                    ps->failures);
+        jstr(o, ps->last_error);
+        sbuf_puts(o, "}");
+    }
+    sbuf_puts(o, "]}");
+}
+
 /* The current map as slot ranges: consecutive slots of one shard make a range, shown with its
  * master and replicas; unserved slots are left out (slots_served tells how many are served). */
 void metrics_slots(const struct metrics_ctx *m, struct sbuf *o)
@@ -554,6 +604,7 @@ void metrics_slots(const struct metrics_ctx *m, struct sbuf *o)
     jstr(o, map->source);
     sbuf_puts(o, ",\"redis_version\":");
     jstr(o, map->redis_version);
+    if (map->pool) pool_json(o, map->pool);
     sbuf_printf(o, ",\"slots_served\":%d,\"ranges\":[", map->covered);
     int first = 1;
     for (int s = 0; s < CRC16_SLOTS;) {
@@ -608,8 +659,9 @@ void metrics_clients(const struct metrics_ctx *m, struct sbuf *o)
     worker_snap_put(s);
 }
 
-/* Ready means able to serve every key now: not shutting down, a map serving all 16384 slots, and no
- * master that a worker's runner fails to reach. Every reason found is given, one per line. */
+/* Ready means able to serve every key now: not shutting down, a map serving all 16384 slots (in
+ * pool mode: at least one server in the placement), and no master (pool server) that a worker's
+ * runner fails to reach. Every reason found is given, one per line. */
 int metrics_ready(const struct metrics_ctx *m, struct sbuf *why)
 {
     /* Sequentially consistent (the default): one load per probe, and main sets it once. */
@@ -623,7 +675,18 @@ int metrics_ready(const struct metrics_ctx *m, struct sbuf *why)
         return 0;
     }
     int ok = 1;
-    if (map->covered != CRC16_SLOTS) {
+    if (map->pool && map->nshards == 0) {
+        sbuf_puts(why, "every server of the pool is ejected\n");
+        ok = 0;
+    } else if (map->pool) {
+        /* The probes' word, for servers no client has used yet. */
+        for (int i = 0; i < map->pool->nservers; i++) {
+            const struct slotmap_pool_server *ps = &map->pool->servers[i];
+            if (ps->ejected || ps->reachable) continue;
+            sbuf_printf(why, "server %s does not answer: %s\n", ps->addr, ps->last_error);
+            ok = 0;
+        }
+    } else if (!map->pool && map->covered != CRC16_SLOTS) {
         sbuf_printf(why, "the slot map serves %d of %d slots\n", map->covered, CRC16_SLOTS);
         ok = 0;
     }

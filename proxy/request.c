@@ -14,6 +14,7 @@
 #include "request.h"
 
 #include "mem.h"
+#include "placement.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -212,4 +213,28 @@ void request_reply_bytes(struct request_pool *rp, struct request *r, const char 
     struct buf_chunk *c = request_arena_copy(rp, data, len, &off);
     r->sink->reply_span(rp, r, c, off, (uint32_t)len);
     buf_chunk_put(c);
+}
+
+int request_strip_keys(struct request_pool *rp, struct request *r, const int *pos, uint32_t n)
+{
+    int any = 0;
+    for (uint32_t i = 0; i < n && !any; i++)
+        any = memchr(request_arg(r, (uint32_t)pos[i]), '{', r->argv[pos[i]].len) != NULL;
+    if (!any) return 0;
+    const char **args = px_malloc(r->argc * sizeof(*args));
+    uint32_t *lens = px_malloc(r->argc * sizeof(*lens));
+    for (uint32_t i = 0; i < r->argc; i++) {
+        args[i] = request_arg(r, i);
+        lens[i] = r->argv[i].len;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        lens[pos[i]] = (uint32_t)placement_rc_stored_len(args[pos[i]], lens[pos[i]]);
+    /* The arguments point into the old bytes, which stay referenced until the copy is made. */
+    struct buf_chunk *old = r->breq.chunk;
+    buf_chunk_ref(old);
+    request_rewrite(rp, r, args, lens, r->argc);
+    buf_chunk_put(old);
+    px_free(args);
+    px_free(lens);
+    return 1;
 }

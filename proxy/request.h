@@ -119,6 +119,8 @@ struct request {
     uint32_t child_idx;            /* a fan-out part: its place among the parts */
     uint64_t start_us;             /* when it was parsed (statistics) */
     uint64_t seq;                  /* arrival order in the worker (held requests go in order) */
+    uint64_t pool_gen;             /* pool mode: the placement generation its slot (or shard)
+                                      was chosen in; 0 when not chosen by placement */
     struct privconn *priv;         /* a blocking request: the private connection it is sent on */
     const struct request_node *to; /* a part for one node named by address (admin.c), or NULL */
     uint32_t ps_pending;           /* a subscribe command: confirmations still owed by nodes */
@@ -159,6 +161,13 @@ void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t 
  * for an EVALSHA whose script a node may lack). */
 void request_rewrite(struct request_pool *rp, struct request *r, const char *const *args,
                      const uint32_t *lens, uint32_t n);
+
+/*
+ * -hash-tag-strip: rewrites r (as request_rewrite does) so that each of its keys, the arguments
+ * at positions pos[0 .. n), becomes the name rediscluster-py stores it under: the bytes before
+ * its first '{' ("bar{foo}" -> "bar"). Returns 1 when r was rewritten, 0 when no key has a '{'.
+ */
+int request_strip_keys(struct request_pool *rp, struct request *r, const int *pos, uint32_t n);
 
 /* The client a request (or the request a fan-out part belongs to) came from, or NULL. */
 static inline struct client *request_client(const struct request *r)

@@ -59,10 +59,17 @@ static uint32_t script_flags(const struct cmd_entry *e, uint32_t argc)
 
 /* The one slot of the request's keys, KEYS_SLOT_NONE or KEYS_SLOT_CROSS. */
 static int slot_of(const struct cmd_entry *e, const char *base, const struct resp_span *argv,
-                   uint32_t argc, struct keys_result *keys)
+                   uint32_t argc, const struct keyspace *ks, struct keys_result *keys)
 {
     int n = keys_find(e->cmd, base, argv, argc, keys);
-    return n > 0 ? keys_slot(keys, base, argv) : KEYS_SLOT_NONE;
+    return n > 0 ? keys_slot(keys, base, argv, ks) : KEYS_SLOT_NONE;
+}
+
+/* CLUSTER and its subcommands, which a standalone Redis refuses once it knows the subcommand
+ * and its arity are right. */
+static int is_cluster_command(const struct cmd_entry *e)
+{
+    return strncmp(e->cmd->name, "cluster|", 8) == 0;
 }
 
 int route_split_step(const struct command *c, uint32_t argc)
@@ -97,18 +104,20 @@ static int subscribed_mode(const struct cmd_entry *e, struct route *out)
  * Redis answers at once), and while keys are watched the commands for the watched slot, which go
  * on the same connection as the WATCH. Returns 1 when the transaction logic takes the request. */
 static int transaction(const struct cmd_entry *e, const struct route_client *c, const char *base,
-                       const struct resp_span *argv, uint32_t argc, struct keys_result *keys)
+                       const struct resp_span *argv, uint32_t argc, const struct keyspace *ks,
+                       struct keys_result *keys)
 {
     int id = e->local_id;
     if (id >= LOCAL_MULTI && id <= LOCAL_UNWATCH) return 1;
     if (c->tx == RT_TX_NONE || id == LOCAL_QUIT || id == LOCAL_RESET) return 0;
     if (c->tx == RT_TX_MULTI) return 1;
     return e->route == ROUTE_FORWARD && c->tx_slot >= 0 &&
-           slot_of(e, base, argv, argc, keys) == c->tx_slot;
+           slot_of(e, base, argv, argc, ks, keys) == c->tx_slot;
 }
 
 void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
-                  const struct route_client *c, struct keys_result *keys, struct route *out)
+                  const struct route_client *c, const struct keyspace *ks,
+                  struct keys_result *keys, struct route *out)
 {
     memset(out, 0, sizeof(*out));
     out->slot = -1;
@@ -136,8 +145,12 @@ void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
         return;
     }
     if (c->subscribed && c->resp == 2 && subscribed_mode(e, out)) return;
-    if (transaction(e, c, base, argv, argc, keys)) {
+    if (transaction(e, c, base, argv, argc, ks, keys)) {
         out->kind = RT_TXN;
+        return;
+    }
+    if (ks && ks->pool && is_cluster_command(e)) {
+        refuse(out, PXE_CLUSTER_DISABLED);
         return;
     }
     switch (e->route) {
@@ -156,7 +169,7 @@ void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
      * later requests wait for it, as they would behind it on a Redis connection. */
     if ((cmd->flags & CMD_BLOCKING) && (!e->blocking_arg || xread_blocks(base, argv, argc)))
         out->flags |= RT_F_BLOCKING;
-    int slot = slot_of(e, base, argv, argc, keys);
+    int slot = slot_of(e, base, argv, argc, ks, keys);
     if (slot == KEYS_SLOT_CROSS) {
         int step = e->merge != FAN_NONE ? route_split_step(cmd, argc) : 0;
         if (step > 0) {
@@ -164,7 +177,9 @@ void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
             out->merge = e->merge;
             out->split_step = (uint32_t)step;
         } else {
-            refuse(out, step < 0 ? PXE_WRONG_ARITY : PXE_CROSSSLOT);
+            refuse(out, step < 0                ? PXE_WRONG_ARITY
+                        : ks && ks->pool ? PXE_CROSSSERVER
+                                         : PXE_CROSSSLOT);
         }
         return;
     }

@@ -1,6 +1,8 @@
 /*
- * Routing: where a command goes. route_decide() is a pure function of the request's arguments
- * and the few facts about its client that matter (authenticated, subscribed, in a transaction);
+ * Routing: where a command goes. route_decide() is a pure function of the request's arguments,
+ * the keyspace its keys are placed in (Redis Cluster's CRC16 slots, or in pool mode the servers
+ * of a pool: cluster/keyspace.h), and the few facts about its client that matter
+ * (authenticated, subscribed, in a transaction);
  * it looks the command up, checks its arity and authentication, finds its keys and their slot,
  * and says which executor serves it: an answer of the proxy's own, a refusal with which error, one
  * slot, any master, a split across slots, every master, or the transaction logic. It touches no
@@ -14,6 +16,7 @@
 #include "commands.h"
 #include "errors.h"
 #include "keys.h"
+#include "keyspace.h"
 #include "resp.h"
 
 #include <stdint.h>
@@ -63,11 +66,14 @@ struct route {
 
 /*
  * Decides where the request whose arguments are argv[0 .. argc) (spans into base; argc >= 1)
- * goes for client c. keys is scratch space for the key finder (it holds the keys found on
- * return). Always fills out; never fails.
+ * goes for client c, its keys placed by ks (NULL: Redis Cluster's slots; in pool mode the slot
+ * is a server, and the CLUSTER commands are refused as a standalone Redis refuses them). keys
+ * is scratch space for the key finder (it holds the keys found on return). Always fills out;
+ * never fails.
  */
 void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
-                  const struct route_client *c, struct keys_result *keys, struct route *out);
+                  const struct route_client *c, const struct keyspace *ks,
+                  struct keys_result *keys, struct route *out);
 
 /*
  * Whether a command whose keys span slots can be split into one command per slot: only when its

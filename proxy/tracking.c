@@ -85,6 +85,7 @@ struct trk_aux {
     struct trk_entry **slots; /* [CRC16_SLOTS] list heads, made with the first entry */
     struct trk_client **byid; /* open addressing by client id */
     uint32_t idcap, nid;
+    uint64_t pool_gen; /* pool mode: the placement the entries' slots were computed in */
 };
 
 static struct trk_aux *aux(struct tracking_ctx *t)
@@ -825,7 +826,8 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
             const char *base = r->breq.chunk->data;
             for (uint32_t i = 0; i < keys->n; i++) {
                 const struct resp_span *a = &r->argv[keys->pos[i]];
-                int slot = (int)crc16_key_slot(base + a->off, a->len);
+                /* The key's slot: its hash slot, or in pool mode its server's. */
+                int slot = view_key_slot(t->view, base + a->off, a->len);
                 struct backend *b = t->view->map ? view_slot_backend(t->view, slot) : NULL;
                 uint32_t node = b ? node_id(t, backend_addr(b)) : UINT16_MAX;
                 remember(t, tc, base + a->off, a->len, slot, node, via);
@@ -1007,6 +1009,11 @@ void tracking_topology_changed(struct tracking_ctx *t, int slot)
     struct trk_aux *a = aux(t);
     if (!t->view->map) return;
     int moved = 0;
+    /* Pool mode: a new placement moves keys between servers without any slot changing node, so
+     * every key read before it is invalidated. */
+    uint64_t gen = view_pool_gen(t->view);
+    int replaced = gen != a->pool_gen;
+    a->pool_gen = gen;
     for (int s = slot >= 0 ? slot : 0; s < CRC16_SLOTS && (slot < 0 || s == slot); s++) {
         struct trk_entry *e = a->slots ? a->slots[s] : NULL;
         if (!e) continue;
@@ -1014,7 +1021,7 @@ void tracking_topology_changed(struct tracking_ctx *t, int slot)
         uint32_t node = b ? node_id(t, backend_addr(b)) : UINT16_MAX;
         while (e) {
             struct trk_entry *next = e->snext;
-            if (e->node != node) {
+            if (e->node != node || replaced) {
                 moved = 1;
                 invalidate_entry(t, e);
             }

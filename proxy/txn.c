@@ -349,7 +349,12 @@ static void reply_with(struct txn_ctx *tc, struct request *r, enum txn_reply why
     case TXR_ERR_DISCARD_WITHOUT: errors_discard_without_multi(sb); break;
     case TXR_ERR_WATCH_IN_MULTI: errors_watch_in_multi(sb); break;
     case TXR_ERR_NOT_IN_MULTI: errors_not_in_multi(sb, r->cmd->cmd->name); break;
-    case TXR_ERR_CROSSSLOT: errors_crossslot(sb); break;
+    case TXR_ERR_CROSSSLOT:
+        if (tc->view->cfg->pool)
+            errors_crossserver(sb);
+        else
+            errors_crossslot(sb);
+        break;
     case TXR_NONE: errors_no_handler(sb, r->cmd->cmd->name); break;
     }
     reply_scratch(tc, r);
@@ -419,12 +424,19 @@ static int node_can_queue(const struct request *r)
     return can && !(e->cmd->flags & CMD_PUBSUB);
 }
 
-/* The slot of r's keys: >= 0, KEYS_SLOT_NONE, or KEYS_SLOT_CROSS. */
-static int slot_of(struct txn_ctx *tc, const struct request *r)
+/* The slot of r's keys: >= 0, KEYS_SLOT_NONE, or KEYS_SLOT_CROSS. In pool mode with
+ * -hash-tag-strip the keys are then renamed to the names they are stored under, as outside a
+ * transaction (dispatch.c). */
+static int slot_of(struct txn_ctx *tc, struct request *r)
 {
     const char *base = r->breq.chunk->data;
+    struct keyspace ks;
+    view_keyspace(tc->view, 0, &ks);
     int n = keys_find(r->cmd->cmd, base, r->argv, r->argc, tc->keys);
-    return n > 0 ? keys_slot(tc->keys, base, r->argv) : KEYS_SLOT_NONE;
+    int slot = n > 0 ? keys_slot(tc->keys, base, r->argv, &ks) : KEYS_SLOT_NONE;
+    if (n > 0 && ks.strip && !(r->cmd->cmd->flags & CMD_PUBSUB))
+        request_strip_keys(tc->rp, r, tc->keys->pos, tc->keys->n);
+    return slot;
 }
 
 /* A lease failed: the request gets the error, the machine forgets what it assumed. */

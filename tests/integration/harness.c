@@ -258,8 +258,10 @@ pid_t h_proxy_start(int port, const char *startup, const char *const *extra, con
         argv[n++] = h_env.bin;
         argv[n++] = "-addr";
         argv[n++] = addr;
-        argv[n++] = "-startup-nodes";
-        argv[n++] = startup;
+        if (startup) { /* NULL in pool mode, which has no cluster to learn from */
+            argv[n++] = "-startup-nodes";
+            argv[n++] = startup;
+        }
         for (int i = 0; extra && extra[i] && n < 62; i++) argv[n++] = extra[i];
         argv[n] = NULL;
         execv(h_env.bin, (char *const *)argv);

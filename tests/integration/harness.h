@@ -36,8 +36,9 @@ pid_t h_single_start(int port);
 pid_t h_single_start_with(int port, const char *const *extra);
 void h_single_stop(pid_t pid);
 
-/* Starts slotproxy on port with the given startup nodes and extra flags (NULL-terminated),
- * logging to workdir/logname. Waits until it answers PING. Returns its pid or -1. */
+/* Starts slotproxy on port with the given startup nodes (NULL: no -startup-nodes flag, for pool
+ * mode) and extra flags (NULL-terminated), logging to workdir/logname. Waits until it answers
+ * PING. Returns its pid or -1. */
 pid_t h_proxy_start(int port, const char *startup, const char *const *extra, const char *logname);
 /* SIGTERM, wait (up to 20 s), SIGKILL if needed. Returns the exit status (0 for a clean exit, as
  * sanitizers make it non-zero on errors), or -1 when it had to be killed or crashed. */

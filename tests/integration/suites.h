@@ -29,5 +29,6 @@ Suite *nodeclient_suite(void);
 Suite *fixes_suite(void);
 Suite *acl_suite(void);
 Suite *tracking_suite(void);
+Suite *pool_suite(void);
 
 #endif

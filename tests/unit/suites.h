@@ -25,5 +25,6 @@ Suite *errors_suite(void);
 Suite *placement_suite(void);
 Suite *acl_suite(void);
 Suite *tracking_suite(void);
+Suite *pool_suite(void);
 
 #endif

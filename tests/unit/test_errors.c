@@ -61,6 +61,8 @@ START_TEST(test_errors_redis_texts)
            "-EXECABORT Transaction discarded because of previous errors.\r\n");
     EXPECT(errors_slot_unserved(&s_), "-CLUSTERDOWN Hash slot not served\r\n");
     EXPECT(errors_invalid_cursor(&s_), "-ERR invalid cursor\r\n");
+    /* A standalone redis-server 7.0.15's answer to CLUSTER INFO (pool mode's). */
+    EXPECT(errors_cluster_disabled(&s_), "-ERR This instance has cluster support disabled\r\n");
     EXPECT(errors_maxclients(&s_), "-ERR max number of clients reached\r\n");
     EXPECT(errors_select_cluster(&s_), "-ERR SELECT is not allowed in cluster mode\r\n");
     EXPECT(errors_invalid_slot(&s_, 0), "-ERR Invalid slot\r\n");
@@ -138,10 +140,18 @@ START_TEST(test_errors_own_lines)
     LINE(errors_invalid_client_id(&s_));
     LINE(errors_no_handler(&s_, "x"));
     LINE(errors_denied(&s_));
+    EXPECT(errors_server_unreachable(&s_, "10.0.0.1:6379", "connect: Connection refused"),
+           "-ERR server 10.0.0.1:6379 is unreachable: connect: Connection refused\r\n");
+    LINE(errors_server_unreachable(&s_, "a", "x\r\ny"));
+    LINE(errors_server_unreachable(&s_, "a", NULL));
+    LINE(errors_pool_empty(&s_));
+    LINE(errors_pool_changed(&s_));
+    LINE(errors_crossserver(&s_));
+    LINE(errors_select_pool(&s_));
     for (int why = 0; why < PXU_COUNT; why++) {
         LINE(errors_unsupported(&s_, "cmd", errors_unsupported_text((enum px_unsupported)why)));
     }
-    for (int e = PXE_UNKNOWN_COMMAND; e <= PXE_PUBSUB_CONTEXT; e++) {
+    for (int e = PXE_UNKNOWN_COMMAND; e <= PXE_CROSSSERVER; e++) {
         const char base[] = "cmdsub";
         struct resp_span argv[2] = {{0, 3}, {3, 3}};
         LINE(errors_route(&s_, (enum px_err)e, base, argv, 2, "cmd", "is refused"));

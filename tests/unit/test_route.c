@@ -64,7 +64,7 @@ static const struct route_client authed = {.authed = 1, .resp = 2, .tx_slot = -1
 
 static void route(const struct req *r, const struct route_client *c, struct route *out)
 {
-    route_decide(r->base, r->argv, r->argc, c, &keys, out);
+    route_decide(r->base, r->argv, r->argc, c, NULL, &keys, out);
 }
 
 /* Routes the space-separated line for an authenticated RESP2 client. */
@@ -474,6 +474,98 @@ START_TEST(test_route_split_and_flags)
 }
 END_TEST
 
+/* Pool mode: a slot is a server. The keyspace places keys with the placement library, split
+ * and cross-server decisions follow it, and the CLUSTER commands get a standalone Redis's answer
+ * (after the unknown-subcommand and arity checks, as Redis orders them). */
+START_TEST(test_route_pool)
+{
+    commands_init();
+    keys_result_init(&keys);
+    struct placement_server srv[3] = {{"127.0.0.1", 24001, 1, "a"},
+                                      {"127.0.0.1", 24002, 1, "b"},
+                                      {"127.0.0.1", 24003, 1, "c"}};
+    struct placement_opts o;
+    placement_opts_init(&o);
+    o.hash_tag[0] = '{';
+    o.hash_tag[1] = '}';
+    struct placement *pl;
+    ck_assert_int_eq(placement_create(&o, srv, 3, &pl), 0);
+    struct keyspace ks = {.pl = pl, .pool = 1};
+    /* Two keys on different servers, found by trying. */
+    char k1[16] = "", k2[16] = "";
+    for (int i = 0; !k2[0]; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "key%d", i);
+        unsigned s = placement_lookup(pl, k, strlen(k), 0);
+        if (!k1[0] && s == 0) snprintf(k1, sizeof(k1), "%s", k);
+        if (k1[0] && s == 2) snprintf(k2, sizeof(k2), "%s", k);
+    }
+    struct req r;
+    struct route rt;
+    char line[128];
+    snprintf(line, sizeof(line), "get %s", k2);
+    req_split(&r, line, ' ');
+    route_decide(r.base, r.argv, r.argc, &authed, &ks, &keys, &rt);
+    ck_assert(rt.kind == RT_SLOT && rt.slot == 2);
+    snprintf(line, sizeof(line), "mget %s %s", k1, k2);
+    req_split(&r, line, ' ');
+    route_decide(r.base, r.argv, r.argc, &authed, &ks, &keys, &rt);
+    ck_assert(rt.kind == RT_SPLIT && rt.merge == FAN_KEY_ORDER);
+    /* The pool's hash tag: both on the tag's server, one slot. */
+    snprintf(line, sizeof(line), "rename x{%s} y{%s}", k1, k1);
+    req_split(&r, line, ' ');
+    route_decide(r.base, r.argv, r.argc, &authed, &ks, &keys, &rt);
+    ck_assert(rt.kind == RT_SLOT && rt.slot == 0);
+    snprintf(line, sizeof(line), "rename %s %s", k1, k2);
+    req_split(&r, line, ' ');
+    route_decide(r.base, r.argv, r.argc, &authed, &ks, &keys, &rt);
+    ck_assert(rt.kind == RT_REFUSE && rt.err == PXE_CROSSSERVER);
+    struct sbuf sb;
+    sbuf_init(&sb);
+    errors_route(&sb, rt.err, r.base, r.argv, r.argc, rt.cmd->cmd->name, NULL);
+    sbuf_put(&sb, "", 1); /* as a C string */
+    ck_assert_str_eq(sb.buf, "-CROSSSLOT Keys in request don't hash to the same server of the "
+                             "pool\r\n");
+    /* CLUSTER: a standalone Redis's answers (redis-server 7.0.15 without cluster-enabled). */
+    static const struct {
+        const char *line, *text;
+    } cl[] = {
+        {"cluster info", "-ERR This instance has cluster support disabled\r\n"},
+        {"cluster keyslot a", "-ERR This instance has cluster support disabled\r\n"},
+        {"cluster help", "-ERR This instance has cluster support disabled\r\n"},
+        {"cluster foo", "-ERR unknown subcommand 'foo'. Try CLUSTER HELP.\r\n"},
+        {"cluster", "-ERR wrong number of arguments for 'cluster' command\r\n"},
+        {"cluster slots x", "-ERR wrong number of arguments for 'cluster|slots' command\r\n"},
+    };
+    for (size_t i = 0; i < sizeof(cl) / sizeof(cl[0]); i++) {
+        req_split(&r, cl[i].line, ' ');
+        route_decide(r.base, r.argv, r.argc, &authed, &ks, &keys, &rt);
+        ck_assert_msg(rt.kind == RT_REFUSE, "%s", cl[i].line);
+        sbuf_clear(&sb);
+        errors_route(&sb, rt.err, r.base, r.argv, r.argc, rt.cmd ? rt.cmd->cmd->name : NULL,
+                     rt.cmd ? rt.cmd->unsupported : NULL);
+        sbuf_put(&sb, "", 1);
+        ck_assert_str_eq(sb.buf, cl[i].text);
+    }
+    /* Before AUTH, NOAUTH comes first; in cluster mode CLUSTER INFO is the proxy's own. */
+    const struct route_client anon = {.authed = 0, .resp = 2, .tx_slot = -1};
+    req_split(&r, "cluster info", ' ');
+    route_decide(r.base, r.argv, r.argc, &anon, &ks, &keys, &rt);
+    ck_assert(rt.kind == RT_REFUSE && rt.err == PXE_NOAUTH);
+    route_decide(r.base, r.argv, r.argc, &authed, NULL, &keys, &rt);
+    ck_assert_int_eq(rt.kind, RT_LOCAL);
+    /* A pool without a live server: every key on slot 0, which nobody serves. */
+    struct keyspace none = {.pool = 1};
+    snprintf(line, sizeof(line), "mget %s %s", k1, k2);
+    req_split(&r, line, ' ');
+    route_decide(r.base, r.argv, r.argc, &authed, &none, &keys, &rt);
+    ck_assert(rt.kind == RT_SLOT && rt.slot == 0);
+    sbuf_free(&sb);
+    placement_free(pl);
+    keys_result_free(&keys);
+}
+END_TEST
+
 Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -483,6 +575,7 @@ Suite *route_suite(void)
     tcase_add_test(tc, test_route_refusal_texts);
     tcase_add_test(tc, test_route_client_state);
     tcase_add_test(tc, test_route_split_and_flags);
+    tcase_add_test(tc, test_route_pool);
     suite_add_tcase(s, tc);
     return s;
 }
