@@ -183,7 +183,9 @@ void dispatch_request(struct dispatch *d, struct request *r)
     /* Authenticated, or the default user needs no password now (Redis's authRequired). */
     struct route_client rc = {.authed = (uint8_t)(c->authed || !d->acl->auth_required),
                               .resp = c->resp,
-                              .subscribed = (uint8_t)pubsub_subscribed(c)};
+                              .subscribed = (uint8_t)pubsub_subscribed(c),
+                              .oneshot = c->oneshot,
+                              .cross_compute = (uint8_t)d->cross_compute};
     txn_route_state(c, &rc.tx, &rc.tx_slot);
     struct route rt;
     route_decide(r->breq.chunk->data, r->argv, r->argc, &rc, d->keys, &rt);
@@ -212,6 +214,7 @@ void dispatch_request(struct dispatch *d, struct request *r)
         fanout_split_by_slot(d->fc, r, rt.split_step, &m);
         return;
     }
+    case RT_COMPUTE: cross_run(d->cross, r, rt.cross, d->keys); return;
     case RT_SLOT:
     case RT_ANY_MASTER:
         note_script(d, r, rt.flags);

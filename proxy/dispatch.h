@@ -14,6 +14,7 @@
 #include "acl_store.h"
 #include "aclcmd.h"
 #include "admin.h"
+#include "crossslot.h"
 #include "fanout.h"
 #include "forward.h"
 #include "info.h"
@@ -47,7 +48,9 @@ struct dispatch {
     /* CLIENT LIST's line for a client (ACL LOG's client-info); up is describe_up. */
     void (*describe)(void *up, struct client *c, struct sbuf *out);
     void *describe_up;
-    struct sbuf out; /* error replies */
+    struct cross_ctx *cross;
+    int cross_compute; /* -cross-slot compute */
+    struct sbuf out;   /* error replies */
 };
 
 /* Prepares d; the caller fills the executor pointers, which must outlive it. dispatch_deinit

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "debug_http.h"
 #include "errors.h"
+#include "http.h"
 #include "info.h"
 #include "local.h"
 #include "log.h"
@@ -59,6 +60,7 @@ static unsigned sessions_open(void *ctx)
 
 /* Set once, when the acceptor returns; the debug port's /readyz reads it. */
 static atomic_int shutting_down;
+static struct http_stats http_stats; /* the HTTP front's answers by status */
 
 /* The users the proxy starts with: -aclfile's (or the default user alone), then -requirepass as
  * the default user's password. Returns 0, or -1 after printing why. */
@@ -219,6 +221,7 @@ int main(int argc, char **argv)
                             .sessions_ctx = &pctx,
                             .topo = topo,
                             .cfg = &cfg,
+                            .http = &http_stats,
                             .start_wall_us = clock_wall_us()};
     for (int i = 0; i < cfg.threads; i++) {
         workers[i] = worker_create(i, &cfg, topo, scripts, &isrc);
@@ -257,8 +260,8 @@ int main(int argc, char **argv)
     struct debug_http *dbg = NULL;
     if (cfg.debug_addr) {
         /* Copied by debug_http_start: a local will do. */
-        struct metrics_ctx mctx = {workers, cfg.threads,     topo,
-                                   &cfg,    clock_wall_us(), &shutting_down};
+        struct metrics_ctx mctx = {workers,         cfg.threads,    topo,       &cfg,
+                                   clock_wall_us(), &shutting_down, &http_stats};
         dbg = debug_http_start(cfg.debug_addr, &mctx, err, sizeof(err));
         if (!dbg) {
             log_error("%s", err);
@@ -266,14 +269,28 @@ int main(int argc, char **argv)
         }
         log_info("debug port on %s", cfg.debug_addr);
     }
+    struct http_front *http = NULL;
+    if (cfg.http_addr) {
+        http = http_start(&cfg, workers, cfg.threads, &http_stats, err, sizeof(err));
+        if (!http) {
+            log_error("%s", err);
+            return 1;
+        }
+        log_info("HTTP/JSON front on %s", cfg.http_addr);
+    }
     log_info("ready to accept connections on %s (%d worker threads)", cfg.addr, cfg.threads);
     acceptor_run(acc);
 
     /* Sequentially consistent (the default): stored once, and nothing else is ordered by it. */
     atomic_store(&shutting_down, 1);
     acceptor_free(acc); /* no new clients from here on */
-    drain_sessions(workers, cfg.threads, cfg.shutdown_timeout_ms, &set);
-    debug_http_stop(dbg); /* before the workers stop: it may be waiting on their answers */
+    uint64_t drain_start = clock_now_ms();
+    http_drain(http, cfg.shutdown_timeout_ms); /* HTTP requests in flight finish first */
+    uint64_t spent = clock_now_ms() - drain_start;
+    drain_sessions(workers, cfg.threads,
+                   spent < cfg.shutdown_timeout_ms ? cfg.shutdown_timeout_ms - spent : 0, &set);
+    http_stop(http);      /* before the workers stop: its threads may wait on their answers */
+    debug_http_stop(dbg); /* likewise */
     /* The workers first: they ask the topology for maps until they stop. Maps sent meanwhile wait
      * in their inboxes, which worker_free empties; the topology thread stops before that. */
     for (int i = 0; i < cfg.threads; i++) worker_stop(workers[i]);

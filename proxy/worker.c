@@ -98,6 +98,8 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->local.client_list = worker_client_list;
     w->local.up = w;
     info_ctx_init(&w->info, &w->fanout, info);
+    cross_ctx_init(&w->cross, cfg, &w->rp, &w->fwd, &w->stats,
+                   clock_wall_us() ^ ((uint64_t)getpid() << 20) ^ ((uint64_t)id << 48));
     dispatch_init(&w->dispatch);
     w->dispatch.rp = &w->rp;
     w->dispatch.keys = &w->keys;
@@ -123,6 +125,10 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
                      &w->nsessions);
     w->sessions.worker_id = id;
     w->sessions.acl = &w->acl;
+    w->dispatch.cross = &w->cross;
+    w->dispatch.cross_compute = cfg->cross_slot == CROSS_SLOT_COMPUTE;
+    inner_ctx_init(&w->inner, w->loop, &w->pool, &w->rp, &w->dispatch, cfg, &w->stats,
+                   &w->sessions.next_seq);
 
     loop_timer_init(&w->drain_timer, worker_drain_timer, w);
     loop_timer_init(&w->cron, worker_cron, w);
@@ -146,6 +152,7 @@ static void worker_cron(struct loop *l, void *ctx)
     sbuf_trim(&w->pubsub.out, WORKER_SBUF_KEEP);
     sbuf_trim(&w->local.out, WORKER_SBUF_KEEP);
     sbuf_trim(&w->dispatch.out, WORKER_SBUF_KEEP);
+    sbuf_trim(&w->cross.out, WORKER_SBUF_KEEP);
     loop_timer_start(l, &w->cron, WORKER_CRON_MS);
 }
 
@@ -598,6 +605,12 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
         if (!w->stopping) forward_verdict(&w->fwd, m->ptr, (enum topology_verdict)m->fd);
         px_free(m->ptr);
         break;
+    case WORKER_MSG_CALL:
+        if (w->stopping)
+            inner_refuse(m->ptr);
+        else
+            inner_run(&w->inner, m->ptr);
+        break;
     }
 }
 
@@ -615,6 +628,7 @@ static void worker_before_sleep(struct loop *l, void *ctx)
         session_flush_all(&w->sessions);
     }
     session_free_dead(&w->sessions);
+    inner_free_dead(&w->inner);
     priv_free_dead(&w->priv);
 }
 
@@ -628,6 +642,7 @@ static void *worker_main(void *arg)
     loop_run(w->loop);
     /* Stopping: close every client, then every node connection. */
     session_close_all(&w->sessions);
+    inner_close_all(&w->inner);
     worker_before_sleep(w->loop, w);
     return NULL;
 }
@@ -665,6 +680,12 @@ void worker_give_conn(struct worker *w, int fd, uint64_t id)
     chan_send(&w->inbox, &m);
 }
 
+void worker_call(struct worker *w, struct inner_call *call)
+{
+    struct chan_msg m = {.type = WORKER_MSG_CALL, .ptr = call};
+    chan_send(&w->inbox, &m);
+}
+
 void worker_give_map(struct worker *w, struct slotmap *m)
 {
     struct chan_msg msg = {.type = WORKER_MSG_MAP, .ptr = m};
@@ -683,11 +704,13 @@ void worker_free(struct worker *w)
     w->stopping = 1;
     /* Connections and maps still queued in the inbox: closed and released. */
     chan_drain(&w->inbox);
+    inner_close_all(&w->inner); /* a worker that never ran may have calls (none when it ran) */
     priv_pool_deinit(&w->priv);
     /* Runners first: failing their FIFOs frees the requests that were still in flight. */
     view_deinit(&w->view);
     forward_deinit(&w->fwd);
     session_free_dead(&w->sessions);
+    inner_free_dead(&w->inner);
     request_pool_deinit(&w->rp);
     chan_deinit(&w->inbox, w->loop);
     fanout_ctx_deinit(&w->fanout);
@@ -699,6 +722,7 @@ void worker_free(struct worker *w)
     aclcmd_deinit(&w->aclcmd);
     acl_local_release(&w->acl);
     dispatch_deinit(&w->dispatch);
+    cross_ctx_deinit(&w->cross);
     px_free(w->stats.cmds);
     scripts_local_free(w->scripts);
     keys_result_free(&w->keys);
