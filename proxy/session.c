@@ -607,14 +607,16 @@ static void session_read(struct session *s)
     }
     struct session_in *in = s->in;
     size_t kept = in->chunk ? in->chunk->len - in->start : 0;
-    /* An inline line without its end is read as Redis reads one: 16 KiB, then as much again as is
-     * held (its query buffer grows greedily), so that a line longer than the 64 KiB limit is
-     * taken or refused after the same reads as on a redis-server when it arrives at once. */
-    size_t want = in->inline_partial ? (kept > RESP_IOBUF_LEN ? kept : RESP_IOBUF_LEN)
-                                     : buf_read_want(in->need, kept, SESS_READ_MIN);
+    /* An inline line without its end is read as Redis 7.0 reads one, 16 KiB at a time (and
+     * refused once more than 64 KiB are held without a line end), so that a long line is taken or
+     * refused after the same reads as on a redis-server. */
+    size_t want =
+        in->inline_partial ? RESP_IOBUF_LEN : buf_read_want(in->need, kept, SESS_READ_MIN);
     buf_chunk_make_room(ctx->pool, &in->chunk, &in->start, want);
     struct buf_chunk *c = in->chunk;
-    ssize_t n = read(s->client.fd, c->data + c->len, buf_chunk_room(c));
+    size_t room = buf_chunk_room(c);
+    if (in->inline_partial && room > RESP_IOBUF_LEN) room = RESP_IOBUF_LEN;
+    ssize_t n = read(s->client.fd, c->data + c->len, room);
     if (n == 0) {
         /* A client blocked or subscribed that goes away is gone, as Redis treats it: its node
          * connections are closed at once rather than left blocked or subscribed. */
