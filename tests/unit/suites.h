@@ -24,5 +24,7 @@ Suite *limits_suite(void);
 Suite *errors_suite(void);
 Suite *placement_suite(void);
 Suite *acl_suite(void);
+Suite *httpjson_suite(void);
+Suite *crossslot_suite(void);
 
 #endif
