@@ -28,5 +28,8 @@ Suite *resp3_suite(void);
 Suite *nodeclient_suite(void);
 Suite *fixes_suite(void);
 Suite *acl_suite(void);
+Suite *http_suite(void);
+Suite *inline_suite(void);
+Suite *crossslot_suite(void);
 
 #endif
