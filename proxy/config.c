@@ -164,7 +164,9 @@ static const struct opt opts[] = {
      "JSON body); a host left empty (:8090) is 127.0.0.1; off unless given",
      0, 0},
     {"http-timeout", OPT_DURATION, OFF(http_timeout_ms), "30s",
-     "an HTTP request not answered within this gets 504 (blocking commands included)", 0, 0},
+     "an HTTP request not answered within this gets 504 (blocking commands included; 0: wait as "
+     "long as the command takes)",
+     0, 0},
     {"cross-slot", OPT_CROSSSLOT, OFF(cross_slot), "refuse",
      "commands whose keys span slots and cannot be split: refuse (Redis's -CROSSSLOT) or compute "
      "(the proxy reads the keys from their nodes and computes the answer; not atomic)",

@@ -308,8 +308,11 @@ static enum MHD_Result run(struct http_front *h, struct MHD_Connection *c,
     unsigned w = atomic_fetch_add_explicit(&h->next_worker, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->inflight, 1, memory_order_relaxed);
     worker_call(h->workers[w % (unsigned)h->nworkers], call);
-    enum inner_status st =
-        inner_call_wait(call, h->cfg->http_timeout_ms + HTTP_WAIT_MARGIN_MS, &h->stopping);
+    /* The worker answers a time-out itself at -http-timeout; the margin covers a stuck worker.
+     * -http-timeout 0 waits as long as the command takes (or until the front stops). */
+    uint64_t wait_ms =
+        h->cfg->http_timeout_ms ? h->cfg->http_timeout_ms + HTTP_WAIT_MARGIN_MS : UINT64_MAX / 4;
+    enum inner_status st = inner_call_wait(call, wait_ms, &h->stopping);
     atomic_fetch_sub_explicit(&h->inflight, 1, memory_order_relaxed);
     enum MHD_Result ret;
     if (st == INNER_DONE) {
