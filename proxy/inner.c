@@ -17,6 +17,7 @@
 #include "mem.h"
 #include "private.h"
 #include "pubsub.h"
+#include "tracking.h"
 #include "txn.h"
 
 #include <pthread.h>
@@ -286,6 +287,7 @@ void inner_free_dead(struct inner_ctx *ctx)
         txn_reset(c);
         priv_close_all(c);
         forward_client_free(c);
+        tracking_client_free(c);
         client_free(c);
         px_free(ic);
     }

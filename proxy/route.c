@@ -103,13 +103,14 @@ enum cross_op route_cross_op(const char *name)
 
 /* A client that lives for one request (an HTTP request) cannot use what needs the connection to
  * stay: subscriptions (messages come later), transactions (EXEC would come in another request),
- * CLIENT REPLY (no reply to wait for) and CLIENT INFO (there is no connection to describe). */
+ * client-side caching (invalidations come later), CLIENT REPLY (no reply to wait for) and
+ * CLIENT INFO (there is no connection to describe). */
 static int needs_connection(const struct cmd_entry *e)
 {
     int id = e->local_id;
     return (id >= LOCAL_SUBSCRIBE && id <= LOCAL_SUNSUBSCRIBE) ||
            (id >= LOCAL_MULTI && id <= LOCAL_UNWATCH) || id == LOCAL_CLIENT_INFO ||
-           id == LOCAL_CLIENT_REPLY;
+           id == LOCAL_CLIENT_REPLY || id == LOCAL_CLIENT_TRACKING || id == LOCAL_CLIENT_CACHING;
 }
 
 /* Subscribed mode over RESP2: only the subscribe commands, PING, QUIT and RESET. Returns 1 when

@@ -579,7 +579,8 @@ START_TEST(test_route_oneshot)
     static const char *const refused[] = {
         "subscribe c",  "psubscribe c*", "ssubscribe c", "unsubscribe", "punsubscribe",
         "sunsubscribe", "multi",         "exec",         "discard",     "watch k",
-        "unwatch",      "client info",   "client reply off"};
+        "unwatch",      "client info",   "client reply off", "client tracking on",
+        "client caching yes"};
     struct req r;
     struct route rt;
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
