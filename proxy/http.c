@@ -42,6 +42,7 @@
 #define HTTP_WAIT_MARGIN_MS  2000        /* beyond -http-timeout, in case the worker is stuck */
 #define HTTP_FIRST_ID        (1ull << 48) /* CLIENT ID of the first HTTP request */
 #define HTTP_REALM           "slotproxy"
+#define HTTP_STOP_GRACE_MS   100 /* for the last answers to be written at shutdown */
 
 struct http_front {
     struct MHD_Daemon *daemon;
@@ -415,10 +416,15 @@ struct http_front *http_start(const struct config *cfg, struct worker **workers,
     return h;
 }
 
+void http_quiesce(struct http_front *h)
+{
+    if (h) atomic_store_explicit(&h->draining, 1, memory_order_relaxed);
+}
+
 void http_drain(struct http_front *h, uint64_t timeout_ms)
 {
     if (!h) return;
-    atomic_store_explicit(&h->draining, 1, memory_order_relaxed);
+    http_quiesce(h);
     struct timespec tick = {0, 10 * 1000 * 1000};
     for (uint64_t waited = 0; waited < timeout_ms; waited += 10) {
         if (atomic_load_explicit(&h->inflight, memory_order_relaxed) == 0) return;
@@ -433,8 +439,16 @@ void http_stop(struct http_front *h)
     if (!h) return;
     atomic_store_explicit(&h->draining, 1, memory_order_relaxed);
     atomic_store_explicit(&h->stopping, 1, memory_order_relaxed);
-    /* Closes the listener and the connections and joins their threads; a thread waiting for a
-     * reply sees stopping within 100 ms. */
+    /* A thread still waiting for a reply sees stopping within 100 ms and answers 503; give those
+     * answers a moment to go out before the connections are closed. */
+    if (atomic_load_explicit(&h->inflight, memory_order_relaxed) > 0) {
+        struct timespec tick = {0, 10 * 1000 * 1000};
+        for (int i = 0; i < 50 && atomic_load_explicit(&h->inflight, memory_order_relaxed); i++)
+            nanosleep(&tick, NULL);
+        struct timespec grace = {0, HTTP_STOP_GRACE_MS * 1000 * 1000};
+        nanosleep(&grace, NULL);
+    }
+    /* Closes the listener and the connections and joins their threads. */
     MHD_stop_daemon(h->daemon);
     px_free(h);
 }

@@ -27,7 +27,9 @@ struct worker;
  * from its threads. Returns NULL with the reason in err. */
 struct http_front *http_start(const struct config *cfg, struct worker **workers, int n,
                               struct http_stats *stats, char *err, size_t errlen);
-/* Graceful shutdown: new requests get 503; waits up to timeout_ms for those in flight. */
+/* Graceful shutdown: new requests get 503 from now on. NULL is ok. */
+void http_quiesce(struct http_front *h);
+/* Waits up to timeout_ms for the requests in flight to be answered. NULL is ok. */
 void http_drain(struct http_front *h, uint64_t timeout_ms);
 /* Stops serving (requests still waiting give up with 503), joins the threads and frees h. Before
  * the workers stop. NULL is ok. */

@@ -293,6 +293,16 @@ void inner_free_dead(struct inner_ctx *ctx)
     }
 }
 
+void inner_drain(struct inner_ctx *ctx)
+{
+    struct inner_client *ic = ctx->live;
+    while (ic) {
+        struct inner_client *next = ic->next;
+        if (ic->req && (ic->req->flags & REQ_F_BLOCKING)) client_abandon(ic, INNER_STOPPING);
+        ic = next;
+    }
+}
+
 void inner_close_all(struct inner_ctx *ctx)
 {
     while (ctx->live) client_abandon(ctx->live, INNER_STOPPING);

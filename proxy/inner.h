@@ -84,6 +84,9 @@ void inner_run(struct inner_ctx *ctx, struct inner_call *call);
 void inner_refuse(struct inner_call *call);
 /* Frees the clients answered during this turn (the worker's before-sleep hook). */
 void inner_free_dead(struct inner_ctx *ctx);
+/* Graceful shutdown: calls whose command blocks (BLPOP, ...) are answered INNER_STOPPING now, as
+ * blocked connections are closed at once; the others finish. */
+void inner_drain(struct inner_ctx *ctx);
 /* The worker stops: every call not answered yet is answered INNER_STOPPING. */
 void inner_close_all(struct inner_ctx *ctx);
 

@@ -121,11 +121,12 @@ static int acl_setup(const struct config *cfg)
 static void drain_sessions(struct worker **workers, int n, uint64_t timeout_ms,
                            const sigset_t *signals)
 {
+    /* Every worker drains, sessions or not: the HTTP front's blocked requests end there too. */
+    for (int i = 0; i < n; i++) worker_drain(workers[i]);
     unsigned open = worker_sessions_open(workers, n);
     if (open == 0) return;
     log_info("shutting down: finishing %u client connection(s), at most %llu ms", open,
              (unsigned long long)timeout_ms);
-    for (int i = 0; i < n; i++) worker_drain(workers[i]);
     uint64_t deadline = clock_now_ms() + timeout_ms;
     struct timespec tick = {0, 10 * 1000 * 1000};
     while ((open = worker_sessions_open(workers, n)) > 0) {
@@ -284,11 +285,11 @@ int main(int argc, char **argv)
     /* Sequentially consistent (the default): stored once, and nothing else is ordered by it. */
     atomic_store(&shutting_down, 1);
     acceptor_free(acc); /* no new clients from here on */
+    http_quiesce(http); /* new HTTP requests get 503; those in flight finish with the sessions */
     uint64_t drain_start = clock_now_ms();
-    http_drain(http, cfg.shutdown_timeout_ms); /* HTTP requests in flight finish first */
+    drain_sessions(workers, cfg.threads, cfg.shutdown_timeout_ms, &set);
     uint64_t spent = clock_now_ms() - drain_start;
-    drain_sessions(workers, cfg.threads,
-                   spent < cfg.shutdown_timeout_ms ? cfg.shutdown_timeout_ms - spent : 0, &set);
+    http_drain(http, spent < cfg.shutdown_timeout_ms ? cfg.shutdown_timeout_ms - spent : 0);
     http_stop(http);      /* before the workers stop: its threads may wait on their answers */
     debug_http_stop(dbg); /* likewise */
     /* The workers first: they ask the topology for maps until they stop. Maps sent meanwhile wait

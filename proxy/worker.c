@@ -557,6 +557,7 @@ static void worker_start_drain(struct worker *w)
 {
     w->draining = 1;
     session_drain_all(&w->sessions);
+    inner_drain(&w->inner);
     loop_timer_start(w->loop, &w->drain_timer, DRAIN_TICK_MS);
 }
 

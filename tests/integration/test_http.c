@@ -554,6 +554,36 @@ START_TEST(test_http_protected_mode)
 }
 END_TEST
 
+/* Graceful shutdown: a blocked HTTP request is answered 503 at once (as a blocked connection is
+ * closed at once), and the proxy exits cleanly without waiting for -shutdown-timeout. */
+START_TEST(test_http_shutdown)
+{
+    int port = h_env.proxy_port + 139, hport = h_env.proxy_port + 140;
+    char startup[64], http[64], cmd[256];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    snprintf(http, sizeof(http), ":%d", hport);
+    const char *extra[] = {"-http-addr", http, "-shutdown-timeout", "10s", NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-http-shutdown.log");
+    ck_assert_int_gt(pid, 0);
+    snprintf(cmd, sizeof(cmd),
+             "curl -s -w ' %%{http_code}' --max-time 20 -d 'command=blpop&arguments=http:none,0' "
+             "http://127.0.0.1:%d/",
+             hport);
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    h_sleep_ms(500); /* the BLPOP is blocked at its node */
+    uint64_t t0 = h_now_ms();
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-http-shutdown.log"), 0);
+    uint64_t took = h_now_ms() - t0;
+    char out[512];
+    size_t n = fread(out, 1, sizeof(out) - 1, f);
+    out[n] = '\0';
+    pclose(f);
+    ck_assert_str_eq(out, "{\"error\": \"ERR slotproxy is shutting down\"}\n 503");
+    ck_assert_msg(took < 5000, "shutdown took %llu ms", (unsigned long long)took);
+}
+END_TEST
+
 /* A line of /metrics: the value of the sample whose name and labels are sample. */
 static long long metric(const char *text, const char *sample)
 {
@@ -612,6 +642,7 @@ Suite *http_suite(void)
     tcase_add_test(own, test_http_limits);
     tcase_add_test(own, test_http_basic_auth);
     tcase_add_test(own, test_http_protected_mode);
+    tcase_add_test(own, test_http_shutdown);
     suite_add_tcase(s, own);
     return s;
 }
