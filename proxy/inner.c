@@ -179,6 +179,12 @@ static void client_answer(struct inner_client *ic, enum inner_status st, const c
                           size_t len)
 {
     const struct config *cfg = ic->ctx->cfg;
+    /* Its one request was blocking: it counted among INFO's blocked_clients until now. */
+    struct client *c = &ic->client;
+    if (client_nblocking(c) > 0) {
+        stat_add(&ic->ctx->stats->blocked_clients, (uint64_t)-1);
+        c->x->nblocking = 0;
+    }
     if (st == INNER_DONE && cfg->cobl_hard && len > cfg->cobl_hard) st = INNER_TOO_BIG;
     struct inner_call *call = ic->call;
     ic->call = NULL;

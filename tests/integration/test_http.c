@@ -237,6 +237,7 @@ START_TEST(test_http_errors)
             "{\"error\": \"ERR no reply within -http-timeout; the command may or may not have "
             "run\"}");
     ck_assert_uint_lt(h_now_ms() - t0, 5000);
+    ck_assert_int_eq(h_info_num(resp_port(), "blocked_clients"), 0);
     form_is("command=lpush&arguments=http:never,x", 200, "{\"response\": 1}");
     form_is("command=lpop&arguments=http:never", 200, "{\"response\": \"x\"}");
 }
@@ -407,7 +408,7 @@ START_TEST(test_http_limits)
     char startup[64], http[64];
     snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
     snprintf(http, sizeof(http), ":%d", hport);
-    const char *extra[] = {"-http-addr", http, "-query-buffer-limit", "4kb",
+    const char *extra[] = {"-http-addr", http, "-query-buffer-limit", "1mb",
                            "-proto-max-bulk-len", "100", NULL};
     pid_t pid = h_proxy_start(port, startup, extra, "proxy-http-limits.log");
     ck_assert_int_gt(pid, 0);
@@ -422,8 +423,8 @@ START_TEST(test_http_limits)
     form[n + 100] = '\0';
     post_form(hport, form, &h);
     expect(&h, 200, "{\"response\": \"OK\"}", "100 bytes");
-    /* A body over 4 KB, declared or not (chunked). */
-    size_t big = 8192;
+    /* A body over 1 MB (the smallest -query-buffer-limit), declared or not (chunked). */
+    size_t big = (1 << 20) + 4096;
     char *body = malloc(big + 64);
     memset(body, 'x', big + 64);
     memcpy(body, "command=echo&arguments=", 23);
