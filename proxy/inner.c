@@ -17,6 +17,7 @@
 #include "mem.h"
 #include "private.h"
 #include "pubsub.h"
+#include "slowlog.h"
 #include "tracking.h"
 #include "txn.h"
 
@@ -198,7 +199,9 @@ static void inner_sink_bytes(struct request_pool *rp, struct request *r, const c
                              size_t len)
 {
     struct inner_client *ic = INNER_OF(r->client);
-    request_account(ic->ctx->stats, r, data, len, loop_now_us(ic->ctx->loop));
+    long long us = request_account(ic->ctx->stats, r, data, len, loop_now_us(ic->ctx->loop));
+    /* The slow log names the HTTP front where a connection's entry has its address. */
+    if (us >= 0 && slowlog_wants((uint64_t)us)) slowlog_add(r, (uint64_t)us, "http", NULL);
     client_answer(ic, INNER_DONE, data, len);
     request_put(rp, r);
 }
