@@ -63,9 +63,9 @@ struct client {
     uint8_t no_evict;    /* CLIENT NO-EVICT */
     uint8_t no_touch;    /* CLIENT NO-TOUCH */
     uint8_t close_after; /* QUIT: close once every reply is written */
-    uint16_t last_cmd;   /* the command table id of the last command + 1 (0: none yet) */
     uint8_t oneshot;     /* lives for one request (the HTTP front's clients): no socket, and the
                             commands that need a connection to stay are refused */
+    uint16_t last_cmd;   /* the command table id of the last command + 1 (0: none yet) */
     struct client_ext *x; /* NULL until needed */
 };
 

@@ -312,6 +312,13 @@ int errors_is_unavailable(const char *line, size_t len)
     return 0;
 }
 
+unsigned errors_http_status(const char *line, size_t len)
+{
+    if (starts_with(line, len, "NOAUTH ") || starts_with(line, len, "WRONGPASS ")) return 401;
+    if (starts_with(line, len, "NOPERM ")) return 403;
+    return errors_is_unavailable(line, len) ? 502 : 400;
+}
+
 int errors_may_have_run(const char *line, size_t len)
 {
     static const char tail[] = "the command may or may not have run";

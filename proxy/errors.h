@@ -132,6 +132,10 @@ void errors_unexpected_reply(struct sbuf *s, const char *what);
  * not answer (CLUSTERDOWN, TRYAGAIN, LOADING, MASTERDOWN, a lost or stuck node connection, ...),
  * as opposed to an error in the request itself. */
 int errors_is_unavailable(const char *line, size_t len);
+/* The HTTP status for a reply that is the error line (the text after '-'): 401 for NOAUTH and
+ * WRONGPASS, 403 for NOPERM, 502 when the cluster could not be reached (errors_is_unavailable),
+ * 400 for the rest (the request is at fault). */
+unsigned errors_http_status(const char *line, size_t len);
 /* 1 when the error line says the command may or may not have run (a connection lost after the
  * command was written). */
 int errors_may_have_run(const char *line, size_t len);

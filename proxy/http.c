@@ -17,6 +17,7 @@
  */
 #include "http.h"
 
+#include "acl_store.h"
 #include "errors.h"
 #include "httpjson.h"
 #include "inner.h"
@@ -131,41 +132,23 @@ static enum MHD_Result refuse(struct http_front *h, struct MHD_Connection *c, un
 
 /* ---- checks on the headers ---- */
 
-/* Protected mode, as the Redis port applies it: without a password, loopback clients only. */
+/* Protected mode, as the Redis port applies it: while the default user needs no password,
+ * loopback clients only. */
 static int denied(struct http_front *h, struct MHD_Connection *c)
 {
-    if (!h->cfg->protected_mode || h->cfg->requirepass) return 0;
+    if (!h->cfg->protected_mode || !acl_store_default_nopass()) return 0;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     return !ci || !ci->client_addr || !sock_addr_is_loopback(ci->client_addr);
 }
 
-/* Compares without stopping at the first difference, so that the time taken says nothing of
- * where the password differs. */
-static int same_secret(const char *a, const char *b)
+/* HTTP Basic auth's credentials, when the request has them (libmicrohttpd's strings: free with
+ * MHD_free). An empty user name is the default user, as AUTH <password> is. They are checked
+ * on the worker, against the ACL users, as AUTH user pass would be. */
+static void credentials(struct MHD_Connection *c, char **user, char **pass)
 {
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char d = la != lb;
-    for (size_t i = 0; i < la; i++) d |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
-    return d == 0;
-}
-
-/* HTTP Basic auth against -requirepass, as AUTH [default] <password>: user "default" (or none).
- * Returns NULL when allowed, or the writer of the refusal's error. */
-static error_writer *auth_error(struct http_front *h, struct MHD_Connection *c)
-{
-    if (!h->cfg->requirepass) return NULL;
-    char *pass = NULL;
-    char *user = MHD_basic_auth_get_username_password(c, &pass);
-    error_writer *err = NULL;
-    if (!user)
-        err = errors_noauth;
-    else if ((user[0] && strcmp(user, "default") != 0) || !pass ||
-             !same_secret(pass, h->cfg->requirepass))
-        err = errors_wrongpass;
-    MHD_free(user);
-    MHD_free(pass);
-    return err;
+    *pass = NULL;
+    *user = MHD_basic_auth_get_username_password(c, pass);
 }
 
 /* The media type of the body, without parameters. */
@@ -233,13 +216,10 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **state,
 static int check_headers(struct http_front *h, struct MHD_Connection *c, const char *url,
                          const char *method, struct http_req *q, enum MHD_Result *ret)
 {
-    error_writer *err;
     if (atomic_load_explicit(&h->draining, memory_order_relaxed)) {
         *ret = refuse(h, c, 503, PXH_SHUTTING_DOWN, NULL);
     } else if (denied(h, c)) {
         *ret = respond_resp_error(h, c, 403, errors_denied);
-    } else if ((err = auth_error(h, c)) != NULL) {
-        *ret = respond_resp_error(h, c, 401, err);
     } else if (strcmp(method, "POST") != 0) {
         *ret = refuse(h, c, 405, PXH_METHOD, NULL);
     } else if (strcmp(url, "/") != 0) {
@@ -304,7 +284,13 @@ static enum MHD_Result run(struct http_front *h, struct MHD_Connection *c,
     sbuf_init(&req);
     httpjson_request(a, &req);
     uint64_t id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);
-    struct inner_call *call = inner_call_create(req.buf, req.len, id, a->resp, 1);
+    char *user, *pass;
+    credentials(c, &user, &pass);
+    struct inner_call *call = inner_call_create(req.buf, req.len, id, a->resp,
+                                                user && !*user ? "default" : user, pass);
+    if (pass) memset(pass, 0, strlen(pass));
+    MHD_free(user);
+    MHD_free(pass);
     sbuf_free(&req);
     unsigned w = atomic_fetch_add_explicit(&h->next_worker, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->inflight, 1, memory_order_relaxed);

@@ -449,7 +449,7 @@ unsigned httpjson_reply(const char *reply, size_t len, struct sbuf *out)
         size_t tl;
         if (error_text(reply, len, &t, &tl) == 0) {
             httpjson_error(out, t, tl);
-            return errors_is_unavailable(t, tl) ? 502 : 400;
+            return errors_http_status(t, tl);
         }
     }
     struct walk w = {reply, reply + len, out, 0};

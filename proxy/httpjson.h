@@ -59,8 +59,9 @@ void httpjson_request(const struct http_args *a, struct sbuf *out);
 
 /*
  * Renders the complete RESP reply (len bytes) as the JSON answer, appended to out, and returns
- * the HTTP status: 200, 400 for an error reply about the request, 502 for one saying the cluster
- * could not be reached (errors_is_unavailable), 502 also for bytes that are not one RESP reply.
+ * the HTTP status: 200, or for an error reply errors_http_status's (400 for the request's fault,
+ * 401 NOAUTH/WRONGPASS, 403 NOPERM, 502 when the cluster could not be reached); 502 also for
+ * bytes that are not one RESP reply.
  */
 unsigned httpjson_reply(const char *reply, size_t len, struct sbuf *out);
 /* {"error": "<text>"} of len bytes of text, appended to out. */

@@ -39,7 +39,8 @@ struct inner_call {
     char *req;
     size_t req_len;
     uint64_t id;
-    uint8_t resp, authed;
+    uint8_t resp;
+    char *user, *pass; /* HTTP Basic auth's credentials, or NULL */
 };
 
 struct inner_client {
@@ -55,8 +56,17 @@ struct inner_client {
 
 /* ---- the call, on either thread ---- */
 
+static char *dup_or_null(const char *s)
+{
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = px_malloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
 struct inner_call *inner_call_create(const char *req, size_t len, uint64_t id, int resp,
-                                     int authed)
+                                     const char *user, const char *pass)
 {
     struct inner_call *call = px_calloc(1, sizeof(*call));
     pthread_mutex_init(&call->lock, NULL);
@@ -67,7 +77,8 @@ struct inner_call *inner_call_create(const char *req, size_t len, uint64_t id, i
     call->req_len = len;
     call->id = id;
     call->resp = (uint8_t)resp;
-    call->authed = (uint8_t)authed;
+    call->user = dup_or_null(user);
+    call->pass = dup_or_null(user ? pass : NULL);
     return call;
 }
 
@@ -81,6 +92,9 @@ void inner_call_put(struct inner_call *call)
     pthread_cond_destroy(&call->done);
     px_free(call->req);
     px_free(call->reply);
+    px_free(call->user);
+    if (call->pass) memset(call->pass, 0, strlen(call->pass)); /* a password: not left behind */
+    px_free(call->pass);
     px_free(call);
 }
 
@@ -246,7 +260,7 @@ void inner_run(struct inner_ctx *ctx, struct inner_call *call)
     struct inner_client *ic = px_calloc(1, sizeof(*ic));
     ic->ctx = ctx;
     ic->call = call;
-    client_init(&ic->client, call->id, -1, call->authed);
+    client_init(&ic->client, call->id, -1, !ctx->acl->auth_required);
     ic->client.resp = call->resp;
     ic->client.oneshot = 1;
     loop_timer_init(&ic->timer, client_timeout, ic);
@@ -255,6 +269,17 @@ void inner_run(struct inner_ctx *ctx, struct inner_call *call)
     ctx->live = ic;
     stat_add(&ctx->stats->http_requests, 1);
 
+    /* HTTP Basic auth: as AUTH user pass, before the command (a failure is its answer). */
+    if (call->user) {
+        struct sbuf err;
+        sbuf_init(&err);
+        int rc = local_auth(ctx->local, &ic->client, call->user, strlen(call->user),
+                            call->pass ? call->pass : "", call->pass ? strlen(call->pass) : 0,
+                            &err);
+        if (rc < 0) client_answer(ic, INNER_DONE, err.buf, err.len);
+        sbuf_free(&err);
+        if (rc < 0) return;
+    }
     /* The same parser and limits as a connection's (argument length, count). */
     struct resp_req_parser p;
     struct resp_req_result res;
@@ -284,6 +309,31 @@ void inner_run(struct inner_ctx *ctx, struct inner_call *call)
     if (ctx->cfg->http_timeout_ms)
         loop_timer_start(ctx->loop, &ic->timer, ctx->cfg->http_timeout_ms);
     dispatch_request(ctx->dispatch, r);
+}
+
+void inner_acl_follow(struct inner_ctx *ctx, const struct acl_users *users)
+{
+    for (struct inner_client *ic = ctx->live; ic; ic = ic->next) {
+        struct client *c = &ic->client;
+        const struct acl_user *ou = client_user(c);
+        if (!ou) continue;
+        const struct acl_user *nu = acl_users_find_uid(users, ou->uid);
+        if (nu) {
+            c->x->user = nu;
+        } else {
+            client_set_user(c, NULL, 1);
+            c->authed = 0;
+        }
+    }
+}
+
+void inner_describe(const struct client *c, struct sbuf *out)
+{
+    const struct acl_user *u = client_user(c);
+    sbuf_printf(out,
+                "id=%llu addr=http laddr=http fd=-1 name= age=0 idle=0 flags=N db=0 sub=0 psub=0 "
+                "ssub=0 multi=-1 cmd=NULL user=%s resp=%d\n",
+                (unsigned long long)c->id, u ? u->name : "default", c->resp);
 }
 
 void inner_free_dead(struct inner_ctx *ctx)

@@ -20,6 +20,7 @@
 #include "client.h"
 #include "config.h"
 #include "dispatch.h"
+#include "local.h"
 #include "loop.h"
 #include "request.h"
 #include "resp_req.h"
@@ -42,11 +43,12 @@ struct inner_call;
 
 /*
  * A call for the request of len bytes at req (one RESP request, copied), from a client with id,
- * speaking protocol resp (2 or 3), authenticated or not. The caller holds two references: its own
- * and the one it hands to a worker with the call. Never NULL.
+ * speaking protocol resp (2 or 3), that authenticates as user with pass first (HTTP Basic auth;
+ * user NULL: no credentials, the default user). Everything is copied. The caller holds two
+ * references: its own and the one it hands to a worker with the call. Never NULL.
  */
 struct inner_call *inner_call_create(const char *req, size_t len, uint64_t id, int resp,
-                                     int authed);
+                                     const char *user, const char *pass);
 /*
  * Waits until the call is answered, timeout_ms pass, or *stop becomes non-zero (checked every
  * 100 ms; stop may be NULL). Returns the call's status (INNER_PENDING when it gave up waiting).
@@ -69,19 +71,27 @@ struct inner_ctx {
     const struct config *cfg;
     struct worker_stats *stats;
     uint64_t *next_seq;         /* the worker's arrival order, shared with its sessions */
+    struct acl_local *acl;      /* the worker's users: is AUTH required? */
+    struct local_ctx *local;    /* authenticates as AUTH does (local_auth) */
     struct resp_req_limits lim; /* a connection's limits (the HTTP front authenticates first) */
     struct inner_client *live;  /* clients whose call is not answered yet */
     struct inner_client *dead;  /* answered during this turn, freed before the loop sleeps */
 };
 
-/* Prepares ctx; the pointers must outlive it. */
+/* Prepares ctx; the pointers must outlive it (acl and local are set by the caller). */
 void inner_ctx_init(struct inner_ctx *ctx, struct loop *loop, struct buf_pool *pool,
                     struct request_pool *rp, struct dispatch *dispatch,
                     const struct config *cfg, struct worker_stats *stats, uint64_t *next_seq);
+/* An internal client's line for CLIENT LIST's format (ACL LOG's client-info): its id, the
+ * address "http", its user and protocol. c must be an internal client (c->oneshot). */
+void inner_describe(const struct client *c, struct sbuf *out);
 /* Runs call (with the worker's reference) on this worker; it is answered later, or at once. */
 void inner_run(struct inner_ctx *ctx, struct inner_call *call);
 /* Answers call INNER_STOPPING without running it and drops the worker's reference. */
 void inner_refuse(struct inner_call *call);
+/* The ACL users changed: each client not answered yet follows its user into users (or falls back
+ * to unauthenticated default when its user is gone), as the worker's sessions do. */
+void inner_acl_follow(struct inner_ctx *ctx, const struct acl_users *users);
 /* Frees the clients answered during this turn (the worker's before-sleep hook). */
 void inner_free_dead(struct inner_ctx *ctx);
 /* Graceful shutdown: calls whose command blocks (BLPOP, ...) are answered INNER_STOPPING now, as

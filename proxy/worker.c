@@ -47,6 +47,7 @@ static void worker_cron(struct loop *l, void *ctx);
 static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len);
 static void worker_client_list(void *up, struct request *r);
 static void worker_acl_publish(void *up, struct request *r, const char *reply, size_t len);
+static void worker_describe_client(void *up, struct client *c, struct sbuf *out);
 
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
                              struct script_cache *scripts, const struct info_src *info)
@@ -94,7 +95,7 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->local.trk = &w->trk;
     w->local.acl = &w->acl;
     w->local.stats = &w->stats;
-    w->local.describe = session_describe_client;
+    w->local.describe = worker_describe_client;
     w->local.client_list = worker_client_list;
     w->local.up = w;
     info_ctx_init(&w->info, &w->fanout, info);
@@ -120,7 +121,8 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->aclcmd.up = w;
     w->dispatch.aclcmd = &w->aclcmd;
     w->dispatch.acl = &w->acl;
-    w->dispatch.describe = session_describe_client;
+    w->dispatch.describe = worker_describe_client;
+    w->dispatch.describe_up = w;
     session_ctx_init(&w->sessions, w->loop, &w->pool, &w->rp, cfg, &w->stats, &w->dispatch,
                      &w->nsessions);
     w->sessions.worker_id = id;
@@ -129,6 +131,8 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->dispatch.cross_compute = cfg->cross_slot == CROSS_SLOT_COMPUTE;
     inner_ctx_init(&w->inner, w->loop, &w->pool, &w->rp, &w->dispatch, cfg, &w->stats,
                    &w->sessions.next_seq);
+    w->inner.acl = &w->acl;
+    w->inner.local = &w->local;
 
     loop_timer_init(&w->drain_timer, worker_drain_timer, w);
     loop_timer_init(&w->cron, worker_cron, w);
@@ -183,6 +187,15 @@ static void worker_trk_remote(void *up, int worker, uint64_t id, const char *pay
     memcpy(tm->payload, payload, len);
     struct chan_msg m = {.type = WORKER_MSG_TRACKING, .ptr = tm};
     chan_send(&w->all[worker]->inbox, &m);
+}
+
+/* A client's CLIENT LIST line (CLIENT INFO, ACL LOG): a session's, or an HTTP request's. */
+static void worker_describe_client(void *up, struct client *c, struct sbuf *out)
+{
+    if (c->oneshot)
+        inner_describe(c, out);
+    else
+        session_describe_client(up, c, out);
 }
 
 /* ---- CLIENT LIST across workers ---- */
@@ -369,6 +382,7 @@ static void worker_acl_apply(struct worker *w, uint64_t self_id)
         }
         if (client_user(c)) c->x->user = nu;
     }
+    inner_acl_follow(&w->inner, nl.users);
     struct acl_local old = w->acl;
     w->acl = nl;
     acl_local_release(&old);

@@ -500,6 +500,69 @@ START_TEST(test_http_basic_auth)
 }
 END_TEST
 
+static void auth_post_form(int port, const char *user_pass, const char *form, struct h_http *out)
+{
+    char headers[512], b64[256], cmd[300];
+    snprintf(cmd, sizeof(cmd), "printf '%%s' '%s' | base64 -w0", user_pass);
+    FILE *f = popen(cmd, "r");
+    size_t n = fread(b64, 1, sizeof(b64) - 1, f);
+    b64[n] = '\0';
+    pclose(f);
+    snprintf(headers, sizeof(headers),
+             "Authorization: Basic %s\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+             "Content-Length: %zu\r\n",
+             b64, strlen(form));
+    h_http_req(port, "POST", "/", headers, form, strlen(form), 5000, out);
+}
+
+/* ACL users: Basic auth authenticates as the user AUTH would, and the user's rules apply
+ * (NOPERM is 403); a failed login is in ACL LOG with the client as "addr=http". */
+START_TEST(test_http_acl_users)
+{
+    int port = h_env.proxy_port + 137, hport = h_env.proxy_port + 136;
+    char startup[64], http[64], path[512];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    snprintf(http, sizeof(http), ":%d", hport);
+    snprintf(path, sizeof(path), "%s/http-users.acl", h_env.workdir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "user default on nopass ~* &* +@all\nuser bob on >bobpass ~bob:* +get +set\n");
+    fclose(f);
+    const char *extra[] = {"-http-addr", http, "-aclfile", path, NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-http-acl.log");
+    ck_assert_int_gt(pid, 0);
+    struct h_http h;
+    auth_post_form(hport, "bob:bobpass", "command=set&arguments=bob:k,v", &h);
+    expect(&h, 200, "{\"response\": \"OK\"}", "bob sets bob:k");
+    auth_post_form(hport, "bob:bobpass", "command=get&arguments=other:k", &h);
+    ck_assert_msg(h.status == 403 && strstr(h.body, "{\"error\": \"NOPERM "), "%d %s", h.status,
+                  h.body);
+    h_http_free(&h);
+    auth_post_form(hport, "bob:bobpass", "command=del&arguments=bob:k", &h);
+    ck_assert_int_eq(h.status, 403);
+    h_http_free(&h);
+    auth_post_form(hport, "bob:wrong", "command=get&arguments=bob:k", &h);
+    expect(&h, 401,
+           "{\"error\": \"WRONGPASS invalid username-password pair or user is disabled.\"}",
+           "bob with a wrong password");
+    /* No credentials: the default user, who needs no password here. */
+    post_form(hport, "command=get&arguments=bob:k", &h);
+    expect(&h, 200, "{\"response\": \"v\"}", "default user");
+    redisContext *c = h_connect(port);
+    redisReply *r = h_cmd(c, "ACL LOG");
+    int found = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        for (size_t k = 0; k + 1 < r->element[i]->elements; k += 2)
+            if (strcmp(r->element[i]->element[k]->str, "client-info") == 0 &&
+                strstr(r->element[i]->element[k + 1]->str, "addr=http"))
+                found = 1;
+    ck_assert_msg(found, "no ACL LOG entry for the HTTP client");
+    freeReplyObject(r);
+    redisFree(c);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-http-acl.log"), 0);
+}
+END_TEST
+
 /* The first non-loopback IPv4 address of this machine, or 0 when there is none. */
 static int outside_addr(char *ip, size_t len)
 {
@@ -644,6 +707,7 @@ Suite *http_suite(void)
     tcase_add_test(own, test_http_basic_auth);
     tcase_add_test(own, test_http_protected_mode);
     tcase_add_test(own, test_http_shutdown);
+    tcase_add_test(own, test_http_acl_users);
     suite_add_tcase(s, own);
     return s;
 }

@@ -66,6 +66,12 @@ START_TEST(test_httpjson_resp2)
             502,
             "{\"error\": \"ERR connection to node a:1 lost before its reply; the command may or "
             "may not have run\"}");
+    RENDERS("-NOAUTH Authentication required.\r\n", 401,
+            "{\"error\": \"NOAUTH Authentication required.\"}");
+    RENDERS("-WRONGPASS invalid username-password pair or user is disabled.\r\n", 401,
+            "{\"error\": \"WRONGPASS invalid username-password pair or user is disabled.\"}");
+    RENDERS("-NOPERM this user has no permissions to run the 'get' command\r\n", 403,
+            "{\"error\": \"NOPERM this user has no permissions to run the 'get' command\"}");
     RENDERS("-TRYAGAIN Multiple keys request during rehashing of slot\r\n", 502,
             "{\"error\": \"TRYAGAIN Multiple keys request during rehashing of slot\"}");
 }
