@@ -59,12 +59,15 @@ struct client {
                             client connected (Redis's c->authenticated) */
     uint8_t acl_changed; /* its user's rules changed while MULTI was open: EXEC aborts */
     uint8_t reply_mode;  /* enum client_reply_mode */
-    uint8_t readonly;    /* READONLY was sent */
-    uint8_t pin_master;  /* READWRITE: reads go to masters (read-your-writes) */
     uint8_t no_evict;    /* CLIENT NO-EVICT */
     uint8_t no_touch;    /* CLIENT NO-TOUCH */
     uint8_t close_after; /* QUIT: close once every reply is written */
-    uint8_t monitor;     /* MONITOR: receives a line per command (monitor.h) */
+    /* One bit each, so that the struct stays in its size class. */
+    uint8_t readonly : 1;   /* READONLY was sent */
+    uint8_t pin_master : 1; /* READWRITE: reads go to masters (read-your-writes) */
+    uint8_t monitor : 1;    /* MONITOR: receives a line per command (monitor.h) */
+    uint8_t oneshot : 1;    /* lives for one request (the HTTP front's clients): no socket, and
+                               the commands that need a connection to stay are refused */
     uint16_t last_cmd;   /* the command table id of the last command + 1 (0: none yet) */
     struct client_ext *x; /* NULL until needed */
 };

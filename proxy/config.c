@@ -49,6 +49,7 @@ enum opt_type {
     OPT_HASH,       /* -hash */
     OPT_HASHTAG,    /* -hash-tag: two characters, or "" for none */
     OPT_MS,         /* milliseconds as twemproxy writes them (30000), or a duration (30s) */
+    OPT_CROSSSLOT,  /* -cross-slot: refuse or compute */
 };
 
 /* One option: what set_opt needs to parse and store it, and what --help shows of it. */
@@ -201,6 +202,19 @@ static const struct opt opts[] = {
      "cluster-announce-ip/port), for a proxy behind NAT or a load balancer; by default the address "
      "each client reached the proxy at",
      0, 0},
+    /* What the proxy does beyond a cluster node's protocol (off unless asked for). */
+    {"http-addr", OPT_HOSTPORT, OFF(http_addr), "",
+     "serve Redis commands as HTTP/JSON on this host:port (POST command= and arguments=, or a "
+     "JSON body); a host left empty (:8090) is 127.0.0.1; off unless given",
+     0, 0},
+    {"http-timeout", OPT_DURATION, OFF(http_timeout_ms), "30s",
+     "an HTTP request not answered within this gets 504 (blocking commands included; 0: wait as "
+     "long as the command takes)",
+     0, 0},
+    {"cross-slot", OPT_CROSSSLOT, OFF(cross_slot), "refuse",
+     "commands whose keys span slots and cannot be split: refuse (Redis's -CROSSSLOT) or compute "
+     "(the proxy reads the keys from their nodes and computes the answer; not atomic)",
+     0, 0},
     /* Operating the proxy. */
     {"debug-addr", OPT_HOSTPORT, OFF(debug_addr), "",
      "serve /metrics, /debug/... and profiles over HTTP on this host:port (off unless given)", 0,
@@ -255,6 +269,8 @@ void config_defaults(struct config *c)
     placement_opts_init(&c->placement);
     c->server_failure_limit = 2;
     c->server_retry_timeout_ms = 30000;
+    c->http_timeout_ms = 30000;
+    c->cross_slot = CROSS_SLOT_REFUSE;
 }
 
 /* "hard soft seconds" (as Redis's client-output-buffer-limit, without the class) or one size. */
@@ -297,6 +313,7 @@ void config_free(struct config *c)
     px_free(c->requirepass);
     px_free(c->aclfile);
     px_free(c->debug_addr);
+    px_free(c->http_addr);
     px_free(c->announce_addr);
     px_free(c->config_file);
     px_free(c->idc);
@@ -442,6 +459,11 @@ const char *config_read_prefer_name(enum read_prefer rp)
 {
     static const char *const names[] = {"master", "replica", "prefer-replica", "replica-idc"};
     return rp <= RP_REPLICA_IDC ? names[rp] : "?";
+}
+
+const char *config_cross_slot_name(enum cross_slot_mode m)
+{
+    return m == CROSS_SLOT_COMPUTE ? "compute" : "refuse";
 }
 
 /* As redis.conf: k, m and g are powers of ten, kb, mb and gb powers of two, in any case. A value
@@ -628,6 +650,18 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
                  v, o->name);
         return PX_EINVAL;
     }
+    case OPT_CROSSSLOT:
+        if (strcasecmp(v, "refuse") == 0) {
+            c->cross_slot = CROSS_SLOT_REFUSE;
+            return 0;
+        }
+        if (strcasecmp(v, "compute") == 0) {
+            c->cross_slot = CROSS_SLOT_COMPUTE;
+            return 0;
+        }
+        snprintf(err, errlen, "invalid value \"%s\" for flag -%s: expected refuse or compute", v,
+                 o->name);
+        return PX_EINVAL;
     /* Parsed now, so that a bad range stops the proxy at startup; the text is kept for the log. */
     case OPT_IDC: {
         struct cidr *cidrs;
@@ -1035,6 +1069,9 @@ void config_log(const struct config *c)
              c->debug_addr ? c->debug_addr : "(off)", (unsigned long long)c->shutdown_timeout_ms,
              c->config_file ? c->config_file : "(none)",
              c->announce_addr ? c->announce_addr : "(the address each client reached)");
+    log_info("config: http-addr=%s http-timeout=%llums cross-slot=%s",
+             c->http_addr ? c->http_addr : "(off)", (unsigned long long)c->http_timeout_ms,
+             config_cross_slot_name(c->cross_slot));
     if (!c->pool) return;
     char tag[8] = "(none)";
     if (c->placement.hash_tag[0])

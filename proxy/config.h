@@ -15,6 +15,12 @@
 
 enum read_prefer { RP_MASTER = 0, RP_REPLICA, RP_PREFER_REPLICA, RP_REPLICA_IDC };
 
+/* -cross-slot: what becomes of a command whose keys span slots and that cannot be split. */
+enum cross_slot_mode {
+    CROSS_SLOT_REFUSE = 0, /* Redis Cluster's -CROSSSLOT (the default) */
+    CROSS_SLOT_COMPUTE,    /* computed by the proxy from the nodes' data (crossslot.c) */
+};
+
 /* An IPv4 network of the proxy's data centre (-idc). */
 struct cidr {
     uint32_t net, mask; /* host byte order */
@@ -43,6 +49,9 @@ struct config {
     int backend_idle_connections;           /* idle private connections kept per node per worker */
     unsigned long long pubsub_buffer_limit; /* bytes a subscriber may leave unread */
     char *debug_addr;                       /* -debug-addr host:port, or NULL: off */
+    char *http_addr;                        /* -http-addr host:port, or NULL: off */
+    uint64_t http_timeout_ms;               /* -http-timeout: an HTTP request's longest wait */
+    enum cross_slot_mode cross_slot;        /* -cross-slot */
     char *announce_addr;                    /* -announce-addr host:port, or NULL */
     uint64_t shutdown_timeout_ms;           /* graceful shutdown: at most this long */
     char *config_file;                      /* -config */
@@ -109,6 +118,8 @@ int config_in_idc(const struct config *c, const char *ip);
 /* Fills the default data centre (the /16 of the first non-loopback IPv4 address) when -idc was
  * not given. */
 void config_default_idc(struct config *c);
+/* "refuse" or "compute" (static strings). */
+const char *config_cross_slot_name(enum cross_slot_mode m);
 /* "master", "replica", "prefer-replica" or "replica-idc" (static strings). */
 const char *config_read_prefer_name(enum read_prefer rp);
 /* 1 when the option named name (as on the command line, without dashes) was given. */

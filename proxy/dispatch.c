@@ -230,6 +230,7 @@ static void run(struct dispatch *d, struct request *r, struct route *rt, struct 
         fanout_split_by_slot(d->fc, r, rt->split_step, &m, ks);
         return;
     }
+    case RT_COMPUTE: cross_run(d->cross, r, rt->cross, d->keys); return;
     case RT_SLOT:
     case RT_ANY_MASTER:
         if (pool_unplaced(d, r)) return;
@@ -268,7 +269,9 @@ void dispatch_request(struct dispatch *d, struct request *r)
     /* Authenticated, or the default user needs no password now (Redis's authRequired). */
     struct route_client rc = {.authed = (uint8_t)(c->authed || !d->acl->auth_required),
                               .resp = c->resp,
-                              .subscribed = (uint8_t)pubsub_subscribed(c)};
+                              .subscribed = (uint8_t)pubsub_subscribed(c),
+                              .oneshot = c->oneshot,
+                              .cross_compute = (uint8_t)d->cross_compute};
     txn_route_state(c, &rc.tx, &rc.tx_slot);
     struct keyspace ks;
     view_keyspace(v, v->cfg->pool ? next_entropy(d) : 0, &ks);

@@ -15,6 +15,7 @@
 #include "acl_store.h"
 #include "aclcmd.h"
 #include "admin.h"
+#include "crossslot.h"
 #include "fanout.h"
 #include "forward.h"
 #include "info.h"
@@ -52,8 +53,10 @@ struct dispatch {
     /* CLIENT LIST's line for a client (ACL LOG's client-info); up is describe_up. */
     void (*describe)(void *up, struct client *c, struct sbuf *out);
     void *describe_up;
-    struct sbuf out; /* error replies */
+    struct cross_ctx *cross;
+    int cross_compute;           /* -cross-slot compute */
     uint32_t rng;                /* pool mode: the random distribution's picks (xorshift32) */
+    struct sbuf out;             /* error replies */
 };
 
 /* Prepares d; the caller fills the executor pointers, which must outlive it. dispatch_deinit

@@ -52,6 +52,7 @@ void errors_route(struct sbuf *s, enum px_err e, const char *base, const struct 
     case PXE_PUBSUB_CONTEXT: errors_pubsub_context(s, name); return;
     case PXE_CLUSTER_DISABLED: errors_cluster_disabled(s); return;
     case PXE_CROSSSERVER: errors_crossserver(s); return;
+    case PXE_ONESHOT: errors_oneshot(s, name); return;
     case PXE_NONE: break;
     }
     errors_no_handler(s, name ? name : "?");
@@ -113,6 +114,20 @@ void errors_crossserver(struct sbuf *s)
 void errors_cluster_disabled(struct sbuf *s)
 {
     sbuf_puts(s, "-ERR This instance has cluster support disabled\r\n");
+}
+
+void errors_oneshot(struct sbuf *s, const char *name)
+{
+    /* "client|info" as a client writes it: CLIENT INFO. */
+    char cmd[64];
+    size_t n = 0;
+    for (; name[n] && n < sizeof(cmd) - 1; n++)
+        cmd[n] = name[n] == '|' ? ' ' : (char)toupper((unsigned char)name[n]);
+    cmd[n] = '\0';
+    resp_write_errorf(s,
+                      "ERR '%s' cannot be used over HTTP: it needs a connection that outlives one "
+                      "request",
+                      cmd);
 }
 
 void errors_noauth(struct sbuf *s)
@@ -333,6 +348,150 @@ void errors_pool_changed(struct sbuf *s)
 {
     sbuf_puts(s, "-ERR the pool's servers changed while the request waited; it did not run, "
                  "retry it\r\n");
+}
+
+/* The word at the start of line is code. */
+static int starts_with(const char *line, size_t len, const char *code)
+{
+    size_t n = strlen(code);
+    return len >= n && memcmp(line, code, n) == 0;
+}
+
+int errors_is_unavailable(const char *line, size_t len)
+{
+    static const char *const codes[] = {"CLUSTERDOWN ", "TRYAGAIN ", "LOADING ", "MASTERDOWN ",
+                                        "BUSY ", "ERR connection to node ", "ERR node ",
+                                        "ERR too many cluster redirections",
+                                        "ERR the cluster's masters changed"};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (starts_with(line, len, codes[i])) return 1;
+    return 0;
+}
+
+unsigned errors_http_status(const char *line, size_t len)
+{
+    if (starts_with(line, len, "NOAUTH ") || starts_with(line, len, "WRONGPASS ")) return 401;
+    if (starts_with(line, len, "NOPERM ")) return 403;
+    return errors_is_unavailable(line, len) ? 502 : 400;
+}
+
+int errors_may_have_run(const char *line, size_t len)
+{
+    static const char tail[] = "the command may or may not have run";
+    size_t n = sizeof(tail) - 1;
+    return len >= n && memcmp(line + len - n, tail, n) == 0;
+}
+
+int errors_is_busykey(const char *line, size_t len)
+{
+    return starts_with(line, len, "BUSYKEY ");
+}
+
+/* ---- -cross-slot compute ---- */
+
+void errors_wrongtype(struct sbuf *s)
+{
+    sbuf_puts(s, "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+}
+
+void errors_no_such_key(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR no such key\r\n");
+}
+
+void errors_db_out_of_range(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR DB index is out of range\r\n");
+}
+
+void errors_copy_other_db(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR Copying to another database is not allowed in cluster mode\r\n");
+}
+
+#define CROSS_DETAIL_MAX 200 /* an error quoted inside another is cut here */
+
+void errors_cross(struct sbuf *s, const char *name, enum px_cross_fail how, const char *err,
+                  uint32_t errlen, const char *err2, uint32_t err2len, const char *key,
+                  uint32_t keylen)
+{
+    /* No error to quote: what the proxy found instead. */
+    if (!err) {
+        err = "a key was written meanwhile by another client";
+        errlen = (uint32_t)strlen(err);
+    }
+    if (!err2) {
+        err2 = "the source key was written meanwhile by another client";
+        err2len = (uint32_t)strlen(err2);
+    }
+    int l1 = (int)(errlen < CROSS_DETAIL_MAX ? errlen : CROSS_DETAIL_MAX);
+    int l2 = (int)(err2len < CROSS_DETAIL_MAX ? err2len : CROSS_DETAIL_MAX);
+    switch (how) {
+    case PXC_PUT_BACK:
+        resp_write_errorf(s,
+                          "ERR cross-slot %s failed: writing the destination failed (%.*s); the "
+                          "source was put back as it was%s",
+                          name, l1, err,
+                          errors_may_have_run(err, errlen)
+                              ? ", but the destination may have been written as well"
+                              : ", so nothing changed");
+        return;
+    case PXC_LOST:
+        if (key)
+            resp_write_errorf(s,
+                              "ERR cross-slot %s failed half way: writing the destination failed "
+                              "(%.*s) and putting the source back failed (%.*s); the value is "
+                              "left under the key '%.*s'",
+                              name, l1, err, l2, err2, (int)keylen, key);
+        else
+            resp_write_errorf(s,
+                              "ERR cross-slot %s failed half way: the value was taken from the "
+                              "source, writing the destination failed (%.*s) and putting it back "
+                              "failed (%.*s); it may be lost",
+                              name, l1, err, l2, err2);
+        return;
+    case PXC_UNDONE:
+        resp_write_errorf(s,
+                          "ERR cross-slot %s failed (%.*s); the keys it had set in other slots "
+                          "were deleted again, so nothing was set",
+                          name, l1, err);
+        return;
+    case PXC_NOT_UNDONE:
+        resp_write_errorf(s,
+                          "ERR cross-slot %s failed half way (%.*s) and deleting the keys it had "
+                          "set failed (%.*s): the keys may be partially set",
+                          name, l1, err, l2, err2);
+        return;
+    }
+}
+
+/* ---- the HTTP front ---- */
+
+void errors_http(struct sbuf *s, enum px_http_err e, const char *detail)
+{
+    static const char *const text[PXH_COUNT] = {
+        [PXH_METHOD] = "ERR use POST",
+        [PXH_NOT_FOUND] = "ERR not found: send commands to /",
+        [PXH_CONTENT_TYPE] = "ERR unsupported content type: send application/json, "
+                             "application/x-www-form-urlencoded or multipart/form-data",
+        [PXH_BODY_TOO_LARGE] = "ERR request body larger than -query-buffer-limit",
+        [PXH_BAD_JSON] = "ERR malformed JSON body",
+        [PXH_BAD_FORM] = "ERR malformed form body",
+        [PXH_NO_COMMAND] = "ERR no command given",
+        [PXH_BAD_ARGUMENT] = "ERR arguments must be strings, numbers or {\"base64\": \"...\"}",
+        [PXH_TOO_MANY_ARGS] = "ERR too many arguments",
+        [PXH_ARG_TOO_LONG] = "ERR argument longer than -proto-max-bulk-len",
+        [PXH_BAD_RESP] = "ERR resp must be 2 or 3",
+        [PXH_TIMEOUT] = "ERR no reply within -http-timeout; the command may or may not have run",
+        [PXH_SHUTTING_DOWN] = "ERR slotproxy is shutting down",
+        [PXH_REPLY_TOO_LARGE] = "ERR reply larger than -client-output-buffer-limit",
+        [PXH_BAD_REPLY] = "ERR slotproxy could not turn the reply into JSON",
+    };
+    sbuf_puts(s, e < PXH_COUNT && text[e] ? text[e] : "ERR bad request");
+    if (detail && *detail) {
+        sbuf_puts(s, ": ");
+        sbuf_puts(s, detail);
+    }
 }
 
 /* ---- transactions ---- */

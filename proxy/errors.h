@@ -26,6 +26,7 @@ enum px_err {
     PXE_PUBSUB_CONTEXT,     /* RESP2 subscribed mode allows only a few commands */
     PXE_CLUSTER_DISABLED,   /* pool mode: CLUSTER commands, as a standalone Redis answers them */
     PXE_CROSSSERVER,        /* pool mode: keys on different servers of the pool */
+    PXE_ONESHOT,            /* needs a connection that outlives the request (HTTP front) */
 };
 
 /* The reasons a command is refused (the command table's overlay names one per command). */
@@ -65,6 +66,8 @@ void errors_crossslot(struct sbuf *s);
 void errors_crossserver(struct sbuf *s);
 /* "-ERR This instance has cluster support disabled" (a standalone Redis's CLUSTER answer). */
 void errors_cluster_disabled(struct sbuf *s);
+/* A command that needs a connection of its own, sent over the HTTP front. */
+void errors_oneshot(struct sbuf *s, const char *name);
 /* "-NOAUTH Authentication required." */
 void errors_noauth(struct sbuf *s);
 /* A command the proxy refuses; reason is the text after "ERR '<name>' ". */
@@ -147,6 +150,71 @@ void errors_pool_empty(struct sbuf *s);
 /* The pool's servers changed (a reload, an ejection) while the request waited to be sent: it
  * never ran, and the server it was placed on may no longer be the key's. */
 void errors_pool_changed(struct sbuf *s);
+/* 1 when the error line (the text after '-') says that the cluster could not be reached or did
+ * not answer (CLUSTERDOWN, TRYAGAIN, LOADING, MASTERDOWN, a lost or stuck node connection, ...),
+ * as opposed to an error in the request itself. */
+int errors_is_unavailable(const char *line, size_t len);
+/* The HTTP status for a reply that is the error line (the text after '-'): 401 for NOAUTH and
+ * WRONGPASS, 403 for NOPERM, 502 when the cluster could not be reached (errors_is_unavailable),
+ * 400 for the rest (the request is at fault). */
+unsigned errors_http_status(const char *line, size_t len);
+/* 1 when the error line says the command may or may not have run (a connection lost after the
+ * command was written). */
+int errors_may_have_run(const char *line, size_t len);
+/* 1 when the error line is RESTORE's BUSYKEY (the target key exists). */
+int errors_is_busykey(const char *line, size_t len);
+
+/* ---- -cross-slot compute ---- */
+
+/* "-WRONGTYPE Operation against a key holding the wrong kind of value" */
+void errors_wrongtype(struct sbuf *s);
+/* "-ERR no such key" (RENAME) */
+void errors_no_such_key(struct sbuf *s);
+/* COPY ... DB n on a cluster node: n out of range, or another database. */
+void errors_db_out_of_range(struct sbuf *s);
+void errors_copy_other_db(struct sbuf *s);
+
+/* What a command computed across slots did to the data when it failed half way. */
+enum px_cross_fail {
+    PXC_PUT_BACK,   /* writing the destination failed; the source was put back */
+    PXC_LOST,       /* ...and putting it back failed too */
+    PXC_UNDONE,     /* MSETNX: a slot failed; what the other slots set was deleted again */
+    PXC_NOT_UNDONE, /* ...and deleting it failed: some keys may be set */
+};
+/*
+ * The error of a command (name) computed across slots that failed half way: err is the error
+ * line (without '-' and CRLF) that stopped it (NULL: another client's write did), err2 the one
+ * that stopped the repair (NULL: another client's write did), key (may be NULL) where a parked
+ * value was left. Every text says what state the keys may be in.
+ */
+void errors_cross(struct sbuf *s, const char *name, enum px_cross_fail how, const char *err,
+                  uint32_t errlen, const char *err2, uint32_t err2len, const char *key,
+                  uint32_t keylen);
+
+/* ---- the HTTP front ---- */
+
+/* What the HTTP front refuses before a request reaches a worker. */
+enum px_http_err {
+    PXH_METHOD = 0,      /* not POST */
+    PXH_NOT_FOUND,       /* a path other than / */
+    PXH_CONTENT_TYPE,    /* neither a form nor JSON */
+    PXH_BODY_TOO_LARGE,  /* over -query-buffer-limit */
+    PXH_BAD_JSON,        /* not JSON, or not the object expected (detail says why) */
+    PXH_BAD_FORM,        /* a form that cannot be read */
+    PXH_NO_COMMAND,      /* no command, or an empty one */
+    PXH_BAD_ARGUMENT,    /* an argument that is not a string, a number or {"base64": ...} */
+    PXH_TOO_MANY_ARGS,   /* over Redis's limit on a request's arguments */
+    PXH_ARG_TOO_LONG,    /* an argument over -proto-max-bulk-len */
+    PXH_BAD_RESP,        /* "resp" other than 2 or 3 */
+    PXH_TIMEOUT,         /* not answered within -http-timeout */
+    PXH_SHUTTING_DOWN,   /* the proxy is stopping */
+    PXH_REPLY_TOO_LARGE, /* a reply over the hard -client-output-buffer-limit */
+    PXH_BAD_REPLY,       /* a reply that is not one RESP value (a bug) */
+    PXH_COUNT
+};
+/* Appends the text (no '-', no CRLF: the HTTP front puts it in {"error": ...}) of e to s, with
+ * detail (may be NULL) where the text has one. */
+void errors_http(struct sbuf *s, enum px_http_err e, const char *detail);
 
 /* ---- transactions ---- */
 

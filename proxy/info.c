@@ -351,6 +351,19 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
             (unsigned long long)ts.deposed, (unsigned long long)ts.expired, SUM(stall_deposed),
             SUM(stall_released), SUM(stall_hold_us), MAX(stall_hold_max_us), SUM(stall_errors));
         if (map && map->pool) pool_lines(&t, cfg, map->pool);
+        sbuf_printf(&t,
+                    "cross_slot:%s\r\ncross_slot_computed:%llu\r\ncross_slot_failed:%llu\r\n"
+                    "cross_slot_partial:%llu\r\nhttp_requests:%llu\r\n",
+                    config_cross_slot_name(cfg->cross_slot), SUM(cross_computed),
+                    SUM(cross_failed), SUM(cross_partial), SUM(http_requests));
+        for (int i = 0; i < HTTP_ST_COUNT; i++) {
+            uint64_t v = src->http ? stat_get(&src->http->by_status[i]) : 0;
+            if (stats_http_codes[i])
+                sbuf_printf(&t, "http_responses_%u:%llu\r\n", stats_http_codes[i],
+                            (unsigned long long)v);
+            else
+                sbuf_printf(&t, "http_responses_other:%llu\r\n", (unsigned long long)v);
+        }
     }
     /* As Redis answers INFO: a verbatim string (txt) over RESP3, a bulk string over RESP2. */
     resp_write_verbatim(out, "txt", t.buf ? t.buf : "", t.len, r->client ? r->client->resp : 2);

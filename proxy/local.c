@@ -85,10 +85,10 @@ static int valid_name(const char *p, size_t len)
 /* Checks user/password against the ACL users (Redis's ACLAuthenticateUser) and authenticates c
  * as that user. On failure: an "auth" entry in the ACL LOG (the object is the command as the
  * client spelled it), the error in sb, and -1. */
-static int check_auth(struct local_ctx *lc, struct request *r, const char *user, size_t ulen,
-                      const char *pass, size_t plen, struct sbuf *sb)
+static int check_auth_as(struct local_ctx *lc, struct client *c, const char *object,
+                         size_t objlen, const char *user, size_t ulen, const char *pass,
+                         size_t plen, struct sbuf *sb)
 {
-    struct client *c = r->client;
     const struct acl_user *u = acl_users_find(lc->acl->users, user, ulen);
     if (u && !(u->flags & ACL_USER_DISABLED) && acl_user_check_password(u, pass, plen) == 0) {
         c->authed = 1;
@@ -102,13 +102,26 @@ static int check_auth(struct local_ctx *lc, struct request *r, const char *user,
     uint8_t tx;
     int slot;
     txn_route_state(c, &tx, &slot);
-    acl_store_log(ACL_DENIED_AUTH, tx == RT_TX_MULTI ? ACL_LOG_MULTI : ACL_LOG_TOPLEVEL,
-                  request_arg(r, 0), r->argv[0].len, user, ulen, info.buf ? info.buf : "",
-                  info.len, clock_wall_us() / 1000);
+    acl_store_log(ACL_DENIED_AUTH, tx == RT_TX_MULTI ? ACL_LOG_MULTI : ACL_LOG_TOPLEVEL, object,
+                  objlen, user, ulen, info.buf ? info.buf : "", info.len,
+                  clock_wall_us() / 1000);
     sbuf_free(&info);
     stat_add(&lc->stats->acl_denied_auth, 1);
     errors_wrongpass(sb);
     return -1;
+}
+
+static int check_auth(struct local_ctx *lc, struct request *r, const char *user, size_t ulen,
+                      const char *pass, size_t plen, struct sbuf *sb)
+{
+    return check_auth_as(lc, r->client, request_arg(r, 0), r->argv[0].len, user, ulen, pass, plen,
+                         sb);
+}
+
+int local_auth(struct local_ctx *lc, struct client *c, const char *user, size_t ulen,
+               const char *pass, size_t plen, struct sbuf *err)
+{
+    return check_auth_as(lc, c, "auth", 4, user, ulen, pass, plen, err);
 }
 
 static void do_auth(struct local_ctx *lc, struct request *r, struct sbuf *sb)

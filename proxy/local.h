@@ -45,6 +45,10 @@ const char *local_node_id(void);
 void local_ctx_init(struct local_ctx *lc, const struct config *cfg, struct request_pool *rp,
                     struct view *view, struct forward *fw);
 void local_ctx_deinit(struct local_ctx *lc);
+/* Authenticates c as user with pass, as AUTH user pass would (the ACL users; a failure is
+ * logged in the ACL LOG and counted). Returns 0, or -1 with the WRONGPASS error in err. */
+int local_auth(struct local_ctx *lc, struct client *c, const char *user, size_t ulen,
+               const char *pass, size_t plen, struct sbuf *err);
 /* Answers r, whose command the table routes to the proxy (RT_LOCAL). */
 void local_run(struct local_ctx *lc, struct request *r);
 

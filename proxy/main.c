@@ -16,6 +16,7 @@
 #include "config.h"
 #include "debug_http.h"
 #include "errors.h"
+#include "http.h"
 #include "info.h"
 #include "local.h"
 #include "log.h"
@@ -67,6 +68,7 @@ static void reload_pool(void *ctx)
 
 /* Set once, when the acceptor returns; the debug port's /readyz reads it. */
 static atomic_int shutting_down;
+static struct http_stats http_stats; /* the HTTP front's answers by status */
 
 /* The users the proxy starts with: -aclfile's (or the default user alone), then -requirepass as
  * the default user's password. Returns 0, or -1 after printing why. */
@@ -127,11 +129,12 @@ static int acl_setup(const struct config *cfg)
 static void drain_sessions(struct worker **workers, int n, uint64_t timeout_ms,
                            const sigset_t *signals)
 {
+    /* Every worker drains, sessions or not: the HTTP front's blocked requests end there too. */
+    for (int i = 0; i < n; i++) worker_drain(workers[i]);
     unsigned open = worker_sessions_open(workers, n);
     if (open == 0) return;
     log_info("shutting down: finishing %u client connection(s), at most %llu ms", open,
              (unsigned long long)timeout_ms);
-    for (int i = 0; i < n; i++) worker_drain(workers[i]);
     uint64_t deadline = clock_now_ms() + timeout_ms;
     struct timespec tick = {0, 10 * 1000 * 1000};
     while ((open = worker_sessions_open(workers, n)) > 0) {
@@ -237,6 +240,7 @@ int main(int argc, char **argv)
                             .sessions_ctx = &pctx,
                             .topo = topo,
                             .cfg = &cfg,
+                            .http = &http_stats,
                             .start_wall_us = clock_wall_us()};
     for (int i = 0; i < cfg.threads; i++) {
         workers[i] = worker_create(i, &cfg, topo, scripts, &isrc);
@@ -276,8 +280,8 @@ int main(int argc, char **argv)
     struct debug_http *dbg = NULL;
     if (cfg.debug_addr) {
         /* Copied by debug_http_start: a local will do. */
-        struct metrics_ctx mctx = {workers, cfg.threads,     topo,
-                                   &cfg,    clock_wall_us(), &shutting_down};
+        struct metrics_ctx mctx = {workers,         cfg.threads,    topo,       &cfg,
+                                   clock_wall_us(), &shutting_down, &http_stats};
         dbg = debug_http_start(cfg.debug_addr, &mctx, err, sizeof(err));
         if (!dbg) {
             log_error("%s", err);
@@ -285,14 +289,28 @@ int main(int argc, char **argv)
         }
         log_info("debug port on %s", cfg.debug_addr);
     }
+    struct http_front *http = NULL;
+    if (cfg.http_addr) {
+        http = http_start(&cfg, workers, cfg.threads, &http_stats, err, sizeof(err));
+        if (!http) {
+            log_error("%s", err);
+            return 1;
+        }
+        log_info("HTTP/JSON front on %s", cfg.http_addr);
+    }
     log_info("ready to accept connections on %s (%d worker threads)", cfg.addr, cfg.threads);
     acceptor_run(acc);
 
     /* Sequentially consistent (the default): stored once, and nothing else is ordered by it. */
     atomic_store(&shutting_down, 1);
     acceptor_free(acc); /* no new clients from here on */
+    http_quiesce(http); /* new HTTP requests get 503; those in flight finish with the sessions */
+    uint64_t drain_start = clock_now_ms();
     drain_sessions(workers, cfg.threads, cfg.shutdown_timeout_ms, &set);
-    debug_http_stop(dbg); /* before the workers stop: it may be waiting on their answers */
+    uint64_t spent = clock_now_ms() - drain_start;
+    http_drain(http, spent < cfg.shutdown_timeout_ms ? cfg.shutdown_timeout_ms - spent : 0);
+    http_stop(http);      /* before the workers stop: its threads may wait on their answers */
+    debug_http_stop(dbg); /* likewise */
     /* The workers first: they ask the topology for maps until they stop. Maps sent meanwhile wait
      * in their inboxes, which worker_free empties; the topology thread stops before that. */
     for (int i = 0; i < cfg.threads; i++) worker_stop(workers[i]);

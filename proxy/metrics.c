@@ -338,6 +338,23 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     one(o, "slotproxy_blocked_clients", "gauge",
         "Clients with a blocking command in flight (INFO's blocked_clients).",
         SUM(blocked_clients));
+    one(o, "slotproxy_cross_slot_computed_total", "counter",
+        "Commands whose keys span slots computed by the proxy (-cross-slot compute).",
+        SUM(cross_computed));
+    family(o, "slotproxy_cross_slot_failures_total", "counter",
+           "Commands computed across slots that failed: with nothing written (or all put back), "
+           "or half way, with a write that may be partial (the error says which).");
+    sample(o, "slotproxy_cross_slot_failures_total", "kind", "failed", SUM(cross_failed));
+    sample(o, "slotproxy_cross_slot_failures_total", "kind", "partial", SUM(cross_partial));
+    family(o, "slotproxy_http_requests_total", "counter",
+           "Requests answered by the HTTP/JSON front (-http-addr), by HTTP status.");
+    for (int i = 0; i < HTTP_ST_COUNT; i++) {
+        char code[16];
+        snprintf(code, sizeof(code), "%u", stats_http_codes[i]);
+        sample(o, "slotproxy_http_requests_total", "status",
+               stats_http_codes[i] ? code : "other",
+               m->http ? stat_get(&m->http->by_status[i]) : 0);
+    }
     one(o, "slotproxy_net_input_bytes_total", "counter", "Bytes read from clients.",
         SUM(net_input_bytes));
     one(o, "slotproxy_net_output_bytes_total", "counter", "Bytes written to clients.",
@@ -522,7 +539,7 @@ void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
                 "\"memory\":{\"allocated_bytes\":%zu,\"resident_bytes\":%zu},"
                 "\"topology\":{\"refreshes_ok\":%llu,\"refreshes_failed\":%llu,"
                 "\"refreshes_requested\":%llu,\"stale_views\":%llu,\"slot_map_version\":%llu,"
-                "\"last_refresh_unix_ms\":%llu},\"backends\":",
+                "\"last_refresh_unix_ms\":%llu},",
                 (unsigned long long)SUM(moved), (unsigned long long)SUM(ask),
                 (unsigned long long)SUM(tryagain), (unsigned long long)SUM(held),
                 (unsigned long long)SUM(hold_expired), (unsigned long long)SUM(conn_lost_errors),
@@ -534,6 +551,20 @@ void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
                 (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,
                 (unsigned long long)ts.refresh_requested, (unsigned long long)ts.refresh_stale,
                 (unsigned long long)ts.version, (unsigned long long)(ts.last_ok_wall_us / 1000));
+    sbuf_printf(o,
+                "\"cross_slot\":{\"mode\":\"%s\",\"computed\":%llu,\"failed\":%llu,"
+                "\"partial\":%llu},\"http\":{\"requests\":{",
+                config_cross_slot_name(m->cfg->cross_slot),
+                (unsigned long long)SUM(cross_computed), (unsigned long long)SUM(cross_failed),
+                (unsigned long long)SUM(cross_partial));
+    for (int i = 0; i < HTTP_ST_COUNT; i++) {
+        unsigned long long v = m->http ? stat_get(&m->http->by_status[i]) : 0;
+        if (stats_http_codes[i])
+            sbuf_printf(o, "%s\"%u\":%llu", i ? "," : "", stats_http_codes[i], v);
+        else
+            sbuf_printf(o, "%s\"other\":%llu", i ? "," : "", v);
+    }
+    sbuf_puts(o, "}},\"backends\":");
     struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS, 0);
     backends_json(o, s);
     worker_snap_put(s);

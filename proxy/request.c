@@ -13,6 +13,7 @@
  */
 #include "request.h"
 
+#include "clock.h"
 #include "mem.h"
 #include "placement.h"
 
@@ -237,4 +238,31 @@ int request_strip_keys(struct request_pool *rp, struct request *r, const int *po
     px_free(args);
     px_free(lens);
     return 1;
+}
+
+long long request_account(struct worker_stats *st, const struct request *r, const char *reply,
+                          size_t len, uint64_t now_us)
+{
+    int err = len > 0 && (reply[0] == '-' || reply[0] == '!');
+    if (err) {
+        stat_add(&st->error_replies, 1);
+        stat_add(&st->errors[stats_classify_error(reply + 1, len - 1)], 1);
+    }
+    if (!r->cmd) return -1;
+    struct cmd_stats *cs = &st->cmds[r->cmd->id];
+    if (r->flags & REQ_F_REJECTED) {
+        stat_add(&cs->rejected, 1);
+        return -1;
+    }
+    stat_add(&cs->calls, 1);
+    /* From the turn the request was read in to the turn its reply was read in, both on the
+     * loop's clock (read once per turn, not once per reply); a command answered in the turn it
+     * was read in (PING, or anything the proxy answers itself) still shows the time it took. */
+    uint64_t now = now_us;
+    if (now <= r->start_us) now = clock_now_us();
+    uint64_t us = now > r->start_us ? now - r->start_us : 0;
+    stat_add(&cs->usec, us);
+    stat_add(&cs->buckets[stats_bucket(us)], 1);
+    if (err) stat_add(&cs->failed, 1);
+    return (long long)us;
 }

@@ -21,6 +21,7 @@
 #include "client.h"
 #include "commands.h"
 #include "resp.h"
+#include "stats.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -209,6 +210,12 @@ void request_reply_span(struct request_pool *rp, struct request *r, struct buf_c
                         uint32_t off, uint32_t len);
 void request_reply_bytes(struct request_pool *rp, struct request *r, const char *data,
                          size_t len);
+/* Counts r, answered with the len bytes at reply, in st: an error reply by its kind, and r's
+ * command (calls, latency from r->start_us to now_us, failures; or a rejection). Called by the
+ * sinks that deliver replies to clients. Returns the latency counted in microseconds, or -1 when
+ * r counts as no call (no command, or refused by the proxy). */
+long long request_account(struct worker_stats *st, const struct request *r, const char *reply,
+                          size_t len, uint64_t now_us);
 /* Copies len bytes into the pool's reply arena and returns the chunk (with a reference for the
  * caller) and, in *off, where they start: for sinks that must keep the proxy's own replies. */
 struct buf_chunk *request_arena_copy(struct request_pool *rp, const char *data, size_t len,

@@ -17,7 +17,6 @@
 #include "session.h"
 
 #include "client_dir.h"
-#include "clock.h"
 #include "errors.h"
 #include "forward.h"
 #include "client_limits.h"
@@ -56,6 +55,7 @@ struct session_in {
     struct buf_chunk *chunk; /* read chunk; NULL when no partial request is left */
     uint32_t start;          /* first byte of the request being parsed */
     uint32_t need;           /* more bytes the partial request needs, at least */
+    uint8_t inline_partial;  /* the partial request is an inline line without its end yet */
     struct resp_req_parser parser;
 };
 
@@ -373,36 +373,15 @@ static void session_dispatch_deferred(struct session *s)
     }
 }
 
-/* Statistics for a request answered with the reply whose first byte is first. */
-static void request_account(struct session_ctx *ctx, struct request *r, const char *reply,
-                            size_t len)
+/* Statistics for a request answered with the reply of len bytes at reply. */
+static void request_account_now(struct session_ctx *ctx, struct request *r, const char *reply,
+                                size_t len)
 {
-    struct worker_stats *st = ctx->stats;
-    int err = len > 0 && (reply[0] == '-' || reply[0] == '!');
-    if (err) {
-        stat_add(&st->error_replies, 1);
-        stat_add(&st->errors[stats_classify_error(reply + 1, len - 1)], 1);
-    }
-    if (!r->cmd) return;
-    struct cmd_stats *cs = &st->cmds[r->cmd->id];
-    if (r->flags & REQ_F_REJECTED) {
-        stat_add(&cs->rejected, 1);
-        return;
-    }
-    stat_add(&cs->calls, 1);
-    /* From the turn the request was read in to the turn its reply was read in, both on the
-     * loop's clock (read once per turn, not once per reply); a command answered in the turn it
-     * was read in (PING, or anything the proxy answers itself) still shows the time it took. */
-    uint64_t now = loop_now_us(ctx->loop);
-    if (now <= r->start_us) now = clock_now_us();
-    uint64_t us = now > r->start_us ? now - r->start_us : 0;
-    stat_add(&cs->usec, us);
-    stat_add(&cs->buckets[stats_bucket(us)], 1);
-    if (err) stat_add(&cs->failed, 1);
-    if (slowlog_wants(us) && r->client) {
+    long long us = request_account(ctx->stats, r, reply, len, loop_now_us(ctx->loop));
+    if (us >= 0 && slowlog_wants((uint64_t)us) && r->client) {
         char peer[64] = "";
         sock_peer_name(r->client->fd, peer, sizeof(peer));
-        slowlog_add(r, us, peer, client_name(r->client));
+        slowlog_add(r, (uint64_t)us, peer, client_name(r->client));
     }
 }
 
@@ -412,7 +391,7 @@ static void sink_reply_span(struct request_pool *rp, struct request *r, struct b
                             uint32_t off, uint32_t len)
 {
     struct session *s = SESSION_OF(r->client);
-    request_account(s->ctx, r, c->data + off, len);
+    request_account_now(s->ctx, r, c->data + off, len);
     session_answered(s, r);
     if (r == s->head) {
         session_pop_head(s);
@@ -441,7 +420,7 @@ static void sink_reply_bytes(struct request_pool *rp, struct request *r, const c
         buf_chunk_put(c);
         return;
     }
-    request_account(s->ctx, r, data, len);
+    request_account_now(s->ctx, r, data, len);
     session_answered(s, r);
     session_pop_head(s);
     if (!(r->flags & REQ_F_NO_REPLY)) obuf_append(&s->out, s->ctx->pool, data, len);
@@ -567,6 +546,7 @@ static void session_parse(struct session *s)
         int rc = resp_req_parse(p, chunk->data + in->start, chunk->len - in->start, lim, &res);
         if (rc == PX_EAGAIN) {
             in->need = res.need;
+            in->inline_partial = (uint8_t)res.is_inline;
             break;
         }
         if (rc < 0) {
@@ -576,12 +556,14 @@ static void session_parse(struct session *s)
         if (p->argc == 0) {
             in->start += res.len;
             in->need = 0;
+            in->inline_partial = 0;
             resp_req_reset(p);
             continue;
         }
         struct request *r = session_take_request(s, &res);
         in->start += res.len;
         in->need = 0;
+        in->inline_partial = 0;
         resp_req_reset(p);
         session_enqueue(s, r);
         r->start_us = loop_now_us(ctx->loop);
@@ -642,10 +624,16 @@ static void session_read(struct session *s)
     }
     struct session_in *in = s->in;
     size_t kept = in->chunk ? in->chunk->len - in->start : 0;
-    buf_chunk_make_room(ctx->pool, &in->chunk, &in->start,
-                        buf_read_want(in->need, kept, SESS_READ_MIN));
+    /* An inline line without its end is read as Redis 7.0 reads one, 16 KiB at a time (and
+     * refused once more than 64 KiB are held without a line end), so that a long line is taken or
+     * refused after the same reads as on a redis-server. */
+    size_t want =
+        in->inline_partial ? RESP_IOBUF_LEN : buf_read_want(in->need, kept, SESS_READ_MIN);
+    buf_chunk_make_room(ctx->pool, &in->chunk, &in->start, want);
     struct buf_chunk *c = in->chunk;
-    ssize_t n = read(s->client.fd, c->data + c->len, buf_chunk_room(c));
+    size_t room = buf_chunk_room(c);
+    if (in->inline_partial && room > RESP_IOBUF_LEN) room = RESP_IOBUF_LEN;
+    ssize_t n = read(s->client.fd, c->data + c->len, room);
     if (n == 0) {
         /* A client blocked or subscribed that goes away is gone, as Redis treats it: its node
          * connections are closed at once rather than left blocked or subscribed. */

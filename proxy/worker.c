@@ -49,6 +49,7 @@ static void worker_trk_remote(void *up, int worker, uint64_t id, const char *pay
 static void worker_deliver(void *up, int worker, uint64_t id, const char *bytes, size_t len);
 static void worker_client_list(void *up, struct request *r);
 static void worker_acl_publish(void *up, struct request *r, const char *reply, size_t len);
+static void worker_describe_client(void *up, struct client *c, struct sbuf *out);
 
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
                              struct script_cache *scripts, const struct info_src *info)
@@ -97,10 +98,12 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->local.worker = id;
     w->local.acl = &w->acl;
     w->local.stats = &w->stats;
-    w->local.describe = session_describe_client;
+    w->local.describe = worker_describe_client;
     w->local.client_list = worker_client_list;
     w->local.up = w;
     info_ctx_init(&w->info, &w->fanout, info);
+    cross_ctx_init(&w->cross, cfg, &w->rp, &w->fwd, &w->stats,
+                   clock_wall_us() ^ ((uint64_t)getpid() << 20) ^ ((uint64_t)id << 48));
     dispatch_init(&w->dispatch);
     w->dispatch.rp = &w->rp;
     w->dispatch.keys = &w->keys;
@@ -123,11 +126,18 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->aclcmd.up = w;
     w->dispatch.aclcmd = &w->aclcmd;
     w->dispatch.acl = &w->acl;
-    w->dispatch.describe = session_describe_client;
+    w->dispatch.describe = worker_describe_client;
+    w->dispatch.describe_up = w;
     session_ctx_init(&w->sessions, w->loop, &w->pool, &w->rp, cfg, &w->stats, &w->dispatch,
                      &w->nsessions);
     w->sessions.worker_id = id;
     w->sessions.acl = &w->acl;
+    w->dispatch.cross = &w->cross;
+    w->dispatch.cross_compute = cfg->cross_slot == CROSS_SLOT_COMPUTE;
+    inner_ctx_init(&w->inner, w->loop, &w->pool, &w->rp, &w->dispatch, cfg, &w->stats,
+                   &w->sessions.next_seq);
+    w->inner.acl = &w->acl;
+    w->inner.local = &w->local;
 
     loop_timer_init(&w->drain_timer, worker_drain_timer, w);
     loop_timer_init(&w->cron, worker_cron, w);
@@ -151,6 +161,7 @@ static void worker_cron(struct loop *l, void *ctx)
     sbuf_trim(&w->pubsub.out, WORKER_SBUF_KEEP);
     sbuf_trim(&w->local.out, WORKER_SBUF_KEEP);
     sbuf_trim(&w->dispatch.out, WORKER_SBUF_KEEP);
+    sbuf_trim(&w->cross.out, WORKER_SBUF_KEEP);
     loop_timer_start(l, &w->cron, WORKER_CRON_MS);
 }
 
@@ -206,6 +217,15 @@ static void worker_deliver(void *up, int worker, uint64_t id, const char *bytes,
         worker_deliver_local(w, id, bytes, len);
     else
         worker_send_bytes(w, WORKER_MSG_BYTES, worker, id, bytes, len);
+}
+
+/* A client's CLIENT LIST line (CLIENT INFO, ACL LOG): a session's, or an HTTP request's. */
+static void worker_describe_client(void *up, struct client *c, struct sbuf *out)
+{
+    if (c->oneshot)
+        inner_describe(c, out);
+    else
+        session_describe_client(up, c, out);
 }
 
 /* ---- CLIENT LIST across workers ---- */
@@ -516,6 +536,7 @@ static void worker_acl_apply(struct worker *w, uint64_t self_id)
         }
         if (client_user(c)) c->x->user = nu;
     }
+    inner_acl_follow(&w->inner, nl.users);
     struct acl_local old = w->acl;
     w->acl = nl;
     acl_local_release(&old);
@@ -704,6 +725,7 @@ static void worker_start_drain(struct worker *w)
 {
     w->draining = 1;
     session_drain_all(&w->sessions);
+    inner_drain(&w->inner);
     loop_timer_start(w->loop, &w->drain_timer, DRAIN_TICK_MS);
 }
 
@@ -758,6 +780,12 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
         if (!w->stopping) forward_verdict(&w->fwd, m->ptr, (enum topology_verdict)m->fd);
         px_free(m->ptr);
         break;
+    case WORKER_MSG_CALL:
+        if (w->stopping)
+            inner_refuse(m->ptr);
+        else
+            inner_run(&w->inner, m->ptr);
+        break;
     }
 }
 
@@ -775,6 +803,7 @@ static void worker_before_sleep(struct loop *l, void *ctx)
         session_flush_all(&w->sessions);
     }
     session_free_dead(&w->sessions);
+    inner_free_dead(&w->inner);
     priv_free_dead(&w->priv);
 }
 
@@ -788,6 +817,7 @@ static void *worker_main(void *arg)
     loop_run(w->loop);
     /* Stopping: close every client, then every node connection. */
     session_close_all(&w->sessions);
+    inner_close_all(&w->inner);
     worker_before_sleep(w->loop, w);
     return NULL;
 }
@@ -825,6 +855,12 @@ void worker_give_conn(struct worker *w, int fd, uint64_t id)
     chan_send(&w->inbox, &m);
 }
 
+void worker_call(struct worker *w, struct inner_call *call)
+{
+    struct chan_msg m = {.type = WORKER_MSG_CALL, .ptr = call};
+    chan_send(&w->inbox, &m);
+}
+
 void worker_give_map(struct worker *w, struct slotmap *m)
 {
     struct chan_msg msg = {.type = WORKER_MSG_MAP, .ptr = m};
@@ -843,11 +879,13 @@ void worker_free(struct worker *w)
     w->stopping = 1;
     /* Connections and maps still queued in the inbox: closed and released. */
     chan_drain(&w->inbox);
+    inner_close_all(&w->inner); /* a worker that never ran may have calls (none when it ran) */
     priv_pool_deinit(&w->priv);
     /* Runners first: failing their FIFOs frees the requests that were still in flight. */
     view_deinit(&w->view);
     forward_deinit(&w->fwd);
     session_free_dead(&w->sessions);
+    inner_free_dead(&w->inner);
     request_pool_deinit(&w->rp);
     chan_deinit(&w->inbox, w->loop);
     fanout_ctx_deinit(&w->fanout);
@@ -859,6 +897,7 @@ void worker_free(struct worker *w)
     aclcmd_deinit(&w->aclcmd);
     acl_local_release(&w->acl);
     dispatch_deinit(&w->dispatch);
+    cross_ctx_deinit(&w->cross);
     px_free(w->stats.cmds);
     scripts_local_free(w->scripts);
     keys_result_free(&w->keys);

@@ -84,7 +84,8 @@ int main(void)
         basic_suite,    pipeline_suite, errors_suite,   fanout_suite,   keyspace_suite,
         conn_suite,     scripts_suite,  txn_suite,      blocking_suite, compare_suite,
         pyclient_suite, resp3_suite,    nodeclient_suite, ops_suite,    pubsub_suite,
-        fixes_suite,    acl_suite,      tracking_suite, limits_suite,   startup_suite,
+        fixes_suite,    acl_suite,      tracking_suite, http_suite,     inline_suite,
+        crossslot_suite, limits_suite,  startup_suite,
         readpref_suite, reshard_suite,  failover_suite, faults_suite,   topology_suite,
         pool_suite,
     };

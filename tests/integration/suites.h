@@ -30,5 +30,8 @@ Suite *fixes_suite(void);
 Suite *acl_suite(void);
 Suite *tracking_suite(void);
 Suite *pool_suite(void);
+Suite *http_suite(void);
+Suite *inline_suite(void);
+Suite *crossslot_suite(void);
 
 #endif

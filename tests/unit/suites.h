@@ -26,5 +26,7 @@ Suite *placement_suite(void);
 Suite *acl_suite(void);
 Suite *tracking_suite(void);
 Suite *pool_suite(void);
+Suite *httpjson_suite(void);
+Suite *crossslot_suite(void);
 
 #endif

@@ -120,6 +120,19 @@ START_TEST(test_config_flag_forms)
     ck_assert_int_eq(rc, CONFIG_OK);
     ck_assert_str_eq(c.listen_host, "0.0.0.0");
     ck_assert_int_eq(c.listen_port, 7777);
+    /* The HTTP front and cross-slot computing: off by default. */
+    ck_assert_ptr_null(c.http_addr);
+    ck_assert_uint_eq(c.http_timeout_ms, 30000);
+    ck_assert_int_eq(c.cross_slot, CROSS_SLOT_REFUSE);
+    config_free(&c);
+
+    rc = parse(&c, FLAGS("-http-addr=:8090", "-http-timeout", "2s", "--cross-slot=COMPUTE"), err,
+               sizeof(err), NULL);
+    ck_assert_msg(rc == CONFIG_OK, "%s", err);
+    ck_assert_str_eq(c.http_addr, ":8090");
+    ck_assert_uint_eq(c.http_timeout_ms, 2000);
+    ck_assert_int_eq(c.cross_slot, CROSS_SLOT_COMPUTE);
+    ck_assert_str_eq(config_cross_slot_name(c.cross_slot), "compute");
     config_free(&c);
 }
 END_TEST
@@ -226,6 +239,10 @@ static const struct bad_case bad_cases[] = {
      "invalid value \"1048575\" for flag -query-buffer-limit: expected a size of at least 1mb"},
     {{"-query-buffer-limit=512kb"},
      "invalid value \"512kb\" for flag -query-buffer-limit: expected a size of at least 1mb"},
+    {{"-cross-slot=merge"}, "invalid value \"merge\" for flag -cross-slot: expected refuse or compute"},
+    {{"-http-addr", "nowhere"}, "invalid value \"nowhere\" for flag -http-addr: expected host:port"},
+    {{"-http-timeout=soon"},
+     "invalid value \"soon\" for flag -http-timeout: expected a duration such as 3s or 500ms"},
 };
 
 START_TEST(test_config_bad_values)

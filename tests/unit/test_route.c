@@ -566,6 +566,141 @@ START_TEST(test_route_pool)
 }
 END_TEST
 
+/* -cross-slot compute: the commands crossslot.c computes, with keys in different slots, go to it
+ * with the right kind; everything else keeps splitting or CROSSSLOT; keys in one slot go to
+ * their slot as before; and without the option nothing changes. */
+START_TEST(test_route_cross_compute)
+{
+    commands_init();
+    keys_result_init(&keys);
+    static const struct {
+        const char *line;
+        enum cross_op op;
+    } cases[] = {
+        {"sunion a b", CROSS_GATHER},
+        {"sinter a b c", CROSS_GATHER},
+        {"sdiff a b", CROSS_GATHER},
+        {"sunionstore d a b", CROSS_GATHER},
+        {"sinterstore d a b", CROSS_GATHER},
+        {"sdiffstore d a b", CROSS_GATHER},
+        {"sintercard 2 a b limit 1", CROSS_GATHER},
+        {"zunion 2 a b withscores", CROSS_GATHER},
+        {"zinter 2 a b weights 1 2 aggregate max", CROSS_GATHER},
+        {"zdiff 2 a b", CROSS_GATHER},
+        {"zunionstore d 2 a b", CROSS_GATHER},
+        {"zinterstore d 2 a b", CROSS_GATHER},
+        {"zdiffstore d 2 a b", CROSS_GATHER},
+        {"zintercard 2 a b", CROSS_GATHER},
+        {"bitop and d a b", CROSS_GATHER},
+        {"pfcount a b", CROSS_GATHER},
+        {"pfmerge d a b", CROSS_GATHER},
+        {"smove a b m", CROSS_SMOVE},
+        {"rename a b", CROSS_RENAME},
+        {"renamenx a b", CROSS_RENAME},
+        {"copy a b", CROSS_COPY},
+        {"copy a b replace", CROSS_COPY},
+        {"lmove a b left right", CROSS_LMOVE},
+        {"rpoplpush a b", CROSS_LMOVE},
+        {"msetnx a 1 b 2", CROSS_MSETNX},
+    };
+    /* "a", "b", "c" and "d" hash to four different slots. */
+    ck_assert_uint_ne(crc16_key_slot("a", 1), crc16_key_slot("b", 1));
+    ck_assert_uint_ne(crc16_key_slot("a", 1), crc16_key_slot("d", 1));
+    struct route_client compute = authed;
+    compute.cross_compute = 1;
+    struct req r;
+    struct route rt;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        req_split(&r, cases[i].line, ' ');
+        route(&r, &compute, &rt);
+        ck_assert_msg(rt.kind == RT_COMPUTE && rt.cross == cases[i].op, "%s: kind %d op %d",
+                      cases[i].line, rt.kind, rt.cross);
+        ck_assert_int_eq(route_cross_op(rt.cmd->cmd->name), cases[i].op);
+        /* Without the option: Redis Cluster's answer. */
+        route(&r, &authed, &rt);
+        ck_assert_msg(rt.kind == RT_REFUSE && rt.err == PXE_CROSSSLOT, "%s", cases[i].line);
+    }
+    /* One slot: forwarded as ever, option or not. */
+    req_split(&r, "sunionstore {t}d {t}a {t}b", ' ');
+    route(&r, &compute, &rt);
+    ck_assert(rt.kind == RT_SLOT && rt.slot == (int)crc16_key_slot("t", 1));
+    /* What can be split is still split; what is not listed is still refused. */
+    req_split(&r, "mget a b", ' ');
+    route(&r, &compute, &rt);
+    ck_assert_int_eq(rt.kind, RT_SPLIT);
+    req_split(&r, "lmpop 2 a b left", ' ');
+    route(&r, &compute, &rt);
+    ck_assert(rt.kind == RT_REFUSE && rt.err == PXE_CROSSSLOT);
+    req_split(&r, "blmove a b left left 0", ' ');
+    route(&r, &compute, &rt);
+    ck_assert(rt.kind == RT_REFUSE && rt.err == PXE_CROSSSLOT);
+    /* MSETNX with a key and no value: Redis's arity error, not a computation. */
+    req_split(&r, "msetnx a 1 b", ' ');
+    route(&r, &compute, &rt);
+    ck_assert(rt.kind == RT_REFUSE && rt.err == PXE_WRONG_ARITY);
+    /* Inside MULTI the transaction decides (a cross-slot command aborts it, as in Redis). */
+    struct route_client tx = compute;
+    tx.tx = RT_TX_MULTI;
+    req_split(&r, "sunion a b", ' ');
+    route(&r, &tx, &rt);
+    ck_assert_int_eq(rt.kind, RT_TXN);
+    /* Every name of the list is a command of the table. */
+    static const char *const names[] = {"sunion", "sinter", "sdiff", "sunionstore", "sinterstore",
+                                        "sdiffstore", "sintercard", "zunion", "zinter", "zdiff",
+                                        "zunionstore", "zinterstore", "zdiffstore", "zintercard",
+                                        "bitop", "pfcount", "pfmerge", "smove", "rename",
+                                        "renamenx", "copy", "lmove", "rpoplpush", "msetnx"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        ck_assert_msg(commands_lookup(names[i], strlen(names[i])) != NULL, "%s", names[i]);
+        ck_assert_int_ne(route_cross_op(names[i]), CROSS_NONE);
+    }
+    ck_assert_int_eq(route_cross_op("get"), CROSS_NONE);
+    keys_result_free(&keys);
+}
+END_TEST
+
+/* A client that lives for one request (the HTTP front) cannot subscribe, open a transaction or
+ * ask about its connection; everything else routes as for a connection. */
+START_TEST(test_route_oneshot)
+{
+    commands_init();
+    keys_result_init(&keys);
+    struct route_client one = authed;
+    one.oneshot = 1;
+    static const char *const refused[] = {
+        "subscribe c",  "psubscribe c*", "ssubscribe c", "unsubscribe", "punsubscribe",
+        "sunsubscribe", "multi",         "exec",         "discard",     "watch k",
+        "unwatch",      "client info",   "client reply off", "client tracking on",
+        "client caching yes"};
+    struct req r;
+    struct route rt;
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        req_split(&r, refused[i], ' ');
+        route(&r, &one, &rt);
+        ck_assert_msg(rt.kind == RT_REFUSE && rt.err == PXE_ONESHOT, "%s: %d", refused[i],
+                      rt.kind);
+        route(&r, &authed, &rt);
+        ck_assert_msg(rt.kind != RT_REFUSE, "%s refused for a connection", refused[i]);
+    }
+    static const char *const served[] = {"get k", "blpop k 0", "publish c m", "ping",
+                                         "client id", "client setname x", "hello 3", "keys *"};
+    for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
+        req_split(&r, served[i], ' ');
+        route(&r, &one, &rt);
+        ck_assert_msg(rt.kind != RT_REFUSE, "%s: refused (%d)", served[i], rt.err);
+    }
+    /* Arity and unknown commands come first, as for everyone. */
+    req_split(&r, "subscribe", ' ');
+    route(&r, &one, &rt);
+    ck_assert_int_eq(rt.err, PXE_WRONG_ARITY);
+    char text[256];
+    refusal_text("client info", &one, text, sizeof(text));
+    ck_assert_str_eq(text, "-ERR 'CLIENT INFO' cannot be used over HTTP: it needs a connection "
+                           "that outlives one request\r\n");
+    keys_result_free(&keys);
+}
+END_TEST
+
 Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -576,6 +711,8 @@ Suite *route_suite(void)
     tcase_add_test(tc, test_route_client_state);
     tcase_add_test(tc, test_route_split_and_flags);
     tcase_add_test(tc, test_route_pool);
+    tcase_add_test(tc, test_route_cross_compute);
+    tcase_add_test(tc, test_route_oneshot);
     suite_add_tcase(s, tc);
     return s;
 }
