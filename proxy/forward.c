@@ -216,7 +216,8 @@ static void hold_unreachable(struct forward *f, struct request *r)
         /* A part for one named node (admin.c) does not wait for it: its caller decides. */
         char addr[SLOTMAP_ADDR_MAX];
         slotmap_format_addr(addr, sizeof(addr), r->to->ip, r->to->port);
-        struct backend *b = view_backend(f->view, r->to->ip, r->to->port, 0, VIEW_RESP2);
+        struct backend *b = view_backend(f->view, r->to->ip, r->to->port, 0,
+                                         r->to->kind ? r->to->kind : VIEW_RESP2);
         REPLY_ERROR(f, r, errors_node_unreachable(&f->scratch, addr, backend_last_error(b)));
         return;
     }
@@ -433,9 +434,9 @@ void forward_send(struct forward *f, struct request *r)
     struct backend *b;
     int shard = -1;
     if (r->to) {
-        /* A part for one node, whoever it is (a master or a replica): RESP2, the caller reads
-         * the reply. */
-        send_to(f, r, view_backend(v, r->to->ip, r->to->port, 0, VIEW_RESP2), NULL, 0);
+        /* A part for one node, whoever it is (a master or a replica), on the kind of runner it
+         * names (RESP2 unless told): the caller reads the reply. */
+        send_to(f, r, view_backend(v, r->to->ip, r->to->port, 0, r->to->kind ? r->to->kind : VIEW_RESP2), NULL, 0);
         return;
     }
     /* Pool mode: a slot is a server of one placement; chosen under another (the pool changed

@@ -61,6 +61,10 @@ enum {
                                     request before it is answered), not when it is answered */
     REQ_F_PAUSED = 1u << 15,     /* waiting for CLIENT PAUSE to end (a blocked client) */
     REQ_F_MONITORED = 1u << 16,  /* shown to MONITOR clients already (routed again after a hold) */
+    REQ_F_TRACKED = 1u << 17,    /* a tracking client's read (or the end of a transaction that
+                                    read): its client holds its keys until the reply (tracking.h) */
+    REQ_F_INTERNAL = 1u << 18,   /* the proxy's own request, answered to its sink though it has
+                                    neither client nor parent (tracking.c's sync PINGs) */
 };
 
 /* Why a request is on the held list. */
@@ -76,6 +80,7 @@ enum req_hold {
 struct request_node {
     char ip[64]; /* SLOTMAP_IP_MAX */
     int port;
+    int kind; /* the kind of runner (view.h's VIEW_*); 0: a RESP2 one */
 };
 
 /* Where a request's reply goes. Both calls own nothing of what they are given: the bytes are
@@ -175,10 +180,11 @@ static inline struct client *request_client(const struct request *r)
 {
     return r->parent ? r->parent->client : r->client;
 }
-/* A top-level request whose client is gone (fan-out parts always finish, for their parent). */
+/* A top-level request whose client is gone (fan-out parts and the proxy's own requests always
+ * finish, for whoever made them). */
 static inline int request_orphan(const struct request *r)
 {
-    return !r->parent && !r->client;
+    return !r->parent && !r->client && !(r->flags & REQ_F_INTERNAL);
 }
 /* The bytes of argument i. */
 static inline const char *request_arg(const struct request *r, uint32_t i)

@@ -392,6 +392,7 @@ static void sink_reply_span(struct request_pool *rp, struct request *r, struct b
 {
     struct session *s = SESSION_OF(r->client);
     request_account_now(s->ctx, r, c->data + off, len);
+    if (r->flags & REQ_F_TRACKED) tracking_read_done(r);
     session_answered(s, r);
     if (r == s->head) {
         session_pop_head(s);
@@ -421,6 +422,7 @@ static void sink_reply_bytes(struct request_pool *rp, struct request *r, const c
         return;
     }
     request_account_now(s->ctx, r, data, len);
+    if (r->flags & REQ_F_TRACKED) tracking_read_done(r);
     session_answered(s, r);
     session_pop_head(s);
     if (!(r->flags & REQ_F_NO_REPLY)) obuf_append(&s->out, s->ctx->pool, data, len);
@@ -445,6 +447,42 @@ static void session_close_limit(struct session *s, stat_t *counter, const char *
     session_close(s);
 }
 
+/* Queues bytes for c as an answered request of their own, after request at (NULL: at the end). */
+static void queue_push(struct session *s, struct request *at, struct buf_chunk *chunk,
+                       uint32_t off, uint32_t len)
+{
+    struct session_ctx *sc = s->ctx;
+    struct request *m = request_get(sc->rp);
+    m->client = &s->client;
+    buf_chunk_ref(chunk);
+    m->rchunk = chunk;
+    m->roff = off;
+    m->rlen = len;
+    m->sink = &session_push_sink; /* marks it: its bytes count toward the limit below */
+    m->state = REQ_DONE;
+    client_ext_get(&s->client)->pushes_queued += len;
+    if (!at) at = s->tail;
+    m->next = at->next;
+    at->next = m;
+    if (s->tail == at) s->tail = m;
+    s->nqueued++;
+}
+
+/* A subscriber that does not read is cut off before its backlog grows without bound, the
+ * messages waiting behind a reply it is owed (a blocking command's) counted too. */
+static void push_limit(struct session *s)
+{
+    struct session_ctx *sc = s->ctx;
+    struct client *c = &s->client;
+    size_t queued = c->x ? c->x->pushes_queued : 0;
+    if (sc->cfg->pubsub_buffer_limit && s->out.bytes + queued > sc->cfg->pubsub_buffer_limit) {
+        log_warn("client %llu: Pub/Sub output buffer over %llu bytes: closing it",
+                 (unsigned long long)c->id, (unsigned long long)sc->cfg->pubsub_buffer_limit);
+        stat_add(&sc->stats->pubsub_cut, 1);
+        session_close(s);
+    }
+}
+
 void session_deliver_push(void *ctx, struct client *c, struct buf_chunk *chunk, uint32_t off,
                           uint32_t len)
 {
@@ -455,29 +493,32 @@ void session_deliver_push(void *ctx, struct client *c, struct buf_chunk *chunk, 
         obuf_append_span(&s->out, sc->pool, chunk, off, len);
         session_want_flush(s);
     } else {
-        /* Behind the replies still owed: an answered request of its own in the queue. */
-        struct request *m = request_get(sc->rp);
-        m->client = c;
-        buf_chunk_ref(chunk);
-        m->rchunk = chunk;
-        m->roff = off;
-        m->rlen = len;
-        m->sink = &session_push_sink; /* marks it: its bytes count toward the limit below */
-        m->state = REQ_DONE;
-        client_ext_get(c)->pushes_queued += len;
-        s->tail->next = m;
-        s->tail = m;
-        s->nqueued++;
+        queue_push(s, NULL, chunk, off, len); /* behind the replies still owed */
     }
-    /* A subscriber that does not read is cut off before its backlog grows without bound, the
-     * messages waiting behind a reply it is owed (a blocking command's) counted too. */
-    size_t queued = c->x ? c->x->pushes_queued : 0;
-    if (sc->cfg->pubsub_buffer_limit && s->out.bytes + queued > sc->cfg->pubsub_buffer_limit) {
-        log_warn("client %llu: Pub/Sub output buffer over %llu bytes: closing it",
-                 (unsigned long long)c->id, (unsigned long long)sc->cfg->pubsub_buffer_limit);
-        stat_add(&sc->stats->pubsub_cut, 1);
-        session_close(s);
+    push_limit(s);
+}
+
+void session_deliver_invalidation(void *ctx, struct client *c, struct buf_chunk *chunk,
+                                  uint32_t off, uint32_t len, int slot)
+{
+    struct session *s = SESSION_OF(c);
+    struct session_ctx *sc = ctx;
+    if (s->flags & SESS_CLOSED) return;
+    struct request *prev = NULL, *r = s->head;
+    for (; slot >= 0 && r; prev = r, r = r->next)
+        if (r->slot == slot && r->state != REQ_DONE) break;
+    if (slot < 0 || !r) {
+        session_deliver_push(ctx, c, chunk, off, len);
+        return;
     }
+    if (!prev) {
+        /* Before the first reply owed. */
+        obuf_append_span(&s->out, sc->pool, chunk, off, len);
+        session_want_flush(s);
+    } else {
+        queue_push(s, prev, chunk, off, len);
+    }
+    push_limit(s);
 }
 
 /* ---- reading ---- */

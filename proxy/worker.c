@@ -45,6 +45,7 @@ static void worker_on_msg(struct chan_msg *m, void *ctx);
 static void worker_before_sleep(struct loop *l, void *ctx);
 static void worker_drain_timer(struct loop *l, void *ctx);
 static void worker_cron(struct loop *l, void *ctx);
+static void worker_trk_send(void *up, struct request *part);
 static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len);
 static void worker_deliver(void *up, int worker, uint64_t id, const char *bytes, size_t len);
 static void worker_client_list(void *up, struct request *r);
@@ -87,10 +88,12 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     pubsub_ctx_init(&w->pubsub, w->loop, &w->rp, &w->view, &w->priv, topo, &w->stats,
                     session_deliver_push, &w->sessions);
     tracking_init(&w->trk, &w->view, &w->rp, &w->keys, cfg, &w->stats, id);
-    w->trk.deliver = session_deliver_push;
+    w->trk.deliver = session_deliver_invalidation;
     w->trk.deliver_up = &w->sessions;
     w->trk.remote = worker_trk_remote;
     w->trk.remote_up = w;
+    w->trk.send = worker_trk_send;
+    w->trk.send_up = &w->fwd;
     w->fwd.trk = &w->trk;
     acl_local_sync(&w->acl);
     local_ctx_init(&w->local, cfg, &w->rp, &w->view, &w->fwd);
@@ -192,6 +195,12 @@ static void worker_send_bytes(struct worker *w, int type, int worker, uint64_t i
     memcpy(tm->payload, payload, len);
     struct chan_msg m = {.type = type, .ptr = tm};
     chan_send(&w->all[worker]->inbox, &m);
+}
+
+/* tracking.c's sync PINGs to the listeners. */
+static void worker_trk_send(void *up, struct request *part)
+{
+    forward_send(up, part);
 }
 
 static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len)
