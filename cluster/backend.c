@@ -485,7 +485,7 @@ static void backend_read(struct backend *b)
          * framer says is missing, at most doubling the buffer (buf_read_want). */
         int more = 0;
         ssize_t n = stream_read(b->loop, b->fd, b->pool, &b->in, &b->in_start,
-                                buf_read_want(b->need, kept, BACKEND_READ_MIN), &more);
+                                buf_read_want(b->need, kept, BACKEND_READ_MIN), 0, &more);
         /* 0: the node closed its end. */
         if (n == 0) {
             backend_fail(b, "connection closed by the node");

@@ -87,13 +87,15 @@ static int epoll_poll(struct loop_backend *b, struct loop_fired *out, int max, i
     return n;
 }
 
-/* One read into the room made after the owner's kept bytes. */
+/* One read into the room made after the owner's kept bytes (at most max of them). */
 static ssize_t epoll_stream_read(struct loop_backend *b, int fd, struct buf_pool *p,
-                                 struct buf_chunk **cp, uint32_t *keep, size_t want, int *more)
+                                 struct buf_chunk **cp, uint32_t *keep, size_t want, size_t max,
+                                 int *more)
 {
     buf_chunk_make_room(p, cp, keep, want);
     struct buf_chunk *c = *cp;
     size_t room = buf_chunk_room(c);
+    if (max && room > max) room = max;
     ssize_t n = read(fd, c->data + c->len, room);
     if (n < 0) return errno == EINTR ? -EAGAIN : -errno;
     c->len += (uint32_t)n;

@@ -39,7 +39,7 @@ struct loop_backend_ops {
     int (*poll)(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms);
     /* stream.h's stream_read, stream_write and stream_unsettled for a stream fd. */
     ssize_t (*read)(struct loop_backend *b, int fd, struct buf_pool *p, struct buf_chunk **cp,
-                    uint32_t *keep, size_t want, int *more);
+                    uint32_t *keep, size_t want, size_t max, int *more);
     ssize_t (*write)(struct loop_backend *b, int fd, struct obuf *o);
     size_t (*unsettled)(struct loop_backend *b, int fd);
     /* The pool receive buffers come from (engines that read ahead of their owners). */

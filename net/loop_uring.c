@@ -642,7 +642,7 @@ static int ur_poll(struct loop_backend *b, struct loop_fired *out, int max, int 
 /* ---- streams ---- */
 
 static ssize_t ur_read(struct loop_backend *b, int fd, struct buf_pool *p, struct buf_chunk **cp,
-                       uint32_t *keep, size_t want, int *more)
+                       uint32_t *keep, size_t want, size_t max, int *more)
 {
     struct ufd *u = ur_get(b, fd);
     if (!u || !(u->flags & UF_STREAM)) return -EBADF;
@@ -651,8 +651,9 @@ static ssize_t ur_read(struct loop_backend *b, int fd, struct buf_pool *p, struc
         return (u->flags & UF_EOF) ? 0 : -EAGAIN;
     }
     ssize_t total = 0;
+    size_t cap = max ? max : SIZE_MAX;
     struct buf_chunk *c = *cp;
-    if (!c || c->len == *keep) {
+    if ((!c || c->len == *keep) && u->pend->len - u->pend_off <= cap) {
         /* The owner keeps nothing: the first pending chunk becomes its chunk. */
         struct buf_chunk *first = u->pend;
         u->pend = first->next;
@@ -664,16 +665,19 @@ static ssize_t ur_read(struct loop_backend *b, int fd, struct buf_pool *p, struc
         total = first->len - u->pend_off;
         u->pend_off = 0;
     } else {
-        /* A partial message is kept: what arrived goes after it. */
+        /* A partial message is kept (or the owner takes less than the first buffer holds): what
+         * arrived is copied after it. */
         size_t avail = u->pend->len - u->pend_off;
+        if (avail > cap) avail = cap;
         buf_chunk_make_room(p, cp, keep, want > avail ? want : avail);
     }
-    /* Whatever else is pending is copied after, as far as there is room. */
+    /* Whatever else is pending is copied after, as far as there is room (and max allows). */
     c = *cp;
-    while (u->pend && buf_chunk_room(c) > 0) {
+    while (u->pend && buf_chunk_room(c) > 0 && (size_t)total < cap) {
         struct buf_chunk *n = u->pend;
         size_t avail = n->len - u->pend_off;
         size_t take = avail < buf_chunk_room(c) ? avail : buf_chunk_room(c);
+        if (take > cap - (size_t)total) take = cap - (size_t)total;
         memcpy(c->data + c->len, n->data + u->pend_off, take);
         c->len += (uint32_t)take;
         total += (ssize_t)take;

@@ -32,13 +32,15 @@
  * Reads what the stream has for its owner into *cp after the owner's kept bytes (from *keep to
  * the chunk's end), making room for at least want bytes first as buf_chunk_make_room does (the
  * chunk may be replaced, the kept bytes moved and *keep updated; a NULL *cp gets a chunk from p).
- * The chunk's len grows by what was read. Returns the bytes read (> 0), 0 at end of stream,
+ * At most max bytes are read when max is not 0 (a reader that must see input in steps of a given
+ * size, as Redis reads an inline line); 0 reads as much as fits. The chunk's len grows by what was
+ * read. Returns the bytes read (> 0), 0 at end of stream,
  * -EAGAIN when nothing is there yet, or another -errno when the connection failed (an error stays:
  * every later call returns it too). *more (when not NULL) is set to 1 when another call may
  * return more right away.
  */
 ssize_t stream_read(struct loop *l, int fd, struct buf_pool *p, struct buf_chunk **cp,
-                    uint32_t *keep, size_t want, int *more);
+                    uint32_t *keep, size_t want, size_t max, int *more);
 /*
  * Writes o's bytes, or hands them to the kernel to write. Returns the bytes written since the last
  * call (>= 0; with io_uring those whose send completed meanwhile, which obuf_consume has already

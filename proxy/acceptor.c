@@ -6,7 +6,8 @@
  * the worker with the fewest sessions through that worker's inbox, with its CLIENT ID. The
  * signals come as readable bytes on the signalfd (main blocks them in every thread), so the
  * handling runs as ordinary loop code: SIGINT and SIGTERM stop the loop, and main then drains the
- * workers; SIGHUP reopens the log file. Once a second, memory the allocator holds but no longer
+ * workers; SIGHUP reopens the log file and calls the callback main set (in pool mode, the servers
+ * file is read again). Once a second, memory the allocator holds but no longer
  * uses is given back to the OS when there is much of it.
  */
 #include "acceptor.h"
@@ -40,6 +41,8 @@ struct acceptor {
     struct loop_timer pause; /* accept paused after EMFILE */
     struct loop_timer purge; /* once a second: memory a burst left behind goes back to the OS */
     uint64_t next_id;        /* CLIENT ID of the next connection */
+    void (*on_hup)(void *);  /* SIGHUP, after the log is reopened (or NULL) */
+    void *hup_ctx;
 };
 
 /* The pause after EMFILE is over: watch the listening socket again. */
@@ -100,7 +103,8 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
             return;
         }
         /* Refusals are counted on worker 0's statistics; the acceptor is their only writer. */
-        if (a->cfg->protected_mode && !a->cfg->requirepass && !peer_is_loopback(cfd)) {
+        /* As Redis: protected while the default user needs no password. */
+        if (a->cfg->protected_mode && acl_store_default_nopass() && !peer_is_loopback(cfd)) {
             stat_add(&a->workers[0]->stats.denied_conns, 1);
             if (log_ratelimit_ok(&a->rl_denied, 10000)) {
                 char peer[64] = "?";
@@ -168,8 +172,10 @@ static void acceptor_on_signal(struct loop *l, int fd, int mask, void *ctx)
             log_info("received %s, shutting down", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
             loop_stop(l);
         } else if (si.ssi_signo == SIGHUP) {
+            struct acceptor *a = ctx;
             log_reopen();
             log_info("received SIGHUP, log reopened");
+            if (a->on_hup) a->on_hup(a->hup_ctx);
         }
     }
 }
@@ -203,6 +209,12 @@ struct acceptor *acceptor_create(const struct config *cfg, struct worker **worke
     loop_add(a->loop, a->lfd, LOOP_READ, acceptor_on_accept, a);
     if (a->sfd >= 0) loop_add(a->loop, a->sfd, LOOP_READ, acceptor_on_signal, a);
     return a;
+}
+
+void acceptor_on_hup(struct acceptor *a, void (*fn)(void *ctx), void *ctx)
+{
+    a->on_hup = fn;
+    a->hup_ctx = ctx;
 }
 
 void acceptor_run(struct acceptor *a)

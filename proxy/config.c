@@ -14,7 +14,9 @@
 #include "config.h"
 
 #include "commands.h"
+#include "hashkit.h"
 #include "mem.h"
+#include "pool.h"
 #include "px_errors.h"
 
 #include <arpa/inet.h>
@@ -42,7 +44,13 @@ enum opt_type {
     OPT_FILE,     /* -config: read before the other flags */
     OPT_BOOL,     /* yes/no */
     OPT_COBL,     /* -client-output-buffer-limit: "hard [soft seconds]" */
-    OPT_IO,       /* -io: uring or epoll */
+    OPT_POOLSERVER, /* -pool-server: repeated, each value one more server */
+    OPT_DIST,       /* -distribution */
+    OPT_HASH,       /* -hash */
+    OPT_HASHTAG,    /* -hash-tag: two characters, or "" for none */
+    OPT_MS,         /* milliseconds as twemproxy writes them (30000), or a duration (30s) */
+    OPT_CROSSSLOT,  /* -cross-slot: refuse or compute */
+    OPT_IO,         /* -io: uring or epoll */
 };
 
 /* One option: what set_opt needs to parse and store it, and what --help shows of it. */
@@ -80,10 +88,18 @@ static const struct opt opts[] = {
      0},
     /* Credentials: the clients' password, and the proxy's own on the nodes. */
     {"requirepass", OPT_STRING, OFF(requirepass), "",
-     "password clients must AUTH with (none: no AUTH needed)", 0, 0},
+     "the default user's password: clients must AUTH with it (none: no AUTH needed)", 0, 0},
+    {"aclfile", OPT_STRING, OFF(aclfile), "",
+     "the proxy's own client users, in Redis's ACL file syntax (\"user <name> <rules...>\" "
+     "lines); ACL LOAD and ACL SAVE read and write it",
+     0, 0},
+    {"acllog-max-len", OPT_INT, OFF(acllog_max_len), "128", "entries ACL LOG keeps", 0,
+     1000000000},
     {"password", OPT_STRING, OFF(password), "", "password to AUTH with on the cluster nodes", 0, 0},
+    {"backend-password", OPT_STRING, OFF(password), "", "the same as -password", 0, 0},
     {"user", OPT_STRING, OFF(user), "", "ACL user to AUTH as on the cluster nodes (with -password)",
      0, 0},
+    {"backend-user", OPT_STRING, OFF(user), "", "the same as -user", 0, 0},
     /* Connections to clients and nodes. */
     {"tcp-keepalive", OPT_INT, OFF(tcp_keepalive_s), "300",
      "TCP keepalive interval in seconds for client and node connections (0: off)", 0, 86400},
@@ -143,6 +159,43 @@ static const struct opt opts[] = {
      "a subscriber (or a tracking client) that leaves more than this unread is disconnected "
      "(sizes: 512kb, 32mb, 1gb; 0: no limit, as Redis's client-output-buffer-limit pubsub 0)",
      0, 0},
+    /* Pool mode: standalone servers instead of a cluster, with twemproxy's names and defaults. */
+    {"pool-servers", OPT_STRING, OFF(pool_servers), "",
+     "pool mode: a file of standalone servers, one per line, as twemproxy writes them "
+     "(\"host:port:weight [name]\") or redis-router (\"host:port weight\"); SIGHUP reads it "
+     "again",
+     0, 0},
+    {"pool-server", OPT_POOLSERVER, OFF(pool_server_lines), "",
+     "pool mode: one standalone server, \"host:port[:weight] [name]\"; repeat the flag for "
+     "each",
+     0, 0},
+    {"distribution", OPT_DIST, OFF(placement), "ketama",
+     "pool mode: how keys are placed: ketama (twemproxy), libketama (redis-router), modula, "
+     "random or crc32-mod (rediscluster-py)",
+     0, 0},
+    {"hash", OPT_HASH, OFF(placement), "fnv1a_64",
+     "pool mode: twemproxy's key hash for ketama and modula: fnv1a_64, fnv1a_32, fnv1_64, "
+     "fnv1_32, md5, crc16, crc32, crc32a, murmur, one_at_a_time, hsieh or jenkins",
+     0, 0},
+    {"hash-tag", OPT_HASHTAG, OFF(placement), "",
+     "pool mode: twemproxy's hash_tag, two characters such as \"{}\": only the part of a key "
+     "between them is hashed (none by default)",
+     0, 0},
+    {"hash-tag-strip", OPT_BOOL, OFF(hash_tag_strip), "no",
+     "pool mode, crc32-mod: store \"bar{foo}\" under the name \"bar\" on foo's server, as "
+     "rediscluster-py does (yes or no)",
+     0, 0},
+    {"auto-eject-hosts", OPT_BOOL, OFF(auto_eject_hosts), "no",
+     "pool mode: take a server that fails -server-failure-limit probes in a row out of the "
+     "placement for -server-retry-timeout (its keys re-hash to the other servers meanwhile)",
+     0, 0},
+    {"server-failure-limit", OPT_INT, OFF(server_failure_limit), "2",
+     "pool mode: failed probes in a row that eject a server (with -auto-eject-hosts)", 1,
+     1000000},
+    {"server-retry-timeout", OPT_MS, OFF(server_retry_timeout_ms), "30000",
+     "pool mode: how long an ejected server stays out before it is probed again (milliseconds, "
+     "or a duration such as 30s)",
+     0, 0},
     /* Replica reads. */
     {"read-prefer", OPT_READPREFER, OFF(read_prefer), "master",
      "where reads go: master, replica, prefer-replica or replica-idc (also READ_PREFER_MASTER, "
@@ -154,6 +207,19 @@ static const struct opt opts[] = {
      "the host:port CLUSTER SLOTS, SHARDS and NODES give clients for the proxy (as Redis's "
      "cluster-announce-ip/port), for a proxy behind NAT or a load balancer; by default the address "
      "each client reached the proxy at",
+     0, 0},
+    /* What the proxy does beyond a cluster node's protocol (off unless asked for). */
+    {"http-addr", OPT_HOSTPORT, OFF(http_addr), "",
+     "serve Redis commands as HTTP/JSON on this host:port (POST command= and arguments=, or a "
+     "JSON body); a host left empty (:8090) is 127.0.0.1; off unless given",
+     0, 0},
+    {"http-timeout", OPT_DURATION, OFF(http_timeout_ms), "30s",
+     "an HTTP request not answered within this gets 504 (blocking commands included; 0: wait as "
+     "long as the command takes)",
+     0, 0},
+    {"cross-slot", OPT_CROSSSLOT, OFF(cross_slot), "refuse",
+     "commands whose keys span slots and cannot be split: refuse (Redis's -CROSSSLOT) or compute "
+     "(the proxy reads the keys from their nodes and computes the answer; not atomic)",
      0, 0},
     /* Operating the proxy. */
     {"debug-addr", OPT_HOSTPORT, OFF(debug_addr), "",
@@ -171,6 +237,8 @@ static const struct opt opts[] = {
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+/* config.given has a bit per option. */
+_Static_assert(NOPTS <= 64, "struct config's given mask holds 64 options");
 
 /* Must agree with the dflt column of opts[]. */
 void config_defaults(struct config *c)
@@ -204,6 +272,12 @@ void config_defaults(struct config *c)
     c->stall_threshold_ms = 300;
     c->stall_hold_ms = 3000;
     c->protected_mode = 1;
+    c->acllog_max_len = 128;
+    placement_opts_init(&c->placement);
+    c->server_failure_limit = 2;
+    c->server_retry_timeout_ms = 30000;
+    c->http_timeout_ms = 30000;
+    c->cross_slot = CROSS_SLOT_REFUSE;
 }
 
 /* "hard soft seconds" (as Redis's client-output-buffer-limit, without the class) or one size. */
@@ -244,7 +318,9 @@ void config_free(struct config *c)
     px_free(c->startup_nodes);
     free_nodes(c);
     px_free(c->requirepass);
+    px_free(c->aclfile);
     px_free(c->debug_addr);
+    px_free(c->http_addr);
     px_free(c->announce_addr);
     px_free(c->config_file);
     px_free(c->idc);
@@ -252,6 +328,8 @@ void config_free(struct config *c)
     px_free(c->password);
     px_free(c->user);
     px_free(c->log_file);
+    px_free(c->pool_servers);
+    px_free(c->pool_server_lines);
     memset(c, 0, sizeof(*c));
 }
 
@@ -388,6 +466,11 @@ const char *config_read_prefer_name(enum read_prefer rp)
 {
     static const char *const names[] = {"master", "replica", "prefer-replica", "replica-idc"};
     return rp <= RP_REPLICA_IDC ? names[rp] : "?";
+}
+
+const char *config_cross_slot_name(enum cross_slot_mode m)
+{
+    return m == CROSS_SLOT_COMPUTE ? "compute" : "refuse";
 }
 
 /* As redis.conf: k, m and g are powers of ten, kb, mb and gb powers of two, in any case. A value
@@ -574,6 +657,18 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
                  v, o->name);
         return PX_EINVAL;
     }
+    case OPT_CROSSSLOT:
+        if (strcasecmp(v, "refuse") == 0) {
+            c->cross_slot = CROSS_SLOT_REFUSE;
+            return 0;
+        }
+        if (strcasecmp(v, "compute") == 0) {
+            c->cross_slot = CROSS_SLOT_COMPUTE;
+            return 0;
+        }
+        snprintf(err, errlen, "invalid value \"%s\" for flag -%s: expected refuse or compute", v,
+                 o->name);
+        return PX_EINVAL;
     /* Parsed now, so that a bad range stops the proxy at startup; the text is kept for the log. */
     case OPT_IDC: {
         struct cidr *cidrs;
@@ -615,6 +710,74 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
             return PX_EINVAL;
         }
         return 0;
+    /* Each value is one more server, kept as a twemproxy line for the pool's parser. */
+    case OPT_POOLSERVER: {
+        char line[1024];
+        if (pool_server_line(v, line, sizeof(line)) < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected host:port[:weight] [name]", v,
+                     o->name);
+            return PX_EINVAL;
+        }
+        size_t old = c->pool_server_lines ? strlen(c->pool_server_lines) : 0;
+        c->pool_server_lines = px_realloc(c->pool_server_lines, old + strlen(line) + 2);
+        snprintf(c->pool_server_lines + old, strlen(line) + 2, "%s\n", line);
+        c->npool_server++;
+        return 0;
+    }
+    case OPT_DIST: {
+        int d = placement_dist_by_name(v);
+        if (d < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected ketama, libketama, modula, "
+                     "random or crc32-mod",
+                     v, o->name);
+            return PX_EINVAL;
+        }
+        c->placement.dist = (enum placement_dist)d;
+        return 0;
+    }
+    case OPT_HASH: {
+        int h = hashkit_by_name(v);
+        if (h < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected fnv1a_64, fnv1a_32, fnv1_64, "
+                     "fnv1_32, md5, crc16, crc32, crc32a, murmur, one_at_a_time, hsieh or jenkins",
+                     v, o->name);
+            return PX_EINVAL;
+        }
+        c->placement.hash = (enum hashkit_kind)h;
+        return 0;
+    }
+    /* Two characters, as twemproxy's hash_tag; the empty string turns it off. */
+    case OPT_HASHTAG:
+        if (*v && strlen(v) != 2) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected two characters such as {}", v,
+                     o->name);
+            return PX_EINVAL;
+        }
+        c->placement.hash_tag[0] = *v ? v[0] : '\0';
+        c->placement.hash_tag[1] = *v ? v[1] : '\0';
+        return 0;
+    /* twemproxy writes milliseconds as a bare number; durations work too. */
+    case OPT_MS: {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        uint64_t ms;
+        if (*v >= '0' && *v <= '9' && !*end && !errno && n <= 1000000000000ull) {
+            ms = n;
+        } else if (config_parse_duration(v, &ms) < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected milliseconds (30000) or a "
+                     "duration (30s)",
+                     v, o->name);
+            return PX_EINVAL;
+        }
+        *(uint64_t *)(base + o->off) = ms;
+        return 0;
+    }
     /* Three fields at once (hard, soft, seconds), hence a parser of its own. */
     case OPT_COBL:
         if (parse_cobl(c, v) < 0) {
@@ -719,6 +882,7 @@ int config_parse_file(struct config *c, const char *path, char *err, size_t errl
             snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
             rc = PX_EINVAL;
         }
+        c->given |= 1ull << (o - opts);
     }
     fclose(f);
     return rc;
@@ -776,11 +940,84 @@ static int walk_args(struct config *c, int argc, char **argv, int config_only, c
         if ((o->type == OPT_FILE) != config_only) continue;
         int rc = set_opt(c, o, v, err, errlen);
         if (rc < 0) return rc;
+        c->given |= 1ull << (o - opts);
         if (o->type == OPT_FILE && c->config_file) {
             rc = config_parse_file(c, c->config_file, err, errlen);
             if (rc < 0) return rc;
         }
     }
+    return CONFIG_OK;
+}
+
+/* Pool mode's flags together: one source of servers, options that fit the distribution, and a
+ * list that parses and can be placed (read now, so that a bad file stops the proxy at startup;
+ * the topology thread reads it again). Pool mode answers at once when a server is down unless
+ * -failover-hold is given. */
+static int check_pool(struct config *c, char *err, size_t errlen)
+{
+    static const char *const pool_only[] = {"distribution",         "hash",
+                                            "hash-tag",             "hash-tag-strip",
+                                            "auto-eject-hosts",     "server-failure-limit",
+                                            "server-retry-timeout"};
+    c->pool = c->pool_servers || c->pool_server_lines;
+    if (!c->pool) {
+        for (size_t i = 0; i < sizeof(pool_only) / sizeof(pool_only[0]); i++)
+            if (config_given(c, pool_only[i])) {
+                snprintf(err, errlen, "flag -%s needs pool mode (-pool-servers or -pool-server)",
+                         pool_only[i]);
+                return PX_EINVAL;
+            }
+        return CONFIG_OK;
+    }
+    if (c->pool_servers && c->pool_server_lines) {
+        snprintf(err, errlen, "flags -pool-servers and -pool-server cannot be used together");
+        return PX_EINVAL;
+    }
+    if (config_given(c, "startup-nodes")) {
+        snprintf(err, errlen, "flag -startup-nodes is for a cluster; pool mode takes its servers "
+                              "from -pool-servers or -pool-server");
+        return PX_EINVAL;
+    }
+    const struct placement_opts *o = &c->placement;
+    if (o->dist == PLACEMENT_CRC32_MOD && o->hash_tag[0]) {
+        snprintf(err, errlen, "flag -hash-tag cannot be used with -distribution crc32-mod, which "
+                              "has rediscluster-py's hash-tag rule built in");
+        return PX_EINVAL;
+    }
+    if (c->hash_tag_strip && o->dist != PLACEMENT_CRC32_MOD) {
+        snprintf(err, errlen, "flag -hash-tag-strip needs -distribution crc32-mod (it stores keys "
+                              "as rediscluster-py does)");
+        return PX_EINVAL;
+    }
+    struct serverlist sl;
+    enum pool_format fmt;
+    char msg[512];
+    int rc;
+    if (c->pool_servers) {
+        rc = pool_load_file(c->pool_servers, &sl, &fmt, msg, sizeof(msg));
+    } else {
+        rc = pool_parse_list(c->pool_server_lines, strlen(c->pool_server_lines), &sl, &fmt, msg,
+                             sizeof(msg));
+    }
+    if (rc == 0) {
+        char why[256];
+        rc = pool_check(o, &sl, why, sizeof(why));
+        if (rc) snprintf(msg, sizeof(msg), "%s", why);
+        serverlist_deinit(&sl);
+    }
+    if (rc) {
+        snprintf(err, errlen, "flag -%s: %s", c->pool_servers ? "pool-servers" : "pool-server",
+                 msg);
+        return PX_EINVAL;
+    }
+    if (!config_given(c, "failover-hold")) c->failover_hold_ms = 0;
+    /* A pool's server cannot be failed over: a stalled one is waited for, never judged deposed. */
+    if (config_given(c, "stall-threshold") && c->stall_threshold_ms) {
+        snprintf(err, errlen, "flag -stall-threshold is for a cluster: a pool's servers are not "
+                              "failed over, so a stall is simply waited for (-backend-timeout)");
+        return PX_EINVAL;
+    }
+    c->stall_threshold_ms = 0;
     return CONFIG_OK;
 }
 
@@ -801,20 +1038,27 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
         snprintf(err, errlen, "flag -user needs -password as well");
         return PX_EINVAL;
     }
-    return CONFIG_OK;
+    return check_pool(c, err, errlen);
+}
+
+int config_given(const struct config *c, const char *name)
+{
+    const struct opt *o = find_opt(name);
+    return o && (c->given >> (o - opts) & 1);
 }
 
 /* Four lines, so that each stays readable; passwords are shown only as set or not. */
 void config_log(const struct config *c)
 {
     log_info("config: addr=%s startup-nodes=%s threads=%d io=%s connect-timeout=%llums "
-             "slots-reload-interval=%llums failover-hold=%llums requirepass=%s user=%s password=%s "
-             "tcp-keepalive=%d max-redirects=%d log-level=%s log-file=%s",
-             c->addr, c->startup_nodes, c->threads, loop_io_name(c->io),
+             "slots-reload-interval=%llums failover-hold=%llums requirepass=%s aclfile=%s "
+             "acllog-max-len=%d user=%s password=%s tcp-keepalive=%d max-redirects=%d "
+             "log-level=%s log-file=%s",
+             c->addr, c->pool ? "(pool mode)" : c->startup_nodes, c->threads, loop_io_name(c->io),
              (unsigned long long)c->connect_timeout_ms,
              (unsigned long long)c->slots_reload_interval_ms,
              (unsigned long long)c->failover_hold_ms, c->requirepass ? "(set)" : "(none)",
-             c->user ? c->user : "(none)", c->password ? "(set)" : "(none)", c->tcp_keepalive_s,
+             c->aclfile ? c->aclfile : "(none)", c->acllog_max_len, c->user ? c->user : "(none)", c->password ? "(set)" : "(none)", c->tcp_keepalive_s,
              c->max_redirects, log_level_name(c->log_level),
              c->log_file ? c->log_file : "(stderr)");
     char idc[256] = "";
@@ -843,4 +1087,21 @@ void config_log(const struct config *c)
              c->debug_addr ? c->debug_addr : "(off)", (unsigned long long)c->shutdown_timeout_ms,
              c->config_file ? c->config_file : "(none)",
              c->announce_addr ? c->announce_addr : "(the address each client reached)");
+    log_info("config: http-addr=%s http-timeout=%llums cross-slot=%s",
+             c->http_addr ? c->http_addr : "(off)", (unsigned long long)c->http_timeout_ms,
+             config_cross_slot_name(c->cross_slot));
+    if (!c->pool) return;
+    char tag[8] = "(none)";
+    if (c->placement.hash_tag[0])
+        snprintf(tag, sizeof(tag), "%c%c", c->placement.hash_tag[0], c->placement.hash_tag[1]);
+    char src[300];
+    if (c->pool_servers)
+        snprintf(src, sizeof(src), "pool-servers=%s", c->pool_servers);
+    else
+        snprintf(src, sizeof(src), "pool-server x%d", c->npool_server);
+    log_info("config: pool mode: %s distribution=%s hash=%s hash-tag=%s hash-tag-strip=%s "
+             "auto-eject-hosts=%s server-failure-limit=%d server-retry-timeout=%llums",
+             src, placement_dist_name(c->placement.dist), hashkit_name(c->placement.hash), tag,
+             c->hash_tag_strip ? "yes" : "no", c->auto_eject_hosts ? "yes" : "no",
+             c->server_failure_limit, (unsigned long long)c->server_retry_timeout_ms);
 }

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "commands.h"
+#include "hashkit.h"
 #include "local.h"
 #include "mem.h"
 
@@ -184,6 +185,22 @@ static void keyspace(const struct fanout *f, struct sbuf *t)
                     expires ? (unsigned long long)(ttl_weighted / (double)expires) : 0ull);
 }
 
+/* Pool mode's part of the # Proxy section: how keys are placed, and the servers' state. */
+static void pool_lines(struct sbuf *t, const struct config *cfg, const struct slotmap_pool *p)
+{
+    int ejected = 0, unreachable = 0;
+    for (int i = 0; i < p->nservers; i++) {
+        ejected += p->servers[i].ejected;
+        unreachable += !p->servers[i].reachable;
+    }
+    sbuf_printf(t,
+                "pool_distribution:%s\r\npool_hash:%s\r\npool_servers:%d\r\n"
+                "pool_servers_ejected:%d\r\npool_servers_unreachable:%d\r\n"
+                "pool_placement_generation:%llu\r\n",
+                placement_dist_name(cfg->placement.dist), hashkit_name(cfg->placement.hash),
+                p->nservers, ejected, unreachable, (unsigned long long)p->gen);
+}
+
 static void info_merge(const struct fanout *f, const struct request *r, void *ctx,
                        struct sbuf *out)
 {
@@ -203,12 +220,12 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
         struct utsname u;
         uname(&u);
         sbuf_printf(&t,
-                    "redis_version:%s\r\nredis_mode:cluster\r\nslotproxy_version:%s\r\n"
+                    "redis_version:%s\r\nredis_mode:%s\r\nslotproxy_version:%s\r\n"
                     "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:epoll\r\nprocess_id:%d\r\n"
                     "run_id:%s\r\ntcp_port:%d\r\nserver_time_usec:%llu\r\n"
                     "uptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\n",
                     map && map->redis_version[0] ? map->redis_version : "7.0.0",
-                    PX_VERSION, u.sysname, u.release, u.machine, (int)(sizeof(void *) * 8),
+                    cfg->pool ? "standalone" : "cluster", PX_VERSION, u.sysname, u.release, u.machine, (int)(sizeof(void *) * 8),
                     (int)getpid(), local_node_id(), cfg->listen_port, (unsigned long long)now,
                     (unsigned long long)((now - src->start_wall_us) / 1000000u),
                     (unsigned long long)((now - src->start_wall_us) / 86400000000ull));
@@ -220,7 +237,7 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
          * command is routed until its answer). */
         sbuf_printf(&t,
                     "connected_clients:%llu\r\nblocked_clients:%llu\r\ntracking_clients:%llu\r\n",
-                    clients, SUM(blocked_clients), SUM(trk_clients));
+                    clients, SUM(blocked_clients) + SUM(paused_clients), SUM(trk_clients));
     }
     if (section(&t, sec, SEC_MEMORY, "# Memory\r\n", &n)) {
         struct px_mem_stats ms;
@@ -243,10 +260,14 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     "rejected_connections:%llu\r\ntotal_error_replies:%llu\r\n"
                     "tracking_total_keys:%llu\r\ntracking_total_items:%llu\r\n"
                     "tracking_total_prefixes:%llu\r\ntracking_invalidations:%llu\r\n"
-                    "tracking_evictions:%llu\r\n",
+                    "tracking_evictions:%llu\r\n"
+                    "acl_access_denied_auth:%llu\r\nacl_access_denied_cmd:%llu\r\n"
+                    "acl_access_denied_key:%llu\r\nacl_access_denied_channel:%llu\r\n",
                     SUM(sessions_total), SUM(requests), SUM(net_input_bytes), SUM(net_output_bytes),
                     SUM(rejected_conns) + SUM(denied_conns), SUM(error_replies), SUM(trk_keys),
-                    SUM(trk_items), SUM(trk_prefixes), SUM(trk_invalidations), SUM(trk_evictions));
+                    SUM(trk_items), SUM(trk_prefixes), SUM(trk_invalidations), SUM(trk_evictions),
+                    SUM(acl_denied_auth), SUM(acl_denied_cmd), SUM(acl_denied_key),
+                    SUM(acl_denied_channel));
     }
     /* To a client the proxy is the master of everything it serves. */
     if (section(&t, sec, SEC_REPLICATION, "# Replication\r\n", &n)) {
@@ -283,7 +304,7 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
         }
     }
     if (section(&t, sec, SEC_CLUSTER, "# Cluster\r\n", &n)) {
-        sbuf_puts(&t, "cluster_enabled:1\r\n");
+        sbuf_puts(&t, cfg->pool ? "cluster_enabled:0\r\n" : "cluster_enabled:1\r\n");
     }
     /* Not section(): keyspace() writes its own title. */
     if (sec & SEC_KEYSPACE) {
@@ -329,6 +350,20 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
             (unsigned long long)ts.suspects, (unsigned long long)ts.confirmed,
             (unsigned long long)ts.deposed, (unsigned long long)ts.expired, SUM(stall_deposed),
             SUM(stall_released), SUM(stall_hold_us), MAX(stall_hold_max_us), SUM(stall_errors));
+        if (map && map->pool) pool_lines(&t, cfg, map->pool);
+        sbuf_printf(&t,
+                    "cross_slot:%s\r\ncross_slot_computed:%llu\r\ncross_slot_failed:%llu\r\n"
+                    "cross_slot_partial:%llu\r\nhttp_requests:%llu\r\n",
+                    config_cross_slot_name(cfg->cross_slot), SUM(cross_computed),
+                    SUM(cross_failed), SUM(cross_partial), SUM(http_requests));
+        for (int i = 0; i < HTTP_ST_COUNT; i++) {
+            uint64_t v = src->http ? stat_get(&src->http->by_status[i]) : 0;
+            if (stats_http_codes[i])
+                sbuf_printf(&t, "http_responses_%u:%llu\r\n", stats_http_codes[i],
+                            (unsigned long long)v);
+            else
+                sbuf_printf(&t, "http_responses_other:%llu\r\n", (unsigned long long)v);
+        }
     }
     /* As Redis answers INFO: a verbatim string (txt) over RESP3, a bulk string over RESP2. */
     resp_write_verbatim(out, "txt", t.buf ? t.buf : "", t.len, r->client ? r->client->resp : 2);

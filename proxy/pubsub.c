@@ -17,7 +17,6 @@
 #include "pubsub.h"
 
 #include "commands.h"
-#include "crc16.h"
 #include "errors.h"
 #include "keys.h"
 #include "log.h"
@@ -207,6 +206,12 @@ static int has_keyspace(const struct pubsub *ps)
 static struct pubsub *ps_peek(const struct client *c)
 {
     return c && c->x ? c->x->ps : NULL;
+}
+
+const struct pubsub_subs *pubsub_client_subs(const struct client *c)
+{
+    const struct pubsub *p = ps_peek(c);
+    return p ? &p->subs : NULL;
 }
 
 int pubsub_subscribed(const struct client *c)
@@ -509,7 +514,7 @@ static void ps_rebuild(struct pubsub *ps)
     for (uint32_t i = 0; i < ps->subs.shard.cap; i++) {
         struct strset_item *it = &ps->subs.shard.items[i];
         if (!it->key) continue;
-        struct backend *owner = view_slot_backend(ctx->view, (int)crc16_key_slot(it->key, it->len));
+        struct backend *owner = view_slot_backend(ctx->view, view_key_slot(ctx->view, it->key, it->len));
         if (!owner) {
             schedule_rebuild(ps);
             it->value = -1;
@@ -672,11 +677,11 @@ static void unsubscribe(struct pubsub_ctx *ctx, struct request *r, enum pubsub_k
 }
 
 /* The slot of r's channels: >= 0, or KEYS_SLOT_CROSS (Redis's CROSSSLOT for SSUBSCRIBE). */
-static int channels_slot(const struct request *r)
+static int channels_slot(const struct view *view, const struct request *r)
 {
     int slot = -1;
     for (uint32_t i = 1; i < r->argc; i++) {
-        int s = (int)crc16_key_slot(request_arg(r, i), r->argv[i].len);
+        int s = view_key_slot(view, request_arg(r, i), r->argv[i].len);
         if (slot >= 0 && s != slot) return KEYS_SLOT_CROSS;
         slot = s;
     }
@@ -687,7 +692,7 @@ static void ssubscribe(struct pubsub_ctx *ctx, struct request *r)
 {
     struct sbuf *out = &ctx->out;
     sbuf_clear(out);
-    int slot = channels_slot(r);
+    int slot = channels_slot(ctx->view, r);
     struct backend *owner = slot >= 0 ? view_slot_backend(ctx->view, slot) : NULL;
     if (slot == KEYS_SLOT_CROSS || !owner) {
         if (slot == KEYS_SLOT_CROSS)
@@ -752,6 +757,9 @@ void pubsub_run(struct pubsub_ctx *ctx, struct request *r)
     /* Read now: a handler that answers r at once hands it to its sink, which may free it. The
      * client outlives the call (a session closed meanwhile is freed at the end of the turn). */
     struct client *c = r->client;
+    /* Confirmations are pushes in Redis 7.0 (written even under CLIENT REPLY OFF or SKIP), like
+     * the messages that follow them. */
+    r->flags &= ~REQ_F_NO_REPLY;
     switch (r->cmd->local_id) {
     case LOCAL_SUBSCRIBE: subscribe(ctx, r, PSK_SUB); break;
     case LOCAL_PSUBSCRIBE: subscribe(ctx, r, PSK_PSUB); break;
@@ -835,6 +843,9 @@ static int keyspace_from_owner(const struct pubsub_ctx *ctx, const struct ps_con
     const char *ch = el_text(d, &el[pm ? 2 : 1], &cl);
     const char *payload = el_text(d, &el[pm ? 3 : 2], &pl);
     if (!pubsub_keyspace_channel(ch, cl)) return pc->role == PS_MAIN;
+    /* A pool's servers share no PUBLISH: each keyspace message comes from one server only (and
+     * with -hash-tag-strip its key is the stored name, which need not place where it is). */
+    if (ctx->view->cfg->pool) return 1;
     const char *key = payload;
     size_t klen = pl;
     if (starts(ch, cl, "__keyspace@")) { /* __keyspace@<db>__:<key> */
@@ -843,7 +854,7 @@ static int keyspace_from_owner(const struct pubsub_ctx *ctx, const struct ps_con
         key = sep + 3;
         klen = cl - (size_t)(key - ch);
     }
-    struct backend *owner = view_slot_backend(ctx->view, (int)crc16_key_slot(key, klen));
+    struct backend *owner = view_slot_backend(ctx->view, view_key_slot(ctx->view, key, klen));
     if (!owner) return pc->role == PS_MAIN;
     return conn_is(pc, owner);
 }
@@ -975,7 +986,7 @@ void pubsub_on_map(struct pubsub_ctx *ctx)
         for (uint32_t i = 0; i < ps->subs.shard.cap && !stale; i++) {
             struct strset_item *it = &ps->subs.shard.items[i];
             if (!it->key) continue;
-            struct backend *owner = view_slot_backend(v, (int)crc16_key_slot(it->key, it->len));
+            struct backend *owner = view_slot_backend(v, view_key_slot(v, it->key, it->len));
             if (it->value < 0 || !owner || !conn_is(ps->conns[it->value], owner)) stale = 1;
         }
         if (stale) ps_rebuild(ps);

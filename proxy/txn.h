@@ -124,5 +124,10 @@ void txn_trim(struct client *c);
 size_t txn_client_mem(const struct client *c);
 /* 1 when the client is watching keys or has MULTI open (statistics). */
 int txn_active(const struct client *c);
+/* 1 when c is in MULTI and a command it queued may write or replicate (CLIENT PAUSE WRITE holds
+ * its EXEC). */
+int txn_queued_writes(const struct client *c);
+/* 1 while c is between MULTI and EXEC/DISCARD (CLIENT LIST's flag x). */
+int txn_in_multi(const struct client *c);
 
 #endif

@@ -64,7 +64,7 @@ static void end_on_event(struct loop *l, int fd, int mask, void *arg)
     if (mask & LOOP_READ) {
         e->reads++;
         size_t kept = e->in ? e->in->len - e->start : 0;
-        ssize_t n = stream_read(l, fd, e->pool, &e->in, &e->start, 1024, NULL);
+        ssize_t n = stream_read(l, fd, e->pool, &e->in, &e->start, 1024, 0, NULL);
         if (n == 0) {
             e->eof = 1;
             loop_set_mask(l, fd, obuf_empty(&e->out) ? 0 : LOOP_WRITE);
