@@ -3,7 +3,7 @@
  * run on both engines: epoll, where the calls are read and writev on the spot, and io_uring, where
  * they are requests that complete in a later turn. The contract is the same, and so are the
  * tests: bytes arrive whole and in order, a partial message kept by the owner stays in front of
- * what arrives next, writes larger than the socket takes complete as the peer reads, end of stream
+ * what arrives next, a read takes at most the max its owner gives, writes larger than the socket takes complete as the peer reads, end of stream
  * and errors reach the owner, a stream whose owner stops reading is left alone, and a stream
  * closed with a write in flight lets the kernel finish with its chunks. Socket pairs only: no
  * network.
@@ -55,6 +55,8 @@ struct end {
     char acc[1 << 16];    /* what was read, when small */
     int keep_partial;     /* keep the last byte of each read as if it were a partial message */
     int stop_reading;     /* stop watching LOOP_READ at the first read */
+    size_t max;           /* stream_read's max (0: as much as fits) */
+    size_t biggest;       /* the most one read returned */
 };
 
 static void end_on_event(struct loop *l, int fd, int mask, void *arg)
@@ -64,7 +66,7 @@ static void end_on_event(struct loop *l, int fd, int mask, void *arg)
     if (mask & LOOP_READ) {
         e->reads++;
         size_t kept = e->in ? e->in->len - e->start : 0;
-        ssize_t n = stream_read(l, fd, e->pool, &e->in, &e->start, 1024, 0, NULL);
+        ssize_t n = stream_read(l, fd, e->pool, &e->in, &e->start, 1024, e->max, NULL);
         if (n == 0) {
             e->eof = 1;
             loop_set_mask(l, fd, obuf_empty(&e->out) ? 0 : LOOP_WRITE);
@@ -76,6 +78,7 @@ static void end_on_event(struct loop *l, int fd, int mask, void *arg)
             const char *p = e->in->data + e->start + kept;
             if (e->got + (size_t)n <= sizeof(e->acc)) memcpy(e->acc + e->got, p, (size_t)n);
             e->got += (size_t)n;
+            if ((size_t)n > e->biggest) e->biggest = (size_t)n;
             if (e->keep_partial && kept + (size_t)n > 0) {
                 /* Only the last byte stays, as a partial request would. */
                 e->start = e->in->len - 1;
@@ -241,6 +244,37 @@ START_TEST(test_stream_large_read_grows)
     free(msg);
     end_deinit(&e);
     close(sv[1]);
+    loop_free(l);
+    buf_pool_deinit(&pool);
+}
+END_TEST
+
+START_TEST(test_stream_read_max)
+{
+    /* A reader that takes input in steps (as the session reads an inline line, 16 KiB at a time):
+     * no read returns more than max, whether the owner keeps nothing or a partial message, and
+     * the bytes still arrive whole and in order, the rest reported in later turns. */
+    struct buf_pool pool;
+    struct loop *l = new_loop(&pool);
+    for (int keep = 0; keep < 2; keep++) {
+        int sv[2];
+        pair(sv);
+        struct end e;
+        end_init(&e, l, &pool, sv[0], LOOP_READ);
+        e.max = 5000;
+        e.keep_partial = keep;
+        char want[60000];
+        for (size_t i = 0; i < sizeof(want); i++) want[i] = (char)(i * 13 + 1);
+        ck_assert_int_eq(write(sv[1], want, sizeof(want)), (ssize_t)sizeof(want));
+        uint64_t end = clock_now_ms() + 5000;
+        while (e.got < sizeof(want) && clock_now_ms() < end) loop_run_once(l, 20);
+        ck_assert_uint_eq(e.got, sizeof(want));
+        ck_assert_mem_eq(e.acc, want, sizeof(want));
+        ck_assert_uint_le(e.biggest, e.max);
+        ck_assert_int_ge(e.reads, (int)(sizeof(want) / e.max));
+        end_deinit(&e);
+        close(sv[1]);
+    }
     loop_free(l);
     buf_pool_deinit(&pool);
 }
@@ -511,6 +545,7 @@ Suite *stream_suite(void)
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_stream_read_in_order);
         tcase_add_test(tc, test_stream_large_read_grows);
+        tcase_add_test(tc, test_stream_read_max);
         tcase_add_test(tc, test_stream_write_spans_in_order);
         tcase_add_test(tc, test_stream_write_backpressure);
         tcase_add_test(tc, test_stream_write_error);
