@@ -176,6 +176,32 @@ START_TEST(test_functions)
 }
 END_TEST
 
+/* A script can return a reply nested as deep as Lua's stack allows (about 8,000 levels, then
+ * an error inside it): the proxy passes it on byte for byte, as the node sends it, and the
+ * connection stays usable (Redis's suite, "Script return recursive object"). */
+START_TEST(test_deep_reply)
+{
+    static const char req[] = "*3\r\n$4\r\nEVAL\r\n$47\r\nlocal a = {}; local b = {a}; a[1] = b; "
+                              "return a\r\n$1\r\n0\r\n";
+    struct h_rc p, n;
+    h_rc_open(&p, h_env.proxy_port);
+    h_rc_open(&n, h_env.cluster_port);
+    size_t pl, nl;
+    const char *pr = h_rc_roundtrip(&p, req, sizeof(req) - 1, &pl);
+    char *copy = malloc(pl);
+    memcpy(copy, pr, pl);
+    const char *nr = h_rc_roundtrip(&n, req, sizeof(req) - 1, &nl);
+    ck_assert_uint_gt(nl, 30000);
+    ck_assert_msg(pl == nl && memcmp(copy, nr, nl) == 0, "%zu bytes through the proxy, %zu from "
+                                                          "the node", pl, nl);
+    free(copy);
+    const char *pong = h_rc_roundtrip(&p, "PING\r\n", 6, &pl);
+    ck_assert(pl == 7 && memcmp(pong, "+PONG\r\n", 7) == 0);
+    h_rc_close(&p);
+    h_rc_close(&n);
+}
+END_TEST
+
 Suite *scripts_suite(void)
 {
     Suite *s = suite_create("scripts");
@@ -184,6 +210,7 @@ Suite *scripts_suite(void)
     tcase_add_test(tc, test_eval_routing);
     tcase_add_test(tc, test_script_commands_and_noscript_recovery);
     tcase_add_test(tc, test_functions);
+    tcase_add_test(tc, test_deep_reply);
     suite_add_tcase(s, tc);
     return s;
 }
