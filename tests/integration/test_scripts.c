@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static long long info_field(redisContext *p, const char *section, const char *name)
 {
@@ -202,6 +203,57 @@ START_TEST(test_deep_reply)
 }
 END_TEST
 
+/* A script that runs past busy-reply-threshold: PING, which the proxy answers itself, says BUSY
+ * as the busy node would (with SCRIPT KILL or FUNCTION KILL in the text, as Redis words it),
+ * SCRIPT/FUNCTION KILL through the proxy stop it, and PING answers PONG again. */
+static void busy_round(const char *call, size_t call_len, const char *kill, const char *want)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    struct h_rc runner;
+    h_rc_open(&runner, h_env.proxy_port);
+    ck_assert_int_eq(write(runner.fd, call, call_len), (ssize_t)call_len);
+    int busy = 0;
+    for (int i = 0; i < 100 && !busy; i++) {
+        redisReply *r = h_cmd(p, "PING");
+        if (r->type == REDIS_REPLY_ERROR) {
+            ck_assert_str_eq(r->str, want);
+            busy = 1;
+        }
+        freeReplyObject(r);
+        if (!busy) h_sleep_ms(20);
+    }
+    ck_assert_msg(busy, "PING never said BUSY while the script ran");
+    h_expect_str(h_cmd(p, kill), "OK");
+    size_t n;
+    const char *x = h_rc_read(&runner, &n);
+    ck_assert_msg(n > 0 && x[0] == '-', "%.*s", (int)n, x);
+    h_expect_str(h_cmd(p, "PING"), "PONG");
+    h_rc_close(&runner);
+    redisFree(p);
+}
+
+START_TEST(test_busy_script)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    h_expect_str(h_cmd(p, "CONFIG SET busy-reply-threshold 100"), "OK");
+    static const char eval[] = "*3\r\n$4\r\nEVAL\r\n$17\r\nwhile true do end\r\n$1\r\n0\r\n";
+    busy_round(eval, sizeof(eval) - 1, "SCRIPT KILL",
+               "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN "
+               "NOSAVE.");
+    h_expect_str(h_cmd(p, "FUNCTION LOAD REPLACE %s",
+                       "#!lua name=busylib\nredis.register_function('spin', function() while "
+                       "true do end end)"),
+                 "busylib");
+    static const char fcall[] = "*3\r\n$5\r\nFCALL\r\n$4\r\nspin\r\n$1\r\n0\r\n";
+    busy_round(fcall, sizeof(fcall) - 1, "FUNCTION KILL",
+               "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN "
+               "NOSAVE.");
+    h_expect_str(h_cmd(p, "FUNCTION DELETE busylib"), "OK");
+    h_expect_str(h_cmd(p, "CONFIG SET busy-reply-threshold 5000"), "OK");
+    redisFree(p);
+}
+END_TEST
+
 Suite *scripts_suite(void)
 {
     Suite *s = suite_create("scripts");
@@ -211,6 +263,7 @@ Suite *scripts_suite(void)
     tcase_add_test(tc, test_script_commands_and_noscript_recovery);
     tcase_add_test(tc, test_functions);
     tcase_add_test(tc, test_deep_reply);
+    tcase_add_test(tc, test_busy_script);
     suite_add_tcase(s, tc);
     return s;
 }
