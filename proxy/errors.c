@@ -513,6 +513,11 @@ void errors_http(struct sbuf *s, enum px_http_err e, const char *detail)
 /* Redis's texts, and the proxy's own for what a transaction over a cluster adds: a connection
  * lost, a slot that moved. */
 
+void errors_no_multi_command(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR Command not allowed inside a transaction\r\n");
+}
+
 void errors_not_in_multi(struct sbuf *s, const char *name)
 {
     resp_write_errorf(s, "ERR '%s' cannot be used inside MULTI through slotproxy", name);
