@@ -1018,6 +1018,13 @@ static int check_pool(struct config *c, char *err, size_t errlen)
         return PX_EINVAL;
     }
     c->stall_threshold_ms = 0;
+    /* Computing across servers sends the keys under the names the client gave; with
+     * -hash-tag-strip the servers hold them under other names. */
+    if (c->cross_slot == CROSS_SLOT_COMPUTE && c->hash_tag_strip) {
+        snprintf(err, errlen, "flags -cross-slot compute and -hash-tag-strip cannot be used "
+                              "together");
+        return PX_EINVAL;
+    }
     return CONFIG_OK;
 }
 

@@ -208,6 +208,20 @@ void errors_config_per_node(struct sbuf *s, const char *name, size_t len)
                       (int)strnlen(name, len), name);
 }
 
+void errors_busy_script(struct sbuf *s, int function)
+{
+    sbuf_puts(s, function ? "-BUSY Redis is busy running a script. You can only call FUNCTION "
+                            "KILL or SHUTDOWN NOSAVE.\r\n"
+                          : "-BUSY Redis is busy running a script. You can only call SCRIPT "
+                            "KILL or SHUTDOWN NOSAVE.\r\n");
+}
+
+void errors_cross_no_tmp(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR cannot compute across servers: no temporary key name is placed on the "
+                 "server that holds the first key\r\n");
+}
+
 void errors_no_such_client(struct sbuf *s)
 {
     sbuf_puts(s, "-ERR No such client\r\n");
@@ -498,6 +512,11 @@ void errors_http(struct sbuf *s, enum px_http_err e, const char *detail)
 
 /* Redis's texts, and the proxy's own for what a transaction over a cluster adds: a connection
  * lost, a slot that moved. */
+
+void errors_no_multi_command(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR Command not allowed inside a transaction\r\n");
+}
 
 void errors_not_in_multi(struct sbuf *s, const char *name)
 {

@@ -95,6 +95,7 @@ START_TEST(test_merge_status)
     CHECK(FAN_ALL_OK, "-READONLY no\r\n", "+OK\r\n", "-READONLY no\r\n");
     CHECK(FAN_ONE_OK, "+OK\r\n", "-NOTBUSY No scripts in execution right now.\r\n", "+OK\r\n");
     CHECK(FAN_ONE_OK, "-NOTBUSY a\r\n", "-NOTBUSY a\r\n", "-NOTBUSY b\r\n");
+    CHECK(FAN_ONE_OK, "-BUSY use FUNCTION KILL\r\n", "-NOTBUSY a\r\n", "-BUSY use FUNCTION KILL\r\n");
     check_merge(FAN_ONE_OK, &env, &no_request, 0, NULL, no_master);
     check_merge(FAN_ALL_OK, &env, &no_request, 0, NULL, no_master);
     buf_pool_deinit(&pool);
@@ -118,6 +119,13 @@ START_TEST(test_merge_arrays)
           "*4\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n:2\r\n", "*4\r\n$1\r\na\r\n:3\r\n$1\r\nb\r\n:0\r\n");
     CHECK(FAN_PAIR_SUM, "-ERR slotproxy: unexpected reply from a node while merging counts\r\n",
           "*2\r\n$1\r\na\r\n:1\r\n", "*2\r\n$1\r\na\r\n$1\r\nx\r\n");
+    /* FUNCTION STATS: the master running a script (RESP2 and RESP3), else the first. */
+    CHECK(FAN_BUSIEST, "*4\r\n$14\r\nrunning_script\r\n*2\r\n$4\r\nname\r\n$1\r\nf\r\n$7\r\nengines\r\n*0\r\n",
+          "*4\r\n$14\r\nrunning_script\r\n*-1\r\n$7\r\nengines\r\n*0\r\n",
+          "*4\r\n$14\r\nrunning_script\r\n*2\r\n$4\r\nname\r\n$1\r\nf\r\n$7\r\nengines\r\n*0\r\n");
+    CHECK(FAN_BUSIEST, "%2\r\n$14\r\nrunning_script\r\n_\r\n$7\r\nengines\r\n%0\r\n",
+          "%2\r\n$14\r\nrunning_script\r\n_\r\n$7\r\nengines\r\n%0\r\n",
+          "%2\r\n$14\r\nrunning_script\r\n_\r\n$7\r\nengines\r\n%0\r\n");
     buf_pool_deinit(&pool);
 }
 END_TEST
