@@ -401,6 +401,11 @@ int errors_is_busykey(const char *line, size_t len)
     return starts_with(line, len, "BUSYKEY ");
 }
 
+int errors_is_busy(const char *line, size_t len)
+{
+    return starts_with(line, len, "BUSY ");
+}
+
 /* ---- -cross-slot compute ---- */
 
 void errors_wrongtype(struct sbuf *s)

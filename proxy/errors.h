@@ -170,6 +170,8 @@ unsigned errors_http_status(const char *line, size_t len);
 int errors_may_have_run(const char *line, size_t len);
 /* 1 when the error line is RESTORE's BUSYKEY (the target key exists). */
 int errors_is_busykey(const char *line, size_t len);
+/* 1 when the error line is a node's BUSY (a script or function is running there). */
+int errors_is_busy(const char *line, size_t len);
 
 /* ---- -cross-slot compute ---- */
 

@@ -163,7 +163,8 @@ static void merge_one_ok(const struct fanout *f, const struct request *r, void *
      * KILL) says more than the idle ones' NOTBUSY, as one busy Redis would answer. */
     for (uint32_t i = 0; i < f->nparts; i++) {
         const struct fan_part *p = &f->parts[i];
-        if (p->len > 6 && memcmp(fan_part_data(p), "-BUSY ", 6) == 0) {
+        const char *d = fan_part_data(p);
+        if (p->len > 1 && d[0] == '-' && errors_is_busy(d + 1, p->len - 1)) {
             put_part(out, p);
             return;
         }
