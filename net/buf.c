@@ -13,6 +13,7 @@
 #include "buf.h"
 
 #include "mem.h"
+#include "tls.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -279,6 +280,22 @@ void obuf_release(struct obuf *o)
     o->tail = NULL;
 }
 
+/* Fills iov with the queue's first spans (at most OBUF_IOV_MAX). Returns their count; *want is
+ * their bytes. */
+static int obuf_gather(const struct obuf *o, struct iovec *iov, size_t *want)
+{
+    int n = 0;
+    *want = 0;
+    for (uint32_t i = 0; i < o->count && n < OBUF_IOV_MAX; i++) {
+        const struct obuf_seg *s = &o->segs[(o->head + i) % o->cap];
+        iov[n].iov_base = s->c->data + s->off;
+        iov[n].iov_len = s->len;
+        *want += s->len;
+        n++;
+    }
+    return n;
+}
+
 /* Keeps calling writev while the socket takes all that is offered, so a queue longer than
  * OBUF_IOV_MAX spans goes out in one obuf_write; a short write means the socket buffer is full and
  * the caller waits for LOOP_WRITE. */
@@ -287,15 +304,8 @@ ssize_t obuf_write(struct obuf *o, int fd)
     size_t total = 0;
     while (o->count > 0) {
         struct iovec iov[OBUF_IOV_MAX];
-        int n = 0;
-        size_t want = 0;
-        for (uint32_t i = 0; i < o->count && n < OBUF_IOV_MAX; i++) {
-            struct obuf_seg *s = &o->segs[(o->head + i) % o->cap];
-            iov[n].iov_base = s->c->data + s->off;
-            iov[n].iov_len = s->len;
-            want += s->len;
-            n++;
-        }
+        size_t want;
+        int n = obuf_gather(o, iov, &want);
         ssize_t w = writev(fd, iov, n);
         if (w < 0) {
             if (errno == EINTR) continue;
@@ -306,6 +316,24 @@ ssize_t obuf_write(struct obuf *o, int fd)
         obuf_consume(o, (size_t)w);
         total += (size_t)w;
         if ((size_t)w < want) break; /* the socket is full */
+    }
+    return (ssize_t)total;
+}
+
+/* The same over TLS. The queue keeps every byte until the connection says it is written, so a
+ * write that has to be retried is offered the same leading bytes again, as OpenSSL requires. */
+ssize_t obuf_write_tls(struct obuf *o, struct tls_conn *t)
+{
+    size_t total = 0;
+    while (o->count > 0) {
+        struct iovec iov[OBUF_IOV_MAX];
+        size_t want;
+        int n = obuf_gather(o, iov, &want);
+        ssize_t w = tls_conn_writev(t, iov, n);
+        if (w < 0) return total ? (ssize_t)total : w;
+        obuf_consume(o, (size_t)w);
+        total += (size_t)w;
+        if ((size_t)w < want) break; /* the socket is full, or waits for a read */
     }
     return (ssize_t)total;
 }

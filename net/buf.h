@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 struct buf_pool;
+struct tls_conn;
 
 struct buf_chunk {
     uint32_t refcnt;
@@ -125,6 +126,9 @@ void obuf_append_span(struct obuf *o, struct buf_pool *p, struct buf_chunk *c, u
 /* Writes as much as the socket takes with writev. Returns the bytes written (>= 0, the queue is
  * consumed by that much), -EAGAIN when nothing could be written, or another -errno. */
 ssize_t obuf_write(struct obuf *o, int fd);
+/* As obuf_write, over a TLS connection (net/tls.h): bytes written, -EAGAIN when nothing could be
+ * written (tls_conn_mask says which socket event to wait for), or another negative code. */
+ssize_t obuf_write_tls(struct obuf *o, struct tls_conn *t);
 /* 1 when nothing is queued. */
 static inline int obuf_empty(const struct obuf *o)
 {
