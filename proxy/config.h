@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "sock.h"
+#include "tls.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +23,7 @@ struct cidr {
 struct config {
     char addr[SOCK_HOST_MAX + 8]; /* -addr, "host:port" */
     char listen_host[SOCK_HOST_MAX];
-    int listen_port;
+    int listen_port;     /* 0: no plain-text listener (-port 0, or -addr host:0) */
     char *startup_nodes; /* -startup-nodes, comma-separated */
     char **startup;      /* split */
     int nstartup;
@@ -61,6 +62,20 @@ struct config {
     char *idc;                          /* -idc as given, or NULL for the default */
     struct cidr *cidrs;                 /* parsed -idc (or the default /16) */
     int ncidrs;
+    /* TLS (issue 22), with Redis's names: the clients' side on -tls-port, the nodes' side with
+     * -tls-cluster. Strings are NULL when not set. */
+    int tls_port; /* 0: no TLS listener */
+    char *tls_cert_file, *tls_key_file, *tls_key_file_pass;
+    char *tls_client_cert_file, *tls_client_key_file, *tls_client_key_file_pass;
+    char *tls_ca_cert_file, *tls_ca_cert_dir;
+    int tls_auth_clients; /* enum tls_auth_clients */
+    char *tls_protocols, *tls_ciphers, *tls_ciphersuites;
+    int tls_prefer_server_ciphers;
+    int tls_session_caching;
+    int tls_session_cache_size;
+    int tls_session_cache_timeout;
+    int tls_cluster;                   /* talk TLS to the nodes */
+    uint64_t tls_handshake_timeout_ms; /* a client that has not finished its handshake by then */
 };
 
 enum config_result {
@@ -96,6 +111,8 @@ int config_in_idc(const struct config *c, const char *ip);
 void config_default_idc(struct config *c);
 /* "master", "replica", "prefer-replica" or "replica-idc" (static strings). */
 const char *config_read_prefer_name(enum read_prefer rp);
+/* The TLS settings of c as net/tls.h takes them (pointers into c). */
+void config_tls_opts(const struct config *c, struct tls_opts *o);
 /* Logs the effective configuration (passwords masked). */
 void config_log(const struct config *c);
 
