@@ -1,7 +1,7 @@
 /*
- * The acceptor: runs on the main thread, accepts client connections and hands each to the worker
- * with the fewest sessions. It also owns the signal handling (signalfd): SIGINT and SIGTERM stop
- * the proxy.
+ * The acceptor: runs on the main thread, accepts client connections (plain text and TLS) and
+ * hands each to the worker with the fewest sessions. It also owns the signal handling (signalfd):
+ * SIGINT and SIGTERM stop the proxy; SIGHUP reopens the log and reloads the TLS certificates.
  */
 #ifndef PX_ACCEPTOR_H
 #define PX_ACCEPTOR_H
@@ -10,13 +10,16 @@
 
 struct worker;
 struct config;
+struct tls_ctx;
 
 struct acceptor;
 
-/* Listens on cfg->addr. cfg and the workers array stay the caller's and must outlive the
+/* Listens on cfg->addr (unless its port is 0) and on -tls-port. cfg, the workers array and the
+ * TLS contexts (reloaded on SIGHUP; NULL when unused) stay the caller's and must outlive the
  * acceptor. Returns NULL with a message in err when it cannot listen. */
 struct acceptor *acceptor_create(const struct config *cfg, struct worker **workers, int nworkers,
-                                 char *err, size_t errlen);
+                                 struct tls_ctx *tls_clients, struct tls_ctx *tls_nodes, char *err,
+                                 size_t errlen);
 /* Accepts until SIGINT/SIGTERM (SIGHUP reopens the log file and carries on). */
 void acceptor_run(struct acceptor *a);
 /* Stops listening and frees a; clients already handed out belong to their workers. NULL is ok. */

@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "local.h"
 #include "mem.h"
+#include "tls.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -325,6 +326,16 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
             (unsigned long long)ts.suspects, (unsigned long long)ts.confirmed,
             (unsigned long long)ts.deposed, (unsigned long long)ts.expired, SUM(stall_deposed),
             SUM(stall_released), SUM(stall_hold_us), MAX(stall_hold_max_us), SUM(stall_errors));
+        struct tls_stats tc = {0}, tn = {0};
+        if (src->tls_clients) tls_ctx_stats(src->tls_clients, &tc);
+        if (src->tls_nodes) tls_ctx_stats(src->tls_nodes, &tn);
+        sbuf_printf(&t,
+                    "tls_client_handshakes:%llu\r\ntls_client_handshake_failures:%llu\r\n"
+                    "tls_client_handshake_timeouts:%llu\r\ntls_node_handshakes:%llu\r\n"
+                    "tls_node_handshake_failures:%llu\r\n",
+                    (unsigned long long)tc.handshakes, (unsigned long long)tc.handshake_failures,
+                    SUM(tls_handshake_timeouts), (unsigned long long)tn.handshakes,
+                    (unsigned long long)tn.handshake_failures);
     }
     /* As Redis answers INFO: a verbatim string (txt) over RESP3, a bulk string over RESP2. */
     resp_write_verbatim(out, "txt", t.buf ? t.buf : "", t.len, r->client ? r->client->resp : 2);

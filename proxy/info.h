@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 /* What INFO reports on, for the whole process: filled once before the workers start. */
+struct tls_ctx;
+
 struct info_src {
     struct worker_stats *const *stats; /* every worker's counters */
     int nworkers;
@@ -23,6 +25,7 @@ struct info_src {
     struct topology *topo;
     const struct config *cfg;
     uint64_t start_wall_us; /* when the proxy started (uptime) */
+    struct tls_ctx *tls_clients, *tls_nodes; /* their handshake counters; NULL when unused */
 };
 
 /* One worker's INFO: where its fan-outs go and what it reports on. */

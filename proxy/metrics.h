@@ -16,6 +16,7 @@
 struct worker;
 struct topology;
 struct config;
+struct tls_ctx;
 
 struct metrics_ctx {
     struct worker **workers;
@@ -24,6 +25,7 @@ struct metrics_ctx {
     const struct config *cfg;
     uint64_t start_wall_us;
     const atomic_int *shutting_down; /* set once the proxy stops taking clients; may be NULL */
+    struct tls_ctx *tls_clients, *tls_nodes; /* their handshake counters; NULL when unused */
 };
 
 /* Each appends the body of one URL to out: /metrics (Prometheus text), then /debug/vars,

@@ -110,6 +110,7 @@ struct worker_stats {
     stat_t trk_prefixes;      /* BCAST prefixes followed */
     stat_t trk_invalidations; /* invalidation messages sent */
     stat_t trk_evictions;     /* keys forgotten (and invalidated) at -tracking-table-max-keys */
+    stat_t tls_handshake_timeouts; /* TLS clients closed for not finishing their handshake */
     stat_t errors[SERR_COUNT];
     struct cmd_stats *cmds;
 };

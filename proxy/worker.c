@@ -43,7 +43,8 @@ static void worker_trk_remote(void *up, int worker, uint64_t id, const char *pay
 static void worker_client_list(void *up, struct request *r);
 
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
-                             struct script_cache *scripts, const struct info_src *info)
+                             struct script_cache *scripts, const struct info_src *info,
+                             struct tls_ctx *tls_clients, struct tls_ctx *tls_nodes)
 {
     struct worker *w = px_calloc_aligned(_Alignof(struct worker), sizeof(*w));
     w->id = id;
@@ -68,7 +69,7 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->menv.rng = clock_wall_us() ^ ((uint64_t)(id + 1) << 32) ^ 0x9E3779B97F4A7C15ull;
     keys_result_init(&w->keys);
 
-    view_init(&w->view, w->loop, &w->pool, cfg, &forward_backend_ops, &w->fwd,
+    view_init(&w->view, w->loop, &w->pool, cfg, tls_nodes, &forward_backend_ops, &w->fwd,
               &w->stats.nbackends);
     priv_pool_init(&w->priv, &w->view, topo, cfg, &w->stats);
     forward_init(&w->fwd, w->loop, cfg, &w->rp, &w->view, &w->priv, topo, &w->stats, w->scripts,
@@ -104,6 +105,7 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     session_ctx_init(&w->sessions, w->loop, &w->pool, &w->rp, cfg, &w->stats, &w->dispatch,
                      &w->nsessions);
     w->sessions.worker_id = id;
+    w->sessions.tls = tls_clients;
 
     loop_timer_init(&w->drain_timer, worker_drain_timer, w);
     loop_timer_init(&w->cron, worker_cron, w);
@@ -424,12 +426,27 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
     struct worker *w = ctx;
     switch (m->type) {
     case WORKER_MSG_CONN:
-        if (w->stopping || w->draining || !session_create(&w->sessions, m->fd, m->u64)) {
+    case WORKER_MSG_CONN_TLS:
+    case WORKER_MSG_CONN_TLS_DENIED:
+    case WORKER_MSG_CONN_TLS_FULL: {
+        struct session *s = NULL;
+        if (!w->stopping && !w->draining) {
+            if (m->type == WORKER_MSG_CONN)
+                s = session_create(&w->sessions, m->fd, m->u64);
+            else
+                s = session_create_tls(&w->sessions, m->fd, m->u64,
+                                       m->type == WORKER_MSG_CONN_TLS_DENIED ? SESSION_REFUSE_DENIED
+                                       : m->type == WORKER_MSG_CONN_TLS_FULL
+                                           ? SESSION_REFUSE_MAXCLIENTS
+                                           : SESSION_SERVE);
+        }
+        if (!s) {
             close(m->fd);
             /* Relaxed: see session_close. */
             atomic_fetch_sub_explicit(&w->nsessions, 1, memory_order_relaxed);
         }
         break;
+    }
     case WORKER_MSG_MAP:
         if (w->stopping)
             slotmap_unref(m->ptr);
@@ -517,6 +534,15 @@ unsigned worker_sessions_open(struct worker *const *all, int n)
 void worker_give_conn(struct worker *w, int fd, uint64_t id)
 {
     struct chan_msg m = {.type = WORKER_MSG_CONN, .fd = fd, .u64 = id};
+    chan_send(&w->inbox, &m);
+}
+
+void worker_give_conn_tls(struct worker *w, int fd, uint64_t id, enum session_refuse refuse)
+{
+    int type = refuse == SESSION_REFUSE_DENIED       ? WORKER_MSG_CONN_TLS_DENIED
+               : refuse == SESSION_REFUSE_MAXCLIENTS ? WORKER_MSG_CONN_TLS_FULL
+                                                     : WORKER_MSG_CONN_TLS;
+    struct chan_msg m = {.type = type, .fd = fd, .u64 = id};
     chan_send(&w->inbox, &m);
 }
 

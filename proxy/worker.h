@@ -49,6 +49,9 @@ enum worker_msg {
     WORKER_MSG_DRAIN,       /* graceful shutdown: stop reading, finish, close */
     WORKER_MSG_VERDICT,     /* ptr: a node's address (px_strdup), fd: an enum topology_verdict */
     WORKER_MSG_TRACKING,    /* ptr: a struct worker_trk_msg for a client of this worker */
+    WORKER_MSG_CONN_TLS,        /* fd: a new client connection on the TLS port */
+    WORKER_MSG_CONN_TLS_DENIED, /* ... to be refused (protected mode) after its handshake */
+    WORKER_MSG_CONN_TLS_FULL,   /* ... to be refused (-maxclients) after its handshake */
 };
 
 /* A backend as one worker sees it, for the debug port. */
@@ -122,9 +125,11 @@ struct worker {
 };
 
 /* Creates a worker (not started): scripts is the process-wide script cache, info what INFO
- * reports on. Returns NULL on failure. */
+ * reports on, tls_clients and tls_nodes the TLS contexts of the two sides (NULL: plain; they
+ * must outlive the worker). Returns NULL on failure. */
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
-                             struct script_cache *scripts, const struct info_src *info);
+                             struct script_cache *scripts, const struct info_src *info,
+                             struct tls_ctx *tls_clients, struct tls_ctx *tls_nodes);
 /* Starts its thread. Returns 0 or -errno. */
 int worker_start(struct worker *w);
 /* Asks the worker to stop and joins it. */
@@ -133,6 +138,9 @@ void worker_stop(struct worker *w);
 void worker_free(struct worker *w);
 /* Hands an accepted connection (with its client id) to w. Any thread. */
 void worker_give_conn(struct worker *w, int fd, uint64_t id);
+/* Hands a connection accepted on the TLS port to w, with what to do after its handshake (serve,
+ * or answer a refusal and close). Any thread. */
+void worker_give_conn_tls(struct worker *w, int fd, uint64_t id, enum session_refuse refuse);
 /* Gives w a slot map (the caller has taken a reference for it). Any thread. */
 void worker_give_map(struct worker *w, struct slotmap *m);
 /* Gives w the topology thread's verdict on the node at addr (forward_verdict). Any thread. */
