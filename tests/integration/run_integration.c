@@ -21,7 +21,8 @@
 /* 1 unless CK_RUN_SUITE names a suite that starts every server it uses itself. */
 static int need_shared_servers(void)
 {
-    static const char *const own[] = {"reshard", "failover", "readpref", "faults", "topology"};
+    static const char *const own[] = {"reshard", "failover", "readpref",
+                                      "faults",  "topology", "tls"};
     const char *only = getenv("CK_RUN_SUITE");
     for (size_t i = 0; only && i < sizeof(own) / sizeof(own[0]); i++)
         if (strcmp(only, own[i]) == 0) return 0;
@@ -79,11 +80,11 @@ int main(void)
 
     /* The suites that kill nodes or move slots (on clusters of their own) come last. */
     Suite *(*const suites[])(void) = {
-        basic_suite,    pipeline_suite, errors_suite,   fanout_suite,   keyspace_suite,
-        conn_suite,     scripts_suite,  txn_suite,      blocking_suite, compare_suite,
-        pyclient_suite, resp3_suite,    nodeclient_suite, ops_suite,    pubsub_suite,
-        fixes_suite,    limits_suite,   startup_suite,
-        readpref_suite, reshard_suite,  failover_suite, faults_suite,   topology_suite,
+        basic_suite,    pipeline_suite, errors_suite,     fanout_suite,   keyspace_suite,
+        conn_suite,     scripts_suite,  txn_suite,        blocking_suite, compare_suite,
+        pyclient_suite, resp3_suite,    nodeclient_suite, ops_suite,      pubsub_suite,
+        fixes_suite,    limits_suite,   startup_suite,    readpref_suite, reshard_suite,
+        failover_suite, faults_suite,   topology_suite,   tls_suite,
     };
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)

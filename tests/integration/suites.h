@@ -27,5 +27,6 @@ Suite *faults_suite(void);
 Suite *resp3_suite(void);
 Suite *nodeclient_suite(void);
 Suite *fixes_suite(void);
+Suite *tls_suite(void);
 
 #endif
