@@ -60,7 +60,8 @@ struct tls_conn {
     uint8_t want;        /* the handshake's wait: LOOP_READ or LOOP_WRITE */
     uint8_t read_want_write;
     uint8_t write_want_read;
-    uint8_t shut; /* close_notify sent */
+    uint8_t shut;  /* close_notify sent */
+    uint8_t fatal; /* a read or write failed: OpenSSL forbids SSL_shutdown after that */
 };
 
 static _Thread_local char tls_err[256];
@@ -437,13 +438,17 @@ static ssize_t tls_io_error(struct tls_conn *t, int rc, int saved_errno, int rea
         if (ERR_peek_error() == 0) {
             snprintf(tls_err, sizeof(tls_err), "%s",
                      saved_errno ? strerror(saved_errno) : "connection closed");
+            t->fatal = 1;
             /* A read that hit the end of the socket without an error is the end of the stream. */
             if (!saved_errno) return reading ? 0 : -EPIPE;
             return -saved_errno;
         }
         /* OpenSSL queued the reason: as below. */
         __attribute__((fallthrough));
-    default: tls_queue_text(tls_err, sizeof(tls_err), "TLS error"); return PX_EPROTO;
+    default:
+        t->fatal = 1;
+        tls_queue_text(tls_err, sizeof(tls_err), "TLS error");
+        return PX_EPROTO;
     }
 }
 
@@ -552,7 +557,7 @@ void tls_conn_shutdown(struct tls_conn *t)
     if (t->state != TLS_READY) return;
     ERR_clear_error();
     /* One attempt: close_notify goes out if the socket takes it; nothing is waited for. */
-    if (t->shut) return;
+    if (t->shut || t->fatal) return;
     t->shut = 1;
     if (SSL_shutdown(t->ssl) < 0) ERR_clear_error();
 }

@@ -873,6 +873,32 @@ START_TEST(test_tls_session_resumption)
 }
 END_TEST
 
+/* The proxy's own CLUSTER SHARDS lists both its ports, as a node with tls-cluster does: "port"
+ * the plain one, "tls-port" the TLS one (CLUSTER SLOTS gives the port the client came on). */
+START_TEST(test_tls_cluster_shards_answer)
+{
+    need_p1();
+    struct t_tls c;
+    ck_assert_msg(t_tls_open(&c, P1_TLS, "client") == 0, "%s", c.err);
+    char *r = t_tls_cmd(&c, "CLUSTER SHARDS\r\n");
+    char want[128];
+    snprintf(want, sizeof(want), "$4\r\nport\r\n:%d\r\n$8\r\ntls-port\r\n:%d\r\n$2\r\nip\r\n",
+             P1_PLAIN, P1_TLS);
+    ck_assert_msg(strstr(r, want) != NULL, "CLUSTER SHARDS over TLS: %s", r);
+    free(r);
+    r = t_tls_cmd(&c, "CLUSTER SLOTS\r\n");
+    snprintf(want, sizeof(want), "$9\r\n127.0.0.1\r\n:%d\r\n", P1_TLS);
+    ck_assert_msg(strstr(r, want) != NULL, "CLUSTER SLOTS over TLS: %s", r);
+    free(r);
+    t_tls_close(&c);
+    redisContext *pc = h_connect(P1_PLAIN);
+    redisReply *rr = h_cmd(pc, "CLUSTER SLOTS");
+    ck_assert_int_eq(rr->element[0]->element[2]->element[1]->integer, P1_PLAIN);
+    freeReplyObject(rr);
+    redisFree(pc);
+}
+END_TEST
+
 /* INFO proxy, /metrics and /debug/vars count handshakes, failures and timeouts. */
 START_TEST(test_tls_metrics)
 {
@@ -1214,6 +1240,14 @@ START_TEST(test_tls_cluster_both_sides)
     char *info = t_tls_cmd(&c, "INFO server\r\n");
     ck_assert_msg(strstr(info, "\r\ntcp_port:0\r\n") != NULL, "INFO server: %s", info);
     free(info);
+    /* ...and CLUSTER SHARDS lists only the TLS port, as a node started with --port 0. */
+    char *shards = t_tls_cmd(&c, "CLUSTER SHARDS\r\n");
+    char want[96];
+    snprintf(want, sizeof(want), "$2\r\nid\r\n$40\r\n");
+    ck_assert_ptr_nonnull(strstr(shards, want));
+    snprintf(want, sizeof(want), "$8\r\ntls-port\r\n:%d\r\n", P2_TLS);
+    ck_assert_msg(strstr(shards, want) && !strstr(shards, "$4\r\nport\r\n"), "%s", shards);
+    free(shards);
     t_tls_close(&c);
     ck_assert_int_gt(t_info_num(P2_TLS, "tls_node_handshakes"), 0);
     ck_assert_int_eq(t_info_num(P2_TLS, "tls_node_handshake_failures"), 0);
@@ -1385,6 +1419,7 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_tls_slow_reader);
     tcase_add_test(tc, test_tls_sighup_reload);
     tcase_add_test(tc, test_tls_session_resumption);
+    tcase_add_test(tc, test_tls_cluster_shards_answer);
     tcase_add_test(tc, test_tls_metrics);
     tcase_add_test(tc, test_tls_redis_py);
     tcase_add_test(tc, test_tls_node_redis);
