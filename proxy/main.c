@@ -135,14 +135,13 @@ int main(int argc, char **argv)
         struct tls_opts to;
         tls_global_init();
         config_tls_opts(&cfg, &to);
-        if (cfg.tls_port && !(tls_clients = tls_ctx_create(&to, 1, err, sizeof(err)))) {
-            log_error("TLS (clients' side): %s", err);
+        if ((cfg.tls_port && !(tls_clients = tls_ctx_create(&to, 1, err, sizeof(err)))) ||
+            (cfg.tls_cluster && !(tls_nodes = tls_ctx_create(&to, 0, err, sizeof(err))))) {
+            log_error("TLS (%s' side): %s", cfg.tls_port && !tls_clients ? "clients" : "nodes",
+                      err);
             fprintf(stderr, "slotproxy: TLS: %s\n", err);
-            return 1;
-        }
-        if (cfg.tls_cluster && !(tls_nodes = tls_ctx_create(&to, 0, err, sizeof(err)))) {
-            log_error("TLS (nodes' side): %s", err);
-            fprintf(stderr, "slotproxy: TLS: %s\n", err);
+            tls_ctx_free(tls_clients);
+            config_free(&cfg);
             return 1;
         }
     }

@@ -384,6 +384,28 @@ START_TEST(test_config_tls)
     ck_assert_msg(rc == CONFIG_OK, "%s", err);
     ck_assert_str_eq(c.addr, "[::1]:9003");
     config_free(&c);
+
+    /* The same names as configuration file keys, as in redis.conf. */
+    char path[] = "/tmp/slotproxy-tls-conf.XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("port 0\ntls-port 6380\ntls-cert-file /etc/proxy.crt\ntls-key-file /etc/proxy.key\n"
+          "tls-ca-cert-file /etc/ca.crt\ntls-auth-clients optional\n"
+          "tls-protocols \"TLSv1.2 TLSv1.3\"\ntls-cluster yes\ntls-session-caching no\n",
+          f);
+    fclose(f);
+    rc = parse(&c, FLAGS("-config", path), err, sizeof(err), NULL);
+    unlink(path);
+    ck_assert_msg(rc == CONFIG_OK, "%s", err);
+    ck_assert_int_eq(c.listen_port, 0);
+    ck_assert_int_eq(c.tls_port, 6380);
+    ck_assert_str_eq(c.tls_cert_file, "/etc/proxy.crt");
+    ck_assert_str_eq(c.tls_protocols, "TLSv1.2 TLSv1.3");
+    ck_assert_int_eq(c.tls_auth_clients, TLS_AUTH_CLIENTS_OPTIONAL);
+    ck_assert_int_eq(c.tls_cluster, 1);
+    ck_assert_int_eq(c.tls_session_caching, 0);
+    config_free(&c);
 }
 END_TEST
 
