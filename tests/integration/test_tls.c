@@ -726,8 +726,9 @@ START_TEST(test_tls_handshake_stall)
 END_TEST
 
 /* A TLS client with a small receive buffer asks for 8 MB and reads it slowly: the proxy keeps
- * what the socket cannot take (writes that return WANT_WRITE, retried as OpenSSL requires),
- * another client is served meanwhile, and every byte arrives intact. */
+ * what the socket cannot take (writes that return WANT_WRITE, retried as OpenSSL requires), answers
+ * a key update asked for meanwhile, serves another client meanwhile, and every byte arrives
+ * intact. */
 START_TEST(test_tls_slow_reader)
 {
     need_p1();
@@ -747,8 +748,14 @@ START_TEST(test_tls_slow_reader)
     struct t_tls slow;
     ck_assert_msg(t_tls_open_ex(&slow, P1_TLS, "client", 0, 4096) == 0, "%s", slow.err);
     for (int i = 0; i < 8; i++) ck_assert_int_eq(t_tls_send(&slow, "GET tls:slowval\r\n", 17), 0);
+    /* While the proxy's writes to it are stuck, the client asks for a TLS 1.3 key update, which
+     * the proxy must answer with one of its own in the middle of its blocked output, and sends one
+     * more request behind it. */
+    h_sleep_ms(300);
+    ck_assert_int_eq(SSL_key_update(slow.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+    ck_assert_int_eq(t_tls_send(&slow, "PING\r\n", 6), 0);
     /* Read 8 MB in 4 KB steps, a pause every 64 KB: several seconds. */
-    size_t want = 8 * (big + 12), got = 0; /* "$1048576\r\n" + value + "\r\n" */
+    size_t want = 8 * (big + 12) + 7, got = 0; /* "$1048576\r\n" + value + "\r\n", "+PONG" */
     char *all = malloc(want);
     uint64_t worst = 0;
     while (got < want) {
@@ -769,6 +776,7 @@ START_TEST(test_tls_slow_reader)
         ck_assert(memcmp(p, "$1048576\r\n", 10) == 0);
         ck_assert_msg(memcmp(p + 10, v, big) == 0, "reply %d corrupted", i);
     }
+    ck_assert(memcmp(all + want - 7, "+PONG\r\n", 7) == 0);
     ck_assert_msg(worst < 500, "another client waited %llu ms", (unsigned long long)worst);
     free(all);
     free(v);
