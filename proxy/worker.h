@@ -49,7 +49,7 @@ enum worker_msg {
     WORKER_MSG_DRAIN,       /* graceful shutdown: stop reading, finish, close */
     WORKER_MSG_VERDICT,     /* ptr: a node's address (px_strdup), fd: an enum topology_verdict */
     WORKER_MSG_TRACKING,    /* ptr: a struct worker_trk_msg for a client of this worker */
-    WORKER_MSG_CONN_TLS,        /* fd: a new client connection on the TLS port */
+    WORKER_MSG_CONN_TLS,    /* fd: a new client connection on the TLS port */
     WORKER_MSG_CONN_TLS_DENIED, /* ... to be refused (protected mode) after its handshake */
     WORKER_MSG_CONN_TLS_FULL,   /* ... to be refused (-maxclients) after its handshake */
 };
