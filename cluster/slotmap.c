@@ -108,6 +108,7 @@ void slotmap_unref(struct slotmap *m)
     /* acq_rel: the thread that frees must see every other thread's reads finished. */
     if (atomic_fetch_sub_explicit(&m->refcnt, 1, memory_order_acq_rel) != 1) return;
     for (int i = 0; i < m->nshards; i++) px_free(m->shards[i].replicas);
+    slotmap_pool_free(m->pool);
     px_free(m->shards);
     px_free(m->nodes);
     px_free(m);
@@ -143,8 +144,36 @@ int slotmap_older(const struct slotmap *a, const struct slotmap *b)
     return a_older && !b_older;
 }
 
+void slotmap_pool_free(struct slotmap_pool *p)
+{
+    if (!p) return;
+    placement_free(p->placement);
+    for (int i = 0; i < p->nservers; i++) {
+        px_free(p->servers[i].addr);
+        px_free(p->servers[i].name);
+    }
+    px_free(p->servers);
+    px_free(p);
+}
+
+/* Pools agree when their placement is the same one (the generation says so) and the same
+ * servers are ejected; failure counts and errors are shown but do not make a new map. */
+static int pool_same(const struct slotmap_pool *a, const struct slotmap_pool *b)
+{
+    if (!a || !b) return a == b;
+    if (a->gen != b->gen || a->nservers != b->nservers) return 0;
+    for (int i = 0; i < a->nservers; i++)
+        if (a->servers[i].ejected != b->servers[i].ejected ||
+            a->servers[i].reachable != b->servers[i].reachable)
+            return 0;
+    return 1;
+}
+
 int slotmap_same(const struct slotmap *a, const struct slotmap *b)
 {
+    if (!pool_same(a->pool, b->pool)) return 0;
+    /* A pool's first map is made before any server has answered, without the version. */
+    if (a->pool && strcmp(a->redis_version, b->redis_version) != 0) return 0;
     /* Index by index: both maps were canonicalised (slots_reply_canonicalize), so the same topology
      * has the same order. */
     if (a->nnodes != b->nnodes || a->nshards != b->nshards || a->covered != b->covered) return 0;
@@ -173,5 +202,17 @@ int slotmap_loses_slots(const struct slotmap *a, const struct slotmap *b)
 {
     for (int s = 0; s < CRC16_SLOTS; s++)
         if (a->slot_shard[s] < 0 && b->slot_shard[s] >= 0) return 1;
+    return 0;
+}
+
+int slotmap_older_somewhere(const struct slotmap *a, const struct slotmap *b)
+{
+    for (int s = 0; s < CRC16_SLOTS; s++) {
+        int sa = a->slot_shard[s], sb = b->slot_shard[s];
+        if (sa < 0 || sb < 0) continue;
+        const struct slotmap_node *na = &a->nodes[a->shards[sa].master];
+        const struct slotmap_node *nb = &b->nodes[b->shards[sb].master];
+        if (na->config_epoch < nb->config_epoch && strcmp(na->id, nb->id) != 0) return 1;
+    }
     return 0;
 }

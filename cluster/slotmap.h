@@ -9,6 +9,7 @@
 #define PX_SLOTMAP_H
 
 #include "crc16.h"
+#include "placement.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -44,6 +45,33 @@ struct slotmap_shard {
     int *replicas; /* indices into nodes */
 };
 
+/* Pool mode: one configured server of the pool, in the order of the configuration. */
+struct slotmap_pool_server {
+    char *addr;       /* "host:port" as configured */
+    char *name;       /* the configured name, or NULL */
+    uint32_t weight;
+    int shard;        /* the shard (and slot) it serves; -1 while ejected */
+    int ejected;      /* taken out of the placement by -auto-eject-hosts */
+    int reachable;    /* its last probe answered (1 before the first probe) */
+    uint32_t failures; /* probes failed in a row */
+    uint64_t retry_in_ms; /* ejected: how long until it is probed again (when the map was made) */
+    char last_error[128];
+};
+
+/*
+ * Pool mode: what a map of standalone servers carries besides its shards. Shard i is the i-th
+ * live (not ejected) server, and the placement is built over exactly those servers in that
+ * order, so a key's placement index is its slot and its shard. Owned by the map (freed with it).
+ */
+struct slotmap_pool {
+    struct placement *placement; /* NULL when every server is ejected */
+    uint64_t gen;                /* changes whenever the placement does (reload, eject, return) */
+    int strip;                   /* -hash-tag-strip */
+    int nservers;                /* configured servers, live or ejected */
+    struct slotmap_pool_server *servers;
+    char source[256];            /* the servers file, or "-pool-server" */
+};
+
 struct slotmap {
     atomic_uint refcnt;
     uint64_t version;              /* set by the topology thread when published; grows by one */
@@ -54,6 +82,7 @@ struct slotmap {
     struct slotmap_node *nodes;
     struct slotmap_shard *shards;
     int covered;                     /* slots with an owner */
+    struct slotmap_pool *pool;       /* pool mode; NULL for a Redis Cluster's map */
     int16_t slot_shard[CRC16_SLOTS]; /* shard serving each slot, -1 when none */
 };
 
@@ -80,12 +109,19 @@ void slotmap_unref(struct slotmap *m);
 
 /* The master node serving slot, or NULL. */
 const struct slotmap_node *slotmap_master(const struct slotmap *m, unsigned slot);
-/* 1 when both maps describe the same topology (ignores version, time and source). */
+/* Frees a pool description (NULL is fine); slotmap_unref does it for a map's. */
+void slotmap_pool_free(struct slotmap_pool *p);
+/* 1 when both maps describe the same topology (ignores version, time and source); for pools,
+ * also the same placement generation and the same servers ejected. */
 int slotmap_same(const struct slotmap *a, const struct slotmap *b);
 /* 1 when a is an older view than b: some slot has a different master in each, and for every
  * such slot a's master has a lower config epoch than b's (Redis's rule: the higher epoch's
  * claim wins). 0 when they agree, when a is newer, and when the difference is mixed. */
 int slotmap_older(const struct slotmap *a, const struct slotmap *b);
+/* 1 when for some slot a names a different master than b does, with a lower config epoch: a is
+ * older there, whatever it says of the other slots (a view mixing a failover it has heard of with
+ * one it has not, or a woken master's claim, must not give any slot back to a deposed master). */
+int slotmap_older_somewhere(const struct slotmap *a, const struct slotmap *b);
 /* 1 when a leaves unserved a slot that b serves. A node that was just deposed (a master that froze
  * and woke to find a failover happened) may answer so for a moment: it dropped its slots before it
  * learned who has them. */

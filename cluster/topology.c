@@ -83,10 +83,12 @@ struct topology {
     /* Written by other threads: stop by topology_stop, want_refresh by topology_request_refresh. */
     atomic_int stop;
     atomic_int want_refresh;
+    atomic_int want_reload; /* pool mode: read the servers file again (SIGHUP) */
 
-    pthread_mutex_t lock; /* guards current and the stats below */
+    pthread_mutex_t lock; /* guards current, published and the stats below */
     pthread_cond_t ready;
     struct slotmap *current;
+    int published; /* a map has been handed to the workers (topology_wait_ready) */
     struct topology_stats stats;
     struct topo_suspect sus[TOPO_SUSPECTS_MAX];
     int nsus;
@@ -113,15 +115,25 @@ struct topology {
      * the thread, a woken one would describe its own past). */
     char (*avoid)[SLOTMAP_ADDR_MAX];
     int navoid;
+    struct pool *pool; /* pool mode; NULL for a cluster */
 };
 
 /* Copies the strings cfg points to, so the caller's need not outlive the topology. The startup
  * addresses are only split here, to refuse a bad one early; names are resolved at each connect. */
 struct topology *topology_create(const struct topology_config *cfg, topology_publish_cb *cb,
-                                 void *ctx)
+                                 void *ctx, char *err, size_t errlen)
 {
     struct topology *t = px_calloc(1, sizeof(*t));
     t->cfg = *cfg;
+    t->cfg.pool = NULL; /* the pool object below is the copy */
+    if (cfg->pool) {
+        char msg[512];
+        if (pool_create(cfg->pool, &t->pool, msg, sizeof(msg)) != 0) {
+            if (err) snprintf(err, errlen, "%s", msg);
+            px_free(t);
+            return NULL;
+        }
+    }
     t->startup = px_calloc((size_t)cfg->nstartup + 1, sizeof(char *));
     for (int i = 0; i < cfg->nstartup; i++) {
         char host[SOCK_HOST_MAX];
@@ -129,7 +141,9 @@ struct topology *topology_create(const struct topology_config *cfg, topology_pub
         if (sock_split_addr(cfg->startup[i], host, sizeof(host), &port) < 0 || !host[0]) {
             for (int j = 0; j < i; j++) px_free(t->startup[j]);
             px_free(t->startup);
+            pool_free(t->pool);
             px_free(t);
+            if (err) snprintf(err, errlen, "invalid -startup-nodes");
             return NULL;
         }
         t->startup[i] = px_strdup(cfg->startup[i]);
@@ -314,6 +328,14 @@ static struct slotmap *topo_fetch(struct topology *t, const char *host, int port
     return m;
 }
 
+/* The pool servers (live or ejected) whose last probe failed. */
+static int topo_unreachable(const struct slotmap *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->pool->nservers; i++) n += !m->pool->servers[i].reachable;
+    return n;
+}
+
 /* Publishes m (taking over the caller's reference) when it differs from the current map; an
  * unchanged one is dropped and the version does not move. Only the swap happens under the lock: the
  * log line and the workers' callback run outside it, so topology_current() never waits on them. */
@@ -326,14 +348,27 @@ static void topo_publish(struct topology *t, struct slotmap *m)
         struct slotmap *old = t->current;
         t->current = m;
         t->stats.version = m->version;
-        pthread_cond_broadcast(&t->ready);
         pthread_mutex_unlock(&t->lock);
         slotmap_unref(old);
-        for (int i = 0; i < m->nnodes; i++) topo_remember(t, m->nodes[i].ip, m->nodes[i].port);
-        log_info("slot map v%llu from %s: %d nodes, %d shards, %d of %d slots served",
-                 (unsigned long long)m->version, m->source, m->nnodes, m->nshards, m->covered,
-                 CRC16_SLOTS);
+        if (m->pool) {
+            log_info("pool map v%llu: %d of %d servers in the placement (generation %llu), %d "
+                     "nodes counting replicas, %d unreachable",
+                     (unsigned long long)m->version, m->nshards, m->pool->nservers,
+                     (unsigned long long)m->pool->gen, m->nnodes, topo_unreachable(m));
+        } else {
+            for (int i = 0; i < m->nnodes; i++)
+                topo_remember(t, m->nodes[i].ip, m->nodes[i].port);
+            log_info("slot map v%llu from %s: %d nodes, %d shards, %d of %d slots served",
+                     (unsigned long long)m->version, m->source, m->nnodes, m->nshards,
+                     m->covered, CRC16_SLOTS);
+        }
         t->publish(m, t->ctx);
+        /* Ready only now: every worker has the map in its inbox, ahead of any client the
+         * acceptor hands it once main sees the topology ready. */
+        pthread_mutex_lock(&t->lock);
+        t->published = 1;
+        pthread_cond_broadcast(&t->ready);
+        pthread_mutex_unlock(&t->lock);
     } else {
         pthread_mutex_unlock(&t->lock);
         slotmap_unref(m);
@@ -351,8 +386,10 @@ static void cand_add(struct topo_addr *cand, int *n, int max, const char *host, 
     (*n)++;
 }
 
-/* Connects for a probe (cached), with a short timeout, authenticated. NULL when unreachable. */
-static struct nodeconn *probe_conn(struct topology *t, const char *ip, int port)
+/* Connects for a probe (cached), with a short timeout, authenticated. NULL when unreachable (err,
+ * when not NULL, says why). */
+static struct nodeconn *probe_conn(struct topology *t, const char *ip, int port, char *err,
+                                   size_t errlen)
 {
     struct topo_probe *p = NULL;
     for (int i = 0; i < t->nprobes; i++)
@@ -367,10 +404,12 @@ static struct nodeconn *probe_conn(struct topology *t, const char *ip, int port)
     p->seen = 1;
     if (p->c) return p->c;
     uint64_t ms = t->cfg.connect_timeout_ms < 1000 ? t->cfg.connect_timeout_ms : 1000;
-    char err[256];
-    struct nodeconn *c = nodeconn_open(ip, port, ms, t->cfg.tls, err, sizeof(err));
+    char why[256]; /* the reason when the caller does not want it */
+    char *e = err ? err : why;
+    size_t elen = err ? errlen : sizeof(why);
+    struct nodeconn *c = nodeconn_open(ip, port, ms, t->cfg.tls, e, elen);
     if (!c) return NULL;
-    if (topo_auth(t, c, err, sizeof(err)) < 0) {
+    if (topo_auth(t, c, e, elen) < 0) {
         nodeconn_free(c);
         return NULL;
     }
@@ -386,6 +425,22 @@ static void probe_drop(struct topology *t, const char *ip, int port)
             nodeconn_free(t->probes[i].c);
             t->probes[i].c = NULL;
         }
+}
+
+/* Closes the probe connections no probe used since the last sweep (nodes that left the map), and
+ * starts the next round: seen marks the probes used in a round. */
+static void probes_sweep(struct topology *t)
+{
+    int k = 0;
+    for (int i = 0; i < t->nprobes; i++) {
+        if (!t->probes[i].seen) {
+            nodeconn_free(t->probes[i].c);
+            continue;
+        }
+        t->probes[i].seen = 0;
+        t->probes[k++] = t->probes[i];
+    }
+    t->nprobes = k;
 }
 
 /* A replica is usable for reads when the cluster does not flag it fail or pfail (CLUSTER NODES
@@ -414,15 +469,13 @@ static void topo_probe_replicas(struct topology *t, struct slotmap *m)
         }
     }
     if (r) freeReplyObject(r);
-    /* seen marks the probes of nodes still in the map; the others are closed below. */
-    for (int i = 0; i < t->nprobes; i++) t->probes[i].seen = 0;
     t->replicas_pending = 0;
     for (int i = 0; i < m->nnodes; i++) {
         struct slotmap_node *n = &m->nodes[i];
         if (n->role != SLOTMAP_REPLICA) continue;
         n->usable = 0;
         if (failed[i] || n->health != SLOTMAP_ONLINE) continue;
-        struct nodeconn *c = probe_conn(t, n->ip, n->port);
+        struct nodeconn *c = probe_conn(t, n->ip, n->port, NULL, 0);
         redisReply *info = c ? nodeconn_command(c, "INFO replication") : NULL;
         if (info && info->type == REDIS_REPLY_STRING) {
             n->usable = strstr(info->str, "master_link_status:up") != NULL;
@@ -432,17 +485,8 @@ static void topo_probe_replicas(struct topology *t, struct slotmap *m)
         }
         if (info) freeReplyObject(info);
     }
-    /* Forget connections to nodes that left the map. */
-    int k = 0;
-    for (int i = 0; i < t->nprobes; i++) {
-        if (!t->probes[i].seen) {
-            nodeconn_free(t->probes[i].c);
-            continue;
-        }
-        t->probes[k++] = t->probes[i];
-    }
-    t->nprobes = k;
     px_free(failed);
+    probes_sweep(t);
 }
 
 /* Counts and logs (sparingly) a view refused for being older. */
@@ -533,8 +577,8 @@ static int topo_refresh(struct topology *t, int second_opinion, struct slotmap *
         /* Older than the map in use, or than the first opinion; or leaving slots unserved that
          * they serve (a node deposed a moment ago answers so): someone else is asked. After
          * TOPO_STALE_ACCEPT rounds where every node answers so, it is the truth (DELSLOTS). */
-        if ((cur && (slotmap_older(m, cur) || slotmap_loses_slots(m, cur))) ||
-            (best && (slotmap_older(m, best) || slotmap_loses_slots(m, best)))) {
+        if ((cur && (slotmap_older_somewhere(m, cur) || slotmap_loses_slots(m, cur))) ||
+            (best && (slotmap_older_somewhere(m, best) || slotmap_loses_slots(m, best)))) {
             topo_note_stale(t, m, "asking another node");
             if (!stale) {
                 stale = m;
@@ -594,7 +638,7 @@ static int topo_refresh(struct topology *t, int second_opinion, struct slotmap *
  * 1 yes, 0 no, -1 when it does not answer (a replica that cannot be reached is not counted). */
 static int replica_agrees(struct topology *t, const char *ip, int port, const char *master_id)
 {
-    struct nodeconn *c = probe_conn(t, ip, port);
+    struct nodeconn *c = probe_conn(t, ip, port, NULL, 0);
     redisReply *r = c ? nodeconn_command(c, "CLUSTER NODES") : NULL;
     int verdict = -1;
     if (r && r->type == REDIS_REPLY_STRING) {
@@ -782,6 +826,87 @@ static int topo_suspect_round(struct topology *t)
     return left > 0;
 }
 
+/* ---- pool mode ---- */
+
+/* Probes one pool server: resolves its name, connects (the cached probe connection) and asks
+ * INFO, whose replication section names its replicas; its redis_version is what clients see. */
+static void topo_pool_probe(struct topology *t, const struct placement_server *s,
+                            struct pool_probe *pr)
+{
+    memset(pr, 0, sizeof(*pr));
+    if (sock_resolve(s->host, pr->ip, sizeof(pr->ip)) < 0) {
+        pr->ip[0] = '\0';
+        snprintf(pr->err, sizeof(pr->err), "cannot resolve %s", s->host);
+        return;
+    }
+    struct nodeconn *c = probe_conn(t, pr->ip, s->port, pr->err, sizeof(pr->err));
+    if (!c) return;
+    redisReply *r = nodeconn_command(c, "INFO");
+    if (!r) {
+        const char *why = nodeconn_error(c);
+        snprintf(pr->err, sizeof(pr->err), "%s", why[0] ? why : "no answer to INFO");
+        probe_drop(t, pr->ip, s->port);
+        return;
+    }
+    /* An error (LOADING, say) is an answer too: the server is there. */
+    pr->ok = 1;
+    if (r->type == REDIS_REPLY_STRING) {
+        pr->nreplicas = pool_parse_replicas(r->str, pr->replicas, POOL_MAX_REPLICAS);
+        const char *v = strstr(r->str, "redis_version:");
+        if (v && !t->redis_version[0]) {
+            v += strlen("redis_version:");
+            size_t n = strcspn(v, "\r\n");
+            if (n >= sizeof(t->redis_version)) n = sizeof(t->redis_version) - 1;
+            memcpy(t->redis_version, v, n);
+            t->redis_version[n] = '\0';
+        }
+    }
+    freeReplyObject(r);
+}
+
+/* One round over the pool: the servers file again when SIGHUP asked for it, a probe of every
+ * server that is due one (none with probe 0: the first map is published before any), and the
+ * map of the result, published when it changed. Returns 0, or -1 when no map could be made. */
+static int topo_pool_round(struct topology *t, int probe)
+{
+    /* Acquire: pairs with the release in topology_request_reload. */
+    if (atomic_exchange_explicit(&t->want_reload, 0, memory_order_acq_rel)) {
+        char err[512];
+        int rc = pool_reload(t->pool, err, sizeof(err));
+        if (rc < 0)
+            log_warn("SIGHUP: the servers file was not reloaded, the pool stays as it was: %s",
+                     err);
+        else
+            log_info("SIGHUP: servers file %s (%zu servers)", rc ? "reloaded" : "unchanged",
+                     pool_size(t->pool));
+    }
+    for (size_t i = 0; !probe && i < pool_size(t->pool); i++) {
+        /* The first map: no probe, but host names resolved, as the workers connect to numbers. */
+        char ip[SLOTMAP_IP_MAX];
+        if (sock_resolve(pool_server(t->pool, i)->host, ip, sizeof(ip)) == 0)
+            pool_note_ip(t->pool, i, ip);
+    }
+    for (size_t i = 0; probe && i < pool_size(t->pool); i++) {
+        if (!pool_should_probe(t->pool, i, clock_now_ms())) continue;
+        struct pool_probe pr;
+        topo_pool_probe(t, pool_server(t->pool, i), &pr);
+        pool_note_probe(t->pool, i, &pr, clock_now_ms());
+    }
+    struct slotmap *m = pool_build_map(t->pool, clock_now_ms());
+    if (!m) {
+        pthread_mutex_lock(&t->lock);
+        t->stats.refresh_failed++;
+        pthread_mutex_unlock(&t->lock);
+        log_warn("pool: the placement could not be built");
+        return -1;
+    }
+    snprintf(m->source, sizeof(m->source), "%.79s", m->pool->source);
+    snprintf(m->redis_version, sizeof(m->redis_version), "%s", t->redis_version);
+    m->fetched_wall_us = clock_wall_us();
+    if (!t->cfg.probe_replicas) probes_sweep(t);
+    return topo_refreshed(t, m, NULL);
+}
+
 /* The thread: work out when the next refresh is due, sleep on the eventfd until then or until
  * woken, refresh. Before the first map it retries from TOPO_RETRY_MIN_MS, doubling up to
  * TOPO_RETRY_MAX_MS; afterwards every reload interval, or sooner when asked, but no more often than
@@ -791,11 +916,14 @@ static void *topo_main(void *arg)
     struct topology *t = arg;
     log_set_thread_name("topology");
     uint64_t last = 0, retry = TOPO_RETRY_MIN_MS, last_round = 0;
-    int have = 0, first = 1, suspects = 0;
+    int have = 0, first = 1, suspects = 0, probe_soon = 0;
     while (!atomic_load_explicit(&t->stop, memory_order_acquire)) {
         uint64_t now = clock_now_ms();
-        /* Suspects: a round at once on news, then every suspect_poll_ms while any is left. */
-        int news = have && atomic_exchange_explicit(&t->sus_news, 0, memory_order_acq_rel);
+        /* Suspects: a round at once on news, then every suspect_poll_ms while any is left. A pool
+         * has no failover to wait for: the proxy does not detect stalls there, and nothing is
+         * judged. */
+        int news = have && !t->pool &&
+                   atomic_exchange_explicit(&t->sus_news, 0, memory_order_acq_rel);
         if (news || (have && suspects && now >= last_round + t->cfg.suspect_poll_ms)) {
             last_round = last = now;
             suspects = topo_suspect_round(t);
@@ -807,7 +935,13 @@ static void *topo_main(void *arg)
         } else if (!have) {
             due = last + retry;
         } else {
-            due = last + t->cfg.reload_interval_ms;
+            due = t->pool ? pool_next_due(t->pool, last, t->cfg.reload_interval_ms)
+                          : last + t->cfg.reload_interval_ms;
+            /* Pool mode: the first probes right after the first map; the servers file at once
+             * (relaxed: the exchange in topo_pool_round is what orders the reload). */
+            if (t->pool && (probe_soon || atomic_load_explicit(&t->want_reload,
+                                                               memory_order_relaxed)))
+                due = now;
             /* A replica not usable yet: look again soon (40 times at most in a row). */
             if (t->replicas_pending && t->fast_reprobes < TOPO_FAST_REPROBES &&
                 last + TOPO_REPROBE_MS < due)
@@ -830,13 +964,17 @@ static void *topo_main(void *arg)
             }
             continue; /* recompute: woken early, or the deadline moved */
         }
+        int was_first = first;
         first = 0;
         t->fast_reprobes = t->replicas_pending ? t->fast_reprobes + 1 : 0;
         /* Clear before fetching, so a request made during the fetch gets a fetch of its own. */
         int requested = atomic_exchange_explicit(&t->want_refresh, 0, memory_order_acq_rel);
         last = clock_now_ms();
+        probe_soon = t->pool && was_first;
         /* Asked for, or still without a map: ask two nodes, since something may have changed. */
-        if (topo_refresh(t, !have || requested, NULL) == 0) {
+        int rc = t->pool ? topo_pool_round(t, !was_first)
+                         : topo_refresh(t, !have || requested, NULL);
+        if (rc == 0) {
             have = 1;
             retry = TOPO_RETRY_MIN_MS;
         } else if (!have) {
@@ -866,12 +1004,27 @@ int topology_wait_ready(struct topology *t, uint64_t timeout_ms)
     clock_deadline_ts(timeout_ms, &ts);
     pthread_mutex_lock(&t->lock);
     /* Waits for the broadcast of topo_publish; the deadline is absolute, on the wall clock. */
-    while (!t->current) {
+    while (!t->published) {
         if (pthread_cond_timedwait(&t->ready, &t->lock, &ts) == ETIMEDOUT) break;
     }
-    int ok = t->current != NULL;
+    int ok = t->published;
     pthread_mutex_unlock(&t->lock);
     return ok ? 0 : PX_EAGAIN;
+}
+
+void topology_request_reload(struct topology *t)
+{
+    if (!t->pool) return;
+    /* Release: pairs with the acquire exchange in topo_pool_round. */
+    atomic_store_explicit(&t->want_reload, 1, memory_order_release);
+    uint64_t one = 1;
+    ssize_t w = write(t->efd, &one, sizeof(one));
+    (void)w;
+}
+
+int topology_is_pool(const struct topology *t)
+{
+    return t->pool != NULL;
 }
 
 void topology_request_refresh(struct topology *t)
@@ -925,6 +1078,7 @@ void topology_free(struct topology *t)
     px_free(t->startup);
     px_free(t->user);
     px_free(t->password);
+    pool_free(t->pool);
     close(t->efd);
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->ready);

@@ -1,5 +1,10 @@
 /*
- * Topology discovery. One thread owns it: it asks a reachable node for CLUSTER SHARDS (CLUSTER
+ * Topology discovery. One thread owns it. In pool mode (topology_config.pool set) there is no
+ * cluster to ask: the thread probes each standalone server of the pool (a connect and INFO,
+ * which also names its replicas), ejects and brings back servers as pool.h says, reads the
+ * servers file again when asked (topology_request_reload, on SIGHUP), and publishes the map
+ * pool_build_map makes; its first map is published at once, before any probe, so the proxy
+ * serves without waiting for every server to answer. In cluster mode: it asks a reachable node for CLUSTER SHARDS (CLUSTER
  * SLOTS on nodes that lack it), trying the node that answered last, then every node of the current
  * map, then the startup nodes, then every node it has ever seen, so no single node is a point of
  * failure. It refreshes every reload interval and on demand (rate-limited), and publishes each
@@ -19,8 +24,10 @@
 #ifndef PX_TOPOLOGY_H
 #define PX_TOPOLOGY_H
 
+#include "pool.h"
 #include "slotmap.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct topology;
@@ -39,6 +46,7 @@ struct topology_config {
     uint64_t suspect_expire_ms; /* a suspect no worker reported for this long is forgotten */
     struct tls_ctx *tls; /* -tls-cluster: the nodes are reached over TLS at their tls-port (NULL:
                             plain TCP); must outlive the topology */
+    const struct pool_config *pool; /* pool mode: the pool (copied); NULL for a cluster */
 };
 
 /* What the thread tells workers about a suspect node. */
@@ -70,20 +78,30 @@ struct topology_stats {
     uint64_t last_ok_wall_us;
 };
 
-/* Copies cfg. Returns NULL when a startup address does not parse. */
+/* Copies cfg. Returns NULL when a startup address does not parse, or in pool mode when the pool's
+ * server list cannot be read (err, when not NULL, gets the reason). */
 struct topology *topology_create(const struct topology_config *cfg, topology_publish_cb *cb,
-                                 void *ctx);
+                                 void *ctx, char *err, size_t errlen);
 /* Sets the verdict callback (before topology_start). */
 void topology_on_verdict(struct topology *t, topology_verdict_cb *cb, void *ctx);
 /* Starts the thread. Returns 0 or -errno. */
 int topology_start(struct topology *t);
-/* Waits until a first map exists, at most timeout_ms. Returns 0 when it does, PX_EAGAIN if not. */
+/* Waits until a first map exists and has been handed to the publish callback (the workers), at
+ * most timeout_ms. Returns 0 when it has, PX_EAGAIN if not. */
 int topology_wait_ready(struct topology *t, uint64_t timeout_ms);
 /* Asks for a refresh soon. Any thread; never blocks; cheap when one is already pending. */
 void topology_request_refresh(struct topology *t);
 /* A runner to the node at addr ("ip:port") stalled (woke_ms 0), or its node answered again at
- * woke_ms (clock_now_ms time). Workers repeat it while it lasts. Any thread; never blocks. */
+ * woke_ms (clock_now_ms time). Workers repeat it while it lasts. Any thread; never blocks. In pool
+ * mode, where no server can be failed over, stalls are not judged (the proxy turns
+ * -stall-threshold off there). */
 void topology_report_stall(struct topology *t, const char *addr, uint64_t woke_ms);
+/* Pool mode: asks the thread to read the servers file again and publish the map it gives (a list
+ * that does not parse is logged and ignored). Any thread (the SIGHUP handler); never blocks. A
+ * no-op in cluster mode. */
+void topology_request_reload(struct topology *t);
+/* 1 in pool mode. */
+int topology_is_pool(const struct topology *t);
 /* The current map with a reference for the caller, or NULL before the first one. Any thread. */
 struct slotmap *topology_current(struct topology *t);
 /* Copies the counters into *st. Any thread. */

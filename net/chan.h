@@ -1,8 +1,9 @@
 /*
  * Cross-thread channel: any thread may send small messages; one loop thread receives them. The
  * receiver registers the channel's eventfd on its loop, and chan_drain() hands every queued
- * message to a callback. Used for control traffic (new connections, new slot maps, shutdown),
- * never per request, so a short mutex-protected queue is enough.
+ * message to a callback. Used for control traffic (new connections, new slot maps, shutdown) and
+ * for the HTTP front's requests (one message per HTTP request, a slow path next to the RESP
+ * port's), never per RESP request, so a short mutex-protected queue is enough.
  */
 #ifndef PX_CHAN_H
 #define PX_CHAN_H

@@ -13,6 +13,7 @@ struct resp_span {
 
 /* Redis's own limits, used as defaults. */
 #define RESP_INLINE_MAX       (64 * 1024)           /* PROTO_INLINE_MAX_SIZE */
+#define RESP_IOBUF_LEN        (16 * 1024)           /* PROTO_IOBUF_LEN: Redis's first read */
 #define RESP_MAX_BULK_DEFAULT (512ll * 1024 * 1024) /* proto-max-bulk-len */
 #define RESP_MAX_ARGS_DEFAULT 2147483647ll          /* INT_MAX, as Redis 7 */
 #define RESP_MAX_DEPTH        1024                  /* nesting of replies */

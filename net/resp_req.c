@@ -257,6 +257,7 @@ static int parse_inline(struct resp_req_parser *p, const char *buf, size_t len,
             return PX_EPROTO;
         }
         res->need = 1;
+        res->is_inline = 1; /* the reader may size its reads as Redis does for inline lines */
         return PX_EAGAIN;
     }
     size_t linelen = (size_t)(nl - buf);

@@ -56,7 +56,8 @@ struct resp_req_parser {
 struct resp_req_result {
     uint32_t len;  /* bytes of buf the request occupies (valid when complete) */
     uint32_t need; /* when incomplete: at least this many more bytes are needed */
-    int is_inline; /* spans point into parser->inl rather than buf */
+    int is_inline; /* complete: spans point into parser->inl rather than buf; incomplete: the
+                      partial request is an inline line (no line end yet) */
     enum resp_req_error err;
     char bad_char; /* for RESP_REQ_ERR_EXPECTED_DOLLAR */
 };

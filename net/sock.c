@@ -237,21 +237,26 @@ int sock_local_addr(int fd, char *ip, size_t iplen, int *port)
     return 0;
 }
 
-int sock_peer_is_loopback(int fd)
+int sock_addr_is_loopback(const struct sockaddr *sa)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) return 0;
-    if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
         return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
     }
-    if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
         if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr)) return 1;
         if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) return a->sin6_addr.s6_addr[12] == 127;
         return 0;
     }
     /* Any other family (a Unix socket) is local. */
     return 1;
+}
+
+int sock_peer_is_loopback(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) return 0;
+    return sock_addr_is_loopback((const struct sockaddr *)&ss);
 }

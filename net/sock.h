@@ -38,5 +38,8 @@ int sock_local_name(int fd, char *buf, size_t len);
 int sock_local_addr(int fd, char *ip, size_t iplen, int *port);
 /* Returns 1 when the peer address of fd is a loopback address (or a Unix socket), else 0. */
 int sock_peer_is_loopback(int fd);
+/* The same for an address (127.0.0.0/8, ::1, IPv4-mapped 127/8, or not an IP address). */
+struct sockaddr;
+int sock_addr_is_loopback(const struct sockaddr *sa);
 
 #endif

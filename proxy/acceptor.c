@@ -8,10 +8,10 @@
  * a handshake that would block this thread): it goes to a worker too, marked to be refused once
  * its handshake is done, as Redis answers it. The signals come as readable bytes on the signalfd
  * (main blocks them in every thread), so the handling runs as ordinary loop code: SIGINT and
- * SIGTERM stop the loop, and main then drains the workers; SIGHUP reopens the log file and loads
- * the TLS certificates again (new connections get them; existing ones keep theirs). Once a
- * second, memory the allocator holds but no longer uses is given back to the OS when there is
- * much of it.
+ * SIGTERM stop the loop, and main then drains the workers; SIGHUP reopens the log file, loads
+ * the TLS certificates again (new connections get them; existing ones keep theirs) and calls the
+ * callback main set (in pool mode, the servers file is read again). Once a second, memory the
+ * allocator holds but no longer uses is given back to the OS when there is much of it.
  */
 #include "acceptor.h"
 
@@ -53,6 +53,8 @@ struct acceptor {
     struct loop_timer pause; /* accept paused after EMFILE */
     struct loop_timer purge; /* once a second: memory a burst left behind goes back to the OS */
     uint64_t next_id;        /* CLIENT ID of the next connection */
+    void (*on_hup)(void *);  /* SIGHUP, after the log is reopened (or NULL) */
+    void *hup_ctx;
 };
 
 /* Starts or stops watching the listening sockets. */
@@ -153,7 +155,8 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
             return;
         }
         /* Refusals are counted on worker 0's statistics; the acceptor is their only writer. */
-        if (a->cfg->protected_mode && !a->cfg->requirepass && !peer_is_loopback(cfd)) {
+        /* As Redis: protected while the default user needs no password. */
+        if (a->cfg->protected_mode && acl_store_default_nopass() && !peer_is_loopback(cfd)) {
             stat_add(&a->workers[0]->stats.denied_conns, 1);
             if (log_ratelimit_ok(&a->rl_denied, 10000)) {
                 char peer[64] = "?";
@@ -230,6 +233,7 @@ static void acceptor_on_signal(struct loop *l, int fd, int mask, void *ctx)
             log_reopen();
             log_info("received SIGHUP, log reopened");
             acceptor_reload_tls(a);
+            if (a->on_hup) a->on_hup(a->hup_ctx);
         }
     }
 }
@@ -280,6 +284,12 @@ struct acceptor *acceptor_create(const struct config *cfg, struct worker **worke
     if (tfd >= 0) loop_add(a->loop, tfd, LOOP_READ, acceptor_on_accept, &a->tls);
     if (a->sfd >= 0) loop_add(a->loop, a->sfd, LOOP_READ, acceptor_on_signal, a);
     return a;
+}
+
+void acceptor_on_hup(struct acceptor *a, void (*fn)(void *ctx), void *ctx)
+{
+    a->on_hup = fn;
+    a->hup_ctx = ctx;
 }
 
 void acceptor_run(struct acceptor *a)

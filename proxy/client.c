@@ -29,10 +29,20 @@ void client_trim(struct client *c)
 {
     const struct client_ext *x = c->x;
     if (!x || x->name || x->lib_name || x->lib_ver || x->barriers || x->nblocking ||
-        x->deferred || x->fwd || x->txn || x->ps || x->privs || x->trk)
+        x->deferred || x->fwd || x->txn || x->ps || x->privs || x->trk || x->user ||
+        x->pushes_queued)
         return;
     px_free(c->x);
     c->x = NULL;
+}
+
+void client_set_user(struct client *c, const struct acl_user *u, int is_default)
+{
+    if (is_default) u = NULL;
+    if (u)
+        client_ext_get(c)->user = u;
+    else if (c->x)
+        c->x->user = NULL;
 }
 
 /* An empty value clears the name, as CLIENT SETNAME "" does in Redis. */

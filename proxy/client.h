@@ -21,6 +21,7 @@ struct txn;        /* txn.c: WATCH, MULTI and the commands queued in it */
 struct pubsub;     /* pubsub.c: subscriptions and their connections */
 struct privconn;   /* private.c: the private connections the client holds */
 struct trk_client; /* tracking.c: CLIENT TRACKING's mode, prefixes and redirect */
+struct acl_user;   /* acl.h: the user the client is authenticated as */
 
 /* CLIENT REPLY. */
 enum client_reply_mode { CLIENT_REPLY_ON = 0, CLIENT_REPLY_OFF, CLIENT_REPLY_SKIP_NEXT };
@@ -36,25 +37,37 @@ struct client_ext {
     uint32_t barriers;
     uint32_t nblocking;       /* blocking commands in flight */
     struct request *deferred; /* first request waiting for the barriers to fall (session.c) */
+    size_t pushes_queued;     /* bytes of messages waiting behind owed replies (session.c) */
     /* Each executor's own state; NULL while it has none. */
     struct fwd_client *fwd;
     struct txn *txn;
     struct pubsub *ps;
     struct privconn *privs;
     struct trk_client *trk;
+    /* The user the client authenticated as, in the worker's current set of users
+     * (acl_store.h), or NULL for the default user (most clients: they need no side state). The
+     * worker points it at the same user in each new set and closes the client when its user is
+     * gone. */
+    const struct acl_user *user;
 };
 
 struct client {
     uint64_t id;         /* CLIENT ID: unique in the process */
     int fd;              /* the connection's socket; -1 once closed */
     uint8_t resp;        /* protocol version: 2, or 3 after HELLO 3 */
-    uint8_t authed;      /* AUTH done, or no password required */
+    uint8_t authed;      /* authenticated: AUTH done, or the default user was nopass when the
+                            client connected (Redis's c->authenticated) */
+    uint8_t acl_changed; /* its user's rules changed while MULTI was open: EXEC aborts */
     uint8_t reply_mode;  /* enum client_reply_mode */
-    uint8_t readonly;    /* READONLY was sent */
-    uint8_t pin_master;  /* READWRITE: reads go to masters (read-your-writes) */
     uint8_t no_evict;    /* CLIENT NO-EVICT */
     uint8_t no_touch;    /* CLIENT NO-TOUCH */
     uint8_t close_after; /* QUIT: close once every reply is written */
+    /* One bit each, so that the struct stays in its size class. */
+    uint8_t readonly : 1;   /* READONLY was sent */
+    uint8_t pin_master : 1; /* READWRITE: reads go to masters (read-your-writes) */
+    uint8_t monitor : 1;    /* MONITOR: receives a line per command (monitor.h) */
+    uint8_t oneshot : 1;    /* lives for one request (the HTTP front's clients): no socket, and
+                               the commands that need a connection to stay are refused */
     uint16_t last_cmd;   /* the command table id of the last command + 1 (0: none yet) */
     struct client_ext *x; /* NULL until needed */
 };
@@ -78,6 +91,14 @@ static inline const char *client_name(const struct client *c)
 void client_set_str(char **dst, const char *p, uint32_t len);
 /* Forgets the names (RESET). */
 void client_clear_names(struct client *c);
+
+/* The client's user, or NULL for the default user (client_ext's user). */
+static inline const struct acl_user *client_user(const struct client *c)
+{
+    return c->x ? c->x->user : NULL;
+}
+/* Sets the client's user; NULL (or is_default) for the default user. */
+void client_set_user(struct client *c, const struct acl_user *u, int is_default);
 
 /* Blocking commands in flight (0 when there is no side state). */
 static inline uint32_t client_nblocking(const struct client *c)

@@ -2,7 +2,8 @@
  * The client limits' decisions; see client_limits.h. Each follows what Redis does with the limit
  * of the same name: the output limit counts what the client has not read yet, the soft limit only
  * after it has been exceeded continuously for its seconds, and a 0 turns the output limits and
- * the idle timeout off (not -query-buffer-limit: at 0, any unparsed byte is over it).
+ * the idle timeout off (not -query-buffer-limit, which config.c keeps at 1mb or more, as Redis
+ * does its client-query-buffer-limit).
  */
 #include "client_limits.h"
 

@@ -62,6 +62,9 @@ static const struct overlay overlays[] = {
     {"client|no-touch", ROUTE_LOCAL, LOCAL_CLIENT_NO_TOUCH, NO_REASON, FAN_NONE},
     {"client|reply", ROUTE_LOCAL, LOCAL_CLIENT_REPLY, NO_REASON, FAN_NONE},
     {"client|tracking", ROUTE_LOCAL, LOCAL_CLIENT_TRACKING, NO_REASON, FAN_NONE},
+    {"client|pause", ROUTE_LOCAL, LOCAL_CLIENT_PAUSE, NO_REASON, FAN_NONE},
+    {"client|kill", ROUTE_LOCAL, LOCAL_CLIENT_KILL, NO_REASON, FAN_NONE},
+    {"client|unpause", ROUTE_LOCAL, LOCAL_CLIENT_UNPAUSE, NO_REASON, FAN_NONE},
     {"client|caching", ROUTE_LOCAL, LOCAL_CLIENT_CACHING, NO_REASON, FAN_NONE},
     {"client|getredir", ROUTE_LOCAL, LOCAL_CLIENT_GETREDIR, NO_REASON, FAN_NONE},
     {"client|trackinginfo", ROUTE_LOCAL, LOCAL_CLIENT_TRACKINGINFO, NO_REASON, FAN_NONE},
@@ -79,7 +82,7 @@ static const struct overlay overlays[] = {
     {"cluster", ROUTE_UNSUPPORTED, 0, ONE_NODE, FAN_NONE},
     {"info", ROUTE_LOCAL, LOCAL_INFO, NO_REASON, FAN_INFO},
     {"role", ROUTE_LOCAL, LOCAL_ROLE, NO_REASON, FAN_NONE},
-    {"acl|whoami", ROUTE_LOCAL, LOCAL_ACL_WHOAMI, NO_REASON, FAN_NONE},
+    {"acl", ROUTE_LOCAL, LOCAL_ACL, NO_REASON, FAN_NONE}, /* the proxy's own users */
     {"scan", ROUTE_LOCAL, LOCAL_SCAN, NO_REASON, FAN_SCAN},
     /* Whole keyspace, where the tips alone do not say it all. */
     {"randomkey", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_RANDOM},
@@ -94,6 +97,15 @@ static const struct overlay overlays[] = {
     {"msetnx", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
     /* Harmless reads of one node's configuration (some libraries ask on connect). */
     {"config|get", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
+    /* Every node, replicas included (admin.c). */
+    {"config|set", ROUTE_LOCAL, LOCAL_CONFIG_SET, NO_REASON, FAN_NONE},
+    {"config|resetstat", ROUTE_LOCAL, LOCAL_CONFIG_RESETSTAT, NO_REASON, FAN_NONE},
+    {"config|rewrite", ROUTE_LOCAL, LOCAL_CONFIG_REWRITE, NO_REASON, FAN_NONE},
+    /* The proxy's own slow log (slowlog.c): the commands this server was slow to answer. */
+    {"slowlog|get", ROUTE_LOCAL, LOCAL_SLOWLOG, NO_REASON, FAN_NONE},
+    {"slowlog|len", ROUTE_LOCAL, LOCAL_SLOWLOG, NO_REASON, FAN_NONE},
+    {"slowlog|reset", ROUTE_LOCAL, LOCAL_SLOWLOG, NO_REASON, FAN_NONE},
+    {"slowlog|help", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
     {"config|help", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
     {"asking", ROUTE_UNSUPPORTED, 0, PXU_ASKING, FAN_NONE},
     /* Transactions (txn.c decides first; these answer when no transaction is going on). */
@@ -118,7 +130,7 @@ static const struct overlay overlays[] = {
     {"wait", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_MIN},
     {"script|debug", ROUTE_UNSUPPORTED, 0, PXU_SCRIPT_DEBUG, FAN_NONE},
     /* Cannot work through a proxy. */
-    {"monitor", ROUTE_UNSUPPORTED, 0, PXU_MONITOR, FAN_NONE},
+    {"monitor", ROUTE_LOCAL, LOCAL_MONITOR, NO_REASON, FAN_NONE},
     {"sync", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
     {"psync", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
     {"replconf", ROUTE_UNSUPPORTED, 0, REPLICATION, FAN_NONE},
@@ -129,8 +141,10 @@ static const struct overlay overlays[] = {
 
 /* Subcommands newer than the generated table (Redis 7.2) that clients send on connect. */
 static const struct command client_extra[] = {
-    {"client|setinfo", 4, CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, NULL, NULL},
-    {"client|no-touch", 3, CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, NULL, NULL},
+    {"client|setinfo", 4, CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, NULL, NULL,
+     ACL_CAT_SLOW | ACL_CAT_CONNECTION},
+    {"client|no-touch", 3, CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, NULL, NULL,
+     ACL_CAT_SLOW | ACL_CAT_CONNECTION},
 };
 #define NCLIENT_EXTRA (sizeof(client_extra) / sizeof(client_extra[0]))
 
@@ -167,6 +181,8 @@ static enum fan_merge merge_from_tips(uint32_t tips, enum fan_merge dflt)
 static void decide(struct cmd_entry *e, const struct cmd_entry *parent)
 {
     const struct command *c = e->cmd;
+    /* The node is busy running the script they stop: the shared connection waits behind it. */
+    e->own_conn = strcmp(c->name, "script|kill") == 0 || strcmp(c->name, "function|kill") == 0;
     const struct overlay *o = find_overlay(c->name);
     if (!o && parent) {
         /* A subcommand inherits its container's overlay (CLIENT KILL, CLUSTER SETSLOT, ...). */

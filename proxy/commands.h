@@ -51,6 +51,31 @@ enum {
     CMD_RESP_SPECIAL = 1u << 13,
 };
 
+/* ACL categories, as Redis names them (ACL CAT lists them in this order). */
+enum {
+    ACL_CAT_KEYSPACE = 1u << 0,
+    ACL_CAT_READ = 1u << 1,
+    ACL_CAT_WRITE = 1u << 2,
+    ACL_CAT_SET = 1u << 3,
+    ACL_CAT_SORTEDSET = 1u << 4,
+    ACL_CAT_LIST = 1u << 5,
+    ACL_CAT_HASH = 1u << 6,
+    ACL_CAT_STRING = 1u << 7,
+    ACL_CAT_BITMAP = 1u << 8,
+    ACL_CAT_HYPERLOGLOG = 1u << 9,
+    ACL_CAT_GEO = 1u << 10,
+    ACL_CAT_STREAM = 1u << 11,
+    ACL_CAT_PUBSUB = 1u << 12,
+    ACL_CAT_ADMIN = 1u << 13,
+    ACL_CAT_FAST = 1u << 14,
+    ACL_CAT_SLOW = 1u << 15,
+    ACL_CAT_BLOCKING = 1u << 16,
+    ACL_CAT_DANGEROUS = 1u << 17,
+    ACL_CAT_CONNECTION = 1u << 18,
+    ACL_CAT_TRANSACTION = 1u << 19,
+    ACL_CAT_SCRIPTING = 1u << 20,
+};
+
 /* Key-spec flags. */
 enum {
     KSF_RO = 1u << 0,
@@ -106,6 +131,14 @@ enum local_id {
     LOCAL_CLIENT_CACHING,
     LOCAL_CLIENT_GETREDIR,
     LOCAL_CLIENT_TRACKINGINFO,
+    LOCAL_CONFIG_SET, /* admin.c: on every node */
+    LOCAL_CONFIG_RESETSTAT,
+    LOCAL_CONFIG_REWRITE,
+    LOCAL_SLOWLOG, /* slowlog.c: GET, LEN, RESET of the proxy's own log */
+    LOCAL_CLIENT_PAUSE, /* pause.c */
+    LOCAL_CLIENT_UNPAUSE,
+    LOCAL_MONITOR, /* monitor.c */
+    LOCAL_CLIENT_KILL, /* worker.c, across workers, as CLIENT LIST */
     LOCAL_CLUSTER_INFO,
     LOCAL_CLUSTER_SLOTS,
     LOCAL_CLUSTER_SHARDS,
@@ -116,7 +149,7 @@ enum local_id {
     LOCAL_INFO,
     LOCAL_SCAN,
     LOCAL_ROLE,
-    LOCAL_ACL_WHOAMI,
+    LOCAL_ACL, /* aclcmd.c: every ACL subcommand */
     /* Transactions (txn.c). */
     LOCAL_MULTI,
     LOCAL_EXEC,
@@ -167,6 +200,7 @@ struct command {
     uint8_t nsubs;
     const struct keyspec *keyspecs;
     const struct command *subs; /* subcommands of a container command */
+    uint32_t acl_cats;          /* ACL_CAT_*: the command's ACL categories (implicit ones too) */
 };
 
 /* The generated table (command_table.c). */
@@ -181,6 +215,8 @@ struct cmd_entry {
     int local_id;            /* for ROUTE_LOCAL: which handler (enum local_id) */
     const char *unsupported; /* for ROUTE_UNSUPPORTED: the error text */
     int blocking_arg;        /* blocking only when this keyword is present (XREAD BLOCK) */
+    uint8_t own_conn;        /* sent on a connection of its own, never behind other requests:
+                                SCRIPT KILL and FUNCTION KILL reach a node busy with a script */
     enum fan_merge merge;    /* ROUTE_ALL_MASTERS, or a ROUTE_FORWARD that may be split */
     uint32_t script_arg;     /* the argument holding a Lua script body (EVAL, SCRIPT LOAD) */
     const struct cmd_entry *subs;

@@ -14,7 +14,9 @@
 #include "config.h"
 
 #include "commands.h"
+#include "hashkit.h"
 #include "mem.h"
+#include "pool.h"
 #include "px_errors.h"
 
 #include <arpa/inet.h>
@@ -38,13 +40,19 @@ enum opt_type {
     OPT_SIZE,
     OPT_READPREFER,
     OPT_IDC,
-    OPT_HOSTPORT,  /* a string that must be host:port */
-    OPT_FILE,      /* -config: read before the other flags */
-    OPT_BOOL,      /* yes/no */
-    OPT_COBL,      /* -client-output-buffer-limit: "hard [soft seconds]" */
-    OPT_PORT,      /* -port: the port of -addr (0: no plain-text listener) */
-    OPT_TLSAUTH,   /* -tls-auth-clients: yes, no or optional */
-    OPT_PROTOCOLS, /* -tls-protocols: "TLSv1.2 TLSv1.3" */
+    OPT_HOSTPORT,   /* a string that must be host:port */
+    OPT_FILE,       /* -config: read before the other flags */
+    OPT_BOOL,       /* yes/no */
+    OPT_COBL,       /* -client-output-buffer-limit: "hard [soft seconds]" */
+    OPT_PORT,       /* -port: the port of -addr (0: no plain-text listener) */
+    OPT_TLSAUTH,    /* -tls-auth-clients: yes, no or optional */
+    OPT_PROTOCOLS,  /* -tls-protocols: "TLSv1.2 TLSv1.3" */
+    OPT_POOLSERVER, /* -pool-server: repeated, each value one more server */
+    OPT_DIST,       /* -distribution */
+    OPT_HASH,       /* -hash */
+    OPT_HASHTAG,    /* -hash-tag: two characters, or "" for none */
+    OPT_MS,         /* milliseconds as twemproxy writes them (30000), or a duration (30s) */
+    OPT_CROSSSLOT,  /* -cross-slot: refuse or compute */
 };
 
 /* One option: what set_opt needs to parse and store it, and what --help shows of it. */
@@ -54,7 +62,7 @@ struct opt {
     size_t off;
     const char *dflt; /* shown in --help */
     const char *help;
-    long long min, max; /* for OPT_INT */
+    long long min, max; /* for OPT_INT; min also for OPT_SIZE (0: any size) */
 };
 
 /* Options name their field by offset, and set_opt writes through it according to the type. */
@@ -83,10 +91,18 @@ static const struct opt opts[] = {
      0},
     /* Credentials: the clients' password, and the proxy's own on the nodes. */
     {"requirepass", OPT_STRING, OFF(requirepass), "",
-     "password clients must AUTH with (none: no AUTH needed)", 0, 0},
+     "the default user's password: clients must AUTH with it (none: no AUTH needed)", 0, 0},
+    {"aclfile", OPT_STRING, OFF(aclfile), "",
+     "the proxy's own client users, in Redis's ACL file syntax (\"user <name> <rules...>\" "
+     "lines); ACL LOAD and ACL SAVE read and write it",
+     0, 0},
+    {"acllog-max-len", OPT_INT, OFF(acllog_max_len), "128", "entries ACL LOG keeps", 0,
+     1000000000},
     {"password", OPT_STRING, OFF(password), "", "password to AUTH with on the cluster nodes", 0, 0},
+    {"backend-password", OPT_STRING, OFF(password), "", "the same as -password", 0, 0},
     {"user", OPT_STRING, OFF(user), "", "ACL user to AUTH as on the cluster nodes (with -password)",
      0, 0},
+    {"backend-user", OPT_STRING, OFF(user), "", "the same as -user", 0, 0},
     /* Connections to clients and nodes. */
     {"tcp-keepalive", OPT_INT, OFF(tcp_keepalive_s), "300",
      "TCP keepalive interval in seconds for client and node connections (0: off)", 0, 86400},
@@ -105,8 +121,11 @@ static const struct opt opts[] = {
      "a client whose unread replies exceed the hard size, or stay above the soft size for the "
      "given seconds, is disconnected (\"hard soft seconds\", or one size; 0: no limit)",
      0, 0},
+    /* At least 1mb, as Redis's client-query-buffer-limit: below, ordinary requests would close
+     * their clients (at 0, every client on its first read). */
     {"query-buffer-limit", OPT_SIZE, OFF(query_buf_limit), "1gb",
-     "a client whose request being read grows past this is disconnected", 0, 0},
+     "a client whose request being read grows past this is disconnected (at least 1mb)", 1ll << 20,
+     0},
     {"proto-max-bulk-len", OPT_SIZE, OFF(proto_max_bulk), "512mb",
      "longest argument a request may carry (longer: \"Protocol error: invalid bulk length\")", 0,
      0},
@@ -140,8 +159,46 @@ static const struct opt opts[] = {
      "error (yes or no)",
      0, 0},
     {"pubsub-output-buffer-limit", OPT_SIZE, OFF(pubsub_buffer_limit), "32mb",
-     "a subscriber that leaves more than this unread is disconnected (sizes: 512kb, 32mb, 1gb)", 0,
-     0},
+     "a subscriber (or a tracking client) that leaves more than this unread is disconnected "
+     "(sizes: 512kb, 32mb, 1gb; 0: no limit, as Redis's client-output-buffer-limit pubsub 0)",
+     0, 0},
+    /* Pool mode: standalone servers instead of a cluster, with twemproxy's names and defaults. */
+    {"pool-servers", OPT_STRING, OFF(pool_servers), "",
+     "pool mode: a file of standalone servers, one per line, as twemproxy writes them "
+     "(\"host:port:weight [name]\") or redis-router (\"host:port weight\"); SIGHUP reads it "
+     "again",
+     0, 0},
+    {"pool-server", OPT_POOLSERVER, OFF(pool_server_lines), "",
+     "pool mode: one standalone server, \"host:port[:weight] [name]\"; repeat the flag for "
+     "each",
+     0, 0},
+    {"distribution", OPT_DIST, OFF(placement), "ketama",
+     "pool mode: how keys are placed: ketama (twemproxy), libketama (redis-router), modula, "
+     "random or crc32-mod (rediscluster-py)",
+     0, 0},
+    {"hash", OPT_HASH, OFF(placement), "fnv1a_64",
+     "pool mode: twemproxy's key hash for ketama and modula: fnv1a_64, fnv1a_32, fnv1_64, "
+     "fnv1_32, md5, crc16, crc32, crc32a, murmur, one_at_a_time, hsieh or jenkins",
+     0, 0},
+    {"hash-tag", OPT_HASHTAG, OFF(placement), "",
+     "pool mode: twemproxy's hash_tag, two characters such as \"{}\": only the part of a key "
+     "between them is hashed (none by default)",
+     0, 0},
+    {"hash-tag-strip", OPT_BOOL, OFF(hash_tag_strip), "no",
+     "pool mode, crc32-mod: store \"bar{foo}\" under the name \"bar\" on foo's server, as "
+     "rediscluster-py does (yes or no)",
+     0, 0},
+    {"auto-eject-hosts", OPT_BOOL, OFF(auto_eject_hosts), "no",
+     "pool mode: take a server that fails -server-failure-limit probes in a row out of the "
+     "placement for -server-retry-timeout (its keys re-hash to the other servers meanwhile)",
+     0, 0},
+    {"server-failure-limit", OPT_INT, OFF(server_failure_limit), "2",
+     "pool mode: failed probes in a row that eject a server (with -auto-eject-hosts)", 1,
+     1000000},
+    {"server-retry-timeout", OPT_MS, OFF(server_retry_timeout_ms), "30000",
+     "pool mode: how long an ejected server stays out before it is probed again (milliseconds, "
+     "or a duration such as 30s)",
+     0, 0},
     /* Replica reads. */
     {"read-prefer", OPT_READPREFER, OFF(read_prefer), "master",
      "where reads go: master, replica, prefer-replica or replica-idc (also READ_PREFER_MASTER, "
@@ -196,6 +253,19 @@ static const struct opt opts[] = {
      0, 0},
     {"tls-handshake-timeout", OPT_DURATION, OFF(tls_handshake_timeout_ms), "10s",
      "a TLS client that has not finished its handshake this long after connecting is closed", 0, 0},
+    /* What the proxy does beyond a cluster node's protocol (off unless asked for). */
+    {"http-addr", OPT_HOSTPORT, OFF(http_addr), "",
+     "serve Redis commands as HTTP/JSON on this host:port (POST command= and arguments=, or a "
+     "JSON body); a host left empty (:8090) is 127.0.0.1; off unless given",
+     0, 0},
+    {"http-timeout", OPT_DURATION, OFF(http_timeout_ms), "30s",
+     "an HTTP request not answered within this gets 504 (blocking commands included; 0: wait as "
+     "long as the command takes)",
+     0, 0},
+    {"cross-slot", OPT_CROSSSLOT, OFF(cross_slot), "refuse",
+     "commands whose keys span slots and cannot be split: refuse (Redis's -CROSSSLOT) or compute "
+     "(the proxy reads the keys from their nodes and computes the answer; not atomic)",
+     0, 0},
     /* Operating the proxy. */
     {"debug-addr", OPT_HOSTPORT, OFF(debug_addr), "",
      "serve /metrics, /debug/... and profiles over HTTP on this host:port (off unless given)", 0,
@@ -212,6 +282,15 @@ static const struct opt opts[] = {
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+/* config.given has a bit per option. */
+_Static_assert(NOPTS <= 64 * CONFIG_GIVEN_WORDS, "struct config's given mask is too small");
+
+/* Marks option o as given. */
+static void config_mark_given(struct config *c, const struct opt *o)
+{
+    size_t i = (size_t)(o - opts);
+    c->given[i / 64] |= 1ull << (i % 64);
+}
 
 /* Must agree with the dflt column of opts[]. */
 void config_defaults(struct config *c)
@@ -249,6 +328,12 @@ void config_defaults(struct config *c)
     c->tls_session_cache_size = 20480;
     c->tls_session_cache_timeout = 300;
     c->tls_handshake_timeout_ms = 10000;
+    c->acllog_max_len = 128;
+    placement_opts_init(&c->placement);
+    c->server_failure_limit = 2;
+    c->server_retry_timeout_ms = 30000;
+    c->http_timeout_ms = 30000;
+    c->cross_slot = CROSS_SLOT_REFUSE;
 }
 
 /* "hard soft seconds" (as Redis's client-output-buffer-limit, without the class) or one size. */
@@ -289,7 +374,9 @@ void config_free(struct config *c)
     px_free(c->startup_nodes);
     free_nodes(c);
     px_free(c->requirepass);
+    px_free(c->aclfile);
     px_free(c->debug_addr);
+    px_free(c->http_addr);
     px_free(c->announce_addr);
     px_free(c->config_file);
     px_free(c->idc);
@@ -304,6 +391,8 @@ void config_free(struct config *c)
         &c->tls_ciphers,          &c->tls_ciphersuites};
     for (size_t i = 0; i < sizeof(tls_strings) / sizeof(tls_strings[0]); i++)
         px_free(*tls_strings[i]);
+    px_free(c->pool_servers);
+    px_free(c->pool_server_lines);
     memset(c, 0, sizeof(*c));
 }
 
@@ -442,6 +531,11 @@ const char *config_read_prefer_name(enum read_prefer rp)
     return rp <= RP_REPLICA_IDC ? names[rp] : "?";
 }
 
+const char *config_cross_slot_name(enum cross_slot_mode m)
+{
+    return m == CROSS_SLOT_COMPUTE ? "compute" : "refuse";
+}
+
 /* As redis.conf: k, m and g are powers of ten, kb, mb and gb powers of two, in any case. A value
  * that does not fit 64 bits is refused rather than wrapped. */
 int config_parse_size(const char *s, unsigned long long *bytes)
@@ -578,6 +672,17 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
                      o->name);
             return PX_EINVAL;
         }
+        if (bytes < (unsigned long long)o->min) {
+            char least[32];
+            if (o->min % (1ll << 20) == 0)
+                snprintf(least, sizeof(least), "%lldmb", o->min >> 20);
+            else
+                snprintf(least, sizeof(least), "%lld bytes", o->min);
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected a size of at least %s", v,
+                     o->name, least);
+            return PX_EINVAL;
+        }
         *(unsigned long long *)(base + o->off) = bytes;
         return 0;
     }
@@ -624,6 +729,18 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
                  v, o->name);
         return PX_EINVAL;
     }
+    case OPT_CROSSSLOT:
+        if (strcasecmp(v, "refuse") == 0) {
+            c->cross_slot = CROSS_SLOT_REFUSE;
+            return 0;
+        }
+        if (strcasecmp(v, "compute") == 0) {
+            c->cross_slot = CROSS_SLOT_COMPUTE;
+            return 0;
+        }
+        snprintf(err, errlen, "invalid value \"%s\" for flag -%s: expected refuse or compute", v,
+                 o->name);
+        return PX_EINVAL;
     /* Parsed now, so that a bad range stops the proxy at startup; the text is kept for the log. */
     case OPT_IDC: {
         struct cidr *cidrs;
@@ -696,6 +813,74 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
         px_free(c->tls_protocols);
         c->tls_protocols = px_strdup(v);
         return 0;
+    /* Each value is one more server, kept as a twemproxy line for the pool's parser. */
+    case OPT_POOLSERVER: {
+        char line[1024];
+        if (pool_server_line(v, line, sizeof(line)) < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected host:port[:weight] [name]", v,
+                     o->name);
+            return PX_EINVAL;
+        }
+        size_t old = c->pool_server_lines ? strlen(c->pool_server_lines) : 0;
+        c->pool_server_lines = px_realloc(c->pool_server_lines, old + strlen(line) + 2);
+        snprintf(c->pool_server_lines + old, strlen(line) + 2, "%s\n", line);
+        c->npool_server++;
+        return 0;
+    }
+    case OPT_DIST: {
+        int d = placement_dist_by_name(v);
+        if (d < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected ketama, libketama, modula, "
+                     "random or crc32-mod",
+                     v, o->name);
+            return PX_EINVAL;
+        }
+        c->placement.dist = (enum placement_dist)d;
+        return 0;
+    }
+    case OPT_HASH: {
+        int h = hashkit_by_name(v);
+        if (h < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected fnv1a_64, fnv1a_32, fnv1_64, "
+                     "fnv1_32, md5, crc16, crc32, crc32a, murmur, one_at_a_time, hsieh or jenkins",
+                     v, o->name);
+            return PX_EINVAL;
+        }
+        c->placement.hash = (enum hashkit_kind)h;
+        return 0;
+    }
+    /* Two characters, as twemproxy's hash_tag; the empty string turns it off. */
+    case OPT_HASHTAG:
+        if (*v && strlen(v) != 2) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected two characters such as {}", v,
+                     o->name);
+            return PX_EINVAL;
+        }
+        c->placement.hash_tag[0] = *v ? v[0] : '\0';
+        c->placement.hash_tag[1] = *v ? v[1] : '\0';
+        return 0;
+    /* twemproxy writes milliseconds as a bare number; durations work too. */
+    case OPT_MS: {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        uint64_t ms;
+        if (*v >= '0' && *v <= '9' && !*end && !errno && n <= 1000000000000ull) {
+            ms = n;
+        } else if (config_parse_duration(v, &ms) < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected milliseconds (30000) or a "
+                     "duration (30s)",
+                     v, o->name);
+            return PX_EINVAL;
+        }
+        *(uint64_t *)(base + o->off) = ms;
+        return 0;
+    }
     /* Three fields at once (hard, soft, seconds), hence a parser of its own. */
     case OPT_COBL:
         if (parse_cobl(c, v) < 0) {
@@ -800,6 +985,7 @@ int config_parse_file(struct config *c, const char *path, char *err, size_t errl
             snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
             rc = PX_EINVAL;
         }
+        config_mark_given(c, o);
     }
     fclose(f);
     return rc;
@@ -857,6 +1043,7 @@ static int walk_args(struct config *c, int argc, char **argv, int config_only, c
         if ((o->type == OPT_FILE) != config_only) continue;
         int rc = set_opt(c, o, v, err, errlen);
         if (rc < 0) return rc;
+        config_mark_given(c, o);
         if (o->type == OPT_FILE && c->config_file) {
             rc = config_parse_file(c, c->config_file, err, errlen);
             if (rc < 0) return rc;
@@ -918,6 +1105,78 @@ void config_tls_opts(const struct config *c, struct tls_opts *o)
     o->session_cache_timeout = c->tls_session_cache_timeout;
 }
 
+/* Pool mode's flags together: one source of servers, options that fit the distribution, and a
+ * list that parses and can be placed (read now, so that a bad file stops the proxy at startup;
+ * the topology thread reads it again). Pool mode answers at once when a server is down unless
+ * -failover-hold is given. */
+static int check_pool(struct config *c, char *err, size_t errlen)
+{
+    static const char *const pool_only[] = {"distribution",         "hash",
+                                            "hash-tag",             "hash-tag-strip",
+                                            "auto-eject-hosts",     "server-failure-limit",
+                                            "server-retry-timeout"};
+    c->pool = c->pool_servers || c->pool_server_lines;
+    if (!c->pool) {
+        for (size_t i = 0; i < sizeof(pool_only) / sizeof(pool_only[0]); i++)
+            if (config_given(c, pool_only[i])) {
+                snprintf(err, errlen, "flag -%s needs pool mode (-pool-servers or -pool-server)",
+                         pool_only[i]);
+                return PX_EINVAL;
+            }
+        return CONFIG_OK;
+    }
+    if (c->pool_servers && c->pool_server_lines) {
+        snprintf(err, errlen, "flags -pool-servers and -pool-server cannot be used together");
+        return PX_EINVAL;
+    }
+    if (config_given(c, "startup-nodes")) {
+        snprintf(err, errlen, "flag -startup-nodes is for a cluster; pool mode takes its servers "
+                              "from -pool-servers or -pool-server");
+        return PX_EINVAL;
+    }
+    const struct placement_opts *o = &c->placement;
+    if (o->dist == PLACEMENT_CRC32_MOD && o->hash_tag[0]) {
+        snprintf(err, errlen, "flag -hash-tag cannot be used with -distribution crc32-mod, which "
+                              "has rediscluster-py's hash-tag rule built in");
+        return PX_EINVAL;
+    }
+    if (c->hash_tag_strip && o->dist != PLACEMENT_CRC32_MOD) {
+        snprintf(err, errlen, "flag -hash-tag-strip needs -distribution crc32-mod (it stores keys "
+                              "as rediscluster-py does)");
+        return PX_EINVAL;
+    }
+    struct serverlist sl;
+    enum pool_format fmt;
+    char msg[512];
+    int rc;
+    if (c->pool_servers) {
+        rc = pool_load_file(c->pool_servers, &sl, &fmt, msg, sizeof(msg));
+    } else {
+        rc = pool_parse_list(c->pool_server_lines, strlen(c->pool_server_lines), &sl, &fmt, msg,
+                             sizeof(msg));
+    }
+    if (rc == 0) {
+        char why[256];
+        rc = pool_check(o, &sl, why, sizeof(why));
+        if (rc) snprintf(msg, sizeof(msg), "%s", why);
+        serverlist_deinit(&sl);
+    }
+    if (rc) {
+        snprintf(err, errlen, "flag -%s: %s", c->pool_servers ? "pool-servers" : "pool-server",
+                 msg);
+        return PX_EINVAL;
+    }
+    if (!config_given(c, "failover-hold")) c->failover_hold_ms = 0;
+    /* A pool's server cannot be failed over: a stalled one is waited for, never judged deposed. */
+    if (config_given(c, "stall-threshold") && c->stall_threshold_ms) {
+        snprintf(err, errlen, "flag -stall-threshold is for a cluster: a pool's servers are not "
+                              "failed over, so a stall is simply waited for (-backend-timeout)");
+        return PX_EINVAL;
+    }
+    c->stall_threshold_ms = 0;
+    return CONFIG_OK;
+}
+
 /* Two passes over argv (walk_args): -config first, so that flags override the file's values
  * wherever they stand on the line. */
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen, void *outp)
@@ -935,19 +1194,31 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
         snprintf(err, errlen, "flag -user needs -password as well");
         return PX_EINVAL;
     }
-    return config_check_tls(c, err, errlen);
+    rc = config_check_tls(c, err, errlen);
+    if (rc != CONFIG_OK) return rc;
+    return check_pool(c, err, errlen);
+}
+
+int config_given(const struct config *c, const char *name)
+{
+    const struct opt *o = find_opt(name);
+    if (!o) return 0;
+    size_t i = (size_t)(o - opts);
+    return (int)(c->given[i / 64] >> (i % 64) & 1);
 }
 
 /* Four lines, so that each stays readable; passwords are shown only as set or not. */
 void config_log(const struct config *c)
 {
     log_info("config: addr=%s startup-nodes=%s threads=%d connect-timeout=%llums "
-             "slots-reload-interval=%llums failover-hold=%llums requirepass=%s user=%s password=%s "
-             "tcp-keepalive=%d max-redirects=%d log-level=%s log-file=%s",
-             c->addr, c->startup_nodes, c->threads, (unsigned long long)c->connect_timeout_ms,
+             "slots-reload-interval=%llums failover-hold=%llums requirepass=%s aclfile=%s "
+             "acllog-max-len=%d user=%s password=%s tcp-keepalive=%d max-redirects=%d "
+             "log-level=%s log-file=%s",
+             c->addr, c->pool ? "(pool mode)" : c->startup_nodes, c->threads,
+             (unsigned long long)c->connect_timeout_ms,
              (unsigned long long)c->slots_reload_interval_ms,
              (unsigned long long)c->failover_hold_ms, c->requirepass ? "(set)" : "(none)",
-             c->user ? c->user : "(none)", c->password ? "(set)" : "(none)", c->tcp_keepalive_s,
+             c->aclfile ? c->aclfile : "(none)", c->acllog_max_len, c->user ? c->user : "(none)", c->password ? "(set)" : "(none)", c->tcp_keepalive_s,
              c->max_redirects, log_level_name(c->log_level),
              c->log_file ? c->log_file : "(stderr)");
     char idc[256] = "";
@@ -990,4 +1261,21 @@ void config_log(const struct config *c)
              c->debug_addr ? c->debug_addr : "(off)", (unsigned long long)c->shutdown_timeout_ms,
              c->config_file ? c->config_file : "(none)",
              c->announce_addr ? c->announce_addr : "(the address each client reached)");
+    log_info("config: http-addr=%s http-timeout=%llums cross-slot=%s",
+             c->http_addr ? c->http_addr : "(off)", (unsigned long long)c->http_timeout_ms,
+             config_cross_slot_name(c->cross_slot));
+    if (!c->pool) return;
+    char tag[8] = "(none)";
+    if (c->placement.hash_tag[0])
+        snprintf(tag, sizeof(tag), "%c%c", c->placement.hash_tag[0], c->placement.hash_tag[1]);
+    char src[300];
+    if (c->pool_servers)
+        snprintf(src, sizeof(src), "pool-servers=%s", c->pool_servers);
+    else
+        snprintf(src, sizeof(src), "pool-server x%d", c->npool_server);
+    log_info("config: pool mode: %s distribution=%s hash=%s hash-tag=%s hash-tag-strip=%s "
+             "auto-eject-hosts=%s server-failure-limit=%d server-retry-timeout=%llums",
+             src, placement_dist_name(c->placement.dist), hashkit_name(c->placement.hash), tag,
+             c->hash_tag_strip ? "yes" : "no", c->auto_eject_hosts ? "yes" : "no",
+             c->server_failure_limit, (unsigned long long)c->server_retry_timeout_ms);
 }

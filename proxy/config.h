@@ -7,6 +7,7 @@
 #define PX_CONFIG_H
 
 #include "log.h"
+#include "placement.h"
 #include "sock.h"
 #include "tls.h"
 
@@ -15,10 +16,19 @@
 
 enum read_prefer { RP_MASTER = 0, RP_REPLICA, RP_PREFER_REPLICA, RP_REPLICA_IDC };
 
+/* -cross-slot: what becomes of a command whose keys span slots and that cannot be split. */
+enum cross_slot_mode {
+    CROSS_SLOT_REFUSE = 0, /* Redis Cluster's -CROSSSLOT (the default) */
+    CROSS_SLOT_COMPUTE,    /* computed by the proxy from the nodes' data (crossslot.c) */
+};
+
 /* An IPv4 network of the proxy's data centre (-idc). */
 struct cidr {
     uint32_t net, mask; /* host byte order */
 };
+
+/* 64-bit words of struct config's given mask: one bit per option of config.c's table. */
+#define CONFIG_GIVEN_WORDS 2
 
 struct config {
     char addr[SOCK_HOST_MAX + 8]; /* -addr, "host:port" */
@@ -31,9 +41,11 @@ struct config {
     uint64_t connect_timeout_ms;
     uint64_t slots_reload_interval_ms;
     uint64_t failover_hold_ms;
-    char *requirepass; /* clients must AUTH with this */
-    char *password;    /* AUTH to the backends */
-    char *user;
+    char *requirepass; /* the default user's password (clients must AUTH with it) */
+    char *aclfile;     /* -aclfile: the proxy's users, in Redis's ACL file syntax */
+    int acllog_max_len; /* -acllog-max-len: entries ACL LOG keeps */
+    char *password;    /* AUTH to the backends (-password, -backend-password) */
+    char *user;        /* ...as this ACL user (-user, -backend-user) */
     enum log_level log_level;
     char *log_file;
     int tcp_keepalive_s;
@@ -41,6 +53,9 @@ struct config {
     int backend_idle_connections;           /* idle private connections kept per node per worker */
     unsigned long long pubsub_buffer_limit; /* bytes a subscriber may leave unread */
     char *debug_addr;                       /* -debug-addr host:port, or NULL: off */
+    char *http_addr;                        /* -http-addr host:port, or NULL: off */
+    uint64_t http_timeout_ms;               /* -http-timeout: an HTTP request's longest wait */
+    enum cross_slot_mode cross_slot;        /* -cross-slot */
     char *announce_addr;                    /* -announce-addr host:port, or NULL */
     uint64_t shutdown_timeout_ms;           /* graceful shutdown: at most this long */
     char *config_file;                      /* -config */
@@ -76,6 +91,18 @@ struct config {
     int tls_session_cache_timeout;
     int tls_cluster;                   /* talk TLS to the nodes */
     uint64_t tls_handshake_timeout_ms; /* a client that has not finished its handshake by then */
+    /* Pool mode (issue 20): standalone servers placed as twemproxy / redis-router /
+     * rediscluster-py place keys, instead of a cluster. */
+    int pool;                             /* -pool-servers or -pool-server was given */
+    char *pool_servers;                   /* -pool-servers FILE */
+    char *pool_server_lines;              /* the -pool-server values as twemproxy lines */
+    int npool_server;                     /* how many -pool-server values */
+    struct placement_opts placement;      /* -distribution, -hash, -hash-tag */
+    int hash_tag_strip;                   /* -hash-tag-strip: "bar{foo}" is stored as "bar" */
+    int auto_eject_hosts;                 /* -auto-eject-hosts */
+    int server_failure_limit;             /* -server-failure-limit */
+    uint64_t server_retry_timeout_ms;     /* -server-retry-timeout */
+    uint64_t given[CONFIG_GIVEN_WORDS];   /* bit i: option i of the table was set (file or flag) */
 };
 
 enum config_result {
@@ -109,10 +136,14 @@ int config_in_idc(const struct config *c, const char *ip);
 /* Fills the default data centre (the /16 of the first non-loopback IPv4 address) when -idc was
  * not given. */
 void config_default_idc(struct config *c);
+/* "refuse" or "compute" (static strings). */
+const char *config_cross_slot_name(enum cross_slot_mode m);
 /* "master", "replica", "prefer-replica" or "replica-idc" (static strings). */
 const char *config_read_prefer_name(enum read_prefer rp);
 /* The TLS settings of c as net/tls.h takes them (pointers into c). */
 void config_tls_opts(const struct config *c, struct tls_opts *o);
+/* 1 when the option named name (as on the command line, without dashes) was given. */
+int config_given(const struct config *c, const char *name);
 /* Logs the effective configuration (passwords masked). */
 void config_log(const struct config *c);
 

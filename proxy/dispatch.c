@@ -6,7 +6,11 @@
  */
 #include "dispatch.h"
 
+#include "clock.h"
 #include "errors.h"
+#include "monitor.h"
+#include "pause.h"
+#include "sock.h"
 #include "route.h"
 #include "scan.h"
 
@@ -16,11 +20,109 @@ void dispatch_init(struct dispatch *d)
 {
     memset(d, 0, sizeof(*d));
     sbuf_init(&d->out);
+    sbuf_init(&d->mon);
+    keys_result_init(&d->acl_keys);
+    d->rng = 0x9E3779B9u;
+}
+
+/* The random distribution's pick for one request: any server, the same for all its keys. */
+static uint32_t next_entropy(struct dispatch *d)
+{
+    uint32_t x = d->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    d->rng = x;
+    return x;
+}
+
+/* Pool mode before the first map: nothing knows where keys go yet, so the request waits and is
+ * routed from the start once a map is there. Returns 1 when r was held. */
+static int pool_unplaced(struct dispatch *d, struct request *r)
+{
+    const struct view *v = d->fc->view;
+    if (!v->cfg->pool || v->map) return 0;
+    forward_hold_unrouted(d->fw, r);
+    return 1;
+}
+
+/* -hash-tag-strip: the keys go to their server under the names rediscluster-py stores them
+ * under ("bar{foo}" as "bar"); channels are not keys of the keyspace and keep their names. */
+static void strip_keys(struct dispatch *d, struct request *r, const struct keyspace *ks)
+{
+    if (!ks->strip || d->keys->n == 0 || (r->cmd->cmd->flags & CMD_PUBSUB)) return;
+    request_strip_keys(d->rp, r, d->keys->pos, d->keys->n);
 }
 
 void dispatch_deinit(struct dispatch *d)
 {
     sbuf_free(&d->out);
+    sbuf_free(&d->mon);
+    keys_result_free(&d->acl_keys);
+}
+
+/* Refusals that Redis makes before it looks at ACL rules: an unknown command or subcommand, a
+ * wrong number of arguments, a client that must AUTH first. */
+static int refused_before_acl(const struct route *rt)
+{
+    return rt->kind == RT_REFUSE &&
+           (rt->err == PXE_UNKNOWN_COMMAND || rt->err == PXE_UNKNOWN_SUBCOMMAND ||
+            rt->err == PXE_WRONG_ARITY || rt->err == PXE_NOAUTH);
+}
+
+/* Records a refusal as Redis's addACLLogEntry does: the command's full name, or the key or
+ * channel, the user, and the client's CLIENT LIST line. */
+static void acl_log_denial(struct dispatch *d, const struct request *r, const struct client *c,
+                           const struct acl_user *u, int res, int pos, int in_multi)
+{
+    const char *obj = r->cmd->cmd->name;
+    size_t objlen = strlen(obj);
+    if (res != ACL_DENIED_CMD) {
+        obj = request_arg(r, (uint32_t)pos);
+        objlen = r->argv[pos].len;
+    }
+    struct sbuf info;
+    sbuf_init(&info);
+    d->describe(d->describe_up, (struct client *)c, &info);
+    if (info.len) info.len--; /* the line's newline */
+    acl_store_log(res, in_multi ? ACL_LOG_MULTI : ACL_LOG_TOPLEVEL, obj, objlen, u->name,
+                  u->namelen, info.buf ? info.buf : "", info.len, clock_wall_us() / 1000);
+    sbuf_free(&info);
+    stat_t *n = res == ACL_DENIED_CMD   ? &d->stats->acl_denied_cmd
+                : res == ACL_DENIED_KEY ? &d->stats->acl_denied_key
+                                        : &d->stats->acl_denied_channel;
+    stat_add(n, 1);
+}
+
+/* The ACL check, in Redis's place: after arity and authentication, before everything else
+ * (CROSSSLOT, subscribed mode, the proxy's own refusals). Returns 1 when r may go on; otherwise r
+ * is answered with -NOPERM (which, inside MULTI, makes EXEC fail as Redis does). */
+static int acl_allows(struct dispatch *d, struct request *r, struct client *c,
+                      const struct route *rt, int in_multi)
+{
+    const struct acl_user *u = client_user(c);
+    if (!u) u = d->acl->dflt;
+    if (in_multi && rt->cmd->local_id == LOCAL_EXEC && c->acl_changed) {
+        /* The user's rules changed after commands were queued and sent to the node: the proxy
+         * cannot check them again one by one as Redis does at EXEC, so the transaction fails. */
+        txn_note_error(r);
+    }
+    if (rt->cmd->local_id >= LOCAL_MULTI && rt->cmd->local_id <= LOCAL_DISCARD &&
+        rt->cmd->local_id != LOCAL_WATCH)
+        c->acl_changed = 0;
+    if (u->unrestricted || refused_before_acl(rt)) return 1;
+    int pos = 0;
+    enum acl_result res = acl_check(u, rt->cmd, r->breq.chunk->data, r->argv, r->argc,
+                                    &d->acl_keys, &pos);
+    if (res == ACL_OK) return 1;
+    r->cmd = rt->cmd;
+    acl_log_denial(d, r, c, u, res, pos, in_multi);
+    r->flags |= REQ_F_REJECTED;
+    txn_note_error(r);
+    sbuf_clear(&d->out);
+    errors_noperm(&d->out, res, rt->cmd->cmd->name);
+    request_reply_bytes(d->rp, r, d->out.buf, d->out.len);
+    return 0;
 }
 
 /* Refuses r with the error routing chose (which, inside MULTI, makes EXEC fail as Redis does). */
@@ -58,6 +160,12 @@ static void all_masters(struct dispatch *d, struct request *r)
     fanout_all_masters(d->fc, r, &m, NULL, 0, 0);
 }
 
+/* r may block: its client counts as blocked until the session has the answer (or closes). */
+static void make_blocking(struct dispatch *d, struct request *r)
+{
+    if (request_make_blocking(r)) stat_add(&d->stats->blocked_clients, 1);
+}
+
 /* The commands the proxy answers, each to the executor named for it. */
 static void run_local(struct dispatch *d, struct request *r)
 {
@@ -68,49 +176,135 @@ static void run_local(struct dispatch *d, struct request *r)
         scan_run(d->fc, r);
     else if (id >= LOCAL_SUBSCRIBE && id <= LOCAL_SUNSUBSCRIBE)
         pubsub_run(d->ps, r);
+    else if (id >= LOCAL_CONFIG_SET && id <= LOCAL_CONFIG_REWRITE)
+        admin_run(d->admin, r);
+    else if (id == LOCAL_ACL)
+        aclcmd_run(d->aclcmd, r);
     else
         local_run(d->local, r);
+}
+
+/* CLIENT PAUSE: r waits when the pause covers it (its client blocked behind it, as Redis blocks
+ * the client), and is routed again when the pause ends. Returns 1 when r was held. */
+static int held_by_pause(struct dispatch *d, struct request *r)
+{
+    uint64_t end = 0;
+    enum pause_mode m = pause_current(clock_now_ms(), &end);
+    int covers = m == PAUSE_ALL ||
+                 (m == PAUSE_WRITE &&
+                  pause_is_write(r, d->scripts, txn_queued_writes(r->client)));
+    if (!covers) {
+        if (r->flags & REQ_F_PAUSED) {
+            r->flags &= ~REQ_F_PAUSED;
+            r->deadline_ms = 0;
+            stat_add(&d->stats->paused_clients, (uint64_t)-1);
+        }
+        return 0;
+    }
+    if (!(r->flags & REQ_F_PAUSED)) {
+        r->flags |= REQ_F_PAUSED;
+        stat_add(&d->stats->paused_clients, 1);
+        request_make_barrier(r);
+    }
+    forward_hold_paused(d->fw, r, end);
+    return 1;
+}
+
+/* r to the executor its route names. r may be answered, and freed, before this returns. */
+static void run(struct dispatch *d, struct request *r, struct route *rt, struct keyspace *ks)
+{
+    switch (rt->kind) {
+    case RT_REFUSE: reject(d, r, rt); return;
+    case RT_LOCAL: run_local(d, r); return;
+    case RT_TXN: txn_run(d->txn, r); return;
+    case RT_ALL_MASTERS:
+        note_script(d, r, rt->flags);
+        if (rt->flags & RT_F_BLOCKING) make_blocking(d, r); /* WAIT: each part blocks */
+        all_masters(d, r);
+        return;
+    /* Nothing that can be split carries a script or blocks: no note_script, no blocking. */
+    case RT_SPLIT: {
+        if (pool_unplaced(d, r)) return;
+        struct fan_merger m;
+        merge_get(rt->merge, d->menv, &m);
+        fanout_split_by_slot(d->fc, r, rt->split_step, &m, ks);
+        return;
+    }
+    case RT_COMPUTE: cross_run(d->cross, r, rt->cross, d->keys); return;
+    case RT_SLOT:
+    case RT_ANY_MASTER:
+        if (pool_unplaced(d, r)) return;
+        /* A shard channel's server must be the one SSUBSCRIBE chose (entropy 0): with the
+         * random distribution, SPUBLISH may not pick one of its own. */
+        if (ks->pool && rt->slot >= 0 && d->keys->n > 0 && (r->cmd->cmd->flags & CMD_PUBSUB)) {
+            ks->entropy = 0;
+            rt->slot = keys_slot(d->keys, r->breq.chunk->data, r->argv, ks);
+        }
+        note_script(d, r, rt->flags);
+        if (rt->flags & RT_F_BLOCKING) make_blocking(d, r);
+        r->slot = rt->slot;
+        r->pool_gen = view_pool_gen(d->fc->view);
+        strip_keys(d, r, ks);
+        forward_send(d->fw, r);
+        return;
+    }
+}
+
+/* MONITOR: a monitoring client, of this worker or another, gets the line. */
+struct mon_feed {
+    struct dispatch *d;
+};
+
+static void feed_one(uint64_t id, int worker, void *arg)
+{
+    struct dispatch *d = ((struct mon_feed *)arg)->d;
+    d->deliver(d->deliver_up, worker, id, d->mon.buf, d->mon.len);
 }
 
 void dispatch_request(struct dispatch *d, struct request *r)
 {
     /* Never NULL: a held request whose client left is freed before it is routed again. */
     struct client *c = r->client;
-    struct route_client rc = {.authed = c->authed, .resp = c->resp,
-                              .subscribed = (uint8_t)pubsub_subscribed(c)};
+    const struct view *v = d->fc->view;
+    /* Authenticated, or the default user needs no password now (Redis's authRequired). */
+    struct route_client rc = {.authed = (uint8_t)(c->authed || !d->acl->auth_required),
+                              .resp = c->resp,
+                              .subscribed = (uint8_t)pubsub_subscribed(c),
+                              .oneshot = c->oneshot,
+                              .cross_compute = (uint8_t)d->cross_compute};
     txn_route_state(c, &rc.tx, &rc.tx_slot);
+    struct keyspace ks;
+    view_keyspace(v, v->cfg->pool ? next_entropy(d) : 0, &ks);
     struct route rt;
-    route_decide(r->breq.chunk->data, r->argv, r->argc, &rc, d->keys, &rt);
+    route_decide(r->breq.chunk->data, r->argv, r->argc, &rc, &ks, d->keys, &rt);
     if (rt.cmd) {
-        r->cmd = rt.cmd;
         /* CLIENT LIST's cmd=, counted when the command is known, even if refused. */
         c->last_cmd = (uint16_t)(rt.cmd->id + 1);
-        if (rt.kind != RT_REFUSE && tracking_on(c))
+        if (!acl_allows(d, r, c, &rt, rc.tx == RT_TX_MULTI)) return;
+        r->cmd = rt.cmd;
+    }
+    if (tracking_on(c)) {
+        if (rt.kind != RT_REFUSE)
             tracking_dispatch(d->trk, r, d->keys, rc.tx == RT_TX_MULTI);
+        else
+            tracking_refused(r, rc.tx == RT_TX_MULTI);
     }
-    switch (rt.kind) {
-    case RT_REFUSE: reject(d, r, &rt); return;
-    case RT_LOCAL: run_local(d, r); return;
-    case RT_TXN: txn_run(d->txn, r); return;
-    case RT_ALL_MASTERS:
-        note_script(d, r, rt.flags);
-        if (rt.flags & RT_F_BLOCKING) request_make_blocking(r); /* WAIT: each part blocks */
-        all_masters(d, r);
-        return;
-    /* Nothing that can be split carries a script or blocks: no note_script, no blocking. */
-    case RT_SPLIT: {
-        struct fan_merger m;
-        merge_get(rt.merge, d->menv, &m);
-        fanout_split_by_slot(d->fc, r, rt.split_step, &m);
-        return;
+    if (rt.kind != RT_REFUSE && rt.cmd && held_by_pause(d, r)) return;
+    /* The line is made now (r may be gone after run) and sent after it, as Redis feeds monitors
+     * once a command has run: a RESET leaves monitor mode before its own line. */
+    int mon = rt.kind != RT_REFUSE && monitor_active() && monitor_shows(r) &&
+              !(r->flags & REQ_F_MONITORED);
+    if (mon) {
+        char addr[64] = "?";
+        sock_peer_name(c->fd, addr, sizeof(addr));
+        sbuf_clear(&d->mon);
+        monitor_line(&d->mon, r, addr);
+        r->flags |= REQ_F_MONITORED;
     }
-    case RT_SLOT:
-    case RT_ANY_MASTER:
-        note_script(d, r, rt.flags);
-        if (rt.flags & RT_F_BLOCKING) request_make_blocking(r);
-        r->slot = rt.slot;
-        forward_send(d->fw, r);
-        return;
+    run(d, r, &rt, &ks);
+    if (mon) {
+        struct mon_feed f = {d};
+        monitor_each(feed_one, &f);
     }
 }
 

@@ -4,11 +4,18 @@
  * executor: an error reply, an answer of the proxy's own (local.c, info.c, scan.c, pubsub.c), the
  * transaction logic (txn.c), a fan-out (fanout.c) or a single node (forward.c). It also does the
  * little routing asks of every request: remembering script bodies, marking blocking commands,
- * and for a tracking client, remembering the keys it reads (tracking.c).
+ * and for a tracking client, remembering the keys it reads (tracking.c), and in pool mode with
+ * -hash-tag-strip, renaming the keys to the names they are stored under. Before any of that, the
+ * client's ACL user must be allowed the command, its keys and its channels (acl.h): a refusal is
+ * Redis's -NOPERM, an ACL LOG entry and a count.
  */
 #ifndef PX_DISPATCH_H
 #define PX_DISPATCH_H
 
+#include "acl_store.h"
+#include "aclcmd.h"
+#include "admin.h"
+#include "crossslot.h"
 #include "fanout.h"
 #include "forward.h"
 #include "info.h"
@@ -34,7 +41,22 @@ struct dispatch {
     struct local_ctx *local;
     struct info_ctx *info;
     struct tracking_ctx *trk;
-    struct sbuf out; /* error replies */
+    /* MONITOR: delivers bytes to client id, served by worker (this one or another). */
+    void (*deliver)(void *up, int worker, uint64_t id, const char *bytes, size_t len);
+    void *deliver_up;
+    struct sbuf mon; /* the monitor line of the request being dispatched */
+    struct admin_ctx *admin;
+    struct aclcmd_ctx *aclcmd;
+    struct acl_local *acl;       /* the worker's users */
+    struct worker_stats *stats;  /* blocked_clients, ACL denials */
+    struct keys_result acl_keys; /* scratch for the ACL key checks (keys holds routing's) */
+    /* CLIENT LIST's line for a client (ACL LOG's client-info); up is describe_up. */
+    void (*describe)(void *up, struct client *c, struct sbuf *out);
+    void *describe_up;
+    struct cross_ctx *cross;
+    int cross_compute;           /* -cross-slot compute */
+    uint32_t rng;                /* pool mode: the random distribution's picks (xorshift32) */
+    struct sbuf out;             /* error replies */
 };
 
 /* Prepares d; the caller fills the executor pointers, which must outlive it. dispatch_deinit

@@ -50,6 +50,9 @@ void errors_route(struct sbuf *s, enum px_err e, const char *base, const struct 
     case PXE_CROSSSLOT: errors_crossslot(s); return;
     case PXE_UNSUPPORTED: errors_unsupported(s, name, reason); return;
     case PXE_PUBSUB_CONTEXT: errors_pubsub_context(s, name); return;
+    case PXE_CLUSTER_DISABLED: errors_cluster_disabled(s); return;
+    case PXE_CROSSSERVER: errors_crossserver(s); return;
+    case PXE_ONESHOT: errors_oneshot(s, name); return;
     case PXE_NONE: break;
     }
     errors_no_handler(s, name ? name : "?");
@@ -101,6 +104,30 @@ void errors_wrong_arity(struct sbuf *s, const char *fullname)
 void errors_crossslot(struct sbuf *s)
 {
     sbuf_puts(s, "-CROSSSLOT Keys in request don't hash to the same slot\r\n");
+}
+
+void errors_crossserver(struct sbuf *s)
+{
+    sbuf_puts(s, "-CROSSSLOT Keys in request don't hash to the same server of the pool\r\n");
+}
+
+void errors_cluster_disabled(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR This instance has cluster support disabled\r\n");
+}
+
+void errors_oneshot(struct sbuf *s, const char *name)
+{
+    /* "client|info" as a client writes it: CLIENT INFO. */
+    char cmd[64];
+    size_t n = 0;
+    for (; name[n] && n < sizeof(cmd) - 1; n++)
+        cmd[n] = name[n] == '|' ? ' ' : (char)toupper((unsigned char)name[n]);
+    cmd[n] = '\0';
+    resp_write_errorf(s,
+                      "ERR '%s' cannot be used over HTTP: it needs a connection that outlives one "
+                      "request",
+                      cmd);
 }
 
 void errors_noauth(struct sbuf *s)
@@ -162,6 +189,72 @@ void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms)
                       "ERR node %s did not answer within %llu ms (-backend-timeout); the command "
                       "may or may not have run",
                       addr, (unsigned long long)timeout_ms);
+}
+
+void errors_config_partial(struct sbuf *s, const char *ip, int port, const char *err, size_t len,
+                           int undone)
+{
+    resp_write_errorf(s, "ERR CONFIG SET refused by node %s:%d (%.*s); %s", ip, port, (int)len,
+                      err,
+                      undone ? "the change was undone on the nodes that had taken it"
+                             : "it could not be undone on every node that had taken it");
+}
+
+void errors_config_per_node(struct sbuf *s, const char *name, size_t len)
+{
+    resp_write_errorf(s,
+                      "ERR 'config|set' of '%.*s' cannot be used through slotproxy: each node "
+                      "keeps its own, set it on the node itself",
+                      (int)strnlen(name, len), name);
+}
+
+void errors_no_such_client(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR No such client\r\n");
+}
+
+void errors_client_id_positive(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR client-id should be greater than 0\r\n");
+}
+
+void errors_no_such_user(struct sbuf *s, const char *name, size_t len)
+{
+    /* Redis formats the name with %s: it ends at a NUL byte. */
+    resp_write_errorf(s, "ERR No such user '%.*s'", (int)strnlen(name, len), name);
+}
+
+void errors_pause_mode(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n");
+}
+
+void errors_timeout_not_integer(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR timeout is not an integer or out of range\r\n");
+}
+
+void errors_timeout_negative(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR timeout is negative\r\n");
+}
+
+void errors_slowlog_count(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR count should be greater than or equal to -1\r\n");
+}
+
+void errors_config_unreachable(struct sbuf *s, const char *ip, int port, const char *err,
+                               size_t len)
+{
+    resp_write_errorf(s, "ERR CONFIG SET not applied: node %s:%d did not give its current values (%.*s)",
+                      ip, port, (int)len, err);
+}
+
+void errors_node_refused(struct sbuf *s, const char *ip, int port, const char *err, size_t len)
+{
+    resp_write_errorf(s, "ERR node %s:%d refused it (%.*s); the other nodes did it", ip, port,
+                      (int)len, err);
 }
 
 void errors_tracking(struct sbuf *s, enum px_trk_err e)
@@ -235,6 +328,170 @@ void errors_topology_changed(struct sbuf *s)
 void errors_unexpected_reply(struct sbuf *s, const char *what)
 {
     resp_write_errorf(s, "ERR slotproxy: unexpected reply from a node while merging %s", what);
+}
+
+/* ---- pool mode's servers ---- */
+
+void errors_server_unreachable(struct sbuf *s, const char *addr, const char *why)
+{
+    resp_write_errorf(s, "ERR server %s is unreachable%s%s", addr, why && *why ? ": " : "",
+                      why ? why : "");
+}
+
+void errors_pool_empty(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR no server of the pool is available: every server is ejected "
+                 "(-auto-eject-hosts)\r\n");
+}
+
+void errors_pool_changed(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR the pool's servers changed while the request waited; it did not run, "
+                 "retry it\r\n");
+}
+
+/* The word at the start of line is code. */
+static int starts_with(const char *line, size_t len, const char *code)
+{
+    size_t n = strlen(code);
+    return len >= n && memcmp(line, code, n) == 0;
+}
+
+int errors_is_unavailable(const char *line, size_t len)
+{
+    static const char *const codes[] = {"CLUSTERDOWN ", "TRYAGAIN ", "LOADING ", "MASTERDOWN ",
+                                        "BUSY ", "ERR connection to node ", "ERR node ",
+                                        "ERR too many cluster redirections",
+                                        "ERR the cluster's masters changed"};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (starts_with(line, len, codes[i])) return 1;
+    return 0;
+}
+
+unsigned errors_http_status(const char *line, size_t len)
+{
+    if (starts_with(line, len, "NOAUTH ") || starts_with(line, len, "WRONGPASS ")) return 401;
+    if (starts_with(line, len, "NOPERM ")) return 403;
+    return errors_is_unavailable(line, len) ? 502 : 400;
+}
+
+int errors_may_have_run(const char *line, size_t len)
+{
+    static const char tail[] = "the command may or may not have run";
+    size_t n = sizeof(tail) - 1;
+    return len >= n && memcmp(line + len - n, tail, n) == 0;
+}
+
+int errors_is_busykey(const char *line, size_t len)
+{
+    return starts_with(line, len, "BUSYKEY ");
+}
+
+/* ---- -cross-slot compute ---- */
+
+void errors_wrongtype(struct sbuf *s)
+{
+    sbuf_puts(s, "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+}
+
+void errors_no_such_key(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR no such key\r\n");
+}
+
+void errors_db_out_of_range(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR DB index is out of range\r\n");
+}
+
+void errors_copy_other_db(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR Copying to another database is not allowed in cluster mode\r\n");
+}
+
+#define CROSS_DETAIL_MAX 200 /* an error quoted inside another is cut here */
+
+void errors_cross(struct sbuf *s, const char *name, enum px_cross_fail how, const char *err,
+                  uint32_t errlen, const char *err2, uint32_t err2len, const char *key,
+                  uint32_t keylen)
+{
+    /* No error to quote: what the proxy found instead. */
+    if (!err) {
+        err = "a key was written meanwhile by another client";
+        errlen = (uint32_t)strlen(err);
+    }
+    if (!err2) {
+        err2 = "the source key was written meanwhile by another client";
+        err2len = (uint32_t)strlen(err2);
+    }
+    int l1 = (int)(errlen < CROSS_DETAIL_MAX ? errlen : CROSS_DETAIL_MAX);
+    int l2 = (int)(err2len < CROSS_DETAIL_MAX ? err2len : CROSS_DETAIL_MAX);
+    switch (how) {
+    case PXC_PUT_BACK:
+        resp_write_errorf(s,
+                          "ERR cross-slot %s failed: writing the destination failed (%.*s); the "
+                          "source was put back as it was%s",
+                          name, l1, err,
+                          errors_may_have_run(err, errlen)
+                              ? ", but the destination may have been written as well"
+                              : ", so nothing changed");
+        return;
+    case PXC_LOST:
+        if (key)
+            resp_write_errorf(s,
+                              "ERR cross-slot %s failed half way: writing the destination failed "
+                              "(%.*s) and putting the source back failed (%.*s); the value is "
+                              "left under the key '%.*s'",
+                              name, l1, err, l2, err2, (int)keylen, key);
+        else
+            resp_write_errorf(s,
+                              "ERR cross-slot %s failed half way: the value was taken from the "
+                              "source, writing the destination failed (%.*s) and putting it back "
+                              "failed (%.*s); it may be lost",
+                              name, l1, err, l2, err2);
+        return;
+    case PXC_UNDONE:
+        resp_write_errorf(s,
+                          "ERR cross-slot %s failed (%.*s); the keys it had set in other slots "
+                          "were deleted again, so nothing was set",
+                          name, l1, err);
+        return;
+    case PXC_NOT_UNDONE:
+        resp_write_errorf(s,
+                          "ERR cross-slot %s failed half way (%.*s) and deleting the keys it had "
+                          "set failed (%.*s): the keys may be partially set",
+                          name, l1, err, l2, err2);
+        return;
+    }
+}
+
+/* ---- the HTTP front ---- */
+
+void errors_http(struct sbuf *s, enum px_http_err e, const char *detail)
+{
+    static const char *const text[PXH_COUNT] = {
+        [PXH_METHOD] = "ERR use POST",
+        [PXH_NOT_FOUND] = "ERR not found: send commands to /",
+        [PXH_CONTENT_TYPE] = "ERR unsupported content type: send application/json, "
+                             "application/x-www-form-urlencoded or multipart/form-data",
+        [PXH_BODY_TOO_LARGE] = "ERR request body larger than -query-buffer-limit",
+        [PXH_BAD_JSON] = "ERR malformed JSON body",
+        [PXH_BAD_FORM] = "ERR malformed form body",
+        [PXH_NO_COMMAND] = "ERR no command given",
+        [PXH_BAD_ARGUMENT] = "ERR arguments must be strings, numbers or {\"base64\": \"...\"}",
+        [PXH_TOO_MANY_ARGS] = "ERR too many arguments",
+        [PXH_ARG_TOO_LONG] = "ERR argument longer than -proto-max-bulk-len",
+        [PXH_BAD_RESP] = "ERR resp must be 2 or 3",
+        [PXH_TIMEOUT] = "ERR no reply within -http-timeout; the command may or may not have run",
+        [PXH_SHUTTING_DOWN] = "ERR slotproxy is shutting down",
+        [PXH_REPLY_TOO_LARGE] = "ERR reply larger than -client-output-buffer-limit",
+        [PXH_BAD_REPLY] = "ERR slotproxy could not turn the reply into JSON",
+    };
+    sbuf_puts(s, e < PXH_COUNT && text[e] ? text[e] : "ERR bad request");
+    if (detail && *detail) {
+        sbuf_puts(s, ": ");
+        sbuf_puts(s, detail);
+    }
 }
 
 /* ---- transactions ---- */
@@ -359,6 +616,12 @@ void errors_select_cluster(struct sbuf *s)
     sbuf_puts(s, "-ERR SELECT is not allowed in cluster mode\r\n");
 }
 
+void errors_select_pool(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR SELECT is not allowed through slotproxy: only database 0, as the "
+                 "connections to the pool's servers are shared\r\n");
+}
+
 void errors_invalid_slot(struct sbuf *s, int with_count)
 {
     sbuf_puts(s, with_count ? "-ERR Invalid slot or number of keys\r\n" : "-ERR Invalid slot\r\n");
@@ -382,6 +645,219 @@ void errors_invalid_cursor(struct sbuf *s)
 void errors_no_handler(struct sbuf *s, const char *name)
 {
     resp_write_errorf(s, "ERR internal error: no handler for '%s'", name);
+}
+
+/* ---- ACL users ---- */
+
+/* Redis 7.0.15's texts (server.c's processCommand, acl.c's aclCommand and ACLLoadFromFile). */
+
+void errors_noperm(struct sbuf *s, int reason, const char *name)
+{
+    if (reason == ACL_DENIED_CMD)
+        resp_write_errorf(s, "NOPERM this user has no permissions to run the '%s' command", name);
+    else if (reason == ACL_DENIED_KEY)
+        sbuf_puts(s, "-NOPERM this user has no permissions to access one of the keys used as "
+                     "arguments\r\n");
+    else if (reason == ACL_DENIED_CHANNEL)
+        sbuf_puts(s, "-NOPERM this user has no permissions to access one of the channels used "
+                     "as arguments\r\n");
+    else
+        sbuf_puts(s, "-ERR no permission\r\n");
+}
+
+const char *errors_acl_reason(int code)
+{
+    switch (code) {
+    case ACL_ERR_UNKNOWN: return "Unknown command or category name in ACL";
+    case ACL_ERR_SYNTAX: return "Syntax error";
+    case ACL_ERR_KEYS_AFTER_ALL:
+        return "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and "
+               "does not have any effect. Try 'resetkeys' to start with an empty list of patterns";
+    case ACL_ERR_CHANS_AFTER_ALL:
+        return "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid "
+               "and does not have any effect. Try 'resetchannels' to start with an empty list of "
+               "channels";
+    case ACL_ERR_NO_SUCH_PASS:
+        return "The password you are trying to remove from the user does not exist";
+    case ACL_ERR_BAD_HASH:
+        return "The password hash must be exactly 64 characters and contain only lowercase "
+               "hexadecimal characters";
+    case ACL_ERR_DUPLICATE:
+        return "Duplicate user found. A user can only be defined once in config files";
+    case ACL_ERR_FIRSTARG_OF_SUB: return "Allowing first-arg of a subcommand is not supported";
+    default: return "Wrong format";
+    }
+}
+
+/* An error reply whose text carries a client's bytes: cut at the first NUL (Redis formats it
+ * as a C string) and with line breaks made spaces (addReplyErrorSdsSafe). */
+static void error_safe(struct sbuf *s, const char *text, size_t len)
+{
+    sbuf_put(s, "-", 1);
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        sbuf_put(s, c == '\r' || c == '\n' ? " " : &c, 1);
+    }
+    sbuf_puts(s, "\r\n");
+}
+
+void errors_acl_setuser(struct sbuf *s, int code, const char *op, size_t oplen)
+{
+    struct sbuf t;
+    sbuf_init(&t);
+    size_t l = c_len(op, oplen);
+    if (code == ACL_ERR_UNMATCHED_PAREN) {
+        sbuf_puts(&t, "ERR Unmatched parenthesis in acl selector starting at '");
+        sbuf_put(&t, op, l);
+        sbuf_puts(&t, "'.");
+    } else {
+        sbuf_puts(&t, "ERR Error in ACL SETUSER modifier '");
+        sbuf_put(&t, op, l);
+        sbuf_printf(&t, "': %s", errors_acl_reason(code));
+    }
+    error_safe(s, t.buf, t.len);
+    sbuf_free(&t);
+}
+
+void errors_acl_username(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR Usernames can't contain spaces or null characters\r\n");
+}
+
+void errors_acl_deldefault(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR The 'default' user cannot be removed\r\n");
+}
+
+void errors_acl_no_file(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR This Redis instance is not configured to use an ACL file. You may want to "
+                 "specify users via the ACL SETUSER command and then issue a CONFIG REWRITE "
+                 "(assuming you have a Redis configuration file set) in order to store users in "
+                 "the Redis configuration.\r\n");
+}
+
+void errors_acl_load_open(struct sbuf *s, const char *file, const char *why)
+{
+    struct sbuf t;
+    sbuf_init(&t);
+    sbuf_printf(&t, "ERR Error loading ACLs, opening file '%s': %s", file, why);
+    error_safe(s, t.buf, t.len);
+    sbuf_free(&t);
+}
+
+void errors_acl_load(struct sbuf *s, const char *file, const struct acl_load_report *rep,
+                     int as_reply)
+{
+    struct sbuf t;
+    sbuf_init(&t);
+    if (as_reply) sbuf_puts(&t, "ERR ");
+    for (uint32_t i = 0; i < rep->n; i++) {
+        const struct acl_load_problem *p = &rep->v[i];
+        size_t al = p->arg ? c_len(p->arg, p->arglen) : 0;
+        switch (p->kind) {
+        case ACL_LOAD_NO_USER_KEYWORD:
+            sbuf_printf(&t, "%s:%d should start with user keyword followed by the username. ",
+                        file, p->line);
+            break;
+        case ACL_LOAD_BAD_USERNAME: /* Redis's text, its stray quote included */
+            sbuf_printf(&t, "'%s:%d: username '%.*s' contains invalid characters. ", file, p->line,
+                        (int)al, p->arg);
+            break;
+        case ACL_LOAD_DUPLICATE:
+            sbuf_printf(&t, "WARNING: Duplicate user '%.*s' found on line %d. ", (int)al, p->arg,
+                        p->line);
+            break;
+        case ACL_LOAD_UNMATCHED_PAREN:
+            sbuf_printf(&t, "%s:%d: Unmatched parenthesis in selector definition.", file, p->line);
+            break;
+        case ACL_LOAD_UNKNOWN_OP:
+            sbuf_printf(&t, "%s:%d: Error in applying operation '%.*s': %s. ", file, p->line,
+                        (int)al, p->arg, errors_acl_reason(p->code));
+            break;
+        case ACL_LOAD_BAD_OP:
+            sbuf_printf(&t, "%s:%d: %s. ", file, p->line, errors_acl_reason(p->code));
+            break;
+        }
+    }
+    sbuf_puts(&t, "WARNING: ACL errors detected, no change to the previously active ACL rules "
+                  "was performed");
+    if (as_reply)
+        error_safe(s, t.buf, t.len);
+    else
+        sbuf_put(s, t.buf, t.len);
+    sbuf_free(&t);
+}
+
+void errors_acl_save(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR There was an error trying to save the ACLs. Please check the server logs "
+                 "for more information\r\n");
+}
+
+void errors_acl_unknown_category(struct sbuf *s, const char *name, size_t len)
+{
+    size_t l = c_len(name, len);
+    resp_write_errorf(s, "ERR Unknown category '%.*s'", (int)(l > 128 ? 128 : l), name);
+}
+
+void errors_acl_genpass(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR ACL GENPASS argument must be the number of bits for the output password, "
+                 "a positive number up to 4096\r\n");
+}
+
+void errors_acl_no_user(struct sbuf *s, const char *name, size_t len)
+{
+    struct sbuf t;
+    sbuf_init(&t);
+    sbuf_puts(&t, "ERR User '");
+    sbuf_put(&t, name, c_len(name, len));
+    sbuf_puts(&t, "' not found");
+    error_safe(s, t.buf, t.len);
+    sbuf_free(&t);
+}
+
+void errors_acl_no_command(struct sbuf *s, const char *name, size_t len)
+{
+    struct sbuf t;
+    sbuf_init(&t);
+    sbuf_puts(&t, "ERR Command '");
+    sbuf_put(&t, name, c_len(name, len));
+    sbuf_puts(&t, "' not found");
+    error_safe(s, t.buf, t.len);
+    sbuf_free(&t);
+}
+
+void errors_acl_dryrun(struct sbuf *s, int reason, const char *name, const char *arg,
+                       size_t arglen)
+{
+    struct sbuf t;
+    sbuf_init(&t);
+    if (reason == ACL_DENIED_CMD) {
+        sbuf_printf(&t, "This user has no permissions to run the '%s' command", name);
+    } else {
+        sbuf_puts(&t, "This user has no permissions to access the '");
+        sbuf_put(&t, arg, c_len(arg, arglen));
+        sbuf_puts(&t, reason == ACL_DENIED_KEY ? "' key" : "' channel");
+    }
+    resp_write_bulk(s, t.buf, t.len);
+    sbuf_free(&t);
+}
+
+void errors_subcommand_syntax(struct sbuf *s, const char *cmd, size_t cmdlen, const char *sub,
+                              size_t sublen)
+{
+    char up[129];
+    size_t nl = c_len(cmd, cmdlen);
+    if (nl > 128) nl = 128;
+    for (size_t i = 0; i < nl; i++) up[i] = (char)toupper((unsigned char)cmd[i]);
+    up[nl] = '\0';
+    size_t sl = c_len(sub, sublen);
+    if (sl > 128) sl = 128;
+    resp_write_errorf(s, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try %s "
+                         "HELP.",
+                      (int)sl, sub, up);
 }
 
 /* ---- the connection itself ---- */

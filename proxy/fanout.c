@@ -10,7 +10,6 @@
  */
 #include "fanout.h"
 
-#include "crc16.h"
 #include "mem.h"
 
 #include <string.h>
@@ -102,6 +101,7 @@ void fanout_add(struct fanout_ctx *fc, struct request *r, uint32_t idx, struct b
     part->breq.len = len;
     part->slot = slot;
     part->shard = (int16_t)shard;
+    part->pool_gen = view_pool_gen(fc->view);
     part->flags |= r->flags & REQ_F_BLOCKING; /* WAIT's parts block on connections of their own */
     forward_send(fc->fw, part);
 }
@@ -163,28 +163,41 @@ static char *put_bulk(char *p, const char *data, uint32_t len)
     return p;
 }
 
+/* The length key group i's key is written with: its own, or with -hash-tag-strip the name it is
+ * stored under. */
+static uint32_t key_len(const struct request *r, uint32_t i, uint32_t step,
+                        const struct keyspace *ks)
+{
+    const struct resp_span *k = &r->argv[1 + i * step];
+    return (uint32_t)keyspace_stored_len(ks, r->breq.chunk->data + k->off, k->len);
+}
+
 /* Copies key group i of r (step arguments) to q: as the client encoded them, when they lie one
  * after the other in the canonical form ("$<len>\r\n<bytes>\r\n", which is all the parser accepts
- * from a multibulk request), in one copy; else formatted again. Returns the end. */
-static char *put_group(char *q, const struct request *r, uint32_t i, uint32_t step)
+ * from a multibulk request) and the key keeps its name, in one copy; else formatted again.
+ * Returns the end. */
+static char *put_group(char *q, const struct request *r, uint32_t i, uint32_t step,
+                       const struct keyspace *ks)
 {
     const char *base = r->breq.chunk->data;
     const struct resp_span *first = &r->argv[1 + i * step];
     const struct resp_span *last = first + step - 1;
     uint32_t hdr = 1 + (uint32_t)resp_ull_digits(first->len) + 2;
+    uint32_t klen = key_len(r, i, step, ks);
     size_t group = 0;
     for (uint32_t j = 0; j < step; j++) group += bulk_size(first[j].len);
-    if (first->off >= hdr && base[first->off - hdr] == '$' &&
+    if (klen == first->len && first->off >= hdr && base[first->off - hdr] == '$' &&
         (size_t)(last->off + last->len + 2) - (first->off - hdr) == group) {
         memcpy(q, base + first->off - hdr, group);
         return q + group;
     }
-    for (uint32_t j = 0; j < step; j++) q = put_bulk(q, base + first[j].off, first[j].len);
+    q = put_bulk(q, base + first->off, klen);
+    for (uint32_t j = 1; j < step; j++) q = put_bulk(q, base + first[j].off, first[j].len);
     return q;
 }
 
 void fanout_split_by_slot(struct fanout_ctx *fc, struct request *r, uint32_t step,
-                          const struct fan_merger *m)
+                          const struct fan_merger *m, const struct keyspace *ks)
 {
     uint32_t nkeys = (r->argc - 1) / step;
     const char *base = r->breq.chunk->data;
@@ -202,7 +215,7 @@ void fanout_split_by_slot(struct fanout_ctx *fc, struct request *r, uint32_t ste
     uint32_t nparts = 0;
     for (uint32_t i = 0; i < nkeys; i++) {
         const struct resp_span *k = &r->argv[1 + i * step];
-        unsigned slot = crc16_key_slot(base + k->off, k->len);
+        unsigned slot = (unsigned)keyspace_slot(ks, base + k->off, k->len);
         int32_t p = fc->slot_part[slot];
         if (p < 0) {
             p = (int32_t)nparts++;
@@ -211,7 +224,8 @@ void fanout_split_by_slot(struct fanout_ctx *fc, struct request *r, uint32_t ste
         }
         key_part[i] = (uint32_t)p;
         key_elem[i] = part_nkeys[p]++;
-        for (uint32_t j = 0; j < step; j++)
+        part_size[p] += bulk_size(key_len(r, i, step, ks));
+        for (uint32_t j = 1; j < step; j++)
             part_size[p] += bulk_size(r->argv[1 + i * step + j].len);
     }
     /* Only the slots used are reset: a split costs what its keys cost, not 16384 stores. */
@@ -237,7 +251,7 @@ void fanout_split_by_slot(struct fanout_ctx *fc, struct request *r, uint32_t ste
     }
     for (uint32_t i = 0; i < nkeys; i++) {
         uint32_t p = key_part[i];
-        char *q = put_group(chunk->data + part_fill[p], r, i, step);
+        char *q = put_group(chunk->data + part_fill[p], r, i, step, ks);
         part_fill[p] = (uint32_t)(q - chunk->data);
     }
     chunk->len = (uint32_t)total;

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "forward.h"
+#include "keyspace.h"
 #include "request.h"
 #include "resp_write.h"
 #include "view.h"
@@ -70,11 +71,12 @@ void fanout_ctx_init(struct fanout_ctx *fc, struct request_pool *rp, struct forw
 void fanout_ctx_deinit(struct fanout_ctx *fc);
 
 /*
- * Splits r, whose keys span slots, into one part per slot, each of them `step` arguments per key
- * (route_split_step), and sends them; the parts' replies are merged by m.
+ * Splits r, whose keys span slots of keyspace ks (in pool mode, servers), into one part per
+ * slot, each of them `step` arguments per key (route_split_step), and sends them; the parts'
+ * replies are merged by m. With ks->strip each key is written as the name it is stored under.
  */
 void fanout_split_by_slot(struct fanout_ctx *fc, struct request *r, uint32_t step,
-                          const struct fan_merger *m);
+                          const struct fan_merger *m, const struct keyspace *ks);
 /* Sends bytes [off, off+len) of c (r's own bytes when c is NULL) to every master the view knows
  * (a fan-out of zero parts: the merger decides what that means). */
 void fanout_all_masters(struct fanout_ctx *fc, struct request *r, const struct fan_merger *m,

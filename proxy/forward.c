@@ -157,8 +157,15 @@ static void hold_expired(struct forward *f, struct request *r)
         errors_no_topology(&f->scratch);
     } else if (b && r->hold_reason == HOLD_SUSPECT) {
         errors_node_stalled(&f->scratch, backend_addr(b), f->cfg->backend_timeout_ms);
+    } else if (b && f->cfg->pool) {
+        errors_server_unreachable(&f->scratch, backend_addr(b), backend_last_error(b));
     } else if (b) {
         errors_node_unreachable(&f->scratch, backend_addr(b), backend_last_error(b));
+    } else if (r->shard >= 0) {
+        /* Its master left the view meanwhile: what forward_send answers then. */
+        errors_topology_changed(&f->scratch);
+    } else if (r->slot >= 0 && f->cfg->pool) {
+        errors_pool_empty(&f->scratch);
     } else if (r->slot >= 0) {
         errors_slot_unserved(&f->scratch);
     } else {
@@ -205,8 +212,28 @@ static void hold(struct forward *f, struct request *r, uint64_t delay_ms)
 /* Holds r because no runner can take it now. */
 static void hold_unreachable(struct forward *f, struct request *r)
 {
+    if (r->to) {
+        /* A part for one named node (admin.c) does not wait for it: its caller decides. */
+        char addr[SLOTMAP_ADDR_MAX];
+        slotmap_format_addr(addr, sizeof(addr), r->to->ip, r->to->port);
+        struct backend *b = view_backend(f->view, r->to->ip, r->to->port, 0,
+                                         r->to->kind ? r->to->kind : VIEW_RESP2);
+        REPLY_ERROR(f, r, errors_node_unreachable(&f->scratch, addr, backend_last_error(b)));
+        return;
+    }
     r->hold_reason = HOLD_UNREACHABLE;
     hold(f, r, 0);
+}
+
+void forward_hold_paused(struct forward *f, struct request *r, uint64_t end_ms)
+{
+    uint64_t now = clock_now_ms();
+    r->flags |= REQ_F_ROUTE_AGAIN;
+    r->hold_reason = HOLD_PAUSED;
+    r->deadline_ms = UINT64_MAX; /* a pause does not run out of -failover-hold */
+    /* Looked at again soon: CLIENT UNPAUSE ends the pause before its end time. */
+    uint64_t in = end_ms > now ? end_ms - now : 0;
+    hold(f, r, in < 10 ? in : 10);
 }
 
 void forward_hold_unrouted(struct forward *f, struct request *r)
@@ -406,6 +433,18 @@ void forward_send(struct forward *f, struct request *r)
     struct view *v = f->view;
     struct backend *b;
     int shard = -1;
+    if (r->to) {
+        /* A part for one node, whoever it is (a master or a replica), on the kind of runner it
+         * names (RESP2 unless told): the caller reads the reply. */
+        send_to(f, r, view_backend(v, r->to->ip, r->to->port, 0, r->to->kind ? r->to->kind : VIEW_RESP2), NULL, 0);
+        return;
+    }
+    /* Pool mode: a slot is a server of one placement; chosen under another (the pool changed
+     * while the request waited), it may not be the key's server any more. */
+    if (r->pool_gen && r->pool_gen != view_pool_gen(v) && (r->slot >= 0 || r->shard >= 0)) {
+        REPLY_ERROR(f, r, errors_pool_changed(&f->scratch));
+        return;
+    }
     if (r->shard >= 0) {
         b = view_master(v, r->shard);
         if (!b && v->map) {
@@ -416,7 +455,10 @@ void forward_send(struct forward *f, struct request *r)
     } else if (r->slot >= 0) {
         b = view_slot_backend(v, r->slot);
         if (!b && v->map) {
-            REPLY_ERROR(f, r, errors_slot_unserved(&f->scratch));
+            if (f->cfg->pool)
+                REPLY_ERROR(f, r, errors_pool_empty(&f->scratch));
+            else
+                REPLY_ERROR(f, r, errors_slot_unserved(&f->scratch));
             return;
         }
         /* -1 for a slot patched by MOVED: it has left its shard, whose replicas no longer
@@ -548,6 +590,9 @@ static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chu
     switch (info->err) {
     case RESP_ERRK_MOVED:
     case RESP_ERRK_ASK:
+        /* A standalone server of a pool redirects nowhere the proxy should follow: whatever said
+         * MOVED is relayed as it is. */
+        if (f->cfg->pool) break;
         on_redirect(f, r, b, text, info->line_len, info->err == RESP_ERRK_ASK, c, off, info->len);
         return;
     case RESP_ERRK_NOSCRIPT:

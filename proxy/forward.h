@@ -84,6 +84,9 @@ extern const struct backend_ops forward_backend_ops;
 void forward_send(struct forward *f, struct request *r);
 /* Holds r, not yet routed, until a slot map exists (then forward's route_again routes it). */
 void forward_hold_unrouted(struct forward *f, struct request *r);
+/* Holds r, not yet routed, while CLIENT PAUSE lasts (until end_ms at the latest); then
+ * route_again routes it, which checks the pause again. */
+void forward_hold_paused(struct forward *f, struct request *r, uint64_t end_ms);
 /* The topology thread's verdict on the node at addr (see above). */
 void forward_verdict(struct forward *f, const char *addr, enum topology_verdict v);
 /* Something changed (a new map, a node came back): look at the held list this turn. */

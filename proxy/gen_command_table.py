@@ -5,8 +5,8 @@ Usage: proxy/gen_command_table.py [PORT]
 
 With a PORT, asks the redis-server listening there on 127.0.0.1. Without one, starts a
 throwaway redis-server on a free port, asks it, and stops it. The output is Redis's own metadata
-(arity, flags, tips, key specifications, subcommands) as C data; the proxy's routing decisions
-are a separate hand-written overlay in commands.c.
+(arity, flags, tips, ACL categories, key specifications, subcommands) as C data; the proxy's
+routing decisions are a separate hand-written overlay in commands.c.
 """
 import os
 import socket
@@ -91,6 +91,11 @@ TIPS = {
     "response_policy:agg_sum": "CMD_RESP_AGG_SUM",
     "response_policy:special": "CMD_RESP_SPECIAL",
 }
+# Redis's ACL categories (acl.c's ACLCommandCategories, in its order).
+ACLCATS = ["keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
+           "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking",
+           "dangerous", "connection", "transaction", "scripting"]
+ACLCAT_C = {"@" + n: "ACL_CAT_" + n.upper() for n in ACLCATS}
 KSFLAGS = {
     "RO": "KSF_RO", "RW": "KSF_RW", "OW": "KSF_OW", "RM": "KSF_RM", "access": "KSF_ACCESS",
     "update": "KSF_UPDATE", "insert": "KSF_INSERT", "delete": "KSF_DELETE",
@@ -145,7 +150,7 @@ def emit(cmds, out, version):
     defs = []
 
     def command_c(c):
-        name, arity, flags, _first, _last, _step, _acl, tips, specs = c[:9]
+        name, arity, flags, _first, _last, _step, acl, tips, specs = c[:9]
         subs = c[9] if len(c) > 9 and c[9] else []
         base = ident(name)
         ks_ref, sub_ref = "NULL", "NULL"
@@ -159,9 +164,9 @@ def emit(cmds, out, version):
             defs.append("static const struct command subs_%s[] = {\n%s};\n"
                         % (base, "".join("    %s,\n" % r for r in rows)))
             sub_ref = "subs_%s" % base
-        return '{"%s", %d, %s, %s, %d, %d, %s, %s}' % (
+        return '{"%s", %d, %s, %s, %d, %d, %s, %s, %s}' % (
             name, arity, orflags(flags, FLAGS, "flag"), orflags(tips, TIPS, "tip"),
-            len(specs), len(subs), ks_ref, sub_ref)
+            len(specs), len(subs), ks_ref, sub_ref, orflags(acl, ACLCAT_C, "ACL category"))
 
     cmds = sorted(cmds, key=lambda c: c[0])
     rows = [command_c(c) for c in cmds]

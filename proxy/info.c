@@ -6,7 +6,7 @@
  * The dispatcher calls info_run for every INFO; the answer goes to the request's sink like any
  * fan-out's. To a client the proxy is one Redis in cluster mode: the fields clients and tools
  * read (redis_version, role, connected_clients, cluster_enabled, the keyspace) mean what they
- * would on one server; those the proxy does not track are constant (blocked_clients:0,
+ * would on one server; those the proxy does not track are constant (tracking_clients:0,
  * connected_slaves:0). The counters are read while the workers write them (relaxed loads): a
  * total may be a few requests behind, never torn.
  */
@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "commands.h"
+#include "hashkit.h"
 #include "local.h"
 #include "mem.h"
 #include "tls.h"
@@ -185,6 +186,22 @@ static void keyspace(const struct fanout *f, struct sbuf *t)
                     expires ? (unsigned long long)(ttl_weighted / (double)expires) : 0ull);
 }
 
+/* Pool mode's part of the # Proxy section: how keys are placed, and the servers' state. */
+static void pool_lines(struct sbuf *t, const struct config *cfg, const struct slotmap_pool *p)
+{
+    int ejected = 0, unreachable = 0;
+    for (int i = 0; i < p->nservers; i++) {
+        ejected += p->servers[i].ejected;
+        unreachable += !p->servers[i].reachable;
+    }
+    sbuf_printf(t,
+                "pool_distribution:%s\r\npool_hash:%s\r\npool_servers:%d\r\n"
+                "pool_servers_ejected:%d\r\npool_servers_unreachable:%d\r\n"
+                "pool_placement_generation:%llu\r\n",
+                placement_dist_name(cfg->placement.dist), hashkit_name(cfg->placement.hash),
+                p->nservers, ejected, unreachable, (unsigned long long)p->gen);
+}
+
 static void info_merge(const struct fanout *f, const struct request *r, void *ctx,
                        struct sbuf *out)
 {
@@ -204,20 +221,24 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
         struct utsname u;
         uname(&u);
         sbuf_printf(&t,
-                    "redis_version:%s\r\nredis_mode:cluster\r\nslotproxy_version:%s\r\n"
+                    "redis_version:%s\r\nredis_mode:%s\r\nslotproxy_version:%s\r\n"
                     "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:epoll\r\nprocess_id:%d\r\n"
                     "run_id:%s\r\ntcp_port:%d\r\nserver_time_usec:%llu\r\n"
                     "uptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\n",
                     map && map->redis_version[0] ? map->redis_version : "7.0.0",
-                    PX_VERSION, u.sysname, u.release, u.machine, (int)(sizeof(void *) * 8),
+                    cfg->pool ? "standalone" : "cluster", PX_VERSION, u.sysname, u.release, u.machine, (int)(sizeof(void *) * 8),
                     (int)getpid(), local_node_id(), cfg->listen_port, (unsigned long long)now,
                     (unsigned long long)((now - src->start_wall_us) / 1000000u),
                     (unsigned long long)((now - src->start_wall_us) / 86400000000ull));
     }
     if (section(&t, sec, SEC_CLIENTS, "# Clients\r\n", &n)) {
         unsigned long long clients = src->sessions_open(src->sessions_ctx);
-        sbuf_printf(&t, "connected_clients:%llu\r\nblocked_clients:0\r\ntracking_clients:%llu\r\n",
-                    clients, SUM(trk_clients));
+        /* blocked_clients: those with a blocking command in flight on a private connection
+         * (Redis counts them while the node keeps them blocked; here from the moment the
+         * command is routed until its answer). */
+        sbuf_printf(&t,
+                    "connected_clients:%llu\r\nblocked_clients:%llu\r\ntracking_clients:%llu\r\n",
+                    clients, SUM(blocked_clients) + SUM(paused_clients), SUM(trk_clients));
     }
     if (section(&t, sec, SEC_MEMORY, "# Memory\r\n", &n)) {
         struct px_mem_stats ms;
@@ -240,10 +261,14 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     "rejected_connections:%llu\r\ntotal_error_replies:%llu\r\n"
                     "tracking_total_keys:%llu\r\ntracking_total_items:%llu\r\n"
                     "tracking_total_prefixes:%llu\r\ntracking_invalidations:%llu\r\n"
-                    "tracking_evictions:%llu\r\n",
+                    "tracking_evictions:%llu\r\n"
+                    "acl_access_denied_auth:%llu\r\nacl_access_denied_cmd:%llu\r\n"
+                    "acl_access_denied_key:%llu\r\nacl_access_denied_channel:%llu\r\n",
                     SUM(sessions_total), SUM(requests), SUM(net_input_bytes), SUM(net_output_bytes),
                     SUM(rejected_conns) + SUM(denied_conns), SUM(error_replies), SUM(trk_keys),
-                    SUM(trk_items), SUM(trk_prefixes), SUM(trk_invalidations), SUM(trk_evictions));
+                    SUM(trk_items), SUM(trk_prefixes), SUM(trk_invalidations), SUM(trk_evictions),
+                    SUM(acl_denied_auth), SUM(acl_denied_cmd), SUM(acl_denied_key),
+                    SUM(acl_denied_channel));
     }
     /* To a client the proxy is the master of everything it serves. */
     if (section(&t, sec, SEC_REPLICATION, "# Replication\r\n", &n)) {
@@ -280,7 +305,7 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
         }
     }
     if (section(&t, sec, SEC_CLUSTER, "# Cluster\r\n", &n)) {
-        sbuf_puts(&t, "cluster_enabled:1\r\n");
+        sbuf_puts(&t, cfg->pool ? "cluster_enabled:0\r\n" : "cluster_enabled:1\r\n");
     }
     /* Not section(): keyspace() writes its own title. */
     if (sec & SEC_KEYSPACE) {
@@ -336,6 +361,20 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     (unsigned long long)tc.handshakes, (unsigned long long)tc.handshake_failures,
                     SUM(tls_handshake_timeouts), (unsigned long long)tn.handshakes,
                     (unsigned long long)tn.handshake_failures);
+        if (map && map->pool) pool_lines(&t, cfg, map->pool);
+        sbuf_printf(&t,
+                    "cross_slot:%s\r\ncross_slot_computed:%llu\r\ncross_slot_failed:%llu\r\n"
+                    "cross_slot_partial:%llu\r\nhttp_requests:%llu\r\n",
+                    config_cross_slot_name(cfg->cross_slot), SUM(cross_computed),
+                    SUM(cross_failed), SUM(cross_partial), SUM(http_requests));
+        for (int i = 0; i < HTTP_ST_COUNT; i++) {
+            uint64_t v = src->http ? stat_get(&src->http->by_status[i]) : 0;
+            if (stats_http_codes[i])
+                sbuf_printf(&t, "http_responses_%u:%llu\r\n", stats_http_codes[i],
+                            (unsigned long long)v);
+            else
+                sbuf_printf(&t, "http_responses_other:%llu\r\n", (unsigned long long)v);
+        }
     }
     /* As Redis answers INFO: a verbatim string (txt) over RESP3, a bulk string over RESP2. */
     resp_write_verbatim(out, "txt", t.buf ? t.buf : "", t.len, r->client ? r->client->resp : 2);

@@ -24,7 +24,8 @@ struct info_src {
     void *sessions_ctx;
     struct topology *topo;
     const struct config *cfg;
-    uint64_t start_wall_us; /* when the proxy started (uptime) */
+    const struct http_stats *http;           /* the HTTP front's answers, or NULL */
+    uint64_t start_wall_us;                  /* when the proxy started (uptime) */
     struct tls_ctx *tls_clients, *tls_nodes; /* their handshake counters; NULL when unused */
 };
 

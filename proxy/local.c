@@ -6,10 +6,14 @@
  */
 #include "local.h"
 
+#include "clock.h"
 #include "crc16.h"
 #include "errors.h"
 #include "mem.h"
+#include "monitor.h"
+#include "pause.h"
 #include "pubsub.h"
+#include "slowlog.h"
 #include "sock.h"
 #include "txn.h"
 
@@ -78,29 +82,46 @@ static int valid_name(const char *p, size_t len)
     return 1;
 }
 
-/* Checks user/password against -requirepass and authenticates c. Writes the error into sb and
- * returns -1 on failure. The comparison takes the same time whatever the password. */
-static int check_auth(struct local_ctx *lc, struct client *c, const char *user, size_t ulen,
+/* Checks user/password against the ACL users (Redis's ACLAuthenticateUser) and authenticates c
+ * as that user. On failure: an "auth" entry in the ACL LOG (the object is the command as the
+ * client spelled it), the error in sb, and -1. */
+static int check_auth_as(struct local_ctx *lc, struct client *c, const char *object,
+                         size_t objlen, const char *user, size_t ulen, const char *pass,
+                         size_t plen, struct sbuf *sb)
+{
+    const struct acl_user *u = acl_users_find(lc->acl->users, user, ulen);
+    if (u && !(u->flags & ACL_USER_DISABLED) && acl_user_check_password(u, pass, plen) == 0) {
+        c->authed = 1;
+        client_set_user(c, u, u->uid == ACL_DEFAULT_UID);
+        return 0;
+    }
+    struct sbuf info;
+    sbuf_init(&info);
+    lc->describe(lc->up, c, &info);
+    if (info.len) info.len--; /* the line's newline */
+    uint8_t tx;
+    int slot;
+    txn_route_state(c, &tx, &slot);
+    acl_store_log(ACL_DENIED_AUTH, tx == RT_TX_MULTI ? ACL_LOG_MULTI : ACL_LOG_TOPLEVEL, object,
+                  objlen, user, ulen, info.buf ? info.buf : "", info.len,
+                  clock_wall_us() / 1000);
+    sbuf_free(&info);
+    stat_add(&lc->stats->acl_denied_auth, 1);
+    errors_wrongpass(sb);
+    return -1;
+}
+
+static int check_auth(struct local_ctx *lc, struct request *r, const char *user, size_t ulen,
                       const char *pass, size_t plen, struct sbuf *sb)
 {
-    const char *want = lc->cfg->requirepass;
-    int user_ok = ulen == 7 && memcmp(user, "default", 7) == 0;
-    int ok;
-    if (!want) {
-        ok = user_ok; /* the default user needs no password: any will do */
-    } else {
-        size_t wl = strlen(want);
-        unsigned diff = (unsigned)(wl ^ plen);
-        for (size_t i = 0; i < plen; i++)
-            diff |= (unsigned char)(pass[i] ^ want[i % (wl ? wl : 1)]);
-        ok = user_ok && diff == 0;
-    }
-    if (!ok) {
-        errors_wrongpass(sb);
-        return -1;
-    }
-    c->authed = 1;
-    return 0;
+    return check_auth_as(lc, r->client, request_arg(r, 0), r->argv[0].len, user, ulen, pass, plen,
+                         sb);
+}
+
+int local_auth(struct local_ctx *lc, struct client *c, const char *user, size_t ulen,
+               const char *pass, size_t plen, struct sbuf *err)
+{
+    return check_auth_as(lc, c, "auth", 4, user, ulen, pass, plen, err);
 }
 
 static void do_auth(struct local_ctx *lc, struct request *r, struct sbuf *sb)
@@ -109,7 +130,7 @@ static void do_auth(struct local_ctx *lc, struct request *r, struct sbuf *sb)
         errors_syntax(sb);
         return;
     }
-    if (r->argc == 2 && !lc->cfg->requirepass) {
+    if (r->argc == 2 && (lc->acl->dflt->flags & ACL_USER_NOPASS)) {
         errors_auth_no_password(sb);
         return;
     }
@@ -121,7 +142,7 @@ static void do_auth(struct local_ctx *lc, struct request *r, struct sbuf *sb)
         ulen = r->argv[1].len;
         pi = 2;
     }
-    if (check_auth(lc, r->client, user, ulen, request_arg(r, pi), r->argv[pi].len, sb) == 0)
+    if (check_auth(lc, r, user, ulen, request_arg(r, pi), r->argv[pi].len, sb) == 0)
         resp_write_simple(sb, "OK");
 }
 
@@ -155,7 +176,7 @@ static void do_hello(struct local_ctx *lc, struct request *r, struct sbuf *sb)
             return;
         }
     }
-    if (auth >= 0 && check_auth(lc, c, request_arg(r, (uint32_t)auth), r->argv[auth].len,
+    if (auth >= 0 && check_auth(lc, r, request_arg(r, (uint32_t)auth), r->argv[auth].len,
                                 request_arg(r, (uint32_t)auth + 1), r->argv[auth + 1].len, sb) < 0)
         return;
     if (!c->authed) {
@@ -187,14 +208,18 @@ static void do_hello(struct local_ctx *lc, struct request *r, struct sbuf *sb)
     resp_write_bulk(sb, "id", 2);
     resp_write_int(sb, (long long)c->id);
     resp_write_bulk(sb, "mode", 4);
-    resp_write_bulk(sb, "cluster", 7);
+    /* In pool mode the proxy stands for standalone servers, and says so, as they would. */
+    if (lc->cfg->pool)
+        resp_write_bulk(sb, "standalone", 10);
+    else
+        resp_write_bulk(sb, "cluster", 7);
     resp_write_bulk(sb, "role", 4);
     resp_write_bulk(sb, "master", 6);
     resp_write_bulk(sb, "modules", 7);
     resp_write_array_len(sb, 0);
 }
 
-static void do_select(struct request *r, struct sbuf *sb)
+static void do_select(const struct local_ctx *lc, struct request *r, struct sbuf *sb)
 {
     long long db;
     if (!resp_str2ll(request_arg(r, 1), r->argv[1].len, &db)) {
@@ -206,7 +231,10 @@ static void do_select(struct request *r, struct sbuf *sb)
         return;
     }
     if (db != 0) {
-        errors_select_cluster(sb);
+        if (lc->cfg->pool)
+            errors_select_pool(sb);
+        else
+            errors_select_cluster(sb);
         return;
     }
     resp_write_simple(sb, "OK");
@@ -426,13 +454,46 @@ static void do_reset(struct local_ctx *lc, struct client *c)
     pubsub_free(c);
     txn_reset(c);
     tracking_client_free(c);
+    if (c->monitor) monitor_del(c->id);
+    c->monitor = 0;
     client_clear_names(c);
     c->resp = 2;
     c->reply_mode = CLIENT_REPLY_ON;
     c->readonly = 0;
     c->pin_master = 0;
     c->no_evict = c->no_touch = 0;
-    if (lc->cfg->requirepass) c->authed = 0;
+    /* Back to the default user, authenticated only if it needs no password (Redis's
+     * clientSetDefaultAuth). */
+    client_set_user(c, NULL, 1);
+    c->authed = !lc->acl->auth_required;
+    c->acl_changed = 0;
+}
+
+/* CLIENT PAUSE timeout [WRITE|ALL], Redis's checks in Redis's order. */
+static void do_pause(struct request *r, struct sbuf *sb)
+{
+    enum pause_mode mode = PAUSE_ALL;
+    if (r->argc == 4) {
+        if (arg_is(r, 3, "write")) {
+            mode = PAUSE_WRITE;
+        } else if (!arg_is(r, 3, "all")) {
+            errors_pause_mode(sb);
+            return;
+        }
+    }
+    long long ms;
+    if (!resp_str2ll(request_arg(r, 2), r->argv[2].len, &ms)) {
+        errors_timeout_not_integer(sb);
+        return;
+    }
+    if (ms < 0) {
+        errors_timeout_negative(sb);
+        return;
+    }
+    uint64_t now = clock_now_ms();
+    uint64_t end = (uint64_t)ms > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)ms;
+    pause_start(end, mode);
+    resp_write_simple(sb, "OK");
 }
 
 static void do_ping(struct request *r, struct sbuf *sb)
@@ -475,7 +536,7 @@ void local_run(struct local_ctx *lc, struct request *r)
     }
     case LOCAL_AUTH: do_auth(lc, r, sb); break;
     case LOCAL_HELLO: do_hello(lc, r, sb); break;
-    case LOCAL_SELECT: do_select(r, sb); break;
+    case LOCAL_SELECT: do_select(lc, r, sb); break;
     case LOCAL_RESET:
         if (c->resp != 2) request_make_drain(r); /* back to RESP2's connections */
         do_reset(lc, c);
@@ -494,8 +555,19 @@ void local_run(struct local_ctx *lc, struct request *r)
         resp_write_int(sb, 0);
         resp_write_array_len(sb, 0);
         break;
-    case LOCAL_ACL_WHOAMI: resp_write_bulk(sb, "default", 7); break;
-    case LOCAL_CLIENT_LIST: lc->client_list(lc->up, r); return;
+    case LOCAL_SLOWLOG: slowlog_command(r, c->resp, sb); break;
+    case LOCAL_CLIENT_PAUSE: do_pause(r, sb); break;
+    case LOCAL_MONITOR:
+        c->monitor = 1;
+        monitor_add(c->id, lc->worker);
+        resp_write_simple(sb, "OK");
+        break;
+    case LOCAL_CLIENT_UNPAUSE:
+        pause_stop();
+        resp_write_simple(sb, "OK");
+        break;
+    case LOCAL_CLIENT_LIST:
+    case LOCAL_CLIENT_KILL: lc->client_list(lc->up, r); return;
     case LOCAL_CLUSTER_SLOT_ROUTED:
         if (cluster_slot_routed(lc, r, sb)) return;
         r->flags |= REQ_F_REJECTED;

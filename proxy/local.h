@@ -7,6 +7,7 @@
 #ifndef PX_LOCAL_H
 #define PX_LOCAL_H
 
+#include "acl_store.h"
 #include "config.h"
 #include "forward.h"
 #include "tracking.h"
@@ -23,10 +24,13 @@ struct local_ctx {
     struct view *view;
     struct forward *fw;
     struct tracking_ctx *trk; /* CLIENT TRACKING and friends (set by the worker) */
+    int worker;               /* this worker's index (MONITOR's registry) */
+    struct acl_local *acl;    /* the worker's users (AUTH, HELLO AUTH, RESET; set by the worker) */
+    struct worker_stats *stats; /* failed AUTHs are counted (set by the worker) */
     struct sbuf out;
     /* CLIENT INFO: appends the client's line, as CLIENT LIST writes it, to out. */
     void (*describe)(void *up, struct client *c, struct sbuf *out);
-    /* CLIENT LIST [TYPE t] [ID id ...]: answers r with every worker's clients. */
+    /* CLIENT LIST [TYPE t] [ID id ...], and CLIENT KILL: answers r over every worker's clients. */
     void (*client_list)(void *up, struct request *r);
     void *up;
 };
@@ -41,6 +45,10 @@ const char *local_node_id(void);
 void local_ctx_init(struct local_ctx *lc, const struct config *cfg, struct request_pool *rp,
                     struct view *view, struct forward *fw);
 void local_ctx_deinit(struct local_ctx *lc);
+/* Authenticates c as user with pass, as AUTH user pass would (the ACL users; a failure is
+ * logged in the ACL LOG and counted). Returns 0, or -1 with the WRONGPASS error in err. */
+int local_auth(struct local_ctx *lc, struct client *c, const char *user, size_t ulen,
+               const char *pass, size_t plen, struct sbuf *err);
 /* Answers r, whose command the table routes to the proxy (RT_LOCAL). */
 void local_run(struct local_ctx *lc, struct request *r);
 

@@ -166,6 +166,26 @@ static void one(struct sbuf *o, const char *name, const char *type, const char *
 
 /* In sections: the process and its clients, requests by command, errors and routing, the nodes
  * (from a snapshot), the topology, memory. */
+/* Pool mode: the servers by state, and the placement's generation. */
+static void pool_prometheus(struct sbuf *o, const struct slotmap_pool *p)
+{
+    unsigned long long live = 0, ejected = 0, unreachable = 0;
+    for (int i = 0; i < p->nservers; i++) {
+        ejected += (unsigned long long)p->servers[i].ejected;
+        live += (unsigned long long)!p->servers[i].ejected;
+        unreachable += (unsigned long long)!p->servers[i].reachable;
+    }
+    family(o, "slotproxy_pool_servers", "gauge",
+           "Pool mode: configured servers, in the placement (live) or ejected; unreachable: "
+           "those whose last probe failed, whether live or ejected.");
+    sample(o, "slotproxy_pool_servers", "state", "live", live);
+    sample(o, "slotproxy_pool_servers", "state", "ejected", ejected);
+    sample(o, "slotproxy_pool_servers", "state", "unreachable", unreachable);
+    one(o, "slotproxy_pool_placement_generation", "gauge",
+        "Pool mode: grows by one each time the placement changes (reload, ejection, return).",
+        p->gen);
+}
+
 void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
 {
     uint64_t now = clock_wall_us();
@@ -194,6 +214,13 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
            SUM(closed_query));
     sample(o, "slotproxy_client_connections_closed_total", "reason", "protocol_error",
            SUM(protocol_errors));
+    family(o, "slotproxy_acl_denied_total", "counter",
+           "Requests refused by the ACL rules of the client's user, and failed AUTHs, by reason "
+           "(as INFO's acl_access_denied_*).");
+    sample(o, "slotproxy_acl_denied_total", "reason", "auth", SUM(acl_denied_auth));
+    sample(o, "slotproxy_acl_denied_total", "reason", "cmd", SUM(acl_denied_cmd));
+    sample(o, "slotproxy_acl_denied_total", "reason", "key", SUM(acl_denied_key));
+    sample(o, "slotproxy_acl_denied_total", "reason", "channel", SUM(acl_denied_channel));
     one(o, "slotproxy_client_reading_paused_total", "counter",
         "Times a client's reading paused at -max-inflight requests in flight.",
         SUM(inflight_pauses));
@@ -324,6 +351,26 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     one(o, "slotproxy_private_connections", "gauge",
         "Private node connections (transactions, blocking, Pub/Sub), leased or idle.",
         SUM(private_conns));
+    one(o, "slotproxy_blocked_clients", "gauge",
+        "Clients with a blocking command in flight (INFO's blocked_clients).",
+        SUM(blocked_clients));
+    one(o, "slotproxy_cross_slot_computed_total", "counter",
+        "Commands whose keys span slots computed by the proxy (-cross-slot compute).",
+        SUM(cross_computed));
+    family(o, "slotproxy_cross_slot_failures_total", "counter",
+           "Commands computed across slots that failed: with nothing written (or all put back), "
+           "or half way, with a write that may be partial (the error says which).");
+    sample(o, "slotproxy_cross_slot_failures_total", "kind", "failed", SUM(cross_failed));
+    sample(o, "slotproxy_cross_slot_failures_total", "kind", "partial", SUM(cross_partial));
+    family(o, "slotproxy_http_requests_total", "counter",
+           "Requests answered by the HTTP/JSON front (-http-addr), by HTTP status.");
+    for (int i = 0; i < HTTP_ST_COUNT; i++) {
+        char code[16];
+        snprintf(code, sizeof(code), "%u", stats_http_codes[i]);
+        sample(o, "slotproxy_http_requests_total", "status",
+               stats_http_codes[i] ? code : "other",
+               m->http ? stat_get(&m->http->by_status[i]) : 0);
+    }
     one(o, "slotproxy_net_input_bytes_total", "counter", "Bytes read from clients.",
         SUM(net_input_bytes));
     one(o, "slotproxy_net_output_bytes_total", "counter", "Bytes written to clients.",
@@ -384,6 +431,7 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
     /* Fewer than 16384 slots served means some keys cannot be served at all. */
     one(o, "slotproxy_slot_map_slots_served", "gauge", "Slots with a master in the slot map.",
         map ? (unsigned long long)map->covered : 0);
+    if (map && map->pool) pool_prometheus(o, map->pool);
     slotmap_unref(map);
     struct px_mem_stats ms;
     px_mem_stats(&ms);
@@ -466,14 +514,18 @@ void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
                 "\"denied_protected_mode\":%llu,\"closed_idle\":%llu,\"closed_output_limit\":%llu,"
                 "\"closed_query_limit\":%llu,\"closed_protocol_error\":%llu,"
                 "\"reading_paused\":%llu},\"backend_timeouts\":%llu,"
-                "\"requests_total\":%llu,\"error_replies_total\":%llu,",
+                "\"requests_total\":%llu,\"error_replies_total\":%llu,"
+                "\"acl_denied\":{\"auth\":%llu,\"cmd\":%llu,\"key\":%llu,\"channel\":%llu},",
                 PX_VERSION, (double)(now - m->start_wall_us) / 1e6, m->nworkers,
                 (unsigned long long)clients_now(m), (unsigned long long)SUM(sessions_total),
                 (unsigned long long)SUM(rejected_conns), (unsigned long long)SUM(denied_conns),
                 (unsigned long long)SUM(closed_idle), (unsigned long long)SUM(closed_output),
                 (unsigned long long)SUM(closed_query), (unsigned long long)SUM(protocol_errors),
                 (unsigned long long)SUM(inflight_pauses), (unsigned long long)SUM(backend_timeouts),
-                (unsigned long long)SUM(requests), (unsigned long long)SUM(error_replies));
+                (unsigned long long)SUM(requests), (unsigned long long)SUM(error_replies),
+                (unsigned long long)SUM(acl_denied_auth), (unsigned long long)SUM(acl_denied_cmd),
+                (unsigned long long)SUM(acl_denied_key),
+                (unsigned long long)SUM(acl_denied_channel));
     struct tls_stats tc = {0}, tn = {0};
     if (m->tls_clients) tls_ctx_stats(m->tls_clients, &tc);
     if (m->tls_nodes) tls_ctx_stats(m->tls_nodes, &tn);
@@ -514,7 +566,7 @@ void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
                 "\"memory\":{\"allocated_bytes\":%zu,\"resident_bytes\":%zu},"
                 "\"topology\":{\"refreshes_ok\":%llu,\"refreshes_failed\":%llu,"
                 "\"refreshes_requested\":%llu,\"stale_views\":%llu,\"slot_map_version\":%llu,"
-                "\"last_refresh_unix_ms\":%llu},\"backends\":",
+                "\"last_refresh_unix_ms\":%llu},",
                 (unsigned long long)SUM(moved), (unsigned long long)SUM(ask),
                 (unsigned long long)SUM(tryagain), (unsigned long long)SUM(held),
                 (unsigned long long)SUM(hold_expired), (unsigned long long)SUM(conn_lost_errors),
@@ -526,6 +578,20 @@ void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
                 (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,
                 (unsigned long long)ts.refresh_requested, (unsigned long long)ts.refresh_stale,
                 (unsigned long long)ts.version, (unsigned long long)(ts.last_ok_wall_us / 1000));
+    sbuf_printf(o,
+                "\"cross_slot\":{\"mode\":\"%s\",\"computed\":%llu,\"failed\":%llu,"
+                "\"partial\":%llu},\"http\":{\"requests\":{",
+                config_cross_slot_name(m->cfg->cross_slot),
+                (unsigned long long)SUM(cross_computed), (unsigned long long)SUM(cross_failed),
+                (unsigned long long)SUM(cross_partial));
+    for (int i = 0; i < HTTP_ST_COUNT; i++) {
+        unsigned long long v = m->http ? stat_get(&m->http->by_status[i]) : 0;
+        if (stats_http_codes[i])
+            sbuf_printf(o, "%s\"%u\":%llu", i ? "," : "", stats_http_codes[i], v);
+        else
+            sbuf_printf(o, "%s\"other\":%llu", i ? "," : "", v);
+    }
+    sbuf_puts(o, "}},\"backends\":");
     struct worker_snap *s = worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS, 0);
     backends_json(o, s);
     worker_snap_put(s);
@@ -545,6 +611,35 @@ static void node_json(struct sbuf *o, const struct slotmap_node *n)
     sbuf_printf(o, ",\"health\":\"%s\",\"config_epoch\":%lld", health[n->health], n->config_epoch);
     if (n->role == SLOTMAP_REPLICA) sbuf_printf(o, ",\"usable\":%s", n->usable ? "true" : "false");
     sbuf_puts(o, "}");
+}
+
+/* Pool mode: every configured server with its place (its slot, which is its shard), weight,
+ * health and ejection. */
+static void pool_json(struct sbuf *o, const struct slotmap_pool *p)
+{
+    sbuf_printf(o, ",\"pool\":{\"placement_generation\":%llu,\"servers_file\":",
+                (unsigned long long)p->gen);
+    jstr(o, p->source);
+    sbuf_puts(o, ",\"servers\":[");
+    for (int i = 0; i < p->nservers; i++) {
+        const struct slotmap_pool_server *ps = &p->servers[i];
+        sbuf_puts(o, i ? ",{\"addr\":" : "{\"addr\":");
+        jstr(o, ps->addr);
+        sbuf_puts(o, ",\"name\":");
+        if (ps->name)
+            jstr(o, ps->name);
+        else
+            sbuf_puts(o, "null");
+        sbuf_printf(o,
+                    ",\"weight\":%u,\"slot\":%d,\"ejected\":%s,\"retry_in_ms\":%llu,"
+                    "\"reachable\":%s,\"failures\":%u,\"last_error\":",
+                    ps->weight, ps->shard, ps->ejected ? "true" : "false",
+                    (unsigned long long)ps->retry_in_ms, ps->reachable ? "true" : "false",
+                    ps->failures);
+        jstr(o, ps->last_error);
+        sbuf_puts(o, "}");
+    }
+    sbuf_puts(o, "]}");
 }
 
 /* The current map as slot ranges: consecutive slots of one shard make a range, shown with its
@@ -567,6 +662,7 @@ void metrics_slots(const struct metrics_ctx *m, struct sbuf *o)
     jstr(o, map->source);
     sbuf_puts(o, ",\"redis_version\":");
     jstr(o, map->redis_version);
+    if (map->pool) pool_json(o, map->pool);
     sbuf_printf(o, ",\"slots_served\":%d,\"ranges\":[", map->covered);
     int first = 1;
     for (int s = 0; s < CRC16_SLOTS;) {
@@ -621,8 +717,9 @@ void metrics_clients(const struct metrics_ctx *m, struct sbuf *o)
     worker_snap_put(s);
 }
 
-/* Ready means able to serve every key now: not shutting down, a map serving all 16384 slots, and no
- * master that a worker's runner fails to reach. Every reason found is given, one per line. */
+/* Ready means able to serve every key now: not shutting down, a map serving all 16384 slots (in
+ * pool mode: at least one server in the placement), and no master (pool server) that a worker's
+ * runner fails to reach. Every reason found is given, one per line. */
 int metrics_ready(const struct metrics_ctx *m, struct sbuf *why)
 {
     /* Sequentially consistent (the default): one load per probe, and main sets it once. */
@@ -636,7 +733,18 @@ int metrics_ready(const struct metrics_ctx *m, struct sbuf *why)
         return 0;
     }
     int ok = 1;
-    if (map->covered != CRC16_SLOTS) {
+    if (map->pool && map->nshards == 0) {
+        sbuf_puts(why, "every server of the pool is ejected\n");
+        ok = 0;
+    } else if (map->pool) {
+        /* The probes' word, for servers no client has used yet. */
+        for (int i = 0; i < map->pool->nservers; i++) {
+            const struct slotmap_pool_server *ps = &map->pool->servers[i];
+            if (ps->ejected || ps->reachable) continue;
+            sbuf_printf(why, "server %s does not answer: %s\n", ps->addr, ps->last_error);
+            ok = 0;
+        }
+    } else if (!map->pool && map->covered != CRC16_SLOTS) {
         sbuf_printf(why, "the slot map serves %d of %d slots\n", map->covered, CRC16_SLOTS);
         ok = 0;
     }

@@ -17,6 +17,7 @@ struct worker;
 struct topology;
 struct config;
 struct tls_ctx;
+struct http_stats;
 
 struct metrics_ctx {
     struct worker **workers;
@@ -25,6 +26,7 @@ struct metrics_ctx {
     const struct config *cfg;
     uint64_t start_wall_us;
     const atomic_int *shutting_down; /* set once the proxy stops taking clients; may be NULL */
+    const struct http_stats *http;   /* the HTTP front's answers by status; may be NULL */
     struct tls_ctx *tls_clients, *tls_nodes; /* their handshake counters; NULL when unused */
 };
 

@@ -130,9 +130,20 @@ void priv_close(struct privconn *pc)
     list_push(&pc->pool->dead, pc);
 }
 
+void priv_close_when_done(struct privconn *pc)
+{
+    if (pc->dead) return;
+    pc->retiring = 1;
+    if (backend_inflight(pc->b) == 0) priv_close(pc);
+}
+
 void priv_release(struct privconn *pc)
 {
     if (pc->dead) return;
+    if (pc->retiring) { /* it may carry state: never pooled */
+        priv_close_when_done(pc);
+        return;
+    }
     struct priv_pool *pp = pc->pool;
     struct priv_entry *p = &pp->entries[pc->entry];
     enum backend_state st = backend_get_state(pc->b);
@@ -169,6 +180,10 @@ void priv_free_dead(struct priv_pool *pp)
     while (pp->dead) {
         struct privconn *pc = pp->dead;
         list_remove(&pp->dead, pc);
+        /* It may have queued bytes this turn, before it was closed: this turn's flush, which
+         * comes after (so that a client told it is unsubscribed is, at the node), must not
+         * reach the runner freed here. */
+        view_forget_flush(pp->view, pc->b);
         /* Fails whatever is still in flight: those requests' clients are gone or get errors. */
         backend_free(pc->b);
         /* After the failures, so the leaser can still match them to its state. */
@@ -216,12 +231,14 @@ static void on_reply(struct backend *b, struct backend_req *r, struct buf_chunk 
 {
     struct privconn *pc = ctx;
     if (pc->ops) pc->ops->reply(pc, r, c, off, info, pc->ctx);
+    if (pc->retiring && !pc->dead && backend_inflight(b) == 0) priv_close(pc); /* its last reply */
 }
 
 static void on_failed(struct backend *b, struct backend_req *r, int written, void *ctx)
 {
     struct privconn *pc = ctx;
     if (pc->ops) pc->ops->failed(pc, r, written, pc->ctx);
+    if (pc->retiring && !pc->dead) priv_close(pc); /* broken: nothing more will come */
 }
 
 static void on_state(struct backend *b, enum backend_event ev, void *ctx)

@@ -49,6 +49,7 @@ struct privconn {
     int entry;                    /* index of the pool entry (the node) */
     uint8_t idle;                 /* in the pool, waiting for a lease */
     uint8_t dead;                 /* closed; freed at the end of the turn */
+    uint8_t retiring;             /* closed once nothing is in flight (priv_close_when_done) */
 };
 
 struct priv_entry; /* private.c: the idle connections to one node */
@@ -85,6 +86,10 @@ struct privconn *priv_lease(struct priv_pool *pp, struct client *owner, struct b
 void priv_release(struct privconn *pc);
 /* Closes pc (its requests in flight are failed when it is freed, at the end of the turn). */
 void priv_close(struct privconn *pc);
+/* Closes pc once nothing is in flight on it (at once when nothing is): the requests on it still
+ * get their replies through the leaser's callbacks, and it is never pooled again. For a leaser
+ * whose state ends while the node still owes replies (RESET mid-transaction). */
+void priv_close_when_done(struct privconn *pc);
 /* The leaser forgets pc: no callback reaches it any more (call before priv_close when the
  * leaser's state goes away first). */
 void priv_detach(struct privconn *pc);

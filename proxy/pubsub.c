@@ -17,7 +17,6 @@
 #include "pubsub.h"
 
 #include "commands.h"
-#include "crc16.h"
 #include "errors.h"
 #include "keys.h"
 #include "log.h"
@@ -207,6 +206,12 @@ static int has_keyspace(const struct pubsub *ps)
 static struct pubsub *ps_peek(const struct client *c)
 {
     return c && c->x ? c->x->ps : NULL;
+}
+
+const struct pubsub_subs *pubsub_client_subs(const struct client *c)
+{
+    const struct pubsub *p = ps_peek(c);
+    return p ? &p->subs : NULL;
 }
 
 int pubsub_subscribed(const struct client *c)
@@ -509,7 +514,7 @@ static void ps_rebuild(struct pubsub *ps)
     for (uint32_t i = 0; i < ps->subs.shard.cap; i++) {
         struct strset_item *it = &ps->subs.shard.items[i];
         if (!it->key) continue;
-        struct backend *owner = view_slot_backend(ctx->view, (int)crc16_key_slot(it->key, it->len));
+        struct backend *owner = view_slot_backend(ctx->view, view_key_slot(ctx->view, it->key, it->len));
         if (!owner) {
             schedule_rebuild(ps);
             it->value = -1;
@@ -565,6 +570,15 @@ static void ps_tidy(struct pubsub *ps)
         conn_close(ps->ctx, pc);
     }
     ps->nconns = k;
+}
+
+/* Connections with nothing left to carry go (ps_tidy); with no subscription and no connection
+ * left, the client's Pub/Sub state goes too. ps may be freed: callers touch it no more. */
+static void ps_settle(struct pubsub *ps)
+{
+    if (!ps) return;
+    ps_tidy(ps);
+    if (!subscribed(ps) && ps->nconns == 0) pubsub_free(ps->c);
 }
 
 /* ---- client commands ---- */
@@ -663,11 +677,11 @@ static void unsubscribe(struct pubsub_ctx *ctx, struct request *r, enum pubsub_k
 }
 
 /* The slot of r's channels: >= 0, or KEYS_SLOT_CROSS (Redis's CROSSSLOT for SSUBSCRIBE). */
-static int channels_slot(const struct request *r)
+static int channels_slot(const struct view *view, const struct request *r)
 {
     int slot = -1;
     for (uint32_t i = 1; i < r->argc; i++) {
-        int s = (int)crc16_key_slot(request_arg(r, i), r->argv[i].len);
+        int s = view_key_slot(view, request_arg(r, i), r->argv[i].len);
         if (slot >= 0 && s != slot) return KEYS_SLOT_CROSS;
         slot = s;
     }
@@ -678,7 +692,7 @@ static void ssubscribe(struct pubsub_ctx *ctx, struct request *r)
 {
     struct sbuf *out = &ctx->out;
     sbuf_clear(out);
-    int slot = channels_slot(r);
+    int slot = channels_slot(ctx->view, r);
     struct backend *owner = slot >= 0 ? view_slot_backend(ctx->view, slot) : NULL;
     if (slot == KEYS_SLOT_CROSS || !owner) {
         if (slot == KEYS_SLOT_CROSS)
@@ -740,6 +754,12 @@ static void sunsubscribe(struct pubsub_ctx *ctx, struct request *r)
 
 void pubsub_run(struct pubsub_ctx *ctx, struct request *r)
 {
+    /* Read now: a handler that answers r at once hands it to its sink, which may free it. The
+     * client outlives the call (a session closed meanwhile is freed at the end of the turn). */
+    struct client *c = r->client;
+    /* Confirmations are pushes in Redis 7.0 (written even under CLIENT REPLY OFF or SKIP), like
+     * the messages that follow them. */
+    r->flags &= ~REQ_F_NO_REPLY;
     switch (r->cmd->local_id) {
     case LOCAL_SUBSCRIBE: subscribe(ctx, r, PSK_SUB); break;
     case LOCAL_PSUBSCRIBE: subscribe(ctx, r, PSK_PSUB); break;
@@ -750,7 +770,6 @@ void pubsub_run(struct pubsub_ctx *ctx, struct request *r)
     default: break;
     }
     /* Nothing subscribed and no connection left: the client's Pub/Sub state goes. */
-    struct client *c = r->client;
     struct pubsub *ps = ps_peek(c);
     if (ps && !subscribed(ps) && ps->nconns == 0) pubsub_free(c);
 }
@@ -824,6 +843,9 @@ static int keyspace_from_owner(const struct pubsub_ctx *ctx, const struct ps_con
     const char *ch = el_text(d, &el[pm ? 2 : 1], &cl);
     const char *payload = el_text(d, &el[pm ? 3 : 2], &pl);
     if (!pubsub_keyspace_channel(ch, cl)) return pc->role == PS_MAIN;
+    /* A pool's servers share no PUBLISH: each keyspace message comes from one server only (and
+     * with -hash-tag-strip its key is the stored name, which need not place where it is). */
+    if (ctx->view->cfg->pool) return 1;
     const char *key = payload;
     size_t klen = pl;
     if (starts(ch, cl, "__keyspace@")) { /* __keyspace@<db>__:<key> */
@@ -832,7 +854,7 @@ static int keyspace_from_owner(const struct pubsub_ctx *ctx, const struct ps_con
         key = sep + 3;
         klen = cl - (size_t)(key - ch);
     }
-    struct backend *owner = view_slot_backend(ctx->view, (int)crc16_key_slot(key, klen));
+    struct backend *owner = view_slot_backend(ctx->view, view_key_slot(ctx->view, key, klen));
     if (!owner) return pc->role == PS_MAIN;
     return conn_is(pc, owner);
 }
@@ -865,6 +887,11 @@ static void on_push(struct privconn *priv, struct buf_chunk *c, uint32_t off,
                 struct request *r = a->r;
                 pc->head = (pc->head + 1) % pc->cap;
                 pc->count--;
+                /* The last confirmation this connection owed: the unsubscribe that made it
+                 * unused was looked at while this was still owed (ps_tidy keeps a connection
+                 * that owes one), so it is looked at again now. Before the answer, which may
+                 * close the client and free ps; pc and ps are not touched after either. */
+                if (pc->count == 0) ps_settle(ps);
                 ack_done(ctx->rp, r);
             }
         } else if (k == PSK_SUNSUB) {
@@ -959,7 +986,7 @@ void pubsub_on_map(struct pubsub_ctx *ctx)
         for (uint32_t i = 0; i < ps->subs.shard.cap && !stale; i++) {
             struct strset_item *it = &ps->subs.shard.items[i];
             if (!it->key) continue;
-            struct backend *owner = view_slot_backend(v, (int)crc16_key_slot(it->key, it->len));
+            struct backend *owner = view_slot_backend(v, view_key_slot(v, it->key, it->len));
             if (it->value < 0 || !owner || !conn_is(ps->conns[it->value], owner)) stale = 1;
         }
         if (stale) ps_rebuild(ps);

@@ -96,6 +96,8 @@ void pubsub_ctx_deinit(struct pubsub_ctx *ctx);
 
 /* (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE. */
 void pubsub_run(struct pubsub_ctx *ctx, struct request *r);
+/* The client's subscriptions, or NULL when it has none (ACL changes look at them). */
+const struct pubsub_subs *pubsub_client_subs(const struct client *c);
 /* 1 when the client is in subscribed mode (has a channel, pattern or shard channel). */
 int pubsub_subscribed(const struct client *c);
 /* The client switched protocol (HELLO): its subscriptions are made again on connections that

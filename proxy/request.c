@@ -13,7 +13,9 @@
  */
 #include "request.h"
 
+#include "clock.h"
 #include "mem.h"
+#include "placement.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -153,14 +155,16 @@ void request_make_barrier(struct request *r)
     if (r->client) client_ext_get(r->client)->barriers++;
 }
 
-void request_make_blocking(struct request *r)
+int request_make_blocking(struct request *r)
 {
+    int became = 0;
     /* Once only: a request held before it could be routed is routed again. */
     if (!(r->flags & REQ_F_BLOCKING)) {
         r->flags |= REQ_F_BLOCKING;
-        if (r->client) client_ext_get(r->client)->nblocking++;
+        if (r->client) became = client_ext_get(r->client)->nblocking++ == 0;
     }
     request_make_barrier(r);
+    return became;
 }
 
 void request_make_drain(struct request *r)
@@ -210,4 +214,55 @@ void request_reply_bytes(struct request_pool *rp, struct request *r, const char 
     struct buf_chunk *c = request_arena_copy(rp, data, len, &off);
     r->sink->reply_span(rp, r, c, off, (uint32_t)len);
     buf_chunk_put(c);
+}
+
+int request_strip_keys(struct request_pool *rp, struct request *r, const int *pos, uint32_t n)
+{
+    int any = 0;
+    for (uint32_t i = 0; i < n && !any; i++)
+        any = memchr(request_arg(r, (uint32_t)pos[i]), '{', r->argv[pos[i]].len) != NULL;
+    if (!any) return 0;
+    const char **args = px_malloc(r->argc * sizeof(*args));
+    uint32_t *lens = px_malloc(r->argc * sizeof(*lens));
+    for (uint32_t i = 0; i < r->argc; i++) {
+        args[i] = request_arg(r, i);
+        lens[i] = r->argv[i].len;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        lens[pos[i]] = (uint32_t)placement_rc_stored_len(args[pos[i]], lens[pos[i]]);
+    /* The arguments point into the old bytes, which stay referenced until the copy is made. */
+    struct buf_chunk *old = r->breq.chunk;
+    buf_chunk_ref(old);
+    request_rewrite(rp, r, args, lens, r->argc);
+    buf_chunk_put(old);
+    px_free(args);
+    px_free(lens);
+    return 1;
+}
+
+long long request_account(struct worker_stats *st, const struct request *r, const char *reply,
+                          size_t len, uint64_t now_us)
+{
+    int err = len > 0 && (reply[0] == '-' || reply[0] == '!');
+    if (err) {
+        stat_add(&st->error_replies, 1);
+        stat_add(&st->errors[stats_classify_error(reply + 1, len - 1)], 1);
+    }
+    if (!r->cmd) return -1;
+    struct cmd_stats *cs = &st->cmds[r->cmd->id];
+    if (r->flags & REQ_F_REJECTED) {
+        stat_add(&cs->rejected, 1);
+        return -1;
+    }
+    stat_add(&cs->calls, 1);
+    /* From the turn the request was read in to the turn its reply was read in, both on the
+     * loop's clock (read once per turn, not once per reply); a command answered in the turn it
+     * was read in (PING, or anything the proxy answers itself) still shows the time it took. */
+    uint64_t now = now_us;
+    if (now <= r->start_us) now = clock_now_us();
+    uint64_t us = now > r->start_us ? now - r->start_us : 0;
+    stat_add(&cs->usec, us);
+    stat_add(&cs->buckets[stats_bucket(us)], 1);
+    if (err) stat_add(&cs->failed, 1);
+    return (long long)us;
 }

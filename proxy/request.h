@@ -21,6 +21,7 @@
 #include "client.h"
 #include "commands.h"
 #include "resp.h"
+#include "stats.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -58,6 +59,12 @@ enum {
     REQ_F_RETRY_SENT = 1u << 13, /* ...and sent again: counted in the client's retries in flight */
     REQ_F_DRAIN = 1u << 14,      /* a barrier that falls when the request is delivered (when every
                                     request before it is answered), not when it is answered */
+    REQ_F_PAUSED = 1u << 15,     /* waiting for CLIENT PAUSE to end (a blocked client) */
+    REQ_F_MONITORED = 1u << 16,  /* shown to MONITOR clients already (routed again after a hold) */
+    REQ_F_TRACKED = 1u << 17,    /* a tracking client's read (or the end of a transaction that
+                                    read): its client holds its keys until the reply (tracking.h) */
+    REQ_F_INTERNAL = 1u << 18,   /* the proxy's own request, answered to its sink though it has
+                                    neither client nor parent (tracking.c's sync PINGs) */
 };
 
 /* Why a request is on the held list. */
@@ -65,6 +72,15 @@ enum req_hold {
     HOLD_UNREACHABLE = 0, /* no usable connection to the node (or no slot map yet) */
     HOLD_RETRY,           /* the node said TRYAGAIN, CLUSTERDOWN or LOADING */
     HOLD_SUSPECT,         /* the node stalled and is suspect (forward.h): not sent meanwhile */
+    HOLD_PAUSED,          /* CLIENT PAUSE covers it (pause.h): routed again when it ends */
+};
+
+/* A node named by address: a part sent to each node of the cluster, replicas included (admin.c
+ * keeps these for as long as its parts live). */
+struct request_node {
+    char ip[64]; /* SLOTMAP_IP_MAX */
+    int port;
+    int kind; /* the kind of runner (view.h's VIEW_*); 0: a RESP2 one */
 };
 
 /* Where a request's reply goes. Both calls own nothing of what they are given: the bytes are
@@ -93,8 +109,8 @@ struct request {
     struct resp_span *argv; /* offsets into breq.chunk->data */
     uint32_t argc;
     int slot;            /* -1: no key, any master */
+    uint32_t flags;      /* REQ_F_* */
     int16_t shard;       /* >= 0: goes to this master (index in the view's masters) */
-    uint16_t flags;      /* REQ_F_* */
     uint8_t state;       /* enum req_state */
     uint8_t hold_reason; /* enum req_hold */
     uint8_t asking;      /* send with ASKING (after an ASK redirect) */
@@ -109,7 +125,10 @@ struct request {
     uint32_t child_idx;            /* a fan-out part: its place among the parts */
     uint64_t start_us;             /* when it was parsed (statistics) */
     uint64_t seq;                  /* arrival order in the worker (held requests go in order) */
+    uint64_t pool_gen;             /* pool mode: the placement generation its slot (or shard)
+                                      was chosen in; 0 when not chosen by placement */
     struct privconn *priv;         /* a blocking request: the private connection it is sent on */
+    const struct request_node *to; /* a part for one node named by address (admin.c), or NULL */
     uint32_t ps_pending;           /* a subscribe command: confirmations still owed by nodes */
     struct resp_span argv_inline[REQ_ARGV_INLINE];
 };
@@ -149,15 +168,23 @@ void request_set_argv(struct request *r, const struct resp_span *argv, uint32_t 
 void request_rewrite(struct request_pool *rp, struct request *r, const char *const *args,
                      const uint32_t *lens, uint32_t n);
 
+/*
+ * -hash-tag-strip: rewrites r (as request_rewrite does) so that each of its keys, the arguments
+ * at positions pos[0 .. n), becomes the name rediscluster-py stores it under: the bytes before
+ * its first '{' ("bar{foo}" -> "bar"). Returns 1 when r was rewritten, 0 when no key has a '{'.
+ */
+int request_strip_keys(struct request_pool *rp, struct request *r, const int *pos, uint32_t n);
+
 /* The client a request (or the request a fan-out part belongs to) came from, or NULL. */
 static inline struct client *request_client(const struct request *r)
 {
     return r->parent ? r->parent->client : r->client;
 }
-/* A top-level request whose client is gone (fan-out parts always finish, for their parent). */
+/* A top-level request whose client is gone (fan-out parts and the proxy's own requests always
+ * finish, for whoever made them). */
 static inline int request_orphan(const struct request *r)
 {
-    return !r->parent && !r->client;
+    return !r->parent && !r->client && !(r->flags & REQ_F_INTERNAL);
 }
 /* The bytes of argument i. */
 static inline const char *request_arg(const struct request *r, uint32_t i)
@@ -172,8 +199,9 @@ int request_has_arg(const struct request *r, const char *word);
 /* Makes r a barrier: its client's later requests wait until it is answered (once; a no-op for a
  * request whose client is gone). */
 void request_make_barrier(struct request *r);
-/* Marks r blocking (sent on a private connection of its own) and a barrier; once. */
-void request_make_blocking(struct request *r);
+/* Marks r blocking (sent on a private connection of its own) and a barrier; once. Returns 1 when
+ * this made its client blocked (it had no other blocking command in flight), else 0. */
+int request_make_blocking(struct request *r);
 /* Makes r a barrier that falls only once every request before it is answered too (HELLO that
  * switches protocol: the requests after it go on other connections, which must not overtake the
  * ones before it at a node). */
@@ -188,6 +216,12 @@ void request_reply_span(struct request_pool *rp, struct request *r, struct buf_c
                         uint32_t off, uint32_t len);
 void request_reply_bytes(struct request_pool *rp, struct request *r, const char *data,
                          size_t len);
+/* Counts r, answered with the len bytes at reply, in st: an error reply by its kind, and r's
+ * command (calls, latency from r->start_us to now_us, failures; or a rejection). Called by the
+ * sinks that deliver replies to clients. Returns the latency counted in microseconds, or -1 when
+ * r counts as no call (no command, or refused by the proxy). */
+long long request_account(struct worker_stats *st, const struct request *r, const char *reply,
+                          size_t len, uint64_t now_us);
 /* Copies len bytes into the pool's reply arena and returns the chunk (with a reference for the
  * caller) and, in *off, where they start: for sinks that must keep the proxy's own replies. */
 struct buf_chunk *request_arena_copy(struct request_pool *rp, const char *data, size_t len,

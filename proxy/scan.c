@@ -20,19 +20,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* As Redis, an empty cursor is 0: strtoull takes nothing and stops on the terminating NUL. */
+/*
+ * Redis 7.0's parseScanCursorOrReply runs strtoul on the argument as a C string: it ends at the
+ * first NUL ("5\0x" is 5), it may be any length (leading zeros), and an empty one is 0 (strtoul
+ * takes nothing and stops on the terminating NUL). A copy is NUL-terminated the same way; the
+ * rare long one goes to the heap.
+ */
 int scan_cursor_parse(const char *p, size_t len, unsigned long long *out)
 {
-    char buf[64];
-    if (len >= sizeof(buf) || memchr(p, '\0', len)) return -1;
+    const char *nul = memchr(p, '\0', len);
+    if (nul) len = (size_t)(nul - p);
+    char small[64];
+    char *buf = len < sizeof(small) ? small : px_malloc(len + 1);
     memcpy(buf, p, len);
     buf[len] = '\0';
-    if (isspace((unsigned char)buf[0])) return -1;
     char *end;
     errno = 0;
     *out = strtoull(buf, &end, 10);
-    if (*end != '\0' || errno == ERANGE) return -1;
-    return 0;
+    int ok = !isspace((unsigned char)buf[0]) && *end == '\0' && errno != ERANGE;
+    if (buf != small) px_free(buf);
+    return ok ? 0 : -1;
 }
 
 /* The master in the low bits, so that the client's cursor 0 is master 0 from its start, and a

@@ -19,8 +19,9 @@
 
 #define SCAN_SHARD_BITS 10 /* up to 1024 masters */
 
-/* Parses a cursor the way Redis does (strtoul: no leading space, nothing after the digits, no
- * overflow; "-1" wraps around as strtoul makes it). Returns 0 or -1. */
+/* Parses a cursor the way Redis 7.0 does (strtoul on the argument up to its first NUL, of any
+ * length: no leading space, nothing after the digits, no overflow; "-1" wraps around as strtoul
+ * makes it). Returns 0 or -1. */
 int scan_cursor_parse(const char *p, size_t len, unsigned long long *out);
 /* Splits a client's cursor into the master's index and that master's own cursor. */
 void scan_cursor_split(unsigned long long cursor, unsigned *index, unsigned long long *node_cursor);

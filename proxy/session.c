@@ -22,7 +22,6 @@
 #include "session.h"
 
 #include "client_dir.h"
-#include "clock.h"
 #include "errors.h"
 #include "forward.h"
 #include "client_limits.h"
@@ -31,6 +30,8 @@
 #include "private.h"
 #include "pubsub.h"
 #include "px_errors.h"
+#include "monitor.h"
+#include "slowlog.h"
 #include "sock.h"
 #include "tracking.h"
 #include "txn.h"
@@ -73,6 +74,7 @@ struct session_in {
     struct buf_chunk *chunk; /* read chunk; NULL when no partial request is left */
     uint32_t start;          /* first byte of the request being parsed */
     uint32_t need;           /* more bytes the partial request needs, at least */
+    uint8_t inline_partial;  /* the partial request is an inline line without its end yet */
     struct resp_req_parser parser;
 };
 
@@ -84,6 +86,12 @@ static void sink_reply_bytes(struct request_pool *rp, struct request *r, const c
 
 /* Where the replies of a client's requests go: this session's queue. */
 static const struct request_sink session_sink = {
+    .reply_span = sink_reply_span,
+    .reply_bytes = sink_reply_bytes,
+};
+/* A message queued behind the replies its client is owed (session_deliver_push) is a request
+ * answered already; this sink, never called, marks it so that its bytes are counted. */
+static const struct request_sink session_push_sink = {
     .reply_span = sink_reply_span,
     .reply_bytes = sink_reply_bytes,
 };
@@ -160,7 +168,7 @@ static int session_start(struct session_ctx *ctx, struct session *s, int fd, uin
 {
     s->ctx = ctx;
     s->flags = flags;
-    client_init(&s->client, id, fd, ctx->cfg->requirepass == NULL);
+    client_init(&s->client, id, fd, !ctx->acl->auth_required);
     s->created_ms = s->last_ms = loop_now_ms(ctx->loop);
     obuf_init(&s->out);
     sock_set_nodelay(fd);
@@ -221,12 +229,18 @@ void session_describe(struct session *s, struct sbuf *out)
     const struct buf_chunk *in = s->in ? s->in->chunk : NULL;
     uint32_t in_start = s->in ? s->in->start : 0;
     const struct client_ext *x = c->x;
+    const struct acl_user *user = x && x->user ? x->user : s->ctx->acl->dflt;
     /* tot-mem: what the session itself holds, its side structs included. */
     size_t mem = ((s->flags & SESS_TLS) ? sizeof(struct session_tls) : sizeof(*s)) +
                  (s->in ? sizeof(*s->in) : 0) + (x ? sizeof(*x) : 0) + s->out.bytes +
                  (in ? in->cap : 0) + txn_client_mem(c) + forward_client_mem(c);
-    char flags[8];
+    char flags[16];
     int nf = 0;
+    /* Redis's letters, in Redis's order. */
+    if (c->monitor) flags[nf++] = 'O';
+    if (pubsub_subscribed(c)) flags[nf++] = 'P';
+    if (txn_in_multi(c)) flags[nf++] = 'x';
+    if (tracking_on(c)) flags[nf++] = 't';
     if (c->readonly) flags[nf++] = 'r';
     if (c->no_evict) flags[nf++] = 'e';
     if (c->no_touch) flags[nf++] = 'T';
@@ -235,13 +249,14 @@ void session_describe(struct session *s, struct sbuf *out)
     sbuf_printf(out,
                 "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 sub=0 "
                 "psub=0 ssub=0 multi=-1 qbuf=%u qbuf-free=%u argv-mem=0 multi-mem=0 rbs=%u rbp=0 "
-                "obl=0 oll=%u omem=%zu tot-mem=%zu events=r%s cmd=%s user=default redir=-1 "
+                "obl=0 oll=%u omem=%zu tot-mem=%zu events=r%s cmd=%s user=%.*s redir=%lld "
                 "resp=%d lib-name=%s lib-ver=%s\n",
                 (unsigned long long)c->id, addr, laddr, c->fd, x && x->name ? x->name : "",
                 (unsigned long long)((now - s->created_ms) / 1000),
                 (unsigned long long)((now - s->last_ms) / 1000), flags, in ? in->len - in_start : 0,
                 in ? buf_chunk_room(in) : 0, in ? in->cap : 0, s->out.count, s->out.bytes, mem,
-                obuf_empty(&s->out) ? "" : "w", last ? last->cmd->name : "NULL", c->resp,
+                obuf_empty(&s->out) ? "" : "w", last ? last->cmd->name : "NULL",
+                (int)user->namelen, user->name, tracking_redirect(c), c->resp,
                 x && x->lib_name ? x->lib_name : "", x && x->lib_ver ? x->lib_ver : "");
 }
 
@@ -269,6 +284,7 @@ void session_close(struct session *s)
     close(c->fd);
     c->fd = -1;
     client_dir_del(c->id);
+    if (c->monitor) monitor_del(c->id);
     /* Orphan the queue. Answered requests live only here and go now; the others belong to a
      * backend FIFO or the held list, which free orphans when they are done with them. */
     struct request *r = s->head;
@@ -284,6 +300,11 @@ void session_close(struct session *s)
     }
     s->head = s->tail = NULL;
     if (c->x) c->x->deferred = NULL;
+    /* Gone while blocked: its blocking commands are orphans now, never answered here. */
+    if (client_nblocking(c) > 0) {
+        stat_add(&ctx->stats->blocked_clients, (uint64_t)-1);
+        c->x->nblocking = 0;
+    }
     s->nqueued = 0;
     obuf_reset(&s->out);
     session_in_free(s);
@@ -345,6 +366,7 @@ static void session_pop_head(struct session *s)
     if (!s->head) s->tail = NULL;
     r->next = NULL;
     s->nqueued--;
+    if (r->sink == &session_push_sink) s->client.x->pushes_queued -= r->rlen;
     session_delivered(s, r);
 }
 
@@ -378,7 +400,10 @@ static void session_barrier_done(struct session *s)
 static void session_answered(struct session *s, const struct request *r)
 {
     if ((r->flags & (REQ_F_BARRIER | REQ_F_DRAIN)) == REQ_F_BARRIER) session_barrier_done(s);
-    if ((r->flags & REQ_F_BLOCKING) && s->client.x) s->client.x->nblocking--;
+    /* Its last blocking command answered: the client is not blocked any more (dispatch.c counted
+     * it in when its first one was routed). */
+    if ((r->flags & REQ_F_BLOCKING) && s->client.x && --s->client.x->nblocking == 0)
+        stat_add(&s->ctx->stats->blocked_clients, (uint64_t)-1);
 }
 
 /* A request of s leaves the head of the queue: every request before it has been answered, so a
@@ -408,32 +433,16 @@ static void session_dispatch_deferred(struct session *s)
     }
 }
 
-/* Statistics for a request answered with the reply whose first byte is first. */
-static void request_account(struct session_ctx *ctx, struct request *r, const char *reply,
-                            size_t len)
+/* Statistics for a request answered with the reply of len bytes at reply. */
+static void request_account_now(struct session_ctx *ctx, struct request *r, const char *reply,
+                                size_t len)
 {
-    struct worker_stats *st = ctx->stats;
-    int err = len > 0 && (reply[0] == '-' || reply[0] == '!');
-    if (err) {
-        stat_add(&st->error_replies, 1);
-        stat_add(&st->errors[stats_classify_error(reply + 1, len - 1)], 1);
+    long long us = request_account(ctx->stats, r, reply, len, loop_now_us(ctx->loop));
+    if (us >= 0 && slowlog_wants((uint64_t)us) && r->client) {
+        char peer[64] = "";
+        sock_peer_name(r->client->fd, peer, sizeof(peer));
+        slowlog_add(r, (uint64_t)us, peer, client_name(r->client));
     }
-    if (!r->cmd) return;
-    struct cmd_stats *cs = &st->cmds[r->cmd->id];
-    if (r->flags & REQ_F_REJECTED) {
-        stat_add(&cs->rejected, 1);
-        return;
-    }
-    stat_add(&cs->calls, 1);
-    /* From the turn the request was read in to the turn its reply was read in, both on the
-     * loop's clock (read once per turn, not once per reply); a command answered in the turn it
-     * was read in (PING, or anything the proxy answers itself) still shows the time it took. */
-    uint64_t now = loop_now_us(ctx->loop);
-    if (now <= r->start_us) now = clock_now_us();
-    uint64_t us = now > r->start_us ? now - r->start_us : 0;
-    stat_add(&cs->usec, us);
-    stat_add(&cs->buckets[stats_bucket(us)], 1);
-    if (err) stat_add(&cs->failed, 1);
 }
 
 /* The sink: r (of this session's client) is answered with bytes [off, off+len) of c. Delivered
@@ -442,7 +451,8 @@ static void sink_reply_span(struct request_pool *rp, struct request *r, struct b
                             uint32_t off, uint32_t len)
 {
     struct session *s = SESSION_OF(r->client);
-    request_account(s->ctx, r, c->data + off, len);
+    request_account_now(s->ctx, r, c->data + off, len);
+    if (r->flags & REQ_F_TRACKED) tracking_read_done(r);
     session_answered(s, r);
     if (r == s->head) {
         session_pop_head(s);
@@ -471,7 +481,8 @@ static void sink_reply_bytes(struct request_pool *rp, struct request *r, const c
         buf_chunk_put(c);
         return;
     }
-    request_account(s->ctx, r, data, len);
+    request_account_now(s->ctx, r, data, len);
+    if (r->flags & REQ_F_TRACKED) tracking_read_done(r);
     session_answered(s, r);
     session_pop_head(s);
     if (!(r->flags & REQ_F_NO_REPLY)) obuf_append(&s->out, s->ctx->pool, data, len);
@@ -496,6 +507,42 @@ static void session_close_limit(struct session *s, stat_t *counter, const char *
     session_close(s);
 }
 
+/* Queues bytes for c as an answered request of their own, after request at (NULL: at the end). */
+static void queue_push(struct session *s, struct request *at, struct buf_chunk *chunk,
+                       uint32_t off, uint32_t len)
+{
+    struct session_ctx *sc = s->ctx;
+    struct request *m = request_get(sc->rp);
+    m->client = &s->client;
+    buf_chunk_ref(chunk);
+    m->rchunk = chunk;
+    m->roff = off;
+    m->rlen = len;
+    m->sink = &session_push_sink; /* marks it: its bytes count toward the limit below */
+    m->state = REQ_DONE;
+    client_ext_get(&s->client)->pushes_queued += len;
+    if (!at) at = s->tail;
+    m->next = at->next;
+    at->next = m;
+    if (s->tail == at) s->tail = m;
+    s->nqueued++;
+}
+
+/* A subscriber that does not read is cut off before its backlog grows without bound, the
+ * messages waiting behind a reply it is owed (a blocking command's) counted too. */
+static void push_limit(struct session *s)
+{
+    struct session_ctx *sc = s->ctx;
+    struct client *c = &s->client;
+    size_t queued = c->x ? c->x->pushes_queued : 0;
+    if (sc->cfg->pubsub_buffer_limit && s->out.bytes + queued > sc->cfg->pubsub_buffer_limit) {
+        log_warn("client %llu: Pub/Sub output buffer over %llu bytes: closing it",
+                 (unsigned long long)c->id, (unsigned long long)sc->cfg->pubsub_buffer_limit);
+        stat_add(&sc->stats->pubsub_cut, 1);
+        session_close(s);
+    }
+}
+
 void session_deliver_push(void *ctx, struct client *c, struct buf_chunk *chunk, uint32_t off,
                           uint32_t len)
 {
@@ -506,26 +553,32 @@ void session_deliver_push(void *ctx, struct client *c, struct buf_chunk *chunk, 
         obuf_append_span(&s->out, sc->pool, chunk, off, len);
         session_want_flush(s);
     } else {
-        /* Behind the replies still owed: an answered request of its own in the queue. */
-        struct request *m = request_get(sc->rp);
-        m->client = c;
-        m->sink = &session_sink;
-        buf_chunk_ref(chunk);
-        m->rchunk = chunk;
-        m->roff = off;
-        m->rlen = len;
-        m->state = REQ_DONE;
-        s->tail->next = m;
-        s->tail = m;
-        s->nqueued++;
+        queue_push(s, NULL, chunk, off, len); /* behind the replies still owed */
     }
-    /* A subscriber that does not read is cut off before its backlog grows without bound. */
-    if (s->out.bytes > sc->cfg->pubsub_buffer_limit) {
-        log_warn("client %llu: Pub/Sub output buffer over %llu bytes: closing it",
-                 (unsigned long long)c->id, (unsigned long long)sc->cfg->pubsub_buffer_limit);
-        stat_add(&sc->stats->pubsub_cut, 1);
-        session_close(s);
+    push_limit(s);
+}
+
+void session_deliver_invalidation(void *ctx, struct client *c, struct buf_chunk *chunk,
+                                  uint32_t off, uint32_t len, int slot)
+{
+    struct session *s = SESSION_OF(c);
+    struct session_ctx *sc = ctx;
+    if (s->flags & SESS_CLOSED) return;
+    struct request *prev = NULL, *r = s->head;
+    for (; slot >= 0 && r; prev = r, r = r->next)
+        if (r->slot == slot && r->state != REQ_DONE) break;
+    if (slot < 0 || !r) {
+        session_deliver_push(ctx, c, chunk, off, len);
+        return;
     }
+    if (!prev) {
+        /* Before the first reply owed. */
+        obuf_append_span(&s->out, sc->pool, chunk, off, len);
+        session_want_flush(s);
+    } else {
+        queue_push(s, prev, chunk, off, len);
+    }
+    push_limit(s);
 }
 
 /* ---- reading ---- */
@@ -589,10 +642,12 @@ static void session_parse(struct session *s)
         struct resp_req_result res;
         struct buf_chunk *chunk = in->chunk;
         struct resp_req_parser *p = &in->parser;
-        const struct resp_req_limits *lim = c->authed ? &ctx->lim : &ctx->lim_unauth;
+        int authed = c->authed || !ctx->acl->auth_required;
+        const struct resp_req_limits *lim = authed ? &ctx->lim : &ctx->lim_unauth;
         int rc = resp_req_parse(p, chunk->data + in->start, chunk->len - in->start, lim, &res);
         if (rc == PX_EAGAIN) {
             in->need = res.need;
+            in->inline_partial = (uint8_t)res.is_inline;
             break;
         }
         if (rc < 0) {
@@ -602,12 +657,14 @@ static void session_parse(struct session *s)
         if (p->argc == 0) {
             in->start += res.len;
             in->need = 0;
+            in->inline_partial = 0;
             resp_req_reset(p);
             continue;
         }
         struct request *r = session_take_request(s, &res);
         in->start += res.len;
         in->need = 0;
+        in->inline_partial = 0;
         resp_req_reset(p);
         session_enqueue(s, r);
         r->start_us = loop_now_us(ctx->loop);
@@ -687,10 +744,16 @@ static int session_read_once(struct session *s)
     }
     struct session_in *in = s->in;
     size_t kept = in->chunk ? in->chunk->len - in->start : 0;
-    buf_chunk_make_room(ctx->pool, &in->chunk, &in->start,
-                        buf_read_want(in->need, kept, SESS_READ_MIN));
+    /* An inline line without its end is read as Redis 7.0 reads one, 16 KiB at a time (and
+     * refused once more than 64 KiB are held without a line end), so that a long line is taken or
+     * refused after the same reads as on a redis-server. */
+    size_t want =
+        in->inline_partial ? RESP_IOBUF_LEN : buf_read_want(in->need, kept, SESS_READ_MIN);
+    buf_chunk_make_room(ctx->pool, &in->chunk, &in->start, want);
     struct buf_chunk *c = in->chunk;
-    ssize_t n = session_sock_read(s, c->data + c->len, buf_chunk_room(c));
+    size_t room = buf_chunk_room(c);
+    if (in->inline_partial && room > RESP_IOBUF_LEN) room = RESP_IOBUF_LEN;
+    ssize_t n = session_sock_read(s, c->data + c->len, room);
     if (n == 0) {
         /* A client blocked or subscribed that goes away is gone, as Redis treats it: its node
          * connections are closed at once rather than left blocked or subscribed. */

@@ -68,6 +68,7 @@ struct session_ctx {
     struct session *flush_head;        /* sessions with output to write this turn */
     struct session *dead;              /* closed during this turn, freed before sleeping */
     int worker_id;                     /* the worker's index (client_dir.h) */
+    const struct acl_local *acl;       /* the worker's users: a new client's user and AUTH state */
 };
 
 /* Prepares ctx; the pointers must outlive it. */
@@ -128,5 +129,11 @@ void session_describe_client(void *up, struct client *c, struct sbuf *out);
  * session_ctx). A subscriber over -pubsub-output-buffer-limit is closed. */
 void session_deliver_push(void *ctx, struct client *c, struct buf_chunk *chunk, uint32_t off,
                           uint32_t len);
+/* Tracking's deliver: an invalidation for c, written before c's first request for slot that
+ * still waits for its reply (a node sends the invalidation ahead of the replies to reads it runs
+ * after the write, so those come after it, as from Redis itself), else after every reply owed
+ * (slot -1: always). Same limit. */
+void session_deliver_invalidation(void *ctx, struct client *c, struct buf_chunk *chunk,
+                                  uint32_t off, uint32_t len, int slot);
 
 #endif

@@ -36,3 +36,13 @@ unsigned stats_bucket(uint64_t us)
     while (i < STATS_NBUCKETS && us > stats_bucket_us[i]) i++;
     return i;
 }
+
+const unsigned stats_http_codes[HTTP_ST_COUNT] = {200, 400, 401, 403, 404, 405,
+                                                  413, 415, 502, 503, 504, 0};
+
+enum http_status_slot stats_http_slot(unsigned status)
+{
+    for (int i = 0; i < HTTP_ST_OTHER; i++)
+        if (stats_http_codes[i] == status) return (enum http_status_slot)i;
+    return HTTP_ST_OTHER;
+}

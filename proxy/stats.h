@@ -83,6 +83,7 @@ struct worker_stats {
     stat_t error_replies;
     stat_t nbackends;     /* runners this worker has */
     stat_t private_conns; /* private connections, leased or idle */
+    stat_t blocked_clients; /* clients with a blocking command in flight (INFO's blocked_clients) */
     stat_t pubsub_messages;
     stat_t pubsub_cut;        /* subscribers closed for not reading */
     stat_t replica_reads;     /* reads sent to a replica */
@@ -104,6 +105,7 @@ struct worker_stats {
     stat_t stall_deposed;     /* runners dropped because their node was failed over */
     stat_t stall_errors;      /* requests failed: in flight to a deposed or unconfirmed node */
     /* Client-side caching (tracking.c): gauges of this worker's table, and counters. */
+    stat_t paused_clients;    /* requests waiting for CLIENT PAUSE to end (blocked clients) */
     stat_t trk_clients;       /* clients with tracking on */
     stat_t trk_keys;          /* keys remembered */
     stat_t trk_items;         /* (key, reader) pairs */
@@ -111,8 +113,52 @@ struct worker_stats {
     stat_t trk_invalidations; /* invalidation messages sent */
     stat_t trk_evictions;     /* keys forgotten (and invalidated) at -tracking-table-max-keys */
     stat_t tls_handshake_timeouts; /* TLS clients closed for not finishing their handshake */
+    /* ACL denials (INFO's acl_access_denied_*): failed AUTH, and commands refused by command,
+     * key or channel rules. */
+    stat_t acl_denied_auth;
+    stat_t acl_denied_cmd;
+    stat_t acl_denied_key;
+    stat_t acl_denied_channel;
+    stat_t cross_computed;    /* -cross-slot compute: commands computed across slots */
+    stat_t cross_failed;      /* ...answered with an error, nothing written (or all put back) */
+    stat_t cross_partial;     /* ...that failed half way: a write may be partial (said in the
+                                 error) */
+    stat_t http_requests;     /* requests of the HTTP front run on this worker */
     stat_t errors[SERR_COUNT];
     struct cmd_stats *cmds;
 };
+
+/* The HTTP front's answers by status (http.c). Its threads are many and all write these, so they
+ * are counted with a relaxed read-modify-write (stat_add_shared), not stat_add. */
+enum http_status_slot {
+    HTTP_ST_200 = 0,
+    HTTP_ST_400,
+    HTTP_ST_401,
+    HTTP_ST_403,
+    HTTP_ST_404,
+    HTTP_ST_405,
+    HTTP_ST_413,
+    HTTP_ST_415,
+    HTTP_ST_502,
+    HTTP_ST_503,
+    HTTP_ST_504,
+    HTTP_ST_OTHER,
+    HTTP_ST_COUNT
+};
+/* The status codes of the slots ("other" is 0). */
+extern const unsigned stats_http_codes[HTTP_ST_COUNT];
+
+struct http_stats {
+    stat_t by_status[HTTP_ST_COUNT];
+};
+
+/* The slot of an HTTP status code. */
+enum http_status_slot stats_http_slot(unsigned status);
+
+/* Increment from any thread: a relaxed atomic add, for counters with several writers. */
+static inline void stat_add_shared(stat_t *s, uint64_t n)
+{
+    atomic_fetch_add_explicit(s, n, memory_order_relaxed);
+}
 
 #endif

@@ -57,6 +57,9 @@ struct trk_client {
     uint32_t nprefix;
     struct trk_own *own; /* BCAST NOLOOP: keys this client wrote, not yet seen in a push */
     uint32_t nown;
+    uint32_t inflight;   /* tracked reads sent and not answered yet (and open transactions) */
+    uint8_t multi_hold;  /* a transaction read keys: held (one inflight) until EXEC/DISCARD */
+    uint64_t need_sync;  /* the listeners' sync round its last answered read waits for */
     struct trk_client *prev, *next; /* the worker's tracking clients */
 };
 
@@ -85,6 +88,7 @@ struct trk_aux {
     struct trk_entry **slots; /* [CRC16_SLOTS] list heads, made with the first entry */
     struct trk_client **byid; /* open addressing by client id */
     uint32_t idcap, nid;
+    uint64_t pool_gen; /* pool mode: the placement the entries' slots were computed in */
 };
 
 static struct trk_aux *aux(struct tracking_ctx *t)
@@ -264,32 +268,33 @@ void tracking_wrap(struct sbuf *out, int resp3, const char *payload, size_t len)
 }
 
 /* Hands bytes to c (a client of this worker), after the replies it is owed. */
-static void deliver_bytes(struct tracking_ctx *t, struct client *c, const char *bytes, size_t len)
+static void deliver_bytes(struct tracking_ctx *t, struct client *c, const char *bytes, size_t len,
+                          int slot)
 {
     uint32_t off;
     struct buf_chunk *chunk = request_arena_copy(t->rp, bytes, len, &off);
-    t->deliver(t->deliver_up, c, chunk, off, (uint32_t)len);
+    t->deliver(t->deliver_up, c, chunk, off, (uint32_t)len, slot);
     buf_chunk_put(chunk);
 }
 
 /* Sends the message for payload to target, a client of this worker: a push in RESP3, a Pub/Sub
  * message in RESP2 when it is a REDIRECT target in Pub/Sub mode, else nothing (as Redis). */
 static void deliver_wrapped(struct tracking_ctx *t, struct client *target, int redirected,
-                            const char *payload, size_t len)
+                            const char *payload, size_t len, int slot)
 {
     if (target->resp != 3 && !(redirected && pubsub_subscribed(target))) return;
     sbuf_clear(&t->msg);
     tracking_wrap(&t->msg, target->resp == 3, payload, len);
-    deliver_bytes(t, target, t->msg.buf, t->msg.len);
+    deliver_bytes(t, target, t->msg.buf, t->msg.len, slot);
     stat_add(&t->stats->trk_invalidations, 1);
 }
 
 /* One invalidation (payload: its value part) for tracking client tc, following REDIRECT. */
 static void send_payload(struct tracking_ctx *t, struct trk_client *tc, const char *payload,
-                         size_t len)
+                         size_t len, int slot)
 {
     if (!tc->redirect) {
-        deliver_wrapped(t, tc->c, 0, payload, len);
+        deliver_wrapped(t, tc->c, 0, payload, len, slot);
         return;
     }
     struct client *target = NULL;
@@ -301,7 +306,7 @@ static void send_payload(struct tracking_ctx *t, struct trk_client *tc, const ch
             sbuf_clear(&t->msg);
             sbuf_puts(&t->msg, ">2\r\n$21\r\ntracking-redir-broken\r\n");
             resp_write_int(&t->msg, (long long)tc->redirect);
-            deliver_bytes(t, tc->c, t->msg.buf, t->msg.len);
+            deliver_bytes(t, tc->c, t->msg.buf, t->msg.len, -1);
         }
         return;
     }
@@ -310,19 +315,44 @@ static void send_payload(struct tracking_ctx *t, struct trk_client *tc, const ch
         stat_add(&t->stats->trk_invalidations, 1);
         return;
     }
-    deliver_wrapped(t, target, 1, payload, len);
+    deliver_wrapped(t, target, 1, payload, len, -1);
 }
 
 void tracking_deliver_remote(struct tracking_ctx *t, uint64_t id, const char *payload, size_t len)
 {
     struct client *target = NULL;
     if (client_dir_find(id, &target) != t->worker || !target) return; /* gone meanwhile */
-    deliver_wrapped(t, target, 1, payload, len);
+    deliver_wrapped(t, target, 1, payload, len, -1);
 }
 
-/* The invalidation of one key, for every reader of e still tracking in default mode; then e
- * goes. */
-static void invalidate_entry(struct tracking_ctx *t, struct trk_entry *e)
+/* Whether reader tc must stay remembered for a key it read, though an invalidation for it just
+ * came: a read of its is in flight (the node may run it after the write), or, when the news came
+ * from a listener, the sync round after its last answered read is not over (tracking.h). */
+static int holds(const struct tracking_ctx *t, const struct trk_client *tc, int from_listener)
+{
+    if (tc->inflight) return 1;
+    return from_listener && tc->need_sync > t->sync_done;
+}
+
+/* Forgets the readers of e that do not hold on to it, and e when none is left. Returns 1 when e
+ * was freed. */
+static int settle(struct tracking_ctx *t, struct trk_entry *e, int from_listener)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < e->nids; i++) {
+        struct trk_client *tc = byid_get(aux(t), e->ids[i]);
+        if (tc && (tc->flags & TRK_ON) && holds(t, tc, from_listener)) e->ids[k++] = e->ids[i];
+    }
+    t->items -= e->nids - k;
+    e->nids = k;
+    if (k) return 0;
+    entry_free(t, e);
+    return 1;
+}
+
+/* The invalidation of one key, for every reader of e still tracking in default mode; then the
+ * readers that do not hold on to it (settle) are forgotten. Returns 1 when e was freed. */
+static int invalidate_entry(struct tracking_ctx *t, struct trk_entry *e, int from_listener)
 {
     sbuf_clear(&t->keyv);
     const char *k = e->key;
@@ -330,9 +360,9 @@ static void invalidate_entry(struct tracking_ctx *t, struct trk_entry *e)
     for (uint32_t i = 0; i < e->nids; i++) {
         struct trk_client *tc = byid_get(aux(t), e->ids[i]);
         if (!tc || !(tc->flags & TRK_ON) || (tc->flags & TRK_BCAST)) continue;
-        send_payload(t, tc, t->keyv.buf, t->keyv.len);
+        send_payload(t, tc, t->keyv.buf, t->keyv.len, from_listener ? -1 : e->slot);
     }
-    entry_free(t, e);
+    return settle(t, e, from_listener);
 }
 
 /* A flush message (null) to tc, unless it read nothing since its last one (several masters
@@ -343,9 +373,9 @@ static void send_flush(struct tracking_ctx *t, struct trk_client *tc)
     if (!(tc->flags & TRK_READ)) return;
     tc->flags &= ~TRK_READ;
     if (tc->c->resp == 3)
-        send_payload(t, tc, "_\r\n", 3);
+        send_payload(t, tc, "_\r\n", 3, -1);
     else
-        send_payload(t, tc, "$-1\r\n", 5);
+        send_payload(t, tc, "$-1\r\n", 5, -1);
 }
 
 /* ---- clients ---- */
@@ -359,6 +389,12 @@ int tracking_on(const struct client *c)
 {
     const struct trk_client *tc = trk_of(c);
     return tc && (tc->flags & TRK_ON);
+}
+
+long long tracking_redirect(const struct client *c)
+{
+    const struct trk_client *tc = trk_of(c);
+    return tc && (tc->flags & TRK_ON) ? (long long)tc->redirect : -1;
 }
 
 /* The kind of runner c's requests go on (view.h). */
@@ -426,6 +462,8 @@ static void disable(struct tracking_ctx *t, struct trk_client *tc)
     }
     tc->flags &= ~(TRK_ON | TRK_BROKEN | TRK_BCAST | TRK_OPTIN | TRK_OPTOUT | TRK_CACHING |
                    TRK_NOLOOP | TRK_READ);
+    tc->inflight = 0; /* replies still due find nothing to release (tracking_read_done) */
+    tc->multi_hold = 0;
     update_listen(t, tc);
     update_gauges(t);
 }
@@ -680,12 +718,32 @@ void tracking_command(struct tracking_ctx *t, struct request *r, struct sbuf *ou
 /* ---- remembering what clients read ---- */
 
 /* Makes room for one more key: the oldest is invalidated for its readers and forgotten. */
+static void make_newest(struct tracking_ctx *t, struct trk_entry *e);
+
+/* Makes room for one more key at the bound: the oldest keys are invalidated; one a reader holds
+ * on to (tracking.h) becomes the newest instead, and when every key is held the bound waits. */
 static void evict_for_one(struct tracking_ctx *t)
 {
-    while (t->max_keys && t->n >= t->max_keys && t->oldest) {
+    for (uint32_t tries = t->n; t->max_keys && t->n >= t->max_keys && t->oldest && tries; tries--) {
+        struct trk_entry *e = t->oldest;
         stat_add(&t->stats->trk_evictions, 1);
-        invalidate_entry(t, t->oldest);
+        if (!invalidate_entry(t, e, 0)) make_newest(t, e);
     }
+}
+
+/* Moves e (on the eviction list) to its newest end. */
+static void make_newest(struct tracking_ctx *t, struct trk_entry *e)
+{
+    if (e == t->newest) return;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        t->oldest = e->newer;
+    e->newer->older = e->older;
+    e->older = t->newest;
+    e->newer = NULL;
+    t->newest->newer = e;
+    t->newest = e;
 }
 
 static void remember(struct tracking_ctx *t, struct trk_client *tc, const char *k, uint32_t len,
@@ -710,15 +768,9 @@ static void remember(struct tracking_ctx *t, struct trk_client *tc, const char *
         if (e->snext) e->snext->sprev = &e->snext;
         a->slots[slot] = e;
         e->sprev = &a->slots[slot];
-    } else if (e != t->newest) {
-        /* Read again: it becomes the newest (the last to be evicted). */
-        if (e->older)
-            e->older->newer = e->newer;
-        else
-            t->oldest = e->newer;
-        e->newer->older = e->older;
-        e->newer = NULL;
     } else {
+        /* Read again: it becomes the newest (the last to be evicted). */
+        make_newest(t, e);
         goto linked;
     }
     e->older = t->newest;
@@ -770,6 +822,26 @@ static void forget_reader(struct tracking_ctx *t, struct trk_client *tc, const c
     }
 }
 
+/* CLIENT CACHING yes/no covers the next command, or a whole transaction (MULTI included, up to
+ * EXEC or DISCARD), and survives other CLIENT subcommands: Redis clears the flag after any
+ * command, refused ones too, unless the client is in MULTI after it or the command was CLIENT
+ * (resetClient). cmd is NULL for a command the proxy does not know. */
+static void caching_used(struct trk_client *tc, const struct command *cmd, int in_multi)
+{
+    int client_cmd = cmd && strncmp(cmd->name, "client", 6) == 0;
+    int multi_after = cmd && strcmp(cmd->name, "multi") == 0;
+    if (in_multi && !(cmd && (strcmp(cmd->name, "exec") == 0 || strcmp(cmd->name, "discard") == 0)))
+        multi_after = 1;
+    if (!multi_after && !client_cmd) tc->flags &= ~TRK_CACHING;
+}
+
+void tracking_refused(struct request *r, int in_multi)
+{
+    struct trk_client *tc = trk_of(r->client);
+    if (!tc || !(tc->flags & TRK_ON)) return;
+    caching_used(tc, r->cmd ? r->cmd->cmd : NULL, in_multi);
+}
+
 void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct keys_result *keys,
                        int in_multi)
 {
@@ -778,7 +850,12 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
     if (!tc || !(tc->flags & TRK_ON) || !r->cmd) return;
     update_listen(t, tc); /* HELLO may have changed the protocol */
     const struct command *cmd = r->cmd->cmd;
-    int is_client_cmd = strncmp(cmd->name, "client", 6) == 0;
+    /* The end of a transaction that read keys: they are held until its reply. */
+    if (tc->multi_hold && !(r->flags & REQ_F_TRACKED) &&
+        (strcmp(cmd->name, "exec") == 0 || strcmp(cmd->name, "discard") == 0)) {
+        tc->multi_hold = 0;
+        r->flags |= REQ_F_TRACKED;
+    }
     int readonly = (cmd->flags & CMD_READONLY) != 0;
     /* Redis does not track the keys of EVAL_RO and friends themselves (what the script reads is
      * tracked on the node, which the proxy cannot see), nor Pub/Sub's shard channels. */
@@ -800,10 +877,19 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
             const char *base = r->breq.chunk->data;
             for (uint32_t i = 0; i < keys->n; i++) {
                 const struct resp_span *a = &r->argv[keys->pos[i]];
-                int slot = (int)crc16_key_slot(base + a->off, a->len);
+                /* The key's slot: its hash slot, or in pool mode its server's. */
+                int slot = view_key_slot(t->view, base + a->off, a->len);
                 struct backend *b = t->view->map ? view_slot_backend(t->view, slot) : NULL;
                 uint32_t node = b ? node_id(t, backend_addr(b)) : UINT16_MAX;
                 remember(t, tc, base + a->off, a->len, slot, node, via);
+            }
+            /* Held until the reply (or, in a transaction, until EXEC's or DISCARD's). */
+            if (in_multi && !tc->multi_hold) {
+                tc->multi_hold = 1;
+                tc->inflight++;
+            } else if (!in_multi && !(r->flags & REQ_F_TRACKED)) {
+                r->flags |= REQ_F_TRACKED;
+                tc->inflight++;
             }
             update_gauges(t);
         }
@@ -814,8 +900,81 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
             forget_reader(t, tc, base + a->off, a->len);
         }
     }
-    /* CACHING yes/no covers the next command (or the whole transaction), as in Redis. */
-    if (!in_multi && !is_client_cmd) tc->flags &= ~TRK_CACHING;
+    caching_used(tc, cmd, in_multi);
+}
+
+/* ---- sync rounds with the listeners ---- */
+
+static void sync_start(struct tracking_ctx *t);
+
+static void sync_part_done(struct request_pool *rp, struct request *part, struct buf_chunk *c,
+                           uint32_t off, uint32_t len)
+{
+    (void)c, (void)off, (void)len; /* PONG, or an error: a listener that broke says so itself */
+    struct tracking_ctx *t = part->owner_ctx;
+    request_put(rp, part);
+    if (--t->sync_pending == 0) {
+        t->sync_done = t->sync_seq;
+        if (t->sync_wanted) sync_start(t);
+    }
+}
+
+static const struct request_sink sync_sink = {.reply_span = sync_part_done, .reply_bytes = NULL};
+
+/* A round: PING to every master's listener. */
+static void sync_start(struct tracking_ctx *t)
+{
+    static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+    const struct view *v = t->view;
+    t->sync_wanted = 0;
+    t->sync_seq++;
+    uint32_t n = v->map && v->listen ? (uint32_t)v->nmasters : 0;
+    if (n > t->sync_cap) {
+        t->sync_nodes = px_realloc(t->sync_nodes, n * sizeof(*t->sync_nodes));
+        t->sync_cap = n;
+    }
+    t->sync_pending = n + 1; /* parts may be answered at once (an unreachable node) */
+    for (uint32_t i = 0; i < n; i++) {
+        struct request_node *nd = &t->sync_nodes[i];
+        struct backend *b = v->masters[i];
+        snprintf(nd->ip, sizeof(nd->ip), "%s", backend_ip(b));
+        nd->port = backend_port(b);
+        nd->kind = VIEW_BCAST;
+        struct buf_chunk *chunk = buf_chunk_get_exact(t->rp->chunks, sizeof(ping) - 1);
+        memcpy(chunk->data, ping, sizeof(ping) - 1);
+        chunk->len = sizeof(ping) - 1;
+        struct request *part = request_get(t->rp);
+        part->sink = &sync_sink;
+        part->flags |= REQ_F_INTERNAL;
+        part->owner_ctx = t;
+        part->breq.chunk = chunk; /* the part owns the only reference */
+        part->breq.off = 0;
+        part->breq.len = chunk->len;
+        part->to = nd;
+        t->send(t->send_up, part);
+    }
+    if (--t->sync_pending == 0) {
+        t->sync_done = t->sync_seq;
+        if (t->sync_wanted) sync_start(t);
+    }
+}
+
+void tracking_read_done(struct request *r)
+{
+    struct trk_client *tc = trk_of(r->client);
+    r->flags &= ~REQ_F_TRACKED;
+    if (!tc || !tc->inflight) return; /* tracking was turned off (and on) meanwhile */
+    tc->inflight--;
+    if (!(tc->flags & TRK_LISTEN)) return;
+    /* Its keys are heard of on the listeners: held until a round started from now is over. */
+    struct tracking_ctx *t = tc->t;
+    if (t->sync_pending == 0 && t->send) {
+        sync_start(t);
+        tc->need_sync = t->sync_seq;
+    } else {
+        tc->need_sync = t->sync_seq + 1;
+        t->sync_wanted = 1;
+    }
 }
 
 /* ---- invalidations from the nodes ---- */
@@ -878,7 +1037,7 @@ static void bcast_keys(struct tracking_ctx *t, const char *const *keys, const ui
             if (!m) continue;
             sbuf_clear(&t->keyv);
             tracking_payload_keys(&t->keyv, sel, sl, m);
-            send_payload(t, tc, t->keyv.buf, t->keyv.len);
+            send_payload(t, tc, t->keyv.buf, t->keyv.len, -1);
         }
     }
     px_free(sel);
@@ -898,10 +1057,8 @@ static void node_flushed(struct tracking_ctx *t, struct backend *b)
     uint32_t node = node_id(t, backend_addr(b));
     for (uint32_t i = 0; i < t->cap; i++) {
         struct trk_entry *e = t->tab[i];
-        if (e && e->node == node) {
-            entry_free(t, e);
-            i--; /* the backward shift may have moved another entry here */
-        }
+        /* The backward shift may have moved another entry here: look again. */
+        if (e && e->node == node && settle(t, e, listener)) i--;
     }
     update_gauges(t);
 }
@@ -937,7 +1094,8 @@ void tracking_on_push(struct tracking_ctx *t, struct backend *b, struct buf_chun
         struct trk_entry *e = find(t, keys[i], lens[i]);
         /* A listener's news reaches the keys read without a tracking runner; a tracking
          * runner's, every reader (its node tracked the key for this worker). */
-        if (e && (kind == VIEW_TRACK || (e->via & VIA_LISTEN))) invalidate_entry(t, e);
+        if (e && (kind == VIEW_TRACK || (e->via & VIA_LISTEN)))
+            invalidate_entry(t, e, kind == VIEW_BCAST);
     }
     if (kind == VIEW_BCAST) bcast_keys(t, keys, lens, got);
     update_gauges(t);
@@ -959,10 +1117,8 @@ void tracking_runner_down(struct tracking_ctx *t, struct backend *b)
     uint32_t node = node_id(t, backend_addr(b));
     for (uint32_t i = 0; i < t->cap; i++) {
         struct trk_entry *e = t->tab[i];
-        if (e && e->node == node && (e->via & via)) {
-            invalidate_entry(t, e);
-            i--; /* the backward shift may have moved another entry here */
-        }
+        /* The backward shift may have moved another entry here: look again. */
+        if (e && e->node == node && (e->via & via) && invalidate_entry(t, e, 0)) i--;
     }
     if (kind != VIEW_BCAST) {
         update_gauges(t);
@@ -983,6 +1139,11 @@ void tracking_topology_changed(struct tracking_ctx *t, int slot)
     struct trk_aux *a = aux(t);
     if (!t->view->map) return;
     int moved = 0;
+    /* Pool mode: a new placement moves keys between servers without any slot changing node, so
+     * every key read before it is invalidated. */
+    uint64_t gen = view_pool_gen(t->view);
+    int replaced = gen != a->pool_gen;
+    a->pool_gen = gen;
     for (int s = slot >= 0 ? slot : 0; s < CRC16_SLOTS && (slot < 0 || s == slot); s++) {
         struct trk_entry *e = a->slots ? a->slots[s] : NULL;
         if (!e) continue;
@@ -990,9 +1151,9 @@ void tracking_topology_changed(struct tracking_ctx *t, int slot)
         uint32_t node = b ? node_id(t, backend_addr(b)) : UINT16_MAX;
         while (e) {
             struct trk_entry *next = e->snext;
-            if (e->node != node) {
+            if (e->node != node || replaced) {
                 moved = 1;
-                invalidate_entry(t, e);
+                invalidate_entry(t, e, 0);
             }
             e = next;
         }
@@ -1038,6 +1199,7 @@ void tracking_deinit(struct tracking_ctx *t)
         px_free(e);
     }
     px_free(t->tab);
+    px_free(t->sync_nodes);
     struct trk_aux *a = t->aux;
     if (a) {
         px_free(a->nodes);

@@ -12,8 +12,20 @@
  * invalidations go to another connection anyway, as in Redis), and keys read inside
  * transactions, are covered by listening: a VIEW_BCAST runner to every master hears every key
  * written. A push for a key reaches every client of the worker that read it (and follows
- * REDIRECT), behind the replies the client is still owed (session_deliver_push), so a reply read
- * before the write can never arrive after the invalidation.
+ * REDIRECT). A tracking connection's push for a key goes to the reader before its first read of
+ * the key's slot still waiting for a reply, and after everything else it is owed
+ * (session_deliver_invalidation): replies on that connection come in order, so the reads
+ * answered before the push ran before the write and the ones still waiting ran after it. Other
+ * messages (a listener's, flushes, REDIRECT targets) go after every reply owed: a reply read
+ * before the write can never arrive after its invalidation.
+ *
+ * A read is remembered when it is sent, and its client holds on to every key it reads until the
+ * reply has arrived: an invalidation that comes meanwhile reaches the client (before the reply)
+ * but does not forget it, since the node may have run the read after the write and tracks it
+ * again. A listener's invalidation travels on a connection of its own, so it may arrive after
+ * the reply to a read the node ran after the write: readers whose last read came back less than
+ * TRACKING_LISTEN_GRACE_MS before it stay remembered too. Holding on costs at most an extra
+ * invalidation; forgetting too early would leave a value cached with no invalidation to come.
  *
  * When the source may have lost track (a tracking connection drops, a slot moves, a master is
  * failed over), the keys read there are invalidated at once; BCAST clients get a flush. The table
@@ -48,15 +60,26 @@ struct tracking_ctx {
     struct worker_stats *stats;
     int worker;         /* this worker's index (client_dir.h) */
     uint32_t max_keys;  /* per worker; 0: no bound */
-    /* Delivers bytes [off, off + len) of chunk to c after the replies it is owed (the session's
-     * session_deliver_push). */
+    /* Delivers bytes [off, off + len) of chunk to c (the session's
+     * session_deliver_invalidation): before the first read of slot still waiting for its reply,
+     * or after every reply owed when slot is -1. */
     void (*deliver)(void *up, struct client *c, struct buf_chunk *chunk, uint32_t off,
-                    uint32_t len);
+                    uint32_t len, int slot);
     void *deliver_up;
     /* Hands payload (an invalidation's value part) for client id to the worker that serves it
      * (tracking_deliver_remote runs there). */
     void (*remote)(void *up, int worker, uint64_t id, const char *payload, size_t len);
     void *remote_up;
+    /* Sends part, a request for the node named by part->to (forward_send). */
+    void (*send)(void *up, struct request *part);
+    void *send_up;
+    /* Sync rounds with the listeners (above): started, finished, PINGs still out, a round wanted
+     * once this one is over, and the nodes of the round. */
+    uint64_t sync_seq, sync_done;
+    uint32_t sync_pending;
+    int sync_wanted;
+    struct request_node *sync_nodes;
+    uint32_t sync_cap;
     struct trk_entry **tab; /* open addressing, NULL: empty */
     uint32_t cap, n;
     uint64_t items;                       /* reader ids over every key */
@@ -77,6 +100,8 @@ void tracking_deinit(struct tracking_ctx *t);
 
 /* 1 when c has tracking on. */
 int tracking_on(const struct client *c);
+/* CLIENT LIST's redir=: the REDIRECT target while tracking is on (0 without one), else -1. */
+long long tracking_redirect(const struct client *c);
 /* The kind of runner (enum view_kind) c's requests to a master go on: VIEW_TRACK for a RESP3
  * client tracking in default mode, VIEW_BCAST in BCAST mode, else its protocol's. */
 int tracking_kind(const struct client *c);
@@ -91,6 +116,13 @@ void tracking_command(struct tracking_ctx *t, struct request *r, struct sbuf *ou
  * command used up. Before r goes to its executor. */
 void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct keys_result *keys,
                        int in_multi);
+/* r, a command of a tracking client, was refused (unknown, wrong arity, not allowed; in_multi:
+ * the client is in a transaction): it uses up CLIENT CACHING's one command, as in Redis. */
+void tracking_refused(struct request *r, int in_multi);
+/* r (flagged REQ_F_TRACKED by tracking_dispatch) has its reply: its client stops holding on to
+ * the keys it read. Called by the client's sink as the reply arrives, in the order of the node
+ * connection it came on (not when it is written to the client). */
+void tracking_read_done(struct request *r);
 /* A push from runner b (a node's invalidation): sent on to the clients concerned. */
 void tracking_on_push(struct tracking_ctx *t, struct backend *b, struct buf_chunk *c, uint32_t off,
                       const struct resp_reply_info *info);

@@ -17,6 +17,7 @@
 
 #include "errors.h"
 #include "mem.h"
+#include "pause.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct txn {
     struct txn_fsm fsm;
     struct privconn *priv; /* the transaction's connection, once its node is known */
     struct sbuf kept;      /* commands kept until then (fsm.nkept of them) */
+    int qwrites;           /* a command queued since MULTI may write (CLIENT PAUSE WRITE) */
 };
 
 static const struct priv_ops txn_priv_ops;
@@ -243,6 +245,18 @@ size_t txn_client_mem(const struct client *c)
     return t ? sizeof(*t) + t->kept.cap : 0;
 }
 
+int txn_in_multi(const struct client *c)
+{
+    const struct txn *t = txn_peek(c);
+    return t && t->fsm.phase == RT_TX_MULTI;
+}
+
+int txn_queued_writes(const struct client *c)
+{
+    const struct txn *t = txn_peek(c);
+    return t && t->fsm.phase == RT_TX_MULTI && t->qwrites;
+}
+
 int txn_active(const struct client *c)
 {
     const struct txn *t = txn_peek(c);
@@ -277,10 +291,12 @@ void txn_reset(struct client *c)
     sbuf_free(&t->kept);
     px_free(t);
     c->x->txn = NULL;
-    if (pc) {
-        priv_detach(pc); /* its replies find no transaction any more */
-        priv_close(pc);  /* it may hold MULTI or WATCH state: never reused */
-    }
+    /* It may hold MULTI or WATCH state: never reused. Not detached and not closed at once:
+     * what is in flight on it (a command being queued, a read of a watched key) is answered
+     * through txn_priv_ops, which need no struct txn, and the client's later replies (RESET's)
+     * wait for those; a closing client's requests are failed and freed when priv_close_all
+     * closes it. */
+    if (pc) priv_close_when_done(pc);
 }
 
 void txn_trim(struct client *c)
@@ -333,7 +349,12 @@ static void reply_with(struct txn_ctx *tc, struct request *r, enum txn_reply why
     case TXR_ERR_DISCARD_WITHOUT: errors_discard_without_multi(sb); break;
     case TXR_ERR_WATCH_IN_MULTI: errors_watch_in_multi(sb); break;
     case TXR_ERR_NOT_IN_MULTI: errors_not_in_multi(sb, r->cmd->cmd->name); break;
-    case TXR_ERR_CROSSSLOT: errors_crossslot(sb); break;
+    case TXR_ERR_CROSSSLOT:
+        if (tc->view->cfg->pool)
+            errors_crossserver(sb);
+        else
+            errors_crossslot(sb);
+        break;
     case TXR_NONE: errors_no_handler(sb, r->cmd->cmd->name); break;
     }
     reply_scratch(tc, r);
@@ -403,12 +424,19 @@ static int node_can_queue(const struct request *r)
     return can && !(e->cmd->flags & CMD_PUBSUB);
 }
 
-/* The slot of r's keys: >= 0, KEYS_SLOT_NONE, or KEYS_SLOT_CROSS. */
-static int slot_of(struct txn_ctx *tc, const struct request *r)
+/* The slot of r's keys: >= 0, KEYS_SLOT_NONE, or KEYS_SLOT_CROSS. In pool mode with
+ * -hash-tag-strip the keys are then renamed to the names they are stored under, as outside a
+ * transaction (dispatch.c). */
+static int slot_of(struct txn_ctx *tc, struct request *r)
 {
     const char *base = r->breq.chunk->data;
+    struct keyspace ks;
+    view_keyspace(tc->view, 0, &ks);
     int n = keys_find(r->cmd->cmd, base, r->argv, r->argc, tc->keys);
-    return n > 0 ? keys_slot(tc->keys, base, r->argv) : KEYS_SLOT_NONE;
+    int slot = n > 0 ? keys_slot(tc->keys, base, r->argv, &ks) : KEYS_SLOT_NONE;
+    if (n > 0 && ks.strip && !(r->cmd->cmd->flags & CMD_PUBSUB))
+        request_strip_keys(tc->rp, r, tc->keys->pos, tc->keys->n);
+    return slot;
 }
 
 /* A lease failed: the request gets the error, the machine forgets what it assumed. */
@@ -471,6 +499,9 @@ void txn_run(struct txn_ctx *tc, struct request *r)
     struct txn_step st;
     txn_decide(&t->fsm, ev, slot, ev == TXE_COMMAND ? node_can_queue(r) : 1, &st);
     if (st.rejected) r->flags |= REQ_F_REJECTED;
+    if (ev == TXE_MULTI) t->qwrites = 0;
+    if (ev == TXE_COMMAND && before.phase == RT_TX_MULTI && st.reply == TXR_QUEUED)
+        t->qwrites |= pause_is_write(r, tc->scripts, 0);
     switch (st.act) {
     case TXA_REPLY:
         if (t->fsm.nkept == 0) sbuf_free(&t->kept); /* the machine dropped what was kept */
@@ -531,8 +562,10 @@ static void on_reply(struct privconn *pc, struct backend_req *breq, struct buf_c
         return;
     }
     if (info->err == RESP_ERRK_MOVED || info->err == RESP_ERRK_ASK) {
-        /* The node refused the command and will fail EXEC; a redirect never reaches a client. */
-        txn_note_error(r);
+        /* The node refused the command and will fail EXEC; a redirect never reaches a client.
+         * Only while pc is the transaction's: after RESET, a new transaction is not this one. */
+        struct txn *t = txn_peek(r->client);
+        if (t && t->priv == pc) txn_note_error(r);
         sbuf_clear(&tc->scratch);
         errors_tx_moved(&tc->scratch);
         reply_scratch(tc, r);

@@ -115,7 +115,8 @@ void txn_route_state(const struct client *c, uint8_t *phase, int *watched_slot);
 void txn_run(struct txn_ctx *tc, struct request *r);
 /* An error was given to r while its client queues a transaction: EXEC must fail. */
 void txn_note_error(struct request *r);
-/* Forgets the transaction (RESET, client closing); its connection is closed. */
+/* Forgets the transaction (RESET, client closing); its connection is closed once the requests in
+ * flight on it are answered (they are, in order, before the client's later replies). */
 void txn_reset(struct client *c);
 /* Frees the client's transaction state when no transaction is going on (the session's cron). */
 void txn_trim(struct client *c);
@@ -123,5 +124,10 @@ void txn_trim(struct client *c);
 size_t txn_client_mem(const struct client *c);
 /* 1 when the client is watching keys or has MULTI open (statistics). */
 int txn_active(const struct client *c);
+/* 1 when c is in MULTI and a command it queued may write or replicate (CLIENT PAUSE WRITE holds
+ * its EXEC). */
+int txn_queued_writes(const struct client *c);
+/* 1 while c is between MULTI and EXEC/DISCARD (CLIENT LIST's flag x). */
+int txn_in_multi(const struct client *c);
 
 #endif

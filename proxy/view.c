@@ -173,11 +173,7 @@ static void sweep_backends(struct view *v, const struct slotmap *m)
         /* A runner with requests in flight stays until a later map: their replies (or
          * failures) still come back through it. */
         if (slotmap_find_addr(m, backend_addr(b)) < 0 && backend_inflight(b) == 0) {
-            /* It may be queued for this turn's flush: view_flush must not reach it. */
-            int n = 0;
-            for (int j = 0; j < v->nflush; j++)
-                if (v->flush[j] != b) v->flush[n++] = v->flush[j];
-            v->nflush = n;
+            view_forget_flush(v, b);
             backend_free(b);
             /* Single writer (this worker): a relaxed store, as stat_add does. */
             atomic_store_explicit(v->nrunners, stat_get(v->nrunners) - 1, memory_order_relaxed);
@@ -286,6 +282,14 @@ void view_want_flush(struct view *v, struct backend *b)
         v->flush = px_realloc(v->flush, (size_t)v->flush_cap * sizeof(*v->flush));
     }
     v->flush[v->nflush++] = b;
+}
+
+void view_forget_flush(struct view *v, struct backend *b)
+{
+    int n = 0;
+    for (int j = 0; j < v->nflush; j++)
+        if (v->flush[j] != b) v->flush[n++] = v->flush[j];
+    v->nflush = n;
 }
 
 int view_flush(struct view *v)

@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "config.h"
 #include "crc16.h"
+#include "keyspace.h"
 #include "loop.h"
 #include "slotmap.h"
 #include "stats.h"
@@ -144,8 +145,39 @@ static inline struct backend *view_master(const struct view *v, int i)
     return i >= 0 && i < v->nmasters ? v->masters[i] : NULL;
 }
 
+/*
+ * The keyspace of the view's map (cluster/keyspace.h), for one request: CRC16 hash slots in
+ * cluster mode; in pool mode the placement of the map in use (none before the first map, or
+ * while every server is ejected), with entropy as that request's pick for the random
+ * distribution.
+ */
+static inline void view_keyspace(const struct view *v, uint32_t entropy, struct keyspace *ks)
+{
+    const struct slotmap_pool *p = v->map ? v->map->pool : NULL;
+    ks->pl = p ? p->placement : NULL;
+    ks->pool = (uint8_t)(v->cfg->pool != 0);
+    ks->strip = (uint8_t)(v->cfg->pool && v->cfg->hash_tag_strip);
+    ks->entropy = entropy;
+}
+/* The slot of one key in the view's keyspace (entropy 0). */
+static inline int view_key_slot(const struct view *v, const char *key, size_t len)
+{
+    struct keyspace ks;
+    view_keyspace(v, 0, &ks);
+    return keyspace_slot(&ks, key, len);
+}
+/* Pool mode: the generation of the placement in use (0 before a map, and in cluster mode). A
+ * request whose slot was computed in another generation must not be sent by that slot. */
+static inline uint64_t view_pool_gen(const struct view *v)
+{
+    return v->map && v->map->pool ? v->map->pool->gen : 0;
+}
+
 /* Queues b to be written at the end of the turn (a runner's want_flush callback calls it). */
 void view_want_flush(struct view *v, struct backend *b);
+/* Takes b off this turn's flush list: whoever frees a runner calls it first, so that view_flush
+ * never writes through a freed runner (a private connection closed in the turn it queued bytes). */
+void view_forget_flush(struct view *v, struct backend *b);
 /* Writes every queued runner's output; returns how many were written. */
 int view_flush(struct view *v);
 

@@ -8,6 +8,11 @@
  * CLIENT LIST are answered by the session and by the gather below. The thread then runs the
  * loop; messages from other threads arrive through the inbox (worker_on_msg).
  *
+ * ACL changes span every worker too: the worker whose client changed the users (ACL SETUSER,
+ * DELUSER, LOAD) asks every worker to take the new set, and answers once all have; each worker
+ * points its clients at their users in the new set and closes the clients whose user is gone or
+ * whose channel permissions no longer cover their subscriptions, as Redis does.
+ *
  * Two questions span every worker. CLIENT LIST sends a gather to every other worker; each
  * appends its sessions under the gather's lock and the last hands it back to the origin, which
  * answers. The debug port's snapshot is the same idea with the asking thread waiting on a
@@ -15,6 +20,7 @@
  */
 #include "worker.h"
 
+#include "client_dir.h"
 #include "clock.h"
 #include "errors.h"
 #include "log.h"
@@ -39,8 +45,12 @@ static void worker_on_msg(struct chan_msg *m, void *ctx);
 static void worker_before_sleep(struct loop *l, void *ctx);
 static void worker_drain_timer(struct loop *l, void *ctx);
 static void worker_cron(struct loop *l, void *ctx);
+static void worker_trk_send(void *up, struct request *part);
 static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len);
+static void worker_deliver(void *up, int worker, uint64_t id, const char *bytes, size_t len);
 static void worker_client_list(void *up, struct request *r);
+static void worker_acl_publish(void *up, struct request *r, const char *reply, size_t len);
+static void worker_describe_client(void *up, struct client *c, struct sbuf *out);
 
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
                              struct script_cache *scripts, const struct info_src *info,
@@ -79,17 +89,25 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     pubsub_ctx_init(&w->pubsub, w->loop, &w->rp, &w->view, &w->priv, topo, &w->stats,
                     session_deliver_push, &w->sessions);
     tracking_init(&w->trk, &w->view, &w->rp, &w->keys, cfg, &w->stats, id);
-    w->trk.deliver = session_deliver_push;
+    w->trk.deliver = session_deliver_invalidation;
     w->trk.deliver_up = &w->sessions;
     w->trk.remote = worker_trk_remote;
     w->trk.remote_up = w;
+    w->trk.send = worker_trk_send;
+    w->trk.send_up = &w->fwd;
     w->fwd.trk = &w->trk;
+    acl_local_sync(&w->acl);
     local_ctx_init(&w->local, cfg, &w->rp, &w->view, &w->fwd);
     w->local.trk = &w->trk;
-    w->local.describe = session_describe_client;
+    w->local.worker = id;
+    w->local.acl = &w->acl;
+    w->local.stats = &w->stats;
+    w->local.describe = worker_describe_client;
     w->local.client_list = worker_client_list;
     w->local.up = w;
     info_ctx_init(&w->info, &w->fanout, info);
+    cross_ctx_init(&w->cross, cfg, &w->rp, &w->fwd, &w->stats,
+                   clock_wall_us() ^ ((uint64_t)getpid() << 20) ^ ((uint64_t)id << 48));
     dispatch_init(&w->dispatch);
     w->dispatch.rp = &w->rp;
     w->dispatch.keys = &w->keys;
@@ -102,10 +120,29 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->dispatch.local = &w->local;
     w->dispatch.info = &w->info;
     w->dispatch.trk = &w->trk;
+    w->dispatch.deliver = worker_deliver;
+    w->dispatch.deliver_up = w;
+    admin_init(&w->admin, &w->rp, &w->fwd, &w->view, cfg);
+    w->dispatch.admin = &w->admin;
+    w->dispatch.stats = &w->stats;
+    aclcmd_init(&w->aclcmd, &w->rp, &w->acl, &w->dispatch.acl_keys);
+    w->aclcmd.publish = worker_acl_publish;
+    w->aclcmd.up = w;
+    w->dispatch.aclcmd = &w->aclcmd;
+    w->dispatch.acl = &w->acl;
+    w->dispatch.describe = worker_describe_client;
+    w->dispatch.describe_up = w;
     session_ctx_init(&w->sessions, w->loop, &w->pool, &w->rp, cfg, &w->stats, &w->dispatch,
                      &w->nsessions);
     w->sessions.worker_id = id;
     w->sessions.tls = tls_clients;
+    w->sessions.acl = &w->acl;
+    w->dispatch.cross = &w->cross;
+    w->dispatch.cross_compute = cfg->cross_slot == CROSS_SLOT_COMPUTE;
+    inner_ctx_init(&w->inner, w->loop, &w->pool, &w->rp, &w->dispatch, cfg, &w->stats,
+                   &w->sessions.next_seq);
+    w->inner.acl = &w->acl;
+    w->inner.local = &w->local;
 
     loop_timer_init(&w->drain_timer, worker_drain_timer, w);
     loop_timer_init(&w->cron, worker_cron, w);
@@ -129,6 +166,7 @@ static void worker_cron(struct loop *l, void *ctx)
     sbuf_trim(&w->pubsub.out, WORKER_SBUF_KEEP);
     sbuf_trim(&w->local.out, WORKER_SBUF_KEEP);
     sbuf_trim(&w->dispatch.out, WORKER_SBUF_KEEP);
+    sbuf_trim(&w->cross.out, WORKER_SBUF_KEEP);
     loop_timer_start(l, &w->cron, WORKER_CRON_MS);
 }
 
@@ -149,16 +187,56 @@ struct worker_trk_msg {
     char payload[];
 };
 
-static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len)
+static void worker_send_bytes(struct worker *w, int type, int worker, uint64_t id,
+                              const char *payload, size_t len)
 {
-    struct worker *w = up;
     if (worker < 0 || worker >= w->nall) return;
     struct worker_trk_msg *tm = px_malloc(sizeof(*tm) + len);
     tm->id = id;
     tm->len = len;
     memcpy(tm->payload, payload, len);
-    struct chan_msg m = {.type = WORKER_MSG_TRACKING, .ptr = tm};
+    struct chan_msg m = {.type = type, .ptr = tm};
     chan_send(&w->all[worker]->inbox, &m);
+}
+
+/* tracking.c's sync PINGs to the listeners. */
+static void worker_trk_send(void *up, struct request *part)
+{
+    forward_send(up, part);
+}
+
+static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len)
+{
+    worker_send_bytes(up, WORKER_MSG_TRACKING, worker, id, payload, len);
+}
+
+/* Bytes for client id of this worker, after the replies it is owed (MONITOR lines). */
+static void worker_deliver_local(struct worker *w, uint64_t id, const char *bytes, size_t len)
+{
+    struct client *c = NULL;
+    if (client_dir_find(id, &c) != w->id || !c) return;
+    uint32_t off;
+    struct buf_chunk *chunk = request_arena_copy(&w->rp, bytes, len, &off);
+    session_deliver_push(&w->sessions, c, chunk, off, (uint32_t)len);
+    buf_chunk_put(chunk);
+}
+
+static void worker_deliver(void *up, int worker, uint64_t id, const char *bytes, size_t len)
+{
+    struct worker *w = up;
+    if (worker == w->id)
+        worker_deliver_local(w, id, bytes, len);
+    else
+        worker_send_bytes(w, WORKER_MSG_BYTES, worker, id, bytes, len);
+}
+
+/* A client's CLIENT LIST line (CLIENT INFO, ACL LOG): a session's, or an HTTP request's. */
+static void worker_describe_client(void *up, struct client *c, struct sbuf *out)
+{
+    if (c->oneshot)
+        inner_describe(c, out);
+    else
+        session_describe_client(up, c, out);
 }
 
 /* ---- CLIENT LIST across workers ---- */
@@ -175,12 +253,58 @@ struct gather {
     uint64_t *ids; /* CLIENT LIST ID ...: only these; NULL for all */
     uint32_t nids;
     int none; /* CLIENT LIST TYPE master|replica|pubsub: nothing matches */
+    /* CLIENT KILL: the clients that match every filter are closed and counted. */
+    int kill, old_form, pubsub_only;
+    uint64_t skip_id;          /* SKIPME yes: the client that asked (0: none) */
+    char addr[64], laddr[64];  /* "" when not a filter */
+    char user[128];
+    int has_user;
+    long long killed;
 };
+
+/* Whether session s matches CLIENT KILL's filters in g. */
+static int kill_matches(struct gather *g, struct session *s)
+{
+    struct client *c = &s->client;
+    if (g->none || (g->skip_id && c->id == g->skip_id) || (s->flags & SESS_CLOSED)) return 0;
+    if (g->nids && c->id != g->ids[0]) return 0;
+    if (g->pubsub_only && !pubsub_subscribed(c)) return 0;
+    if (g->addr[0] || g->laddr[0]) {
+        char a[64] = "", la[64] = "";
+        sock_peer_name(c->fd, a, sizeof(a));
+        sock_local_name(c->fd, la, sizeof(la));
+        if (g->addr[0] && strcmp(a, g->addr) != 0) return 0;
+        if (g->laddr[0] && strcmp(la, g->laddr) != 0) return 0;
+    }
+    if (g->has_user) {
+        const struct acl_user *u = client_user(c);
+        const char *name = u ? u->name : "default";
+        size_t nl = u ? u->namelen : 7;
+        if (nl != strlen(g->user) || memcmp(name, g->user, nl) != 0) return 0;
+    }
+    return 1;
+}
+
+/* CLIENT KILL on this worker's sessions. The client that asked, when it matches (SKIPME no), is
+ * closed once its reply is written, as Redis does. */
+static void kill_add(struct worker *w, struct gather *g)
+{
+    for (struct session *s = w->sessions.sessions, *next; s; s = next) {
+        next = s->next;
+        if (!kill_matches(g, s)) continue;
+        g->killed++;
+        if (g->req->client == &s->client)
+            s->client.close_after = 1;
+        else
+            session_close(s);
+    }
+}
 
 static void gather_add(struct worker *w, struct gather *g)
 {
     pthread_mutex_lock(&g->lock);
-    for (struct session *s = w->sessions.sessions; s && !g->none; s = s->next) {
+    if (g->kill) kill_add(w, g);
+    for (struct session *s = w->sessions.sessions; s && !g->none && !g->kill; s = s->next) {
         int keep = !g->ids;
         for (uint32_t i = 0; g->ids && i < g->nids; i++)
             if (g->ids[i] == s->client.id) keep = 1;
@@ -201,7 +325,16 @@ static void gather_done(struct worker *w, struct gather *g)
     struct sbuf *sb = &w->local.out;
     sbuf_clear(sb);
     int resp = g->req->client ? g->req->client->resp : 2;
-    resp_write_verbatim(sb, "txt", g->out.buf ? g->out.buf : "", g->out.len, resp);
+    if (g->kill && g->old_form) {
+        if (g->killed)
+            resp_write_simple(sb, "OK");
+        else
+            errors_no_such_client(sb);
+    } else if (g->kill) {
+        resp_write_int(sb, g->killed);
+    } else {
+        resp_write_verbatim(sb, "txt", g->out.buf ? g->out.buf : "", g->out.len, resp);
+    }
     g->req->state = REQ_NEW;
     request_reply_bytes(&w->rp, g->req, sb->buf, sb->len);
     sbuf_free(&g->out);
@@ -243,13 +376,82 @@ static int gather_options(struct gather *g, const struct request *r, struct sbuf
     return 0;
 }
 
+/* CLIENT KILL's filters, as Redis 7.0 reads them. Returns 0, or -1 with the error in out. */
+static int kill_options(struct worker *w, struct gather *g, const struct request *r,
+                        struct sbuf *out)
+{
+    g->kill = 1;
+    g->skip_id = r->client ? r->client->id : 0;
+    if (r->argc == 3) { /* the old form: CLIENT KILL addr:port */
+        g->old_form = 1;
+        g->skip_id = 0;
+        snprintf(g->addr, sizeof(g->addr), "%.*s", (int)r->argv[2].len, request_arg(r, 2));
+        return 0;
+    }
+    for (uint32_t i = 2; i < r->argc; i += 2) {
+        if (i + 1 >= r->argc) {
+            errors_syntax(out);
+            return -1;
+        }
+        const char *v = request_arg(r, i + 1);
+        uint32_t vl = r->argv[i + 1].len;
+        if (request_arg_is(r, i, "id")) {
+            long long id;
+            if (!resp_str2ll(v, vl, &id) || id <= 0) {
+                errors_client_id_positive(out);
+                return -1;
+            }
+            g->ids = px_realloc(g->ids, sizeof(uint64_t));
+            g->ids[0] = (uint64_t)id;
+            g->nids = 1;
+        } else if (request_arg_is(r, i, "type")) {
+            if (request_arg_is(r, i + 1, "normal")) {
+                g->pubsub_only = 0;
+            } else if (request_arg_is(r, i + 1, "pubsub")) {
+                g->pubsub_only = 1;
+            } else if (request_arg_is(r, i + 1, "master") || request_arg_is(r, i + 1, "replica") ||
+                       request_arg_is(r, i + 1, "slave")) {
+                g->none = 1; /* the proxy has no replication clients */
+            } else {
+                errors_unknown_client_type(out, v, vl);
+                return -1;
+            }
+        } else if (request_arg_is(r, i, "addr")) {
+            snprintf(g->addr, sizeof(g->addr), "%.*s", (int)vl, v);
+        } else if (request_arg_is(r, i, "laddr")) {
+            snprintf(g->laddr, sizeof(g->laddr), "%.*s", (int)vl, v);
+        } else if (request_arg_is(r, i, "user")) {
+            if (!acl_users_find(w->acl.users, v, vl)) {
+                errors_no_such_user(out, v, vl);
+                return -1;
+            }
+            snprintf(g->user, sizeof(g->user), "%.*s", (int)vl, v);
+            g->has_user = 1;
+        } else if (request_arg_is(r, i, "skipme")) {
+            if (request_arg_is(r, i + 1, "yes")) {
+                g->skip_id = r->client ? r->client->id : 0;
+            } else if (request_arg_is(r, i + 1, "no")) {
+                g->skip_id = 0;
+            } else {
+                errors_syntax(out);
+                return -1;
+            }
+        } else {
+            errors_syntax(out);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* CLIENT LIST (local.c's callback): collects the sessions of every worker, then answers r. */
 static void worker_client_list(void *up, struct request *r)
 {
     struct worker *w = up;
     struct gather *g = px_calloc(1, sizeof(*g));
     sbuf_clear(&w->local.out);
-    if (gather_options(g, r, &w->local.out) < 0) {
+    int kill = r->cmd->local_id == LOCAL_CLIENT_KILL;
+    if ((kill ? kill_options(w, g, r, &w->local.out) : gather_options(g, r, &w->local.out)) < 0) {
         px_free(g->ids);
         px_free(g);
         r->flags |= REQ_F_REJECTED;
@@ -268,6 +470,130 @@ static void worker_client_list(void *up, struct request *r)
         chan_send(&w->all[i]->inbox, &m);
     }
     gather_add(w, g);
+}
+
+/* ---- ACL changes across workers ---- */
+
+/* The worker whose client changed the users sends this to every worker; each takes the new set
+ * and the last hands it back to the origin, which answers the request (kept in state
+ * REQ_GATHER meanwhile, as CLIENT LIST's). */
+struct acl_gather {
+    pthread_mutex_t lock;
+    int pending;
+    struct worker *origin;
+    struct request *req;
+    uint64_t client_id; /* the client that asked: closed after its reply, not before */
+    size_t len;
+    char reply[];
+};
+
+/* Closes s as Redis closes a client whose user went away; the client that made the change gets
+ * its reply first (Redis's CLIENT_CLOSE_AFTER_COMMAND). */
+static void acl_close_client(struct session *s, const struct acl_local *nl, uint64_t self_id)
+{
+    struct client *c = &s->client;
+    (void)nl;
+    client_set_user(c, NULL, 1);
+    c->authed = 0;
+    if (c->id == self_id) {
+        c->close_after = 1;
+        s->flags |= SESS_CLOSE_AFTER;
+    } else {
+        session_close(s);
+    }
+}
+
+/* Whether every subscription of c is still allowed to its user's new rules
+ * (ACLKillPubsubClientsIfNeeded). */
+static int acl_subscriptions_kept(const struct client *c, const struct acl_user *nu,
+                                  const struct acl_user *ou)
+{
+    const struct pubsub_subs *subs = pubsub_client_subs(c);
+    if (!subs || !pubsub_subscribed(c) || !acl_pubsub_revoked(nu, ou)) return 1;
+    const struct strset *sets[3] = {&subs->patterns, &subs->channels, &subs->shard};
+    for (int k = 0; k < 3; k++)
+        for (uint32_t i = 0; i < sets[k]->cap; i++) {
+            const struct strset_item *it = &sets[k]->items[i];
+            if (it->key && !acl_channel_kept(nu, it->key, it->len, k == 0)) return 0;
+        }
+    return 1;
+}
+
+/* Takes the current set of users: every client follows its user into it. */
+static void worker_acl_apply(struct worker *w, uint64_t self_id)
+{
+    struct acl_local nl = {0};
+    acl_local_sync(&nl);
+    if (nl.users == w->acl.users) {
+        acl_local_release(&nl);
+        return;
+    }
+    struct session *next;
+    for (struct session *s = w->sessions.sessions; s; s = next) {
+        next = s->next;
+        struct client *c = &s->client;
+        const struct acl_user *ou = client_user(c);
+        const struct acl_user *nu = ou ? acl_users_find_uid(nl.users, ou->uid) : nl.dflt;
+        if (!ou) ou = w->acl.dflt;
+        if (!nu || (nu != ou && !acl_subscriptions_kept(c, nu, ou))) {
+            acl_close_client(s, &nl, self_id);
+            continue;
+        }
+        if (nu != ou) {
+            uint8_t tx;
+            int slot;
+            txn_route_state(c, &tx, &slot);
+            if (tx == RT_TX_MULTI) c->acl_changed = 1;
+        }
+        if (client_user(c)) c->x->user = nu;
+    }
+    inner_acl_follow(&w->inner, nl.users);
+    struct acl_local old = w->acl;
+    w->acl = nl;
+    acl_local_release(&old);
+}
+
+static void acl_gather_add(struct worker *w, struct acl_gather *g)
+{
+    if (!w->stopping) worker_acl_apply(w, g->origin == w ? g->client_id : 0);
+    pthread_mutex_lock(&g->lock);
+    int last = --g->pending == 0;
+    pthread_mutex_unlock(&g->lock);
+    if (!last) return;
+    struct chan_msg m = {.type = WORKER_MSG_ACL_DONE, .ptr = g};
+    if (g->origin == w)
+        worker_on_msg(&m, w);
+    else
+        chan_send(&g->origin->inbox, &m);
+}
+
+static void acl_gather_done(struct worker *w, struct acl_gather *g)
+{
+    g->req->state = REQ_NEW;
+    request_reply_bytes(&w->rp, g->req, g->reply, g->len);
+    pthread_mutex_destroy(&g->lock);
+    px_free(g);
+}
+
+/* aclcmd's publish: every worker takes the new set, then r is answered with reply. */
+static void worker_acl_publish(void *up, struct request *r, const char *reply, size_t len)
+{
+    struct worker *w = up;
+    struct acl_gather *g = px_calloc(1, sizeof(*g) + len);
+    pthread_mutex_init(&g->lock, NULL);
+    g->pending = w->nall;
+    g->origin = w;
+    g->req = r;
+    g->client_id = r->client ? r->client->id : 0;
+    g->len = len;
+    memcpy(g->reply, reply, len);
+    r->state = REQ_GATHER;
+    for (int i = 0; i < w->nall; i++) {
+        if (w->all[i] == w) continue;
+        struct chan_msg m = {.type = WORKER_MSG_ACL_SYNC, .ptr = g};
+        chan_send(&w->all[i]->inbox, &m);
+    }
+    acl_gather_add(w, g);
 }
 
 /* ---- snapshots for the debug port ---- */
@@ -410,6 +736,7 @@ static void worker_start_drain(struct worker *w)
 {
     w->draining = 1;
     session_drain_all(&w->sessions);
+    inner_drain(&w->inner);
     loop_timer_start(w->loop, &w->drain_timer, DRAIN_TICK_MS);
 }
 
@@ -461,6 +788,14 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
     case WORKER_MSG_SNAPSHOT: snap_answer(w, m->ptr); break;
     case WORKER_MSG_DRAIN: worker_start_drain(w); break;
     case WORKER_MSG_GATHER_DONE: gather_done(w, m->ptr); break;
+    case WORKER_MSG_ACL_SYNC: acl_gather_add(w, m->ptr); break;
+    case WORKER_MSG_ACL_DONE: acl_gather_done(w, m->ptr); break;
+    case WORKER_MSG_BYTES: {
+        struct worker_trk_msg *tm = m->ptr;
+        if (!w->stopping) worker_deliver_local(w, tm->id, tm->payload, tm->len);
+        px_free(tm);
+        break;
+    }
     case WORKER_MSG_TRACKING: {
         struct worker_trk_msg *tm = m->ptr;
         if (!w->stopping) tracking_deliver_remote(&w->trk, tm->id, tm->payload, tm->len);
@@ -471,6 +806,12 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
         if (!w->stopping) forward_verdict(&w->fwd, m->ptr, (enum topology_verdict)m->fd);
         px_free(m->ptr);
         break;
+    case WORKER_MSG_CALL:
+        if (w->stopping)
+            inner_refuse(m->ptr);
+        else
+            inner_run(&w->inner, m->ptr);
+        break;
     }
 }
 
@@ -479,7 +820,8 @@ static void worker_before_sleep(struct loop *l, void *ctx)
     struct worker *w = ctx;
     if (forward_kicked(&w->fwd)) forward_process_held(&w->fwd);
     /* Private connections closed during the turn (RESET, UNSUBSCRIBE, a client gone) close
-     * before the replies go out: a client that was told it is unsubscribed is, at the node. */
+     * before the replies go out: a client that was told it is unsubscribed is, at the node.
+     * Bytes they queued this turn are never written (priv_free_dead unqueues their runners). */
     priv_free_dead(&w->priv);
     /* Requests out first, then replies; a flush may queue more of either, so go until quiet. */
     for (int rounds = 0; rounds < 4 && (w->view.nflush || w->sessions.flush_head); rounds++) {
@@ -487,6 +829,7 @@ static void worker_before_sleep(struct loop *l, void *ctx)
         session_flush_all(&w->sessions);
     }
     session_free_dead(&w->sessions);
+    inner_free_dead(&w->inner);
     priv_free_dead(&w->priv);
 }
 
@@ -500,6 +843,7 @@ static void *worker_main(void *arg)
     loop_run(w->loop);
     /* Stopping: close every client, then every node connection. */
     session_close_all(&w->sessions);
+    inner_close_all(&w->inner);
     worker_before_sleep(w->loop, w);
     return NULL;
 }
@@ -546,6 +890,12 @@ void worker_give_conn_tls(struct worker *w, int fd, uint64_t id, enum session_re
     chan_send(&w->inbox, &m);
 }
 
+void worker_call(struct worker *w, struct inner_call *call)
+{
+    struct chan_msg m = {.type = WORKER_MSG_CALL, .ptr = call};
+    chan_send(&w->inbox, &m);
+}
+
 void worker_give_map(struct worker *w, struct slotmap *m)
 {
     struct chan_msg msg = {.type = WORKER_MSG_MAP, .ptr = m};
@@ -564,19 +914,25 @@ void worker_free(struct worker *w)
     w->stopping = 1;
     /* Connections and maps still queued in the inbox: closed and released. */
     chan_drain(&w->inbox);
+    inner_close_all(&w->inner); /* a worker that never ran may have calls (none when it ran) */
     priv_pool_deinit(&w->priv);
     /* Runners first: failing their FIFOs frees the requests that were still in flight. */
     view_deinit(&w->view);
     forward_deinit(&w->fwd);
     session_free_dead(&w->sessions);
+    inner_free_dead(&w->inner);
     request_pool_deinit(&w->rp);
     chan_deinit(&w->inbox, w->loop);
     fanout_ctx_deinit(&w->fanout);
     txn_ctx_deinit(&w->txn);
     pubsub_ctx_deinit(&w->pubsub);
     tracking_deinit(&w->trk);
+    admin_deinit(&w->admin);
     local_ctx_deinit(&w->local);
+    aclcmd_deinit(&w->aclcmd);
+    acl_local_release(&w->acl);
     dispatch_deinit(&w->dispatch);
+    cross_ctx_deinit(&w->cross);
     px_free(w->stats.cmds);
     scripts_local_free(w->scripts);
     keys_result_free(&w->keys);

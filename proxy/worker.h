@@ -12,13 +12,17 @@
 #ifndef PX_WORKER_H
 #define PX_WORKER_H
 
+#include "acl_store.h"
+#include "aclcmd.h"
 #include "buf.h"
 #include "chan.h"
 #include "config.h"
+#include "crossslot.h"
 #include "dispatch.h"
 #include "fanout.h"
 #include "forward.h"
 #include "info.h"
+#include "inner.h"
 #include "keys.h"
 #include "local.h"
 #include "loop.h"
@@ -49,6 +53,10 @@ enum worker_msg {
     WORKER_MSG_DRAIN,       /* graceful shutdown: stop reading, finish, close */
     WORKER_MSG_VERDICT,     /* ptr: a node's address (px_strdup), fd: an enum topology_verdict */
     WORKER_MSG_TRACKING,    /* ptr: a struct worker_trk_msg for a client of this worker */
+    WORKER_MSG_BYTES,       /* ptr: the same, bytes to write to the client as they are */
+    WORKER_MSG_ACL_SYNC,    /* ptr: a struct acl_gather: take the current ACL users, then ack */
+    WORKER_MSG_ACL_DONE,    /* ptr: the struct acl_gather this worker started is complete */
+    WORKER_MSG_CALL,        /* ptr: a struct inner_call (HTTP front), with a reference */
     WORKER_MSG_CONN_TLS,    /* fd: a new client connection on the TLS port */
     WORKER_MSG_CONN_TLS_DENIED, /* ... to be refused (protected mode) after its handshake */
     WORKER_MSG_CONN_TLS_FULL,   /* ... to be refused (-maxclients) after its handshake */
@@ -106,10 +114,15 @@ struct worker {
     struct txn_ctx txn;
     struct pubsub_ctx pubsub;
     struct tracking_ctx trk;
+    struct admin_ctx admin;
     struct local_ctx local;
     struct info_ctx info;
+    struct acl_local acl; /* this worker's set of ACL users (acl_store.h) */
+    struct aclcmd_ctx aclcmd;
+    struct cross_ctx cross;
     struct dispatch dispatch;
     struct session_ctx sessions;
+    struct inner_ctx inner;
 
     struct script_local *scripts;
     struct merge_env menv;
@@ -141,6 +154,8 @@ void worker_give_conn(struct worker *w, int fd, uint64_t id);
 /* Hands a connection accepted on the TLS port to w, with what to do after its handshake (serve,
  * or answer a refusal and close). Any thread. */
 void worker_give_conn_tls(struct worker *w, int fd, uint64_t id, enum session_refuse refuse);
+/* Hands w a call of the HTTP front (with a reference for w, which answers it). Any thread. */
+void worker_call(struct worker *w, struct inner_call *call);
 /* Gives w a slot map (the caller has taken a reference for it). Any thread. */
 void worker_give_map(struct worker *w, struct slotmap *m);
 /* Gives w the topology thread's verdict on the node at addr (forward_verdict). Any thread. */

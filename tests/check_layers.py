@@ -32,13 +32,16 @@ LAYERS = [
     ("cluster", ["cluster/*"]),
     ("model", ["proxy/client", "proxy/request", "proxy/commands", "proxy/command_table",
                "proxy/keys", "proxy/errors", "proxy/stats", "proxy/strset", "proxy/scripts",
-               "proxy/config", "proxy/client_limits", "proxy/client_dir"]),
+               "proxy/config", "proxy/client_limits", "proxy/client_dir", "proxy/slowlog",
+               "proxy/pause", "proxy/monitor", "proxy/acl", "proxy/acl_store",
+               "proxy/httpjson"]),
     ("routing", ["proxy/route", "proxy/view"]),
     ("executors", ["proxy/private", "proxy/forward", "proxy/fanout", "proxy/merge", "proxy/scan",
-                   "proxy/info", "proxy/txn", "proxy/pubsub", "proxy/tracking", "proxy/local"]),
-    ("session", ["proxy/dispatch", "proxy/session"]),
+                   "proxy/info", "proxy/txn", "proxy/pubsub", "proxy/tracking", "proxy/admin",
+                   "proxy/local", "proxy/aclcmd", "proxy/crossslot"]),
+    ("session", ["proxy/dispatch", "proxy/session", "proxy/inner"]),
     ("wiring", ["proxy/worker", "proxy/acceptor", "proxy/metrics", "proxy/debug_http",
-                "proxy/main"]),
+                "proxy/http", "proxy/main"]),
 ]
 
 # Files that implement another module's header.

@@ -36,8 +36,9 @@ pid_t h_single_start(int port);
 pid_t h_single_start_with(int port, const char *const *extra);
 void h_single_stop(pid_t pid);
 
-/* Starts slotproxy on port with the given startup nodes and extra flags (NULL-terminated),
- * logging to workdir/logname. Waits until it answers PING. Returns its pid or -1. */
+/* Starts slotproxy on port with the given startup nodes (NULL: no -startup-nodes flag, for pool
+ * mode) and extra flags (NULL-terminated), logging to workdir/logname. Waits until it answers
+ * PING. Returns its pid or -1. */
 pid_t h_proxy_start(int port, const char *startup, const char *const *extra, const char *logname);
 /* SIGTERM, wait (up to 20 s), SIGKILL if needed. Returns the exit status (0 for a clean exit, as
  * sanitizers make it non-zero on errors), or -1 when it had to be killed or crashed. */
@@ -92,12 +93,19 @@ const char *h_rc_read(struct h_rc *c, size_t *rlen);
 struct h_http {
     int status;
     char ctype[128];
+    char www_auth[128]; /* WWW-Authenticate, when given */
+    char allow[64];     /* Allow, when given */
     char *body;
     size_t len;
 };
 /* Sends method path (with an empty body for PUT/POST) and reads the answer; fails the test when
  * no complete answer arrives within timeout_ms. */
 void h_http(int port, const char *method, const char *path, int timeout_ms, struct h_http *out);
+/* The same with extra header lines (each ending in CRLF; "" for none) and a body of bodylen
+ * bytes sent after the headers (the caller's headers say its length or encoding). A reset after
+ * part of the answer arrived ends the answer (a refusal before the body was read). */
+void h_http_req(int port, const char *method, const char *path, const char *headers,
+                const void *body, size_t bodylen, int timeout_ms, struct h_http *out);
 void h_http_free(struct h_http *h);
 
 /* Escapes bytes for messages (CR, LF, NUL and other non-printables as \xNN), cut at max input

@@ -6,7 +6,8 @@
  *
  * Environment: SLOTPROXY_BIN (the binary under test), PX_WORKDIR (scratch directory),
  * PX_ITEST_PORT (first port of the shared cluster, default 21001; ports and their cluster-bus
- * ports, +10000, stay below the kernel's ephemeral range), CK_RUN_SUITE (one suite only: when it
+ * ports, +10000, stay below the kernel's ephemeral range), PX_POOL_PORT (the pool suite's first
+ * port, default 24200; it uses 100), CK_RUN_SUITE (one suite only: when it
  * is one that brings its own cluster, the shared servers are not started at all).
  */
 #include "harness.h"
@@ -21,8 +22,8 @@
 /* 1 unless CK_RUN_SUITE names a suite that starts every server it uses itself. */
 static int need_shared_servers(void)
 {
-    static const char *const own[] = {"reshard", "failover", "readpref",
-                                      "faults",  "topology", "tls"};
+    static const char *const own[] = {"reshard", "failover", "readpref", "faults",
+                                      "topology", "pool",     "tls"};
     const char *only = getenv("CK_RUN_SUITE");
     for (size_t i = 0; only && i < sizeof(own) / sizeof(own[0]); i++)
         if (strcmp(only, own[i]) == 0) return 0;
@@ -80,11 +81,13 @@ int main(void)
 
     /* The suites that kill nodes or move slots (on clusters of their own) come last. */
     Suite *(*const suites[])(void) = {
-        basic_suite,    pipeline_suite, errors_suite,     fanout_suite,   keyspace_suite,
-        conn_suite,     scripts_suite,  txn_suite,        blocking_suite, compare_suite,
-        pyclient_suite, resp3_suite,    nodeclient_suite, ops_suite,      pubsub_suite,
-        fixes_suite,    limits_suite,   startup_suite,    readpref_suite, reshard_suite,
-        failover_suite, faults_suite,   topology_suite,   tls_suite,
+        basic_suite,    pipeline_suite, errors_suite,   fanout_suite,   keyspace_suite,
+        conn_suite,     scripts_suite,  txn_suite,      blocking_suite, compare_suite,
+        pyclient_suite, resp3_suite,    nodeclient_suite, ops_suite,    pubsub_suite,
+        fixes_suite,    acl_suite,      tracking_suite, http_suite,     inline_suite,
+        crossslot_suite, limits_suite,  startup_suite,
+        readpref_suite, reshard_suite,  failover_suite, faults_suite,   topology_suite,
+        pool_suite,     tls_suite,
     };
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)

@@ -27,6 +27,12 @@ Suite *faults_suite(void);
 Suite *resp3_suite(void);
 Suite *nodeclient_suite(void);
 Suite *fixes_suite(void);
+Suite *acl_suite(void);
+Suite *tracking_suite(void);
+Suite *pool_suite(void);
+Suite *http_suite(void);
+Suite *inline_suite(void);
+Suite *crossslot_suite(void);
 Suite *tls_suite(void);
 
 #endif

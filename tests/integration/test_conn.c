@@ -248,7 +248,6 @@ START_TEST(test_refused_with_reason)
     redisContext *p = h_connect(h_env.proxy_port);
     const char *cmds[] = {"SHUTDOWN",
                           "DEBUG SLEEP 0",
-                          "MONITOR",
                           "SYNC",
                           "PSYNC ? -1",
                           "REPLICAOF NO ONE",
@@ -260,10 +259,9 @@ START_TEST(test_refused_with_reason)
                           "MIGRATE h 1 k 0 1",
                           "SWAPDB 0 1",
                           "MOVE k 1",
-                          "CONFIG SET maxmemory 1",
+                          "CONFIG SET port 1",
+                          "CONFIG SET maxmemory 0 cluster-announce-ip 1.2.3.4",
                           "FAILOVER",
-                          "ACL SETUSER x",
-                          "CLIENT KILL 1.2.3.4:5",
                           "SCRIPT DEBUG YES",
                           "BGSAVE",
                           "MEMORY STATS"};
@@ -289,6 +287,91 @@ START_TEST(test_refused_with_reason)
     freeReplyObject(r);
     h_expect_str(h_cmd(p, "PING"), "PONG");
     redisFree(p);
+}
+END_TEST
+
+/* The addr= field of c's CLIENT INFO, into out. */
+static void client_addr(redisContext *c, char *out, size_t cap)
+{
+    redisReply *r = h_cmd(c, "CLIENT INFO");
+    const char *a = strstr(r->str, " addr=");
+    ck_assert_ptr_nonnull(a);
+    a += 6;
+    size_t n = strcspn(a, " ");
+    ck_assert_uint_lt(n, cap);
+    memcpy(out, a, n);
+    out[n] = 0;
+    freeReplyObject(r);
+}
+
+/* 1 when c's connection was closed by the proxy (the next command finds it gone). */
+static int is_closed(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "PING");
+    int closed = r == NULL;
+    if (r) freeReplyObject(r);
+    return closed;
+}
+
+START_TEST(test_client_kill)
+{
+    redisContext *a = h_connect(h_env.proxy_port);
+    /* Redis's texts for bad filters. */
+    redisReply *r = h_cmd(a, "CLIENT KILL ID 0");
+    ck_assert_str_eq(r->str, "ERR client-id should be greater than 0");
+    freeReplyObject(r);
+    r = h_cmd(a, "CLIENT KILL ID x");
+    ck_assert_str_eq(r->str, "ERR client-id should be greater than 0");
+    freeReplyObject(r);
+    r = h_cmd(a, "CLIENT KILL 1.2.3.4:5");
+    ck_assert_str_eq(r->str, "ERR No such client");
+    freeReplyObject(r);
+    r = h_cmd(a, "CLIENT KILL USER nosuchuser");
+    ck_assert_str_eq(r->str, "ERR No such user 'nosuchuser'");
+    freeReplyObject(r);
+    r = h_cmd(a, "CLIENT KILL TYPE bogus");
+    ck_assert_str_eq(r->str, "ERR Unknown client type 'bogus'");
+    freeReplyObject(r);
+    r = h_cmd(a, "CLIENT KILL ID 1 SKIPME maybe");
+    ck_assert_str_eq(r->str, "ERR syntax error");
+    freeReplyObject(r);
+    r = h_cmd(a, "CLIENT KILL ID 1 FOO bar");
+    ck_assert_str_eq(r->str, "ERR syntax error");
+    freeReplyObject(r);
+    h_expect_int(h_cmd(a, "CLIENT KILL TYPE master"), 0);
+
+    /* By ID (whichever worker holds the client), by address (the old form answers OK), and a
+     * subscriber by TYPE pubsub; the others stay connected. */
+    redisContext *b = h_connect(h_env.proxy_port), *c = h_connect(h_env.proxy_port);
+    redisContext *sub = h_connect(h_env.proxy_port);
+    r = h_cmd(b, "CLIENT ID");
+    long long bid = r->integer;
+    freeReplyObject(r);
+    h_expect_int(h_cmd(a, "CLIENT KILL ID %lld", bid), 1);
+    ck_assert(is_closed(b));
+    h_expect_int(h_cmd(a, "CLIENT KILL ID %lld", bid), 0);
+    char addr[64];
+    client_addr(c, addr, sizeof(addr));
+    h_expect_str(h_cmd(a, "CLIENT KILL %s", addr), "OK");
+    ck_assert(is_closed(c));
+    r = h_cmd(a, "CLIENT KILL %s", addr);
+    ck_assert_str_eq(r->str, "ERR No such client");
+    freeReplyObject(r);
+    freeReplyObject(h_cmd(sub, "SUBSCRIBE killme"));
+    h_expect_int(h_cmd(a, "CLIENT KILL TYPE pubsub"), 1);
+    redisReply *m = NULL;
+    ck_assert_int_ne(redisGetReply(sub, (void **)&m), REDIS_OK);
+    h_expect_str(h_cmd(a, "PING"), "PONG");
+
+    /* SKIPME: the client that asks is spared unless it says no; then it gets its answer first. */
+    client_addr(a, addr, sizeof(addr));
+    h_expect_int(h_cmd(a, "CLIENT KILL ADDR %s", addr), 0);
+    h_expect_int(h_cmd(a, "CLIENT KILL ADDR %s SKIPME no", addr), 1);
+    ck_assert(is_closed(a));
+    redisFree(a);
+    redisFree(b);
+    redisFree(c);
+    redisFree(sub);
 }
 END_TEST
 
@@ -336,6 +419,7 @@ Suite *conn_suite(void)
     tcase_add_test(tc, test_client_reply);
     tcase_add_test(tc, test_cluster_view);
     tcase_add_test(tc, test_refused_with_reason);
+    tcase_add_test(tc, test_client_kill);
     tcase_add_test(tc, test_requirepass);
     suite_add_tcase(s, tc);
     return s;

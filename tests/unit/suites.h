@@ -23,5 +23,10 @@ Suite *pubsub_suite(void);
 Suite *limits_suite(void);
 Suite *errors_suite(void);
 Suite *placement_suite(void);
+Suite *acl_suite(void);
+Suite *tracking_suite(void);
+Suite *pool_suite(void);
+Suite *httpjson_suite(void);
+Suite *crossslot_suite(void);
 
 #endif

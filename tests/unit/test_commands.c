@@ -176,7 +176,7 @@ START_TEST(test_commands_routes)
         {"set", ROUTE_FORWARD, 0},           {"eval", ROUTE_FORWARD, 0},
         {"publish", ROUTE_FORWARD, 0},       {"spublish", ROUTE_FORWARD, 0},
         {"xread", ROUTE_FORWARD, 0},         {"xreadgroup", ROUTE_FORWARD, 0},
-        {"monitor", ROUTE_UNSUPPORTED, 0},   {"multi", ROUTE_LOCAL, LOCAL_MULTI},
+        {"monitor", ROUTE_LOCAL, LOCAL_MONITOR},   {"multi", ROUTE_LOCAL, LOCAL_MULTI},
         {"subscribe", ROUTE_LOCAL, LOCAL_SUBSCRIBE}, {"select", ROUTE_LOCAL, LOCAL_SELECT},
         {"migrate", ROUTE_UNSUPPORTED, 0},   {"move", ROUTE_UNSUPPORTED, 0},
         {"blpop", ROUTE_FORWARD, 0},     {"keys", ROUTE_ALL_MASTERS, 0},
@@ -213,20 +213,21 @@ START_TEST(test_commands_routes)
     const struct cmd_entry *client = lookup("client");
     ck_assert_int_eq(commands_lookup_sub(client, "SETINFO", 7)->local_id, LOCAL_CLIENT_SETINFO);
     ck_assert_int_eq(commands_lookup_sub(client, "no-touch", 8)->local_id, LOCAL_CLIENT_NO_TOUCH);
-    ck_assert_int_eq(commands_lookup_sub(client, "kill", 4)->route, ROUTE_UNSUPPORTED);
+    ck_assert_int_eq(commands_lookup_sub(client, "kill", 4)->local_id, LOCAL_CLIENT_KILL);
     const struct cmd_entry *config = lookup("config");
     ck_assert_int_eq(commands_lookup_sub(config, "get", 3)->route, ROUTE_FORWARD);
-    ck_assert_int_eq(commands_lookup_sub(config, "set", 3)->route, ROUTE_UNSUPPORTED);
-    ck_assert_str_eq(lookup("monitor")->unsupported,
-                     "cannot be used through slotproxy: it streams one node's commands on the "
-                     "connection");
+    ck_assert_int_eq(commands_lookup_sub(config, "set", 3)->local_id, LOCAL_CONFIG_SET);
+    ck_assert_int_eq(commands_lookup_sub(config, "resetstat", 9)->local_id, LOCAL_CONFIG_RESETSTAT);
+    ck_assert_ptr_null(lookup("monitor")->unsupported); /* the proxy's own (monitor.c) */
     /* XREAD and XREADGROUP block only with BLOCK, so they are forwarded and marked. */
     ck_assert_int_eq(lookup("xread")->blocking_arg, 1);
     ck_assert_int_eq(lookup("get")->blocking_arg, 0);
     /* Subcommands inherit their container's overlay, or are judged on their own flags. */
     ck_assert_int_eq(lookup_sub("client", "list")->route, ROUTE_LOCAL);
-    ck_assert_int_eq(lookup_sub("client", "pause")->route, ROUTE_UNSUPPORTED);
-    ck_assert_int_eq(lookup_sub("config", "rewrite")->route, ROUTE_UNSUPPORTED);
+    ck_assert_int_eq(lookup_sub("client", "pause")->local_id, LOCAL_CLIENT_PAUSE);
+    ck_assert_int_eq(lookup_sub("client", "unblock")->route, ROUTE_UNSUPPORTED);
+    ck_assert_int_eq(lookup_sub("config", "rewrite")->local_id, LOCAL_CONFIG_REWRITE);
+    ck_assert_int_eq(lookup_sub("client", "tracking")->local_id, LOCAL_CLIENT_TRACKING);
     ck_assert_int_eq(lookup_sub("object", "encoding")->route, ROUTE_FORWARD);
     ck_assert_int_eq(lookup_sub("memory", "usage")->route, ROUTE_FORWARD);
 }

@@ -6,6 +6,7 @@
 #include "suites.h"
 
 #include "config.h"
+#include "hashkit.h"
 #include "px_errors.h"
 
 #include <stdio.h>
@@ -119,6 +120,19 @@ START_TEST(test_config_flag_forms)
     ck_assert_int_eq(rc, CONFIG_OK);
     ck_assert_str_eq(c.listen_host, "0.0.0.0");
     ck_assert_int_eq(c.listen_port, 7777);
+    /* The HTTP front and cross-slot computing: off by default. */
+    ck_assert_ptr_null(c.http_addr);
+    ck_assert_uint_eq(c.http_timeout_ms, 30000);
+    ck_assert_int_eq(c.cross_slot, CROSS_SLOT_REFUSE);
+    config_free(&c);
+
+    rc = parse(&c, FLAGS("-http-addr=:8090", "-http-timeout", "2s", "--cross-slot=COMPUTE"), err,
+               sizeof(err), NULL);
+    ck_assert_msg(rc == CONFIG_OK, "%s", err);
+    ck_assert_str_eq(c.http_addr, ":8090");
+    ck_assert_uint_eq(c.http_timeout_ms, 2000);
+    ck_assert_int_eq(c.cross_slot, CROSS_SLOT_COMPUTE);
+    ck_assert_str_eq(config_cross_slot_name(c.cross_slot), "compute");
     config_free(&c);
 }
 END_TEST
@@ -240,6 +254,17 @@ static const struct bad_case bad_cases[] = {
     {{"-tls-cluster=maybe"}, "invalid value \"maybe\" for flag -tls-cluster: expected yes or no"},
     {{"-tls-port=-1"},
      "invalid value \"-1\" for flag -tls-port: expected an integer from 0 to 65535"},
+    /* At 0 every client was closed on its first read; Redis's minimum is 1mb too. */
+    {{"-query-buffer-limit=0"},
+     "invalid value \"0\" for flag -query-buffer-limit: expected a size of at least 1mb"},
+    {{"-query-buffer-limit", "1048575"},
+     "invalid value \"1048575\" for flag -query-buffer-limit: expected a size of at least 1mb"},
+    {{"-query-buffer-limit=512kb"},
+     "invalid value \"512kb\" for flag -query-buffer-limit: expected a size of at least 1mb"},
+    {{"-cross-slot=merge"}, "invalid value \"merge\" for flag -cross-slot: expected refuse or compute"},
+    {{"-http-addr", "nowhere"}, "invalid value \"nowhere\" for flag -http-addr: expected host:port"},
+    {{"-http-timeout=soon"},
+     "invalid value \"soon\" for flag -http-timeout: expected a duration such as 3s or 500ms"},
 };
 
 START_TEST(test_config_bad_values)
@@ -260,6 +285,151 @@ START_TEST(test_config_bad_values)
         free(out);
         config_free(&c);
     }
+}
+END_TEST
+
+/* -query-buffer-limit's smallest value is taken, and from a file too only 1mb or more. */
+START_TEST(test_config_query_buffer_limit_min)
+{
+    struct config c;
+    char err[512];
+    ck_assert_int_eq(parse(&c, FLAGS("-query-buffer-limit=1mb"), err, sizeof(err), NULL),
+                     CONFIG_OK);
+    ck_assert_uint_eq(c.query_buf_limit, 1ull << 20);
+    config_free(&c);
+    char path[] = "/tmp/px-config-qbl-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    static const char line[] = "query-buffer-limit 0\n";
+    ck_assert_int_eq(write(fd, line, sizeof(line) - 1), (ssize_t)(sizeof(line) - 1));
+    close(fd);
+    char flag[64];
+    snprintf(flag, sizeof(flag), "-config=%s", path);
+    ck_assert_int_eq(parse(&c, FLAGS(flag), err, sizeof(err), NULL), PX_EINVAL);
+    ck_assert_msg(strstr(err,
+                         ":1: invalid value \"0\" for flag -query-buffer-limit: expected a size "
+                         "of at least 1mb") != NULL,
+                  "%s", err);
+    config_free(&c);
+    unlink(path);
+}
+END_TEST
+
+/* Pool mode's flags: the two sources of servers, twemproxy's names and defaults, what goes with
+ * what, and the servers file read at startup so that a bad one stops the proxy. */
+START_TEST(test_config_pool)
+{
+    struct config c;
+    char err[512];
+    ck_assert_int_eq(parse(&c, FLAGS("-threads", "1"), err, sizeof(err), NULL), CONFIG_OK);
+    ck_assert_int_eq(c.pool, 0);
+    ck_assert_uint_eq(c.failover_hold_ms, 5000);
+    config_free(&c);
+
+    ck_assert_int_eq(parse(&c,
+                           FLAGS("-pool-server", "127.0.0.1:6379", "--pool-server",
+                                 "127.0.0.1:6380:3 beta", "-distribution=modula", "-hash", "murmur",
+                                 "-hash-tag", "{}", "-auto-eject-hosts", "yes",
+                                 "-server-failure-limit", "5", "-server-retry-timeout", "1500"),
+                           err, sizeof(err), NULL),
+                     CONFIG_OK);
+    ck_assert_int_eq(c.pool, 1);
+    ck_assert_int_eq(c.npool_server, 2);
+    ck_assert_str_eq(c.pool_server_lines, "127.0.0.1:6379:1\n127.0.0.1:6380:3 beta\n");
+    ck_assert_int_eq(c.placement.dist, PLACEMENT_MODULA);
+    ck_assert_int_eq(c.placement.hash, HASHKIT_MURMUR);
+    ck_assert(c.placement.hash_tag[0] == '{' && c.placement.hash_tag[1] == '}');
+    ck_assert_int_eq(c.auto_eject_hosts, 1);
+    ck_assert_int_eq(c.server_failure_limit, 5);
+    ck_assert_uint_eq(c.server_retry_timeout_ms, 1500);
+    /* A request for a server that is down fails at once, unless -failover-hold says otherwise;
+     * no stall is judged (no failover can depose a pool's server). */
+    ck_assert_uint_eq(c.failover_hold_ms, 0);
+    ck_assert_uint_eq(c.stall_threshold_ms, 0);
+    config_free(&c);
+
+    /* twemproxy's defaults; -server-retry-timeout as a duration; -failover-hold kept. */
+    ck_assert_int_eq(parse(&c,
+                           FLAGS("-pool-server", "127.0.0.1:6379", "-server-retry-timeout", "2s",
+                                 "-failover-hold", "1s"),
+                           err, sizeof(err), NULL),
+                     CONFIG_OK);
+    ck_assert_int_eq(c.placement.dist, PLACEMENT_KETAMA);
+    ck_assert_int_eq(c.placement.hash, HASHKIT_FNV1A_64);
+    ck_assert_int_eq(c.placement.hash_tag[0], 0);
+    ck_assert_int_eq(c.auto_eject_hosts, 0);
+    ck_assert_int_eq(c.server_failure_limit, 2);
+    ck_assert_uint_eq(c.server_retry_timeout_ms, 2000);
+    ck_assert_uint_eq(c.failover_hold_ms, 1000);
+    config_free(&c);
+
+    /* A servers file in redis-router's format, through a config file. */
+    char sf[] = "/tmp/px-config-servers-XXXXXX", cf[] = "/tmp/px-config-file-XXXXXX";
+    int fd = mkstemp(sf);
+    ck_assert(fd >= 0 && write(fd, "127.0.0.1:6379 100\n127.0.0.1:6380 100\n", 38) == 38);
+    close(fd);
+    fd = mkstemp(cf);
+    char text[256];
+    int n = snprintf(text, sizeof(text), "pool-servers %s\ndistribution libketama\n", sf);
+    ck_assert(fd >= 0 && write(fd, text, (size_t)n) == n);
+    close(fd);
+    ck_assert_int_eq(parse(&c, FLAGS("-config", cf), err, sizeof(err), NULL), CONFIG_OK);
+    ck_assert_int_eq(c.pool, 1);
+    ck_assert_str_eq(c.pool_servers, sf);
+    ck_assert_int_eq(c.placement.dist, PLACEMENT_LIBKETAMA);
+    ck_assert_int_eq(config_given(&c, "distribution"), 1);
+    ck_assert_int_eq(config_given(&c, "hash"), 0);
+    config_free(&c);
+
+    const struct {
+        const char *flags[7];
+        const char *msg;
+    } bad[] = {
+        {{"-distribution", "ketama"},
+         "flag -distribution needs pool mode (-pool-servers or -pool-server)"},
+        {{"-pool-server", "127.0.0.1:6379", "-startup-nodes", "127.0.0.1:7001"},
+         "flag -startup-nodes is for a cluster; pool mode takes its servers from -pool-servers "
+         "or -pool-server"},
+        {{"-pool-server", "127.0.0.1"},
+         "invalid value \"127.0.0.1\" for flag -pool-server: expected host:port[:weight] [name]"},
+        {{"-pool-server", "127.0.0.1:6379", "-distribution", "consistent"},
+         "invalid value \"consistent\" for flag -distribution: expected ketama, libketama, "
+         "modula, random or crc32-mod"},
+        {{"-pool-server", "127.0.0.1:6379", "-hash", "sha1"},
+         "invalid value \"sha1\" for flag -hash: expected fnv1a_64, fnv1a_32, fnv1_64, fnv1_32, "
+         "md5, crc16, crc32, crc32a, murmur, one_at_a_time, hsieh or jenkins"},
+        {{"-pool-server", "127.0.0.1:6379", "-hash-tag", "{"},
+         "invalid value \"{\" for flag -hash-tag: expected two characters such as {}"},
+        {{"-pool-server", "127.0.0.1:6379", "-hash-tag-strip", "yes"},
+         "flag -hash-tag-strip needs -distribution crc32-mod (it stores keys as rediscluster-py "
+         "does)"},
+        {{"-pool-server", "127.0.0.1:6379", "-distribution", "crc32-mod", "-hash-tag", "{}"},
+         "flag -hash-tag cannot be used with -distribution crc32-mod, which has rediscluster-py's "
+         "hash-tag rule built in"},
+        {{"-pool-server", "127.0.0.1:6379 a", "-pool-server", "127.0.0.1:6380 a"},
+         "flag -pool-server: two servers have the same name (or the same host:port without a "
+         "name)"},
+        {{"-pool-servers", "/nonexistent/servers"},
+         "flag -pool-servers: cannot read servers file /nonexistent/servers: No such file or "
+         "directory"},
+        {{"-pool-servers", sf, "-pool-server", "127.0.0.1:6379"},
+         "flags -pool-servers and -pool-server cannot be used together"},
+        {{"-pool-server", "127.0.0.1:6379", "-stall-threshold", "300ms"},
+         "flag -stall-threshold is for a cluster: a pool's servers are not failed over, so a stall "
+         "is simply waited for (-backend-timeout)"},
+        {{"-pool-server", "127.0.0.1:6379", "-server-retry-timeout", "soon"},
+         "invalid value \"soon\" for flag -server-retry-timeout: expected milliseconds (30000) or "
+         "a duration (30s)"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = parse(&c, bad[i].flags, err, sizeof(err), NULL);
+        ck_assert_msg(rc == PX_EINVAL, "case %zu: rc %d", i, rc);
+        ck_assert_msg(strcmp(err, bad[i].msg) == 0, "case %zu: message\n  \"%s\"\nwant\n  \"%s\"",
+                      i, err, bad[i].msg);
+        config_free(&c);
+    }
+    unlink(sf);
+    unlink(cf);
 }
 END_TEST
 
@@ -432,6 +602,8 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_config_flag_forms);
     tcase_add_test(tc, test_config_durations);
     tcase_add_test(tc, test_config_bad_values);
+    tcase_add_test(tc, test_config_query_buffer_limit_min);
+    tcase_add_test(tc, test_config_pool);
     tcase_add_test(tc, test_config_help_and_version);
     tcase_add_test(tc, test_config_known_bug_durations);
     tcase_add_test(tc, test_config_tls);

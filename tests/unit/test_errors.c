@@ -61,6 +61,8 @@ START_TEST(test_errors_redis_texts)
            "-EXECABORT Transaction discarded because of previous errors.\r\n");
     EXPECT(errors_slot_unserved(&s_), "-CLUSTERDOWN Hash slot not served\r\n");
     EXPECT(errors_invalid_cursor(&s_), "-ERR invalid cursor\r\n");
+    /* A standalone redis-server 7.0.15's answer to CLUSTER INFO (pool mode's). */
+    EXPECT(errors_cluster_disabled(&s_), "-ERR This instance has cluster support disabled\r\n");
     EXPECT(errors_maxclients(&s_), "-ERR max number of clients reached\r\n");
     EXPECT(errors_select_cluster(&s_), "-ERR SELECT is not allowed in cluster mode\r\n");
     EXPECT(errors_invalid_slot(&s_, 0), "-ERR Invalid slot\r\n");
@@ -68,6 +70,12 @@ START_TEST(test_errors_redis_texts)
     EXPECT(errors_unrecognized_option(&s_, "x", 1), "-ERR Unrecognized option 'x'\r\n");
     EXPECT(errors_hello_option(&s_, "FOO", 3), "-ERR Syntax error in HELLO option 'FOO'\r\n");
     EXPECT(errors_unknown_client_type(&s_, "x", 1), "-ERR Unknown client type 'x'\r\n");
+    EXPECT(errors_wrongtype(&s_),
+           "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+    EXPECT(errors_no_such_key(&s_), "-ERR no such key\r\n");
+    EXPECT(errors_db_out_of_range(&s_), "-ERR DB index is out of range\r\n");
+    EXPECT(errors_copy_other_db(&s_),
+           "-ERR Copying to another database is not allowed in cluster mode\r\n");
     EXPECT(errors_pubsub_context(&s_, "get"),
            "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
            "RESET are allowed in this context\r\n");
@@ -138,13 +146,77 @@ START_TEST(test_errors_own_lines)
     LINE(errors_invalid_client_id(&s_));
     LINE(errors_no_handler(&s_, "x"));
     LINE(errors_denied(&s_));
+    EXPECT(errors_server_unreachable(&s_, "10.0.0.1:6379", "connect: Connection refused"),
+           "-ERR server 10.0.0.1:6379 is unreachable: connect: Connection refused\r\n");
+    LINE(errors_server_unreachable(&s_, "a", "x\r\ny"));
+    LINE(errors_server_unreachable(&s_, "a", NULL));
+    LINE(errors_pool_empty(&s_));
+    LINE(errors_pool_changed(&s_));
+    LINE(errors_crossserver(&s_));
+    LINE(errors_select_pool(&s_));
     for (int why = 0; why < PXU_COUNT; why++) {
         LINE(errors_unsupported(&s_, "cmd", errors_unsupported_text((enum px_unsupported)why)));
     }
-    for (int e = PXE_UNKNOWN_COMMAND; e <= PXE_PUBSUB_CONTEXT; e++) {
+    for (int e = PXE_UNKNOWN_COMMAND; e <= PXE_ONESHOT; e++) {
         const char base[] = "cmdsub";
         struct resp_span argv[2] = {{0, 3}, {3, 3}};
         LINE(errors_route(&s_, (enum px_err)e, base, argv, 2, "cmd", "is refused"));
+    }
+}
+END_TEST
+
+/* -cross-slot compute's half-way failures: one line each, saying what state the keys are in,
+ * with or without errors to quote. */
+START_TEST(test_errors_cross)
+{
+    const char lost[] = "ERR connection to node 1.2.3.4:5 lost before its reply; the command may "
+                        "or may not have run";
+    const char down[] = "CLUSTERDOWN Hash slot not served\r\nsecond line";
+    for (int how = PXC_PUT_BACK; how <= PXC_NOT_UNDONE; how++) {
+        LINE(errors_cross(&s_, "smove", (enum px_cross_fail)how, down, sizeof(down) - 1, down,
+                          sizeof(down) - 1, NULL, 0));
+        LINE(errors_cross(&s_, "rename", (enum px_cross_fail)how, NULL, 0, NULL, 0, "{x}tmp", 6));
+    }
+    struct sbuf s;
+    sbuf_init(&s);
+    errors_cross(&s, "rename", PXC_PUT_BACK, down, 16, NULL, 0, NULL, 0);
+    ck_assert_ptr_nonnull(strstr(s.buf, "so nothing changed"));
+    sbuf_clear(&s);
+    errors_cross(&s, "rename", PXC_PUT_BACK, lost, sizeof(lost) - 1, NULL, 0, NULL, 0);
+    ck_assert_ptr_nonnull(memmem(s.buf, s.len, "may have been written", 21));
+    sbuf_clear(&s);
+    errors_cross(&s, "msetnx", PXC_NOT_UNDONE, lost, sizeof(lost) - 1, down, 16, NULL, 0);
+    ck_assert_ptr_nonnull(memmem(s.buf, s.len, "partially set", 13));
+    sbuf_clear(&s);
+    errors_cross(&s, "rename", PXC_LOST, down, 16, down, 16, "{x}tmp", 6);
+    ck_assert_ptr_nonnull(memmem(s.buf, s.len, "'{x}tmp'", 8));
+    sbuf_free(&s);
+    /* What the classifiers make of the proxy's own texts and the nodes'. */
+    ck_assert(errors_may_have_run(lost, sizeof(lost) - 1));
+    ck_assert(!errors_may_have_run(down, 16));
+    ck_assert(errors_is_unavailable(down, 16));
+    ck_assert(errors_is_unavailable(lost, sizeof(lost) - 1));
+    ck_assert(errors_is_unavailable("TRYAGAIN x", 10));
+    ck_assert(errors_is_unavailable("LOADING Redis is loading", 24));
+    ck_assert(!errors_is_unavailable("ERR syntax error", 16));
+    ck_assert(!errors_is_unavailable("WRONGTYPE Operation", 19));
+    ck_assert(errors_is_busykey("BUSYKEY Target key name already exists.", 39));
+    ck_assert(!errors_is_busykey("ERR BUSYKEY", 11));
+}
+END_TEST
+
+/* The HTTP front's own refusals: plain text for {"error": ...}, starting like Redis's errors. */
+START_TEST(test_errors_http)
+{
+    for (int e = 0; e < PXH_COUNT; e++) {
+        struct sbuf s;
+        sbuf_init(&s);
+        errors_http(&s, (enum px_http_err)e, e % 2 ? "detail" : NULL);
+        ck_assert_msg(s.len > 4 && memcmp(s.buf, "ERR ", 4) == 0, "%d: %.*s", e, (int)s.len,
+                      s.buf);
+        ck_assert(!memchr(s.buf, '\r', s.len) && !memchr(s.buf, '\n', s.len));
+        if (e % 2) ck_assert_ptr_nonnull(memmem(s.buf, s.len, ": detail", 8));
+        sbuf_free(&s);
     }
 }
 END_TEST
@@ -156,6 +228,8 @@ Suite *errors_suite(void)
     tcase_add_test(tc, test_errors_redis_texts);
     tcase_add_test(tc, test_errors_protocol);
     tcase_add_test(tc, test_errors_own_lines);
+    tcase_add_test(tc, test_errors_cross);
+    tcase_add_test(tc, test_errors_http);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -183,7 +183,7 @@ START_TEST(test_keys_many)
     ck_assert_uint_gt(k.cap, KEYS_INLINE);
     for (int i = 0; i < 30; i++) ck_assert_int_eq(k.pos[i], 1 + 2 * i);
     /* All share the {t} tag. */
-    ck_assert_int_eq(keys_slot(&k, r.base, r.argv), (int)crc16_key_slot("t", 1));
+    ck_assert_int_eq(keys_slot(&k, r.base, r.argv, NULL), (int)crc16_key_slot("t", 1));
     /* A result is reusable: keys_find starts from zero keys. */
     ck_assert_int_eq(keys_find(req_command(&r), r.base, r.argv, 3, &k), 1);
     ck_assert_uint_eq(k.n, 1);
@@ -200,7 +200,7 @@ START_TEST(test_keys_many)
     keys_result_init(&k);
     ck_assert_int_eq(keys_find(req_command(&d), d.base, d.argv, d.argc, &k), 60);
     ck_assert_int_eq(k.pos[59], 60);
-    ck_assert_int_eq(keys_slot(&k, d.base, d.argv), KEYS_SLOT_CROSS);
+    ck_assert_int_eq(keys_slot(&k, d.base, d.argv, NULL), KEYS_SLOT_CROSS);
     keys_result_free(&k);
 }
 END_TEST
@@ -213,7 +213,7 @@ static int slot_of(const char *line)
     struct keys_result k;
     keys_result_init(&k);
     ck_assert_int_ge(keys_find(req_command(&r), r.base, r.argv, r.argc, &k), 0);
-    int s = keys_slot(&k, r.base, r.argv);
+    int s = keys_slot(&k, r.base, r.argv, NULL);
     keys_result_free(&k);
     return s;
 }
@@ -246,7 +246,7 @@ START_TEST(test_keys_slot)
     struct keys_result k;
     keys_result_init(&k);
     ck_assert_int_eq(keys_find(req_command(&r), r.base, r.argv, r.argc, &k), 1);
-    ck_assert_int_eq(keys_slot(&k, r.base, r.argv), 0);
+    ck_assert_int_eq(keys_slot(&k, r.base, r.argv, NULL), 0);
     keys_result_free(&k);
 }
 END_TEST
@@ -276,7 +276,7 @@ START_TEST(test_keys_invalid_specs)
     keys_result_init(&k);
     ck_assert_int_eq(keys_find(req_command(&r), r.base, r.argv, r.argc, &k), -1);
     ck_assert_uint_eq(k.n, 0);
-    ck_assert_int_eq(keys_slot(&k, r.base, r.argv), KEYS_SLOT_NONE);
+    ck_assert_int_eq(keys_slot(&k, r.base, r.argv, NULL), KEYS_SLOT_NONE);
     keys_result_free(&k);
 }
 END_TEST

@@ -64,7 +64,7 @@ static const struct route_client authed = {.authed = 1, .resp = 2, .tx_slot = -1
 
 static void route(const struct req *r, const struct route_client *c, struct route *out)
 {
-    route_decide(r->base, r->argv, r->argc, c, &keys, out);
+    route_decide(r->base, r->argv, r->argc, c, NULL, &keys, out);
 }
 
 /* Routes the space-separated line for an authenticated RESP2 client. */
@@ -142,7 +142,11 @@ START_TEST(test_route_every_command)
             break;
         case ROUTE_ALL_MASTERS:
             ck_assert_msg(rt.kind == RT_ALL_MASTERS && rt.merge == e->merge, "%s", c->name);
-            ck_assert_int_eq((rt.flags & RT_F_BLOCKING) != 0, (c->flags & CMD_BLOCKING) != 0);
+            /* Blocking parts, and SCRIPT/FUNCTION KILL, each on a connection of its own. */
+            ck_assert_int_eq((rt.flags & RT_F_BLOCKING) != 0,
+                             (c->flags & CMD_BLOCKING) != 0 || e->own_conn);
+            ck_assert_int_eq(e->own_conn, strcmp(c->name, "script|kill") == 0 ||
+                                              strcmp(c->name, "function|kill") == 0);
             break;
         case ROUTE_FORWARD:
             /* One key at most ("1" everywhere): one slot, or any master without keys. */
@@ -314,9 +318,8 @@ START_TEST(test_route_refusal_texts)
         {"msetnx k1 v1 k2 v2", "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
         {"rename k1 k2", "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
         {"blpop k1 k2 0", "-CROSSSLOT Keys in request don't hash to the same slot\r\n"},
-        {"monitor",
-         "-ERR 'monitor' cannot be used through slotproxy: it streams one node's commands on the "
-         "connection\r\n"},
+        {"sync", "-ERR 'sync' cannot be used through slotproxy: it is part of the replication "
+                 "protocol\r\n"},
         {"move k 1",
          "-ERR 'move' cannot be used in cluster mode: it needs more than one database\r\n"},
         {"asking", "-ERR 'asking' is used by the proxy itself and cannot be sent by clients\r\n"},
@@ -421,6 +424,24 @@ START_TEST(test_route_split_and_flags)
     ck_assert(rt.kind == RT_SLOT && !(rt.flags & RT_F_BLOCKING));
     rt = route_line("xread block 0 streams k 0");
     ck_assert(rt.kind == RT_SLOT && (rt.flags & RT_F_BLOCKING));
+    /* Only the BLOCK option counts, read as Redis reads the options (until STREAMS): a key, an
+     * ID, a COUNT value or a group named "block" is not one. */
+    static const char *const xreads[][2] = {
+        {"xread count 2 BLOCK 10 streams k 0", "1"},
+        {"xreadgroup group g c noack block 0 streams k >", "1"},
+        {"xread streams block 0", ""},
+        {"xread streams k block", ""},
+        {"xread count block streams k 0", ""},
+        {"xreadgroup group block block streams k >", ""},
+        {"xread count 1 block", ""}, /* no value: a syntax error for Redis, not a block */
+    };
+    for (size_t i = 0; i < sizeof(xreads) / sizeof(xreads[0]); i++) {
+        rt = route_line(xreads[i][0]);
+        ck_assert_msg(rt.kind == RT_SLOT || rt.kind == RT_ANY_MASTER, "%s: %d", xreads[i][0],
+                      rt.kind);
+        ck_assert_msg(((rt.flags & RT_F_BLOCKING) != 0) == (xreads[i][1][0] != 0), "%s: flags %u",
+                      xreads[i][0], rt.flags);
+    }
     rt = route_line("wait 1 0"); /* every master, the smallest count (not flagged blocking) */
     ck_assert(rt.kind == RT_ALL_MASTERS && rt.merge == FAN_MIN);
     /* Scripts: EVAL and SCRIPT LOAD carry a body to remember, SCRIPT FLUSH forgets. */
@@ -453,6 +474,233 @@ START_TEST(test_route_split_and_flags)
 }
 END_TEST
 
+/* Pool mode: a slot is a server. The keyspace places keys with the placement library, split
+ * and cross-server decisions follow it, and the CLUSTER commands get a standalone Redis's answer
+ * (after the unknown-subcommand and arity checks, as Redis orders them). */
+START_TEST(test_route_pool)
+{
+    commands_init();
+    keys_result_init(&keys);
+    struct placement_server srv[3] = {{"127.0.0.1", 24001, 1, "a"},
+                                      {"127.0.0.1", 24002, 1, "b"},
+                                      {"127.0.0.1", 24003, 1, "c"}};
+    struct placement_opts o;
+    placement_opts_init(&o);
+    o.hash_tag[0] = '{';
+    o.hash_tag[1] = '}';
+    struct placement *pl;
+    ck_assert_int_eq(placement_create(&o, srv, 3, &pl), 0);
+    struct keyspace ks = {.pl = pl, .pool = 1};
+    /* Two keys on different servers, found by trying. */
+    char k1[16] = "", k2[16] = "";
+    for (int i = 0; !k2[0]; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "key%d", i);
+        unsigned s = placement_lookup(pl, k, strlen(k), 0);
+        if (!k1[0] && s == 0) snprintf(k1, sizeof(k1), "%s", k);
+        if (k1[0] && s == 2) snprintf(k2, sizeof(k2), "%s", k);
+    }
+    struct req r;
+    struct route rt;
+    char line[128];
+    snprintf(line, sizeof(line), "get %s", k2);
+    req_split(&r, line, ' ');
+    route_decide(r.base, r.argv, r.argc, &authed, &ks, &keys, &rt);
+    ck_assert(rt.kind == RT_SLOT && rt.slot == 2);
+    snprintf(line, sizeof(line), "mget %s %s", k1, k2);
+    req_split(&r, line, ' ');
+    route_decide(r.base, r.argv, r.argc, &authed, &ks, &keys, &rt);
+    ck_assert(rt.kind == RT_SPLIT && rt.merge == FAN_KEY_ORDER);
+    /* The pool's hash tag: both on the tag's server, one slot. */
+    snprintf(line, sizeof(line), "rename x{%s} y{%s}", k1, k1);
+    req_split(&r, line, ' ');
+    route_decide(r.base, r.argv, r.argc, &authed, &ks, &keys, &rt);
+    ck_assert(rt.kind == RT_SLOT && rt.slot == 0);
+    snprintf(line, sizeof(line), "rename %s %s", k1, k2);
+    req_split(&r, line, ' ');
+    route_decide(r.base, r.argv, r.argc, &authed, &ks, &keys, &rt);
+    ck_assert(rt.kind == RT_REFUSE && rt.err == PXE_CROSSSERVER);
+    struct sbuf sb;
+    sbuf_init(&sb);
+    errors_route(&sb, rt.err, r.base, r.argv, r.argc, rt.cmd->cmd->name, NULL);
+    sbuf_put(&sb, "", 1); /* as a C string */
+    ck_assert_str_eq(sb.buf, "-CROSSSLOT Keys in request don't hash to the same server of the "
+                             "pool\r\n");
+    /* CLUSTER: a standalone Redis's answers (redis-server 7.0.15 without cluster-enabled). */
+    static const struct {
+        const char *line, *text;
+    } cl[] = {
+        {"cluster info", "-ERR This instance has cluster support disabled\r\n"},
+        {"cluster keyslot a", "-ERR This instance has cluster support disabled\r\n"},
+        {"cluster help", "-ERR This instance has cluster support disabled\r\n"},
+        {"cluster foo", "-ERR unknown subcommand 'foo'. Try CLUSTER HELP.\r\n"},
+        {"cluster", "-ERR wrong number of arguments for 'cluster' command\r\n"},
+        {"cluster slots x", "-ERR wrong number of arguments for 'cluster|slots' command\r\n"},
+    };
+    for (size_t i = 0; i < sizeof(cl) / sizeof(cl[0]); i++) {
+        req_split(&r, cl[i].line, ' ');
+        route_decide(r.base, r.argv, r.argc, &authed, &ks, &keys, &rt);
+        ck_assert_msg(rt.kind == RT_REFUSE, "%s", cl[i].line);
+        sbuf_clear(&sb);
+        errors_route(&sb, rt.err, r.base, r.argv, r.argc, rt.cmd ? rt.cmd->cmd->name : NULL,
+                     rt.cmd ? rt.cmd->unsupported : NULL);
+        sbuf_put(&sb, "", 1);
+        ck_assert_str_eq(sb.buf, cl[i].text);
+    }
+    /* Before AUTH, NOAUTH comes first; in cluster mode CLUSTER INFO is the proxy's own. */
+    const struct route_client anon = {.authed = 0, .resp = 2, .tx_slot = -1};
+    req_split(&r, "cluster info", ' ');
+    route_decide(r.base, r.argv, r.argc, &anon, &ks, &keys, &rt);
+    ck_assert(rt.kind == RT_REFUSE && rt.err == PXE_NOAUTH);
+    route_decide(r.base, r.argv, r.argc, &authed, NULL, &keys, &rt);
+    ck_assert_int_eq(rt.kind, RT_LOCAL);
+    /* A pool without a live server: every key on slot 0, which nobody serves. */
+    struct keyspace none = {.pool = 1};
+    snprintf(line, sizeof(line), "mget %s %s", k1, k2);
+    req_split(&r, line, ' ');
+    route_decide(r.base, r.argv, r.argc, &authed, &none, &keys, &rt);
+    ck_assert(rt.kind == RT_SLOT && rt.slot == 0);
+    sbuf_free(&sb);
+    placement_free(pl);
+    keys_result_free(&keys);
+}
+END_TEST
+
+/* -cross-slot compute: the commands crossslot.c computes, with keys in different slots, go to it
+ * with the right kind; everything else keeps splitting or CROSSSLOT; keys in one slot go to
+ * their slot as before; and without the option nothing changes. */
+START_TEST(test_route_cross_compute)
+{
+    commands_init();
+    keys_result_init(&keys);
+    static const struct {
+        const char *line;
+        enum cross_op op;
+    } cases[] = {
+        {"sunion a b", CROSS_GATHER},
+        {"sinter a b c", CROSS_GATHER},
+        {"sdiff a b", CROSS_GATHER},
+        {"sunionstore d a b", CROSS_GATHER},
+        {"sinterstore d a b", CROSS_GATHER},
+        {"sdiffstore d a b", CROSS_GATHER},
+        {"sintercard 2 a b limit 1", CROSS_GATHER},
+        {"zunion 2 a b withscores", CROSS_GATHER},
+        {"zinter 2 a b weights 1 2 aggregate max", CROSS_GATHER},
+        {"zdiff 2 a b", CROSS_GATHER},
+        {"zunionstore d 2 a b", CROSS_GATHER},
+        {"zinterstore d 2 a b", CROSS_GATHER},
+        {"zdiffstore d 2 a b", CROSS_GATHER},
+        {"zintercard 2 a b", CROSS_GATHER},
+        {"bitop and d a b", CROSS_GATHER},
+        {"pfcount a b", CROSS_GATHER},
+        {"pfmerge d a b", CROSS_GATHER},
+        {"smove a b m", CROSS_SMOVE},
+        {"rename a b", CROSS_RENAME},
+        {"renamenx a b", CROSS_RENAME},
+        {"copy a b", CROSS_COPY},
+        {"copy a b replace", CROSS_COPY},
+        {"lmove a b left right", CROSS_LMOVE},
+        {"rpoplpush a b", CROSS_LMOVE},
+        {"msetnx a 1 b 2", CROSS_MSETNX},
+    };
+    /* "a", "b", "c" and "d" hash to four different slots. */
+    ck_assert_uint_ne(crc16_key_slot("a", 1), crc16_key_slot("b", 1));
+    ck_assert_uint_ne(crc16_key_slot("a", 1), crc16_key_slot("d", 1));
+    struct route_client compute = authed;
+    compute.cross_compute = 1;
+    struct req r;
+    struct route rt;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        req_split(&r, cases[i].line, ' ');
+        route(&r, &compute, &rt);
+        ck_assert_msg(rt.kind == RT_COMPUTE && rt.cross == cases[i].op, "%s: kind %d op %d",
+                      cases[i].line, rt.kind, rt.cross);
+        ck_assert_int_eq(route_cross_op(rt.cmd->cmd->name), cases[i].op);
+        /* Without the option: Redis Cluster's answer. */
+        route(&r, &authed, &rt);
+        ck_assert_msg(rt.kind == RT_REFUSE && rt.err == PXE_CROSSSLOT, "%s", cases[i].line);
+    }
+    /* One slot: forwarded as ever, option or not. */
+    req_split(&r, "sunionstore {t}d {t}a {t}b", ' ');
+    route(&r, &compute, &rt);
+    ck_assert(rt.kind == RT_SLOT && rt.slot == (int)crc16_key_slot("t", 1));
+    /* What can be split is still split; what is not listed is still refused. */
+    req_split(&r, "mget a b", ' ');
+    route(&r, &compute, &rt);
+    ck_assert_int_eq(rt.kind, RT_SPLIT);
+    req_split(&r, "lmpop 2 a b left", ' ');
+    route(&r, &compute, &rt);
+    ck_assert(rt.kind == RT_REFUSE && rt.err == PXE_CROSSSLOT);
+    req_split(&r, "blmove a b left left 0", ' ');
+    route(&r, &compute, &rt);
+    ck_assert(rt.kind == RT_REFUSE && rt.err == PXE_CROSSSLOT);
+    /* MSETNX with a key and no value: Redis's arity error, not a computation. */
+    req_split(&r, "msetnx a 1 b", ' ');
+    route(&r, &compute, &rt);
+    ck_assert(rt.kind == RT_REFUSE && rt.err == PXE_WRONG_ARITY);
+    /* Inside MULTI the transaction decides (a cross-slot command aborts it, as in Redis). */
+    struct route_client tx = compute;
+    tx.tx = RT_TX_MULTI;
+    req_split(&r, "sunion a b", ' ');
+    route(&r, &tx, &rt);
+    ck_assert_int_eq(rt.kind, RT_TXN);
+    /* Every name of the list is a command of the table. */
+    static const char *const names[] = {"sunion", "sinter", "sdiff", "sunionstore", "sinterstore",
+                                        "sdiffstore", "sintercard", "zunion", "zinter", "zdiff",
+                                        "zunionstore", "zinterstore", "zdiffstore", "zintercard",
+                                        "bitop", "pfcount", "pfmerge", "smove", "rename",
+                                        "renamenx", "copy", "lmove", "rpoplpush", "msetnx"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        ck_assert_msg(commands_lookup(names[i], strlen(names[i])) != NULL, "%s", names[i]);
+        ck_assert_int_ne(route_cross_op(names[i]), CROSS_NONE);
+    }
+    ck_assert_int_eq(route_cross_op("get"), CROSS_NONE);
+    keys_result_free(&keys);
+}
+END_TEST
+
+/* A client that lives for one request (the HTTP front) cannot subscribe, open a transaction or
+ * ask about its connection; everything else routes as for a connection. */
+START_TEST(test_route_oneshot)
+{
+    commands_init();
+    keys_result_init(&keys);
+    struct route_client one = authed;
+    one.oneshot = 1;
+    static const char *const refused[] = {
+        "subscribe c",  "psubscribe c*", "ssubscribe c", "unsubscribe", "punsubscribe",
+        "sunsubscribe", "multi",         "exec",         "discard",     "watch k",
+        "unwatch",      "client info",   "client reply off", "client tracking on",
+        "client caching yes"};
+    struct req r;
+    struct route rt;
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        req_split(&r, refused[i], ' ');
+        route(&r, &one, &rt);
+        ck_assert_msg(rt.kind == RT_REFUSE && rt.err == PXE_ONESHOT, "%s: %d", refused[i],
+                      rt.kind);
+        route(&r, &authed, &rt);
+        ck_assert_msg(rt.kind != RT_REFUSE, "%s refused for a connection", refused[i]);
+    }
+    static const char *const served[] = {"get k", "blpop k 0", "publish c m", "ping",
+                                         "client id", "client setname x", "hello 3", "keys *"};
+    for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
+        req_split(&r, served[i], ' ');
+        route(&r, &one, &rt);
+        ck_assert_msg(rt.kind != RT_REFUSE, "%s: refused (%d)", served[i], rt.err);
+    }
+    /* Arity and unknown commands come first, as for everyone. */
+    req_split(&r, "subscribe", ' ');
+    route(&r, &one, &rt);
+    ck_assert_int_eq(rt.err, PXE_WRONG_ARITY);
+    char text[256];
+    refusal_text("client info", &one, text, sizeof(text));
+    ck_assert_str_eq(text, "-ERR 'CLIENT INFO' cannot be used over HTTP: it needs a connection "
+                           "that outlives one request\r\n");
+    keys_result_free(&keys);
+}
+END_TEST
+
 Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -462,6 +710,9 @@ Suite *route_suite(void)
     tcase_add_test(tc, test_route_refusal_texts);
     tcase_add_test(tc, test_route_client_state);
     tcase_add_test(tc, test_route_split_and_flags);
+    tcase_add_test(tc, test_route_pool);
+    tcase_add_test(tc, test_route_cross_compute);
+    tcase_add_test(tc, test_route_oneshot);
     suite_add_tcase(s, tc);
     return s;
 }

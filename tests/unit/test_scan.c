@@ -32,7 +32,26 @@ START_TEST(test_scan_cursor_parse)
     static const char *const bad[] = {" 1", "1 ", "1x", "x", "18446744073709551616", "0x10"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(parse(bad[i], &v) < 0, "\"%s\" parsed", bad[i]);
-    ck_assert_int_eq(scan_cursor_parse("1\0", 2, &v), -1);
+    /* As Redis 7.0: the argument is read as a C string, up to its first NUL, and any number of
+     * leading zeros is fine (a cursor of 64 characters or more was refused). */
+    ck_assert_int_eq(scan_cursor_parse("1\0", 2, &v), 0);
+    ck_assert_uint_eq(v, 1);
+    ck_assert_int_eq(scan_cursor_parse("5\0junk", 6, &v), 0);
+    ck_assert_uint_eq(v, 5);
+    static const char lead_nul[] = {'\0', '1', '2'};
+    ck_assert_int_eq(scan_cursor_parse(lead_nul, sizeof(lead_nul), &v), 0);
+    ck_assert_uint_eq(v, 0);
+    char longc[201];
+    memset(longc, '0', 200);
+    longc[200] = '\0';
+    longc[199] = '7';
+    ck_assert_int_eq(parse(longc, &v), 0);
+    ck_assert_uint_eq(v, 7);
+    longc[0] = ' ';
+    ck_assert_int_lt(parse(longc, &v), 0);
+    longc[0] = '0';
+    longc[179] = '1'; /* 21 significant digits: past 2^64 */
+    ck_assert_int_lt(parse(longc, &v), 0);
 }
 END_TEST
 

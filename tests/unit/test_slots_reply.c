@@ -691,11 +691,17 @@ START_TEST(test_slotmap_older_by_config_epoch)
     struct slotmap *other = epoch_map(A, 1, B, 4);
     ck_assert_int_eq(slotmap_older(mixed, other), 0);
     ck_assert_int_eq(slotmap_older(other, mixed), 0);
+    /* ... but each is older somewhere: neither may replace the other as a whole. */
+    ck_assert_int_eq(slotmap_older_somewhere(mixed, other), 1);
+    ck_assert_int_eq(slotmap_older_somewhere(other, mixed), 1);
+    ck_assert_int_eq(slotmap_older_somewhere(cur, old), 0);
+    ck_assert_int_eq(slotmap_older_somewhere(old, cur), 1);
     /* Unknown epochs (0, CLUSTER NODES refused) never make a view older. */
     struct slotmap *unk = epoch_map(C, 0, B, 0);
     struct slotmap *unk2 = epoch_map(A, 0, B, 0);
     ck_assert_int_eq(slotmap_older(unk, unk2), 0);
     ck_assert_int_eq(slotmap_older(unk2, unk), 0);
+    ck_assert_int_eq(slotmap_older_somewhere(unk, unk2), 0);
     slotmap_unref(old), slotmap_unref(cur), slotmap_unref(same), slotmap_unref(mixed);
     slotmap_unref(other), slotmap_unref(unk), slotmap_unref(unk2);
 }

@@ -1,0 +1,30 @@
+/*
+ * CLIENT PAUSE for the proxy's clients, as Redis pauses its own: while a pause lasts, the
+ * commands it covers (every command in ALL mode; in WRITE mode those that write or may
+ * replicate: writes, PUBLISH, PFCOUNT, scripts not declared no-writes, EXEC of a transaction
+ * holding any of them) wait in the proxy, counted as blocked clients, and run in order when the
+ * pause ends (CLIENT UNPAUSE, or its timeout). One state for the whole process, in atomics.
+ */
+#ifndef PX_PAUSE_H
+#define PX_PAUSE_H
+
+#include "request.h"
+#include "scripts.h"
+
+#include <stdint.h>
+
+enum pause_mode { PAUSE_OFF = 0, PAUSE_WRITE, PAUSE_ALL };
+
+/* Pauses until end_ms (clock_now_ms time) in mode. Any thread. */
+void pause_start(uint64_t end_ms, enum pause_mode mode);
+/* Ends the pause. Any thread. */
+void pause_stop(void);
+/* The pause in force at now_ms (PAUSE_OFF once its end has passed), and its end. Any thread. */
+enum pause_mode pause_current(uint64_t now_ms, uint64_t *end_ms);
+
+/* Whether r (routed, its command known) may write or replicate, as Redis decides it for CLIENT
+ * PAUSE WRITE: the command's flags, a script's shebang flags (EVAL, EVALSHA of a body in
+ * scripts), or, for EXEC, tx_writes (the transaction queued such a command). */
+int pause_is_write(const struct request *r, struct script_local *scripts, int tx_writes);
+
+#endif
