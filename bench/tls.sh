@@ -5,6 +5,10 @@
 # ROUNDS times each. The TLS client verifies the proxy's certificate and shows its own (the
 # default -tls-auth-clients yes); the certificates are throwaway ones from tests/tls_certs.sh (EC
 # P-256). The nodes are reached over plain TCP either way: this is the cost of the clients' side.
+# Then connections: PING with redis-benchmark -k 0, a new connection for every request (20
+# clients), so that each TLS request is a full handshake (redis-benchmark does not resume
+# sessions): its ops/s on the TLS port is the proxy's handshakes per second, and its CPU per
+# request what a connection with its handshake costs the proxy.
 # Writes bench/results/<date>-tls.md with every run and the medians of ops/s and of the proxy's
 # CPU per request, TLS against plain; on this shared machine only ratios within the run mean
 # something.
@@ -57,12 +61,28 @@ for wl in get_P1 set_P1 get_P16 set_P16; do
     done
 done
 
+# Connections: PING on a new connection each time; n / 100 requests a turn.
+hs_count() { redis-cli -p 7200 info proxy | tr -d '\r' | awk -F: '$1 == "tls_client_handshakes" {print $2}'; }
+creqs=$((n / 100))
+hs0=$(hs_count)
+for r in $(seq 1 "$rounds"); do
+    if [ $((r % 2)) = 1 ]; then
+        bench_turn "$out" connect "$r" plain 7200 "$proxy" "$creqs" -c 20 -k 0 -t ping_mbulk
+        bench_turn "$out" connect "$r" tls 7201 "$proxy" "$creqs" "${tls[@]}" -c 20 -k 0 -t ping_mbulk
+    else
+        bench_turn "$out" connect "$r" tls 7201 "$proxy" "$creqs" "${tls[@]}" -c 20 -k 0 -t ping_mbulk
+        bench_turn "$out" connect "$r" plain 7200 "$proxy" "$creqs" -c 20 -k 0 -t ping_mbulk
+    fi
+done
+hs1=$(hs_count)
+
 hs=$(redis-cli -p 7200 info proxy | tr -d '\r' | grep -E '^tls_client_handshake' | tr '\n' ' ')
 {
     echo
     echo "Medians. The tls / plain columns: for ops/s, the share of plain text's throughput TLS keeps; for CPU per request, how many times the plain request's CPU a TLS request costs the proxy."
     echo
-    bench_medians "$out" plain tls get_P1 set_P1 get_P16 set_P16
+    bench_medians "$out" plain tls get_P1 set_P1 get_P16 set_P16 connect
     echo
+    echo "- connect: PING with redis-benchmark -k 0 (a new connection per request, 20 clients, $creqs requests a turn); on the TLS port each is a full handshake, so its ops/s is handshakes per second; the proxy counted $((hs1 - hs0)) TLS handshakes during these turns ($((creqs * rounds)) requests)"
     echo "- proxy counters after the run: $hs"
 } | bench_finish
