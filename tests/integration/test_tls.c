@@ -12,6 +12,8 @@
  *  - nodes: a TLS-only cluster (`--port 0 --tls-port --tls-cluster yes`) on 22200-22205, a proxy
  *    with no plain-text port that talks TLS on both sides (22251), one that serves plain clients
  *    and reads from replicas over TLS (22260), and one whose CA does not match the nodes' (22270).
+ *  - pool mode: two standalone servers with a TLS port (22281, 22283) behind a proxy with
+ *    -pool-server and -tls-cluster (22285).
  *
  * Certificates come from tests/tls_certs.sh, made once per run in the work directory. Every
  * server started here is stopped by pid (cluster.sh stop, h_proxy_stop).
@@ -53,6 +55,9 @@
 #define P2_DEBUG     22252
 #define P3_PLAIN     22260
 #define P6_PLAIN     22270
+#define POOL_PLAIN   22280 /* pool mode: two standalone servers, plain 22280/22282 ... */
+#define POOL_TLS     22281 /* ... and TLS 22281/22283 */
+#define P7_PLAIN     22285
 
 static char certs[1024]; /* tests/tls_certs.sh's output */
 static char live[1024];  /* P1's certificate and key: copies, replaced by the reload test */
@@ -1426,6 +1431,112 @@ START_TEST(test_tls_cluster_wrong_ca)
 }
 END_TEST
 
+/* Pool mode with -tls-cluster: the pool's standalone servers are reached over TLS at the ports
+ * the server list gives (probes and the workers' connections); a split MSET/MGET lands on both,
+ * and a transaction runs on a private TLS connection. */
+START_TEST(test_tls_pool_servers)
+{
+    ck_assert_int_eq(make_certs(), 0);
+    char ncrt[1100], nkey[1100], ca[1100], tport[2][16], srv[2][64], addr[64];
+    cert_path(ncrt, sizeof(ncrt), "node.crt");
+    cert_path(nkey, sizeof(nkey), "node.key");
+    cert_path(ca, sizeof(ca), "ca.crt");
+    pid_t single[2];
+    for (int i = 0; i < 2; i++) {
+        snprintf(tport[i], sizeof(tport[i]), "%d", POOL_TLS + 2 * i);
+        snprintf(srv[i], sizeof(srv[i]), "127.0.0.1:%d", POOL_TLS + 2 * i);
+        /* The plain port is only for the harness's wait and the checks below. */
+        const char *extra[] = {"--tls-port",
+                               tport[i],
+                               "--tls-cert-file",
+                               ncrt,
+                               "--tls-key-file",
+                               nkey,
+                               "--tls-ca-cert-file",
+                               ca,
+                               "--tls-auth-clients",
+                               "yes",
+                               NULL};
+        single[i] = h_single_start_with(POOL_PLAIN + 2 * i, extra);
+        ck_assert_msg(single[i] > 0, "pool server %d did not start", i);
+    }
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", P7_PLAIN);
+    const char *args[] = {"-addr",
+                          addr,
+                          "-pool-server",
+                          srv[0],
+                          "-pool-server",
+                          srv[1],
+                          "-tls-cluster",
+                          "yes",
+                          "-tls-ca-cert-file",
+                          ca,
+                          "-tls-client-cert-file",
+                          ncrt,
+                          "-tls-client-key-file",
+                          nkey,
+                          "-threads",
+                          "1",
+                          /* crc32 % 2 spreads tp:0..31 over both servers (ketama with
+                             fnv1a_64 puts these similar keys all on one) */
+                          "-distribution",
+                          "crc32-mod",
+                          NULL};
+    pid_t p = t_proxy_start(args, 0, P7_PLAIN, "proxy-tls-pool.log");
+    ck_assert_msg(p > 0, "the pool proxy did not start (see %s/proxy-tls-pool.log)", h_env.workdir);
+    /* 32 keys in one MSET and one MGET, split over the two servers. */
+    redisContext *c = h_connect(P7_PLAIN);
+    char mset[1024] = "MSET", mget[1024] = "MGET";
+    for (int i = 0; i < 32; i++) {
+        size_t l = strlen(mset), g = strlen(mget);
+        snprintf(mset + l, sizeof(mset) - l, " tp:%d %d", i, i);
+        snprintf(mget + g, sizeof(mget) - g, " tp:%d", i);
+    }
+    redisReply *r = h_cmd(c, mset);
+    ck_assert_msg(r->type == REDIS_REPLY_STATUS, "MSET: %s",
+                  r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    freeReplyObject(r);
+    r = h_cmd(c, mget);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq((int)r->elements, 32);
+    for (size_t i = 0; i < 32; i++) {
+        char want[8];
+        snprintf(want, sizeof(want), "%zu", i);
+        ck_assert_msg(r->element[i]->type == REDIS_REPLY_STRING &&
+                          strcmp(r->element[i]->str, want) == 0,
+                      "MGET element %zu", i);
+    }
+    freeReplyObject(r);
+    /* Every key is on exactly one server, and both servers hold some. */
+    long long on[2];
+    for (int i = 0; i < 2; i++) {
+        redisContext *d = h_connect(POOL_PLAIN + 2 * i);
+        r = h_cmd(d, "DBSIZE");
+        on[i] = r->integer;
+        freeReplyObject(r);
+        redisFree(d);
+    }
+    ck_assert_int_eq(on[0] + on[1], 32);
+    ck_assert_int_gt(on[0], 0);
+    ck_assert_int_gt(on[1], 0);
+    r = h_cmd(c, "MULTI");
+    freeReplyObject(r);
+    r = h_cmd(c, "INCR tp:1");
+    freeReplyObject(r);
+    r = h_cmd(c, "EXEC");
+    ck_assert_msg(r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                      r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 2,
+                  "EXEC over a private TLS connection");
+    freeReplyObject(r);
+    redisFree(c);
+    ck_assert_int_gt(h_info_num(P7_PLAIN, "tls_node_handshakes"), 1);
+    ck_assert_int_eq(h_info_num(P7_PLAIN, "tls_node_handshake_failures"), 0);
+    ck_assert_int_eq(h_info_num(P7_PLAIN, "pool_servers_unreachable"), 0);
+    ck_assert_int_eq(h_proxy_stop(p, "proxy-tls-pool.log"), 0);
+    for (int i = 0; i < 2; i++) h_single_stop(single[i]);
+}
+END_TEST
+
 Suite *tls_suite(void)
 {
     Suite *s = suite_create("tls");
@@ -1457,6 +1568,11 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_tls_cluster_moved);
     tcase_add_test(tc, test_tls_cluster_redis_py);
     tcase_add_test(tc, test_tls_cluster_wrong_ca);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("pool");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_tls_pool_servers);
     suite_add_tcase(s, tc);
     return s;
 }
