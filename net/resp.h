@@ -16,7 +16,8 @@ struct resp_span {
 #define RESP_IOBUF_LEN        (16 * 1024)           /* PROTO_IOBUF_LEN: Redis's first read */
 #define RESP_MAX_BULK_DEFAULT (512ll * 1024 * 1024) /* proto-max-bulk-len */
 #define RESP_MAX_ARGS_DEFAULT 2147483647ll          /* INT_MAX, as Redis 7 */
-#define RESP_MAX_DEPTH        1024                  /* nesting of replies */
+/* Nesting of replies: a Lua script can return about 8,000 levels (its stack limit). */
+#define RESP_MAX_DEPTH 16384
 
 /*
  * Parses a decimal long long with Redis's string2ll rules: optional '-', no '+', no leading

@@ -8,6 +8,8 @@
  */
 #include "admin.h"
 
+#include "busy.h"
+
 #include "errors.h"
 #include "mem.h"
 #include "resp.h"
@@ -178,6 +180,9 @@ static void apply_to_proxy(const struct request *r)
             slowlog_set_threshold(v);
         else if (request_arg_is(r, i, "slowlog-max-len"))
             slowlog_set_max_len(v);
+        else if (request_arg_is(r, i, "busy-reply-threshold") ||
+                 request_arg_is(r, i, "lua-time-limit"))
+            busy_set_threshold(v);
     }
 }
 

@@ -1174,6 +1174,13 @@ static int check_pool(struct config *c, char *err, size_t errlen)
         return PX_EINVAL;
     }
     c->stall_threshold_ms = 0;
+    /* Computing across servers needs temporary keys placed next to a given key; pool placements
+     * (hash tags optional, any hash) do not offer that yet. */
+    if (c->cross_slot == CROSS_SLOT_COMPUTE) {
+        snprintf(err, errlen, "flag -cross-slot compute is for a cluster: in pool mode keys on "
+                              "different servers get -CROSSSLOT");
+        return PX_EINVAL;
+    }
     return CONFIG_OK;
 }
 

@@ -6,6 +6,8 @@
  */
 #include "dispatch.h"
 
+#include "busy.h"
+
 #include "clock.h"
 #include "errors.h"
 #include "monitor.h"
@@ -146,6 +148,16 @@ static void note_script(struct dispatch *d, const struct request *r, uint32_t fl
     if (flags & RT_F_SCRIPT_FLUSH) scripts_flush(d->scripts);
 }
 
+/* A script or function call is counted as running on its node until answered (busy.h). */
+static void note_running(struct request *r)
+{
+    const char *name = r->cmd->cmd->name;
+    int function = strncmp(name, "fcall", 5) == 0;
+    if ((r->flags & REQ_F_SCRIPT_RUN) || (!function && strncmp(name, "eval", 4) != 0)) return;
+    r->flags |= REQ_F_SCRIPT_RUN;
+    busy_start(clock_now_ms(), function);
+}
+
 /* Every master, once a slot map says which they are (held until then). */
 static void all_masters(struct dispatch *d, struct request *r)
 {
@@ -241,6 +253,7 @@ static void run(struct dispatch *d, struct request *r, struct route *rt, struct 
             rt->slot = keys_slot(d->keys, r->breq.chunk->data, r->argv, ks);
         }
         note_script(d, r, rt->flags);
+        note_running(r);
         if (rt->flags & RT_F_BLOCKING) make_blocking(d, r);
         r->slot = rt->slot;
         r->pool_gen = view_pool_gen(d->fc->view);

@@ -208,6 +208,14 @@ void errors_config_per_node(struct sbuf *s, const char *name, size_t len)
                       (int)strnlen(name, len), name);
 }
 
+void errors_busy_script(struct sbuf *s, int function)
+{
+    sbuf_puts(s, function ? "-BUSY Redis is busy running a script. You can only call FUNCTION "
+                            "KILL or SHUTDOWN NOSAVE.\r\n"
+                          : "-BUSY Redis is busy running a script. You can only call SCRIPT "
+                            "KILL or SHUTDOWN NOSAVE.\r\n");
+}
+
 void errors_no_such_client(struct sbuf *s)
 {
     sbuf_puts(s, "-ERR No such client\r\n");

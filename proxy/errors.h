@@ -97,6 +97,8 @@ void errors_config_partial(struct sbuf *s, const char *ip, int port, const char 
 /* CONFIG SET of a parameter each node keeps for itself (its address, files, replication): set
  * on every node at once it would break the cluster, so the proxy refuses it. */
 void errors_config_per_node(struct sbuf *s, const char *name, size_t len);
+/* What a Redis server busy with a script answers (function: one started by FCALL). */
+void errors_busy_script(struct sbuf *s, int function);
 void errors_no_such_client(struct sbuf *s);
 void errors_client_id_positive(struct sbuf *s);
 void errors_no_such_user(struct sbuf *s, const char *name, size_t len);

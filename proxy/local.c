@@ -6,6 +6,8 @@
  */
 #include "local.h"
 
+#include "busy.h"
+
 #include "clock.h"
 #include "crc16.h"
 #include "errors.h"
@@ -498,8 +500,13 @@ static void do_pause(struct request *r, struct sbuf *sb)
 
 static void do_ping(struct request *r, struct sbuf *sb)
 {
+    int function;
     if (r->argc > 2) {
         errors_wrong_arity(sb, "ping");
+    } else if (busy_now(clock_now_ms(), &function)) {
+        /* A node runs a script past busy-reply-threshold: as one Redis server would say. */
+        errors_busy_script(sb, function);
+        r->flags |= REQ_F_REJECTED;
     } else if (pubsub_subscribed(r->client) && r->client->resp == 2) {
         /* In subscribed mode PING answers an array, as Redis does over RESP2. */
         resp_write_array_len(sb, 2);

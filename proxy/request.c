@@ -13,6 +13,7 @@
  */
 #include "request.h"
 
+#include "busy.h"
 #include "clock.h"
 #include "mem.h"
 #include "placement.h"
@@ -64,6 +65,7 @@ struct request *request_get(struct request_pool *rp)
 
 void request_put(struct request_pool *rp, struct request *r)
 {
+    if (r->flags & REQ_F_SCRIPT_RUN) busy_end(clock_now_ms()); /* never answered: dropped */
     if (r->attach) r->attach->free(rp, r->attach);
     buf_chunk_put(r->breq.chunk);
     buf_chunk_put(r->rchunk);

@@ -65,6 +65,7 @@ enum {
                                     read): its client holds its keys until the reply (tracking.h) */
     REQ_F_INTERNAL = 1u << 18,   /* the proxy's own request, answered to its sink though it has
                                     neither client nor parent (tracking.c's sync PINGs) */
+    REQ_F_SCRIPT_RUN = 1u << 19, /* a script call counted in busy.h until answered or freed */
 };
 
 /* Why a request is on the held list. */

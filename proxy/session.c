@@ -21,6 +21,9 @@
  */
 #include "session.h"
 
+#include "busy.h"
+#include "clock.h"
+
 #include "client_dir.h"
 #include "errors.h"
 #include "forward.h"
@@ -433,6 +436,14 @@ static void session_dispatch_deferred(struct session *s)
     }
 }
 
+/* A script call is answered: it no longer runs on its node (busy.h). */
+static void script_done(struct request *r)
+{
+    if (!(r->flags & REQ_F_SCRIPT_RUN)) return;
+    r->flags &= ~REQ_F_SCRIPT_RUN;
+    busy_end(clock_now_ms());
+}
+
 /* Statistics for a request answered with the reply of len bytes at reply. */
 static void request_account_now(struct session_ctx *ctx, struct request *r, const char *reply,
                                 size_t len)
@@ -452,6 +463,7 @@ static void sink_reply_span(struct request_pool *rp, struct request *r, struct b
 {
     struct session *s = SESSION_OF(r->client);
     request_account_now(s->ctx, r, c->data + off, len);
+    script_done(r);
     if (r->flags & REQ_F_TRACKED) tracking_read_done(r);
     session_answered(s, r);
     if (r == s->head) {
@@ -482,6 +494,7 @@ static void sink_reply_bytes(struct request_pool *rp, struct request *r, const c
         return;
     }
     request_account_now(s->ctx, r, data, len);
+    script_done(r);
     if (r->flags & REQ_F_TRACKED) tracking_read_done(r);
     session_answered(s, r);
     session_pop_head(s);

@@ -857,10 +857,13 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
         r->flags |= REQ_F_TRACKED;
     }
     int readonly = (cmd->flags & CMD_READONLY) != 0;
-    /* Redis does not track the keys of EVAL_RO and friends themselves (what the script reads is
-     * tracked on the node, which the proxy cannot see), nor Pub/Sub's shard channels. */
-    int trackable = readonly && keys->n > 0 && !(cmd->flags & CMD_PUBSUB) &&
-                    strncmp(cmd->name, "eval", 4) != 0 && strncmp(cmd->name, "fcall", 5) != 0;
+    /* A script's declared keys are tracked by Redis when the script reads anything: the node
+     * decides, and its push finds them remembered here (a script that reads nothing costs an
+     * entry, or with listeners an extra message). In NOLOOP mode its writes are the client's
+     * own, below. Pub/Sub's shard channels are not keys to track. */
+    int script = strncmp(cmd->name, "eval", 4) == 0 || strncmp(cmd->name, "fcall", 5) == 0;
+    int trackable = keys->n > 0 && !(cmd->flags & CMD_PUBSUB) &&
+                    (script ? !(tc->flags & TRK_NOLOOP) : readonly);
     if (readonly) tc->flags |= TRK_READ;
     if (trackable && !(tc->flags & TRK_BCAST)) {
         int optin = tc->flags & TRK_OPTIN, optout = tc->flags & TRK_OPTOUT;
@@ -893,7 +896,7 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
             }
             update_gauges(t);
         }
-    } else if (!readonly && keys->n > 0 && (tc->flags & TRK_NOLOOP)) {
+    } else if ((!readonly || script) && keys->n > 0 && (tc->flags & TRK_NOLOOP)) {
         const char *base = r->breq.chunk->data;
         for (uint32_t i = 0; i < keys->n; i++) {
             const struct resp_span *a = &r->argv[keys->pos[i]];

@@ -20,6 +20,8 @@
  */
 #include "worker.h"
 
+#include "busy.h"
+
 #include "client_dir.h"
 #include "clock.h"
 #include "errors.h"
@@ -840,6 +842,7 @@ static void *worker_main(void *arg)
     snprintf(name, sizeof(name), "worker-%d", w->id);
     log_set_thread_name(name);
     px_mem_thread_arena();
+    busy_bind(w->id);
     loop_run(w->loop);
     /* Stopping: close every client, then every node connection. */
     session_close_all(&w->sessions);

@@ -33,7 +33,7 @@ LAYERS = [
     ("model", ["proxy/client", "proxy/request", "proxy/commands", "proxy/command_table",
                "proxy/keys", "proxy/errors", "proxy/stats", "proxy/strset", "proxy/scripts",
                "proxy/config", "proxy/client_limits", "proxy/client_dir", "proxy/slowlog",
-               "proxy/pause", "proxy/monitor", "proxy/acl", "proxy/acl_store",
+               "proxy/pause", "proxy/busy", "proxy/monitor", "proxy/acl", "proxy/acl_store",
                "proxy/httpjson"]),
     ("routing", ["proxy/route", "proxy/view"]),
     ("executors", ["proxy/private", "proxy/forward", "proxy/fanout", "proxy/merge", "proxy/scan",

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static long long info_field(redisContext *p, const char *section, const char *name)
 {
@@ -176,6 +177,83 @@ START_TEST(test_functions)
 }
 END_TEST
 
+/* A script can return a reply nested as deep as Lua's stack allows (about 8,000 levels, then
+ * an error inside it): the proxy passes it on byte for byte, as the node sends it, and the
+ * connection stays usable (Redis's suite, "Script return recursive object"). */
+START_TEST(test_deep_reply)
+{
+    static const char req[] = "*3\r\n$4\r\nEVAL\r\n$47\r\nlocal a = {}; local b = {a}; a[1] = b; "
+                              "return a\r\n$1\r\n0\r\n";
+    struct h_rc p, n;
+    h_rc_open(&p, h_env.proxy_port);
+    h_rc_open(&n, h_env.cluster_port);
+    size_t pl, nl;
+    const char *pr = h_rc_roundtrip(&p, req, sizeof(req) - 1, &pl);
+    char *copy = malloc(pl);
+    memcpy(copy, pr, pl);
+    const char *nr = h_rc_roundtrip(&n, req, sizeof(req) - 1, &nl);
+    ck_assert_uint_gt(nl, 30000);
+    ck_assert_msg(pl == nl && memcmp(copy, nr, nl) == 0, "%zu bytes through the proxy, %zu from "
+                                                          "the node", pl, nl);
+    free(copy);
+    const char *pong = h_rc_roundtrip(&p, "PING\r\n", 6, &pl);
+    ck_assert(pl == 7 && memcmp(pong, "+PONG\r\n", 7) == 0);
+    h_rc_close(&p);
+    h_rc_close(&n);
+}
+END_TEST
+
+/* A script that runs past busy-reply-threshold: PING, which the proxy answers itself, says BUSY
+ * as the busy node would (with SCRIPT KILL or FUNCTION KILL in the text, as Redis words it),
+ * SCRIPT/FUNCTION KILL through the proxy stop it, and PING answers PONG again. */
+static void busy_round(const char *call, size_t call_len, const char *kill, const char *want)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    struct h_rc runner;
+    h_rc_open(&runner, h_env.proxy_port);
+    ck_assert_int_eq(write(runner.fd, call, call_len), (ssize_t)call_len);
+    int busy = 0;
+    for (int i = 0; i < 100 && !busy; i++) {
+        redisReply *r = h_cmd(p, "PING");
+        if (r->type == REDIS_REPLY_ERROR) {
+            ck_assert_str_eq(r->str, want);
+            busy = 1;
+        }
+        freeReplyObject(r);
+        if (!busy) h_sleep_ms(20);
+    }
+    ck_assert_msg(busy, "PING never said BUSY while the script ran");
+    h_expect_str(h_cmd(p, kill), "OK");
+    size_t n;
+    const char *x = h_rc_read(&runner, &n);
+    ck_assert_msg(n > 0 && x[0] == '-', "%.*s", (int)n, x);
+    h_expect_str(h_cmd(p, "PING"), "PONG");
+    h_rc_close(&runner);
+    redisFree(p);
+}
+
+START_TEST(test_busy_script)
+{
+    redisContext *p = h_connect(h_env.proxy_port);
+    h_expect_str(h_cmd(p, "CONFIG SET busy-reply-threshold 100"), "OK");
+    static const char eval[] = "*3\r\n$4\r\nEVAL\r\n$17\r\nwhile true do end\r\n$1\r\n0\r\n";
+    busy_round(eval, sizeof(eval) - 1, "SCRIPT KILL",
+               "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN "
+               "NOSAVE.");
+    h_expect_str(h_cmd(p, "FUNCTION LOAD REPLACE %s",
+                       "#!lua name=busylib\nredis.register_function('spin', function() while "
+                       "true do end end)"),
+                 "busylib");
+    static const char fcall[] = "*3\r\n$5\r\nFCALL\r\n$4\r\nspin\r\n$1\r\n0\r\n";
+    busy_round(fcall, sizeof(fcall) - 1, "FUNCTION KILL",
+               "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN "
+               "NOSAVE.");
+    h_expect_str(h_cmd(p, "FUNCTION DELETE busylib"), "OK");
+    h_expect_str(h_cmd(p, "CONFIG SET busy-reply-threshold 5000"), "OK");
+    redisFree(p);
+}
+END_TEST
+
 Suite *scripts_suite(void)
 {
     Suite *s = suite_create("scripts");
@@ -184,6 +262,8 @@ Suite *scripts_suite(void)
     tcase_add_test(tc, test_eval_routing);
     tcase_add_test(tc, test_script_commands_and_noscript_recovery);
     tcase_add_test(tc, test_functions);
+    tcase_add_test(tc, test_deep_reply);
+    tcase_add_test(tc, test_busy_script);
     suite_add_tcase(s, tc);
     return s;
 }

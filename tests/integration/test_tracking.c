@@ -2261,8 +2261,14 @@ START_TEST(test_memory_per_key)
             K, per_key, (p1 - p0) / 1024, per_reader, (double)(n1 - n0) / K);
     ck_assert_int_eq(keys1 - keys0, K);
     ck_assert_int_eq(items, 2 * K);
-    ck_assert_msg(per_key > 16 && per_key < 1000, "%.0f bytes per tracked key", per_key);
-    ck_assert_msg(per_reader >= 0 && per_reader < 200, "%.0f bytes per second reader", per_reader);
+    /* A sanitizer build runs on libc's allocator, which reports nothing (used_memory 0). */
+    if (p0 > 0) {
+        ck_assert_msg(per_key > 16 && per_key < 1000, "%.0f bytes per tracked key", per_key);
+        ck_assert_msg(per_reader >= 0 && per_reader < 200, "%.0f bytes per second reader",
+                      per_reader);
+    } else {
+        fprintf(stderr, "tracking: memory: not measured (no jemalloc in this build)\n");
+    }
     h_rc_close(&a);
     h_rc_close(&a2);
     ck_assert_int_eq(h_proxy_stop(pid, "proxy-trk-memory.log"), 0);

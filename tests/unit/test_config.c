@@ -417,6 +417,9 @@ START_TEST(test_config_pool)
         {{"-pool-server", "127.0.0.1:6379", "-stall-threshold", "300ms"},
          "flag -stall-threshold is for a cluster: a pool's servers are not failed over, so a stall "
          "is simply waited for (-backend-timeout)"},
+        {{"-pool-server", "127.0.0.1:6379", "-cross-slot", "compute"},
+         "flag -cross-slot compute is for a cluster: in pool mode keys on different servers get "
+         "-CROSSSLOT"},
         {{"-pool-server", "127.0.0.1:6379", "-server-retry-timeout", "soon"},
          "invalid value \"soon\" for flag -server-retry-timeout: expected milliseconds (30000) or "
          "a duration (30s)"},

@@ -736,6 +736,7 @@ Suite *placement_suite(void)
 {
     Suite *s = suite_create("placement");
     TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60); /* the fixtures place millions of keys: slow under sanitizers */
     tcase_add_test(tc, test_md5_rfc1321);
     tcase_add_test(tc, test_hashkit_names);
     tcase_add_test(tc, test_hashkit_vectors);
