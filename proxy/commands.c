@@ -88,7 +88,9 @@ static const struct overlay overlays[] = {
     {"randomkey", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_RANDOM},
     {"lastsave", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_MIN},
     {"keys", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_CONCAT},
-    {"function|stats", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE}, /* the same on every master */
+    /* The running script is on one master: asked of all, on connections of their own (the shared
+     * one waits behind the script). */
+    {"function|stats", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_BUSIEST},
     {"memory|purge", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_ALL_OK},
     {"memory|doctor", ROUTE_UNSUPPORTED, 0, NODE_REPORT, FAN_NONE},
     {"memory|stats", ROUTE_UNSUPPORTED, 0, NODE_REPORT, FAN_NONE},
@@ -182,7 +184,8 @@ static void decide(struct cmd_entry *e, const struct cmd_entry *parent)
 {
     const struct command *c = e->cmd;
     /* The node is busy running the script they stop: the shared connection waits behind it. */
-    e->own_conn = strcmp(c->name, "script|kill") == 0 || strcmp(c->name, "function|kill") == 0;
+    e->own_conn = strcmp(c->name, "script|kill") == 0 || strcmp(c->name, "function|kill") == 0 ||
+                  strcmp(c->name, "function|stats") == 0;
     const struct overlay *o = find_overlay(c->name);
     if (!o && parent) {
         /* A subcommand inherits its container's overlay (CLIENT KILL, CLUSTER SETSLOT, ...). */
@@ -313,6 +316,7 @@ static const char *merge_name(enum fan_merge m)
     case FAN_INFO: return "proxy sections + keyspace summed";
     case FAN_UNION: return "union";
     case FAN_PAIR_SUM: return "counts summed per channel";
+    case FAN_BUSIEST: return "the master running a script";
     default: return "";
     }
 }

@@ -189,6 +189,7 @@ enum fan_merge {
     FAN_INFO,      /* INFO: the proxy's sections plus the masters' keyspace (info.c) */
     FAN_UNION,     /* PUBSUB CHANNELS: every array's elements, each once */
     FAN_PAIR_SUM,  /* PUBSUB NUMSUB: [name, count, ...] arrays, the counts summed */
+    FAN_BUSIEST,   /* FUNCTION STATS: the reply of a master running a script, else the first */
 };
 
 struct command {

@@ -1174,11 +1174,11 @@ static int check_pool(struct config *c, char *err, size_t errlen)
         return PX_EINVAL;
     }
     c->stall_threshold_ms = 0;
-    /* Computing across servers needs temporary keys placed next to a given key; pool placements
-     * (hash tags optional, any hash) do not offer that yet. */
-    if (c->cross_slot == CROSS_SLOT_COMPUTE) {
-        snprintf(err, errlen, "flag -cross-slot compute is for a cluster: in pool mode keys on "
-                              "different servers get -CROSSSLOT");
+    /* Computing across servers sends the keys under the names the client gave; with
+     * -hash-tag-strip the servers hold them under other names. */
+    if (c->cross_slot == CROSS_SLOT_COMPUTE && c->hash_tag_strip) {
+        snprintf(err, errlen, "flags -cross-slot compute and -hash-tag-strip cannot be used "
+                              "together");
         return PX_EINVAL;
     }
     return CONFIG_OK;

@@ -196,6 +196,9 @@ struct cross {
     uint32_t pending; /* parts of the step not answered (+1 while they are being sent) */
     uint32_t nparts;
     struct cross_rep *rep; /* the step's replies */
+    /* The keyspace of the request (pool mode: slots are servers). Its placement is only read
+     * while cross_run runs, where every temporary name is made. */
+    struct keyspace ks;
     /* The keys: argument position and slot. */
     uint32_t nkeys;
     int *kpos;
@@ -321,6 +324,7 @@ static void send_part(struct cross *cs, struct request *r, uint32_t idx, unsigne
     part->breq.off = 0;
     part->breq.len = c->len;
     part->slot = (int)slot;
+    part->pool_gen = r->pool_gen; /* pool mode: refused if the pool changed meanwhile */
     forward_send(x->fw, part);
 }
 
@@ -420,20 +424,33 @@ static const char *tmp_name(const struct cross *cs, uint32_t t)
 }
 
 /* The temporary names, all of the same length: {tag}slotproxy-tmp:<nonce>:<seq>:<t>, the tag of
- * the target slot, t zero-padded to the width of the largest. */
-static void gather_names(struct cross *cs, unsigned target)
+ * the target slot, t zero-padded to the width of the largest. In pool mode a slot is a server:
+ * the tag is "p" and four digits, tried in turn until the pool places the name on the target
+ * (the pool's hash tag, if any, covers the digits; else the whole name is hashed). Returns 0, or
+ * -1 when no name could be placed there. */
+static int gather_names(struct cross *cs, unsigned target)
 {
     struct cross_ctx *x = cs->x;
     uint64_t seq = ++x->seq;
     int width = resp_ull_digits(cs->ntmp ? cs->ntmp - 1 : 0);
     char name[128];
     for (uint32_t t = 0; t < cs->ntmp; t++) {
-        int n = snprintf(name, sizeof(name), "{%s}slotproxy-tmp:%016llx:%llu:%0*u",
-                         cross_slot_tag(target), (unsigned long long)x->nonce,
-                         (unsigned long long)seq, width, t);
+        int n = 0, placed = 0;
+        for (unsigned k = 0; k < 10000 && !placed; k++) {
+            char tag[8];
+            if (cs->ks.pool)
+                snprintf(tag, sizeof(tag), "p%04u", k);
+            else
+                snprintf(tag, sizeof(tag), "%s", cross_slot_tag(target));
+            n = snprintf(name, sizeof(name), "{%s}slotproxy-tmp:%016llx:%llu:%0*u", tag,
+                         (unsigned long long)x->nonce, (unsigned long long)seq, width, t);
+            placed = keyspace_slot(&cs->ks, name, (size_t)n) == (int)target;
+        }
+        if (!placed) return -1;
         cs->name_len = (uint32_t)n;
         sbuf_put(&cs->names, name, (size_t)n);
     }
+    return 0;
 }
 
 static void gather_start(struct cross *cs, struct request *r)
@@ -456,7 +473,12 @@ static void gather_start(struct cross *cs, struct request *r)
             cs->ktmp[i] = (int)cs->ntmp++;
         }
     }
-    gather_names(cs, target);
+    if (gather_names(cs, target) < 0) {
+        sbuf_clear(&cs->x->out);
+        errors_cross_no_tmp(&cs->x->out);
+        answer_out(cs, r);
+        return;
+    }
     step_begin(cs, ST_READ, cs->ntmp);
     for (uint32_t t = 0; t < cs->ntmp; t++) {
         struct cmdv v = {.argc = 0};
@@ -703,11 +725,12 @@ static void move_advance(struct cross *cs, struct request *r, struct cross_rep *
 
 /* ---- RENAME, RENAMENX, COPY: DUMP and RESTORE ---- */
 
-/* The parked source's name: a temporary key of the source's slot. */
-static void rename_names(struct cross *cs)
+/* The parked source's name: a temporary key of the source's slot. Returns -1 when none can be
+ * made (gather_names). */
+static int rename_names(struct cross *cs)
 {
     cs->ntmp = 1;
-    gather_names(cs, cs->kslot[0]);
+    return gather_names(cs, cs->kslot[0]);
 }
 
 static void rename_park(struct cross *cs, struct request *r)
@@ -1156,7 +1179,7 @@ static int check_syntax(struct cross *cs, const struct request *r)
 }
 
 void cross_run(struct cross_ctx *x, struct request *r, enum cross_op op,
-               const struct keys_result *keys)
+               const struct keys_result *keys, const struct keyspace *ks)
 {
     stat_add(&x->stats->cross_computed, 1);
     uint32_t nk = keys->n;
@@ -1177,9 +1200,11 @@ void cross_run(struct cross_ctx *x, struct request *r, enum cross_op op,
     cs->part_set = cs->tmp_made + nk;
     sbuf_init(&cs->names);
     sbuf_init(&cs->value);
+    if (ks) cs->ks = *ks;
     for (uint32_t i = 0; i < nk; i++) {
         cs->kpos[i] = keys->pos[i];
-        cs->kslot[i] = crc16_key_slot(arg(r, (uint32_t)keys->pos[i]), r->argv[keys->pos[i]].len);
+        cs->kslot[i] = (unsigned)keyspace_slot(ks, arg(r, (uint32_t)keys->pos[i]),
+                                               r->argv[keys->pos[i]].len);
     }
     r->attach = &cs->attach;
     r->state = REQ_FANOUT;
@@ -1195,7 +1220,12 @@ void cross_run(struct cross_ctx *x, struct request *r, enum cross_op op,
     case CROSS_SMOVE:
     case CROSS_LMOVE: move_start(cs, r); return;
     case CROSS_RENAME:
-        rename_names(cs);
+        if (rename_names(cs) < 0) {
+            sbuf_clear(&x->out);
+            errors_cross_no_tmp(&x->out);
+            answer_out(cs, r);
+            return;
+        }
         if (cs->nx)
             renamenx_check(cs, r);
         else

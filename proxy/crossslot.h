@@ -41,6 +41,7 @@
 #include "config.h"
 #include "forward.h"
 #include "keys.h"
+#include "keyspace.h"
 #include "request.h"
 #include "resp_write.h"
 #include "route.h"
@@ -67,7 +68,7 @@ void cross_ctx_deinit(struct cross_ctx *x);
 /* Computes r, whose keys (positions among its arguments, as routing found them) span slots, as
  * op says. r is answered, possibly before this returns: the caller must not touch it after. */
 void cross_run(struct cross_ctx *x, struct request *r, enum cross_op op,
-               const struct keys_result *keys);
+               const struct keys_result *keys, const struct keyspace *ks);
 
 /* A hash tag ("{...}" without the braces, NUL-terminated, static storage) of at most four
  * alphanumeric characters whose keys hash to slot. */

@@ -242,7 +242,11 @@ static void run(struct dispatch *d, struct request *r, struct route *rt, struct 
         fanout_split_by_slot(d->fc, r, rt->split_step, &m, ks);
         return;
     }
-    case RT_COMPUTE: cross_run(d->cross, r, rt->cross, d->keys); return;
+    case RT_COMPUTE:
+        if (pool_unplaced(d, r)) return;
+        r->pool_gen = view_pool_gen(d->fc->view);
+        cross_run(d->cross, r, rt->cross, d->keys, ks);
+        return;
     case RT_SLOT:
     case RT_ANY_MASTER:
         if (pool_unplaced(d, r)) return;

@@ -216,6 +216,12 @@ void errors_busy_script(struct sbuf *s, int function)
                             "KILL or SHUTDOWN NOSAVE.\r\n");
 }
 
+void errors_cross_no_tmp(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR cannot compute across servers: no temporary key name is placed on the "
+                 "server that holds the first key\r\n");
+}
+
 void errors_no_such_client(struct sbuf *s)
 {
     sbuf_puts(s, "-ERR No such client\r\n");

@@ -99,6 +99,9 @@ void errors_config_partial(struct sbuf *s, const char *ip, int port, const char 
 void errors_config_per_node(struct sbuf *s, const char *name, size_t len);
 /* What a Redis server busy with a script answers (function: one started by FCALL). */
 void errors_busy_script(struct sbuf *s, int function);
+/* -cross-slot compute in pool mode: no temporary key name the pool places on the server needed
+ * (after 10,000 tries). */
+void errors_cross_no_tmp(struct sbuf *s);
 void errors_no_such_client(struct sbuf *s);
 void errors_client_id_positive(struct sbuf *s);
 void errors_no_such_user(struct sbuf *s, const char *name, size_t len);

@@ -337,6 +337,30 @@ static void merge_random_one(const struct fanout *f, const struct request *r, vo
     put_part(out, &f->parts[e >= 0 ? (uint32_t)e : 0]);
 }
 
+/* FUNCTION STATS: a map (an array in RESP2) whose second element, running_script, is nil unless
+ * that master runs a script. The libraries are the same on every master. */
+static void merge_busiest(const struct fanout *f, const struct request *r, void *ctx,
+                          struct sbuf *out)
+{
+    (void)r, (void)ctx;
+    if (merge_errors(f, out)) return;
+    for (uint32_t i = 0; i < f->nparts; i++) {
+        const char *d = fan_part_data(&f->parts[i]);
+        struct resp_span el[4];
+        uint32_t n;
+        if (resp_reply_elements(d, f->parts[i].len, el, 4, &n) < 0 || n < 2) continue;
+        const char *v = d + el[1].off;
+        int nil = (el[1].len == 5 &&
+                   (memcmp(v, "$-1\r\n", 5) == 0 || memcmp(v, "*-1\r\n", 5) == 0)) ||
+                  (el[1].len == 3 && memcmp(v, "_\r\n", 3) == 0);
+        if (!nil) {
+            put_part(out, &f->parts[i]);
+            return;
+        }
+    }
+    put_part(out, &f->parts[0]);
+}
+
 /* A merge the proxy does not know (a table entry without one): an error, never a guess. */
 static void merge_unknown(const struct fanout *f, const struct request *r, void *ctx,
                           struct sbuf *out)
@@ -361,6 +385,7 @@ void merge_get(enum fan_merge kind, struct merge_env *env, struct fan_merger *m)
     case FAN_RANDOM: m->merge = merge_random_one, m->name = "random"; return;
     case FAN_UNION: m->merge = merge_union, m->name = "union"; return;
     case FAN_PAIR_SUM: m->merge = merge_pair_sum, m->name = "sums per name"; return;
+    case FAN_BUSIEST: m->merge = merge_busiest, m->name = "the busiest"; return;
     default: m->merge = merge_unknown, m->name = "unknown"; return;
     }
 }

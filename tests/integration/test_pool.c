@@ -1334,6 +1334,64 @@ START_TEST(test_pool_ops)
 }
 END_TEST
 
+/* -cross-slot compute over a pool: rediscluster-py's example (SDIFFSTORE of sets on different
+ * servers), SUNIONSTORE, RENAME and MSETNX across servers, with and without the pool's hash tag;
+ * the temporary keys land next to the first key and are gone afterwards. */
+static void cross_pool_round(const char *const *flags, const char *log)
+{
+    int ports[3];
+    pid_t pids[3];
+    for (int i = 0; i < 3; i++) pids[i] = srv_start(ports[i] = SRV(i));
+    pid_t px = proxy_start(0, flags, log);
+    char k[3][64];
+    keys_per_server(PROXY(0), ports, 3, k);
+    redisContext *p = h_connect(PROXY(0));
+    for (int i = 0; i < 3; i++) freeReplyObject(h_cmd(p, "DEL %s", k[i]));
+    h_expect_int(h_cmd(p, "SADD %s a1 a2 a3", k[0]), 3);
+    h_expect_int(h_cmd(p, "SADD %s b1 a2 b3", k[1]), 3);
+    h_expect_int(h_cmd(p, "SDIFFSTORE %s %s %s", k[2], k[0], k[1]), 2);
+    redisReply *r = h_cmd(p, "SORT %s ALPHA", k[2]);
+    ck_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    ck_assert_str_eq(r->element[0]->str, "a1");
+    ck_assert_str_eq(r->element[1]->str, "a3");
+    freeReplyObject(r);
+    h_expect_int(h_cmd(p, "SUNIONSTORE %s %s %s", k[0], k[1], k[2]), 5);
+    h_expect_str(h_cmd(p, "SET %s moved", k[1]), "OK");
+    h_expect_str(h_cmd(p, "RENAME %s %s", k[1], k[2]), "OK");
+    h_expect_int(h_cmd(p, "EXISTS %s", k[1]), 0);
+    r = h_cmd(p, "GET %s", k[2]);
+    ck_assert_str_eq(r->str, "moved");
+    freeReplyObject(r);
+    h_expect_int(h_cmd(p, "MSETNX %s x %s y", k[1], "msetnx:other"), 1);
+    h_expect_int(h_cmd(p, "MSETNX %s x %s y", k[1], "msetnx:new"), 0);
+    /* No temporary key left on any server. */
+    for (int i = 0; i < 3; i++) {
+        redisContext *c = h_connect(ports[i]);
+        r = h_cmd(c, "KEYS *slotproxy-tmp*");
+        ck_assert_msg(r->elements == 0, "%zu temporary keys left on server %d", r->elements, i);
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    redisFree(p);
+    proxy_stop(px, log);
+    for (int i = 0; i < 3; i++) h_single_stop(pids[i]);
+}
+
+START_TEST(test_pool_cross_compute)
+{
+    char lines[512], file[1024];
+    snprintf(lines, sizeof(lines), "127.0.0.1:%d:1\n127.0.0.1:%d:1\n127.0.0.1:%d:1\n", SRV(0),
+             SRV(1), SRV(2));
+    wpath(file, sizeof(file), "pool-cross.txt");
+    write_file(file, lines);
+    const char *plain[] = {"-pool-servers", file, "-cross-slot", "compute", NULL};
+    cross_pool_round(plain, "pool-cross.log");
+    const char *tagged[] = {"-pool-servers", file, "-hash-tag", "{}", "-cross-slot", "compute",
+                            NULL};
+    cross_pool_round(tagged, "pool-cross-tag.log");
+}
+END_TEST
+
 Suite *pool_suite(void)
 {
     Suite *s = suite_create("pool");
@@ -1353,6 +1411,7 @@ Suite *pool_suite(void)
     tcase_add_test(tc, test_pool_fanout);
     tcase_add_test(tc, test_pool_pubsub_blocking_txn);
     tcase_add_test(tc, test_pool_ops);
+    tcase_add_test(tc, test_pool_cross_compute);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -223,6 +223,14 @@ static void busy_round(const char *call, size_t call_len, const char *kill, cons
         if (!busy) h_sleep_ms(20);
     }
     ck_assert_msg(busy, "PING never said BUSY while the script ran");
+    if (strcmp(kill, "FUNCTION KILL") == 0) {
+        /* FUNCTION STATS reports the running function, whichever master runs it. */
+        redisReply *r = h_cmd(p, "FUNCTION STATS");
+        ck_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4);
+        ck_assert_int_eq(r->element[1]->type, REDIS_REPLY_ARRAY);
+        ck_assert_str_eq(r->element[1]->element[1]->str, "spin");
+        freeReplyObject(r);
+    }
     h_expect_str(h_cmd(p, kill), "OK");
     size_t n;
     const char *x = h_rc_read(&runner, &n);

@@ -440,8 +440,9 @@ for unit in "${units[@]}"; do
         END { printf "%4ds  ok %-4d err %-4d %s\n", s, n["ok"], n["err"], (e == "done" ? "" : e) }' "$results"
     # What the unit left behind (a dead proxy or node, data, configuration) is put right now, and
     # noted against this unit.
-    check_proxy "$unit"
+    # The nodes first: a script a test left running makes the proxy's PING answer -BUSY too.
     reset_nodes "$unit"
+    check_proxy "$unit"
 done
 
 wall=$((SECONDS - start_time))

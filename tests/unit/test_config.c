@@ -382,7 +382,7 @@ START_TEST(test_config_pool)
     config_free(&c);
 
     const struct {
-        const char *flags[7];
+        const char *flags[9];
         const char *msg;
     } bad[] = {
         {{"-distribution", "ketama"},
@@ -417,9 +417,9 @@ START_TEST(test_config_pool)
         {{"-pool-server", "127.0.0.1:6379", "-stall-threshold", "300ms"},
          "flag -stall-threshold is for a cluster: a pool's servers are not failed over, so a stall "
          "is simply waited for (-backend-timeout)"},
-        {{"-pool-server", "127.0.0.1:6379", "-cross-slot", "compute"},
-         "flag -cross-slot compute is for a cluster: in pool mode keys on different servers get "
-         "-CROSSSLOT"},
+        {{"-pool-server", "127.0.0.1:6379", "-distribution", "crc32-mod", "-hash-tag-strip", "yes",
+          "-cross-slot", "compute"},
+         "flags -cross-slot compute and -hash-tag-strip cannot be used together"},
         {{"-pool-server", "127.0.0.1:6379", "-server-retry-timeout", "soon"},
          "invalid value \"soon\" for flag -server-retry-timeout: expected milliseconds (30000) or "
          "a duration (30s)"},

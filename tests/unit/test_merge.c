@@ -118,6 +118,13 @@ START_TEST(test_merge_arrays)
           "*4\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n:2\r\n", "*4\r\n$1\r\na\r\n:3\r\n$1\r\nb\r\n:0\r\n");
     CHECK(FAN_PAIR_SUM, "-ERR slotproxy: unexpected reply from a node while merging counts\r\n",
           "*2\r\n$1\r\na\r\n:1\r\n", "*2\r\n$1\r\na\r\n$1\r\nx\r\n");
+    /* FUNCTION STATS: the master running a script (RESP2 and RESP3), else the first. */
+    CHECK(FAN_BUSIEST, "*4\r\n$14\r\nrunning_script\r\n*2\r\n$4\r\nname\r\n$1\r\nf\r\n$7\r\nengines\r\n*0\r\n",
+          "*4\r\n$14\r\nrunning_script\r\n*-1\r\n$7\r\nengines\r\n*0\r\n",
+          "*4\r\n$14\r\nrunning_script\r\n*2\r\n$4\r\nname\r\n$1\r\nf\r\n$7\r\nengines\r\n*0\r\n");
+    CHECK(FAN_BUSIEST, "%2\r\n$14\r\nrunning_script\r\n_\r\n$7\r\nengines\r\n%0\r\n",
+          "%2\r\n$14\r\nrunning_script\r\n_\r\n$7\r\nengines\r\n%0\r\n",
+          "%2\r\n$14\r\nrunning_script\r\n_\r\n$7\r\nengines\r\n%0\r\n");
     buf_pool_deinit(&pool);
 }
 END_TEST
