@@ -180,7 +180,7 @@ enum fan_merge {
     FAN_KEY_ORDER, /* MGET: one array, elements in the caller's key order */
     FAN_SUM,       /* DEL, EXISTS, DBSIZE, ...: the sum of the integers */
     FAN_ALL_OK,    /* MSET, FLUSHALL, SCRIPT LOAD: the first part's reply, or the first error */
-    FAN_ONE_OK,    /* SCRIPT KILL: the first success, or the first error */
+    FAN_ONE_OK,    /* SCRIPT KILL: the first success, or a BUSY error, or the first error */
     FAN_AND,       /* SCRIPT EXISTS: element-wise AND of integer arrays */
     FAN_MIN,       /* LASTSAVE: the smallest integer */
     FAN_CONCAT,    /* KEYS: every array, concatenated */

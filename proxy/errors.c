@@ -401,6 +401,11 @@ int errors_is_busykey(const char *line, size_t len)
     return starts_with(line, len, "BUSYKEY ");
 }
 
+int errors_is_busy(const char *line, size_t len)
+{
+    return starts_with(line, len, "BUSY ");
+}
+
 /* ---- -cross-slot compute ---- */
 
 void errors_wrongtype(struct sbuf *s)
@@ -512,6 +517,11 @@ void errors_http(struct sbuf *s, enum px_http_err e, const char *detail)
 
 /* Redis's texts, and the proxy's own for what a transaction over a cluster adds: a connection
  * lost, a slot that moved. */
+
+void errors_no_multi_command(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR Command not allowed inside a transaction\r\n");
+}
 
 void errors_not_in_multi(struct sbuf *s, const char *name)
 {

@@ -102,6 +102,8 @@ void errors_busy_script(struct sbuf *s, int function);
 /* -cross-slot compute in pool mode: no temporary key name the pool places on the server needed
  * (after 10,000 tries). */
 void errors_cross_no_tmp(struct sbuf *s);
+/* A command Redis flags no-multi (SAVE, SHUTDOWN, SYNC, ...) queued in a transaction. */
+void errors_no_multi_command(struct sbuf *s);
 void errors_no_such_client(struct sbuf *s);
 void errors_client_id_positive(struct sbuf *s);
 void errors_no_such_user(struct sbuf *s, const char *name, size_t len);
@@ -168,6 +170,8 @@ unsigned errors_http_status(const char *line, size_t len);
 int errors_may_have_run(const char *line, size_t len);
 /* 1 when the error line is RESTORE's BUSYKEY (the target key exists). */
 int errors_is_busykey(const char *line, size_t len);
+/* 1 when the error line is a node's BUSY (a script or function is running there). */
+int errors_is_busy(const char *line, size_t len);
 
 /* ---- -cross-slot compute ---- */
 

@@ -159,6 +159,16 @@ static void merge_one_ok(const struct fanout *f, const struct request *r, void *
             put_part(out, &f->parts[i]);
             return;
         }
+    /* Every master refused: the busy one's reason (SCRIPT KILL of a function: BUSY, use FUNCTION
+     * KILL) says more than the idle ones' NOTBUSY, as one busy Redis would answer. */
+    for (uint32_t i = 0; i < f->nparts; i++) {
+        const struct fan_part *p = &f->parts[i];
+        const char *d = fan_part_data(p);
+        if (p->len > 1 && d[0] == '-' && errors_is_busy(d + 1, p->len - 1)) {
+            put_part(out, p);
+            return;
+        }
+    }
     put_part(out, &f->parts[0]);
 }
 

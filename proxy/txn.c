@@ -348,7 +348,13 @@ static void reply_with(struct txn_ctx *tc, struct request *r, enum txn_reply why
     case TXR_ERR_EXEC_WITHOUT: errors_exec_without_multi(sb); break;
     case TXR_ERR_DISCARD_WITHOUT: errors_discard_without_multi(sb); break;
     case TXR_ERR_WATCH_IN_MULTI: errors_watch_in_multi(sb); break;
-    case TXR_ERR_NOT_IN_MULTI: errors_not_in_multi(sb, r->cmd->cmd->name); break;
+    case TXR_ERR_NOT_IN_MULTI:
+        /* Commands Redis itself refuses in a transaction get Redis's words. */
+        if (r->cmd->cmd->flags & CMD_NO_MULTI)
+            errors_no_multi_command(sb);
+        else
+            errors_not_in_multi(sb, r->cmd->cmd->name);
+        break;
     case TXR_ERR_CROSSSLOT:
         if (tc->view->cfg->pool)
             errors_crossserver(sb);

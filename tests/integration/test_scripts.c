@@ -230,6 +230,11 @@ static void busy_round(const char *call, size_t call_len, const char *kill, cons
         ck_assert_int_eq(r->element[1]->type, REDIS_REPLY_ARRAY);
         ck_assert_str_eq(r->element[1]->element[1]->str, "spin");
         freeReplyObject(r);
+        /* SCRIPT KILL does not stop a function: the busy master's BUSY, not the others' NOTBUSY. */
+        r = h_cmd(p, "SCRIPT KILL");
+        ck_assert_str_eq(r->str, "BUSY Redis is busy running a script. You can only call FUNCTION "
+                                 "KILL or SHUTDOWN NOSAVE.");
+        freeReplyObject(r);
     }
     h_expect_str(h_cmd(p, kill), "OK");
     size_t n;

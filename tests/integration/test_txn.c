@@ -75,6 +75,12 @@ START_TEST(test_slots_and_keyless)
     ck_assert_str_eq(out, "+OK\r\n+QUEUED\r\n-ERR 'dbsize' cannot be used inside MULTI through "
                           "slotproxy\r\n-EXECABORT Transaction discarded because of previous "
                           "errors.\r\n$6\r\nbefore\r\n");
+    /* What Redis itself refuses in a transaction (no-multi: SAVE, SHUTDOWN) gets its words. */
+    const char req5[] = "MULTI\r\nSAVE\r\nSET {k}c x\r\nEXEC\r\nGET {k}c\r\n";
+    h_raw(h_env.proxy_port, req5, sizeof(req5) - 1, out, sizeof(out), 500, 0, &closed);
+    ck_assert_str_eq(out, "+OK\r\n-ERR Command not allowed inside a transaction\r\n+QUEUED\r\n"
+                          "-EXECABORT Transaction discarded because of previous errors.\r\n"
+                          "$6\r\nbefore\r\n");
     redisFree(p);
 }
 END_TEST

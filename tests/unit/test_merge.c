@@ -95,6 +95,7 @@ START_TEST(test_merge_status)
     CHECK(FAN_ALL_OK, "-READONLY no\r\n", "+OK\r\n", "-READONLY no\r\n");
     CHECK(FAN_ONE_OK, "+OK\r\n", "-NOTBUSY No scripts in execution right now.\r\n", "+OK\r\n");
     CHECK(FAN_ONE_OK, "-NOTBUSY a\r\n", "-NOTBUSY a\r\n", "-NOTBUSY b\r\n");
+    CHECK(FAN_ONE_OK, "-BUSY use FUNCTION KILL\r\n", "-NOTBUSY a\r\n", "-BUSY use FUNCTION KILL\r\n");
     check_merge(FAN_ONE_OK, &env, &no_request, 0, NULL, no_master);
     check_merge(FAN_ALL_OK, &env, &no_request, 0, NULL, no_master);
     buf_pool_deinit(&pool);
