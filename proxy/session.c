@@ -221,7 +221,7 @@ struct session *session_create_tls(struct session_ctx *ctx, int fd, uint64_t id,
     return &st->s;
 }
 
-void session_describe(struct session *s, struct sbuf *out)
+void session_describe(struct session *s, struct sbuf *out, const struct request *asking)
 {
     const struct client *c = &s->client;
     char addr[64] = "?", laddr[64] = "?";
@@ -233,6 +233,8 @@ void session_describe(struct session *s, struct sbuf *out)
     uint32_t in_start = s->in ? s->in->start : 0;
     const struct client_ext *x = c->x;
     const struct acl_user *user = x && x->user ? x->user : s->ctx->acl->dflt;
+    uint32_t qbuf = (in ? in->len - in_start : 0) +
+                    (asking && asking->client == c ? asking->breq.len : 0);
     /* tot-mem: what the session itself holds, its side structs included. */
     size_t mem = ((s->flags & SESS_TLS) ? sizeof(struct session_tls) : sizeof(*s)) +
                  (s->in ? sizeof(*s->in) : 0) + (x ? sizeof(*x) : 0) + s->out.bytes +
@@ -256,7 +258,7 @@ void session_describe(struct session *s, struct sbuf *out)
                 "resp=%d lib-name=%s lib-ver=%s\n",
                 (unsigned long long)c->id, addr, laddr, c->fd, x && x->name ? x->name : "",
                 (unsigned long long)((now - s->created_ms) / 1000),
-                (unsigned long long)((now - s->last_ms) / 1000), flags, in ? in->len - in_start : 0,
+                (unsigned long long)((now - s->last_ms) / 1000), flags, qbuf,
                 in ? buf_chunk_room(in) : 0, in ? in->cap : 0, s->out.count, s->out.bytes, mem,
                 obuf_empty(&s->out) ? "" : "w", last ? last->cmd->name : "NULL",
                 (int)user->namelen, user->name, tracking_redirect(c), c->resp,
@@ -265,7 +267,8 @@ void session_describe(struct session *s, struct sbuf *out)
 
 void session_describe_client(void *up, struct client *c, struct sbuf *out)
 {
-    session_describe(SESSION_OF(c), out);
+    struct session *s = SESSION_OF(c);
+    session_describe(s, out, s->ctx->current);
 }
 
 void session_close(struct session *s)
@@ -419,7 +422,9 @@ static void session_delivered(struct session *s, const struct request *r)
 /* Hands r to the dispatcher; a QUIT among them stops the reading. */
 static void session_dispatch(struct session *s, struct request *r)
 {
+    s->ctx->current = r;
     dispatch_request(s->ctx->dispatch, r);
+    s->ctx->current = NULL;
     if (s->client.close_after) s->flags |= SESS_CLOSE_AFTER;
 }
 

@@ -53,6 +53,9 @@ struct session;
 
 /* What a worker's sessions share. */
 struct session_ctx {
+    /* The request being dispatched (its client's CLIENT INFO counts its bytes in qbuf, as Redis
+     * counts the command it is running), or NULL. */
+    const struct request *current;
     struct loop *loop;
     struct buf_pool *pool;
     struct request_pool *rp;
@@ -121,8 +124,10 @@ void session_linger_all(struct session_ctx *ctx);
 /* Closes every session (the worker stops). */
 void session_close_all(struct session_ctx *ctx);
 
-/* Appends this client's CLIENT LIST / CLIENT INFO line (ending in "\n") to out. */
-void session_describe(struct session *s, struct sbuf *out);
+/* Appends this client's CLIENT LIST / CLIENT INFO line (ending in "\n") to out. asking (may be
+ * NULL) is the request that asks: when it is this client's, its bytes count in qbuf, as Redis
+ * counts the command it is running. */
+void session_describe(struct session *s, struct sbuf *out, const struct request *asking);
 /* The same, for local.c's CLIENT INFO (up is unused; c is a session's client). */
 void session_describe_client(void *up, struct client *c, struct sbuf *out);
 /* Pub/Sub's deliver: a message for c, written after the replies it still owes (ctx is the

@@ -310,7 +310,7 @@ static void gather_add(struct worker *w, struct gather *g)
         int keep = !g->ids;
         for (uint32_t i = 0; g->ids && i < g->nids; i++)
             if (g->ids[i] == s->client.id) keep = 1;
-        if (keep) session_describe(s, &g->out);
+        if (keep) session_describe(s, &g->out, g->req);
     }
     int last = --g->pending == 0;
     pthread_mutex_unlock(&g->lock);

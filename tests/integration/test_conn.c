@@ -316,6 +316,11 @@ static int is_closed(redisContext *c)
 START_TEST(test_client_kill)
 {
     redisContext *a = h_connect(h_env.proxy_port);
+    /* qbuf counts the command being run, as Redis counts it ("CLIENT INFO" is 26 bytes). */
+    redisReply *q = h_cmd(a, "CLIENT INFO");
+    ck_assert_msg(strstr(q->str, " qbuf=26 ") != NULL, "%s", q->str);
+    freeReplyObject(q);
+
     /* Redis's texts for bad filters. */
     redisReply *r = h_cmd(a, "CLIENT KILL ID 0");
     ck_assert_str_eq(r->str, "ERR client-id should be greater than 0");
