@@ -261,6 +261,7 @@ START_TEST(test_refused_with_reason)
                           "MOVE k 1",
                           "CONFIG SET port 1",
                           "CONFIG SET maxmemory 0 cluster-announce-ip 1.2.3.4",
+                          "CONFIG SET tls-cert-file /tmp/x.crt",
                           "FAILOVER",
                           "SCRIPT DEBUG YES",
                           "BGSAVE",
