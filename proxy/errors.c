@@ -491,8 +491,9 @@ void errors_http(struct sbuf *s, enum px_http_err e, const char *detail)
     static const char *const text[PXH_COUNT] = {
         [PXH_METHOD] = "ERR use POST",
         [PXH_NOT_FOUND] = "ERR not found: send commands to /",
-        [PXH_CONTENT_TYPE] = "ERR unsupported content type: send application/json, "
-                             "application/x-www-form-urlencoded or multipart/form-data",
+        /* One string over two lines: the parentheses tell clang it is meant. */
+        [PXH_CONTENT_TYPE] = ("ERR unsupported content type: send application/json, "
+                              "application/x-www-form-urlencoded or multipart/form-data"),
         [PXH_BODY_TOO_LARGE] = "ERR request body larger than -query-buffer-limit",
         [PXH_BAD_JSON] = "ERR malformed JSON body",
         [PXH_BAD_FORM] = "ERR malformed form body",
