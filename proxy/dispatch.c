@@ -280,6 +280,8 @@ static void feed_one(uint64_t id, int worker, void *arg)
 
 void dispatch_request(struct dispatch *d, struct request *r)
 {
+    /* What a combining EXEC put behind itself: its collector, or a command of its own. */
+    if ((r->flags & (REQ_F_TX_AFTER | REQ_F_TX_COLLECT)) && txn_after_dispatch(d->txn, r)) return;
     /* Never NULL: a held request whose client left is freed before it is routed again. */
     struct client *c = r->client;
     const struct view *v = d->fc->view;

@@ -529,6 +529,23 @@ void errors_not_in_multi(struct sbuf *s, const char *name)
     resp_write_errorf(s, "ERR '%s' cannot be used inside MULTI through slotproxy", name);
 }
 
+void errors_tx_after_write(struct sbuf *s, const char *name)
+{
+    resp_write_errorf(s,
+                      "ERR '%s' cannot follow FLUSHALL, FLUSHDB or another write slotproxy runs "
+                      "itself inside MULTI: slotproxy runs those after the rest of the "
+                      "transaction",
+                      name);
+}
+
+void errors_tx_combine(struct sbuf *s, uint32_t got, uint32_t want)
+{
+    resp_write_errorf(s,
+                      "ERR the node answered EXEC with %u replies where slotproxy queued %u "
+                      "commands; the commands slotproxy runs itself were not run",
+                      got, want);
+}
+
 void errors_tx_conn_lost(struct sbuf *s, const char *addr)
 {
     resp_write_errorf(s,

@@ -363,6 +363,25 @@ static void session_enqueue(struct session *s, struct request *r)
     s->nqueued++;
 }
 
+void session_inject(void *ctx, struct request *after, struct request *first, struct request *last,
+                    uint32_t n)
+{
+    (void)ctx;
+    struct session *s = SESSION_OF(after->client);
+    struct client_ext *x = client_ext_get(&s->client);
+    /* Everything behind after waits (after is a barrier): they go first among those. */
+    for (struct request *r = first;; r = r->next) {
+        r->client = &s->client;
+        r->sink = &session_sink;
+        if (r == last) break;
+    }
+    last->next = after->next;
+    after->next = first;
+    if (s->tail == after) s->tail = last;
+    x->deferred = first;
+    s->nqueued += n;
+}
+
 static void session_delivered(struct session *s, const struct request *r);
 
 static void session_pop_head(struct session *s)

@@ -134,6 +134,11 @@ void session_describe_client(void *up, struct client *c, struct sbuf *out);
  * session_ctx). A subscriber over -pubsub-output-buffer-limit is closed. */
 void session_deliver_push(void *ctx, struct client *c, struct buf_chunk *chunk, uint32_t off,
                           uint32_t len);
+/* txn.c's inject: the n requests first..last (linked by next) join after's client's queue right
+ * behind after, which must be a barrier still in flight: they are the first of the requests
+ * waiting for it (ctx unused). */
+void session_inject(void *ctx, struct request *after, struct request *first, struct request *last,
+                    uint32_t n);
 /* Tracking's deliver: an invalidation for c, written before c's first request for slot that
  * still waits for its reply (a node sends the invalidation ahead of the replies to reads it runs
  * after the write, so those come after it, as from Redis itself), else after every reply owed

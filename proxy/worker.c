@@ -88,6 +88,8 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
                  dispatch_resume, &w->dispatch);
     fanout_ctx_init(&w->fanout, &w->rp, &w->fwd, &w->view);
     txn_ctx_init(&w->txn, &w->rp, &w->view, &w->priv, &w->keys, w->scripts);
+    w->txn.inject = session_inject;
+    w->txn.inject_up = &w->sessions;
     pubsub_ctx_init(&w->pubsub, w->loop, &w->rp, &w->view, &w->priv, topo, &w->stats,
                     session_deliver_push, &w->sessions);
     tracking_init(&w->trk, &w->view, &w->rp, &w->keys, cfg, &w->stats, id);
