@@ -12,6 +12,7 @@
 #include "crc16.h"
 #include "errors.h"
 #include "mem.h"
+#include "monfeed.h"
 #include "monitor.h"
 #include "pause.h"
 #include "pubsub.h"
@@ -567,6 +568,10 @@ void local_run(struct local_ctx *lc, struct request *r)
     case LOCAL_MONITOR:
         c->monitor = 1;
         monitor_add(c->id, lc->worker);
+        if (lc->monfeed) {
+            monfeed_monitor(lc->monfeed, r); /* +OK once the nodes' streams are on */
+            return;
+        }
         resp_write_simple(sb, "OK");
         break;
     case LOCAL_CLIENT_UNPAUSE:

@@ -103,6 +103,10 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     acl_local_sync(&w->acl);
     local_ctx_init(&w->local, cfg, &w->rp, &w->view, &w->fwd);
     w->local.trk = &w->trk;
+    monfeed_init(&w->monfeed, w->loop, &w->priv, &w->view, &w->rp, id);
+    w->monfeed.deliver = worker_deliver;
+    w->monfeed.deliver_up = w;
+    w->local.monfeed = &w->monfeed;
     w->local.worker = id;
     w->local.acl = &w->acl;
     w->local.stats = &w->stats;
@@ -162,6 +166,7 @@ static void worker_cron(struct loop *l, void *ctx)
 {
     struct worker *w = ctx;
     session_cron_all(&w->sessions, loop_now_ms(l));
+    monfeed_check(&w->monfeed);
     buf_pool_trim_unused(&w->pool, WORKER_POOL_MIN);
     request_pool_trim_unused(&w->rp, WORKER_REQS_MIN);
     sbuf_trim(&w->fwd.scratch, WORKER_SBUF_KEEP);
@@ -181,6 +186,7 @@ static void worker_apply_map(struct worker *w, struct slotmap *m)
     forward_kick(&w->fwd);
     pubsub_on_map(&w->pubsub);
     tracking_topology_changed(&w->trk, -1);
+    monfeed_check(&w->monfeed);
 }
 
 /* ---- invalidations for a REDIRECT target served by another worker ---- */
@@ -920,6 +926,7 @@ void worker_free(struct worker *w)
     /* Connections and maps still queued in the inbox: closed and released. */
     chan_drain(&w->inbox);
     inner_close_all(&w->inner); /* a worker that never ran may have calls (none when it ran) */
+    monfeed_deinit(&w->monfeed); /* its streams are private connections */
     priv_pool_deinit(&w->priv);
     /* Runners first: failing their FIFOs frees the requests that were still in flight. */
     view_deinit(&w->view);

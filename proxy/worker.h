@@ -116,6 +116,7 @@ struct worker {
     struct tracking_ctx trk;
     struct admin_ctx admin;
     struct local_ctx local;
+    struct monfeed monfeed;
     struct info_ctx info;
     struct acl_local acl; /* this worker's set of ACL users (acl_store.h) */
     struct aclcmd_ctx aclcmd;

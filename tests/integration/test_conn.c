@@ -314,6 +314,78 @@ static int is_closed(redisContext *c)
     return closed;
 }
 
+/* The next MONITOR line on m (a status reply), which must contain want. */
+static void expect_line(redisContext *m, const char *want)
+{
+    redisReply *r = NULL;
+    ck_assert_int_eq(redisGetReply(m, (void **)&r), REDIS_OK);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STATUS);
+    ck_assert_msg(strstr(r->str, want) != NULL, "monitor line [%s], want [%s]", r->str, want);
+    freeReplyObject(r);
+}
+
+/* Nodes among the 6 of the shared cluster with a client in monitor mode (flag O). */
+static int nodes_monitored(void)
+{
+    int n = 0;
+    for (int i = 0; i < 6; i++) {
+        redisContext *c = h_connect(h_env.cluster_port + i);
+        redisReply *r = h_cmd(c, "CLIENT LIST");
+        if (r->type == REDIS_REPLY_STRING && strstr(r->str, "flags=O ")) n++;
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    return n;
+}
+
+/* MONITOR: every command of every client, as Redis writes the lines; a script's and a function's
+ * own commands right after their call (from the nodes' streams, "[0 lua]"); a transaction's
+ * MULTI, commands and EXEC in order. The nodes' streams close when the last monitor leaves. */
+START_TEST(test_monitor)
+{
+    redisContext *m = h_connect(h_env.proxy_port), *c = h_connect(h_env.proxy_port);
+    h_expect_str(h_cmd(m, "MONITOR"), "OK");
+    /* Every master streams to the proxy once MONITOR has answered. */
+    ck_assert_int_eq(nodes_monitored(), 3);
+    h_expect_str(h_cmd(c, "SET {mon}k v"), "OK");
+    expect_line(m, "\"SET\" \"{mon}k\" \"v\"");
+    freeReplyObject(h_cmd(c, "EVAL %s 1 %s %s", "return redis.call('set',KEYS[1],ARGV[1])",
+                          "{mon}k", "fromlua"));
+    expect_line(m, "\"EVAL\" \"return redis.call('set',KEYS[1],ARGV[1])\" \"1\" \"{mon}k\"");
+    expect_line(m, "[0 lua] \"set\" \"{mon}k\" \"fromlua\"");
+    freeReplyObject(h_cmd(c, "FUNCTION LOAD REPLACE %s",
+                          "#!lua name=montest\nredis.register_function('monf', function(k) "
+                          "return redis.call('get', k[1]) end)"));
+    expect_line(m, "\"FUNCTION\" \"LOAD\"");
+    redisReply *r = h_cmd(c, "FCALL monf 1 {mon}k");
+    ck_assert_str_eq(r->str, "fromlua");
+    freeReplyObject(r);
+    expect_line(m, "\"FCALL\" \"monf\" \"1\" \"{mon}k\"");
+    expect_line(m, "[0 lua] \"get\" \"{mon}k\"");
+    h_expect_str(h_cmd(c, "MULTI"), "OK");
+    h_expect_str(h_cmd(c, "INCR {mon}n"), "QUEUED");
+    freeReplyObject(h_cmd(c, "EXEC"));
+    expect_line(m, "\"MULTI\"");
+    expect_line(m, "\"INCR\" \"{mon}n\"");
+    expect_line(m, "\"EXEC\"");
+    /* Secrets are redacted, as Redis does. */
+    freeReplyObject(h_cmd(c, "AUTH nobody secret"));
+    expect_line(m, "\"AUTH\" \"(redacted)\" \"(redacted)\"");
+    freeReplyObject(h_cmd(c, "FUNCTION DELETE montest"));
+    expect_line(m, "\"FUNCTION\" \"DELETE\"");
+    /* The last monitor leaves: the streams close (at the next check, within a second or so). */
+    h_expect_str(h_cmd(m, "RESET"), "RESET");
+    int left = 3;
+    for (int i = 0; i < 40 && left; i++) {
+        usleep(100 * 1000);
+        left = nodes_monitored();
+    }
+    ck_assert_int_eq(left, 0);
+    redisFree(m);
+    redisFree(c);
+}
+END_TEST
+
 START_TEST(test_client_kill)
 {
     redisContext *a = h_connect(h_env.proxy_port);
@@ -426,6 +498,7 @@ Suite *conn_suite(void)
     tcase_add_test(tc, test_cluster_view);
     tcase_add_test(tc, test_refused_with_reason);
     tcase_add_test(tc, test_client_kill);
+    tcase_add_test(tc, test_monitor);
     tcase_add_test(tc, test_requirepass);
     suite_add_tcase(s, tc);
     return s;
