@@ -389,6 +389,9 @@ static void session_pop_head(struct session *s)
     struct request *r = s->head;
     s->head = r->next;
     if (!s->head) s->tail = NULL;
+    /* A message among the waiting requests can reach the head first (they are all answered
+     * before it): the waiting ones then start after it. */
+    if (s->client.x && s->client.x->deferred == r) s->client.x->deferred = r->next;
     r->next = NULL;
     s->nqueued--;
     if (r->sink == &session_push_sink) s->client.x->pushes_queued -= r->rlen;
@@ -456,6 +459,9 @@ static void session_dispatch_deferred(struct session *s)
     while (x && x->deferred && x->barriers == 0 && !(s->flags & SESS_CLOSED)) {
         struct request *r = x->deferred;
         x->deferred = r->next;
+        /* A message queued behind the waiting requests is in the queue too: delivered in its
+         * turn, never dispatched. */
+        if (r->sink == &session_push_sink) continue;
         session_dispatch(s, r);
     }
 }

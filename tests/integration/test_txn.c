@@ -140,6 +140,23 @@ START_TEST(test_proxy_commands_in_multi)
     r = h_cmd(w, "CLIENT GETNAME");
     ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
     freeReplyObject(r);
+    /* A tracking client's FLUSHDB: EXEC's array first, then the invalidation, as from Redis. */
+    struct h_rc t;
+    size_t n;
+    h_rc_open(&t, h_env.proxy_port);
+    h_rc_roundtrip(&t, "HELLO 3\r\n", 9, &n);
+    h_rc_roundtrip(&t, "CLIENT TRACKING on\r\n", 20, &n);
+    h_rc_roundtrip(&t, "SET {t}a 1\r\n", 12, &n);
+    h_rc_roundtrip(&t, "GET {t}a\r\n", 10, &n);
+    h_rc_roundtrip(&t, "MULTI\r\n", 7, &n);
+    const char *tr = h_rc_roundtrip(&t, "FLUSHDB\r\n", 9, &n);
+    ck_assert_msg(n == 9 && memcmp(tr, "+QUEUED\r\n", 9) == 0, "[%.*s]", (int)n, tr);
+    tr = h_rc_roundtrip(&t, "EXEC\r\n", 6, &n);
+    ck_assert_msg(n == 9 && memcmp(tr, "*1\r\n+OK\r\n", 9) == 0, "EXEC: [%.*s]", (int)n, tr);
+    tr = h_rc_read(&t, &n);
+    ck_assert_msg(n == 24 && memcmp(tr, ">2\r\n$10\r\ninvalidate\r\n_\r\n", 24) == 0,
+                  "push: [%.*s]", (int)n, tr);
+    h_rc_close(&t);
     /* The client goes while they run: the proxy carries on. */
     for (int i = 0; i < 20; i++) {
         const char bye[] = "MULTI\r\nSET {k}z 1\r\nCONFIG SET slowlog-max-len 128\r\nDBSIZE\r\n"
