@@ -791,7 +791,9 @@ void txn_run(struct txn_ctx *tc, struct request *r)
     if (t->fsm.nafter == 0 && !st.combine) sbuf_free(&t->after);
     if (st.rejected) r->flags |= REQ_F_REJECTED;
     if (ev == TXE_MULTI) t->qwrites = 0;
-    if (ev == TXE_COMMAND && before.phase == RT_TX_MULTI && st.reply == TXR_QUEUED)
+    /* Queued: answered QUEUED here, or sent for the node to queue. */
+    if (ev == TXE_COMMAND && before.phase == RT_TX_MULTI && !st.rejected &&
+        (st.reply == TXR_QUEUED || st.act == TXA_SEND))
         t->qwrites |= pause_is_write(r, tc->scripts, 0);
     switch (st.act) {
     case TXA_REPLY:

@@ -9,6 +9,7 @@
 
 #include "crc16.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +387,94 @@ START_TEST(test_monitor)
 }
 END_TEST
 
+/* 1 when fd has bytes to read within ms. */
+static int readable_within(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, ms) > 0;
+}
+
+/* Sends req on c and asserts it is held by the pause (no reply within 300 ms). */
+static void expect_held(struct h_rc *c, const char *req)
+{
+    ck_assert_int_eq(write(c->fd, req, strlen(req)), (ssize_t)strlen(req));
+    ck_assert_msg(!readable_within(c->fd, 300), "%s was not held by the pause", req);
+}
+
+/* Sends req on c and asserts it is answered at once with want. */
+static void expect_now(struct h_rc *c, const char *req, const char *want)
+{
+    size_t n;
+    const char *r = h_rc_roundtrip(c, req, strlen(req), &n);
+    ck_assert_msg(n == strlen(want) && memcmp(r, want, n) == 0, "%s: [%.*s], want [%s]", req,
+                  (int)n, r, want);
+}
+
+/* CLIENT PAUSE WRITE holds what may write or replicate and lets reads through, as Redis decides
+ * it: writes, PFCOUNT, EVAL without no-writes, FCALL of a function not declared no-writes, EXEC
+ * of a transaction that queued a write; CLIENT UNPAUSE releases them in order. Inside MULTI the
+ * pause starts at the end of the transaction. */
+START_TEST(test_client_pause)
+{
+    redisContext *adm = h_connect(h_env.proxy_port);
+    freeReplyObject(h_cmd(adm, "FUNCTION LOAD REPLACE %s",
+                          "#!lua name=pauselib\n"
+                          "redis.register_function{function_name='pro', callback=function() "
+                          "return 'ro' end, flags={'no-writes'}}\n"
+                          "redis.register_function('prw', function() return 'rw' end)"));
+    h_expect_str(h_cmd(adm, "SET {pz}k v"), "OK");
+    struct h_rc r, w, p, f, x;
+    /* Queued before the pause: its EXEC is held (a write queued during it waits itself). */
+    h_rc_open(&x, h_env.proxy_port);
+    expect_now(&x, "MULTI\r\n", "+OK\r\n");
+    expect_now(&x, "SET {pz}k x\r\n", "+QUEUED\r\n");
+    h_expect_str(h_cmd(adm, "CLIENT PAUSE 20000 WRITE"), "OK");
+    h_rc_open(&r, h_env.proxy_port);
+    expect_now(&r, "GET {pz}k\r\n", "$1\r\nv\r\n");
+    expect_now(&r, "*3\r\n$4\r\nEVAL\r\n$30\r\n#!lua flags=no-writes\nreturn 1\r\n$1\r\n0\r\n",
+               ":1\r\n");
+    expect_now(&r, "FCALL pro 0\r\n", "$2\r\nro\r\n");
+    expect_now(&r, "MULTI\r\n", "+OK\r\n");
+    expect_now(&r, "GET {pz}k\r\n", "+QUEUED\r\n");
+    expect_now(&r, "EXEC\r\n", "*1\r\n$1\r\nv\r\n");
+    h_rc_open(&w, h_env.proxy_port);
+    expect_held(&w, "SET {pz}k w\r\n");
+    h_rc_open(&p, h_env.proxy_port);
+    expect_held(&p, "PFCOUNT {pz}h\r\n");
+    h_rc_open(&f, h_env.proxy_port);
+    expect_held(&f, "FCALL prw 0\r\n");
+    expect_held(&x, "EXEC\r\n");
+    h_expect_str(h_cmd(adm, "CLIENT UNPAUSE"), "OK");
+    size_t n;
+    const char *got = h_rc_read(&w, &n);
+    ck_assert(n == 5 && memcmp(got, "+OK\r\n", 5) == 0);
+    got = h_rc_read(&p, &n);
+    ck_assert(n == 4 && memcmp(got, ":0\r\n", 4) == 0);
+    got = h_rc_read(&f, &n);
+    ck_assert(n == 8 && memcmp(got, "$2\r\nrw\r\n", 8) == 0);
+    got = h_rc_read(&x, &n);
+    ck_assert(n == 9 && memcmp(got, "*1\r\n+OK\r\n", 9) == 0);
+    /* A pause queued inside MULTI starts when the transaction is done: its writes run. */
+    expect_now(&x, "MULTI\r\n", "+OK\r\n");
+    expect_now(&x, "SET {pz}a 1\r\n", "+QUEUED\r\n");
+    expect_now(&x, "CLIENT PAUSE 20000 WRITE\r\n", "+QUEUED\r\n");
+    expect_now(&x, "SET {pz}b 2\r\n", "+QUEUED\r\n");
+    expect_now(&x, "EXEC\r\n", "*3\r\n+OK\r\n+OK\r\n+OK\r\n");
+    expect_held(&w, "SET {pz}c 3\r\n");
+    h_expect_str(h_cmd(adm, "GET {pz}b"), "2");
+    h_expect_str(h_cmd(adm, "CLIENT UNPAUSE"), "OK");
+    got = h_rc_read(&w, &n);
+    ck_assert(n == 5 && memcmp(got, "+OK\r\n", 5) == 0);
+    freeReplyObject(h_cmd(adm, "FUNCTION DELETE pauselib"));
+    h_rc_close(&r);
+    h_rc_close(&w);
+    h_rc_close(&p);
+    h_rc_close(&f);
+    h_rc_close(&x);
+    redisFree(adm);
+}
+END_TEST
+
 START_TEST(test_client_kill)
 {
     redisContext *a = h_connect(h_env.proxy_port);
@@ -499,6 +588,7 @@ Suite *conn_suite(void)
     tcase_add_test(tc, test_refused_with_reason);
     tcase_add_test(tc, test_client_kill);
     tcase_add_test(tc, test_monitor);
+    tcase_add_test(tc, test_client_pause);
     tcase_add_test(tc, test_requirepass);
     suite_add_tcase(s, tc);
     return s;
