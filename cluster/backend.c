@@ -15,6 +15,11 @@
  * out whole (the node may have run them) and which did not (they never ran and may be sent
  * again). The runner's own commands (AUTH, HELLO 3, READONLY, ASKING and the other prefixes) are
  * FIFO entries too, so their replies are consumed in order and never reach a caller.
+ *
+ * With opts->tls the connection is TLS (-tls-cluster): once the TCP connect succeeds, the
+ * handshake runs in the loop like everything else (the connect timeout covers it), and only then
+ * is the runner UP. Reads, writes and the events waited for go through net/tls.h at the three
+ * places below that touch the socket; a plain runner pays one NULL test for it.
  */
 #include "backend.h"
 
@@ -24,6 +29,7 @@
 #include "resp_write.h"
 #include "sock.h"
 #include "stream.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -62,6 +68,7 @@ struct backend {
     char addr[SLOTMAP_ADDR_MAX];
 
     int fd;
+    struct tls_conn *tls; /* with opts->tls: the connection's TLS, from the TCP connect on */
     enum backend_state state;
     struct loop_timer timer;  /* connect timeout, then back-off */
     struct loop_timer rtimer; /* reply timeout (timeout_ms) */
@@ -277,6 +284,8 @@ static void backend_fail(struct backend *b, const char *err)
     if (b->fd >= 0) {
         written += stream_unsettled(b->loop, b->fd);
         loop_del(b->loop, b->fd);
+        tls_conn_free(b->tls);
+        b->tls = NULL;
         close(b->fd);
         b->fd = -1;
         if (was_up)
@@ -334,7 +343,9 @@ static int backend_connect(struct backend *b)
     }
     b->fd = fd;
     b->state = BACKEND_CONNECTING;
-    if (loop_add(b->loop, fd, LOOP_WRITE | LOOP_STREAM, backend_on_event, b) < 0) {
+    /* TLS: OpenSSL reads and writes the socket itself, so it is watched for readiness. */
+    if (loop_add(b->loop, fd, LOOP_WRITE | (b->opts->tls ? 0 : LOOP_STREAM), backend_on_event, b) <
+        0) {
         backend_fail(b, "cannot register the connection");
         return PX_EAGAIN;
     }
@@ -371,19 +382,39 @@ int backend_send(struct backend *b, struct backend_req *r, const char *prefix, s
     return 0;
 }
 
+/* The events of io_mask; over TLS, the ones those operations wait for (a read may need
+ * writability, a write readability). */
+static void backend_update_mask(struct backend *b)
+{
+    int want = io_mask(b);
+    loop_set_mask(b->loop, b->fd, b->tls ? tls_conn_mask(b->tls, want) : want);
+}
+
+/* A failed read or write's reason, for the log and /debug/backends. */
+static void backend_io_error(struct backend *b, const char *what, ssize_t rc)
+{
+    char err[160];
+    snprintf(err, sizeof(err), "%s: %s", what,
+             rc == PX_EPROTO ? tls_last_error() : strerror((int)-rc));
+    backend_fail(b, err);
+}
+
 int backend_flush(struct backend *b)
 {
     if (b->state != BACKEND_UP) return 0;
-    /* Also with nothing left to write: with io_uring, LOOP_WRITE reports a completed send, and the
-     * mask must drop LOOP_WRITE once the queue is empty. */
-    ssize_t w = obuf_empty(&b->out) ? 0 : stream_write(b->loop, b->fd, &b->out);
+    /* Plain text: also with nothing left to write, since with io_uring LOOP_WRITE reports a
+     * completed send, and the mask must drop LOOP_WRITE once the queue is empty. TLS writes
+     * through OpenSSL on a socket registered for readiness, as with epoll. */
+    ssize_t w;
+    if (b->tls)
+        w = obuf_empty(&b->out) ? 0 : obuf_write_tls(&b->out, b->tls);
+    else
+        w = obuf_empty(&b->out) ? 0 : stream_write(b->loop, b->fd, &b->out);
     if (w < 0 && w != -EAGAIN) {
-        char err[128];
-        snprintf(err, sizeof(err), "write: %s", strerror((int)-w));
-        backend_fail(b, err);
+        backend_io_error(b, "write", w);
         return 0;
     }
-    loop_set_mask(b->loop, b->fd, io_mask(b));
+    backend_update_mask(b);
     return 0;
 }
 
@@ -404,6 +435,40 @@ int backend_send_raw(struct backend *b, const char *bytes, size_t len)
     return 0;
 }
 
+/* The connection (and its TLS handshake, if any) is made: the runner is up. */
+static void backend_up(struct backend *b)
+{
+    loop_timer_stop(b->loop, &b->timer);
+    /* UP before the state callback and the flush: what the callback sends goes out at once, behind
+     * the AUTH, HELLO 3 and READONLY queued at connect time. */
+    b->state = BACKEND_UP;
+    b->up_ms = loop_now_ms(b->loop);
+    b->last_rx_ms = b->up_ms;
+    b->failing = 0;
+    b->stats.connects++;
+    b->last_err[0] = '\0';
+    backend_update_mask(b);
+    b->ops->state(b, BACKEND_EV_UP, b->ctx);
+    backend_flush(b);
+}
+
+/* One step of the TLS handshake, on any event of the socket while it runs. */
+static void backend_handshake(struct backend *b)
+{
+    int rc = tls_conn_handshake(b->tls);
+    if (rc == -EAGAIN) {
+        loop_set_mask(b->loop, b->fd, tls_conn_mask(b->tls, 0));
+        return;
+    }
+    if (rc < 0) {
+        char err[160];
+        snprintf(err, sizeof(err), "TLS handshake: %s", tls_last_error());
+        backend_fail(b, err);
+        return;
+    }
+    backend_up(b);
+}
+
 /* The socket turned writable after connect(): SO_ERROR says whether it worked. */
 static void backend_connected(struct backend *b)
 {
@@ -414,20 +479,21 @@ static void backend_connected(struct backend *b)
         backend_fail(b, err);
         return;
     }
-    loop_timer_stop(b->loop, &b->timer);
     sock_set_nodelay(b->fd);
     if (b->opts->keepalive_s > 0) sock_set_keepalive(b->fd, b->opts->keepalive_s);
-    /* UP before the state callback and the flush: what the callback sends goes out at once, behind
-     * the AUTH, HELLO 3 and READONLY queued at connect time. */
-    b->state = BACKEND_UP;
-    b->up_ms = loop_now_ms(b->loop);
-    b->last_rx_ms = b->up_ms;
-    b->failing = 0;
-    b->stats.connects++;
-    b->last_err[0] = '\0';
-    loop_set_mask(b->loop, b->fd, LOOP_READ);
-    b->ops->state(b, BACKEND_EV_UP, b->ctx);
-    backend_flush(b);
+    if (!b->opts->tls) {
+        backend_up(b);
+        return;
+    }
+    /* Still CONNECTING, and the connect timer still runs: it bounds the handshake too. */
+    b->tls = tls_conn_create(b->opts->tls, b->fd);
+    if (!b->tls) {
+        char err[160];
+        snprintf(err, sizeof(err), "TLS: %s", tls_last_error());
+        backend_fail(b, err);
+        return;
+    }
+    backend_handshake(b);
 }
 
 /* Handles one complete reply at b->in[b->in_start]. Returns -1 when the connection was failed. */
@@ -479,23 +545,41 @@ static int backend_dispatch(struct backend *b, const struct resp_reply_info *inf
 
 static void backend_read(struct backend *b)
 {
-    for (int round = 0; round < BACKEND_READS_PER_EVENT; round++) {
+    /* Over TLS, bytes OpenSSL has already decrypted are not signalled by the socket again: they are
+     * read before returning, whatever the round (at most a record's worth). */
+    for (int round = 0; round < BACKEND_READS_PER_EVENT || (b->tls && tls_conn_pending(b->tls));
+         round++) {
         size_t kept = b->in ? b->in->len - b->in_start : 0;
         /* The partial reply at in_start is kept (moved if need be); the read is sized by what the
          * framer says is missing, at most doubling the buffer (buf_read_want). */
         int more = 0;
-        ssize_t n = stream_read(b->loop, b->fd, b->pool, &b->in, &b->in_start,
-                                buf_read_want(b->need, kept, BACKEND_READ_MIN), 0, &more);
+        ssize_t n;
+        if (b->tls) {
+            /* OpenSSL reads the socket itself (registered for readiness, not as a stream). */
+            buf_chunk_make_room(b->pool, &b->in, &b->in_start,
+                                buf_read_want(b->need, kept, BACKEND_READ_MIN));
+            size_t room = buf_chunk_room(b->in);
+            n = tls_conn_read(b->tls, b->in->data + b->in->len, room);
+            if (n > 0) {
+                b->in->len += (uint32_t)n;
+                more = (size_t)n == room || tls_conn_pending(b->tls);
+            }
+        } else {
+            n = stream_read(b->loop, b->fd, b->pool, &b->in, &b->in_start,
+                            buf_read_want(b->need, kept, BACKEND_READ_MIN), 0, &more);
+        }
         /* 0: the node closed its end. */
         if (n == 0) {
             backend_fail(b, "connection closed by the node");
             return;
         }
         if (n < 0) {
-            if (n == -EAGAIN) return;
-            char err[128];
-            snprintf(err, sizeof(err), "read: %s", strerror((int)-n));
-            backend_fail(b, err);
+            /* A TLS read that waits for writability changes the events waited for. */
+            if (n == -EAGAIN || n == -EINTR) {
+                if (b->tls) backend_update_mask(b);
+                return;
+            }
+            backend_io_error(b, "read", n);
             return;
         }
         struct buf_chunk *c = b->in;
@@ -535,9 +619,13 @@ static void backend_on_event(struct loop *l, int fd, int mask, void *ctx)
 {
     struct backend *b = ctx;
     if (b->state == BACKEND_CONNECTING) {
-        if (mask & (LOOP_WRITE | LOOP_ERROR)) backend_connected(b);
+        if (b->tls)
+            backend_handshake(b); /* any event: the handshake says what it waits for */
+        else if (mask & (LOOP_WRITE | LOOP_ERROR))
+            backend_connected(b);
         return;
     }
+    if (b->tls) mask = tls_conn_events(b->tls, mask);
     if (mask & LOOP_ERROR) {
         /* SO_ERROR names the error; a plain hang-up has none. */
         int rc = sock_connect_result(fd);
@@ -551,7 +639,7 @@ static void backend_on_event(struct loop *l, int fd, int mask, void *ctx)
          * node still serves its slots. */
         b->holding = 1;
         b->hold_since_ms = loop_now_ms(l);
-        loop_set_mask(l, fd, io_mask(b));
+        backend_update_mask(b);
         uint64_t in = b->stall_ms && b->stall_ms < b->opts->hold_ms ? b->stall_ms : b->opts->hold_ms;
         loop_timer_start(l, &b->stimer, in);
         b->ops->state(b, BACKEND_EV_WOKE, b->ctx);
@@ -673,7 +761,7 @@ void backend_confirm(struct backend *b)
         b->holding = 0;
         loop_timer_stop(b->loop, &b->stimer);
         /* The held bytes are read next turn (level triggering); the stall clock starts again. */
-        if (b->fd >= 0) loop_set_mask(b->loop, b->fd, io_mask(b));
+        if (b->fd >= 0) backend_update_mask(b);
     }
     b->last_rx_ms = loop_now_ms(b->loop);
     if (b->stall_ms && b->fcount > 0 && !loop_timer_active(&b->stimer))

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 struct backend;
+struct tls_ctx;
 
 /* The bytes of one request; the owner keeps the chunk referenced until the request ends. */
 struct backend_req {
@@ -81,6 +82,7 @@ struct backend_opts {
                             never) */
     uint64_t hold_ms;    /* a suspect runner holds what its node sent at most this long, then fails
                             the connection (backend_hold_expired) */
+    struct tls_ctx *tls; /* -tls-cluster: TLS to the node (net/tls.h), NULL for plain TCP */
 };
 
 struct backend_stats {

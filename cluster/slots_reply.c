@@ -75,8 +75,10 @@ static int pick_ip(const redisReply *node, const char *source_ip, char *ip, size
     return 0;
 }
 
-struct slotmap *slots_reply_from_shards(const redisReply *r, const char *source_ip, char *err,
-                                        size_t errlen)
+/* port_key: "port", or "tls-port" when the nodes are reached over TLS (a node started with
+ * `--port 0` announces only the latter; one with both ports, both). */
+static struct slotmap *from_shards(const redisReply *r, const char *source_ip, const char *port_key,
+                                   char *err, size_t errlen)
 {
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         snprintf(err, errlen, "CLUSTER SHARDS: reply is not an array");
@@ -106,7 +108,7 @@ struct slotmap *slots_reply_from_shards(const redisReply *r, const char *source_
                 kv_str(n, "role", role, sizeof(role));
                 int is_master = strcmp(role, "master") == 0;
                 if (is_master != (pass == 0)) continue;
-                long long port = kv_int(n, "port", -1);
+                long long port = kv_int(n, port_key, -1);
                 if (port <= 0 || port > 65535 || pick_ip(n, source_ip, ip, sizeof(ip)) < 0)
                     continue;
                 kv_str(n, "id", id, sizeof(id));
@@ -145,6 +147,18 @@ struct slotmap *slots_reply_from_shards(const redisReply *r, const char *source_
     }
     slots_reply_canonicalize(&m);
     return m;
+}
+
+struct slotmap *slots_reply_from_shards(const redisReply *r, const char *source_ip, char *err,
+                                        size_t errlen)
+{
+    return from_shards(r, source_ip, "port", err, errlen);
+}
+
+struct slotmap *slots_reply_from_shards_tls(const redisReply *r, const char *source_ip, char *err,
+                                            size_t errlen)
+{
+    return from_shards(r, source_ip, "tls-port", err, errlen);
 }
 
 /* A node entry of CLUSTER SLOTS: [endpoint, port, id, ...]. */

@@ -18,6 +18,10 @@ struct redisReply;
  */
 struct slotmap *slots_reply_from_shards(const struct redisReply *r, const char *source_ip,
                                         char *err, size_t errlen);
+/* The same with each node's "tls-port", for a proxy that reaches the nodes over TLS. (CLUSTER
+ * SLOTS needs no such variant: a node gives the port of the kind of connection it is asked on.) */
+struct slotmap *slots_reply_from_shards_tls(const struct redisReply *r, const char *source_ip,
+                                            char *err, size_t errlen);
 struct slotmap *slots_reply_from_slots(const struct redisReply *r, const char *source_ip, char *err,
                                        size_t errlen);
 

@@ -1,5 +1,6 @@
 /*
- * The topology thread; see topology.h. It talks to the cluster with synchronous hiredis calls,
+ * The topology thread; see topology.h. It talks to the cluster over blocking connections
+ * (nodeconn.c: hiredis parses the replies; plain TCP, or TLS with -tls-cluster), every step
  * bounded by the connect timeout, and wakes on an eventfd (refresh requests, stop) or when the
  * next periodic refresh is due.
  *
@@ -18,6 +19,7 @@
 #include "clock.h"
 #include "log.h"
 #include "mem.h"
+#include "nodeconn.h"
 #include "px_errors.h"
 #include "slots_reply.h"
 #include "sock.h"
@@ -54,7 +56,7 @@ struct topo_addr {
 struct topo_probe {
     char ip[SLOTMAP_IP_MAX];
     int port;
-    redisContext *c;
+    struct nodeconn *c;
     int seen; /* still in the map */
 };
 
@@ -93,7 +95,7 @@ struct topology {
     atomic_int sus_news; /* a report came: look at the suspects now */
 
     /* Topology thread only. */
-    redisContext *conn;
+    struct nodeconn *conn;
     char conn_host[SOCK_HOST_MAX];
     int conn_port;
     struct topo_addr known[TOPO_KNOWN_MAX];
@@ -164,7 +166,7 @@ struct topology *topology_create(const struct topology_config *cfg, topology_pub
 /* Forgets the cached connection: the next fetch connects afresh, maybe to another node. */
 static void topo_drop_conn(struct topology *t)
 {
-    if (t->conn) redisFree(t->conn);
+    nodeconn_free(t->conn);
     t->conn = NULL;
     t->conn_host[0] = '\0';
 }
@@ -194,14 +196,26 @@ static int topo_avoided(const struct topology *t, const char *ip, int port)
     return 0;
 }
 
+/* AUTH on a new connection, with the ACL user when there is one. Returns 0, or -1 with err set. */
+static int topo_auth(struct topology *t, struct nodeconn *c, char *err, size_t errlen)
+{
+    if (!t->password) return 0;
+    const char *argv[3] = {"AUTH", t->user ? t->user : t->password, t->password};
+    redisReply *r = nodeconn_command_argv(c, t->user ? 3 : 2, argv);
+    int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (!ok) snprintf(err, errlen, "AUTH failed: %s", r ? r->str : nodeconn_error(c));
+    if (r) freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
 /* Connects (or reuses the cached connection) and authenticates. Returns 0 or -1 with err set. */
 static int topo_connect(struct topology *t, const char *host, int port, char *ip, size_t iplen,
                         char *err, size_t errlen)
 {
-    /* The connection is kept between refreshes: asking the same node again costs no connect and no
-     * AUTH. */
+    /* The connection is kept between refreshes: asking the same node again costs no connect, no
+     * TLS handshake and no AUTH. */
     if (t->conn && t->conn_port == port && strcmp(t->conn_host, host) == 0) {
-        snprintf(ip, iplen, "%s", t->conn->tcp.host ? t->conn->tcp.host : host);
+        snprintf(ip, iplen, "%s", nodeconn_ip(t->conn));
         if (!topo_avoided(t, ip, port)) return 0;
     }
     topo_drop_conn(t);
@@ -213,34 +227,19 @@ static int topo_connect(struct topology *t, const char *host, int port, char *ip
         snprintf(err, errlen, "suspect (stalled): not asked");
         return -1;
     }
-    /* The connect timeout bounds every command too (redisSetTimeout below): a node that hangs
-     * cannot hold the thread. */
-    struct timeval tv = {(time_t)(t->cfg.connect_timeout_ms / 1000),
-                         (suseconds_t)((t->cfg.connect_timeout_ms % 1000) * 1000)};
-    redisContext *c = redisConnectWithTimeout(ip, port, tv);
-    if (!c || c->err) {
-        snprintf(err, errlen, "%s", c ? c->errstr : "out of memory");
-        if (c) redisFree(c);
+    /* The connect timeout bounds every command too: a node that hangs cannot hold the thread. */
+    struct nodeconn *c =
+        nodeconn_open(ip, port, t->cfg.connect_timeout_ms, t->cfg.tls, err, errlen);
+    if (!c) return -1;
+    if (topo_auth(t, c, err, errlen) < 0) {
+        nodeconn_free(c);
         return -1;
-    }
-    redisSetTimeout(c, tv);
-    if (t->password) {
-        const char *argv[3] = {"AUTH", t->user ? t->user : t->password, t->password};
-        int argc = t->user ? 3 : 2;
-        redisReply *r = redisCommandArgv(c, argc, argv, NULL);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "AUTH failed: %s", r ? r->str : c->errstr);
-            if (r) freeReplyObject(r);
-            redisFree(c);
-            return -1;
-        }
-        freeReplyObject(r);
     }
     t->conn = c;
     snprintf(t->conn_host, sizeof(t->conn_host), "%s", host);
     t->conn_port = port;
     /* The version clients see in HELLO and INFO: the cluster's own. */
-    redisReply *info = redisCommand(c, "INFO server");
+    redisReply *info = nodeconn_command(c, "INFO server");
     if (info && info->type == REDIS_REPLY_STRING) {
         const char *v = strstr(info->str, "redis_version:");
         if (v) {
@@ -260,7 +259,7 @@ static int topo_connect(struct topology *t, const char *host, int port, char *ip
  * an answer (an ACL may forbid it), epochs stay 0 and the view is never judged older. */
 static void topo_read_epochs(struct topology *t, struct slotmap *m)
 {
-    redisReply *r = redisCommand(t->conn, "CLUSTER NODES");
+    redisReply *r = nodeconn_command(t->conn, "CLUSTER NODES");
     if (r && r->type == REDIS_REPLY_STRING) {
         for (char *line = r->str; line && *line;) {
             char *nl = strchr(line, '\n');
@@ -292,9 +291,9 @@ static struct slotmap *topo_fetch(struct topology *t, const char *host, int port
 {
     char ip[SOCK_HOST_MAX];
     if (topo_connect(t, host, port, ip, sizeof(ip), err, errlen) < 0) return NULL;
-    redisReply *r = redisCommand(t->conn, "CLUSTER SHARDS");
+    redisReply *r = nodeconn_command(t->conn, "CLUSTER SHARDS");
     if (!r) {
-        snprintf(err, errlen, "%s", t->conn->errstr);
+        snprintf(err, errlen, "%s", nodeconn_error(t->conn));
         topo_drop_conn(t);
         return NULL;
     }
@@ -302,9 +301,9 @@ static struct slotmap *topo_fetch(struct topology *t, const char *host, int port
     if (r->type == REDIS_REPLY_ERROR) {
         /* Redis before 7.0 has no CLUSTER SHARDS. */
         freeReplyObject(r);
-        r = redisCommand(t->conn, "CLUSTER SLOTS");
+        r = nodeconn_command(t->conn, "CLUSTER SLOTS");
         if (!r) {
-            snprintf(err, errlen, "%s", t->conn->errstr);
+            snprintf(err, errlen, "%s", nodeconn_error(t->conn));
             topo_drop_conn(t);
             return NULL;
         }
@@ -313,7 +312,8 @@ static struct slotmap *topo_fetch(struct topology *t, const char *host, int port
         else
             m = slots_reply_from_slots(r, ip, err, errlen);
     } else {
-        m = slots_reply_from_shards(r, ip, err, errlen);
+        m = t->cfg.tls ? slots_reply_from_shards_tls(r, ip, err, errlen)
+                       : slots_reply_from_shards(r, ip, err, errlen);
     }
     freeReplyObject(r);
     /* The map learns where it came from and when (for /debug/slots), and the node's version. */
@@ -388,8 +388,8 @@ static void cand_add(struct topo_addr *cand, int *n, int max, const char *host, 
 
 /* Connects for a probe (cached), with a short timeout, authenticated. NULL when unreachable (err,
  * when not NULL, says why). */
-static redisContext *probe_conn(struct topology *t, const char *ip, int port, char *err,
-                                size_t errlen)
+static struct nodeconn *probe_conn(struct topology *t, const char *ip, int port, char *err,
+                                   size_t errlen)
 {
     struct topo_probe *p = NULL;
     for (int i = 0; i < t->nprobes; i++)
@@ -404,24 +404,14 @@ static redisContext *probe_conn(struct topology *t, const char *ip, int port, ch
     p->seen = 1;
     if (p->c) return p->c;
     uint64_t ms = t->cfg.connect_timeout_ms < 1000 ? t->cfg.connect_timeout_ms : 1000;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    redisContext *c = redisConnectWithTimeout(ip, port, tv);
-    if (!c || c->err) {
-        if (err) snprintf(err, errlen, "%s", c ? c->errstr : "out of memory");
-        if (c) redisFree(c);
+    char why[256]; /* the reason when the caller does not want it */
+    char *e = err ? err : why;
+    size_t elen = err ? errlen : sizeof(why);
+    struct nodeconn *c = nodeconn_open(ip, port, ms, t->cfg.tls, e, elen);
+    if (!c) return NULL;
+    if (topo_auth(t, c, e, elen) < 0) {
+        nodeconn_free(c);
         return NULL;
-    }
-    redisSetTimeout(c, tv);
-    if (t->password) {
-        const char *argv[3] = {"AUTH", t->user ? t->user : t->password, t->password};
-        redisReply *r = redisCommandArgv(c, t->user ? 3 : 2, argv, NULL);
-        int ok = r && r->type != REDIS_REPLY_ERROR;
-        if (!ok && err) snprintf(err, errlen, "AUTH failed: %.100s", r ? r->str : c->errstr);
-        if (r) freeReplyObject(r);
-        if (!ok) {
-            redisFree(c);
-            return NULL;
-        }
     }
     p->c = c;
     return c;
@@ -432,7 +422,7 @@ static void probe_drop(struct topology *t, const char *ip, int port)
 {
     for (int i = 0; i < t->nprobes; i++)
         if (t->probes[i].port == port && strcmp(t->probes[i].ip, ip) == 0 && t->probes[i].c) {
-            redisFree(t->probes[i].c);
+            nodeconn_free(t->probes[i].c);
             t->probes[i].c = NULL;
         }
 }
@@ -444,7 +434,7 @@ static void probes_sweep(struct topology *t)
     int k = 0;
     for (int i = 0; i < t->nprobes; i++) {
         if (!t->probes[i].seen) {
-            if (t->probes[i].c) redisFree(t->probes[i].c);
+            nodeconn_free(t->probes[i].c);
             continue;
         }
         t->probes[i].seen = 0;
@@ -458,7 +448,7 @@ static void probes_sweep(struct topology *t)
 static void topo_probe_replicas(struct topology *t, struct slotmap *m)
 {
     char *failed = px_calloc((size_t)m->nnodes + 1, 1);
-    redisReply *r = t->conn ? redisCommand(t->conn, "CLUSTER NODES") : NULL;
+    redisReply *r = t->conn ? nodeconn_command(t->conn, "CLUSTER NODES") : NULL;
     if (r && r->type == REDIS_REPLY_STRING) {
         for (char *line = r->str; line && *line;) {
             char *nl = strchr(line, '\n');
@@ -485,8 +475,8 @@ static void topo_probe_replicas(struct topology *t, struct slotmap *m)
         if (n->role != SLOTMAP_REPLICA) continue;
         n->usable = 0;
         if (failed[i] || n->health != SLOTMAP_ONLINE) continue;
-        redisContext *c = probe_conn(t, n->ip, n->port, NULL, 0);
-        redisReply *info = c ? redisCommand(c, "INFO replication") : NULL;
+        struct nodeconn *c = probe_conn(t, n->ip, n->port, NULL, 0);
+        redisReply *info = c ? nodeconn_command(c, "INFO replication") : NULL;
         if (info && info->type == REDIS_REPLY_STRING) {
             n->usable = strstr(info->str, "master_link_status:up") != NULL;
             if (!n->usable) t->replicas_pending = 1;
@@ -648,8 +638,8 @@ static int topo_refresh(struct topology *t, int second_opinion, struct slotmap *
  * 1 yes, 0 no, -1 when it does not answer (a replica that cannot be reached is not counted). */
 static int replica_agrees(struct topology *t, const char *ip, int port, const char *master_id)
 {
-    redisContext *c = probe_conn(t, ip, port, NULL, 0);
-    redisReply *r = c ? redisCommand(c, "CLUSTER NODES") : NULL;
+    struct nodeconn *c = probe_conn(t, ip, port, NULL, 0);
+    redisReply *r = c ? nodeconn_command(c, "CLUSTER NODES") : NULL;
     int verdict = -1;
     if (r && r->type == REDIS_REPLY_STRING) {
         int follows = 0, healthy = 0;
@@ -849,11 +839,12 @@ static void topo_pool_probe(struct topology *t, const struct placement_server *s
         snprintf(pr->err, sizeof(pr->err), "cannot resolve %s", s->host);
         return;
     }
-    redisContext *c = probe_conn(t, pr->ip, s->port, pr->err, sizeof(pr->err));
+    struct nodeconn *c = probe_conn(t, pr->ip, s->port, pr->err, sizeof(pr->err));
     if (!c) return;
-    redisReply *r = redisCommand(c, "INFO");
+    redisReply *r = nodeconn_command(c, "INFO");
     if (!r) {
-        snprintf(pr->err, sizeof(pr->err), "%s", c->errstr[0] ? c->errstr : "no answer to INFO");
+        const char *why = nodeconn_error(c);
+        snprintf(pr->err, sizeof(pr->err), "%s", why[0] ? why : "no answer to INFO");
         probe_drop(t, pr->ip, s->port);
         return;
     }
@@ -992,8 +983,7 @@ static void *topo_main(void *arg)
     }
     /* Stopping: the connections belong to this thread, so it closes them itself. */
     topo_drop_conn(t);
-    for (int i = 0; i < t->nprobes; i++)
-        if (t->probes[i].c) redisFree(t->probes[i].c);
+    for (int i = 0; i < t->nprobes; i++) nodeconn_free(t->probes[i].c);
     px_free(t->probes);
     t->probes = NULL;
     t->nprobes = 0;

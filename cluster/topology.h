@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 struct topology;
+struct tls_ctx;
 
 struct topology_config {
     const char *const *startup; /* "host:port" strings */
@@ -43,6 +44,8 @@ struct topology_config {
     int probe_replicas;               /* check each replica's health (for replica reads) */
     uint64_t suspect_poll_ms;   /* while a node is suspect, the topology is fetched this often */
     uint64_t suspect_expire_ms; /* a suspect no worker reported for this long is forgotten */
+    struct tls_ctx *tls; /* -tls-cluster: the nodes are reached over TLS at their tls-port (NULL:
+                            plain TCP); must outlive the topology */
     const struct pool_config *pool; /* pool mode: the pool (copied); NULL for a cluster */
 };
 

@@ -1,14 +1,17 @@
 /*
  * The acceptor; see acceptor.h. main() creates it once the workers run and then spends its life
- * in acceptor_run(): the main thread's own loop watches the listening socket, a signalfd, and a
- * purge timer. A new client is checked here, before any worker sees it (protected mode, then
- * -maxclients), refused with Redis's error text and closed if need be, and otherwise handed to
- * the worker with the fewest sessions through that worker's inbox, with its CLIENT ID. The
- * signals come as readable bytes on the signalfd (main blocks them in every thread), so the
- * handling runs as ordinary loop code: SIGINT and SIGTERM stop the loop, and main then drains the
- * workers; SIGHUP reopens the log file and calls the callback main set (in pool mode, the servers
- * file is read again). Once a second, memory the allocator holds but no longer
- * uses is given back to the OS when there is much of it.
+ * in acceptor_run(): the main thread's own loop watches the listening sockets (plain text and
+ * TLS), a signalfd, and a purge timer. A new client is checked here, before any worker sees it
+ * (protected mode, then -maxclients), refused with Redis's error text and closed if need be, and
+ * otherwise handed to the worker with the fewest sessions through that worker's inbox, with its
+ * CLIENT ID. A refused TLS client cannot be answered here (the text has to go through TLS, after
+ * a handshake that would block this thread): it goes to a worker too, marked to be refused once
+ * its handshake is done, as Redis answers it. The signals come as readable bytes on the signalfd
+ * (main blocks them in every thread), so the handling runs as ordinary loop code: SIGINT and
+ * SIGTERM stop the loop, and main then drains the workers; SIGHUP reopens the log file, loads
+ * the TLS certificates again (new connections get them; existing ones keep theirs) and calls the
+ * callback main set (in pool mode, the servers file is read again). Once a second, memory the
+ * allocator holds but no longer uses is given back to the OS when there is much of it.
  */
 #include "acceptor.h"
 
@@ -18,6 +21,7 @@
 #include "loop.h"
 #include "mem.h"
 #include "sock.h"
+#include "tls.h"
 #include "worker.h"
 
 #include <arpa/inet.h>
@@ -30,10 +34,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* One listening socket: plain text or TLS. */
+struct listener {
+    struct acceptor *a;
+    int fd; /* -1: not listening */
+    int tls;
+};
+
 struct acceptor {
     const struct config *cfg;
     struct loop *loop;
-    int lfd;
+    struct listener plain, tls;
+    struct tls_ctx *tls_clients, *tls_nodes; /* reloaded on SIGHUP; NULL when not used */
     int sfd;
     struct worker **workers;
     int nworkers;
@@ -45,11 +57,17 @@ struct acceptor {
     void *hup_ctx;
 };
 
-/* The pause after EMFILE is over: watch the listening socket again. */
+/* Starts or stops watching the listening sockets. */
+static void acceptor_watch(struct acceptor *a, int mask)
+{
+    if (a->plain.fd >= 0) loop_set_mask(a->loop, a->plain.fd, mask);
+    if (a->tls.fd >= 0) loop_set_mask(a->loop, a->tls.fd, mask);
+}
+
+/* The pause after EMFILE is over: watch the listening sockets again. */
 static void acceptor_resume(struct loop *l, void *ctx)
 {
-    struct acceptor *a = ctx;
-    loop_set_mask(l, a->lfd, LOOP_READ);
+    acceptor_watch(ctx, LOOP_READ);
 }
 
 /* 1 when the peer is on this host's loopback (127.0.0.0/8, ::1, or IPv4-mapped 127/8). */
@@ -85,19 +103,53 @@ static void refuse(int fd, void (*write_err)(struct sbuf *))
     close(fd);
 }
 
+/* The worker with the fewest sessions, counted as having one more. */
+static struct worker *acceptor_pick(struct acceptor *a)
+{
+    /* Least loaded, by sessions open, rather than round-robin: clients stay for different
+     * times, and a new one goes to the worker that has fewest. */
+    struct worker *best = a->workers[0];
+    /* Relaxed: a load estimate; a slightly stale count only skews the balance a little. */
+    unsigned bn = atomic_load_explicit(&best->nsessions, memory_order_relaxed);
+    for (int k = 1; k < a->nworkers; k++) {
+        unsigned n = atomic_load_explicit(&a->workers[k]->nsessions, memory_order_relaxed);
+        if (n < bn) {
+            best = a->workers[k];
+            bn = n;
+        }
+    }
+    /* Counted here, not by the worker when the message arrives, so that the next accept of
+     * this burst already sees it; the worker takes it off when the session closes. Relaxed:
+     * a hint. */
+    atomic_fetch_add_explicit(&best->nsessions, 1, memory_order_relaxed);
+    return best;
+}
+
+/* Refuses cfd: at once on the plain port; after the handshake, by a worker, on the TLS port. */
+static void acceptor_refuse(struct acceptor *a, struct listener *ls, int cfd, uint64_t id,
+                            enum session_refuse why)
+{
+    if (!ls->tls) {
+        refuse(cfd, why == SESSION_REFUSE_DENIED ? errors_denied : errors_maxclients);
+        return;
+    }
+    worker_give_conn_tls(acceptor_pick(a), cfd, id, why);
+}
+
 static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
 {
-    struct acceptor *a = ctx;
+    struct listener *ls = ctx;
+    struct acceptor *a = ls->a;
     /* At most 64 accepts per event, so that a connection storm cannot keep the signalfd and timers
      * waiting; the listening socket stays readable and the rest come next turn. */
     for (int i = 0; i < 64; i++) {
-        int cfd = sock_accept(a->lfd);
+        int cfd = sock_accept(ls->fd);
         if (cfd == -EAGAIN) return;
         if (cfd < 0) {
             if (log_ratelimit_ok(&a->rl, 1000)) log_warn("accept: %s", strerror(-cfd));
             if (cfd == -EMFILE || cfd == -ENFILE) {
                 /* Out of descriptors: stop accepting for a moment instead of spinning. */
-                loop_set_mask(l, a->lfd, 0);
+                acceptor_watch(a, 0);
                 loop_timer_start(l, &a->pause, 100);
             }
             return;
@@ -113,7 +165,7 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
                          "-protected-mode)",
                          peer);
             }
-            refuse(cfd, errors_denied);
+            acceptor_refuse(a, ls, cfd, ++a->next_id, SESSION_REFUSE_DENIED);
             continue;
         }
         /* Relaxed counts: the limit may be off by the connections of one loop turn. */
@@ -121,26 +173,31 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
             stat_add(&a->workers[0]->stats.rejected_conns, 1);
             if (log_ratelimit_ok(&a->rl_full, 10000))
                 log_warn("refused a client: -maxclients %d reached", a->cfg->maxclients);
-            refuse(cfd, errors_maxclients);
+            acceptor_refuse(a, ls, cfd, ++a->next_id, SESSION_REFUSE_MAXCLIENTS);
             continue;
         }
-        /* Least loaded, by sessions open, rather than round-robin: clients stay for different
-         * times, and a new one goes to the worker that has fewest. */
-        struct worker *best = a->workers[0];
-        /* Relaxed: a load estimate; a slightly stale count only skews the balance a little. */
-        unsigned bn = atomic_load_explicit(&best->nsessions, memory_order_relaxed);
-        for (int k = 1; k < a->nworkers; k++) {
-            unsigned n = atomic_load_explicit(&a->workers[k]->nsessions, memory_order_relaxed);
-            if (n < bn) {
-                best = a->workers[k];
-                bn = n;
-            }
-        }
-        /* Counted here, not by the worker when the message arrives, so that the next accept of
-         * this burst already sees it; the worker takes it off when the session closes. Relaxed:
-         * a hint. */
-        atomic_fetch_add_explicit(&best->nsessions, 1, memory_order_relaxed);
-        worker_give_conn(best, cfd, ++a->next_id);
+        struct worker *best = acceptor_pick(a);
+        if (ls->tls)
+            worker_give_conn_tls(best, cfd, ++a->next_id, SESSION_SERVE);
+        else
+            worker_give_conn(best, cfd, ++a->next_id);
+    }
+}
+
+/* SIGHUP: the certificates, keys and CAs are read again. A context that fails to load (a file
+ * half written, a key that does not match) leaves the one in use in place. */
+static void acceptor_reload_tls(struct acceptor *a)
+{
+    struct tls_ctx *ctxs[2] = {a->tls_clients, a->tls_nodes};
+    const char *names[2] = {"clients", "nodes"};
+    for (int i = 0; i < 2; i++) {
+        if (!ctxs[i]) continue;
+        char err[512];
+        if (tls_ctx_reload(ctxs[i], err, sizeof(err)) == 0)
+            log_info("TLS (%s' side): certificates reloaded; new connections use them", names[i]);
+        else
+            log_warn("TLS (%s' side): reload failed, keeping the certificates in use: %s", names[i],
+                     err);
     }
 }
 
@@ -175,22 +232,39 @@ static void acceptor_on_signal(struct loop *l, int fd, int mask, void *ctx)
             struct acceptor *a = ctx;
             log_reopen();
             log_info("received SIGHUP, log reopened");
+            acceptor_reload_tls(a);
             if (a->on_hup) a->on_hup(a->hup_ctx);
         }
     }
 }
 
 struct acceptor *acceptor_create(const struct config *cfg, struct worker **workers, int nworkers,
-                                 char *err, size_t errlen)
+                                 struct tls_ctx *tls_clients, struct tls_ctx *tls_nodes, char *err,
+                                 size_t errlen)
 {
-    /* 511, Redis's default tcp-backlog. */
-    int lfd = sock_listen_tcp(cfg->listen_host, cfg->listen_port, 511);
-    if (lfd < 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", cfg->addr, strerror(-lfd));
-        return NULL;
+    /* 511, Redis's default tcp-backlog. Port 0 means no listener of that kind. */
+    int lfd = -1, tfd = -1;
+    if (cfg->listen_port) {
+        lfd = sock_listen_tcp(cfg->listen_host, cfg->listen_port, 511);
+        if (lfd < 0) {
+            snprintf(err, errlen, "cannot listen on %s: %s", cfg->addr, strerror(-lfd));
+            return NULL;
+        }
+    }
+    if (cfg->tls_port) {
+        tfd = sock_listen_tcp(cfg->listen_host, cfg->tls_port, 511);
+        if (tfd < 0) {
+            snprintf(err, errlen, "cannot listen on %s port %d (-tls-port): %s", cfg->listen_host,
+                     cfg->tls_port, strerror(-tfd));
+            if (lfd >= 0) close(lfd);
+            return NULL;
+        }
     }
     struct acceptor *a = px_calloc(1, sizeof(*a));
-    a->lfd = lfd;
+    a->plain = (struct listener){a, lfd, 0};
+    a->tls = (struct listener){a, tfd, 1};
+    a->tls_clients = tls_clients;
+    a->tls_nodes = tls_nodes;
     a->cfg = cfg;
     a->workers = workers;
     a->nworkers = nworkers;
@@ -206,7 +280,8 @@ struct acceptor *acceptor_create(const struct config *cfg, struct worker **worke
     /* Without a signalfd the proxy still serves, but SIGINT and SIGTERM, blocked in every thread,
      * no longer stop it. */
     a->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    loop_add(a->loop, a->lfd, LOOP_READ, acceptor_on_accept, a);
+    if (lfd >= 0) loop_add(a->loop, lfd, LOOP_READ, acceptor_on_accept, &a->plain);
+    if (tfd >= 0) loop_add(a->loop, tfd, LOOP_READ, acceptor_on_accept, &a->tls);
     if (a->sfd >= 0) loop_add(a->loop, a->sfd, LOOP_READ, acceptor_on_signal, a);
     return a;
 }
@@ -225,8 +300,12 @@ void acceptor_run(struct acceptor *a)
 void acceptor_free(struct acceptor *a)
 {
     if (!a) return;
-    loop_del(a->loop, a->lfd);
-    close(a->lfd);
+    struct listener *ls[2] = {&a->plain, &a->tls};
+    for (int i = 0; i < 2; i++) {
+        if (ls[i]->fd < 0) continue;
+        loop_del(a->loop, ls[i]->fd);
+        close(ls[i]->fd);
+    }
     if (a->sfd >= 0) {
         loop_del(a->loop, a->sfd);
         close(a->sfd);

@@ -150,15 +150,18 @@ static int build_undo(const struct admin_reply *old, struct sbuf *out)
     return 1;
 }
 
-/* Parameters each node keeps for itself: its addresses, its files, its place in replication and
- * the password the proxy logs in with. The same value on every node would break the cluster. */
+/* Parameters each node keeps for itself: its addresses, its files (its TLS certificates too: the
+ * proxy's own are reloaded with SIGHUP), its place in replication and the password the proxy
+ * logs in with. The same value on every node would break the cluster. */
 static const char *const per_node[] = {
     "port", "tls-port", "bind", "bind-source-addr", "unixsocket", "unixsocketperm", "dir",
     "dbfilename", "logfile", "pidfile", "appendfilename", "appenddirname", "cluster-config-file",
     "cluster-port", "cluster-announce-ip", "cluster-announce-port", "cluster-announce-bus-port",
     "cluster-announce-tls-port", "cluster-announce-hostname", "replica-announce-ip",
     "slave-announce-ip", "replica-announce-port", "slave-announce-port", "replicaof", "slaveof",
-    "masterauth", "masteruser", "requirepass", "aclfile", "cluster-enabled",
+    "masterauth", "masteruser", "requirepass", "aclfile", "cluster-enabled", "tls-cert-file",
+    "tls-key-file", "tls-key-file-pass", "tls-client-cert-file", "tls-client-key-file",
+    "tls-client-key-file-pass", "tls-ca-cert-file", "tls-ca-cert-dir", "tls-dh-params-file",
 };
 
 /* The first parameter of r's CONFIG SET that is kept per node, or -1. */

@@ -40,10 +40,13 @@ enum opt_type {
     OPT_SIZE,
     OPT_READPREFER,
     OPT_IDC,
-    OPT_HOSTPORT, /* a string that must be host:port */
-    OPT_FILE,     /* -config: read before the other flags */
-    OPT_BOOL,     /* yes/no */
-    OPT_COBL,     /* -client-output-buffer-limit: "hard [soft seconds]" */
+    OPT_HOSTPORT,   /* a string that must be host:port */
+    OPT_FILE,       /* -config: read before the other flags */
+    OPT_BOOL,       /* yes/no */
+    OPT_COBL,       /* -client-output-buffer-limit: "hard [soft seconds]" */
+    OPT_PORT,       /* -port: the port of -addr (0: no plain-text listener) */
+    OPT_TLSAUTH,    /* -tls-auth-clients: yes, no or optional */
+    OPT_PROTOCOLS,  /* -tls-protocols: "TLSv1.2 TLSv1.3" */
     OPT_POOLSERVER, /* -pool-server: repeated, each value one more server */
     OPT_DIST,       /* -distribution */
     OPT_HASH,       /* -hash */
@@ -70,7 +73,13 @@ struct opt {
  * defaults, and the two must agree. */
 static const struct opt opts[] = {
     /* Where the proxy listens, the cluster it serves, and how it watches the topology. */
-    {"addr", OPT_ADDR, OFF(addr), "0.0.0.0:8088", "address the proxy listens on (host:port)", 0, 0},
+    {"addr", OPT_ADDR, OFF(addr), "0.0.0.0:8088",
+     "address the proxy listens on (host:port; port 0: no plain-text listener, the host is still "
+     "where -tls-port listens)",
+     0, 0},
+    {"port", OPT_PORT, OFF(listen_port), "8088",
+     "the port of -addr, as Redis names it; 0 turns the plain-text listener off (with -tls-port)",
+     0, 65535},
     {"startup-nodes", OPT_NODES, OFF(startup_nodes), "127.0.0.1:7001",
      "comma-separated host:port of cluster nodes to learn the topology from", 0, 0},
     {"threads", OPT_INT, OFF(threads), "number of CPUs", "worker threads", 1, 1024},
@@ -208,6 +217,48 @@ static const struct opt opts[] = {
      "cluster-announce-ip/port), for a proxy behind NAT or a load balancer; by default the address "
      "each client reached the proxy at",
      0, 0},
+    /* TLS, with Redis's names and meanings. */
+    {"tls-port", OPT_INT, OFF(tls_port), "0",
+     "also accept TLS clients on this port, at the host of -addr (0: no TLS listener)", 0, 65535},
+    {"tls-cert-file", OPT_STRING, OFF(tls_cert_file), "",
+     "the proxy's certificate (PEM, chain allowed) for TLS clients", 0, 0},
+    {"tls-key-file", OPT_STRING, OFF(tls_key_file), "", "the private key of -tls-cert-file", 0, 0},
+    {"tls-key-file-pass", OPT_STRING, OFF(tls_key_file_pass), "", "the passphrase of -tls-key-file",
+     0, 0},
+    {"tls-client-cert-file", OPT_STRING, OFF(tls_client_cert_file), "",
+     "the certificate the proxy shows to nodes with -tls-cluster (default: -tls-cert-file)", 0, 0},
+    {"tls-client-key-file", OPT_STRING, OFF(tls_client_key_file), "",
+     "the private key of -tls-client-cert-file", 0, 0},
+    {"tls-client-key-file-pass", OPT_STRING, OFF(tls_client_key_file_pass), "",
+     "the passphrase of -tls-client-key-file", 0, 0},
+    {"tls-ca-cert-file", OPT_STRING, OFF(tls_ca_cert_file), "",
+     "CA certificates (PEM) that client and node certificates are verified against", 0, 0},
+    {"tls-ca-cert-dir", OPT_STRING, OFF(tls_ca_cert_dir), "",
+     "a directory of CA certificates (c_rehash layout), as -tls-ca-cert-file", 0, 0},
+    {"tls-auth-clients", OPT_TLSAUTH, OFF(tls_auth_clients), "yes",
+     "whether TLS clients must show a certificate signed by a trusted CA: yes, no or optional "
+     "(verified when shown)",
+     0, 0},
+    {"tls-protocols", OPT_PROTOCOLS, OFF(tls_protocols), "TLSv1.2 TLSv1.3",
+     "TLS versions accepted, among TLSv1, TLSv1.1, TLSv1.2 and TLSv1.3 (space-separated)", 0, 0},
+    {"tls-ciphers", OPT_STRING, OFF(tls_ciphers), "",
+     "ciphers for TLS 1.2 and below, as an OpenSSL cipher list (default: OpenSSL's)", 0, 0},
+    {"tls-ciphersuites", OPT_STRING, OFF(tls_ciphersuites), "",
+     "cipher suites for TLS 1.3, as OpenSSL names them (default: OpenSSL's)", 0, 0},
+    {"tls-prefer-server-ciphers", OPT_BOOL, OFF(tls_prefer_server_ciphers), "no",
+     "choose the cipher by the proxy's preference rather than the client's", 0, 0},
+    {"tls-session-caching", OPT_BOOL, OFF(tls_session_caching), "yes",
+     "let TLS clients resume sessions (faster reconnects)", 0, 0},
+    {"tls-session-cache-size", OPT_INT, OFF(tls_session_cache_size), "20480",
+     "TLS sessions kept for resumption", 1, 100000000},
+    {"tls-session-cache-timeout", OPT_INT, OFF(tls_session_cache_timeout), "300",
+     "seconds a TLS session can be resumed for", 1, 100000000},
+    {"tls-cluster", OPT_BOOL, OFF(tls_cluster), "no",
+     "talk TLS to the cluster's nodes, at the TLS port they announce (needs -tls-ca-cert-file or "
+     "-tls-ca-cert-dir)",
+     0, 0},
+    {"tls-handshake-timeout", OPT_DURATION, OFF(tls_handshake_timeout_ms), "10s",
+     "a TLS client that has not finished its handshake this long after connecting is closed", 0, 0},
     /* What the proxy does beyond a cluster node's protocol (off unless asked for). */
     {"http-addr", OPT_HOSTPORT, OFF(http_addr), "",
      "serve Redis commands as HTTP/JSON on this host:port (POST command= and arguments=, or a "
@@ -238,7 +289,14 @@ static const struct opt opts[] = {
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 /* config.given has a bit per option. */
-_Static_assert(NOPTS <= 64, "struct config's given mask holds 64 options");
+_Static_assert(NOPTS <= 64 * CONFIG_GIVEN_WORDS, "struct config's given mask is too small");
+
+/* Marks option o as given. */
+static void config_mark_given(struct config *c, const struct opt *o)
+{
+    size_t i = (size_t)(o - opts);
+    c->given[i / 64] |= 1ull << (i % 64);
+}
 
 /* Must agree with the dflt column of opts[]. */
 void config_defaults(struct config *c)
@@ -272,6 +330,11 @@ void config_defaults(struct config *c)
     c->stall_threshold_ms = 300;
     c->stall_hold_ms = 3000;
     c->protected_mode = 1;
+    c->tls_auth_clients = TLS_AUTH_CLIENTS_YES;
+    c->tls_session_caching = 1;
+    c->tls_session_cache_size = 20480;
+    c->tls_session_cache_timeout = 300;
+    c->tls_handshake_timeout_ms = 10000;
     c->acllog_max_len = 128;
     placement_opts_init(&c->placement);
     c->server_failure_limit = 2;
@@ -328,6 +391,13 @@ void config_free(struct config *c)
     px_free(c->password);
     px_free(c->user);
     px_free(c->log_file);
+    char **tls_strings[] = {
+        &c->tls_cert_file,        &c->tls_key_file,        &c->tls_key_file_pass,
+        &c->tls_client_cert_file, &c->tls_client_key_file, &c->tls_client_key_file_pass,
+        &c->tls_ca_cert_file,     &c->tls_ca_cert_dir,     &c->tls_protocols,
+        &c->tls_ciphers,          &c->tls_ciphersuites};
+    for (size_t i = 0; i < sizeof(tls_strings) / sizeof(tls_strings[0]); i++)
+        px_free(*tls_strings[i]);
     px_free(c->pool_servers);
     px_free(c->pool_server_lines);
     memset(c, 0, sizeof(*c));
@@ -538,7 +608,16 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
     case OPT_ADDR: {
         char host[SOCK_HOST_MAX];
         int port;
-        if (sock_split_addr(v, host, sizeof(host), &port) < 0) {
+        int rc = sock_split_addr(v, host, sizeof(host), &port);
+        size_t vl = strlen(v);
+        if (rc < 0 && vl >= 2 && strcmp(v + vl - 2, ":0") == 0) {
+            /* host:0: the host is where -tls-port listens, and there is no plain listener. */
+            char probe[SOCK_HOST_MAX + 8];
+            snprintf(probe, sizeof(probe), "%.*s:1", (int)(vl - 2), v);
+            rc = sock_split_addr(probe, host, sizeof(host), &port);
+            port = 0;
+        }
+        if (rc < 0) {
             snprintf(err, errlen, "invalid value \"%s\" for flag -%s: expected host:port", v,
                      o->name);
             return PX_EINVAL;
@@ -709,6 +788,48 @@ static int set_opt(struct config *c, const struct opt *o, const char *v, char *e
                      o->name);
             return PX_EINVAL;
         }
+        return 0;
+    /* The port alone: the text of -addr follows, for the log and messages. */
+    case OPT_PORT: {
+        char *end;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (errno || !*v || *end || n < o->min || n > o->max) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected a port from 0 to 65535 (0: no "
+                     "plain-text listener)",
+                     v, o->name);
+            return PX_EINVAL;
+        }
+        c->listen_port = (int)n;
+        int v6 = strchr(c->listen_host, ':') != NULL;
+        snprintf(c->addr, sizeof(c->addr), v6 ? "[%s]:%d" : "%s:%d", c->listen_host,
+                 c->listen_port);
+        return 0;
+    }
+    case OPT_TLSAUTH:
+        if (strcasecmp(v, "optional") == 0) {
+            c->tls_auth_clients = TLS_AUTH_CLIENTS_OPTIONAL;
+        } else if (strcasecmp(v, "yes") == 0 || strcasecmp(v, "no") == 0) {
+            c->tls_auth_clients =
+                strcasecmp(v, "yes") == 0 ? TLS_AUTH_CLIENTS_YES : TLS_AUTH_CLIENTS_NO;
+        } else {
+            snprintf(err, errlen, "invalid value \"%s\" for flag -%s: expected yes, no or optional",
+                     v, o->name);
+            return PX_EINVAL;
+        }
+        return 0;
+    /* Checked now, so that a typo stops the proxy at startup rather than at the first client. */
+    case OPT_PROTOCOLS:
+        if (tls_protocols_check(v) < 0) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for flag -%s: expected a combination of TLSv1, "
+                     "TLSv1.1, TLSv1.2 and TLSv1.3",
+                     v, o->name);
+            return PX_EINVAL;
+        }
+        px_free(c->tls_protocols);
+        c->tls_protocols = px_strdup(v);
         return 0;
     /* Each value is one more server, kept as a twemproxy line for the pool's parser. */
     case OPT_POOLSERVER: {
@@ -882,7 +1003,7 @@ int config_parse_file(struct config *c, const char *path, char *err, size_t errl
             snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
             rc = PX_EINVAL;
         }
-        c->given |= 1ull << (o - opts);
+        config_mark_given(c, o);
     }
     fclose(f);
     return rc;
@@ -940,13 +1061,66 @@ static int walk_args(struct config *c, int argc, char **argv, int config_only, c
         if ((o->type == OPT_FILE) != config_only) continue;
         int rc = set_opt(c, o, v, err, errlen);
         if (rc < 0) return rc;
-        c->given |= 1ull << (o - opts);
+        config_mark_given(c, o);
         if (o->type == OPT_FILE && c->config_file) {
             rc = config_parse_file(c, c->config_file, err, errlen);
             if (rc < 0) return rc;
         }
     }
     return CONFIG_OK;
+}
+
+/* The combinations of TLS flags that cannot work, refused as Redis refuses them. */
+static int config_check_tls(const struct config *c, char *err, size_t errlen)
+{
+    if (c->listen_port == 0 && c->tls_port == 0) {
+        snprintf(err, errlen,
+                 "nothing to listen on: the plain-text port is 0 and -tls-port is not "
+                 "given");
+        return PX_EINVAL;
+    }
+    if (c->tls_port && c->tls_port == c->listen_port) {
+        snprintf(err, errlen, "-tls-port %d is also the plain-text port of -addr", c->tls_port);
+        return PX_EINVAL;
+    }
+    if (c->tls_port && (!c->tls_cert_file || !c->tls_key_file)) {
+        snprintf(err, errlen, "flag -tls-port needs -tls-cert-file and -tls-key-file");
+        return PX_EINVAL;
+    }
+    if (c->tls_client_cert_file && !c->tls_client_key_file) {
+        snprintf(err, errlen, "flag -tls-client-cert-file needs -tls-client-key-file");
+        return PX_EINVAL;
+    }
+    /* Redis's rule: whoever verifies a peer's certificate needs CAs to verify it with. */
+    int verify = (c->tls_port && c->tls_auth_clients != TLS_AUTH_CLIENTS_NO) || c->tls_cluster;
+    if (verify && !c->tls_ca_cert_file && !c->tls_ca_cert_dir) {
+        snprintf(err, errlen,
+                 "%s needs -tls-ca-cert-file or -tls-ca-cert-dir (or -tls-auth-clients no)",
+                 c->tls_cluster ? "flag -tls-cluster" : "flag -tls-port");
+        return PX_EINVAL;
+    }
+    return CONFIG_OK;
+}
+
+void config_tls_opts(const struct config *c, struct tls_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->cert_file = c->tls_cert_file;
+    o->key_file = c->tls_key_file;
+    o->key_file_pass = c->tls_key_file_pass;
+    o->client_cert_file = c->tls_client_cert_file;
+    o->client_key_file = c->tls_client_key_file;
+    o->client_key_file_pass = c->tls_client_key_file_pass;
+    o->ca_cert_file = c->tls_ca_cert_file;
+    o->ca_cert_dir = c->tls_ca_cert_dir;
+    o->auth_clients = (enum tls_auth_clients)c->tls_auth_clients;
+    o->protocols = c->tls_protocols;
+    o->ciphers = c->tls_ciphers;
+    o->ciphersuites = c->tls_ciphersuites;
+    o->prefer_server_ciphers = c->tls_prefer_server_ciphers;
+    o->session_caching = c->tls_session_caching;
+    o->session_cache_size = c->tls_session_cache_size;
+    o->session_cache_timeout = c->tls_session_cache_timeout;
 }
 
 /* Pool mode's flags together: one source of servers, options that fit the distribution, and a
@@ -1045,13 +1219,17 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
         snprintf(err, errlen, "flag -user needs -password as well");
         return PX_EINVAL;
     }
+    rc = config_check_tls(c, err, errlen);
+    if (rc != CONFIG_OK) return rc;
     return check_pool(c, err, errlen);
 }
 
 int config_given(const struct config *c, const char *name)
 {
     const struct opt *o = find_opt(name);
-    return o && (c->given >> (o - opts) & 1);
+    if (!o) return 0;
+    size_t i = (size_t)(o - opts);
+    return (int)(c->given[i / 64] >> (i % 64) & 1);
 }
 
 /* Four lines, so that each stays readable; passwords are shown only as set or not. */
@@ -1090,6 +1268,20 @@ void config_log(const struct config *c)
              c->proto_max_bulk, c->max_inflight, c->timeout_s,
              (unsigned long long)c->backend_timeout_ms, (unsigned long long)c->stall_threshold_ms,
              (unsigned long long)c->stall_hold_ms, c->protected_mode ? "yes" : "no");
+    if (c->tls_port || c->tls_cluster) {
+        static const char *const auth[] = {"no", "yes", "optional"};
+        log_info(
+            "config: tls-port=%d tls-cert-file=%s tls-key-file=%s tls-ca-cert-file=%s "
+            "tls-ca-cert-dir=%s tls-auth-clients=%s tls-protocols=%s tls-cluster=%s "
+            "tls-client-cert-file=%s tls-session-caching=%s tls-handshake-timeout=%llums",
+            c->tls_port, c->tls_cert_file ? c->tls_cert_file : "(none)",
+            c->tls_key_file ? c->tls_key_file : "(none)",
+            c->tls_ca_cert_file ? c->tls_ca_cert_file : "(none)",
+            c->tls_ca_cert_dir ? c->tls_ca_cert_dir : "(none)", auth[c->tls_auth_clients % 3],
+            c->tls_protocols ? c->tls_protocols : "TLSv1.2 TLSv1.3", c->tls_cluster ? "yes" : "no",
+            c->tls_client_cert_file ? c->tls_client_cert_file : "(tls-cert-file)",
+            c->tls_session_caching ? "yes" : "no", (unsigned long long)c->tls_handshake_timeout_ms);
+    }
     log_info("config: debug-addr=%s shutdown-timeout=%llums config=%s announce-addr=%s",
              c->debug_addr ? c->debug_addr : "(off)", (unsigned long long)c->shutdown_timeout_ms,
              c->config_file ? c->config_file : "(none)",

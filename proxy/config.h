@@ -10,6 +10,7 @@
 #include "loop.h"
 #include "placement.h"
 #include "sock.h"
+#include "tls.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,10 +28,13 @@ struct cidr {
     uint32_t net, mask; /* host byte order */
 };
 
+/* 64-bit words of struct config's given mask: one bit per option of config.c's table. */
+#define CONFIG_GIVEN_WORDS 2
+
 struct config {
     char addr[SOCK_HOST_MAX + 8]; /* -addr, "host:port" */
     char listen_host[SOCK_HOST_MAX];
-    int listen_port;
+    int listen_port;     /* 0: no plain-text listener (-port 0, or -addr host:0) */
     char *startup_nodes; /* -startup-nodes, comma-separated */
     char **startup;      /* split */
     int nstartup;
@@ -75,6 +79,20 @@ struct config {
     char *idc;                          /* -idc as given, or NULL for the default */
     struct cidr *cidrs;                 /* parsed -idc (or the default /16) */
     int ncidrs;
+    /* TLS (issue 22), with Redis's names: the clients' side on -tls-port, the nodes' side with
+     * -tls-cluster. Strings are NULL when not set. */
+    int tls_port; /* 0: no TLS listener */
+    char *tls_cert_file, *tls_key_file, *tls_key_file_pass;
+    char *tls_client_cert_file, *tls_client_key_file, *tls_client_key_file_pass;
+    char *tls_ca_cert_file, *tls_ca_cert_dir;
+    int tls_auth_clients; /* enum tls_auth_clients */
+    char *tls_protocols, *tls_ciphers, *tls_ciphersuites;
+    int tls_prefer_server_ciphers;
+    int tls_session_caching;
+    int tls_session_cache_size;
+    int tls_session_cache_timeout;
+    int tls_cluster;                   /* talk TLS to the nodes */
+    uint64_t tls_handshake_timeout_ms; /* a client that has not finished its handshake by then */
     /* Pool mode (issue 20): standalone servers placed as twemproxy / redis-router /
      * rediscluster-py place keys, instead of a cluster. */
     int pool;                             /* -pool-servers or -pool-server was given */
@@ -86,7 +104,7 @@ struct config {
     int auto_eject_hosts;                 /* -auto-eject-hosts */
     int server_failure_limit;             /* -server-failure-limit */
     uint64_t server_retry_timeout_ms;     /* -server-retry-timeout */
-    uint64_t given;                       /* bit i: option i of the table was set (file or flag) */
+    uint64_t given[CONFIG_GIVEN_WORDS];   /* bit i: option i of the table was set (file or flag) */
 };
 
 enum config_result {
@@ -124,6 +142,8 @@ void config_default_idc(struct config *c);
 const char *config_cross_slot_name(enum cross_slot_mode m);
 /* "master", "replica", "prefer-replica" or "replica-idc" (static strings). */
 const char *config_read_prefer_name(enum read_prefer rp);
+/* The TLS settings of c as net/tls.h takes them (pointers into c). */
+void config_tls_opts(const struct config *c, struct tls_opts *o);
 /* 1 when the option named name (as on the command line, without dashes) was given. */
 int config_given(const struct config *c, const char *name);
 /* Logs the effective configuration (passwords masked). */

@@ -148,6 +148,19 @@ static void note_script(struct dispatch *d, const struct request *r, uint32_t fl
     if (flags & RT_F_SCRIPT_FLUSH) scripts_flush(d->scripts);
 }
 
+/* FUNCTION LOAD tells CLIENT PAUSE WRITE which functions are read-only; FLUSH, DELETE and
+ * RESTORE make it forget (pause.h). */
+static void note_functions(const struct request *r)
+{
+    const char *name = r->cmd->cmd->name;
+    if (strncmp(name, "function|", 9) != 0) return;
+    if (strcmp(name + 9, "load") == 0 && r->argc >= 3)
+        pause_note_functions(request_arg(r, r->argc - 1), r->argv[r->argc - 1].len);
+    else if (strcmp(name + 9, "flush") == 0 || strcmp(name + 9, "delete") == 0 ||
+             strcmp(name + 9, "restore") == 0)
+        pause_forget_functions();
+}
+
 /* A script or function call is counted as running on its node until answered (busy.h). */
 static void note_running(struct request *r)
 {
@@ -231,6 +244,7 @@ static void run(struct dispatch *d, struct request *r, struct route *rt, struct 
     case RT_TXN: txn_run(d->txn, r); return;
     case RT_ALL_MASTERS:
         note_script(d, r, rt->flags);
+        note_functions(r);
         if (rt->flags & RT_F_BLOCKING) make_blocking(d, r); /* WAIT: each part blocks */
         all_masters(d, r);
         return;
@@ -280,6 +294,8 @@ static void feed_one(uint64_t id, int worker, void *arg)
 
 void dispatch_request(struct dispatch *d, struct request *r)
 {
+    /* What a combining EXEC put behind itself: its collector, or a command of its own. */
+    if ((r->flags & (REQ_F_TX_AFTER | REQ_F_TX_COLLECT)) && txn_after_dispatch(d->txn, r)) return;
     /* Never NULL: a held request whose client left is freed before it is routed again. */
     struct client *c = r->client;
     const struct view *v = d->fc->view;

@@ -491,8 +491,9 @@ void errors_http(struct sbuf *s, enum px_http_err e, const char *detail)
     static const char *const text[PXH_COUNT] = {
         [PXH_METHOD] = "ERR use POST",
         [PXH_NOT_FOUND] = "ERR not found: send commands to /",
-        [PXH_CONTENT_TYPE] = "ERR unsupported content type: send application/json, "
-                             "application/x-www-form-urlencoded or multipart/form-data",
+        /* One string over two lines: the parentheses tell clang it is meant. */
+        [PXH_CONTENT_TYPE] = ("ERR unsupported content type: send application/json, "
+                              "application/x-www-form-urlencoded or multipart/form-data"),
         [PXH_BODY_TOO_LARGE] = "ERR request body larger than -query-buffer-limit",
         [PXH_BAD_JSON] = "ERR malformed JSON body",
         [PXH_BAD_FORM] = "ERR malformed form body",
@@ -526,6 +527,23 @@ void errors_no_multi_command(struct sbuf *s)
 void errors_not_in_multi(struct sbuf *s, const char *name)
 {
     resp_write_errorf(s, "ERR '%s' cannot be used inside MULTI through slotproxy", name);
+}
+
+void errors_tx_after_write(struct sbuf *s, const char *name)
+{
+    resp_write_errorf(s,
+                      "ERR '%s' cannot follow FLUSHALL, FLUSHDB or another write slotproxy runs "
+                      "itself inside MULTI: slotproxy runs those after the rest of the "
+                      "transaction",
+                      name);
+}
+
+void errors_tx_combine(struct sbuf *s, uint32_t got, uint32_t want)
+{
+    resp_write_errorf(s,
+                      "ERR the node answered EXEC with %u replies where slotproxy queued %u "
+                      "commands; the commands slotproxy runs itself were not run",
+                      got, want);
 }
 
 void errors_tx_conn_lost(struct sbuf *s, const char *addr)

@@ -229,6 +229,10 @@ void errors_http(struct sbuf *s, enum px_http_err e, const char *detail);
 
 /* A command that cannot be queued in a transaction through the proxy. */
 void errors_not_in_multi(struct sbuf *s, const char *name);
+/* A command for the node queued behind a write the proxy runs after the node's part (txn.h). */
+void errors_tx_after_write(struct sbuf *s, const char *name);
+/* The node's EXEC array had got elements where the proxy queued want commands on it. */
+void errors_tx_combine(struct sbuf *s, uint32_t got, uint32_t want);
 /* The transaction's connection broke: nothing queued will run. */
 void errors_tx_conn_lost(struct sbuf *s, const char *addr);
 /* A redirect while the transaction's commands were queued (the slot moved). */

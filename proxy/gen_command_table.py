@@ -104,6 +104,11 @@ KSFLAGS = {
 }
 
 
+# Redis 7.0's COMMAND does not show the may_replicate flag; these are the commands its
+# src/commands/*.json give it (CLIENT PAUSE WRITE holds them, as it holds writes).
+MAY_REPLICATE = {"eval", "evalsha", "fcall", "pfcount", "publish", "spublish"}
+
+
 def orflags(names, table, what):
     out = []
     for n in names:
@@ -151,6 +156,8 @@ def emit(cmds, out, version):
 
     def command_c(c):
         name, arity, flags, _first, _last, _step, acl, tips, specs = c[:9]
+        if name in MAY_REPLICATE and "may_replicate" not in flags:
+            flags = list(flags) + ["may_replicate"]
         subs = c[9] if len(c) > 9 and c[9] else []
         base = ident(name)
         ks_ref, sub_ref = "NULL", "NULL"

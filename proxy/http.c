@@ -55,6 +55,7 @@ struct http_front {
     atomic_ullong next_id;   /* CLIENT ID of the internal clients; relaxed */
     atomic_int draining;     /* new requests get 503 */
     atomic_int stopping;     /* waits give up */
+    atomic_int answered;     /* a request was answered (http_stop gives answers time to go) */
     atomic_int inflight;     /* requests handed to a worker and not answered yet */
 };
 
@@ -300,7 +301,6 @@ static enum MHD_Result run(struct http_front *h, struct MHD_Connection *c,
     uint64_t wait_ms =
         h->cfg->http_timeout_ms ? h->cfg->http_timeout_ms + HTTP_WAIT_MARGIN_MS : UINT64_MAX / 4;
     enum inner_status st = inner_call_wait(call, wait_ms, &h->stopping);
-    atomic_fetch_sub_explicit(&h->inflight, 1, memory_order_relaxed);
     enum MHD_Result ret;
     if (st == INNER_DONE) {
         size_t len;
@@ -320,6 +320,9 @@ static enum MHD_Result run(struct http_front *h, struct MHD_Connection *c,
         ret = refuse(h, c, 504, PXH_TIMEOUT, NULL);
     }
     inner_call_put(call);
+    /* Counted until the answer is queued: http_stop waits for it, then lets it go out. */
+    atomic_fetch_sub_explicit(&h->inflight, 1, memory_order_relaxed);
+    atomic_store_explicit(&h->answered, 1, memory_order_relaxed);
     return ret;
 }
 
@@ -384,6 +387,7 @@ struct http_front *http_start(const struct config *cfg, struct worker **workers,
     atomic_init(&h->next_id, HTTP_FIRST_ID);
     atomic_init(&h->draining, 0);
     atomic_init(&h->stopping, 0);
+    atomic_init(&h->answered, 0);
     atomic_init(&h->inflight, 0);
     unsigned limit = cfg->maxclients < HTTP_MAX_CONNECTIONS ? (unsigned)cfg->maxclients
                                                             : HTTP_MAX_CONNECTIONS;
@@ -427,7 +431,8 @@ void http_stop(struct http_front *h)
     atomic_store_explicit(&h->stopping, 1, memory_order_relaxed);
     /* A thread still waiting for a reply sees stopping within 100 ms and answers 503; give those
      * answers a moment to go out before the connections are closed. */
-    if (atomic_load_explicit(&h->inflight, memory_order_relaxed) > 0) {
+    if (atomic_load_explicit(&h->inflight, memory_order_relaxed) > 0 ||
+        atomic_load_explicit(&h->answered, memory_order_relaxed)) {
         struct timespec tick = {0, 10 * 1000 * 1000};
         for (int i = 0; i < 50 && atomic_load_explicit(&h->inflight, memory_order_relaxed); i++)
             nanosleep(&tick, NULL);

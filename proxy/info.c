@@ -17,6 +17,7 @@
 #include "hashkit.h"
 #include "local.h"
 #include "mem.h"
+#include "tls.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -350,6 +351,16 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
             (unsigned long long)ts.suspects, (unsigned long long)ts.confirmed,
             (unsigned long long)ts.deposed, (unsigned long long)ts.expired, SUM(stall_deposed),
             SUM(stall_released), SUM(stall_hold_us), MAX(stall_hold_max_us), SUM(stall_errors));
+        struct tls_stats tc = {0}, tn = {0};
+        if (src->tls_clients) tls_ctx_stats(src->tls_clients, &tc);
+        if (src->tls_nodes) tls_ctx_stats(src->tls_nodes, &tn);
+        sbuf_printf(&t,
+                    "tls_client_handshakes:%llu\r\ntls_client_handshake_failures:%llu\r\n"
+                    "tls_client_handshake_timeouts:%llu\r\ntls_node_handshakes:%llu\r\n"
+                    "tls_node_handshake_failures:%llu\r\n",
+                    (unsigned long long)tc.handshakes, (unsigned long long)tc.handshake_failures,
+                    SUM(tls_handshake_timeouts), (unsigned long long)tn.handshakes,
+                    (unsigned long long)tn.handshake_failures);
         if (map && map->pool) pool_lines(&t, cfg, map->pool);
         sbuf_printf(&t,
                     "cross_slot:%s\r\ncross_slot_computed:%llu\r\ncross_slot_failed:%llu\r\n"

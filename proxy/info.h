@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 /* What INFO reports on, for the whole process: filled once before the workers start. */
+struct tls_ctx;
+
 struct info_src {
     struct worker_stats *const *stats; /* every worker's counters */
     int nworkers;
@@ -22,8 +24,9 @@ struct info_src {
     void *sessions_ctx;
     struct topology *topo;
     const struct config *cfg;
-    const struct http_stats *http; /* the HTTP front's answers, or NULL */
-    uint64_t start_wall_us;        /* when the proxy started (uptime) */
+    const struct http_stats *http;           /* the HTTP front's answers, or NULL */
+    uint64_t start_wall_us;                  /* when the proxy started (uptime) */
+    struct tls_ctx *tls_clients, *tls_nodes; /* their handshake counters; NULL when unused */
 };
 
 /* One worker's INFO: where its fan-outs go and what it reports on. */

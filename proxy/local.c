@@ -12,6 +12,7 @@
 #include "crc16.h"
 #include "errors.h"
 #include "mem.h"
+#include "monfeed.h"
 #include "monitor.h"
 #include "pause.h"
 #include "pubsub.h"
@@ -379,11 +380,25 @@ static void do_cluster(struct local_ctx *lc, struct request *r, struct sbuf *sb)
         resp_write_int(sb, CRC16_SLOTS - 1);
         resp_write_bulk(sb, "nodes", 5);
         resp_write_array_len(sb, 1);
-        resp_write_map_len(sb, 7, resp);
+        /* With a TLS port, both ports as a node with tls-cluster lists them: "port" the plain
+         * one (left out when it is off), "tls-port" the TLS one, whichever this client used. */
+        int plain = port, tls = 0;
+        if (lc->cfg->tls_port && !lc->cfg->announce_addr) {
+            plain = port == lc->cfg->tls_port ? lc->cfg->listen_port : port;
+            tls = lc->cfg->tls_port;
+        }
+        int with_plain = !tls || plain != 0;
+        resp_write_map_len(sb, 6 + with_plain + (tls != 0), resp);
         resp_write_bulk(sb, "id", 2);
         resp_write_bulk(sb, node_id, 40);
-        resp_write_bulk(sb, "port", 4);
-        resp_write_int(sb, port);
+        if (with_plain) {
+            resp_write_bulk(sb, "port", 4);
+            resp_write_int(sb, plain);
+        }
+        if (tls) {
+            resp_write_bulk(sb, "tls-port", 8);
+            resp_write_int(sb, tls);
+        }
         resp_write_bulk(sb, "ip", 2);
         resp_write_bulk(sb, ip, strlen(ip));
         resp_write_bulk(sb, "endpoint", 8);
@@ -553,6 +568,10 @@ void local_run(struct local_ctx *lc, struct request *r)
     case LOCAL_MONITOR:
         c->monitor = 1;
         monitor_add(c->id, lc->worker);
+        if (lc->monfeed) {
+            monfeed_monitor(lc->monfeed, r); /* +OK once the nodes' streams are on */
+            return;
+        }
         resp_write_simple(sb, "OK");
         break;
     case LOCAL_CLIENT_UNPAUSE:

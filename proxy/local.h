@@ -10,6 +10,7 @@
 #include "acl_store.h"
 #include "config.h"
 #include "forward.h"
+#include "monfeed.h"
 #include "tracking.h"
 #include "request.h"
 #include "resp_write.h"
@@ -24,6 +25,7 @@ struct local_ctx {
     struct view *view;
     struct forward *fw;
     struct tracking_ctx *trk; /* CLIENT TRACKING and friends (set by the worker) */
+    struct monfeed *monfeed;  /* MONITOR's streams from the nodes (set by the worker; may be NULL) */
     int worker;               /* this worker's index (MONITOR's registry) */
     struct acl_local *acl;    /* the worker's users (AUTH, HELLO AUTH, RESET; set by the worker) */
     struct worker_stats *stats; /* failed AUTHs are counted (set by the worker) */

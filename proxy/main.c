@@ -22,6 +22,7 @@
 #include "log.h"
 #include "scripts.h"
 #include "mem.h"
+#include "tls.h"
 #include "topology.h"
 #include "worker.h"
 
@@ -201,7 +202,26 @@ int main(int argc, char **argv)
     /* Before any worker: every worker reads the command table and the node id without a lock. */
     commands_init();
     local_init();
+    /* TLS contexts, one per side, shared by every thread (net/tls.c says why). A certificate that
+     * cannot be loaded stops the proxy here, as it stops Redis. */
+    struct tls_ctx *tls_clients = NULL, *tls_nodes = NULL;
+    if (cfg.tls_port || cfg.tls_cluster) {
+        struct tls_opts to;
+        tls_global_init();
+        config_tls_opts(&cfg, &to);
+        if ((cfg.tls_port && !(tls_clients = tls_ctx_create(&to, 1, err, sizeof(err)))) ||
+            (cfg.tls_cluster && !(tls_nodes = tls_ctx_create(&to, 0, err, sizeof(err))))) {
+            log_error("TLS (%s' side): %s", cfg.tls_port && !tls_clients ? "clients" : "nodes",
+                      err);
+            fprintf(stderr, "slotproxy: TLS: %s\n", err);
+            tls_ctx_free(tls_clients);
+            config_free(&cfg);
+            return 1;
+        }
+    }
     if (acl_setup(&cfg) < 0) {
+        tls_ctx_free(tls_clients);
+        tls_ctx_free(tls_nodes);
         config_free(&cfg);
         return 1;
     }
@@ -230,6 +250,7 @@ int main(int argc, char **argv)
          * reported for a second (its requests answered or failed) is forgotten. */
         .suspect_poll_ms = 50,
         .suspect_expire_ms = 1000,
+        .tls = tls_nodes,
         .pool = cfg.pool ? &pcfg : NULL,
     };
     /* Made before the workers, which ask it for refreshes; started after them, so that the first
@@ -249,9 +270,11 @@ int main(int argc, char **argv)
                             .topo = topo,
                             .cfg = &cfg,
                             .http = &http_stats,
-                            .start_wall_us = clock_wall_us()};
+                            .start_wall_us = clock_wall_us(),
+                            .tls_clients = tls_clients,
+                            .tls_nodes = tls_nodes};
     for (int i = 0; i < cfg.threads; i++) {
-        workers[i] = worker_create(i, &cfg, topo, scripts, &isrc);
+        workers[i] = worker_create(i, &cfg, topo, scripts, &isrc, tls_clients, tls_nodes);
         if (!workers[i]) {
             log_error("cannot create worker %d", i);
             return 1;
@@ -267,7 +290,8 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    struct acceptor *acc = acceptor_create(&cfg, workers, cfg.threads, err, sizeof(err));
+    struct acceptor *acc =
+        acceptor_create(&cfg, workers, cfg.threads, tls_clients, tls_nodes, err, sizeof(err));
     if (!acc) {
         log_error("%s", err);
         return 1;
@@ -288,8 +312,9 @@ int main(int argc, char **argv)
     struct debug_http *dbg = NULL;
     if (cfg.debug_addr) {
         /* Copied by debug_http_start: a local will do. */
-        struct metrics_ctx mctx = {workers,         cfg.threads,    topo,       &cfg,
-                                   clock_wall_us(), &shutting_down, &http_stats};
+        struct metrics_ctx mctx = {workers,     cfg.threads,     topo,
+                                   &cfg,        clock_wall_us(), &shutting_down,
+                                   &http_stats, tls_clients,     tls_nodes};
         dbg = debug_http_start(cfg.debug_addr, &mctx, err, sizeof(err));
         if (!dbg) {
             log_error("%s", err);
@@ -306,7 +331,12 @@ int main(int argc, char **argv)
         }
         log_info("HTTP/JSON front on %s", cfg.http_addr);
     }
-    log_info("ready to accept connections on %s (%d worker threads)", cfg.addr, cfg.threads);
+    if (cfg.tls_port)
+        log_info("ready to accept connections on %s and TLS connections on port %d (%d worker "
+                 "threads)",
+                 cfg.listen_port ? cfg.addr : "(no plain-text port)", cfg.tls_port, cfg.threads);
+    else
+        log_info("ready to accept connections on %s (%d worker threads)", cfg.addr, cfg.threads);
     acceptor_run(acc);
 
     /* Sequentially consistent (the default): stored once, and nothing else is ordered by it. */
@@ -325,6 +355,8 @@ int main(int argc, char **argv)
     topology_stop(topo);
     for (int i = 0; i < cfg.threads; i++) worker_free(workers[i]);
     topology_free(topo);
+    tls_ctx_free(tls_clients); /* every connection made from them is closed by now */
+    tls_ctx_free(tls_nodes);
     scripts_free(scripts);
     acl_store_shutdown();
     px_free(all_stats);

@@ -20,11 +20,16 @@
 #include <string.h>
 
 /* A nil in either protocol: RESP2's null bulk or null array, RESP3's null. */
+/* Whether the len bytes at d are a nil (RESP2 null bulk or array, RESP3 null). */
+static int is_nil(const char *d, uint32_t len)
+{
+    return (len == 5 && (memcmp(d, "$-1\r\n", 5) == 0 || memcmp(d, "*-1\r\n", 5) == 0)) ||
+           (len == 3 && memcmp(d, "_\r\n", 3) == 0);
+}
+
 static int part_is_nil(const struct fan_part *p)
 {
-    const char *d = fan_part_data(p);
-    return (p->len == 5 && (memcmp(d, "$-1\r\n", 5) == 0 || memcmp(d, "*-1\r\n", 5) == 0)) ||
-           (p->len == 3 && memcmp(d, "_\r\n", 3) == 0);
+    return is_nil(fan_part_data(p), p->len);
 }
 
 /* The integer of a ':' reply. Returns 0, or -1 when the part is something else. */
@@ -359,11 +364,7 @@ static void merge_busiest(const struct fanout *f, const struct request *r, void 
         struct resp_span el[4];
         uint32_t n;
         if (resp_reply_elements(d, f->parts[i].len, el, 4, &n) < 0 || n < 2) continue;
-        const char *v = d + el[1].off;
-        int nil = (el[1].len == 5 &&
-                   (memcmp(v, "$-1\r\n", 5) == 0 || memcmp(v, "*-1\r\n", 5) == 0)) ||
-                  (el[1].len == 3 && memcmp(v, "_\r\n", 3) == 0);
-        if (!nil) {
+        if (!is_nil(d + el[1].off, el[1].len)) {
             put_part(out, &f->parts[i]);
             return;
         }

@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "config.h"
 #include "mem.h"
+#include "tls.h"
 #include "topology.h"
 #include "worker.h"
 
@@ -257,6 +258,21 @@ void metrics_prometheus(const struct metrics_ctx *m, struct sbuf *o)
         "Requests failed because they were in flight to a master failed over while suspect, or "
         "not confirmed within -stall-hold.",
         SUM(stall_errors));
+    /* Both sides, zeros included when TLS is off, so that rate() has a series from the start. */
+    struct tls_stats tc = {0}, tn = {0};
+    if (m->tls_clients) tls_ctx_stats(m->tls_clients, &tc);
+    if (m->tls_nodes) tls_ctx_stats(m->tls_nodes, &tn);
+    family(o, "slotproxy_tls_handshakes_total", "counter",
+           "TLS handshakes completed, with clients (-tls-port) and with nodes (-tls-cluster).");
+    sample(o, "slotproxy_tls_handshakes_total", "side", "clients", tc.handshakes);
+    sample(o, "slotproxy_tls_handshakes_total", "side", "nodes", tn.handshakes);
+    family(o, "slotproxy_tls_handshake_failures_total", "counter",
+           "TLS handshakes that failed or were given up (timeouts included), by side.");
+    sample(o, "slotproxy_tls_handshake_failures_total", "side", "clients", tc.handshake_failures);
+    sample(o, "slotproxy_tls_handshake_failures_total", "side", "nodes", tn.handshake_failures);
+    one(o, "slotproxy_tls_handshake_timeouts_total", "counter",
+        "TLS clients closed for not finishing their handshake within -tls-handshake-timeout.",
+        SUM(tls_handshake_timeouts));
 
     uint32_t nc = commands_count();
     struct cmd_sum *sums = px_malloc(nc * sizeof(*sums));
@@ -510,6 +526,17 @@ void metrics_vars(const struct metrics_ctx *m, struct sbuf *o)
                 (unsigned long long)SUM(acl_denied_auth), (unsigned long long)SUM(acl_denied_cmd),
                 (unsigned long long)SUM(acl_denied_key),
                 (unsigned long long)SUM(acl_denied_channel));
+    struct tls_stats tc = {0}, tn = {0};
+    if (m->tls_clients) tls_ctx_stats(m->tls_clients, &tc);
+    if (m->tls_nodes) tls_ctx_stats(m->tls_nodes, &tn);
+    sbuf_printf(o,
+                "\"tls\":{\"clients\":{\"enabled\":%s,\"handshakes\":%llu,"
+                "\"handshake_failures\":%llu,\"handshake_timeouts\":%llu},"
+                "\"nodes\":{\"enabled\":%s,\"handshakes\":%llu,\"handshake_failures\":%llu}},",
+                m->tls_clients ? "true" : "false", (unsigned long long)tc.handshakes,
+                (unsigned long long)tc.handshake_failures,
+                (unsigned long long)SUM(tls_handshake_timeouts), m->tls_nodes ? "true" : "false",
+                (unsigned long long)tn.handshakes, (unsigned long long)tn.handshake_failures);
     sbuf_puts(o, "\"commands\":{");
     uint32_t nc = commands_count();
     int first = 1;

@@ -16,6 +16,7 @@
 struct worker;
 struct topology;
 struct config;
+struct tls_ctx;
 struct http_stats;
 
 struct metrics_ctx {
@@ -26,6 +27,7 @@ struct metrics_ctx {
     uint64_t start_wall_us;
     const atomic_int *shutting_down; /* set once the proxy stops taking clients; may be NULL */
     const struct http_stats *http;   /* the HTTP front's answers by status; may be NULL */
+    struct tls_ctx *tls_clients, *tls_nodes; /* their handshake counters; NULL when unused */
 };
 
 /* Each appends the body of one URL to out: /metrics (Prometheus text), then /debug/vars,

@@ -1,9 +1,10 @@
 /*
  * MONITOR for the proxy's clients: the clients in monitor mode, over every worker, and the line
  * each receives for every command the proxy runs (Redis's format: "+<unix time> [0 <client
- * address>] "arg" ..."). The proxy sees the commands its clients send; commands a script or a
- * function runs on a node are not among them. The registry is under a mutex; whether anyone
- * monitors at all is one atomic read, so commands cost nothing while nobody does.
+ * address>] "arg" ..."). The proxy sees the commands its clients send; the commands a script or
+ * a function runs on a node come from the nodes' own streams (monfeed.h). The registry is under a
+ * mutex; whether anyone monitors at all is one atomic read, so commands cost nothing while nobody
+ * does.
  */
 #ifndef PX_MONITOR_H
 #define PX_MONITOR_H

@@ -24,7 +24,15 @@ enum pause_mode pause_current(uint64_t now_ms, uint64_t *end_ms);
 
 /* Whether r (routed, its command known) may write or replicate, as Redis decides it for CLIENT
  * PAUSE WRITE: the command's flags, a script's shebang flags (EVAL, EVALSHA of a body in
- * scripts), or, for EXEC, tx_writes (the transaction queued such a command). */
+ * scripts), a function's no-writes flag (FCALL of one pause_note_functions saw), or, for EXEC,
+ * tx_writes (the transaction queued such a command). */
 int pause_is_write(const struct request *r, struct script_local *scripts, int tx_writes);
+
+/* A FUNCTION LOAD body went to the nodes: its functions registered with the no-writes flag
+ * (register_function{function_name=..., flags={'no-writes'}}) are read-only from now on, the
+ * others not. Any thread. */
+void pause_note_functions(const char *body, size_t len);
+/* FUNCTION FLUSH, DELETE or RESTORE: no function is known read-only any more. Any thread. */
+void pause_forget_functions(void);
 
 #endif

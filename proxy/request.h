@@ -66,6 +66,9 @@ enum {
     REQ_F_INTERNAL = 1u << 18,   /* the proxy's own request, answered to its sink though it has
                                     neither client nor parent (tracking.c's sync PINGs) */
     REQ_F_SCRIPT_RUN = 1u << 19, /* a script call counted in busy.h until answered or freed */
+    /* Behind an EXEC with commands the proxy runs after the node's part (txn.h): */
+    REQ_F_TX_AFTER = 1u << 20,   /* one of those commands, run once the node's EXEC is in */
+    REQ_F_TX_COLLECT = 1u << 21, /* behind them: answered with the combined array */
 };
 
 /* Why a request is on the held list. */

@@ -13,6 +13,11 @@
  * queue (short replies copied, long ones referenced); one answered early keeps its reply until the
  * requests before it are answered. Pub/Sub messages join the queue the same way, so a message
  * never overtakes a reply. The output is written once per loop turn.
+ *
+ * TLS clients: the socket is read with tls_conn_read and written with obuf_write_tls at the two
+ * places that touch it, the events waited for are those TLS says its pending operations need
+ * (session_update_mask), and what OpenSSL decrypted beyond the room of one read is read at once
+ * (session_read's loop), since the socket will not signal it again.
  */
 #include "session.h"
 
@@ -49,6 +54,20 @@
  * of them. The session is allocated from jemalloc's 160-byte size class; one more byte would put
  * it in the 192-byte class. What only some sessions need lives in side structs. */
 _Static_assert(sizeof(struct session) <= 160, "struct session outgrew jemalloc's 160-byte class");
+
+/* A TLS client's session: the session first (a pointer to one is a pointer to the other), its
+ * TLS after it, so that plain sessions keep their size. SESS_TLS says which a session is. */
+struct session_tls {
+    struct session s;
+    struct tls_conn *tls; /* NULL once closed */
+    uint8_t refuse;       /* enum session_refuse */
+};
+
+/* The session's TLS, or NULL for a plain client: the test every socket access makes. */
+static inline struct tls_conn *session_tls(const struct session *s)
+{
+    return (s->flags & SESS_TLS) ? ((const struct session_tls *)s)->tls : NULL;
+}
 
 #define SESSION_OF(c) ((struct session *)((char *)(c)-offsetof(struct session, client)))
 
@@ -132,6 +151,8 @@ static void session_update_mask(struct session *s)
         (s->flags & SESS_LINGER))
         mask |= LOOP_READ;
     if (!obuf_empty(&s->out)) mask |= LOOP_WRITE;
+    struct tls_conn *t = session_tls(s);
+    if (t) mask = tls_conn_mask(t, mask); /* during the handshake: what the handshake waits for */
     loop_set_mask(s->ctx->loop, s->client.fd, mask);
 }
 
@@ -144,19 +165,24 @@ static void session_want_flush(struct session *s)
     s->ctx->flush_head = s;
 }
 
-struct session *session_create(struct session_ctx *ctx, int fd, uint64_t id)
+/* Sets up s (zeroed, allocated by the caller) for fd and starts watching it. Returns 0, or -1
+ * when the loop cannot take fd. */
+static int session_start(struct session_ctx *ctx, struct session *s, int fd, uint64_t id,
+                         uint32_t flags)
 {
-    struct session *s = px_calloc(1, sizeof(*s));
     s->ctx = ctx;
+    s->flags = flags;
     client_init(&s->client, id, fd, !ctx->acl->auth_required);
     s->created_ms = s->last_ms = loop_now_ms(ctx->loop);
     obuf_init(&s->out);
     sock_set_nodelay(fd);
     if (ctx->cfg->tcp_keepalive_s > 0) sock_set_keepalive(fd, ctx->cfg->tcp_keepalive_s);
-    if (loop_add(ctx->loop, fd, LOOP_READ | LOOP_STREAM, session_on_event, s) < 0) {
-        px_free(s);
-        return NULL;
-    }
+    /* A TLS client speaks first (its ClientHello), as a plain one does. Plain text goes through
+     * stream.h (io_uring or epoll); OpenSSL reads and writes a TLS socket itself, watched for
+     * readiness. */
+    if (loop_add(ctx->loop, fd, LOOP_READ | ((flags & SESS_TLS) ? 0 : LOOP_STREAM),
+                 session_on_event, s) < 0)
+        return -1;
     s->next = ctx->sessions;
     if (ctx->sessions) ctx->sessions->prev = s;
     ctx->sessions = s;
@@ -165,9 +191,39 @@ struct session *session_create(struct session_ctx *ctx, int fd, uint64_t id)
     if (log_get_level() <= LOG_DEBUG) {
         char peer[64] = "?";
         sock_peer_name(fd, peer, sizeof(peer));
-        log_debug("client %llu connected from %s", (unsigned long long)id, peer);
+        log_debug("client %llu connected from %s%s", (unsigned long long)id, peer,
+                  (flags & SESS_TLS) ? " (TLS)" : "");
+    }
+    return 0;
+}
+
+struct session *session_create(struct session_ctx *ctx, int fd, uint64_t id)
+{
+    struct session *s = px_calloc(1, sizeof(*s));
+    if (session_start(ctx, s, fd, id, 0) < 0) {
+        px_free(s);
+        return NULL;
     }
     return s;
+}
+
+struct session *session_create_tls(struct session_ctx *ctx, int fd, uint64_t id,
+                                   enum session_refuse refuse)
+{
+    struct tls_conn *t = ctx->tls ? tls_conn_create(ctx->tls, fd) : NULL;
+    if (!t) {
+        log_warn("client %llu: cannot set up TLS: %s", (unsigned long long)id, tls_last_error());
+        return NULL;
+    }
+    struct session_tls *st = px_calloc(1, sizeof(*st));
+    st->tls = t;
+    st->refuse = (uint8_t)refuse;
+    if (session_start(ctx, &st->s, fd, id, SESS_TLS | SESS_HANDSHAKE) < 0) {
+        tls_conn_free(t);
+        px_free(st);
+        return NULL;
+    }
+    return &st->s;
 }
 
 void session_describe(struct session *s, struct sbuf *out, const struct request *asking)
@@ -185,7 +241,8 @@ void session_describe(struct session *s, struct sbuf *out, const struct request 
     uint32_t qbuf = (in ? in->len - in_start : 0) +
                     (asking && asking->client == c ? asking->breq.len : 0);
     /* tot-mem: what the session itself holds, its side structs included. */
-    size_t mem = sizeof(*s) + (s->in ? sizeof(*s->in) : 0) + (x ? sizeof(*x) : 0) + s->out.bytes +
+    size_t mem = ((s->flags & SESS_TLS) ? sizeof(struct session_tls) : sizeof(*s)) +
+                 (s->in ? sizeof(*s->in) : 0) + (x ? sizeof(*x) : 0) + s->out.bytes +
                  (in ? in->cap : 0) + txn_client_mem(c) + forward_client_mem(c);
     char flags[16];
     int nf = 0;
@@ -228,6 +285,13 @@ void session_close(struct session *s)
     log_debug("client %llu closed (%u request(s) unanswered)", (unsigned long long)c->id,
               s->nqueued);
     loop_del(ctx->loop, c->fd);
+    if (s->flags & SESS_TLS) {
+        /* close_notify first (when the handshake was done), so the client sees a clean end. */
+        struct session_tls *st = (struct session_tls *)s;
+        if (!(s->flags & SESS_HANDSHAKE)) tls_conn_shutdown(st->tls);
+        tls_conn_free(st->tls);
+        st->tls = NULL;
+    }
     close(c->fd);
     c->fd = -1;
     client_dir_del(c->id);
@@ -304,6 +368,25 @@ static void session_enqueue(struct session *s, struct request *r)
     s->nqueued++;
 }
 
+void session_inject(void *ctx, struct request *after, struct request *first, struct request *last,
+                    uint32_t n)
+{
+    (void)ctx;
+    struct session *s = SESSION_OF(after->client);
+    struct client_ext *x = client_ext_get(&s->client);
+    /* Everything behind after waits (after is a barrier): they go first among those. */
+    for (struct request *r = first;; r = r->next) {
+        r->client = &s->client;
+        r->sink = &session_sink;
+        if (r == last) break;
+    }
+    last->next = after->next;
+    after->next = first;
+    if (s->tail == after) s->tail = last;
+    x->deferred = first;
+    s->nqueued += n;
+}
+
 static void session_delivered(struct session *s, const struct request *r);
 
 static void session_pop_head(struct session *s)
@@ -311,6 +394,9 @@ static void session_pop_head(struct session *s)
     struct request *r = s->head;
     s->head = r->next;
     if (!s->head) s->tail = NULL;
+    /* A message among the waiting requests can reach the head first (they are all answered
+     * before it): the waiting ones then start after it. */
+    if (s->client.x && s->client.x->deferred == r) s->client.x->deferred = r->next;
     r->next = NULL;
     s->nqueued--;
     if (r->sink == &session_push_sink) s->client.x->pushes_queued -= r->rlen;
@@ -378,6 +464,9 @@ static void session_dispatch_deferred(struct session *s)
     while (x && x->deferred && x->barriers == 0 && !(s->flags & SESS_CLOSED)) {
         struct request *r = x->deferred;
         x->deferred = r->next;
+        /* A message queued behind the waiting requests is in the queue too: delivered in its
+         * turn, never dispatched. */
+        if (r->sink == &session_push_sink) continue;
         session_dispatch(s, r);
     }
 }
@@ -654,6 +743,19 @@ static void session_linger(struct session *s);
  * reset the connection. */
 static void session_discard_input(struct session *s)
 {
+    if (s->flags & SESS_TLS) {
+        /* Not a stream: the socket is read directly (the bytes are encrypted; all go). */
+        char raw[16384];
+        for (;;) {
+            ssize_t n = read(s->client.fd, raw, sizeof(raw));
+            if (n > 0) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+            session_close(s); /* the client closed too */
+            return;
+        }
+        session_linger(s);
+        return;
+    }
     struct buf_chunk *junk = NULL;
     uint32_t keep = 0;
     for (;;) {
@@ -677,13 +779,32 @@ static int session_never_done(const struct session *s)
     return client_nblocking(&s->client) > 0 || pubsub_subscribed(&s->client);
 }
 
-static void session_read(struct session *s)
+/* One read of the client's socket, plain or TLS: bytes (> 0), 0 at the end of the stream, or
+ * -errno (-EAGAIN when there is nothing now). */
+static ssize_t session_sock_read(struct session *s, void *buf, size_t len)
+{
+    struct tls_conn *t = session_tls(s);
+    if (t) return tls_conn_read(t, buf, len);
+    ssize_t n = read(s->client.fd, buf, len);
+    return n >= 0 ? n : errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
+/* 1 when a TLS client has bytes decrypted inside OpenSSL and is still being read: the socket will
+ * not say so again, so they are read now. */
+static int session_tls_more(const struct session *s)
+{
+    struct tls_conn *t = session_tls(s);
+    return t &&
+           !(s->flags &
+             (SESS_CLOSED | SESS_READ_EOF | SESS_CLOSE_AFTER | SESS_READ_PAUSED | SESS_LINGER)) &&
+           tls_conn_pending(t);
+}
+
+/* One read into the reader's chunk, and the requests it completes. Returns 0 when bytes were
+ * read, -1 when there is nothing more to do now (nothing to read, end of stream, closed). */
+static int session_read_once(struct session *s)
 {
     struct session_ctx *ctx = s->ctx;
-    if (s->flags & SESS_LINGER) {
-        session_discard_input(s);
-        return;
-    }
     if (!s->in) {
         s->in = px_calloc(1, sizeof(*s->in));
         resp_req_init(&s->in->parser);
@@ -695,25 +816,42 @@ static void session_read(struct session *s)
      * refused after the same reads as on a redis-server. */
     size_t want =
         in->inline_partial ? RESP_IOBUF_LEN : buf_read_want(in->need, kept, SESS_READ_MIN);
-    ssize_t n = stream_read(ctx->loop, s->client.fd, ctx->pool, &in->chunk, &in->start, want,
-                            in->inline_partial ? RESP_IOBUF_LEN : 0, NULL);
+    ssize_t n;
+    if (s->flags & SESS_TLS) {
+        buf_chunk_make_room(ctx->pool, &in->chunk, &in->start, want);
+        struct buf_chunk *c = in->chunk;
+        size_t room = buf_chunk_room(c);
+        if (in->inline_partial && room > RESP_IOBUF_LEN) room = RESP_IOBUF_LEN;
+        n = session_sock_read(s, c->data + c->len, room);
+        if (n > 0) c->len += (uint32_t)n;
+    } else {
+        n = stream_read(ctx->loop, s->client.fd, ctx->pool, &in->chunk, &in->start, want,
+                        in->inline_partial ? RESP_IOBUF_LEN : 0, NULL);
+    }
     if (n == 0) {
         /* A client blocked or subscribed that goes away is gone, as Redis treats it: its node
          * connections are closed at once rather than left blocked or subscribed. */
         if (session_never_done(s)) {
             session_close(s);
-            return;
+            return -1;
         }
         /* Half-closed: answer what was asked, then close. */
         s->flags |= SESS_READ_EOF;
         session_in_drop_chunk(in);
         session_update_mask(s);
         session_want_flush(s);
-        return;
+        return -1;
     }
     if (n < 0) {
-        if (n != -EAGAIN) session_close(s);
-        return;
+        if (n == -EAGAIN || n == -EINTR) {
+            /* Nothing came (a TLS record not yet whole, or a read that waits for writability):
+             * keep no empty chunk, and wait for what TLS says. */
+            session_in_drop_chunk(in);
+            if (s->flags & SESS_TLS) session_update_mask(s);
+            return -1;
+        }
+        session_close(s);
+        return -1;
     }
     struct buf_chunk *c = in->chunk;
     s->last_ms = loop_now_ms(ctx->loop); /* as Redis: any input is interaction, even a part */
@@ -723,10 +861,24 @@ static void session_read(struct session *s)
         session_close_limit(s, &ctx->stats->closed_query,
                             "unparsed input over -query-buffer-limit",
                             (unsigned long long)(c->len - in->start));
-        return;
+        return -1;
     }
     session_parse(s);
-    if (!(s->flags & SESS_CLOSED)) session_update_mask(s);
+    if (s->flags & SESS_CLOSED) return -1;
+    session_update_mask(s);
+    return 0;
+}
+
+static void session_read(struct session *s)
+{
+    if (s->flags & SESS_LINGER) {
+        session_discard_input(s);
+        return;
+    }
+    /* A plain client: one read per event (level-triggered: the rest comes next turn). A TLS
+     * client: as many as OpenSSL holds decrypted bytes for, a record's worth at most. */
+    while (session_read_once(s) == 0 && session_tls_more(s)) {
+    }
 }
 
 /* ---- shutting down ---- */
@@ -759,6 +911,8 @@ static void session_linger(struct session *s)
     if (!(s->flags & SESS_LINGER)) {
         /* The FIN goes after the replies; the client sees them all, then end of stream. */
         s->flags |= SESS_LINGER;
+        struct tls_conn *t = session_tls(s);
+        if (t) tls_conn_shutdown(t); /* close_notify before the FIN */
         shutdown(s->client.fd, SHUT_WR);
         session_update_mask(s);
     }
@@ -782,7 +936,8 @@ void session_linger_all(struct session_ctx *ctx)
 static int session_write_out(struct session *s)
 {
     if (obuf_empty(&s->out)) return 0;
-    ssize_t n = stream_write(s->ctx->loop, s->client.fd, &s->out);
+    struct tls_conn *t = session_tls(s);
+    ssize_t n = t ? obuf_write_tls(&s->out, t) : stream_write(s->ctx->loop, s->client.fd, &s->out);
     if (n < 0 && n != -EAGAIN) {
         session_close(s);
         return -1;
@@ -815,6 +970,18 @@ static int session_check_output(struct session *s)
 static void session_cron(struct session *s, uint64_t now_ms)
 {
     if (s->flags & (SESS_CLOSED | SESS_LINGER)) return;
+    if (s->flags & SESS_HANDSHAKE) {
+        /* A client that stops half way through its handshake holds a socket and an SSL object,
+         * and nothing else will ever close it. */
+        if (now_ms - s->created_ms >= s->ctx->cfg->tls_handshake_timeout_ms) {
+            stat_add(&s->ctx->stats->tls_handshake_timeouts, 1);
+            log_debug("client %llu closed: no TLS handshake within %llu ms",
+                      (unsigned long long)s->client.id,
+                      (unsigned long long)s->ctx->cfg->tls_handshake_timeout_ms);
+            session_close(s);
+        }
+        return;
+    }
     if (session_check_output(s) < 0) return;
     /* Between requests for a second or more: the reader and its parser go too (unless a partial
      * request is still waiting for its end), the output queue's ring, and the side state once
@@ -863,6 +1030,8 @@ static void session_flush(struct session *s)
         s->flags &= ~SESS_READ_PAUSED;
         session_parse(s); /* requests already read come first */
         if (s->flags & SESS_CLOSED) return;
+        if (session_tls_more(s)) session_read(s); /* then what OpenSSL still holds */
+        if (s->flags & SESS_CLOSED) return;
     }
     /* Half-closed or draining: close once everything read has been answered and written. */
     if (obuf_empty(&s->out) && s->nqueued == 0 && !(s->flags & SESS_READ_PAUSED) &&
@@ -889,12 +1058,70 @@ int session_flush_all(struct session_ctx *ctx)
     return n;
 }
 
+/* The handshake is done: answer the refusal the acceptor decided, if any, and close. */
+static void session_refuse(struct session *s, enum session_refuse why)
+{
+    struct sbuf sb;
+    sbuf_init(&sb);
+    if (why == SESSION_REFUSE_DENIED)
+        errors_denied(&sb);
+    else
+        errors_maxclients(&sb);
+    obuf_append(&s->out, s->ctx->pool, sb.buf, sb.len);
+    sbuf_free(&sb);
+    s->flags |= SESS_CLOSE_AFTER;
+    session_want_flush(s);
+}
+
+/* One step of the TLS handshake. A failure (a plain-text client, a certificate refused, a client
+ * that gave up) closes the session and nothing else: it never had a request. */
+static void session_handshake(struct session *s)
+{
+    struct session_tls *st = (struct session_tls *)s;
+    int rc = tls_conn_handshake(st->tls);
+    if (rc == -EAGAIN) {
+        session_update_mask(s);
+        return;
+    }
+    if (rc < 0) {
+        static _Thread_local struct log_ratelimit rl;
+        if (log_ratelimit_ok(&rl, 1000)) {
+            char peer[64] = "?";
+            sock_peer_name(s->client.fd, peer, sizeof(peer));
+            log_info("client %llu (%s): TLS handshake failed: %s%s",
+                     (unsigned long long)s->client.id, peer, tls_last_error(),
+                     rl.suppressed ? "; more not logged" : "");
+            rl.suppressed = 0;
+        }
+        session_close(s);
+        return;
+    }
+    s->flags &= ~SESS_HANDSHAKE;
+    s->last_ms = loop_now_ms(s->ctx->loop);
+    if (st->refuse != SESSION_SERVE) {
+        session_refuse(s, (enum session_refuse)st->refuse);
+        return;
+    }
+    /* Requests sent with the client's last handshake message may already be decrypted. */
+    if (tls_conn_pending(st->tls))
+        session_read(s);
+    else
+        session_update_mask(s);
+}
+
 static void session_on_event(struct loop *l, int fd, int mask, void *ctx)
 {
     struct session *s = ctx;
     if (mask & LOOP_ERROR) {
         session_close(s);
         return;
+    }
+    if (s->flags & SESS_TLS) {
+        if (s->flags & SESS_HANDSHAKE) {
+            session_handshake(s);
+            return;
+        }
+        mask = tls_conn_events(session_tls(s), mask);
     }
     if (mask & LOOP_READ) session_read(s);
     if ((mask & LOOP_WRITE) && !(s->flags & SESS_CLOSED)) session_flush(s);

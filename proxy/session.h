@@ -8,6 +8,11 @@
  *
  * All of a worker's sessions share a struct session_ctx: what they need of the worker (loop,
  * pools, configuration, counters, the dispatcher) and the lists the worker walks.
+ *
+ * A client on the TLS port gets a bigger allocation (struct session_tls, session.c) that holds
+ * its TLS state after the struct session, and the flag SESS_TLS: the plain path's only cost is
+ * that flag's test where the socket is read or written. The handshake runs in the loop (any
+ * event advances it), bounded by -tls-handshake-timeout (the cron).
  */
 #ifndef PX_SESSION_H
 #define PX_SESSION_H
@@ -21,6 +26,7 @@
 #include "resp_req.h"
 #include "resp_write.h"
 #include "stats.h"
+#include "tls.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -35,7 +41,13 @@ enum {
     SESS_DRAINING = 1u << 6,     /* graceful shutdown: no more reading; finish, then linger */
     SESS_LINGER = 1u << 7,       /* replies all written and FIN sent: waiting for the client's
                                     acknowledgement before closing */
+    SESS_TLS = 1u << 8,          /* a struct session_tls: reads and writes go through TLS */
+    SESS_HANDSHAKE = 1u << 9,    /* TLS handshake under way: nothing is read or written yet */
 };
+
+/* What a session on the TLS port does once its handshake is done: serve, or answer a refusal the
+ * acceptor decided (protected mode, -maxclients) in TLS, as Redis does, and close. */
+enum session_refuse { SESSION_SERVE = 0, SESSION_REFUSE_DENIED, SESSION_REFUSE_MAXCLIENTS };
 
 struct session;
 
@@ -50,6 +62,7 @@ struct session_ctx {
     const struct config *cfg;
     struct worker_stats *stats;
     struct dispatch *dispatch;
+    struct tls_ctx *tls;    /* the clients' TLS context (-tls-port), or NULL */
     atomic_uint *nsessions; /* the worker's count of open sessions (the acceptor reads it) */
     struct resp_req_limits lim;        /* request limits for authenticated clients */
     struct resp_req_limits lim_unauth; /* ...and before AUTH, when a password is required */
@@ -89,6 +102,10 @@ struct session {
 
 /* Creates a session for an accepted socket and starts reading. NULL if it cannot. */
 struct session *session_create(struct session_ctx *ctx, int fd, uint64_t id);
+/* The same for a socket accepted on the TLS port (ctx->tls must be set): the handshake comes
+ * first, then refuse says whether the client is served. NULL if it cannot. */
+struct session *session_create_tls(struct session_ctx *ctx, int fd, uint64_t id,
+                                   enum session_refuse refuse);
 /* Closes the connection at once; queued requests become orphans. The memory is freed at the end
  * of the loop turn (session_free_dead). */
 void session_close(struct session *s);
@@ -117,6 +134,11 @@ void session_describe_client(void *up, struct client *c, struct sbuf *out);
  * session_ctx). A subscriber over -pubsub-output-buffer-limit is closed. */
 void session_deliver_push(void *ctx, struct client *c, struct buf_chunk *chunk, uint32_t off,
                           uint32_t len);
+/* txn.c's inject: the n requests first..last (linked by next) join after's client's queue right
+ * behind after, which must be a barrier still in flight: they are the first of the requests
+ * waiting for it (ctx unused). */
+void session_inject(void *ctx, struct request *after, struct request *first, struct request *last,
+                    uint32_t n);
 /* Tracking's deliver: an invalidation for c, written before c's first request for slot that
  * still waits for its reply (a node sends the invalidation ahead of the replies to reads it runs
  * after the write, so those come after it, as from Redis itself), else after every reply owed

@@ -112,6 +112,7 @@ struct worker_stats {
     stat_t trk_prefixes;      /* BCAST prefixes followed */
     stat_t trk_invalidations; /* invalidation messages sent */
     stat_t trk_evictions;     /* keys forgotten (and invalidated) at -tracking-table-max-keys */
+    stat_t tls_handshake_timeouts; /* TLS clients closed for not finishing their handshake */
     /* ACL denials (INFO's acl_access_denied_*): failed AUTH, and commands refused by command,
      * key or channel rules. */
     stat_t acl_denied_auth;

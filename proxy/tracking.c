@@ -910,16 +910,22 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
 
 static void sync_start(struct tracking_ctx *t);
 
+/* One PING of the round (or the round's own hold) is done: the last ends the round, and starts
+ * the next one when reads answered meanwhile wait for it. */
+static void sync_one_less(struct tracking_ctx *t)
+{
+    if (--t->sync_pending > 0) return;
+    t->sync_done = t->sync_seq;
+    if (t->sync_wanted) sync_start(t);
+}
+
 static void sync_part_done(struct request_pool *rp, struct request *part, struct buf_chunk *c,
                            uint32_t off, uint32_t len)
 {
     (void)c, (void)off, (void)len; /* PONG, or an error: a listener that broke says so itself */
     struct tracking_ctx *t = part->owner_ctx;
     request_put(rp, part);
-    if (--t->sync_pending == 0) {
-        t->sync_done = t->sync_seq;
-        if (t->sync_wanted) sync_start(t);
-    }
+    sync_one_less(t);
 }
 
 static const struct request_sink sync_sink = {.reply_span = sync_part_done, .reply_bytes = NULL};
@@ -956,10 +962,7 @@ static void sync_start(struct tracking_ctx *t)
         part->to = nd;
         t->send(t->send_up, part);
     }
-    if (--t->sync_pending == 0) {
-        t->sync_done = t->sync_seq;
-        if (t->sync_wanted) sync_start(t);
-    }
+    sync_one_less(t);
 }
 
 void tracking_read_done(struct request *r)

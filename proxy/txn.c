@@ -20,6 +20,7 @@
 #include "pause.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #define REQ_OF(breq) ((struct request *)((char *)(breq)-offsetof(struct request, breq)))
@@ -28,12 +29,28 @@
 static const char multi_cmd[] = "*1\r\n$5\r\nMULTI\r\n";
 static const char discard_cmd[] = "*1\r\n$7\r\nDISCARD\r\n";
 
+/* EXEC combining the node's part with the commands the proxy runs after it (txn.h). */
+struct txn_combine {
+    uint32_t n;       /* places in EXEC's array */
+    uint32_t nafter;  /* the proxy's commands among them */
+    uint32_t *pos;    /* their places, ascending */
+    struct sbuf *rep; /* their replies, as they come */
+    uint32_t nrep;
+    struct sbuf node;  /* the node's reply to EXEC */
+    uint8_t node_in;   /* ...is in */
+    uint8_t cancelled; /* ...and is not an array: it is EXEC's answer, nothing else runs */
+};
+
 /* A client's transaction. */
 struct txn {
     struct txn_fsm fsm;
     struct privconn *priv; /* the transaction's connection, once its node is known */
     struct sbuf kept;      /* commands kept until then (fsm.nkept of them) */
-    int qwrites;           /* a command queued since MULTI may write (CLIENT PAUSE WRITE) */
+    /* Commands kept for after the node's part (fsm.nafter of them), each as its place in EXEC's
+     * array, its argument count and each argument's length (uint32_t) and bytes. */
+    struct sbuf after;
+    struct txn_combine *comb; /* from a combining EXEC until its collector is answered */
+    int qwrites;              /* a command queued since MULTI may write (CLIENT PAUSE WRITE) */
 };
 
 static const struct priv_ops txn_priv_ops;
@@ -53,7 +70,10 @@ void txn_fsm_detach(struct txn_fsm *s)
     s->slot = -1;
     s->aborted = 0;
     s->watch_lost = 0;
+    s->wrote_after = 0;
     s->nkept = 0;
+    s->nqueued = 0;
+    s->nafter = 0;
 }
 
 void txn_fsm_conn_lost(struct txn_fsm *s)
@@ -73,13 +93,13 @@ static void queue_error(struct txn_fsm *s, struct txn_step *out, enum txn_reply 
 }
 
 /* A command while MULTI is open. */
-static void decide_queued(struct txn_fsm *s, int slot, int node_can, struct txn_step *out)
+static void decide_queued(struct txn_fsm *s, int slot, int who, struct txn_step *out)
 {
-    if (!node_can) {
+    if (who == TXW_NEVER) {
         queue_error(s, out, TXR_ERR_NOT_IN_MULTI);
         return;
     }
-    if (s->aborted && !s->conn) {
+    if (s->aborted && (!s->conn || who != TXW_NODE)) {
         /* Already doomed (an error, or its connection broke): nothing is sent anywhere, EXEC
          * will fail; Redis too answers +QUEUED after a queuing error. */
         out->reply = TXR_QUEUED;
@@ -89,6 +109,22 @@ static void decide_queued(struct txn_fsm *s, int slot, int node_can, struct txn_
         queue_error(s, out, TXR_ERR_CROSSSLOT);
         return;
     }
+    if (who != TXW_NODE) {
+        /* Kept by the proxy and run once the node has run its part; its reply takes its place
+         * in EXEC's array. */
+        out->act = TXA_AFTER;
+        out->reply = TXR_QUEUED;
+        s->nafter++;
+        s->nqueued++;
+        if (who == TXW_PROXY_WRITE) s->wrote_after = 1;
+        return;
+    }
+    if (s->wrote_after) {
+        /* It would run before the write queued ahead of it (the node's part runs first). */
+        queue_error(s, out, TXR_ERR_AFTER_WRITE);
+        return;
+    }
+    s->nqueued++;
     if (slot >= 0 && !s->conn) {
         out->lease = slot; /* the first key: the transaction's node is known now */
         s->conn = 1;
@@ -130,12 +166,12 @@ static void decide_exec(struct txn_fsm *s, struct txn_step *out)
     out->end = 1;
     out->detach = 1;
     out->act = TXA_SEND;
+    out->combine = s->nafter > 0;
     if (!s->conn) out->lease = -1; /* only keyless commands: any master will do */
     txn_fsm_detach(s);             /* the next transaction starts afresh */
 }
 
-void txn_decide(struct txn_fsm *s, enum txn_event ev, int slot, int node_can,
-                struct txn_step *out)
+void txn_decide(struct txn_fsm *s, enum txn_event ev, int slot, int who, struct txn_step *out)
 {
     memset(out, 0, sizeof(*out));
     out->lease = -2;
@@ -146,6 +182,9 @@ void txn_decide(struct txn_fsm *s, enum txn_event ev, int slot, int node_can,
             return;
         }
         s->phase = RT_TX_MULTI;
+        s->nqueued = 0;
+        s->nafter = 0;
+        s->wrote_after = 0;
         if (s->conn) { /* WATCH took the connection: MULTI goes there now */
             out->act = TXA_SEND;
             return;
@@ -156,7 +195,7 @@ void txn_decide(struct txn_fsm *s, enum txn_event ev, int slot, int node_can,
         return;
     case TXE_COMMAND:
         if (s->phase == RT_TX_MULTI) {
-            decide_queued(s, slot, node_can, out);
+            decide_queued(s, slot, who, out);
             return;
         }
         out->act = TXA_SEND; /* watching: the watched slot's command, behind the WATCH */
@@ -242,7 +281,7 @@ void txn_route_state(const struct client *c, uint8_t *phase, int *watched_slot)
 size_t txn_client_mem(const struct client *c)
 {
     const struct txn *t = txn_peek(c);
-    return t ? sizeof(*t) + t->kept.cap : 0;
+    return t ? sizeof(*t) + t->kept.cap + t->after.cap : 0;
 }
 
 int txn_in_multi(const struct client *c)
@@ -283,12 +322,27 @@ static void conn_lost(struct txn *t)
     forget_conn(t);
 }
 
+static void combine_free(struct txn *t)
+{
+    struct txn_combine *m = t->comb;
+    if (!m) return;
+    for (uint32_t i = 0; i < m->nafter; i++) sbuf_free(&m->rep[i]);
+    px_free(m->rep);
+    px_free(m->pos);
+    sbuf_free(&m->node);
+    px_free(m);
+    t->comb = NULL;
+}
+
 void txn_reset(struct client *c)
 {
     struct txn *t = txn_peek(c);
     if (!t) return; /* never had a transaction */
     struct privconn *pc = t->priv;
     sbuf_free(&t->kept);
+    sbuf_free(&t->after);
+    /* The requests of a combining EXEC are orphans now (or freed): none reaches its sinks. */
+    combine_free(t);
     px_free(t);
     c->x->txn = NULL;
     /* It may hold MULTI or WATCH state: never reused. Not detached and not closed at once:
@@ -303,9 +357,10 @@ void txn_trim(struct client *c)
 {
     struct txn *t = txn_peek(c);
     if (!t || t->priv || t->fsm.phase != RT_TX_NONE || t->fsm.aborted || t->fsm.watch_lost ||
-        t->fsm.slot >= 0 || t->fsm.nkept)
+        t->fsm.slot >= 0 || t->fsm.nkept || t->comb)
         return;
     sbuf_free(&t->kept);
+    sbuf_free(&t->after);
     px_free(t);
     c->x->txn = NULL;
 }
@@ -355,6 +410,7 @@ static void reply_with(struct txn_ctx *tc, struct request *r, enum txn_reply why
         else
             errors_not_in_multi(sb, r->cmd->cmd->name);
         break;
+    case TXR_ERR_AFTER_WRITE: errors_tx_after_write(sb, r->cmd->cmd->name); break;
     case TXR_ERR_CROSSSLOT:
         if (tc->view->cfg->pool)
             errors_crossserver(sb);
@@ -419,15 +475,240 @@ static enum txn_event event_of(const struct request *r, uint8_t phase)
     }
 }
 
-/* Whether a node can queue r inside MULTI: what the proxy forwards, and the few commands it
- * answers itself that a node answers the same (Pub/Sub commands never). */
-static int node_can_queue(const struct request *r)
+/* Who runs r inside MULTI (enum txn_who): the node what the proxy forwards, and the few commands
+ * the proxy answers itself that a node answers the same; the proxy, after the node's part, the
+ * other commands it answers or fans out; nobody Pub/Sub commands, those Redis refuses in a
+ * transaction, and those that change the connection itself (AUTH, HELLO, CLIENT REPLY). */
+static int who_runs(const struct request *r)
 {
     const struct cmd_entry *e = r->cmd;
     int id = e->local_id;
-    int can = e->route == ROUTE_FORWARD || id == LOCAL_PING || id == LOCAL_ECHO ||
-              id == LOCAL_TIME || id == LOCAL_UNWATCH;
-    return can && !(e->cmd->flags & CMD_PUBSUB);
+    if (e->cmd->flags & (CMD_PUBSUB | CMD_NO_MULTI)) return TXW_NEVER;
+    if (e->route == ROUTE_FORWARD || id == LOCAL_PING || id == LOCAL_ECHO || id == LOCAL_TIME ||
+        id == LOCAL_UNWATCH)
+        return TXW_NODE;
+    if (e->route == ROUTE_UNSUPPORTED || id == LOCAL_AUTH || id == LOCAL_HELLO ||
+        id == LOCAL_CLIENT_REPLY || id == LOCAL_QUIT || id == LOCAL_RESET ||
+        (r->client && r->client->oneshot))
+        return TXW_NEVER;
+    return (e->cmd->flags & CMD_WRITE) ? TXW_PROXY_WRITE : TXW_PROXY;
+}
+
+/* ---- commands the proxy runs after the node's part ---- */
+
+static void put_u32(struct sbuf *sb, uint32_t v)
+{
+    sbuf_put(sb, (const char *)&v, sizeof(v));
+}
+
+static uint32_t get_u32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* Keeps r (the command at place pos of EXEC's array) for after the node's part. */
+static void keep_after(struct txn *t, const struct request *r, uint32_t pos)
+{
+    put_u32(&t->after, pos);
+    put_u32(&t->after, r->argc);
+    for (uint32_t i = 0; i < r->argc; i++) {
+        put_u32(&t->after, r->argv[i].len);
+        sbuf_put(&t->after, request_arg(r, i), r->argv[i].len);
+    }
+}
+
+static struct txn_combine *combine_of(const struct request *r)
+{
+    struct txn *t = txn_peek(request_client(r));
+    return t ? t->comb : NULL;
+}
+
+/* The session's sink, which each request of a combining EXEC had: kept in the request itself
+ * (top-level requests have no other use for owner_ctx), so that it is found whatever happens to
+ * the combiner. */
+static void keep_down(struct request *r)
+{
+    r->owner_ctx = (void *)(uintptr_t)r->sink;
+}
+
+static const struct request_sink *down_of(struct request *r)
+{
+    const struct request_sink *down = (const struct request_sink *)(uintptr_t)r->owner_ctx;
+    r->owner_ctx = NULL;
+    r->sink = down;
+    return down;
+}
+
+/* The node's answer to a combining EXEC: kept for the collector; the client sees none of it. */
+static void exec_reply_span(struct request_pool *rp, struct request *r, struct buf_chunk *c,
+                            uint32_t off, uint32_t len)
+{
+    struct txn_combine *m = combine_of(r);
+    if (m) {
+        m->node_in = 1;
+        m->cancelled = len == 0 || c->data[off] != '*' || (len >= 3 && c->data[off + 1] == '-');
+        uint32_t want = m->n - m->nafter, got = 0;
+        if (!m->cancelled && resp_reply_elements(c->data + off, len, NULL, 0, &got) == 0 &&
+            got != want) {
+            /* The node ran a different transaction than the proxy queued: say so, never guess. */
+            m->cancelled = 1;
+            errors_tx_combine(&m->node, got, want);
+        } else {
+            sbuf_put(&m->node, c->data + off, len);
+        }
+    }
+    r->flags |= REQ_F_NO_REPLY;
+    down_of(r)->reply_span(rp, r, c, off, len);
+}
+
+static const struct request_sink exec_sink = {.reply_span = exec_reply_span, .reply_bytes = NULL};
+
+/* A command run after the node's part is answered: its reply is kept for its place. */
+static void after_reply_span(struct request_pool *rp, struct request *r, struct buf_chunk *c,
+                             uint32_t off, uint32_t len)
+{
+    struct txn_combine *m = combine_of(r);
+    if (m && !m->cancelled && r->child_idx < m->nafter) {
+        sbuf_put(&m->rep[r->child_idx], c->data + off, len);
+        m->nrep++;
+    }
+    down_of(r)->reply_span(rp, r, c, off, len);
+}
+
+static const struct request_sink after_sink = {.reply_span = after_reply_span, .reply_bytes = NULL};
+
+/* A request of the client's made here, with args for its bytes (the client's queue takes it). */
+static struct request *made_request(struct txn_ctx *tc, const struct request *exec,
+                                    const char *const *args, const uint32_t *lens, uint32_t n)
+{
+    struct request *q = request_get(tc->rp);
+    request_rewrite(tc->rp, q, args, lens, n);
+    q->start_us = exec->start_us;
+    q->seq = exec->seq;
+    return q;
+}
+
+/*
+ * Sets up a combining EXEC r (n places, the proxy's commands kept in t->after): the commands and
+ * a collector go into the client's queue behind r, to be dispatched once r is answered; r's
+ * answer, theirs and the collector's go through the sinks above.
+ */
+static void combine_start(struct txn_ctx *tc, struct txn *t, struct request *r, uint32_t n,
+                          uint32_t nafter)
+{
+    struct txn_combine *m = px_calloc(1, sizeof(*m));
+    m->n = n;
+    m->nafter = nafter;
+    m->pos = px_calloc(nafter, sizeof(*m->pos));
+    m->rep = px_calloc(nafter, sizeof(*m->rep));
+    sbuf_init(&m->node);
+    t->comb = m;
+    struct request *first = NULL, *last = NULL;
+    const char *p = t->after.buf;
+    const char **args = NULL;
+    uint32_t *lens = NULL, cap = 0;
+    for (uint32_t i = 0; i < nafter; i++) {
+        sbuf_init(&m->rep[i]);
+        m->pos[i] = get_u32(p);
+        uint32_t argc = get_u32(p + 4);
+        p += 8;
+        if (argc > cap) {
+            cap = argc;
+            args = px_realloc(args, cap * sizeof(*args));
+            lens = px_realloc(lens, cap * sizeof(*lens));
+        }
+        for (uint32_t a = 0; a < argc; a++) {
+            lens[a] = get_u32(p);
+            args[a] = p + 4;
+            p += 4 + lens[a];
+        }
+        struct request *q = made_request(tc, r, args, lens, argc);
+        /* Their replies are part of EXEC's; MONITOR showed them when they were queued. */
+        q->flags |= REQ_F_TX_AFTER | REQ_F_NO_REPLY | REQ_F_MONITORED;
+        q->child_idx = i;
+        if (last)
+            last->next = q;
+        else
+            first = q;
+        last = q;
+    }
+    px_free(args);
+    px_free(lens);
+    sbuf_free(&t->after);
+    static const char *const exec_arg[] = {"EXEC"};
+    static const uint32_t exec_len[] = {4};
+    struct request *col = made_request(tc, r, exec_arg, exec_len, 1);
+    /* No command: the collector counts as no call (EXEC was counted). */
+    col->flags |= REQ_F_TX_COLLECT | REQ_F_MONITORED | (r->flags & REQ_F_NO_REPLY);
+    last->next = col;
+    tc->inject(tc->inject_up, r, first, col, nafter + 1);
+    keep_down(r);
+    r->sink = &exec_sink;
+    for (struct request *q = first; q != col; q = q->next) {
+        keep_down(q);
+        q->sink = &after_sink;
+    }
+}
+
+/* EXEC's array: the node's elements, with the proxy's replies in their places. */
+static void combine_answer(struct txn_ctx *tc, struct txn_combine *m, struct request *col)
+{
+    struct sbuf *sb = &tc->scratch;
+    sbuf_clear(sb);
+    if (!m->node_in || m->cancelled) {
+        if (m->node_in)
+            sbuf_put(sb, m->node.buf, m->node.len);
+        else
+            errors_tx_conn_lost(sb, "?"); /* cannot happen: the node's reply came first */
+        reply_scratch(tc, col);
+        return;
+    }
+    uint32_t nnode = m->n - m->nafter, count = 0;
+    struct resp_span *el = px_malloc((nnode ? nnode : 1) * sizeof(*el));
+    if (resp_reply_elements(m->node.buf, m->node.len, el, nnode, &count) != 0 || count != nnode ||
+        m->nrep != m->nafter) {
+        /* The node ran a different transaction than the proxy queued: say so, never guess. */
+        px_free(el);
+        errors_tx_combine(sb, count, nnode);
+        reply_scratch(tc, col);
+        return;
+    }
+    resp_write_array_len(sb, m->n);
+    for (uint32_t i = 0, a = 0, e = 0; i < m->n; i++) {
+        if (a < m->nafter && m->pos[a] == i) {
+            sbuf_put(sb, m->rep[a].buf, m->rep[a].len);
+            a++;
+        } else {
+            sbuf_put(sb, m->node.buf + el[e].off, el[e].len);
+            e++;
+        }
+    }
+    px_free(el);
+    reply_scratch(tc, col);
+}
+
+int txn_after_dispatch(struct txn_ctx *tc, struct request *r)
+{
+    struct txn *t = txn_peek(r->client);
+    struct txn_combine *m = t ? t->comb : NULL;
+    if (r->flags & REQ_F_TX_COLLECT) {
+        if (m) {
+            combine_answer(tc, m, r);
+            combine_free(t);
+        } else {
+            request_reply_bytes(tc->rp, r, "", 0); /* cannot happen: kept until here */
+        }
+        return 1;
+    }
+    if (!m || m->cancelled) {
+        down_of(r);
+        request_reply_bytes(tc->rp, r, "", 0); /* NO_REPLY: the client sees nothing of it */
+        return 1;
+    }
+    request_make_barrier(r); /* one after the other, as inside the transaction */
+    return 0;
 }
 
 /* The slot of r's keys: >= 0, KEYS_SLOT_NONE, or KEYS_SLOT_CROSS. In pool mode with
@@ -457,6 +738,7 @@ static void lease_failed(struct txn_ctx *tc, struct txn *t, struct request *r, e
         t->fsm = *before;
     } else {
         forget_conn(t); /* EXEC: the machine has already forgotten the transaction */
+        sbuf_free(&t->after);
     }
     reply_scratch(tc, r);
 }
@@ -503,14 +785,23 @@ void txn_run(struct txn_ctx *tc, struct request *r)
     /* The machine moves on as if the lease will work; a failed lease restores this copy. */
     struct txn_fsm before = t->fsm;
     struct txn_step st;
-    txn_decide(&t->fsm, ev, slot, ev == TXE_COMMAND ? node_can_queue(r) : 1, &st);
+    txn_decide(&t->fsm, ev, slot, ev == TXE_COMMAND ? who_runs(r) : TXW_NODE, &st);
+    /* The machine dropped the commands kept for after the node's part (DISCARD, an aborted
+     * EXEC): so does this. */
+    if (t->fsm.nafter == 0 && !st.combine) sbuf_free(&t->after);
     if (st.rejected) r->flags |= REQ_F_REJECTED;
     if (ev == TXE_MULTI) t->qwrites = 0;
-    if (ev == TXE_COMMAND && before.phase == RT_TX_MULTI && st.reply == TXR_QUEUED)
+    /* Queued: answered QUEUED here, or sent for the node to queue. */
+    if (ev == TXE_COMMAND && before.phase == RT_TX_MULTI && !st.rejected &&
+        (st.reply == TXR_QUEUED || st.act == TXA_SEND))
         t->qwrites |= pause_is_write(r, tc->scripts, 0);
     switch (st.act) {
     case TXA_REPLY:
         if (t->fsm.nkept == 0) sbuf_free(&t->kept); /* the machine dropped what was kept */
+        reply_with(tc, r, st.reply);
+        return;
+    case TXA_AFTER:
+        keep_after(t, r, before.nqueued);
         reply_with(tc, r, st.reply);
         return;
     case TXA_KEEP:
@@ -537,6 +828,8 @@ void txn_run(struct txn_ctx *tc, struct request *r)
         lease_failed(tc, t, r, ev, &before);
         return;
     }
+    /* Before the send, which may answer r at once. */
+    if (st.combine) combine_start(tc, t, r, before.nqueued, before.nafter);
     /* What waited for the node to be known (MULTI and keyless commands) goes first. Taken out
      * of t: a send that fails forgets the transaction, and what it kept with it. */
     struct sbuf kept = t->kept;

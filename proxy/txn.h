@@ -10,6 +10,14 @@
  * WATCH sees what the WATCH protects. If the connection breaks, the transaction is discarded and
  * EXEC says so; EXEC written to a connection that then broke gets "may or may not have run".
  *
+ * Commands the proxy runs itself (FLUSHALL, CONFIG SET, CLIENT PAUSE, SLOWLOG, DBSIZE...) cannot
+ * be queued on the node: they are kept, answered +QUEUED, and run by the proxy one after another
+ * once the node has run its part at EXEC, as ordinary commands of the client; EXEC's array is the
+ * node's with their replies put in their places. They are therefore not atomic with the node's
+ * part, and run after it: a command for the node behind one of them that writes keys (FLUSHALL,
+ * FLUSHDB, FUNCTION LOAD) is refused, since it would run first. When the node's part fails (a
+ * watched key changed, EXECABORT, a lost connection), they do not run.
+ *
  * The decisions are a pure state machine (txn_decide over struct txn_fsm, tested in
  * tests/unit/test_txn.c); txn_run carries them out with connections and replies.
  */
@@ -33,8 +41,20 @@ struct txn_fsm {
     uint8_t aborted;    /* an error while queuing: EXEC answers EXECABORT */
     uint8_t watch_lost; /* the WATCH connection broke: EXEC answers a null array */
     uint8_t conn;       /* a private connection holds the transaction */
+    uint8_t wrote_after; /* a command the proxy runs after the node's part writes keys
+                            (FLUSHALL): nothing may be queued for the node behind it */
     int slot;           /* the transaction's slot, -1 until the first key */
     uint32_t nkept;     /* commands the proxy keeps until the node is known (MULTI first) */
+    uint32_t nqueued;   /* commands queued since MULTI: their places in EXEC's array */
+    uint32_t nafter;    /* of them, run by the proxy after the node's part (TXA_AFTER) */
+};
+
+/* Who can run a command queued inside MULTI (txn_decide's `who`). */
+enum txn_who {
+    TXW_NEVER = 0,   /* nobody: refused, EXEC fails */
+    TXW_NODE = 1,    /* the transaction's node queues it */
+    TXW_PROXY,       /* the proxy runs it after the node's part (CONFIG SET, CLIENT PAUSE...) */
+    TXW_PROXY_WRITE, /* the same, and it writes keys (FLUSHALL, FLUSHDB) */
 };
 
 /* What happens to a request of the transaction logic. */
@@ -52,6 +72,7 @@ enum txn_act {
     TXA_KEEP,       /* the proxy keeps the command (MULTI itself for TXE_MULTI) and answers */
     TXA_SEND,       /* send on the transaction's connection, behind what the proxy kept */
     TXA_SEND_ABORT, /* EXEC of a doomed transaction: DISCARD on the node, EXEC answers `reply` */
+    TXA_AFTER,      /* the proxy keeps the command to run it after EXEC's node part; answers */
 };
 
 enum txn_reply {
@@ -66,6 +87,7 @@ enum txn_reply {
     TXR_ERR_WATCH_IN_MULTI,
     TXR_ERR_NOT_IN_MULTI, /* a command the proxy cannot queue */
     TXR_ERR_CROSSSLOT,    /* a key of another slot than the transaction's */
+    TXR_ERR_AFTER_WRITE,  /* a command for the node behind one the proxy runs after it */
 };
 
 struct txn_step {
@@ -77,17 +99,18 @@ struct txn_step {
     uint8_t end;      /* the transaction's connection is done after this request (TX_END) */
     uint8_t barrier;  /* EXEC: the client's later requests wait for it */
     uint8_t detach;   /* the transaction forgets its connection once the request is sent */
+    uint8_t combine;  /* EXEC: commands kept for after the node's part (TXA_AFTER) run then, and
+                         EXEC's array is the node's with their replies in their places */
 };
 
 /* A fresh state: no transaction. */
 void txn_fsm_init(struct txn_fsm *s);
 /*
  * Decides what event ev (with the request's key slot: >= 0, KEYS_SLOT_NONE or KEYS_SLOT_CROSS;
- * node_can: whether a node can queue the command) does, and moves s on as if every lease and send
- * succeeds. Pure.
+ * who: an enum txn_who, who can run the command inside MULTI) does, and moves s on as if every
+ * lease and send succeeds. Pure.
  */
-void txn_decide(struct txn_fsm *s, enum txn_event ev, int slot, int node_can,
-                struct txn_step *out);
+void txn_decide(struct txn_fsm *s, enum txn_event ev, int slot, int who, struct txn_step *out);
 /* The connection broke (or could not be written): what was going on fails at EXEC. */
 void txn_fsm_conn_lost(struct txn_fsm *s);
 /* The transaction forgets its connection and what it kept (its request was sent, or it ends). */
@@ -102,6 +125,11 @@ struct txn_ctx {
     struct script_local *scripts; /* EVALSHA queued in MULTI: the scripts the proxy has seen */
     struct sbuf scratch;      /* replies */
     uint32_t rr;              /* EXEC of keyless transactions: masters in turn */
+    /* Puts the n requests first..last (linked by next) into after's client's queue right behind
+     * after, as requests read after it that wait for it (the session's; set by the wiring). */
+    void (*inject)(void *up, struct request *after, struct request *first, struct request *last,
+                   uint32_t n);
+    void *inject_up;
 };
 
 /* Prepares tc; the pointers must outlive it. txn_ctx_deinit frees its scratch only. */
@@ -113,6 +141,13 @@ void txn_ctx_deinit(struct txn_ctx *tc);
 void txn_route_state(const struct client *c, uint8_t *phase, int *watched_slot);
 /* Handles r, which routing gave to the transaction logic (RT_TXN). */
 void txn_run(struct txn_ctx *tc, struct request *r);
+/*
+ * A request txn_run put behind a combining EXEC (REQ_F_TX_AFTER or REQ_F_TX_COLLECT), now that
+ * the session dispatches it. Returns 1 when it was answered here (the collector, with EXEC's
+ * array; a command whose transaction failed on the node, with nothing), 0 when it is to be routed
+ * as any command (it is made a barrier first: the next one runs once it is answered).
+ */
+int txn_after_dispatch(struct txn_ctx *tc, struct request *r);
 /* An error was given to r while its client queues a transaction: EXEC must fail. */
 void txn_note_error(struct request *r);
 /* Forgets the transaction (RESET, client closing); its connection is closed once the requests in

@@ -15,7 +15,7 @@
 #include <string.h>
 
 void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const struct config *cfg,
-               const struct backend_ops *ops, void *ops_ctx, stat_t *nbackends)
+               struct tls_ctx *tls, const struct backend_ops *ops, void *ops_ctx, stat_t *nbackends)
 {
     memset(v, 0, sizeof(*v));
     v->loop = loop;
@@ -31,6 +31,7 @@ void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const s
     v->bopts.password = cfg->password;
     v->bopts.keepalive_s = cfg->tcp_keepalive_s;
     v->bopts.timeout_ms = cfg->backend_timeout_ms;
+    v->bopts.tls = tls;
     v->bopts_ro = v->bopts;
     v->bopts_ro.readonly = 1;
     v->bopts3 = v->bopts;

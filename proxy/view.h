@@ -89,11 +89,13 @@ struct view {
 
 /*
  * Prepares an empty view. Runners it makes run on loop with chunks from pool, call ops with
- * ops_ctx, and take their connection options from cfg (which must outlive the view); nbackends
- * counts them.
+ * ops_ctx, and take their connection options from cfg (which must outlive the view), talking TLS
+ * to the nodes when tls (the nodes' side context, -tls-cluster) is not NULL; nbackends counts
+ * them.
  */
 void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const struct config *cfg,
-               const struct backend_ops *ops, void *ops_ctx, stat_t *nbackends);
+               struct tls_ctx *tls, const struct backend_ops *ops, void *ops_ctx,
+               stat_t *nbackends);
 /* Frees every runner (failing what they have in flight, through ops) and the map reference. */
 void view_deinit(struct view *v);
 

@@ -55,7 +55,8 @@ static void worker_acl_publish(void *up, struct request *r, const char *reply, s
 static void worker_describe_client(void *up, struct client *c, struct sbuf *out);
 
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
-                             struct script_cache *scripts, const struct info_src *info)
+                             struct script_cache *scripts, const struct info_src *info,
+                             struct tls_ctx *tls_clients, struct tls_ctx *tls_nodes)
 {
     struct worker *w = px_calloc_aligned(_Alignof(struct worker), sizeof(*w));
     w->id = id;
@@ -83,13 +84,15 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->menv.rng = clock_wall_us() ^ ((uint64_t)(id + 1) << 32) ^ 0x9E3779B97F4A7C15ull;
     keys_result_init(&w->keys);
 
-    view_init(&w->view, w->loop, &w->pool, cfg, &forward_backend_ops, &w->fwd,
+    view_init(&w->view, w->loop, &w->pool, cfg, tls_nodes, &forward_backend_ops, &w->fwd,
               &w->stats.nbackends);
     priv_pool_init(&w->priv, &w->view, topo, cfg, &w->stats);
     forward_init(&w->fwd, w->loop, cfg, &w->rp, &w->view, &w->priv, topo, &w->stats, w->scripts,
                  dispatch_resume, &w->dispatch);
     fanout_ctx_init(&w->fanout, &w->rp, &w->fwd, &w->view);
     txn_ctx_init(&w->txn, &w->rp, &w->view, &w->priv, &w->keys, w->scripts);
+    w->txn.inject = session_inject;
+    w->txn.inject_up = &w->sessions;
     pubsub_ctx_init(&w->pubsub, w->loop, &w->rp, &w->view, &w->priv, topo, &w->stats,
                     session_deliver_push, &w->sessions);
     tracking_init(&w->trk, &w->view, &w->rp, &w->keys, cfg, &w->stats, id);
@@ -103,6 +106,10 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     acl_local_sync(&w->acl);
     local_ctx_init(&w->local, cfg, &w->rp, &w->view, &w->fwd);
     w->local.trk = &w->trk;
+    monfeed_init(&w->monfeed, w->loop, &w->priv, &w->view, &w->rp, id);
+    w->monfeed.deliver = worker_deliver;
+    w->monfeed.deliver_up = w;
+    w->local.monfeed = &w->monfeed;
     w->local.worker = id;
     w->local.acl = &w->acl;
     w->local.stats = &w->stats;
@@ -139,6 +146,7 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     session_ctx_init(&w->sessions, w->loop, &w->pool, &w->rp, cfg, &w->stats, &w->dispatch,
                      &w->nsessions);
     w->sessions.worker_id = id;
+    w->sessions.tls = tls_clients;
     w->sessions.acl = &w->acl;
     w->dispatch.cross = &w->cross;
     w->dispatch.cross_compute = cfg->cross_slot == CROSS_SLOT_COMPUTE;
@@ -161,6 +169,7 @@ static void worker_cron(struct loop *l, void *ctx)
 {
     struct worker *w = ctx;
     session_cron_all(&w->sessions, loop_now_ms(l));
+    monfeed_check(&w->monfeed);
     buf_pool_trim_unused(&w->pool, WORKER_POOL_MIN);
     request_pool_trim_unused(&w->rp, WORKER_REQS_MIN);
     sbuf_trim(&w->fwd.scratch, WORKER_SBUF_KEEP);
@@ -180,6 +189,7 @@ static void worker_apply_map(struct worker *w, struct slotmap *m)
     forward_kick(&w->fwd);
     pubsub_on_map(&w->pubsub);
     tracking_topology_changed(&w->trk, -1);
+    monfeed_check(&w->monfeed);
 }
 
 /* ---- invalidations for a REDIRECT target served by another worker ---- */
@@ -756,12 +766,27 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
     struct worker *w = ctx;
     switch (m->type) {
     case WORKER_MSG_CONN:
-        if (w->stopping || w->draining || !session_create(&w->sessions, m->fd, m->u64)) {
+    case WORKER_MSG_CONN_TLS:
+    case WORKER_MSG_CONN_TLS_DENIED:
+    case WORKER_MSG_CONN_TLS_FULL: {
+        struct session *s = NULL;
+        if (!w->stopping && !w->draining) {
+            if (m->type == WORKER_MSG_CONN)
+                s = session_create(&w->sessions, m->fd, m->u64);
+            else
+                s = session_create_tls(&w->sessions, m->fd, m->u64,
+                                       m->type == WORKER_MSG_CONN_TLS_DENIED ? SESSION_REFUSE_DENIED
+                                       : m->type == WORKER_MSG_CONN_TLS_FULL
+                                           ? SESSION_REFUSE_MAXCLIENTS
+                                           : SESSION_SERVE);
+        }
+        if (!s) {
             close(m->fd);
             /* Relaxed: see session_close. */
             atomic_fetch_sub_explicit(&w->nsessions, 1, memory_order_relaxed);
         }
         break;
+    }
     case WORKER_MSG_MAP:
         if (w->stopping)
             slotmap_unref(m->ptr);
@@ -870,6 +895,15 @@ void worker_give_conn(struct worker *w, int fd, uint64_t id)
     chan_send(&w->inbox, &m);
 }
 
+void worker_give_conn_tls(struct worker *w, int fd, uint64_t id, enum session_refuse refuse)
+{
+    int type = refuse == SESSION_REFUSE_DENIED       ? WORKER_MSG_CONN_TLS_DENIED
+               : refuse == SESSION_REFUSE_MAXCLIENTS ? WORKER_MSG_CONN_TLS_FULL
+                                                     : WORKER_MSG_CONN_TLS;
+    struct chan_msg m = {.type = type, .fd = fd, .u64 = id};
+    chan_send(&w->inbox, &m);
+}
+
 void worker_call(struct worker *w, struct inner_call *call)
 {
     struct chan_msg m = {.type = WORKER_MSG_CALL, .ptr = call};
@@ -895,6 +929,7 @@ void worker_free(struct worker *w)
     /* Connections and maps still queued in the inbox: closed and released. */
     chan_drain(&w->inbox);
     inner_close_all(&w->inner); /* a worker that never ran may have calls (none when it ran) */
+    monfeed_deinit(&w->monfeed); /* its streams are private connections */
     priv_pool_deinit(&w->priv);
     /* Runners first: failing their FIFOs frees the requests that were still in flight. */
     view_deinit(&w->view);

@@ -57,6 +57,9 @@ enum worker_msg {
     WORKER_MSG_ACL_SYNC,    /* ptr: a struct acl_gather: take the current ACL users, then ack */
     WORKER_MSG_ACL_DONE,    /* ptr: the struct acl_gather this worker started is complete */
     WORKER_MSG_CALL,        /* ptr: a struct inner_call (HTTP front), with a reference */
+    WORKER_MSG_CONN_TLS,    /* fd: a new client connection on the TLS port */
+    WORKER_MSG_CONN_TLS_DENIED, /* ... to be refused (protected mode) after its handshake */
+    WORKER_MSG_CONN_TLS_FULL,   /* ... to be refused (-maxclients) after its handshake */
 };
 
 /* A backend as one worker sees it, for the debug port. */
@@ -113,6 +116,7 @@ struct worker {
     struct tracking_ctx trk;
     struct admin_ctx admin;
     struct local_ctx local;
+    struct monfeed monfeed;
     struct info_ctx info;
     struct acl_local acl; /* this worker's set of ACL users (acl_store.h) */
     struct aclcmd_ctx aclcmd;
@@ -135,9 +139,11 @@ struct worker {
 };
 
 /* Creates a worker (not started): scripts is the process-wide script cache, info what INFO
- * reports on. Returns NULL on failure. */
+ * reports on, tls_clients and tls_nodes the TLS contexts of the two sides (NULL: plain; they
+ * must outlive the worker). Returns NULL on failure. */
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
-                             struct script_cache *scripts, const struct info_src *info);
+                             struct script_cache *scripts, const struct info_src *info,
+                             struct tls_ctx *tls_clients, struct tls_ctx *tls_nodes);
 /* Starts its thread. Returns 0 or -errno. */
 int worker_start(struct worker *w);
 /* Asks the worker to stop and joins it. */
@@ -146,6 +152,9 @@ void worker_stop(struct worker *w);
 void worker_free(struct worker *w);
 /* Hands an accepted connection (with its client id) to w. Any thread. */
 void worker_give_conn(struct worker *w, int fd, uint64_t id);
+/* Hands a connection accepted on the TLS port to w, with what to do after its handshake (serve,
+ * or answer a refusal and close). Any thread. */
+void worker_give_conn_tls(struct worker *w, int fd, uint64_t id, enum session_refuse refuse);
 /* Hands w a call of the HTTP front (with a reference for w, which answers it). Any thread. */
 void worker_call(struct worker *w, struct inner_call *call);
 /* Gives w a slot map (the caller has taken a reference for it). Any thread. */

@@ -38,7 +38,7 @@ LAYERS = [
     ("routing", ["proxy/route", "proxy/view"]),
     ("executors", ["proxy/private", "proxy/forward", "proxy/fanout", "proxy/merge", "proxy/scan",
                    "proxy/info", "proxy/txn", "proxy/pubsub", "proxy/tracking", "proxy/admin",
-                   "proxy/local", "proxy/aclcmd", "proxy/crossslot"]),
+                   "proxy/local", "proxy/aclcmd", "proxy/crossslot", "proxy/monfeed"]),
     ("session", ["proxy/dispatch", "proxy/session", "proxy/inner"]),
     ("wiring", ["proxy/worker", "proxy/acceptor", "proxy/metrics", "proxy/debug_http",
                 "proxy/http", "proxy/main"]),

@@ -3,6 +3,9 @@
 #
 # CLUSTER_REPLICAS=2 gives each master two replicas (9 nodes); CLUSTER_SPREAD_IPS=1 puts the
 # replicas on 127.0.0.2, 127.0.0.3, ... (one address per replica rank), for data-centre tests.
+# CLUSTER_TLS=DIR makes a TLS-only cluster: every node runs with `--port 0 --tls-port PORT
+# --tls-cluster yes --tls-replication yes`, with DIR/node.crt, DIR/node.key and DIR/ca.crt, and
+# this script talks to the nodes with `redis-cli --tls` (the same certificate as a client one).
 #
 #   tests/cluster.sh start DIR [BASE_PORT] [WATCH_PID]
 #   tests/cluster.sh stop DIR
@@ -26,6 +29,14 @@ watch=${4:-}
 replicas=${CLUSTER_REPLICAS:-1}
 n=$((3 * (1 + replicas)))
 node_timeout=${CLUSTER_NODE_TIMEOUT:-2000}
+tls_dir=${CLUSTER_TLS:-}
+tls_cli=()
+if [ -n "$tls_dir" ]; then
+    tls_dir=$(cd "$tls_dir" && pwd)
+    tls_cli=(--tls --cacert "$tls_dir/ca.crt" --cert "$tls_dir/node.crt" --key "$tls_dir/node.key")
+fi
+# redis-cli, over TLS for a TLS cluster.
+rcli() { redis-cli "${tls_cli[@]}" "$@"; }
 
 # The address of node i: masters on 127.0.0.1; replicas on 127.0.0.(2 + rank) when spread.
 node_ip() {
@@ -60,7 +71,7 @@ run_node() {
 # Waits up to 5 s for the node on ip $1, port $2 to answer PING.
 wait_ping() {
     for _ in $(seq 1 100); do
-        redis-cli -h "$1" -p "$2" ping 2>/dev/null | grep -q PONG && return 0
+        rcli -h "$1" -p "$2" ping 2>/dev/null | grep -q PONG && return 0
         sleep 0.05
     done
     return 1
@@ -125,7 +136,13 @@ for i in $(seq 0 $((n - 1))); do
     ip=$(node_ip "$i")
     echo "$ip" >"$nd/ip"
     # Saved, so that `restart` runs the node exactly as it was started.
-    printf '%q ' redis-server --port "$port" --bind "$ip" --cluster-announce-ip "$ip" \
+    ports=(--port "$port")
+    if [ -n "$tls_dir" ]; then
+        ports=(--port 0 --tls-port "$port" --tls-cluster yes --tls-replication yes
+               --tls-cert-file "$tls_dir/node.crt" --tls-key-file "$tls_dir/node.key"
+               --tls-ca-cert-file "$tls_dir/ca.crt")
+    fi
+    printf '%q ' redis-server "${ports[@]}" --bind "$ip" --cluster-announce-ip "$ip" \
         --cluster-enabled yes \
         --cluster-config-file nodes.conf --cluster-node-timeout "$node_timeout" \
         --save '' --appendonly no --daemonize no --logfile "$nd/redis.log" \
@@ -151,7 +168,7 @@ done
 
 hosts=()
 for i in $(seq 0 $((n - 1))); do hosts+=("$(node_ip "$i"):$((base + i))"); done
-if ! redis-cli --cluster create "${hosts[@]}" --cluster-replicas "$replicas" --cluster-yes \
+if ! rcli --cluster create "${hosts[@]}" --cluster-replicas "$replicas" --cluster-yes \
     >"$dir/create.log" 2>&1; then
     cat "$dir/create.log" >&2
     stop_pids "$dir"
@@ -163,7 +180,7 @@ for _ in $(seq 1 300); do
     ok=1
     for i in $(seq 0 $((n - 1))); do
         port=$((base + i))
-        cli=(redis-cli -h "$(node_ip "$i")" -p "$port")
+        cli=(rcli -h "$(node_ip "$i")" -p "$port")
         "${cli[@]}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
         [ "$("${cli[@]}" cluster nodes 2>/dev/null | grep -c 'slave')" = $((3 * replicas)) ] || ok=0
         if "${cli[@]}" role 2>/dev/null | head -1 | grep -q slave; then
@@ -171,7 +188,7 @@ for _ in $(seq 1 300); do
         fi
     done
     # Replicas count as usable once the masters gossip a non-zero replication offset for them.
-    [ "$(redis-cli -p "$base" cluster shards 2>/dev/null | grep -c '^online$')" = "$n" ] || ok=0
+    [ "$(rcli -p "$base" cluster shards 2>/dev/null | grep -c '^online$')" = "$n" ] || ok=0
     [ "$ok" = 1 ] && break
     sleep 0.1
 done

@@ -8,11 +8,24 @@
 // "node-redis: all checks passed". node-redis 6 opens every connection with HELLO 3 by default,
 // so the main part runs in RESP3 with the default settings; the same checks run again with
 // RESP: 2, and a cluster client seeded with the proxy (a one-node cluster to it) runs last.
+//
+// With PX_TLS_DIR set (the "tls" suite), every connection is TLS through node-redis's socket.tls
+// options: DIR/ca.crt verifies the proxy (whose certificate names 127.0.0.1), DIR/client.crt and
+// DIR/client.key are the client's certificate.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createClient, createCluster } from 'redis';
 
 const port = Number(process.argv[2]);
-const url = `redis://127.0.0.1:${port}`;
+const tlsDir = process.env.PX_TLS_DIR;
+const url = `${tlsDir ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
+// The socket options of every client made here: none for plain TCP.
+const socket = tlsDir ? {
+    tls: true,
+    ca: readFileSync(`${tlsDir}/ca.crt`),
+    cert: readFileSync(`${tlsDir}/client.crt`),
+    key: readFileSync(`${tlsDir}/client.key`),
+} : {};
 const P = `node:${process.pid}:${Date.now()}:`; // fresh keys on every run
 
 function step(name) {
@@ -118,26 +131,27 @@ async function checks(c, resp) {
 
 async function main() {
     // The default: node-redis 6 says HELLO 3.
-    const c3 = createClient({ url });
+    const c3 = createClient({ url, socket });
     c3.on('error', e => console.error('client error', e));
     await c3.connect();
     await checks(c3, 3);
     await c3.quit();
 
-    const c2 = createClient({ url, RESP: 2 });
+    const c2 = createClient({ url, RESP: 2, socket });
     c2.on('error', e => console.error('client error', e));
     await c2.connect();
     await checks(c2, 2);
     await c2.quit();
 
     step('cluster client seeded with the proxy');
-    const cl = createCluster({ rootNodes: [{ url }] });
+    const cl = createCluster({ rootNodes: [{ url, socket }], defaults: { socket } });
     cl.on('error', e => console.error('cluster error', e));
     await cl.connect();
     for (let i = 0; i < 50; i++) assert.equal(await cl.set(`${P}cl${i}`, `v${i}`), 'OK');
     for (let i = 0; i < 50; i++) assert.equal(await cl.get(`${P}cl${i}`), `v${i}`);
     assert.deepEqual(await cl.hGetAll(`${P}3:h`), { a: '1', b: '2', c: '3' });
     await cl.quit();
+    if (tlsDir) console.log('node-redis: over TLS');
     console.log('node-redis: all checks passed');
 }
 

@@ -9,7 +9,11 @@ the exit status is 0 only when all of them held, and the last line printed is
 (not RedisCluster) for the main part, since the proxy looks like one server, then a short
 RedisCluster part, since the proxy also answers CLUSTER SLOTS as a one-node cluster.
 Transactions are not supported by the proxy yet, so pipelines use transaction=False.
+
+With PX_TLS_DIR set (the "tls" suite), every connection is TLS, with DIR/ca.crt to verify the
+proxy and DIR/client.crt, DIR/client.key as the client's certificate: the same checks, over TLS.
 """
+import os
 import random
 import sys
 import time
@@ -18,6 +22,11 @@ import redis
 import redis.cluster
 
 PREFIX = "py:"
+
+# The TLS options of every client made here; empty for plain TCP.
+_tls_dir = os.environ.get("PX_TLS_DIR")
+TLS = dict(ssl=True, ssl_ca_certs=f"{_tls_dir}/ca.crt", ssl_certfile=f"{_tls_dir}/client.crt",
+           ssl_keyfile=f"{_tls_dir}/client.key") if _tls_dir else {}
 
 
 def step(name):
@@ -38,7 +47,8 @@ def check_connection(r, port):
     assert r.echo("") == ""
     # The name set on connect belongs to the connection, whatever HELLO did.
     assert r.client_getname() == "pytest"
-    other = redis.Redis(host="127.0.0.1", port=port, client_name="second", decode_responses=True)
+    other = redis.Redis(host="127.0.0.1", port=port, client_name="second", decode_responses=True,
+                        **TLS)
     assert other.client_getname() == "second"
     assert r.client_getname() == "pytest"
     other.close()
@@ -309,7 +319,8 @@ def check_types(r):
 
 def check_binary(port):
     step("binary values with decode_responses=False")
-    rb = redis.Redis(host="127.0.0.1", port=port, client_name="pytest-bin", decode_responses=False)
+    rb = redis.Redis(host="127.0.0.1", port=port, client_name="pytest-bin", decode_responses=False,
+                     **TLS)
     values = {f"{PREFIX}bin:{n}".encode(): bytes((i * 7 + n) % 256 for i in range(n))
               for n in (0, 1, 2, 100, 16384, 100000)}
     assert rb.mset(values) is True
@@ -340,7 +351,7 @@ def check_server(r):
 
 def check_cluster_client(port):
     step("RedisCluster pointed at the proxy")
-    rc = redis.cluster.RedisCluster(host="127.0.0.1", port=port, decode_responses=True)
+    rc = redis.cluster.RedisCluster(host="127.0.0.1", port=port, decode_responses=True, **TLS)
     nodes = rc.get_nodes()
     assert len(nodes) == 1, nodes
     assert nodes[0].port == port, nodes[0]
@@ -371,7 +382,7 @@ def main():
     port = int(sys.argv[1])
     started = time.monotonic()
     r = redis.Redis(host="127.0.0.1", port=port, client_name="pytest", decode_responses=True,
-                    socket_timeout=20)
+                    socket_timeout=20, **TLS)
     assert r.flushdb() is True
     check_connection(r, port)
     check_pipeline(r)
@@ -384,7 +395,8 @@ def main():
     check_cluster_client(port)
     assert r.flushdb() is True
     r.close()
-    print(f"redis-py {redis.__version__}: {time.monotonic() - started:.1f} s")
+    print(f"redis-py {redis.__version__}{' over TLS' if TLS else ''}: "
+          f"{time.monotonic() - started:.1f} s")
     print("redis-py: all checks passed")
     return 0
 

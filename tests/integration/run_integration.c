@@ -23,8 +23,8 @@
 /* 1 unless CK_RUN_SUITE names a suite that starts every server it uses itself. */
 static int need_shared_servers(void)
 {
-    static const char *const own[] = {"reshard", "failover", "readpref", "faults", "topology",
-                                      "pool"};
+    static const char *const own[] = {"reshard", "failover", "readpref", "faults",
+                                      "topology", "pool",     "tls"};
     const char *only = getenv("CK_RUN_SUITE");
     for (size_t i = 0; only && i < sizeof(own) / sizeof(own[0]); i++)
         if (strcmp(only, own[i]) == 0) return 0;
@@ -88,7 +88,7 @@ int main(void)
         fixes_suite,    acl_suite,      tracking_suite, http_suite,     inline_suite,
         crossslot_suite, limits_suite,  startup_suite,
         readpref_suite, reshard_suite,  failover_suite, faults_suite,   topology_suite,
-        pool_suite,
+        pool_suite,     tls_suite,
     };
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)

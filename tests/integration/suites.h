@@ -33,5 +33,6 @@ Suite *pool_suite(void);
 Suite *http_suite(void);
 Suite *inline_suite(void);
 Suite *crossslot_suite(void);
+Suite *tls_suite(void);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "crc16.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +262,7 @@ START_TEST(test_refused_with_reason)
                           "MOVE k 1",
                           "CONFIG SET port 1",
                           "CONFIG SET maxmemory 0 cluster-announce-ip 1.2.3.4",
+                          "CONFIG SET tls-cert-file /tmp/x.crt",
                           "FAILOVER",
                           "SCRIPT DEBUG YES",
                           "BGSAVE",
@@ -312,6 +314,166 @@ static int is_closed(redisContext *c)
     if (r) freeReplyObject(r);
     return closed;
 }
+
+/* The next MONITOR line on m (a status reply), which must contain want. */
+static void expect_line(redisContext *m, const char *want)
+{
+    redisReply *r = NULL;
+    ck_assert_int_eq(redisGetReply(m, (void **)&r), REDIS_OK);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STATUS);
+    ck_assert_msg(strstr(r->str, want) != NULL, "monitor line [%s], want [%s]", r->str, want);
+    freeReplyObject(r);
+}
+
+/* Nodes among the 6 of the shared cluster with a client in monitor mode (flag O). */
+static int nodes_monitored(void)
+{
+    int n = 0;
+    for (int i = 0; i < 6; i++) {
+        redisContext *c = h_connect(h_env.cluster_port + i);
+        redisReply *r = h_cmd(c, "CLIENT LIST");
+        if (r->type == REDIS_REPLY_STRING && strstr(r->str, "flags=O ")) n++;
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    return n;
+}
+
+/* MONITOR: every command of every client, as Redis writes the lines; a script's and a function's
+ * own commands right after their call (from the nodes' streams, "[0 lua]"); a transaction's
+ * MULTI, commands and EXEC in order. The nodes' streams close when the last monitor leaves. */
+START_TEST(test_monitor)
+{
+    redisContext *m = h_connect(h_env.proxy_port), *c = h_connect(h_env.proxy_port);
+    h_expect_str(h_cmd(m, "MONITOR"), "OK");
+    /* Every master streams to the proxy once MONITOR has answered. */
+    ck_assert_int_eq(nodes_monitored(), 3);
+    h_expect_str(h_cmd(c, "SET {mon}k v"), "OK");
+    expect_line(m, "\"SET\" \"{mon}k\" \"v\"");
+    freeReplyObject(h_cmd(c, "EVAL %s 1 %s %s", "return redis.call('set',KEYS[1],ARGV[1])",
+                          "{mon}k", "fromlua"));
+    expect_line(m, "\"EVAL\" \"return redis.call('set',KEYS[1],ARGV[1])\" \"1\" \"{mon}k\"");
+    expect_line(m, "[0 lua] \"set\" \"{mon}k\" \"fromlua\"");
+    freeReplyObject(h_cmd(c, "FUNCTION LOAD REPLACE %s",
+                          "#!lua name=montest\nredis.register_function('monf', function(k) "
+                          "return redis.call('get', k[1]) end)"));
+    expect_line(m, "\"FUNCTION\" \"LOAD\"");
+    redisReply *r = h_cmd(c, "FCALL monf 1 {mon}k");
+    ck_assert_str_eq(r->str, "fromlua");
+    freeReplyObject(r);
+    expect_line(m, "\"FCALL\" \"monf\" \"1\" \"{mon}k\"");
+    expect_line(m, "[0 lua] \"get\" \"{mon}k\"");
+    h_expect_str(h_cmd(c, "MULTI"), "OK");
+    h_expect_str(h_cmd(c, "INCR {mon}n"), "QUEUED");
+    freeReplyObject(h_cmd(c, "EXEC"));
+    expect_line(m, "\"MULTI\"");
+    expect_line(m, "\"INCR\" \"{mon}n\"");
+    expect_line(m, "\"EXEC\"");
+    /* Secrets are redacted, as Redis does. */
+    freeReplyObject(h_cmd(c, "AUTH nobody secret"));
+    expect_line(m, "\"AUTH\" \"(redacted)\" \"(redacted)\"");
+    freeReplyObject(h_cmd(c, "FUNCTION DELETE montest"));
+    expect_line(m, "\"FUNCTION\" \"DELETE\"");
+    /* The last monitor leaves: the streams close (at the next check, within a second or so). */
+    h_expect_str(h_cmd(m, "RESET"), "RESET");
+    int left = 3;
+    for (int i = 0; i < 40 && left; i++) {
+        usleep(100 * 1000);
+        left = nodes_monitored();
+    }
+    ck_assert_int_eq(left, 0);
+    redisFree(m);
+    redisFree(c);
+}
+END_TEST
+
+/* 1 when fd has bytes to read within ms. */
+static int readable_within(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, ms) > 0;
+}
+
+/* Sends req on c and asserts it is held by the pause (no reply within 300 ms). */
+static void expect_held(struct h_rc *c, const char *req)
+{
+    ck_assert_int_eq(write(c->fd, req, strlen(req)), (ssize_t)strlen(req));
+    ck_assert_msg(!readable_within(c->fd, 300), "%s was not held by the pause", req);
+}
+
+/* Sends req on c and asserts it is answered at once with want. */
+static void expect_now(struct h_rc *c, const char *req, const char *want)
+{
+    size_t n;
+    const char *r = h_rc_roundtrip(c, req, strlen(req), &n);
+    ck_assert_msg(n == strlen(want) && memcmp(r, want, n) == 0, "%s: [%.*s], want [%s]", req,
+                  (int)n, r, want);
+}
+
+/* CLIENT PAUSE WRITE holds what may write or replicate and lets reads through, as Redis decides
+ * it: writes, PFCOUNT, EVAL without no-writes, FCALL of a function not declared no-writes, EXEC
+ * of a transaction that queued a write; CLIENT UNPAUSE releases them in order. Inside MULTI the
+ * pause starts at the end of the transaction. */
+START_TEST(test_client_pause)
+{
+    redisContext *adm = h_connect(h_env.proxy_port);
+    freeReplyObject(h_cmd(adm, "FUNCTION LOAD REPLACE %s",
+                          "#!lua name=pauselib\n"
+                          "redis.register_function{function_name='pro', callback=function() "
+                          "return 'ro' end, flags={'no-writes'}}\n"
+                          "redis.register_function('prw', function() return 'rw' end)"));
+    h_expect_str(h_cmd(adm, "SET {pz}k v"), "OK");
+    struct h_rc r, w, p, f, x;
+    /* Queued before the pause: its EXEC is held (a write queued during it waits itself). */
+    h_rc_open(&x, h_env.proxy_port);
+    expect_now(&x, "MULTI\r\n", "+OK\r\n");
+    expect_now(&x, "SET {pz}k x\r\n", "+QUEUED\r\n");
+    h_expect_str(h_cmd(adm, "CLIENT PAUSE 20000 WRITE"), "OK");
+    h_rc_open(&r, h_env.proxy_port);
+    expect_now(&r, "GET {pz}k\r\n", "$1\r\nv\r\n");
+    expect_now(&r, "*3\r\n$4\r\nEVAL\r\n$30\r\n#!lua flags=no-writes\nreturn 1\r\n$1\r\n0\r\n",
+               ":1\r\n");
+    expect_now(&r, "FCALL pro 0\r\n", "$2\r\nro\r\n");
+    expect_now(&r, "MULTI\r\n", "+OK\r\n");
+    expect_now(&r, "GET {pz}k\r\n", "+QUEUED\r\n");
+    expect_now(&r, "EXEC\r\n", "*1\r\n$1\r\nv\r\n");
+    h_rc_open(&w, h_env.proxy_port);
+    expect_held(&w, "SET {pz}k w\r\n");
+    h_rc_open(&p, h_env.proxy_port);
+    expect_held(&p, "PFCOUNT {pz}h\r\n");
+    h_rc_open(&f, h_env.proxy_port);
+    expect_held(&f, "FCALL prw 0\r\n");
+    expect_held(&x, "EXEC\r\n");
+    h_expect_str(h_cmd(adm, "CLIENT UNPAUSE"), "OK");
+    size_t n;
+    const char *got = h_rc_read(&w, &n);
+    ck_assert(n == 5 && memcmp(got, "+OK\r\n", 5) == 0);
+    got = h_rc_read(&p, &n);
+    ck_assert(n == 4 && memcmp(got, ":0\r\n", 4) == 0);
+    got = h_rc_read(&f, &n);
+    ck_assert(n == 8 && memcmp(got, "$2\r\nrw\r\n", 8) == 0);
+    got = h_rc_read(&x, &n);
+    ck_assert(n == 9 && memcmp(got, "*1\r\n+OK\r\n", 9) == 0);
+    /* A pause queued inside MULTI starts when the transaction is done: its writes run. */
+    expect_now(&x, "MULTI\r\n", "+OK\r\n");
+    expect_now(&x, "SET {pz}a 1\r\n", "+QUEUED\r\n");
+    expect_now(&x, "CLIENT PAUSE 20000 WRITE\r\n", "+QUEUED\r\n");
+    expect_now(&x, "SET {pz}b 2\r\n", "+QUEUED\r\n");
+    expect_now(&x, "EXEC\r\n", "*3\r\n+OK\r\n+OK\r\n+OK\r\n");
+    expect_held(&w, "SET {pz}c 3\r\n");
+    h_expect_str(h_cmd(adm, "GET {pz}b"), "2");
+    h_expect_str(h_cmd(adm, "CLIENT UNPAUSE"), "OK");
+    got = h_rc_read(&w, &n);
+    ck_assert(n == 5 && memcmp(got, "+OK\r\n", 5) == 0);
+    freeReplyObject(h_cmd(adm, "FUNCTION DELETE pauselib"));
+    h_rc_close(&r);
+    h_rc_close(&w);
+    h_rc_close(&p);
+    h_rc_close(&f);
+    h_rc_close(&x);
+    redisFree(adm);
+}
+END_TEST
 
 START_TEST(test_client_kill)
 {
@@ -425,6 +587,8 @@ Suite *conn_suite(void)
     tcase_add_test(tc, test_cluster_view);
     tcase_add_test(tc, test_refused_with_reason);
     tcase_add_test(tc, test_client_kill);
+    tcase_add_test(tc, test_monitor);
+    tcase_add_test(tc, test_client_pause);
     tcase_add_test(tc, test_requirepass);
     suite_add_tcase(s, tc);
     return s;

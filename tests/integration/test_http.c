@@ -635,7 +635,10 @@ START_TEST(test_http_shutdown)
              hport);
     FILE *f = popen(cmd, "r");
     ck_assert_ptr_nonnull(f);
-    h_sleep_ms(500); /* the BLPOP is blocked at its node */
+    /* The BLPOP is blocked at its node (curl may take a while to start on a loaded machine). */
+    for (int i = 0; i < 200 && h_info_num(port, "blocked_clients") < 1; i++) h_sleep_ms(25);
+    ck_assert_int_ge(h_info_num(port, "blocked_clients"), 1);
+    h_sleep_ms(100);
     uint64_t t0 = h_now_ms();
     ck_assert_int_eq(h_proxy_stop(pid, "proxy-http-shutdown.log"), 0);
     uint64_t took = h_now_ms() - t0;

@@ -1334,6 +1334,24 @@ START_TEST(test_pool_ops)
 }
 END_TEST
 
+/* The port of -http-addr among flags, or 0. */
+static int http_port_of(const char *const *flags)
+{
+    for (int i = 0; flags[i] && flags[i + 1]; i++)
+        if (strcmp(flags[i], "-http-addr") == 0) return atoi(strchr(flags[i + 1], ':') + 1);
+    return 0;
+}
+
+/* The headers of a form POST with body form (static storage). */
+static const char *http_form_headers(const char *form)
+{
+    static char h[128];
+    snprintf(h, sizeof(h), "Content-Type: application/x-www-form-urlencoded\r\n"
+                           "Content-Length: %zu\r\n",
+             strlen(form));
+    return h;
+}
+
 /* -cross-slot compute over a pool: rediscluster-py's example (SDIFFSTORE of sets on different
  * servers), SUNIONSTORE, RENAME and MSETNX across servers, with and without the pool's hash tag;
  * the temporary keys land next to the first key and are gone afterwards. */
@@ -1364,6 +1382,30 @@ static void cross_pool_round(const char *const *flags, const char *log)
     freeReplyObject(r);
     h_expect_int(h_cmd(p, "MSETNX %s x %s y", k[1], "msetnx:other"), 1);
     h_expect_int(h_cmd(p, "MSETNX %s x %s y", k[1], "msetnx:new"), 0);
+    /* The HTTP/JSON front over the pool: redis-router's example, keys on two servers. */
+    if (http_port_of(flags) > 0) {
+        char form[256];
+        struct h_http h;
+        snprintf(form, sizeof(form), "command=sadd&arguments=http:teams,galatasaray,fenerbahce");
+        h_http_req(http_port_of(flags), "POST", "/", http_form_headers(form), form, strlen(form),
+                   10000, &h);
+        ck_assert_int_eq(h.status, 200);
+        ck_assert_msg(strncmp(h.body, "{\"response\": 2}", 15) == 0, "%s", h.body);
+        h_http_free(&h);
+        snprintf(form, sizeof(form), "command=smembers&arguments=http:teams");
+        h_http_req(http_port_of(flags), "POST", "/", http_form_headers(form), form, strlen(form),
+                   10000, &h);
+        ck_assert_int_eq(h.status, 200);
+        ck_assert_msg(strstr(h.body, "galatasaray") && strstr(h.body, "fenerbahce"), "%s", h.body);
+        h_http_free(&h);
+        /* Across servers, computed (-cross-slot compute): nothing in common. */
+        snprintf(form, sizeof(form), "command=sinterstore&arguments=http:dst,%s,http:teams", k[0]);
+        h_http_req(http_port_of(flags), "POST", "/", http_form_headers(form), form, strlen(form),
+                   10000, &h);
+        ck_assert_int_eq(h.status, 200);
+        ck_assert_msg(strncmp(h.body, "{\"response\": 0}", 15) == 0, "%s", h.body);
+        h_http_free(&h);
+    }
     /* No temporary key left on any server. */
     for (int i = 0; i < 3; i++) {
         redisContext *c = h_connect(ports[i]);
@@ -1384,7 +1426,10 @@ START_TEST(test_pool_cross_compute)
              SRV(1), SRV(2));
     wpath(file, sizeof(file), "pool-cross.txt");
     write_file(file, lines);
-    const char *plain[] = {"-pool-servers", file, "-cross-slot", "compute", NULL};
+    char http[64];
+    snprintf(http, sizeof(http), "127.0.0.1:%d", PROXY(1));
+    const char *plain[] = {"-pool-servers", file, "-cross-slot", "compute", "-http-addr", http,
+                           NULL};
     cross_pool_round(plain, "pool-cross.log");
     const char *tagged[] = {"-pool-servers", file, "-hash-tag", "{}", "-cross-slot", "compute",
                             NULL};

@@ -487,6 +487,35 @@ START_TEST(test_slow_resp3_subscriber)
 }
 END_TEST
 
+/* A RESP3 subscriber's message that arrives while its requests wait behind a blocking command
+ * joins the queue behind them: delivered in its turn, never taken for a request. */
+START_TEST(test_push_behind_waiting_requests)
+{
+    struct h_rc c;
+    h_rc_open(&c, h_env.proxy_port);
+    size_t n;
+    h_rc_roundtrip(&c, "HELLO 3\r\n", 9, &n);
+    const char *r = h_rc_roundtrip(&c, "SUBSCRIBE r3q\r\n", 15, &n);
+    ck_assert(n > 0 && r[0] == '>');
+    /* BLPOP blocks for 1 s; PING waits behind it. */
+    const char req[] = "BLPOP {r3q}nothing 1\r\nPING\r\n";
+    ck_assert_int_eq(write(c.fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
+    usleep(200 * 1000);
+    redisContext *p = h_connect(h_env.proxy_port);
+    h_expect_int(h_cmd(p, "PUBLISH r3q hello"), 1);
+    /* The BLPOP times out; then the PING and the message, in the order they were queued. */
+    r = h_rc_read(&c, &n);
+    ck_assert_msg(n == 3 && memcmp(r, "_\r\n", 3) == 0, "BLPOP: [%.*s]", (int)n, r);
+    r = h_rc_read(&c, &n);
+    ck_assert_msg(n == 7 && memcmp(r, "+PONG\r\n", 7) == 0, "PING: [%.*s]", (int)n, r);
+    r = h_rc_read(&c, &n);
+    ck_assert_msg(n > 0 && r[0] == '>' && memmem(r, n, "hello", 5), "message: [%.*s]", (int)n, r);
+    h_expect_str(h_cmd(p, "PING"), "PONG");
+    redisFree(p);
+    h_rc_close(&c);
+}
+END_TEST
+
 Suite *resp3_suite(void)
 {
     Suite *s = suite_create("resp3");
@@ -499,6 +528,7 @@ Suite *resp3_suite(void)
     tcase_add_test(tc, test_keyspace_pushes);
     tcase_add_test(tc, test_client_resp3_frames);
     tcase_add_test(tc, test_slow_resp3_subscriber);
+    tcase_add_test(tc, test_push_behind_waiting_requests);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,7 +3,9 @@
  * queuing errors (unknown commands, arity, CROSSSLOT) making EXEC fail with EXECABORT and nothing
  * applied, keyless commands queued before the first key, WATCH (a write from elsewhere makes EXEC
  * answer a null array), EXEC as a barrier for the requests after it, atomicity under concurrent
- * transactions, and a transaction whose connection is killed: EXEC fails, nothing is applied.
+ * transactions, a transaction whose connection is killed: EXEC fails, nothing is applied, and the
+ * commands the proxy runs itself (CONFIG SET, FLUSHDB, DBSIZE, CLIENT SETNAME) queued inside
+ * MULTI and run after the node's part.
  */
 #include "harness.h"
 #include "suites.h"
@@ -69,18 +71,100 @@ START_TEST(test_slots_and_keyless)
     ck_assert_str_eq(out, "+OK\r\n+QUEUED\r\n-CROSSSLOT Keys in request don't hash to the same "
                           "slot\r\n-EXECABORT Transaction discarded because of previous "
                           "errors.\r\n$6\r\nbefore\r\n");
-    /* Commands the proxy cannot queue (whole keyspace, connection state) abort it too. */
-    const char req4[] = "MULTI\r\nSET {k}c x\r\nDBSIZE\r\nEXEC\r\nGET {k}c\r\n";
+    /* Commands that change the connection itself abort it (test_proxy_commands_in_multi has
+     * those the proxy runs after the node's part). */
+    const char req4[] = "MULTI\r\nSET {k}c x\r\nCLIENT REPLY ON\r\nEXEC\r\nGET {k}c\r\n";
     h_raw(h_env.proxy_port, req4, sizeof(req4) - 1, out, sizeof(out), 500, 0, &closed);
-    ck_assert_str_eq(out, "+OK\r\n+QUEUED\r\n-ERR 'dbsize' cannot be used inside MULTI through "
-                          "slotproxy\r\n-EXECABORT Transaction discarded because of previous "
-                          "errors.\r\n$6\r\nbefore\r\n");
+    ck_assert_str_eq(out, "+OK\r\n+QUEUED\r\n-ERR 'client|reply' cannot be used inside MULTI "
+                          "through slotproxy\r\n-EXECABORT Transaction discarded because of "
+                          "previous errors.\r\n$6\r\nbefore\r\n");
     /* What Redis itself refuses in a transaction (no-multi: SAVE, SHUTDOWN) gets its words. */
     const char req5[] = "MULTI\r\nSAVE\r\nSET {k}c x\r\nEXEC\r\nGET {k}c\r\n";
     h_raw(h_env.proxy_port, req5, sizeof(req5) - 1, out, sizeof(out), 500, 0, &closed);
     ck_assert_str_eq(out, "+OK\r\n-ERR Command not allowed inside a transaction\r\n+QUEUED\r\n"
                           "-EXECABORT Transaction discarded because of previous errors.\r\n"
                           "$6\r\nbefore\r\n");
+    redisFree(p);
+}
+END_TEST
+
+/* Commands the proxy runs itself (fan-outs, its own state) queued inside MULTI: run after the
+ * node's part, their replies in their places in EXEC's array, as Redis answers them. */
+START_TEST(test_proxy_commands_in_multi)
+{
+    int closed;
+    char out[4096];
+    redisContext *p = h_connect(h_env.proxy_port);
+    /* Byte for byte as Redis: a failing CONFIG SET in the middle, a flush at the end. */
+    same_conversation("MULTI\r\nSET {t}a 1\r\nCONFIG SET maxmemory bla\r\nINCR {t}a\r\n"
+                      "EXEC\r\nGET {t}a\r\n");
+    same_conversation("MULTI\r\nSET {t}a 1\r\nGET {t}a\r\nFLUSHDB\r\nEXEC\r\nEXISTS {t}a\r\n"
+                      "DBSIZE\r\n");
+    same_conversation("MULTI\r\nSET {t}a 1\r\nDBSIZE\r\nEXEC\r\nMULTI\r\n"
+                      "CLIENT SETNAME n1\r\nCLIENT GETNAME\r\nEXEC\r\nCLIENT GETNAME\r\n");
+    /* In RESP3, a map in the array (HELLO's own reply differs: the server's id and version). */
+    const char r3[] = "HELLO 3\r\nMULTI\r\nSET {t}a 1\r\nCONFIG GET maxmemory-policy\r\n"
+                      "GET {t}a\r\nEXEC\r\n";
+    const char want3[] = "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n%1\r\n"
+                         "$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n$1\r\n1\r\n";
+    size_t n3 = h_raw(h_env.proxy_port, r3, sizeof(r3) - 1, out, sizeof(out), 500, 0, &closed);
+    ck_assert_msg(n3 >= sizeof(want3) - 1 && strcmp(out + n3 - (sizeof(want3) - 1), want3) == 0,
+                  "RESP3: [%s]", out);
+    /* A command for the node behind a write the proxy runs after it would run first: refused,
+     * and the transaction with it. */
+    h_expect_str(h_cmd(p, "SET {k}c before"), "OK");
+    const char req[] = "MULTI\r\nSET {k}c 1\r\nFLUSHALL\r\nSET {k}c after\r\nEXEC\r\nGET {k}c\r\n";
+    h_raw(h_env.proxy_port, req, sizeof(req) - 1, out, sizeof(out), 500, 0, &closed);
+    ck_assert_str_eq(out, "+OK\r\n+QUEUED\r\n+QUEUED\r\n-ERR 'set' cannot follow FLUSHALL, "
+                          "FLUSHDB or another write slotproxy runs itself inside MULTI: slotproxy "
+                          "runs those after the rest of the transaction\r\n-EXECABORT Transaction "
+                          "discarded because of previous errors.\r\n$6\r\nbefore\r\n");
+    /* A watched key changed: nothing runs, the proxy's commands neither. */
+    redisContext *w = h_connect(h_env.proxy_port);
+    h_expect_str(h_cmd(w, "WATCH {k}c"), "OK");
+    h_expect_str(h_cmd(p, "SET {k}c changed"), "OK");
+    h_expect_str(h_cmd(w, "MULTI"), "OK");
+    h_expect_str(h_cmd(w, "CLIENT SETNAME never"), "QUEUED");
+    h_expect_str(h_cmd(w, "SET {k}c mine"), "QUEUED");
+    redisReply *r = h_cmd(w, "EXEC");
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    r = h_cmd(w, "CLIENT GETNAME");
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    h_expect_str(h_cmd(p, "GET {k}c"), "changed");
+    /* DISCARD forgets them. */
+    h_expect_str(h_cmd(w, "MULTI"), "OK");
+    h_expect_str(h_cmd(w, "CLIENT SETNAME discarded"), "QUEUED");
+    h_expect_str(h_cmd(w, "DISCARD"), "OK");
+    r = h_cmd(w, "CLIENT GETNAME");
+    ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    /* A tracking client's FLUSHDB: EXEC's array first, then the invalidation, as from Redis. */
+    struct h_rc t;
+    size_t n;
+    h_rc_open(&t, h_env.proxy_port);
+    h_rc_roundtrip(&t, "HELLO 3\r\n", 9, &n);
+    h_rc_roundtrip(&t, "CLIENT TRACKING on\r\n", 20, &n);
+    h_rc_roundtrip(&t, "SET {t}a 1\r\n", 12, &n);
+    h_rc_roundtrip(&t, "GET {t}a\r\n", 10, &n);
+    h_rc_roundtrip(&t, "MULTI\r\n", 7, &n);
+    const char *tr = h_rc_roundtrip(&t, "FLUSHDB\r\n", 9, &n);
+    ck_assert_msg(n == 9 && memcmp(tr, "+QUEUED\r\n", 9) == 0, "[%.*s]", (int)n, tr);
+    tr = h_rc_roundtrip(&t, "EXEC\r\n", 6, &n);
+    ck_assert_msg(n == 9 && memcmp(tr, "*1\r\n+OK\r\n", 9) == 0, "EXEC: [%.*s]", (int)n, tr);
+    tr = h_rc_read(&t, &n);
+    ck_assert_msg(n == 24 && memcmp(tr, ">2\r\n$10\r\ninvalidate\r\n_\r\n", 24) == 0,
+                  "push: [%.*s]", (int)n, tr);
+    h_rc_close(&t);
+    /* The client goes while they run: the proxy carries on. */
+    for (int i = 0; i < 20; i++) {
+        const char bye[] = "MULTI\r\nSET {k}z 1\r\nCONFIG SET slowlog-max-len 128\r\nDBSIZE\r\n"
+                           "EXEC\r\nPING\r\n";
+        h_raw(h_env.proxy_port, bye, sizeof(bye) - 1, out, sizeof(out), i % 2 ? 0 : 1, 0, &closed);
+    }
+    h_expect_str(h_cmd(p, "PING"), "PONG");
+    redisFree(w);
     redisFree(p);
 }
 END_TEST
@@ -253,6 +337,7 @@ Suite *txn_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_replies_as_redis);
     tcase_add_test(tc, test_slots_and_keyless);
+    tcase_add_test(tc, test_proxy_commands_in_multi);
     tcase_add_test(tc, test_watch);
     tcase_add_test(tc, test_exec_is_a_barrier);
     tcase_add_test(tc, test_atomic_under_concurrency);

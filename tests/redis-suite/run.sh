@@ -17,7 +17,8 @@
 # The suite expects a fresh server for every block, and the proxy cannot give it one, so between
 # units the script resets the nodes directly, not through the proxy: FLUSHALL and FUNCTION FLUSH
 # on the masters; SCRIPT FLUSH, CLIENT UNPAUSE, the ACL users and the CONFIG values that changed
-# since the start (CONFIG GET * is taken of each node at the start) on every node. It also checks
+# since the start (CONFIG GET * is taken of each node at the start) on every node; and CLIENT
+# UNPAUSE through the proxy, whose pause is its own. It also checks
 # that the proxy and the nodes still run; one that died is noted in the output and started again,
 # so that one crash does not fail every unit after it.
 #
@@ -362,6 +363,9 @@ reset_nodes() { # UNIT
         restore_config "$u" "$p"
         restore_acl "$u" "$p"
     done
+    # The proxy's own pause, as a fresh server has none (a unit that stopped half-way through a
+    # test can leave one for minutes).
+    [ "$reference" = 1 ] || cli "$proxy_port" client unpause >/dev/null || true
 }
 
 # Notes a proxy that died or stopped answering during the unit, and starts a new one.

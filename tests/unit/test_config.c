@@ -208,7 +208,13 @@ static const struct bad_case bad_cases[] = {
      "invalid value \"-1s\" for flag -slots-reload-interval: expected a duration such as 3s or "
      "500ms"},
     {{"-addr=nohost"}, "invalid value \"nohost\" for flag -addr: expected host:port"},
-    {{"-addr=1.2.3.4:0"}, "invalid value \"1.2.3.4:0\" for flag -addr: expected host:port"},
+    /* Port 0 turns the plain-text listener off, which leaves nothing without -tls-port. */
+    {{"-addr=1.2.3.4:0"},
+     "nothing to listen on: the plain-text port is 0 and -tls-port is not given"},
+    {{"-port=0"}, "nothing to listen on: the plain-text port is 0 and -tls-port is not given"},
+    {{"-port=65536"},
+     "invalid value \"65536\" for flag -port: expected a port from 0 to 65535 (0: no plain-text "
+     "listener)"},
     {{"-addr=1.2.3.4:65536"}, "invalid value \"1.2.3.4:65536\" for flag -addr: expected host:port"},
     {{"-addr=1.2.3.4:"}, "invalid value \"1.2.3.4:\" for flag -addr: expected host:port"},
     {{"-addr=::1:80"}, "invalid value \"::1:80\" for flag -addr: expected host:port"},
@@ -232,6 +238,22 @@ static const struct bad_case bad_cases[] = {
     {{"-"}, "unexpected argument \"-\" (flags start with -; see --help)"},
     {{"-threads", "2", "extra"}, "unexpected argument \"extra\" (flags start with -; see --help)"},
     {{"-user=bob"}, "flag -user needs -password as well"},
+    {{"-tls-port=6380"}, "flag -tls-port needs -tls-cert-file and -tls-key-file"},
+    {{"-tls-port=6380", "-tls-cert-file=c.pem", "-tls-key-file=k.pem"},
+     "flag -tls-port needs -tls-ca-cert-file or -tls-ca-cert-dir (or -tls-auth-clients no)"},
+    {{"-tls-cluster=yes"},
+     "flag -tls-cluster needs -tls-ca-cert-file or -tls-ca-cert-dir (or -tls-auth-clients no)"},
+    {{"-tls-port=8088", "-tls-cert-file=c.pem", "-tls-key-file=k.pem", "-tls-auth-clients=no"},
+     "-tls-port 8088 is also the plain-text port of -addr"},
+    {{"-tls-client-cert-file=c.pem"}, "flag -tls-client-cert-file needs -tls-client-key-file"},
+    {{"-tls-auth-clients=maybe"},
+     "invalid value \"maybe\" for flag -tls-auth-clients: expected yes, no or optional"},
+    {{"-tls-protocols=TLSv1.2 TLSv1.4"},
+     "invalid value \"TLSv1.2 TLSv1.4\" for flag -tls-protocols: expected a combination of "
+     "TLSv1, TLSv1.1, TLSv1.2 and TLSv1.3"},
+    {{"-tls-cluster=maybe"}, "invalid value \"maybe\" for flag -tls-cluster: expected yes or no"},
+    {{"-tls-port=-1"},
+     "invalid value \"-1\" for flag -tls-port: expected an integer from 0 to 65535"},
     /* At 0 every client was closed on its first read; Redis's minimum is 1mb too. */
     {{"-query-buffer-limit=0"},
      "invalid value \"0\" for flag -query-buffer-limit: expected a size of at least 1mb"},
@@ -466,6 +488,100 @@ START_TEST(test_config_help_and_version)
 }
 END_TEST
 
+/* The TLS flags, with Redis's names: parsed values, defaults, -port and -addr host:0, and the
+ * options handed to net/tls. */
+START_TEST(test_config_tls)
+{
+    struct config c;
+    char err[512];
+    ck_assert_int_eq(parse(&c, (const char *const[]){NULL}, err, sizeof(err), NULL), CONFIG_OK);
+    ck_assert_int_eq(c.tls_port, 0);
+    ck_assert_int_eq(c.tls_cluster, 0);
+    ck_assert_int_eq(c.tls_auth_clients, TLS_AUTH_CLIENTS_YES);
+    ck_assert_int_eq(c.tls_session_caching, 1);
+    ck_assert_int_eq(c.tls_session_cache_size, 20480);
+    ck_assert_int_eq(c.tls_session_cache_timeout, 300);
+    ck_assert_uint_eq(c.tls_handshake_timeout_ms, 10000);
+    ck_assert_ptr_null(c.tls_protocols);
+    config_free(&c);
+
+    int rc = parse(&c,
+                   FLAGS("-addr=127.0.0.1:0", "-tls-port=6380", "--tls-cert-file", "s.crt",
+                         "-tls-key-file=s.key", "-tls-key-file-pass=pw", "-tls-ca-cert-file=ca.crt",
+                         "-tls-ca-cert-dir=/etc/ssl/certs", "-tls-auth-clients=optional",
+                         "-tls-protocols=tlsv1.3", "-tls-ciphers=HIGH", "-tls-ciphersuites",
+                         "TLS_AES_256_GCM_SHA384", "-tls-prefer-server-ciphers=yes",
+                         "-tls-session-caching=no", "-tls-cluster=yes",
+                         "-tls-client-cert-file=c.crt", "-tls-client-key-file=c.key",
+                         "-tls-client-key-file-pass=cpw", "-tls-handshake-timeout=2s"),
+                   err, sizeof(err), NULL);
+    ck_assert_msg(rc == CONFIG_OK, "%s", err);
+    ck_assert_int_eq(c.listen_port, 0);
+    ck_assert_str_eq(c.listen_host, "127.0.0.1");
+    ck_assert_int_eq(c.tls_port, 6380);
+    ck_assert_int_eq(c.tls_cluster, 1);
+    ck_assert_uint_eq(c.tls_handshake_timeout_ms, 2000);
+    struct tls_opts o;
+    config_tls_opts(&c, &o);
+    ck_assert_str_eq(o.cert_file, "s.crt");
+    ck_assert_str_eq(o.key_file, "s.key");
+    ck_assert_str_eq(o.key_file_pass, "pw");
+    ck_assert_str_eq(o.client_cert_file, "c.crt");
+    ck_assert_str_eq(o.client_key_file, "c.key");
+    ck_assert_str_eq(o.client_key_file_pass, "cpw");
+    ck_assert_str_eq(o.ca_cert_file, "ca.crt");
+    ck_assert_str_eq(o.ca_cert_dir, "/etc/ssl/certs");
+    ck_assert_int_eq(o.auth_clients, TLS_AUTH_CLIENTS_OPTIONAL);
+    ck_assert_str_eq(o.protocols, "tlsv1.3");
+    ck_assert_str_eq(o.ciphers, "HIGH");
+    ck_assert_str_eq(o.ciphersuites, "TLS_AES_256_GCM_SHA384");
+    ck_assert_int_eq(o.prefer_server_ciphers, 1);
+    ck_assert_int_eq(o.session_caching, 0);
+    config_free(&c);
+
+    /* -port is the port of -addr, as Redis names it; the later of the two wins. */
+    rc = parse(&c,
+               FLAGS("-addr=10.0.0.1:7000", "-port=0", "-tls-port=7001", "-tls-cert-file=a",
+                     "-tls-key-file=b", "-tls-auth-clients=no"),
+               err, sizeof(err), NULL);
+    ck_assert_msg(rc == CONFIG_OK, "%s", err);
+    ck_assert_int_eq(c.listen_port, 0);
+    ck_assert_str_eq(c.listen_host, "10.0.0.1");
+    ck_assert_str_eq(c.addr, "10.0.0.1:0");
+    config_free(&c);
+    rc = parse(&c, FLAGS("-port=9001", "-addr=[::1]:9002"), err, sizeof(err), NULL);
+    ck_assert_msg(rc == CONFIG_OK, "%s", err);
+    ck_assert_int_eq(c.listen_port, 9002);
+    config_free(&c);
+    rc = parse(&c, FLAGS("-addr=[::1]:9002", "-port=9003"), err, sizeof(err), NULL);
+    ck_assert_msg(rc == CONFIG_OK, "%s", err);
+    ck_assert_str_eq(c.addr, "[::1]:9003");
+    config_free(&c);
+
+    /* The same names as configuration file keys, as in redis.conf. */
+    char path[] = "/tmp/slotproxy-tls-conf.XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("port 0\ntls-port 6380\ntls-cert-file /etc/proxy.crt\ntls-key-file /etc/proxy.key\n"
+          "tls-ca-cert-file /etc/ca.crt\ntls-auth-clients optional\n"
+          "tls-protocols \"TLSv1.2 TLSv1.3\"\ntls-cluster yes\ntls-session-caching no\n",
+          f);
+    fclose(f);
+    rc = parse(&c, FLAGS("-config", path), err, sizeof(err), NULL);
+    unlink(path);
+    ck_assert_msg(rc == CONFIG_OK, "%s", err);
+    ck_assert_int_eq(c.listen_port, 0);
+    ck_assert_int_eq(c.tls_port, 6380);
+    ck_assert_str_eq(c.tls_cert_file, "/etc/proxy.crt");
+    ck_assert_str_eq(c.tls_protocols, "TLSv1.2 TLSv1.3");
+    ck_assert_int_eq(c.tls_auth_clients, TLS_AUTH_CLIENTS_OPTIONAL);
+    ck_assert_int_eq(c.tls_cluster, 1);
+    ck_assert_int_eq(c.tls_session_caching, 0);
+    config_free(&c);
+}
+END_TEST
+
 /* Regression: Go's duration syntax has no exponents or hex floats; the parser once used strtod,
  * which reads them. */
 START_TEST(test_config_known_bug_durations)
@@ -493,6 +609,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_config_pool);
     tcase_add_test(tc, test_config_help_and_version);
     tcase_add_test(tc, test_config_known_bug_durations);
+    tcase_add_test(tc, test_config_tls);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -132,6 +132,51 @@ START_TEST(test_txn_watch)
 }
 END_TEST
 
+/* Commands the proxy runs itself are kept for after the node's part; EXEC then combines. */
+START_TEST(test_txn_after)
+{
+    struct txn_fsm s;
+    txn_fsm_init(&s);
+    int k = slot("k");
+    step(&s, TXE_MULTI, NONE, TXW_NODE, TXA_KEEP, TXR_OK, NO_LEASE);
+    step(&s, TXE_COMMAND, k, TXW_NODE, TXA_SEND, TXR_NONE, k);
+    step(&s, TXE_COMMAND, NONE, TXW_PROXY, TXA_AFTER, TXR_QUEUED, NO_LEASE);
+    step(&s, TXE_COMMAND, k, TXW_NODE, TXA_SEND, TXR_NONE, NO_LEASE);
+    ck_assert_uint_eq(s.nqueued, 3);
+    ck_assert_uint_eq(s.nafter, 1);
+    struct txn_step st;
+    txn_decide(&s, TXE_EXEC, NONE, TXW_NODE, &st);
+    ck_assert(st.act == TXA_SEND && st.combine && st.barrier);
+    ck_assert(s.nqueued == 0 && s.nafter == 0);
+    /* Without one, EXEC does not combine. */
+    step(&s, TXE_MULTI, NONE, TXW_NODE, TXA_KEEP, TXR_OK, NO_LEASE);
+    step(&s, TXE_COMMAND, k, TXW_NODE, TXA_SEND, TXR_NONE, k);
+    txn_decide(&s, TXE_EXEC, NONE, TXW_NODE, &st);
+    ck_assert(st.act == TXA_SEND && !st.combine);
+    /* Only proxy commands: the node's part is MULTI alone, on any master. */
+    step(&s, TXE_MULTI, NONE, TXW_NODE, TXA_KEEP, TXR_OK, NO_LEASE);
+    step(&s, TXE_COMMAND, NONE, TXW_PROXY_WRITE, TXA_AFTER, TXR_QUEUED, NO_LEASE);
+    txn_decide(&s, TXE_EXEC, NONE, TXW_NODE, &st);
+    ck_assert(st.act == TXA_SEND && st.combine && st.lease == -1);
+    /* A node command behind a write the proxy runs after it would run first: refused. */
+    step(&s, TXE_MULTI, NONE, TXW_NODE, TXA_KEEP, TXR_OK, NO_LEASE);
+    step(&s, TXE_COMMAND, k, TXW_NODE, TXA_SEND, TXR_NONE, k);
+    step(&s, TXE_COMMAND, NONE, TXW_PROXY_WRITE, TXA_AFTER, TXR_QUEUED, NO_LEASE);
+    step(&s, TXE_COMMAND, k, TXW_NODE, TXA_REPLY, TXR_ERR_AFTER_WRITE, NO_LEASE);
+    ck_assert(s.aborted);
+    /* Doomed: what the proxy would run is not kept; EXEC aborts without combining. */
+    step(&s, TXE_COMMAND, NONE, TXW_PROXY, TXA_REPLY, TXR_QUEUED, NO_LEASE);
+    txn_decide(&s, TXE_EXEC, NONE, TXW_NODE, &st);
+    ck_assert(st.act == TXA_SEND_ABORT && st.reply == TXR_EXECABORT && !st.combine);
+    /* A proxy command with keys of another slot is still CROSSSLOT. */
+    step(&s, TXE_MULTI, NONE, TXW_NODE, TXA_KEEP, TXR_OK, NO_LEASE);
+    step(&s, TXE_COMMAND, KEYS_SLOT_CROSS, TXW_PROXY, TXA_REPLY, TXR_ERR_CROSSSLOT, NO_LEASE);
+    /* Nobody can run it: refused, EXEC fails. */
+    step(&s, TXE_COMMAND, NONE, TXW_NEVER, TXA_REPLY, TXR_ERR_NOT_IN_MULTI, NO_LEASE);
+    ck_assert(s.aborted);
+}
+END_TEST
+
 START_TEST(test_txn_discard_and_loss)
 {
     struct txn_fsm s;
@@ -162,6 +207,7 @@ Suite *txn_suite(void)
     tcase_add_test(tc, test_txn_errors);
     tcase_add_test(tc, test_txn_watch);
     tcase_add_test(tc, test_txn_discard_and_loss);
+    tcase_add_test(tc, test_txn_after);
     suite_add_tcase(s, tc);
     return s;
 }
