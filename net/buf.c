@@ -13,7 +13,6 @@
 #include "buf.h"
 
 #include "mem.h"
-#include "tls.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -317,24 +316,6 @@ ssize_t obuf_write(struct obuf *o, int fd)
         obuf_consume(o, (size_t)w);
         total += (size_t)w;
         if ((size_t)w < want) break; /* the socket is full */
-    }
-    return (ssize_t)total;
-}
-
-/* The same over TLS. The queue keeps every byte until the connection says it is written, so a
- * write that has to be retried is offered the same leading bytes again, as OpenSSL requires. */
-ssize_t obuf_write_tls(struct obuf *o, struct tls_conn *t)
-{
-    size_t total = 0;
-    while (o->count > 0) {
-        struct iovec iov[OBUF_IOV_MAX];
-        size_t want;
-        int n = obuf_peek(o, iov, NULL, OBUF_IOV_MAX, &want);
-        ssize_t w = tls_conn_writev(t, iov, n);
-        if (w < 0) return total ? (ssize_t)total : w;
-        obuf_consume(o, (size_t)w);
-        total += (size_t)w;
-        if ((size_t)w < want) break; /* the socket is full, or waits for a read */
     }
     return (ssize_t)total;
 }

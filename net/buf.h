@@ -20,7 +20,6 @@
 
 struct buf_pool;
 struct iovec;
-struct tls_conn;
 
 struct buf_chunk {
     uint32_t refcnt;
@@ -134,9 +133,6 @@ int obuf_peek(const struct obuf *o, struct iovec *iov, struct buf_chunk **chunks
               size_t *bytes);
 /* Drops n written bytes from the front of the queue (n at most o->bytes). */
 void obuf_consume(struct obuf *o, size_t n);
-/* As obuf_write, over a TLS connection (net/tls.h): bytes written, -EAGAIN when nothing could be
- * written (tls_conn_mask says which socket event to wait for), or another negative code. */
-ssize_t obuf_write_tls(struct obuf *o, struct tls_conn *t);
 /* 1 when nothing is queued. */
 static inline int obuf_empty(const struct obuf *o)
 {

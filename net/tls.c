@@ -561,3 +561,23 @@ void tls_conn_shutdown(struct tls_conn *t)
     t->shut = 1;
     if (SSL_shutdown(t->ssl) < 0) ERR_clear_error();
 }
+
+/* ---- output queues ---- */
+
+#define TLS_IOV_MAX 128 /* spans per write, as obuf_write (the iovecs are on the stack) */
+
+ssize_t obuf_write_tls(struct obuf *o, struct tls_conn *t)
+{
+    size_t total = 0;
+    while (o->count > 0) {
+        struct iovec iov[TLS_IOV_MAX];
+        size_t want;
+        int n = obuf_peek(o, iov, NULL, TLS_IOV_MAX, &want);
+        ssize_t w = tls_conn_writev(t, iov, n);
+        if (w < 0) return total ? (ssize_t)total : w;
+        obuf_consume(o, (size_t)w);
+        total += (size_t)w;
+        if ((size_t)w < want) break; /* the socket is full, or waits for a read */
+    }
+    return (ssize_t)total;
+}

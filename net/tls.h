@@ -20,6 +20,8 @@
 #ifndef PX_TLS_H
 #define PX_TLS_H
 
+#include "buf.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -94,7 +96,12 @@ ssize_t tls_conn_read(struct tls_conn *t, void *buf, size_t len);
  * nothing could be written, another negative code on failure. A write that returned -EAGAIN or a
  * short count must be offered again starting with the same bytes (an output queue does that). */
 ssize_t tls_conn_writev(struct tls_conn *t, const struct iovec *iov, int iovcnt);
-/* 1 when decrypted bytes wait inside OpenSSL: read again now, the socket will not say so. */
+
+/* Writes o's bytes over t, as obuf_write does over a socket: bytes written, -EAGAIN when nothing
+ * could be written (tls_conn_mask says which socket event to wait for), or another negative code.
+ * The queue keeps every byte until the connection says it is written, so a write that has to be
+ * retried is offered the same leading bytes again, as OpenSSL requires. */
+ssize_t obuf_write_tls(struct obuf *o, struct tls_conn *t);/* 1 when decrypted bytes wait inside OpenSSL: read again now, the socket will not say so. */
 int tls_conn_pending(const struct tls_conn *t);
 
 /* The socket events (LOOP_READ | LOOP_WRITE) to wait for, given the operations the owner wants to
