@@ -856,6 +856,14 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
         tc->multi_hold = 0;
         r->flags |= REQ_F_TRACKED;
     }
+    /* Its own flush: the message goes right behind the reply, ahead of the replies to what it
+     * sends next, as Redis writes it (the nodes' message, later, finds nothing read since). */
+    if (!in_multi && (strcmp(cmd->name, "flushall") == 0 || strcmp(cmd->name, "flushdb") == 0) &&
+        !tc->redirect && (tc->flags & TRK_READ)) {
+        tc->flags &= ~TRK_READ;
+        send_payload(t, tc, c->resp == 3 ? "_\r\n" : "$-1\r\n", c->resp == 3 ? 3 : 5,
+                     TRK_AFTER_CURRENT);
+    }
     int readonly = (cmd->flags & CMD_READONLY) != 0;
     /* A script's declared keys are tracked by Redis when the script reads anything: the node
      * decides, and its push finds them remembered here (a script that reads nothing costs an

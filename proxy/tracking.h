@@ -52,6 +52,10 @@
 struct trk_entry;
 
 /* A worker's tracking state. */
+/* deliver's slot for a message that goes right behind the reply to the request being dispatched
+ * (a tracking client's own FLUSHALL: Redis writes the flush message after its +OK). */
+#define TRK_AFTER_CURRENT (-2)
+
 struct tracking_ctx {
     struct view *view;
     struct request_pool *rp;
@@ -62,7 +66,8 @@ struct tracking_ctx {
     uint32_t max_keys;  /* per worker; 0: no bound */
     /* Delivers bytes [off, off + len) of chunk to c (the session's
      * session_deliver_invalidation): before the first read of slot still waiting for its reply,
-     * or after every reply owed when slot is -1. */
+     * after every reply owed when slot is -1, or right behind the request of c being dispatched
+     * when slot is TRK_AFTER_CURRENT. */
     void (*deliver)(void *up, struct client *c, struct buf_chunk *chunk, uint32_t off,
                     uint32_t len, int slot);
     void *deliver_up;
