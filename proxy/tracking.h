@@ -102,6 +102,12 @@ void tracking_init(struct tracking_ctx *t, struct view *view, struct request_poo
                    int worker);
 /* Frees the table and the scratch buffers (the clients' state goes with each client). */
 void tracking_deinit(struct tracking_ctx *t);
+/* CONFIG SET tracking-table-max-keys n (0: no bound), for every worker from its next cron on.
+ * Any thread. */
+void tracking_set_max_keys(uint64_t n);
+/* Once a second: the worker's share of the bound again, and keys evicted down to it (each with
+ * its invalidation) when it was lowered. */
+void tracking_cron(struct tracking_ctx *t);
 
 /* 1 when c has tracking on. */
 int tracking_on(const struct client *c);
