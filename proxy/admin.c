@@ -15,6 +15,7 @@
 #include "resp.h"
 #include "resp_reply.h"
 #include "slowlog.h"
+#include "tracking.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -186,6 +187,8 @@ static void apply_to_proxy(const struct request *r)
         else if (request_arg_is(r, i, "busy-reply-threshold") ||
                  request_arg_is(r, i, "lua-time-limit"))
             busy_set_threshold(v);
+        else if (request_arg_is(r, i, "tracking-table-max-keys") && v >= 0)
+            tracking_set_max_keys((uint64_t)v);
     }
 }
 

@@ -612,6 +612,19 @@ void session_deliver_invalidation(void *ctx, struct client *c, struct buf_chunk 
     struct session *s = SESSION_OF(c);
     struct session_ctx *sc = ctx;
     if (s->flags & SESS_CLOSED) return;
+    if (slot == TRK_AFTER_CURRENT) {
+        struct request *at = s->head;
+        while (at && at != sc->current) at = at->next;
+        if (!at) {
+            session_deliver_push(ctx, c, chunk, off, len);
+            return;
+        }
+        /* Run after a transaction's node part, its reply is part of EXEC's: behind that. */
+        while ((at->flags & REQ_F_TX_AFTER) && at->next) at = at->next;
+        queue_push(s, at, chunk, off, len);
+        push_limit(s);
+        return;
+    }
     struct request *prev = NULL, *r = s->head;
     for (; slot >= 0 && r; prev = r, r = r->next)
         if (r->slot == slot && r->state != REQ_DONE) break;

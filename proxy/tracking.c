@@ -20,6 +20,7 @@
 #include "pubsub.h"
 #include "resp.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -856,6 +857,14 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
         tc->multi_hold = 0;
         r->flags |= REQ_F_TRACKED;
     }
+    /* Its own flush: the message goes right behind the reply, ahead of the replies to what it
+     * sends next, as Redis writes it (the nodes' message, later, finds nothing read since). */
+    if (!in_multi && (strcmp(cmd->name, "flushall") == 0 || strcmp(cmd->name, "flushdb") == 0) &&
+        !tc->redirect && (tc->flags & TRK_READ)) {
+        tc->flags &= ~TRK_READ;
+        send_payload(t, tc, c->resp == 3 ? "_\r\n" : "$-1\r\n", c->resp == 3 ? 3 : 5,
+                     TRK_AFTER_CURRENT);
+    }
     int readonly = (cmd->flags & CMD_READONLY) != 0;
     /* A script's declared keys are tracked by Redis when the script reads anything: the node
      * decides, and its push finds them remembered here (a script that reads nothing costs an
@@ -1177,6 +1186,39 @@ void tracking_topology_changed(struct tracking_ctx *t, int slot)
 
 /* ---- lifetime ---- */
 
+/* CONFIG SET tracking-table-max-keys: the bound for the whole process, in place of the flag's
+ * (UINT64_MAX while never set). Each worker keeps its share. */
+static atomic_uint_fast64_t bound_set = UINT64_MAX;
+
+void tracking_set_max_keys(uint64_t n)
+{
+    atomic_store_explicit(&bound_set, n, memory_order_relaxed);
+}
+
+/* This worker's share of the bound; 0: none. */
+static uint32_t share_of_bound(const struct tracking_ctx *t)
+{
+    uint64_t all = atomic_load_explicit(&bound_set, memory_order_relaxed);
+    if (all == UINT64_MAX) all = t->cfg->tracking_max_keys;
+    int threads = t->cfg->threads > 0 ? t->cfg->threads : 1;
+    uint64_t share = all ? (all + (uint64_t)threads - 1) / threads : 0;
+    return share > UINT32_MAX ? UINT32_MAX : (uint32_t)share;
+}
+
+void tracking_cron(struct tracking_ctx *t)
+{
+    t->max_keys = share_of_bound(t);
+    /* A bound lowered by CONFIG SET: down to it now, as Redis's cron does (keys a reader holds on
+     * to wait, as at an insertion). */
+    uint32_t before = t->n;
+    for (uint32_t tries = t->n; t->max_keys && t->n > t->max_keys && t->oldest && tries; tries--) {
+        struct trk_entry *e = t->oldest;
+        stat_add(&t->stats->trk_evictions, 1);
+        if (!invalidate_entry(t, e, 0)) make_newest(t, e);
+    }
+    if (t->n != before) update_gauges(t);
+}
+
 void tracking_init(struct tracking_ctx *t, struct view *view, struct request_pool *rp,
                    struct keys_result *keys, const struct config *cfg, struct worker_stats *stats,
                    int worker)
@@ -1188,10 +1230,7 @@ void tracking_init(struct tracking_ctx *t, struct view *view, struct request_poo
     t->cfg = cfg;
     t->stats = stats;
     t->worker = worker;
-    int threads = cfg->threads > 0 ? cfg->threads : 1;
-    t->max_keys = cfg->tracking_max_keys
-                      ? (uint32_t)((cfg->tracking_max_keys + (uint64_t)threads - 1) / threads)
-                      : 0;
+    t->max_keys = share_of_bound(t);
     sbuf_init(&t->msg);
     sbuf_init(&t->keyv);
 }

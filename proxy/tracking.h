@@ -52,6 +52,10 @@
 struct trk_entry;
 
 /* A worker's tracking state. */
+/* deliver's slot for a message that goes right behind the reply to the request being dispatched
+ * (a tracking client's own FLUSHALL: Redis writes the flush message after its +OK). */
+#define TRK_AFTER_CURRENT (-2)
+
 struct tracking_ctx {
     struct view *view;
     struct request_pool *rp;
@@ -62,7 +66,8 @@ struct tracking_ctx {
     uint32_t max_keys;  /* per worker; 0: no bound */
     /* Delivers bytes [off, off + len) of chunk to c (the session's
      * session_deliver_invalidation): before the first read of slot still waiting for its reply,
-     * or after every reply owed when slot is -1. */
+     * after every reply owed when slot is -1, or right behind the request of c being dispatched
+     * when slot is TRK_AFTER_CURRENT. */
     void (*deliver)(void *up, struct client *c, struct buf_chunk *chunk, uint32_t off,
                     uint32_t len, int slot);
     void *deliver_up;
@@ -97,6 +102,12 @@ void tracking_init(struct tracking_ctx *t, struct view *view, struct request_poo
                    int worker);
 /* Frees the table and the scratch buffers (the clients' state goes with each client). */
 void tracking_deinit(struct tracking_ctx *t);
+/* CONFIG SET tracking-table-max-keys n (0: no bound), for every worker from its next cron on.
+ * Any thread. */
+void tracking_set_max_keys(uint64_t n);
+/* Once a second: the worker's share of the bound again, and keys evicted down to it (each with
+ * its invalidation) when it was lowered. */
+void tracking_cron(struct tracking_ctx *t);
 
 /* 1 when c has tracking on. */
 int tracking_on(const struct client *c);

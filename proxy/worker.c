@@ -170,6 +170,7 @@ static void worker_cron(struct loop *l, void *ctx)
     struct worker *w = ctx;
     session_cron_all(&w->sessions, loop_now_ms(l));
     monfeed_check(&w->monfeed);
+    tracking_cron(&w->trk);
     buf_pool_trim_unused(&w->pool, WORKER_POOL_MIN);
     request_pool_trim_unused(&w->rp, WORKER_REQS_MIN);
     sbuf_trim(&w->fwd.scratch, WORKER_SBUF_KEEP);

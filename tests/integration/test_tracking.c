@@ -2139,7 +2139,8 @@ END_TEST
 /*
  * -tracking-table-max-keys 10 with one worker: reading 30 keys evicts the 20 oldest, each
  * invalidated as Redis invalidates an evicted key (a push with the key); INFO and /metrics count
- * them; an evicted key's write gives nothing, a kept key's write an invalidation.
+ * them; an evicted key's write gives nothing, a kept key's write an invalidation. CONFIG SET
+ * tracking-table-max-keys lowers the bound at run time.
  */
 START_TEST(test_table_max_keys)
 {
@@ -2177,6 +2178,26 @@ START_TEST(test_table_max_keys)
     expect_inval(x, n, 1, "trk:mk:25", "a kept key's write");
     ck_assert_ptr_null(next_frame(&a, &n, 300));
     ck_assert_int_eq(h_info_num(port, "tracking_total_keys"), 9);
+    /* CONFIG SET lowers the bound (the nodes' too): down to it within a second or so, each key
+     * that goes invalidated (by the proxy, or by a node evicting its own). */
+    h_expect_str(h_cmd(b, "CONFIG SET tracking-table-max-keys 4"), "OK");
+    long long left = 9;
+    for (int i = 0; i < 40 && left > 4; i++) {
+        usleep(100 * 1000);
+        left = h_info_num(port, "tracking_total_keys");
+    }
+    ck_assert_int_le(left, 4);
+    struct lg more = {0};
+    drain(&a, &more, 500);
+    int got = 0;
+    for (size_t off = 0; off < more.n; got++) {
+        ck_assert_msg(more.b[off] == '>', "not a push: %.*s", (int)(more.n - off), more.b + off);
+        const char *nl = memmem(more.b + off + 1, more.n - off - 1, ">2\r\n", 4);
+        off = nl ? (size_t)(nl - more.b) : more.n;
+    }
+    ck_assert_int_eq(got, 9 - left);
+    h_expect_str(h_cmd(b, "CONFIG SET tracking-table-max-keys 1000000"), "OK");
+    lg_free(&more);
     lg_free(&pushes);
     lg_free(&want);
     h_rc_close(&a);
