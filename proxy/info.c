@@ -44,10 +44,11 @@ enum {
     SEC_KEYSPACE = 1u << 8,
     SEC_PROXY = 1u << 9,
     SEC_PERSISTENCE = 1u << 10,
+    SEC_ERRORSTATS = 1u << 11,
 };
 #define SEC_DEFAULT                                                                                \
     (SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_PERSISTENCE | SEC_STATS | SEC_REPLICATION |      \
-     SEC_CPU | SEC_CLUSTER | SEC_KEYSPACE | SEC_PROXY)
+     SEC_CPU | SEC_ERRORSTATS | SEC_CLUSTER | SEC_KEYSPACE | SEC_PROXY)
 /* The sections with figures from the masters. */
 #define SEC_FROM_NODES (SEC_MEMORY | SEC_PERSISTENCE | SEC_STATS | SEC_KEYSPACE)
 #define SEC_ALL (SEC_DEFAULT | SEC_COMMANDSTATS)
@@ -64,6 +65,7 @@ static const struct {
     {"replication", SEC_REPLICATION},
     {"cpu", SEC_CPU},
     {"commandstats", SEC_COMMANDSTATS},
+    {"errorstats", SEC_ERRORSTATS},
     {"cluster", SEC_CLUSTER},
     {"keyspace", SEC_KEYSPACE},
     {"proxy", SEC_PROXY},
@@ -249,6 +251,11 @@ static void pool_lines(struct sbuf *t, const struct config *cfg, const struct sl
                 p->nservers, ejected, unreachable, (unsigned long long)p->gen);
 }
 
+static void errorstat_line(const char *code, uint64_t count, void *arg)
+{
+    sbuf_printf(arg, "errorstat_%s:count=%llu\r\n", code, (unsigned long long)count);
+}
+
 static void info_merge(const struct fanout *f, const struct request *r, void *ctx,
                        struct sbuf *out)
 {
@@ -366,6 +373,8 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                         (unsigned long long)rej, (unsigned long long)failed);
         }
     }
+    /* The error replies clients got, by code, as Redis counts them (stats.h). */
+    if (section(&t, sec, SEC_ERRORSTATS, "# Errorstats\r\n", &n)) errstats_each(errorstat_line, &t);
     if (section(&t, sec, SEC_CLUSTER, "# Cluster\r\n", &n)) {
         sbuf_puts(&t, cfg->pool ? "cluster_enabled:0\r\n" : "cluster_enabled:1\r\n");
     }

@@ -228,6 +228,16 @@ START_TEST(test_info)
     r = h_cmd(p, "INFO stats");
     ck_assert_int_eq(info_field(r->str, "migrate_cached_sockets:"), 0);
     freeReplyObject(r);
+    /* Error replies by code, as Redis counts them; CONFIG RESETSTAT forgets them. */
+    h_expect_str(h_cmd(p, "CONFIG RESETSTAT"), "OK");
+    freeReplyObject(h_cmd(p, "EVAL %s 0", "return redis.error_reply('MY_CODE custom')"));
+    freeReplyObject(h_cmd(p, "EVAL %s 0", "return redis.error_reply('')"));
+    freeReplyObject(h_cmd(p, "NOSUCHCOMMAND"));
+    freeReplyObject(h_cmd(p, "LPUSH inf:1 x"));
+    r = h_cmd(p, "INFO errorstats");
+    ck_assert_str_eq(r->str, "# Errorstats\r\nerrorstat_ERR:count=2\r\n"
+                             "errorstat_MY_CODE:count=1\r\nerrorstat_WRONGTYPE:count=1\r\n");
+    freeReplyObject(r);
     r = h_cmd(p, "INFO nosuchsection");
     ck_assert_str_eq(r->str, "");
     freeReplyObject(r);
