@@ -3,7 +3,8 @@
  * with the nodes' figures is asked for: memory, persistence, stats, keyspace) are the masters'
  * INFO of those sections; the merger writes the proxy's sections from the counters of every
  * worker, and sums (or takes the largest of) the masters' figures where the proxy has none of its
- * own: the keyspace, writes since the last save, cached scripts, MIGRATE's cached sockets.
+ * own: the keyspace, writes since the last save, cached scripts, MIGRATE's cached sockets, objects
+ * freed in the background.
  *
  * The dispatcher calls info_run for every INFO; the answer goes to the request's sink like any
  * fan-out's. To a client the proxy is one Redis in cluster mode: the fields clients and tools
@@ -305,9 +306,10 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     "used_memory:%zu\r\nused_memory_human:%s\r\nused_memory_rss:%zu\r\n"
                     "used_memory_rss_human:%s\r\nmem_allocator:%s\r\n",
                     ms.allocated, h1, ms.resident, h2, ms.available ? "jemalloc" : "libc");
-        /* Scripts are loaded on every master: what EVALSHA can find is the largest cache. */
-        sbuf_printf(&t, "number_of_cached_scripts:%llu\r\n",
-                    NODES_MAX("number_of_cached_scripts"));
+        /* Scripts are loaded on every master: what EVALSHA can find is the largest cache.
+         * Objects the masters still free in the background (UNLINK, FLUSHALL ASYNC) add up. */
+        sbuf_printf(&t, "number_of_cached_scripts:%llu\r\nlazyfree_pending_objects:%llu\r\n",
+                    NODES_MAX("number_of_cached_scripts"), NODES_SUM("lazyfree_pending_objects"));
     }
     /* The masters': loading or saving anywhere shows, writes since the last save add up. */
     if (section(&t, sec, SEC_PERSISTENCE, "# Persistence\r\n", &n)) {
@@ -331,12 +333,13 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     "tracking_evictions:%llu\r\n"
                     "acl_access_denied_auth:%llu\r\nacl_access_denied_cmd:%llu\r\n"
                     "acl_access_denied_key:%llu\r\nacl_access_denied_channel:%llu\r\n"
-                    "migrate_cached_sockets:%llu\r\n",
+                    "migrate_cached_sockets:%llu\r\nlazyfreed_objects:%llu\r\n",
                     SUM(sessions_total), SUM(requests), SUM(net_input_bytes), SUM(net_output_bytes),
                     SUM(rejected_conns) + SUM(denied_conns), SUM(error_replies), SUM(trk_keys),
                     SUM(trk_items), SUM(trk_prefixes), SUM(trk_invalidations), SUM(trk_evictions),
                     SUM(acl_denied_auth), SUM(acl_denied_cmd), SUM(acl_denied_key),
-                    SUM(acl_denied_channel), NODES_SUM("migrate_cached_sockets"));
+                    SUM(acl_denied_channel), NODES_SUM("migrate_cached_sockets"),
+                    NODES_SUM("lazyfreed_objects"));
     }
     /* To a client the proxy is the master of everything it serves. */
     if (section(&t, sec, SEC_REPLICATION, "# Replication\r\n", &n)) {
