@@ -379,7 +379,8 @@ void admin_run(struct admin_ctx *a, struct request *r)
         sbuf_free(&get);
         return;
     }
-    if (r->cmd->local_id == LOCAL_CONFIG_RESETSTAT && a->reset_stats) a->reset_stats(a->up);
+    /* The proxy's INFO errorstats go with the nodes' (its other counters are not reset). */
+    if (r->cmd->local_id == LOCAL_CONFIG_RESETSTAT) errstats_reset();
     op->phase = PH_ALL;
     send_all(a, r, op, r->breq.chunk->data + r->breq.off, r->breq.len);
 }

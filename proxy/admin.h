@@ -19,9 +19,6 @@ struct admin_ctx {
     struct forward *fw;
     struct view *view;
     const struct config *cfg;
-    /* CONFIG RESETSTAT: the proxy's own counters are reset too (worker.c; may be NULL). */
-    void (*reset_stats)(void *up);
-    void *up;
     struct sbuf out;
 };
 

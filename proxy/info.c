@@ -1,7 +1,10 @@
 /*
- * INFO; see info.h. The request is a fan-out whose parts (one per master, only when the keyspace
- * section is asked for) are the masters' INFO keyspace; the merger writes the proxy's sections
- * from the counters of every worker and sums the masters' keyspace lines.
+ * INFO; see info.h. The request is a fan-out whose parts (one per master, only when a section
+ * with the nodes' figures is asked for: memory, persistence, stats, keyspace) are the masters'
+ * INFO of those sections; the merger writes the proxy's sections from the counters of every
+ * worker, and sums (or takes the largest of) the masters' figures where the proxy has none of its
+ * own: the keyspace, writes since the last save, cached scripts, MIGRATE's cached sockets, objects
+ * freed in the background.
  *
  * The dispatcher calls info_run for every INFO; the answer goes to the request's sink like any
  * fan-out's. To a client the proxy is one Redis in cluster mode: the fields clients and tools
@@ -41,10 +44,14 @@ enum {
     SEC_CLUSTER = 1u << 7,
     SEC_KEYSPACE = 1u << 8,
     SEC_PROXY = 1u << 9,
+    SEC_PERSISTENCE = 1u << 10,
+    SEC_ERRORSTATS = 1u << 11,
 };
 #define SEC_DEFAULT                                                                                \
-    (SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_STATS | SEC_REPLICATION | SEC_CPU | SEC_CLUSTER | \
-     SEC_KEYSPACE | SEC_PROXY)
+    (SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_PERSISTENCE | SEC_STATS | SEC_REPLICATION |      \
+     SEC_CPU | SEC_ERRORSTATS | SEC_CLUSTER | SEC_KEYSPACE | SEC_PROXY)
+/* The sections with figures from the masters. */
+#define SEC_FROM_NODES (SEC_MEMORY | SEC_PERSISTENCE | SEC_STATS | SEC_KEYSPACE)
 #define SEC_ALL (SEC_DEFAULT | SEC_COMMANDSTATS)
 
 static const struct {
@@ -54,10 +61,12 @@ static const struct {
     {"server", SEC_SERVER},
     {"clients", SEC_CLIENTS},
     {"memory", SEC_MEMORY},
+    {"persistence", SEC_PERSISTENCE},
     {"stats", SEC_STATS},
     {"replication", SEC_REPLICATION},
     {"cpu", SEC_CPU},
     {"commandstats", SEC_COMMANDSTATS},
+    {"errorstats", SEC_ERRORSTATS},
     {"cluster", SEC_CLUSTER},
     {"keyspace", SEC_KEYSPACE},
     {"proxy", SEC_PROXY},
@@ -66,8 +75,6 @@ static const struct {
     {"everything", SEC_ALL},
 };
 
-/* What each master is asked: the one section the proxy cannot answer from its own figures. */
-static const char keyspace_cmd[] = "*2\r\n$4\r\nINFO\r\n$8\r\nkeyspace\r\n";
 
 static void info_merge(const struct fanout *f, const struct request *r, void *ctx,
                        struct sbuf *out);
@@ -87,17 +94,37 @@ void info_run(struct info_ctx *ic, struct request *r)
     for (uint32_t i = 1; i < r->argc; i++)
         for (size_t k = 0; k < sizeof(section_names) / sizeof(section_names[0]); k++)
             if (request_arg_is(r, i, section_names[k].name)) sec |= section_names[k].bits;
-    /* Without a map the keyspace section is empty rather than held: INFO answers even while no
+    /* Without a map the nodes' figures are missing rather than held: INFO answers even while no
      * node has. */
-    uint32_t parts = (sec & SEC_KEYSPACE) && fc->view->map ? (uint32_t)fc->view->nmasters : 0;
+    uint32_t parts = (sec & SEC_FROM_NODES) && fc->view->map ? (uint32_t)fc->view->nmasters : 0;
     struct fan_merger m = {.merge = info_merge, .ctx = ic, .name = "INFO"};
     /* A fan-out even with no part: fanout_end then merges at once, so both cases answer alike. */
     struct fanout *f = fanout_begin(fc, r, &m, parts);
     f->mdata = sec;
     if (parts) {
-        struct buf_chunk *c = buf_chunk_get_exact(fc->rp->chunks, sizeof(keyspace_cmd) - 1);
-        memcpy(c->data, keyspace_cmd, sizeof(keyspace_cmd) - 1);
-        c->len = sizeof(keyspace_cmd) - 1;
+        /* Each master is asked for the sections the proxy sums or takes the largest of. */
+        static const struct {
+            uint32_t bit;
+            const char *name;
+        } asked[] = {{SEC_MEMORY, "memory"},
+                     {SEC_PERSISTENCE, "persistence"},
+                     {SEC_STATS, "stats"},
+                     {SEC_KEYSPACE, "keyspace"}};
+        const char *args[5] = {"INFO"};
+        uint32_t lens[5] = {4}, na = 1;
+        for (size_t k = 0; k < sizeof(asked) / sizeof(asked[0]); k++)
+            if (sec & asked[k].bit) {
+                args[na] = asked[k].name;
+                lens[na++] = (uint32_t)strlen(asked[k].name);
+            }
+        struct sbuf cmd;
+        sbuf_init(&cmd);
+        resp_write_array_len(&cmd, na);
+        for (uint32_t k = 0; k < na; k++) resp_write_bulk(&cmd, args[k], lens[k]);
+        struct buf_chunk *c = buf_chunk_get_exact(fc->rp->chunks, cmd.len);
+        memcpy(c->data, cmd.buf, cmd.len);
+        c->len = (uint32_t)cmd.len;
+        sbuf_free(&cmd);
         for (uint32_t i = 0; i < parts; i++) fanout_add(fc, r, i, c, 0, c->len, -1, (int)i);
         buf_chunk_put(c);
     }
@@ -186,6 +213,29 @@ static void keyspace(const struct fanout *f, struct sbuf *t)
                     expires ? (unsigned long long)(ttl_weighted / (double)expires) : 0ull);
 }
 
+/* A field of the masters' INFO replies ("name:" at a line's start, a number after it), summed
+ * (or the largest, when largest). A master that failed or lacks it counts nothing. */
+static unsigned long long nodes_field(const struct fanout *f, const char *name, int largest)
+{
+    unsigned long long total = 0;
+    size_t nl = strlen(name);
+    for (uint32_t i = 0; i < f->nparts; i++) {
+        const struct fan_part *p = &f->parts[i];
+        if (!p->c || p->len < 4 || (p->c->data[p->off] != '$' && p->c->data[p->off] != '='))
+            continue;
+        const char *d = p->c->data + p->off, *end = d + p->len;
+        for (const char *q = d; (q = memmem(q, (size_t)(end - q), name, nl)) != NULL; q += nl) {
+            if (q == d || q[-1] != '\n' || q + nl >= end || q[nl] != ':') continue;
+            unsigned long long v = strtoull(q + nl + 1, NULL, 10);
+            total = largest ? (v > total ? v : total) : total + v;
+            break;
+        }
+    }
+    return total;
+}
+#define NODES_SUM(name) nodes_field(f, name, 0)
+#define NODES_MAX(name) nodes_field(f, name, 1)
+
 /* Pool mode's part of the # Proxy section: how keys are placed, and the servers' state. */
 static void pool_lines(struct sbuf *t, const struct config *cfg, const struct slotmap_pool *p)
 {
@@ -200,6 +250,11 @@ static void pool_lines(struct sbuf *t, const struct config *cfg, const struct sl
                 "pool_placement_generation:%llu\r\n",
                 placement_dist_name(cfg->placement.dist), hashkit_name(cfg->placement.hash),
                 p->nservers, ejected, unreachable, (unsigned long long)p->gen);
+}
+
+static void errorstat_line(const char *code, uint64_t count, void *arg)
+{
+    sbuf_printf(arg, "errorstat_%s:count=%llu\r\n", code, (unsigned long long)count);
 }
 
 static void info_merge(const struct fanout *f, const struct request *r, void *ctx,
@@ -251,6 +306,20 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     "used_memory:%zu\r\nused_memory_human:%s\r\nused_memory_rss:%zu\r\n"
                     "used_memory_rss_human:%s\r\nmem_allocator:%s\r\n",
                     ms.allocated, h1, ms.resident, h2, ms.available ? "jemalloc" : "libc");
+        /* Scripts are loaded on every master: what EVALSHA can find is the largest cache.
+         * Objects the masters still free in the background (UNLINK, FLUSHALL ASYNC) add up. */
+        sbuf_printf(&t, "number_of_cached_scripts:%llu\r\nlazyfree_pending_objects:%llu\r\n",
+                    NODES_MAX("number_of_cached_scripts"), NODES_SUM("lazyfree_pending_objects"));
+    }
+    /* The masters': loading or saving anywhere shows, writes since the last save add up. */
+    if (section(&t, sec, SEC_PERSISTENCE, "# Persistence\r\n", &n)) {
+        sbuf_printf(&t,
+                    "loading:%llu\r\nasync_loading:%llu\r\nrdb_changes_since_last_save:%llu\r\n"
+                    "rdb_bgsave_in_progress:%llu\r\naof_enabled:%llu\r\n"
+                    "aof_rewrite_in_progress:%llu\r\n",
+                    NODES_MAX("loading"), NODES_MAX("async_loading"),
+                    NODES_SUM("rdb_changes_since_last_save"), NODES_MAX("rdb_bgsave_in_progress"),
+                    NODES_MAX("aof_enabled"), NODES_MAX("aof_rewrite_in_progress"));
     }
     /* rejected_connections: -maxclients and protected-mode refusals, both turned away at
      * accept. */
@@ -263,16 +332,19 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     "tracking_total_prefixes:%llu\r\ntracking_invalidations:%llu\r\n"
                     "tracking_evictions:%llu\r\n"
                     "acl_access_denied_auth:%llu\r\nacl_access_denied_cmd:%llu\r\n"
-                    "acl_access_denied_key:%llu\r\nacl_access_denied_channel:%llu\r\n",
+                    "acl_access_denied_key:%llu\r\nacl_access_denied_channel:%llu\r\n"
+                    "migrate_cached_sockets:%llu\r\nlazyfreed_objects:%llu\r\n",
                     SUM(sessions_total), SUM(requests), SUM(net_input_bytes), SUM(net_output_bytes),
                     SUM(rejected_conns) + SUM(denied_conns), SUM(error_replies), SUM(trk_keys),
                     SUM(trk_items), SUM(trk_prefixes), SUM(trk_invalidations), SUM(trk_evictions),
                     SUM(acl_denied_auth), SUM(acl_denied_cmd), SUM(acl_denied_key),
-                    SUM(acl_denied_channel));
+                    SUM(acl_denied_channel), NODES_SUM("migrate_cached_sockets"),
+                    NODES_SUM("lazyfreed_objects"));
     }
     /* To a client the proxy is the master of everything it serves. */
     if (section(&t, sec, SEC_REPLICATION, "# Replication\r\n", &n)) {
-        sbuf_puts(&t, "role:master\r\nconnected_slaves:0\r\n");
+        /* No replication stream of its own: an offset of 0, as a master without replicas. */
+        sbuf_puts(&t, "role:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n");
     }
     if (section(&t, sec, SEC_CPU, "# CPU\r\n", &n)) {
         struct rusage ru;
@@ -304,6 +376,8 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                         (unsigned long long)rej, (unsigned long long)failed);
         }
     }
+    /* The error replies clients got, by code, as Redis counts them (stats.h). */
+    if (section(&t, sec, SEC_ERRORSTATS, "# Errorstats\r\n", &n)) errstats_each(errorstat_line, &t);
     if (section(&t, sec, SEC_CLUSTER, "# Cluster\r\n", &n)) {
         sbuf_puts(&t, cfg->pool ? "cluster_enabled:0\r\n" : "cluster_enabled:1\r\n");
     }

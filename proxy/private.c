@@ -86,6 +86,21 @@ static void disown(struct privconn *pc)
     pc->owner = NULL;
 }
 
+/* A new connection for entry p, not connected yet (it connects on its first send, or at once
+ * with backend_reconnect). */
+static struct privconn *priv_new(struct priv_pool *pp, struct priv_entry *p)
+{
+    struct privconn *pc = px_calloc(1, sizeof(*pc));
+    pc->pool = pp;
+    pc->entry = (int)(p - pp->entries);
+    /* The masters' options (no READONLY): transactions, blocking commands and subscriptions all
+     * go to masters. */
+    pc->b = backend_create(pp->view->loop, pp->view->pool, &priv_backend_ops, pc,
+                           p->resp == 3 ? &pp->view->bopts3 : &pp->view->bopts, p->ip, p->port);
+    stat_add(&pp->stats->private_conns, 1);
+    return pc;
+}
+
 struct privconn *priv_lease(struct priv_pool *pp, struct client *owner, struct backend *shared,
                             const struct priv_ops *ops, void *ctx)
 {
@@ -98,15 +113,17 @@ struct privconn *priv_lease(struct priv_pool *pp, struct client *owner, struct b
         p->nidle--;
         pc->idle = 0;
     } else {
-        pc = px_calloc(1, sizeof(*pc));
-        pc->pool = pp;
-        pc->entry = (int)(p - pp->entries);
-        /* The masters' options (no READONLY): transactions, blocking commands and subscriptions
-         * all go to masters. It connects on its first send. */
-        pc->b = backend_create(pp->view->loop, pp->view->pool, &priv_backend_ops, pc,
-                               p->resp == 3 ? &pp->view->bopts3 : &pp->view->bopts, p->ip,
-                               p->port);
-        stat_add(&pp->stats->private_conns, 1);
+        pc = priv_new(pp, p);
+    }
+    /* The pool ran dry: a spare starts connecting now, so that the next lease (another client's
+     * blocking command, sent right after this one) does not wait for a handshake that a command
+     * on a shared connection, sent after it, would not wait for. */
+    if (p->nidle == 0 && pp->cfg->backend_idle_connections > 0) {
+        struct privconn *spare = priv_new(pp, p);
+        spare->idle = 1;
+        list_push(&p->idle, spare);
+        p->nidle++;
+        backend_reconnect(spare->b); /* a failure at once drops it from the pool (idle_down) */
     }
     pc->ops = ops;
     pc->ctx = ctx;

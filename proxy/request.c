@@ -249,6 +249,7 @@ long long request_account(struct worker_stats *st, const struct request *r, cons
     if (err) {
         stat_add(&st->error_replies, 1);
         stat_add(&st->errors[stats_classify_error(reply + 1, len - 1)], 1);
+        errstats_count(reply, len);
     }
     if (!r->cmd) return -1;
     struct cmd_stats *cs = &st->cmds[r->cmd->id];

@@ -5,6 +5,8 @@
  */
 #include "stats.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A 1-2.5-5 progression from 100 us to 10 s, in microseconds. */
@@ -45,4 +47,88 @@ enum http_status_slot stats_http_slot(unsigned status)
     for (int i = 0; i < HTTP_ST_OTHER; i++)
         if (stats_http_codes[i] == status) return (enum http_status_slot)i;
     return HTTP_ST_OTHER;
+}
+
+/* ---- errorstats ---- */
+
+/* Codes are appended under the lock and published by the release store of errs_n; a counter is
+ * found without the lock (an entry never changes its code once published, until a reset, which
+ * takes the lock and only zeroes the count of entries: codes stay, so a reader never sees a code
+ * change under it; reset codes are left out of INFO until they count again). */
+struct errstat {
+    char code[32];
+    uint32_t len;
+    _Atomic uint64_t count;
+};
+static struct errstat errs[ERRSTATS_MAX];
+static _Atomic uint32_t errs_n;
+static pthread_mutex_t errs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct errstat *errstat_find(const char *code, size_t len, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (errs[i].len == len && memcmp(errs[i].code, code, len) == 0) return &errs[i];
+    return NULL;
+}
+
+void errstats_count(const char *reply, size_t len)
+{
+    const char *code = "ERR";
+    size_t clen = 3;
+    if (len > 1 && reply[0] == '-') {
+        const char *sp = memchr(reply, ' ', len < 32 ? len : 32);
+        if (sp && sp > reply + 1) {
+            code = reply + 1;
+            clen = (size_t)(sp - reply - 1);
+        }
+    }
+    uint32_t n = atomic_load_explicit(&errs_n, memory_order_acquire);
+    struct errstat *e = errstat_find(code, clen, n);
+    if (!e) {
+        pthread_mutex_lock(&errs_lock);
+        n = atomic_load_explicit(&errs_n, memory_order_relaxed);
+        e = errstat_find(code, clen, n);
+        if (!e && n < ERRSTATS_MAX) {
+            e = &errs[n];
+            memcpy(e->code, code, clen);
+            e->len = (uint32_t)clen;
+            atomic_store_explicit(&e->count, 0, memory_order_relaxed);
+            atomic_store_explicit(&errs_n, n + 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&errs_lock);
+        if (!e) return;
+    }
+    atomic_fetch_add_explicit(&e->count, 1, memory_order_relaxed);
+}
+
+static int by_code(const void *a, const void *b)
+{
+    const struct errstat *x = *(const struct errstat *const *)a, *y = *(const struct errstat *const *)b;
+    size_t l = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->code, y->code, l);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+void errstats_each(void (*fn)(const char *code, uint64_t count, void *arg), void *arg)
+{
+    uint32_t n = atomic_load_explicit(&errs_n, memory_order_acquire);
+    const struct errstat *sorted[ERRSTATS_MAX];
+    for (uint32_t i = 0; i < n; i++) sorted[i] = &errs[i];
+    qsort(sorted, n, sizeof(sorted[0]), by_code);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t c = atomic_load_explicit((_Atomic uint64_t *)&sorted[i]->count, memory_order_relaxed);
+        if (!c) continue;
+        char code[33];
+        memcpy(code, sorted[i]->code, sorted[i]->len);
+        code[sorted[i]->len] = '\0';
+        fn(code, c, arg);
+    }
+}
+
+void errstats_reset(void)
+{
+    pthread_mutex_lock(&errs_lock);
+    uint32_t n = atomic_load_explicit(&errs_n, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) atomic_store_explicit(&errs[i].count, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&errs_lock);
 }

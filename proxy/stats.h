@@ -68,6 +68,20 @@ enum stats_err stats_classify_error(const char *text, size_t len);
 /* The histogram bucket of a duration in microseconds. */
 unsigned stats_bucket(uint64_t us);
 
+/*
+ * INFO errorstats: error replies by their code, as Redis counts them (the reply's text up to its
+ * first space within 32 bytes, else ERR), for the whole process. At most ERRSTATS_MAX codes are
+ * kept; replies with a code beyond them count only in total_error_replies (as Redis 7.0, which
+ * stops adding codes there). Any thread: counting a known code is one atomic add.
+ */
+#define ERRSTATS_MAX 128
+/* Counts the error reply of len bytes at reply (starting with '-'). */
+void errstats_count(const char *reply, size_t len);
+/* Calls fn for each code counted, in byte order of the codes, with its count. */
+void errstats_each(void (*fn)(const char *code, uint64_t count, void *arg), void *arg);
+/* CONFIG RESETSTAT: every code is forgotten. */
+void errstats_reset(void);
+
 struct worker_stats {
     stat_t sessions_total;
     stat_t requests;

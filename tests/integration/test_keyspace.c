@@ -207,8 +207,36 @@ START_TEST(test_info)
                   r->str);
     freeReplyObject(r);
     r = h_cmd(p, "INFO CLUSTER replication");
-    ck_assert_str_eq(r->str, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n"
-                             "# Cluster\r\ncluster_enabled:1\r\n");
+    ck_assert_str_eq(r->str, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
+                             "master_repl_offset:0\r\n\r\n# Cluster\r\ncluster_enabled:1\r\n");
+    freeReplyObject(r);
+    /* The masters' figures: writes since the last save add up over them (each write is one). */
+    r = h_cmd(p, "INFO persistence");
+    long long dirty = info_field(r->str, "rdb_changes_since_last_save:");
+    ck_assert_msg(strncmp(r->str, "# Persistence\r\nloading:0\r\n", 26) == 0, "%s", r->str);
+    freeReplyObject(r);
+    for (int i = 0; i < 10; i++) h_expect_int(h_cmd(p, "INCR inf:dirty:%d", i), 1);
+    r = h_cmd(p, "INFO persistence");
+    ck_assert_int_eq(info_field(r->str, "rdb_changes_since_last_save:"), dirty + 10);
+    freeReplyObject(r);
+    /* A script loaded through the proxy is on every master: counted once. */
+    h_expect_str(h_cmd(p, "SCRIPT FLUSH"), "OK");
+    freeReplyObject(h_cmd(p, "SCRIPT LOAD %s", "return 'inf'"));
+    r = h_cmd(p, "INFO memory");
+    ck_assert_int_eq(info_field(r->str, "number_of_cached_scripts:"), 1);
+    freeReplyObject(r);
+    r = h_cmd(p, "INFO stats");
+    ck_assert_int_eq(info_field(r->str, "migrate_cached_sockets:"), 0);
+    freeReplyObject(r);
+    /* Error replies by code, as Redis counts them; CONFIG RESETSTAT forgets them. */
+    h_expect_str(h_cmd(p, "CONFIG RESETSTAT"), "OK");
+    freeReplyObject(h_cmd(p, "EVAL %s 0", "return redis.error_reply('MY_CODE custom')"));
+    freeReplyObject(h_cmd(p, "EVAL %s 0", "return redis.error_reply('')"));
+    freeReplyObject(h_cmd(p, "NOSUCHCOMMAND"));
+    freeReplyObject(h_cmd(p, "LPUSH inf:1 x"));
+    r = h_cmd(p, "INFO errorstats");
+    ck_assert_str_eq(r->str, "# Errorstats\r\nerrorstat_ERR:count=2\r\n"
+                             "errorstat_MY_CODE:count=1\r\nerrorstat_WRONGTYPE:count=1\r\n");
     freeReplyObject(r);
     r = h_cmd(p, "INFO nosuchsection");
     ck_assert_str_eq(r->str, "");
