@@ -277,11 +277,13 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
         uname(&u);
         sbuf_printf(&t,
                     "redis_version:%s\r\nredis_mode:%s\r\nslotproxy_version:%s\r\n"
-                    "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:epoll\r\nprocess_id:%d\r\n"
+                    "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:%s\r\nprocess_id:%d\r\n"
                     "run_id:%s\r\ntcp_port:%d\r\nserver_time_usec:%llu\r\n"
                     "uptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\n",
                     map && map->redis_version[0] ? map->redis_version : "7.0.0",
-                    cfg->pool ? "standalone" : "cluster", PX_VERSION, u.sysname, u.release, u.machine, (int)(sizeof(void *) * 8),
+                    cfg->pool ? "standalone" : "cluster", PX_VERSION, u.sysname, u.release, u.machine,
+                    (int)(sizeof(void *) * 8),
+                    loop_get_io(ic->fc->view->loop) == LOOP_IO_URING ? "io_uring" : "epoll",
                     (int)getpid(), local_node_id(), cfg->listen_port, (unsigned long long)now,
                     (unsigned long long)((now - src->start_wall_us) / 1000000u),
                     (unsigned long long)((now - src->start_wall_us) / 86400000000ull));
