@@ -379,8 +379,11 @@ void admin_run(struct admin_ctx *a, struct request *r)
         sbuf_free(&get);
         return;
     }
-    /* The proxy's INFO errorstats go with the nodes' (its other counters are not reset). */
-    if (r->cmd->local_id == LOCAL_CONFIG_RESETSTAT) errstats_reset();
+    /* The proxy's own statistics go with the nodes'. */
+    if (r->cmd->local_id == LOCAL_CONFIG_RESETSTAT) {
+        errstats_reset();
+        if (a->reset_stats) a->reset_stats(a->up);
+    }
     op->phase = PH_ALL;
     send_all(a, r, op, r->breq.chunk->data + r->breq.off, r->breq.len);
 }

@@ -19,6 +19,9 @@ struct admin_ctx {
     struct forward *fw;
     struct view *view;
     const struct config *cfg;
+    /* CONFIG RESETSTAT: the proxy's own counters start again from zero (set by the worker). */
+    void (*reset_stats)(void *up);
+    void *up;
     struct sbuf out;
 };
 

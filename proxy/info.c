@@ -22,6 +22,7 @@
 #include "mem.h"
 #include "tls.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,61 @@ static unsigned long long max_stat(const struct info_src *src, size_t off)
 }
 #define MAX(field) max_stat(src, offsetof(struct worker_stats, field))
 
+/* ---- CONFIG RESETSTAT ---- */
+
+/* What the counters summed to at the last reset, for the whole process. */
+struct reset_base {
+    uint64_t sessions, requests, net_in, net_out, rejected, errors;
+    uint64_t *cmd; /* per command: calls, usec, rejected, failed */
+    uint32_t ncmd;
+};
+static pthread_mutex_t base_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct reset_base base;
+
+static uint64_t since(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
+void info_reset_stats(const struct info_src *src)
+{
+    uint32_t nc = commands_count();
+    pthread_mutex_lock(&base_lock);
+    base.sessions = SUM(sessions_total);
+    base.requests = SUM(requests);
+    base.net_in = SUM(net_input_bytes);
+    base.net_out = SUM(net_output_bytes);
+    base.rejected = SUM(rejected_conns) + SUM(denied_conns);
+    base.errors = SUM(error_replies);
+    if (!base.cmd) base.cmd = px_calloc((size_t)nc * 4, sizeof(*base.cmd));
+    base.ncmd = nc;
+    for (uint32_t id = 0; id < nc; id++) {
+        uint64_t *b = &base.cmd[id * 4];
+        b[0] = b[1] = b[2] = b[3] = 0;
+        for (int i = 0; i < src->nworkers; i++) {
+            const struct cmd_stats *cs = &src->stats[i]->cmds[id];
+            b[0] += stat_get(&cs->calls);
+            b[1] += stat_get(&cs->usec);
+            b[2] += stat_get(&cs->rejected);
+            b[3] += stat_get(&cs->failed);
+        }
+    }
+    pthread_mutex_unlock(&base_lock);
+}
+
+/* A copy of the base (its per-command part in cmd, ncmd entries of 4; NULL before any reset). */
+static struct reset_base base_get(void)
+{
+    pthread_mutex_lock(&base_lock);
+    struct reset_base b = base;
+    if (base.cmd) {
+        b.cmd = px_malloc((size_t)base.ncmd * 4 * sizeof(*b.cmd));
+        memcpy(b.cmd, base.cmd, (size_t)base.ncmd * 4 * sizeof(*b.cmd));
+    }
+    pthread_mutex_unlock(&base_lock);
+    return b;
+}
+
 /* Starts a section when it was asked for: a blank line between sections, then the title. */
 static int section(struct sbuf *t, uint32_t asked, uint32_t bit, const char *title, int *n)
 {
@@ -265,6 +321,7 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
     const struct config *cfg = src->cfg;
     const struct slotmap *map = ic->fc->view->map;
     uint32_t sec = (uint32_t)f->mdata;
+    struct reset_base rb = base_get();
     struct sbuf t;
     sbuf_init(&t);
     int n = 0;
@@ -336,8 +393,12 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     "acl_access_denied_auth:%llu\r\nacl_access_denied_cmd:%llu\r\n"
                     "acl_access_denied_key:%llu\r\nacl_access_denied_channel:%llu\r\n"
                     "migrate_cached_sockets:%llu\r\nlazyfreed_objects:%llu\r\n",
-                    SUM(sessions_total), SUM(requests), SUM(net_input_bytes), SUM(net_output_bytes),
-                    SUM(rejected_conns) + SUM(denied_conns), SUM(error_replies), SUM(trk_keys),
+                    (unsigned long long)since(SUM(sessions_total), rb.sessions),
+                    (unsigned long long)since(SUM(requests), rb.requests),
+                    (unsigned long long)since(SUM(net_input_bytes), rb.net_in),
+                    (unsigned long long)since(SUM(net_output_bytes), rb.net_out),
+                    (unsigned long long)since(SUM(rejected_conns) + SUM(denied_conns), rb.rejected),
+                    (unsigned long long)since(SUM(error_replies), rb.errors), SUM(trk_keys),
                     SUM(trk_items), SUM(trk_prefixes), SUM(trk_invalidations), SUM(trk_evictions),
                     SUM(acl_denied_auth), SUM(acl_denied_cmd), SUM(acl_denied_key),
                     SUM(acl_denied_channel), NODES_SUM("migrate_cached_sockets"),
@@ -368,6 +429,13 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                 usec += stat_get(&cs->usec);
                 rej += stat_get(&cs->rejected);
                 failed += stat_get(&cs->failed);
+            }
+            if (rb.cmd && id < rb.ncmd) {
+                const uint64_t *b = &rb.cmd[id * 4];
+                calls = since(calls, b[0]);
+                usec = since(usec, b[1]);
+                rej = since(rej, b[2]);
+                failed = since(failed, b[3]);
             }
             if (!calls && !rej && !failed) continue;
             sbuf_printf(&t,
@@ -455,4 +523,5 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
     /* As Redis answers INFO: a verbatim string (txt) over RESP3, a bulk string over RESP2. */
     resp_write_verbatim(out, "txt", t.buf ? t.buf : "", t.len, r->client ? r->client->resp : 2);
     sbuf_free(&t);
+    px_free(rb.cmd);
 }

@@ -39,5 +39,9 @@ struct info_ctx {
 void info_ctx_init(struct info_ctx *ic, struct fanout_ctx *fc, const struct info_src *src);
 /* INFO [section ...]: answers r, asking the masters for their keyspace when it is wanted. */
 void info_run(struct info_ctx *ic, struct request *r);
+/* CONFIG RESETSTAT: from now on INFO counts connections, commands, network bytes, rejected
+ * connections, error replies and commandstats from zero, as Redis's resetServerStats (the
+ * counters themselves run on: INFO shows them less what they were at the reset). Any worker. */
+void info_reset_stats(const struct info_src *src);
 
 #endif

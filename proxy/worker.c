@@ -53,6 +53,7 @@ static void worker_deliver(void *up, int worker, uint64_t id, const char *bytes,
 static void worker_client_list(void *up, struct request *r);
 static void worker_acl_publish(void *up, struct request *r, const char *reply, size_t len);
 static void worker_describe_client(void *up, struct client *c, struct sbuf *out);
+static void worker_reset_stats(void *up);
 
 struct worker *worker_create(int id, const struct config *cfg, struct topology *topo,
                              struct script_cache *scripts, const struct info_src *info,
@@ -134,6 +135,8 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     w->dispatch.deliver = worker_deliver;
     w->dispatch.deliver_up = w;
     admin_init(&w->admin, &w->rp, &w->fwd, &w->view, cfg);
+    w->admin.reset_stats = worker_reset_stats;
+    w->admin.up = w;
     w->dispatch.admin = &w->admin;
     w->dispatch.stats = &w->stats;
     aclcmd_init(&w->aclcmd, &w->rp, &w->acl, &w->dispatch.acl_keys);
@@ -956,4 +959,11 @@ void worker_free(struct worker *w)
     loop_free(w->loop);
     buf_pool_deinit(&w->pool);
     px_free(w);
+}
+
+/* CONFIG RESETSTAT, for the proxy's own INFO (admin.c calls it once the nodes have reset). */
+static void worker_reset_stats(void *up)
+{
+    struct worker *w = up;
+    info_reset_stats(w->info.src);
 }
