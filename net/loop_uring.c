@@ -634,7 +634,8 @@ static int ur_poll(struct loop_backend *b, struct loop_fired *out, int max, int 
         k++;
     }
     /* More than max descriptors fired: the rest are reported first next turn. */
-    memmove(b->fired.v, b->fired.v + i, (size_t)(b->fired.n - i) * sizeof(*b->fired.v));
+    if (b->fired.n > i)
+        memmove(b->fired.v, b->fired.v + i, (size_t)(b->fired.n - i) * sizeof(*b->fired.v));
     b->fired.n -= i;
     return k;
 }
