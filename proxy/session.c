@@ -5,7 +5,9 @@
  * references the chunk (its bytes are forwarded from there without copying), is queued, and is
  * dispatched at once, unless a barrier request before it (a blocking command, EXEC) is still in
  * flight: then it waits in the queue (the client's `deferred`) and is dispatched when the barrier
- * is answered, as it would run on a Redis connection. When no partial request is left, the
+ * is answered, as it would run on a Redis connection. A combining EXEC (txn.h) puts requests of
+ * its own first among those waiting (session_inject); a push message queued among them is
+ * delivered in its turn, never dispatched. When no partial request is left, the
  * session lets go of the chunk, and after a second without a request of the reader and its parser
  * too, so an idle client holds no buffer.
  *
