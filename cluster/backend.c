@@ -85,6 +85,7 @@ struct backend {
     int deposing;      /* backend_depose is failing the connection */
     int hold_expiring; /* the hold ran out: failing the connection */
     uint64_t up_ms; /* when the connection came up: no reply is late before it */
+    int due;        /* counted in the loop's due replies (backend_note_due) */
     int timing_out; /* backend_fail because a reply was late */
     uint32_t backoff_ms;
 
@@ -115,6 +116,7 @@ static const char tracking_bcast_cmd[] =
     "*4\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\nON\r\n$5\r\nBCAST\r\n";
 
 static void backend_on_event(struct loop *l, int fd, int mask, void *ctx);
+static void backend_note_due(struct backend *b);
 static void backend_on_timer(struct loop *l, void *ctx);
 static void backend_on_rtimer(struct loop *l, void *ctx);
 static void backend_on_stimer(struct loop *l, void *ctx);
@@ -310,6 +312,7 @@ static void backend_fail(struct backend *b, const char *err)
     b->fifo = NULL;
     b->fhead = b->fcount = b->fcap = 0;
     b->bytes_queued = 0;
+    backend_note_due(b);
 
     /* Back-off: repeated connect failures double the wait, up to BACKOFF_MAX_MS. */
     if (was_up) b->backoff_ms = BACKOFF_MIN_MS; /* a working link that broke: retry soon */
@@ -384,10 +387,23 @@ int backend_send(struct backend *b, struct backend_req *r, const char *prefix, s
 
 /* The events of io_mask; over TLS, the ones those operations wait for (a read may need
  * writability, a write readability). */
+/* Tells the loop whether this runner owes replies it will read (loop_due), for the batched wait:
+ * requests in the FIFO on a connection that reads. Called wherever those change: after writes,
+ * after reads, on a hold, on failure. */
+static void backend_note_due(struct backend *b)
+{
+    int due = b->opts->batch && b->fcount > 0 && b->fd >= 0 && !b->holding && !b->raw;
+    if (due != b->due) {
+        loop_due(b->loop, due - b->due);
+        b->due = due;
+    }
+}
+
 static void backend_update_mask(struct backend *b)
 {
     int want = io_mask(b);
     loop_set_mask(b->loop, b->fd, b->tls ? tls_conn_mask(b->tls, want) : want);
+    backend_note_due(b);
 }
 
 /* A failed read or write's reason, for the log and /debug/backends. */
@@ -649,6 +665,7 @@ static void backend_on_event(struct loop *l, int fd, int mask, void *ctx)
     if ((mask & LOOP_READ) && !b->holding) {
         backend_read(b);
         if (b->state != BACKEND_UP) return;
+        backend_note_due(b);
     }
     if (mask & LOOP_WRITE) backend_flush(b);
 }

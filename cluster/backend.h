@@ -83,6 +83,8 @@ struct backend_opts {
     uint64_t hold_ms;    /* a suspect runner holds what its node sent at most this long, then fails
                             the connection (backend_hold_expired) */
     struct tls_ctx *tls; /* -tls-cluster: TLS to the node (net/tls.h), NULL for plain TCP */
+    int batch;           /* replies owed count toward the loop's batched wait (loop_due): only
+                            for connections whose node answers at once, never a blocked one */
 };
 
 struct backend_stats {

@@ -30,6 +30,7 @@
 #define LOOP_FD_REGISTERED 0x80
 #define LOOP_FD_EVENTS     (LOOP_READ | LOOP_WRITE)
 #define LOOP_MAX_CBS       64
+#define LOOP_BATCH_MAX     64 /* completions a batched poll waits for, at most */
 
 struct loop {
     struct loop_backend *backend;
@@ -48,6 +49,8 @@ struct loop {
     uint64_t now_ms, now_us;
     int in_timers; /* loop_run_timers() is calling timer callbacks */
     int stop;
+    int due;           /* streams owing the owners input (loop_due) */
+    unsigned batch_us; /* loop_set_batch_us; 0: no batching */
     struct loop_fired fired[256];
 };
 
@@ -333,7 +336,8 @@ void loop_run_once(struct loop *l, int timeout_ms)
         int t = when <= now ? 0 : (int)(when - now > 60000 ? 60000 : when - now);
         if (timeout_ms < 0 || t < timeout_ms) timeout_ms = t;
     }
-    int n = l->ops->poll(l->backend, l->fired, 256, timeout_ms);
+    unsigned batch = l->batch_us && l->due > 1 ? (unsigned)(l->due > LOOP_BATCH_MAX ? LOOP_BATCH_MAX : l->due) : 1;
+    int n = l->ops->poll(l->backend, l->fired, 256, timeout_ms, batch, l->batch_us);
     /* One clock read per turn: callbacks and timers of this turn all see this time. */
     l->now_us = clock_now_us();
     l->now_ms = l->now_us / 1000u;
@@ -348,6 +352,21 @@ void loop_run_once(struct loop *l, int timeout_ms)
     }
     loop_run_timers(l);
     if (l->before_sleep) l->before_sleep(l, l->before_sleep_ctx);
+}
+
+void loop_due(struct loop *l, int delta)
+{
+    l->due += delta;
+}
+
+void loop_set_batch_us(struct loop *l, unsigned us)
+{
+    l->batch_us = us;
+}
+
+int loop_can_batch(struct loop *l)
+{
+    return l->ops->can_batch ? l->ops->can_batch(l->backend) : 0;
 }
 
 void loop_run(struct loop *l)

@@ -92,6 +92,23 @@ static inline int loop_timer_active(const struct loop_timer *t)
 struct buf_pool;
 void loop_set_pool(struct loop *l, struct buf_pool *pool);
 
+/*
+ * Batching (the io_uring engine; epoll ignores it). An owner that sent requests on a stream and
+ * awaits the replies says so: loop_due(l, +1) when the stream starts owing input, -1 when it no
+ * longer does (never for a connection that may wait on purpose: a blocked command, Pub/Sub).
+ * When more than one reply is due, the poll sleeps until that many completions are in (replies,
+ * and new requests, count alike), but no longer than loop_set_batch_us microseconds once the
+ * first is in. One wake-up and one turn then serve a batch, and the turn's writes to each node
+ * carry the batch: fewer sleeps and sends per request under load, at the price of at most
+ * batch_us on a reply that comes in while another is late. With one reply due (a lone client)
+ * the loop wakes at the first completion, as without batching. 0 (the default) turns it off;
+ * kernels before 6.12 cannot bound the wait, and there it is off too.
+ */
+void loop_due(struct loop *l, int delta);
+void loop_set_batch_us(struct loop *l, unsigned us);
+/* 1 when this loop's engine and kernel can batch (io_uring on Linux 6.12 or later), else 0. */
+int loop_can_batch(struct loop *l);
+
 /* Sets the hook run once per turn, after events and timers and before waiting. */
 void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *ctx);
 

@@ -69,8 +69,10 @@ static int epoll_del(struct loop_backend *b, int fd)
     return loop_epoll_ctl(b, EPOLL_CTL_DEL, fd, 0);
 }
 
-static int epoll_poll(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms)
+static int epoll_poll(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms,
+                      unsigned batch, unsigned batch_us)
 {
+    (void)batch, (void)batch_us; /* epoll_wait returns at the first event */
     /* Events beyond the batch stay ready and come back next turn (level-triggered). */
     if (max > LOOP_EPOLL_BATCH) max = LOOP_EPOLL_BATCH;
     int n = epoll_wait(b->epfd, b->events, max, timeout_ms);

@@ -35,13 +35,18 @@ struct loop_backend_ops {
     int (*mod)(struct loop_backend *b, int fd, int mask);
     int (*del)(struct loop_backend *b, int fd);
     /* Hands the kernel what the turn queued, waits up to timeout_ms (-1 forever) for something to
-     * happen and fills at most max events. Returns the count (>= 0). */
-    int (*poll)(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms);
+     * happen and fills at most max events. Returns the count (>= 0). batch > 1: that many replies
+     * are due (loop_due); an engine that can may sleep until that many completions are in, but no
+     * longer than batch_us once the first one is (epoll cannot, and wakes at the first). */
+    int (*poll)(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms,
+                unsigned batch, unsigned batch_us);
     /* stream.h's stream_read, stream_write and stream_unsettled for a stream fd. */
     ssize_t (*read)(struct loop_backend *b, int fd, struct buf_pool *p, struct buf_chunk **cp,
                     uint32_t *keep, size_t want, size_t max, int *more);
     ssize_t (*write)(struct loop_backend *b, int fd, struct obuf *o);
     size_t (*unsettled)(struct loop_backend *b, int fd);
+    /* 1 when poll can honour its batch (a bounded wait for several completions). NULL: never. */
+    int (*can_batch)(struct loop_backend *b);
     /* The pool receive buffers come from (engines that read ahead of their owners). */
     void (*set_pool)(struct loop_backend *b, struct buf_pool *p);
 };

@@ -5,7 +5,10 @@
  * socket and a writev per socket with output (sessions' replies, runners' requests). Here a turn
  * costs one io_uring_enter: it hands the kernel the sends the turn queued, runs the receives that
  * completed meanwhile (DEFER_TASKRUN: the kernel does that work in this call, in this thread) and
- * waits for more. Per descriptor:
+ * waits for more. And it buys wake-ups: when several replies are due (loop_due), the wait asks for
+ * that many completions, bounded in time (loop_set_batch_us), and the kernel does not wake the
+ * thread for each (DEFER_TASKRUN again). The sends then go in by a call of their own first, since
+ * their completions would count. Per descriptor:
  *
  * - A stream (LOOP_STREAM, stream.h) with LOOP_READ has one multishot receive armed: the kernel
  *   fills a buffer of the loop's provided-buffer ring each time bytes arrive and posts a
@@ -32,6 +35,7 @@
 #include "loop_internal.h"
 
 #include "buf.h"
+#include "clock.h"
 #include "loop.h"
 #include "mem.h"
 
@@ -52,6 +56,22 @@
 #define UR_IOV_MAX    64  /* spans in one send request (the rest go in the next) */
 #define UR_WOPS_KEEP  256 /* free send requests kept for reuse */
 #define UR_POOL_CHUNK (16 * 1024)
+/* A poll that brought this many receives makes the next wait a batched one (loop_set_batch_us),
+ * for as many, up to the max. Below it a loop is not busy enough to gain from waiting. */
+#define UR_BATCH_SEEN_MIN 3
+#define UR_BATCH_SEEN_MAX 16
+#define UR_BATCH_BOUND_MIN 20 /* µs: the shortest bound ur_batch_bound gives */
+
+/* io_uring_getevents_arg as kernels since 6.12 read it: what older headers call pad is the bound
+ * of a batched wait (IORING_FEAT_MIN_TIMEOUT): once that many microseconds have passed with at
+ * least one completion in, the wait ends even if fewer than it asked for came. */
+struct ur_getevents_arg {
+    uint64_t sigmask;
+    uint32_t sigmask_sz;
+    uint32_t min_wait_usec;
+    uint64_t ts;
+};
+#define UR_FEAT_MIN_TIMEOUT (1u << 15)
 
 /* What a completion is for: the low bits of user_data. Pointers are at least 8-byte aligned. */
 enum ur_kind { UK_IGNORE = 0, UK_RECV = 1, UK_POLL = 2, UK_WRITE = 3 };
@@ -116,6 +136,9 @@ struct loop_backend {
     struct io_uring ring;
     int enabled;             /* the ring was enabled by the thread that runs the loop */
     uint32_t gen;            /* io_uring_enter calls that handed SQEs over */
+    uint64_t nrecv;          /* receive completions so far */
+    unsigned seen;           /* receive completions the last poll brought (for batching) */
+    uint64_t full_us;        /* moving average of how long a whole batch took (ur_batch_bound) */
     unsigned enter_flags;    /* IORING_ENTER_REGISTERED_RING once the ring fd is registered */
     int enter_fd;
     struct ufd **fds;        /* by descriptor */
@@ -520,7 +543,7 @@ static void ur_on_cqe(struct loop_backend *b, const struct io_uring_cqe *cqe)
     void *p = (void *)(uintptr_t)(ud & ~UK_BITS);
     switch ((enum ur_kind)(ud & UK_BITS)) {
     case UK_IGNORE: break;
-    case UK_RECV: ur_on_recv(b, p, cqe->res, cqe->flags); break;
+    case UK_RECV: b->nrecv++; ur_on_recv(b, p, cqe->res, cqe->flags); break;
     case UK_POLL: ur_on_poll(b, p, cqe->res); break;
     case UK_WRITE: ur_on_write(b, p, cqe->res); break;
     }
@@ -563,7 +586,39 @@ static void ur_enable(struct loop_backend *b)
     }
 }
 
-static int ur_poll(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms)
+static int ur_can_batch(struct loop_backend *b)
+{
+    return (b->ring.features & UR_FEAT_MIN_TIMEOUT) != 0;
+}
+
+/* The bound of a batched wait: twice what a whole batch has lately taken to come, within
+ * [UR_BATCH_BOUND_MIN, batch_us]. A batch that falls short then costs its first completion at
+ * most that, which scales with the load: a few tens of microseconds with a handful of busy
+ * clients, the whole batch_us with dozens. Before any measure, batch_us. */
+static unsigned ur_batch_bound(struct loop_backend *b, unsigned batch_us)
+{
+    if (b->full_us == 0) return batch_us;
+    uint64_t us = 2 * b->full_us;
+    if (us < UR_BATCH_BOUND_MIN) us = UR_BATCH_BOUND_MIN;
+    return us < batch_us ? (unsigned)us : batch_us;
+}
+
+/* Takes every completion the ring holds, and gives the receive ring its buffers back. */
+static void ur_reap(struct loop_backend *b)
+{
+    unsigned head, n = 0;
+    struct io_uring_cqe *cqe;
+    io_uring_for_each_cqe(&b->ring, head, cqe)
+    {
+        ur_on_cqe(b, cqe);
+        n++;
+    }
+    io_uring_cq_advance(&b->ring, n);
+    ur_refill(b);
+}
+
+static int ur_poll(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms,
+                   unsigned batch, unsigned batch_us)
 {
     if (!b->enabled) ur_enable(b);
     ur_refill(b);
@@ -591,34 +646,60 @@ static int ur_poll(struct loop_backend *b, struct loop_fired *out, int max, int 
     /* One system call: what the turn queued goes in, completions come out, and it waits only when
      * there is nothing to report yet. */
     unsigned submit = ur_flush_sq(&b->ring);
+    int reaped = 0;
+    /* Replies due are one measure of what comes soon; how many receives the last wait brought is
+     * another, which also counts clients (that under load send again as soon as answered). */
+    if (batch_us && b->seen >= UR_BATCH_SEEN_MIN) {
+        unsigned s = b->seen > UR_BATCH_SEEN_MAX ? UR_BATCH_SEEN_MAX : b->seen;
+        if (s > batch) batch = s;
+    }
+    if (batch > 1 && batch_us && ur_can_batch(b) && b->fired.n == 0 &&
+        timeout_ms != 0 && io_uring_cq_ready(&b->ring) == 0) {
+        /* A batched wait counts completions: the sends of this turn, which mostly complete while
+         * they are handed over, must not be among them. So they go in first, on their own. */
+        if (submit) {
+            ur_enter(b, submit, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+            submit = 0;
+            ur_reap(b);
+            reaped = 1;
+        }
+    } else {
+        batch = 1;
+    }
     unsigned wait = 0, flags = IORING_ENTER_GETEVENTS;
     struct __kernel_timespec ts;
-    struct io_uring_getevents_arg arg;
+    struct ur_getevents_arg arg;
     void *argp = NULL;
     size_t argsz = 0;
     if (b->fired.n == 0 && timeout_ms != 0 && io_uring_cq_ready(&b->ring) == 0) {
-        wait = 1;
-        if (timeout_ms > 0) {
-            ts.tv_sec = timeout_ms / 1000;
-            ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+        wait = batch;
+        if (timeout_ms > 0 || batch > 1) {
             memset(&arg, 0, sizeof(arg));
-            arg.ts = (uint64_t)(uintptr_t)&ts;
+            if (timeout_ms > 0) {
+                ts.tv_sec = timeout_ms / 1000;
+                ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+                arg.ts = (uint64_t)(uintptr_t)&ts;
+            }
+            if (batch > 1) arg.min_wait_usec = ur_batch_bound(b, batch_us);
             argp = &arg;
             argsz = sizeof(arg);
             flags |= IORING_ENTER_EXT_ARG;
         }
     }
-    ur_enter(b, submit, wait, flags, argp, argsz); /* -ETIME, -EINTR: just another turn */
-
-    unsigned head, n = 0;
-    struct io_uring_cqe *cqe;
-    io_uring_for_each_cqe(&b->ring, head, cqe)
-    {
-        ur_on_cqe(b, cqe);
-        n++;
+    if (!reaped || wait) {
+        uint64_t t0 = wait > 1 ? clock_now_us() : 0;
+        ur_enter(b, submit, wait, flags, argp, argsz); /* -ETIME, -EINTR: just another turn */
+        uint64_t before = b->nrecv;
+        ur_reap(b);
+        unsigned got = (unsigned)(b->nrecv - before);
+        /* A wait sets the measure; a turn that did not wait can only raise it. */
+        if (wait || got > b->seen) b->seen = got;
+        /* How long a batched wait takes when the batch comes whole (a moving average). */
+        if (wait > 1 && got >= wait) {
+            uint64_t took = clock_now_us() - t0 + 1;
+            b->full_us = b->full_us ? (b->full_us * 7 + took) / 8 : took;
+        }
     }
-    io_uring_cq_advance(&b->ring, n);
-    ur_refill(b);
 
     int k = 0, i = 0;
     for (; i < b->fired.n && k < max; i++) {
@@ -924,4 +1005,5 @@ const struct loop_backend_ops loop_uring_ops = {
     .write = ur_write,
     .unsettled = ur_unsettled,
     .set_pool = ur_set_pool,
+    .can_batch = ur_can_batch,
 };

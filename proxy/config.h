@@ -40,6 +40,7 @@ struct config {
     int nstartup;
     int threads;
     enum loop_io io; /* -io: the event loops' I/O engine (uring falls back to epoll) */
+    int io_batch_us; /* -io-batch-us: bound of the batched wait (loop_set_batch_us), 0: off */
     uint64_t connect_timeout_ms;
     uint64_t slots_reload_interval_ms;
     uint64_t failover_hold_ms;

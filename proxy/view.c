@@ -50,6 +50,10 @@ void view_init(struct view *v, struct loop *loop, struct buf_pool *pool, const s
     v->bopts3_trk.tracking = 1;
     v->bopts3_bcast = v->bopts3_m;
     v->bopts3_bcast.tracking = 2;
+    /* The shared runners answer promptly: their owed replies count toward the loop's batched
+     * wait. A private connection may wait on purpose (a blocked command, Pub/Sub): never. */
+    v->bopts_m.batch = v->bopts_ro.batch = v->bopts3_m.batch = v->bopts3_ro.batch = 1;
+    v->bopts3_trk.batch = v->bopts3_bcast.batch = 1;
     /* Every slot at entry 0, unserved, until the first map. */
     v->idx = px_calloc(CRC16_SLOTS, sizeof(*v->idx));
     v->ent_cap = 8;

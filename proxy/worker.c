@@ -78,6 +78,7 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     /* With io_uring, the kernel receives into chunks of this pool, which become the sessions' and
      * runners' input chunks as they are. */
     loop_set_pool(w->loop, &w->pool);
+    loop_set_batch_us(w->loop, (unsigned)w->cfg->io_batch_us);
     request_pool_init(&w->rp, &w->pool);
     w->stats.cmds = px_calloc(commands_count() + 1, sizeof(*w->stats.cmds));
     w->scripts = scripts_local_create(scripts);

@@ -5,8 +5,9 @@
  * tests: bytes arrive whole and in order, a partial message kept by the owner stays in front of
  * what arrives next, a read takes at most the max its owner gives, writes larger than the socket takes complete as the peer reads, end of stream
  * and errors reach the owner, a stream whose owner stops reading is left alone, and a stream
- * closed with a write in flight lets the kernel finish with its chunks. Socket pairs only: no
- * network.
+ * closed with a write in flight lets the kernel finish with its chunks. And the batched wait
+ * (loop_due): it waits for the replies due, bounded, and not when one is due. Socket pairs only:
+ * no network.
  */
 #include "suites.h"
 
@@ -532,6 +533,103 @@ START_TEST(test_stream_many)
 }
 END_TEST
 
+/* One turn (loop_run_once with a long timeout); returns how long it took, in ms. */
+static uint64_t timed_turn(struct loop *l)
+{
+    uint64_t t0 = clock_now_us();
+    loop_run_once(l, 2000);
+    return (clock_now_us() - t0) / 1000;
+}
+
+START_TEST(test_stream_batched_wait)
+{
+    /* Batching (loop_due, loop_set_batch_us): with two replies due, a turn in which one came
+     * waits for the other, but no longer than the bound; with both in, or one due, it does not
+     * wait. A wait that brought many receives makes the next one wait for as many, once. Once
+     * whole batches come fast, the bound shrinks to match. It is made long here (60 ms) so that
+     * the waits can be told from the machine's noise. */
+    enum { N = 6, BOUND_MS = 60 };
+    struct buf_pool pool;
+    struct loop *l = new_loop(&pool);
+    struct end e[N];
+    int peer[N];
+    for (int i = 0; i < N; i++) {
+        int sv[2];
+        pair(sv);
+        end_init(&e[i], l, &pool, sv[0], LOOP_READ);
+        peer[i] = sv[1];
+    }
+    turns(l, 2);
+    loop_set_batch_us(l, BOUND_MS * 1000);
+    int batches = loop_can_batch(l);
+    ck_assert_int_eq(batches, want_io == LOOP_IO_URING ? batches : 0); /* epoll never does */
+    if (want_io == LOOP_IO_URING && !batches)
+        fprintf(stderr, "this kernel cannot bound a batched wait: the uring case waits for one\n");
+
+    /* Two due, one comes: the turn reads it, after the bound when the engine batches. */
+    loop_due(l, 2);
+    ck_assert_int_eq(write(peer[0], "a", 1), 1);
+    uint64_t ms = timed_turn(l);
+    ck_assert_uint_eq(e[0].got, 1);
+    if (batches)
+        ck_assert_msg(ms >= BOUND_MS * 3 / 4, "waited %llu ms for the second of two", (unsigned long long)ms);
+    ck_assert_msg(ms < 1500, "a turn took %llu ms", (unsigned long long)ms);
+
+    /* Nothing due, but a turn brought N receives: the next waits for as many (once). */
+    loop_due(l, -2);
+    for (int i = 0; i < N; i++) ck_assert_int_eq(write(peer[i], "d", 1), 1);
+    turns(l, 1);
+    size_t got = 0;
+    for (int i = 0; i < N; i++) got += e[i].got;
+    ck_assert_uint_eq(got, 1 + N);
+    ck_assert_int_eq(write(peer[3], "e", 1), 1);
+    ms = timed_turn(l);
+    ck_assert_uint_eq(e[3].got, 2);
+    if (batches)
+        ck_assert_msg(ms >= BOUND_MS * 3 / 4, "after %d receives, waited only %llu ms", N,
+                      (unsigned long long)ms);
+    ck_assert_int_eq(write(peer[4], "f", 1), 1);
+    ms = timed_turn(l);
+    ck_assert_uint_eq(e[4].got, 2);
+    ck_assert_msg(ms < BOUND_MS / 2, "the estimate did not come down: %llu ms",
+                  (unsigned long long)ms);
+
+    /* Two due, both come: no waiting. */
+    loop_due(l, 2);
+    ck_assert_int_eq(write(peer[0], "b", 1), 1);
+    ck_assert_int_eq(write(peer[1], "b", 1), 1);
+    ms = timed_turn(l);
+    ck_assert_uint_eq(e[0].got + e[1].got, 2 + 2 + 1);
+    ck_assert_msg(ms < BOUND_MS / 2, "both were in, yet the turn took %llu ms", (unsigned long long)ms);
+
+    /* One due: the first completion ends the wait. */
+    loop_due(l, -1);
+    ck_assert_int_eq(write(peer[2], "c", 1), 1);
+    ms = timed_turn(l);
+    ck_assert_uint_eq(e[2].got, 2);
+    ck_assert_msg(ms < BOUND_MS / 2, "one due, yet the turn took %llu ms", (unsigned long long)ms);
+
+    /* A whole batch came at once: the bound follows what batches take, so one that falls short
+     * now costs far less than BOUND_MS. */
+    loop_due(l, 1);
+    ck_assert_int_eq(write(peer[5], "g", 1), 1);
+    ms = timed_turn(l);
+    ck_assert_uint_eq(e[5].got, 2);
+    ck_assert_msg(ms < BOUND_MS / 2, "the bound did not follow the batches: %llu ms",
+                  (unsigned long long)ms);
+    loop_due(l, -2);
+
+    for (int i = 0; i < N; i++) {
+        end_deinit(&e[i]);
+        close(peer[i]);
+    }
+    turns(l, 3);
+    loop_free(l);
+    ck_assert_uint_eq(pool.chunks_live, 0);
+    buf_pool_deinit(&pool);
+}
+END_TEST
+
 Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -552,6 +650,7 @@ Suite *stream_suite(void)
         tcase_add_test(tc, test_stream_pause_reading);
         tcase_add_test(tc, test_stream_close_with_write_in_flight);
         tcase_add_test(tc, test_stream_many);
+        tcase_add_test(tc, test_stream_batched_wait);
         suite_add_tcase(s, tc);
     }
     return s;
