@@ -178,6 +178,25 @@ static size_t drain_peer(struct loop *l, int fd, char *dst, size_t len, uint64_t
     return got;
 }
 
+/* n stream ends reading, each with the plain socket of its pair in peer[]. */
+static void open_ends(struct loop *l, struct buf_pool *pool, struct end *e, int *peer, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int sv[2];
+        pair(sv);
+        end_init(&e[i], l, pool, sv[0], LOOP_READ);
+        peer[i] = sv[1];
+    }
+}
+
+static void close_ends(struct end *e, const int *peer, int n)
+{
+    for (int i = 0; i < n; i++) {
+        end_deinit(&e[i]);
+        close(peer[i]);
+    }
+}
+
 START_TEST(test_stream_read_in_order)
 {
     struct buf_pool pool;
@@ -499,12 +518,7 @@ START_TEST(test_stream_many)
     struct loop *l = new_loop(&pool);
     struct end *e = calloc(N, sizeof(*e));
     int peer[N];
-    for (int i = 0; i < N; i++) {
-        int sv[2];
-        pair(sv);
-        end_init(&e[i], l, &pool, sv[0], LOOP_READ);
-        peer[i] = sv[1];
-    }
+    open_ends(l, &pool, e, peer, N);
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < N; i++) {
             char m[32];
@@ -521,10 +535,7 @@ START_TEST(test_stream_many)
         ck_assert_uint_eq(e[i].got, (size_t)n);
         ck_assert_mem_eq(e[i].acc, want, (size_t)n);
     }
-    for (int i = 0; i < N; i++) {
-        end_deinit(&e[i]);
-        close(peer[i]);
-    }
+    close_ends(e, peer, N);
     free(e);
     turns(l, 3);
     loop_free(l);
@@ -553,12 +564,7 @@ START_TEST(test_stream_batched_wait)
     struct loop *l = new_loop(&pool);
     struct end e[N];
     int peer[N];
-    for (int i = 0; i < N; i++) {
-        int sv[2];
-        pair(sv);
-        end_init(&e[i], l, &pool, sv[0], LOOP_READ);
-        peer[i] = sv[1];
-    }
+    open_ends(l, &pool, e, peer, N);
     turns(l, 2);
     loop_set_batch_us(l, BOUND_MS * 1000);
     int batches = loop_can_batch(l);
@@ -619,10 +625,7 @@ START_TEST(test_stream_batched_wait)
                   (unsigned long long)ms);
     loop_due(l, -2);
 
-    for (int i = 0; i < N; i++) {
-        end_deinit(&e[i]);
-        close(peer[i]);
-    }
+    close_ends(e, peer, N);
     turns(l, 3);
     loop_free(l);
     ck_assert_uint_eq(pool.chunks_live, 0);
