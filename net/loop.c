@@ -369,6 +369,13 @@ int loop_can_batch(struct loop *l)
     return l->ops->can_batch ? l->ops->can_batch(l->backend) : 0;
 }
 
+void loop_batch_stats(struct loop *l, struct loop_batch_stats *out)
+{
+    out->waits = out->short_waits = 0;
+    if (l->ops->batch_stats) l->ops->batch_stats(l->backend, &out->waits, &out->short_waits);
+    out->due = l->due;
+}
+
 void loop_run(struct loop *l)
 {
     l->stop = 0;

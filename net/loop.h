@@ -108,6 +108,14 @@ void loop_due(struct loop *l, int delta);
 void loop_set_batch_us(struct loop *l, unsigned us);
 /* 1 when this loop's engine and kernel can batch (io_uring on Linux 6.12 or later), else 0. */
 int loop_can_batch(struct loop *l);
+/* What batching did so far: batched waits, those the bound ended with fewer completions than
+ * asked, and the replies due now. The loop's thread only. */
+struct loop_batch_stats {
+    uint64_t waits;
+    uint64_t short_waits;
+    int due;
+};
+void loop_batch_stats(struct loop *l, struct loop_batch_stats *out);
 
 /* Sets the hook run once per turn, after events and timers and before waiting. */
 void loop_set_before_sleep(struct loop *l, loop_hook_cb *cb, void *ctx);

@@ -47,6 +47,8 @@ struct loop_backend_ops {
     size_t (*unsettled)(struct loop_backend *b, int fd);
     /* 1 when poll can honour its batch (a bounded wait for several completions). NULL: never. */
     int (*can_batch)(struct loop_backend *b);
+    /* Batched waits so far, and those that ended short (loop_batch_stats). NULL: none. */
+    void (*batch_stats)(struct loop_backend *b, uint64_t *waits, uint64_t *short_waits);
     /* The pool receive buffers come from (engines that read ahead of their owners). */
     void (*set_pool)(struct loop_backend *b, struct buf_pool *p);
 };

@@ -139,6 +139,7 @@ struct loop_backend {
     uint64_t nrecv;          /* receive completions so far */
     unsigned seen;           /* receive completions the last poll brought (for batching) */
     uint64_t full_us;        /* moving average of how long a whole batch took (ur_batch_bound) */
+    uint64_t nbatched, nshort; /* batched waits, and those the bound ended short */
     unsigned enter_flags;    /* IORING_ENTER_REGISTERED_RING once the ring fd is registered */
     int enter_fd;
     struct ufd **fds;        /* by descriptor */
@@ -617,6 +618,20 @@ static void ur_reap(struct loop_backend *b)
     ur_refill(b);
 }
 
+/* Arms or cancels what the descriptors marked dirty since the last time want (ur_sync). */
+static void ur_sync_dirty(struct loop_backend *b)
+{
+    for (int i = 0; i < b->dirty.n; i++) {
+        struct ufd *u = b->dirty.v[i];
+        u->flags &= (uint16_t)~UF_DIRTY;
+        if (u->flags & UF_ORPHAN)
+            ur_maybe_free(b, u);
+        else
+            ur_sync(b, u);
+    }
+    b->dirty.n = 0;
+}
+
 static int ur_poll(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms,
                    unsigned batch, unsigned batch_us)
 {
@@ -633,15 +648,7 @@ static int ur_poll(struct loop_backend *b, struct loop_fired *out, int max, int 
         if ((u->mask & LOOP_READ) && (u->pend || ur_latched(u))) ur_fire(b, u, LOOP_READ);
     }
     b->ready.n = 0;
-    for (int i = 0; i < b->dirty.n; i++) {
-        struct ufd *u = b->dirty.v[i];
-        u->flags &= (uint16_t)~UF_DIRTY;
-        if (u->flags & UF_ORPHAN)
-            ur_maybe_free(b, u);
-        else
-            ur_sync(b, u);
-    }
-    b->dirty.n = 0;
+    ur_sync_dirty(b);
 
     /* One system call: what the turn queued goes in, completions come out, and it waits only when
      * there is nothing to report yet. */
@@ -659,9 +666,13 @@ static int ur_poll(struct loop_backend *b, struct loop_fired *out, int max, int 
          * they are handed over, must not be among them. So they go in first, on their own. */
         if (submit) {
             ur_enter(b, submit, 0, IORING_ENTER_GETEVENTS, NULL, 0);
-            submit = 0;
             ur_reap(b);
             reaped = 1;
+            /* What those completions changed is armed before the wait (a receive that ran out of
+             * buffers, a poll for a send to retry): otherwise the wait could be for input that no
+             * armed request will ever report. The requests go in with the wait. */
+            ur_sync_dirty(b);
+            submit = ur_flush_sq(&b->ring);
         }
     } else {
         batch = 1;
@@ -695,6 +706,10 @@ static int ur_poll(struct loop_backend *b, struct loop_fired *out, int max, int 
         /* A wait sets the measure; a turn that did not wait can only raise it. */
         if (wait || got > b->seen) b->seen = got;
         /* How long a batched wait takes when the batch comes whole (a moving average). */
+        if (wait > 1) {
+            b->nbatched++;
+            if (got < wait) b->nshort++;
+        }
         if (wait > 1 && got >= wait) {
             uint64_t took = clock_now_us() - t0 + 1;
             b->full_us = b->full_us ? (b->full_us * 7 + took) / 8 : took;
@@ -825,6 +840,12 @@ static size_t ur_unsettled(struct loop_backend *b, int fd)
 }
 
 /* ---- setup ---- */
+
+static void ur_batch_stats(struct loop_backend *b, uint64_t *waits, uint64_t *short_waits)
+{
+    *waits = b->nbatched;
+    *short_waits = b->nshort;
+}
 
 static void ur_set_pool(struct loop_backend *b, struct buf_pool *p)
 {
@@ -1006,4 +1027,5 @@ const struct loop_backend_ops loop_uring_ops = {
     .unsettled = ur_unsettled,
     .set_pool = ur_set_pool,
     .can_batch = ur_can_batch,
+    .batch_stats = ur_batch_stats,
 };

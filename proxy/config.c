@@ -314,6 +314,7 @@ void config_defaults(struct config *c)
     /* One worker per online CPU. */
     c->threads = n > 0 ? (int)n : 1;
     c->io = LOOP_IO_URING;
+    c->io_batch_us = 300;
     c->connect_timeout_ms = 3000;
     c->slots_reload_interval_ms = 3000;
     c->failover_hold_ms = 5000;

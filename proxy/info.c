@@ -495,6 +495,14 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
             (unsigned long long)ts.suspects, (unsigned long long)ts.confirmed,
             (unsigned long long)ts.deposed, (unsigned long long)ts.expired, SUM(stall_deposed),
             SUM(stall_released), SUM(stall_hold_us), MAX(stall_hold_max_us), SUM(stall_errors));
+        /* Batched waits (-io-batch-us; 0 where the engine cannot batch), as of each worker's
+         * last cron (a second at most). */
+        sbuf_printf(&t,
+                    "io_batch_us:%d\r\nio_batch_waits:%llu\r\nio_batch_short:%llu\r\n"
+                    "io_replies_due:%llu\r\n",
+                    loop_can_batch(ic->fc->view->loop) ? cfg->io_batch_us : 0,
+                    SUM(io_batch_waits), SUM(io_batch_short),
+                    SUM(io_replies_due));
         struct tls_stats tc = {0}, tn = {0};
         if (src->tls_clients) tls_ctx_stats(src->tls_clients, &tc);
         if (src->tls_nodes) tls_ctx_stats(src->tls_nodes, &tn);

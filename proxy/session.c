@@ -339,6 +339,17 @@ void session_close(struct session *s)
 
 void session_free_dead(struct session_ctx *ctx)
 {
+    /* A session closed while on the flush list is still there if the turn's flush rounds ran out
+     * (worker_before_sleep bounds them): it leaves the list before it is freed. */
+    if (ctx->dead) {
+        struct session **pp = &ctx->flush_head;
+        while (*pp) {
+            if ((*pp)->flags & SESS_CLOSED)
+                *pp = (*pp)->flush_next;
+            else
+                pp = &(*pp)->flush_next;
+        }
+    }
     while (ctx->dead) {
         struct session *s = ctx->dead;
         ctx->dead = s->next;
@@ -1029,10 +1040,13 @@ void session_cron_all(struct session_ctx *ctx, uint64_t now_ms)
     }
 }
 
-/* Writes pending output, dispatches what waited for a barrier, resumes reading. */
+/* Writes pending output, dispatches what waited for a barrier, resumes reading. Called from the
+ * flush list (session_flush_all) and on LOOP_WRITE; it leaves SESS_FLUSH_QUEUED alone, since only
+ * the list's walk may clear it: a session flushed on LOOP_WRITE while it is on the list stays
+ * there, and had the flag gone, its next want_flush would put it on the list a second time (a
+ * loop in the list, and a session behind it dropped with its flag set: never flushed again). */
 static void session_flush(struct session *s)
 {
-    s->flags &= ~SESS_FLUSH_QUEUED;
     if (s->flags & SESS_CLOSED) return;
     if (session_write_out(s) < 0) return;
     if (s->flags & SESS_RESUME) {
@@ -1067,6 +1081,7 @@ int session_flush_all(struct session_ctx *ctx)
         struct session *s = ctx->flush_head;
         ctx->flush_head = s->flush_next;
         s->flush_next = NULL;
+        s->flags &= ~SESS_FLUSH_QUEUED;
         session_flush(s);
         n++;
     }

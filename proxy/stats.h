@@ -20,6 +20,12 @@ static inline void stat_add(stat_t *s, uint64_t n)
                           memory_order_relaxed);
 }
 
+/* Single-writer gauge: a relaxed store, as stat_add does. */
+static inline void stat_set(stat_t *s, uint64_t v)
+{
+    atomic_store_explicit(s, v, memory_order_relaxed);
+}
+
 /* Reads a counter from any thread; the value may be a little stale. */
 static inline uint64_t stat_get(const stat_t *s)
 {
@@ -118,6 +124,10 @@ struct worker_stats {
     stat_t stall_hold_max_us; /* the longest such wait */
     stat_t stall_deposed;     /* runners dropped because their node was failed over */
     stat_t stall_errors;      /* requests failed: in flight to a deposed or unconfirmed node */
+    /* Batched waits of the io_uring loop (loop_batch_stats), copied by the worker's cron: */
+    stat_t io_batch_waits;    /* waits for more than one completion */
+    stat_t io_batch_short;    /* ... that the bound ended with fewer */
+    stat_t io_replies_due;    /* node connections owing replies, at the last cron (a gauge) */
     /* Client-side caching (tracking.c): gauges of this worker's table, and counters. */
     stat_t paused_clients;    /* requests waiting for CLIENT PAUSE to end (blocked clients) */
     stat_t trk_clients;       /* clients with tracking on */

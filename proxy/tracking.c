@@ -215,12 +215,6 @@ static void tab_del(struct tracking_ctx *t, struct trk_entry *e)
     }
 }
 
-static void stat_set(stat_t *s, uint64_t v)
-{
-    /* Single writer (this worker): a relaxed store, as stat_add does. */
-    atomic_store_explicit(s, v, memory_order_relaxed);
-}
-
 static void update_gauges(struct tracking_ctx *t)
 {
     stat_set(&t->stats->trk_keys, t->n);

@@ -177,6 +177,11 @@ static void worker_cron(struct loop *l, void *ctx)
     session_cron_all(&w->sessions, loop_now_ms(l));
     monfeed_check(&w->monfeed);
     tracking_cron(&w->trk);
+    struct loop_batch_stats bs;
+    loop_batch_stats(l, &bs);
+    stat_set(&w->stats.io_batch_waits, bs.waits);
+    stat_set(&w->stats.io_batch_short, bs.short_waits);
+    stat_set(&w->stats.io_replies_due, (uint64_t)bs.due);
     buf_pool_trim_unused(&w->pool, WORKER_POOL_MIN);
     request_pool_trim_unused(&w->rp, WORKER_REQS_MIN);
     sbuf_trim(&w->fwd.scratch, WORKER_SBUF_KEEP);
