@@ -618,7 +618,7 @@ static void ur_reap(struct loop_backend *b)
     ur_refill(b);
 }
 
-/* Arms or cancels what the descriptors marked dirty since the last time want (ur_sync). */
+/* For each descriptor marked dirty, arms or cancels requests to match what it now wants (ur_sync). */
 static void ur_sync_dirty(struct loop_backend *b)
 {
     for (int i = 0; i < b->dirty.n; i++) {
