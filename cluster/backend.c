@@ -7,7 +7,8 @@
  * of the turn), when the worker's before-sleep hook calls backend_flush. Replies are
  * framed in the runner's own input chunk and handed to ops->reply in FIFO order (a RESP3 push,
  * which answers no request, goes to ops->push); the runner never looks inside one beyond its
- * framing.
+ * framing. A shared runner with requests out tells its loop it owes replies (loop_due), for the
+ * io_uring engine's batched wait.
  *
  * Bookkeeping is by byte counts rather than flags: each FIFO entry records bytes_queued after it,
  * so when the connection breaks, comparing with the bytes that left the queue (bytes_queued less
@@ -385,8 +386,6 @@ int backend_send(struct backend *b, struct backend_req *r, const char *prefix, s
     return 0;
 }
 
-/* The events of io_mask; over TLS, the ones those operations wait for (a read may need
- * writability, a write readability). */
 /* Tells the loop whether this runner owes replies it will read (loop_due), for the batched wait:
  * requests in the FIFO on a connection that reads. Called wherever those change: after writes,
  * after reads, on a hold, on failure. */
@@ -399,6 +398,8 @@ static void backend_note_due(struct backend *b)
     }
 }
 
+/* The events of io_mask; over TLS, the ones those operations wait for (a read may need
+ * writability, a write readability). */
 static void backend_update_mask(struct backend *b)
 {
     int want = io_mask(b);

@@ -336,7 +336,9 @@ void loop_run_once(struct loop *l, int timeout_ms)
         int t = when <= now ? 0 : (int)(when - now > 60000 ? 60000 : when - now);
         if (timeout_ms < 0 || t < timeout_ms) timeout_ms = t;
     }
-    unsigned batch = l->batch_us && l->due > 1 ? (unsigned)(l->due > LOOP_BATCH_MAX ? LOOP_BATCH_MAX : l->due) : 1;
+    unsigned batch = l->batch_us && l->due > 1
+                         ? (unsigned)(l->due > LOOP_BATCH_MAX ? LOOP_BATCH_MAX : l->due)
+                         : 1;
     int n = l->ops->poll(l->backend, l->fired, 256, timeout_ms, batch, l->batch_us);
     /* One clock read per turn: callbacks and timers of this turn all see this time. */
     l->now_us = clock_now_us();

@@ -58,8 +58,8 @@
 #define UR_POOL_CHUNK (16 * 1024)
 /* A poll that brought this many receives makes the next wait a batched one (loop_set_batch_us),
  * for as many, up to the max. Below it a loop is not busy enough to gain from waiting. */
-#define UR_BATCH_SEEN_MIN 3
-#define UR_BATCH_SEEN_MAX 16
+#define UR_BATCH_SEEN_MIN  3
+#define UR_BATCH_SEEN_MAX  16
 #define UR_BATCH_BOUND_MIN 20 /* µs: the shortest bound ur_batch_bound gives */
 
 /* io_uring_getevents_arg as kernels since 6.12 read it: what older headers call pad is the bound
@@ -705,14 +705,16 @@ static int ur_poll(struct loop_backend *b, struct loop_fired *out, int max, int 
         unsigned got = (unsigned)(b->nrecv - before);
         /* A wait sets the measure; a turn that did not wait can only raise it. */
         if (wait || got > b->seen) b->seen = got;
-        /* How long a batched wait takes when the batch comes whole (a moving average). */
+        /* A batched wait: counted, and when the batch came whole, how long it took (a moving
+         * average, for ur_batch_bound). */
         if (wait > 1) {
             b->nbatched++;
-            if (got < wait) b->nshort++;
-        }
-        if (wait > 1 && got >= wait) {
-            uint64_t took = clock_now_us() - t0 + 1;
-            b->full_us = b->full_us ? (b->full_us * 7 + took) / 8 : took;
+            if (got < wait) {
+                b->nshort++;
+            } else {
+                uint64_t took = clock_now_us() - t0 + 1;
+                b->full_us = b->full_us ? (b->full_us * 7 + took) / 8 : took;
+            }
         }
     }
 

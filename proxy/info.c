@@ -501,8 +501,7 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     "io_batch_us:%d\r\nio_batch_waits:%llu\r\nio_batch_short:%llu\r\n"
                     "io_replies_due:%llu\r\n",
                     loop_can_batch(ic->fc->view->loop) ? cfg->io_batch_us : 0,
-                    SUM(io_batch_waits), SUM(io_batch_short),
-                    SUM(io_replies_due));
+                    SUM(io_batch_waits), SUM(io_batch_short), SUM(io_replies_due));
         struct tls_stats tc = {0}, tn = {0};
         if (src->tls_clients) tls_ctx_stats(src->tls_clients, &tc);
         if (src->tls_nodes) tls_ctx_stats(src->tls_nodes, &tn);

@@ -79,7 +79,8 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
      * runners' input chunks as they are. */
     loop_set_pool(w->loop, &w->pool);
     loop_set_batch_us(w->loop, (unsigned)w->cfg->io_batch_us);
-    if (id == 0 && cfg->io_batch_us && loop_get_io(w->loop) == LOOP_IO_URING && !loop_can_batch(w->loop))
+    if (id == 0 && cfg->io_batch_us && loop_get_io(w->loop) == LOOP_IO_URING &&
+        !loop_can_batch(w->loop))
         log_info("io_uring here cannot bound a wait (Linux 6.12 can): -io-batch-us has no effect");
     request_pool_init(&w->rp, &w->pool);
     w->stats.cmds = px_calloc(commands_count() + 1, sizeof(*w->stats.cmds));
