@@ -1195,6 +1195,7 @@ static void ft_freeze_run(int run, int cont_ms, struct ft_freeze *out)
     h_sleep_ms(1000);
     ft_kill(victim, SIGSTOP);
     atomic_store_explicit(&b.phase, 1, memory_order_relaxed);
+    atomic_store_explicit(&b.window, 1, memory_order_relaxed);
     uint32_t t_stop = (uint32_t)(h_now_ms() - t_base), t_promo = 0;
     /* Nothing asserted while the node is frozen: it is resumed whatever happens. */
     while (!t_promo && h_now_ms() - t_base < t_stop + 20000u) {
@@ -1203,6 +1204,7 @@ static void ft_freeze_run(int run, int cont_ms, struct ft_freeze *out)
         else
             h_sleep_ms(2);
     }
+    atomic_store_explicit(&b.window, 2, memory_order_relaxed);
     if (cont_ms > 0) h_sleep_ms(cont_ms);
     ft_kill(victim, SIGCONT);
     h_sleep_ms(3000);
@@ -1243,22 +1245,25 @@ static void ft_freeze_run(int run, int cont_ms, struct ft_freeze *out)
             "%ld other; promoted %u ms after the freeze, first write acknowledged by the new "
             "master %d ms after the promotion; acknowledged writes missing: %ld acknowledged after "
             "the promotion, %ld before it (asynchronous replication, the earliest acknowledged %d ms "
-            "before the freeze); other masters: %ld ops, "
+            "before the freeze); other masters: %ld ops (%ld of them before the promotion), "
             "slowest %llu ms (before: %llu ms), %ld errors\n",
             run, cont_ms, out->to_x, out->acked, out->errors, FT_WRITERS * FT_BATCH, out->other,
             out->t_promo, out->t_first_ok ? (int)out->t_first_ok - (int)out->t_promo : -1,
-            out->lost_after, out->lost_before, window, b.ops[1], (unsigned long long)b.max_lat[1],
+            out->lost_after, out->lost_before, window, b.ops[1], b.in_window,
+            (unsigned long long)b.max_lat[1],
             (unsigned long long)b.max_lat[0], b.errors + b.wrong);
     for (int i = 0; i < FT_WRITERS; i++) free(w[i].rec);
     ck_assert_msg(b.errors == 0 && b.wrong == 0, "other masters: %ld errors, %ld wrong: %s",
                   b.errors, b.wrong, b.first);
-    /* Held behind the frozen master, they would wait seconds (the freeze lasts until the
-     * promotion); a woken master's full resync and a sanitizer build on two shared CPUs can
-     * still cost a few hundred milliseconds, which is not what this checks. */
-    uint64_t limit = b.max_lat[0] * 5 > 1000 ? b.max_lat[0] * 5 : 1000;
-    ck_assert_msg(b.ops[1] >= 20 && b.max_lat[1] <= limit,
-                  "other masters during the freeze: %ld requests, slowest %llu ms", b.ops[1],
-                  (unsigned long long)b.max_lat[1]);
+    /* Held behind the frozen master, no pair would be sent and answered between the freeze and
+     * the promotion. After it, a woken master's full resync and a sanitizer build on two shared
+     * CPUs can still cost a few hundred milliseconds (a pause of the machine once took 1.2 s in
+     * CI's ASan run of the test below), which is not what this checks: only seconds are. */
+    uint64_t limit = b.max_lat[0] * 5 > 2000 ? b.max_lat[0] * 5 : 2000;
+    ck_assert_msg(b.in_window >= 10 && b.max_lat[1] <= limit,
+                  "other masters during the freeze: %ld requests answered before the promotion, "
+                  "%ld in all, slowest %llu ms",
+                  b.in_window, b.ops[1], (unsigned long long)b.max_lat[1]);
     ck_assert_int_eq(h_proxy_stop(pid, log), 0);
 }
 
