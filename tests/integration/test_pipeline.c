@@ -5,9 +5,12 @@
 #include "harness.h"
 #include "suites.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define NCMDS     10000
 #define NCOUNTERS 97
@@ -120,6 +123,133 @@ START_TEST(test_pipeline_concurrent_clients)
 }
 END_TEST
 
+/* ---- large replies to many clients at once ---- */
+
+enum { LR_THREADS = 4, LR_FAST = 4, LR_CLIENTS = 6, LR_DEPTH = 16, LR_TOTAL = 150, LR_KEYS = 8, LR_VLEN = 65536 };
+static char lr_val[LR_KEYS][LR_VLEN];
+/* Even keys hold large values, odd ones short: short replies come while large ones wait. */
+#define LR_LEN(k) ((k) % 2 ? 32 : LR_VLEN)
+
+struct lr_thread {
+    pthread_t th;
+    int port, id;
+    char err[256]; /* the first failure, empty if none */
+};
+
+/* LR_CLIENTS clients, LR_DEPTH GETs in flight each, replies read one at a time in turn. */
+static void *lr_main(void *arg)
+{
+    struct lr_thread *t = arg;
+    redisContext *cs[LR_CLIENTS];
+    for (int c = 0; c < LR_CLIENTS; c++) {
+        cs[c] = h_connect(t->port);
+        /* A small receive buffer: the proxy's sends to this client wait for its reads. */
+        int rcvbuf = 16384;
+        setsockopt(cs[c]->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+        for (int i = 0; i < LR_DEPTH; i++)
+            redisAppendCommand(cs[c], "GET lr:{%d}", (t->id + c + i) % LR_KEYS);
+    }
+    /* Reply i read, request i + LR_DEPTH sent with the next read. */
+    for (int i = 0; i < LR_TOTAL && !t->err[0]; i++)
+        for (int c = 0; c < LR_CLIENTS && !t->err[0]; c++) {
+            redisReply *r = NULL;
+            int k = (t->id + c + i) % LR_KEYS;
+            if (redisGetReply(cs[c], (void **)&r) != REDIS_OK)
+                snprintf(t->err, sizeof(t->err), "thread %d client %d, reply %d of %d: %s", t->id,
+                         c, i + 1, LR_TOTAL, cs[c]->errstr);
+            else if (r->type != REDIS_REPLY_STRING || r->len != LR_LEN(k) ||
+                     memcmp(r->str, lr_val[k], LR_LEN(k)) != 0)
+                snprintf(t->err, sizeof(t->err),
+                         "thread %d client %d, reply %d is not the value of lr:{%d}", t->id, c,
+                         i + 1, k);
+            if (r) freeReplyObject(r);
+            if (i + LR_DEPTH < LR_TOTAL)
+                redisAppendCommand(cs[c], "GET lr:{%d}", (t->id + c + i + LR_DEPTH) % LR_KEYS);
+        }
+    for (int c = 0; c < LR_CLIENTS; c++) redisFree(cs[c]);
+    return NULL;
+}
+
+/* One client asking for a short value, one request at a time, until told to stop: its session
+ * has nothing in flight when a reply comes, so only the end-of-turn flush writes it. */
+struct lr_fast {
+    pthread_t th;
+    int port, id;
+    atomic_int *stop;
+    long n;
+    char err[256];
+};
+
+static void *lr_fast_main(void *arg)
+{
+    struct lr_fast *f = arg;
+    redisContext *c = h_connect(f->port);
+    while (!atomic_load_explicit(f->stop, memory_order_relaxed) && !f->err[0]) {
+        int k = 1 + 2 * (int)(f->n % (LR_KEYS / 2)); /* the odd keys: short values */
+        redisReply *r = redisCommand(c, "GET lr:{%d}", k);
+        if (!r)
+            snprintf(f->err, sizeof(f->err), "short client %d, request %ld: %s", f->id, f->n + 1,
+                     c->errstr);
+        else if (r->type != REDIS_REPLY_STRING || r->len != LR_LEN(k) ||
+                 memcmp(r->str, lr_val[k], LR_LEN(k)) != 0)
+            snprintf(f->err, sizeof(f->err), "short client %d: not the value of lr:{%d}", f->id,
+                     k);
+        if (r) freeReplyObject(r);
+        f->n++;
+    }
+    redisFree(c);
+    return NULL;
+}
+
+/* Clients in four threads, each keeping GETs of large values on every master in flight and
+ * reading their replies one at a time in turn, through a proxy with one worker and batched
+ * waits (large loop turns): sessions have output waiting on full sockets while more replies come
+ * from the nodes, so one turn often queues a session for its end-of-turn flush, writes it on a
+ * completed send, then queues it again. Every reply must arrive, whole and in order; a session
+ * lost from the flush list would leave its client waiting (hiredis gives up after 5 s). */
+START_TEST(test_pipeline_large_replies_interleaved)
+{
+    int port = h_env.proxy_port + 90;
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    const char *extra[] = {"-threads", "1", "-io-batch-us", "300", NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-pipeline-large.log");
+    ck_assert_int_gt(pid, 0);
+    redisContext *c0 = h_connect(port);
+    for (int k = 0; k < LR_KEYS; k++) {
+        memset(lr_val[k], 'a' + k, LR_VLEN);
+        int n = snprintf(lr_val[k], 16, "lr:%d:", k); /* each value starts with its own name */
+        lr_val[k][n] = 'x';
+        h_expect_str(redisCommand(c0, "SET lr:{%d} %b", k, lr_val[k], (size_t)LR_LEN(k)), "OK");
+    }
+    redisFree(c0);
+    atomic_int stop = 0;
+    struct lr_fast f[LR_FAST];
+    for (int i = 0; i < LR_FAST; i++) {
+        f[i] = (struct lr_fast){.port = port, .id = i, .stop = &stop};
+        ck_assert_int_eq(pthread_create(&f[i].th, NULL, lr_fast_main, &f[i]), 0);
+    }
+    struct lr_thread t[LR_THREADS];
+    for (int i = 0; i < LR_THREADS; i++) {
+        t[i] = (struct lr_thread){.port = port, .id = i};
+        ck_assert_int_eq(pthread_create(&t[i].th, NULL, lr_main, &t[i]), 0);
+    }
+    for (int i = 0; i < LR_THREADS; i++) pthread_join(t[i].th, NULL);
+    atomic_store_explicit(&stop, 1, memory_order_relaxed);
+    long fast = 0;
+    for (int i = 0; i < LR_FAST; i++) {
+        pthread_join(f[i].th, NULL);
+        fast += f[i].n;
+    }
+    fprintf(stderr, "pipeline large replies: %d clients x %d GETs (%d in flight each), %ld short "
+            "GETs one at a time beside them\n", LR_THREADS * LR_CLIENTS, LR_TOTAL, LR_DEPTH, fast);
+    for (int i = 0; i < LR_THREADS; i++) ck_assert_msg(!t[i].err[0], "%s", t[i].err);
+    for (int i = 0; i < LR_FAST; i++) ck_assert_msg(!f[i].err[0], "%s", f[i].err);
+    ck_assert_int_gt(fast, 0);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-pipeline-large.log"), 0);
+}
+END_TEST
+
 Suite *pipeline_suite(void)
 {
     Suite *s = suite_create("pipeline");
@@ -128,6 +258,7 @@ Suite *pipeline_suite(void)
     tcase_add_test(tc, test_pipeline_10000_mixed);
     tcase_add_test(tc, test_pipeline_raw_one_write);
     tcase_add_test(tc, test_pipeline_concurrent_clients);
+    tcase_add_test(tc, test_pipeline_large_replies_interleaved);
     suite_add_tcase(s, tc);
     return s;
 }
