@@ -125,6 +125,81 @@ START_TEST(test_pipeline_concurrent_clients)
 }
 END_TEST
 
+/* ---- beside a load: a proxy of its own, and clients that GET one at a time ---- */
+
+/* A proxy on proxy_port + off in front of the shared cluster, with extra flags. */
+static pid_t pl_proxy_start(int off, const char *const *extra, const char *log, int *port)
+{
+    *port = h_env.proxy_port + off;
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    pid_t pid = h_proxy_start(*port, startup, extra, log);
+    ck_assert_int_gt(pid, 0);
+    return pid;
+}
+
+/* A client that asks for one of nkeys keys at a time, checking each value, until told to stop:
+ * its session has nothing in flight when a reply comes, so only the end-of-turn flush writes
+ * it. */
+struct getter {
+    pthread_t th;
+    int port, id, nkeys;
+    const char *const *keys, *const *vals;
+    const size_t *lens;
+    atomic_int *stop;
+    long n;
+    char err[256];
+};
+
+static void *getter_main(void *arg)
+{
+    struct getter *g = arg;
+    redisContext *c = h_connect(g->port);
+    while (!atomic_load_explicit(g->stop, memory_order_relaxed) && !g->err[0]) {
+        int k = (int)((g->id + g->n) % g->nkeys);
+        redisReply *r = redisCommand(c, "GET %s", g->keys[k]);
+        if (!r)
+            snprintf(g->err, sizeof(g->err), "client %d, GET %ld: %s", g->id, g->n + 1,
+                     c->errstr);
+        else if (r->type != REDIS_REPLY_STRING || r->len != g->lens[k] ||
+                 memcmp(r->str, g->vals[k], g->lens[k]) != 0)
+            snprintf(g->err, sizeof(g->err), "client %d: not the value of %s", g->id,
+                     g->keys[k]);
+        if (r) freeReplyObject(r);
+        g->n++;
+    }
+    redisFree(c);
+    return NULL;
+}
+
+static void getters_start(struct getter *g, int n, int port, atomic_int *stop,
+                          const char *const *keys, const char *const *vals, const size_t *lens,
+                          int nkeys)
+{
+    for (int i = 0; i < n; i++) {
+        g[i] = (struct getter){.port = port, .id = i, .nkeys = nkeys, .keys = keys, .vals = vals,
+                               .lens = lens, .stop = stop};
+        ck_assert_int_eq(pthread_create(&g[i].th, NULL, getter_main, &g[i]), 0);
+    }
+}
+
+/* Stops and joins them; returns the GETs they made. */
+static long getters_stop(struct getter *g, int n)
+{
+    long total = 0;
+    if (n > 0) atomic_store_explicit(g[0].stop, 1, memory_order_relaxed);
+    for (int i = 0; i < n; i++) {
+        pthread_join(g[i].th, NULL);
+        total += g[i].n;
+    }
+    return total;
+}
+
+static void getters_check(const struct getter *g, int n)
+{
+    for (int i = 0; i < n; i++) ck_assert_msg(!g[i].err[0], "%s", g[i].err);
+}
+
 /* ---- large replies to many clients at once ---- */
 
 enum { LR_THREADS = 4, LR_FAST = 4, LR_CLIENTS = 6, LR_DEPTH = 16, LR_TOTAL = 150, LR_KEYS = 8, LR_VLEN = 65536 };
@@ -172,37 +247,6 @@ static void *lr_main(void *arg)
     return NULL;
 }
 
-/* One client asking for a short value, one request at a time, until told to stop: its session
- * has nothing in flight when a reply comes, so only the end-of-turn flush writes it. */
-struct lr_fast {
-    pthread_t th;
-    int port, id;
-    atomic_int *stop;
-    long n;
-    char err[256];
-};
-
-static void *lr_fast_main(void *arg)
-{
-    struct lr_fast *f = arg;
-    redisContext *c = h_connect(f->port);
-    while (!atomic_load_explicit(f->stop, memory_order_relaxed) && !f->err[0]) {
-        int k = 1 + 2 * (int)(f->n % (LR_KEYS / 2)); /* the odd keys: short values */
-        redisReply *r = redisCommand(c, "GET lr:{%d}", k);
-        if (!r)
-            snprintf(f->err, sizeof(f->err), "short client %d, request %ld: %s", f->id, f->n + 1,
-                     c->errstr);
-        else if (r->type != REDIS_REPLY_STRING || r->len != LR_LEN(k) ||
-                 memcmp(r->str, lr_val[k], LR_LEN(k)) != 0)
-            snprintf(f->err, sizeof(f->err), "short client %d: not the value of lr:{%d}", f->id,
-                     k);
-        if (r) freeReplyObject(r);
-        f->n++;
-    }
-    redisFree(c);
-    return NULL;
-}
-
 /* Clients in four threads, each keeping GETs of large values on every master in flight and
  * reading their replies one at a time in turn, through a proxy with one worker and batched
  * waits (large loop turns): sessions have output waiting on full sockets while more replies come
@@ -211,42 +255,41 @@ static void *lr_fast_main(void *arg)
  * lost from the flush list would leave its client waiting (hiredis gives up after 5 s). */
 START_TEST(test_pipeline_large_replies_interleaved)
 {
-    int port = h_env.proxy_port + 90;
-    char startup[64];
-    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    int port;
     const char *extra[] = {"-threads", "1", "-io-batch-us", "300", NULL};
-    pid_t pid = h_proxy_start(port, startup, extra, "proxy-pipeline-large.log");
-    ck_assert_int_gt(pid, 0);
+    pid_t pid = pl_proxy_start(90, extra, "proxy-pipeline-large.log", &port);
     redisContext *c0 = h_connect(port);
+    static char names[LR_KEYS][16];
+    const char *keys[LR_KEYS / 2], *vals[LR_KEYS / 2];
+    size_t lens[LR_KEYS / 2];
     for (int k = 0; k < LR_KEYS; k++) {
         memset(lr_val[k], 'a' + k, LR_VLEN);
         int n = snprintf(lr_val[k], 16, "lr:%d:", k); /* each value starts with its own name */
         lr_val[k][n] = 'x';
-        h_expect_str(redisCommand(c0, "SET lr:{%d} %b", k, lr_val[k], (size_t)LR_LEN(k)), "OK");
+        snprintf(names[k], sizeof(names[k]), "lr:{%d}", k);
+        h_expect_str(redisCommand(c0, "SET %s %b", names[k], lr_val[k], (size_t)LR_LEN(k)),
+                     "OK");
+        if (k % 2) { /* the odd keys, short values, for the clients beside the load */
+            keys[k / 2] = names[k];
+            vals[k / 2] = lr_val[k];
+            lens[k / 2] = LR_LEN(k);
+        }
     }
     redisFree(c0);
     atomic_int stop = 0;
-    struct lr_fast f[LR_FAST];
-    for (int i = 0; i < LR_FAST; i++) {
-        f[i] = (struct lr_fast){.port = port, .id = i, .stop = &stop};
-        ck_assert_int_eq(pthread_create(&f[i].th, NULL, lr_fast_main, &f[i]), 0);
-    }
+    struct getter g[LR_FAST];
+    getters_start(g, LR_FAST, port, &stop, keys, vals, lens, LR_KEYS / 2);
     struct lr_thread t[LR_THREADS];
     for (int i = 0; i < LR_THREADS; i++) {
         t[i] = (struct lr_thread){.port = port, .id = i};
         ck_assert_int_eq(pthread_create(&t[i].th, NULL, lr_main, &t[i]), 0);
     }
     for (int i = 0; i < LR_THREADS; i++) pthread_join(t[i].th, NULL);
-    atomic_store_explicit(&stop, 1, memory_order_relaxed);
-    long fast = 0;
-    for (int i = 0; i < LR_FAST; i++) {
-        pthread_join(f[i].th, NULL);
-        fast += f[i].n;
-    }
+    long fast = getters_stop(g, LR_FAST);
     fprintf(stderr, "pipeline large replies: %d clients x %d GETs (%d in flight each), %ld short "
             "GETs one at a time beside them\n", LR_THREADS * LR_CLIENTS, LR_TOTAL, LR_DEPTH, fast);
     for (int i = 0; i < LR_THREADS; i++) ck_assert_msg(!t[i].err[0], "%s", t[i].err);
-    for (int i = 0; i < LR_FAST; i++) ck_assert_msg(!f[i].err[0], "%s", f[i].err);
+    getters_check(g, LR_FAST);
     ck_assert_int_gt(fast, 0);
     ck_assert_int_eq(h_proxy_stop(pid, "proxy-pipeline-large.log"), 0);
 }
@@ -319,34 +362,6 @@ static void *pr_slow_main(void *arg)
     return NULL;
 }
 
-struct pr_fast {
-    pthread_t th;
-    int port, id;
-    atomic_int *stop;
-    long n;
-    char err[256];
-};
-
-/* GETs one at a time until told to stop. */
-static void *pr_fast_main(void *arg)
-{
-    struct pr_fast *f = arg;
-    redisContext *c = h_connect(f->port);
-    while (!atomic_load_explicit(f->stop, memory_order_relaxed)) {
-        redisReply *r = redisCommand(c, "GET pr{%d}", (int)(f->n % 3));
-        if (!r || r->type != REDIS_REPLY_STRING || r->len != PR_VLEN) {
-            snprintf(f->err, sizeof(f->err), "client %d, GET %ld: %s", f->id, f->n + 1,
-                     r ? "not the value" : c->errstr);
-            if (r) freeReplyObject(r);
-            break;
-        }
-        freeReplyObject(r);
-        f->n++;
-    }
-    redisFree(c);
-    return NULL;
-}
-
 /* With -max-inflight 4, a client pipelining GETs and PINGs has its reading paused at once; a send
  * to it that completes resumes it in the middle of a loop turn, and the PINGs then parsed are
  * answered at once, queueing the client for the turn's flush while it may already be queued
@@ -356,24 +371,21 @@ static void *pr_fast_main(void *arg)
  * failed 3 runs of 3, its slow clients stuck after 41 to 400 KB. */
 START_TEST(test_pipeline_paused_reader_resumes)
 {
-    int port = h_env.proxy_port + 91;
-    char startup[64];
-    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    int port;
     const char *extra[] = {"-threads", "1", "-io-batch-us", "300", "-max-inflight", "4", NULL};
-    pid_t pid = h_proxy_start(port, startup, extra, "proxy-pipeline-paused.log");
-    ck_assert_int_gt(pid, 0);
+    pid_t pid = pl_proxy_start(91, extra, "proxy-pipeline-paused.log", &port);
     static char v[PR_VLEN];
     memset(v, 'p', sizeof(v));
+    static const char *const keys[] = {"pr{0}", "pr{1}", "pr{2}"};
+    const char *vals[] = {v, v, v};
+    const size_t lens[] = {PR_VLEN, PR_VLEN, PR_VLEN};
     redisContext *c0 = h_connect(port);
     for (int k = 0; k < 3; k++)
-        h_expect_str(redisCommand(c0, "SET pr{%d} %b", k, v, (size_t)PR_VLEN), "OK");
+        h_expect_str(redisCommand(c0, "SET %s %b", keys[k], v, (size_t)PR_VLEN), "OK");
     redisFree(c0);
     atomic_int stop = 0;
-    struct pr_fast f[PR_FAST];
-    for (int i = 0; i < PR_FAST; i++) {
-        f[i] = (struct pr_fast){.port = port, .id = i, .stop = &stop};
-        ck_assert_int_eq(pthread_create(&f[i].th, NULL, pr_fast_main, &f[i]), 0);
-    }
+    struct getter g[PR_FAST];
+    getters_start(g, PR_FAST, port, &stop, keys, vals, lens, 3);
     struct pr_slow sl[PR_SLOW];
     for (int i = 0; i < PR_SLOW; i++) {
         sl[i] = (struct pr_slow){.port = port, .id = i};
@@ -382,18 +394,13 @@ START_TEST(test_pipeline_paused_reader_resumes)
     uint64_t t0 = h_now_ms();
     for (int i = 0; i < PR_SLOW; i++) pthread_join(sl[i].th, NULL);
     uint64_t took = h_now_ms() - t0;
-    atomic_store_explicit(&stop, 1, memory_order_relaxed);
-    long fast = 0;
-    for (int i = 0; i < PR_FAST; i++) {
-        pthread_join(f[i].th, NULL);
-        fast += f[i].n;
-    }
+    long fast = getters_stop(g, PR_FAST);
     fprintf(stderr,
             "pipeline paused readers: %d clients x %d GET+PING pairs read slowly in %llu ms, %ld "
             "GETs one at a time beside them\n",
             PR_SLOW, PR_PAIRS, (unsigned long long)took, fast);
     for (int i = 0; i < PR_SLOW; i++) ck_assert_msg(!sl[i].err[0], "%s", sl[i].err);
-    for (int i = 0; i < PR_FAST; i++) ck_assert_msg(!f[i].err[0], "%s", f[i].err);
+    getters_check(g, PR_FAST);
     ck_assert_int_eq(h_proxy_stop(pid, "proxy-pipeline-paused.log"), 0);
 }
 END_TEST
