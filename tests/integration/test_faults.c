@@ -1371,7 +1371,7 @@ START_TEST(test_slow_master_no_errors)
     ck_assert_msg(b.errors == 0 && b.wrong == 0, "other masters: %ld errors: %s", b.errors,
                   b.first);
     /* Held behind the sleeping master, no pair would be both sent and answered while it slept
-     * (hundreds are, here). The slowest pair alone cannot tell a hold from a pause of the
+     * (thousands are, here). The slowest pair alone cannot tell a hold from a pause of the
      * machine: in one CI run of an ASan build it was 1.2 s, longer than the sleep, while the
      * proxy's counters showed it had held the sleeping master's replies 25 ms at most. */
     ck_assert_msg(slept >= 700, "DEBUG SLEEP 0.8 returned after %llu ms",

@@ -202,7 +202,15 @@ static void getters_check(const struct getter *g, int n)
 
 /* ---- large replies to many clients at once ---- */
 
-enum { LR_THREADS = 4, LR_FAST = 4, LR_CLIENTS = 6, LR_DEPTH = 16, LR_TOTAL = 150, LR_KEYS = 8, LR_VLEN = 65536 };
+enum {
+    LR_THREADS = 4,
+    LR_FAST = 4,
+    LR_CLIENTS = 6,
+    LR_DEPTH = 16,
+    LR_TOTAL = 150,
+    LR_KEYS = 8,
+    LR_VLEN = 65536
+};
 static char lr_val[LR_KEYS][LR_VLEN];
 /* Even keys hold large values, odd ones short: short replies come while large ones wait. */
 #define LR_LEN(k) ((k) % 2 ? 32 : LR_VLEN)
@@ -247,12 +255,12 @@ static void *lr_main(void *arg)
     return NULL;
 }
 
-/* Clients in four threads, each keeping GETs of large values on every master in flight and
- * reading their replies one at a time in turn, through a proxy with one worker and batched
- * waits (large loop turns): sessions have output waiting on full sockets while more replies come
- * from the nodes, so one turn often queues a session for its end-of-turn flush, writes it on a
- * completed send, then queues it again. Every reply must arrive, whole and in order; a session
- * lost from the flush list would leave its client waiting (hiredis gives up after 5 s). */
+/* Clients in four threads, each keeping GETs of large and short values on every master in
+ * flight and reading their replies one at a time in turn, through a proxy with one worker and
+ * batched waits (large loop turns), with clients of short GETs beside them: sessions have output
+ * waiting on full sockets while more replies come from the nodes, so a turn often writes a
+ * session on a completed send while it is queued for the end-of-turn flush. Every reply must
+ * arrive, whole and in order; nobody may be left waiting (hiredis gives up after 5 s). */
 START_TEST(test_pipeline_large_replies_interleaved)
 {
     int port;
