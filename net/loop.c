@@ -181,7 +181,7 @@ int loop_add(struct loop *l, int fd, int mask, loop_fd_cb *cb, void *ctx)
     if (rc < 0) return rc;
     int cbi = loop_cb_index(l, cb);
     if (cbi < 0) return -ENOMEM;
-    mask &= LOOP_FD_EVENTS | LOOP_STREAM;
+    mask &= LOOP_FD_EVENTS | LOOP_STREAM | LOOP_LISTEN;
     /* Already registered (a new callback or context for the same fd): a MOD, since epoll refuses to
      * add an fd twice. */
     rc = (l->fd_mask[fd] & LOOP_FD_REGISTERED) ? l->ops->mod(l->backend, fd, mask)
@@ -196,7 +196,7 @@ int loop_add(struct loop *l, int fd, int mask, loop_fd_cb *cb, void *ctx)
 int loop_set_mask(struct loop *l, int fd, int mask)
 {
     if (!loop_fd_registered(l, fd)) return -EBADF;
-    mask = (mask & LOOP_FD_EVENTS) | (l->fd_mask[fd] & LOOP_STREAM);
+    mask = (mask & LOOP_FD_EVENTS) | (l->fd_mask[fd] & (LOOP_STREAM | LOOP_LISTEN));
     /* Owners set the mask after every flush, mostly to what it already was: no system call then. */
     if ((l->fd_mask[fd] & ~LOOP_FD_REGISTERED) == mask) return 0;
     int rc = l->ops->mod(l->backend, fd, mask);
@@ -208,6 +208,12 @@ int loop_set_mask(struct loop *l, int fd, int mask)
 int loop_get_mask(struct loop *l, int fd)
 {
     return loop_fd_registered(l, fd) ? l->fd_mask[fd] & LOOP_FD_EVENTS : 0;
+}
+
+int loop_accept(struct loop *l, int fd)
+{
+    if (!loop_fd_registered(l, fd) || !(l->fd_mask[fd] & LOOP_LISTEN)) return -EBADF;
+    return l->ops->accept(l->backend, fd);
 }
 
 void loop_del(struct loop *l, int fd)

@@ -25,6 +25,11 @@ enum { LOOP_READ = 1, LOOP_WRITE = 2, LOOP_ERROR = 4 };
  * "input arrived, stream_read will return it", and LOOP_WRITE "the socket takes more, or a write
  * handed over earlier has completed": the owner calls its flush, as it does on readiness. */
 enum { LOOP_STREAM = 8 };
+/* A registration flag for loop_add, never reported: fd is a listening socket whose owner takes its
+ * connections only through loop_accept. Then LOOP_READ means "connections are waiting". With
+ * io_uring one multishot accept request takes them as they come, without a system call of the
+ * loop's per connection; with epoll, loop_accept calls accept4 on the ready socket. */
+enum { LOOP_LISTEN = 16 };
 
 /* The loop's I/O engine. */
 enum loop_io { LOOP_IO_EPOLL = 0, LOOP_IO_URING = 1 };
@@ -65,7 +70,8 @@ void loop_free(struct loop *l);
  * stream) and the callback, or replaces its registration. Returns 0 or -errno (-ENOMEM when the loop already knows 64
  * distinct callbacks: it stores each fd's callback as a one-byte index). */
 int loop_add(struct loop *l, int fd, int mask, loop_fd_cb *cb, void *ctx);
-/* Changes the events of a registered fd (LOOP_STREAM is kept). Returns 0 or -errno. */
+/* Changes the events of a registered fd (LOOP_STREAM and LOOP_LISTEN are kept). Returns 0 or
+ * -errno. */
 int loop_set_mask(struct loop *l, int fd, int mask);
 /* The events fd is registered for (LOOP_READ|LOOP_WRITE); 0 when it is not registered. */
 int loop_get_mask(struct loop *l, int fd);
@@ -73,6 +79,14 @@ int loop_get_mask(struct loop *l, int fd);
  * reads and writes still in the kernel are cancelled, and the chunks a write was sending stay
  * referenced until the kernel lets go of them, so the owner may reset its obuf at once. */
 void loop_del(struct loop *l, int fd);
+
+/* The next connection of listening socket fd (registered with LOOP_LISTEN): a new descriptor,
+ * non-blocking and close-on-exec, that the caller owns; -EAGAIN when none waits; or the -errno of
+ * an accept that failed (-EMFILE, -ENFILE, -ENOBUFS, ...), once. Connections the peer aborted
+ * before they were taken are skipped. After an error the io_uring engine takes no more
+ * connections until the owner has been told of it; what the owner does then (pause, as the
+ * acceptor does when out of descriptors) is its own. -EBADF when fd is not such a listener. */
+int loop_accept(struct loop *l, int fd);
 
 /* Prepares an embedded timer, inactive; call once before the first loop_timer_start. */
 void loop_timer_init(struct loop_timer *t, loop_timer_cb *cb, void *ctx);

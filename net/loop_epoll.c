@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "loop.h"
 #include "mem.h"
+#include "sock.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ static void epoll_free(struct loop_backend *b)
 static int loop_epoll_ctl(struct loop_backend *b, int op, int fd, int mask)
 {
     struct epoll_event ev = {0};
-    if (mask & LOOP_READ) ev.events |= EPOLLIN; /* LOOP_STREAM changes nothing here */
+    if (mask & LOOP_READ) ev.events |= EPOLLIN; /* LOOP_STREAM, LOOP_LISTEN: nothing here */
     if (mask & LOOP_WRITE) ev.events |= EPOLLOUT;
     ev.data.fd = fd;
     return epoll_ctl(b->epfd, op, fd, &ev) < 0 ? -errno : 0;
@@ -117,6 +118,13 @@ static size_t epoll_unsettled(struct loop_backend *b, int fd)
     return 0;
 }
 
+/* A listener is watched like any readable descriptor; its connections are taken here. */
+static int epoll_accept(struct loop_backend *b, int fd)
+{
+    (void)b;
+    return sock_accept(fd);
+}
+
 const struct loop_backend_ops loop_epoll_ops = {
     .name = "epoll",
     .create = epoll_create_backend,
@@ -128,4 +136,5 @@ const struct loop_backend_ops loop_epoll_ops = {
     .read = epoll_stream_read,
     .write = epoll_stream_write,
     .unsettled = epoll_unsettled,
+    .accept = epoll_accept,
 };

@@ -30,7 +30,8 @@ struct loop_backend_ops {
     /* Frees it; the descriptors it watched are not closed. NULL is ok. */
     void (*free)(struct loop_backend *b);
     /* Start, change or stop watching fd for the events in mask (LOOP_READ, LOOP_WRITE, and
-     * LOOP_STREAM for a stream, stream.h). Each returns 0 or -errno. */
+     * LOOP_STREAM for a stream, stream.h, or LOOP_LISTEN for a listener). Each returns 0 or
+     * -errno. */
     int (*add)(struct loop_backend *b, int fd, int mask);
     int (*mod)(struct loop_backend *b, int fd, int mask);
     int (*del)(struct loop_backend *b, int fd);
@@ -45,6 +46,8 @@ struct loop_backend_ops {
                     uint32_t *keep, size_t want, size_t max, int *more);
     ssize_t (*write)(struct loop_backend *b, int fd, struct obuf *o);
     size_t (*unsettled)(struct loop_backend *b, int fd);
+    /* loop_accept for a listener (LOOP_LISTEN). */
+    int (*accept)(struct loop_backend *b, int fd);
     /* 1 when poll can honour its batch (a bounded wait for several completions). NULL: never. */
     int (*can_batch)(struct loop_backend *b);
     /* Batched waits so far, and those that ended short (loop_batch_stats). NULL: none. */

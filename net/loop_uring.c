@@ -23,7 +23,11 @@
  *   stream is in flight, so bytes keep their order; the completion drops what went out from the
  *   obuf and reports LOOP_WRITE, and the owner's flush sends the rest. The request holds its own
  *   references on the chunks it sends from, so an owner that closes may free its obuf at once.
- * - Anything else (an eventfd, a signalfd, the listening socket, a socket while it connects) gets a
+ * - A listener (LOOP_LISTEN) has one multishot accept armed: each connection the kernel takes comes
+ *   as a completion with its new descriptor, queued for loop_accept. Without LOOP_READ the accept
+ *   is cancelled and connections wait in the socket's backlog; after a failed accept none is armed
+ *   until the owner was told (a listener out of descriptors would otherwise fail every turn).
+ * - Anything else (an eventfd, a signalfd, a socket while it connects) gets a
  *   one-shot poll, armed again at the next turn after it fires: level-triggered, as with epoll.
  *   A stream that neither receives nor sends is watched the same way for errors only.
  *
@@ -40,6 +44,7 @@
 #include "mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
 #include <stdio.h>
@@ -74,8 +79,8 @@ struct ur_getevents_arg {
 #define UR_FEAT_MIN_TIMEOUT (1u << 15)
 
 /* What a completion is for: the low bits of user_data. Pointers are at least 8-byte aligned. */
-enum ur_kind { UK_IGNORE = 0, UK_RECV = 1, UK_POLL = 2, UK_WRITE = 3 };
-#define UK_BITS 3ull
+enum ur_kind { UK_IGNORE = 0, UK_RECV = 1, UK_POLL = 2, UK_WRITE = 3, UK_ACCEPT = 4 };
+#define UK_BITS 7ull
 
 enum {
     UF_STREAM = 1u << 0,
@@ -86,11 +91,19 @@ enum {
     UF_ORPHAN = 1u << 5, /* unregistered; freed once the kernel holds no request for it */
     UF_QUIET = 1u << 6,  /* the poll saw only what the owner does not want (a half-close): not
                             armed again until the owner's interest changes */
+    UF_LISTEN = 1u << 7, /* a listener (LOOP_LISTEN): its multishot request is an accept */
 };
 
 enum { OP_IDLE = 0, OP_ARMED, OP_CANCELLING };
 
 struct ur_wop;
+
+/* A listener's connections accepted by the kernel and not yet taken by its owner (ur_accept). */
+struct ur_accq {
+    int err; /* an accept that failed (-errno), told after the connections before it */
+    uint32_t head, n, cap;
+    int fd[];
+};
 
 /* One registered descriptor. */
 struct ufd {
@@ -100,12 +113,16 @@ struct ufd {
     uint16_t flags;
     uint8_t mask;  /* LOOP_READ | LOOP_WRITE | LOOP_STREAM */
     uint8_t fired; /* LOOP_* to report this turn */
-    uint8_t recv;  /* OP_* of the multishot receive */
+    uint8_t recv;  /* OP_* of the multishot receive (of the multishot accept, for a listener) */
     uint8_t poll;  /* OP_* of the one-shot poll */
     uint8_t nops;  /* receive and poll requests the kernel holds */
     uint32_t poll_events;
     uint32_t pend_off; /* bytes of the first pending chunk already taken */
-    struct buf_chunk *pend, *pend_tail;
+    struct buf_chunk *pend;
+    union {
+        struct buf_chunk *pend_tail; /* a stream */
+        struct ur_accq *accq;        /* a listener (UF_LISTEN), which has no pending input */
+    };
     struct ur_wop *wop; /* the send in flight */
     uint64_t wdone;     /* bytes sent since the owner last asked */
     struct ufd *all_prev, *all_next; /* every state not freed yet, orphans included (ur_free) */
@@ -261,6 +278,33 @@ static int ur_latched(const struct ufd *u)
     return (u->flags & UF_EOF) || u->rerr;
 }
 
+/* Whether there is something for the owner to take (input, an end, an error, a connection). */
+static int ur_has_input(const struct ufd *u)
+{
+    if (u->flags & UF_LISTEN) return u->accq->head < u->accq->n || u->accq->err;
+    return u->pend || ur_latched(u);
+}
+
+/* Closes the connections a listener accepted that its owner never took. */
+static void ur_drop_accepted(struct ufd *u)
+{
+    struct ur_accq *q = u->accq;
+    if (!q) return;
+    for (uint32_t i = q->head; i < q->n; i++) close(q->fd[i]);
+    px_free(q);
+    u->accq = NULL;
+}
+
+static void ur_arm_accept(struct loop_backend *b, struct ufd *u)
+{
+    struct io_uring_sqe *sqe = ur_sqe(b);
+    if (!sqe) return;
+    io_uring_prep_multishot_accept(sqe, u->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, ud_of(u, UK_ACCEPT));
+    u->recv = OP_ARMED;
+    u->nops++;
+}
+
 static void ur_arm_recv(struct loop_backend *b, struct ufd *u)
 {
     struct io_uring_sqe *sqe = ur_sqe(b);
@@ -298,6 +342,16 @@ static void ur_update_poll(struct loop_backend *b, struct ufd *u, uint32_t event
 /* Makes the requests in the kernel match what the owner wants now. */
 static void ur_sync(struct loop_backend *b, struct ufd *u)
 {
+    if (u->flags & UF_LISTEN) {
+        /* After a failed accept, none is armed until the owner has been told. */
+        int want = (u->mask & LOOP_READ) && !u->accq->err;
+        if (want && u->recv == OP_IDLE) ur_arm_accept(b, u);
+        if (!want && u->recv == OP_ARMED) {
+            ur_cancel(b, ud_of(u, UK_ACCEPT));
+            u->recv = OP_CANCELLING;
+        }
+        return;
+    }
     int stream = u->flags & UF_STREAM;
     int want_recv = stream && (u->mask & LOOP_READ) && !ur_latched(u);
     if (want_recv && u->recv == OP_IDLE) ur_arm_recv(b, u);
@@ -357,10 +411,22 @@ static int ur_add(struct loop_backend *b, int fd, int mask)
         buf_pool_init(&b->own_pool, UR_POOL_CHUNK, 64);
         b->pool = &b->own_pool;
     }
+    if (mask & LOOP_LISTEN) {
+        /* A multishot accept on a non-blocking listener never waits for connections (the kernel
+         * takes O_NONBLOCK as "do not wait"): the socket is made blocking while registered (only
+         * the kernel accepts on it), and non-blocking again by ur_del. */
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) return -errno;
+    }
     struct ufd *u = px_calloc(1, sizeof(*u));
     u->fd = fd;
     u->mask = (uint8_t)mask;
     if (mask & LOOP_STREAM) u->flags |= UF_STREAM;
+    if (mask & LOOP_LISTEN) {
+        u->flags |= UF_LISTEN;
+        u->accq = px_calloc(1, sizeof(*u->accq) + 16 * sizeof(int));
+        u->accq->cap = 16;
+    }
     u->all_next = b->all;
     if (b->all) b->all->all_prev = u;
     b->all = u;
@@ -373,11 +439,12 @@ static int ur_mod(struct loop_backend *b, int fd, int mask)
 {
     struct ufd *u = ur_get(b, fd);
     if (!u) return -ENOENT;
+    if (!(mask & LOOP_LISTEN) != !(u->flags & UF_LISTEN)) return -EINVAL;
     int had_read = u->mask & LOOP_READ;
     u->mask = (uint8_t)mask;
     u->flags = (uint16_t)((u->flags & ~(UF_QUIET | UF_STREAM)) | ((mask & LOOP_STREAM) ? UF_STREAM : 0));
     /* Input that arrived while the owner was not reading is reported as soon as it is again. */
-    if (!had_read && (mask & LOOP_READ) && (u->pend || ur_latched(u))) ur_mark(&b->ready, u, UF_READY);
+    if (!had_read && (mask & LOOP_READ) && ur_has_input(u)) ur_mark(&b->ready, u, UF_READY);
     ur_mark(&b->dirty, u, UF_DIRTY);
     return 0;
 }
@@ -389,8 +456,13 @@ static int ur_del(struct loop_backend *b, int fd)
     b->fds[fd] = NULL;
     u->flags |= UF_ORPHAN;
     if (u->recv == OP_ARMED) {
-        ur_cancel(b, ud_of(u, UK_RECV));
+        ur_cancel(b, ud_of(u, (u->flags & UF_LISTEN) ? UK_ACCEPT : UK_RECV));
         u->recv = OP_CANCELLING;
+    }
+    if (u->flags & UF_LISTEN) {
+        ur_drop_accepted(u);
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     }
     if (u->poll == OP_ARMED) {
         ur_cancel(b, ud_of(u, UK_POLL));
@@ -457,6 +529,45 @@ static void ur_on_recv(struct loop_backend *b, struct ufd *u, int res, unsigned 
     if ((u->mask & LOOP_READ) && (u->pend || ur_latched(u))) ur_fire(b, u, LOOP_READ);
     /* A receive that ended (out of buffers, cancelled, or the kernel's choice) is armed again at
      * the next poll if the owner still reads. */
+    if (ended) ur_mark(&b->dirty, u, UF_DIRTY);
+}
+
+static void ur_accq_push(struct ufd *u, int cfd)
+{
+    struct ur_accq *q = u->accq;
+    if (q->head > 0 && q->n == q->cap) {
+        memmove(q->fd, q->fd + q->head, (q->n - q->head) * sizeof(int));
+        q->n -= q->head;
+        q->head = 0;
+    }
+    if (q->n == q->cap) {
+        q->cap *= 2;
+        q = px_realloc(q, sizeof(*q) + q->cap * sizeof(int));
+        u->accq = q;
+    }
+    q->fd[q->n++] = cfd;
+}
+
+static void ur_on_accept(struct loop_backend *b, struct ufd *u, int res, unsigned flags)
+{
+    int ended = !(flags & IORING_CQE_F_MORE);
+    if (ended) {
+        u->recv = OP_IDLE;
+        u->nops--;
+    }
+    if (u->flags & UF_ORPHAN) {
+        if (res >= 0) close(res);
+        ur_maybe_free(b, u);
+        return;
+    }
+    if (res >= 0)
+        ur_accq_push(u, res);
+    else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN && res != -ECONNABORTED &&
+             !u->accq->err)
+        u->accq->err = res;
+    if ((u->mask & LOOP_READ) && ur_has_input(u)) ur_fire(b, u, LOOP_READ);
+    /* An accept that ended (an error, a cancel, the kernel's choice) is armed again at the next
+     * poll if the owner still wants connections (after an error, once told of it). */
     if (ended) ur_mark(&b->dirty, u, UF_DIRTY);
 }
 
@@ -547,6 +658,7 @@ static void ur_on_cqe(struct loop_backend *b, const struct io_uring_cqe *cqe)
     case UK_RECV: b->nrecv++; ur_on_recv(b, p, cqe->res, cqe->flags); break;
     case UK_POLL: ur_on_poll(b, p, cqe->res); break;
     case UK_WRITE: ur_on_write(b, p, cqe->res); break;
+    case UK_ACCEPT: ur_on_accept(b, p, cqe->res, cqe->flags); break;
     }
 }
 
@@ -645,7 +757,7 @@ static int ur_poll(struct loop_backend *b, struct loop_fired *out, int max, int 
             ur_maybe_free(b, u);
             continue;
         }
-        if ((u->mask & LOOP_READ) && (u->pend || ur_latched(u))) ur_fire(b, u, LOOP_READ);
+        if ((u->mask & LOOP_READ) && ur_has_input(u)) ur_fire(b, u, LOOP_READ);
     }
     b->ready.n = 0;
     ur_sync_dirty(b);
@@ -835,6 +947,28 @@ static ssize_t ur_write(struct loop_backend *b, int fd, struct obuf *o)
     return done;
 }
 
+static int ur_accept(struct loop_backend *b, int fd)
+{
+    struct ufd *u = ur_get(b, fd);
+    if (!u || !(u->flags & UF_LISTEN)) return -EBADF;
+    struct ur_accq *q = u->accq;
+    if (q->head < q->n) {
+        int cfd = q->fd[q->head++];
+        if (q->head == q->n)
+            q->head = q->n = 0;
+        else
+            ur_mark(&b->ready, u, UF_READY); /* the rest are reported again next turn */
+        return cfd;
+    }
+    if (q->err) {
+        int e = q->err;
+        q->err = 0;
+        ur_mark(&b->dirty, u, UF_DIRTY); /* accepting may go on */
+        return e;
+    }
+    return -EAGAIN;
+}
+
 static size_t ur_unsettled(struct loop_backend *b, int fd)
 {
     struct ufd *u = ur_get(b, fd);
@@ -939,7 +1073,10 @@ static void ur_free(struct loop_backend *b)
     while (b->all) {
         struct ufd *u = b->all;
         b->all = u->all_next;
-        ur_drop_pending(u);
+        if (u->flags & UF_LISTEN)
+            ur_drop_accepted(u);
+        else
+            ur_drop_pending(u);
         px_free(u);
     }
     while (b->free_wops) {
@@ -1027,6 +1164,7 @@ const struct loop_backend_ops loop_uring_ops = {
     .read = ur_read,
     .write = ur_write,
     .unsettled = ur_unsettled,
+    .accept = ur_accept,
     .set_pool = ur_set_pool,
     .can_batch = ur_can_batch,
     .batch_stats = ur_batch_stats,

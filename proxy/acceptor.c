@@ -141,9 +141,10 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
     struct listener *ls = ctx;
     struct acceptor *a = ls->a;
     /* At most 64 accepts per event, so that a connection storm cannot keep the signalfd and timers
-     * waiting; the listening socket stays readable and the rest come next turn. */
+     * waiting; the rest (in the backlog, or accepted by io_uring's multishot accept and queued)
+     * are reported again next turn. */
     for (int i = 0; i < 64; i++) {
-        int cfd = sock_accept(ls->fd);
+        int cfd = loop_accept(l, ls->fd);
         if (cfd == -EAGAIN) return;
         if (cfd < 0) {
             if (log_ratelimit_ok(&a->rl, 1000)) log_warn("accept: %s", strerror(-cfd));
@@ -280,8 +281,8 @@ struct acceptor *acceptor_create(const struct config *cfg, struct worker **worke
     /* Without a signalfd the proxy still serves, but SIGINT and SIGTERM, blocked in every thread,
      * no longer stop it. */
     a->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (lfd >= 0) loop_add(a->loop, lfd, LOOP_READ, acceptor_on_accept, &a->plain);
-    if (tfd >= 0) loop_add(a->loop, tfd, LOOP_READ, acceptor_on_accept, &a->tls);
+    if (lfd >= 0) loop_add(a->loop, lfd, LOOP_READ | LOOP_LISTEN, acceptor_on_accept, &a->plain);
+    if (tfd >= 0) loop_add(a->loop, tfd, LOOP_READ | LOOP_LISTEN, acceptor_on_accept, &a->tls);
     if (a->sfd >= 0) loop_add(a->loop, a->sfd, LOOP_READ, acceptor_on_signal, a);
     return a;
 }

@@ -1,6 +1,7 @@
 /*
- * Unit tests for net/loop (timers, fd callbacks, the before-sleep hook) and net/chan (messages
- * from other threads). Only pipes, socketpairs and eventfds are used: no network. Timing is
+ * Unit tests for net/loop (timers, fd callbacks, the before-sleep hook, listeners) and net/chan
+ * (messages from other threads). Only pipes, socketpairs, eventfds and Unix-domain listeners are
+ * used: no network. Timing is
  * checked only in the direction that cannot flake (a timer never fires before its deadline);
  * every wait is bounded.
  */
@@ -16,8 +17,11 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* Runs turns until *done is set, failing after limit_ms. */
@@ -656,6 +660,186 @@ START_TEST(test_chan_wakes_loop)
 }
 END_TEST
 
+/* ---- listeners (LOOP_LISTEN, loop_accept) ---- */
+
+/* A listening Unix-domain socket, non-blocking as the proxy's are, at an address of the kernel's
+ * choosing (autobind), which is written to *sa for the clients. */
+static int listener_new(struct sockaddr_un *sa, socklen_t *salen)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_un any = {.sun_family = AF_UNIX};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&any, sizeof(sa_family_t)), 0);
+    ck_assert_int_eq(listen(fd, 64), 0);
+    *salen = sizeof(*sa);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)sa, salen), 0);
+    return fd;
+}
+
+static int client_new(const struct sockaddr_un *sa, socklen_t salen)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(connect(fd, (const struct sockaddr *)sa, salen), 0);
+    return fd;
+}
+
+struct lctx {
+    int calls;
+    int take;       /* connections to take per call (then stop, as the acceptor does at 64) */
+    int fds[16];    /* what loop_accept returned: descriptors */
+    int n;
+    int errs[4];    /* and errors */
+    int nerr;
+};
+
+static void on_listen(struct loop *l, int fd, int mask, void *arg)
+{
+    struct lctx *c = arg;
+    c->calls++;
+    ck_assert_int_eq(mask, LOOP_READ);
+    for (int i = 0; i < c->take; i++) {
+        int cfd = loop_accept(l, fd);
+        if (cfd == -EAGAIN) return;
+        if (cfd < 0) {
+            ck_assert_int_lt(c->nerr, 4);
+            c->errs[c->nerr++] = cfd;
+            return;
+        }
+        ck_assert_int_lt(c->n, 16);
+        c->fds[c->n++] = cfd;
+    }
+}
+
+/* Runs turns until c has n connections, failing after a second. */
+static void run_until_accepted(struct loop *l, struct lctx *c, int n)
+{
+    uint64_t end = clock_now_ms() + 1000;
+    while (c->n < n) {
+        ck_assert_msg(clock_now_ms() < end, "%d of %d connections accepted after a second", c->n,
+                      n);
+        loop_run_once(l, 20);
+    }
+}
+
+/* Whether the peer of fd closed (or reset) it within a second. */
+static int peer_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 1000) != 1) return 0;
+    char b;
+    return recv(fd, &b, 1, MSG_DONTWAIT) <= 0;
+}
+
+START_TEST(test_loop_listener)
+{
+    struct loop *l = loop_create();
+    struct sockaddr_un sa;
+    socklen_t salen;
+    int lfd = listener_new(&sa, &salen);
+    struct lctx c = {.take = 2};
+    ck_assert_int_eq(loop_add(l, lfd, LOOP_READ | LOOP_LISTEN, on_listen, &c), 0);
+    ck_assert_int_eq(loop_get_mask(l, lfd), LOOP_READ);
+    loop_run_once(l, 0);
+    ck_assert_int_eq(c.calls, 0);
+    ck_assert_int_eq(loop_accept(l, lfd), -EAGAIN);
+
+    /* Three connections, taken two per call: the third is reported again. */
+    int cl[8];
+    for (int i = 0; i < 3; i++) cl[i] = client_new(&sa, salen);
+    run_until_accepted(l, &c, 3);
+    ck_assert_int_ge(c.calls, 2);
+    for (int i = 0; i < 3; i++) {
+        int fl = fcntl(c.fds[i], F_GETFL);
+        ck_assert(fl & O_NONBLOCK);
+        ck_assert(fcntl(c.fds[i], F_GETFD) & FD_CLOEXEC);
+        for (int j = 0; j < i; j++) ck_assert_int_ne(c.fds[i], c.fds[j]);
+    }
+    /* Each is a live connection to one of the clients. */
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(write(cl[i], "x", 1), 1);
+    for (int i = 0; i < 3; i++) {
+        struct pollfd p = {.fd = c.fds[i], .events = POLLIN};
+        ck_assert_int_eq(poll(&p, 1, 1000), 1);
+        char b;
+        ck_assert_int_eq(read(c.fds[i], &b, 1), 1);
+        ck_assert_int_eq(b, 'x');
+    }
+
+    /* Paused: connections wait (in the backlog) and are not reported; resumed, they are. */
+    ck_assert_int_eq(loop_set_mask(l, lfd, 0), 0);
+    int calls = c.calls;
+    cl[3] = client_new(&sa, salen);
+    cl[4] = client_new(&sa, salen);
+    for (int i = 0; i < 5; i++) loop_run_once(l, 10);
+    ck_assert_int_eq(c.calls, calls);
+    ck_assert_int_eq(c.n, 3);
+    ck_assert_int_eq(loop_set_mask(l, lfd, LOOP_READ), 0);
+    run_until_accepted(l, &c, 5);
+
+    /* Only a listener accepts. */
+    int sp[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+    ck_assert_int_eq(loop_add(l, sp[0], LOOP_READ, on_read, &(struct fdctx){0}), 0);
+    ck_assert_int_eq(loop_accept(l, sp[0]), -EBADF);
+    ck_assert_int_eq(loop_accept(l, 100000), -EBADF);
+    loop_del(l, sp[0]);
+    close(sp[0]);
+    close(sp[1]);
+
+    /* Unregistered with a connection not taken: it is closed (or reset) for its client, none is
+     * left open, and the listener is non-blocking again. */
+    c.take = 0;
+    cl[5] = client_new(&sa, salen);
+    for (int i = 0; i < 5; i++) loop_run_once(l, 10);
+    loop_del(l, lfd);
+    ck_assert(fcntl(lfd, F_GETFL) & O_NONBLOCK);
+    close(lfd);
+    ck_assert(peer_gone(cl[5]));
+    loop_run_once(l, 0); /* the cancelled accept's completion, if any */
+    for (int i = 0; i < 6; i++) close(cl[i]);
+    for (int i = 0; i < c.n; i++) close(c.fds[i]);
+    loop_free(l);
+}
+END_TEST
+
+START_TEST(test_loop_listener_out_of_descriptors)
+{
+    struct loop *l = loop_create();
+    struct sockaddr_un sa;
+    socklen_t salen;
+    int lfd = listener_new(&sa, &salen);
+    struct lctx c = {.take = 4};
+    int cl = client_new(&sa, salen);
+    /* No descriptor left for the accepted connection (this test runs in a process of its own).
+     * Lowered before the listener is watched: io_uring's accept reads the limit when it is armed. */
+    struct rlimit old, low;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int probe = dup(0);
+    ck_assert_int_ge(probe, 0);
+    close(probe);
+    low = old;
+    low.rlim_cur = (rlim_t)probe;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    ck_assert_int_eq(loop_add(l, lfd, LOOP_READ | LOOP_LISTEN, on_listen, &c), 0);
+    uint64_t end = clock_now_ms() + 1000;
+    while (c.nerr == 0 && clock_now_ms() < end) loop_run_once(l, 20);
+    ck_assert_int_eq(c.nerr, 1);
+    ck_assert_int_eq(c.errs[0], -EMFILE);
+    ck_assert_int_eq(c.n, 0);
+    /* With descriptors again, the connection (still waiting) is taken. */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    run_until_accepted(l, &c, 1);
+    ck_assert_int_eq(write(cl, "y", 1), 1);
+    struct pollfd p = {.fd = c.fds[0], .events = POLLIN};
+    ck_assert_int_eq(poll(&p, 1, 1000), 1);
+    loop_del(l, lfd);
+    close(lfd);
+    close(cl);
+    close(c.fds[0]);
+    loop_free(l);
+}
+END_TEST
+
 /* The uring cases run every test again on the io_uring engine (on epoll where this kernel does
  * not allow io_uring: the fixture says so). */
 static void use_uring(void)
@@ -693,6 +877,8 @@ Suite *loop_suite(void)
         tcase_add_test(tc, test_loop_error_always_reported);
         tcase_add_test(tc, test_loop_turn_order_and_hook);
         tcase_add_test(tc, test_loop_wait_bounded_by_timer);
+        tcase_add_test(tc, test_loop_listener);
+        tcase_add_test(tc, test_loop_listener_out_of_descriptors);
         suite_add_tcase(s, tc);
         TCase *tch = tcase_create(engines[i].chan_name);
         tcase_add_checked_fixture(tch, engines[i].setup, NULL);
