@@ -136,7 +136,16 @@ void buf_chunk_make_room(struct buf_pool *p, struct buf_chunk **cp, uint32_t *ke
      * the kept bytes move to a new chunk of at least the standard size, and the old one lives on
      * until its last span is done with it. */
     size_t want = (size_t)kept + need;
-    if (want < buf_pool_std_cap(p)) want = buf_pool_std_cap(p);
+    if (want < buf_pool_std_cap(p)) {
+        want = buf_pool_std_cap(p);
+    } else {
+        /* Beyond the standard size the chunk grows by half again what was asked. A long message
+         * read in many short reads, each asking for room to double what is held (buf_read_want),
+         * then moves a logarithmic number of times; sized exactly, it would be copied again after
+         * nearly every read, quadratic in its length. */
+        want += want / 2;
+        if (want > UINT32_MAX) want = UINT32_MAX;
+    }
     struct buf_chunk *n = buf_chunk_get(p, want);
     memcpy(n->data, c->data + *keep, kept);
     n->len = kept;

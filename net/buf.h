@@ -81,14 +81,16 @@ static inline uint32_t buf_chunk_room(const struct buf_chunk *c)
  * the bytes from *keep to the end. The kept bytes may move: to the front of the same chunk when
  * nobody else references it, or to a new chunk (the caller's reference to the old one is dropped
  * and *cp replaced). *keep is updated to the kept bytes' new offset. A NULL *cp gets a new chunk.
+ * A new chunk above the standard size has half again the room asked for, so that a message
+ * growing read by read moves O(log n) times.
  */
 void buf_chunk_make_room(struct buf_pool *p, struct buf_chunk **cp, uint32_t *keep, size_t need);
 
 /*
  * How much room to ask for before a read, given that the parser needs `need` more bytes to finish
  * the partial message (kept bytes long) it holds: at least min_room, and never more than the
- * message has shown so far (the buffer at most doubles per read), so a peer that merely announces
- * a huge length cannot make us allocate it.
+ * message has shown so far (the buffer at most doubles per read, plus the half buf_chunk_make_room
+ * adds), so a peer that merely announces a huge length cannot make us allocate it.
  */
 static inline size_t buf_read_want(size_t need, size_t kept, size_t min_room)
 {

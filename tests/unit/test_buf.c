@@ -1,6 +1,7 @@
 /*
  * Unit tests for net/buf: the chunk pool (get, put, reference counts, the free-list bound and
- * trimming), buf_chunk_make_room (compaction in place, moving when the chunk is shared) and the
+ * trimming), buf_chunk_make_room (compaction in place, moving when the chunk is shared, growing
+ * geometrically for a long message) and the
  * output queue, written into socketpairs and pipes whose buffers are made small so that writes
  * are partial, with the bytes that come out compared to the bytes that went in.
  */
@@ -202,6 +203,43 @@ START_TEST(test_buf_make_room)
     ck_assert_uint_eq(keep, 0);
     buf_chunk_put(c);
     ck_assert_uint_eq(p.chunks_live, 0);
+    buf_pool_deinit(&p);
+}
+END_TEST
+
+START_TEST(test_buf_long_message_moves_few_times)
+{
+    /* A 64 MB argument arriving 16 KB per read, each read preceded by buf_read_want and
+     * buf_chunk_make_room as the session does: the kept bytes move a logarithmic number of
+     * times. Sized exactly, the chunk was too small again after nearly every read, and each move
+     * copied all that was held: 4,000 moves and about 128 GB copied for this message. */
+    struct buf_pool p;
+    buf_pool_init(&p, 16384, 4);
+    const size_t total = 64u << 20, step = 16384, min_room = 4096;
+    struct buf_chunk *c = NULL;
+    uint32_t keep = 0;
+    size_t have = 0, moves = 0, copied = 0;
+    while (have < total) {
+        size_t kept = c ? c->len - keep : 0;
+        struct buf_chunk *before = c;
+        buf_chunk_make_room(&p, &c, &keep, buf_read_want(total - have, kept, min_room));
+        if (before && c != before) {
+            moves++;
+            copied += kept;
+        }
+        size_t n = buf_chunk_room(c) < step ? buf_chunk_room(c) : step;
+        if (n > total - have) n = total - have;
+        ck_assert_uint_gt(n, 0);
+        memset(c->data + c->len, 'x', n);
+        c->len += (uint32_t)n;
+        have += n;
+    }
+    ck_assert_uint_eq(c->len - keep, total);
+    ck_assert_msg(moves <= 40, "%zu moves", moves);
+    ck_assert_msg(copied <= 4 * total, "%zu bytes copied", copied);
+    /* The room never runs far ahead of the message: at most three times what it holds. */
+    ck_assert_uint_le(c->cap, 3 * total);
+    buf_chunk_put(c);
     buf_pool_deinit(&p);
 }
 END_TEST
@@ -610,6 +648,7 @@ Suite *buf_suite(void)
     tcase_add_test(tc, test_buf_pool_bound_and_trim);
     tcase_add_test(tc, test_buf_make_room);
     tcase_add_test(tc, test_buf_read_want);
+    tcase_add_test(tc, test_buf_long_message_moves_few_times);
     tcase_add_test(tc, test_obuf_append_coalesces);
     tcase_add_test(tc, test_obuf_write_partial_pipe);
     tcase_add_test(tc, test_obuf_write_socketpair_random);
