@@ -628,7 +628,7 @@ void errors_hello_option(struct sbuf *s, const char *opt, uint32_t len)
 void errors_hello_noauth(struct sbuf *s)
 {
     sbuf_puts(s, "-NOAUTH HELLO must be called with the client already authenticated, otherwise "
-                 "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
+                 "the HELLO AUTH <user> <pass> option can be used to authenticate the "
                  "client and select the RESP protocol version at the same time\r\n");
 }
 

@@ -165,33 +165,31 @@ static void do_hello(struct local_ctx *lc, struct request *r, struct sbuf *sb)
         }
         next = 2;
     }
-    int auth = -1, name = -1;
+    /* Options take effect one by one, in order, as in Redis: an AUTH authenticates at once, a
+     * SETNAME names at once (even before the client is authenticated), and the first that fails
+     * ends the command with what came before it done. */
     for (uint32_t j = next; j < r->argc; j++) {
         uint32_t more = r->argc - 1 - j;
         if (arg_is(r, j, "auth") && more >= 2) {
-            auth = (int)j + 1;
+            if (check_auth(lc, r, request_arg(r, j + 1), r->argv[j + 1].len, request_arg(r, j + 2),
+                           r->argv[j + 2].len, sb) < 0)
+                return;
             j += 2;
         } else if (arg_is(r, j, "setname") && more >= 1) {
-            name = (int)j + 1;
+            if (!valid_name(request_arg(r, j + 1), r->argv[j + 1].len)) {
+                errors_bad_client_name(sb);
+                return;
+            }
+            client_set_str(&client_ext_get(c)->name, request_arg(r, j + 1), r->argv[j + 1].len);
             j++;
         } else {
             errors_hello_option(sb, request_arg(r, j), r->argv[j].len);
             return;
         }
     }
-    if (auth >= 0 && check_auth(lc, r, request_arg(r, (uint32_t)auth), r->argv[auth].len,
-                                request_arg(r, (uint32_t)auth + 1), r->argv[auth + 1].len, sb) < 0)
-        return;
     if (!c->authed) {
         errors_hello_noauth(sb);
         return;
-    }
-    if (name >= 0) {
-        if (!valid_name(request_arg(r, (uint32_t)name), r->argv[name].len)) {
-            errors_bad_client_name(sb);
-            return;
-        }
-        client_set_str(&client_ext_get(c)->name, request_arg(r, (uint32_t)name), r->argv[name].len);
     }
     /* The new protocol from this reply on, as Redis switches it (a map in RESP3). A subscribed
      * client's node connections switch with it. */

@@ -567,10 +567,46 @@ START_TEST(test_requirepass)
     ck_assert_msg(strlen(out) > strlen(tail) && strcmp(out + strlen(out) - strlen(tail), tail) == 0,
                   "got:\n%s", out);
     ck_assert_int_eq(closed, 1);
-    /* HELLO before authenticating says how to authenticate. */
+    /* HELLO before authenticating says how to authenticate, in Redis 7.0's words. */
     h_raw(port, "HELLO 2\r\n", 9, out, sizeof(out), 500, 0, &closed);
-    ck_assert(strncmp(out, "-NOAUTH HELLO must be called with the client already authenticated",
-                      66) == 0);
+    ck_assert_str_eq(out, "-NOAUTH HELLO must be called with the client already authenticated, "
+                          "otherwise the HELLO AUTH <user> <pass> option can be used to "
+                          "authenticate the client and select the RESP protocol version at the "
+                          "same time\r\n");
+
+    /* HELLO's options take effect one by one, as in Redis: each case on a connection of its own,
+     * what was sent and what Redis 7.0 answers. */
+    static const struct {
+        const char *req, *want;
+    } hello[] = {
+        /* A bad name ends the command before the AUTH after it. */
+        {"HELLO 3 SETNAME \"a b\" AUTH default s3cret\r\nPING\r\n",
+         "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+         "-NOAUTH Authentication required.\r\n"},
+        /* An AUTH before a bad option has authenticated. */
+        {"HELLO 3 AUTH default s3cret FOO\r\nPING\r\n",
+         "-ERR Syntax error in HELLO option 'FOO'\r\n+PONG\r\n"},
+        /* The first AUTH that fails ends it: the right password after it is not tried. */
+        {"HELLO 3 AUTH default bad AUTH default s3cret\r\nPING\r\n",
+         "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+         "-NOAUTH Authentication required.\r\n"},
+        /* A name is set before the check for authentication. */
+        {"HELLO 3 SETNAME n2\r\nAUTH s3cret\r\nCLIENT GETNAME\r\n",
+         "-NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+         "HELLO AUTH <user> <pass> option can be used to authenticate the client and select the "
+         "RESP protocol version at the same time\r\n+OK\r\n$2\r\nn2\r\n"},
+        /* A good name before a bad one stays. */
+        {"AUTH s3cret\r\nHELLO 2 SETNAME ok1 SETNAME \"a b\"\r\nCLIENT GETNAME\r\n",
+         "+OK\r\n-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+         "$3\r\nok1\r\n"},
+        {"AUTH s3cret\r\nHELLO 2 SETNAME ok2 BOGUS\r\nCLIENT GETNAME\r\n",
+         "+OK\r\n-ERR Syntax error in HELLO option 'BOGUS'\r\n$3\r\nok2\r\n"},
+    };
+    for (size_t i = 0; i < sizeof(hello) / sizeof(hello[0]); i++) {
+        h_raw(port, hello[i].req, strlen(hello[i].req), out, sizeof(out), 300, 0, &closed);
+        ck_assert_msg(strcmp(out, hello[i].want) == 0, "case %zu: sent\n%s\ngot\n%s\nwant\n%s", i,
+                      hello[i].req, out, hello[i].want);
+    }
     ck_assert_int_eq(h_proxy_stop(pid, "proxy-auth.log"), 0);
 }
 END_TEST
