@@ -406,12 +406,14 @@ int tracking_kind(const struct client *c)
     return kind_of(c);
 }
 
-/* Whether tc needs the listeners: a RESP2 client with somewhere to send invalidations, or a
- * BCAST client (every master's writes matter to it). */
+/* Whether tc needs the listeners: a RESP2 client (its reads go on plain connections), or a
+ * BCAST client (every master's writes matter to it). A RESP2 client without REDIRECT is told
+ * nothing, but Redis remembers what it reads: should it switch to RESP3, a write of those keys
+ * is pushed to it. */
 static int needs_listen(const struct trk_client *tc)
 {
     if (!(tc->flags & TRK_ON)) return 0;
-    return (tc->flags & TRK_BCAST) || (tc->c->resp != 3 && tc->redirect);
+    return (tc->flags & TRK_BCAST) || tc->c->resp != 3;
 }
 
 static void update_listen(struct tracking_ctx *t, struct trk_client *tc)
@@ -872,8 +874,8 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
         int optin = tc->flags & TRK_OPTIN, optout = tc->flags & TRK_OPTOUT;
         int caching = tc->flags & TRK_CACHING;
         int skip = (optin && !caching) || (optout && caching);
-        /* A RESP2 client without REDIRECT gets nothing: nothing to remember for it. */
-        if (!skip && (c->resp == 3 || tc->redirect)) {
+        /* Remembered in RESP2 without REDIRECT too, as Redis does (needs_listen). */
+        if (!skip) {
             uint8_t via = c->resp == 3 && !in_multi ? VIA_TRACK : VIA_LISTEN;
             if (via == VIA_LISTEN && !(tc->flags & TRK_LISTEN)) {
                 /* Transactions run on private connections: the listeners hear their keys. */

@@ -9,7 +9,8 @@
  * requests go on a runner with CLIENT TRACKING ON (view.h's VIEW_TRACK; VIEW_BCAST for BCAST
  * clients), so the node's invalidation for a key arrives on the same connection, and so before
  * the reply to any later request that could return the new value. RESP2 clients (whose
- * invalidations go to another connection anyway, as in Redis), and keys read inside
+ * invalidations go to another connection anyway, as in Redis, or nowhere until they switch to
+ * RESP3 when they have no REDIRECT), and keys read inside
  * transactions, are covered by listening: a VIEW_BCAST runner to every master hears every key
  * written. A push for a key reaches every client of the worker that read it (and follows
  * REDIRECT). A tracking connection's push for a key goes to the reader before its first read of

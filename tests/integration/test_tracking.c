@@ -780,6 +780,13 @@ START_TEST(test_cmp_protocol_switch)
     step2(w, A, "GET trk:ps:k2");
     write2(w, "SET trk:ps:k2 2");
     step2(w, A, "PING");
+    /* A key read in RESP2 (tracking on, no REDIRECT) is remembered: back in RESP3, its write is
+     * pushed. */
+    step2_quiet(w, A, '*', "HELLO 2");
+    step2(w, A, "GET trk:ps:k3");
+    step2_quiet(w, A, '%', "HELLO 3");
+    write2(w, "SET trk:ps:k3 1");
+    step2(w, A, "PING");
     compare_worlds(w, "protocol switches while tracking");
     worlds_close(w);
 }
