@@ -462,7 +462,7 @@ static void do_reset(struct local_ctx *lc, struct client *c)
     c->reply_mode = CLIENT_REPLY_ON;
     c->readonly = 0;
     c->pin_master = 0;
-    c->no_evict = c->no_touch = 0;
+    c->no_touch = 0; /* NO-EVICT stays: Redis 7.0's RESET keeps it */
     /* Back to the default user, authenticated only if it needs no password (Redis's
      * clientSetDefaultAuth). */
     client_set_user(c, NULL, 1);

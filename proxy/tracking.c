@@ -386,6 +386,18 @@ int tracking_on(const struct client *c)
     return tc && (tc->flags & TRK_ON);
 }
 
+int tracking_bcast(const struct client *c)
+{
+    const struct trk_client *tc = trk_of(c);
+    return tc && (tc->flags & TRK_ON) && (tc->flags & TRK_BCAST);
+}
+
+int tracking_broken(const struct client *c)
+{
+    const struct trk_client *tc = trk_of(c);
+    return tc && (tc->flags & TRK_ON) && (tc->flags & TRK_BROKEN);
+}
+
 long long tracking_redirect(const struct client *c)
 {
     const struct trk_client *tc = trk_of(c);

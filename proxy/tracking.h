@@ -112,6 +112,10 @@ void tracking_cron(struct tracking_ctx *t);
 
 /* 1 when c has tracking on. */
 int tracking_on(const struct client *c);
+/* CLIENT LIST's flags: 1 when c tracks in BCAST mode (B), when its REDIRECT target was gone
+ * when a message was due (R). */
+int tracking_bcast(const struct client *c);
+int tracking_broken(const struct client *c);
 /* CLIENT LIST's redir=: the REDIRECT target while tracking is on (0 without one), else -1. */
 long long tracking_redirect(const struct client *c);
 /* The kind of runner (enum view_kind) c's requests to a master go on: VIEW_TRACK for a RESP3

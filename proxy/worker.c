@@ -278,9 +278,10 @@ struct gather {
     struct sbuf out;
     uint64_t *ids; /* CLIENT LIST ID ...: only these; NULL for all */
     uint32_t nids;
-    int none; /* CLIENT LIST TYPE master|replica|pubsub: nothing matches */
+    int none; /* TYPE master|replica: nothing matches (the proxy has no replication clients) */
+    int type; /* TYPE normal or pubsub: GATHER_NORMAL or GATHER_PUBSUB; 0 for any */
     /* CLIENT KILL: the clients that match every filter are closed and counted. */
-    int kill, old_form, pubsub_only;
+    int kill, old_form;
     uint64_t skip_id;          /* SKIPME yes: the client that asked (0: none) */
     char addr[64], laddr[64];  /* "" when not a filter */
     char user[128];
@@ -288,13 +289,23 @@ struct gather {
     long long killed;
 };
 
+enum { GATHER_NORMAL = 1, GATHER_PUBSUB = 2 };
+
+/* Whether c is of the type g asks for (Redis's getClientType: a subscribed client is of type
+ * pubsub, any other, MONITOR included, normal). */
+static int type_matches(const struct gather *g, const struct client *c)
+{
+    if (!g->type) return 1;
+    return (g->type == GATHER_PUBSUB) == (pubsub_subscribed(c) != 0);
+}
+
 /* Whether session s matches CLIENT KILL's filters in g. */
 static int kill_matches(struct gather *g, struct session *s)
 {
     struct client *c = &s->client;
     if (g->none || (g->skip_id && c->id == g->skip_id) || (s->flags & SESS_CLOSED)) return 0;
     if (g->nids && c->id != g->ids[0]) return 0;
-    if (g->pubsub_only && !pubsub_subscribed(c)) return 0;
+    if (!type_matches(g, c)) return 0;
     if (g->addr[0] || g->laddr[0]) {
         char a[64] = "", la[64] = "";
         sock_peer_name(c->fd, a, sizeof(a));
@@ -334,7 +345,7 @@ static void gather_add(struct worker *w, struct gather *g)
         int keep = !g->ids;
         for (uint32_t i = 0; g->ids && i < g->nids; i++)
             if (g->ids[i] == s->client.id) keep = 1;
-        if (keep) session_describe(s, &g->out, g->req);
+        if (keep && type_matches(g, &s->client)) session_describe(s, &g->out, g->req);
     }
     int last = --g->pending == 0;
     pthread_mutex_unlock(&g->lock);
@@ -375,9 +386,16 @@ static int gather_options(struct gather *g, const struct request *r, struct sbuf
     for (uint32_t i = 2; i < r->argc; i++) {
         if (request_arg_is(r, i, "type") && i + 1 < r->argc) {
             i++;
-            if (request_arg_is(r, i, "normal")) continue;
+            if (request_arg_is(r, i, "normal")) {
+                g->type = GATHER_NORMAL;
+                continue;
+            }
+            if (request_arg_is(r, i, "pubsub")) {
+                g->type = GATHER_PUBSUB;
+                continue;
+            }
             if (request_arg_is(r, i, "master") || request_arg_is(r, i, "replica") ||
-                request_arg_is(r, i, "slave") || request_arg_is(r, i, "pubsub")) {
+                request_arg_is(r, i, "slave")) {
                 g->none = 1;
                 continue;
             }
@@ -432,9 +450,9 @@ static int kill_options(struct worker *w, struct gather *g, const struct request
             g->nids = 1;
         } else if (request_arg_is(r, i, "type")) {
             if (request_arg_is(r, i + 1, "normal")) {
-                g->pubsub_only = 0;
+                g->type = GATHER_NORMAL;
             } else if (request_arg_is(r, i + 1, "pubsub")) {
-                g->pubsub_only = 1;
+                g->type = GATHER_PUBSUB;
             } else if (request_arg_is(r, i + 1, "master") || request_arg_is(r, i + 1, "replica") ||
                        request_arg_is(r, i + 1, "slave")) {
                 g->none = 1; /* the proxy has no replication clients */

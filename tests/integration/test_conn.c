@@ -107,11 +107,47 @@ START_TEST(test_hello_and_client)
     ck_assert_ptr_null(strstr(r->str, " name=other0 "));
     freeReplyObject(r);
     for (int i = 0; i < 6; i++) redisFree(others[i]);
-    /* RESET forgets the connection state. */
+
+    /* A subscriber: its counts, and of type pubsub (not normal), as Redis lists it. */
+    redisContext *sub = h_connect(h_env.proxy_port);
+    r = h_cmd(sub, "CLIENT ID");
+    long long sub_id = r->integer;
+    freeReplyObject(r);
+    freeReplyObject(h_cmd(sub, "SUBSCRIBE ch:x ch:y"));
+    ck_assert_int_eq(redisGetReply(sub, (void **)&r), REDIS_OK);
+    freeReplyObject(r);
+    freeReplyObject(h_cmd(sub, "PSUBSCRIBE ch:p*"));
+    freeReplyObject(h_cmd(sub, "SSUBSCRIBE {t}s"));
+    r = h_cmd(p, "CLIENT LIST ID %lld", sub_id);
+    ck_assert_msg(strstr(r->str, " flags=P db=0 sub=2 psub=1 ssub=1 ") != NULL, "%s", r->str);
+    freeReplyObject(r);
+    r = h_cmd(p, "CLIENT LIST TYPE pubsub");
+    snprintf(want, sizeof(want), "id=%lld ", sub_id);
+    ck_assert_msg(strstr(r->str, want) != NULL, "%s", r->str);
+    ck_assert_ptr_null(strstr(r->str, " name=myconn "));
+    freeReplyObject(r);
+    r = h_cmd(p, "CLIENT LIST TYPE normal");
+    ck_assert_ptr_null(strstr(r->str, want));
+    ck_assert_ptr_nonnull(strstr(r->str, " name=myconn "));
+    freeReplyObject(r);
+    redisFree(sub);
+
+    /* Tracking in BCAST mode: t and B. */
+    h_expect_str(h_cmd(p, "CLIENT TRACKING on BCAST"), "OK");
+    r = h_cmd(p, "CLIENT INFO");
+    ck_assert_msg(strstr(r->str, " flags=tBrT ") != NULL, "%s", r->str);
+    freeReplyObject(r);
+    h_expect_str(h_cmd(p, "CLIENT NO-EVICT on"), "OK");
+
+    /* RESET forgets the connection state; NO-EVICT stays, as with Redis 7.0. */
     h_expect_str(h_cmd(p, "RESET"), "RESET");
     r = h_cmd(p, "CLIENT GETNAME");
     ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
     freeReplyObject(r);
+    r = h_cmd(p, "CLIENT INFO");
+    ck_assert_msg(strstr(r->str, " flags=e ") != NULL, "%s", r->str);
+    freeReplyObject(r);
+    h_expect_str(h_cmd(p, "CLIENT NO-EVICT off"), "OK");
     r = h_cmd(p, "CLIENT INFO");
     ck_assert_ptr_nonnull(strstr(r->str, " flags=N "));
     freeReplyObject(r);
