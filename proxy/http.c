@@ -31,6 +31,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +42,7 @@
 #define HTTP_POST_BUFFER     (64 * 1024) /* libmicrohttpd's post processor's buffer */
 #define HTTP_IDLE_TIMEOUT_S  60          /* an idle keep-alive connection is closed after this */
 #define HTTP_WAIT_MARGIN_MS  2000        /* beyond -http-timeout, in case the worker is stuck */
+#define HTTP_GONE_CHECK_MS   100         /* how often a waiting request looks for its client */
 #define HTTP_FIRST_ID        (1ull << 48) /* CLIENT ID of the first HTTP request */
 #define HTTP_REALM           "slotproxy"
 #define HTTP_STOP_GRACE_MS   100 /* for the last answers to be written at shutdown */
@@ -277,7 +279,21 @@ static int body_args(struct http_req *q, struct http_args *a, char *detail, size
                               a);
 }
 
-/* Sends the command to a worker and waits for its reply; answers the client either way. */
+/* Whether the client of connection c closed its end (or reset it) while its request waits. A
+ * client that sends its next request meanwhile is still there. */
+static int client_gone(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return 0;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) != 1) return 0;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+/* Sends the command to a worker and waits for its reply; answers the client either way. A client
+ * that goes away while its command waits (a BLPOP, say) has the command abandoned, as a Redis
+ * connection that closes would: otherwise it could still take a value pushed later, for nobody. */
 static enum MHD_Result run(struct http_front *h, struct MHD_Connection *c,
                            const struct http_args *a)
 {
@@ -295,14 +311,32 @@ static enum MHD_Result run(struct http_front *h, struct MHD_Connection *c,
     sbuf_free(&req);
     unsigned w = atomic_fetch_add_explicit(&h->next_worker, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->inflight, 1, memory_order_relaxed);
-    worker_call(h->workers[w % (unsigned)h->nworkers], call);
+    struct worker *wk = h->workers[w % (unsigned)h->nworkers];
+    worker_call(wk, call);
     /* The worker answers a time-out itself at -http-timeout; the margin covers a stuck worker.
      * -http-timeout 0 waits as long as the command takes (or until the front stops). */
     uint64_t wait_ms =
         h->cfg->http_timeout_ms ? h->cfg->http_timeout_ms + HTTP_WAIT_MARGIN_MS : UINT64_MAX / 4;
-    enum inner_status st = inner_call_wait(call, wait_ms, &h->stopping);
+    uint64_t waited = 0;
+    enum inner_status st;
+    for (;;) {
+        uint64_t slice = wait_ms - waited < HTTP_GONE_CHECK_MS ? wait_ms - waited : HTTP_GONE_CHECK_MS;
+        st = inner_call_wait(call, slice, &h->stopping);
+        waited += slice;
+        if (st != INNER_PENDING || waited >= wait_ms ||
+            atomic_load_explicit(&h->stopping, memory_order_relaxed))
+            break;
+        if (client_gone(c)) {
+            worker_cancel_call(wk, call);
+            st = inner_call_wait(call, HTTP_WAIT_MARGIN_MS, &h->stopping);
+            if (st == INNER_GONE || st == INNER_PENDING) st = INNER_GONE;
+            break;
+        }
+    }
     enum MHD_Result ret;
-    if (st == INNER_DONE) {
+    if (st == INNER_GONE) {
+        ret = MHD_NO; /* nobody to answer: the connection is closed */
+    } else if (st == INNER_DONE) {
         size_t len;
         const char *reply = inner_call_reply(call, &len);
         struct sbuf body;

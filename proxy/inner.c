@@ -82,6 +82,13 @@ struct inner_call *inner_call_create(const char *req, size_t len, uint64_t id, i
     return call;
 }
 
+void inner_call_ref(struct inner_call *call)
+{
+    pthread_mutex_lock(&call->lock);
+    call->refs++;
+    pthread_mutex_unlock(&call->lock);
+}
+
 void inner_call_put(struct inner_call *call)
 {
     pthread_mutex_lock(&call->lock);
@@ -242,6 +249,16 @@ static void client_abandon(struct inner_client *ic, enum inner_status st)
 static void client_timeout(struct loop *l, void *arg)
 {
     client_abandon(arg, INNER_TIMEOUT);
+}
+
+void inner_cancel(struct inner_ctx *ctx, struct inner_call *call)
+{
+    for (struct inner_client *ic = ctx->live; ic; ic = ic->next) {
+        if (ic->call != call) continue;
+        client_abandon(ic, INNER_GONE);
+        break;
+    }
+    inner_call_put(call);
 }
 
 /* Answers a call that could not become a request (an error from the parser) with the error. */

@@ -37,6 +37,7 @@ enum inner_status {
     INNER_TIMEOUT,     /* not answered within -http-timeout */
     INNER_STOPPING,    /* the worker is stopping: not run */
     INNER_TOO_BIG,     /* the reply was larger than the hard -client-output-buffer-limit */
+    INNER_GONE,        /* the HTTP client went away first: abandoned (inner_cancel) */
 };
 
 struct inner_call;
@@ -58,6 +59,8 @@ enum inner_status inner_call_wait(struct inner_call *call, uint64_t timeout_ms,
                                   const atomic_int *stop);
 /* The reply of an INNER_DONE call (len bytes, owned by the call). */
 const char *inner_call_reply(const struct inner_call *call, size_t *len);
+/* Takes a reference (for a message that names the call). Any thread. */
+void inner_call_ref(struct inner_call *call);
 /* Drops a reference; the last frees the call. Any thread. */
 void inner_call_put(struct inner_call *call);
 
@@ -87,6 +90,11 @@ void inner_ctx_init(struct inner_ctx *ctx, struct loop *loop, struct buf_pool *p
 void inner_describe(const struct client *c, struct sbuf *out);
 /* Runs call (with the worker's reference) on this worker; it is answered later, or at once. */
 void inner_run(struct inner_ctx *ctx, struct inner_call *call);
+/* The HTTP client of call went away: if the call is not answered yet, its client lets go of it
+ * as a session whose client leaves does (a blocked command's connection is closed, so that it
+ * takes nothing more), and it is answered INNER_GONE. Drops the reference the caller took for
+ * the message (inner_call_ref). The worker's thread. */
+void inner_cancel(struct inner_ctx *ctx, struct inner_call *call);
 /* Answers call INNER_STOPPING without running it and drops the worker's reference. */
 void inner_refuse(struct inner_call *call);
 /* The ACL users changed: each client not answered yet follows its user into users (or falls back

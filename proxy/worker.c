@@ -856,6 +856,7 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
         else
             inner_run(&w->inner, m->ptr);
         break;
+    case WORKER_MSG_CALL_CANCEL: inner_cancel(&w->inner, m->ptr); break;
     }
 }
 
@@ -938,6 +939,13 @@ void worker_give_conn_tls(struct worker *w, int fd, uint64_t id, enum session_re
 void worker_call(struct worker *w, struct inner_call *call)
 {
     struct chan_msg m = {.type = WORKER_MSG_CALL, .ptr = call};
+    chan_send(&w->inbox, &m);
+}
+
+void worker_cancel_call(struct worker *w, struct inner_call *call)
+{
+    inner_call_ref(call);
+    struct chan_msg m = {.type = WORKER_MSG_CALL_CANCEL, .ptr = call};
     chan_send(&w->inbox, &m);
 }
 

@@ -57,6 +57,7 @@ enum worker_msg {
     WORKER_MSG_ACL_SYNC,    /* ptr: a struct acl_gather: take the current ACL users, then ack */
     WORKER_MSG_ACL_DONE,    /* ptr: the struct acl_gather this worker started is complete */
     WORKER_MSG_CALL,        /* ptr: a struct inner_call (HTTP front), with a reference */
+    WORKER_MSG_CALL_CANCEL, /* ptr: a call sent here whose HTTP client left, with a reference */
     WORKER_MSG_CONN_TLS,    /* fd: a new client connection on the TLS port */
     WORKER_MSG_CONN_TLS_DENIED, /* ... to be refused (protected mode) after its handshake */
     WORKER_MSG_CONN_TLS_FULL,   /* ... to be refused (-maxclients) after its handshake */
@@ -157,6 +158,9 @@ void worker_give_conn(struct worker *w, int fd, uint64_t id);
 void worker_give_conn_tls(struct worker *w, int fd, uint64_t id, enum session_refuse refuse);
 /* Hands w a call of the HTTP front (with a reference for w, which answers it). Any thread. */
 void worker_call(struct worker *w, struct inner_call *call);
+/* The HTTP client of call, given to w by worker_call, went away: w abandons the call if it has
+ * not answered it yet (inner_cancel). Takes a reference of its own for the message. Any thread. */
+void worker_cancel_call(struct worker *w, struct inner_call *call);
 /* Gives w a slot map (the caller has taken a reference for it). Any thread. */
 void worker_give_map(struct worker *w, struct slotmap *m);
 /* Gives w the topology thread's verdict on the node at addr (forward_verdict). Any thread. */

@@ -651,6 +651,40 @@ START_TEST(test_http_shutdown)
 }
 END_TEST
 
+/* A client that goes away while its BLPOP waits: the command is abandoned at once, as when a
+ * Redis connection closes, and a value pushed afterwards stays in the list (it used to be taken
+ * by the abandoned BLPOP until -http-timeout, for nobody). */
+START_TEST(test_http_blocked_client_leaves)
+{
+    redisContext *c = h_connect(resp_port());
+    freeReplyObject(h_cmd(c, "DEL http:gone"));
+    long long before = h_info_num(resp_port(), "blocked_clients");
+    int fd = h_tcp_connect(http_port(), 0);
+    const char body[] = "command=blpop&arguments=http:gone,0";
+    char req[512];
+    int n = snprintf(req, sizeof(req),
+                     "POST / HTTP/1.1\r\nHost: x\r\n"
+                     "Content-Type: application/x-www-form-urlencoded\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     sizeof(body) - 1, body);
+    ck_assert_int_eq(write(fd, req, (size_t)n), n);
+    for (int i = 0; i < 200 && h_info_num(resp_port(), "blocked_clients") <= before; i++)
+        h_sleep_ms(10);
+    ck_assert_int_eq(h_info_num(resp_port(), "blocked_clients"), before + 1);
+    close(fd);
+    /* Well before -http-timeout (2 s): the front looks for its client every 100 ms. */
+    uint64_t t0 = h_now_ms();
+    while (h_info_num(resp_port(), "blocked_clients") > before && h_now_ms() - t0 < 1000)
+        h_sleep_ms(10);
+    ck_assert_int_eq(h_info_num(resp_port(), "blocked_clients"), before);
+    h_expect_int(h_cmd(c, "RPUSH http:gone precious"), 1);
+    h_sleep_ms(200);
+    h_expect_int(h_cmd(c, "LLEN http:gone"), 1);
+    h_expect_str(h_cmd(c, "LPOP http:gone"), "precious");
+    redisFree(c);
+}
+END_TEST
+
 /* A line of /metrics: the value of the sample whose name and labels are sample. */
 static long long metric(const char *text, const char *sample)
 {
@@ -702,6 +736,7 @@ Suite *http_suite(void)
     tcase_add_test(tc, test_http_many_arguments);
     tcase_add_test(tc, test_http_hostile_bodies);
     tcase_add_test(tc, test_http_counters);
+    tcase_add_test(tc, test_http_blocked_client_leaves);
     suite_add_tcase(s, tc);
     TCase *own = tcase_create("own-proxy");
     tcase_set_timeout(own, 120);
