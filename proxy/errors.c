@@ -24,7 +24,7 @@ static const char *const unsupported_text[PXU_COUNT] = {
     [PXU_ONE_NODE] = "cannot be used through slotproxy: it administers a single node",
     [PXU_NODE_REPORT] = "cannot be used through slotproxy: it reports on a single node",
     [PXU_REPLICATION] = "cannot be used through slotproxy: it is part of the replication protocol",
-    [PXU_ONE_DB] = "cannot be used in cluster mode: it needs more than one database",
+    [PXU_ONE_DB] = "cannot be used through slotproxy: it needs more than one database",
     [PXU_ASKING] = "is used by the proxy itself and cannot be sent by clients",
     [PXU_SCRIPT_DEBUG] = "cannot be used through slotproxy: it needs a debugging session on one "
                          "node",
@@ -53,6 +53,7 @@ void errors_route(struct sbuf *s, enum px_err e, const char *base, const struct 
     case PXE_CLUSTER_DISABLED: errors_cluster_disabled(s); return;
     case PXE_CROSSSERVER: errors_crossserver(s); return;
     case PXE_ONESHOT: errors_oneshot(s, name); return;
+    case PXE_OTHER_DB: errors_copy_db_pool(s); return;
     case PXE_NONE: break;
     }
     errors_no_handler(s, name ? name : "?");
@@ -109,6 +110,12 @@ void errors_crossslot(struct sbuf *s)
 void errors_crossserver(struct sbuf *s)
 {
     sbuf_puts(s, "-CROSSSLOT Keys in request don't hash to the same server of the pool\r\n");
+}
+
+void errors_copy_db_pool(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR Copying to another database is not allowed through slotproxy: only "
+                 "database 0, as the connections to the pool's servers are shared\r\n");
 }
 
 void errors_cluster_disabled(struct sbuf *s)

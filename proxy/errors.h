@@ -27,6 +27,7 @@ enum px_err {
     PXE_CLUSTER_DISABLED,   /* pool mode: CLUSTER commands, as a standalone Redis answers them */
     PXE_CROSSSERVER,        /* pool mode: keys on different servers of the pool */
     PXE_ONESHOT,            /* needs a connection that outlives the request (HTTP front) */
+    PXE_OTHER_DB,           /* pool mode: COPY ... DB n into a database other than 0 */
 };
 
 /* The reasons a command is refused (the command table's overlay names one per command). */
@@ -64,6 +65,8 @@ void errors_wrong_arity(struct sbuf *s, const char *fullname);
 void errors_crossslot(struct sbuf *s);
 /* Pool mode's CROSSSLOT: the keys are on different servers of the pool. */
 void errors_crossserver(struct sbuf *s);
+/* Pool mode: COPY ... DB n, n not 0 (the cluster's nodes refuse it themselves). */
+void errors_copy_db_pool(struct sbuf *s);
 /* "-ERR This instance has cluster support disabled" (a standalone Redis's CLUSTER answer). */
 void errors_cluster_disabled(struct sbuf *s);
 /* A command that needs a connection of its own, sent over the HTTP front. */

@@ -150,6 +150,21 @@ static int transaction(const struct cmd_entry *e, const struct route_client *c, 
            slot_of(e, base, argv, argc, ks, keys) == c->tx_slot;
 }
 
+/* COPY src dst DB n with n an integer other than 0. In pool mode it would write into that
+ * database of a server, where nothing reads it: every connection to the servers is on database 0
+ * (a cluster's node refuses it itself; one that is not an integer gets the server's own error). */
+static int copies_to_other_db(const struct command *cmd, const char *base,
+                              const struct resp_span *argv, uint32_t argc)
+{
+    if (strcmp(cmd->name, "copy") != 0) return 0;
+    for (uint32_t i = 3; i + 1 < argc; i++) {
+        if (!arg_is(base, argv, i, "db")) continue;
+        long long db;
+        if (resp_str2ll(base + argv[i + 1].off, argv[i + 1].len, &db) && db != 0) return 1;
+    }
+    return 0;
+}
+
 void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
                   const struct route_client *c, const struct keyspace *ks,
                   struct keys_result *keys, struct route *out)
@@ -184,6 +199,10 @@ void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,
         return;
     }
     if (c->subscribed && c->resp == 2 && subscribed_mode(e, out)) return;
+    if (ks && ks->pool && copies_to_other_db(cmd, base, argv, argc)) {
+        refuse(out, PXE_OTHER_DB);
+        return;
+    }
     if (transaction(e, c, base, argv, argc, ks, keys)) {
         out->kind = RT_TXN;
         return;

@@ -322,7 +322,7 @@ START_TEST(test_route_refusal_texts)
         {"sync", "-ERR 'sync' cannot be used through slotproxy: it is part of the replication "
                  "protocol\r\n"},
         {"move k 1",
-         "-ERR 'move' cannot be used in cluster mode: it needs more than one database\r\n"},
+         "-ERR 'move' cannot be used through slotproxy: it needs more than one database\r\n"},
         {"asking", "-ERR 'asking' is used by the proxy itself and cannot be sent by clients\r\n"},
     };
     char text[512];
@@ -527,6 +527,29 @@ START_TEST(test_route_pool)
     sbuf_put(&sb, "", 1); /* as a C string */
     ck_assert_str_eq(sb.buf, "-CROSSSLOT Keys in request don't hash to the same server of the "
                              "pool\r\n");
+    /* COPY into a database other than 0 is refused (it would write where nothing reads); DB 0,
+     * and a DB that is not a number (the server's own error), go to the server. */
+    static const struct {
+        const char *line;
+        int refused;
+    } cp[] = {{"copy a{x} b{x} db 5", 1}, {"copy a{x} b{x} REPLACE DB -1", 1},
+              {"copy a{x} b{x} db 0", 0}, {"copy a{x} b{x} db x", 0},
+              {"copy a{x} b{x} replace", 0}};
+    for (size_t i = 0; i < sizeof(cp) / sizeof(cp[0]); i++) {
+        req_split(&r, cp[i].line, ' ');
+        route_decide(r.base, r.argv, r.argc, &authed, &ks, &keys, &rt);
+        ck_assert_msg((rt.kind == RT_REFUSE && rt.err == PXE_OTHER_DB) == cp[i].refused, "%s",
+                      cp[i].line);
+        /* In cluster mode the node answers it. */
+        route_decide(r.base, r.argv, r.argc, &authed, NULL, &keys, &rt);
+        ck_assert_msg(rt.kind == RT_SLOT, "%s", cp[i].line);
+    }
+    sbuf_clear(&sb);
+    errors_route(&sb, PXE_OTHER_DB, r.base, r.argv, r.argc, "copy", NULL);
+    sbuf_put(&sb, "", 1);
+    ck_assert_str_eq(sb.buf, "-ERR Copying to another database is not allowed through slotproxy: "
+                             "only database 0, as the connections to the pool's servers are "
+                             "shared\r\n");
     /* CLUSTER: a standalone Redis's answers (redis-server 7.0.15 without cluster-enabled). */
     static const struct {
         const char *line, *text;
