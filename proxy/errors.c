@@ -380,10 +380,19 @@ static int starts_with(const char *line, size_t len, const char *code)
 
 int errors_is_unavailable(const char *line, size_t len)
 {
-    static const char *const codes[] = {"CLUSTERDOWN ", "TRYAGAIN ", "LOADING ", "MASTERDOWN ",
-                                        "BUSY ", "ERR connection to node ", "ERR node ",
+    static const char *const codes[] = {"CLUSTERDOWN ",
+                                        "TRYAGAIN ",
+                                        "LOADING ",
+                                        "MASTERDOWN ",
+                                        "BUSY ",
+                                        "ERR connection to node ",
+                                        "ERR node ",
                                         "ERR too many cluster redirections",
-                                        "ERR the cluster's masters changed"};
+                                        "ERR the cluster's masters changed",
+                                        /* a pool's (errors_server_unreachable, ...) */
+                                        "ERR server ",
+                                        "ERR no server of the pool is available",
+                                        "ERR the pool's servers changed"};
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
         if (starts_with(line, len, codes[i])) return 1;
     return 0;

@@ -160,9 +160,10 @@ void errors_pool_empty(struct sbuf *s);
 /* The pool's servers changed (a reload, an ejection) while the request waited to be sent: it
  * never ran, and the server it was placed on may no longer be the key's. */
 void errors_pool_changed(struct sbuf *s);
-/* 1 when the error line (the text after '-') says that the cluster could not be reached or did
- * not answer (CLUSTERDOWN, TRYAGAIN, LOADING, MASTERDOWN, a lost or stuck node connection, ...),
- * as opposed to an error in the request itself. */
+/* 1 when the error line (the text after '-') says that the cluster (or a pool's server) could
+ * not be reached or did not answer (CLUSTERDOWN, TRYAGAIN, LOADING, MASTERDOWN, a lost or stuck
+ * node connection, a pool server unreachable or ejected, ...), as opposed to an error in the
+ * request itself. */
 int errors_is_unavailable(const char *line, size_t len);
 /* The HTTP status for a reply that is the error line (the text after '-'): 401 for NOAUTH and
  * WRONGPASS, 403 for NOPERM, 502 when the cluster could not be reached (errors_is_unavailable),

@@ -7,6 +7,7 @@
  */
 #include "suites.h"
 
+#include "errors.h"
 #include "httpjson.h"
 
 #include <stdio.h>
@@ -74,6 +75,22 @@ START_TEST(test_httpjson_resp2)
             "{\"error\": \"NOPERM this user has no permissions to run the 'get' command\"}");
     RENDERS("-TRYAGAIN Multiple keys request during rehashing of slot\r\n", 502,
             "{\"error\": \"TRYAGAIN Multiple keys request during rehashing of slot\"}");
+    /* A pool's server that cannot be reached, none left, or the pool changed: 502 too. */
+    struct sbuf e;
+    sbuf_init(&e);
+    char out[512];
+    errors_server_unreachable(&e, "127.0.0.1:7699", "connect: Connection refused");
+    ck_assert_uint_eq(render(e.buf, e.len, out, sizeof(out)), 502);
+    sbuf_clear(&e);
+    errors_pool_empty(&e);
+    ck_assert_uint_eq(render(e.buf, e.len, out, sizeof(out)), 502);
+    sbuf_clear(&e);
+    errors_pool_changed(&e);
+    ck_assert_uint_eq(render(e.buf, e.len, out, sizeof(out)), 502);
+    sbuf_clear(&e);
+    errors_crossserver(&e); /* the request's own fault */
+    ck_assert_uint_eq(render(e.buf, e.len, out, sizeof(out)), 400);
+    sbuf_free(&e);
 }
 END_TEST
 
