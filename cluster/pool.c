@@ -99,9 +99,16 @@ int pool_server_line(const char *spec, char *out, size_t outlen)
     size_t nlen = strlen(name);
     while (nlen && (name[nlen - 1] == ' ' || name[nlen - 1] == '\t')) nlen--;
     if (alen == 0 || memchr(name, ' ', nlen) || memchr(name, '\t', nlen)) return PX_EINVAL;
+    /* The colons that separate port and weight: those after a bracketed IPv6 address ("[::1]"),
+     * or all of them (an IPv6 address without brackets needs its weight, read from the end). */
+    const char *tail = spec;
+    if (spec[0] == '[') {
+        tail = memchr(spec, ']', alen);
+        if (!tail) return PX_EINVAL;
+    }
     int colons = 0;
-    for (size_t i = 0; i < alen; i++) colons += spec[i] == ':';
-    if (colons == 0 || spec[0] == ':' || spec[alen - 1] == ':') return PX_EINVAL;
+    for (const char *q = tail; q < spec + alen; q++) colons += *q == ':';
+    if (colons == 0 || spec[alen - 1] == ':') return PX_EINVAL;
     /* One colon: host:port, weight 1. More: twemproxy's host:port:weight, read from the end. */
     int w = snprintf(out, outlen, "%.*s%s%s%.*s", (int)alen, spec, colons == 1 ? ":1" : "",
                      nlen ? " " : "", (int)nlen, name);

@@ -50,6 +50,14 @@ int sock_split_addr(const char *s, char *host, size_t hostlen, int *port)
 
 int sock_resolve(const char *host, char *ip, size_t iplen)
 {
+    /* An IPv6 address may come in brackets ("[::1]", as written before a port). */
+    char unbracketed[64];
+    size_t hl = strlen(host);
+    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']' && hl - 2 < sizeof(unbracketed)) {
+        memcpy(unbracketed, host + 1, hl - 2);
+        unbracketed[hl - 2] = '\0';
+        host = unbracketed;
+    }
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;

@@ -13,7 +13,8 @@
 /* Splits "host:port", "[v6addr]:port" or "port" into host and port (1..65535). Returns 0 or
  * PX_EINVAL. An empty host is returned as "". */
 int sock_split_addr(const char *s, char *host, size_t hostlen, int *port);
-/* Resolves host to a numeric address string (IPv4 preferred). May block. Returns 0 or PX_EINVAL. */
+/* Resolves host (a name, an address, or an IPv6 address in brackets) to a numeric address string
+ * (IPv4 preferred). May block. Returns 0 or PX_EINVAL. */
 int sock_resolve(const char *host, char *ip, size_t iplen);
 
 /* Binds and listens on host:port (empty host or "0.0.0.0": all IPv4 addresses). */

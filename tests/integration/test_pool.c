@@ -1003,6 +1003,48 @@ START_TEST(test_pool_replicas)
 }
 END_TEST
 
+/* IPv6 servers: "[::1]:port" (weight 1), and "::1:port:weight" read from the end as nutcracker
+ * reads it; both reached, each holding its share of the keys. */
+START_TEST(test_pool_ipv6)
+{
+    const char *const v6[] = {"--bind", "127.0.0.1 ::1", NULL};
+    pid_t pids[2];
+    for (int i = 0; i < 2; i++) {
+        pids[i] = h_single_start_with(SRV(i), v6);
+        ck_assert_msg(pids[i] > 0, "cannot start redis-server on %d", SRV(i));
+    }
+    char a[64], b[64];
+    snprintf(a, sizeof(a), "[::1]:%d", SRV(0));
+    snprintf(b, sizeof(b), "::1:%d:1", SRV(1));
+    /* md5: fnv1a_64 (the default, as nutcracker's) happens to put all of these keys on one of
+     * these two servers. */
+    const char *flags[] = {"-pool-server", a, "-pool-server", b, "-hash", "md5", NULL};
+    pid_t px = proxy_start(0, flags, "pool-ipv6.log");
+    redisContext *p = h_connect(PROXY(0));
+    for (int i = 0; i < 100; i++) h_expect_str(h_cmd(p, "SET v6:%d %d", i, i), "OK");
+    for (int i = 0; i < 100; i++) {
+        redisReply *r = h_cmd(p, "GET v6:%d", i);
+        ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+        ck_assert_int_eq(atoi(r->str), i);
+        freeReplyObject(r);
+    }
+    long long total = 0;
+    for (int i = 0; i < 2; i++) {
+        redisContext *s = h_connect(SRV(i));
+        redisReply *r = h_cmd(s, "DBSIZE");
+        ck_assert_msg(r->integer > 0, "server %d holds no key (%lld on the other)", i,
+                      100 - r->integer);
+        total += r->integer;
+        freeReplyObject(r);
+        redisFree(s);
+    }
+    ck_assert_int_eq(total, 100);
+    redisFree(p);
+    proxy_stop(px, "pool-ipv6.log");
+    for (int i = 0; i < 2; i++) h_single_stop(pids[i]);
+}
+END_TEST
+
 /* MGET/MSET/DEL/EXISTS split by server and merged; DBSIZE, KEYS and SCAN over every server;
  * the CLUSTER commands, HELLO and INFO as a standalone Redis has them; MOVED relayed. */
 START_TEST(test_pool_fanout)
@@ -1454,6 +1496,7 @@ Suite *pool_suite(void)
     tcase_add_test(tc, test_pool_auto_eject);
     tcase_add_test(tc, test_pool_replicas);
     tcase_add_test(tc, test_pool_fanout);
+    tcase_add_test(tc, test_pool_ipv6);
     tcase_add_test(tc, test_pool_pubsub_blocking_txn);
     tcase_add_test(tc, test_pool_ops);
     tcase_add_test(tc, test_pool_cross_compute);

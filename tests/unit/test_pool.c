@@ -93,6 +93,17 @@ START_TEST(test_pool_server_flag)
     ck_assert_int_eq(pool_server_line("127.0.0.1:6379:0", out, sizeof(out)), PX_EINVAL);
     ck_assert_int_eq(pool_server_line("127.0.0.1:6379 a b", out, sizeof(out)), PX_EINVAL);
     ck_assert_int_eq(pool_server_line("", out, sizeof(out)), PX_EINVAL);
+    ck_assert_int_eq(pool_server_line(":6379", out, sizeof(out)), PX_EINVAL);
+    /* IPv6: in brackets, with or without a weight; without brackets, with its weight (read from
+     * the end, as nutcracker reads a line). */
+    ck_assert_int_eq(pool_server_line("[::1]:7611", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "[::1]:7611:1");
+    ck_assert_int_eq(pool_server_line("[::1]:7611:2 six", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "[::1]:7611:2 six");
+    ck_assert_int_eq(pool_server_line("::1:7611:1", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "::1:7611:1");
+    ck_assert_int_eq(pool_server_line("[::1", out, sizeof(out)), PX_EINVAL);
+    ck_assert_int_eq(pool_server_line("[::1]", out, sizeof(out)), PX_EINVAL);
 }
 END_TEST
 
