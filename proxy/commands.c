@@ -183,9 +183,10 @@ static enum fan_merge merge_from_tips(uint32_t tips, enum fan_merge dflt)
 static void decide(struct cmd_entry *e, const struct cmd_entry *parent)
 {
     const struct command *c = e->cmd;
-    /* The node is busy running the script they stop: the shared connection waits behind it. */
+    /* The node is busy running the script they stop: the shared connection waits behind it.
+     * WAIT blocks its connection up to its timeout (Redis does not flag it as blocking). */
     e->own_conn = strcmp(c->name, "script|kill") == 0 || strcmp(c->name, "function|kill") == 0 ||
-                  strcmp(c->name, "function|stats") == 0;
+                  strcmp(c->name, "function|stats") == 0 || strcmp(c->name, "wait") == 0;
     const struct overlay *o = find_overlay(c->name);
     if (!o && parent) {
         /* A subcommand inherits its container's overlay (CLIENT KILL, CLUSTER SETSLOT, ...). */

@@ -93,6 +93,36 @@ START_TEST(test_blocking_family)
     ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
     ck_assert_int_eq(r->integer, 1);
     freeReplyObject(r);
+    /* WAIT for more replicas than there are waits its whole timeout at every master, on
+     * connections of its own: other clients' requests to those masters are not held behind it
+     * (they were, on the shared connections, until -backend-timeout failed them). */
+    redisContext *w = h_connect(h_env.proxy_port);
+    uint64_t wait_at = h_now_ms();
+    redisAppendCommand(w, "WAIT 5 1500");
+    int done = 0;
+    while (!done) ck_assert_int_eq(redisBufferWrite(w, &done), REDIS_OK);
+    h_sleep_ms(100);
+    redisContext *others[3];
+    for (int i = 0; i < 3; i++) others[i] = h_connect(h_env.proxy_port);
+    uint64_t slowest = 0;
+    for (int k = 0; k < 30; k++) {
+        for (int i = 0; i < 3; i++) {
+            uint64_t a = h_now_ms();
+            r = h_cmd(others[i], "GET bl:wait:%d", k);
+            ck_assert_int_eq(r->type, REDIS_REPLY_NIL);
+            freeReplyObject(r);
+            if (h_now_ms() - a > slowest) slowest = h_now_ms() - a;
+        }
+    }
+    ck_assert_msg(slowest < 700, "a GET took %llu ms while WAIT waited",
+                  (unsigned long long)slowest);
+    ck_assert_int_eq(redisGetReply(w, (void **)&r), REDIS_OK);
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    ck_assert_int_eq(r->integer, 1);
+    freeReplyObject(r);
+    ck_assert_uint_ge(h_now_ms() - wait_at, 1400);
+    for (int i = 0; i < 3; i++) redisFree(others[i]);
+    redisFree(w);
     redisFree(c);
 }
 END_TEST
