@@ -435,6 +435,9 @@ static int sel_set(struct acl_selector *s, const char *op, size_t oplen)
         } else {
             flags = ACL_KEY_ALL;
         }
+        /* As Redis: '%' needs R or W (a '%~*' granting nothing would be written back as '~*',
+         * every key, by ACL LIST and ACL SAVE). */
+        if (!flags) return -ACL_ERR_SYNTAX;
         if (acl_has_spaces(op + off, oplen - off)) return -ACL_ERR_SYNTAX;
         strs_add(&s->keys, &s->nkeys, op + off, oplen - off, flags);
         s->flags &= ~(uint32_t)ACL_SEL_ALLKEYS;

@@ -225,6 +225,14 @@ START_TEST(test_rule_errors)
         ACL_ERR_BAD_HASH); /* upper case */
     ck_assert_int_eq(rule_err("", "%X~foo"), ACL_ERR_SYNTAX);
     ck_assert_int_eq(rule_err("", "%RR~foo"), ACL_ERR_SYNTAX);
+    /* '%' without R or W, as Redis 7.0.15 refuses it (it takes '%R', '%R~' and '~'). */
+    ck_assert_int_eq(rule_err("", "%~*"), ACL_ERR_SYNTAX);
+    ck_assert_int_eq(rule_err("", "%~a"), ACL_ERR_SYNTAX);
+    ck_assert_int_eq(rule_err("", "%"), ACL_ERR_SYNTAX);
+    ck_assert_int_eq(rule_err("", "%R"), 0);
+    ck_assert_int_eq(rule_err("", "%R~"), 0);
+    ck_assert_int_eq(rule_err("", "~"), 0);
+    ck_assert_int_eq(rule_err("", "%W~a"), 0);
     ck_assert_int_eq(rule_err("", "(this-is-invalid)"), ACL_ERR_SYNTAX);
     ck_assert_int_eq(rule_err("", "(&* &fail)"), ACL_ERR_CHANS_AFTER_ALL);
     ck_assert_int_eq(rule_err("", "ON"), 0); /* keywords without case */
