@@ -674,6 +674,11 @@ void errors_select_cluster(struct sbuf *s)
     sbuf_puts(s, "-ERR SELECT is not allowed in cluster mode\r\n");
 }
 
+void errors_monitor_in_multi(struct sbuf *s)
+{
+    sbuf_puts(s, "-ERR MONITOR isn't allowed for DENY BLOCKING client\r\n");
+}
+
 void errors_select_pool(struct sbuf *s)
 {
     sbuf_puts(s, "-ERR SELECT is not allowed through slotproxy: only database 0, as the "

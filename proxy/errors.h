@@ -282,6 +282,8 @@ void errors_select_range(struct sbuf *s);
 void errors_select_cluster(struct sbuf *s);
 /* The same in pool mode, where the servers would allow it but their connections are shared. */
 void errors_select_pool(struct sbuf *s);
+/* MONITOR run by EXEC, in Redis's words. */
+void errors_monitor_in_multi(struct sbuf *s);
 /* CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT with a bad slot (with_count: GETKEYSINSLOT's text). */
 void errors_invalid_slot(struct sbuf *s, int with_count);
 /* CLIENT LIST TYPE with an unknown type. */

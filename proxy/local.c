@@ -564,6 +564,11 @@ void local_run(struct local_ctx *lc, struct request *r)
     case LOCAL_SLOWLOG: slowlog_command(r, c->resp, sb); break;
     case LOCAL_CLIENT_PAUSE: do_pause(r, sb); break;
     case LOCAL_MONITOR:
+        /* Queued in a transaction: Redis refuses it when EXEC runs it. */
+        if (r->flags & REQ_F_TX_AFTER) {
+            errors_monitor_in_multi(sb);
+            break;
+        }
         c->monitor = 1;
         monitor_add(c->id, lc->worker);
         if (lc->monfeed) {

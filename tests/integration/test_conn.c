@@ -418,6 +418,18 @@ START_TEST(test_monitor)
         left = nodes_monitored();
     }
     ck_assert_int_eq(left, 0);
+    /* MONITOR queued in a transaction is refused when EXEC runs it, as Redis refuses it; the
+     * client stays an ordinary one. */
+    h_expect_str(h_cmd(c, "MULTI"), "OK");
+    h_expect_str(h_cmd(c, "MONITOR"), "QUEUED");
+    redisReply *x = h_cmd(c, "EXEC");
+    ck_assert_int_eq(x->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(x->elements, 1);
+    ck_assert_int_eq(x->element[0]->type, REDIS_REPLY_ERROR);
+    ck_assert_str_eq(x->element[0]->str, "ERR MONITOR isn't allowed for DENY BLOCKING client");
+    freeReplyObject(x);
+    h_expect_str(h_cmd(c, "PING"), "PONG");
+    ck_assert_int_eq(nodes_monitored(), 0);
     redisFree(m);
     redisFree(c);
 }

@@ -155,6 +155,7 @@ START_TEST(test_errors_own_lines)
     LINE(errors_crossserver(&s_));
     LINE(errors_copy_db_pool(&s_));
     LINE(errors_select_pool(&s_));
+    LINE(errors_monitor_in_multi(&s_));
     for (int why = 0; why < PXU_COUNT; why++) {
         LINE(errors_unsupported(&s_, "cmd", errors_unsupported_text((enum px_unsupported)why)));
     }

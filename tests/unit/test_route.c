@@ -142,12 +142,13 @@ START_TEST(test_route_every_command)
             break;
         case ROUTE_ALL_MASTERS:
             ck_assert_msg(rt.kind == RT_ALL_MASTERS && rt.merge == e->merge, "%s", c->name);
-            /* Blocking parts, and SCRIPT/FUNCTION KILL, each on a connection of its own. */
+            /* Blocking parts, SCRIPT/FUNCTION KILL and WAIT, each on a connection of its own. */
             ck_assert_int_eq((rt.flags & RT_F_BLOCKING) != 0,
                              (c->flags & CMD_BLOCKING) != 0 || e->own_conn);
             ck_assert_int_eq(e->own_conn, strcmp(c->name, "script|kill") == 0 ||
                                               strcmp(c->name, "function|kill") == 0 ||
-                                              strcmp(c->name, "function|stats") == 0);
+                                              strcmp(c->name, "function|stats") == 0 ||
+                                              strcmp(c->name, "wait") == 0);
             break;
         case ROUTE_FORWARD:
             /* One key at most ("1" everywhere): one slot, or any master without keys. */
