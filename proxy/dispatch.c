@@ -96,6 +96,24 @@ static void acl_log_denial(struct dispatch *d, const struct request *r, const st
     stat_add(n, 1);
 }
 
+/* Answers r with the refusal in d->out. An EXEC refused so, before it ran, ends the transaction
+ * as Redis's execCommandAbort does: whatever was queued or watched is dropped (txn_reset: the
+ * node connection goes, which discards and unwatches there), and the error comes as
+ * "-EXECABORT Transaction discarded because of: <it>". */
+static void reply_refusal(struct dispatch *d, struct request *r, const struct cmd_entry *e)
+{
+    if (e && e->local_id == LOCAL_EXEC && r->client) {
+        struct sbuf msg;
+        sbuf_init(&msg);
+        errors_execabort_because(&msg, d->out.buf, d->out.len);
+        txn_reset(r->client);
+        request_reply_bytes(d->rp, r, msg.buf, msg.len);
+        sbuf_free(&msg);
+        return;
+    }
+    request_reply_bytes(d->rp, r, d->out.buf, d->out.len);
+}
+
 /* The ACL check, in Redis's place: after arity and authentication, before everything else
  * (CROSSSLOT, subscribed mode, the proxy's own refusals). Returns 1 when r may go on; otherwise r
  * is answered with -NOPERM (which, inside MULTI, makes EXEC fail as Redis does). */
@@ -123,7 +141,7 @@ static int acl_allows(struct dispatch *d, struct request *r, struct client *c,
     txn_note_error(r);
     sbuf_clear(&d->out);
     errors_noperm(&d->out, res, rt->cmd->cmd->name);
-    request_reply_bytes(d->rp, r, d->out.buf, d->out.len);
+    reply_refusal(d, r, rt->cmd);
     return 0;
 }
 
@@ -136,7 +154,8 @@ static void reject(struct dispatch *d, struct request *r, const struct route *rt
     sbuf_clear(&d->out);
     errors_route(&d->out, rt->err, r->breq.chunk->data, r->argv, r->argc,
                  e ? e->cmd->name : NULL, e ? e->unsupported : NULL);
-    request_reply_bytes(d->rp, r, d->out.buf, d->out.len);
+    /* The HTTP front's refusal of EXEC is the proxy's own, not Redis's. */
+    reply_refusal(d, r, rt->err == PXE_ONESHOT ? NULL : e);
 }
 
 /* Remembers the body of scripts the client runs (EVAL, SCRIPT LOAD), for NOSCRIPT recovery;

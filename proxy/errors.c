@@ -596,6 +596,23 @@ void errors_watch_in_multi(struct sbuf *s)
     sbuf_puts(s, "-ERR WATCH inside MULTI is not allowed\r\n");
 }
 
+void errors_execabort_because(struct sbuf *s, const char *err, size_t len)
+{
+    if (len && err[0] == '-') {
+        err++;
+        len--;
+    }
+    /* Redis quotes the text of a refusal it formats (arity) without the ERR code it would add. */
+    if (len >= 4 && memcmp(err, "ERR ", 4) == 0) {
+        err += 4;
+        len -= 4;
+    }
+    while (len && (err[len - 1] == '\n' || err[len - 1] == '\r')) len--;
+    sbuf_puts(s, "-EXECABORT Transaction discarded because of: ");
+    sbuf_put(s, err, len);
+    sbuf_puts(s, "\r\n");
+}
+
 void errors_execabort(struct sbuf *s)
 {
     sbuf_puts(s, "-EXECABORT Transaction discarded because of previous errors.\r\n");

@@ -251,6 +251,9 @@ void errors_discard_without_multi(struct sbuf *s);
 void errors_watch_in_multi(struct sbuf *s);
 /* "-EXECABORT Transaction discarded because of previous errors." */
 void errors_execabort(struct sbuf *s);
+/* EXEC refused before it ran (its arity, NOAUTH, NOPERM), in Redis's words: err is the refusal's
+ * error line as sent ("-ERR ...\r\n"), quoted without its '-', an ERR code and its line end. */
+void errors_execabort_because(struct sbuf *s, const char *err, size_t len);
 
 /* ---- connection state and the commands the proxy answers ---- */
 

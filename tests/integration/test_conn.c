@@ -649,6 +649,9 @@ START_TEST(test_requirepass)
          "$3\r\nok1\r\n"},
         {"AUTH s3cret\r\nHELLO 2 SETNAME ok2 BOGUS\r\nCLIENT GETNAME\r\n",
          "+OK\r\n-ERR Syntax error in HELLO option 'BOGUS'\r\n$3\r\nok2\r\n"},
+        /* EXEC before AUTH: refused as Redis refuses an EXEC, with EXECABORT. */
+        {"EXEC\r\n",
+         "-EXECABORT Transaction discarded because of: NOAUTH Authentication required.\r\n"},
     };
     for (size_t i = 0; i < sizeof(hello) / sizeof(hello[0]); i++) {
         h_raw(port, hello[i].req, strlen(hello[i].req), out, sizeof(out), 300, 0, &closed);

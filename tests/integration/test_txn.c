@@ -56,6 +56,12 @@ START_TEST(test_replies_as_redis)
                       "GET {t}nope\r\nHSET {t}l f v\r\nEXEC\r\n");
     /* UNWATCH outside a transaction, and inside one (queued). */
     same_conversation("UNWATCH\r\nMULTI\r\nUNWATCH\r\nEXEC\r\n");
+    /* An EXEC refused before it runs ends the transaction: EXECABORT with the reason. */
+    same_conversation("EXEC x\r\nEXEC\r\n");
+    same_conversation("MULTI\r\nSET {t}a 200\r\nEXEC x\r\nPING\r\nGET {t}a\r\n");
+    same_conversation("ACL SETUSER txn:noexec on nopass +@all -exec ~* &*\r\n"
+                      "AUTH txn:noexec x\r\nMULTI\r\nSET {t}a 300\r\nEXEC\r\nPING\r\n"
+                      "GET {t}a\r\nAUTH default x\r\nACL DELUSER txn:noexec\r\n");
     redisFree(p);
     redisFree(d);
 }
