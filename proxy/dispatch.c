@@ -160,11 +160,41 @@ static void reject(struct dispatch *d, struct request *r, const struct route *rt
 
 /* Remembers the body of scripts the client runs (EVAL, SCRIPT LOAD), for NOSCRIPT recovery;
  * forgets them all on SCRIPT FLUSH. */
-static void note_script(struct dispatch *d, const struct request *r, uint32_t flags)
+/* Whether EVAL's (EVAL_RO's) numkeys is one Redis takes: otherwise it refuses the call before it
+ * compiles (and caches) the script. */
+static int eval_numkeys_ok(const struct request *r)
+{
+    if (strncmp(r->cmd->cmd->name, "eval", 4) != 0) return 1; /* SCRIPT LOAD */
+    long long n;
+    return r->argc >= 3 && resp_str2ll(request_arg(r, 2), r->argv[2].len, &n) && n >= 0 &&
+           n <= (long long)r->argc - 3;
+}
+
+static void note_script(struct dispatch *d, struct request *r, uint32_t flags)
 {
     uint32_t arg = r->cmd->script_arg;
-    if (flags & RT_F_SCRIPT) scripts_remember(d->scripts, request_arg(r, arg), r->argv[arg].len);
+    if ((flags & RT_F_SCRIPT) && eval_numkeys_ok(r)) {
+        scripts_remember(d->scripts, request_arg(r, arg), r->argv[arg].len);
+        r->flags |= REQ_F_SCRIPT_NOTED;
+    }
     if (flags & RT_F_SCRIPT_FLUSH) scripts_flush(d->scripts);
+}
+
+void dispatch_script_answered(struct dispatch *d, const struct request *r, const char *reply,
+                              size_t len)
+{
+    static const char *const refused[] = {"-ERR Error compiling script",
+                                          "-ERR Unexpected flag in script shebang",
+                                          "-ERR Unknown lua shebang option",
+                                          "-ERR Unexpected engine in script shebang"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        size_t n = strlen(refused[i]);
+        if (len >= n && memcmp(reply, refused[i], n) == 0) {
+            uint32_t arg = r->cmd->script_arg;
+            scripts_forget(d->scripts, request_arg(r, arg), r->argv[arg].len);
+            return;
+        }
+    }
 }
 
 /* FUNCTION LOAD tells CLIENT PAUSE WRITE which functions are read-only; FLUSH, DELETE and

@@ -67,6 +67,11 @@ void dispatch_deinit(struct dispatch *d);
 /* Routes r (freshly parsed, with its client) and hands it to its executor. r may be answered,
  * and freed, before this returns: the caller must not touch it afterwards. */
 void dispatch_request(struct dispatch *d, struct request *r);
+/* r, whose script the cache remembered when it was sent (REQ_F_SCRIPT_NOTED: EVAL, EVAL_RO,
+ * SCRIPT LOAD), is answered with reply: when that says the script did not compile, the cache
+ * forgets it, as Redis never cached it (an EVALSHA of it must stay NOSCRIPT). */
+void dispatch_script_answered(struct dispatch *d, const struct request *r, const char *reply,
+                              size_t len);
 /* The forwarder's route_again: a request held before it could be routed goes on (a fan-out to
  * every master once a slot map exists, or routing from the start). ctx is the struct dispatch. */
 void dispatch_resume(void *ctx, struct request *r);

@@ -69,6 +69,7 @@ enum {
     /* Behind an EXEC with commands the proxy runs after the node's part (txn.h): */
     REQ_F_TX_AFTER = 1u << 20,   /* one of those commands, run once the node's EXEC is in */
     REQ_F_TX_COLLECT = 1u << 21, /* behind them: answered with the combined array */
+    REQ_F_SCRIPT_NOTED = 1u << 22, /* its script body went into the script cache (dispatch.c) */
 };
 
 /* Why a request is on the held list. */

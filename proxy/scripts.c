@@ -148,6 +148,26 @@ char *scripts_lookup(struct script_local *l, const char *sha_in, size_t *len)
     return out;
 }
 
+void scripts_forget(struct script_local *l, const char *body, size_t len)
+{
+    struct script_cache *sc = l->shared;
+    char sha[41];
+    sha1_hex(body, len, sha);
+    struct script *e = &l->slot[slot_of(sha)];
+    if (e->body && memcmp(e->sha, sha, 40) == 0) {
+        px_free(e->body);
+        e->body = NULL;
+    }
+    pthread_mutex_lock(&sc->lock);
+    struct script *g = global_find(sc, sha);
+    if (g) {
+        sc->bytes -= g->len;
+        px_free(g->body);
+        *g = sc->all[--sc->n];
+    }
+    pthread_mutex_unlock(&sc->lock);
+}
+
 void scripts_flush(struct script_local *l)
 {
     struct script_cache *sc = l->shared;

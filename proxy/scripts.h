@@ -26,6 +26,9 @@ void scripts_remember(struct script_local *l, const char *body, size_t len);
 /* Finds the body of the script whose SHA-1 is sha (40 hex digits, any case). Returns a copy the
  * caller frees with px_free, and its length in *len; NULL when unknown. */
 char *scripts_lookup(struct script_local *l, const char *sha, size_t *len);
+/* Forgets body, which the nodes refused to compile (Redis caches no such script), here and in
+ * the shared cache; another worker's own copy stays until it is overwritten or flushed. */
+void scripts_forget(struct script_local *l, const char *body, size_t len);
 /* SCRIPT FLUSH: forgets every script, in every worker. */
 void scripts_flush(struct script_local *l);
 

@@ -517,6 +517,8 @@ static void sink_reply_span(struct request_pool *rp, struct request *r, struct b
     struct session *s = SESSION_OF(r->client);
     request_account_now(s->ctx, r, c->data + off, len);
     script_done(r);
+    if (r->flags & REQ_F_SCRIPT_NOTED)
+        dispatch_script_answered(s->ctx->dispatch, r, c->data + off, len);
     if (r->flags & REQ_F_TRACKED) tracking_read_done(r);
     session_answered(s, r);
     if (r == s->head) {
@@ -548,6 +550,7 @@ static void sink_reply_bytes(struct request_pool *rp, struct request *r, const c
     }
     request_account_now(s->ctx, r, data, len);
     script_done(r);
+    if (r->flags & REQ_F_SCRIPT_NOTED) dispatch_script_answered(s->ctx->dispatch, r, data, len);
     if (r->flags & REQ_F_TRACKED) tracking_read_done(r);
     session_answered(s, r);
     session_pop_head(s);

@@ -6,6 +6,7 @@
  * makes EVALSHA fail as Redis would.
  */
 #include "harness.h"
+#include "sha1.h"
 #include "suites.h"
 
 #include <stdio.h>
@@ -120,6 +121,32 @@ START_TEST(test_script_commands_and_noscript_recovery)
         redisFree(d);
     }
     h_expect_str(h_cmd(p, "EVALSHA %s 1 {e}k", sha), "v1:{e}k");
+
+    /* Scripts Redis refused before caching them stay unknown: an EVAL with a bad number of keys,
+     * one that does not compile, a SCRIPT LOAD that does not compile. */
+    static const char *const bad[] = {"return 4242", "syntax error (", "#!lua flags=bad\nreturn 1",
+                                      "syntax error 2 ("};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (i == 0)
+            r = h_cmd(p, "EVAL %s 1", bad[i]);
+        else if (i < 3)
+            r = h_cmd(p, "EVAL %s 0", bad[i]);
+        else
+            r = h_cmd(p, "SCRIPT LOAD %s", bad[i]);
+        ck_assert_msg(r->type == REDIS_REPLY_ERROR, "%s", bad[i]);
+        freeReplyObject(r);
+        char bsha[41];
+        sha1_hex(bad[i], strlen(bad[i]), bsha);
+        r = h_cmd(p, "EVALSHA %s 0", bsha);
+        ck_assert_msg(r->type == REDIS_REPLY_ERROR &&
+                          strcmp(r->str, "NOSCRIPT No matching script. Please use EVAL.") == 0,
+                      "EVALSHA of %s", bad[i]);
+        freeReplyObject(r);
+        r = h_cmd(p, "SCRIPT EXISTS %s", bsha);
+        ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+        ck_assert_msg(r->element[0]->integer == 0, "SCRIPT EXISTS of %s", bad[i]);
+        freeReplyObject(r);
+    }
     redisFree(d0);
     redisFree(p);
 }
