@@ -117,7 +117,8 @@ static int needs_connection(const struct cmd_entry *e)
     int id = e->local_id;
     return (id >= LOCAL_SUBSCRIBE && id <= LOCAL_SUNSUBSCRIBE) ||
            (id >= LOCAL_MULTI && id <= LOCAL_UNWATCH) || id == LOCAL_CLIENT_INFO ||
-           id == LOCAL_CLIENT_REPLY || id == LOCAL_CLIENT_TRACKING || id == LOCAL_CLIENT_CACHING;
+           id == LOCAL_CLIENT_REPLY || id == LOCAL_CLIENT_TRACKING || id == LOCAL_CLIENT_CACHING ||
+           id == LOCAL_MONITOR;
 }
 
 /* Subscribed mode over RESP2: only the subscribe commands, PING, QUIT and RESET. Returns 1 when

@@ -696,7 +696,7 @@ START_TEST(test_route_oneshot)
         "subscribe c",  "psubscribe c*", "ssubscribe c", "unsubscribe", "punsubscribe",
         "sunsubscribe", "multi",         "exec",         "discard",     "watch k",
         "unwatch",      "client info",   "client reply off", "client tracking on",
-        "client caching yes"};
+        "client caching yes", "monitor"};
     struct req r;
     struct route rt;
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
