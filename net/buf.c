@@ -24,6 +24,7 @@
 #define OBUF_COPY_MAX  1024
 #define OBUF_IOV_MAX   128
 #define OBUF_KEEP_SEGS 16 /* an emptied ring this small is kept for the next reply */
+#define BUF_GROW_MIN   (256 * 1024) /* from this size on, a chunk grows by half again (make_room) */
 /* OBUF_IOV_MAX bounds the spans given to one writev (the iovec array is on the stack); a longer
  * queue takes several calls. */
 
@@ -138,11 +139,12 @@ void buf_chunk_make_room(struct buf_pool *p, struct buf_chunk **cp, uint32_t *ke
     size_t want = (size_t)kept + need;
     if (want < buf_pool_std_cap(p)) {
         want = buf_pool_std_cap(p);
-    } else {
-        /* Beyond the standard size the chunk grows by half again what was asked. A long message
-         * read in many short reads, each asking for room to double what is held (buf_read_want),
-         * then moves a logarithmic number of times; sized exactly, it would be copied again after
-         * nearly every read, quadratic in its length. */
+    } else if (want >= BUF_GROW_MIN) {
+        /* A long message read in many short reads, each asking for room to double what is held
+         * (buf_read_want), would be copied again after nearly every read if sized exactly:
+         * quadratic in its length. Half again what was asked makes it move a logarithmic number
+         * of times. Below BUF_GROW_MIN the copies cost little, and a chunk sized exactly keeps
+         * what one read takes in (and so what a turn hands on) as it was. */
         want += want / 2;
         if (want > UINT32_MAX) want = UINT32_MAX;
     }

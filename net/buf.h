@@ -81,7 +81,7 @@ static inline uint32_t buf_chunk_room(const struct buf_chunk *c)
  * the bytes from *keep to the end. The kept bytes may move: to the front of the same chunk when
  * nobody else references it, or to a new chunk (the caller's reference to the old one is dropped
  * and *cp replaced). *keep is updated to the kept bytes' new offset. A NULL *cp gets a new chunk.
- * A new chunk above the standard size has half again the room asked for, so that a message
+ * A new chunk of 256 KB or more has half again the room asked for, so that a long message
  * growing read by read moves O(log n) times.
  */
 void buf_chunk_make_room(struct buf_pool *p, struct buf_chunk **cp, uint32_t *keep, size_t need);
