@@ -183,18 +183,9 @@ static void note_script(struct dispatch *d, struct request *r, uint32_t flags)
 void dispatch_script_answered(struct dispatch *d, const struct request *r, const char *reply,
                               size_t len)
 {
-    static const char *const refused[] = {"-ERR Error compiling script",
-                                          "-ERR Unexpected flag in script shebang",
-                                          "-ERR Unknown lua shebang option",
-                                          "-ERR Unexpected engine in script shebang"};
-    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-        size_t n = strlen(refused[i]);
-        if (len >= n && memcmp(reply, refused[i], n) == 0) {
-            uint32_t arg = r->cmd->script_arg;
-            scripts_forget(d->scripts, request_arg(r, arg), r->argv[arg].len);
-            return;
-        }
-    }
+    if (len < 1 || reply[0] != '-' || !errors_is_script_refused(reply + 1, len - 1)) return;
+    uint32_t arg = r->cmd->script_arg;
+    scripts_forget(d->scripts, request_arg(r, arg), r->argv[arg].len);
 }
 
 /* FUNCTION LOAD tells CLIENT PAUSE WRITE which functions are read-only; FLUSH, DELETE and

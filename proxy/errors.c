@@ -398,6 +398,17 @@ int errors_is_unavailable(const char *line, size_t len)
     return 0;
 }
 
+int errors_is_script_refused(const char *line, size_t len)
+{
+    static const char *const codes[] = {"ERR Error compiling script",
+                                        "ERR Unexpected flag in script shebang",
+                                        "ERR Unknown lua shebang option",
+                                        "ERR Unexpected engine in script shebang"};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (starts_with(line, len, codes[i])) return 1;
+    return 0;
+}
+
 unsigned errors_http_status(const char *line, size_t len)
 {
     if (starts_with(line, len, "NOAUTH ") || starts_with(line, len, "WRONGPASS ")) return 401;

@@ -165,6 +165,9 @@ void errors_pool_changed(struct sbuf *s);
  * node connection, a pool server unreachable or ejected, ...), as opposed to an error in the
  * request itself. */
 int errors_is_unavailable(const char *line, size_t len);
+/* 1 when the error line (the text after '-') is a node's refusal to compile a script (a syntax
+ * error, a bad shebang): Redis did not cache it. */
+int errors_is_script_refused(const char *line, size_t len);
 /* The HTTP status for a reply that is the error line (the text after '-'): 401 for NOAUTH and
  * WRONGPASS, 403 for NOPERM, 502 when the cluster could not be reached (errors_is_unavailable),
  * 400 for the rest (the request is at fault). */
