@@ -283,7 +283,8 @@ struct gather {
     /* CLIENT KILL: the clients that match every filter are closed and counted. */
     int kill, old_form;
     uint64_t skip_id;          /* SKIPME yes: the client that asked (0: none) */
-    char addr[64], laddr[64];  /* "" when not a filter */
+    char addr[64], laddr[64];  /* the filters, when has_addr / has_laddr */
+    int has_addr, has_laddr;   /* an empty address is a filter too: it matches nobody */
     char user[128];
     int has_user;
     long long killed;
@@ -306,12 +307,12 @@ static int kill_matches(struct gather *g, struct session *s)
     if (g->none || (g->skip_id && c->id == g->skip_id) || (s->flags & SESS_CLOSED)) return 0;
     if (g->nids && c->id != g->ids[0]) return 0;
     if (!type_matches(g, c)) return 0;
-    if (g->addr[0] || g->laddr[0]) {
+    if (g->has_addr || g->has_laddr) {
         char a[64] = "", la[64] = "";
         sock_peer_name(c->fd, a, sizeof(a));
         sock_local_name(c->fd, la, sizeof(la));
-        if (g->addr[0] && strcmp(a, g->addr) != 0) return 0;
-        if (g->laddr[0] && strcmp(la, g->laddr) != 0) return 0;
+        if (g->has_addr && strcmp(a, g->addr) != 0) return 0;
+        if (g->has_laddr && strcmp(la, g->laddr) != 0) return 0;
     }
     if (g->has_user) {
         const struct acl_user *u = client_user(c);
@@ -430,6 +431,7 @@ static int kill_options(struct worker *w, struct gather *g, const struct request
         g->old_form = 1;
         g->skip_id = 0;
         snprintf(g->addr, sizeof(g->addr), "%.*s", (int)r->argv[2].len, request_arg(r, 2));
+        g->has_addr = 1;
         return 0;
     }
     for (uint32_t i = 2; i < r->argc; i += 2) {
@@ -462,8 +464,10 @@ static int kill_options(struct worker *w, struct gather *g, const struct request
             }
         } else if (request_arg_is(r, i, "addr")) {
             snprintf(g->addr, sizeof(g->addr), "%.*s", (int)vl, v);
+            g->has_addr = 1;
         } else if (request_arg_is(r, i, "laddr")) {
             snprintf(g->laddr, sizeof(g->laddr), "%.*s", (int)vl, v);
+            g->has_laddr = 1;
         } else if (request_arg_is(r, i, "user")) {
             if (!acl_users_find(w->acl.users, v, vl)) {
                 errors_no_such_user(out, v, vl);

@@ -578,6 +578,17 @@ START_TEST(test_client_kill)
     ck_assert_int_ne(redisGetReply(sub, (void **)&m), REDIS_OK);
     h_expect_str(h_cmd(a, "PING"), "PONG");
 
+    /* An empty address matches nobody (it once matched everybody). */
+    redisContext *e = h_connect(h_env.proxy_port);
+    r = h_cmd(a, "CLIENT KILL %s", "");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
+    ck_assert_str_eq(r->str, "ERR No such client");
+    freeReplyObject(r);
+    h_expect_int(h_cmd(a, "CLIENT KILL ADDR %s", ""), 0);
+    h_expect_int(h_cmd(a, "CLIENT KILL LADDR %s SKIPME no", ""), 0);
+    h_expect_str(h_cmd(a, "PING"), "PONG");
+    h_expect_str(h_cmd(e, "PING"), "PONG");
+    redisFree(e);
     /* SKIPME: the client that asks is spared unless it says no; then it gets its answer first. */
     client_addr(a, addr, sizeof(addr));
     h_expect_int(h_cmd(a, "CLIENT KILL ADDR %s", addr), 0);
