@@ -161,8 +161,10 @@ void slowlog_command(const struct request *r, int resp, struct sbuf *out)
         resp_write_int(out, n);
         return;
     }
-    if (!request_arg_is(r, 1, "get") || r->argc > 3) { /* routing checked the arity */
-        errors_no_handler(out, r->cmd ? r->cmd->cmd->name : "slowlog");
+    if (!request_arg_is(r, 1, "get") || r->argc > 3) {
+        /* Routing checked the arity: SLOWLOG GET with too many arguments, or LEN/RESET with any,
+         * in Redis's words (the subcommand as the client spelled it). */
+        errors_subcommand_syntax(out, "SLOWLOG", 7, request_arg(r, 1), r->argv[1].len);
         return;
     }
     long long count = 10;

@@ -56,6 +56,9 @@ START_TEST(test_replies_as_redis)
                       "GET {t}nope\r\nHSET {t}l f v\r\nEXEC\r\n");
     /* UNWATCH outside a transaction, and inside one (queued). */
     same_conversation("UNWATCH\r\nMULTI\r\nUNWATCH\r\nEXEC\r\n");
+    /* The proxy's own SLOWLOG, refused as Redis refuses it (outside a transaction and inside). */
+    same_conversation("SLOWLOG GET 1 2\r\nslowlog get x y z\r\nSLOWLOG LEN 1\r\n"
+                      "MULTI\r\nSLOWLOG GET 1 2\r\nEXEC\r\n");
     /* An EXEC refused before it runs ends the transaction: EXECABORT with the reason. */
     same_conversation("EXEC x\r\nEXEC\r\n");
     same_conversation("MULTI\r\nSET {t}a 200\r\nEXEC x\r\nPING\r\nGET {t}a\r\n");
