@@ -364,7 +364,7 @@ void commands_print(void *outp)
                 *p = (char)(*p - 32);
         }
         fprintf(out, "%-28s %s%s%s\n", name, how, detail,
-                e->blocking_arg ? " (with BLOCK: refused for now)" : "");
+                e->blocking_arg ? " (with BLOCK: on a connection of its own)" : "");
     }
 }
 
