@@ -378,6 +378,14 @@ static int starts_with(const char *line, size_t len, const char *code)
     return len >= n && memcmp(line, code, n) == 0;
 }
 
+/* 1 when line starts with one of the n prefixes. */
+static int starts_with_any(const char *line, size_t len, const char *const *codes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (starts_with(line, len, codes[i])) return 1;
+    return 0;
+}
+
 int errors_is_unavailable(const char *line, size_t len)
 {
     static const char *const codes[] = {"CLUSTERDOWN ",
@@ -393,9 +401,7 @@ int errors_is_unavailable(const char *line, size_t len)
                                         "ERR server ",
                                         "ERR no server of the pool is available",
                                         "ERR the pool's servers changed"};
-    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-        if (starts_with(line, len, codes[i])) return 1;
-    return 0;
+    return starts_with_any(line, len, codes, sizeof(codes) / sizeof(codes[0]));
 }
 
 int errors_is_script_refused(const char *line, size_t len)
@@ -404,9 +410,7 @@ int errors_is_script_refused(const char *line, size_t len)
                                         "ERR Unexpected flag in script shebang",
                                         "ERR Unknown lua shebang option",
                                         "ERR Unexpected engine in script shebang"};
-    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-        if (starts_with(line, len, codes[i])) return 1;
-    return 0;
+    return starts_with_any(line, len, codes, sizeof(codes) / sizeof(codes[0]));
 }
 
 unsigned errors_http_status(const char *line, size_t len)
