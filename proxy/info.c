@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 /* One bit per section INFO can name. "default" is Redis's default set plus the proxy's own
- * section; "all" and "everything" add commandstats. */
+ * section; "all" and "everything" add commandstats and latencystats. */
 enum {
     SEC_SERVER = 1u << 0,
     SEC_CLIENTS = 1u << 1,
@@ -47,13 +47,15 @@ enum {
     SEC_PROXY = 1u << 9,
     SEC_PERSISTENCE = 1u << 10,
     SEC_ERRORSTATS = 1u << 11,
+    SEC_MODULES = 1u << 12,
+    SEC_LATENCYSTATS = 1u << 13,
 };
 #define SEC_DEFAULT                                                                                \
     (SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_PERSISTENCE | SEC_STATS | SEC_REPLICATION |      \
-     SEC_CPU | SEC_ERRORSTATS | SEC_CLUSTER | SEC_KEYSPACE | SEC_PROXY)
+     SEC_CPU | SEC_MODULES | SEC_ERRORSTATS | SEC_CLUSTER | SEC_KEYSPACE | SEC_PROXY)
 /* The sections with figures from the masters. */
 #define SEC_FROM_NODES (SEC_MEMORY | SEC_PERSISTENCE | SEC_STATS | SEC_KEYSPACE)
-#define SEC_ALL (SEC_DEFAULT | SEC_COMMANDSTATS)
+#define SEC_ALL (SEC_DEFAULT | SEC_COMMANDSTATS | SEC_LATENCYSTATS)
 
 static const struct {
     const char *name;
@@ -68,6 +70,8 @@ static const struct {
     {"cpu", SEC_CPU},
     {"commandstats", SEC_COMMANDSTATS},
     {"errorstats", SEC_ERRORSTATS},
+    {"modules", SEC_MODULES},
+    {"latencystats", SEC_LATENCYSTATS},
     {"cluster", SEC_CLUSTER},
     {"keyspace", SEC_KEYSPACE},
     {"proxy", SEC_PROXY},
@@ -177,12 +181,57 @@ struct reset_base {
     uint64_t *cmd; /* per command: calls, usec, rejected, failed */
     uint32_t ncmd;
 };
+/* What each command's latency histogram held at the last reset (NULL: nothing), read and written
+ * only under base_lock; not in struct reset_base, so that INFO does not copy it. */
+static uint64_t **base_lat;
 static pthread_mutex_t base_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct reset_base base;
 
 static uint64_t since(uint64_t now, uint64_t then)
 {
     return now > then ? now - then : 0;
+}
+
+/* The counts of command id's latency histogram summed over the workers, into c; 0 when no
+ * worker has one (c is then untouched). */
+static int lat_sum(const struct info_src *src, uint32_t id, uint64_t *c)
+{
+    int any = 0;
+    for (int i = 0; i < src->nworkers; i++) {
+        struct cmd_stats *cs = &src->stats[i]->cmds[id];
+        const struct lat_hist *h = atomic_load_explicit(&cs->lat, memory_order_acquire);
+        if (!h) continue;
+        if (!any) memset(c, 0, LAT_NBUCKETS * sizeof(*c));
+        any = 1;
+        for (unsigned b = 0; b < LAT_NBUCKETS; b++) c[b] += stat_get(&h->b[b]);
+    }
+    return any;
+}
+
+/* INFO latencystats: p50, p99 and p99.9 of each command's latency since the last reset, in
+ * microseconds with three decimals as Redis writes them (Redis's default
+ * latency-tracking-info-percentiles; the nodes' setting is theirs, not the proxy's). */
+static void latencystats(const struct info_src *src, struct sbuf *t)
+{
+    static const double pcts[] = {50, 99, 99.9};
+    uint32_t nc = commands_count();
+    pthread_mutex_lock(&base_lock);
+    for (uint32_t id = 0; id < nc; id++) {
+        uint64_t c[LAT_NBUCKETS], total = 0;
+        if (!lat_sum(src, id, c)) continue;
+        const uint64_t *b = base_lat ? base_lat[id] : NULL;
+        for (unsigned k = 0; k < LAT_NBUCKETS; k++) {
+            c[k] = b ? since(c[k], b[k]) : c[k];
+            total += c[k];
+        }
+        if (!total) continue;
+        sbuf_printf(t, "latency_percentiles_usec_%s:", commands_by_id(id)->cmd->name);
+        for (size_t p = 0; p < sizeof(pcts) / sizeof(pcts[0]); p++)
+            sbuf_printf(t, "%sp%g=%.3f", p ? "," : "", pcts[p],
+                        (double)lat_percentile(c, total, pcts[p]));
+        sbuf_puts(t, "\r\n");
+    }
+    pthread_mutex_unlock(&base_lock);
 }
 
 void info_reset_stats(const struct info_src *src)
@@ -207,6 +256,13 @@ void info_reset_stats(const struct info_src *src)
             b[2] += stat_get(&cs->rejected);
             b[3] += stat_get(&cs->failed);
         }
+    }
+    if (!base_lat) base_lat = px_calloc(nc, sizeof(*base_lat));
+    for (uint32_t id = 0; id < nc; id++) {
+        uint64_t c[LAT_NBUCKETS];
+        if (!lat_sum(src, id, c)) continue;
+        if (!base_lat[id]) base_lat[id] = px_malloc(sizeof(c));
+        memcpy(base_lat[id], c, sizeof(c));
     }
     pthread_mutex_unlock(&base_lock);
 }
@@ -416,6 +472,8 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
                     (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec, (long)ru.ru_utime.tv_sec,
                     (long)ru.ru_utime.tv_usec);
     }
+    /* No modules: an empty section, as a redis-server without any. */
+    section(&t, sec, SEC_MODULES, "# Modules\r\n", &n);
     /* Per command, over every worker. usec runs from the turn a request was read to the turn its
      * reply was, so unlike Redis's it includes the trip to the node. Commands never seen are left
      * out, as in Redis. */
@@ -448,6 +506,7 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
     }
     /* The error replies clients got, by code, as Redis counts them (stats.h). */
     if (section(&t, sec, SEC_ERRORSTATS, "# Errorstats\r\n", &n)) errstats_each(errorstat_line, &t);
+    if (section(&t, sec, SEC_LATENCYSTATS, "# Latencystats\r\n", &n)) latencystats(src, &t);
     if (section(&t, sec, SEC_CLUSTER, "# Cluster\r\n", &n)) {
         sbuf_puts(&t, cfg->pool ? "cluster_enabled:0\r\n" : "cluster_enabled:1\r\n");
     }

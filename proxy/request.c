@@ -266,6 +266,7 @@ long long request_account(struct worker_stats *st, const struct request *r, cons
     uint64_t us = now > r->start_us ? now - r->start_us : 0;
     stat_add(&cs->usec, us);
     stat_add(&cs->buckets[stats_bucket(us)], 1);
+    lat_record(cs, us);
     if (err) stat_add(&cs->failed, 1);
     return (long long)us;
 }

@@ -5,6 +5,8 @@
  */
 #include "stats.h"
 
+#include "mem.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,4 +133,47 @@ void errstats_reset(void)
     uint32_t n = atomic_load_explicit(&errs_n, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) atomic_store_explicit(&errs[i].count, 0, memory_order_relaxed);
     pthread_mutex_unlock(&errs_lock);
+}
+
+/* ---- INFO latencystats ---- */
+
+unsigned lat_bucket(uint64_t us)
+{
+    if (us < LAT_EXACT) return (unsigned)us;
+    unsigned e = 63u - (unsigned)__builtin_clzll(us); /* 2^e <= us, e >= 5 */
+    if (e >= 40) return LAT_NBUCKETS - 1;
+    unsigned sub = (unsigned)(us >> (e - 4)) & (LAT_SUB - 1);
+    return LAT_EXACT + (e - 5) * LAT_SUB + sub;
+}
+
+uint64_t lat_bucket_top(unsigned i)
+{
+    if (i < LAT_EXACT) return i;
+    unsigned e = (i - LAT_EXACT) / LAT_SUB + 5, sub = (i - LAT_EXACT) % LAT_SUB;
+    uint64_t step = 1ull << (e - 4);
+    return (LAT_SUB + sub) * step + step - 1;
+}
+
+void lat_record(struct cmd_stats *cs, uint64_t us)
+{
+    struct lat_hist *h = atomic_load_explicit(&cs->lat, memory_order_relaxed);
+    if (!h) {
+        h = px_calloc(1, sizeof(*h));
+        atomic_store_explicit(&cs->lat, h, memory_order_release);
+    }
+    stat_add(&h->b[lat_bucket(us)], 1);
+}
+
+uint64_t lat_percentile(const uint64_t *c, uint64_t total, double pct)
+{
+    if (!total) return 0;
+    double want = pct / 100.0 * (double)total + 0.5;
+    uint64_t need = want < 1.0 ? 1 : (uint64_t)want;
+    if (need > total) need = total;
+    uint64_t run = 0;
+    for (unsigned i = 0; i < LAT_NBUCKETS; i++) {
+        run += c[i];
+        if (run >= need) return lat_bucket_top(i);
+    }
+    return lat_bucket_top(LAT_NBUCKETS - 1);
 }

@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct lat_hist;
+struct cmd_stats;
+
 typedef _Atomic uint64_t stat_t;
 
 /* Single-writer increment: relaxed load and store, no read-modify-write instruction. */
@@ -37,9 +40,34 @@ static inline uint64_t stat_get(const stat_t *s)
 #define STATS_NBUCKETS 16
 extern const uint64_t stats_bucket_us[STATS_NBUCKETS];
 
+/*
+ * INFO latencystats: one command's latencies in microseconds, exact below LAT_EXACT, then
+ * LAT_SUB steps per power of two, so a bucket's highest value is at most 1/16 above its lowest
+ * (Redis keeps two significant digits). Up to 2^40 us; longer counts in the last bucket.
+ */
+#define LAT_EXACT 32
+#define LAT_SUB 16
+#define LAT_NBUCKETS (LAT_EXACT + (40 - 5) * LAT_SUB)
+struct lat_hist {
+    stat_t b[LAT_NBUCKETS];
+};
+/* The bucket of a latency of us microseconds. */
+unsigned lat_bucket(uint64_t us);
+/* The highest latency bucket i holds: what a percentile that falls in it reports, as Redis's
+ * HDR histogram reports a bucket's highest equivalent value. */
+uint64_t lat_bucket_top(unsigned i);
+/* Records us in the command's histogram, making it on the first call. Only the worker that owns
+ * cs calls this; readers load cs->lat with acquire ordering. */
+void lat_record(struct cmd_stats *cs, uint64_t us);
+/* The value at percentile pct (0-100] of the counts c[0..LAT_NBUCKETS), total of them, as
+ * Redis's hdr_value_at_percentile chooses it: the first bucket at which the running count reaches
+ * pct% of the total (rounded, at least one). */
+uint64_t lat_percentile(const uint64_t *c, uint64_t total, double pct);
+
 /* INFO commandstats and the /metrics histograms, per command and subcommand (indexed by
  * cmd_entry.id). */
 struct cmd_stats {
+    _Atomic(struct lat_hist *) lat; /* INFO latencystats; made by the worker at the first call */
     stat_t calls;
     stat_t usec;
     stat_t rejected;                    /* refused by the proxy before reaching a node */

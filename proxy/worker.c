@@ -991,6 +991,8 @@ void worker_free(struct worker *w)
     acl_local_release(&w->acl);
     dispatch_deinit(&w->dispatch);
     cross_ctx_deinit(&w->cross);
+    for (uint32_t id = 0; id <= commands_count(); id++)
+        px_free(atomic_load_explicit(&w->stats.cmds[id].lat, memory_order_relaxed));
     px_free(w->stats.cmds);
     scripts_local_free(w->scripts);
     keys_result_free(&w->keys);

@@ -197,6 +197,9 @@ START_TEST(test_info)
     ck_assert_ptr_nonnull(strstr(s, "# Keyspace\r\ndb0:keys=322,expires=1,avg_ttl="));
     ck_assert_ptr_nonnull(strstr(s, "# Proxy\r\nproxy_workers:2\r\n"));
     ck_assert_ptr_null(strstr(s, "# Commandstats"));
+    ck_assert_ptr_null(strstr(s, "# Latencystats"));
+    /* No modules: an empty section after CPU's, as a redis-server without any writes it. */
+    ck_assert_ptr_nonnull(strstr(s, "\r\n\r\n# Modules\r\n\r\n# Errorstats\r\n"));
     ck_assert_int_eq(info_field(s, "slot_map_slots_served:"), 16384);
     ck_assert_int_ge(info_field(s, "connected_clients:"), 1);
     ck_assert_int_gt(info_field(s, "total_commands_processed:"), 321);
@@ -281,6 +284,35 @@ START_TEST(test_info)
     ck_assert_ptr_nonnull(strstr(r->str, "cmdstat_lpush:calls=1,"));
     ck_assert_ptr_nonnull(strstr(r->str, "cmdstat_eval:calls=2,"));
     ck_assert_ptr_null(strstr(r->str, "cmdstat_incr:"));
+    freeReplyObject(r);
+    r = h_cmd(p, "INFO modules");
+    ck_assert_str_eq(r->str, "# Modules\r\n");
+    freeReplyObject(r);
+    /* Latencystats: the percentiles Redis shows by default, per command called since the
+     * reset, in microseconds with three decimals; in "all" after errorstats, as Redis orders
+     * them. */
+    r = h_cmd(p, "INFO latencystats");
+    ck_assert_msg(strncmp(r->str, "# Latencystats\r\n", 16) == 0, "%s", r->str);
+    ck_assert_ptr_null(strstr(r->str, "latency_percentiles_usec_incr:"));
+    const char *ev = strstr(r->str, "\r\nlatency_percentiles_usec_eval:p50=");
+    ck_assert_ptr_nonnull(ev);
+    double p50 = -1, p99 = -1, p999 = -1;
+    int got = sscanf(ev, "\r\nlatency_percentiles_usec_eval:p50=%lf,p99=%lf,p99.9=%lf\r\n", &p50,
+                     &p99, &p999);
+    ck_assert_int_eq(got, 3);
+    ck_assert(p50 > 0 && p50 <= p99 && p99 <= p999 && p999 < 10e6);
+    freeReplyObject(r);
+    for (int i = 0; i < 20; i++) h_expect_int(h_cmd(p, "INCR inf:lat"), i + 1);
+    r = h_cmd(p, "INFO all");
+    const char *es = strstr(r->str, "# Errorstats\r\n"), *ls = strstr(r->str, "# Latencystats\r\n"),
+               *cl = strstr(r->str, "# Cluster\r\n");
+    ck_assert(es && ls && cl && es < ls && ls < cl);
+    ck_assert_ptr_nonnull(strstr(ls, "\r\nlatency_percentiles_usec_incr:p50="));
+    freeReplyObject(r);
+    h_expect_str(h_cmd(p, "CONFIG RESETSTAT"), "OK");
+    r = h_cmd(p, "INFO latencystats");
+    ck_assert_ptr_null(strstr(r->str, "latency_percentiles_usec_incr:"));
+    ck_assert_ptr_null(strstr(r->str, "latency_percentiles_usec_eval:"));
     freeReplyObject(r);
     redisFree(p);
 }

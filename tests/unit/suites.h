@@ -29,5 +29,6 @@ Suite *tracking_suite(void);
 Suite *pool_suite(void);
 Suite *httpjson_suite(void);
 Suite *crossslot_suite(void);
+Suite *stats_suite(void);
 
 #endif
