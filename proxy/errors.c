@@ -537,6 +537,8 @@ void errors_http(struct sbuf *s, enum px_http_err e, const char *detail)
         [PXH_SHUTTING_DOWN] = "ERR slotproxy is shutting down",
         [PXH_REPLY_TOO_LARGE] = "ERR reply larger than -client-output-buffer-limit",
         [PXH_BAD_REPLY] = "ERR slotproxy could not turn the reply into JSON",
+        [PXH_BAD_AUTH] = ("ERR the Authorization header is not HTTP Basic credentials "
+                          "(user:password in base64)"),
     };
     sbuf_puts(s, e < PXH_COUNT && text[e] ? text[e] : "ERR bad request");
     if (detail && *detail) {

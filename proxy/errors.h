@@ -226,6 +226,7 @@ enum px_http_err {
     PXH_SHUTTING_DOWN,   /* the proxy is stopping */
     PXH_REPLY_TOO_LARGE, /* a reply over the hard -client-output-buffer-limit */
     PXH_BAD_REPLY,       /* a reply that is not one RESP value (a bug) */
+    PXH_BAD_AUTH,        /* an Authorization header that is not Basic user:password */
     PXH_COUNT
 };
 /* Appends the text (no '-', no CRLF: the HTTP front puts it in {"error": ...}) of e to s, with

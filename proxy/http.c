@@ -154,6 +154,20 @@ static void credentials(struct MHD_Connection *c, char **user, char **pass)
     *user = MHD_basic_auth_get_username_password(c, pass);
 }
 
+/* An Authorization header that libmicrohttpd cannot read as Basic credentials (another scheme,
+ * bad base64, no ':'): refused rather than taken as no credentials, which would run the command
+ * as the default user the client did not mean. */
+static int bad_credentials(struct MHD_Connection *c)
+{
+    if (!MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization")) return 0;
+    char *pass = NULL, *user = MHD_basic_auth_get_username_password(c, &pass);
+    int bad = user == NULL || pass == NULL;
+    if (pass) memset(pass, 0, strlen(pass));
+    MHD_free(user);
+    MHD_free(pass);
+    return bad;
+}
+
 /* The media type of the body, without parameters. */
 static enum body_kind body_kind(struct MHD_Connection *c)
 {
@@ -227,6 +241,8 @@ static int check_headers(struct http_front *h, struct MHD_Connection *c, const c
         *ret = refuse(h, c, 405, PXH_METHOD, NULL);
     } else if (strcmp(url, "/") != 0) {
         *ret = refuse(h, c, 404, PXH_NOT_FOUND, NULL);
+    } else if (bad_credentials(c)) {
+        *ret = refuse(h, c, 401, PXH_BAD_AUTH, NULL);
     } else if ((q->kind = body_kind(c)) == 0) {
         *ret = refuse(h, c, 415, PXH_CONTENT_TYPE, NULL);
     } else {

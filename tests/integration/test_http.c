@@ -496,6 +496,20 @@ START_TEST(test_http_basic_auth)
     expect(&h, 200, "{\"response\": \"PONG\"}", "default:s3cret");
     auth_post(hport, ":s3cret", &h);
     expect(&h, 200, "{\"response\": \"PONG\"}", ":s3cret");
+    /* An Authorization header that is not Basic user:password is refused, not taken as none. */
+    static const char *const bad[] = {"Basic !!!", "Basic czNjcmV0", "Bearer czNjcmV0", "Basic"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char headers[256];
+        snprintf(headers, sizeof(headers),
+                 "Authorization: %s\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                 "Content-Length: 12\r\n",
+                 bad[i]);
+        h_http_req(hport, "POST", "/", headers, "command=ping", 12, 5000, &h);
+        expect(&h, 401,
+               "{\"error\": \"ERR the Authorization header is not HTTP Basic credentials "
+               "(user:password in base64)\"}",
+               bad[i]);
+    }
     ck_assert_int_eq(h_proxy_stop(pid, "proxy-http-auth.log"), 0);
 }
 END_TEST
