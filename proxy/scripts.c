@@ -22,6 +22,7 @@ struct script {
     char *body;
     size_t len;
     uint64_t epoch;
+    uint64_t forgets; /* the shared cache's forgets when this copy was made */
 };
 
 /* Process-wide part, shared by all workers. */
@@ -30,6 +31,9 @@ struct script_cache {
     struct script *all;
     size_t n, cap, bytes;
     atomic_uint_fast64_t epoch; /* bumped by SCRIPT FLUSH; stale local entries are ignored */
+    /* Bumped by scripts_forget: a local entry made before may be a script the nodes refused,
+     * so it counts only while the shared list still has it. */
+    atomic_uint_fast64_t forgets;
 };
 
 /* Per-worker part: a direct-mapped cache of recent scripts, read without the lock. */
@@ -43,6 +47,7 @@ struct script_cache *scripts_create(void)
     struct script_cache *sc = px_calloc(1, sizeof(*sc));
     pthread_mutex_init(&sc->lock, NULL);
     atomic_init(&sc->epoch, 1);
+    atomic_init(&sc->forgets, 0);
     return sc;
 }
 
@@ -74,7 +79,7 @@ static unsigned slot_of(const char *sha)
 }
 
 static void set_entry(struct script *e, const char *sha, const char *body, size_t len,
-                      uint64_t epoch)
+                      uint64_t epoch, uint64_t forgets)
 {
     px_free(e->body);
     memcpy(e->sha, sha, 41);
@@ -83,6 +88,7 @@ static void set_entry(struct script *e, const char *sha, const char *body, size_
     memcpy(e->body, body, len);
     e->len = len;
     e->epoch = epoch;
+    e->forgets = forgets;
 }
 
 /* Linear, under the lock: only a worker's miss or a NOSCRIPT comes here. No epoch to check: a
@@ -101,9 +107,11 @@ void scripts_remember(struct script_local *l, const char *body, size_t len)
     sha1_hex(body, len, sha);
     /* Acquire: pairs with the release in scripts_flush, so a flush is seen before new work. */
     uint64_t epoch = atomic_load_explicit(&sc->epoch, memory_order_acquire);
+    uint64_t forgets = atomic_load_explicit(&sc->forgets, memory_order_acquire);
     struct script *e = &l->slot[slot_of(sha)];
-    if (e->body && e->epoch == epoch && memcmp(e->sha, sha, 40) == 0) return; /* known here */
-    set_entry(e, sha, body, len, epoch);
+    if (e->body && e->epoch == epoch && e->forgets == forgets && memcmp(e->sha, sha, 40) == 0)
+        return; /* known here */
+    set_entry(e, sha, body, len, epoch, forgets);
     /* Shared too, so that another worker can answer its own NOSCRIPT. Once the shared list is
      * full, new scripts are known to the worker that saw them only. */
     pthread_mutex_lock(&sc->lock);
@@ -114,7 +122,7 @@ void scripts_remember(struct script_local *l, const char *body, size_t len)
         }
         struct script *g = &sc->all[sc->n++];
         memset(g, 0, sizeof(*g));
-        set_entry(g, sha, body, len, epoch);
+        set_entry(g, sha, body, len, epoch, forgets);
         sc->bytes += len;
     }
     pthread_mutex_unlock(&sc->lock);
@@ -127,10 +135,17 @@ char *scripts_lookup(struct script_local *l, const char *sha_in, size_t *len)
     for (int i = 0; i < 40; i++) sha[i] = (char)tolower((unsigned char)sha_in[i]);
     sha[40] = '\0';
     uint64_t epoch = atomic_load_explicit(&sc->epoch, memory_order_acquire);
+    uint64_t forgets = atomic_load_explicit(&sc->forgets, memory_order_acquire);
     struct script *e = &l->slot[slot_of(sha)];
     /* A copy, never a pointer: this slot may be overwritten by the next remember, and the shared
-     * entry freed by a flush on another worker. */
+     * entry freed by a flush on another worker. A copy made before a script was forgotten
+     * anywhere is checked against the shared list (a script known to this worker only, because
+     * that list was full, is then lost). */
     char *out = NULL;
+    if (e->body && e->epoch == epoch && memcmp(e->sha, sha, 40) == 0 && e->forgets != forgets) {
+        px_free(e->body);
+        e->body = NULL;
+    }
     if (e->body && e->epoch == epoch && memcmp(e->sha, sha, 40) == 0) {
         out = px_malloc(e->len ? e->len : 1);
         memcpy(out, e->body, e->len);
@@ -165,6 +180,8 @@ void scripts_forget(struct script_local *l, const char *body, size_t len)
         px_free(g->body);
         *g = sc->all[--sc->n];
     }
+    /* Release: another worker that sees the new count sees the list without the script. */
+    atomic_fetch_add_explicit(&sc->forgets, 1, memory_order_release);
     pthread_mutex_unlock(&sc->lock);
 }
 

@@ -27,7 +27,8 @@ void scripts_remember(struct script_local *l, const char *body, size_t len);
  * caller frees with px_free, and its length in *len; NULL when unknown. */
 char *scripts_lookup(struct script_local *l, const char *sha, size_t *len);
 /* Forgets body, which the nodes refused to compile (Redis caches no such script), here and in
- * the shared cache; another worker's own copy stays until it is overwritten or flushed. */
+ * the shared cache; another worker's own copy no longer counts (scripts_lookup checks it
+ * against the shared cache from then on). */
 void scripts_forget(struct script_local *l, const char *body, size_t len);
 /* SCRIPT FLUSH: forgets every script, in every worker. */
 void scripts_flush(struct script_local *l);

@@ -14,7 +14,7 @@ int main(void)
         config_suite, commands_suite, keys_suite,       route_suite,
         merge_suite,  scan_suite,     txn_suite,        pubsub_suite,
         limits_suite, errors_suite,   placement_suite,  acl_suite,
-        tracking_suite, pool_suite,     httpjson_suite, crossslot_suite, stats_suite,
+        tracking_suite, pool_suite,     httpjson_suite, crossslot_suite, stats_suite, scripts_suite,
     };
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)

@@ -30,5 +30,6 @@ Suite *pool_suite(void);
 Suite *httpjson_suite(void);
 Suite *crossslot_suite(void);
 Suite *stats_suite(void);
+Suite *scripts_suite(void);
 
 #endif
