@@ -45,6 +45,48 @@ START_TEST(test_same_texts_as_a_node)
 }
 END_TEST
 
+/* CLIENT LIST's filters as Redis 7.0.15 reads them: an id that is an integer but no client's
+ * (0, -1) lists nothing, a word is an invalid id wherever it stands, and TYPE or ID is the one
+ * filter (TYPE with nothing after its type). The ids no client has give the node's bytes. */
+START_TEST(test_client_list_filters_as_a_node)
+{
+    same_as_node("CLIENT LIST ID -1\r\nCLIENT LIST ID 0\r\nCLIENT LIST ID 0 -1\r\n"
+                 "CLIENT LIST ID abc\r\nCLIENT LIST ID -1 abc\r\nCLIENT LIST ID 1 TYPE normal\r\n"
+                 "CLIENT LIST ID 9223372036854775808\r\nCLIENT LIST ID +1\r\n");
+    same_as_node("CLIENT LIST TYPE normal ID 1\r\nCLIENT LIST TYPE normal TYPE pubsub\r\n"
+                 "CLIENT LIST TYPE normal x\r\nCLIENT LIST ID\r\nCLIENT LIST TYPE\r\n"
+                 "CLIENT LIST foo\r\n");
+    /* Each id in the order given, as often as given; ids of nobody skipped. */
+    redisContext *a = h_connect(h_env.proxy_port), *b = h_connect(h_env.proxy_port);
+    h_expect_str(h_cmd(a, "CLIENT SETNAME la"), "OK");
+    h_expect_str(h_cmd(b, "CLIENT SETNAME lb"), "OK");
+    redisReply *r = h_cmd(a, "CLIENT ID");
+    long long ia = r->integer;
+    freeReplyObject(r);
+    r = h_cmd(b, "CLIENT ID");
+    long long ib = r->integer;
+    freeReplyObject(r);
+    r = h_cmd(a, "CLIENT LIST ID %lld -1 %lld %lld 0", ib, ia, ib);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    const char *p = r->str;
+    const long long order[] = {ib, ia, ib};
+    for (int i = 0; i < 3; i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "id=%lld ", order[i]);
+        ck_assert_msg(strncmp(p, want, strlen(want)) == 0, "line %d: want %s in\n%s", i, want,
+                      r->str);
+        ck_assert_ptr_nonnull(strstr(p, order[i] == ia ? " name=la " : " name=lb "));
+        p = strchr(p, '\n');
+        ck_assert_ptr_nonnull(p);
+        p++;
+    }
+    ck_assert_str_eq(p, "");
+    freeReplyObject(r);
+    redisFree(a);
+    redisFree(b);
+}
+END_TEST
+
 START_TEST(test_hello_and_client)
 {
     redisContext *p = h_connect(h_env.proxy_port);
@@ -679,6 +721,7 @@ Suite *conn_suite(void)
     TCase *tc = tcase_create("conn");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_same_texts_as_a_node);
+    tcase_add_test(tc, test_client_list_filters_as_a_node);
     tcase_add_test(tc, test_hello_and_client);
     tcase_add_test(tc, test_state_survives_idle_release);
     tcase_add_test(tc, test_client_reply);
