@@ -188,8 +188,11 @@ enum fan_merge {
     FAN_SCAN,      /* SCAN: one master's page, its cursor rewritten (scan.c) */
     FAN_INFO,      /* INFO: the proxy's sections plus the masters' keyspace (info.c) */
     FAN_UNION,     /* PUBSUB CHANNELS: every array's elements, each once */
-    FAN_PAIR_SUM,  /* PUBSUB NUMSUB: [name, count, ...] arrays, the counts summed */
+    FAN_PAIR_SUM,  /* PUBSUB SHARDNUMSUB: [name, count, ...] arrays, the counts summed */
     FAN_BUSIEST,   /* FUNCTION STATS: the reply of a master running a script, else the first */
+    FAN_MAX,       /* PUBSUB NUMPAT: the largest integer */
+    FAN_NUMSUB,    /* PUBSUB NUMSUB: as FAN_PAIR_SUM, but the largest count for a channel the
+                      proxy subscribes on every master (keyspace notifications) */
 };
 
 struct command {
