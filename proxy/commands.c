@@ -336,7 +336,13 @@ void commands_print(void *outp)
         char detail[160] = "";
         switch (e->route) {
         case ROUTE_FORWARD:
-            if (e->cmd->nkeyspecs == 0) {
+            if (e->cmd->nkeyspecs == 0 && (e->cmd->flags & CMD_PUBSUB)) {
+                /* PUBLISH: route.c sends keyless Pub/Sub commands to CMD_PUBSUB_SLOT's master. */
+                how = "to the master of slot";
+                snprintf(detail, sizeof(detail),
+                         " %d, where the proxy subscribes to channels and patterns",
+                         CMD_PUBSUB_SLOT);
+            } else if (e->cmd->nkeyspecs == 0) {
                 how = "forwarded to any master";
             } else if (e->merge != FAN_NONE) {
                 how = "by slot; split across slots";
@@ -346,7 +352,9 @@ void commands_print(void *outp)
             }
             break;
         case ROUTE_LOCAL:
-            how = "answered by the proxy";
+            how = e->local_id == LOCAL_CLUSTER_SLOT_ROUTED
+                      ? "checked by the proxy, answered by the master of the slot it names"
+                      : "answered by the proxy";
             if (e->merge != FAN_NONE)
                 snprintf(detail, sizeof(detail), " (%s)", merge_name(e->merge));
             break;

@@ -174,6 +174,11 @@ enum cmd_route {
     ROUTE_ALL_MASTERS, /* sent to every master, the replies merged as merge says */
 };
 
+/* The slot whose master carries every subscription to channels and patterns and every PUBLISH
+ * (route.c, pubsub.c): one node sees all of a channel's subscribers, so PUBLISH counts them as
+ * one Redis would. Here, below routing, so that the command list can name it. */
+#define CMD_PUBSUB_SLOT 0
+
 /* How the replies of a fan-out are merged into one (merge.c, or the executor named). */
 enum fan_merge {
     FAN_NONE = 0,
