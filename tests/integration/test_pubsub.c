@@ -1297,7 +1297,9 @@ END_TEST
 
 /* ---- 7. failover during a subscription ---- */
 
-#define PF_BASE 21501
+/* The failover test's own cluster: 500 above the shared cluster (21501 by default), so that runs
+ * with another PX_ITEST_PORT stay out of each other's way. */
+#define PF_BASE (h_env.cluster_port + 500)
 
 /* Sends a command through *pub without caring whether it worked (the cluster may be failing
  * over); reconnects when the connection broke. Returns 1 when it answered without an error. */
