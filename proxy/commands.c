@@ -125,9 +125,9 @@ static const struct overlay overlays[] = {
     {"sunsubscribe", ROUTE_LOCAL, LOCAL_SUNSUBSCRIBE, NO_REASON, FAN_NONE},
     {"pubsub|channels", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_UNION},
     {"pubsub|shardchannels", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_UNION},
-    {"pubsub|numsub", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_PAIR_SUM},
+    {"pubsub|numsub", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_NUMSUB},
     {"pubsub|shardnumsub", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_PAIR_SUM},
-    {"pubsub|numpat", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_SUM},
+    {"pubsub|numpat", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_MAX},
     {"pubsub|help", ROUTE_FORWARD, 0, NO_REASON, FAN_NONE},
     {"wait", ROUTE_ALL_MASTERS, 0, NO_REASON, FAN_MIN},
     {"script|debug", ROUTE_UNSUPPORTED, 0, PXU_SCRIPT_DEBUG, FAN_NONE},
@@ -318,6 +318,10 @@ static const char *merge_name(enum fan_merge m)
     case FAN_UNION: return "union";
     case FAN_PAIR_SUM: return "counts summed per channel";
     case FAN_BUSIEST: return "the master running a script";
+    case FAN_MAX: return "maximum";
+    case FAN_NUMSUB:
+        return "counts summed per channel; for a keyspace-notification channel, which the proxy "
+               "subscribes on every master, the largest";
     default: return "";
     }
 }
@@ -332,7 +336,13 @@ void commands_print(void *outp)
         char detail[160] = "";
         switch (e->route) {
         case ROUTE_FORWARD:
-            if (e->cmd->nkeyspecs == 0) {
+            if (e->cmd->nkeyspecs == 0 && (e->cmd->flags & CMD_PUBSUB)) {
+                /* PUBLISH: route.c sends keyless Pub/Sub commands to CMD_PUBSUB_SLOT's master. */
+                how = "to the master of slot";
+                snprintf(detail, sizeof(detail),
+                         " %d, where the proxy subscribes to channels and patterns",
+                         CMD_PUBSUB_SLOT);
+            } else if (e->cmd->nkeyspecs == 0) {
                 how = "forwarded to any master";
             } else if (e->merge != FAN_NONE) {
                 how = "by slot; split across slots";
@@ -342,7 +352,9 @@ void commands_print(void *outp)
             }
             break;
         case ROUTE_LOCAL:
-            how = "answered by the proxy";
+            how = e->local_id == LOCAL_CLUSTER_SLOT_ROUTED
+                      ? "checked by the proxy, answered by the master of the slot it names"
+                      : "answered by the proxy";
             if (e->merge != FAN_NONE)
                 snprintf(detail, sizeof(detail), " (%s)", merge_name(e->merge));
             break;

@@ -174,6 +174,11 @@ enum cmd_route {
     ROUTE_ALL_MASTERS, /* sent to every master, the replies merged as merge says */
 };
 
+/* The slot whose master carries every subscription to channels and patterns and every PUBLISH
+ * (route.c, pubsub.c): one node sees all of a channel's subscribers, so PUBLISH counts them as
+ * one Redis would. Here, below routing, so that the command list can name it. */
+#define CMD_PUBSUB_SLOT 0
+
 /* How the replies of a fan-out are merged into one (merge.c, or the executor named). */
 enum fan_merge {
     FAN_NONE = 0,
@@ -188,8 +193,11 @@ enum fan_merge {
     FAN_SCAN,      /* SCAN: one master's page, its cursor rewritten (scan.c) */
     FAN_INFO,      /* INFO: the proxy's sections plus the masters' keyspace (info.c) */
     FAN_UNION,     /* PUBSUB CHANNELS: every array's elements, each once */
-    FAN_PAIR_SUM,  /* PUBSUB NUMSUB: [name, count, ...] arrays, the counts summed */
+    FAN_PAIR_SUM,  /* PUBSUB SHARDNUMSUB: [name, count, ...] arrays, the counts summed */
     FAN_BUSIEST,   /* FUNCTION STATS: the reply of a master running a script, else the first */
+    FAN_MAX,       /* PUBSUB NUMPAT: the largest integer */
+    FAN_NUMSUB,    /* PUBSUB NUMSUB: as FAN_PAIR_SUM, but the largest count for a channel the
+                      proxy subscribes on every master (keyspace notifications) */
 };
 
 struct command {

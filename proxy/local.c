@@ -21,6 +21,7 @@
 #include "txn.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -474,6 +475,11 @@ static void do_reset(struct local_ctx *lc, struct client *c)
 static void do_pause(struct request *r, struct sbuf *sb)
 {
     enum pause_mode mode = PAUSE_ALL;
+    if (r->argc > 4) { /* Redis 7.0 matches PAUSE with 3 or 4 arguments only */
+        errors_subcommand_syntax(sb, request_arg(r, 0), r->argv[0].len, request_arg(r, 1),
+                                 r->argv[1].len);
+        return;
+    }
     if (r->argc == 4) {
         if (arg_is(r, 3, "write")) {
             mode = PAUSE_WRITE;
@@ -491,9 +497,12 @@ static void do_pause(struct request *r, struct sbuf *sb)
         errors_timeout_negative(sb);
         return;
     }
-    uint64_t now = clock_now_ms();
-    uint64_t end = (uint64_t)ms > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)ms;
-    pause_start(end, mode);
+    /* Redis 7.0.15 adds the Unix time in ms to the timeout in a signed 64-bit integer: past
+     * LLONG_MAX the sum wraps to a negative end, already passed, and the command pauses nothing
+     * (it still answers +OK, and a pause in force goes on). A timeout of 0 ends at once too. */
+    uint64_t now = clock_now_ms(), wall = clock_wall_us() / 1000;
+    uint64_t end = (uint64_t)ms > (uint64_t)LLONG_MAX - wall ? 0 : now + (uint64_t)ms;
+    pause_start(now, end, mode);
     resp_write_simple(sb, "OK");
 }
 

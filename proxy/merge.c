@@ -13,6 +13,7 @@
 
 #include "errors.h"
 #include "mem.h"
+#include "pubsub.h"
 #include "px_errors.h"
 #include "resp_reply.h"
 #include "strset.h"
@@ -111,20 +112,26 @@ done:
     px_free(el);
 }
 
-/* DEL, EXISTS, DBSIZE, ... (agg_sum) and LASTSAVE, WAIT (agg_min): one integer. For WAIT, the
- * minimum is the count every master reached: what the client may rely on everywhere. */
-static void merge_ints(const struct fanout *f, struct sbuf *out, int min)
+enum int_merge { MERGE_INTS_SUM, MERGE_INTS_MIN, MERGE_INTS_MAX };
+
+/* DEL, EXISTS, DBSIZE, ... (agg_sum), LASTSAVE, WAIT (agg_min) and PUBSUB NUMPAT (the largest):
+ * one integer. For WAIT, the minimum is the count every master reached: what the client may rely
+ * on everywhere. */
+static void merge_ints(const struct fanout *f, struct sbuf *out, enum int_merge how)
 {
+    static const char *const what[] = {"a sum", "a minimum", "a maximum"};
     if (merge_errors(f, out)) return;
     long long acc = 0;
     for (uint32_t i = 0; i < f->nparts; i++) {
         long long v;
         if (part_int(&f->parts[i], &v) < 0) {
-            errors_unexpected_reply(out, min ? "a minimum" : "a sum");
+            errors_unexpected_reply(out, what[how]);
             return;
         }
-        if (min)
+        if (how == MERGE_INTS_MIN)
             acc = (i == 0 || v < acc) ? v : acc;
+        else if (how == MERGE_INTS_MAX)
+            acc = (i == 0 || v > acc) ? v : acc;
         else
             acc += v;
     }
@@ -133,12 +140,23 @@ static void merge_ints(const struct fanout *f, struct sbuf *out, int min)
 
 static void merge_sum(const struct fanout *f, const struct request *r, void *ctx, struct sbuf *out)
 {
-    merge_ints(f, out, 0);
+    merge_ints(f, out, MERGE_INTS_SUM);
 }
 
 static void merge_min(const struct fanout *f, const struct request *r, void *ctx, struct sbuf *out)
 {
-    merge_ints(f, out, 1);
+    merge_ints(f, out, MERGE_INTS_MIN);
+}
+
+/* PUBSUB NUMPAT: Redis counts distinct patterns. Every pattern a client of the proxy subscribes
+ * is on one master, ROUTE_PUBSUB_SLOT's (pubsub.c), and those that may match a keyspace
+ * notification on every other master too: a sum would count those once per master, and the
+ * same pattern of clients on two nodes twice. That master's count, the largest, is every
+ * pattern of the proxy's clients once (patterns subscribed directly on another node count only
+ * through the maximum). */
+static void merge_max(const struct fanout *f, const struct request *r, void *ctx, struct sbuf *out)
+{
+    merge_ints(f, out, MERGE_INTS_MAX);
 }
 
 /* MSET, FLUSHALL, SCRIPT LOAD (all_succeeded): the first part's reply, or the first error. */
@@ -282,9 +300,24 @@ done:
     sbuf_free(&body);
 }
 
-/* PUBSUB NUMSUB: [name, count, name, count ...] from each master; the counts summed. */
-static void merge_pair_sum(const struct fanout *f, const struct request *r, void *ctx,
-                           struct sbuf *out)
+/* The payload of the bulk string of len bytes at d ("$3\r\nfoo\r\n": "foo"). Returns 0, or -1
+ * when it is no bulk string. */
+static int bulk_payload(const char *d, uint32_t len, const char **p, uint32_t *plen)
+{
+    if (len < 4 || d[0] != '$') return -1;
+    const char *crlf = memchr(d, '\r', len);
+    if (!crlf || (uint32_t)(crlf - d) + 2 > len - 2) return -1;
+    *p = crlf + 2;
+    *plen = len - (uint32_t)(crlf + 2 - d) - 2;
+    return 0;
+}
+
+/* PUBSUB NUMSUB and SHARDNUMSUB: [name, count, name, count ...] from each master. A channel's
+ * subscribers are on one master each (its count there, summed), except, for NUMSUB when
+ * keyspace_max, a keyspace-notification channel: every subscriber of one is subscribed on every
+ * master (pubsub.c, by the same rule), so each master counts them all and the largest count is
+ * theirs. */
+static void merge_pairs(const struct fanout *f, struct sbuf *out, int keyspace_max)
 {
     if (merge_errors(f, out)) return;
     /* The names come from the request, so every master lists the same ones in the same order:
@@ -297,6 +330,16 @@ static void merge_pair_sum(const struct fanout *f, const struct request *r, void
     }
     struct resp_span *el = px_malloc((n0 + 1) * sizeof(*el));
     long long *sum = px_calloc(n0 / 2 + 1, sizeof(long long));
+    uint8_t *every = px_calloc(n0 / 2 + 1, 1); /* by pair: a channel on every master */
+    if (keyspace_max) {
+        resp_reply_elements(d0, f->parts[0].len, el, n0, &n0);
+        for (uint32_t i = 0; i < n0; i += 2) {
+            const char *name;
+            uint32_t nl;
+            every[i / 2] = bulk_payload(d0 + el[i].off, el[i].len, &name, &nl) == 0 &&
+                           pubsub_keyspace_channel(name, nl);
+        }
+    }
     for (uint32_t p = 0; p < f->nparts; p++) {
         const char *d = fan_part_data(&f->parts[p]);
         uint32_t n;
@@ -310,7 +353,10 @@ static void merge_pair_sum(const struct fanout *f, const struct request *r, void
                 errors_unexpected_reply(out, "counts");
                 goto done;
             }
-            sum[i / 2] += v;
+            if (!every[i / 2])
+                sum[i / 2] += v;
+            else if (p == 0 || v > sum[i / 2])
+                sum[i / 2] = v;
         }
     }
     /* el holds the last part's spans: part 0's are found again for the names. */
@@ -323,6 +369,19 @@ static void merge_pair_sum(const struct fanout *f, const struct request *r, void
 done:
     px_free(el);
     px_free(sum);
+    px_free(every);
+}
+
+static void merge_numsub(const struct fanout *f, const struct request *r, void *ctx,
+                         struct sbuf *out)
+{
+    merge_pairs(f, out, 1);
+}
+
+static void merge_pair_sum(const struct fanout *f, const struct request *r, void *ctx,
+                           struct sbuf *out)
+{
+    merge_pairs(f, out, 0);
 }
 
 /* RANDOMKEY: one of the non-nil replies, chosen at random; nil when every master is empty. */
@@ -395,7 +454,9 @@ void merge_get(enum fan_merge kind, struct merge_env *env, struct fan_merger *m)
     case FAN_CONCAT: m->merge = merge_concat, m->name = "concatenation"; return;
     case FAN_RANDOM: m->merge = merge_random_one, m->name = "random"; return;
     case FAN_UNION: m->merge = merge_union, m->name = "union"; return;
+    case FAN_MAX: m->merge = merge_max, m->name = "maximum"; return;
     case FAN_PAIR_SUM: m->merge = merge_pair_sum, m->name = "sums per name"; return;
+    case FAN_NUMSUB: m->merge = merge_numsub, m->name = "subscribers per channel"; return;
     case FAN_BUSIEST: m->merge = merge_busiest, m->name = "the busiest"; return;
     default: m->merge = merge_unknown, m->name = "unknown"; return;
     }

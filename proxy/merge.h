@@ -2,7 +2,7 @@
  * The generic ways of merging a fan-out's replies into one, as Redis's command tips name them
  * (response_policy: all_succeeded, one_succeeded, agg_sum, agg_min, agg_logical_and, ...) and as
  * a cluster client combines them: values in the caller's key order for a split MGET, sums,
- * minimums, concatenated arrays, a union, per-channel sums. Each is a pure function of the parts'
+ * minimums, maximums, concatenated arrays, a union, per-channel sums. Each is a pure function of the parts'
  * bytes (plus, for two of them, the worker's script cache and random numbers), so
  * tests/unit/test_merge.c checks them without sockets.
  */
@@ -22,8 +22,8 @@ struct merge_env {
     uint64_t rng; /* xorshift state, never 0 */
 };
 
-/* Fills m with the merger for kind (FAN_KEY_ORDER ... FAN_PAIR_SUM; not FAN_SCAN and FAN_INFO,
- * which their executors bring). env must outlive every fan-out that uses m. */
+/* Fills m with the merger for kind (not FAN_SCAN and FAN_INFO, which their executors bring,
+ * nor FAN_NONE). env must outlive every fan-out that uses m. */
 void merge_get(enum fan_merge kind, struct merge_env *env, struct fan_merger *m);
 
 /* The cases every merge shares: no part at all (no master known: -CLUSTERDOWN) or an error among

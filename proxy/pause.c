@@ -16,16 +16,31 @@
 static atomic_uint_fast64_t pause_end;
 static atomic_int pause_mode_now;
 
-void pause_start(uint64_t end_ms, enum pause_mode mode)
+/* Serialises the read-modify-write of pause_start and pause_stop; readers take no lock. */
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void pause_start(uint64_t now_ms, uint64_t end_ms, enum pause_mode mode)
 {
-    atomic_store(&pause_end, end_ms);
-    atomic_store(&pause_mode_now, (int)mode);
+    pthread_mutex_lock(&start_lock);
+    uint64_t old_end = 0;
+    enum pause_mode old = pause_current(now_ms, &old_end);
+    if (old != PAUSE_OFF) {
+        if (old_end > end_ms) end_ms = old_end;
+        if (old > mode) mode = old; /* PAUSE_ALL > PAUSE_WRITE */
+    }
+    if (end_ms > now_ms) {
+        atomic_store(&pause_end, end_ms);
+        atomic_store(&pause_mode_now, (int)mode);
+    }
+    pthread_mutex_unlock(&start_lock);
 }
 
 void pause_stop(void)
 {
+    pthread_mutex_lock(&start_lock);
     atomic_store(&pause_mode_now, PAUSE_OFF);
     atomic_store(&pause_end, 0);
+    pthread_mutex_unlock(&start_lock);
 }
 
 enum pause_mode pause_current(uint64_t now_ms, uint64_t *end_ms)

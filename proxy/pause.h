@@ -15,8 +15,11 @@
 
 enum pause_mode { PAUSE_OFF = 0, PAUSE_WRITE, PAUSE_ALL };
 
-/* Pauses until end_ms (clock_now_ms time) in mode. Any thread. */
-void pause_start(uint64_t end_ms, enum pause_mode mode);
+/* Pauses until end_ms (clock_now_ms time) in mode, as Redis 7.0 adds a pause to one in force
+ * at now_ms: the later end and the stricter mode win (a shorter or WRITE pause does not cut an
+ * ALL pause short). With no pause in force, an end_ms not after now_ms pauses nothing. Any
+ * thread. */
+void pause_start(uint64_t now_ms, uint64_t end_ms, enum pause_mode mode);
 /* Ends the pause. Any thread. */
 void pause_stop(void);
 /* The pause in force at now_ms (PAUSE_OFF once its end has passed), and its end. Any thread. */

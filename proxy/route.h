@@ -53,9 +53,8 @@ enum {
     RT_F_SCRIPT_FLUSH = 1u << 2, /* SCRIPT FLUSH: forget the remembered scripts */
 };
 
-/* The slot whose master carries every subscription and every PUBLISH (pubsub.c): one node sees
- * all of a channel's subscribers, so PUBLISH counts them as one Redis would. */
-#define ROUTE_PUBSUB_SLOT 0
+/* The slot whose master carries every subscription and every PUBLISH (commands.h says why). */
+#define ROUTE_PUBSUB_SLOT CMD_PUBSUB_SLOT
 
 /* The transaction state of a client, as routing sees it. */
 enum route_tx { RT_TX_NONE = 0, RT_TX_WATCHING, RT_TX_MULTI };

@@ -278,6 +278,7 @@ struct gather {
     struct sbuf out;
     uint64_t *ids; /* CLIENT LIST ID ...: only these; NULL for all */
     uint32_t nids;
+    struct sbuf *lines; /* CLIENT LIST ID: lines[i], the line of ids[i] (empty: no such client) */
     int none; /* TYPE master|replica: nothing matches (the proxy has no replication clients) */
     int type; /* TYPE normal or pubsub: GATHER_NORMAL or GATHER_PUBSUB; 0 for any */
     /* CLIENT KILL: the clients that match every filter are closed and counted. */
@@ -343,10 +344,13 @@ static void gather_add(struct worker *w, struct gather *g)
     pthread_mutex_lock(&g->lock);
     if (g->kill) kill_add(w, g);
     for (struct session *s = w->sessions.sessions; s && !g->none && !g->kill; s = s->next) {
-        int keep = !g->ids;
-        for (uint32_t i = 0; g->ids && i < g->nids; i++)
-            if (g->ids[i] == s->client.id) keep = 1;
-        if (keep && type_matches(g, &s->client)) session_describe(s, &g->out, g->req);
+        if (!g->lines) {
+            if (type_matches(g, &s->client)) session_describe(s, &g->out, g->req);
+            continue;
+        }
+        /* In the order the ids were given, each time it is given, as Redis lists them. */
+        for (uint32_t i = 0; i < g->nids; i++)
+            if (g->ids[i] == s->client.id) session_describe(s, &g->lines[i], g->req);
     }
     int last = --g->pending == 0;
     pthread_mutex_unlock(&g->lock);
@@ -356,6 +360,13 @@ static void gather_add(struct worker *w, struct gather *g)
         worker_on_msg(&m, w);
     else
         chan_send(&g->origin->inbox, &m);
+}
+
+static void gather_free_lines(struct gather *g)
+{
+    for (uint32_t i = 0; g->lines && i < g->nids; i++) sbuf_free(&g->lines[i]);
+    px_free(g->lines);
+    g->lines = NULL;
 }
 
 static void gather_done(struct worker *w, struct gather *g)
@@ -371,50 +382,53 @@ static void gather_done(struct worker *w, struct gather *g)
     } else if (g->kill) {
         resp_write_int(sb, g->killed);
     } else {
+        for (uint32_t i = 0; g->lines && i < g->nids; i++)
+            sbuf_put(&g->out, g->lines[i].buf ? g->lines[i].buf : "", g->lines[i].len);
         resp_write_verbatim(sb, "txt", g->out.buf ? g->out.buf : "", g->out.len, resp);
     }
     g->req->state = REQ_NEW;
     request_reply_bytes(&w->rp, g->req, sb->buf, sb->len);
     sbuf_free(&g->out);
+    gather_free_lines(g);
     px_free(g->ids);
     pthread_mutex_destroy(&g->lock);
     px_free(g);
 }
 
-/* Reads CLIENT LIST's options into g. Returns 0, or -1 with the error in out. */
+/* Reads CLIENT LIST's options into g, as Redis 7.0 reads them: one filter, either TYPE t alone
+ * or ID id [id ...] (every argument after ID an id). An id only has to be an integer: one no
+ * client has (0, -1) lists nothing. Returns 0, or -1 with the error in out. */
 static int gather_options(struct gather *g, const struct request *r, struct sbuf *out)
 {
-    for (uint32_t i = 2; i < r->argc; i++) {
-        if (request_arg_is(r, i, "type") && i + 1 < r->argc) {
-            i++;
-            if (request_arg_is(r, i, "normal")) {
-                g->type = GATHER_NORMAL;
-                continue;
-            }
-            if (request_arg_is(r, i, "pubsub")) {
-                g->type = GATHER_PUBSUB;
-                continue;
-            }
-            if (request_arg_is(r, i, "master") || request_arg_is(r, i, "replica") ||
-                request_arg_is(r, i, "slave")) {
-                g->none = 1;
-                continue;
-            }
-            errors_unknown_client_type(out, request_arg(r, i), r->argv[i].len);
+    if (r->argc == 4 && request_arg_is(r, 2, "type")) {
+        if (request_arg_is(r, 3, "normal")) {
+            g->type = GATHER_NORMAL;
+        } else if (request_arg_is(r, 3, "pubsub")) {
+            g->type = GATHER_PUBSUB;
+        } else if (request_arg_is(r, 3, "master") || request_arg_is(r, 3, "replica") ||
+                   request_arg_is(r, 3, "slave")) {
+            g->none = 1;
+        } else {
+            errors_unknown_client_type(out, request_arg(r, 3), r->argv[3].len);
             return -1;
         }
-        if (request_arg_is(r, i, "id") && i + 1 < r->argc) {
-            for (i++; i < r->argc; i++) {
-                long long id;
-                if (!resp_str2ll(request_arg(r, i), r->argv[i].len, &id) || id <= 0) {
-                    errors_invalid_client_id(out);
-                    return -1;
-                }
-                g->ids = px_realloc(g->ids, (g->nids + 1) * sizeof(uint64_t));
-                g->ids[g->nids++] = (uint64_t)id;
+        return 0;
+    }
+    if (r->argc > 3 && request_arg_is(r, 2, "id")) {
+        g->nids = r->argc - 3;
+        g->ids = px_malloc(g->nids * sizeof(uint64_t));
+        for (uint32_t i = 3; i < r->argc; i++) {
+            long long id;
+            if (!resp_str2ll(request_arg(r, i), r->argv[i].len, &id)) {
+                errors_invalid_client_id(out);
+                return -1;
             }
-            continue;
+            g->ids[i - 3] = (uint64_t)id; /* a negative id matches no client */
         }
+        g->lines = px_calloc(g->nids, sizeof(struct sbuf));
+        return 0;
+    }
+    if (r->argc != 2) {
         errors_syntax(out);
         return -1;
     }
@@ -500,6 +514,7 @@ static void worker_client_list(void *up, struct request *r)
     sbuf_clear(&w->local.out);
     int kill = r->cmd->local_id == LOCAL_CLIENT_KILL;
     if ((kill ? kill_options(w, g, r, &w->local.out) : gather_options(g, r, &w->local.out)) < 0) {
+        gather_free_lines(g);
         px_free(g->ids);
         px_free(g);
         r->flags |= REQ_F_REJECTED;

@@ -45,6 +45,48 @@ START_TEST(test_same_texts_as_a_node)
 }
 END_TEST
 
+/* CLIENT LIST's filters as Redis 7.0.15 reads them: an id that is an integer but no client's
+ * (0, -1) lists nothing, a word is an invalid id wherever it stands, and TYPE or ID is the one
+ * filter (TYPE with nothing after its type). The ids no client has give the node's bytes. */
+START_TEST(test_client_list_filters_as_a_node)
+{
+    same_as_node("CLIENT LIST ID -1\r\nCLIENT LIST ID 0\r\nCLIENT LIST ID 0 -1\r\n"
+                 "CLIENT LIST ID abc\r\nCLIENT LIST ID -1 abc\r\nCLIENT LIST ID 1 TYPE normal\r\n"
+                 "CLIENT LIST ID 9223372036854775808\r\nCLIENT LIST ID +1\r\n");
+    same_as_node("CLIENT LIST TYPE normal ID 1\r\nCLIENT LIST TYPE normal TYPE pubsub\r\n"
+                 "CLIENT LIST TYPE normal x\r\nCLIENT LIST ID\r\nCLIENT LIST TYPE\r\n"
+                 "CLIENT LIST foo\r\n");
+    /* Each id in the order given, as often as given; ids of nobody skipped. */
+    redisContext *a = h_connect(h_env.proxy_port), *b = h_connect(h_env.proxy_port);
+    h_expect_str(h_cmd(a, "CLIENT SETNAME la"), "OK");
+    h_expect_str(h_cmd(b, "CLIENT SETNAME lb"), "OK");
+    redisReply *r = h_cmd(a, "CLIENT ID");
+    long long ia = r->integer;
+    freeReplyObject(r);
+    r = h_cmd(b, "CLIENT ID");
+    long long ib = r->integer;
+    freeReplyObject(r);
+    r = h_cmd(a, "CLIENT LIST ID %lld -1 %lld %lld 0", ib, ia, ib);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    const char *p = r->str;
+    const long long order[] = {ib, ia, ib};
+    for (int i = 0; i < 3; i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "id=%lld ", order[i]);
+        ck_assert_msg(strncmp(p, want, strlen(want)) == 0, "line %d: want %s in\n%s", i, want,
+                      r->str);
+        ck_assert_ptr_nonnull(strstr(p, order[i] == ia ? " name=la " : " name=lb "));
+        p = strchr(p, '\n');
+        ck_assert_ptr_nonnull(p);
+        p++;
+    }
+    ck_assert_str_eq(p, "");
+    freeReplyObject(r);
+    redisFree(a);
+    redisFree(b);
+}
+END_TEST
+
 START_TEST(test_hello_and_client)
 {
     redisContext *p = h_connect(h_env.proxy_port);
@@ -458,6 +500,76 @@ static void expect_now(struct h_rc *c, const char *req, const char *want)
                   (int)n, r, want);
 }
 
+/* CLIENT PAUSE's argument errors are Redis's, in Redis's order (none of these pauses the node
+ * nor the proxy). */
+START_TEST(test_client_pause_texts_as_a_node)
+{
+    same_as_node("CLIENT PAUSE 10 WRITE x\r\nCLIENT PAUSE x y z\r\nclient Pause 1 2 3\r\n"
+                 "CLIENT PAUSE x y\r\nCLIENT PAUSE x\r\nCLIENT PAUSE -1\r\n"
+                 "CLIENT PAUSE 9223372036854775808\r\nCLIENT PAUSE 1.5 WRITE\r\n");
+}
+END_TEST
+
+/* Sends req on c, then gives it up to ms to be answered. Returns 1 when it was (with want). */
+static int answered_within(struct h_rc *c, const char *req, const char *want, int ms)
+{
+    ck_assert_int_eq(write(c->fd, req, strlen(req)), (ssize_t)strlen(req));
+    if (!readable_within(c->fd, ms)) return 0;
+    size_t n;
+    const char *got = h_rc_read(c, &n);
+    ck_assert_msg(n == strlen(want) && memcmp(got, want, n) == 0, "%s: [%.*s], want [%s]", req,
+                  (int)n, got, want);
+    return 1;
+}
+
+/* A timeout whose end overflows Redis's 64-bit time (9223372036854775807 ms) pauses nothing, as
+ * on Redis 7.0.15, where the end wraps into the past. WRITE pauses only in these tests: their
+ * own CLIENT UNPAUSE goes through whatever happens. */
+START_TEST(test_client_pause_overflow)
+{
+    redisContext *adm = h_connect(h_env.proxy_port);
+    struct h_rc w;
+    h_rc_open(&w, h_env.proxy_port);
+    h_expect_str(h_cmd(adm, "CLIENT PAUSE 9223372036854775807 WRITE"), "OK");
+    int now = answered_within(&w, "SET {pe}k 1\r\n", "+OK\r\n", 300);
+    h_expect_str(h_cmd(adm, "CLIENT UNPAUSE"), "OK");
+    if (!now) { /* held: let it go before failing */
+        size_t n;
+        h_rc_read(&w, &n);
+    }
+    ck_assert_msg(now, "CLIENT PAUSE 9223372036854775807 WRITE paused");
+    freeReplyObject(h_cmd(adm, "DEL {pe}k"));
+    h_rc_close(&w);
+    redisFree(adm);
+}
+END_TEST
+
+/* A pause is added to the one in force as Redis 7.0.15 adds it: the later end wins, so neither
+ * the overflowing timeout nor a shorter one cuts it short. */
+START_TEST(test_client_pause_adds_up)
+{
+    redisContext *adm = h_connect(h_env.proxy_port);
+    struct h_rc w;
+    h_rc_open(&w, h_env.proxy_port);
+    h_expect_str(h_cmd(adm, "CLIENT PAUSE 20000 WRITE"), "OK");
+    h_expect_str(h_cmd(adm, "CLIENT PAUSE 9223372036854775807 WRITE"), "OK");
+    h_expect_str(h_cmd(adm, "CLIENT PAUSE 10 WRITE"), "OK");
+    h_sleep_ms(50);
+    int held = !answered_within(&w, "SET {pe}k 2\r\n", "+OK\r\n", 300);
+    h_expect_str(h_cmd(adm, "CLIENT UNPAUSE"), "OK");
+    if (held) {
+        size_t n;
+        const char *got = h_rc_read(&w, &n);
+        ck_assert(n == 5 && memcmp(got, "+OK\r\n", 5) == 0);
+    }
+    ck_assert_msg(held, "a shorter CLIENT PAUSE ended the pause in force");
+    h_expect_str(h_cmd(adm, "GET {pe}k"), "2");
+    freeReplyObject(h_cmd(adm, "DEL {pe}k"));
+    h_rc_close(&w);
+    redisFree(adm);
+}
+END_TEST
+
 /* CLIENT PAUSE WRITE holds what may write or replicate and lets reads through, as Redis decides
  * it: writes, PFCOUNT, EVAL without no-writes, FCALL of a function not declared no-writes, EXEC
  * of a transaction that queued a write; CLIENT UNPAUSE releases them in order. Inside MULTI the
@@ -679,6 +791,8 @@ Suite *conn_suite(void)
     TCase *tc = tcase_create("conn");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_same_texts_as_a_node);
+    tcase_add_test(tc, test_client_list_filters_as_a_node);
+    tcase_add_test(tc, test_client_pause_texts_as_a_node);
     tcase_add_test(tc, test_hello_and_client);
     tcase_add_test(tc, test_state_survives_idle_release);
     tcase_add_test(tc, test_client_reply);
@@ -687,6 +801,8 @@ Suite *conn_suite(void)
     tcase_add_test(tc, test_client_kill);
     tcase_add_test(tc, test_monitor);
     tcase_add_test(tc, test_client_pause);
+    tcase_add_test(tc, test_client_pause_overflow);
+    tcase_add_test(tc, test_client_pause_adds_up);
     tcase_add_test(tc, test_requirepass);
     suite_add_tcase(s, tc);
     return s;

@@ -1212,7 +1212,10 @@ START_TEST(test_introspection_merged)
     r = h_cmd(q, "PUBSUB NUMSUB");
     expect_pairs(r, asked, counts, 0, "PUBSUB NUMSUB without channels");
     freeReplyObject(r);
-    ck_assert_int_eq(numpat(q), numpat0 + 3);
+    /* Redis counts distinct patterns: the proxy's two are on one master (the one PUBLISH goes
+     * to), which counts them once whatever the other masters hold; d's, subscribed on the
+     * third master directly, is not among them. */
+    ck_assert_int_eq(numpat(q), numpat0 + 2);
 
     const char *const shards[] = {sh[0], sh[1], sh[2]};
     r = h_cmd(q, "PUBSUB SHARDCHANNELS ps6:*");
@@ -1250,9 +1253,53 @@ START_TEST(test_introspection_merged)
 }
 END_TEST
 
+/* Keyspace-notification channels and patterns are subscribed on every master (pubsub.c), so
+ * every master counts their subscribers: PUBSUB NUMSUB and NUMPAT through the proxy count them
+ * once, as one Redis would, next to an ordinary channel and pattern. */
+START_TEST(test_introspection_keyspace_once)
+{
+    redisContext *q = h_connect(h_env.proxy_port);
+    long long numpat0 = numpat(q);
+    struct h_rc c[2];
+    for (int i = 0; i < 2; i++) {
+        h_rc_open(&c[i], h_env.proxy_port);
+        rc_send(&c[i], "SUBSCRIBE __keyspace@0__:ps8:foo ps8:plain");
+        expect_confirmation(&c[i], "subscribe", "__keyspace@0__:ps8:foo", 1);
+        expect_confirmation(&c[i], "subscribe", "ps8:plain", 2);
+        rc_send(&c[i], "PSUBSCRIBE __keyevent@0__:ps8* ps8:p*");
+        expect_confirmation(&c[i], "psubscribe", "__keyevent@0__:ps8*", 3);
+        expect_confirmation(&c[i], "psubscribe", "ps8:p*", 4);
+    }
+    /* The case at hand: each master counts both subscribers of the keyspace channel. */
+    for (int m = 0; m < 3; m++)
+        ck_assert_int_eq(node_numsub(h_env.cluster_port + m, "NUMSUB", "__keyspace@0__:ps8:foo"),
+                         2);
+    static const char *const asked[] = {"__keyspace@0__:ps8:foo", "ps8:plain",
+                                        "__keyevent@0__:none", "__keyspace@0__:ps8:foo"};
+    static const long long counts[] = {2, 2, 0, 2};
+    redisReply *r = h_cmd(q, "PUBSUB NUMSUB __keyspace@0__:ps8:foo ps8:plain __keyevent@0__:none "
+                             "__keyspace@0__:ps8:foo");
+    expect_pairs(r, asked, counts, 4, "PUBSUB NUMSUB");
+    freeReplyObject(r);
+    ck_assert_int_eq(numpat(q), numpat0 + 2); /* two patterns, each held by two clients */
+    for (int i = 0; i < 2; i++) h_rc_close(&c[i]);
+    uint64_t end = h_now_ms() + 5000;
+    while (numpat(q) != numpat0 && h_now_ms() < end) h_sleep_ms(50);
+    ck_assert_int_eq(numpat(q), numpat0);
+    static const long long none[] = {0, 0, 0, 0};
+    r = h_cmd(q, "PUBSUB NUMSUB __keyspace@0__:ps8:foo ps8:plain __keyevent@0__:none "
+                 "__keyspace@0__:ps8:foo");
+    expect_pairs(r, asked, none, 4, "PUBSUB NUMSUB after the clients left");
+    freeReplyObject(r);
+    redisFree(q);
+}
+END_TEST
+
 /* ---- 7. failover during a subscription ---- */
 
-#define PF_BASE 21501
+/* The failover test's own cluster: 500 above the shared cluster (21501 by default), so that runs
+ * with another PX_ITEST_PORT stay out of each other's way. */
+#define PF_BASE (h_env.cluster_port + 500)
 
 /* Sends a command through *pub without caring whether it worked (the cluster may be failing
  * over); reconnects when the connection broke. Returns 1 when it answered without an error. */
@@ -1860,6 +1907,7 @@ Suite *pubsub_suite(void)
     tc = tcase_create("state");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_introspection_merged);
+    tcase_add_test(tc, test_introspection_keyspace_once);
     tcase_add_test(tc, test_killed_connection_resubscribes);
     tcase_add_test(tc, test_failover_resubscribes);
     tcase_add_test(tc, test_no_leftovers);

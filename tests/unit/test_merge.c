@@ -77,6 +77,12 @@ START_TEST(test_merge_numbers)
     CHECK(FAN_SUM, ":-4\r\n", ":1\r\n", ":-5\r\n");
     CHECK(FAN_MIN, ":3\r\n", ":5\r\n", ":3\r\n", ":9\r\n");
     CHECK(FAN_MIN, ":-1\r\n", ":-1\r\n");
+    /* PUBSUB NUMPAT: every pattern of the proxy's clients is on one master; those of keyspace
+     * notifications on every master as well. */
+    CHECK(FAN_MAX, ":3\r\n", ":1\r\n", ":3\r\n", ":1\r\n");
+    CHECK(FAN_MAX, "-ERR slotproxy: unexpected reply from a node while merging a maximum\r\n",
+          ":1\r\n", "+OK\r\n");
+    check_merge(FAN_MAX, &env, &no_request, 0, NULL, no_master);
     /* The first error wins over every other part. */
     CHECK(FAN_SUM, "-ERR first\r\n", ":1\r\n", "-ERR first\r\n", "-ERR second\r\n");
     /* A part of the wrong shape: an error naming the merge, never half a sum. */
@@ -118,6 +124,22 @@ START_TEST(test_merge_arrays)
     CHECK(FAN_PAIR_SUM, "*4\r\n$1\r\na\r\n:4\r\n$1\r\nb\r\n:2\r\n",
           "*4\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n:2\r\n", "*4\r\n$1\r\na\r\n:3\r\n$1\r\nb\r\n:0\r\n");
     CHECK(FAN_PAIR_SUM, "-ERR slotproxy: unexpected reply from a node while merging counts\r\n",
+          "*2\r\n$1\r\na\r\n:1\r\n", "*2\r\n$1\r\na\r\n$1\r\nx\r\n");
+    /* A keyspace-notification channel's subscribers are subscribed on every master: each master
+     * counts them all, so the largest count is theirs; other channels are summed. */
+    CHECK(FAN_NUMSUB,
+          "*6\r\n$1\r\na\r\n:4\r\n$18\r\n__keyspace@0__:foo\r\n:2\r\n"
+          "$18\r\n__keyevent@0__:set\r\n:3\r\n",
+          "*6\r\n$1\r\na\r\n:1\r\n$18\r\n__keyspace@0__:foo\r\n:2\r\n"
+          "$18\r\n__keyevent@0__:set\r\n:2\r\n",
+          "*6\r\n$1\r\na\r\n:3\r\n$18\r\n__keyspace@0__:foo\r\n:2\r\n"
+          "$18\r\n__keyevent@0__:set\r\n:3\r\n",
+          "*6\r\n$1\r\na\r\n:0\r\n$18\r\n__keyspace@0__:foo\r\n:1\r\n"
+          "$18\r\n__keyevent@0__:set\r\n:0\r\n");
+    /* A pattern is a channel name like any other here ("__key*" is no keyspace channel). */
+    CHECK(FAN_NUMSUB, "*2\r\n$6\r\n__key*\r\n:2\r\n", "*2\r\n$6\r\n__key*\r\n:1\r\n",
+          "*2\r\n$6\r\n__key*\r\n:1\r\n");
+    CHECK(FAN_NUMSUB, "-ERR slotproxy: unexpected reply from a node while merging counts\r\n",
           "*2\r\n$1\r\na\r\n:1\r\n", "*2\r\n$1\r\na\r\n$1\r\nx\r\n");
     /* FUNCTION STATS: the master running a script (RESP2 and RESP3), else the first. */
     CHECK(FAN_BUSIEST, "*4\r\n$14\r\nrunning_script\r\n*2\r\n$4\r\nname\r\n$1\r\nf\r\n$7\r\nengines\r\n*0\r\n",

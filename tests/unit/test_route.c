@@ -193,6 +193,82 @@ START_TEST(test_route_every_command)
 }
 END_TEST
 
+/* What `slotproxy -commands` prints for entry e (commands_print), without the name column. */
+static void listed_as(const struct cmd_entry *e, const char *list, char *out, size_t cap)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "%s", e->cmd->name);
+    for (char *p = name; *p; p++) {
+        if (*p == '|')
+            *p = ' ';
+        else if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 32);
+    }
+    size_t nl = strlen(name);
+    for (const char *l = list; l && *l;) {
+        const char *end = strchr(l, '\n');
+        if (!end) break;
+        if (strncmp(l, name, nl) == 0 && l[nl] == ' ') {
+            const char *t = l + nl;
+            while (*t == ' ') t++;
+            snprintf(out, cap, "%.*s", (int)(end - t), t);
+            return;
+        }
+        l = end + 1;
+    }
+    ck_abort_msg("%s is not in the command list", name);
+}
+
+/* The command list says what routing does: "any master" only for what goes to any master,
+ * PUBLISH to the subscriptions' slot, CLUSTER COUNTKEYSINSLOT and GETKEYSINSLOT to the master of
+ * the slot they name (local.c checks them and forwards them). */
+START_TEST(test_route_command_list_is_true)
+{
+    commands_init();
+    keys_result_init(&keys);
+    char *list = NULL;
+    size_t listlen = 0;
+    FILE *f = open_memstream(&list, &listlen);
+    ck_assert_ptr_nonnull(f);
+    commands_print(f);
+    fclose(f);
+    int publish = 0, slot_routed = 0;
+    for (uint32_t id = 0; id < commands_count(); id++) {
+        const struct cmd_entry *e = commands_by_id(id);
+        if (e->nsubs) continue;
+        uint32_t fit = (uint32_t)(e->cmd->arity < 0 ? -e->cmd->arity : e->cmd->arity);
+        struct req r;
+        struct route rt;
+        entry_request(&r, e, fit);
+        route(&r, &authed, &rt);
+        char text[256], want[256];
+        listed_as(e, list, text, sizeof(text));
+        /* (A keyed command with no key in the sample, EVAL 1 1, goes to any master too.) */
+        int any = strcmp(text, "forwarded to any master") == 0;
+        ck_assert_msg(any ? rt.kind == RT_ANY_MASTER
+                          : rt.kind != RT_ANY_MASTER || e->cmd->nkeyspecs > 0,
+                      "%s: listed as \"%s\", routed %d", e->cmd->name, text, rt.kind);
+        if (rt.kind == RT_SLOT && e->cmd->nkeyspecs == 0) {
+            snprintf(want, sizeof(want),
+                     "to the master of slot %d, where the proxy subscribes to channels and "
+                     "patterns",
+                     rt.slot);
+            ck_assert_str_eq(text, want);
+            publish++;
+        }
+        if (e->local_id == LOCAL_CLUSTER_SLOT_ROUTED) {
+            ck_assert_str_eq(text, "checked by the proxy, answered by the master of the slot it "
+                                   "names");
+            slot_routed++;
+        }
+    }
+    ck_assert_int_eq(publish, 1);
+    ck_assert_int_eq(slot_routed, 2);
+    free(list);
+    keys_result_free(&keys);
+}
+END_TEST
+
 /* Reads fixtures/getkeys.txt: positions and the command line. */
 static int next_fixture(FILE *f, char *pos, size_t poscap, char *line, size_t linecap)
 {
@@ -731,6 +807,7 @@ Suite *route_suite(void)
     Suite *s = suite_create("route");
     TCase *tc = tcase_create("route");
     tcase_add_test(tc, test_route_every_command);
+    tcase_add_test(tc, test_route_command_list_is_true);
     tcase_add_test(tc, test_route_key_positions);
     tcase_add_test(tc, test_route_refusal_texts);
     tcase_add_test(tc, test_route_client_state);
