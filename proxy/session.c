@@ -263,14 +263,14 @@ void session_describe(struct session *s, struct sbuf *out, const struct request 
     const struct pubsub_subs *subs = pubsub_client_subs(c);
     sbuf_printf(out,
                 "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 sub=%u "
-                "psub=%u ssub=%u multi=-1 qbuf=%u qbuf-free=%u argv-mem=0 multi-mem=0 rbs=%u "
+                "psub=%u ssub=%u multi=%lld qbuf=%u qbuf-free=%u argv-mem=0 multi-mem=0 rbs=%u "
                 "rbp=0 obl=0 oll=%u omem=%zu tot-mem=%zu events=r%s cmd=%s user=%.*s redir=%lld "
                 "resp=%d lib-name=%s lib-ver=%s\n",
                 (unsigned long long)c->id, addr, laddr, c->fd, x && x->name ? x->name : "",
                 (unsigned long long)((now - s->created_ms) / 1000),
                 (unsigned long long)((now - s->last_ms) / 1000), flags,
                 subs ? subs->channels.n : 0, subs ? subs->patterns.n : 0, subs ? subs->shard.n : 0,
-                qbuf,
+                txn_multi_count(c), qbuf,
                 in ? buf_chunk_room(in) : 0, in ? in->cap : 0, s->out.count, s->out.bytes, mem,
                 obuf_empty(&s->out) ? "" : "w", last ? last->cmd->name : "NULL",
                 (int)user->namelen, user->name, tracking_redirect(c), c->resp,

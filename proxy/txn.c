@@ -183,6 +183,7 @@ void txn_decide(struct txn_fsm *s, enum txn_event ev, int slot, int who, struct 
         }
         s->phase = RT_TX_MULTI;
         s->nqueued = 0;
+        s->nshown = 0;
         s->nafter = 0;
         s->wrote_after = 0;
         if (s->conn) { /* WATCH took the connection: MULTI goes there now */
@@ -195,7 +196,10 @@ void txn_decide(struct txn_fsm *s, enum txn_event ev, int slot, int who, struct 
         return;
     case TXE_COMMAND:
         if (s->phase == RT_TX_MULTI) {
+            int doomed = s->aborted;
             decide_queued(s, slot, who, out);
+            if (!doomed && !s->aborted && (out->reply == TXR_QUEUED || out->act == TXA_SEND))
+                s->nshown++;
             return;
         }
         out->act = TXA_SEND; /* watching: the watched slot's command, behind the WATCH */
@@ -288,6 +292,12 @@ int txn_in_multi(const struct client *c)
 {
     const struct txn *t = txn_peek(c);
     return t && t->fsm.phase == RT_TX_MULTI;
+}
+
+long long txn_multi_count(const struct client *c)
+{
+    const struct txn *t = txn_peek(c);
+    return t && t->fsm.phase == RT_TX_MULTI ? (long long)t->fsm.nshown : -1;
 }
 
 int txn_queued_writes(const struct client *c)

@@ -47,6 +47,8 @@ struct txn_fsm {
     uint32_t nkept;     /* commands the proxy keeps until the node is known (MULTI first) */
     uint32_t nqueued;   /* commands queued since MULTI: their places in EXEC's array */
     uint32_t nafter;    /* of them, run by the proxy after the node's part (TXA_AFTER) */
+    uint32_t nshown;    /* CLIENT LIST's multi=: queued before any error (Redis stops counting
+                           there), kept when the connection is forgotten */
 };
 
 /* Who can run a command queued inside MULTI (txn_decide's `who`). */
@@ -164,5 +166,7 @@ int txn_active(const struct client *c);
 int txn_queued_writes(const struct client *c);
 /* 1 while c is between MULTI and EXEC/DISCARD (CLIENT LIST's flag x). */
 int txn_in_multi(const struct client *c);
+/* CLIENT LIST's multi=: the commands c queued since MULTI, -1 outside MULTI. */
+long long txn_multi_count(const struct client *c);
 
 #endif

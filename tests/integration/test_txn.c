@@ -70,6 +70,47 @@ START_TEST(test_replies_as_redis)
 }
 END_TEST
 
+/* multi= of client x in another client's CLIENT LIST (found by name). */
+static long long multi_of(redisContext *other, const char *name)
+{
+    redisReply *r = h_cmd(other, "CLIENT LIST");
+    char needle[64];
+    snprintf(needle, sizeof(needle), "name=%s ", name);
+    const char *line = strstr(r->str, needle);
+    ck_assert_ptr_nonnull(line);
+    const char *m = strstr(line, " multi=");
+    ck_assert_ptr_nonnull(m);
+    long long v = strtoll(m + 7, NULL, 10);
+    freeReplyObject(r);
+    return v;
+}
+
+/* CLIENT LIST's multi= counts what a client queued since MULTI, as Redis counts it: commands
+ * refused while queuing are not counted, and nothing is after the first of them; -1 outside. */
+START_TEST(test_client_list_multi_count)
+{
+    static const char *const steps[] = {"MULTI", "PING", "SET {t}m 1", "GET {t}m",
+                                        "NOSUCHCMD", "GET", "PING", "DISCARD"};
+    int ports[2] = {h_env.single_port, h_env.proxy_port};
+    long long seen[2][8];
+    for (int k = 0; k < 2; k++) {
+        redisContext *x = h_connect(ports[k]), *y = h_connect(ports[k]);
+        h_expect_str(h_cmd(x, "CLIENT SETNAME txn:multi"), "OK");
+        for (int i = 0; i < 8; i++) {
+            freeReplyObject(h_cmd(x, steps[i]));
+            seen[k][i] = multi_of(y, "txn:multi");
+        }
+        redisFree(x);
+        redisFree(y);
+    }
+    for (int i = 0; i < 8; i++)
+        ck_assert_msg(seen[0][i] == seen[1][i], "after %s: redis multi=%lld, proxy multi=%lld",
+                      steps[i], seen[0][i], seen[1][i]);
+    ck_assert_int_eq(seen[1][3], 3);
+    ck_assert_int_eq(seen[1][7], -1);
+}
+END_TEST
+
 START_TEST(test_slots_and_keyless)
 {
     int closed;
@@ -366,6 +407,7 @@ Suite *txn_suite(void)
     TCase *tc = tcase_create("txn");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_replies_as_redis);
+    tcase_add_test(tc, test_client_list_multi_count);
     tcase_add_test(tc, test_slots_and_keyless);
     tcase_add_test(tc, test_proxy_commands_in_multi);
     tcase_add_test(tc, test_watch);
