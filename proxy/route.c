@@ -158,12 +158,18 @@ static int copies_to_other_db(const struct command *cmd, const char *base,
                               const struct resp_span *argv, uint32_t argc)
 {
     if (strcmp(cmd->name, "copy") != 0) return 0;
-    for (uint32_t i = 3; i + 1 < argc; i++) {
-        if (!arg_is(base, argv, i, "db")) continue;
+    /* Read as Redis reads it: REPLACE and DB n in any order, the last DB counting; a word that
+     * is neither, or a DB that is not an integer, gets the server's own error. */
+    int other = 0;
+    for (uint32_t i = 3; i < argc; i++) {
+        if (arg_is(base, argv, i, "replace")) continue;
+        if (!arg_is(base, argv, i, "db") || i + 1 >= argc) return 0;
         long long db;
-        if (resp_str2ll(base + argv[i + 1].off, argv[i + 1].len, &db) && db != 0) return 1;
+        i++;
+        if (!resp_str2ll(base + argv[i].off, argv[i].len, &db)) return 0;
+        other = db != 0;
     }
-    return 0;
+    return other;
 }
 
 void route_decide(const char *base, const struct resp_span *argv, uint32_t argc,

@@ -611,7 +611,9 @@ START_TEST(test_route_pool)
         int refused;
     } cp[] = {{"copy a{x} b{x} db 5", 1}, {"copy a{x} b{x} REPLACE DB -1", 1},
               {"copy a{x} b{x} db 0", 0}, {"copy a{x} b{x} db x", 0},
-              {"copy a{x} b{x} replace", 0}};
+              {"copy a{x} b{x} replace", 0}, {"copy a{x} b{x} db 5 db 0", 0},
+              {"copy a{x} b{x} db 0 replace db 3", 1}, {"copy a{x} b{x} db 5 foo", 0},
+              {"copy a{x} b{x} db 5 db", 0}, {"copy a{x} b{x} db x db 5", 0}};
     for (size_t i = 0; i < sizeof(cp) / sizeof(cp[0]); i++) {
         req_split(&r, cp[i].line, ' ');
         route_decide(r.base, r.argv, r.argc, &authed, &ks, &keys, &rt);
