@@ -12,6 +12,7 @@
 #include "mem.h"
 #include "px_errors.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,9 +123,36 @@ int pool_server_line(const char *spec, char *out, size_t outlen)
     return one ? 0 : PX_EINVAL;
 }
 
+/* A host with a colon must be an IPv6 address, in brackets or not: "::1:7623" without a weight
+ * reads as host ":" port 1 weight 7623, which no server answers. */
+static int host_ok(const char *host)
+{
+    char a[64];
+    size_t n = strlen(host);
+    if (host[0] == '[') {
+        if (n < 3 || host[n - 1] != ']' || n - 2 >= sizeof(a)) return 0;
+        memcpy(a, host + 1, n - 2);
+        a[n - 2] = '\0';
+    } else if (strchr(host, ':')) {
+        if (n >= sizeof(a)) return 0;
+        memcpy(a, host, n + 1);
+    } else {
+        return 1;
+    }
+    struct in6_addr six;
+    return inet_pton(AF_INET6, a, &six) == 1;
+}
+
 int pool_check(const struct placement_opts *o, const struct serverlist *sl, char *err,
                size_t errlen)
 {
+    for (size_t i = 0; i < sl->n; i++)
+        if (!host_ok(sl->servers[i].host)) {
+            snprintf(err, errlen,
+                     "server host %s is not an address: write IPv6 as [addr]:port:weight",
+                     sl->servers[i].host);
+            return PX_EINVAL;
+        }
     if (sl->n > POOL_MAX_SERVERS) {
         snprintf(err, errlen, "%zu servers; a pool has at most %d", sl->n, POOL_MAX_SERVERS);
         return PX_EINVAL;

@@ -120,6 +120,24 @@ START_TEST(test_pool_check)
     ck_assert_msg(strstr(err, "listed twice") != NULL, "%s", err);
     serverlist_deinit(&sl);
 
+    /* A host with a colon must be an IPv6 address: "::1:7623" without its weight reads as host
+     * ":" port 1 weight 7623. */
+    static const struct {
+        const char *line;
+        int ok;
+    } hosts[] = {{"::1:7623", 0},        {"::1:7623:1", 1},  {"[::1]:7623", 1},
+                 {"[::1]:7623:2 six", 1}, {"[zz]:7623", 0},  {"localhost:7623", 1},
+                 {"fe80::1:6379:1", 1},  {"1:2:3:6379:1", 0}};
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        char line[128];
+        ck_assert_int_eq(pool_server_line(hosts[i].line, line, sizeof(line)), 0);
+        ck_assert_int_eq(pool_parse_list(line, strlen(line), &sl, &fmt, err, sizeof(err)), 0);
+        int rc = pool_check(&o, &sl, err, sizeof(err));
+        ck_assert_msg((rc == 0) == hosts[i].ok, "%s: %d %s", hosts[i].line, rc, err);
+        if (!hosts[i].ok) ck_assert_msg(strstr(err, "[addr]:port:weight") != NULL, "%s", err);
+        serverlist_deinit(&sl);
+    }
+
     const char *same_name = "127.0.0.1:6379:1 a\n127.0.0.1:6380:1 a\n";
     ck_assert_int_eq(pool_parse_list(same_name, strlen(same_name), &sl, &fmt, err, sizeof(err)),
                      0);
