@@ -177,9 +177,12 @@ void errors_no_topology(struct sbuf *s)
                  "the cluster has answered)\r\n");
 }
 
-void errors_no_master(struct sbuf *s)
+void errors_no_master(struct sbuf *s, int pool)
 {
-    sbuf_puts(s, "-CLUSTERDOWN The cluster is down (no master known)\r\n");
+    if (pool)
+        errors_pool_empty(s);
+    else
+        sbuf_puts(s, "-CLUSTERDOWN The cluster is down (no master known)\r\n");
 }
 
 void errors_connection_lost(struct sbuf *s, const char *addr)

@@ -86,8 +86,8 @@ void errors_slot_unserved(struct sbuf *s);
 void errors_node_unreachable(struct sbuf *s, const char *addr, const char *why);
 /* No slot map yet: no node of the cluster has answered. */
 void errors_no_topology(struct sbuf *s);
-/* A fan-out with no master to send to. */
-void errors_no_master(struct sbuf *s);
+/* A fan-out with no master to send to (in pool mode: every server is ejected). */
+void errors_no_master(struct sbuf *s, int pool);
 /* The connection to the node broke after the request was written: it may or may not have run. */
 void errors_connection_lost(struct sbuf *s, const char *addr);
 /* The node left the request unanswered for -backend-timeout: it may or may not have run. */

@@ -168,6 +168,8 @@ static void hold_expired(struct forward *f, struct request *r)
         errors_pool_empty(&f->scratch);
     } else if (r->slot >= 0) {
         errors_slot_unserved(&f->scratch);
+    } else if (f->cfg->pool) {
+        errors_pool_empty(&f->scratch);
     } else {
         errors_node_unreachable(&f->scratch, "(any master)", "no master is reachable");
     }

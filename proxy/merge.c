@@ -59,7 +59,7 @@ static void put_part(struct sbuf *out, const struct fan_part *p)
 int merge_errors(const struct fanout *f, struct sbuf *out)
 {
     if (f->nparts == 0) {
-        errors_no_master(out);
+        errors_no_master(out, f->fc->view->cfg->pool);
         return 1;
     }
     int e = first_error(f);
@@ -174,7 +174,7 @@ static void merge_one_ok(const struct fanout *f, const struct request *r, void *
                          struct sbuf *out)
 {
     if (f->nparts == 0) {
-        errors_no_master(out);
+        errors_no_master(out, f->fc->view->cfg->pool);
         return;
     }
     for (uint32_t i = 0; i < f->nparts; i++)
@@ -390,7 +390,7 @@ static void merge_random_one(const struct fanout *f, const struct request *r, vo
 {
     struct merge_env *env = ctx;
     if (f->nparts == 0) {
-        errors_no_master(out);
+        errors_no_master(out, f->fc->view->cfg->pool);
         return;
     }
     /* Count the candidates, then take the pick-th: no allocation. */

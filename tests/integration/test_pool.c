@@ -917,9 +917,25 @@ START_TEST(test_pool_auto_eject)
     wait_info(PROXY(0), "pool_servers_ejected", 0, 1, 5000);
     ck_assert_int_gt(info_field(PROXY(0), "proxy", "pool_placement_generation"), gen);
     ck_assert_int_eq(land(PROXY(0), ports, 3, keys[1]), 1);
+    /* Every server ejected: keyed commands, fan-outs and scripts say so in the pool's words
+     * (they said CLUSTERDOWN, as if a cluster were behind the proxy). */
+    for (int i = 0; i < 3; i++) {
+        h_single_stop(pids[i]);
+        pids[i] = -1;
+    }
+    wait_info(PROXY(0), "pool_servers_ejected", 3, 1, 8000);
+    static const char *const none[] = {"DBSIZE", "SCRIPT LOAD return", "RANDOMKEY", "SET k v",
+                                       "MGET a b c", "FLUSHALL", "EVAL return 0"};
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+        redisReply *r = h_cmd(p, none[i]);
+        ck_assert_msg(r->type == REDIS_REPLY_ERROR &&
+                          strncmp(r->str, "ERR no server of the pool is available", 38) == 0,
+                      "%s: %s", none[i], r->str ? r->str : "(not an error)");
+        freeReplyObject(r);
+    }
+    h_expect_str(h_cmd(p, "PING"), "PONG");
     redisFree(p);
     proxy_stop(px, "pool-eject.log");
-    for (int i = 0; i < 3; i++) h_single_stop(pids[i]);
 }
 END_TEST
 

@@ -125,7 +125,8 @@ START_TEST(test_errors_own_lines)
     LINE(errors_node_unreachable(&s_, "1.2.3.4:5", "connect: refused\r\nx"));
     LINE(errors_node_unreachable(&s_, "1.2.3.4:5", NULL));
     LINE(errors_no_topology(&s_));
-    LINE(errors_no_master(&s_));
+    LINE(errors_no_master(&s_, 0));
+    LINE(errors_no_master(&s_, 1));
     LINE(errors_connection_lost(&s_, "a\nb"));
     LINE(errors_node_timeout(&s_, "a", 1000));
     LINE(errors_node_deposed(&s_, "a\r\nb"));

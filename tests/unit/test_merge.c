@@ -6,8 +6,11 @@
  */
 #include "suites.h"
 
+#include "config.h"
+#include "fanout.h"
 #include "merge.h"
 #include "request.h"
+#include "view.h"
 #include "scripts.h"
 #include "sha1.h"
 
@@ -16,11 +19,17 @@
 #include <string.h>
 
 static struct buf_pool pool;
+/* What a merger reads of the worker: the configuration (cluster mode, or pool mode when
+ * merge_cfg.pool is set). */
+static struct config merge_cfg;
+static struct view merge_view = {.cfg = &merge_cfg};
+static struct fanout_ctx merge_fc = {.view = &merge_view};
 
 /* A fan-out whose n parts answered replies[0 .. n). Free with free_fan. */
 static struct fanout *make_fan(uint32_t n, const char *const *replies)
 {
     struct fanout *f = calloc(1, sizeof(*f) + (n ? n : 1) * sizeof(struct fan_part));
+    f->fc = &merge_fc;
     f->nparts = n;
     f->parts = (struct fan_part *)(f + 1);
     for (uint32_t i = 0; i < n; i++) {
@@ -89,6 +98,12 @@ START_TEST(test_merge_numbers)
     CHECK(FAN_SUM, unexpected_sum, ":1\r\n", "$1\r\n2\r\n");
     check_merge(FAN_SUM, &env, &no_request, 0, NULL, no_master);
     check_merge(FAN_MIN, &env, &no_request, 0, NULL, no_master);
+    /* In pool mode no part means every server is ejected, and it says so in the pool's words. */
+    merge_cfg.pool = 1;
+    check_merge(FAN_SUM, &env, &no_request, 0, NULL,
+                "-ERR no server of the pool is available: every server is ejected "
+                "(-auto-eject-hosts)\r\n");
+    merge_cfg.pool = 0;
     buf_pool_deinit(&pool);
 }
 END_TEST
