@@ -418,6 +418,13 @@ int errors_is_script_refused(const char *line, size_t len)
 
 unsigned errors_http_status(const char *line, size_t len)
 {
+    /* An EXEC refused before it ran: the status of its reason (NOPERM is still 403). */
+    static const char abort_prefix[] = "EXECABORT Transaction discarded because of: ";
+    size_t ap = sizeof(abort_prefix) - 1;
+    if (len > ap && memcmp(line, abort_prefix, ap) == 0) {
+        line += ap;
+        len -= ap;
+    }
     if (starts_with(line, len, "NOAUTH ") || starts_with(line, len, "WRONGPASS ")) return 401;
     if (starts_with(line, len, "NOPERM ")) return 403;
     return errors_is_unavailable(line, len) ? 502 : 400;

@@ -208,6 +208,27 @@ START_TEST(test_errors_cross)
 }
 END_TEST
 
+/* The HTTP status of an error reply; an EXEC refused before it ran takes its reason's. */
+START_TEST(test_errors_http_status)
+{
+    static const struct {
+        const char *line;
+        unsigned status;
+    } c[] = {{"NOPERM User u has no permissions to run the 'exec' command", 403},
+             {"EXECABORT Transaction discarded because of: NOPERM User u has no permissions to "
+              "run the 'exec' command",
+              403},
+             {"EXECABORT Transaction discarded because of: NOAUTH Authentication required.", 401},
+             {"EXECABORT Transaction discarded because of previous errors.", 400},
+             {"WRONGPASS invalid username-password pair or user is disabled.", 401},
+             {"ERR no server of the pool is available", 502},
+             {"WRONGTYPE Operation against a key holding the wrong kind of value", 400}};
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+        ck_assert_msg(errors_http_status(c[i].line, strlen(c[i].line)) == c[i].status, "%s",
+                      c[i].line);
+}
+END_TEST
+
 /* The HTTP front's own refusals: plain text for {"error": ...}, starting like Redis's errors. */
 START_TEST(test_errors_http)
 {
@@ -233,6 +254,7 @@ Suite *errors_suite(void)
     tcase_add_test(tc, test_errors_own_lines);
     tcase_add_test(tc, test_errors_cross);
     tcase_add_test(tc, test_errors_http);
+    tcase_add_test(tc, test_errors_http_status);
     suite_add_tcase(s, tc);
     return s;
 }
