@@ -47,6 +47,7 @@ static void sbuf_reserve(struct sbuf *s, size_t extra)
 
 void sbuf_put(struct sbuf *s, const void *data, size_t len)
 {
+    if (len == 0) return; /* an empty buffer has no memory yet: nothing to copy into */
     sbuf_reserve(s, len);
     memcpy(s->buf + s->len, data, len);
     s->len += len;
