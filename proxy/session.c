@@ -810,7 +810,11 @@ static void session_discard_input(struct session *s)
 /* A client that is blocked or subscribed never finishes: it is closed rather than waited for. */
 static int session_never_done(const struct session *s)
 {
-    return client_nblocking(&s->client) > 0 || pubsub_subscribed(&s->client);
+    if (client_nblocking(&s->client) > 0 || pubsub_subscribed(&s->client)) return 1;
+    /* Blocked by CLIENT PAUSE: Redis frees such a client at once, its commands never run. */
+    for (const struct request *r = s->head; r; r = r->next)
+        if (r->flags & REQ_F_PAUSED) return 1;
+    return 0;
 }
 
 /* One read of the client's socket, plain or TLS: bytes (> 0), 0 at the end of the stream, or

@@ -544,6 +544,32 @@ START_TEST(test_client_pause_overflow)
 }
 END_TEST
 
+/* A client that goes away while CLIENT PAUSE holds its command is freed, as Redis frees it: the
+ * command never runs (it ran once the pause ended). */
+START_TEST(test_client_pause_client_gone)
+{
+    redisContext *adm = h_connect(h_env.proxy_port);
+    freeReplyObject(h_cmd(adm, "DEL {pg}k {pg}k2"));
+    static const char *const modes[] = {"ALL", "WRITE"};
+    for (int m = 0; m < 2; m++) {
+        h_expect_str(h_cmd(adm, "CLIENT PAUSE 400 %s", modes[m]), "OK");
+        struct h_rc w;
+        h_rc_open(&w, h_env.proxy_port);
+        const char *req = m ? "SET {pg}k2 v\r\n" : "SET {pg}k v\r\n";
+        ck_assert_int_eq(write(w.fd, req, strlen(req)), (ssize_t)strlen(req));
+        h_sleep_ms(50);
+        h_rc_close(&w);
+        h_sleep_ms(700);
+    }
+    redisReply *r = h_cmd(adm, "MGET {pg}k {pg}k2");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_msg(r->element[0]->type == REDIS_REPLY_NIL, "the paused SET ran (ALL)");
+    ck_assert_msg(r->element[1]->type == REDIS_REPLY_NIL, "the paused SET ran (WRITE)");
+    freeReplyObject(r);
+    redisFree(adm);
+}
+END_TEST
+
 /* A pause is added to the one in force as Redis 7.0.15 adds it: the later end wins, so neither
  * the overflowing timeout nor a shorter one cuts it short. */
 START_TEST(test_client_pause_adds_up)
@@ -803,6 +829,7 @@ Suite *conn_suite(void)
     tcase_add_test(tc, test_client_pause);
     tcase_add_test(tc, test_client_pause_overflow);
     tcase_add_test(tc, test_client_pause_adds_up);
+    tcase_add_test(tc, test_client_pause_client_gone);
     tcase_add_test(tc, test_requirepass);
     suite_add_tcase(s, tc);
     return s;
