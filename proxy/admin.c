@@ -362,7 +362,7 @@ void admin_run(struct admin_ctx *a, struct request *r)
     r->state = REQ_FANOUT;
     if (op->n == 0) {
         sbuf_clear(&a->out);
-        errors_no_master(&a->out, a->cfg->pool);
+        errors_no_master(&a->out, errors_mode_of(a->cfg->pool, a->cfg->auto_eject_hosts));
         finish(a, r, a->out.buf, a->out.len);
         return;
     }

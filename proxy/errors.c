@@ -177,12 +177,22 @@ void errors_no_topology(struct sbuf *s)
                  "the cluster has answered)\r\n");
 }
 
-void errors_no_master(struct sbuf *s, int pool)
+void errors_no_master(struct sbuf *s, enum errors_mode m)
 {
-    if (pool)
-        errors_pool_empty(s);
+    if (m != ERRM_CLUSTER)
+        errors_pool_empty(s, m == ERRM_POOL_EJECT);
     else
         sbuf_puts(s, "-CLUSTERDOWN The cluster is down (no master known)\r\n");
+}
+
+void errors_unserved(struct sbuf *s, int have_map, enum errors_mode m)
+{
+    if (!have_map)
+        errors_no_topology(s);
+    else if (m != ERRM_CLUSTER)
+        errors_pool_empty(s, m == ERRM_POOL_EJECT);
+    else
+        errors_slot_unserved(s);
 }
 
 void errors_connection_lost(struct sbuf *s, const char *addr)
@@ -204,8 +214,7 @@ void errors_node_timeout(struct sbuf *s, const char *addr, uint64_t timeout_ms)
 void errors_config_partial(struct sbuf *s, const char *ip, int port, const char *err, size_t len,
                            int undone)
 {
-    resp_write_errorf(s, "ERR CONFIG SET refused by node %s:%d (%.*s); %s", ip, port, (int)len,
-                      err,
+    resp_write_errorf(s, "ERR CONFIG SET refused by node %s:%d (%.*s); %s", ip, port, (int)len, err,
                       undone ? "the change was undone on the nodes that had taken it"
                              : "it could not be undone on every node that had taken it");
 }
@@ -271,8 +280,9 @@ void errors_slowlog_count(struct sbuf *s)
 void errors_config_unreachable(struct sbuf *s, const char *ip, int port, const char *err,
                                size_t len)
 {
-    resp_write_errorf(s, "ERR CONFIG SET not applied: node %s:%d did not give its current values (%.*s)",
-                      ip, port, (int)len, err);
+    resp_write_errorf(
+        s, "ERR CONFIG SET not applied: node %s:%d did not give its current values (%.*s)", ip,
+        port, (int)len, err);
 }
 
 void errors_node_refused(struct sbuf *s, const char *ip, int port, const char *err, size_t len)
@@ -316,10 +326,11 @@ void errors_tracking_prefix_overlap(struct sbuf *s, const char *prefix, size_t l
 
 void errors_node_stalled(struct sbuf *s, const char *addr, uint64_t timeout_ms)
 {
-    resp_write_errorf(s,
-                      "ERR node %s has answered nothing for %llu ms (-backend-timeout); the command "
-                      "was not sent",
-                      addr, (unsigned long long)timeout_ms);
+    resp_write_errorf(
+        s,
+        "ERR node %s has answered nothing for %llu ms (-backend-timeout); the command "
+        "was not sent",
+        addr, (unsigned long long)timeout_ms);
 }
 
 void errors_node_deposed(struct sbuf *s, const char *addr)
@@ -362,10 +373,13 @@ void errors_server_unreachable(struct sbuf *s, const char *addr, const char *why
                       why ? why : "");
 }
 
-void errors_pool_empty(struct sbuf *s)
+void errors_pool_empty(struct sbuf *s, int ejecting)
 {
-    sbuf_puts(s, "-ERR no server of the pool is available: every server is ejected "
-                 "(-auto-eject-hosts)\r\n");
+    if (ejecting)
+        sbuf_puts(s, "-ERR no server of the pool is available: every server is ejected "
+                     "(-auto-eject-hosts)\r\n");
+    else
+        sbuf_puts(s, "-ERR no server of the pool is available: none answers\r\n");
 }
 
 void errors_pool_changed(struct sbuf *s)
@@ -391,28 +405,19 @@ static int starts_with_any(const char *line, size_t len, const char *const *code
 
 int errors_is_unavailable(const char *line, size_t len)
 {
-    static const char *const codes[] = {"CLUSTERDOWN ",
-                                        "TRYAGAIN ",
-                                        "LOADING ",
-                                        "MASTERDOWN ",
-                                        "BUSY ",
-                                        "ERR connection to node ",
-                                        "ERR node ",
-                                        "ERR too many cluster redirections",
-                                        "ERR the cluster's masters changed",
-                                        /* a pool's (errors_server_unreachable, ...) */
-                                        "ERR server ",
-                                        "ERR no server of the pool is available",
-                                        "ERR the pool's servers changed"};
+    static const char *const codes[] = {
+        "CLUSTERDOWN ", "TRYAGAIN ", "LOADING ", "MASTERDOWN ", "BUSY ", "ERR connection to node ",
+        "ERR node ", "ERR too many cluster redirections", "ERR the cluster's masters changed",
+        /* a pool's (errors_server_unreachable, ...) */
+        "ERR server ", "ERR no server of the pool is available", "ERR the pool's servers changed"};
     return starts_with_any(line, len, codes, sizeof(codes) / sizeof(codes[0]));
 }
 
 int errors_is_script_refused(const char *line, size_t len)
 {
-    static const char *const codes[] = {"ERR Error compiling script",
-                                        "ERR Unexpected flag in script shebang",
-                                        "ERR Unknown lua shebang option",
-                                        "ERR Unexpected engine in script shebang"};
+    static const char *const codes[] = {
+        "ERR Error compiling script", "ERR Unexpected flag in script shebang",
+        "ERR Unknown lua shebang option", "ERR Unexpected engine in script shebang"};
     return starts_with_any(line, len, codes, sizeof(codes) / sizeof(codes[0]));
 }
 
@@ -864,8 +869,8 @@ void errors_acl_load(struct sbuf *s, const char *file, const struct acl_load_rep
         size_t al = p->arg ? c_len(p->arg, p->arglen) : 0;
         switch (p->kind) {
         case ACL_LOAD_NO_USER_KEYWORD:
-            sbuf_printf(&t, "%s:%d should start with user keyword followed by the username. ",
-                        file, p->line);
+            sbuf_printf(&t, "%s:%d should start with user keyword followed by the username. ", file,
+                        p->line);
             break;
         case ACL_LOAD_BAD_USERNAME: /* Redis's text, its stray quote included */
             sbuf_printf(&t, "'%s:%d: username '%.*s' contains invalid characters. ", file, p->line,
@@ -936,8 +941,7 @@ void errors_acl_no_command(struct sbuf *s, const char *name, size_t len)
     sbuf_free(&t);
 }
 
-void errors_acl_dryrun(struct sbuf *s, int reason, const char *name, const char *arg,
-                       size_t arglen)
+void errors_acl_dryrun(struct sbuf *s, int reason, const char *name, const char *arg, size_t arglen)
 {
     struct sbuf t;
     sbuf_init(&t);
@@ -962,8 +966,9 @@ void errors_subcommand_syntax(struct sbuf *s, const char *cmd, size_t cmdlen, co
     up[nl] = '\0';
     size_t sl = c_len(sub, sublen);
     if (sl > 128) sl = 128;
-    resp_write_errorf(s, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try %s "
-                         "HELP.",
+    resp_write_errorf(s,
+                      "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try %s "
+                      "HELP.",
                       (int)sl, sub, up);
 }
 

@@ -32,14 +32,14 @@ enum px_err {
 
 /* The reasons a command is refused (the command table's overlay names one per command). */
 enum px_unsupported {
-    PXU_NOT_YET = 0,   /* not supported by this version */
-    PXU_ONE_NODE,      /* it administers a single node */
-    PXU_NODE_REPORT,   /* it reports on a single node */
-    PXU_REPLICATION,   /* it is part of the replication protocol */
-    PXU_ONE_DB,        /* it needs more than one database */
-    PXU_ASKING,        /* the proxy sends ASKING itself */
-    PXU_SCRIPT_DEBUG,  /* it needs a debugging session on one node */
-    PXU_MONITOR,       /* it streams one node's commands */
+    PXU_NOT_YET = 0,  /* not supported by this version */
+    PXU_ONE_NODE,     /* it administers a single node */
+    PXU_NODE_REPORT,  /* it reports on a single node */
+    PXU_REPLICATION,  /* it is part of the replication protocol */
+    PXU_ONE_DB,       /* it needs more than one database */
+    PXU_ASKING,       /* the proxy sends ASKING itself */
+    PXU_SCRIPT_DEBUG, /* it needs a debugging session on one node */
+    PXU_MONITOR,      /* it streams one node's commands */
     PXU_COUNT
 };
 /* The text of a reason, as it follows "ERR '<command>' " (static storage). */
@@ -86,8 +86,18 @@ void errors_slot_unserved(struct sbuf *s);
 void errors_node_unreachable(struct sbuf *s, const char *addr, const char *why);
 /* No slot map yet: no node of the cluster has answered. */
 void errors_no_topology(struct sbuf *s);
-/* A fan-out with no master to send to (in pool mode: every server is ejected). */
-void errors_no_master(struct sbuf *s, int pool);
+/* What the proxy is in front of, for the texts that say no node could take a command. */
+enum errors_mode { ERRM_CLUSTER = 0, ERRM_POOL, ERRM_POOL_EJECT };
+/* The mode from the configuration's -pool-server(s) and -auto-eject-hosts. */
+static inline enum errors_mode errors_mode_of(int pool, int auto_eject)
+{
+    return !pool ? ERRM_CLUSTER : auto_eject ? ERRM_POOL_EJECT : ERRM_POOL;
+}
+/* A fan-out with no master to send to (in pool mode: no server available). */
+void errors_no_master(struct sbuf *s, enum errors_mode m);
+/* No node for a command that needs one: no map yet (have_map 0), else a slot without a master,
+ * or in pool mode no server available. */
+void errors_unserved(struct sbuf *s, int have_map, enum errors_mode m);
 /* The connection to the node broke after the request was written: it may or may not have run. */
 void errors_connection_lost(struct sbuf *s, const char *addr);
 /* The node left the request unanswered for -backend-timeout: it may or may not have run. */
@@ -155,8 +165,9 @@ void errors_unexpected_reply(struct sbuf *s, const char *what);
 
 /* The server that holds the key could not be reached (why: its last connection error). */
 void errors_server_unreachable(struct sbuf *s, const char *addr, const char *why);
-/* Every server of the pool is ejected (-auto-eject-hosts): no key can be placed. */
-void errors_pool_empty(struct sbuf *s);
+/* No server of the pool can take the command: every one is ejected (ejecting: with
+ * -auto-eject-hosts), or none answers. */
+void errors_pool_empty(struct sbuf *s, int ejecting);
 /* The pool's servers changed (a reload, an ejection) while the request waited to be sent: it
  * never ran, and the server it was placed on may no longer be the key's. */
 void errors_pool_changed(struct sbuf *s);
@@ -317,15 +328,15 @@ enum acl_result {
 /* Why a rule was refused (Redis's errno values in ACLSetUserStringError). */
 enum acl_err {
     ACL_ERR_NONE = 0,
-    ACL_ERR_UNKNOWN,           /* ENOENT: no such command or category */
-    ACL_ERR_SYNTAX,            /* EINVAL */
-    ACL_ERR_KEYS_AFTER_ALL,    /* EEXIST: a key pattern after allkeys */
-    ACL_ERR_CHANS_AFTER_ALL,   /* EISDIR: a channel pattern after allchannels */
-    ACL_ERR_NO_SUCH_PASS,      /* ENODEV: removing a password the user lacks */
-    ACL_ERR_BAD_HASH,          /* EBADMSG: #hash / !hash not 64 lower-case hex digits */
-    ACL_ERR_DUPLICATE,         /* EALREADY */
-    ACL_ERR_FIRSTARG_OF_SUB,   /* ECHILD: +cmd|sub|arg */
-    ACL_ERR_UNMATCHED_PAREN,   /* a selector opened and never closed (its own message) */
+    ACL_ERR_UNKNOWN,         /* ENOENT: no such command or category */
+    ACL_ERR_SYNTAX,          /* EINVAL */
+    ACL_ERR_KEYS_AFTER_ALL,  /* EEXIST: a key pattern after allkeys */
+    ACL_ERR_CHANS_AFTER_ALL, /* EISDIR: a channel pattern after allchannels */
+    ACL_ERR_NO_SUCH_PASS,    /* ENODEV: removing a password the user lacks */
+    ACL_ERR_BAD_HASH,        /* EBADMSG: #hash / !hash not 64 lower-case hex digits */
+    ACL_ERR_DUPLICATE,       /* EALREADY */
+    ACL_ERR_FIRSTARG_OF_SUB, /* ECHILD: +cmd|sub|arg */
+    ACL_ERR_UNMATCHED_PAREN, /* a selector opened and never closed (its own message) */
 };
 
 /* One problem found in an ACL file, for errors_acl_load (Redis's texts). */
@@ -348,7 +359,6 @@ struct acl_load_report {
     struct acl_load_problem *v;
     uint32_t n, cap;
 };
-
 
 /* A command refused by the user's ACL rules: reason is an enum acl_result (command, key or
  * channel); name is the command's full name ("client|kill"). Redis 7.0's -NOPERM texts. */

@@ -165,11 +165,11 @@ static void hold_expired(struct forward *f, struct request *r)
         /* Its master left the view meanwhile: what forward_send answers then. */
         errors_topology_changed(&f->scratch);
     } else if (r->slot >= 0 && f->cfg->pool) {
-        errors_pool_empty(&f->scratch);
+        errors_pool_empty(&f->scratch, f->cfg->auto_eject_hosts);
     } else if (r->slot >= 0) {
         errors_slot_unserved(&f->scratch);
     } else if (f->cfg->pool) {
-        errors_pool_empty(&f->scratch);
+        errors_pool_empty(&f->scratch, f->cfg->auto_eject_hosts);
     } else {
         errors_node_unreachable(&f->scratch, "(any master)", "no master is reachable");
     }
@@ -438,7 +438,9 @@ void forward_send(struct forward *f, struct request *r)
     if (r->to) {
         /* A part for one node, whoever it is (a master or a replica), on the kind of runner it
          * names (RESP2 unless told): the caller reads the reply. */
-        send_to(f, r, view_backend(v, r->to->ip, r->to->port, 0, r->to->kind ? r->to->kind : VIEW_RESP2), NULL, 0);
+        send_to(f, r,
+                view_backend(v, r->to->ip, r->to->port, 0, r->to->kind ? r->to->kind : VIEW_RESP2),
+                NULL, 0);
         return;
     }
     /* Pool mode: a slot is a server of one placement; chosen under another (the pool changed
@@ -458,7 +460,7 @@ void forward_send(struct forward *f, struct request *r)
         b = view_slot_backend(v, r->slot);
         if (!b && v->map) {
             if (f->cfg->pool)
-                REPLY_ERROR(f, r, errors_pool_empty(&f->scratch));
+                REPLY_ERROR(f, r, errors_pool_empty(&f->scratch, f->cfg->auto_eject_hosts));
             else
                 REPLY_ERROR(f, r, errors_slot_unserved(&f->scratch));
             return;
@@ -640,9 +642,9 @@ static void on_failed(struct backend *b, struct backend_req *breq, int written, 
         if (backend_deposed(b))
             REPLY_ERROR(f, r, errors_node_deposed(&f->scratch, backend_addr(b)));
         else
-            REPLY_ERROR(f, r,
-                        errors_stall_unconfirmed(&f->scratch, backend_addr(b),
-                                                 f->cfg->stall_hold_ms));
+            REPLY_ERROR(
+                f, r,
+                errors_stall_unconfirmed(&f->scratch, backend_addr(b), f->cfg->stall_hold_ms));
         return;
     }
     if (written) {

@@ -55,11 +55,18 @@ static void put_part(struct sbuf *out, const struct fan_part *p)
     sbuf_put(out, fan_part_data(p), p->len);
 }
 
+/* The fan-out had no master to send to. */
+static void no_master(const struct fanout *f, struct sbuf *out)
+{
+    const struct config *cfg = f->fc->view->cfg;
+    errors_no_master(out, errors_mode_of(cfg->pool, cfg->auto_eject_hosts));
+}
+
 /* An error beats the other parts' data: a merge of some of them would pass for the whole answer. */
 int merge_errors(const struct fanout *f, struct sbuf *out)
 {
     if (f->nparts == 0) {
-        errors_no_master(out, f->fc->view->cfg->pool);
+        no_master(f, out);
         return 1;
     }
     int e = first_error(f);
@@ -174,7 +181,7 @@ static void merge_one_ok(const struct fanout *f, const struct request *r, void *
                          struct sbuf *out)
 {
     if (f->nparts == 0) {
-        errors_no_master(out, f->fc->view->cfg->pool);
+        no_master(f, out);
         return;
     }
     for (uint32_t i = 0; i < f->nparts; i++)
@@ -390,7 +397,7 @@ static void merge_random_one(const struct fanout *f, const struct request *r, vo
 {
     struct merge_env *env = ctx;
     if (f->nparts == 0) {
-        errors_no_master(out, f->fc->view->cfg->pool);
+        no_master(f, out);
         return;
     }
     /* Count the candidates, then take the pick-th: no allocation. */

@@ -168,8 +168,8 @@ int pubsub_subs_add(struct pubsub_subs *s, enum pubsub_kind kind, const char *na
     return added;
 }
 
-int pubsub_subs_remove(struct pubsub_subs *s, enum pubsub_kind kind, const char *name,
-                       uint32_t len, int resp, struct sbuf *out)
+int pubsub_subs_remove(struct pubsub_subs *s, enum pubsub_kind kind, const char *name, uint32_t len,
+                       int resp, struct sbuf *out)
 {
     int was = strset_del(set_of(s, kind), name, len);
     confirm(out, kind, name, len, count_of(s, kind), resp);
@@ -321,8 +321,8 @@ static struct ps_conn *conn_open(struct pubsub_ctx *ctx, struct pubsub *ps, enum
     snprintf(pc->ip, sizeof(pc->ip), "%s", backend_ip(node));
     pc->port = backend_port(node);
     /* In the client's protocol: RESP3 messages are push frames, passed on as they come. */
-    pc->pc = priv_lease(ctx->priv, ps->c, view_twin(ctx->view, node, ps->c->resp), &ps_priv_ops,
-                        pc);
+    pc->pc =
+        priv_lease(ctx->priv, ps->c, view_twin(ctx->view, node, ps->c->resp), &ps_priv_ops, pc);
     backend_set_raw(pc->pc->b, 1); /* nothing is matched to requests: on_push sees every frame */
     backend_set_timeout(pc->pc->b, 0); /* messages come when they come */
     ps->conns = px_realloc(ps->conns, (size_t)(ps->nconns + 1) * sizeof(*ps->conns));
@@ -497,15 +497,14 @@ static void ps_rebuild(struct pubsub *ps)
         static const enum pubsub_kind kinds[2] = {PSK_SUB, PSK_PSUB};
         for (int k = 0; k < 2; k++) {
             set_names(set_of(&ps->subs, kinds[k]), &nm, 0, kinds[k]);
-            if (nm.n) conn_send(pc, k ? "PSUBSCRIBE" : "SUBSCRIBE", nm.p, nm.len, nm.n, NULL,
-                                kinds[k]);
+            if (nm.n)
+                conn_send(pc, k ? "PSUBSCRIBE" : "SUBSCRIBE", nm.p, nm.len, nm.n, NULL, kinds[k]);
             names_free(&nm);
         }
         /* Keyspace notifications: every other master too. */
         for (int k = 0; k < 2; k++) {
             set_names(set_of(&ps->subs, kinds[k]), &nm, 1, kinds[k]);
-            if (nm.n)
-                send_keyspace(ps, pc, k ? "PSUBSCRIBE" : "SUBSCRIBE", &nm, NULL, kinds[k], 1);
+            if (nm.n) send_keyspace(ps, pc, k ? "PSUBSCRIBE" : "SUBSCRIBE", &nm, NULL, kinds[k], 1);
             names_free(&nm);
         }
     }
@@ -514,7 +513,8 @@ static void ps_rebuild(struct pubsub *ps)
     for (uint32_t i = 0; i < ps->subs.shard.cap; i++) {
         struct strset_item *it = &ps->subs.shard.items[i];
         if (!it->key) continue;
-        struct backend *owner = view_slot_backend(ctx->view, view_key_slot(ctx->view, it->key, it->len));
+        struct backend *owner =
+            view_slot_backend(ctx->view, view_key_slot(ctx->view, it->key, it->len));
         if (!owner) {
             schedule_rebuild(ps);
             it->value = -1;
@@ -612,7 +612,8 @@ static void subscribe(struct pubsub_ctx *ctx, struct request *r, enum pubsub_kin
     struct sbuf *out = &ctx->out;
     sbuf_clear(out);
     if (!main) {
-        errors_no_topology(out);
+        errors_unserved(out, ctx->view->map != NULL,
+                        errors_mode_of(ctx->view->cfg->pool, ctx->view->cfg->auto_eject_hosts));
         refuse(ctx, r, out);
         return;
     }
@@ -697,10 +698,9 @@ static void ssubscribe(struct pubsub_ctx *ctx, struct request *r)
     if (slot == KEYS_SLOT_CROSS || !owner) {
         if (slot == KEYS_SLOT_CROSS)
             errors_crossslot(out);
-        else if (ctx->view->map)
-            errors_slot_unserved(out);
         else
-            errors_no_topology(out);
+            errors_unserved(out, ctx->view->map != NULL,
+                            errors_mode_of(ctx->view->cfg->pool, ctx->view->cfg->auto_eject_hosts));
         refuse(ctx, r, out);
         return;
     }
@@ -924,9 +924,7 @@ static void on_reply(struct privconn *priv, struct backend_req *r, struct buf_ch
 {
 }
 
-static void on_failed(struct privconn *priv, struct backend_req *r, int written, void *arg)
-{
-}
+static void on_failed(struct privconn *priv, struct backend_req *r, int written, void *arg) {}
 
 static const struct priv_ops ps_priv_ops = {
     .reply = on_reply,

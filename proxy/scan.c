@@ -167,6 +167,15 @@ void scan_run(struct fanout_ctx *fc, struct request *r)
     }
     unsigned idx;
     scan_cursor_split(cursor, &idx, &node_cursor);
+    if (fc->view->nmasters == 0) {
+        /* No master (in pool mode every server ejected): an error, not an empty keyspace. */
+        sbuf_clear(&fc->out);
+        errors_no_master(&fc->out,
+                         errors_mode_of(fc->view->cfg->pool, fc->view->cfg->auto_eject_hosts));
+        r->flags |= REQ_F_REJECTED;
+        request_reply_bytes(fc->rp, r, fc->out.buf, fc->out.len);
+        return;
+    }
     if (idx >= (unsigned)fc->view->nmasters) {
         /* A cursor past the last master (or from a larger cluster): the iteration is over. */
         static const char done[] = "*2\r\n$1\r\n0\r\n*0\r\n";

@@ -444,10 +444,8 @@ static int lease(struct txn_ctx *tc, struct txn *t, struct request *r, int slot)
     b = view_twin(tc->view, b, r->client->resp); /* replies in the client's protocol */
     if (!b) {
         sbuf_clear(&tc->scratch);
-        if (tc->view->map)
-            errors_slot_unserved(&tc->scratch);
-        else
-            errors_no_topology(&tc->scratch);
+        errors_unserved(&tc->scratch, tc->view->map != NULL,
+                        errors_mode_of(tc->view->cfg->pool, tc->view->cfg->auto_eject_hosts));
         return -1;
     }
     t->priv = priv_lease(tc->priv, r->client, b, &txn_priv_ops, tc);

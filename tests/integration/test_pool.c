@@ -924,8 +924,10 @@ START_TEST(test_pool_auto_eject)
         pids[i] = -1;
     }
     wait_info(PROXY(0), "pool_servers_ejected", 3, 1, 8000);
-    static const char *const none[] = {"DBSIZE", "SCRIPT LOAD return", "RANDOMKEY", "SET k v",
-                                       "MGET a b c", "FLUSHALL", "EVAL return 0"};
+    static const char *const none[] = {"DBSIZE",    "SCRIPT LOAD return", "RANDOMKEY",
+                                       "SET k v",   "MGET a b c",         "FLUSHALL",
+                                       "EVAL return 0", "SCAN 0",         "WATCH a",
+                                       "SUBSCRIBE x",   "PSUBSCRIBE x*",  "SSUBSCRIBE x"};
     for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
         redisReply *r = h_cmd(p, none[i]);
         ck_assert_msg(r->type == REDIS_REPLY_ERROR &&

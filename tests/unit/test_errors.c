@@ -28,8 +28,8 @@ static void check_line(const struct sbuf *s)
         sbuf_init(&s_);                                                                            \
         call;                                                                                      \
         check_line(&s_);                                                                           \
-        ck_assert_msg(s_.len == strlen(want) && memcmp(s_.buf, want, s_.len) == 0,                 \
-                      "got %.*s", (int)s_.len, s_.buf);                                            \
+        ck_assert_msg(s_.len == strlen(want) && memcmp(s_.buf, want, s_.len) == 0, "got %.*s",     \
+                      (int)s_.len, s_.buf);                                                        \
         sbuf_free(&s_);                                                                            \
     } while (0)
 
@@ -87,7 +87,8 @@ START_TEST(test_errors_redis_texts)
     EXPECT(errors_unknown_command(&s_, base, argv, 3),
            "-ERR unknown command 'foo', with args beginning with: 'a' 'c' \r\n");
     struct resp_span sub[2] = {{0, 3}, {6, 1}};
-    EXPECT(errors_unknown_subcommand(&s_, base, sub), "-ERR unknown subcommand 'c'. Try FOO HELP.\r\n");
+    EXPECT(errors_unknown_subcommand(&s_, base, sub),
+           "-ERR unknown subcommand 'c'. Try FOO HELP.\r\n");
 }
 END_TEST
 
@@ -105,8 +106,7 @@ START_TEST(test_errors_protocol)
         {RESP_REQ_ERR_MBULK_INVALID, 0, "-ERR Protocol error: invalid multibulk length\r\n"},
         {RESP_REQ_ERR_BULK_TOO_BIG, 0, "-ERR Protocol error: too big bulk count string\r\n"},
         {RESP_REQ_ERR_BULK_INVALID, 0, "-ERR Protocol error: invalid bulk length\r\n"},
-        {RESP_REQ_ERR_UNAUTH_MBULK, 0,
-         "-ERR Protocol error: unauthenticated multibulk length\r\n"},
+        {RESP_REQ_ERR_UNAUTH_MBULK, 0, "-ERR Protocol error: unauthenticated multibulk length\r\n"},
         {RESP_REQ_ERR_UNAUTH_BULK, 0, "-ERR Protocol error: unauthenticated bulk length\r\n"},
         {RESP_REQ_ERR_EXPECTED_DOLLAR, 'x', "-ERR Protocol error: expected '$', got 'x'\r\n"},
         {RESP_REQ_ERR_EXPECTED_DOLLAR, '\n', "-ERR Protocol error: expected '$', got ' '\r\n"},
@@ -125,8 +125,9 @@ START_TEST(test_errors_own_lines)
     LINE(errors_node_unreachable(&s_, "1.2.3.4:5", "connect: refused\r\nx"));
     LINE(errors_node_unreachable(&s_, "1.2.3.4:5", NULL));
     LINE(errors_no_topology(&s_));
-    LINE(errors_no_master(&s_, 0));
-    LINE(errors_no_master(&s_, 1));
+    LINE(errors_no_master(&s_, ERRM_CLUSTER));
+    LINE(errors_no_master(&s_, ERRM_POOL));
+    LINE(errors_unserved(&s_, 1, ERRM_POOL_EJECT));
     LINE(errors_connection_lost(&s_, "a\nb"));
     LINE(errors_node_timeout(&s_, "a", 1000));
     LINE(errors_node_deposed(&s_, "a\r\nb"));
@@ -151,7 +152,8 @@ START_TEST(test_errors_own_lines)
            "-ERR server 10.0.0.1:6379 is unreachable: connect: Connection refused\r\n");
     LINE(errors_server_unreachable(&s_, "a", "x\r\ny"));
     LINE(errors_server_unreachable(&s_, "a", NULL));
-    LINE(errors_pool_empty(&s_));
+    LINE(errors_pool_empty(&s_, 1));
+    LINE(errors_pool_empty(&s_, 0));
     LINE(errors_pool_changed(&s_));
     LINE(errors_crossserver(&s_));
     LINE(errors_copy_db_pool(&s_));
@@ -236,8 +238,7 @@ START_TEST(test_errors_http)
         struct sbuf s;
         sbuf_init(&s);
         errors_http(&s, (enum px_http_err)e, e % 2 ? "detail" : NULL);
-        ck_assert_msg(s.len > 4 && memcmp(s.buf, "ERR ", 4) == 0, "%d: %.*s", e, (int)s.len,
-                      s.buf);
+        ck_assert_msg(s.len > 4 && memcmp(s.buf, "ERR ", 4) == 0, "%d: %.*s", e, (int)s.len, s.buf);
         ck_assert(!memchr(s.buf, '\r', s.len) && !memchr(s.buf, '\n', s.len));
         if (e % 2) ck_assert_ptr_nonnull(memmem(s.buf, s.len, ": detail", 8));
         sbuf_free(&s);

@@ -82,7 +82,7 @@ START_TEST(test_httpjson_resp2)
     errors_server_unreachable(&e, "127.0.0.1:7699", "connect: Connection refused");
     ck_assert_uint_eq(render(e.buf, e.len, out, sizeof(out)), 502);
     sbuf_clear(&e);
-    errors_pool_empty(&e);
+    errors_pool_empty(&e, 1);
     ck_assert_uint_eq(render(e.buf, e.len, out, sizeof(out)), 502);
     sbuf_clear(&e);
     errors_pool_changed(&e);

@@ -100,9 +100,13 @@ START_TEST(test_merge_numbers)
     check_merge(FAN_MIN, &env, &no_request, 0, NULL, no_master);
     /* In pool mode no part means every server is ejected, and it says so in the pool's words. */
     merge_cfg.pool = 1;
+    merge_cfg.auto_eject_hosts = 1;
     check_merge(FAN_SUM, &env, &no_request, 0, NULL,
                 "-ERR no server of the pool is available: every server is ejected "
                 "(-auto-eject-hosts)\r\n");
+    merge_cfg.auto_eject_hosts = 0;
+    check_merge(FAN_SUM, &env, &no_request, 0, NULL,
+                "-ERR no server of the pool is available: none answers\r\n");
     merge_cfg.pool = 0;
     buf_pool_deinit(&pool);
 }
