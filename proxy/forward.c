@@ -588,6 +588,8 @@ static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chu
                      const struct resp_reply_info *info, void *ctx)
 {
     struct forward *f = ctx;
+    /* Nothing a push behind this reply could be for, unless it is r's answer (below). */
+    if (f->trk) tracking_note_reply(f->trk, b, NULL);
     struct request *r = handed_back(f, breq);
     if (!r) return;
     const char *text = c->data + off + info->line_off;
@@ -614,6 +616,7 @@ static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chu
         break;
     default: break;
     }
+    if (f->trk) tracking_note_reply(f->trk, b, r);
     request_reply_span(f->rp, r, c, off, info->len);
 }
 

@@ -67,9 +67,13 @@ enum {
                                     neither client nor parent (tracking.c's sync PINGs) */
     REQ_F_SCRIPT_RUN = 1u << 19, /* a script call counted in busy.h until answered or freed */
     /* Behind an EXEC with commands the proxy runs after the node's part (txn.h): */
-    REQ_F_TX_AFTER = 1u << 20,   /* one of those commands, run once the node's EXEC is in */
-    REQ_F_TX_COLLECT = 1u << 21, /* behind them: answered with the combined array */
+    REQ_F_TX_AFTER = 1u << 20,     /* one of those commands, run once the node's EXEC is in */
+    REQ_F_TX_COLLECT = 1u << 21,   /* behind them: answered with the combined array */
     REQ_F_SCRIPT_NOTED = 1u << 22, /* its script body went into the script cache (dispatch.c) */
+    REQ_F_TRK_REPLY = 1u << 23, /* answered on a tracking runner (tracking_note_reply): the node's
+                                   invalidation for the client's own write may come right behind
+                                   the reply, so the session holds later replies back until the
+                                   end of the loop turn */
 };
 
 /* Why a request is on the held list. */

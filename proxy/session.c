@@ -421,11 +421,12 @@ static void session_pop_head(struct session *s)
     session_delivered(s, r);
 }
 
-/* Moves every answered request at the head of the queue to the output. */
+/* Moves every answered request at the head of the queue to the output; while the gate is up
+ * (SESS_TRK_GATE), none: they go at the flush. */
 static void session_deliver(struct session *s)
 {
     struct session_ctx *ctx = s->ctx;
-    while (s->head && s->head->state == REQ_DONE) {
+    while (!(s->flags & SESS_TRK_GATE) && s->head && s->head->state == REQ_DONE) {
         struct request *r = s->head;
         session_pop_head(s);
         if (!(r->flags & REQ_F_NO_REPLY))
@@ -521,9 +522,10 @@ static void sink_reply_span(struct request_pool *rp, struct request *r, struct b
         dispatch_script_answered(s->ctx->dispatch, r, c->data + off, len);
     if (r->flags & REQ_F_TRACKED) tracking_read_done(r);
     session_answered(s, r);
-    if (r == s->head) {
+    if (r == s->head && !(s->flags & SESS_TRK_GATE)) {
         session_pop_head(s);
         if (!(r->flags & REQ_F_NO_REPLY)) obuf_append_span(&s->out, s->ctx->pool, c, off, len);
+        if (r->flags & REQ_F_TRK_REPLY) s->flags |= SESS_TRK_GATE;
         request_put(rp, r);
         session_deliver(s);
         return;
@@ -541,7 +543,7 @@ static void sink_reply_bytes(struct request_pool *rp, struct request *r, const c
                              size_t len)
 {
     struct session *s = SESSION_OF(r->client);
-    if (r != s->head) {
+    if (r != s->head || (s->flags & SESS_TRK_GATE)) {
         uint32_t off;
         struct buf_chunk *c = request_arena_copy(rp, data, len, &off);
         sink_reply_span(rp, r, c, off, (uint32_t)len);
@@ -555,6 +557,7 @@ static void sink_reply_bytes(struct request_pool *rp, struct request *r, const c
     session_answered(s, r);
     session_pop_head(s);
     if (!(r->flags & REQ_F_NO_REPLY)) obuf_append(&s->out, s->ctx->pool, data, len);
+    if (r->flags & REQ_F_TRK_REPLY) s->flags |= SESS_TRK_GATE;
     request_put(rp, r);
     session_deliver(s);
 }
@@ -628,7 +631,7 @@ void session_deliver_push(void *ctx, struct client *c, struct buf_chunk *chunk, 
 }
 
 void session_deliver_invalidation(void *ctx, struct client *c, struct buf_chunk *chunk,
-                                  uint32_t off, uint32_t len, int slot)
+                                  uint32_t off, uint32_t len, int slot, uint64_t after)
 {
     struct session *s = SESSION_OF(c);
     struct session_ctx *sc = ctx;
@@ -646,19 +649,42 @@ void session_deliver_invalidation(void *ctx, struct client *c, struct buf_chunk 
         push_limit(s);
         return;
     }
-    struct request *prev = NULL, *r = s->head;
-    for (; slot >= 0 && r; prev = r, r = r->next)
-        if (r->slot == slot && r->state != REQ_DONE) break;
-    if (slot < 0 || !r) {
+    /* w: c's first read of slot still waiting (wprev before it); r: c's request of seq after. */
+    struct request *prev = NULL, *r = s->head, *w = NULL, *wprev = NULL;
+    for (; slot >= 0 && r; prev = r, r = r->next) {
+        if (after && r->seq == after) break;
+        if (!w && r->slot == slot && r->state != REQ_DONE) {
+            w = r;
+            wprev = prev;
+            if (!after) break;
+        }
+    }
+    if (r && after && r->seq == after && !w) {
+        /* Right behind the reply it followed on the node's connection: the replies after it
+         * on that connection (c's later requests there) ran after the write. */
+        while ((r->flags & REQ_F_TX_AFTER) && r->next) r = r->next;
+        queue_push(s, r, chunk, off, len);
+        push_limit(s);
+        return;
+    }
+    if (slot >= 0 && !r && after && (s->flags & SESS_TRK_GATE)) {
+        /* The request it followed was delivered in this turn, and the gate keeps the replies
+         * after it back: everything still owed came after it. (Had that reply gone out in an
+         * earlier turn, the push could as well be another connection's write, a transaction's
+         * of c, whose message Redis writes after EXEC's reply: it goes as any other.) */
+        w = s->head;
+        wprev = NULL;
+    }
+    if (slot < 0 || !w) {
         session_deliver_push(ctx, c, chunk, off, len);
         return;
     }
-    if (!prev) {
+    if (!wprev) {
         /* Before the first reply owed. */
         obuf_append_span(&s->out, sc->pool, chunk, off, len);
         session_want_flush(s);
     } else {
-        queue_push(s, prev, chunk, off, len);
+        queue_push(s, wprev, chunk, off, len);
     }
     push_limit(s);
 }
@@ -1060,6 +1086,12 @@ void session_cron_all(struct session_ctx *ctx, uint64_t now_ms)
 static void session_flush(struct session *s)
 {
     if (s->flags & SESS_CLOSED) return;
+    if (s->flags & SESS_TRK_GATE) {
+        /* The turn's replies are all read: an invalidation that was to come right behind the
+         * last reply delivered has come. What waited behind the gate goes now. */
+        s->flags &= ~SESS_TRK_GATE;
+        session_deliver(s);
+    }
     if (session_write_out(s) < 0) return;
     if (s->flags & SESS_RESUME) {
         session_dispatch_deferred(s);

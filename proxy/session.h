@@ -43,6 +43,9 @@ enum {
                                     acknowledgement before closing */
     SESS_TLS = 1u << 8,          /* a struct session_tls: reads and writes go through TLS */
     SESS_HANDSHAKE = 1u << 9,    /* TLS handshake under way: nothing is read or written yet */
+    SESS_TRK_GATE = 1u << 10,    /* the last reply delivered may be followed by its own write's
+                                    invalidation (REQ_F_TRK_REPLY): later replies wait in the
+                                    queue until the flush */
 };
 
 /* What a session on the TLS port does once its handshake is done: serve, or answer a refusal the
@@ -142,8 +145,12 @@ void session_inject(void *ctx, struct request *after, struct request *first, str
 /* Tracking's deliver: an invalidation for c, written before c's first request for slot that
  * still waits for its reply (a node sends the invalidation ahead of the replies to reads it runs
  * after the write, so those come after it, as from Redis itself), else after every reply owed
- * (slot -1: always). Same limit. */
+ * (slot -1: always). When after is not 0, the node sent it right behind its reply to c's request
+ * of that seq (c's own write, as a rule): it goes right behind that request's reply, before the
+ * replies of c's later requests, as Redis writes it (unless a read of slot comes first, above);
+ * that request delivered already in this loop turn (the gate, SESS_TRK_GATE, holds what came
+ * after it), before everything still owed. Same limit. */
 void session_deliver_invalidation(void *ctx, struct client *c, struct buf_chunk *chunk,
-                                  uint32_t off, uint32_t len, int slot);
+                                  uint32_t off, uint32_t len, int slot, uint64_t after);
 
 #endif

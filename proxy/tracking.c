@@ -83,6 +83,15 @@ struct trk_entry {
 
 /* ---- per-worker state that is not in the header: nodes, client index, slot lists ---- */
 
+/* The last reply a tracking runner handed over, when it answered a request of a tracking client
+ * (tracking_note_reply): a push that comes next on that runner may be the invalidation of that
+ * client's own write, which Redis writes right behind the write's reply. */
+struct trk_last {
+    const struct backend *b; /* NULL: none */
+    uint64_t id;             /* the client */
+    uint64_t seq;            /* its request (the fan-out's, for a part) */
+};
+
 struct trk_aux {
     char (*nodes)[SLOTMAP_ADDR_MAX]; /* interned node addresses */
     uint32_t nnodes;
@@ -90,6 +99,7 @@ struct trk_aux {
     struct trk_client **byid; /* open addressing by client id */
     uint32_t idcap, nid;
     uint64_t pool_gen; /* pool mode: the placement the entries' slots were computed in */
+    struct trk_last last;
 };
 
 static struct trk_aux *aux(struct tracking_ctx *t)
@@ -262,34 +272,36 @@ void tracking_wrap(struct sbuf *out, int resp3, const char *payload, size_t len)
     sbuf_put(out, payload, len);
 }
 
-/* Hands bytes to c (a client of this worker), after the replies it is owed. */
+/* Hands bytes to c (a client of this worker), where slot and after say (tracking_ctx's
+ * deliver). */
 static void deliver_bytes(struct tracking_ctx *t, struct client *c, const char *bytes, size_t len,
-                          int slot)
+                          int slot, uint64_t after)
 {
     uint32_t off;
     struct buf_chunk *chunk = request_arena_copy(t->rp, bytes, len, &off);
-    t->deliver(t->deliver_up, c, chunk, off, (uint32_t)len, slot);
+    t->deliver(t->deliver_up, c, chunk, off, (uint32_t)len, slot, after);
     buf_chunk_put(chunk);
 }
 
 /* Sends the message for payload to target, a client of this worker: a push in RESP3, a Pub/Sub
  * message in RESP2 when it is a REDIRECT target in Pub/Sub mode, else nothing (as Redis). */
 static void deliver_wrapped(struct tracking_ctx *t, struct client *target, int redirected,
-                            const char *payload, size_t len, int slot)
+                            const char *payload, size_t len, int slot, uint64_t after)
 {
     if (target->resp != 3 && !(redirected && pubsub_subscribed(target))) return;
     sbuf_clear(&t->msg);
     tracking_wrap(&t->msg, target->resp == 3, payload, len);
-    deliver_bytes(t, target, t->msg.buf, t->msg.len, slot);
+    deliver_bytes(t, target, t->msg.buf, t->msg.len, slot, after);
     stat_add(&t->stats->trk_invalidations, 1);
 }
 
-/* One invalidation (payload: its value part) for tracking client tc, following REDIRECT. */
+/* One invalidation (payload: its value part) for tracking client tc, following REDIRECT (after:
+ * the seq of tc's request whose reply it followed, for tc itself only; 0: none). */
 static void send_payload(struct tracking_ctx *t, struct trk_client *tc, const char *payload,
-                         size_t len, int slot)
+                         size_t len, int slot, uint64_t after)
 {
     if (!tc->redirect) {
-        deliver_wrapped(t, tc->c, 0, payload, len, slot);
+        deliver_wrapped(t, tc->c, 0, payload, len, slot, after);
         return;
     }
     struct client *target = NULL;
@@ -301,7 +313,7 @@ static void send_payload(struct tracking_ctx *t, struct trk_client *tc, const ch
             sbuf_clear(&t->msg);
             sbuf_puts(&t->msg, ">2\r\n$21\r\ntracking-redir-broken\r\n");
             resp_write_int(&t->msg, (long long)tc->redirect);
-            deliver_bytes(t, tc->c, t->msg.buf, t->msg.len, -1);
+            deliver_bytes(t, tc->c, t->msg.buf, t->msg.len, -1, 0);
         }
         return;
     }
@@ -310,14 +322,14 @@ static void send_payload(struct tracking_ctx *t, struct trk_client *tc, const ch
         stat_add(&t->stats->trk_invalidations, 1);
         return;
     }
-    deliver_wrapped(t, target, 1, payload, len, -1);
+    deliver_wrapped(t, target, 1, payload, len, -1, 0);
 }
 
 void tracking_deliver_remote(struct tracking_ctx *t, uint64_t id, const char *payload, size_t len)
 {
     struct client *target = NULL;
     if (client_dir_find(id, &target) != t->worker || !target) return; /* gone meanwhile */
-    deliver_wrapped(t, target, 1, payload, len, -1);
+    deliver_wrapped(t, target, 1, payload, len, -1, 0);
 }
 
 /* Whether reader tc must stay remembered for a key it read, though an invalidation for it just
@@ -346,8 +358,11 @@ static int settle(struct tracking_ctx *t, struct trk_entry *e, int from_listener
 }
 
 /* The invalidation of one key, for every reader of e still tracking in default mode; then the
- * readers that do not hold on to it (settle) are forgotten. Returns 1 when e was freed. */
-static int invalidate_entry(struct tracking_ctx *t, struct trk_entry *e, int from_listener)
+ * readers that do not hold on to it (settle) are forgotten. own (or NULL): the tracking runner's
+ * push came right behind its reply to own's client, whose message goes right behind that reply.
+ * Returns 1 when e was freed. */
+static int invalidate_entry(struct tracking_ctx *t, struct trk_entry *e, int from_listener,
+                            const struct trk_last *own)
 {
     sbuf_clear(&t->keyv);
     const char *k = e->key;
@@ -355,7 +370,8 @@ static int invalidate_entry(struct tracking_ctx *t, struct trk_entry *e, int fro
     for (uint32_t i = 0; i < e->nids; i++) {
         struct trk_client *tc = byid_get(aux(t), e->ids[i]);
         if (!tc || !(tc->flags & TRK_ON) || (tc->flags & TRK_BCAST)) continue;
-        send_payload(t, tc, t->keyv.buf, t->keyv.len, from_listener ? -1 : e->slot);
+        uint64_t after = own && own->id == tc->c->id ? own->seq : 0;
+        send_payload(t, tc, t->keyv.buf, t->keyv.len, from_listener ? -1 : e->slot, after);
     }
     return settle(t, e, from_listener);
 }
@@ -368,9 +384,9 @@ static void send_flush(struct tracking_ctx *t, struct trk_client *tc)
     if (!(tc->flags & TRK_READ)) return;
     tc->flags &= ~TRK_READ;
     if (tc->c->resp == 3)
-        send_payload(t, tc, "_\r\n", 3, -1);
+        send_payload(t, tc, "_\r\n", 3, -1, 0);
     else
-        send_payload(t, tc, "$-1\r\n", 5, -1);
+        send_payload(t, tc, "$-1\r\n", 5, -1, 0);
 }
 
 /* ---- clients ---- */
@@ -736,7 +752,7 @@ static void evict_for_one(struct tracking_ctx *t)
     for (uint32_t tries = t->n; t->max_keys && t->n >= t->max_keys && t->oldest && tries; tries--) {
         struct trk_entry *e = t->oldest;
         stat_add(&t->stats->trk_evictions, 1);
-        if (!invalidate_entry(t, e, 0)) make_newest(t, e);
+        if (!invalidate_entry(t, e, 0, NULL)) make_newest(t, e);
     }
 }
 
@@ -871,7 +887,7 @@ void tracking_dispatch(struct tracking_ctx *t, struct request *r, const struct k
         !tc->redirect && (tc->flags & TRK_READ)) {
         tc->flags &= ~TRK_READ;
         send_payload(t, tc, c->resp == 3 ? "_\r\n" : "$-1\r\n", c->resp == 3 ? 3 : 5,
-                     TRK_AFTER_CURRENT);
+                     TRK_AFTER_CURRENT, 0);
     }
     int readonly = (cmd->flags & CMD_READONLY) != 0;
     /* A script's declared keys are tracked by Redis when the script reads anything: the node
@@ -1002,6 +1018,28 @@ void tracking_read_done(struct request *r)
 
 /* ---- invalidations from the nodes ---- */
 
+int tracking_note_reply(struct tracking_ctx *t, const struct backend *b, struct request *r)
+{
+    if (t->aux && aux(t)->last.b == b) aux(t)->last.b = NULL;
+    if (!r) return 0;
+    struct request *top = r->parent ? r->parent : r;
+    const struct trk_client *tc = trk_of(top->client);
+    /* A read's reply is never followed by an invalidation of the reader's own: what comes behind
+     * it is another connection's write (a transaction's, run on a private connection, whose
+     * message Redis writes after EXEC's reply), which goes where tracking.h says. A client with
+     * REDIRECT gets no invalidation of its own. */
+    if (!tc || (tc->flags & (TRK_ON | TRK_BCAST)) != TRK_ON || tc->redirect || !top->seq ||
+        !top->cmd || !top->cmd->cmd || (top->cmd->cmd->flags & CMD_READONLY) ||
+        view_kind_of(b) != VIEW_TRACK)
+        return 0;
+    struct trk_last *last = &aux(t)->last;
+    last->b = b;
+    last->id = tc->c->id;
+    last->seq = top->seq;
+    top->flags |= REQ_F_TRK_REPLY;
+    return 1;
+}
+
 /* The bytes of a bulk string element (span over "$<n>\r\n<bytes>\r\n"); 0 when it is not one. */
 static int bulk_of(const char *base, const struct resp_span *sp, const char **p, uint32_t *len)
 {
@@ -1060,7 +1098,7 @@ static void bcast_keys(struct tracking_ctx *t, const char *const *keys, const ui
             if (!m) continue;
             sbuf_clear(&t->keyv);
             tracking_payload_keys(&t->keyv, sel, sl, m);
-            send_payload(t, tc, t->keyv.buf, t->keyv.len, -1);
+            send_payload(t, tc, t->keyv.buf, t->keyv.len, -1, 0);
         }
     }
     px_free(sel);
@@ -1111,6 +1149,9 @@ void tracking_on_push(struct tracking_ctx *t, struct backend *b, struct buf_chun
     uint32_t *lens = px_malloc(nk * sizeof(*lens));
     uint32_t got = 0;
     resp_reply_elements(pl, el[1].len, ks, nk, &nk);
+    /* Right behind the runner's reply to a tracking client's request: its own write, as a rule. */
+    const struct trk_last *own =
+        kind == VIEW_TRACK && t->aux && aux(t)->last.b == b ? &aux(t)->last : NULL;
     for (uint32_t i = 0; i < nk; i++)
         if (bulk_of(pl, &ks[i], &keys[got], &lens[got])) got++;
     for (uint32_t i = 0; i < got; i++) {
@@ -1118,7 +1159,7 @@ void tracking_on_push(struct tracking_ctx *t, struct backend *b, struct buf_chun
         /* A listener's news reaches the keys read without a tracking runner; a tracking
          * runner's, every reader (its node tracked the key for this worker). */
         if (e && (kind == VIEW_TRACK || (e->via & VIA_LISTEN)))
-            invalidate_entry(t, e, kind == VIEW_BCAST);
+            invalidate_entry(t, e, kind == VIEW_BCAST, own);
     }
     if (kind == VIEW_BCAST) bcast_keys(t, keys, lens, got);
     update_gauges(t);
@@ -1131,6 +1172,7 @@ void tracking_on_push(struct tracking_ctx *t, struct backend *b, struct buf_chun
 
 void tracking_runner_down(struct tracking_ctx *t, struct backend *b)
 {
+    if (t->aux && aux(t)->last.b == b) aux(t)->last.b = NULL;
     int kind = view_kind_of(b);
     if ((kind != VIEW_TRACK && kind != VIEW_BCAST) || !t->cap) {
         if (kind == VIEW_BCAST && t->nbcast) goto bcast;
@@ -1141,7 +1183,7 @@ void tracking_runner_down(struct tracking_ctx *t, struct backend *b)
     for (uint32_t i = 0; i < t->cap; i++) {
         struct trk_entry *e = t->tab[i];
         /* The backward shift may have moved another entry here: look again. */
-        if (e && e->node == node && (e->via & via) && invalidate_entry(t, e, 0)) i--;
+        if (e && e->node == node && (e->via & via) && invalidate_entry(t, e, 0, NULL)) i--;
     }
     if (kind != VIEW_BCAST) {
         update_gauges(t);
@@ -1176,7 +1218,7 @@ void tracking_topology_changed(struct tracking_ctx *t, int slot)
             struct trk_entry *next = e->snext;
             if (e->node != node || replaced) {
                 moved = 1;
-                invalidate_entry(t, e, 0);
+                invalidate_entry(t, e, 0, NULL);
             }
             e = next;
         }
@@ -1222,7 +1264,7 @@ void tracking_cron(struct tracking_ctx *t)
     for (uint32_t tries = t->n; t->max_keys && t->n > t->max_keys && t->oldest && tries; tries--) {
         struct trk_entry *e = t->oldest;
         stat_add(&t->stats->trk_evictions, 1);
-        if (!invalidate_entry(t, e, 0)) make_newest(t, e);
+        if (!invalidate_entry(t, e, 0, NULL)) make_newest(t, e);
     }
     if (t->n != before) update_gauges(t);
 }

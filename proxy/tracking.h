@@ -20,6 +20,19 @@
  * messages (a listener's, flushes, REDIRECT targets) go after every reply owed: a reply read
  * before the write can never arrive after its invalidation.
  *
+ * A client's own write: Redis writes the invalidations a command causes to its own client right
+ * behind that command's reply, before the replies of the commands after it. On a tracking
+ * connection the node does the same, so a push that comes right behind the reply to a request of
+ * the client it is for (tracking_note_reply remembers each runner's last reply) goes right behind
+ * that request's reply, unless a read of the key's slot still waiting comes first (as above).
+ * That reply may have gone out already, with the replies of later requests answered meanwhile
+ * (PING's, answered by the proxy) about to follow it: a reply flagged REQ_F_TRK_REPLY raises the
+ * session's gate (SESS_TRK_GATE), which keeps the later replies in the queue until the end of the
+ * loop turn, when every reply read in the turn, and the push behind it, has come. A push that
+ * comes in a later turn than its reply (split by the network) goes after every reply owed, as
+ * before: it cannot be told from a write of the client's on another connection (a transaction's,
+ * whose message Redis writes after EXEC's reply).
+ *
  * A read is remembered when it is sent, and its client holds on to every key it reads until the
  * reply has arrived: an invalidation that comes meanwhile reaches the client (before the reply)
  * but does not forget it, since the node may have run the read after the write and tracks it
@@ -68,9 +81,10 @@ struct tracking_ctx {
     /* Delivers bytes [off, off + len) of chunk to c (the session's
      * session_deliver_invalidation): before the first read of slot still waiting for its reply,
      * after every reply owed when slot is -1, or right behind the request of c being dispatched
-     * when slot is TRK_AFTER_CURRENT. */
-    void (*deliver)(void *up, struct client *c, struct buf_chunk *chunk, uint32_t off,
-                    uint32_t len, int slot);
+     * when slot is TRK_AFTER_CURRENT; after (not 0): right behind the reply to c's request of
+     * that seq when no read of slot comes first (the push came right behind that reply). */
+    void (*deliver)(void *up, struct client *c, struct buf_chunk *chunk, uint32_t off, uint32_t len,
+                    int slot, uint64_t after);
     void *deliver_up;
     /* Hands payload (an invalidation's value part) for client id to the worker that serves it
      * (tracking_deliver_remote runs there). */
@@ -139,6 +153,12 @@ void tracking_refused(struct request *r, int in_multi);
  * the keys it read. Called by the client's sink as the reply arrives, in the order of the node
  * connection it came on (not when it is written to the client). */
 void tracking_read_done(struct request *r);
+/* Runner b read a reply, the answer to r (NULL: a reply that answers nothing, or not yet: a
+ * redirect, a retry). When b is a tracking runner, r (its fan-out, for a part) is not a read and
+ * its client tracks in default mode without REDIRECT, r is remembered as b's last reply and flagged
+ * REQ_F_TRK_REPLY, and 1 is returned: a push that comes next on b goes to that client right behind
+ * r's reply. Else 0. Call before the reply goes to r's sink. */
+int tracking_note_reply(struct tracking_ctx *t, const struct backend *b, struct request *r);
 /* A push from runner b (a node's invalidation): sent on to the clients concerned. */
 void tracking_on_push(struct tracking_ctx *t, struct backend *b, struct buf_chunk *c, uint32_t off,
                       const struct resp_reply_info *info);

@@ -2018,6 +2018,143 @@ START_TEST(test_many_prefixes)
 }
 END_TEST
 
+/*
+ * A tracking client's own write, pipelined in one write with the commands after it: Redis sends
+ * the invalidation for a key the client itself modified right behind that command's reply,
+ * before the reply to anything later (Redis 7.0 defers the current client's own invalidations
+ * until its reply is written). Through the proxy the write's push arrives on the tracking
+ * connection right behind its reply, and must be delivered there, not after the later replies
+ * (PING's, answered by the proxy itself, or a read of another master's).
+ */
+
+/* Sends n commands (argv vectors, NULL-terminated each) in one write to port; the first is
+ * HELLO (its reply, which differs between the proxy and Redis, is checked for its type and not
+ * logged). Every frame up to the reply to the last command, and what follows within a pause,
+ * goes to out. */
+static void pipe_once(int port, const char *const *cmds, int ncmds, struct lg *out)
+{
+    struct lg req = {0};
+    for (int i = 0; i < ncmds; i++) {
+        /* Words separated by single spaces. */
+        const char *argv[16];
+        size_t argl[16];
+        int argc = 0;
+        for (const char *p = cmds[i]; *p && argc < 16;) {
+            const char *e = strchr(p, ' ');
+            size_t l = e ? (size_t)(e - p) : strlen(p);
+            argv[argc] = p;
+            argl[argc++] = l;
+            p += l + (e ? 1 : 0);
+        }
+        char *f;
+        long long len = redisFormatCommandArgv(&f, argc, argv, argl);
+        ck_assert_int_gt(len, 0);
+        lg_put(&req, f, (size_t)len);
+        redisFreeCommand(f);
+    }
+    struct h_rc c;
+    h_rc_open(&c, port);
+    send_all(c.fd, req.b, req.n);
+    size_t n;
+    const char *x = h_rc_read(&c, &n);
+    ck_assert_msg(n > 0 && (x[0] == '%' || x[0] == '*'), "HELLO: %.*s", (int)n, x);
+    for (int replies = 1; replies < ncmds;) {
+        x = h_rc_read(&c, &n);
+        lg_put(out, x, n);
+        if (!is_push(x, n)) replies++;
+    }
+    drain(&c, out, 200);
+    h_rc_close(&c);
+    lg_free(&req);
+}
+
+/* Runs the pipeline cmds (with "%K1"/"%K2" replaced by k1 and k2) against the proxy and the
+ * standalone redis-server, each after deleting the keys, and compares every byte received. */
+static void pipe_compare(const char *what, const char *const *cmds, int ncmds, const char *k1,
+                         const char *k2)
+{
+    char buf[32][128];
+    const char *exp[32];
+    ck_assert_int_le(ncmds, 32);
+    for (int i = 0; i < ncmds; i++) {
+        const char *p = cmds[i];
+        size_t o = 0;
+        while (*p && o + 64 < sizeof(buf[i])) {
+            if (p[0] == '%' && p[1] == 'K' && (p[2] == '1' || p[2] == '2')) {
+                o += (size_t)snprintf(buf[i] + o, sizeof(buf[i]) - o, "%s", p[2] == '1' ? k1 : k2);
+                p += 3;
+            } else {
+                buf[i][o++] = *p++;
+            }
+        }
+        buf[i][o] = '\0';
+        exp[i] = buf[i];
+    }
+    struct lg got[2] = {{0}, {0}};
+    const int ports[2] = {h_env.proxy_port, h_env.single_port};
+    for (int w = 0; w < 2; w++) {
+        struct h_rc d;
+        h_rc_open(&d, ports[w]);
+        size_t n;
+        rt(&d, &n, NULL, "DEL %s %s", k1, k2);
+        h_rc_close(&d);
+        pipe_once(ports[w], exp, ncmds, &got[w]);
+    }
+    char label[256];
+    snprintf(label, sizeof(label),
+             "%s: what the client received through the proxy (got) and "
+             "from redis-server (want)",
+             what);
+    expect_bytes(got[0].b, got[0].n, got[1].b, got[1].n, label);
+    lg_free(&got[0]);
+    lg_free(&got[1]);
+}
+
+START_TEST(test_cmp_own_write_pipelined)
+{
+    /* The report's case: PING answered by the proxy itself. */
+    static const char *const ping[] = {"HELLO 3", "CLIENT TRACKING ON", "GET %K1", "SET %K1 2",
+                                       "PING"};
+    /* Followed by reads of another master's key and of the key. */
+    static const char *const other[] = {
+        "HELLO 3", "CLIENT TRACKING ON", "GET %K1", "GET %K2", "SET %K1 2", "GET %K2", "GET %K1",
+        "PING"};
+    /* Followed by a transaction (of another master's key: a key read in a transaction is also
+     * heard of on the listeners, which may add an invalidation of their own). */
+    static const char *const multi[] = {
+        "HELLO 3", "CLIENT TRACKING ON", "GET %K1", "SET %K1 2", "MULTI", "GET %K2", "EXEC",
+        "PING"};
+    /* Writes on two masters, each with its own push. */
+    static const char *const two[] = {"HELLO 3",   "CLIENT TRACKING ON", "GET %K1",
+                                      "GET %K2",   "SET %K1 2",          "GET %K1",
+                                      "SET %K2 3", "SET %K1 4",          "PING"};
+    static const struct {
+        const char *what;
+        const char *const *cmds;
+        int n;
+    } v[] = {
+        {"own write, then PING", ping, 5},
+        {"own write, then another master's read", other, 8},
+        {"own write, then MULTI/EXEC", multi, 8},
+        {"own writes on two masters", two, 9},
+    };
+    struct smap m;
+    smap_load(&m, h_env.cluster_port);
+    ck_assert_int_ge(m.nm, 2);
+    for (int round = 0; round < 5; round++) {
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+            /* Keys of their own: an entry a transaction read stays heard of on the listeners. */
+            char pfx1[32], pfx2[32], k1[64], k2[64];
+            snprintf(pfx1, sizeof(pfx1), "trk:own:%d:%zu:a", round, i);
+            snprintf(pfx2, sizeof(pfx2), "trk:own:%d:%zu:b", round, i);
+            key_on(&m, m.masters[0], pfx1, k1, sizeof(k1));
+            key_on(&m, m.masters[1], pfx2, k2, sizeof(k2));
+            pipe_compare(v[i].what, v[i].cmds, v[i].n, k1, k2);
+        }
+    }
+}
+END_TEST
+
 /* A REDIRECT to a client that existed and left is refused as Redis refuses an unknown id. */
 START_TEST(test_redirect_gone)
 {
@@ -2361,6 +2498,7 @@ Suite *tracking_suite(void)
     tcase_add_test(tc, test_cmp_redirect_broken);
     tcase_add_test(tc, test_many_prefixes);
     tcase_add_test(tc, test_redirect_gone);
+    tcase_add_test(tc, test_cmp_own_write_pipelined);
     suite_add_tcase(s, tc);
     tc = tcase_create("order");
     tcase_set_timeout(tc, 240);
