@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* One configured server and what the probes found of it. */
 struct pool_srv {
@@ -143,6 +144,21 @@ static int host_ok(const char *host)
     return inet_pton(AF_INET6, a, &six) == 1;
 }
 
+/* One host written two ways: an IPv6 address with brackets and without. */
+static int same_host(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (a[0] == '[' && la >= 2) {
+        a++;
+        la -= 2;
+    }
+    if (b[0] == '[' && lb >= 2) {
+        b++;
+        lb -= 2;
+    }
+    return la == lb && strncasecmp(a, b, la) == 0;
+}
+
 int pool_check(const struct placement_opts *o, const struct serverlist *sl, char *err,
                size_t errlen)
 {
@@ -160,7 +176,7 @@ int pool_check(const struct placement_opts *o, const struct serverlist *sl, char
     for (size_t i = 0; i < sl->n; i++)
         for (size_t j = 0; j < i; j++)
             if (sl->servers[i].port == sl->servers[j].port &&
-                strcmp(sl->servers[i].host, sl->servers[j].host) == 0) {
+                same_host(sl->servers[i].host, sl->servers[j].host)) {
                 snprintf(err, errlen, "server %s:%d is listed twice", sl->servers[i].host,
                          sl->servers[i].port);
                 return PX_EINVAL;

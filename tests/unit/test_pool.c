@@ -138,6 +138,13 @@ START_TEST(test_pool_check)
         serverlist_deinit(&sl);
     }
 
+    /* One IPv6 server written with brackets and without is listed twice. */
+    const char *twice = "[::1]:7713:1 a\n::1:7713:2 b\n";
+    ck_assert_int_eq(pool_parse_list(twice, strlen(twice), &sl, &fmt, err, sizeof(err)), 0);
+    ck_assert_int_eq(pool_check(&o, &sl, err, sizeof(err)), PX_EINVAL);
+    ck_assert_msg(strstr(err, "listed twice") != NULL, "%s", err);
+    serverlist_deinit(&sl);
+
     const char *same_name = "127.0.0.1:6379:1 a\n127.0.0.1:6380:1 a\n";
     ck_assert_int_eq(pool_parse_list(same_name, strlen(same_name), &sl, &fmt, err, sizeof(err)),
                      0);
