@@ -145,27 +145,55 @@ static int denied(struct http_front *h, struct MHD_Connection *c)
     return !ci || !ci->client_addr || !sock_addr_is_loopback(ci->client_addr);
 }
 
-/* HTTP Basic auth's credentials, when the request has them (libmicrohttpd's strings: free with
- * MHD_free). An empty user name is the default user, as AUTH <password> is. They are checked
- * on the worker, against the ACL users, as AUTH user pass would be. */
-static void credentials(struct MHD_Connection *c, char **user, char **pass)
+/* The request's Authorization headers: how many, and the first one's value (NULs included). */
+struct auth_hdr {
+    unsigned n;
+    const char *value;
+    size_t len;
+};
+
+static enum MHD_Result auth_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
 {
-    *pass = NULL;
-    *user = MHD_basic_auth_get_username_password(c, pass);
+    struct auth_hdr *a = cls;
+    if (key_size == 13 && strncasecmp(key, "Authorization", 13) == 0 && a->n++ == 0) {
+        a->value = value ? value : "";
+        a->len = value ? value_size : 0;
+    }
+    return MHD_YES;
 }
 
-/* An Authorization header that libmicrohttpd cannot read as Basic credentials (another scheme,
- * bad base64, no ':'): refused rather than taken as no credentials, which would run the command
- * as the default user the client did not mean. */
-static int bad_credentials(struct MHD_Connection *c)
+/* HTTP Basic auth's credentials (httpjson_basic_auth), checked on the worker against the ACL
+ * users as AUTH user pass would be; an empty user name is the default user, as AUTH <password>
+ * is. Returns 0 without an Authorization header (user and pass left empty), 1 with credentials,
+ * -1 for a header that is not Basic user:password, or more than one header: refused rather than
+ * taken as no credentials, which would run the command as the default user the client did not
+ * mean. */
+static int credentials(struct MHD_Connection *c, struct sbuf *user, struct sbuf *pass)
 {
-    if (!MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization")) return 0;
-    char *pass = NULL, *user = MHD_basic_auth_get_username_password(c, &pass);
-    int bad = user == NULL || pass == NULL;
-    if (pass) memset(pass, 0, strlen(pass));
-    MHD_free(user);
-    MHD_free(pass);
-    return bad;
+    struct auth_hdr a = {0};
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, auth_header, &a);
+    if (a.n == 0) return 0;
+    if (a.n > 1 || httpjson_basic_auth(a.value, a.len, user, pass) < 0) return -1;
+    return 1;
+}
+
+/* Frees credentials' strings, the password wiped first. */
+static void credentials_free(struct sbuf *user, struct sbuf *pass)
+{
+    if (pass->buf) memset(pass->buf, 0, pass->cap);
+    sbuf_free(user);
+    sbuf_free(pass);
+}
+
+static int has_bad_credentials(struct MHD_Connection *c)
+{
+    struct sbuf user, pass;
+    sbuf_init(&user);
+    sbuf_init(&pass);
+    int rc = credentials(c, &user, &pass);
+    credentials_free(&user, &pass);
+    return rc < 0;
 }
 
 /* The media type of the body, without parameters. */
@@ -241,7 +269,7 @@ static int check_headers(struct http_front *h, struct MHD_Connection *c, const c
         *ret = refuse(h, c, 405, PXH_METHOD, NULL);
     } else if (strcmp(url, "/") != 0) {
         *ret = refuse(h, c, 404, PXH_NOT_FOUND, NULL);
-    } else if (bad_credentials(c)) {
+    } else if (has_bad_credentials(c)) {
         *ret = refuse(h, c, 401, PXH_BAD_AUTH, NULL);
     } else if ((q->kind = body_kind(c)) == 0) {
         *ret = refuse(h, c, 415, PXH_CONTENT_TYPE, NULL);
@@ -317,13 +345,16 @@ static enum MHD_Result run(struct http_front *h, struct MHD_Connection *c,
     sbuf_init(&req);
     httpjson_request(a, &req);
     uint64_t id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);
-    char *user, *pass;
-    credentials(c, &user, &pass);
-    struct inner_call *call = inner_call_create(req.buf, req.len, id, a->resp,
-                                                user && !*user ? "default" : user, pass);
-    if (pass) memset(pass, 0, strlen(pass));
-    MHD_free(user);
-    MHD_free(pass);
+    struct sbuf user, pass;
+    sbuf_init(&user);
+    sbuf_init(&pass);
+    int with = credentials(c, &user, &pass) > 0; /* a bad header was refused in check_headers */
+    sbuf_put(&user, "", 1);
+    sbuf_put(&pass, "", 1);
+    const char *u = with ? (user.buf[0] ? user.buf : "default") : NULL;
+    struct inner_call *call =
+        inner_call_create(req.buf, req.len, id, a->resp, u, with ? pass.buf : NULL);
+    credentials_free(&user, &pass);
     sbuf_free(&req);
     unsigned w = atomic_fetch_add_explicit(&h->next_worker, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->inflight, 1, memory_order_relaxed);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define JSON_REPLY_MAX_DEPTH 128 /* Redis's replies nest a few levels; scripts' a few more */
 
@@ -102,6 +103,33 @@ int httpjson_unbase64(const char *p, size_t len, struct sbuf *out)
         sbuf_put(out, b, (size_t)(3 - pad));
     }
     return 0;
+}
+
+int httpjson_basic_auth(const char *value, size_t len, struct sbuf *user, struct sbuf *pass)
+{
+    const char *p = value, *end = value + len;
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t')) end--;
+    if (end - p < 6 || strncasecmp(p, "basic", 5) != 0 || (p[5] != ' ' && p[5] != '\t'))
+        return -1;
+    p += 6;
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    struct sbuf plain;
+    sbuf_init(&plain);
+    int rc = -1;
+    if (p < end && !memchr(p, '\0', (size_t)(end - p)) &&
+        httpjson_unbase64(p, (size_t)(end - p), &plain) == 0 && plain.len) {
+        const char *colon = memchr(plain.buf, ':', plain.len);
+        if (colon && !memchr(plain.buf, '\0', plain.len)) {
+            size_t ul = (size_t)(colon - plain.buf);
+            sbuf_put(user, plain.buf, ul);
+            sbuf_put(pass, colon + 1, plain.len - ul - 1);
+            rc = 0;
+        }
+    }
+    if (plain.buf) memset(plain.buf, 0, plain.cap); /* it held the password */
+    sbuf_free(&plain);
+    return rc;
 }
 
 int httpjson_utf8_valid(const char *s, size_t len)

@@ -75,5 +75,10 @@ void httpjson_base64(struct sbuf *out, const unsigned char *p, size_t len);
 /* Decodes standard base64 (padding required, no whitespace) into out. Returns 0, or -1 when the
  * text is not base64. */
 int httpjson_unbase64(const char *p, size_t len, struct sbuf *out);
+/* An Authorization header's value (len bytes, NULs included) read as HTTP Basic credentials
+ * (RFC 7617): the scheme in any case, spaces or tabs around, base64 of user:password, the user
+ * up to the first colon, no NUL in either. Returns 0 with the user and the password appended
+ * to user and pass, -1 when it is not that (they are then left empty). */
+int httpjson_basic_auth(const char *value, size_t len, struct sbuf *user, struct sbuf *pass);
 
 #endif

@@ -496,8 +496,23 @@ START_TEST(test_http_basic_auth)
     expect(&h, 200, "{\"response\": \"PONG\"}", "default:s3cret");
     auth_post(hport, ":s3cret", &h);
     expect(&h, 200, "{\"response\": \"PONG\"}", ":s3cret");
-    /* An Authorization header that is not Basic user:password is refused, not taken as none. */
-    static const char *const bad[] = {"Basic !!!", "Basic czNjcmV0", "Bearer czNjcmV0", "Basic"};
+    /* The scheme in any case, with spaces around (RFC 9110); "ZGVmYXVsdDpzM2NyZXQ=" is
+     * default:s3cret. */
+    static const char *const good[] = {"basic ZGVmYXVsdDpzM2NyZXQ=",
+                                       "BASIC   ZGVmYXVsdDpzM2NyZXQ=    "};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char headers[256];
+        snprintf(headers, sizeof(headers),
+                 "Authorization: %s\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                 "Content-Length: 12\r\n",
+                 good[i]);
+        h_http_req(hport, "POST", "/", headers, "command=ping", 12, 5000, &h);
+        expect(&h, 200, "{\"response\": \"PONG\"}", good[i]);
+    }
+    /* An Authorization header that is not Basic user:password is refused, not taken as none;
+     * so are two of them. */
+    static const char *const bad[] = {"Basic !!!", "Basic czNjcmV0", "Bearer czNjcmV0", "Basic",
+                                      "Basic ZGVmYXVsdDpzM2NyZXQ=\r\nAuthorization: Basic Og=="};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char headers[256];
         snprintf(headers, sizeof(headers),

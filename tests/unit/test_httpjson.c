@@ -295,6 +295,55 @@ START_TEST(test_httpjson_base64_utf8)
 }
 END_TEST
 
+/* Authorization headers as RFC 7617 and 9110 read them: the scheme in any case, whitespace
+ * around, the user up to the first colon; anything else is no credentials at all. */
+START_TEST(test_httpjson_basic_auth)
+{
+    static const struct {
+        const char *value;
+        size_t len; /* 0: strlen */
+        const char *user, *pass; /* NULL: refused */
+    } c[] = {
+        {"Basic YWxpY2U6czNjcmV0", 0, "alice", "s3cret"},
+        {"basic YWxpY2U6czNjcmV0", 0, "alice", "s3cret"},
+        {"BASIC  YWxpY2U6czNjcmV0 \t ", 0, "alice", "s3cret"},
+        {" \tBasic\tYWxpY2U6czNjcmV0", 0, "alice", "s3cret"},
+        {"Basic YWxpY2U6YTpiOmM=", 0, "alice", "a:b:c"},
+        {"Basic OnMzY3JldA==", 0, "", "s3cret"},
+        {"Basic Og==", 0, "", ""},
+        {"Basic YWxpY2U6", 0, "alice", ""},
+        {"Basic czNjcmV0", 0, NULL, NULL},               /* no colon */
+        {"Basic !!!", 0, NULL, NULL},                    /* not base64 */
+        {"Basic YWxpY2U6czNjcmV0=", 0, NULL, NULL},      /* bad length */
+        {"Basic", 0, NULL, NULL},
+        {"Basic ", 0, NULL, NULL},
+        {"Basicx YWxpY2U6czNjcmV0", 0, NULL, NULL},
+        {"Bearer YWxpY2U6czNjcmV0", 0, NULL, NULL},
+        {"", 0, NULL, NULL},
+        {"Basic YWxpY2U6czNjcmV0\0junk", 27, NULL, NULL}, /* a NUL in the header */
+        {"Basic YWxpY2U6czMAY3JldA==", 0, NULL, NULL},   /* a NUL in the password */
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        struct sbuf u, p;
+        sbuf_init(&u);
+        sbuf_init(&p);
+        size_t len = c[i].len ? c[i].len : strlen(c[i].value);
+        int rc = httpjson_basic_auth(c[i].value, len, &u, &p);
+        if (!c[i].user) {
+            ck_assert_msg(rc == -1 && u.len == 0 && p.len == 0, "%s: accepted", c[i].value);
+        } else {
+            ck_assert_msg(rc == 0, "%s: refused", c[i].value);
+            ck_assert(u.len == strlen(c[i].user) &&
+                      memcmp(u.buf ? u.buf : "", c[i].user, u.len) == 0);
+            ck_assert(p.len == strlen(c[i].pass) &&
+                      memcmp(p.buf ? p.buf : "", c[i].pass, p.len) == 0);
+        }
+        sbuf_free(&u);
+        sbuf_free(&p);
+    }
+}
+END_TEST
+
 Suite *httpjson_suite(void)
 {
     Suite *s = suite_create("httpjson");
@@ -305,6 +354,7 @@ Suite *httpjson_suite(void)
     tcase_add_test(tc, test_httpjson_json_bodies);
     tcase_add_test(tc, test_httpjson_forms);
     tcase_add_test(tc, test_httpjson_base64_utf8);
+    tcase_add_test(tc, test_httpjson_basic_auth);
     suite_add_tcase(s, tc);
     return s;
 }
