@@ -262,6 +262,9 @@ static int held_by_pause(struct dispatch *d, struct request *r)
         if (r->flags & REQ_F_PAUSED) {
             r->flags &= ~REQ_F_PAUSED;
             r->deadline_ms = 0;
+            /* Timed from now, as Redis times a command it runs once the pause is over: the
+             * wait is in no statistic (commandstats, latencystats, the slow log). */
+            r->start_us = clock_now_us();
             stat_add(&d->stats->paused_clients, (uint64_t)-1);
         }
         return 0;

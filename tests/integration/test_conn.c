@@ -570,6 +570,34 @@ START_TEST(test_client_pause_client_gone)
 }
 END_TEST
 
+/* A command held by a pause is timed from its release, as Redis times it from when it runs:
+ * the wait is not in the slow log. */
+START_TEST(test_client_pause_not_in_slowlog)
+{
+    redisContext *adm = h_connect(h_env.proxy_port);
+    h_expect_str(h_cmd(adm, "SLOWLOG RESET"), "OK");
+    h_expect_str(h_cmd(adm, "CLIENT PAUSE 300 WRITE"), "OK");
+    struct h_rc w;
+    h_rc_open(&w, h_env.proxy_port);
+    size_t n;
+    static const char set[] = "SET {ps}slow v\r\n";
+    const char *got = h_rc_roundtrip(&w, set, sizeof(set) - 1, &n);
+    ck_assert(n == 5 && memcmp(got, "+OK\r\n", 5) == 0);
+    redisReply *r = h_cmd(adm, "SLOWLOG GET 128");
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *args = r->element[i]->element[3];
+        ck_assert_msg(strcasecmp(args->element[0]->str, "SET") != 0,
+                      "the paused SET is in the slow log (%lld us)",
+                      r->element[i]->element[2]->integer);
+    }
+    freeReplyObject(r);
+    freeReplyObject(h_cmd(adm, "DEL {ps}slow"));
+    h_rc_close(&w);
+    redisFree(adm);
+}
+END_TEST
+
 /* A pause is added to the one in force as Redis 7.0.15 adds it: the later end wins, so neither
  * the overflowing timeout nor a shorter one cuts it short. */
 START_TEST(test_client_pause_adds_up)
@@ -830,6 +858,7 @@ Suite *conn_suite(void)
     tcase_add_test(tc, test_client_pause_overflow);
     tcase_add_test(tc, test_client_pause_adds_up);
     tcase_add_test(tc, test_client_pause_client_gone);
+    tcase_add_test(tc, test_client_pause_not_in_slowlog);
     tcase_add_test(tc, test_requirepass);
     suite_add_tcase(s, tc);
     return s;
