@@ -15,10 +15,13 @@
 #include "resp.h"
 #include "resp_reply.h"
 #include "slowlog.h"
+#include "stats.h"
 #include "tracking.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum admin_phase { PH_GET = 0, PH_SET, PH_UNDO, PH_ALL };
 
@@ -174,12 +177,42 @@ static int per_node_param(const struct request *r)
     return -1;
 }
 
+/* latency-tracking-info-percentiles, which the nodes accepted: numbers between spaces. */
+static void set_percentiles(const char *val, uint32_t len)
+{
+    double p[LAT_MAX_PCTS];
+    int n = 0;
+    char buf[512];
+    if (len >= sizeof(buf)) return;
+    memcpy(buf, val, len);
+    buf[len] = '\0';
+    for (char *s = buf, *end; n < LAT_MAX_PCTS;) {
+        while (*s == ' ') s++;
+        if (!*s) break;
+        double d = strtod(s, &end);
+        if (end == s || d < 0 || d > 100) return;
+        p[n++] = d;
+        s = end;
+    }
+    lat_set_percentiles(p, n);
+}
+
 /* The parameters the proxy itself follows, taken from a CONFIG SET every node accepted. */
 static void apply_to_proxy(const struct request *r)
 {
     for (uint32_t i = 2; i + 1 < r->argc; i += 2) {
+        const char *val = request_arg(r, i + 1);
+        uint32_t vlen = r->argv[i + 1].len;
+        if (request_arg_is(r, i, "latency-tracking")) {
+            lat_set_tracking(vlen == 3 && strncasecmp(val, "yes", 3) == 0);
+            continue;
+        }
+        if (request_arg_is(r, i, "latency-tracking-info-percentiles")) {
+            set_percentiles(val, vlen);
+            continue;
+        }
         long long v;
-        if (!resp_str2ll(request_arg(r, i + 1), r->argv[i + 1].len, &v)) continue;
+        if (!resp_str2ll(val, vlen, &v)) continue;
         if (request_arg_is(r, i, "slowlog-log-slower-than"))
             slowlog_set_threshold(v);
         else if (request_arg_is(r, i, "slowlog-max-len"))

@@ -208,12 +208,23 @@ static int lat_sum(const struct info_src *src, uint32_t id, uint64_t *c)
     return any;
 }
 
-/* INFO latencystats: p50, p99 and p99.9 of each command's latency since the last reset, in
- * microseconds with three decimals as Redis writes them (Redis's default
- * latency-tracking-info-percentiles; the nodes' setting is theirs, not the proxy's). */
+/* A percentile as Redis names it: "%f" without its trailing zeros (and point). */
+static void pct_name(struct sbuf *t, double p)
+{
+    char b[64];
+    int n = snprintf(b, sizeof(b), "%f", p);
+    while (n > 0 && b[n - 1] == '0') n--;
+    if (n > 0 && b[n - 1] == '.') n--;
+    sbuf_put(t, b, (size_t)n);
+}
+
+/* INFO latencystats: the latency-tracking-info-percentiles (lat_get_percentiles) of each
+ * command's latency since the last reset, in microseconds with three decimals as Redis writes
+ * them. */
 static void latencystats(const struct info_src *src, struct sbuf *t)
 {
-    static const double pcts[] = {50, 99, 99.9};
+    double pcts[LAT_MAX_PCTS];
+    int np = lat_get_percentiles(pcts);
     uint32_t nc = commands_count();
     pthread_mutex_lock(&base_lock);
     for (uint32_t id = 0; id < nc; id++) {
@@ -226,9 +237,11 @@ static void latencystats(const struct info_src *src, struct sbuf *t)
         }
         if (!total) continue;
         sbuf_printf(t, "latency_percentiles_usec_%s:", commands_by_id(id)->cmd->name);
-        for (size_t p = 0; p < sizeof(pcts) / sizeof(pcts[0]); p++)
-            sbuf_printf(t, "%sp%g=%.3f", p ? "," : "", pcts[p],
-                        (double)lat_percentile(c, total, pcts[p]));
+        for (int p = 0; p < np; p++) {
+            sbuf_puts(t, p ? ",p" : "p");
+            pct_name(t, pcts[p]);
+            sbuf_printf(t, "=%.3f", (double)lat_percentile(c, total, pcts[p]));
+        }
         sbuf_puts(t, "\r\n");
     }
     pthread_mutex_unlock(&base_lock);

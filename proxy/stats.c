@@ -154,8 +154,37 @@ uint64_t lat_bucket_top(unsigned i)
     return (LAT_SUB + sub) * step + step - 1;
 }
 
+static atomic_int lat_tracking = 1;
+static pthread_mutex_t lat_lock = PTHREAD_MUTEX_INITIALIZER;
+static double lat_pcts[LAT_MAX_PCTS] = {50, 99, 99.9};
+static int lat_npcts = 3;
+
+void lat_set_tracking(int on)
+{
+    atomic_store_explicit(&lat_tracking, on != 0, memory_order_relaxed);
+}
+
+void lat_set_percentiles(const double *p, int n)
+{
+    if (n > LAT_MAX_PCTS) n = LAT_MAX_PCTS;
+    pthread_mutex_lock(&lat_lock);
+    memcpy(lat_pcts, p, (size_t)n * sizeof(*p));
+    lat_npcts = n;
+    pthread_mutex_unlock(&lat_lock);
+}
+
+int lat_get_percentiles(double *p)
+{
+    pthread_mutex_lock(&lat_lock);
+    int n = lat_npcts;
+    memcpy(p, lat_pcts, (size_t)n * sizeof(*p));
+    pthread_mutex_unlock(&lat_lock);
+    return n;
+}
+
 void lat_record(struct cmd_stats *cs, uint64_t us)
 {
+    if (!atomic_load_explicit(&lat_tracking, memory_order_relaxed)) return;
     struct lat_hist *h = atomic_load_explicit(&cs->lat, memory_order_relaxed);
     if (!h) {
         h = px_calloc(1, sizeof(*h));

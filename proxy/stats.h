@@ -56,7 +56,17 @@ unsigned lat_bucket(uint64_t us);
 /* The highest latency bucket i holds: what a percentile that falls in it reports, as Redis's
  * HDR histogram reports a bucket's highest equivalent value. */
 uint64_t lat_bucket_top(unsigned i);
-/* Records us in the command's histogram, making it on the first call. Only the worker that owns
+/* CONFIG SET latency-tracking: whether lat_record records (on at start, as in Redis). Any
+ * thread. */
+void lat_set_tracking(int on);
+/* CONFIG SET latency-tracking-info-percentiles: the percentiles INFO latencystats shows, n of
+ * them (at most LAT_MAX_PCTS; 50, 99 and 99.9 at start). Any thread. */
+#define LAT_MAX_PCTS 16
+void lat_set_percentiles(const double *p, int n);
+/* Copies the percentiles into p (LAT_MAX_PCTS room) and returns how many. Any thread. */
+int lat_get_percentiles(double *p);
+/* Records us in the command's histogram, making it on the first call (nothing while
+ * latency-tracking is off). Only the worker that owns
  * cs calls this; readers load cs->lat with acquire ordering. */
 void lat_record(struct cmd_stats *cs, uint64_t us);
 /* The value at percentile pct (0-100] of the counts c[0..LAT_NBUCKETS), total of them, as

@@ -314,6 +314,20 @@ START_TEST(test_info)
     ck_assert_ptr_null(strstr(r->str, "latency_percentiles_usec_incr:"));
     ck_assert_ptr_null(strstr(r->str, "latency_percentiles_usec_eval:"));
     freeReplyObject(r);
+    /* CONFIG SET latency-tracking no stops the recording; the percentiles shown follow
+     * latency-tracking-info-percentiles, named as Redis names them. */
+    h_expect_str(h_cmd(p, "CONFIG SET latency-tracking no"), "OK");
+    h_expect_int(h_cmd(p, "INCR inf:lat"), 21);
+    h_expect_str(h_cmd(p, "CONFIG SET latency-tracking yes"), "OK");
+    h_expect_str(h_cmd(p, "CONFIG SET latency-tracking-info-percentiles %s", "0.5 100"), "OK");
+    freeReplyObject(h_cmd(p, "GET inf:lat"));
+    r = h_cmd(p, "INFO latencystats");
+    ck_assert_ptr_null(strstr(r->str, "latency_percentiles_usec_incr:"));
+    ck_assert_msg(strstr(r->str, "\r\nlatency_percentiles_usec_get:p0.5=") &&
+                      strstr(strstr(r->str, "usec_get:"), ",p100="),
+                  "%s", r->str);
+    freeReplyObject(r);
+    h_expect_str(h_cmd(p, "CONFIG SET latency-tracking-info-percentiles %s", "50 99 99.9"), "OK");
     redisFree(p);
 }
 END_TEST
