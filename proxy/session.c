@@ -311,6 +311,11 @@ void session_close(struct session *s)
     while (r) {
         struct request *next = r->next;
         if (r == first_deferred) deferred = 1; /* from here on, never dispatched */
+        if (r->flags & REQ_F_PAUSED) {
+            /* Held by CLIENT PAUSE: no longer a blocked client (dispatch.c counted it). */
+            r->flags &= ~REQ_F_PAUSED;
+            stat_add(&ctx->stats->paused_clients, (uint64_t)-1);
+        }
         r->client = NULL;
         r->next = NULL;
         if (r->state == REQ_DONE || deferred) request_put(ctx->rp, r);

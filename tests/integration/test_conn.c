@@ -566,6 +566,8 @@ START_TEST(test_client_pause_client_gone)
     ck_assert_msg(r->element[0]->type == REDIS_REPLY_NIL, "the paused SET ran (ALL)");
     ck_assert_msg(r->element[1]->type == REDIS_REPLY_NIL, "the paused SET ran (WRITE)");
     freeReplyObject(r);
+    /* ... and they are no longer counted as blocked clients. */
+    ck_assert_int_eq(h_info_num(h_env.proxy_port, "blocked_clients"), 0);
     redisFree(adm);
 }
 END_TEST
