@@ -588,8 +588,10 @@ static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chu
                      const struct resp_reply_info *info, void *ctx)
 {
     struct forward *f = ctx;
+    /* Only a tracking runner's replies matter to tracking (the pushes that follow them). */
+    int trk = f->trk && view_kind_of(b) == VIEW_TRACK;
     /* Nothing a push behind this reply could be for, unless it is r's answer (below). */
-    if (f->trk) tracking_note_reply(f->trk, b, NULL);
+    if (trk) tracking_note_reply(f->trk, b, NULL);
     struct request *r = handed_back(f, breq);
     if (!r) return;
     const char *text = c->data + off + info->line_off;
@@ -616,7 +618,7 @@ static void on_reply(struct backend *b, struct backend_req *breq, struct buf_chu
         break;
     default: break;
     }
-    if (f->trk) tracking_note_reply(f->trk, b, r);
+    if (trk) tracking_note_reply(f->trk, b, r);
     request_reply_span(f->rp, r, c, off, info->len);
 }
 
