@@ -1,8 +1,8 @@
 /*
  * The HTTP front's translations, as pure functions (no I/O, no threads; tests/unit/test_httpjson.c
  * checks them): a request's body (a form's command and arguments fields, as redis-router takes
- * them, or a JSON object) into the arguments of one Redis command and its RESP bytes, and a RESP
- * reply into the JSON answer.
+ * them, or a JSON object) into the arguments of one Redis command and its RESP bytes, a RESP
+ * reply into the JSON answer, and an Authorization header into Basic credentials.
  *
  * Answers look like Python's json.dumps (redis-router's): {"response": 2}, {"response": ["a",
  * "b"]}, {"error": "ERR ..."}. RESP types map as: integers to numbers; simple and bulk strings to

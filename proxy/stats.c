@@ -1,7 +1,8 @@
 /*
  * Statistics helpers; see stats.h. The counters themselves live in each worker; this file holds
  * what is shared by everyone who fills or reads them: the histogram's bucket bounds and the names
- * of the error kinds, which /metrics and /debug/vars print.
+ * of the error kinds, which /metrics and /debug/vars print, and INFO latencystats' finer
+ * histogram (its buckets, percentiles and the latency-tracking settings).
  */
 #include "stats.h"
 
