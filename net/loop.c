@@ -226,6 +226,19 @@ void loop_del(struct loop *l, int fd)
     l->fd_ctx[fd] = NULL;
 }
 
+int loop_release(struct loop *l, int fd, char **bytes, size_t *len)
+{
+    *bytes = NULL;
+    *len = 0;
+    if (!loop_fd_registered(l, fd) || !(l->fd_mask[fd] & LOOP_STREAM)) return -EBADF;
+    int rc = l->ops->release(l->backend, fd, bytes, len);
+    if (rc < 0) return rc;
+    l->fd_mask[fd] = 0;
+    l->fd_cb[fd] = 0;
+    l->fd_ctx[fd] = NULL;
+    return 0;
+}
+
 /* ---- timers: a binary min-heap on when_ms; each timer knows its index ---- */
 
 /* Every move keeps the timers' heap_idx in step, so that stopping one needs no search. */

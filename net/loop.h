@@ -79,6 +79,14 @@ int loop_get_mask(struct loop *l, int fd);
  * reads and writes still in the kernel are cancelled, and the chunks a write was sending stay
  * referenced until the kernel lets go of them, so the owner may reset its obuf at once. */
 void loop_del(struct loop *l, int fd);
+/* Unregisters stream fd so that another loop (another thread) may take it, without closing it or
+ * losing a byte: with io_uring the receive the kernel holds is cancelled and waited for (no send
+ * may be in flight: the owner's obuf must be empty). Input that arrived and was not read yet is
+ * returned in *bytes, px_malloc'd (*len bytes, NULL when none), for the next owner to read first.
+ * Returns 0; -EBUSY when fd cannot be let go now (a send in flight, an end of stream or an error
+ * not yet read, a receive the kernel did not give back): it stays registered as it was; -EBADF when
+ * fd is not a registered stream. Call it from a callback or a timer, not from a stream call. */
+int loop_release(struct loop *l, int fd, char **bytes, size_t *len);
 
 /* The next connection of listening socket fd (registered with LOOP_LISTEN): a new descriptor,
  * non-blocking and close-on-exec, that the caller owns; -EAGAIN when none waits; or the -errno of

@@ -70,6 +70,14 @@ static int epoll_del(struct loop_backend *b, int fd)
     return loop_epoll_ctl(b, EPOLL_CTL_DEL, fd, 0);
 }
 
+/* epoll reads nothing ahead of the owner: what arrived is still in the socket. */
+static int epoll_release(struct loop_backend *b, int fd, char **bytes, size_t *len)
+{
+    *bytes = NULL;
+    *len = 0;
+    return loop_epoll_ctl(b, EPOLL_CTL_DEL, fd, 0) < 0 ? -EBUSY : 0;
+}
+
 static int epoll_poll(struct loop_backend *b, struct loop_fired *out, int max, int timeout_ms,
                       unsigned batch, unsigned batch_us)
 {
@@ -132,6 +140,7 @@ const struct loop_backend_ops loop_epoll_ops = {
     .add = epoll_add,
     .mod = epoll_mod,
     .del = epoll_del,
+    .release = epoll_release,
     .poll = epoll_poll,
     .read = epoll_stream_read,
     .write = epoll_stream_write,

@@ -35,6 +35,10 @@ struct loop_backend_ops {
     int (*add)(struct loop_backend *b, int fd, int mask);
     int (*mod)(struct loop_backend *b, int fd, int mask);
     int (*del)(struct loop_backend *b, int fd);
+    /* loop_release for a stream: takes back what the kernel holds for fd, then forgets it without
+     * closing it. Input that arrived and was not read goes to *bytes (px_malloc'd, *len bytes;
+     * NULL when none). Returns 0, or -EBUSY when fd cannot be let go now (it stays as it was). */
+    int (*release)(struct loop_backend *b, int fd, char **bytes, size_t *len);
     /* Hands the kernel what the turn queued, waits up to timeout_ms (-1 forever) for something to
      * happen and fills at most max events. Returns the count (>= 0). batch > 1: that many replies
      * are due (loop_due); an engine that can may sleep until that many completions are in, but no

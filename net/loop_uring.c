@@ -489,6 +489,61 @@ static int ur_del(struct loop_backend *b, int fd)
     return 0;
 }
 
+static void ur_reap(struct loop_backend *b);
+
+/* The kernel's requests for fd are cancelled and waited for (a synchronous cancel), and their
+ * completions reaped at once: the input they brought joins the pending chunks, which are copied
+ * out for the next owner. Completions of other descriptors reaped on the way are reported at the
+ * next poll, as if they had come then. */
+static int ur_release(struct loop_backend *b, int fd, char **bytes, size_t *len)
+{
+    struct ufd *u = ur_get(b, fd);
+    if (!u || !(u->flags & UF_STREAM)) return -EBADF;
+    if (u->wop || u->werr || ur_latched(u)) return -EBUSY;
+    if (u->nops) {
+        /* What completed already is taken first (with DEFER_TASKRUN, completions wait for the
+         * ring's thread to ask for them), then the receive is cancelled and waited for. */
+        ur_enter(b, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+        ur_reap(b);
+    }
+    if (u->nops) {
+        struct io_uring_sync_cancel_reg reg;
+        memset(&reg, 0, sizeof(reg));
+        reg.fd = fd;
+        reg.flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
+        reg.timeout.tv_sec = -1;
+        reg.timeout.tv_nsec = -1;
+        int rc = io_uring_register_sync_cancel(&b->ring, &reg);
+        if (rc < 0 && rc != -ENOENT) return -EBUSY;
+        ur_enter(b, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+        ur_reap(b);
+    }
+    if (u->nops || u->wop || u->werr || ur_latched(u)) {
+        ur_mark(&b->dirty, u, UF_DIRTY); /* what was cancelled is armed again */
+        return -EBUSY;
+    }
+    size_t n = 0;
+    for (struct buf_chunk *c = u->pend; c; c = c->next) n += c->len;
+    n -= u->pend_off;
+    *bytes = NULL;
+    *len = n;
+    if (n) {
+        char *p = px_malloc(n);
+        size_t at = 0;
+        uint32_t off = u->pend_off;
+        for (struct buf_chunk *c = u->pend; c; c = c->next, off = 0) {
+            memcpy(p + at, c->data + off, c->len - off);
+            at += c->len - off;
+        }
+        *bytes = p;
+    }
+    ur_drop_pending(u);
+    b->fds[fd] = NULL;
+    u->flags |= UF_ORPHAN;
+    ur_maybe_free(b, u);
+    return 0;
+}
+
 /* ---- completions ---- */
 
 static void ur_on_recv(struct loop_backend *b, struct ufd *u, int res, unsigned flags)
@@ -1160,6 +1215,7 @@ const struct loop_backend_ops loop_uring_ops = {
     .add = ur_add,
     .mod = ur_mod,
     .del = ur_del,
+    .release = ur_release,
     .poll = ur_poll,
     .read = ur_read,
     .write = ur_write,

@@ -3,8 +3,8 @@
  * in acceptor_run(): the main thread's own loop watches the listening sockets (plain text and
  * TLS), a signalfd, and a purge timer. A new client is checked here, before any worker sees it
  * (protected mode, then -maxclients), refused with Redis's error text and closed if need be, and
- * otherwise handed to the worker with the fewest sessions through that worker's inbox, with its
- * CLIENT ID. A refused TLS client cannot be answered here (the text has to go through TLS, after
+ * otherwise handed to the worker worker_pick chooses (worker.c's load balancing) through that
+ * worker's inbox, with its CLIENT ID. A refused TLS client cannot be answered here (the text has to go through TLS, after
  * a handshake that would block this thread): it goes to a worker too, marked to be refused once
  * its handshake is done, as Redis answers it. The signals come as readable bytes on the signalfd
  * (main blocks them in every thread), so the handling runs as ordinary loop code: SIGINT and
@@ -103,28 +103,6 @@ static void refuse(int fd, void (*write_err)(struct sbuf *))
     close(fd);
 }
 
-/* The worker with the fewest sessions, counted as having one more. */
-static struct worker *acceptor_pick(struct acceptor *a)
-{
-    /* Least loaded, by sessions open, rather than round-robin: clients stay for different
-     * times, and a new one goes to the worker that has fewest. */
-    struct worker *best = a->workers[0];
-    /* Relaxed: a load estimate; a slightly stale count only skews the balance a little. */
-    unsigned bn = atomic_load_explicit(&best->nsessions, memory_order_relaxed);
-    for (int k = 1; k < a->nworkers; k++) {
-        unsigned n = atomic_load_explicit(&a->workers[k]->nsessions, memory_order_relaxed);
-        if (n < bn) {
-            best = a->workers[k];
-            bn = n;
-        }
-    }
-    /* Counted here, not by the worker when the message arrives, so that the next accept of
-     * this burst already sees it; the worker takes it off when the session closes. Relaxed:
-     * a hint. */
-    atomic_fetch_add_explicit(&best->nsessions, 1, memory_order_relaxed);
-    return best;
-}
-
 /* Refuses cfd: at once on the plain port; after the handshake, by a worker, on the TLS port. */
 static void acceptor_refuse(struct acceptor *a, struct listener *ls, int cfd, uint64_t id,
                             enum session_refuse why)
@@ -133,7 +111,7 @@ static void acceptor_refuse(struct acceptor *a, struct listener *ls, int cfd, ui
         refuse(cfd, why == SESSION_REFUSE_DENIED ? errors_denied : errors_maxclients);
         return;
     }
-    worker_give_conn_tls(acceptor_pick(a), cfd, id, why);
+    worker_give_conn_tls(worker_pick(a->workers, a->nworkers), cfd, id, why);
 }
 
 static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
@@ -177,7 +155,7 @@ static void acceptor_on_accept(struct loop *l, int fd, int mask, void *ctx)
             acceptor_refuse(a, ls, cfd, ++a->next_id, SESSION_REFUSE_MAXCLIENTS);
             continue;
         }
-        struct worker *best = acceptor_pick(a);
+        struct worker *best = worker_pick(a->workers, a->nworkers);
         if (ls->tls)
             worker_give_conn_tls(best, cfd, ++a->next_id, SESSION_SERVE);
         else

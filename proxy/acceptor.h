@@ -1,6 +1,6 @@
 /*
  * The acceptor: runs on the main thread, accepts client connections (plain text and TLS) and
- * hands each to the worker with the fewest sessions. It also owns the signal handling (signalfd):
+ * hands each to a worker (worker_pick). It also owns the signal handling (signalfd):
  * SIGINT and SIGTERM stop the proxy; SIGHUP reopens the log, reloads the TLS certificates and
  * calls back whoever asked (acceptor_on_hup).
  */

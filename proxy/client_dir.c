@@ -1,7 +1,7 @@
 /*
  * The client directory; see client_dir.h. A chained hash table of fixed size under one mutex:
- * it is touched when a connection opens or closes and when a tracking client names or reaches a
- * redirect target, never per request.
+ * it is touched when a connection opens, moves or closes and when a tracking client names or
+ * reaches a redirect target, never per request.
  */
 #include "client_dir.h"
 
@@ -17,6 +17,7 @@ struct dir_ent {
     uint64_t id;
     struct client *c;
     int worker;
+    int moving; /* on its way to worker: its client is not to be touched yet */
     struct dir_ent *next;
 };
 
@@ -35,6 +36,7 @@ void client_dir_add(struct client *c, int worker)
     e->id = c->id;
     e->c = c;
     e->worker = worker;
+    e->moving = 0;
     size_t b = bucket(c->id);
     pthread_mutex_lock(&dir_lock);
     e->next = dir[b];
@@ -66,11 +68,34 @@ int client_dir_find(uint64_t id, struct client **c)
     for (struct dir_ent *e = dir[bucket(id)]; e; e = e->next) {
         if (e->id != id) continue;
         worker = e->worker;
-        if (c) *c = e->c;
+        if (c) *c = e->moving ? NULL : e->c;
         break;
     }
     pthread_mutex_unlock(&dir_lock);
     return worker;
+}
+
+/* Sets id's worker and moving flag. */
+static void dir_set(uint64_t id, int worker, int moving)
+{
+    pthread_mutex_lock(&dir_lock);
+    for (struct dir_ent *e = dir[bucket(id)]; e; e = e->next) {
+        if (e->id != id) continue;
+        if (worker >= 0) e->worker = worker;
+        e->moving = moving;
+        break;
+    }
+    pthread_mutex_unlock(&dir_lock);
+}
+
+void client_dir_moving(uint64_t id, int to)
+{
+    dir_set(id, to, 1);
+}
+
+void client_dir_arrived(uint64_t id)
+{
+    dir_set(id, -1, 0);
 }
 
 uint64_t client_dir_count(void)

@@ -40,6 +40,7 @@ struct config {
     int nstartup;
     int threads;
     enum loop_io io; /* -io: the event loops' I/O engine (uring falls back to epoll) */
+    int worker_busy; /* -worker-busy: % of a CPU before a worker sheds clients; 0: never move */
     int io_batch_us; /* -io-batch-us: bound of the batched wait (loop_set_batch_us), 0: off */
     uint64_t connect_timeout_ms;
     uint64_t slots_reload_interval_ms;

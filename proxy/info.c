@@ -535,7 +535,8 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
         topology_get_stats(src->topo, &ts);
         sbuf_printf(
             &t,
-            "proxy_workers:%d\r\nproxy_sessions_total:%llu\r\nproxy_backends:%llu\r\n"
+            "proxy_workers:%d\r\nproxy_sessions_total:%llu\r\nproxy_clients_moved:%llu\r\n"
+            "proxy_backends:%llu\r\n"
             "slot_map_version:%llu\r\nslot_map_source:%s\r\nslot_map_nodes:%d\r\n"
             "slot_map_masters:%d\r\nslot_map_slots_served:%d\r\n"
             "topology_refreshes_ok:%llu\r\ntopology_refreshes_failed:%llu\r\n"
@@ -553,7 +554,7 @@ static void info_merge(const struct fanout *f, const struct request *r, void *ct
             "stall_suspects:%llu\r\nstall_confirmed:%llu\r\nstall_deposed:%llu\r\n"
             "stall_expired:%llu\r\nstall_runners_deposed:%llu\r\nstall_holds_released:%llu\r\n"
             "stall_hold_usec:%llu\r\nstall_hold_max_usec:%llu\r\nstall_errors:%llu\r\n",
-            src->nworkers, SUM(sessions_total), SUM(nbackends),
+            src->nworkers, SUM(sessions_total), SUM(clients_moved), SUM(nbackends),
             (unsigned long long)(map ? map->version : 0), map ? map->source : "",
             map ? map->nnodes : 0, map ? map->nshards : 0, map ? map->covered : 0,
             (unsigned long long)ts.refresh_ok, (unsigned long long)ts.refresh_failed,

@@ -701,7 +701,7 @@ void metrics_backends(const struct metrics_ctx *m, struct sbuf *o)
     worker_snap_put(s);
 }
 
-/* Each worker's session count, and up to METRICS_CLIENTS_MAX sessions described by the workers
+/* Each worker's session count and load (worker_load, in CPUs), and up to METRICS_CLIENTS_MAX sessions described by the workers
  * themselves, one JSON object each (id, address, name, age, idle time, queued requests, output
  * bytes, subscribed, in a transaction); truncated says whether some were left out. */
 void metrics_clients(const struct metrics_ctx *m, struct sbuf *o)
@@ -710,7 +710,8 @@ void metrics_clients(const struct metrics_ctx *m, struct sbuf *o)
         worker_snapshot(m->workers, m->nworkers, SNAP_TIMEOUT_MS, METRICS_CLIENTS_MAX);
     sbuf_puts(o, "{\"workers\":[");
     for (int i = 0; i < m->nworkers; i++)
-        sbuf_printf(o, "%s{\"worker\":%d,\"sessions\":%d}", i ? "," : "", i, s->sessions[i]);
+        sbuf_printf(o, "%s{\"worker\":%d,\"sessions\":%d,\"load\":%.3f}", i ? "," : "", i,
+                    s->sessions[i], worker_load(m->workers[i]) / 1000.0);
     sbuf_puts(o, "],\"clients\":[");
     sbuf_put(o, s->clients.buf ? s->clients.buf : "", s->clients.len);
     sbuf_printf(o, "],\"truncated\":%s}\n", s->clients_truncated ? "true" : "false");

@@ -869,16 +869,45 @@ static int session_tls_more(const struct session *s)
            tls_conn_pending(t);
 }
 
+/* n bytes were added to the reader's chunk: they are counted, checked against the query buffer
+ * limit, and the requests they complete parsed and dispatched. Returns 0, or -1 when the session
+ * closed. */
+static int session_took(struct session *s, size_t n)
+{
+    struct session_ctx *ctx = s->ctx;
+    struct session_in *in = s->in;
+    struct buf_chunk *c = in->chunk;
+    s->last_ms = loop_now_ms(ctx->loop); /* as Redis: any input is interaction, even a part */
+    stat_add(&ctx->stats->net_input_bytes, (uint64_t)n);
+    if (limits_query(ctx->cfg, c->len - in->start)) {
+        /* As Redis: what was read and not yet run is over the limit; closed without a reply. */
+        session_close_limit(s, &ctx->stats->closed_query,
+                            "unparsed input over -query-buffer-limit",
+                            (unsigned long long)(c->len - in->start));
+        return -1;
+    }
+    session_parse(s);
+    if (s->flags & SESS_CLOSED) return -1;
+    session_update_mask(s);
+    return 0;
+}
+
+/* The reader, made on the first read. */
+static struct session_in *session_in_get(struct session *s)
+{
+    if (!s->in) {
+        s->in = px_calloc(1, sizeof(*s->in));
+        resp_req_init(&s->in->parser);
+    }
+    return s->in;
+}
+
 /* One read into the reader's chunk, and the requests it completes. Returns 0 when bytes were
  * read, -1 when there is nothing more to do now (nothing to read, end of stream, closed). */
 static int session_read_once(struct session *s)
 {
     struct session_ctx *ctx = s->ctx;
-    if (!s->in) {
-        s->in = px_calloc(1, sizeof(*s->in));
-        resp_req_init(&s->in->parser);
-    }
-    struct session_in *in = s->in;
+    struct session_in *in = session_in_get(s);
     size_t kept = in->chunk ? in->chunk->len - in->start : 0;
     /* An inline line without its end is read as Redis 7.0 reads one, 16 KiB at a time (and
      * refused once more than 64 KiB are held without a line end), so that a long line is taken or
@@ -922,20 +951,7 @@ static int session_read_once(struct session *s)
         session_close(s);
         return -1;
     }
-    struct buf_chunk *c = in->chunk;
-    s->last_ms = loop_now_ms(ctx->loop); /* as Redis: any input is interaction, even a part */
-    stat_add(&ctx->stats->net_input_bytes, (uint64_t)n);
-    if (limits_query(ctx->cfg, c->len - in->start)) {
-        /* As Redis: what was read and not yet run is over the limit; closed without a reply. */
-        session_close_limit(s, &ctx->stats->closed_query,
-                            "unparsed input over -query-buffer-limit",
-                            (unsigned long long)(c->len - in->start));
-        return -1;
-    }
-    session_parse(s);
-    if (s->flags & SESS_CLOSED) return -1;
-    session_update_mask(s);
-    return 0;
+    return session_took(s, (size_t)n);
 }
 
 static void session_read(struct session *s)
@@ -997,6 +1013,62 @@ void session_linger_all(struct session_ctx *ctx)
         if (s->flags & SESS_LINGER) session_linger(s);
         s = next;
     }
+}
+
+/* ---- moving to another worker ---- */
+
+int session_movable(const struct session *s)
+{
+    const struct client *c = &s->client;
+    /* Nothing in flight, owed, queued or half read, and no flag at all: not TLS, not closing. */
+    if (s->flags || s->head || !obuf_empty(&s->out) || (s->in && s->in->chunk)) return 0;
+    if (c->monitor || c->oneshot || c->close_after) return 0;
+    if (s->ctx->current && s->ctx->current->client == c) return 0;
+    /* No executor keeps anything for it on this worker, and its user is the default one (a user
+     * points into this worker's set). Its names go along. */
+    const struct client_ext *x = c->x;
+    return !x || !(x->fwd || x->txn || x->ps || x->privs || x->trk || x->user || x->barriers ||
+                   x->nblocking || x->deferred || x->pushes_queued);
+}
+
+int session_export(struct session *s, char **bytes, size_t *len)
+{
+    struct session_ctx *ctx = s->ctx;
+    if (!session_movable(s) || loop_release(ctx->loop, s->client.fd, bytes, len) < 0) return -1;
+    session_in_free(s);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        ctx->sessions = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    atomic_fetch_sub_explicit(ctx->nsessions, 1, memory_order_relaxed);
+    s->ctx = NULL;
+    return 0;
+}
+
+void session_adopt(struct session_ctx *ctx, struct session *s, const char *bytes, size_t len,
+                   int drain)
+{
+    s->ctx = ctx;
+    s->next = ctx->sessions;
+    if (ctx->sessions) ctx->sessions->prev = s;
+    ctx->sessions = s;
+    atomic_fetch_add_explicit(ctx->nsessions, 1, memory_order_relaxed);
+    client_dir_arrived(s->client.id);
+    if (loop_add(ctx->loop, s->client.fd, LOOP_READ | LOOP_STREAM, session_on_event, s) < 0) {
+        session_close(s);
+        return;
+    }
+    if (len) {
+        /* What the old worker's loop had received: read first, as if it came now. */
+        struct session_in *in = session_in_get(s);
+        buf_chunk_make_room(ctx->pool, &in->chunk, &in->start, len);
+        memcpy(in->chunk->data + in->chunk->len, bytes, len);
+        in->chunk->len += (uint32_t)len;
+        if (session_took(s, len) < 0) return;
+    }
+    if (drain) session_drain(s);
 }
 
 /* ---- writing and limits ---- */

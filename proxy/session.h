@@ -127,6 +127,23 @@ void session_linger_all(struct session_ctx *ctx);
 /* Closes every session (the worker stops). */
 void session_close_all(struct session_ctx *ctx);
 
+/*
+ * Moving a client to another worker (worker.c's load balancing). A session is movable while it
+ * is a plain-text client with nothing in flight, nothing owed, no partial request, and no state an
+ * executor keeps for it on this worker (no transaction, subscription, tracking, private
+ * connection, blocked command, MONITOR; the default user). session_export takes such a session
+ * off its worker: the loop lets go of its socket (input the loop had received comes back in
+ * *bytes, px_malloc'd, *len bytes), and it leaves the lists and counts; returns 0, or -1 when it
+ * cannot go now (it stays as it was). The caller then hands s, and the bytes, to the other
+ * worker's thread, which calls session_adopt: s joins ctx, the bytes are read first, and with
+ * drain set (that worker shuts down gracefully) it is drained at once. The client directory
+ * (client_dir_moving, before the hand-over) is the caller's.
+ */
+int session_movable(const struct session *s);
+int session_export(struct session *s, char **bytes, size_t *len);
+void session_adopt(struct session_ctx *ctx, struct session *s, const char *bytes, size_t len,
+                   int drain);
+
 /* Appends this client's CLIENT LIST / CLIENT INFO line (ending in "\n") to out. asking (may be
  * NULL) is the request that asks: when it is this client's, its bytes count in qbuf, as Redis
  * counts the command it is running. */

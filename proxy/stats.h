@@ -128,6 +128,7 @@ void errstats_reset(void);
 
 struct worker_stats {
     stat_t sessions_total;
+    stat_t clients_moved; /* handed to another worker (worker_balance) */
     stat_t requests;
     stat_t moved;
     stat_t ask;

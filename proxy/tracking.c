@@ -317,7 +317,7 @@ static void send_payload(struct tracking_ctx *t, struct trk_client *tc, const ch
         }
         return;
     }
-    if (w != t->worker) {
+    if (w != t->worker || !target) { /* elsewhere, or on its way here */
         t->remote(t->remote_up, w, tc->redirect, payload, len);
         stat_add(&t->stats->trk_invalidations, 1);
         return;
@@ -325,11 +325,18 @@ static void send_payload(struct tracking_ctx *t, struct trk_client *tc, const ch
     deliver_wrapped(t, target, 1, payload, len, -1, 0);
 }
 
-void tracking_deliver_remote(struct tracking_ctx *t, uint64_t id, const char *payload, size_t len)
+int tracking_deliver_remote(struct tracking_ctx *t, uint64_t id, const char *payload, size_t len)
 {
     struct client *target = NULL;
-    if (client_dir_find(id, &target) != t->worker || !target) return; /* gone meanwhile */
+    int w = client_dir_find(id, &target);
+    if (w < 0) return 1; /* gone meanwhile */
+    if (w != t->worker) {
+        t->remote(t->remote_up, w, id, payload, len); /* moved on to another worker */
+        return 1;
+    }
+    if (!target) return 0; /* on its way here */
     deliver_wrapped(t, target, 1, payload, len, -1, 0);
+    return 1;
 }
 
 /* Whether reader tc must stay remembered for a key it read, though an invalidation for it just

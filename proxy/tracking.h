@@ -168,8 +168,10 @@ void tracking_runner_down(struct tracking_ctx *t, struct backend *b);
 /* A new map (or a MOVED for slot, slot >= 0): keys whose slot no longer has the node they were
  * read from are invalidated; BCAST clients get a flush when any slot changed node. */
 void tracking_topology_changed(struct tracking_ctx *t, int slot);
-/* Runs on the worker serving id: delivers payload to it as an invalidation message. */
-void tracking_deliver_remote(struct tracking_ctx *t, uint64_t id, const char *payload, size_t len);
+/* Runs on the worker serving id: delivers payload to it as an invalidation message (passed on
+ * when id has moved to another worker meanwhile). Returns 1, or 0 when id is on its way to this
+ * worker and not here yet: the caller tries again later. */
+int tracking_deliver_remote(struct tracking_ctx *t, uint64_t id, const char *payload, size_t len);
 /* The client is freed (at the end of the loop turn it closed in), or RESET: its tracking state
  * goes (RESET keeps the client). */
 void tracking_client_free(struct client *c);

@@ -47,6 +47,7 @@ static void worker_on_msg(struct chan_msg *m, void *ctx);
 static void worker_before_sleep(struct loop *l, void *ctx);
 static void worker_drain_timer(struct loop *l, void *ctx);
 static void worker_cron(struct loop *l, void *ctx);
+static void worker_balance(struct loop *l, void *ctx);
 static void worker_trk_send(void *up, struct request *part);
 static void worker_trk_remote(void *up, int worker, uint64_t id, const char *payload, size_t len);
 static void worker_deliver(void *up, int worker, uint64_t id, const char *bytes, size_t len);
@@ -166,6 +167,8 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     loop_timer_init(&w->cron, worker_cron, w);
     loop_set_before_sleep(w->loop, worker_before_sleep, w);
     loop_timer_start(w->loop, &w->cron, WORKER_CRON_MS);
+    atomic_init(&w->load_pm, 0);
+    loop_timer_init(&w->balance, worker_balance, w);
     return w;
 }
 
@@ -193,6 +196,158 @@ static void worker_cron(struct loop *l, void *ctx)
     sbuf_trim(&w->dispatch.out, WORKER_SBUF_KEEP);
     sbuf_trim(&w->cross.out, WORKER_SBUF_KEEP);
     loop_timer_start(l, &w->cron, WORKER_CRON_MS);
+}
+
+/* ---- load balancing between workers (-worker-busy) ----
+ *
+ * A worker that serves few requests per wake-up pays a sleep, a wake-up and an io_uring_enter for
+ * each handful of them; one that is busy enough batches dozens per turn. So clients are packed on
+ * as few workers as the load needs, and spread only when a worker gets busy: every BAL_TICK_MS
+ * each worker measures the CPU it used (its thread's CPU time over the wall time, smoothed) and
+ *   - over -worker-busy, hands a share of its movable clients to the idlest worker, if that one
+ *     is under half the mark (the share that evens their loads out);
+ *   - when its load and a lower worker's add up to under the packing mark (BAL_PACK_PCT of
+ *     -worker-busy), hands that worker every movable client; packing goes only downwards, so two
+ *     workers never trade the same clients back and forth.
+ * After clients moved, both sides let the load settle for BAL_CALM_MS before deciding again. The
+ * acceptor sends a new client to the first worker under the packing mark (worker_pick). Nothing
+ * here is on the request path: a tick reads one clock and a few relaxed counters.
+ *
+ * A client moves only between requests (session_movable) and in order: the directory marks it as
+ * moving before the hand-over (client_dir_moving), the new worker reads first what the old one's
+ * loop had received (session_export, session_adopt), and a message for it that arrives before it
+ * does is tried again (worker_not_yet).
+ */
+#define BAL_TICK_MS  100
+#define BAL_CALM_MS  1000
+#define BAL_PACK_PCT 85
+
+struct worker_move {
+    struct session *s;
+    size_t len;
+    char bytes[]; /* what the old worker's loop had received for it */
+};
+
+/* The packing mark and the busy mark, in thousandths of a CPU. */
+static unsigned bal_busy_pm(const struct config *cfg)
+{
+    return (unsigned)cfg->worker_busy * 10u;
+}
+
+static unsigned bal_pack_pm(const struct config *cfg)
+{
+    return bal_busy_pm(cfg) * BAL_PACK_PCT / 100u;
+}
+
+unsigned worker_load(const struct worker *w)
+{
+    return atomic_load_explicit(&w->load_pm, memory_order_relaxed);
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Hands up to n movable sessions to worker `to`. Returns how many went. */
+static int worker_move_sessions(struct worker *w, struct worker *to, int n)
+{
+    int moved = 0;
+    for (struct session *s = w->sessions.sessions, *next; s && moved < n; s = next) {
+        next = s->next;
+        char *bytes = NULL;
+        size_t len = 0;
+        if (session_export(s, &bytes, &len) < 0) continue;
+        struct worker_move *mv = px_malloc(sizeof(*mv) + len);
+        mv->s = s;
+        mv->len = len;
+        if (len) memcpy(mv->bytes, bytes, len);
+        px_free(bytes);
+        /* Marked first: whatever is sent for it from now on goes to `to`, and waits there until
+         * it has arrived. */
+        client_dir_moving(s->client.id, to->id);
+        struct chan_msg m = {.type = WORKER_MSG_ADOPT, .ptr = mv};
+        chan_send(&to->inbox, &m);
+        moved++;
+    }
+    if (moved) stat_add(&w->stats.clients_moved, (uint64_t)moved);
+    return moved;
+}
+
+static void worker_balance(struct loop *l, void *ctx)
+{
+    struct worker *w = ctx;
+    loop_timer_start(l, &w->balance, BAL_TICK_MS);
+    uint64_t cpu = thread_cpu_ns(), wall = clock_now_us() * 1000u;
+    if (w->bal_wall_ns && wall > w->bal_wall_ns) {
+        uint64_t pm = (cpu - w->bal_cpu_ns) * 1000u / (wall - w->bal_wall_ns);
+        unsigned prev = worker_load(w);
+        /* Smoothed over a few ticks: one slow turn does not move clients. */
+        atomic_store_explicit(&w->load_pm, (unsigned)((prev + pm) / 2), memory_order_relaxed);
+    }
+    w->bal_cpu_ns = cpu;
+    w->bal_wall_ns = wall;
+    uint64_t now = loop_now_ms(l);
+    if (w->stopping || w->draining || now < w->bal_calm_ms || !w->sessions.sessions) return;
+    unsigned load = worker_load(w);
+    unsigned busy = bal_busy_pm(w->cfg);
+    if (load > busy) {
+        struct worker *idlest = NULL;
+        for (int i = 0; i < w->nall; i++)
+            if (w->all[i] != w && (!idlest || worker_load(w->all[i]) < worker_load(idlest)))
+                idlest = w->all[i];
+        unsigned other = worker_load(idlest);
+        if (other >= busy / 2) return;
+        unsigned n = atomic_load_explicit(&w->nsessions, memory_order_relaxed);
+        int share = (int)((uint64_t)n * (load - other) / (2u * load));
+        if (worker_move_sessions(w, idlest, share > 0 ? share : 1))
+            w->bal_calm_ms = now + BAL_CALM_MS;
+        return;
+    }
+    for (int i = 0; i < w->id; i++) {
+        if (worker_load(w->all[i]) + load < bal_pack_pm(w->cfg)) {
+            worker_move_sessions(w, w->all[i], INT32_MAX);
+            return;
+        }
+    }
+}
+
+/* A client another worker handed over: it joins this worker (closed at once when stopping). */
+static void worker_adopt(struct worker *w, struct worker_move *mv)
+{
+    session_adopt(&w->sessions, mv->s, mv->bytes, mv->len, w->draining);
+    if (w->stopping) session_close(mv->s);
+    w->bal_calm_ms = loop_now_ms(w->loop) + BAL_CALM_MS;
+    px_free(mv);
+}
+
+struct worker *worker_pick(struct worker *const *all, int n)
+{
+    struct worker *best = NULL;
+    if (all[0]->cfg->worker_busy > 0) {
+        /* Packed: the first worker with room. */
+        for (int k = 0; k < n && !best; k++)
+            if (worker_load(all[k]) < bal_pack_pm(all[k]->cfg)) best = all[k];
+    }
+    if (!best) {
+        /* Spread: by sessions open rather than round-robin, as clients stay for different
+         * times. Relaxed: a load estimate; a slightly stale count only skews the balance. */
+        best = all[0];
+        unsigned bn = atomic_load_explicit(&best->nsessions, memory_order_relaxed);
+        for (int k = 1; k < n; k++) {
+            unsigned c = atomic_load_explicit(&all[k]->nsessions, memory_order_relaxed);
+            if (c < bn) {
+                best = all[k];
+                bn = c;
+            }
+        }
+    }
+    /* Counted here, not by the worker when the message arrives, so that the next accept of a
+     * burst already sees it; the worker takes it off when the session closes. */
+    atomic_fetch_add_explicit(&best->nsessions, 1, memory_order_relaxed);
+    return best;
 }
 
 /* A new map: the view first, then whatever waited for it. */
@@ -236,24 +391,38 @@ static void worker_trk_remote(void *up, int worker, uint64_t id, const char *pay
     worker_send_bytes(up, WORKER_MSG_TRACKING, worker, id, payload, len);
 }
 
-/* Bytes for client id of this worker, after the replies it is owed (MONITOR lines). */
-static void worker_deliver_local(struct worker *w, uint64_t id, const char *bytes, size_t len)
+/* Bytes for client id of this worker, after the replies it is owed (MONITOR lines); passed on
+ * when the client has moved to another worker meanwhile. Returns 0 when the client is on its way
+ * here: the caller tries again later (worker_not_yet). */
+static int worker_deliver_local(struct worker *w, uint64_t id, const char *bytes, size_t len)
 {
     struct client *c = NULL;
-    if (client_dir_find(id, &c) != w->id || !c) return;
+    int at = client_dir_find(id, &c);
+    if (at < 0) return 1; /* gone */
+    if (at != w->id) {
+        worker_send_bytes(w, WORKER_MSG_BYTES, at, id, bytes, len);
+        return 1;
+    }
+    if (!c) return 0;
     uint32_t off;
     struct buf_chunk *chunk = request_arena_copy(&w->rp, bytes, len, &off);
     session_deliver_push(&w->sessions, c, chunk, off, (uint32_t)len);
     buf_chunk_put(chunk);
+    return 1;
 }
 
 static void worker_deliver(void *up, int worker, uint64_t id, const char *bytes, size_t len)
 {
     struct worker *w = up;
-    if (worker == w->id)
-        worker_deliver_local(w, id, bytes, len);
-    else
+    if (worker != w->id || !worker_deliver_local(w, id, bytes, len))
         worker_send_bytes(w, WORKER_MSG_BYTES, worker, id, bytes, len);
+}
+
+/* A message for a client on its way to this worker (client_dir_moving) goes to the back of the
+ * inbox, behind the hand-over the old worker sends right after marking it. */
+static void worker_not_yet(struct worker *w, const struct chan_msg *m)
+{
+    chan_send(&w->inbox, m);
 }
 
 /* A client's CLIENT LIST line (CLIENT INFO, ACL LOG): a session's, or an HTTP request's. */
@@ -853,15 +1022,24 @@ static void worker_on_msg(struct chan_msg *m, void *ctx)
     case WORKER_MSG_GATHER_DONE: gather_done(w, m->ptr); break;
     case WORKER_MSG_ACL_SYNC: acl_gather_add(w, m->ptr); break;
     case WORKER_MSG_ACL_DONE: acl_gather_done(w, m->ptr); break;
+    case WORKER_MSG_ADOPT:
+        worker_adopt(w, m->ptr);
+        break;
     case WORKER_MSG_BYTES: {
         struct worker_trk_msg *tm = m->ptr;
-        if (!w->stopping) worker_deliver_local(w, tm->id, tm->payload, tm->len);
+        if (!w->stopping && !worker_deliver_local(w, tm->id, tm->payload, tm->len)) {
+            worker_not_yet(w, m);
+            break;
+        }
         px_free(tm);
         break;
     }
     case WORKER_MSG_TRACKING: {
         struct worker_trk_msg *tm = m->ptr;
-        if (!w->stopping) tracking_deliver_remote(&w->trk, tm->id, tm->payload, tm->len);
+        if (!w->stopping && !tracking_deliver_remote(&w->trk, tm->id, tm->payload, tm->len)) {
+            worker_not_yet(w, m);
+            break;
+        }
         px_free(tm);
         break;
     }
@@ -905,6 +1083,7 @@ static void *worker_main(void *arg)
     log_set_thread_name(name);
     px_mem_thread_arena();
     busy_bind(w->id);
+    if (w->nall > 1 && w->cfg->worker_busy > 0) loop_timer_start(w->loop, &w->balance, BAL_TICK_MS);
     loop_run(w->loop);
     /* Stopping: close every client, then every node connection. */
     session_close_all(&w->sessions);

@@ -61,6 +61,7 @@ enum worker_msg {
     WORKER_MSG_CONN_TLS,    /* fd: a new client connection on the TLS port */
     WORKER_MSG_CONN_TLS_DENIED, /* ... to be refused (protected mode) after its handshake */
     WORKER_MSG_CONN_TLS_FULL,   /* ... to be refused (-maxclients) after its handshake */
+    WORKER_MSG_ADOPT,           /* ptr: a struct worker_move, a client another worker hands over */
 };
 
 /* A backend as one worker sees it, for the debug port. */
@@ -103,6 +104,9 @@ struct worker {
      * that a connection accepted for this worker does not bounce its hot fields. */
     _Alignas(64) struct chan inbox;
     atomic_uint nsessions; /* written by the acceptor and this worker; relaxed */
+    /* The CPU this worker used lately, in thousandths of a CPU (worker_balance); written by this
+     * worker, read by the others and the acceptor; relaxed. */
+    atomic_uint load_pm;
     _Alignas(64) struct buf_pool pool;
     struct request_pool rp;
     uint64_t next_session_id;
@@ -134,6 +138,10 @@ struct worker {
 
     struct loop_timer drain_timer; /* graceful shutdown: lingering sessions are looked at */
     struct loop_timer cron;        /* once a second: idle clients, output kept too long */
+    /* Load balancing (-worker-busy): the load measure's last readings, and until when this worker
+     * lets the load settle after clients moved. */
+    struct loop_timer balance;
+    uint64_t bal_cpu_ns, bal_wall_ns, bal_calm_ms;
     struct worker_stats stats;
     int stopping;
     int draining; /* graceful shutdown: sessions close once done */
@@ -174,6 +182,13 @@ void worker_snap_put(struct worker_snap *s);
 /* Graceful shutdown: the worker stops reading, lets in-flight requests finish and closes every
  * session once its replies are out. Any thread. */
 void worker_drain(struct worker *w);
+/* The worker a new client goes to: with -worker-busy, the first with room (a load under the
+ * packing mark), else the one with the fewest sessions; it is counted there at once. Any thread
+ * (the acceptor's). */
+struct worker *worker_pick(struct worker *const *all, int n);
+/* The CPU w used lately (smoothed over its last ticks), in thousandths of a CPU; 0 unless clients
+ * can move (-worker-busy, more than one worker). Any thread. */
+unsigned worker_load(const struct worker *w);
 /* Client connections open over all workers (accepted and not closed yet). Any thread; a
  * relaxed count, for limits, INFO and metrics. */
 unsigned worker_sessions_open(struct worker *const *all, int n);

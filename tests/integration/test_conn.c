@@ -841,6 +841,170 @@ START_TEST(test_requirepass)
 }
 END_TEST
 
+/* ---- clients moving between workers (-worker-busy) ---- */
+
+/* The worker /debug/clients says client id is on (-1: not listed), and each worker's sessions. */
+static int worker_of(int dbg, long long id, int *sessions)
+{
+    struct h_http h;
+    h_http(dbg, "GET", "/debug/clients", 5000, &h);
+    ck_assert_int_eq(h.status, 200);
+    for (int w = 0; w < 2; w++) {
+        char key[32];
+        snprintf(key, sizeof(key), "{\"worker\":%d,\"sessions\":", w);
+        const char *p = strstr(h.body, key);
+        ck_assert_msg(p, "no worker %d in %s", w, h.body);
+        sessions[w] = atoi(p + strlen(key));
+    }
+    int at = -1;
+    char key[48];
+    snprintf(key, sizeof(key), ",\"id\":%lld,", id);
+    const char *p = strstr(h.body, key);
+    if (p) {
+        while (p > h.body && strncmp(p, "{\"worker\":", 10) != 0) p--;
+        at = atoi(p + 10);
+    }
+    h_http_free(&h);
+    return at;
+}
+
+/* CLIENT ID of c. */
+static long long client_id(redisContext *c)
+{
+    redisReply *r = h_cmd(c, "CLIENT ID");
+    ck_assert_msg(r->type == REDIS_REPLY_INTEGER, "CLIENT ID: %s", r->str ? r->str : "?");
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* n pipelined SET/GET pairs on c with values of its own, every reply checked in order. */
+static void busy_round(redisContext *c, int who, int round, int n)
+{
+    for (int i = 0; i < n; i++) {
+        redisAppendCommand(c, "SET mv:%d:%d %d-%d", who, i, round, i);
+        redisAppendCommand(c, "GET mv:%d:%d", who, i);
+    }
+    for (int i = 0; i < n; i++) {
+        redisReply *r;
+        ck_assert_int_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+        ck_assert_msg(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0, "SET: %s",
+                      r->str ? r->str : "?");
+        freeReplyObject(r);
+        ck_assert_int_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+        char want[32];
+        snprintf(want, sizeof(want), "%d-%d", round, i);
+        ck_assert_msg(r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0,
+                      "GET mv:%d:%d: want %s, got %s", who, i, want, r->str ? r->str : "?");
+        freeReplyObject(r);
+    }
+}
+
+START_TEST(test_clients_move_between_workers)
+{
+    /* A low busy mark (2% of a CPU): clients start packed on worker 0, a burst of requests spreads
+     * them over both workers, and once it is over they are packed again. Those that move keep
+     * their id, name, protocol and replies in order; a subscriber and a client in MULTI never
+     * move. */
+    int port = h_env.proxy_port + 160, dbg = h_env.proxy_port + 161;
+    char startup[64], dbgaddr[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    snprintf(dbgaddr, sizeof(dbgaddr), "127.0.0.1:%d", dbg);
+    const char *extra[] = {"-threads", "2", "-worker-busy", "2", "-debug-addr", dbgaddr, NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-balance.log");
+    ck_assert_int_gt(pid, 0);
+    enum { NIDLE = 12, NBUSY = 4 };
+    redisContext *idle[NIDLE], *busy[NBUSY];
+    long long ids[NIDLE];
+    int sessions[2];
+    for (int i = 0; i < NIDLE; i++) {
+        idle[i] = h_connect(port);
+        ids[i] = client_id(idle[i]);
+        h_expect_str(h_cmd(idle[i], "CLIENT SETNAME idle-%d", i), "OK");
+        h_expect_str(h_cmd(idle[i], "SET mv:idle:%d v%d", i, i), "OK");
+    }
+    /* Two RESP3 clients (raw: this hiredis speaks RESP2 only). */
+    struct h_rc r3[2];
+    size_t rl;
+    for (int i = 0; i < 2; i++) {
+        h_rc_open(&r3[i], port);
+        ck_assert_int_eq(h_rc_roundtrip(&r3[i], "HELLO 3\r\n", 9, &rl)[0], '%');
+        const char *set = i ? "SET mv:r3:1 b\r\n" : "SET mv:r3:0 a\r\n";
+        ck_assert_int_eq(strncmp(h_rc_roundtrip(&r3[i], set, strlen(set), &rl), "+OK\r\n", 5), 0);
+    }
+    redisContext *sub = h_connect(port), *multi = h_connect(port);
+    long long sub_id = client_id(sub);
+    long long multi_id = client_id(multi);
+    freeReplyObject(h_cmd(sub, "SUBSCRIBE mv:chan"));
+    h_expect_str(h_cmd(multi, "MULTI"), "OK");
+    h_expect_str(h_cmd(multi, "SET mv:multi 1"), "QUEUED");
+    for (int i = 0; i < NBUSY; i++) busy[i] = h_connect(port);
+    /* Packed: an idle proxy puts every new client on worker 0. */
+    ck_assert_int_eq(worker_of(dbg, ids[0], sessions), 0);
+    ck_assert_int_eq(sessions[1], 0);
+    int sub_worker = worker_of(dbg, sub_id, sessions);
+    int multi_worker = worker_of(dbg, multi_id, sessions);
+    /* Load: the busy clients send pipelines until some clients have moved to worker 1. */
+    uint64_t until = h_now_ms() + 10000;
+    int round = 0;
+    do {
+        for (int i = 0; i < NBUSY; i++) busy_round(busy[i], i, round, 50);
+        round++;
+        if (round % 20 == 0) worker_of(dbg, 0, sessions);
+    } while (sessions[1] == 0 && h_now_ms() < until);
+    ck_assert_msg(sessions[1] > 0, "no client moved to worker 1 after %d rounds", round);
+    long long moved = h_info_num(port, "proxy_clients_moved");
+    ck_assert_int_gt(moved, 0);
+    /* More load while they are spread, then quiet: they are packed on worker 0 again. */
+    for (int k = 0; k < 40; k++)
+        for (int i = 0; i < NBUSY; i++) busy_round(busy[i], i, round + k, 50);
+    until = h_now_ms() + 10000;
+    do {
+        h_sleep_ms(200);
+        worker_of(dbg, 0, sessions);
+    } while (sessions[1] > 0 && h_now_ms() < until);
+    ck_assert_msg(sessions[1] == (sub_worker == 1) + (multi_worker == 1),
+                  "worker 1 still has %d sessions", sessions[1]);
+    ck_assert_int_gt(h_info_num(port, "proxy_clients_moved"), moved);
+    /* The subscriber and the open transaction stayed where they were, and work. */
+    ck_assert_int_eq(worker_of(dbg, sub_id, sessions), sub_worker);
+    ck_assert_int_eq(worker_of(dbg, multi_id, sessions), multi_worker);
+    h_expect_int(h_cmd(busy[0], "PUBLISH mv:chan hello"), 1);
+    redisReply *m;
+    ck_assert_int_eq(redisGetReply(sub, (void **)&m), REDIS_OK);
+    ck_assert_int_eq(m->type, REDIS_REPLY_ARRAY);
+    ck_assert_str_eq(m->element[2]->str, "hello");
+    freeReplyObject(m);
+    redisReply *ex = h_cmd(multi, "EXEC");
+    ck_assert_int_eq(ex->type, REDIS_REPLY_ARRAY);
+    ck_assert_int_eq(ex->elements, 1);
+    freeReplyObject(ex);
+    /* Every client that moved is itself still. */
+    for (int i = 0; i < NIDLE; i++) {
+        h_expect_int(h_cmd(idle[i], "CLIENT ID"), ids[i]);
+        char name[16], val[16];
+        snprintf(name, sizeof(name), "idle-%d", i);
+        snprintf(val, sizeof(val), "v%d", i);
+        h_expect_str(h_cmd(idle[i], "CLIENT GETNAME"), name);
+        h_expect_str(h_cmd(idle[i], "GET mv:idle:%d", i), val);
+        ck_assert_int_ge(worker_of(dbg, ids[i], sessions), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *get = i ? "GET mv:r3:1\r\n" : "GET mv:r3:0\r\n";
+        const char *r = h_rc_roundtrip(&r3[i], get, strlen(get), &rl);
+        ck_assert_int_eq(strncmp(r, i ? "$1\r\nb\r\n" : "$1\r\na\r\n", 7), 0);
+        /* Still RESP3: a map. */
+        ck_assert_int_eq(h_rc_roundtrip(&r3[i], "HELLO\r\n", 7, &rl)[0], '%');
+        h_rc_close(&r3[i]);
+    }
+    for (int i = 0; i < NIDLE; i++) redisFree(idle[i]);
+    for (int i = 0; i < NBUSY; i++) redisFree(busy[i]);
+    redisFree(sub);
+    redisFree(multi);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-balance.log"), 0);
+}
+END_TEST
+
 Suite *conn_suite(void)
 {
     Suite *s = suite_create("conn");
@@ -862,6 +1026,7 @@ Suite *conn_suite(void)
     tcase_add_test(tc, test_client_pause_client_gone);
     tcase_add_test(tc, test_client_pause_not_in_slowlog);
     tcase_add_test(tc, test_requirepass);
+    tcase_add_test(tc, test_clients_move_between_workers);
     suite_add_tcase(s, tc);
     return s;
 }
