@@ -17,7 +17,9 @@
 #
 #   bench/cpu.sh [-n REQUESTS] [-rounds R] [-threads1] [-only WORKLOAD,...]
 #     -n        requests per run at -P 1 (default 100000; five times that at -P 16, half for MSET)
-#     -threads1 also slotproxy -io uring -threads 1 (7202), for the 1-against-2-threads figures
+#     -threads1 also slotproxy -io uring -threads 1 (7202), and -threads 2 with its clients spread
+#               over both workers whatever the load (-worker-busy 0, 7203), for the thread figures
+#               (by default, -threads 2 packs clients on one worker until it is 70% busy)
 #     -only     a subset of get_P1,set_P1,get_P16,set_P16,mset_P1
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,10 +42,10 @@ bench_build
 bench_start -threads 2 -io epoll -log-level warn
 bench_second_proxy 7201 build/release/proxy/slotproxy -threads 2 -io uring -log-level warn
 bench_start_solo 7300
-proxy3= px=
+proxy3= proxy4= px=
 cpu_cleanup() {
     local p
-    for p in $proxy3 $px; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+    for p in $proxy3 $proxy4 $px; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
     bench_cleanup
 }
 trap cpu_cleanup EXIT
@@ -51,6 +53,9 @@ if [ "$threads1" = 1 ]; then
     build/release/proxy/slotproxy -addr 127.0.0.1:7202 -startup-nodes 127.0.0.1:7101 -threads 1 \
         -io uring -log-level warn -log-file "$dir/proxy-7202.log" &
     proxy3=$!
+    build/release/proxy/slotproxy -addr 127.0.0.1:7203 -startup-nodes 127.0.0.1:7101 -threads 2 \
+        -io uring -worker-busy 0 -log-level warn -log-file "$dir/proxy-7203.log" &
+    proxy4=$!
 fi
 cat >"$dir/predixy.conf" <<EOF
 Name PeerBench
@@ -87,7 +92,7 @@ EOF
 "$predixy_bin" "$dir/predixy.conf" >"$dir/predixy.log" 2>&1 &
 px=$!
 ports=(7200 7201 7230 7300)
-[ "$threads1" = 1 ] && ports+=(7202)
+[ "$threads1" = 1 ] && ports+=(7202 7203)
 for port in "${ports[@]}"; do
     for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
     redis-cli -p "$port" ping >/dev/null || { echo "nothing answers on $port" >&2; exit 1; }
@@ -112,7 +117,7 @@ bench_out cpu
     echo "# slotproxy (epoll, io_uring), predixy and one redis-server: requests per CPU-second $(date '+%Y-%m-%d %H:%M')"
     echo
     bench_machine
-    echo "- $(redis-server --version | cut -d' ' -f1-3); slotproxy $(git rev-parse --short HEAD 2>/dev/null || echo '?') -threads 2 -io epoll on 7200 and -io uring on 7201$([ "$threads1" = 1 ] && echo ", -io uring -threads 1 on 7202"); predixy $("$predixy_bin" -v 2>&1 | head -1 | awk '{print $NF}') WorkerThreads 2 on 7230; all in front of one 3-master + 3-replica cluster on 7101-7106; one standalone redis-server on 7300"
+    echo "- $(redis-server --version | cut -d' ' -f1-3); slotproxy $(git rev-parse --short HEAD 2>/dev/null || echo '?') -threads 2 -io epoll on 7200 and -io uring on 7201$([ "$threads1" = 1 ] && echo ", -io uring -threads 1 on 7202, -io uring -threads 2 -worker-busy 0 (clients spread over both workers) on 7203"); predixy $("$predixy_bin" -v 2>&1 | head -1 | awk '{print $NF}') WorkerThreads 2 on 7230; all in front of one 3-master + 3-replica cluster on 7101-7106; one standalone redis-server on 7300"
     echo "- redis-benchmark -c 50 -r 100000 --precision 3; -n $n at -P 1, $((n * 5)) at -P 16, $((n / 2)) for MSET of ten random keys at -P 1; $rounds rounds, the targets taking turns in a rotating order"
     echo "- CPU: µs of user + system time per request of the process that served it (the proxy, or the server when served directly), from /proc/<pid>/task/*/schedstat; req/CPU-s = 10^6 / that"
     echo
@@ -126,12 +131,14 @@ pid_of() {
     epoll) echo "$proxy" ;;
     uring) echo "$proxy2" ;;
     uring-t1) echo "$proxy3" ;;
+    uring-spread) echo "$proxy4" ;;
     predixy) echo "$px" ;;
     esac
 }
 port_of() {
     case $1 in
-    redis) echo 7300 ;; epoll) echo 7200 ;; uring) echo 7201 ;; uring-t1) echo 7202 ;; predixy) echo 7230 ;;
+    redis) echo 7300 ;; epoll) echo 7200 ;; uring) echo 7201 ;; uring-t1) echo 7202 ;; uring-spread) echo 7203 ;;
+    predixy) echo 7230 ;;
     esac
 }
 
@@ -156,7 +163,7 @@ turn() {
 }
 
 targets=(redis epoll uring predixy)
-[ "$threads1" = 1 ] && targets+=(uring-t1)
+[ "$threads1" = 1 ] && targets+=(uring-t1 uring-spread)
 nt=${#targets[@]}
 workloads=(get_P1 set_P1 get_P16 set_P16 mset_P1)
 [ -n "$only" ] && IFS=, read -r -a workloads <<<"$only"
@@ -181,8 +188,8 @@ done
     echo
     echo "Requests per CPU-second of the serving process (higher is better), and the ratios the issue's targets ask for: slotproxy over the redis-server serving directly (target >= 1.0) and over predixy (target >= 1.25); io_uring over epoll. Latency: p99 through each proxy over the server's (target at -P 1: <= 2)."
     echo
-    echo "| workload | redis req/CPU-s | predixy | slotproxy epoll | slotproxy uring |$([ "$threads1" = 1 ] && echo " uring -threads 1 |") uring / redis | uring / predixy | epoll / redis | epoll / predixy | uring / epoll |"
-    echo "|---|---:|---:|---:|---:|$([ "$threads1" = 1 ] && echo "---:|")---:|---:|---:|---:|---:|"
+    echo "| workload | redis req/CPU-s | predixy | slotproxy epoll | slotproxy uring |$([ "$threads1" = 1 ] && echo " uring -threads 1 | uring spread |") uring / redis | uring / predixy | epoll / redis | epoll / predixy | uring / epoll |"
+    echo "|---|---:|---:|---:|---:|$([ "$threads1" = 1 ] && echo "---:|---:|")---:|---:|---:|---:|---:|"
     for wl in "${workloads[@]}"; do
         awk -F' *[|] *' -v wl="$wl" -v t1="$threads1" '
             function median(a, n,   i, j, t) {
@@ -199,7 +206,7 @@ done
                 if (!rows) exit
                 rd = med("redis", 10); pd = med("predixy", 10); ep = med("epoll", 10); ur = med("uring", 10)
                 printf "| %s | %.0f | %.0f | %.0f | %.0f |", wl, rd, pd, ep, ur
-                if (t1) printf " %.0f |", med("uring-t1", 10)
+                if (t1) printf " %.0f | %.0f |", med("uring-t1", 10), med("uring-spread", 10)
                 printf " %.2f | %.2f | %.2f | %.2f | %.2f |\n", ur / rd, ur / pd, ep / rd, ep / pd, ur / ep
             }' "$out"
     done

@@ -20,6 +20,10 @@
  * places that touch it, the events waited for are those TLS says its pending operations need
  * (session_update_mask), and what OpenSSL decrypted beyond the room of one read is read at once
  * (session_read's loop), since the socket will not signal it again.
+ *
+ * Moving: a session with nothing of its own on its worker (session_movable) can be taken off it
+ * (session_export: the loop lets go of the socket, and what it had received comes along) and
+ * joined to another worker's (session_adopt), which reads those bytes first.
  */
 #include "session.h"
 

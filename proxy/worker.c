@@ -17,6 +17,9 @@
  * appends its sessions under the gather's lock and the last hands it back to the origin, which
  * answers. The debug port's snapshot is the same idea with the asking thread waiting on a
  * condition variable.
+ *
+ * And the load: clients are packed on as few workers as keep up with them, and handed to another
+ * worker when one gets busy (-worker-busy; the section "load balancing" below).
  */
 #include "worker.h"
 
@@ -168,6 +171,7 @@ struct worker *worker_create(int id, const struct config *cfg, struct topology *
     loop_set_before_sleep(w->loop, worker_before_sleep, w);
     loop_timer_start(w->loop, &w->cron, WORKER_CRON_MS);
     atomic_init(&w->load_pm, 0);
+    atomic_init(&w->bal_taken_until, 0);
     loop_timer_init(&w->balance, worker_balance, w);
     return w;
 }
@@ -222,6 +226,11 @@ static void worker_cron(struct loop *l, void *ctx)
 #define BAL_CALM_MS  1000
 #define BAL_PACK_PCT 85
 
+/* Clients handed over so far, and those on their way (CLIENT LIST runs again when one moved while
+ * it ran: gather_done). */
+static atomic_ullong moves_started;
+static atomic_uint moves_in_flight;
+
 struct worker_move {
     struct session *s;
     size_t len;
@@ -251,6 +260,18 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Reserves worker `to` for a hand-over by w: 0 when another worker handed it clients within the
+ * last BAL_CALM_MS (their load may not show yet), so that two workers never pack into one at
+ * once. The reservation holds the time it ends and who made it (ms * BAL_IDS + worker id). */
+#define BAL_IDS 2048 /* more than -threads allows */
+static int worker_claim(struct worker *to, const struct worker *w, uint64_t now)
+{
+    unsigned long long v = atomic_load(&to->bal_taken_until);
+    if (v / BAL_IDS > now && v % BAL_IDS != (unsigned)w->id) return 0;
+    unsigned long long nv = (now + BAL_CALM_MS) * BAL_IDS + (unsigned)w->id;
+    return atomic_compare_exchange_strong(&to->bal_taken_until, &v, nv);
+}
+
 /* Hands up to n movable sessions to worker `to`. Returns how many went. */
 static int worker_move_sessions(struct worker *w, struct worker *to, int n)
 {
@@ -259,7 +280,13 @@ static int worker_move_sessions(struct worker *w, struct worker *to, int n)
         next = s->next;
         char *bytes = NULL;
         size_t len = 0;
-        if (session_export(s, &bytes, &len) < 0) continue;
+        /* Counted before it leaves (a CLIENT LIST under way then runs again: gather_done). */
+        atomic_fetch_add(&moves_in_flight, 1);
+        atomic_fetch_add(&moves_started, 1);
+        if (session_export(s, &bytes, &len) < 0) {
+            atomic_fetch_sub(&moves_in_flight, 1);
+            continue;
+        }
         struct worker_move *mv = px_malloc(sizeof(*mv) + len);
         mv->s = s;
         mv->len = len;
@@ -299,7 +326,7 @@ static void worker_balance(struct loop *l, void *ctx)
             if (w->all[i] != w && (!idlest || worker_load(w->all[i]) < worker_load(idlest)))
                 idlest = w->all[i];
         unsigned other = worker_load(idlest);
-        if (other >= busy / 2) return;
+        if (other >= busy / 2 || !worker_claim(idlest, w, now)) return;
         unsigned n = atomic_load_explicit(&w->nsessions, memory_order_relaxed);
         int share = (int)((uint64_t)n * (load - other) / (2u * load));
         if (worker_move_sessions(w, idlest, share > 0 ? share : 1))
@@ -307,7 +334,7 @@ static void worker_balance(struct loop *l, void *ctx)
         return;
     }
     for (int i = 0; i < w->id; i++) {
-        if (worker_load(w->all[i]) + load < bal_pack_pm(w->cfg)) {
+        if (worker_load(w->all[i]) + load < bal_pack_pm(w->cfg) && worker_claim(w->all[i], w, now)) {
             worker_move_sessions(w, w->all[i], INT32_MAX);
             return;
         }
@@ -318,6 +345,7 @@ static void worker_balance(struct loop *l, void *ctx)
 static void worker_adopt(struct worker *w, struct worker_move *mv)
 {
     session_adopt(&w->sessions, mv->s, mv->bytes, mv->len, w->draining);
+    atomic_fetch_sub(&moves_in_flight, 1);
     if (w->stopping) session_close(mv->s);
     w->bal_calm_ms = loop_now_ms(w->loop) + BAL_CALM_MS;
     px_free(mv);
@@ -458,7 +486,14 @@ struct gather {
     char user[128];
     int has_user;
     long long killed;
+    /* A client moving between workers when the gather starts or while it runs may be missed or
+     * listed twice: then it runs again (GATHER_TRIES at most; moves are rare). */
+    uint64_t moves0;
+    int moving0, tries;
 };
+
+#define GATHER_TRIES 5
+
 
 enum { GATHER_NORMAL = 1, GATHER_PUBSUB = 2 };
 
@@ -538,8 +573,30 @@ static void gather_free_lines(struct gather *g)
     g->lines = NULL;
 }
 
+/* Sends g to every worker, the origin included (last). */
+static void gather_send(struct worker *w, struct gather *g)
+{
+    g->moves0 = atomic_load(&moves_started);
+    g->moving0 = atomic_load(&moves_in_flight) > 0;
+    g->pending = w->nall;
+    for (int i = 0; i < w->nall; i++) {
+        if (w->all[i] == w) continue;
+        struct chan_msg m = {.type = WORKER_MSG_GATHER, .ptr = g};
+        chan_send(&w->all[i]->inbox, &m);
+    }
+    gather_add(w, g);
+}
+
 static void gather_done(struct worker *w, struct gather *g)
 {
+    if (g->tries < GATHER_TRIES && (g->moving0 || atomic_load(&moves_started) != g->moves0)) {
+        /* Again, from scratch (CLIENT KILL keeps its count: the clients it closed are gone). */
+        g->tries++;
+        sbuf_clear(&g->out);
+        for (uint32_t i = 0; g->lines && i < g->nids; i++) sbuf_clear(&g->lines[i]);
+        gather_send(w, g);
+        return;
+    }
     struct sbuf *sb = &w->local.out;
     sbuf_clear(sb);
     int resp = g->req->client ? g->req->client->resp : 2;
@@ -694,14 +751,8 @@ static void worker_client_list(void *up, struct request *r)
     sbuf_init(&g->out);
     g->origin = w;
     g->req = r;
-    g->pending = w->nall;
     r->state = REQ_GATHER;
-    for (int i = 0; i < w->nall; i++) {
-        if (w->all[i] == w) continue;
-        struct chan_msg m = {.type = WORKER_MSG_GATHER, .ptr = g};
-        chan_send(&w->all[i]->inbox, &m);
-    }
-    gather_add(w, g);
+    gather_send(w, g);
 }
 
 /* ---- ACL changes across workers ---- */

@@ -6,8 +6,9 @@
  * requests again if something changed, writes every runner's queued requests (one writev each),
  * writes every session's replies, and frees what was closed during the turn.
  *
- * Nothing here is touched by another thread except through the inbox and the relaxed counter
- * nsessions (the acceptor's load hint).
+ * Nothing here is touched by another thread except through the inbox and a few relaxed atomics:
+ * nsessions (the acceptor's count), load_pm and bal_taken_until (load balancing, worker.c). A
+ * client moves to another worker only between requests, handed over through that worker's inbox.
  */
 #ifndef PX_WORKER_H
 #define PX_WORKER_H
@@ -107,6 +108,9 @@ struct worker {
     /* The CPU this worker used lately, in thousandths of a CPU (worker_balance); written by this
      * worker, read by the others and the acceptor; relaxed. */
     atomic_uint load_pm;
+    /* Until when (monotonic ms) clients another worker handed to this one may not show in load_pm
+     * yet, and which worker handed them: no other hands it more before then (worker_claim). */
+    atomic_ullong bal_taken_until;
     _Alignas(64) struct buf_pool pool;
     struct request_pool rp;
     uint64_t next_session_id;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs every test: unit + integration on the release build, the ASan+UBSan build and
-# the TSan build (its integration suites on the epoll engine, the others' on io_uring), then a
-# short fuzz run of the RESP parsers (tests/fuzz/run.sh, 20 s per target).
+# the TSan build (its integration suites on the epoll engine with clients spread over the workers,
+# the others' on io_uring with clients packed, the default), then a short fuzz run of the RESP
+# parsers (tests/fuzz/run.sh, 20 s per target).
 # Each build has its own folder under build/. Stops at the first failure.
 #   tests/run-all.sh            everything
 #   tests/run-all.sh release    one flavour (release, asan, tsan or fuzz)
@@ -36,9 +37,12 @@ for f in "${flavours[@]}"; do
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp}
     # The TSan pass runs the integration suites on the epoll engine, the others on io_uring (the
-    # default), so that every run passes the whole suite under both engines.
+    # default), so that every run passes the whole suite under both engines. It also spreads the
+    # clients over the workers (-worker-busy 0), so that what crosses workers (CLIENT LIST,
+    # REDIRECT targets, pauses) runs under TSan; the others pack them, as by default (and the
+    # conn suite moves clients between workers in both).
     flags=${PX_PROXY_FLAGS-}
-    if [ "$f" = tsan ] && [ -z "$flags" ]; then flags="-io epoll"; fi
+    if [ "$f" = tsan ] && [ -z "$flags" ]; then flags="-io epoll -worker-busy 0"; fi
     (cd "build/$f" && PX_PROXY_FLAGS="$flags" ctest --output-on-failure)
     echo "=== $f: passed in $(( $(date +%s) - start ))s"
 done

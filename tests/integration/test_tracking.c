@@ -1457,7 +1457,8 @@ START_TEST(test_redirect_workers)
     int port = h_env.cluster_port + 410, dport = port + 1;
     char dbg[32];
     snprintf(dbg, sizeof(dbg), "127.0.0.1:%d", dport);
-    const char *extra[] = {"-threads", "2", "-debug-addr", dbg, NULL};
+    /* Spread at connect, whatever the load (by default an idle proxy packs them on one). */
+    const char *extra[] = {"-threads", "2", "-worker-busy", "0", "-debug-addr", dbg, NULL};
     pid_t pid = own_proxy(port, h_env.cluster_port, "proxy-trk-workers.log", extra);
     struct smap m;
     smap_load(&m, h_env.cluster_port);
