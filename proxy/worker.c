@@ -278,6 +278,7 @@ static int worker_move_sessions(struct worker *w, struct worker *to, int n)
     int moved = 0;
     for (struct session *s = w->sessions.sessions, *next; s && moved < n; s = next) {
         next = s->next;
+        if (!session_movable(s)) continue;
         char *bytes = NULL;
         size_t len = 0;
         /* Counted before it leaves (a CLIENT LIST under way then runs again: gather_done). */
@@ -334,8 +335,9 @@ static void worker_balance(struct loop *l, void *ctx)
         return;
     }
     for (int i = 0; i < w->id; i++) {
-        if (worker_load(w->all[i]) + load < bal_pack_pm(w->cfg) && worker_claim(w->all[i], w, now)) {
-            worker_move_sessions(w, w->all[i], INT32_MAX);
+        struct worker *to = w->all[i];
+        if (worker_load(to) + load < bal_pack_pm(w->cfg) && worker_claim(to, w, now)) {
+            worker_move_sessions(w, to, INT32_MAX);
             return;
         }
     }
@@ -493,7 +495,6 @@ struct gather {
 };
 
 #define GATHER_TRIES 5
-
 
 enum { GATHER_NORMAL = 1, GATHER_PUBSUB = 2 };
 
