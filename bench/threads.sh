@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Does a second worker thread help? Two proxies in front of the same cluster, one with
-# -threads 1 (port 7200) and one with -threads 2 (port 7201), take turns: PING at -P 16, which
-# the proxy answers itself (the proxy's own path with no server in it; redis-benchmark with two
-# threads of its own so that the client is not the limit), GET and SET at -P 16 (50 clients,
-# 100,000 keys) and the Go proxy's benchmark (-c 500 -P 100), each ROUNDS times, alternating
-# which goes first. On a machine whose CPUs the client and the six servers already fill, GET and
-# SET cannot show what a second thread adds; PING can. Writes bench/results/<date>-threads.md with every run and the
-# median ops/s and CPU per million requests of each.
+# -threads 1 (port 7200) and one with -threads 2 (port 7201; -worker-busy 0, so that its clients
+# are spread over both workers rather than packed on one until it is busy), take turns: PING at
+# -P 16, which the proxy answers itself (the proxy's own path with no server in it;
+# redis-benchmark with two threads of its own so that the client is not the limit), GET and SET
+# at -P 16 (50 clients, 100,000 keys) and the Go proxy's benchmark (-c 500 -P 100), each ROUNDS
+# times, alternating which goes first. On a machine whose CPUs the client and the six servers
+# already fill, GET and SET cannot show what a second thread adds; PING can. Writes
+# bench/results/<date>-threads.md with every run and the median ops/s and CPU per million
+# requests of each.
 #   bench/threads.sh [-n REQUESTS] [-rounds R]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +16,7 @@ cd "$(dirname "$0")/.."
 bench_n_rounds 1500000 3 "$@"
 bench_build
 bench_start -threads 1 -log-level warn
-bench_second_proxy 7201 build/release/proxy/slotproxy -threads 2 -log-level warn
+bench_second_proxy 7201 build/release/proxy/slotproxy -threads 2 -worker-busy 0 -log-level warn
 redis-benchmark -p 7200 -c 50 -n 300000 -r 100000 -P 16 -t set >/dev/null 2>&1 # GETs hit
 
 bench_out threads

@@ -287,6 +287,17 @@ void session_describe_client(void *up, struct client *c, struct sbuf *out)
     session_describe(s, out, s->ctx->current);
 }
 
+/* Takes s off its worker's list of open sessions. */
+static void session_unlink(struct session *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        s->ctx->sessions = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
 void session_close(struct session *s)
 {
     if (s->flags & SESS_CLOSED) return;
@@ -339,12 +350,7 @@ void session_close(struct session *s)
     pubsub_free(c);
     txn_reset(c);
     priv_close_all(c);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        ctx->sessions = s->next;
-    if (s->next) s->next->prev = s->prev;
-    s->prev = NULL;
+    session_unlink(s);
     s->next = ctx->dead;
     ctx->dead = s;
     /* Relaxed: a load hint for the acceptor, not a synchronisation point. */
@@ -1040,12 +1046,7 @@ int session_export(struct session *s, char **bytes, size_t *len)
     struct session_ctx *ctx = s->ctx;
     if (!session_movable(s) || loop_release(ctx->loop, s->client.fd, bytes, len) < 0) return -1;
     session_in_free(s);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        ctx->sessions = s->next;
-    if (s->next) s->next->prev = s->prev;
-    s->prev = s->next = NULL;
+    session_unlink(s);
     atomic_fetch_sub_explicit(ctx->nsessions, 1, memory_order_relaxed);
     s->ctx = NULL;
     return 0;
