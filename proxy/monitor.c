@@ -106,7 +106,14 @@ void monitor_line(struct sbuf *out, const struct request *r, const char *addr)
 
 void monitor_each(void (*fn)(uint64_t id, int worker, void *arg), void *arg)
 {
+    /* A copy taken under the lock, called without it: fn may close a monitor (its output over
+     * the limit), which takes the lock to leave the registry. */
+    struct mon few[16], *v = few;
     pthread_mutex_lock(&lock);
-    for (int i = 0; i < nmons; i++) fn(mons[i].id, mons[i].worker, arg);
+    int n = nmons;
+    if (n > (int)(sizeof(few) / sizeof(few[0]))) v = px_malloc((size_t)n * sizeof(*v));
+    if (n) memcpy(v, mons, (size_t)n * sizeof(*v));
     pthread_mutex_unlock(&lock);
+    for (int i = 0; i < n; i++) fn(v[i].id, v[i].worker, arg);
+    if (v != few) px_free(v);
 }

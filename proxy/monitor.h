@@ -24,8 +24,8 @@ int monitor_active(void);
 int monitor_shows(const struct request *r);
 /* Appends the monitor line for r from the client at addr to out. */
 void monitor_line(struct sbuf *out, const struct request *r, const char *addr);
-/* Calls fn(id, worker, arg) for each monitoring client, under the registry's lock (fn must not
- * call back into it). Any thread. */
+/* Calls fn(id, worker, arg) for each client monitoring when it is called (from a copy of the
+ * registry: fn may add or remove monitors). Any thread. */
 void monitor_each(void (*fn)(uint64_t id, int worker, void *arg), void *arg);
 
 #endif

@@ -615,12 +615,19 @@ static void queue_push(struct session *s, struct request *at, struct buf_chunk *
     s->nqueued++;
 }
 
+static int session_check_output(struct session *s);
+
 /* A subscriber that does not read is cut off before its backlog grows without bound, the
  * messages waiting behind a reply it is owed (a blocking command's) counted too. */
 static void push_limit(struct session *s)
 {
     struct session_ctx *sc = s->ctx;
     struct client *c = &s->client;
+    /* MONITOR's lines: a normal client's limits, as Redis classes a monitor. */
+    if (c->monitor) {
+        session_check_output(s);
+        return;
+    }
     size_t queued = c->x ? c->x->pushes_queued : 0;
     if (sc->cfg->pubsub_buffer_limit && s->out.bytes + queued > sc->cfg->pubsub_buffer_limit) {
         log_warn("client %llu: Pub/Sub output buffer over %llu bytes: closing it",

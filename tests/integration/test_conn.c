@@ -841,6 +841,46 @@ START_TEST(test_requirepass)
 }
 END_TEST
 
+START_TEST(test_monitor_not_reading)
+{
+    /* A MONITOR client that stops reading, on the worker of the client whose commands it is sent:
+     * it is closed at the normal clients' output limit (as Redis classes a monitor), and the proxy
+     * goes on serving everyone (it used to deadlock on its monitor registry). */
+    int port = h_env.proxy_port + 162;
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    const char *extra[] = {"-threads", "1", "-client-output-buffer-limit", "2mb 1mb 60", NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-monitor.log");
+    ck_assert_int_gt(pid, 0);
+    int m = h_tcp_connect(port, 4096);
+    ck_assert_int_ge(m, 0);
+    ck_assert_int_eq(write(m, "MONITOR\r\n", 9), 9);
+    redisContext *c = h_connect(port);
+    h_sleep_ms(200);
+    static char big[100000];
+    memset(big, 'x', sizeof(big));
+    for (int i = 0; i < 100; i++) { /* 10 MB of monitor lines */
+        redisReply *r = h_cmd(c, "ECHO %b", big, sizeof(big));
+        ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+        ck_assert_uint_eq(r->len, sizeof(big));
+        freeReplyObject(r);
+    }
+    redisContext *fresh = h_connect(port);
+    h_expect_str(h_cmd(fresh, "PING"), "PONG");
+    /* The monitor was cut off: reading it ends in end of stream (or a reset). */
+    char buf[65536];
+    ssize_t n;
+    uint64_t until = h_now_ms() + 10000;
+    while ((n = read(m, buf, sizeof(buf))) > 0 && h_now_ms() < until) {
+    }
+    ck_assert_msg(n <= 0, "the monitor that did not read is still open");
+    close(m);
+    redisFree(c);
+    redisFree(fresh);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-monitor.log"), 0);
+}
+END_TEST
+
 /* ---- clients moving between workers (-worker-busy) ---- */
 
 /* The worker /debug/clients says client id is on (-1: not listed), and each worker's sessions. */
@@ -1020,6 +1060,7 @@ Suite *conn_suite(void)
     tcase_add_test(tc, test_refused_with_reason);
     tcase_add_test(tc, test_client_kill);
     tcase_add_test(tc, test_monitor);
+    tcase_add_test(tc, test_monitor_not_reading);
     tcase_add_test(tc, test_client_pause);
     tcase_add_test(tc, test_client_pause_overflow);
     tcase_add_test(tc, test_client_pause_adds_up);
