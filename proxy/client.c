@@ -32,6 +32,7 @@ void client_trim(struct client *c)
         x->deferred || x->fwd || x->txn || x->ps || x->privs || x->trk || x->user ||
         x->pushes_queued)
         return;
+    px_free(c->x->peer);
     px_free(c->x);
     c->x = NULL;
 }
@@ -67,6 +68,7 @@ void client_clear_names(struct client *c)
 void client_free(struct client *c)
 {
     client_clear_names(c);
+    if (c->x) px_free(c->x->peer);
     px_free(c->x);
     c->x = NULL;
 }

@@ -32,6 +32,7 @@ struct client_ext {
     char *name;     /* CLIENT SETNAME, or NULL */
     char *lib_name; /* CLIENT SETINFO LIB-NAME, or NULL */
     char *lib_ver;  /* CLIENT SETINFO LIB-VER, or NULL */
+    char *peer;     /* the peer's address, kept once the slow log needed it (or NULL) */
     /* The request queue's barriers (request_make_barrier): while barriers > 0, requests read
      * after a barrier wait, the first of them at `deferred`, until the session dispatches them. */
     uint32_t barriers;

@@ -1,7 +1,8 @@
 /*
  * The proxy's slow log; see slowlog.h. Entries are kept newest first in a list under one mutex;
  * the threshold and the length are atomics read without it. Arguments are copied (cut Redis's
- * way) when an entry is made, so an entry outlives its request.
+ * way) when an entry is made, so an entry outlives its request. Up to half the length again
+ * of older entries may be kept past it, hidden, and dropped together (slowlog_add).
  */
 #include "slowlog.h"
 
@@ -48,6 +49,7 @@ static void entry_free(struct slow_entry *e)
 static void trim(long long n)
 {
     if (n < 0) n = 0;
+    if (len <= n) return; /* the common case: nothing to walk */
     struct slow_entry **p = &head;
     for (long long i = 0; *p && i < n; i++) p = &(*p)->next;
     struct slow_entry *e = *p;
@@ -140,8 +142,19 @@ void slowlog_add(const struct request *r, uint64_t us, const char *addr, const c
     e->next = head;
     head = e;
     len++;
-    trim(atomic_load(&max_len));
+    /* Up to half as many again are kept hidden (never listed or counted), so that the oldest go
+     * in one walk now and then, not one walk of the whole list per entry when every request of a
+     * deep pipeline is slow. */
+    long long keep = atomic_load(&max_len);
+    if (len > keep + keep / 2 + 16) trim(keep);
     pthread_mutex_unlock(&lock);
+}
+
+/* The entries SLOWLOG shows (under the lock): the newest slowlog-max-len of those kept. */
+static long long shown(void)
+{
+    long long keep = atomic_load(&max_len);
+    return len < keep ? len : keep;
 }
 
 void slowlog_command(const struct request *r, int resp, struct sbuf *out)
@@ -156,7 +169,7 @@ void slowlog_command(const struct request *r, int resp, struct sbuf *out)
     }
     if (request_arg_is(r, 1, "len") && r->argc == 2) {
         pthread_mutex_lock(&lock);
-        long long n = len;
+        long long n = shown();
         pthread_mutex_unlock(&lock);
         resp_write_int(out, n);
         return;
@@ -173,8 +186,9 @@ void slowlog_command(const struct request *r, int resp, struct sbuf *out)
         return;
     }
     pthread_mutex_lock(&lock);
-    if (count == -1) count = len;
-    long long sent = count < len ? count : len;
+    long long have = shown();
+    if (count == -1) count = have;
+    long long sent = count < have ? count : have;
     resp_write_array_len(out, sent);
     struct slow_entry *e = head;
     for (long long i = 0; i < sent && e; i++, e = e->next) {

@@ -881,6 +881,42 @@ START_TEST(test_monitor_not_reading)
 }
 END_TEST
 
+START_TEST(test_slowlog_keeps_its_length)
+{
+    /* Every request slow (a threshold of 0): SLOWLOG LEN and GET show exactly slowlog-max-len
+     * entries, the newest, whatever the number logged (the oldest are dropped in batches). */
+    int port = h_env.proxy_port + 163;
+    char startup[64];
+    snprintf(startup, sizeof(startup), "127.0.0.1:%d", h_env.cluster_port);
+    const char *extra[] = {"-threads", "1", NULL};
+    pid_t pid = h_proxy_start(port, startup, extra, "proxy-slowlog.log");
+    ck_assert_int_gt(pid, 0);
+    redisContext *c = h_connect(port);
+    h_expect_str(h_cmd(c, "CONFIG SET slowlog-log-slower-than 0"), "OK");
+    h_expect_str(h_cmd(c, "CONFIG SET slowlog-max-len 10"), "OK");
+    for (int i = 0; i < 300; i++) freeReplyObject(h_cmd(c, "GET slow:%d", i));
+    for (int round = 0; round < 2; round++) {
+        redisReply *r = h_cmd(c, "SLOWLOG LEN");
+        ck_assert_int_eq(r->integer, 10);
+        freeReplyObject(r);
+        r = h_cmd(c, "SLOWLOG GET -1");
+        ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+        ck_assert_int_eq(r->elements, 10);
+        /* Newest first, ids one apart; the newest is the last command (SLOWLOG LEN). */
+        for (size_t i = 1; i < r->elements; i++)
+            ck_assert_int_eq(r->element[i - 1]->element[0]->integer,
+                             r->element[i]->element[0]->integer + 1);
+        ck_assert_str_eq(r->element[0]->element[3]->element[0]->str, "SLOWLOG");
+        freeReplyObject(r);
+        for (int i = 0; i < 7; i++) freeReplyObject(h_cmd(c, "PING"));
+    }
+    h_expect_str(h_cmd(c, "CONFIG SET slowlog-max-len 3"), "OK");
+    h_expect_int(h_cmd(c, "SLOWLOG LEN"), 3);
+    redisFree(c);
+    ck_assert_int_eq(h_proxy_stop(pid, "proxy-slowlog.log"), 0);
+}
+END_TEST
+
 /* ---- clients moving between workers (-worker-busy) ---- */
 
 /* The worker /debug/clients says client id is on (-1: not listed), and each worker's sessions. */
@@ -1061,6 +1097,7 @@ Suite *conn_suite(void)
     tcase_add_test(tc, test_client_kill);
     tcase_add_test(tc, test_monitor);
     tcase_add_test(tc, test_monitor_not_reading);
+    tcase_add_test(tc, test_slowlog_keeps_its_length);
     tcase_add_test(tc, test_client_pause);
     tcase_add_test(tc, test_client_pause_overflow);
     tcase_add_test(tc, test_client_pause_adds_up);
