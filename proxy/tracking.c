@@ -348,22 +348,14 @@ static int holds(const struct tracking_ctx *t, const struct trk_client *tc, int 
     return from_listener && tc->need_sync > t->sync_done;
 }
 
-/* Where an invalidation comes from: the proxy itself (a connection lost, a slot moved, the table
- * full: every reader is told), a listener, or a tracking runner's push. */
-enum { FROM_PROXY = 0, FROM_LISTENER = 1, FROM_RUNNER = 2 };
-
-/* Forgets the readers of e that do not hold on to it, and e when none is left; a tracking
- * runner's news leaves the listening readers for the listeners' (invalidate_entry). Returns 1
- * when e was freed. */
-static int settle(struct tracking_ctx *t, struct trk_entry *e, int from)
+/* Forgets the readers of e that do not hold on to it, and e when none is left. Returns 1 when e
+ * was freed. */
+static int settle(struct tracking_ctx *t, struct trk_entry *e, int from_listener)
 {
     uint32_t k = 0;
     for (uint32_t i = 0; i < e->nids; i++) {
         struct trk_client *tc = byid_get(aux(t), e->ids[i]);
-        if (tc && (tc->flags & TRK_ON) &&
-            (holds(t, tc, from == FROM_LISTENER) ||
-             (from == FROM_RUNNER && (tc->flags & TRK_LISTEN))))
-            e->ids[k++] = e->ids[i];
+        if (tc && (tc->flags & TRK_ON) && holds(t, tc, from_listener)) e->ids[k++] = e->ids[i];
     }
     t->items -= e->nids - k;
     e->nids = k;
@@ -376,7 +368,7 @@ static int settle(struct tracking_ctx *t, struct trk_entry *e, int from)
  * readers that do not hold on to it (settle) are forgotten. own (or NULL): the tracking runner's
  * push came right behind its reply to own's client, whose message goes right behind that reply.
  * Returns 1 when e was freed. */
-static int invalidate_entry(struct tracking_ctx *t, struct trk_entry *e, int from,
+static int invalidate_entry(struct tracking_ctx *t, struct trk_entry *e, int from_listener,
                             const struct trk_last *own)
 {
     sbuf_clear(&t->keyv);
@@ -385,14 +377,10 @@ static int invalidate_entry(struct tracking_ctx *t, struct trk_entry *e, int fro
     for (uint32_t i = 0; i < e->nids; i++) {
         struct trk_client *tc = byid_get(aux(t), e->ids[i]);
         if (!tc || !(tc->flags & TRK_ON) || (tc->flags & TRK_BCAST)) continue;
-        /* A listening reader (RESP2) hears of every write from the listeners, which hear them
-         * all: a tracking runner's news of the same write would be a second message (Redis sends
-         * one). */
-        if (from == FROM_RUNNER && (tc->flags & TRK_LISTEN)) continue;
         uint64_t after = own && own->id == tc->c->id ? own->seq : 0;
-        send_payload(t, tc, t->keyv.buf, t->keyv.len, from == FROM_LISTENER ? -1 : e->slot, after);
+        send_payload(t, tc, t->keyv.buf, t->keyv.len, from_listener ? -1 : e->slot, after);
     }
-    return settle(t, e, from);
+    return settle(t, e, from_listener);
 }
 
 /* A flush message (null) to tc, unless it read nothing since its last one (several masters
@@ -771,7 +759,7 @@ static void evict_for_one(struct tracking_ctx *t)
     for (uint32_t tries = t->n; t->max_keys && t->n >= t->max_keys && t->oldest && tries; tries--) {
         struct trk_entry *e = t->oldest;
         stat_add(&t->stats->trk_evictions, 1);
-        if (!invalidate_entry(t, e, FROM_PROXY, NULL)) make_newest(t, e);
+        if (!invalidate_entry(t, e, 0, NULL)) make_newest(t, e);
     }
 }
 
@@ -1138,7 +1126,7 @@ static void node_flushed(struct tracking_ctx *t, struct backend *b)
     for (uint32_t i = 0; i < t->cap; i++) {
         struct trk_entry *e = t->tab[i];
         /* The backward shift may have moved another entry here: look again. */
-        if (e && e->node == node && settle(t, e, listener ? FROM_LISTENER : FROM_PROXY)) i--;
+        if (e && e->node == node && settle(t, e, listener)) i--;
     }
     update_gauges(t);
 }
@@ -1178,7 +1166,7 @@ void tracking_on_push(struct tracking_ctx *t, struct backend *b, struct buf_chun
         /* A listener's news reaches the keys read without a tracking runner; a tracking
          * runner's, every reader (its node tracked the key for this worker). */
         if (e && (kind == VIEW_TRACK || (e->via & VIA_LISTEN)))
-            invalidate_entry(t, e, kind == VIEW_BCAST ? FROM_LISTENER : FROM_RUNNER, own);
+            invalidate_entry(t, e, kind == VIEW_BCAST, own);
     }
     if (kind == VIEW_BCAST) bcast_keys(t, keys, lens, got);
     update_gauges(t);
@@ -1202,7 +1190,7 @@ void tracking_runner_down(struct tracking_ctx *t, struct backend *b)
     for (uint32_t i = 0; i < t->cap; i++) {
         struct trk_entry *e = t->tab[i];
         /* The backward shift may have moved another entry here: look again. */
-        if (e && e->node == node && (e->via & via) && invalidate_entry(t, e, FROM_PROXY, NULL)) i--;
+        if (e && e->node == node && (e->via & via) && invalidate_entry(t, e, 0, NULL)) i--;
     }
     if (kind != VIEW_BCAST) {
         update_gauges(t);
@@ -1237,7 +1225,7 @@ void tracking_topology_changed(struct tracking_ctx *t, int slot)
             struct trk_entry *next = e->snext;
             if (e->node != node || replaced) {
                 moved = 1;
-                invalidate_entry(t, e, FROM_PROXY, NULL);
+                invalidate_entry(t, e, 0, NULL);
             }
             e = next;
         }
@@ -1283,7 +1271,7 @@ void tracking_cron(struct tracking_ctx *t)
     for (uint32_t tries = t->n; t->max_keys && t->n > t->max_keys && t->oldest && tries; tries--) {
         struct trk_entry *e = t->oldest;
         stat_add(&t->stats->trk_evictions, 1);
-        if (!invalidate_entry(t, e, FROM_PROXY, NULL)) make_newest(t, e);
+        if (!invalidate_entry(t, e, 0, NULL)) make_newest(t, e);
     }
     if (t->n != before) update_gauges(t);
 }

@@ -2484,51 +2484,6 @@ START_TEST(test_node_redis_csc)
 }
 END_TEST
 
-/*
- * One write, one message: a key read by a RESP3 tracking client (its node tracks it on the
- * tracking runner) and by a RESP2 client redirecting to a subscriber (the listeners cover it)
- * gets the subscriber one invalidation per write, as from Redis, not one from each source.
- */
-START_TEST(test_one_message_per_write)
-{
-    int port = h_env.proxy_port;
-    struct h_rc t3, sub, b;
-    size_t n;
-    open3(&t3, port);
-    rc_ok(&t3, "CLIENT TRACKING on");
-    h_rc_open(&sub, port);
-    long long sid = rc_id(&sub);
-    rt(&sub, &n, NULL, "SUBSCRIBE __redis__:invalidate");
-    h_rc_open(&b, port);
-    rc_ok(&b, "CLIENT TRACKING on REDIRECT %lld", sid);
-    redisContext *w = h_connect(port);
-    int dup = 0;
-    for (int i = 0; i < 30; i++) {
-        char k[32];
-        snprintf(k, sizeof(k), "trk:one:%d", i);
-        rt(&t3, &n, NULL, "GET %s", k);
-        rt(&b, &n, NULL, "GET %s", k);
-        h_expect_str(h_cmd(w, "SET %s x", k), "OK");
-        const char *x = next_frame(&sub, &n, 3000);
-        ck_assert_msg(x != NULL, "no invalidation of %s", k);
-        expect_inval(x, n, 0, k, "the subscriber's invalidation");
-        /* A second message for the same write would come within a few milliseconds. */
-        x = next_frame(&sub, &n, 150);
-        if (x) dup++;
-        struct lg l = {0};
-        drain(&t3, &l, 20);
-        lg_free(&l);
-    }
-    ck_assert_msg(dup == 0, "%d of 30 writes invalidated twice", dup);
-    rc_ok(&t3, "CLIENT TRACKING off");
-    rc_ok(&b, "CLIENT TRACKING off");
-    h_rc_close(&t3);
-    h_rc_close(&b);
-    h_rc_close(&sub);
-    redisFree(w);
-}
-END_TEST
-
 Suite *tracking_suite(void)
 {
     Suite *s = suite_create("tracking");
@@ -2545,7 +2500,6 @@ Suite *tracking_suite(void)
     tcase_add_test(tc, test_many_prefixes);
     tcase_add_test(tc, test_redirect_gone);
     tcase_add_test(tc, test_cmp_own_write_pipelined);
-    tcase_add_test(tc, test_one_message_per_write);
     suite_add_tcase(s, tc);
     tc = tcase_create("order");
     tcase_set_timeout(tc, 240);
