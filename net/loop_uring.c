@@ -35,6 +35,9 @@
  * (struct ufd) outlives loop_del while the kernel still holds requests for it: they are
  * cancelled, and the state is freed when the last completion comes back. Closing the descriptor
  * right after loop_del is fine: the kernel keeps the file until the cancellation, then lets go.
+ * loop_release (a stream handed to another thread's loop) cannot wait for that: it cancels the
+ * receive synchronously and reaps at once, so that no completion for the stream can come later,
+ * and copies out what was received and not read.
  */
 #include "loop_internal.h"
 
